@@ -1,0 +1,93 @@
+# memprof: build, test, demo and install.
+#   make            build ./memprof and ./libmemprof-agent.so
+#   make check      install missing packages, build, run the Check suite
+#   make demo       install missing packages, build, profile tests/fixtures/demo.c
+#   make install    PREFIX=/usr/local DESTDIR=
+#   SANITIZE=1      build memprof and the tests with ASan+UBSan (objects in build-san/)
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= gcc
+VERSION := 0.1.0
+
+SANITIZE ?= 0
+ifeq ($(SANITIZE),1)
+BUILD    := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD    := build
+SANFLAGS :=
+endif
+
+WARN     := -std=c11 -Wall -Wextra -Werror
+OPT      := -O2 -g
+# Recursively expanded on purpose: pkg-config runs when a recipe needs it,
+# after the `deps` step had the chance to install the packages.
+DW_CFLAGS   = $(shell pkg-config --cflags libdw)
+DW_LIBS     = $(shell pkg-config --libs libdw)
+UNW_LIBS    = $(shell pkg-config --libs libunwind)
+CHECK_CFLAGS = $(shell pkg-config --cflags check)
+CHECK_LIBS  = $(shell pkg-config --libs check)
+CPPFLAGS_ALL = -Iinclude -Isrc -DMEMPROF_VERSION='"$(VERSION)"'
+
+SRCS       := $(filter-out src/main.c,$(wildcard src/*.c))
+OBJS       := $(patsubst src/%.c,$(BUILD)/%.o,$(SRCS))
+MAIN_OBJ   := $(BUILD)/main.o
+AGENT_SRCS := $(wildcard src/agent/*.c)
+TEST_SRCS  := $(filter-out tests/harness.c,$(wildcard tests/test_*.c))
+TEST_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+HEADERS    := $(wildcard include/memprof/*.h src/*.h src/agent/*.h tests/*.h)
+
+PROGRAM := $(if $(filter 1,$(SANITIZE)),$(BUILD)/memprof,memprof)
+AGENT   := libmemprof-agent.so
+
+.PHONY: all deps check demo install uninstall clean bench
+all: $(PROGRAM) $(AGENT)
+
+deps:
+	@pkg-config --exists libdw libunwind check 2>/dev/null && command -v valgrind >/dev/null \
+	  && command -v g++ >/dev/null || scripts/install-deps
+
+$(BUILD)/%.o: src/%.c $(HEADERS) | $(BUILD)
+	$(CC) $(WARN) $(OPT) $(SANFLAGS) $(CPPFLAGS_ALL) $(DW_CFLAGS) -c -o $@ $<
+
+$(PROGRAM): $(OBJS) $(MAIN_OBJ)
+	$(CC) $(SANFLAGS) -o $@ $^ $(DW_LIBS) -lstdc++ -pthread
+
+# The agent lives inside the target: never sanitized, only its entry points exported.
+$(AGENT): $(AGENT_SRCS) $(HEADERS)
+	$(CC) $(WARN) $(OPT) -fPIC -shared -fvisibility=hidden $(CPPFLAGS_ALL) -o $@ $(AGENT_SRCS) $(UNW_LIBS) -pthread
+
+$(BUILD)/tests/%: tests/%.c tests/harness.c $(OBJS) $(HEADERS) | $(BUILD)
+	$(CC) $(WARN) -O0 -g $(SANFLAGS) $(CPPFLAGS_ALL) -Itests $(DW_CFLAGS) $(CHECK_CFLAGS) -o $@ $< tests/harness.c $(OBJS) $(DW_LIBS) $(CHECK_LIBS) -lstdc++ -pthread
+
+$(BUILD):
+	mkdir -p $(BUILD)/tests
+
+check: deps
+	@$(MAKE) --no-print-directory $(PROGRAM) $(AGENT) $(TEST_BINS)
+	@MEMPROF=$(abspath $(PROGRAM)) MEMPROF_AGENT=$(abspath $(AGENT)) \
+	  MEMPROF_TEST_TMP=$(abspath $(BUILD))/tmp scripts/run-tests $(TEST_BINS)
+
+demo: deps
+	@$(MAKE) --no-print-directory $(PROGRAM) $(AGENT) $(BUILD)/demo
+	./$(PROGRAM) $(BUILD)/demo
+
+$(BUILD)/demo: tests/fixtures/demo.c | $(BUILD)
+	$(CC) -O0 -g -o $@ $<
+
+bench: all
+	scripts/bench
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/memprof $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 memprof $(DESTDIR)$(PREFIX)/bin/memprof
+	install -m 644 $(AGENT) $(DESTDIR)$(PREFIX)/lib/memprof/$(AGENT)
+	install -m 644 man/memprof.1 $(DESTDIR)$(PREFIX)/share/man/man1/memprof.1
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/memprof $(DESTDIR)$(PREFIX)/lib/memprof/$(AGENT) \
+	  $(DESTDIR)$(PREFIX)/share/man/man1/memprof.1
+
+clean:
+	rm -rf build build-san memprof $(AGENT)

@@ -1,0 +1,62 @@
+/* memprof: the profile, the one place where events are aggregated.
+ *
+ * Engines feed it struct mp_event; it interns stacks, resolves each new stack
+ * once through the resolver it was given (it knows nothing of ptrace or
+ * DWARF), keeps the live-block table and per-line counters.  Writers only read
+ * it.
+ *
+ * Two views of a line:
+ *  - self: allocations whose *user line* (innermost frame that is not runtime)
+ *    is this line; every allocation has exactly one, so the self counters of
+ *    all lines add up to the totals.
+ *  - inclusive: allocations made through this line (it or what it called);
+ *    a line counts an allocation once even under recursion. */
+#ifndef MEMPROF_PROFILE_H
+#define MEMPROF_PROFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "memprof/event.h"
+#include "memprof/frame.h"
+
+struct mp_profile;
+
+struct mp_line_stats {
+    const char *file;        /* NULL without line info */
+    int line;                /* 0 without line info */
+    const char *function;
+    const char *module;
+    const char *func_file;   /* the function's definition, for per-function tables */
+    int func_first_line, func_last_line;
+    /* self */
+    uint64_t alloc_calls, allocated_bytes;
+    uint64_t free_calls, freed_bytes;   /* of blocks allocated on this line */
+    /* inclusive */
+    uint64_t incl_calls, incl_bytes, incl_freed_bytes;
+    uint64_t incl_live_bytes;           /* held now (at the end of the run: leaked) */
+    uint64_t incl_max_live_bytes;       /* the most this line held at any moment */
+};
+
+struct mp_totals {
+    uint64_t alloc_calls, allocated_bytes;
+    uint64_t free_calls, freed_bytes;
+    uint64_t live_bytes, live_blocks;   /* now; at the end of the run: leaked */
+    uint64_t peak_heap_bytes;           /* high-water mark of live requested bytes */
+    uint64_t unknown_frees;             /* frees of blocks never seen allocated */
+    uint64_t reused_live_blocks;        /* allocations at an address still live */
+    uint64_t truncated_stacks;          /* allocations whose stack was cut at MP_MAX_FRAMES */
+    uint64_t distinct_stacks;
+};
+
+struct mp_profile *mp_profile_new(mp_resolve_fn resolve, void *resolve_ctx);
+void mp_profile_free(struct mp_profile *p);
+/* Forget every event and stack (the target exec'd a new image). */
+void mp_profile_reset(struct mp_profile *p);
+/* Returns 0, or -1 when out of memory (the event is counted in totals only). */
+int mp_profile_add(struct mp_profile *p, const struct mp_event *ev);
+
+const struct mp_totals *mp_profile_totals(const struct mp_profile *p);
+size_t mp_profile_line_count(const struct mp_profile *p);
+const struct mp_line_stats *mp_profile_line(const struct mp_profile *p, size_t i);
+
+#endif

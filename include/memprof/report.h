@@ -1,0 +1,41 @@
+/* memprof: report writers.  Pure functions of the profile and the run's
+ * outcome: they write to the stream they are given and do nothing else. */
+#ifndef MEMPROF_REPORT_H
+#define MEMPROF_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "memprof/profile.h"
+
+struct mp_sources;
+
+/* How the run went, as the supervisor and the engine saw it. */
+struct mp_report_run {
+    char *const *command;        /* argv as the user gave it, NULL-terminated */
+    int exited, exit_code;       /* exited normally with exit_code */
+    int signal;                  /* or killed by this signal */
+    uint64_t peak_rss_bytes;     /* VmHWM */
+    double wall_seconds;
+    const char *engine;          /* "agent" or "none" */
+    const char *engine_note;     /* why heap data is missing, or NULL */
+    uint64_t events_lost;        /* records the engine could not deliver */
+    uint64_t agent_bytes;        /* the agent's own memory inside the target */
+    const char *const *warnings; /* one sentence each */
+    size_t n_warnings;
+};
+
+struct mp_report_options {
+    const char *cwd;             /* paths under it are shown relative to it; NULL: absolute */
+    int precision;               /* digits after the point in sizes (memory_profiler's --precision) */
+    size_t top_lines;            /* rows in "Top lines"; 0: all */
+    size_t max_tables;           /* per-function tables; 0: all */
+};
+
+/* Both return 0, or -1 when writing failed. */
+int mp_write_text(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                  const struct mp_sources *src, const struct mp_report_options *opt);
+int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                  const struct mp_sources *src, const struct mp_report_options *opt);
+
+#endif

@@ -1,0 +1,121 @@
+/* memprof: option parsing, --help and --version. */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef MEMPROF_VERSION
+#define MEMPROF_VERSION "dev"
+#endif
+
+static const char usage_line[] = "usage: memprof [OPTIONS] PROGRAM [ARGS...]\n";
+
+static void print_help(void)
+{
+    printf("%s", usage_line);
+    printf("\n"
+           "Run PROGRAM under memprof's ptrace supervisor, record every heap allocation and\n"
+           "the peak RSS, and print a line-level memory report (memory_profiler style) to\n"
+           "stderr.  PROGRAM's own stdin, stdout and stderr are left alone.  memprof exits\n"
+           "with PROGRAM's exit status, or 128+N when it died of signal N.\n"
+           "\n"
+           "Options:\n"
+           "  -o, --output FILE   write the text report to FILE instead of stderr\n"
+           "      --json FILE     also write the report as JSON (the saved profile)\n"
+           "      --top N         rows in \"Top lines\" (default 10; 0: all)\n"
+           "      --tables N      per-function tables to print (default 10; 0: all)\n"
+           "      --precision N   digits after the point in sizes (default 1)\n"
+           "      --engine E      heap engine: auto (default), agent, none (RSS only)\n"
+           "  -h, --help          show this help\n"
+           "      --version       show the version\n"
+           "\n"
+           "Build PROGRAM with -g for file:line attribution.  See memprof(1).\n");
+}
+
+static int parse_count(const char *s, const char *name, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > max) {
+        fprintf(stderr, "memprof: %s takes a whole number from 0 to %ld, not '%s'\n%s", name, max, s,
+                usage_line);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+enum { OPT_JSON = 256, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_ENGINE, OPT_VERSION };
+
+enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *opt)
+{
+    static const struct option longopts[] = {
+        { "output", required_argument, NULL, 'o' },
+        { "json", required_argument, NULL, OPT_JSON },
+        { "top", required_argument, NULL, OPT_TOP },
+        { "tables", required_argument, NULL, OPT_TABLES },
+        { "precision", required_argument, NULL, OPT_PRECISION },
+        { "engine", required_argument, NULL, OPT_ENGINE },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, OPT_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    memset(opt, 0, sizeof *opt);
+    opt->precision = 1;
+    opt->top_lines = 10;
+    opt->max_tables = 10;
+    opt->engine = MP_ENGINE_AUTO;
+    opterr = 0;
+    optind = 1;
+    int c;
+    long v;
+    while ((c = getopt_long(argc, argv, "+:o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o': opt->output_path = optarg; break;
+        case OPT_JSON: opt->json_path = optarg; break;
+        case OPT_TOP:
+            if (parse_count(optarg, "--top", 1000000, &v)) return MP_CLI_USAGE_ERROR;
+            opt->top_lines = (size_t)v;
+            break;
+        case OPT_TABLES:
+            if (parse_count(optarg, "--tables", 1000000, &v)) return MP_CLI_USAGE_ERROR;
+            opt->max_tables = (size_t)v;
+            break;
+        case OPT_PRECISION:
+            if (parse_count(optarg, "--precision", 9, &v)) return MP_CLI_USAGE_ERROR;
+            opt->precision = (int)v;
+            break;
+        case OPT_ENGINE:
+            if (strcmp(optarg, "auto") == 0) opt->engine = MP_ENGINE_AUTO;
+            else if (strcmp(optarg, "agent") == 0) opt->engine = MP_ENGINE_AGENT;
+            else if (strcmp(optarg, "none") == 0) opt->engine = MP_ENGINE_NONE;
+            else {
+                fprintf(stderr, "memprof: unknown engine '%s': use auto, agent or none\n%s", optarg, usage_line);
+                return MP_CLI_USAGE_ERROR;
+            }
+            break;
+        case 'h': print_help(); return MP_CLI_EXIT_OK;
+        case OPT_VERSION: printf("memprof %s\n", MEMPROF_VERSION); return MP_CLI_EXIT_OK;
+        case ':':
+            fprintf(stderr, "memprof: option %s needs a value\n%s", argv[optind - 1], usage_line);
+            return MP_CLI_USAGE_ERROR;
+        default:
+            if (optopt)
+                fprintf(stderr, "memprof: unknown option -%c\n%s", optopt, usage_line);
+            else
+                fprintf(stderr, "memprof: unknown option %s\n%s", argv[optind - 1], usage_line);
+            return MP_CLI_USAGE_ERROR;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "memprof: no program given: memprof ./app [ARGS...]\n%s", usage_line);
+        return MP_CLI_USAGE_ERROR;
+    }
+    opt->command = argv + optind;
+    return MP_CLI_RUN;
+}

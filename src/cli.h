@@ -1,0 +1,25 @@
+/* memprof: command-line options. */
+#ifndef MEMPROF_CLI_H
+#define MEMPROF_CLI_H
+
+#include <stddef.h>
+
+enum mp_engine_choice { MP_ENGINE_AUTO, MP_ENGINE_AGENT, MP_ENGINE_NONE };
+
+struct mp_options {
+    const char *output_path;   /* -o: text report; NULL: stderr */
+    const char *json_path;     /* --json */
+    int precision;
+    size_t top_lines;
+    size_t max_tables;
+    enum mp_engine_choice engine;
+    char **command;            /* the program and its arguments */
+};
+
+enum mp_cli_result { MP_CLI_RUN, MP_CLI_EXIT_OK, MP_CLI_USAGE_ERROR };
+
+/* Parses argv.  On MP_CLI_EXIT_OK (--help, --version) the text was printed;
+ * on MP_CLI_USAGE_ERROR a message and the usage line went to stderr. */
+enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *opt);
+
+#endif

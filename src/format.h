@@ -1,0 +1,15 @@
+/* memprof: number formatting shared by the writers. */
+#ifndef MEMPROF_FORMAT_H
+#define MEMPROF_FORMAT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* "512 B", "4.0 KiB", "1.5 MiB", "2.0 GiB" (binary units, `precision` decimals). */
+void mp_format_size(char *buf, size_t len, int64_t bytes, int precision);
+/* "1,234,567" */
+void mp_format_count(char *buf, size_t len, uint64_t n);
+/* `path` relative to `cwd` when it lies under it, else unchanged. */
+const char *mp_display_path(const char *path, const char *cwd);
+
+#endif

@@ -1,0 +1,304 @@
+/* memprof: the command.  Wires the pieces together: options -> launch with the
+ * agent preloaded -> supervisor loop while the ring reader feeds the profile ->
+ * sources -> writers -> exit with the target's status. */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "launch.h"
+#include "memprof/profile.h"
+#include "memprof/report.h"
+#include "ring_reader.h"
+#include "sources.h"
+#include "supervisor.h"
+#include "symbolizer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RING_CAPACITY 4096
+
+extern char **environ;
+
+struct session {
+    struct mp_ring_reader *ring;
+    struct mp_symbolizer *symbolizer;
+    struct mp_profile *profile;
+    int reader_running;
+    uint64_t events_lost;
+    uint64_t profile_errors;
+    char sym_error[256];
+};
+
+static void sink_event(void *ctx, const struct mp_event *ev)
+{
+    struct session *s = ctx;
+    if (mp_profile_add(s->profile, ev) != 0)
+        s->profile_errors++;
+}
+
+static int resolve_frames(void *ctx, uint64_t pc, int is_return, struct mp_frame_info *out, int max)
+{
+    struct session *s = ctx;
+    if (!s->symbolizer) {
+        static char unknown_fn[] = "[unknown]";
+        if (max < 1)
+            return 0;
+        memset(out, 0, sizeof *out);
+        out->function = unknown_fn;
+        out->module = unknown_fn;
+        return 1;
+    }
+    return mp_symbolizer_resolve(s->symbolizer, pc, is_return, out, max);
+}
+
+static void stop_reader(struct session *s)
+{
+    if (s->ring && s->reader_running) {
+        mp_ring_reader_stop(s->ring, &s->events_lost);
+        s->reader_running = 0;
+    }
+}
+
+static void start_reader(struct session *s)
+{
+    if (s->ring && !s->reader_running && mp_ring_reader_start(s->ring, sink_event, s) == 0)
+        s->reader_running = 1;
+}
+
+/* The target exists and is traced but has not exec'd yet: only it may write. */
+static void on_start(void *ctx, pid_t pid)
+{
+    struct session *s = ctx;
+    if (s->ring)
+        mp_ring_reader_set_target(s->ring, pid);
+}
+
+/* A new image: everything recorded so far belonged to the old one. */
+static void on_exec(void *ctx, pid_t pid)
+{
+    struct session *s = ctx;
+    if (!s->ring)
+        return;
+    stop_reader(s);
+    if (s->symbolizer)
+        mp_symbolizer_reset(s->symbolizer);
+    else
+        s->symbolizer = mp_symbolizer_open(pid, s->sym_error, sizeof s->sym_error);
+    mp_profile_reset(s->profile);
+    s->events_lost = 0;
+    start_reader(s);
+}
+
+/* The address space still exists: drain now so new stacks resolve against it. */
+static void on_exit_event(void *ctx, pid_t pid)
+{
+    (void)pid;
+    struct session *s = ctx;
+    stop_reader(s);
+    start_reader(s);
+}
+
+static const char *find_agent(char *buf, size_t len)
+{
+    const char *env = getenv("MEMPROF_AGENT");
+    if (env && *env)
+        return access(env, R_OK) == 0 ? env : NULL;
+    char self[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0)
+        return NULL;
+    self[n] = '\0';
+    const char *dir = dirname(self);
+    snprintf(buf, len, "%s/libmemprof-agent.so", dir);
+    if (access(buf, R_OK) == 0)
+        return buf;
+    snprintf(buf, len, "%s/../lib/memprof/libmemprof-agent.so", dir);
+    if (access(buf, R_OK) == 0)
+        return buf;
+    return NULL;
+}
+
+/* environ plus LD_PRELOAD=agent (ahead of any existing one) and the ring fd. */
+static char **target_environment(const char *agent, int ring_fd)
+{
+    size_t n = 0;
+    while (environ[n])
+        n++;
+    char **env = calloc(n + 3, sizeof *env);
+    if (!env)
+        return NULL;
+    size_t o = 0;
+    const char *old_preload = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (strncmp(environ[i], "LD_PRELOAD=", 11) == 0)
+            old_preload = environ[i] + 11;
+        else if (strncmp(environ[i], "MEMPROF_RING_FD=", 16) != 0)
+            env[o++] = environ[i];
+    }
+    if (asprintf(&env[o++], "LD_PRELOAD=%s%s%s", agent, old_preload && *old_preload ? ":" : "",
+                 old_preload ? old_preload : "") < 0 ||
+        asprintf(&env[o++], "MEMPROF_RING_FD=%d", ring_fd) < 0)
+        return NULL;
+    env[o] = NULL;
+    return env;
+}
+
+static FILE *open_output(const char *path)
+{
+    FILE *f = fopen(path, "we");
+    if (!f)
+        fprintf(stderr, "memprof: cannot write %s: %s: choose a writable path\n", path, strerror(errno));
+    return f;
+}
+
+static void load_sources(struct mp_sources *src, const struct mp_profile *p)
+{
+    for (size_t i = 0; i < mp_profile_line_count(p); i++) {
+        const struct mp_line_stats *l = mp_profile_line(p, i);
+        if (l->func_file && l->incl_calls)
+            mp_sources_load(src, l->func_file);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct mp_options opt;
+    switch (mp_parse_options(argc, argv, &opt)) {
+    case MP_CLI_EXIT_OK: return 0;
+    case MP_CLI_USAGE_ERROR: return 2;
+    case MP_CLI_RUN: break;
+    }
+    char path[PATH_MAX], err[512];
+    int rc = mp_find_program(opt.command[0], path, sizeof path, err, sizeof err);
+    if (rc) {
+        fprintf(stderr, "%s\n", err);
+        return rc;
+    }
+    FILE *text_out = stderr, *json_out = NULL;
+    if (opt.output_path && !(text_out = open_output(opt.output_path)))
+        return 1;
+    if (opt.json_path && !(json_out = open_output(opt.json_path)))
+        return 1;
+
+    struct session s;
+    memset(&s, 0, sizeof s);
+    const char *engine = "agent", *engine_note = NULL;
+    enum mp_exe_kind kind = mp_exe_kind(path);
+    if (opt.engine == MP_ENGINE_NONE) {
+        engine = "none";
+        engine_note = "--engine=none was given";
+    } else if (kind == MP_EXE_STATIC) {
+        engine = "none";
+        engine_note = "the program is statically linked, so the agent cannot be preloaded "
+                      "(link it dynamically to profile its heap)";
+    }
+    char agent_buf[PATH_MAX];
+    char **envp = environ;
+    if (!engine_note) {
+        const char *agent = find_agent(agent_buf, sizeof agent_buf);
+        if (!agent) {
+            fprintf(stderr, "memprof: cannot find libmemprof-agent.so beside memprof or in ../lib/memprof: "
+                            "reinstall memprof or point MEMPROF_AGENT at it\n");
+            return 1;
+        }
+        s.ring = mp_ring_reader_create(RING_CAPACITY, err, sizeof err);
+        if (!s.ring) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        envp = target_environment(agent, mp_ring_reader_fd(s.ring));
+        if (!envp) {
+            fprintf(stderr, "memprof: out of memory\n");
+            return 1;
+        }
+    }
+    s.profile = mp_profile_new(resolve_frames, &s);
+    if (!s.profile) {
+        fprintf(stderr, "memprof: out of memory\n");
+        return 1;
+    }
+
+    struct mp_launch launch = { path, opt.command, envp };
+    struct mp_supervisor_hooks hooks = { &s, on_start, on_exec, on_exit_event };
+    struct mp_run_result result;
+    rc = mp_supervise(&launch, &hooks, &result, err, sizeof err);
+    stop_reader(&s);
+    if (rc) {
+        fprintf(stderr, "%s\n", err);
+        return rc;
+    }
+
+    const char *warnings[64];
+    size_t n_warnings = 0;
+    if (s.sym_error[0])
+        warnings[n_warnings++] = s.sym_error;
+    if (s.ring && mp_ring_reader_agent_inits(s.ring) == 0 && !engine_note)
+        warnings[n_warnings++] = "the agent never started in the target (setuid program, or LD_PRELOAD "
+                                 "removed from its environment): no heap data";
+    if (s.profile_errors)
+        warnings[n_warnings++] = "memprof ran out of memory while aggregating: some events are missing";
+    if (s.symbolizer) {
+        const char *const *sw;
+        size_t n = mp_symbolizer_warnings(s.symbolizer, &sw);
+        for (size_t i = 0; i < n && n_warnings < sizeof warnings / sizeof *warnings; i++)
+            warnings[n_warnings++] = sw[i];
+    }
+
+    struct mp_sources *src = mp_sources_new();
+    if (src)
+        load_sources(src, s.profile);
+    char cwd[PATH_MAX];
+    struct mp_report_run run = {
+        .command = opt.command,
+        .exited = result.exited,
+        .exit_code = result.exit_code,
+        .signal = result.signal,
+        .peak_rss_bytes = result.peak_rss_bytes,
+        .wall_seconds = result.wall_seconds,
+        .engine = engine,
+        .engine_note = engine_note,
+        .events_lost = s.events_lost,
+        .agent_bytes = s.ring ? mp_ring_reader_agent_bytes(s.ring) : 0,
+        .warnings = warnings,
+        .n_warnings = n_warnings,
+    };
+    struct mp_report_options ropt = {
+        .cwd = getcwd(cwd, sizeof cwd),
+        .precision = opt.precision,
+        .top_lines = opt.top_lines,
+        .max_tables = opt.max_tables,
+    };
+    if (result.signal)
+        fprintf(stderr, "memprof: %s was killed by signal %d (%s)\n", opt.command[0], result.signal,
+                strsignal(result.signal));
+    int write_failed = mp_write_text(text_out, s.profile, &run, src, &ropt) != 0;
+    if (json_out) {
+        write_failed |= mp_write_json(json_out, s.profile, &run, src, &ropt) != 0;
+        write_failed |= fclose(json_out) != 0;
+    }
+    if (text_out != stderr)
+        write_failed |= fclose(text_out) != 0;
+    if (write_failed)
+        fprintf(stderr, "memprof: writing the report failed: %s\n", strerror(errno));
+
+    mp_sources_free(src);
+    mp_profile_free(s.profile);
+    if (s.symbolizer)
+        mp_symbolizer_close(s.symbolizer);
+    if (s.ring)
+        mp_ring_reader_destroy(s.ring);
+    if (envp != environ) {
+        for (size_t i = 0; envp[i]; i++)
+            if (strncmp(envp[i], "LD_PRELOAD=", 11) == 0 || strncmp(envp[i], "MEMPROF_RING_FD=", 16) == 0)
+                free(envp[i]);
+        free(envp);
+    }
+    if (result.signal)
+        return 128 + result.signal;
+    return result.exit_code;
+}

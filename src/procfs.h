@@ -1,0 +1,17 @@
+/* memprof: reading a process's memory figures from /proc. */
+#ifndef MEMPROF_PROCFS_H
+#define MEMPROF_PROCFS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Peak resident set size (VmHWM) in bytes, 0 if unavailable. */
+uint64_t mp_proc_vmhwm(pid_t pid);
+
+/* A /proc/PID/statm reader kept open: pread is about 1 us. */
+struct mp_statm { int fd; long page_size; };
+int mp_statm_open(struct mp_statm *s, pid_t pid);
+uint64_t mp_statm_rss(struct mp_statm *s); /* bytes, 0 on error */
+void mp_statm_close(struct mp_statm *s);
+
+#endif

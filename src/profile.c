@@ -1,0 +1,379 @@
+/* memprof: the profile: stack interning, live blocks, per-line counters. */
+#include "memprof/profile.h"
+#include "hashidx.h"
+#include "strtab.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_INLINE_DEPTH 16
+
+struct stack {
+    uint64_t hash;
+    uint32_t nframes;
+    uint32_t self_line;
+    uint32_t n_incl;
+    uint64_t *frames;
+    uint32_t *incl_lines;
+};
+
+struct block {
+    uint64_t addr;
+    uint64_t size;
+    uint32_t stack;
+    uint32_t next_free; /* free-list link when unused */
+};
+
+struct mp_profile {
+    mp_resolve_fn resolve;
+    void *resolve_ctx;
+    struct mp_strtab strings;
+
+    struct stack *stacks;
+    uint32_t n_stacks, cap_stacks;
+    struct mp_hashidx stack_index;
+
+    struct mp_line_stats *lines;
+    uint32_t n_lines, cap_lines;
+    struct mp_hashidx line_index;
+
+    struct block *blocks;
+    uint32_t n_blocks, cap_blocks, free_block;
+    struct mp_hashidx block_index;
+
+    struct mp_totals totals;
+};
+
+static void *grow(void *array, uint32_t *cap, size_t elem)
+{
+    uint32_t n = *cap ? *cap * 2 : 64;
+    void *p = realloc(array, (size_t)n * elem);
+    if (p)
+        *cap = n;
+    return p;
+}
+
+struct mp_profile *mp_profile_new(mp_resolve_fn resolve, void *resolve_ctx)
+{
+    struct mp_profile *p = calloc(1, sizeof *p);
+    if (!p)
+        return NULL;
+    p->resolve = resolve;
+    p->resolve_ctx = resolve_ctx;
+    mp_strtab_init(&p->strings);
+    mp_hashidx_init(&p->stack_index);
+    mp_hashidx_init(&p->line_index);
+    mp_hashidx_init(&p->block_index);
+    p->free_block = UINT32_MAX;
+    return p;
+}
+
+static void release_all(struct mp_profile *p)
+{
+    for (uint32_t i = 0; i < p->n_stacks; i++) {
+        free(p->stacks[i].frames);
+        free(p->stacks[i].incl_lines);
+    }
+    free(p->stacks);
+    free(p->lines);
+    free(p->blocks);
+    mp_hashidx_free(&p->stack_index);
+    mp_hashidx_free(&p->line_index);
+    mp_hashidx_free(&p->block_index);
+    mp_strtab_free(&p->strings);
+}
+
+void mp_profile_free(struct mp_profile *p)
+{
+    if (!p)
+        return;
+    release_all(p);
+    free(p);
+}
+
+void mp_profile_reset(struct mp_profile *p)
+{
+    mp_resolve_fn resolve = p->resolve;
+    void *ctx = p->resolve_ctx;
+    release_all(p);
+    memset(p, 0, sizeof *p);
+    p->resolve = resolve;
+    p->resolve_ctx = ctx;
+    mp_strtab_init(&p->strings);
+    p->free_block = UINT32_MAX;
+}
+
+const struct mp_totals *mp_profile_totals(const struct mp_profile *p) { return &p->totals; }
+size_t mp_profile_line_count(const struct mp_profile *p) { return p->n_lines; }
+const struct mp_line_stats *mp_profile_line(const struct mp_profile *p, size_t i) { return &p->lines[i]; }
+
+/* ---- lines ---- */
+
+struct line_key { const struct mp_profile *p; const char *file, *function, *module; int line; };
+
+static int same_line(const void *ctx, uint32_t id)
+{
+    const struct line_key *k = ctx;
+    const struct mp_line_stats *l = &k->p->lines[id];
+    /* With line info the module does not matter (a line is a line). */
+    return l->file == k->file && l->line == k->line && l->function == k->function &&
+           (k->file || l->module == k->module);
+}
+
+/* The line record for a resolved frame, created on first sight.  UINT32_MAX on ENOMEM. */
+static uint32_t line_for_frame(struct mp_profile *p, const struct mp_frame_info *f)
+{
+    struct line_key k = { p, mp_strtab_intern(&p->strings, f->file),
+                          mp_strtab_intern(&p->strings, f->function),
+                          mp_strtab_intern(&p->strings, f->module), f->line };
+    if (!k.function || !k.module || (f->file && !k.file))
+        return UINT32_MAX;
+    const void *parts[4] = { k.file, k.function, k.file ? NULL : k.module, (const void *)(intptr_t)k.line };
+    uint64_t hash = mp_hash_bytes(parts, sizeof parts);
+    uint32_t id = mp_hashidx_find(&p->line_index, hash, same_line, &k);
+    if (id != UINT32_MAX)
+        return id;
+    if (p->n_lines == p->cap_lines) {
+        void *g = grow(p->lines, &p->cap_lines, sizeof *p->lines);
+        if (!g)
+            return UINT32_MAX;
+        p->lines = g;
+    }
+    struct mp_line_stats *l = &p->lines[p->n_lines];
+    memset(l, 0, sizeof *l);
+    l->file = k.file;
+    l->line = k.line;
+    l->function = k.function;
+    l->module = k.module;
+    l->func_file = mp_strtab_intern(&p->strings, f->func_file);
+    l->func_first_line = f->func_first_line;
+    l->func_last_line = f->func_last_line;
+    if (mp_hashidx_insert(&p->line_index, hash, p->n_lines) != 0)
+        return UINT32_MAX;
+    return p->n_lines++;
+}
+
+/* ---- stacks ---- */
+
+struct stack_key { const struct mp_profile *p; const uint64_t *frames; uint32_t n; };
+
+static int same_stack(const void *ctx, uint32_t id)
+{
+    const struct stack_key *k = ctx;
+    const struct stack *s = &k->p->stacks[id];
+    return s->nframes == k->n && memcmp(s->frames, k->frames, k->n * sizeof *k->frames) == 0;
+}
+
+static int has_name(const struct mp_frame_info *f)
+{
+    return f->file != NULL || strstr(f->function, "+0x") == NULL;
+}
+
+/* Resolve every frame of a new stack and choose its lines. */
+static int attribute_stack(struct mp_profile *p, struct stack *s)
+{
+    uint32_t cap = s->nframes * 2 + 1, n_incl = 0;
+    uint32_t *incl = malloc(cap * sizeof *incl);
+    if (!incl)
+        return -1;
+    uint32_t self = UINT32_MAX, named = UINT32_MAX, first = UINT32_MAX;
+    struct mp_frame_info info[MAX_INLINE_DEPTH];
+    for (uint32_t i = 0; i < s->nframes; i++) {
+        int n = p->resolve(p->resolve_ctx, s->frames[i], 1, info, MAX_INLINE_DEPTH);
+        for (int j = 0; j < n; j++) {
+            uint32_t id = line_for_frame(p, &info[j]);
+            if (id == UINT32_MAX)
+                continue;
+            if (first == UINT32_MAX)
+                first = id;
+            if (named == UINT32_MAX && has_name(&info[j]))
+                named = id;
+            if (info[j].is_runtime)
+                continue;
+            if (self == UINT32_MAX)
+                self = id;
+            int seen = 0;
+            for (uint32_t k = 0; k < n_incl && !seen; k++)
+                seen = incl[k] == id;
+            if (!seen) {
+                if (n_incl == cap) {
+                    uint32_t *g = realloc(incl, (cap *= 2) * sizeof *incl);
+                    if (!g) {
+                        free(incl);
+                        return -1;
+                    }
+                    incl = g;
+                }
+                incl[n_incl++] = id;
+            }
+        }
+    }
+    if (self == UINT32_MAX) {
+        /* No user frame (runtime start-up): the innermost frame with a name. */
+        self = named != UINT32_MAX ? named : first;
+        if (self != UINT32_MAX)
+            incl[n_incl++] = self;
+    }
+    if (self == UINT32_MAX) {
+        struct mp_frame_info unknown = { .function = "[unknown]", .module = "[unknown]" };
+        self = line_for_frame(p, &unknown);
+        if (self == UINT32_MAX) {
+            free(incl);
+            return -1;
+        }
+        incl[n_incl++] = self;
+    }
+    s->self_line = self;
+    s->incl_lines = incl;
+    s->n_incl = n_incl;
+    return 0;
+}
+
+static uint32_t intern_stack(struct mp_profile *p, const uint64_t *frames, uint32_t n)
+{
+    struct stack_key k = { p, frames, n };
+    uint64_t hash = mp_hash_bytes(frames, n * sizeof *frames);
+    uint32_t id = mp_hashidx_find(&p->stack_index, hash, same_stack, &k);
+    if (id != UINT32_MAX)
+        return id;
+    if (p->n_stacks == p->cap_stacks) {
+        void *g = grow(p->stacks, &p->cap_stacks, sizeof *p->stacks);
+        if (!g)
+            return UINT32_MAX;
+        p->stacks = g;
+    }
+    struct stack *s = &p->stacks[p->n_stacks];
+    memset(s, 0, sizeof *s);
+    s->hash = hash;
+    s->nframes = n;
+    s->frames = malloc((n ? n : 1) * sizeof *frames);
+    if (!s->frames)
+        return UINT32_MAX;
+    memcpy(s->frames, frames, n * sizeof *frames);
+    if (attribute_stack(p, s) != 0 || mp_hashidx_insert(&p->stack_index, hash, p->n_stacks) != 0) {
+        free(s->frames);
+        free(s->incl_lines);
+        return UINT32_MAX;
+    }
+    p->totals.distinct_stacks++;
+    return p->n_stacks++;
+}
+
+/* ---- blocks ---- */
+
+struct block_key { const struct mp_profile *p; uint64_t addr; };
+
+static int same_block(const void *ctx, uint32_t id)
+{
+    const struct block_key *k = ctx;
+    return k->p->blocks[id].addr == k->addr;
+}
+
+static uint32_t find_block(const struct mp_profile *p, uint64_t addr)
+{
+    struct block_key k = { p, addr };
+    return mp_hashidx_find(&p->block_index, mp_hash_u64(addr), same_block, &k);
+}
+
+static int insert_block(struct mp_profile *p, uint64_t addr, uint64_t size, uint32_t stack)
+{
+    uint32_t id = p->free_block;
+    if (id != UINT32_MAX) {
+        p->free_block = p->blocks[id].next_free;
+    } else {
+        if (p->n_blocks == p->cap_blocks) {
+            void *g = grow(p->blocks, &p->cap_blocks, sizeof *p->blocks);
+            if (!g)
+                return -1;
+            p->blocks = g;
+        }
+        id = p->n_blocks++;
+    }
+    p->blocks[id] = (struct block){ addr, size, stack, UINT32_MAX };
+    if (mp_hashidx_insert(&p->block_index, mp_hash_u64(addr), id) != 0) {
+        p->blocks[id].next_free = p->free_block;
+        p->free_block = id;
+        return -1;
+    }
+    return 0;
+}
+
+static void remove_block(struct mp_profile *p, uint32_t id)
+{
+    mp_hashidx_remove(&p->block_index, mp_hash_u64(p->blocks[id].addr), id);
+    p->blocks[id].next_free = p->free_block;
+    p->free_block = id;
+}
+
+/* ---- events ---- */
+
+static void release_block(struct mp_profile *p, uint32_t id, int counted_as_free)
+{
+    struct block b = p->blocks[id];
+    const struct stack *s = &p->stacks[b.stack];
+    struct mp_line_stats *self = &p->lines[s->self_line];
+    if (counted_as_free) {
+        self->free_calls++;
+        self->freed_bytes += b.size;
+        p->totals.free_calls++;
+        p->totals.freed_bytes += b.size;
+    }
+    for (uint32_t i = 0; i < s->n_incl; i++) {
+        struct mp_line_stats *l = &p->lines[s->incl_lines[i]];
+        l->incl_live_bytes -= b.size;
+        if (counted_as_free)
+            l->incl_freed_bytes += b.size;
+    }
+    p->totals.live_bytes -= b.size;
+    p->totals.live_blocks--;
+    remove_block(p, id);
+}
+
+static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
+{
+    p->totals.alloc_calls++;
+    p->totals.allocated_bytes += ev->size;
+    if (ev->truncated)
+        p->totals.truncated_stacks++;
+    uint32_t old = find_block(p, ev->addr);
+    if (old != UINT32_MAX) {
+        p->totals.reused_live_blocks++;
+        release_block(p, old, 0);
+    }
+    uint32_t sid = intern_stack(p, ev->frames, ev->nframes);
+    if (sid == UINT32_MAX)
+        return -1;
+    const struct stack *s = &p->stacks[sid];
+    struct mp_line_stats *self = &p->lines[s->self_line];
+    self->alloc_calls++;
+    self->allocated_bytes += ev->size;
+    for (uint32_t i = 0; i < s->n_incl; i++) {
+        struct mp_line_stats *l = &p->lines[s->incl_lines[i]];
+        l->incl_calls++;
+        l->incl_bytes += ev->size;
+        l->incl_live_bytes += ev->size;
+        if (l->incl_live_bytes > l->incl_max_live_bytes)
+            l->incl_max_live_bytes = l->incl_live_bytes;
+    }
+    if (insert_block(p, ev->addr, ev->size, sid) != 0)
+        return -1;
+    p->totals.live_bytes += ev->size;
+    p->totals.live_blocks++;
+    if (p->totals.live_bytes > p->totals.peak_heap_bytes)
+        p->totals.peak_heap_bytes = p->totals.live_bytes;
+    return 0;
+}
+
+int mp_profile_add(struct mp_profile *p, const struct mp_event *ev)
+{
+    if (ev->kind == MP_EV_ALLOC)
+        return add_alloc(p, ev);
+    if (ev->kind == MP_EV_FREE) {
+        uint32_t id = find_block(p, ev->addr);
+        if (id == UINT32_MAX)
+            p->totals.unknown_frees++;
+        else
+            release_block(p, id, 1);
+    }
+    return 0;
+}

@@ -1,0 +1,139 @@
+/* memprof: the JSON report, the saved profile.  Field names are a contract
+ * (man page, section JSON): add fields, never rename them.  Objects are
+ * written in a fixed order, one "lines" record per text line, so the output
+ * is deterministic and easy to grep. */
+#include "memprof/report.h"
+#include "format.h"
+#include "sources.h"
+#include "tables.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void json_string(FILE *out, const char *s)
+{
+    if (!s) {
+        fputs("null", out);
+        return;
+    }
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\r': fputs("\\r", out); break;
+        case '\t': fputs("\\t", out); break;
+        default:
+            if (*p < 0x20)
+                fprintf(out, "\\u%04x", *p);
+            else
+                fputc(*p, out);
+        }
+    }
+    fputc('"', out);
+}
+
+static void write_summary(FILE *out, const struct mp_profile *p, const struct mp_report_run *run)
+{
+    const struct mp_totals *t = mp_profile_totals(p);
+    fprintf(out, "  \"summary\": {\"peak_rss_bytes\": %" PRIu64 ", \"wall_seconds\": %.6f", run->peak_rss_bytes,
+            run->wall_seconds);
+    fprintf(out, ", \"heap_profiled\": %s", run->engine_note ? "false" : "true");
+    fprintf(out, ", \"engine\": ");
+    json_string(out, run->engine);
+    fprintf(out, ",\n              \"alloc_calls\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64
+                 ", \"free_calls\": %" PRIu64 ", \"freed_bytes\": %" PRIu64,
+            t->alloc_calls, t->allocated_bytes, t->free_calls, t->freed_bytes);
+    fprintf(out, ",\n              \"peak_heap_bytes\": %" PRIu64 ", \"live_bytes_at_exit\": %" PRIu64
+                 ", \"live_blocks_at_exit\": %" PRIu64,
+            t->peak_heap_bytes, t->live_bytes, t->live_blocks);
+    fprintf(out, ",\n              \"events_lost\": %" PRIu64 ", \"unknown_frees\": %" PRIu64
+                 ", \"truncated_stacks\": %" PRIu64 ", \"agent_bytes\": %" PRIu64 "}",
+            run->events_lost, t->unknown_frees, t->truncated_stacks, run->agent_bytes);
+}
+
+static void write_lines(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
+{
+    size_t n;
+    size_t *idx = mp_lines_by_bytes(p, &n);
+    fprintf(out, "  \"lines\": [");
+    for (size_t i = 0; i < n; i++) {
+        const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
+        fprintf(out, "%s\n    {\"file\": ", i ? "," : "");
+        json_string(out, mp_display_path(l->file, opt->cwd));
+        fprintf(out, ", \"line\": %d, \"function\": ", l->line);
+        json_string(out, l->function);
+        if (!l->file) {
+            fprintf(out, ", \"module\": ");
+            json_string(out, mp_display_path(l->module, opt->cwd));
+        }
+        fprintf(out, ", \"alloc_calls\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64 ", \"free_calls\": %" PRIu64
+                     ", \"freed_bytes\": %" PRIu64 "}",
+                l->alloc_calls, l->allocated_bytes, l->free_calls, l->freed_bytes);
+    }
+    fprintf(out, "%s]", n ? "\n  " : "");
+    free(idx);
+}
+
+static void write_tables(FILE *out, const struct mp_profile *p, const struct mp_sources *src,
+                         const struct mp_report_options *opt)
+{
+    struct mp_tables tables;
+    fprintf(out, "  \"tables\": [");
+    if (mp_tables_build(p, &tables) != 0) {
+        fprintf(out, "]");
+        return;
+    }
+    for (size_t i = 0; i < tables.n; i++) {
+        const struct mp_table *t = &tables.tables[i];
+        fprintf(out, "%s\n    {\"file\": ", i ? "," : "");
+        json_string(out, mp_display_path(t->file, opt->cwd));
+        fprintf(out, ", \"function\": ");
+        json_string(out, t->function);
+        fprintf(out, ", \"rows\": [");
+        for (size_t r = 0; r < t->n_rows; r++) {
+            const struct mp_table_row *row = &t->rows[r];
+            fprintf(out, "%s\n      {\"line\": %d, \"mem_usage_bytes\": %" PRIu64 ", \"increment_bytes\": %" PRId64
+                         ", \"occurrences\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64 ", \"text\": ",
+                    r ? "," : "", row->line, row->mem_usage_bytes, row->increment_bytes, row->occurrences,
+                    row->allocated_bytes);
+            json_string(out, mp_sources_line(src, t->file, row->line));
+            fputc('}', out);
+        }
+        fprintf(out, "]}");
+    }
+    fprintf(out, "%s]", tables.n ? "\n  " : "");
+    mp_tables_free(&tables);
+}
+
+int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                  const struct mp_sources *src, const struct mp_report_options *opt)
+{
+    fprintf(out, "{\n  \"schema\": 1,\n  \"command\": [");
+    for (size_t i = 0; run->command && run->command[i]; i++) {
+        if (i)
+            fputs(", ", out);
+        json_string(out, run->command[i]);
+    }
+    fprintf(out, "],\n  \"exit\": ");
+    if (run->signal)
+        fprintf(out, "{\"signal\": %d}", run->signal);
+    else
+        fprintf(out, "{\"code\": %d}", run->exit_code);
+    fprintf(out, ",\n");
+    write_summary(out, p, run);
+    fprintf(out, ",\n");
+    write_lines(out, p, opt);
+    fprintf(out, ",\n");
+    write_tables(out, p, src, opt);
+    fprintf(out, ",\n  \"warnings\": [");
+    for (size_t i = 0; i < run->n_warnings; i++) {
+        fputs(i ? ", " : "", out);
+        json_string(out, run->warnings[i]);
+    }
+    fprintf(out, "]\n}\n");
+    fflush(out);
+    return ferror(out) ? -1 : 0;
+}

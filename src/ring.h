@@ -1,0 +1,72 @@
+/* memprof: layout of the shared-memory ring between the in-process agent
+ * (many writer threads) and the supervisor (one reader).
+ *
+ * The supervisor creates a memfd of MP_RING_BYTES(capacity), writes the header,
+ * and passes the fd to the target in the environment as MEMPROF_RING_FD=<fd>.
+ * Slots work like Vyukov's bounded queue: a writer reserves position `pos` with
+ * fetch_add on `head`, waits until slot->seq == pos (the slot is free for this
+ * lap: the ring never drops, a writer waits when it is full), fills the record,
+ * then stores seq = pos + 1 with release order.  The reader, at position `tail`,
+ * waits for seq == tail + 1, copies the record, stores seq = tail + capacity and
+ * advances tail.
+ *
+ * Ordering rule that keeps addresses consistent across threads: a free reserves
+ * its slot BEFORE the memory is released; an allocation reserves AFTER the
+ * allocator returned.  So realloc(p, n) writes MP_REC_FREE(p) in a slot reserved
+ * before calling the real realloc and MP_REC_ALLOC(result) in a slot reserved
+ * after it (MP_REC_NOP fills the first slot if realloc failed and p lives on). */
+#ifndef MEMPROF_RING_H
+#define MEMPROF_RING_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include "memprof/event.h"
+
+#define MP_RING_MAGIC 0x31666f72706d656dULL /* "memprof1" */
+#define MP_RING_VERSION 1
+#define MP_RING_ENV_FD "MEMPROF_RING_FD"
+#define MP_RING_HEADER_BYTES 4096
+#define MP_RING_BYTES(cap) (MP_RING_HEADER_BYTES + (uint64_t)(cap) * sizeof(struct mp_ring_record))
+
+enum mp_rec_kind {
+    MP_REC_NOP = 0,   /* reserved slot that carries nothing (failed realloc) */
+    MP_REC_ALLOC = 1,
+    MP_REC_FREE = 2,
+};
+
+struct mp_ring_record {
+    _Atomic uint64_t seq;
+    uint32_t kind;       /* enum mp_rec_kind */
+    uint32_t tid;
+    uint64_t addr;
+    uint64_t size;
+    uint32_t nframes;
+    uint32_t truncated;
+    uint64_t frames[MP_MAX_FRAMES]; /* return addresses, innermost first (see event.h) */
+};
+
+struct mp_ring_header {
+    uint64_t magic;
+    uint32_t version;
+    uint32_t record_size;         /* sizeof(struct mp_ring_record), checked by the agent */
+    uint64_t capacity;            /* records, a power of two */
+    _Atomic int32_t target_pid;   /* only this process writes; others (forked or exec'd
+                                     children) leave the ring alone */
+    _Atomic uint32_t agent_inits; /* incremented by each agent that attached */
+    _Atomic uint64_t agent_bytes; /* the agent's own memory inside the target */
+    _Atomic uint64_t writer_waits;/* times a writer found the ring full and waited */
+    char pad0[64];
+    _Atomic uint64_t head;        /* next position to reserve (writers) */
+    char pad1[64];
+    _Atomic uint64_t tail;        /* next position to read (reader) */
+};
+
+_Static_assert(sizeof(struct mp_ring_header) <= MP_RING_HEADER_BYTES, "ring header fits");
+
+static inline struct mp_ring_record *mp_ring_slot(struct mp_ring_header *h, uint64_t pos)
+{
+    struct mp_ring_record *recs = (struct mp_ring_record *)((char *)h + MP_RING_HEADER_BYTES);
+    return &recs[pos & (h->capacity - 1)];
+}
+
+#endif

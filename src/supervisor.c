@@ -1,0 +1,260 @@
+/* memprof: the ptrace supervisor: launch, event loop, signals, job control.
+ *
+ * Launch: fork; the child waits on a pipe until the parent has seized it with
+ * PTRACE_SEIZE, then execv's the program (exec errors come back through a
+ * close-on-exec pipe).  Threads are followed (TRACECLONE); child processes are
+ * not traced and run as they would without memprof.  Signals that are not
+ * ours are re-injected; group-stops are answered with PTRACE_LISTEN, and a
+ * job-control stop of the target stops memprof too, so the shell sees the job
+ * stop and `fg` resumes both.  Signals sent to memprof by another process are
+ * forwarded; those the terminal sends reach the target by themselves. */
+#define _GNU_SOURCE
+#include "supervisor.h"
+#include "procfs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t target_pid_for_signals;
+
+static const int forwarded_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
+                                         SIGALRM, SIGWINCH };
+static const int job_control_signals[] = { SIGTSTP, SIGTTIN, SIGTTOU };
+
+static void forward_signal(int sig, siginfo_t *info, void *uctx)
+{
+    (void)uctx;
+    /* SI_KERNEL: the terminal sent it to the whole foreground group, the target
+     * has it already.  Anything else came from a process aiming at memprof. */
+    if (info->si_code != SI_KERNEL && target_pid_for_signals > 0)
+        kill(target_pid_for_signals, sig);
+}
+
+static void ignore_job_control(int sig) { (void)sig; }
+
+static void install_signal_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = forward_signal;
+    sa.sa_flags = SA_SIGINFO | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof forwarded_signals / sizeof *forwarded_signals; i++)
+        sigaction(forwarded_signals[i], &sa, NULL);
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = ignore_job_control;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof job_control_signals / sizeof *job_control_signals; i++)
+        sigaction(job_control_signals[i], &sa, NULL);
+}
+
+static void restore_default_signals(void)
+{
+    for (size_t i = 0; i < sizeof forwarded_signals / sizeof *forwarded_signals; i++)
+        signal(forwarded_signals[i], SIG_DFL);
+    for (size_t i = 0; i < sizeof job_control_signals / sizeof *job_control_signals; i++)
+        signal(job_control_signals[i], SIG_DFL);
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The child side of the launch: never returns. */
+static void run_child(const struct mp_launch *launch, int go_fd, int err_fd)
+{
+    char go;
+    restore_default_signals();
+    while (read(go_fd, &go, 1) < 0 && errno == EINTR)
+        ;
+    close(go_fd);
+    execve(launch->path, launch->argv, launch->envp);
+    int e = errno;
+    while (write(err_fd, &e, sizeof e) < 0 && errno == EINTR)
+        ;
+    _exit(e == ENOENT ? 127 : 126);
+}
+
+static int is_stop_signal(int sig)
+{
+    return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+static const long seize_options = PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC |
+                                  PTRACE_O_TRACEEXIT;
+
+static int launch_target(const struct mp_launch *launch, const struct mp_supervisor_hooks *hooks,
+                         pid_t *pid_out, char *err, size_t errlen)
+{
+    int go[2], exec_err[2];
+    if (pipe2(go, O_CLOEXEC) != 0 || pipe2(exec_err, O_CLOEXEC) != 0) {
+        snprintf(err, errlen, "memprof: cannot create a pipe: %s", strerror(errno));
+        return 1;
+    }
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        snprintf(err, errlen, "memprof: cannot fork: %s", strerror(errno));
+        return 1;
+    }
+    if (pid == 0) {
+        close(go[1]);
+        close(exec_err[0]);
+        run_child(launch, go[0], exec_err[1]);
+    }
+    close(go[0]);
+    close(exec_err[1]);
+    if (ptrace(PTRACE_SEIZE, pid, 0, seize_options) != 0) {
+        int e = errno;
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        close(go[1]);
+        close(exec_err[0]);
+        if (e == EPERM || e == EACCES)
+            snprintf(err, errlen,
+                     "memprof: ptrace is not permitted here (%s): run as root or with CAP_SYS_PTRACE "
+                     "(containers: --cap-add=SYS_PTRACE), or set kernel.yama.ptrace_scope to 0 or 1",
+                     strerror(e));
+        else
+            snprintf(err, errlen, "memprof: cannot trace the target: ptrace(PTRACE_SEIZE): %s", strerror(e));
+        return 1;
+    }
+    target_pid_for_signals = pid;
+    if (hooks && hooks->on_start)
+        hooks->on_start(hooks->ctx, pid);
+    if (write(go[1], "g", 1) != 1) {
+        snprintf(err, errlen, "memprof: cannot start the target: %s", strerror(errno));
+        close(go[1]);
+        close(exec_err[0]);
+        return 1;
+    }
+    close(go[1]);
+    /* The exec-error pipe closes on a successful execve; a traced exec stops
+     * the child after the pipe closed, so this read cannot deadlock. */
+    int e = 0;
+    ssize_t n;
+    while ((n = read(exec_err[0], &e, sizeof e)) < 0 && errno == EINTR)
+        ;
+    close(exec_err[0]);
+    if (n == (ssize_t)sizeof e) {
+        int status;
+        for (;;) { /* let it reach its end: it stops at PTRACE_EVENT_EXIT on the way */
+            pid_t w = waitpid(pid, &status, __WALL);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0 || !WIFSTOPPED(status))
+                break;
+            ptrace(PTRACE_CONT, pid, 0, 0);
+        }
+        snprintf(err, errlen, "memprof: cannot execute %s: %s", launch->path, strerror(e));
+        return e == ENOENT ? 127 : 126;
+    }
+    *pid_out = pid;
+    return 0;
+}
+
+/* Handle one stop of a traced thread and resume it. */
+static void handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_supervisor_hooks *hooks,
+                        struct mp_run_result *result)
+{
+    int sig = WSTOPSIG(status);
+    int event = status >> 16;
+    switch (event) {
+    case PTRACE_EVENT_STOP:
+        if (is_stop_signal(sig)) {
+            /* Group-stop: stay stopped but keep reporting (PTRACE_LISTEN). */
+            ptrace(PTRACE_LISTEN, tid, 0, 0);
+            if (tid == main_pid && sig != SIGSTOP)
+                kill(getpid(), SIGSTOP); /* a job-control stop: let the shell see the job stop */
+        } else {
+            ptrace(PTRACE_CONT, tid, 0, 0); /* new thread's first stop, or an interrupt */
+        }
+        return;
+    case PTRACE_EVENT_EXEC:
+        result->execs++;
+        result->peak_rss_bytes = 0; /* the new image is the one profiled: VmHWM restarts too */
+        if (hooks && hooks->on_exec)
+            hooks->on_exec(hooks->ctx, main_pid);
+        ptrace(PTRACE_CONT, tid, 0, 0);
+        return;
+    case PTRACE_EVENT_EXIT: {
+        /* Read at every thread's exit: the leader may leave before the others. */
+        uint64_t hwm = mp_proc_vmhwm(tid);
+        if (hwm > result->peak_rss_bytes)
+            result->peak_rss_bytes = hwm;
+        if (tid == main_pid) {
+            if (hooks && hooks->on_exit)
+                hooks->on_exit(hooks->ctx, tid);
+        }
+        ptrace(PTRACE_CONT, tid, 0, 0);
+        return;
+    }
+    case PTRACE_EVENT_CLONE:
+        ptrace(PTRACE_CONT, tid, 0, 0);
+        return;
+    case 0:
+        /* Signal-delivery-stop: deliver the signal as if we were not here. */
+        ptrace(PTRACE_CONT, tid, 0, sig);
+        return;
+    default:
+        ptrace(PTRACE_CONT, tid, 0, 0);
+        return;
+    }
+}
+
+int mp_supervise(const struct mp_launch *launch, const struct mp_supervisor_hooks *hooks,
+                 struct mp_run_result *result, char *err, size_t errlen)
+{
+    memset(result, 0, sizeof *result);
+    install_signal_handlers();
+    double start = now_seconds();
+    pid_t pid;
+    int rc = launch_target(launch, hooks, &pid, err, errlen);
+    if (rc != 0)
+        return rc;
+    result->pid = pid;
+    int main_done = 0;
+    for (;;) {
+        int status;
+        pid_t tid = waitpid(-1, &status, __WALL);
+        if (tid < 0) {
+            if (errno == EINTR)
+                continue;
+            break; /* ECHILD: nothing left to wait for */
+        }
+        if (WIFEXITED(status) || WIFSIGNALED(status)) {
+            if (tid == pid) {
+                result->wall_seconds = now_seconds() - start;
+                if (WIFEXITED(status)) {
+                    result->exited = 1;
+                    result->exit_code = WEXITSTATUS(status);
+                } else {
+                    result->signal = WTERMSIG(status);
+                    result->core_dumped = WCOREDUMP(status) ? 1 : 0;
+                }
+                main_done = 1;
+                target_pid_for_signals = 0;
+            }
+            continue;
+        }
+        if (WIFSTOPPED(status))
+            handle_stop(tid, status, pid, hooks, result);
+    }
+    if (!main_done) {
+        snprintf(err, errlen, "memprof: lost track of the target (pid %d)", (int)pid);
+        return 1;
+    }
+    return 0;
+}

@@ -1,0 +1,36 @@
+/* memprof: PC -> function, file, line (with inline chains) through elfutils libdwfl.
+ *
+ * Each distinct PC is resolved once and cached.  Modules come from
+ * /proc/PID/maps (refreshed on a miss, so dlopen'd libraries are found), separate
+ * debug files by build-id and .gnu_debuglink, the vdso from process memory.
+ * CUs are found through the library's own CU range map when .debug_aranges is
+ * missing (clang).  Without debug info a frame gets the ELF symbol name or
+ * module+offset, and one warning per module is queued. */
+#ifndef MEMPROF_SYMBOLIZER_H
+#define MEMPROF_SYMBOLIZER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "memprof/frame.h"
+
+struct mp_symbolizer;
+
+/* Open for a live process (the supervisor's target).  NULL on failure with
+ * a message in errbuf. */
+struct mp_symbolizer *mp_symbolizer_open(pid_t pid, char *errbuf, size_t errlen);
+
+/* Forget all modules and cached PCs (after execve the address space is new). */
+void mp_symbolizer_reset(struct mp_symbolizer *s);
+
+/* Matches mp_resolve_fn (ctx is the symbolizer). */
+int mp_symbolizer_resolve(void *s, uint64_t pc, int is_return_address,
+                          struct mp_frame_info *out, int max);
+
+/* Warnings gathered so far (one per module without debug info, ...), each a
+ * full sentence without newline.  Valid until close. */
+size_t mp_symbolizer_warnings(struct mp_symbolizer *s, const char *const **out);
+
+void mp_symbolizer_close(struct mp_symbolizer *s);
+
+#endif

@@ -1,0 +1,160 @@
+/* memprof: builds memprof's per-function tables and line orderings from a profile. */
+#include "tables.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int strcmp_null(const char *a, const char *b)
+{
+    if (!a || !b)
+        return (a != NULL) - (b != NULL);
+    return strcmp(a, b);
+}
+
+/* Lines that belong in a table: line info, in the function's own file. */
+static int tabulable(const struct mp_line_stats *l)
+{
+    return l->file && l->line > 0 && l->func_file && strcmp(l->file, l->func_file) == 0 &&
+           l->incl_calls > 0;
+}
+
+static const struct mp_profile *sort_profile;
+
+static int cmp_by_function(const void *a, const void *b)
+{
+    const struct mp_line_stats *x = mp_profile_line(sort_profile, *(const size_t *)a);
+    const struct mp_line_stats *y = mp_profile_line(sort_profile, *(const size_t *)b);
+    int c = strcmp_null(x->func_file, y->func_file);
+    if (!c)
+        c = strcmp(x->function, y->function);
+    if (!c)
+        c = (x->line > y->line) - (x->line < y->line);
+    return c;
+}
+
+static int cmp_tables(const void *a, const void *b)
+{
+    const struct mp_table *x = a, *y = b;
+    if (x->bytes != y->bytes)
+        return x->bytes < y->bytes ? 1 : -1;
+    int c = strcmp(x->file, y->file);
+    return c ? c : strcmp(x->function, y->function);
+}
+
+static int fill_table(const struct mp_profile *p, const size_t *idx, size_t n, struct mp_table *t)
+{
+    const struct mp_line_stats *first = mp_profile_line(p, idx[0]);
+    int lo = first->func_first_line, hi = first->func_last_line;
+    for (size_t i = 0; i < n; i++) {
+        const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
+        if (lo <= 0 || l->line < lo)
+            lo = l->line;
+        if (l->line > hi)
+            hi = l->line;
+    }
+    t->file = first->func_file;
+    t->function = first->function;
+    t->first_line = lo;
+    t->last_line = hi;
+    t->n_rows = (size_t)(hi - lo + 1);
+    t->rows = calloc(t->n_rows, sizeof *t->rows);
+    if (!t->rows)
+        return -1;
+    for (size_t r = 0; r < t->n_rows; r++)
+        t->rows[r].line = lo + (int)r;
+    t->bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
+        struct mp_table_row *row = &t->rows[l->line - lo];
+        row->has_data = 1;
+        row->mem_usage_bytes = l->incl_max_live_bytes;
+        row->increment_bytes = (int64_t)(l->incl_bytes - l->incl_freed_bytes);
+        row->occurrences = l->incl_calls;
+        row->allocated_bytes = l->incl_bytes;
+        if (l->incl_bytes > t->bytes)
+            t->bytes = l->incl_bytes;
+    }
+    return 0;
+}
+
+int mp_tables_build(const struct mp_profile *p, struct mp_tables *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t n_lines = mp_profile_line_count(p), n = 0;
+    size_t *idx = malloc((n_lines ? n_lines : 1) * sizeof *idx);
+    if (!idx)
+        return -1;
+    for (size_t i = 0; i < n_lines; i++)
+        if (tabulable(mp_profile_line(p, i)))
+            idx[n++] = i;
+    sort_profile = p;
+    qsort(idx, n, sizeof *idx, cmp_by_function);
+    out->tables = calloc(n ? n : 1, sizeof *out->tables);
+    if (!out->tables) {
+        free(idx);
+        return -1;
+    }
+    for (size_t start = 0; start < n;) {
+        size_t end = start + 1;
+        const struct mp_line_stats *a = mp_profile_line(p, idx[start]);
+        while (end < n) {
+            const struct mp_line_stats *b = mp_profile_line(p, idx[end]);
+            if (strcmp(a->func_file, b->func_file) || strcmp(a->function, b->function))
+                break;
+            end++;
+        }
+        if (fill_table(p, idx + start, end - start, &out->tables[out->n]) != 0) {
+            free(idx);
+            mp_tables_free(out);
+            return -1;
+        }
+        out->n++;
+        start = end;
+    }
+    free(idx);
+    qsort(out->tables, out->n, sizeof *out->tables, cmp_tables);
+    return 0;
+}
+
+void mp_tables_free(struct mp_tables *t)
+{
+    for (size_t i = 0; i < t->n; i++)
+        free(t->tables[i].rows);
+    free(t->tables);
+    memset(t, 0, sizeof *t);
+}
+
+static int cmp_by_bytes(const void *a, const void *b)
+{
+    const struct mp_line_stats *x = mp_profile_line(sort_profile, *(const size_t *)a);
+    const struct mp_line_stats *y = mp_profile_line(sort_profile, *(const size_t *)b);
+    if (x->allocated_bytes != y->allocated_bytes)
+        return x->allocated_bytes < y->allocated_bytes ? 1 : -1;
+    if (x->alloc_calls != y->alloc_calls)
+        return x->alloc_calls < y->alloc_calls ? 1 : -1;
+    int c = strcmp_null(x->file, y->file);
+    if (!c)
+        c = (x->line > y->line) - (x->line < y->line);
+    if (!c)
+        c = strcmp(x->function, y->function);
+    if (!c)
+        c = strcmp(x->module, y->module);
+    return c;
+}
+
+size_t *mp_lines_by_bytes(const struct mp_profile *p, size_t *n_out)
+{
+    size_t n_lines = mp_profile_line_count(p), n = 0;
+    size_t *idx = malloc((n_lines ? n_lines : 1) * sizeof *idx);
+    if (!idx) {
+        *n_out = 0;
+        return NULL;
+    }
+    for (size_t i = 0; i < n_lines; i++)
+        if (mp_profile_line(p, i)->alloc_calls > 0)
+            idx[n++] = i;
+    sort_profile = p;
+    qsort(idx, n, sizeof *idx, cmp_by_bytes);
+    *n_out = n;
+    return idx;
+}

@@ -1,0 +1,32 @@
+/* memprof tests: helpers shared by the Check programs: running commands with
+ * captured output, building fixtures, reading files. */
+#ifndef MEMPROF_TEST_HARNESS_H
+#define MEMPROF_TEST_HARNESS_H
+
+#include <stddef.h>
+
+struct run_output {
+    int status;       /* like a shell's $?: exit code, or 128+signal */
+    char *out, *err;  /* NUL-terminated captured stdout and stderr */
+    size_t out_len, err_len;
+};
+
+/* Run argv (argv[0] searched on PATH) with optional stdin text and extra
+ * environment entries ("NAME=value", NULL-terminated, may be NULL).  Kills it
+ * after timeout_s seconds.  Returns 0 or -1 if it could not be started. */
+int run_cmd(char *const argv[], const char *stdin_text, char *const extra_env[], int timeout_s,
+            struct run_output *o);
+void run_output_free(struct run_output *o);
+
+const char *memprof_path(void);   /* $MEMPROF, or ./memprof */
+const char *test_tmp_dir(void);   /* $MEMPROF_TEST_TMP (created), or /tmp */
+const char *repo_path(const char *rel); /* absolute path of a file in the repo (static buffer rotation) */
+
+/* Compile tests/fixtures/NAME with `compiler flags` into the tmp dir as
+ * OUTNAME; returns the path (static storage, valid until the next 8 calls) or
+ * NULL (with the compiler's output on stderr). */
+const char *build_fixture(const char *name, const char *compiler, const char *flags, const char *outname);
+
+char *read_file(const char *path, size_t *len);
+
+#endif

@@ -1,0 +1,360 @@
+/* memprof tests: heap profiling end to end.  Each fixture carries its
+ * expected numbers as annotations (grammar: tests/fixtures/README), derived
+ * from its source and cross-checked with valgrind; this program builds each
+ * fixture for each of its @build lines, runs it under memprof --json and
+ * compares line by line.  A second test runs valgrind itself and compares
+ * totals. */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <check.h>
+#include <inttypes.h>
+#include <regex.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_EXPECT 256
+#define MAX_BUILDS 4
+
+struct expectation {
+    int line;
+    int has_expect, has_incl;
+    uint64_t alloc_calls, allocated_bytes, free_calls, freed_bytes;
+    uint64_t occurrences, incl_bytes;
+};
+
+struct fixture {
+    const char *name;
+    char builds[MAX_BUILDS][2][128]; /* compiler, flags */
+    int n_builds;
+    uint64_t total_calls, total_bytes, total_frees;
+    uint64_t unattributed_calls, unattributed_bytes;
+    struct expectation ex[MAX_EXPECT];
+    int n_ex;
+};
+
+static uint64_t field(const char *text, const char *name)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "%s=", name);
+    const char *p = strstr(text, pat);
+    ck_assert_msg(p != NULL, "annotation field %s missing in: %s", name, text);
+    return strtoull(p + strlen(pat), NULL, 10);
+}
+
+static struct expectation *expectation_for(struct fixture *f, int line)
+{
+    for (int i = 0; i < f->n_ex; i++)
+        if (f->ex[i].line == line)
+            return &f->ex[i];
+    ck_assert_int_lt(f->n_ex, MAX_EXPECT);
+    struct expectation *e = &f->ex[f->n_ex++];
+    memset(e, 0, sizeof *e);
+    e->line = line;
+    return e;
+}
+
+static void parse_fixture(const char *name, struct fixture *f)
+{
+    memset(f, 0, sizeof *f);
+    f->name = name;
+    char rel[256];
+    snprintf(rel, sizeof rel, "tests/fixtures/%s", name);
+    char *src = read_file(repo_path(rel), NULL);
+    ck_assert_ptr_nonnull(src);
+    regex_t re;
+    ck_assert_int_eq(regcomp(&re, "/\\* @(expect|incl|total|unattributed|build) ([^*]*) \\*/", REG_EXTENDED), 0);
+    int lineno = 1;
+    for (char *line = src; line && *line; lineno++) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        const char *p = line;
+        regmatch_t m[3];
+        while (regexec(&re, p, 3, m, 0) == 0) {
+            char kw[16], body[512];
+            snprintf(kw, sizeof kw, "%.*s", (int)(m[1].rm_eo - m[1].rm_so), p + m[1].rm_so);
+            snprintf(body, sizeof body, "%.*s", (int)(m[2].rm_eo - m[2].rm_so), p + m[2].rm_so);
+            if (strcmp(kw, "build") == 0) {
+                ck_assert_int_lt(f->n_builds, MAX_BUILDS);
+                char *sp = strchr(body, ' ');
+                ck_assert_ptr_nonnull(sp);
+                *sp = '\0';
+                snprintf(f->builds[f->n_builds][0], 128, "%.100s", body);
+                snprintf(f->builds[f->n_builds][1], 128, "%.100s", sp + 1);
+                f->n_builds++;
+            } else if (strcmp(kw, "total") == 0) {
+                f->total_calls = field(body, "alloc_calls");
+                f->total_bytes = field(body, "allocated_bytes");
+                f->total_frees = field(body, "free_calls");
+            } else if (strcmp(kw, "unattributed") == 0) {
+                f->unattributed_calls = field(body, "alloc_calls");
+                f->unattributed_bytes = field(body, "allocated_bytes");
+            } else if (strcmp(kw, "expect") == 0) {
+                struct expectation *e = expectation_for(f, lineno);
+                e->has_expect = 1;
+                e->alloc_calls = field(body, "alloc_calls");
+                e->allocated_bytes = field(body, "allocated_bytes");
+                e->free_calls = field(body, "free_calls");
+                e->freed_bytes = field(body, "freed_bytes");
+            } else {
+                struct expectation *e = expectation_for(f, lineno);
+                e->has_incl = 1;
+                e->occurrences = field(body, "occurrences");
+                e->incl_bytes = field(body, "bytes");
+            }
+            p += m[0].rm_eo;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    regfree(&re);
+    free(src);
+    ck_assert_int_gt(f->n_builds, 0);
+}
+
+/* ---- reading memprof's JSON (one record per text line, fixed field order) ---- */
+
+static int json_num(const char *line, const char *key, uint64_t *out)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(line, pat);
+    if (!p)
+        return 0;
+    *out = strtoull(p + strlen(pat), NULL, 10);
+    return 1;
+}
+
+static int json_file_is(const char *line, const char *name)
+{
+    const char *p = strstr(line, "\"file\": \"");
+    if (!p)
+        return 0;
+    p += 9;
+    const char *end = strchr(p, '"');
+    size_t n = strlen(name), len = (size_t)(end - p);
+    return len >= n && strncmp(end - n, name, n) == 0 && (len == n || end[-(long)n - 1] == '/');
+}
+
+struct observed {
+    uint64_t alloc_calls, allocated_bytes, free_calls, freed_bytes;
+    uint64_t occurrences, incl_bytes;
+    int seen_line, seen_row;
+};
+
+struct run {
+    uint64_t alloc_calls, allocated_bytes, free_calls, events_lost;
+    struct observed by_line[4096];
+};
+
+static void run_memprof(const char *exe, const char *tag, struct run *r)
+{
+    char json[4096];
+    snprintf(json, sizeof json, "%s/heap_%s.json", test_tmp_dir(), tag);
+    struct run_output o;
+    char *argv[] = { (char *)memprof_path(), "--tables", "0", "--json", json, (char *)exe, NULL };
+    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 120, &o), 0);
+    ck_assert_msg(o.status == 0, "%s: status %d\n%s", tag, o.status, o.err);
+    run_output_free(&o);
+    char *text = read_file(json, NULL);
+    ck_assert_ptr_nonnull(text);
+    memset(r, 0, sizeof *r);
+    ck_assert(json_num(text, "alloc_calls", &r->alloc_calls));
+    ck_assert(json_num(text, "allocated_bytes", &r->allocated_bytes));
+    ck_assert(json_num(text, "free_calls", &r->free_calls));
+    ck_assert(json_num(text, "events_lost", &r->events_lost));
+    free(text);
+}
+
+static void read_lines(const char *json_path, const char *fixture_name, struct run *r)
+{
+    char *text = read_file(json_path, NULL);
+    ck_assert_ptr_nonnull(text);
+    int in_tables = 0, table_is_fixture = 0;
+    for (char *line = text; line && *line;) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        uint64_t ln;
+        if (strstr(line, "\"tables\": ["))
+            in_tables = 1;
+        if (!in_tables && json_file_is(line, fixture_name) && json_num(line, "line", &ln) && ln < 4096) {
+            struct observed *ob = &r->by_line[ln];
+            uint64_t v;
+            ob->seen_line = 1;
+            json_num(line, "alloc_calls", &v), ob->alloc_calls += v;
+            json_num(line, "allocated_bytes", &v), ob->allocated_bytes += v;
+            json_num(line, "free_calls", &v), ob->free_calls += v;
+            json_num(line, "freed_bytes", &v), ob->freed_bytes += v;
+        }
+        if (in_tables && strstr(line, "\"rows\": ["))
+            table_is_fixture = json_file_is(line, fixture_name);
+        if (in_tables && table_is_fixture && strncmp(line, "      {\"line\": ", 15) == 0 &&
+            json_num(line, "line", &ln) && ln < 4096) {
+            struct observed *ob = &r->by_line[ln];
+            uint64_t occ, bytes;
+            json_num(line, "occurrences", &occ);
+            json_num(line, "allocated_bytes", &bytes);
+            ob->seen_row = 1;
+            if (occ > ob->occurrences)
+                ob->occurrences = occ;
+            if (bytes > ob->incl_bytes)
+                ob->incl_bytes = bytes;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    free(text);
+}
+
+static void check_fixture(const char *name)
+{
+    static struct fixture f;
+    parse_fixture(name, &f);
+    for (int b = 0; b < f.n_builds; b++) {
+        char tag[128], flags[256];
+        snprintf(tag, sizeof tag, "%s_%d", name, b);
+        for (char *c = tag; *c; c++)
+            if (*c == '.')
+                *c = '_';
+        snprintf(flags, sizeof flags, "%s", f.builds[b][1]);
+        char rel[256];
+        snprintf(rel, sizeof rel, "tests/fixtures/%s", name);
+        const char *exe = build_fixture(rel, f.builds[b][0], flags, tag);
+        ck_assert_ptr_nonnull(exe);
+        static struct run r;
+        run_memprof(exe, tag, &r);
+        char json[4096];
+        snprintf(json, sizeof json, "%s/heap_%s.json", test_tmp_dir(), tag);
+        read_lines(json, name, &r);
+        const char *where = f.builds[b][1];
+        ck_assert_msg(r.alloc_calls == f.total_calls, "%s [%s]: alloc_calls %" PRIu64 " expected %" PRIu64,
+                      name, where, r.alloc_calls, f.total_calls);
+        ck_assert_msg(r.allocated_bytes == f.total_bytes, "%s [%s]: allocated_bytes %" PRIu64 " expected %" PRIu64,
+                      name, where, r.allocated_bytes, f.total_bytes);
+        ck_assert_msg(r.free_calls == f.total_frees, "%s [%s]: free_calls %" PRIu64 " expected %" PRIu64, name,
+                      where, r.free_calls, f.total_frees);
+        ck_assert_uint_eq(r.events_lost, 0);
+        uint64_t attributed_calls = 0, attributed_bytes = 0;
+        for (int ln = 1; ln < 4096; ln++) {
+            const struct observed *ob = &r.by_line[ln];
+            attributed_calls += ob->alloc_calls;
+            attributed_bytes += ob->allocated_bytes;
+            const struct expectation *e = NULL;
+            for (int i = 0; i < f.n_ex; i++)
+                if (f.ex[i].line == ln)
+                    e = &f.ex[i];
+            if (ob->alloc_calls && f.n_ex > 0)
+                ck_assert_msg(e && e->has_expect, "%s [%s]: line %d has %" PRIu64 " allocations, no @expect", name,
+                              where, ln, ob->alloc_calls);
+            if (!e)
+                continue;
+            if (e->has_expect) {
+                ck_assert_msg(ob->alloc_calls == e->alloc_calls && ob->allocated_bytes == e->allocated_bytes &&
+                                  ob->free_calls == e->free_calls && ob->freed_bytes == e->freed_bytes,
+                              "%s [%s]: line %d: got calls=%" PRIu64 " bytes=%" PRIu64 " frees=%" PRIu64
+                              " freed=%" PRIu64 ", expected %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64,
+                              name, where, ln, ob->alloc_calls, ob->allocated_bytes, ob->free_calls,
+                              ob->freed_bytes, e->alloc_calls, e->allocated_bytes, e->free_calls, e->freed_bytes);
+            }
+            if (e->has_incl) {
+                ck_assert_msg(ob->occurrences == e->occurrences && ob->incl_bytes == e->incl_bytes,
+                              "%s [%s]: line %d inclusive: got occurrences=%" PRIu64 " bytes=%" PRIu64
+                              ", expected %" PRIu64 " %" PRIu64,
+                              name, where, ln, ob->occurrences, ob->incl_bytes, e->occurrences, e->incl_bytes);
+            }
+        }
+        if (f.n_ex > 0) {
+            ck_assert_msg(r.alloc_calls - attributed_calls == f.unattributed_calls,
+                          "%s [%s]: %" PRIu64 " calls outside the fixture's lines, expected %" PRIu64, name, where,
+                          r.alloc_calls - attributed_calls, f.unattributed_calls);
+            ck_assert_uint_eq(r.allocated_bytes - attributed_bytes, f.unattributed_bytes);
+        }
+    }
+}
+
+START_TEST(basic_c) { check_fixture("basic.c"); }
+END_TEST
+START_TEST(cxx_cpp) { check_fixture("cxx.cpp"); }
+END_TEST
+START_TEST(threads_c) { check_fixture("threads.c"); }
+END_TEST
+START_TEST(nodebug_c) { check_fixture("nodebug.c"); }
+END_TEST
+START_TEST(demo_c) { check_fixture("demo.c"); }
+END_TEST
+START_TEST(touch_c) { check_fixture("touch.c"); }
+END_TEST
+
+/* valgrind's "total heap usage: A allocs, F frees, B bytes allocated". */
+static void valgrind_totals(const char *exe, uint64_t *allocs, uint64_t *frees, uint64_t *bytes)
+{
+    struct run_output o;
+    char *argv[] = { "valgrind", "--run-libc-freeres=no", "--run-cxx-freeres=no", (char *)exe, NULL };
+    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 300, &o), 0);
+    const char *p = strstr(o.err, "total heap usage: ");
+    ck_assert_msg(p != NULL, "no valgrind summary:\n%s", o.err);
+    char digits[3][64] = { "", "", "" };
+    p += strlen("total heap usage: ");
+    for (int i = 0; i < 3; i++) {
+        size_t k = 0;
+        while (*p && (*p < '0' || *p > '9'))
+            p++;
+        while ((*p >= '0' && *p <= '9') || *p == ',') {
+            if (*p != ',' && k < 63)
+                digits[i][k++] = *p;
+            p++;
+        }
+    }
+    *allocs = strtoull(digits[0], NULL, 10);
+    *frees = strtoull(digits[1], NULL, 10);
+    *bytes = strtoull(digits[2], NULL, 10);
+    run_output_free(&o);
+}
+
+START_TEST(totals_equal_valgrinds)
+{
+    /* basic.c without pvalloc: valgrind 3.19 aborts on pvalloc. */
+    static const char *const builds[][4] = {
+        { "tests/fixtures/basic.c", "gcc", "-O0 -g -DBASIC_NO_PVALLOC", "vg_basic" },
+        { "tests/fixtures/basic.c", "gcc", "-O2 -g -DBASIC_NO_PVALLOC", "vg_basic_o2" },
+        { "tests/fixtures/cxx.cpp", "g++", "-O2 -g", "vg_cxx" },
+        { "tests/fixtures/threads.c", "gcc", "-O0 -g", "vg_threads" },
+        { "tests/fixtures/demo.c", "gcc", "-O0 -g", "vg_demo" },
+        { "tests/fixtures/nodebug.c", "gcc", "-O0", "vg_nodebug" },
+    };
+    for (size_t i = 0; i < sizeof builds / sizeof *builds; i++) {
+        const char *exe = build_fixture(builds[i][0], builds[i][1], builds[i][2], builds[i][3]);
+        ck_assert_ptr_nonnull(exe);
+        uint64_t allocs, frees, bytes;
+        valgrind_totals(exe, &allocs, &frees, &bytes);
+        static struct run r;
+        run_memprof(exe, builds[i][3], &r);
+        ck_assert_msg(r.alloc_calls == allocs && r.free_calls == frees && r.allocated_bytes == bytes,
+                      "%s: memprof %" PRIu64 " allocs %" PRIu64 " frees %" PRIu64 " bytes, valgrind %" PRIu64
+                      " %" PRIu64 " %" PRIu64,
+                      builds[i][3], r.alloc_calls, r.free_calls, r.allocated_bytes, allocs, frees, bytes);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("heap");
+    TCase *tc = tcase_create("fixtures");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, basic_c);
+    tcase_add_test(tc, cxx_cpp);
+    tcase_add_test(tc, threads_c);
+    tcase_add_test(tc, nodebug_c);
+    tcase_add_test(tc, demo_c);
+    tcase_add_test(tc, touch_c);
+    tcase_add_test(tc, totals_equal_valgrinds);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
