@@ -87,6 +87,19 @@ static void run_child(const struct mp_launch *launch, int go_fd, int err_fd)
     _exit(e == ENOENT ? 127 : 126);
 }
 
+/* A job-control stop of the target: stop memprof with the same signal so the
+ * shell sees the job stop the usual way; `fg` (SIGCONT) resumes both. */
+static void stop_like_the_target(int sig)
+{
+    struct sigaction dfl, old;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, &old);
+    raise(sig); /* returns after SIGCONT */
+    sigaction(sig, &old, NULL);
+}
+
 static int is_stop_signal(int sig)
 {
     return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
@@ -177,7 +190,7 @@ static void handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_s
             /* Group-stop: stay stopped but keep reporting (PTRACE_LISTEN). */
             ptrace(PTRACE_LISTEN, tid, 0, 0);
             if (tid == main_pid && sig != SIGSTOP)
-                kill(getpid(), SIGSTOP); /* a job-control stop: let the shell see the job stop */
+                stop_like_the_target(sig);
         } else {
             ptrace(PTRACE_CONT, tid, 0, 0); /* new thread's first stop, or an interrupt */
         }
