@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void mp_format_size(char *buf, size_t len, int64_t bytes, int precision)
@@ -13,10 +14,14 @@ void mp_format_size(char *buf, size_t len, int64_t bytes, int precision)
         snprintf(buf, len, "%" PRId64 " B", bytes);
         return;
     }
-    double v = (double)bytes;
+    double v = (double)bytes / 1024.0;
     size_t u = 0;
-    v /= 1024.0;
-    while (u + 1 < sizeof units / sizeof *units && (v >= 1024.0 || v <= -1024.0)) {
+    /* Move up a unit when the number would print as 1024 or more after rounding. */
+    for (;;) {
+        char digits[64];
+        snprintf(digits, sizeof digits, "%.*f", precision, v < 0 ? -v : v);
+        if (u + 1 >= sizeof units / sizeof *units || strtod(digits, NULL) < 1024.0)
+            break;
         v /= 1024.0;
         u++;
     }
@@ -41,7 +46,9 @@ const char *mp_display_path(const char *path, const char *cwd)
     if (!path || !cwd || !*cwd)
         return path;
     size_t n = strlen(cwd);
-    if (strncmp(path, cwd, n) == 0 && path[n] == '/')
+    while (n > 0 && cwd[n - 1] == '/')
+        n--; /* "/" and "dir/" name the same place as "" and "dir" */
+    if (strncmp(path, cwd, n) == 0 && path[n] == '/' && path[n + 1])
         return path + n + 1;
     return path;
 }

@@ -161,7 +161,7 @@ static int same_stack(const void *ctx, uint32_t id)
 {
     const struct stack_key *k = ctx;
     const struct stack *s = &k->p->stacks[id];
-    return s->nframes == k->n && memcmp(s->frames, k->frames, k->n * sizeof *k->frames) == 0;
+    return s->nframes == k->n && (k->n == 0 || memcmp(s->frames, k->frames, k->n * sizeof *k->frames) == 0);
 }
 
 static int has_name(const struct mp_frame_info *f)
@@ -179,6 +179,11 @@ static int attribute_stack(struct mp_profile *p, struct stack *s)
     uint32_t self = UINT32_MAX, named = UINT32_MAX, first = UINT32_MAX;
     struct mp_frame_info info[MAX_INLINE_DEPTH];
     for (uint32_t i = 0; i < s->nframes; i++) {
+        int repeated = 0; /* recursion: a PC already seen adds no new line */
+        for (uint32_t j = 0; j < i && !repeated; j++)
+            repeated = s->frames[j] == s->frames[i];
+        if (repeated)
+            continue;
         int n = p->resolve(p->resolve_ctx, s->frames[i], 1, info, MAX_INLINE_DEPTH);
         for (int j = 0; j < n; j++) {
             uint32_t id = line_for_frame(p, &info[j]);
@@ -232,7 +237,7 @@ static int attribute_stack(struct mp_profile *p, struct stack *s)
 static uint32_t intern_stack(struct mp_profile *p, const uint64_t *frames, uint32_t n)
 {
     struct stack_key k = { p, frames, n };
-    uint64_t hash = mp_hash_bytes(frames, n * sizeof *frames);
+    uint64_t hash = n ? mp_hash_bytes(frames, n * sizeof *frames) : mp_hash_u64(0);
     uint32_t id = mp_hashidx_find(&p->stack_index, hash, same_stack, &k);
     if (id != UINT32_MAX)
         return id;
@@ -249,7 +254,8 @@ static uint32_t intern_stack(struct mp_profile *p, const uint64_t *frames, uint3
     s->frames = malloc((n ? n : 1) * sizeof *frames);
     if (!s->frames)
         return UINT32_MAX;
-    memcpy(s->frames, frames, n * sizeof *frames);
+    if (n)
+        memcpy(s->frames, frames, n * sizeof *frames);
     if (attribute_stack(p, s) != 0 || mp_hashidx_insert(&p->stack_index, hash, p->n_stacks) != 0) {
         free(s->frames);
         free(s->incl_lines);
@@ -312,6 +318,8 @@ static void release_block(struct mp_profile *p, uint32_t id, int counted_as_free
     struct block b = p->blocks[id];
     const struct stack *s = &p->stacks[b.stack];
     struct mp_line_stats *self = &p->lines[s->self_line];
+    self->live_bytes -= b.size;
+    self->live_blocks--;
     if (counted_as_free) {
         self->free_calls++;
         self->freed_bytes += b.size;
@@ -347,6 +355,8 @@ static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
     struct mp_line_stats *self = &p->lines[s->self_line];
     self->alloc_calls++;
     self->allocated_bytes += ev->size;
+    self->live_bytes += ev->size;
+    self->live_blocks++;
     for (uint32_t i = 0; i < s->n_incl; i++) {
         struct mp_line_stats *l = &p->lines[s->incl_lines[i]];
         l->incl_calls++;

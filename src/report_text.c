@@ -71,7 +71,7 @@ static void write_top_lines(FILE *out, const struct mp_profile *p, const struct 
         char a[64], b[64], c[64];
         mp_format_size(a, sizeof a, (int64_t)l->allocated_bytes, opt->precision);
         mp_format_count(b, sizeof b, l->alloc_calls);
-        mp_format_size(c, sizeof c, (int64_t)(l->allocated_bytes - l->freed_bytes), opt->precision);
+        mp_format_size(c, sizeof c, (int64_t)l->live_bytes, opt->precision);
         fprintf(out, "%12s %12s %12s   ", a, b, c);
         write_line_name(out, l, opt->cwd);
         fputc('\n', out);

@@ -68,7 +68,7 @@ static int fill_table(const struct mp_profile *p, const size_t *idx, size_t n, s
         struct mp_table_row *row = &t->rows[l->line - lo];
         row->has_data = 1;
         row->mem_usage_bytes = l->incl_max_live_bytes;
-        row->increment_bytes = (int64_t)(l->incl_bytes - l->incl_freed_bytes);
+        row->increment_bytes = (int64_t)l->incl_live_bytes;
         row->occurrences = l->incl_calls;
         row->allocated_bytes = l->incl_bytes;
         if (l->incl_bytes > t->bytes)

@@ -31,6 +31,7 @@ struct mp_line_stats {
     /* self */
     uint64_t alloc_calls, allocated_bytes;
     uint64_t free_calls, freed_bytes;   /* of blocks allocated on this line */
+    uint64_t live_bytes, live_blocks;   /* held now (at the end of the run: leaked) */
     /* inclusive */
     uint64_t incl_calls, incl_bytes, incl_freed_bytes;
     uint64_t incl_live_bytes;           /* held now (at the end of the run: leaked) */
