@@ -20,7 +20,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#define RING_CAPACITY 4096
 
 extern char **environ;
 
@@ -94,13 +93,14 @@ static void on_exec(void *ctx, pid_t pid)
     start_reader(s);
 }
 
-/* The address space still exists: drain now so new stacks resolve against it. */
+/* The address space still exists: let the reader catch up so new stacks
+ * resolve against it (threads may still run, so nothing is skipped here). */
 static void on_exit_event(void *ctx, pid_t pid)
 {
     (void)pid;
     struct session *s = ctx;
-    stop_reader(s);
-    start_reader(s);
+    if (s->ring && s->reader_running)
+        mp_ring_reader_sync(s->ring, 200 * 1000);
 }
 
 static const char *find_agent(char *buf, size_t len)
@@ -206,7 +206,7 @@ int main(int argc, char **argv)
                             "reinstall memprof or point MEMPROF_AGENT at it\n");
             return 1;
         }
-        s.ring = mp_ring_reader_create(RING_CAPACITY, err, sizeof err);
+        s.ring = mp_ring_reader_create(MP_RING_DEFAULT_CAPACITY, err, sizeof err);
         if (!s.ring) {
             fprintf(stderr, "%s\n", err);
             return 1;

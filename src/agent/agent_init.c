@@ -1,0 +1,279 @@
+/* memprof agent: attaching to the supervisor's ring.
+ *
+ * Owns the agent's lifecycle state: lazy, thread-safe initialisation (from the
+ * first intercepted allocator call or from the constructor, whichever comes
+ * first), finding MEMPROF_RING_FD (getenv, or /proc/self/environ when libc has
+ * not set up environ yet), mapping and validating the ring, locating the text
+ * ranges whose frames a captured stack must skip, and disabling recording in
+ * forked children.
+ *
+ * Init race: exactly one thread wins the UNINIT -> INITING transition.  Any
+ * other thread that allocates while that init is in progress passes straight
+ * to glibc unrecorded.  Init runs on the very first allocator call of the
+ * process, which in practice happens on the main thread before any other
+ * thread exists, so this window is only reachable by a program that creates
+ * threads without ever allocating first (pthread_create itself allocates). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <link.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
+
+#include "agent_internal.h"
+
+_Atomic int agent_state = AGENT_UNINIT;
+struct mp_ring_header *agent_ring;
+struct mp_ring_record *agent_records;
+uint64_t agent_ring_mask;
+__thread int agent_busy;
+
+struct agent_text_range agent_unwinder_text[AGENT_MAX_TEXT_RANGES];
+int agent_unwinder_text_count;
+struct agent_text_range agent_own_text[AGENT_MAX_TEXT_RANGES];
+int agent_own_text_count;
+
+extern char **environ;
+
+/* Parses a non-negative decimal fd number; -1 when malformed. */
+static int parse_fd(const char *s)
+{
+    if (s == NULL || *s == '\0')
+        return -1;
+    long v = 0;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9')
+            return -1;
+        v = v * 10 + (*s - '0');
+        if (v > 1000000000L)
+            return -1;
+    }
+    return (int)v;
+}
+
+/* Scans /proc/self/environ (NUL-separated "NAME=value" entries) for the ring
+ * variable with raw open/read, for calls made before libc set up environ. */
+static int ring_fd_from_proc_environ(void)
+{
+    static const char wanted[] = MP_RING_ENV_FD "=";
+    const size_t wanted_len = sizeof wanted - 1;
+    int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    char chunk[1024];
+    char value[16];
+    size_t matched = 0, value_len = 0;
+    int in_value = 0, skipping = 0, result = -1;
+    ssize_t got;
+    while (result < 0 && (got = read(fd, chunk, sizeof chunk)) > 0) {
+        for (ssize_t i = 0; i < got; i++) {
+            char c = chunk[i];
+            if (c == '\0') {
+                if (in_value) {
+                    value[value_len] = '\0';
+                    result = value_len < sizeof value - 1 ? parse_fd(value) : -1;
+                    break;
+                }
+                matched = 0;
+                skipping = 0;
+            } else if (in_value) {
+                if (value_len < sizeof value - 1)
+                    value[value_len++] = c;
+                else
+                    value_len = sizeof value; /* too long: rejected at the NUL */
+            } else if (!skipping) {
+                if (c == wanted[matched]) {
+                    if (++matched == wanted_len)
+                        in_value = 1;
+                } else {
+                    skipping = 1;
+                }
+            }
+        }
+    }
+    close(fd);
+    return result;
+}
+
+static int find_ring_fd(void)
+{
+    if (environ != NULL)
+        return parse_fd(getenv(MP_RING_ENV_FD));
+    return ring_fd_from_proc_environ();
+}
+
+/* Maps the ring behind `fd` if it is a valid ring meant for this process. */
+static int attach_ring(int fd)
+{
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+        st.st_size < MP_RING_HEADER_BYTES)
+        return 0;
+    /* Look at the header read-only first: the fd may not be ours at all. */
+    struct mp_ring_header *peek = mmap(NULL, MP_RING_HEADER_BYTES, PROT_READ, MAP_SHARED, fd, 0);
+    if (peek == MAP_FAILED)
+        return 0;
+    uint64_t capacity = peek->capacity;
+    int valid = peek->magic == MP_RING_MAGIC && peek->version == MP_RING_VERSION &&
+                peek->record_size == sizeof(struct mp_ring_record) && capacity != 0 &&
+                (capacity & (capacity - 1)) == 0 && capacity <= (1ULL << 30) &&
+                (uint64_t)st.st_size >= MP_RING_BYTES(capacity) &&
+                atomic_load(&peek->target_pid) == (int32_t)getpid();
+    munmap(peek, MP_RING_HEADER_BYTES);
+    if (!valid)
+        return 0;
+    size_t bytes = MP_RING_BYTES(capacity);
+    void *map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (map == MAP_FAILED)
+        return 0;
+    agent_ring = map;
+    agent_records = (struct mp_ring_record *)((char *)map + MP_RING_HEADER_BYTES);
+    agent_ring_mask = capacity - 1;
+    atomic_fetch_add(&agent_ring->agent_bytes, bytes);
+    return 1;
+}
+
+struct text_search {
+    uintptr_t anchor;
+    struct agent_text_range *out;
+    int count;
+};
+
+/* dl_iterate_phdr callback: if this object holds `anchor`, record its
+ * executable PT_LOAD segments. */
+static int collect_text_of_object(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    struct text_search *s = data;
+    int holds_anchor = 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (ph->p_type == PT_LOAD && s->anchor >= lo && s->anchor < lo + ph->p_memsz)
+            holds_anchor = 1;
+    }
+    if (!holds_anchor)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum && s->count < AGENT_MAX_TEXT_RANGES; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+            s->out[s->count].lo = lo;
+            s->out[s->count].hi = lo + ph->p_memsz;
+            s->count++;
+        }
+    }
+    return 1;
+}
+
+static int text_ranges_of(uintptr_t anchor, struct agent_text_range *out)
+{
+    struct text_search s = {anchor, out, 0};
+    dl_iterate_phdr(collect_text_of_object, &s);
+    return s.count;
+}
+
+struct agent_text_range agent_loader_text[AGENT_MAX_TEXT_RANGES];
+int agent_loader_text_count;
+size_t agent_tls_modules;
+
+/* dl_iterate_phdr callback: the dynamic loader's executable segments. */
+static int collect_loader_text(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    const char *base = strrchr(info->dlpi_name, '/');
+    base = base ? base + 1 : info->dlpi_name;
+    if (strncmp(base, "ld-linux", 8) != 0)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum && agent_loader_text_count < AGENT_MAX_TEXT_RANGES; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
+            uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+            agent_loader_text[agent_loader_text_count].lo = lo;
+            agent_loader_text[agent_loader_text_count].hi = lo + ph->p_memsz;
+            agent_loader_text_count++;
+        }
+    }
+    return 1;
+}
+
+static int in_ranges(const struct agent_text_range *r, int n, uintptr_t pc)
+{
+    for (int i = 0; i < n; i++)
+        if (pc >= r[i].lo && pc < r[i].hi)
+            return 1;
+    return 0;
+}
+
+/* dl_iterate_phdr callback: count objects with TLS that are the agent or
+ * libunwind (they are there only because of memprof). */
+static int count_agent_tls(struct dl_phdr_info *info, size_t size, void *data)
+{
+    (void)size;
+    (void)data;
+    if (info->dlpi_tls_modid == 0)
+        return 0;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+        if (ph->p_type != PT_LOAD || !(ph->p_flags & PF_X))
+            continue;
+        uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
+        if (in_ranges(agent_own_text, agent_own_text_count, lo) ||
+            in_ranges(agent_unwinder_text, agent_unwinder_text_count, lo)) {
+            agent_tls_modules++;
+            break;
+        }
+    }
+    return 0;
+}
+
+static void disable_in_forked_child(void)
+{
+    atomic_store(&agent_state, AGENT_DISABLED);
+}
+
+static int attach(void)
+{
+    if (!attach_ring(find_ring_fd()))
+        return 0;
+    agent_own_text_count = text_ranges_of((uintptr_t)&attach, agent_own_text);
+    agent_unwinder_text_count = text_ranges_of((uintptr_t)&unw_backtrace, agent_unwinder_text);
+    dl_iterate_phdr(collect_loader_text, NULL);
+    dl_iterate_phdr(count_agent_tls, NULL);
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    /* Warm libunwind up (its one-time init takes a lock and masks signals). */
+    void *warmup[4];
+    unw_backtrace(warmup, 4);
+    if (pthread_atfork(NULL, NULL, disable_in_forked_child) != 0)
+        return 0; /* cannot protect the ring from a child: stay out */
+    atomic_fetch_add(&agent_ring->agent_inits, 1);
+    return 1;
+}
+
+void agent_init(void)
+{
+    int expected = AGENT_UNINIT;
+    if (!atomic_compare_exchange_strong(&agent_state, &expected, AGENT_INITING))
+        return;
+    int saved_errno = errno;
+    int was_busy = agent_busy;
+    agent_busy = 1;
+    int ok = attach();
+    atomic_store_explicit(&agent_state, ok ? AGENT_ENABLED : AGENT_DISABLED,
+                          memory_order_release);
+    agent_busy = was_busy;
+    errno = saved_errno;
+}
+
+__attribute__((constructor)) static void agent_constructor(void)
+{
+    if (atomic_load_explicit(&agent_state, memory_order_relaxed) == AGENT_UNINIT)
+        agent_init();
+}

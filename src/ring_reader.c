@@ -1,0 +1,304 @@
+/* memprof: the supervisor's side of the shared-memory ring.
+ *
+ * Owns the memfd (created here, inherited by the target), the header
+ * initialisation, and the single reader: a background thread that consumes
+ * committed slots in position order (Vyukov bounded queue, see ring.h),
+ * hands each slot back to the writers as soon as it is copied, and then calls
+ * the sink.  The final drain at stop also skips slots whose writer died
+ * between reserving and committing. */
+#define _GNU_SOURCE
+#include "ring_reader.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ring.h"
+
+#define IDLE_SLEEP_MIN_US 50
+#define IDLE_SLEEP_MAX_US 2000
+/* At stop, how long uncommitted slots (all together) get to commit before
+ * they are declared lost.  Only matters if a writer is unexpectedly alive. */
+#define STOP_GRACE_US 2000
+#define MAX_CAPACITY (1ULL << 24)
+/* Yields allowed while a writer holds the slot at tail, before sleeping. */
+#define BUSY_POLLS_MAX 1000
+
+struct mp_ring_reader {
+    int fd;
+    struct mp_ring_header *header;
+    size_t map_bytes;
+    uint64_t capacity;
+    uint64_t tail;                /* next position to read; only the reader touches it */
+    pthread_t thread;
+    int thread_running;
+    _Atomic int stop_requested;
+    mp_event_sink sink;
+    void *sink_ctx;
+    struct mp_ring_record scratch; /* copy of the record being delivered */
+};
+
+static void sleep_us(long us)
+{
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_t errlen)
+{
+    if (capacity == 0 || (capacity & (capacity - 1)) != 0 || capacity > MAX_CAPACITY) {
+        snprintf(err, errlen, "ring capacity %llu is not a power of two in [1, %llu]",
+                 (unsigned long long)capacity, (unsigned long long)MAX_CAPACITY);
+        return NULL;
+    }
+    struct mp_ring_reader *r = calloc(1, sizeof *r);
+    if (r == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    r->map_bytes = MP_RING_BYTES(capacity);
+    r->capacity = capacity;
+    r->fd = memfd_create("memprof-ring", 0); /* no MFD_CLOEXEC: the target inherits it */
+    if (r->fd < 0) {
+        snprintf(err, errlen, "memfd_create: %s", strerror(errno));
+        free(r);
+        return NULL;
+    }
+    if (ftruncate(r->fd, (off_t)r->map_bytes) != 0) {
+        snprintf(err, errlen, "ftruncate ring to %zu bytes: %s", r->map_bytes, strerror(errno));
+        close(r->fd);
+        free(r);
+        return NULL;
+    }
+    void *map = mmap(NULL, r->map_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, 0);
+    if (map == MAP_FAILED) {
+        snprintf(err, errlen, "mmap ring: %s", strerror(errno));
+        close(r->fd);
+        free(r);
+        return NULL;
+    }
+    struct mp_ring_header *h = map;
+    h->version = MP_RING_VERSION;
+    h->record_size = sizeof(struct mp_ring_record);
+    h->capacity = capacity;
+    atomic_init(&h->target_pid, 0);
+    atomic_init(&h->agent_inits, 0);
+    atomic_init(&h->agent_bytes, 0);
+    atomic_init(&h->writer_waits, 0);
+    atomic_init(&h->head, 0);
+    atomic_init(&h->tail, 0);
+    for (uint64_t pos = 0; pos < capacity; pos++)
+        atomic_init(&mp_ring_slot(h, pos)->seq, pos);
+    /* Magic last: a header with the magic is complete. */
+    atomic_thread_fence(memory_order_release);
+    h->magic = MP_RING_MAGIC;
+    r->header = h;
+    return r;
+}
+
+int mp_ring_reader_fd(const struct mp_ring_reader *r)
+{
+    return r->fd;
+}
+
+void mp_ring_reader_set_target(struct mp_ring_reader *r, pid_t pid)
+{
+    atomic_store(&r->header->target_pid, (int32_t)pid);
+}
+
+/* Copies the record at `pos` (committed) into r->scratch and hands the slot
+ * back to the writers for the next lap. */
+static void take_record(struct mp_ring_reader *r, struct mp_ring_record *slot, uint64_t pos)
+{
+    struct mp_ring_record *copy = &r->scratch;
+    copy->kind = slot->kind;
+    copy->tid = slot->tid;
+    copy->addr = slot->addr;
+    copy->size = slot->size;
+    copy->nframes = slot->nframes <= MP_MAX_FRAMES ? slot->nframes : MP_MAX_FRAMES;
+    copy->truncated = slot->truncated;
+    memcpy(copy->frames, slot->frames, copy->nframes * sizeof(uint64_t));
+    atomic_store_explicit(&slot->seq, pos + r->capacity, memory_order_release);
+}
+
+static void deliver_scratch(struct mp_ring_reader *r)
+{
+    const struct mp_ring_record *rec = &r->scratch;
+    if (rec->kind != MP_REC_ALLOC && rec->kind != MP_REC_FREE)
+        return; /* MP_REC_NOP (or garbage) carries nothing */
+    struct mp_event ev = {
+        .kind = rec->kind == MP_REC_ALLOC ? MP_EV_ALLOC : MP_EV_FREE,
+        .tid = rec->tid,
+        .addr = rec->addr,
+        .size = rec->kind == MP_REC_ALLOC ? rec->size : 0,
+        .nframes = rec->nframes,
+        .truncated = rec->truncated,
+        .frames = rec->frames,
+    };
+    r->sink(r->sink_ctx, &ev);
+}
+
+/* Delivers the record at tail if committed (to nobody if never started).
+ * 1 if one was consumed. */
+static int consume_if_committed(struct mp_ring_reader *r)
+{
+    struct mp_ring_record *slot = mp_ring_slot(r->header, r->tail);
+    if (atomic_load_explicit(&slot->seq, memory_order_acquire) != r->tail + 1)
+        return 0;
+    take_record(r, slot, r->tail);
+    r->tail++;
+    if (r->sink != NULL)
+        deliver_scratch(r);
+    return 1;
+}
+
+static void publish_tail(struct mp_ring_reader *r)
+{
+    atomic_store_explicit(&r->header->tail, r->tail, memory_order_release);
+}
+
+static void *reader_thread(void *arg)
+{
+    struct mp_ring_reader *r = arg;
+    /* Leave every signal to the supervisor's other threads. */
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    long idle_us = 0;
+    unsigned busy_polls = 0;
+    while (!atomic_load_explicit(&r->stop_requested, memory_order_acquire)) {
+        uint64_t consumed = 0;
+        while (consume_if_committed(r))
+            if ((++consumed & 1023) == 0)
+                publish_tail(r);
+        if (consumed != 0) {
+            publish_tail(r);
+            idle_us = 0;
+            busy_polls = 0;
+            continue;
+        }
+        /* A slot reserved but not yet committed means a writer is in the
+         * middle of a record (or the ring is full and writers wait for us):
+         * yield for a while instead of sleeping.  A bounded number of polls,
+         * so a dead writer's hole does not keep this thread spinning. */
+        if (atomic_load_explicit(&r->header->head, memory_order_acquire) != r->tail &&
+            busy_polls < BUSY_POLLS_MAX) {
+            busy_polls++;
+            sched_yield();
+            continue;
+        }
+        idle_us = idle_us == 0 ? IDLE_SLEEP_MIN_US
+                               : (idle_us * 2 > IDLE_SLEEP_MAX_US ? IDLE_SLEEP_MAX_US : idle_us * 2);
+        sleep_us(idle_us);
+    }
+    return NULL;
+}
+
+int mp_ring_reader_start(struct mp_ring_reader *r, mp_event_sink sink, void *ctx)
+{
+    if (r->thread_running) {
+        errno = EBUSY;
+        return -1;
+    }
+    r->sink = sink;
+    r->sink_ctx = ctx;
+    atomic_store(&r->stop_requested, 0);
+    int rc = pthread_create(&r->thread, NULL, reader_thread, r);
+    if (rc != 0) {
+        errno = rc;
+        return -1;
+    }
+    r->thread_running = 1;
+    return 0;
+}
+
+/* The slot at tail was reserved but is not committed.  Give a (supposedly
+ * dead) writer what is left of the stop's grace period, then skip the slot
+ * and free it for the next lap.  Returns 1 if the slot was skipped. */
+static int skip_uncommitted(struct mp_ring_reader *r, long *grace_left_us)
+{
+    struct mp_ring_record *slot = mp_ring_slot(r->header, r->tail);
+    for (;;) {
+        if (atomic_load_explicit(&slot->seq, memory_order_acquire) == r->tail + 1)
+            return 0;
+        if (*grace_left_us <= 0)
+            break;
+        sleep_us(100);
+        *grace_left_us -= 100;
+    }
+    atomic_store_explicit(&slot->seq, r->tail + r->capacity, memory_order_release);
+    r->tail++;
+    return 1;
+}
+
+int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost)
+{
+    if (r->thread_running) {
+        atomic_store(&r->stop_requested, 1);
+        pthread_join(r->thread, NULL);
+        r->thread_running = 0;
+    }
+    /* Scan every reserved position up to head: committed records after a
+     * hole are still delivered, in order, and each hole is examined on its
+     * own. */
+    uint64_t head = atomic_load_explicit(&r->header->head, memory_order_acquire);
+    uint64_t skipped = 0;
+    long grace_left_us = STOP_GRACE_US;
+    while (r->tail < head) {
+        if (consume_if_committed(r))
+            continue;
+        skipped += (uint64_t)skip_uncommitted(r, &grace_left_us);
+    }
+    publish_tail(r);
+    if (lost != NULL)
+        *lost += skipped;
+    return 0;
+}
+
+int mp_ring_reader_sync(struct mp_ring_reader *r, long timeout_us)
+{
+    if (!r->thread_running)
+        return 0;
+    uint64_t head = atomic_load_explicit(&r->header->head, memory_order_acquire);
+    for (long waited = 0; atomic_load_explicit(&r->header->tail, memory_order_acquire) < head; waited += 100) {
+        if (waited >= timeout_us)
+            return -1;
+        sleep_us(100);
+    }
+    return 0;
+}
+
+uint64_t mp_ring_reader_agent_bytes(const struct mp_ring_reader *r)
+{
+    return atomic_load(&r->header->agent_bytes);
+}
+
+uint32_t mp_ring_reader_agent_inits(const struct mp_ring_reader *r)
+{
+    return atomic_load(&r->header->agent_inits);
+}
+
+uint64_t mp_ring_reader_writer_waits(const struct mp_ring_reader *r)
+{
+    return atomic_load(&r->header->writer_waits);
+}
+
+void mp_ring_reader_destroy(struct mp_ring_reader *r)
+{
+    if (r == NULL)
+        return;
+    if (r->thread_running)
+        mp_ring_reader_stop(r, NULL);
+    munmap(r->header, r->map_bytes);
+    close(r->fd);
+    free(r);
+}

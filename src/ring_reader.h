@@ -1,0 +1,52 @@
+/* memprof: the supervisor's side of the shared-memory ring (see ring.h).
+ *
+ * Creates the memfd the agent writes into and drains it on a background
+ * thread, turning each committed record into a struct mp_event. */
+#ifndef MEMPROF_RING_READER_H
+#define MEMPROF_RING_READER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "memprof/event.h"
+
+#define MP_RING_DEFAULT_CAPACITY 4096
+
+struct mp_ring_reader;
+
+/* memfd (NOT close-on-exec, so the target inherits it) sized
+ * MP_RING_BYTES(capacity), mapped, header initialised.  capacity: power of
+ * two (records).  NULL + message on failure. */
+struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_t errlen);
+int mp_ring_reader_fd(const struct mp_ring_reader *r);
+void mp_ring_reader_set_target(struct mp_ring_reader *r, pid_t pid); /* header->target_pid */
+
+/* Called on the reader thread for each event; ev->frames is valid only for
+ * the duration of the call. */
+typedef void (*mp_event_sink)(void *ctx, const struct mp_event *ev);
+
+/* Start a background thread that drains committed records in position order
+ * and calls sink for each (NOP records skipped), sleeping with adaptive
+ * backoff (50 us up to 2 ms) while the ring is idle.  0, or -1 with errno. */
+int mp_ring_reader_start(struct mp_ring_reader *r, mp_event_sink sink, void *ctx);
+
+/* Stop the thread, then drain everything left up to the ring head: committed
+ * records are delivered; a slot reserved but never committed (its writer was
+ * killed mid-write) is skipped, counted in *lost and handed back to the
+ * writers.  Call it only when the writers are gone (target exited or
+ * exec'd).  Returns 0.  start may be called again afterwards. */
+int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost);
+
+/* While the thread runs: wait until every record reserved before the call has
+ * been delivered, or `timeout_us` passed (a writer still mid-record, or dead).
+ * Nothing is skipped.  0 when caught up, -1 on timeout. */
+int mp_ring_reader_sync(struct mp_ring_reader *r, long timeout_us);
+
+uint64_t mp_ring_reader_agent_bytes(const struct mp_ring_reader *r);
+uint32_t mp_ring_reader_agent_inits(const struct mp_ring_reader *r);
+uint64_t mp_ring_reader_writer_waits(const struct mp_ring_reader *r);
+
+/* Stops the thread if running, unmaps, closes the fd, frees r (NULL ok). */
+void mp_ring_reader_destroy(struct mp_ring_reader *r);
+
+#endif
