@@ -1,5 +1,6 @@
 /* memprof: the profile: stack interning, live blocks, per-line counters. */
 #include "memprof/profile.h"
+#include "blocktab.h"
 #include "hashidx.h"
 #include "strtab.h"
 
@@ -17,13 +18,6 @@ struct stack {
     uint32_t *incl_lines;
 };
 
-struct block {
-    uint64_t addr;
-    uint64_t size;
-    uint32_t stack;
-    uint32_t next_free; /* free-list link when unused */
-};
-
 struct mp_profile {
     mp_resolve_fn resolve;
     void *resolve_ctx;
@@ -37,9 +31,7 @@ struct mp_profile {
     uint32_t n_lines, cap_lines;
     struct mp_hashidx line_index;
 
-    struct block *blocks;
-    uint32_t n_blocks, cap_blocks, free_block;
-    struct mp_hashidx block_index;
+    struct mp_blocktab blocks;
 
     struct mp_totals totals;
 };
@@ -63,8 +55,7 @@ struct mp_profile *mp_profile_new(mp_resolve_fn resolve, void *resolve_ctx)
     mp_strtab_init(&p->strings);
     mp_hashidx_init(&p->stack_index);
     mp_hashidx_init(&p->line_index);
-    mp_hashidx_init(&p->block_index);
-    p->free_block = UINT32_MAX;
+    mp_blocktab_init(&p->blocks);
     return p;
 }
 
@@ -76,10 +67,9 @@ static void release_all(struct mp_profile *p)
     }
     free(p->stacks);
     free(p->lines);
-    free(p->blocks);
+    mp_blocktab_free(&p->blocks);
     mp_hashidx_free(&p->stack_index);
     mp_hashidx_free(&p->line_index);
-    mp_hashidx_free(&p->block_index);
     mp_strtab_free(&p->strings);
 }
 
@@ -100,7 +90,6 @@ void mp_profile_reset(struct mp_profile *p)
     p->resolve = resolve;
     p->resolve_ctx = ctx;
     mp_strtab_init(&p->strings);
-    p->free_block = UINT32_MAX;
 }
 
 const struct mp_totals *mp_profile_totals(const struct mp_profile *p) { return &p->totals; }
@@ -265,76 +254,29 @@ static uint32_t intern_stack(struct mp_profile *p, const uint64_t *frames, uint3
     return p->n_stacks++;
 }
 
-/* ---- blocks ---- */
-
-struct block_key { const struct mp_profile *p; uint64_t addr; };
-
-static int same_block(const void *ctx, uint32_t id)
-{
-    const struct block_key *k = ctx;
-    return k->p->blocks[id].addr == k->addr;
-}
-
-static uint32_t find_block(const struct mp_profile *p, uint64_t addr)
-{
-    struct block_key k = { p, addr };
-    return mp_hashidx_find(&p->block_index, mp_hash_u64(addr), same_block, &k);
-}
-
-static int insert_block(struct mp_profile *p, uint64_t addr, uint64_t size, uint32_t stack)
-{
-    uint32_t id = p->free_block;
-    if (id != UINT32_MAX) {
-        p->free_block = p->blocks[id].next_free;
-    } else {
-        if (p->n_blocks == p->cap_blocks) {
-            void *g = grow(p->blocks, &p->cap_blocks, sizeof *p->blocks);
-            if (!g)
-                return -1;
-            p->blocks = g;
-        }
-        id = p->n_blocks++;
-    }
-    p->blocks[id] = (struct block){ addr, size, stack, UINT32_MAX };
-    if (mp_hashidx_insert(&p->block_index, mp_hash_u64(addr), id) != 0) {
-        p->blocks[id].next_free = p->free_block;
-        p->free_block = id;
-        return -1;
-    }
-    return 0;
-}
-
-static void remove_block(struct mp_profile *p, uint32_t id)
-{
-    mp_hashidx_remove(&p->block_index, mp_hash_u64(p->blocks[id].addr), id);
-    p->blocks[id].next_free = p->free_block;
-    p->free_block = id;
-}
-
 /* ---- events ---- */
 
-static void release_block(struct mp_profile *p, uint32_t id, int counted_as_free)
+/* Undo a block's contribution to the live counters; count a free if asked. */
+static void release_block(struct mp_profile *p, const struct mp_block *b, int counted_as_free)
 {
-    struct block b = p->blocks[id];
-    const struct stack *s = &p->stacks[b.stack];
+    const struct stack *s = &p->stacks[b->stack];
     struct mp_line_stats *self = &p->lines[s->self_line];
-    self->live_bytes -= b.size;
+    self->live_bytes -= b->size;
     self->live_blocks--;
     if (counted_as_free) {
         self->free_calls++;
-        self->freed_bytes += b.size;
+        self->freed_bytes += b->size;
         p->totals.free_calls++;
-        p->totals.freed_bytes += b.size;
+        p->totals.freed_bytes += b->size;
     }
     for (uint32_t i = 0; i < s->n_incl; i++) {
         struct mp_line_stats *l = &p->lines[s->incl_lines[i]];
-        l->incl_live_bytes -= b.size;
+        l->incl_live_bytes -= b->size;
         if (counted_as_free)
-            l->incl_freed_bytes += b.size;
+            l->incl_freed_bytes += b->size;
     }
-    p->totals.live_bytes -= b.size;
+    p->totals.live_bytes -= b->size;
     p->totals.live_blocks--;
-    remove_block(p, id);
 }
 
 static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
@@ -343,14 +285,17 @@ static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
     p->totals.allocated_bytes += ev->size;
     if (ev->truncated)
         p->totals.truncated_stacks++;
-    uint32_t old = find_block(p, ev->addr);
-    if (old != UINT32_MAX) {
-        p->totals.reused_live_blocks++;
-        release_block(p, old, 0);
-    }
     uint32_t sid = intern_stack(p, ev->frames, ev->nframes);
     if (sid == UINT32_MAX)
         return -1;
+    struct mp_block b = { ev->addr, ev->size, sid, ev->tid }, old;
+    int put = mp_blocktab_put(&p->blocks, &b, &old);
+    if (put < 0)
+        return -1;
+    if (put == 1) {
+        p->totals.reused_live_blocks++; /* a free we never saw */
+        release_block(p, &old, 0);
+    }
     const struct stack *s = &p->stacks[sid];
     struct mp_line_stats *self = &p->lines[s->self_line];
     self->alloc_calls++;
@@ -365,8 +310,6 @@ static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
         if (l->incl_live_bytes > l->incl_max_live_bytes)
             l->incl_max_live_bytes = l->incl_live_bytes;
     }
-    if (insert_block(p, ev->addr, ev->size, sid) != 0)
-        return -1;
     p->totals.live_bytes += ev->size;
     p->totals.live_blocks++;
     if (p->totals.live_bytes > p->totals.peak_heap_bytes)
@@ -379,11 +322,11 @@ int mp_profile_add(struct mp_profile *p, const struct mp_event *ev)
     if (ev->kind == MP_EV_ALLOC)
         return add_alloc(p, ev);
     if (ev->kind == MP_EV_FREE) {
-        uint32_t id = find_block(p, ev->addr);
-        if (id == UINT32_MAX)
-            p->totals.unknown_frees++;
+        struct mp_block b;
+        if (mp_blocktab_take(&p->blocks, ev->addr, &b))
+            release_block(p, &b, 1);
         else
-            release_block(p, id, 1);
+            p->totals.unknown_frees++;
     }
     return 0;
 }
