@@ -186,17 +186,25 @@ struct addr_range {
 };
 
 struct range_list {
-    struct addr_range items[64];
-    size_t count;
+    struct addr_range *items;
+    size_t count, cap;
 };
 
 static void add_die_ranges(struct range_list *list, Dwarf_Die *die)
 {
     Dwarf_Addr base, low, high;
     ptrdiff_t offset = 0;
-    while (list->count < sizeof list->items / sizeof *list->items
-           && (offset = dwarf_ranges(die, offset, &base, &low, &high)) > 0)
+    while ((offset = dwarf_ranges(die, offset, &base, &low, &high)) > 0) {
+        if (list->count == list->cap) {
+            size_t cap = list->cap ? list->cap * 2 : 16;
+            struct addr_range *grown = realloc(list->items, cap * sizeof *grown);
+            if (grown == NULL)
+                return;
+            list->items = grown;
+            list->cap = cap;
+        }
         list->items[list->count++] = (struct addr_range){ low, high };
+    }
 }
 
 /* What the function's nested code tells: the ranges of functions nested in
@@ -264,7 +272,7 @@ static int function_last_line(struct sym_string_pool *strings, Dwarf_Die *code_d
         || dwarf_getsrclines(&cu, &lines, &nlines) != 0)
         return 0;
     const char *comp_dir = comp_dir_of(code_die);
-    struct range_list own = { .count = 0 };
+    struct range_list own = { .items = NULL };
     add_die_ranges(&own, code_die);
     struct nested_code nested = { .strings = strings, .comp_dir = comp_dir, .file = file };
     if (dwarf_getsrcfiles(&cu, &nested.files, NULL) != 0)
@@ -292,6 +300,8 @@ static int function_last_line(struct sym_string_pool *strings, Dwarf_Die *code_d
         if (last_path == file)
             last_line = lineno;
     }
+    free(own.items);
+    free(nested.ranges.items);
     return last_line;
 }
 
@@ -312,9 +322,11 @@ static const struct func_facts *function_facts(struct sym_string_pool *strings,
         facts.first_line = 0;
 
     Dwarf_Die code_die = *die;
-    int line_limit = INT_MAX;
-    if (dwarf_tag(die) == DW_TAG_inlined_subroutine && !find_out_of_line_copy(die, &code_die))
-        line_limit = next_function_line(die, decl_file, facts.first_line);
+    /* The next function's start always bounds this one: line-table rows of
+     * code inlined from elsewhere in the file must not stretch it. */
+    int line_limit = next_function_line(die, decl_file, facts.first_line);
+    if (dwarf_tag(die) == DW_TAG_inlined_subroutine)
+        find_out_of_line_copy(die, &code_die);
     facts.last_line = function_last_line(strings, &code_die, facts.file, facts.first_line,
                                          line_limit);
     if (facts.last_line < facts.first_line)
