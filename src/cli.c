@@ -30,6 +30,7 @@ static void print_help(void)
            "      --tables N      per-function tables to print (default 10; 0: all)\n"
            "      --precision N   digits after the point in sizes (default 1)\n"
            "      --engine E      heap engine: auto (default), agent, none (RSS only)\n"
+           "      --interval T    RSS sampling period: 10ms (default), 250ms, 1s, ...\n"
            "  -h, --help          show this help\n"
            "      --version       show the version\n"
            "\n"
@@ -50,7 +51,27 @@ static int parse_count(const char *s, const char *name, long max, long *out)
     return 0;
 }
 
-enum { OPT_JSON = 256, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_ENGINE, OPT_VERSION };
+/* "10ms", "0.5s", "250" (milliseconds); 1 ms to 60 s. */
+static int parse_interval(const char *s, uint64_t *ns)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    double scale = 1e6;
+    if (strcmp(end, "s") == 0)
+        scale = 1e9;
+    else if (strcmp(end, "ms") != 0 && *end != '\0')
+        end = NULL;
+    if (errno || end == s || !end || !(v * scale >= 1e6 && v * scale <= 60e9)) {
+        fprintf(stderr, "memprof: --interval takes a time from 1ms to 60s such as 10ms or 0.5s, not '%s'\n%s", s,
+                usage_line);
+        return -1;
+    }
+    *ns = (uint64_t)(v * scale);
+    return 0;
+}
+
+enum { OPT_JSON = 256, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_ENGINE, OPT_VERSION, OPT_INTERVAL };
 
 enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *opt)
 {
@@ -61,6 +82,7 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
         { "tables", required_argument, NULL, OPT_TABLES },
         { "precision", required_argument, NULL, OPT_PRECISION },
         { "engine", required_argument, NULL, OPT_ENGINE },
+        { "interval", required_argument, NULL, OPT_INTERVAL },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, OPT_VERSION },
         { NULL, 0, NULL, 0 },
@@ -70,6 +92,7 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
     opt->top_lines = 10;
     opt->max_tables = 10;
     opt->engine = MP_ENGINE_AUTO;
+    opt->interval_ns = 10 * 1000 * 1000;
     opterr = 0;
     optind = 1;
     int c;
@@ -98,6 +121,9 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
                 fprintf(stderr, "memprof: unknown engine '%s': use auto, agent or none\n%s", optarg, usage_line);
                 return MP_CLI_USAGE_ERROR;
             }
+            break;
+        case OPT_INTERVAL:
+            if (parse_interval(optarg, &opt->interval_ns)) return MP_CLI_USAGE_ERROR;
             break;
         case 'h': print_help(); return MP_CLI_EXIT_OK;
         case OPT_VERSION: printf("memprof %s\n", MEMPROF_VERSION); return MP_CLI_EXIT_OK;

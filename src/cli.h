@@ -3,6 +3,7 @@
 #define MEMPROF_CLI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum mp_engine_choice { MP_ENGINE_AUTO, MP_ENGINE_AGENT, MP_ENGINE_NONE };
 
@@ -13,6 +14,7 @@ struct mp_options {
     size_t top_lines;
     size_t max_tables;
     enum mp_engine_choice engine;
+    uint64_t interval_ns;      /* RSS sampling period */
     char **command;            /* the program and its arguments */
 };
 

@@ -7,6 +7,7 @@
 #include "memprof/profile.h"
 #include "memprof/report.h"
 #include "ring_reader.h"
+#include "rss_sampler.h"
 #include "sources.h"
 #include "supervisor.h"
 #include "symbolizer.h"
@@ -27,6 +28,9 @@ struct session {
     struct mp_ring_reader *ring;
     struct mp_symbolizer *symbolizer;
     struct mp_profile *profile;
+    struct mp_rss_sampler *sampler;
+    uint64_t sample_interval_ns;
+    uint64_t start_ns;
     int reader_running;
     uint64_t events_lost;
     uint64_t profile_errors;
@@ -57,7 +61,7 @@ static int resolve_frames(void *ctx, uint64_t pc, int is_return, struct mp_frame
 
 static void stop_reader(struct session *s)
 {
-    if (s->ring && s->reader_running) {
+    if (s->reader_running) {
         mp_ring_reader_stop(s->ring, &s->events_lost);
         s->reader_running = 0;
     }
@@ -65,7 +69,7 @@ static void stop_reader(struct session *s)
 
 static void start_reader(struct session *s)
 {
-    if (s->ring && !s->reader_running && mp_ring_reader_start(s->ring, sink_event, s) == 0)
+    if (!s->reader_running && mp_ring_reader_start(s->ring, sink_event, s) == 0)
         s->reader_running = 1;
 }
 
@@ -73,16 +77,15 @@ static void start_reader(struct session *s)
 static void on_start(void *ctx, pid_t pid)
 {
     struct session *s = ctx;
-    if (s->ring)
-        mp_ring_reader_set_target(s->ring, pid);
+    mp_ring_reader_set_target(s->ring, pid);
+    s->start_ns = mp_monotonic_ns();
+    s->sampler = mp_rss_sampler_start(s->ring, pid, s->sample_interval_ns, s->start_ns);
 }
 
 /* A new image: everything recorded so far belonged to the old one. */
 static void on_exec(void *ctx, pid_t pid)
 {
     struct session *s = ctx;
-    if (!s->ring)
-        return;
     stop_reader(s);
     if (s->symbolizer)
         mp_symbolizer_reset(s->symbolizer);
@@ -99,7 +102,8 @@ static void on_exit_event(void *ctx, pid_t pid)
 {
     (void)pid;
     struct session *s = ctx;
-    if (s->ring && s->reader_running)
+    mp_rss_sampler_sample_now(s->sampler);
+    if (s->reader_running)
         mp_ring_reader_sync(s->ring, 200 * 1000);
 }
 
@@ -199,16 +203,18 @@ int main(int argc, char **argv)
     }
     char agent_buf[PATH_MAX];
     char **envp = environ;
+    /* The ring carries the RSS samples even when no agent writes into it. */
+    s.sample_interval_ns = opt.interval_ns;
+    s.ring = mp_ring_reader_create(MP_RING_DEFAULT_CAPACITY, err, sizeof err);
+    if (!s.ring) {
+        fprintf(stderr, "memprof: cannot set up the event ring: %s\n", err);
+        return 1;
+    }
     if (!engine_note) {
         const char *agent = find_agent(agent_buf, sizeof agent_buf);
         if (!agent) {
             fprintf(stderr, "memprof: cannot find libmemprof-agent.so beside memprof or in ../lib/memprof: "
                             "reinstall memprof or point MEMPROF_AGENT at it\n");
-            return 1;
-        }
-        s.ring = mp_ring_reader_create(MP_RING_DEFAULT_CAPACITY, err, sizeof err);
-        if (!s.ring) {
-            fprintf(stderr, "%s\n", err);
             return 1;
         }
         envp = target_environment(agent, mp_ring_reader_fd(s.ring));
@@ -227,6 +233,7 @@ int main(int argc, char **argv)
     struct mp_supervisor_hooks hooks = { &s, on_start, on_exec, on_exit_event };
     struct mp_run_result result;
     rc = mp_supervise(&launch, &hooks, &result, err, sizeof err);
+    mp_rss_sampler_stop(s.sampler);
     stop_reader(&s);
     if (rc) {
         fprintf(stderr, "%s\n", err);
@@ -237,7 +244,7 @@ int main(int argc, char **argv)
     size_t n_warnings = 0;
     if (s.sym_error[0])
         warnings[n_warnings++] = s.sym_error;
-    if (s.ring && mp_ring_reader_agent_inits(s.ring) == 0 && !engine_note)
+    if (mp_ring_reader_agent_inits(s.ring) == 0 && !engine_note)
         warnings[n_warnings++] = "the agent never started in the target (setuid program, or LD_PRELOAD "
                                  "removed from its environment): no heap data";
     if (s.profile_errors)
@@ -263,7 +270,7 @@ int main(int argc, char **argv)
         .engine = engine,
         .engine_note = engine_note,
         .events_lost = s.events_lost,
-        .agent_bytes = s.ring ? mp_ring_reader_agent_bytes(s.ring) : 0,
+        .agent_bytes = mp_ring_reader_agent_bytes(s.ring),
         .warnings = warnings,
         .n_warnings = n_warnings,
     };
@@ -290,8 +297,7 @@ int main(int argc, char **argv)
     mp_profile_free(s.profile);
     if (s.symbolizer)
         mp_symbolizer_close(s.symbolizer);
-    if (s.ring)
-        mp_ring_reader_destroy(s.ring);
+    mp_ring_reader_destroy(s.ring);
     if (envp != environ) {
         for (size_t i = 0; envp[i]; i++)
             if (strncmp(envp[i], "LD_PRELOAD=", 11) == 0 || strncmp(envp[i], "MEMPROF_RING_FD=", 16) == 0)

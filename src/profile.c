@@ -15,7 +15,15 @@ struct stack {
     uint32_t self_line;
     uint32_t n_incl;
     uint64_t *frames;
-    uint32_t *incl_lines;
+    uint32_t *incl_lines;    /* distinct non-runtime lines (inclusive counters) */
+    uint32_t *frame_lines;   /* every resolved frame, for printing the stack */
+    struct mp_stack_info info;
+};
+
+/* The last block each thread allocated, for heaptrack's "temporary". */
+struct thread_last {
+    uint32_t tid;
+    uint64_t addr;
 };
 
 struct mp_profile {
@@ -32,6 +40,20 @@ struct mp_profile {
     struct mp_hashidx line_index;
 
     struct mp_blocktab blocks;
+
+    /* Lines whose live bytes changed since the last peak snapshot: flushing
+     * them when a new peak is reached keeps peak_bytes exact at amortised
+     * O(1) per event. */
+    uint8_t *line_dirty;
+    uint32_t *dirty;
+    uint32_t n_dirty;
+
+    struct thread_last *threads;
+    uint32_t n_threads, cap_threads;
+    struct mp_hashidx thread_index;
+
+    struct mp_sample *timeline;
+    size_t n_samples;
 
     struct mp_totals totals;
 };
@@ -56,6 +78,8 @@ struct mp_profile *mp_profile_new(mp_resolve_fn resolve, void *resolve_ctx)
     mp_hashidx_init(&p->stack_index);
     mp_hashidx_init(&p->line_index);
     mp_blocktab_init(&p->blocks);
+    mp_hashidx_init(&p->thread_index);
+    p->totals.peak_stack = UINT32_MAX;
     return p;
 }
 
@@ -64,9 +88,15 @@ static void release_all(struct mp_profile *p)
     for (uint32_t i = 0; i < p->n_stacks; i++) {
         free(p->stacks[i].frames);
         free(p->stacks[i].incl_lines);
+        free(p->stacks[i].frame_lines);
     }
     free(p->stacks);
     free(p->lines);
+    free(p->line_dirty);
+    free(p->dirty);
+    free(p->threads);
+    mp_hashidx_free(&p->thread_index);
+    free(p->timeline);
     mp_blocktab_free(&p->blocks);
     mp_hashidx_free(&p->stack_index);
     mp_hashidx_free(&p->line_index);
@@ -90,11 +120,20 @@ void mp_profile_reset(struct mp_profile *p)
     p->resolve = resolve;
     p->resolve_ctx = ctx;
     mp_strtab_init(&p->strings);
+    p->totals.peak_stack = UINT32_MAX;
 }
 
 const struct mp_totals *mp_profile_totals(const struct mp_profile *p) { return &p->totals; }
 size_t mp_profile_line_count(const struct mp_profile *p) { return p->n_lines; }
 const struct mp_line_stats *mp_profile_line(const struct mp_profile *p, size_t i) { return &p->lines[i]; }
+size_t mp_profile_stack_count(const struct mp_profile *p) { return p->n_stacks; }
+const struct mp_stack_info *mp_profile_stack(const struct mp_profile *p, size_t i) { return &p->stacks[i].info; }
+
+size_t mp_profile_timeline(const struct mp_profile *p, const struct mp_sample **out)
+{
+    *out = p->timeline;
+    return p->n_samples;
+}
 
 /* ---- lines ---- */
 
@@ -123,11 +162,22 @@ static uint32_t line_for_frame(struct mp_profile *p, const struct mp_frame_info 
     if (id != UINT32_MAX)
         return id;
     if (p->n_lines == p->cap_lines) {
-        void *g = grow(p->lines, &p->cap_lines, sizeof *p->lines);
+        uint32_t cap = p->cap_lines;
+        void *g = grow(p->lines, &cap, sizeof *p->lines);
         if (!g)
             return UINT32_MAX;
         p->lines = g;
+        uint8_t *d = realloc(p->line_dirty, cap);
+        uint32_t *list = realloc(p->dirty, cap * sizeof *list);
+        if (d)
+            p->line_dirty = d;
+        if (list)
+            p->dirty = list;
+        if (!d || !list)
+            return UINT32_MAX;
+        p->cap_lines = cap;
     }
+    p->line_dirty[p->n_lines] = 0;
     struct mp_line_stats *l = &p->lines[p->n_lines];
     memset(l, 0, sizeof *l);
     l->file = k.file;
@@ -166,6 +216,12 @@ static int attribute_stack(struct mp_profile *p, struct stack *s)
     if (!incl)
         return -1;
     uint32_t self = UINT32_MAX, named = UINT32_MAX, first = UINT32_MAX;
+    uint32_t frame_cap = s->nframes * 2 + 1, n_frame_lines = 0;
+    uint32_t *frame_lines = malloc(frame_cap * sizeof *frame_lines);
+    if (!frame_lines) {
+        free(incl);
+        return -1;
+    }
     struct mp_frame_info info[MAX_INLINE_DEPTH];
     for (uint32_t i = 0; i < s->nframes; i++) {
         int repeated = 0; /* recursion: a PC already seen adds no new line */
@@ -180,6 +236,16 @@ static int attribute_stack(struct mp_profile *p, struct stack *s)
                 continue;
             if (first == UINT32_MAX)
                 first = id;
+            if (n_frame_lines == frame_cap) {
+                uint32_t *g = realloc(frame_lines, (frame_cap *= 2) * sizeof *g);
+                if (!g) {
+                    free(incl);
+                    free(frame_lines);
+                    return -1;
+                }
+                frame_lines = g;
+            }
+            frame_lines[n_frame_lines++] = id;
             if (named == UINT32_MAX && has_name(&info[j]))
                 named = id;
             if (info[j].is_runtime)
@@ -194,6 +260,7 @@ static int attribute_stack(struct mp_profile *p, struct stack *s)
                     uint32_t *g = realloc(incl, (cap *= 2) * sizeof *incl);
                     if (!g) {
                         free(incl);
+                        free(frame_lines);
                         return -1;
                     }
                     incl = g;
@@ -213,6 +280,7 @@ static int attribute_stack(struct mp_profile *p, struct stack *s)
         self = line_for_frame(p, &unknown);
         if (self == UINT32_MAX) {
             free(incl);
+            free(frame_lines);
             return -1;
         }
         incl[n_incl++] = self;
@@ -220,6 +288,10 @@ static int attribute_stack(struct mp_profile *p, struct stack *s)
     s->self_line = self;
     s->incl_lines = incl;
     s->n_incl = n_incl;
+    s->frame_lines = frame_lines;
+    s->info.n_frames = n_frame_lines;
+    s->info.frame_lines = frame_lines;
+    s->info.self_line = self;
     return 0;
 }
 
@@ -248,6 +320,7 @@ static uint32_t intern_stack(struct mp_profile *p, const uint64_t *frames, uint3
     if (attribute_stack(p, s) != 0 || mp_hashidx_insert(&p->stack_index, hash, p->n_stacks) != 0) {
         free(s->frames);
         free(s->incl_lines);
+        free(s->frame_lines);
         return UINT32_MAX;
     }
     p->totals.distinct_stacks++;
@@ -256,18 +329,76 @@ static uint32_t intern_stack(struct mp_profile *p, const uint64_t *frames, uint3
 
 /* ---- events ---- */
 
+static void mark_dirty(struct mp_profile *p, uint32_t line)
+{
+    if (!p->line_dirty[line]) {
+        p->line_dirty[line] = 1;
+        p->dirty[p->n_dirty++] = line;
+    }
+}
+
+/* A new peak: every line whose live bytes changed since the last one
+ * records what it holds now. */
+static void snapshot_peak(struct mp_profile *p)
+{
+    for (uint32_t i = 0; i < p->n_dirty; i++) {
+        struct mp_line_stats *l = &p->lines[p->dirty[i]];
+        l->peak_bytes = l->live_bytes;
+        p->line_dirty[p->dirty[i]] = 0;
+    }
+    p->n_dirty = 0;
+}
+
+struct tid_key { const struct mp_profile *p; uint32_t tid; };
+
+static int same_tid(const void *ctx, uint32_t id)
+{
+    const struct tid_key *k = ctx;
+    return k->p->threads[id].tid == k->tid;
+}
+
+/* The thread's "last allocation" slot, created on first sight (NULL: ENOMEM). */
+static struct thread_last *thread_slot(struct mp_profile *p, uint32_t tid)
+{
+    struct tid_key k = { p, tid };
+    uint64_t hash = mp_hash_u64(tid);
+    uint32_t id = mp_hashidx_find(&p->thread_index, hash, same_tid, &k);
+    if (id != UINT32_MAX)
+        return &p->threads[id];
+    if (p->n_threads == p->cap_threads) {
+        void *g = grow(p->threads, &p->cap_threads, sizeof *p->threads);
+        if (!g)
+            return NULL;
+        p->threads = g;
+    }
+    if (mp_hashidx_insert(&p->thread_index, hash, p->n_threads) != 0)
+        return NULL;
+    p->threads[p->n_threads] = (struct thread_last){ tid, 0 };
+    return &p->threads[p->n_threads++];
+}
+
 /* Undo a block's contribution to the live counters; count a free if asked. */
 static void release_block(struct mp_profile *p, const struct mp_block *b, int counted_as_free)
 {
-    const struct stack *s = &p->stacks[b->stack];
+    struct stack *s = &p->stacks[b->stack];
     struct mp_line_stats *self = &p->lines[s->self_line];
     self->live_bytes -= b->size;
     self->live_blocks--;
+    s->info.live_bytes -= b->size;
+    s->info.live_blocks--;
+    mark_dirty(p, s->self_line);
     if (counted_as_free) {
         self->free_calls++;
         self->freed_bytes += b->size;
         p->totals.free_calls++;
         p->totals.freed_bytes += b->size;
+        struct thread_last *t = thread_slot(p, b->tid);
+        if (t && t->addr == b->addr) {
+            /* Freed before its thread allocated again: heaptrack's temporary. */
+            self->temporary_calls++;
+            p->totals.temporary_calls++;
+            t->addr = 0;
+        }
     }
     for (uint32_t i = 0; i < s->n_incl; i++) {
         struct mp_line_stats *l = &p->lines[s->incl_lines[i]];
@@ -296,12 +427,20 @@ static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
         p->totals.reused_live_blocks++; /* a free we never saw */
         release_block(p, &old, 0);
     }
-    const struct stack *s = &p->stacks[sid];
+    struct thread_last *t = thread_slot(p, ev->tid);
+    if (t)
+        t->addr = ev->addr;
+    struct stack *s = &p->stacks[sid];
+    s->info.alloc_calls++;
+    s->info.allocated_bytes += ev->size;
+    s->info.live_bytes += ev->size;
+    s->info.live_blocks++;
     struct mp_line_stats *self = &p->lines[s->self_line];
     self->alloc_calls++;
     self->allocated_bytes += ev->size;
     self->live_bytes += ev->size;
     self->live_blocks++;
+    mark_dirty(p, s->self_line);
     for (uint32_t i = 0; i < s->n_incl; i++) {
         struct mp_line_stats *l = &p->lines[s->incl_lines[i]];
         l->incl_calls++;
@@ -312,8 +451,31 @@ static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
     }
     p->totals.live_bytes += ev->size;
     p->totals.live_blocks++;
-    if (p->totals.live_bytes > p->totals.peak_heap_bytes)
+    if (p->totals.live_bytes > p->totals.peak_heap_bytes) {
         p->totals.peak_heap_bytes = p->totals.live_bytes;
+        p->totals.peak_stack = sid;
+        snapshot_peak(p);
+    }
+    return 0;
+}
+
+/* Appends a sample; past 2 * MP_TIMELINE_MAX, neighbours merge pairwise. */
+static int add_sample(struct mp_profile *p, const struct mp_event *ev)
+{
+    if (!p->timeline) {
+        p->timeline = malloc(2 * MP_TIMELINE_MAX * sizeof *p->timeline);
+        if (!p->timeline)
+            return -1;
+    }
+    if (p->n_samples == 2 * MP_TIMELINE_MAX) {
+        for (size_t i = 0; i < MP_TIMELINE_MAX; i++) {
+            struct mp_sample a = p->timeline[2 * i], b = p->timeline[2 * i + 1];
+            p->timeline[i] = (struct mp_sample){ b.time_ns, a.rss_bytes > b.rss_bytes ? a.rss_bytes : b.rss_bytes,
+                                                 a.heap_bytes > b.heap_bytes ? a.heap_bytes : b.heap_bytes };
+        }
+        p->n_samples = MP_TIMELINE_MAX;
+    }
+    p->timeline[p->n_samples++] = (struct mp_sample){ ev->time_ns, ev->rss_bytes, p->totals.live_bytes };
     return 0;
 }
 
@@ -328,5 +490,7 @@ int mp_profile_add(struct mp_profile *p, const struct mp_event *ev)
         else
             p->totals.unknown_frees++;
     }
+    if (ev->kind == MP_EV_SAMPLE)
+        return add_sample(p, ev);
     return 0;
 }

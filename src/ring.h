@@ -32,6 +32,7 @@ enum mp_rec_kind {
     MP_REC_NOP = 0,   /* reserved slot that carries nothing (failed realloc) */
     MP_REC_ALLOC = 1,
     MP_REC_FREE = 2,
+    MP_REC_SAMPLE = 3, /* written by memprof's RSS sampler: addr = time_ns, size = rss bytes */
 };
 
 struct mp_ring_record {

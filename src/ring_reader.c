@@ -133,6 +133,11 @@ static void take_record(struct mp_ring_reader *r, struct mp_ring_record *slot, u
 static void deliver_scratch(struct mp_ring_reader *r)
 {
     const struct mp_ring_record *rec = &r->scratch;
+    if (rec->kind == MP_REC_SAMPLE) {
+        struct mp_event sample = { .kind = MP_EV_SAMPLE, .time_ns = rec->addr, .rss_bytes = rec->size };
+        r->sink(r->sink_ctx, &sample);
+        return;
+    }
     if (rec->kind != MP_REC_ALLOC && rec->kind != MP_REC_FREE)
         return; /* MP_REC_NOP (or garbage) carries nothing */
     struct mp_event ev = {
@@ -261,6 +266,23 @@ int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost)
     publish_tail(r);
     if (lost != NULL)
         *lost += skipped;
+    return 0;
+}
+
+int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint64_t rss_bytes)
+{
+    struct mp_ring_header *h = r->header;
+    uint64_t pos = atomic_fetch_add_explicit(&h->head, 1, memory_order_relaxed);
+    struct mp_ring_record *slot = mp_ring_slot(h, pos);
+    while (atomic_load_explicit(&slot->seq, memory_order_acquire) != pos)
+        sleep_us(50); /* full: the reader frees slots; never drop */
+    slot->kind = MP_REC_SAMPLE;
+    slot->tid = 0;
+    slot->addr = time_ns;
+    slot->size = rss_bytes;
+    slot->nframes = 0;
+    slot->truncated = 0;
+    atomic_store_explicit(&slot->seq, pos + 1, memory_order_release);
     return 0;
 }
 

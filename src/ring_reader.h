@@ -37,6 +37,10 @@ int mp_ring_reader_start(struct mp_ring_reader *r, mp_event_sink sink, void *ctx
  * exec'd).  Returns 0.  start may be called again afterwards. */
 int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost);
 
+/* memprof's own RSS sampler is a writer too: its samples travel in order
+ * with the agent's records, so each sees the heap level of its moment. */
+int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint64_t rss_bytes);
+
 /* While the thread runs: wait until every record reserved before the call has
  * been delivered, or `timeout_us` passed (a writer still mid-record, or dead).
  * Nothing is skipped.  0 when caught up, -1 on timeout. */

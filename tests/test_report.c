@@ -127,13 +127,14 @@ static void setup(void)
 static void ev_alloc(struct mp_profile *p, uint64_t addr, uint64_t size, const uint64_t *frames, uint32_t n,
                      int truncated)
 {
-    struct mp_event ev = { MP_EV_ALLOC, 1, addr, size, n, (uint32_t)truncated, frames };
+    struct mp_event ev = { .kind = MP_EV_ALLOC, .tid = 1, .addr = addr, .size = size, .nframes = n,
+                           .truncated = (uint32_t)truncated, .frames = frames };
     ck_assert_int_eq(mp_profile_add(p, &ev), 0);
 }
 
 static void ev_free(struct mp_profile *p, uint64_t addr)
 {
-    struct mp_event ev = { MP_EV_FREE, 1, addr, 0, 0, 0, NULL };
+    struct mp_event ev = { .kind = MP_EV_FREE, .tid = 1, .addr = addr };
     ck_assert_int_eq(mp_profile_add(p, &ev), 0);
 }
 

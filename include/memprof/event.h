@@ -15,6 +15,7 @@
 enum mp_event_kind {
     MP_EV_ALLOC = 1, /* a block of `size` bytes now lives at `addr` */
     MP_EV_FREE = 2,  /* the block at `addr` was released */
+    MP_EV_SAMPLE = 3,/* the RSS sampler: `rss_bytes` at `time_ns` */
 };
 
 struct mp_event {
@@ -26,6 +27,8 @@ struct mp_event {
     uint32_t truncated;    /* nonzero when the stack was deeper than MP_MAX_FRAMES */
     const uint64_t *frames;/* return addresses, innermost first: frames[0] is the
                               return address into the code that called the allocator */
+    uint64_t time_ns;      /* MP_EV_SAMPLE: nanoseconds since the target started */
+    uint64_t rss_bytes;    /* MP_EV_SAMPLE: resident set size */
 };
 
 #endif

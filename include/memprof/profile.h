@@ -32,6 +32,8 @@ struct mp_line_stats {
     uint64_t alloc_calls, allocated_bytes;
     uint64_t free_calls, freed_bytes;   /* of blocks allocated on this line */
     uint64_t live_bytes, live_blocks;   /* held now (at the end of the run: leaked) */
+    uint64_t peak_bytes;                /* held when the heap reached its peak */
+    uint64_t temporary_calls;           /* blocks freed before their thread allocated again */
     /* inclusive */
     uint64_t incl_calls, incl_bytes, incl_freed_bytes;
     uint64_t incl_live_bytes;           /* held now (at the end of the run: leaked) */
@@ -47,6 +49,26 @@ struct mp_totals {
     uint64_t reused_live_blocks;        /* allocations at an address still live */
     uint64_t truncated_stacks;          /* allocations whose stack was cut at MP_MAX_FRAMES */
     uint64_t distinct_stacks;
+    uint64_t temporary_calls;           /* heaptrack's temporaries: freed before the
+                                           allocating thread allocated again */
+    uint32_t peak_stack;                /* stack of the allocation that reached the
+                                           peak (mp_profile_stack), UINT32_MAX if none */
+};
+
+/* One interned call stack, resolved. */
+struct mp_stack_info {
+    uint32_t n_frames;            /* source-level frames, innermost first, runtime ones included */
+    const uint32_t *frame_lines;  /* their line records (mp_profile_line) */
+    uint32_t self_line;           /* the user line the stack's allocations are charged to */
+    uint64_t alloc_calls, allocated_bytes;
+    uint64_t live_bytes, live_blocks; /* held now (at the end of the run: leaked) */
+};
+
+/* One RSS sample with the heap level at the same point of the event stream. */
+struct mp_sample {
+    uint64_t time_ns;
+    uint64_t rss_bytes;
+    uint64_t heap_bytes;
 };
 
 struct mp_profile *mp_profile_new(mp_resolve_fn resolve, void *resolve_ctx);
@@ -59,5 +81,11 @@ int mp_profile_add(struct mp_profile *p, const struct mp_event *ev);
 const struct mp_totals *mp_profile_totals(const struct mp_profile *p);
 size_t mp_profile_line_count(const struct mp_profile *p);
 const struct mp_line_stats *mp_profile_line(const struct mp_profile *p, size_t i);
+size_t mp_profile_stack_count(const struct mp_profile *p);
+const struct mp_stack_info *mp_profile_stack(const struct mp_profile *p, size_t i);
+/* The RSS timeline, in time order.  Long runs keep at most about
+ * MP_TIMELINE_MAX samples: neighbours are merged (keeping the larger values). */
+#define MP_TIMELINE_MAX 4096
+size_t mp_profile_timeline(const struct mp_profile *p, const struct mp_sample **out);
 
 #endif
