@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 #include "launch.h"
+#include "procfs.h"
 #include "memprof/profile.h"
 #include "memprof/report.h"
 #include "ring_reader.h"
@@ -29,6 +30,7 @@ struct session {
     struct mp_symbolizer *symbolizer;
     struct mp_profile *profile;
     struct mp_rss_sampler *sampler;
+    struct mp_rss_breakdown rss_at_exit;
     uint64_t sample_interval_ns;
     uint64_t start_ns;
     int reader_running;
@@ -100,8 +102,8 @@ static void on_exec(void *ctx, pid_t pid)
  * resolve against it (threads may still run, so nothing is skipped here). */
 static void on_exit_event(void *ctx, pid_t pid)
 {
-    (void)pid;
     struct session *s = ctx;
+    mp_proc_rss_breakdown(pid, &s->rss_at_exit);
     mp_rss_sampler_sample_now(s->sampler);
     if (s->reader_running)
         mp_ring_reader_sync(s->ring, 200 * 1000);
@@ -271,6 +273,7 @@ int main(int argc, char **argv)
         .engine_note = engine_note,
         .events_lost = s.events_lost,
         .agent_bytes = mp_ring_reader_agent_bytes(s.ring),
+        .rss_at_exit = s.rss_at_exit,
         .warnings = warnings,
         .n_warnings = n_warnings,
     };

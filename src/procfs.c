@@ -1,6 +1,7 @@
 /* memprof: /proc readers: VmHWM (exact peak RSS) and statm (current RSS). */
 #define _GNU_SOURCE
 #include "procfs.h"
+#include "memprof/report.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -54,4 +55,71 @@ void mp_statm_close(struct mp_statm *s)
     if (s->fd >= 0)
         close(s->fd);
     s->fd = -1;
+}
+
+enum mapping_class { MAP_HEAP, MAP_STACK, MAP_CODE, MAP_FILE_DATA, MAP_SHARED };
+
+static enum mapping_class classify(const char *perms, const char *path, int behind_guard_page)
+{
+    if (strcmp(path, "[heap]") == 0)
+        return MAP_HEAP;
+    if (strcmp(path, "[stack]") == 0)
+        return MAP_STACK;
+    if (strcmp(path, "[vdso]") == 0 || strcmp(path, "[vsyscall]") == 0 || strcmp(path, "[vvar]") == 0)
+        return MAP_CODE;
+    if (perms[3] == 's' || strncmp(path, "/memfd:", 7) == 0 || strncmp(path, "/SYSV", 5) == 0 ||
+        strncmp(path, "/dev/shm/", 9) == 0)
+        return MAP_SHARED;
+    if (path[0] == '/')
+        return perms[2] == 'x' ? MAP_CODE : MAP_FILE_DATA;
+    return behind_guard_page ? MAP_STACK : MAP_HEAP;
+}
+
+int mp_proc_rss_breakdown(pid_t pid, struct mp_rss_breakdown *out)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/smaps", (int)pid);
+    memset(out, 0, sizeof *out);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return -1;
+    char line[4096], perms[8] = "", name[4096] = "";
+    unsigned long start, end, prev_end = 0;
+    int prev_was_guard = 0, behind_guard = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long kb;
+        if (sscanf(line, "%lx-%lx %7s", &start, &end, perms) == 3 && strchr(line, ' ')) {
+            /* A mapping header: the path is the 6th field, possibly absent. */
+            int fields = 0;
+            const char *p = line;
+            name[0] = '\0';
+            while (*p && fields < 5) {
+                while (*p && *p != ' ')
+                    p++;
+                while (*p == ' ')
+                    p++;
+                fields++;
+            }
+            snprintf(name, sizeof name, "%s", p);
+            name[strcspn(name, "\n")] = '\0';
+            behind_guard = prev_was_guard && prev_end == start;
+            prev_was_guard = strcmp(perms, "---p") == 0 && end - start == 4096;
+            prev_end = end;
+            continue;
+        }
+        if (sscanf(line, "Rss: %llu kB", &kb) == 1) {
+            uint64_t bytes = kb * 1024;
+            out->total += bytes;
+            switch (classify(perms, name, behind_guard)) {
+            case MAP_HEAP: out->heap += bytes; break;
+            case MAP_STACK: out->stacks += bytes; break;
+            case MAP_CODE: out->code += bytes; break;
+            case MAP_FILE_DATA: out->file_data += bytes; break;
+            case MAP_SHARED: out->shared += bytes; break;
+            }
+        }
+    }
+    fclose(f);
+    out->valid = 1;
+    return 0;
 }

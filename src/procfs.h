@@ -14,4 +14,9 @@ int mp_statm_open(struct mp_statm *s, pid_t pid);
 uint64_t mp_statm_rss(struct mp_statm *s); /* bytes, 0 on error */
 void mp_statm_close(struct mp_statm *s);
 
+struct mp_rss_breakdown;
+/* Classifies the resident memory of pid by mapping (reads /proc/PID/smaps,
+ * milliseconds on big processes: call once).  0, or -1 if unreadable. */
+int mp_proc_rss_breakdown(pid_t pid, struct mp_rss_breakdown *out);
+
 #endif

@@ -46,9 +46,9 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
     fprintf(out, ",\n              \"alloc_calls\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64
                  ", \"free_calls\": %" PRIu64 ", \"freed_bytes\": %" PRIu64,
             t->alloc_calls, t->allocated_bytes, t->free_calls, t->freed_bytes);
-    fprintf(out, ",\n              \"peak_heap_bytes\": %" PRIu64 ", \"live_bytes_at_exit\": %" PRIu64
-                 ", \"live_blocks_at_exit\": %" PRIu64,
-            t->peak_heap_bytes, t->live_bytes, t->live_blocks);
+    fprintf(out, ",\n              \"peak_heap_bytes\": %" PRIu64 ", \"leaked_bytes\": %" PRIu64
+                 ", \"leaked_blocks\": %" PRIu64 ", \"temporary_calls\": %" PRIu64,
+            t->peak_heap_bytes, t->live_bytes, t->live_blocks, t->temporary_calls);
     fprintf(out, ",\n              \"events_lost\": %" PRIu64 ", \"unknown_frees\": %" PRIu64
                  ", \"truncated_stacks\": %" PRIu64 ", \"agent_bytes\": %" PRIu64 "}",
             run->events_lost, t->unknown_frees, t->truncated_stacks, run->agent_bytes);
@@ -70,8 +70,10 @@ static void write_lines(FILE *out, const struct mp_profile *p, const struct mp_r
             json_string(out, mp_display_path(l->module, opt->cwd));
         }
         fprintf(out, ", \"alloc_calls\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64 ", \"free_calls\": %" PRIu64
-                     ", \"freed_bytes\": %" PRIu64 "}",
-                l->alloc_calls, l->allocated_bytes, l->free_calls, l->freed_bytes);
+                     ", \"freed_bytes\": %" PRIu64 ", \"peak_bytes\": %" PRIu64 ", \"leaked_bytes\": %" PRIu64
+                     ", \"leaked_blocks\": %" PRIu64 ", \"temporary_calls\": %" PRIu64 "}",
+                l->alloc_calls, l->allocated_bytes, l->free_calls, l->freed_bytes, l->peak_bytes, l->live_bytes,
+                l->live_blocks, l->temporary_calls);
     }
     fprintf(out, "%s]", n ? "\n  " : "");
     free(idx);
@@ -108,6 +110,79 @@ static void write_tables(FILE *out, const struct mp_profile *p, const struct mp_
     mp_tables_free(&tables);
 }
 
+static void write_place(FILE *out, const struct mp_line_stats *l, const struct mp_report_options *opt)
+{
+    fprintf(out, "{\"file\": ");
+    json_string(out, mp_display_path(l->file, opt->cwd));
+    fprintf(out, ", \"line\": %d, \"function\": ", l->line);
+    json_string(out, l->function);
+    if (!l->file) {
+        fprintf(out, ", \"module\": ");
+        json_string(out, mp_display_path(l->module, opt->cwd));
+    }
+    fputc('}', out);
+}
+
+static void write_stack(FILE *out, const struct mp_profile *p, const struct mp_stack_info *st,
+                        const struct mp_report_options *opt)
+{
+    fprintf(out, "\"stack\": [");
+    for (uint32_t i = 0; i < st->n_frames; i++) {
+        fputs(i ? ", " : "", out);
+        write_place(out, mp_profile_line(p, st->frame_lines[i]), opt);
+    }
+    fputc(']', out);
+}
+
+#define LEAK_STACKS 10
+
+static void write_peak_and_leaks(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
+{
+    const struct mp_totals *t = mp_profile_totals(p);
+    fprintf(out, "  \"peak\": ");
+    if (t->peak_stack == UINT32_MAX) {
+        fprintf(out, "null");
+    } else {
+        const struct mp_stack_info *st = mp_profile_stack(p, t->peak_stack);
+        fprintf(out, "{\"heap_bytes\": %" PRIu64 ", \"reached_at\": ", t->peak_heap_bytes);
+        write_place(out, mp_profile_line(p, st->self_line), opt);
+        fprintf(out, ",\n           ");
+        write_stack(out, p, st, opt);
+        fputc('}', out);
+    }
+    size_t n;
+    size_t *idx = mp_stacks_by_live(p, &n);
+    fprintf(out, ",\n  \"leaks\": [");
+    for (size_t i = 0; i < n && i < LEAK_STACKS; i++) {
+        const struct mp_stack_info *st = mp_profile_stack(p, idx[i]);
+        fprintf(out, "%s\n    {\"bytes\": %" PRIu64 ", \"blocks\": %" PRIu64 ", ", i ? "," : "", st->live_bytes,
+                st->live_blocks);
+        write_stack(out, p, st, opt);
+        fputc('}', out);
+    }
+    fprintf(out, "%s]", n ? "\n  " : "");
+    free(idx);
+}
+
+static void write_timeline(FILE *out, const struct mp_profile *p, const struct mp_report_run *run)
+{
+    const struct mp_sample *samples;
+    size_t n = mp_profile_timeline(p, &samples);
+    fprintf(out, "  \"timeline\": [");
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "%s[%.3f, %" PRIu64 ", %" PRIu64 "]", i ? (i % 4 ? ", " : ",\n    ") : "\n    ",
+                (double)samples[i].time_ns / 1e9, samples[i].rss_bytes, samples[i].heap_bytes);
+    fprintf(out, "%s]", n ? "\n  " : "");
+    const struct mp_rss_breakdown *b = &run->rss_at_exit;
+    if (b->valid)
+        fprintf(out, ",\n  \"rss_at_exit\": {\"total_bytes\": %" PRIu64 ", \"heap_bytes\": %" PRIu64
+                     ", \"stack_bytes\": %" PRIu64 ", \"code_bytes\": %" PRIu64 ", \"file_data_bytes\": %" PRIu64
+                     ", \"shared_bytes\": %" PRIu64 "}",
+                b->total, b->heap, b->stacks, b->code, b->file_data, b->shared);
+    else
+        fprintf(out, ",\n  \"rss_at_exit\": null");
+}
+
 int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                   const struct mp_sources *src, const struct mp_report_options *opt)
 {
@@ -128,6 +203,10 @@ int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_
     write_lines(out, p, opt);
     fprintf(out, ",\n");
     write_tables(out, p, src, opt);
+    fprintf(out, ",\n");
+    write_peak_and_leaks(out, p, opt);
+    fprintf(out, ",\n");
+    write_timeline(out, p, run);
     fprintf(out, ",\n  \"warnings\": [");
     for (size_t i = 0; i < run->n_warnings; i++) {
         fputs(i ? ", " : "", out);

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "memprof/report.h"
 #include "format.h"
+#include "report_text_internal.h"
 #include "sources.h"
 #include "tables.h"
 
@@ -41,13 +42,20 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
     mp_format_size(b, sizeof b, (int64_t)t->freed_bytes, opt->precision);
     fprintf(out, "  frees              %s calls, %s\n", a, b);
     mp_format_size(a, sizeof a, (int64_t)t->peak_heap_bytes, opt->precision);
-    fprintf(out, "  peak heap          %s\n", a);
+    fprintf(out, "  peak heap          %s", a);
+    if (t->peak_stack != UINT32_MAX) {
+        fprintf(out, ", reached at ");
+        mp_text_line_name(out, mp_profile_line(p, mp_profile_stack(p, t->peak_stack)->self_line), opt->cwd);
+    }
+    fputc('\n', out);
+    mp_format_count(a, sizeof a, t->temporary_calls);
+    fprintf(out, "  temporary          %s calls\n", a);
     mp_format_size(a, sizeof a, (int64_t)t->live_bytes, opt->precision);
     mp_format_count(c, sizeof c, t->live_blocks);
-    fprintf(out, "  live at exit       %s in %s blocks\n", a, c);
+    fprintf(out, "  leaked at exit     %s in %s blocks\n", a, c);
 }
 
-static void write_line_name(FILE *out, const struct mp_line_stats *l, const char *cwd)
+void mp_text_line_name(FILE *out, const struct mp_line_stats *l, const char *cwd)
 {
     if (l->file)
         fprintf(out, "%s:%d (%s)", mp_display_path(l->file, cwd), l->line, l->function);
@@ -73,7 +81,7 @@ static void write_top_lines(FILE *out, const struct mp_profile *p, const struct 
         mp_format_count(b, sizeof b, l->alloc_calls);
         mp_format_size(c, sizeof c, (int64_t)l->live_bytes, opt->precision);
         fprintf(out, "%12s %12s %12s   ", a, b, c);
-        write_line_name(out, l, opt->cwd);
+        mp_text_line_name(out, l, opt->cwd);
         fputc('\n', out);
     }
     if (shown < n)
@@ -136,6 +144,7 @@ int mp_write_text(FILE *out, const struct mp_profile *p, const struct mp_report_
     write_summary(out, p, run, opt);
     if (!run->engine_note) {
         write_top_lines(out, p, opt);
+        mp_text_peak_and_leaks(out, p, run, opt);
         struct mp_tables tables;
         if (mp_tables_build(p, &tables) == 0) {
             size_t shown = opt->max_tables && opt->max_tables < tables.n ? opt->max_tables : tables.n;

@@ -124,14 +124,26 @@ void mp_tables_free(struct mp_tables *t)
     memset(t, 0, sizeof *t);
 }
 
-static int cmp_by_bytes(const void *a, const void *b)
+static enum mp_line_order sort_order;
+
+static uint64_t primary(const struct mp_line_stats *l)
 {
-    const struct mp_line_stats *x = mp_profile_line(sort_profile, *(const size_t *)a);
-    const struct mp_line_stats *y = mp_profile_line(sort_profile, *(const size_t *)b);
-    if (x->allocated_bytes != y->allocated_bytes)
-        return x->allocated_bytes < y->allocated_bytes ? 1 : -1;
-    if (x->alloc_calls != y->alloc_calls)
-        return x->alloc_calls < y->alloc_calls ? 1 : -1;
+    switch (sort_order) {
+    case MP_BY_PEAK: return l->peak_bytes;
+    case MP_BY_LEAKED: return l->live_bytes;
+    case MP_BY_TEMPORARY: return l->temporary_calls;
+    case MP_BY_ALLOCATED: break;
+    }
+    return l->allocated_bytes;
+}
+
+static uint64_t secondary(const struct mp_line_stats *l)
+{
+    return sort_order == MP_BY_LEAKED ? l->live_blocks : l->alloc_calls;
+}
+
+static int cmp_place(const struct mp_line_stats *x, const struct mp_line_stats *y)
+{
     int c = strcmp_null(x->file, y->file);
     if (!c)
         c = (x->line > y->line) - (x->line < y->line);
@@ -142,7 +154,18 @@ static int cmp_by_bytes(const void *a, const void *b)
     return c;
 }
 
-size_t *mp_lines_by_bytes(const struct mp_profile *p, size_t *n_out)
+static int cmp_lines(const void *a, const void *b)
+{
+    const struct mp_line_stats *x = mp_profile_line(sort_profile, *(const size_t *)a);
+    const struct mp_line_stats *y = mp_profile_line(sort_profile, *(const size_t *)b);
+    if (primary(x) != primary(y))
+        return primary(x) < primary(y) ? 1 : -1;
+    if (secondary(x) != secondary(y))
+        return secondary(x) < secondary(y) ? 1 : -1;
+    return cmp_place(x, y);
+}
+
+size_t *mp_lines_sorted(const struct mp_profile *p, enum mp_line_order order, size_t *n_out)
 {
     size_t n_lines = mp_profile_line_count(p), n = 0;
     size_t *idx = malloc((n_lines ? n_lines : 1) * sizeof *idx);
@@ -150,11 +173,51 @@ size_t *mp_lines_by_bytes(const struct mp_profile *p, size_t *n_out)
         *n_out = 0;
         return NULL;
     }
-    for (size_t i = 0; i < n_lines; i++)
-        if (mp_profile_line(p, i)->alloc_calls > 0)
+    sort_profile = p;
+    sort_order = order;
+    for (size_t i = 0; i < n_lines; i++) {
+        const struct mp_line_stats *l = mp_profile_line(p, i);
+        if (order == MP_BY_ALLOCATED ? l->alloc_calls > 0
+            : order == MP_BY_LEAKED  ? l->live_blocks > 0
+                                     : primary(l) > 0)
+            idx[n++] = i;
+    }
+    qsort(idx, n, sizeof *idx, cmp_lines);
+    *n_out = n;
+    return idx;
+}
+
+static int cmp_stacks(const void *a, const void *b)
+{
+    const struct mp_stack_info *x = mp_profile_stack(sort_profile, *(const size_t *)a);
+    const struct mp_stack_info *y = mp_profile_stack(sort_profile, *(const size_t *)b);
+    if (x->live_bytes != y->live_bytes)
+        return x->live_bytes < y->live_bytes ? 1 : -1;
+    if (x->live_blocks != y->live_blocks)
+        return x->live_blocks < y->live_blocks ? 1 : -1;
+    /* Same numbers: compare the frames, innermost first. */
+    for (uint32_t i = 0; i < x->n_frames && i < y->n_frames; i++) {
+        int c = cmp_place(mp_profile_line(sort_profile, x->frame_lines[i]),
+                          mp_profile_line(sort_profile, y->frame_lines[i]));
+        if (c)
+            return c;
+    }
+    return (x->n_frames > y->n_frames) - (x->n_frames < y->n_frames);
+}
+
+size_t *mp_stacks_by_live(const struct mp_profile *p, size_t *n_out)
+{
+    size_t n_stacks = mp_profile_stack_count(p), n = 0;
+    size_t *idx = malloc((n_stacks ? n_stacks : 1) * sizeof *idx);
+    if (!idx) {
+        *n_out = 0;
+        return NULL;
+    }
+    for (size_t i = 0; i < n_stacks; i++)
+        if (mp_profile_stack(p, i)->live_blocks > 0)
             idx[n++] = i;
     sort_profile = p;
-    qsort(idx, n, sizeof *idx, cmp_by_bytes);
+    qsort(idx, n, sizeof *idx, cmp_stacks);
     *n_out = n;
     return idx;
 }

@@ -35,8 +35,24 @@ struct mp_tables {
 int mp_tables_build(const struct mp_profile *p, struct mp_tables *out);
 void mp_tables_free(struct mp_tables *t);
 
-/* Indices of lines with self allocations, by allocated bytes (desc), then
- * calls (desc), file, line, function: a deterministic order.  Caller frees. */
-size_t *mp_lines_by_bytes(const struct mp_profile *p, size_t *n_out);
+enum mp_line_order {
+    MP_BY_ALLOCATED,  /* allocated_bytes, then alloc_calls */
+    MP_BY_PEAK,       /* peak_bytes */
+    MP_BY_LEAKED,     /* live_bytes (at the end: leaked), then live_blocks */
+    MP_BY_TEMPORARY,  /* temporary_calls */
+};
+
+/* Indices of the lines whose chosen metric is nonzero, biggest first, ties
+ * broken by file, line, function, module: a deterministic order.  Caller
+ * frees; NULL with *n_out 0 on ENOMEM. */
+size_t *mp_lines_sorted(const struct mp_profile *p, enum mp_line_order order, size_t *n_out);
+static inline size_t *mp_lines_by_bytes(const struct mp_profile *p, size_t *n_out)
+{
+    return mp_lines_sorted(p, MP_BY_ALLOCATED, n_out);
+}
+
+/* Stacks still holding memory, by live bytes, then blocks, then their
+ * innermost frame's place; caller frees. */
+size_t *mp_stacks_by_live(const struct mp_profile *p, size_t *n_out);
 
 #endif

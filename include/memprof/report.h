@@ -10,6 +10,19 @@
 
 struct mp_sources;
 
+/* What the target's resident memory was made of when it exited (from
+ * /proc/PID/smaps), to explain the gap between peak RSS and peak heap. */
+struct mp_rss_breakdown {
+    int valid;
+    uint64_t total;
+    uint64_t heap;        /* [heap] (brk) and anonymous read-write mappings: malloc's arenas,
+                             large blocks, free memory the allocator keeps */
+    uint64_t stacks;      /* [stack] and thread stacks (anonymous, behind a guard page) */
+    uint64_t code;        /* executable mappings of files, the vdso */
+    uint64_t file_data;   /* other file-backed mappings (data, rodata, mapped files) */
+    uint64_t shared;      /* shared anonymous memory and memfds (memprof's ring is one) */
+};
+
 /* How the run went, as the supervisor and the engine saw it. */
 struct mp_report_run {
     char *const *command;        /* argv as the user gave it, NULL-terminated */
@@ -21,6 +34,7 @@ struct mp_report_run {
     const char *engine_note;     /* why heap data is missing, or NULL */
     uint64_t events_lost;        /* records the engine could not deliver */
     uint64_t agent_bytes;        /* the agent's own memory inside the target */
+    struct mp_rss_breakdown rss_at_exit;
     const char *const *warnings; /* one sentence each */
     size_t n_warnings;
 };
