@@ -113,3 +113,9 @@ void mp_blocktab_each(const struct mp_blocktab *t, void (*fn)(void *ctx, const s
         if (t->slots[i].addr != 0)
             fn(ctx, &t->slots[i]);
 }
+
+void mp_blocktab_prefetch(const struct mp_blocktab *t, uint64_t addr)
+{
+    if (t->slots)
+        __builtin_prefetch(&t->slots[home_of(t, addr)]);
+}

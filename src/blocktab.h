@@ -34,6 +34,10 @@ int mp_blocktab_put(struct mp_blocktab *t, const struct mp_block *b, struct mp_b
 /* Removes addr; 1 and *out filled when it was there, else 0. */
 int mp_blocktab_take(struct mp_blocktab *t, uint64_t addr, struct mp_block *out);
 
+/* Starts loading addr's home slot into the cache (a hint, no effect on
+ * the contents): the reader calls it a few records ahead. */
+void mp_blocktab_prefetch(const struct mp_blocktab *t, uint64_t addr);
+
 /* Calls fn for every live block (order unspecified). */
 void mp_blocktab_each(const struct mp_blocktab *t, void (*fn)(void *ctx, const struct mp_block *b), void *ctx);
 

@@ -46,6 +46,12 @@ static void sink_event(void *ctx, const struct mp_event *ev)
         s->profile_errors++;
 }
 
+static void hint_event(void *ctx, uint64_t addr)
+{
+    struct session *s = ctx;
+    mp_profile_prefetch(s->profile, addr);
+}
+
 static int resolve_frames(void *ctx, uint64_t pc, int is_return, struct mp_frame_info *out, int max)
 {
     struct session *s = ctx;
@@ -230,6 +236,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "memprof: out of memory\n");
         return 1;
     }
+    mp_ring_reader_set_hint(s.ring, hint_event);
 
     struct mp_launch launch = { path, opt.command, envp };
     struct mp_supervisor_hooks hooks = { &s, on_start, on_exec, on_exit_event };

@@ -124,6 +124,7 @@ void mp_profile_reset(struct mp_profile *p)
 }
 
 const struct mp_totals *mp_profile_totals(const struct mp_profile *p) { return &p->totals; }
+void mp_profile_prefetch(const struct mp_profile *p, uint64_t addr) { mp_blocktab_prefetch(&p->blocks, addr); }
 size_t mp_profile_line_count(const struct mp_profile *p) { return p->n_lines; }
 const struct mp_line_stats *mp_profile_line(const struct mp_profile *p, size_t i) { return &p->lines[i]; }
 size_t mp_profile_stack_count(const struct mp_profile *p) { return p->n_stacks; }

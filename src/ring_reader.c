@@ -42,6 +42,7 @@ struct mp_ring_reader {
     int thread_running;
     _Atomic int stop_requested;
     mp_event_sink sink;
+    mp_event_hint hint;
     void *sink_ctx;
     struct mp_ring_record scratch; /* copy of the record being delivered */
 };
@@ -105,6 +106,11 @@ struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_
     return r;
 }
 
+void mp_ring_reader_set_hint(struct mp_ring_reader *r, mp_event_hint hint)
+{
+    r->hint = hint;
+}
+
 int mp_ring_reader_fd(const struct mp_ring_reader *r)
 {
     return r->fd;
@@ -154,11 +160,19 @@ static void deliver_scratch(struct mp_ring_reader *r)
 
 /* Delivers the record at tail if committed (to nobody if never started).
  * 1 if one was consumed. */
+#define HINT_DISTANCE 6
+
 static int consume_if_committed(struct mp_ring_reader *r)
 {
     struct mp_ring_record *slot = mp_ring_slot(r->header, r->tail);
     if (atomic_load_explicit(&slot->seq, memory_order_acquire) != r->tail + 1)
         return 0;
+    if (r->hint) {
+        uint64_t ahead = r->tail + HINT_DISTANCE;
+        struct mp_ring_record *next = mp_ring_slot(r->header, ahead);
+        if (atomic_load_explicit(&next->seq, memory_order_acquire) == ahead + 1)
+            r->hint(r->sink_ctx, next->addr);
+    }
     take_record(r, slot, r->tail);
     r->tail++;
     if (r->sink != NULL)

@@ -24,6 +24,10 @@ void mp_ring_reader_set_target(struct mp_ring_reader *r, pid_t pid); /* header->
 /* Called on the reader thread for each event; ev->frames is valid only for
  * the duration of the call. */
 typedef void (*mp_event_sink)(void *ctx, const struct mp_event *ev);
+/* Optional: told the block address of a committed record a few positions
+ * ahead of the one being delivered, so the sink can prefetch. */
+typedef void (*mp_event_hint)(void *ctx, uint64_t addr);
+void mp_ring_reader_set_hint(struct mp_ring_reader *r, mp_event_hint hint);
 
 /* Start a background thread that drains committed records in position order
  * and calls sink for each (NOP records skipped), sleeping with adaptive

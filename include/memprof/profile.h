@@ -78,6 +78,10 @@ void mp_profile_reset(struct mp_profile *p);
 /* Returns 0, or -1 when out of memory (the event is counted in totals only). */
 int mp_profile_add(struct mp_profile *p, const struct mp_event *ev);
 
+/* A hint that an event about this block address comes soon (the caller
+ * looks a few events ahead): its table slot starts loading into the cache. */
+void mp_profile_prefetch(const struct mp_profile *p, uint64_t addr);
+
 const struct mp_totals *mp_profile_totals(const struct mp_profile *p);
 size_t mp_profile_line_count(const struct mp_profile *p);
 const struct mp_line_stats *mp_profile_line(const struct mp_profile *p, size_t i);
