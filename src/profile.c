@@ -495,3 +495,64 @@ int mp_profile_add(struct mp_profile *p, const struct mp_event *ev)
         return add_sample(p, ev);
     return 0;
 }
+
+/* ---- restoring a saved profile ---- */
+
+const char *mp_profile_intern(struct mp_profile *p, const char *s)
+{
+    return mp_strtab_intern(&p->strings, s);
+}
+
+struct mp_line_stats *mp_profile_restore_line(struct mp_profile *p, const char *file, int line,
+                                              const char *function, const char *module)
+{
+    struct mp_frame_info f = { .function = function ? function : "[unknown]",
+                               .file = file,
+                               .line = line,
+                               .module = module ? module : "[unknown]" };
+    uint32_t id = line_for_frame(p, &f);
+    return id == UINT32_MAX ? NULL : &p->lines[id];
+}
+
+uint32_t mp_profile_line_index(const struct mp_profile *p, const struct mp_line_stats *l)
+{
+    return (uint32_t)(l - p->lines);
+}
+
+uint32_t mp_profile_restore_stack(struct mp_profile *p, const uint32_t *frame_lines, uint32_t n_frames,
+                                  const struct mp_stack_info *counters)
+{
+    if (p->n_stacks == p->cap_stacks) {
+        void *g = grow(p->stacks, &p->cap_stacks, sizeof *p->stacks);
+        if (!g)
+            return UINT32_MAX;
+        p->stacks = g;
+    }
+    struct stack *s = &p->stacks[p->n_stacks];
+    memset(s, 0, sizeof *s);
+    s->frame_lines = malloc((n_frames ? n_frames : 1) * sizeof *s->frame_lines);
+    if (!s->frame_lines)
+        return UINT32_MAX;
+    if (n_frames)
+        memcpy(s->frame_lines, frame_lines, n_frames * sizeof *frame_lines);
+    s->info = *counters;
+    s->info.n_frames = n_frames;
+    s->info.frame_lines = s->frame_lines;
+    s->self_line = counters->self_line;
+    return p->n_stacks++;
+}
+
+struct mp_totals *mp_profile_restore_totals(struct mp_profile *p)
+{
+    return &p->totals;
+}
+
+int mp_profile_restore_sample(struct mp_profile *p, const struct mp_sample *sample)
+{
+    struct mp_event ev = { .kind = MP_EV_SAMPLE, .time_ns = sample->time_ns, .rss_bytes = sample->rss_bytes };
+    uint64_t live = p->totals.live_bytes;
+    p->totals.live_bytes = sample->heap_bytes; /* add_sample records the heap level it sees */
+    int rc = add_sample(p, &ev);
+    p->totals.live_bytes = live;
+    return rc;
+}

@@ -40,7 +40,8 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
     const struct mp_totals *t = mp_profile_totals(p);
     fprintf(out, "  \"summary\": {\"peak_rss_bytes\": %" PRIu64 ", \"wall_seconds\": %.6f", run->peak_rss_bytes,
             run->wall_seconds);
-    fprintf(out, ", \"heap_profiled\": %s", run->engine_note ? "false" : "true");
+    fprintf(out, ", \"heap_profiled\": %s, \"heap_note\": ", run->engine_note ? "false" : "true");
+    json_string(out, run->engine_note);
     fprintf(out, ", \"engine\": ");
     json_string(out, run->engine);
     fprintf(out, ",\n              \"alloc_calls\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64
@@ -50,8 +51,9 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
                  ", \"leaked_blocks\": %" PRIu64 ", \"temporary_calls\": %" PRIu64,
             t->peak_heap_bytes, t->live_bytes, t->live_blocks, t->temporary_calls);
     fprintf(out, ",\n              \"events_lost\": %" PRIu64 ", \"unknown_frees\": %" PRIu64
-                 ", \"truncated_stacks\": %" PRIu64 ", \"agent_bytes\": %" PRIu64 "}",
-            run->events_lost, t->unknown_frees, t->truncated_stacks, run->agent_bytes);
+                 ", \"reused_live_blocks\": %" PRIu64 ", \"truncated_stacks\": %" PRIu64
+                 ", \"agent_bytes\": %" PRIu64 "}",
+            run->events_lost, t->unknown_frees, t->reused_live_blocks, t->truncated_stacks, run->agent_bytes);
 }
 
 static void write_lines(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
@@ -126,12 +128,15 @@ static void write_place(FILE *out, const struct mp_line_stats *l, const struct m
 static void write_stack(FILE *out, const struct mp_profile *p, const struct mp_stack_info *st,
                         const struct mp_report_options *opt)
 {
+    int user_frame = -1;
     fprintf(out, "\"stack\": [");
     for (uint32_t i = 0; i < st->n_frames; i++) {
         fputs(i ? ", " : "", out);
         write_place(out, mp_profile_line(p, st->frame_lines[i]), opt);
+        if (user_frame < 0 && st->frame_lines[i] == st->self_line)
+            user_frame = (int)i;
     }
-    fputc(']', out);
+    fprintf(out, "], \"user_frame\": %d", user_frame);
 }
 
 #define LEAK_STACKS 10

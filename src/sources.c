@@ -12,6 +12,7 @@ struct source_file {
     char **lines;    /* lines[0] is line 1 */
     size_t n_lines;
     int missing;
+    int restored;    /* lines are separate copies (mp_sources_set_line), text unused */
 };
 
 struct mp_sources {
@@ -31,6 +32,9 @@ void mp_sources_free(struct mp_sources *s)
     if (!s)
         return;
     for (size_t i = 0; i < s->n; i++) {
+        if (s->files[i].restored)
+            for (size_t j = 0; j < s->files[i].n_lines; j++)
+                free(s->files[i].lines[j]);
         free(s->files[i].path);
         free(s->files[i].text);
         free(s->files[i].lines);
@@ -138,6 +142,46 @@ void mp_sources_load(struct mp_sources *s, const char *path)
             s->missing[s->n_missing++] = f->path;
         }
     }
+}
+
+int mp_sources_set_line(struct mp_sources *s, const char *file, int line, const char *text)
+{
+    if (!file || line <= 0 || !text)
+        return 0;
+    struct source_file *f = (struct source_file *)find(s, file);
+    if (!f) {
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? s->cap * 2 : 16;
+            struct source_file *g = realloc(s->files, cap * sizeof *g);
+            if (!g)
+                return -1;
+            s->files = g;
+            s->cap = cap;
+        }
+        f = &s->files[s->n];
+        memset(f, 0, sizeof *f);
+        f->path = strdup(file);
+        if (!f->path)
+            return -1;
+        f->restored = 1;
+        s->n++;
+    }
+    if (!f->restored)
+        return 0; /* read from disk already: keep that */
+    if ((size_t)line > f->n_lines) {
+        char **g = realloc(f->lines, (size_t)line * sizeof *g);
+        if (!g)
+            return -1;
+        memset(g + f->n_lines, 0, ((size_t)line - f->n_lines) * sizeof *g);
+        f->lines = g;
+        f->n_lines = (size_t)line;
+    }
+    char *copy = strdup(text);
+    if (!copy)
+        return -1;
+    free(f->lines[line - 1]);
+    f->lines[line - 1] = copy;
+    return 0;
 }
 
 const char *mp_sources_line(const struct mp_sources *s, const char *file, int line)

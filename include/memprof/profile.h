@@ -92,4 +92,25 @@ const struct mp_stack_info *mp_profile_stack(const struct mp_profile *p, size_t 
 #define MP_TIMELINE_MAX 4096
 size_t mp_profile_timeline(const struct mp_profile *p, const struct mp_sample **out);
 
+/* ---- Restoring a saved profile (memprof report, memprof diff) ----
+ * A profile made with mp_profile_new(NULL, NULL) is filled from a saved
+ * report instead of events: the loader creates lines and stacks and sets
+ * their counters itself. */
+
+/* Interned copy of s, valid while p lives (NULL stays NULL). */
+const char *mp_profile_intern(struct mp_profile *p, const char *s);
+/* The line record with this key, created zeroed on first use; NULL on
+ * ENOMEM.  The caller fills its counters; strings it stores must come from
+ * mp_profile_intern.  `module` only matters when file is NULL. */
+struct mp_line_stats *mp_profile_restore_line(struct mp_profile *p, const char *file, int line,
+                                              const char *function, const char *module);
+/* Index of a line record returned by mp_profile_restore_line. */
+uint32_t mp_profile_line_index(const struct mp_profile *p, const struct mp_line_stats *l);
+/* A stack of line indices (innermost first) with its counters; its index,
+ * or UINT32_MAX on ENOMEM. */
+uint32_t mp_profile_restore_stack(struct mp_profile *p, const uint32_t *frame_lines, uint32_t n_frames,
+                                  const struct mp_stack_info *counters);
+struct mp_totals *mp_profile_restore_totals(struct mp_profile *p);
+int mp_profile_restore_sample(struct mp_profile *p, const struct mp_sample *s);
+
 #endif
