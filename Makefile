@@ -23,8 +23,8 @@ WARN     := -std=c11 -Wall -Wextra -Werror
 OPT      := -O2 -g
 # Recursively expanded on purpose: pkg-config runs when a recipe needs it,
 # after the `deps` step had the chance to install the packages.
-DW_CFLAGS   = $(shell pkg-config --cflags libdw)
-DW_LIBS     = $(shell pkg-config --libs libdw)
+DW_CFLAGS   = $(shell pkg-config --cflags libdw jansson)
+DW_LIBS     = $(shell pkg-config --libs libdw jansson)
 UNW_LIBS    = $(shell pkg-config --libs libunwind)
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS  = $(shell pkg-config --libs check)
@@ -45,7 +45,7 @@ AGENT   := libmemprof-agent.so
 all: $(PROGRAM) $(AGENT)
 
 deps:
-	@pkg-config --exists libdw libunwind check 2>/dev/null && command -v valgrind >/dev/null \
+	@pkg-config --exists libdw libunwind check jansson 2>/dev/null && command -v valgrind >/dev/null \
 	  && command -v g++ >/dev/null || scripts/install-deps
 
 $(BUILD)/%.o: src/%.c $(HEADERS) | $(BUILD)

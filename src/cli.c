@@ -1,6 +1,7 @@
 /* memprof: option parsing, --help and --version. */
 #define _GNU_SOURCE
 #include "cli.h"
+#include "ci_limits.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -31,8 +32,21 @@ static void print_help(void)
            "      --precision N   digits after the point in sizes (default 1)\n"
            "      --engine E      heap engine: auto (default), agent, none (RSS only)\n"
            "      --interval T    RSS sampling period: 10ms (default), 250ms, 1s, ...\n"
+           "      --stable        leave out what varies between runs (RSS, times, addresses)\n"
+           "                      so two runs of a deterministic program are byte-identical\n"
+           "\n"
+           "CI limits (the report is still written; memprof then exits with status 3):\n"
+           "      --limit-heap SIZE    peak heap, e.g. 100MiB, 24MB, 512KiB, 1G\n"
+           "      --limit-rss SIZE     peak RSS\n"
+           "      --limit-leaks SIZE   bytes never freed\n"
+           "      --limit-status N     exit status for a broken limit (default 3)\n"
+           "  KiB MiB GiB TiB and K M G T are binary (1024), KB MB GB TB decimal (1000).\n"
            "  -h, --help          show this help\n"
            "      --version       show the version\n"
+           "\n"
+           "Saved reports (the --json file is the saved profile):\n"
+           "  memprof report FILE.json [--format=table|json|folded]   render it again\n"
+           "  memprof diff OLD.json NEW.json                          what changed\n"
            "\n"
            "Build PROGRAM with -g for file:line attribution.  See memprof(1).\n");
 }
@@ -71,7 +85,18 @@ static int parse_interval(const char *s, uint64_t *ns)
     return 0;
 }
 
-enum { OPT_JSON = 256, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_ENGINE, OPT_VERSION, OPT_INTERVAL };
+static int parse_limit(const char *text, const char *name, uint64_t *out)
+{
+    if (mp_parse_size(text, out) != 0 || *out == 0) {
+        fprintf(stderr, "memprof: %s takes a size such as 100MiB, 24MB, 512KiB or 1G, not '%s'\n%s", name, text,
+                usage_line);
+        return -1;
+    }
+    return 0;
+}
+
+enum { OPT_JSON = 256, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_ENGINE, OPT_VERSION, OPT_INTERVAL, OPT_STABLE,
+       OPT_LIMIT_HEAP, OPT_LIMIT_RSS, OPT_LIMIT_LEAKS, OPT_LIMIT_STATUS };
 
 enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *opt)
 {
@@ -83,6 +108,11 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
         { "precision", required_argument, NULL, OPT_PRECISION },
         { "engine", required_argument, NULL, OPT_ENGINE },
         { "interval", required_argument, NULL, OPT_INTERVAL },
+        { "stable", no_argument, NULL, OPT_STABLE },
+        { "limit-heap", required_argument, NULL, OPT_LIMIT_HEAP },
+        { "limit-rss", required_argument, NULL, OPT_LIMIT_RSS },
+        { "limit-leaks", required_argument, NULL, OPT_LIMIT_LEAKS },
+        { "limit-status", required_argument, NULL, OPT_LIMIT_STATUS },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, OPT_VERSION },
         { NULL, 0, NULL, 0 },
@@ -93,6 +123,7 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
     opt->max_tables = 10;
     opt->engine = MP_ENGINE_AUTO;
     opt->interval_ns = 10 * 1000 * 1000;
+    opt->limit_status = 3;
     opterr = 0;
     optind = 1;
     int c;
@@ -124,6 +155,20 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
             break;
         case OPT_INTERVAL:
             if (parse_interval(optarg, &opt->interval_ns)) return MP_CLI_USAGE_ERROR;
+            break;
+        case OPT_STABLE: opt->stable = 1; break;
+        case OPT_LIMIT_HEAP:
+            if (parse_limit(optarg, "--limit-heap", &opt->limit_heap)) return MP_CLI_USAGE_ERROR;
+            break;
+        case OPT_LIMIT_RSS:
+            if (parse_limit(optarg, "--limit-rss", &opt->limit_rss)) return MP_CLI_USAGE_ERROR;
+            break;
+        case OPT_LIMIT_LEAKS:
+            if (parse_limit(optarg, "--limit-leaks", &opt->limit_leaks)) return MP_CLI_USAGE_ERROR;
+            break;
+        case OPT_LIMIT_STATUS:
+            if (parse_count(optarg, "--limit-status", 255, &v)) return MP_CLI_USAGE_ERROR;
+            opt->limit_status = (int)v;
             break;
         case 'h': print_help(); return MP_CLI_EXIT_OK;
         case OPT_VERSION: printf("memprof %s\n", MEMPROF_VERSION); return MP_CLI_EXIT_OK;

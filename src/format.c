@@ -52,3 +52,10 @@ const char *mp_display_path(const char *path, const char *cwd)
         return path + n + 1;
     return path;
 }
+
+const char *mp_display_function(const char *function, int stable)
+{
+    if (stable && function && strncmp(function, "[unknown]+0x", 12) == 0)
+        return "[unknown]";
+    return function;
+}

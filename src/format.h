@@ -12,4 +12,8 @@ void mp_format_count(char *buf, size_t len, uint64_t n);
 /* `path` relative to `cwd` when it lies under it, else unchanged. */
 const char *mp_display_path(const char *path, const char *cwd);
 
+/* A function name as reports show it: with `stable`, names that carry a
+ * raw address ("[unknown]+0x7f3a...") lose it. */
+const char *mp_display_function(const char *function, int stable);
+
 #endif

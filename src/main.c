@@ -2,6 +2,7 @@
  * agent preloaded -> supervisor loop while the ring reader feeds the profile ->
  * sources -> writers -> exit with the target's status. */
 #define _GNU_SOURCE
+#include "ci_limits.h"
 #include "cli.h"
 #include "launch.h"
 #include "procfs.h"
@@ -289,6 +290,7 @@ int main(int argc, char **argv)
         .precision = opt.precision,
         .top_lines = opt.top_lines,
         .max_tables = opt.max_tables,
+        .stable = opt.stable,
     };
     if (result.signal)
         fprintf(stderr, "memprof: %s was killed by signal %d (%s)\n", opt.command[0], result.signal,
@@ -303,6 +305,9 @@ int main(int argc, char **argv)
     if (write_failed)
         fprintf(stderr, "memprof: writing the report failed: %s\n", strerror(errno));
 
+    struct mp_limits limits = { opt.limit_heap, opt.limit_rss, opt.limit_leaks };
+    int limits_broken = mp_check_limits(stderr, &limits, s.profile, &run, &ropt);
+
     mp_sources_free(src);
     mp_profile_free(s.profile);
     if (s.symbolizer)
@@ -314,6 +319,8 @@ int main(int argc, char **argv)
                 free(envp[i]);
         free(envp);
     }
+    if (limits_broken)
+        return opt.limit_status;
     if (result.signal)
         return 128 + result.signal;
     return result.exit_code;

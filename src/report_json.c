@@ -35,11 +35,15 @@ static void json_string(FILE *out, const char *s)
     fputc('"', out);
 }
 
-static void write_summary(FILE *out, const struct mp_profile *p, const struct mp_report_run *run)
+static void write_summary(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                          const struct mp_report_options *opt)
 {
     const struct mp_totals *t = mp_profile_totals(p);
-    fprintf(out, "  \"summary\": {\"peak_rss_bytes\": %" PRIu64 ", \"wall_seconds\": %.6f", run->peak_rss_bytes,
-            run->wall_seconds);
+    if (opt->stable)
+        fprintf(out, "  \"summary\": {\"peak_rss_bytes\": null, \"wall_seconds\": null");
+    else
+        fprintf(out, "  \"summary\": {\"peak_rss_bytes\": %" PRIu64 ", \"wall_seconds\": %.6f",
+                run->peak_rss_bytes, run->wall_seconds);
     fprintf(out, ", \"heap_profiled\": %s, \"heap_note\": ", run->engine_note ? "false" : "true");
     json_string(out, run->engine_note);
     fprintf(out, ", \"engine\": ");
@@ -52,8 +56,12 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
             t->peak_heap_bytes, t->live_bytes, t->live_blocks, t->temporary_calls);
     fprintf(out, ",\n              \"events_lost\": %" PRIu64 ", \"unknown_frees\": %" PRIu64
                  ", \"reused_live_blocks\": %" PRIu64 ", \"truncated_stacks\": %" PRIu64
-                 ", \"agent_bytes\": %" PRIu64 "}",
-            run->events_lost, t->unknown_frees, t->reused_live_blocks, t->truncated_stacks, run->agent_bytes);
+                 ", \"agent_bytes\": ",
+            run->events_lost, t->unknown_frees, t->reused_live_blocks, t->truncated_stacks);
+    if (opt->stable)
+        fprintf(out, "null}");
+    else
+        fprintf(out, "%" PRIu64 "}", run->agent_bytes);
 }
 
 static void write_lines(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
@@ -66,7 +74,7 @@ static void write_lines(FILE *out, const struct mp_profile *p, const struct mp_r
         fprintf(out, "%s\n    {\"file\": ", i ? "," : "");
         json_string(out, mp_display_path(l->file, opt->cwd));
         fprintf(out, ", \"line\": %d, \"function\": ", l->line);
-        json_string(out, l->function);
+        json_string(out, mp_display_function(l->function, opt->stable));
         if (!l->file) {
             fprintf(out, ", \"module\": ");
             json_string(out, mp_display_path(l->module, opt->cwd));
@@ -95,7 +103,7 @@ static void write_tables(FILE *out, const struct mp_profile *p, const struct mp_
         fprintf(out, "%s\n    {\"file\": ", i ? "," : "");
         json_string(out, mp_display_path(t->file, opt->cwd));
         fprintf(out, ", \"function\": ");
-        json_string(out, t->function);
+        json_string(out, mp_display_function(t->function, opt->stable));
         fprintf(out, ", \"rows\": [");
         for (size_t r = 0; r < t->n_rows; r++) {
             const struct mp_table_row *row = &t->rows[r];
@@ -117,7 +125,7 @@ static void write_place(FILE *out, const struct mp_line_stats *l, const struct m
     fprintf(out, "{\"file\": ");
     json_string(out, mp_display_path(l->file, opt->cwd));
     fprintf(out, ", \"line\": %d, \"function\": ", l->line);
-    json_string(out, l->function);
+    json_string(out, mp_display_function(l->function, opt->stable));
     if (!l->file) {
         fprintf(out, ", \"module\": ");
         json_string(out, mp_display_path(l->module, opt->cwd));
@@ -169,17 +177,41 @@ static void write_peak_and_leaks(FILE *out, const struct mp_profile *p, const st
     free(idx);
 }
 
-static void write_timeline(FILE *out, const struct mp_profile *p, const struct mp_report_run *run)
+/* Every line record (stack frames included) and every stack, frames given
+ * as indices into "frames": enough to rebuild the profile (memprof report). */
+static void write_frames_and_stacks(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
+{
+    size_t n_lines = mp_profile_line_count(p), n_stacks = mp_profile_stack_count(p);
+    fprintf(out, "  \"frames\": [");
+    for (size_t i = 0; i < n_lines; i++) {
+        fputs(i ? (i % 2 ? ", " : ",\n    ") : "\n    ", out);
+        write_place(out, mp_profile_line(p, i), opt);
+    }
+    fprintf(out, "%s],\n  \"stacks\": [", n_lines ? "\n  " : "");
+    for (size_t i = 0; i < n_stacks; i++) {
+        const struct mp_stack_info *st = mp_profile_stack(p, i);
+        fprintf(out, "%s\n    {\"frames\": [", i ? "," : "");
+        for (uint32_t j = 0; j < st->n_frames; j++)
+            fprintf(out, "%s%u", j ? ", " : "", st->frame_lines[j]);
+        fprintf(out, "], \"user_line\": %u, \"alloc_calls\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64
+                     ", \"leaked_bytes\": %" PRIu64 ", \"leaked_blocks\": %" PRIu64 "}",
+                st->self_line, st->alloc_calls, st->allocated_bytes, st->live_bytes, st->live_blocks);
+    }
+    fprintf(out, "%s]", n_stacks ? "\n  " : "");
+}
+
+static void write_timeline(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                           const struct mp_report_options *opt)
 {
     const struct mp_sample *samples;
-    size_t n = mp_profile_timeline(p, &samples);
+    size_t n = opt->stable ? 0 : mp_profile_timeline(p, &samples);
     fprintf(out, "  \"timeline\": [");
     for (size_t i = 0; i < n; i++)
         fprintf(out, "%s[%.3f, %" PRIu64 ", %" PRIu64 "]", i ? (i % 4 ? ", " : ",\n    ") : "\n    ",
                 (double)samples[i].time_ns / 1e9, samples[i].rss_bytes, samples[i].heap_bytes);
     fprintf(out, "%s]", n ? "\n  " : "");
     const struct mp_rss_breakdown *b = &run->rss_at_exit;
-    if (b->valid)
+    if (b->valid && !opt->stable)
         fprintf(out, ",\n  \"rss_at_exit\": {\"total_bytes\": %" PRIu64 ", \"heap_bytes\": %" PRIu64
                      ", \"stack_bytes\": %" PRIu64 ", \"code_bytes\": %" PRIu64 ", \"file_data_bytes\": %" PRIu64
                      ", \"shared_bytes\": %" PRIu64 "}",
@@ -191,7 +223,7 @@ static void write_timeline(FILE *out, const struct mp_profile *p, const struct m
 int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                   const struct mp_sources *src, const struct mp_report_options *opt)
 {
-    fprintf(out, "{\n  \"schema\": 1,\n  \"command\": [");
+    fprintf(out, "{\n  \"schema\": 1,\n  \"stable\": %s,\n  \"command\": [", opt->stable ? "true" : "false");
     for (size_t i = 0; run->command && run->command[i]; i++) {
         if (i)
             fputs(", ", out);
@@ -203,7 +235,7 @@ int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_
     else
         fprintf(out, "{\"code\": %d}", run->exit_code);
     fprintf(out, ",\n");
-    write_summary(out, p, run);
+    write_summary(out, p, run, opt);
     fprintf(out, ",\n");
     write_lines(out, p, opt);
     fprintf(out, ",\n");
@@ -211,7 +243,9 @@ int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_
     fprintf(out, ",\n");
     write_peak_and_leaks(out, p, opt);
     fprintf(out, ",\n");
-    write_timeline(out, p, run);
+    write_timeline(out, p, run, opt);
+    fprintf(out, ",\n");
+    write_frames_and_stacks(out, p, opt);
     fprintf(out, ",\n  \"warnings\": [");
     for (size_t i = 0; i < run->n_warnings; i++) {
         fputs(i ? ", " : "", out);

@@ -29,8 +29,10 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
     else
         fprintf(out, "  (exit status %d)\n", run->exit_code);
     fprintf(out, "\nSummary\n");
-    mp_format_size(a, sizeof a, (int64_t)run->peak_rss_bytes, opt->precision);
-    fprintf(out, "  peak RSS           %s\n", a);
+    if (!opt->stable) {
+        mp_format_size(a, sizeof a, (int64_t)run->peak_rss_bytes, opt->precision);
+        fprintf(out, "  peak RSS           %s\n", a);
+    }
     if (run->engine_note) {
         fprintf(out, "  heap               not profiled: %s\n", run->engine_note);
         return;
@@ -45,7 +47,7 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
     fprintf(out, "  peak heap          %s", a);
     if (t->peak_stack != UINT32_MAX) {
         fprintf(out, ", reached at ");
-        mp_text_line_name(out, mp_profile_line(p, mp_profile_stack(p, t->peak_stack)->self_line), opt->cwd);
+        mp_text_line_name(out, mp_profile_line(p, mp_profile_stack(p, t->peak_stack)->self_line), opt);
     }
     fputc('\n', out);
     mp_format_count(a, sizeof a, t->temporary_calls);
@@ -59,12 +61,13 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
     }
 }
 
-void mp_text_line_name(FILE *out, const struct mp_line_stats *l, const char *cwd)
+void mp_text_line_name(FILE *out, const struct mp_line_stats *l, const struct mp_report_options *opt)
 {
+    const char *fn = mp_display_function(l->function, opt->stable);
     if (l->file)
-        fprintf(out, "%s:%d (%s)", mp_display_path(l->file, cwd), l->line, l->function);
+        fprintf(out, "%s:%d (%s)", mp_display_path(l->file, opt->cwd), l->line, fn);
     else
-        fprintf(out, "%s (%s)", l->function, mp_display_path(l->module, cwd));
+        fprintf(out, "%s (%s)", fn, mp_display_path(l->module, opt->cwd));
 }
 
 static void write_top_lines(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
@@ -85,7 +88,7 @@ static void write_top_lines(FILE *out, const struct mp_profile *p, const struct 
         mp_format_count(b, sizeof b, l->alloc_calls);
         mp_format_size(c, sizeof c, (int64_t)l->live_bytes, opt->precision);
         fprintf(out, "%12s %12s %12s   ", a, b, c);
-        mp_text_line_name(out, l, opt->cwd);
+        mp_text_line_name(out, l, opt);
         fputc('\n', out);
     }
     if (shown < n)

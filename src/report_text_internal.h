@@ -7,7 +7,7 @@
 #include "memprof/report.h"
 
 /* "file:line (function)", or "function (module)" without line info. */
-void mp_text_line_name(FILE *out, const struct mp_line_stats *l, const char *cwd);
+void mp_text_line_name(FILE *out, const struct mp_line_stats *l, const struct mp_report_options *opt);
 
 /* Peak heap with its stack, lines at the peak, leaks with the biggest
  * stacks, temporaries, and what the RSS at exit was made of. */

@@ -18,12 +18,13 @@ static size_t limit(size_t n, size_t max)
 
 /* The stack innermost first, "->" at the user line; like a debugger's
  * backtrace it ends at main (the C runtime's start-up frames say nothing). */
-static void write_stack(FILE *out, const struct mp_profile *p, const struct mp_stack_info *st, const char *cwd)
+static void write_stack(FILE *out, const struct mp_profile *p, const struct mp_stack_info *st,
+                        const struct mp_report_options *opt)
 {
     for (uint32_t i = 0; i < st->n_frames; i++) {
         const struct mp_line_stats *l = mp_profile_line(p, st->frame_lines[i]);
         fprintf(out, "      %s ", st->frame_lines[i] == st->self_line ? "->" : "at");
-        mp_text_line_name(out, l, cwd);
+        mp_text_line_name(out, l, opt);
         fputc('\n', out);
         if (strcmp(l->function, "main") == 0)
             break;
@@ -39,9 +40,9 @@ static void write_peak(FILE *out, const struct mp_profile *p, const struct mp_re
     char a[64];
     mp_format_size(a, sizeof a, (int64_t)t->peak_heap_bytes, opt->precision);
     fprintf(out, "\nPeak heap %s, reached at ", a);
-    mp_text_line_name(out, mp_profile_line(p, st->self_line), opt->cwd);
+    mp_text_line_name(out, mp_profile_line(p, st->self_line), opt);
     fprintf(out, "\n");
-    write_stack(out, p, st, opt->cwd);
+    write_stack(out, p, st, opt);
 
     size_t n;
     size_t *idx = mp_lines_sorted(p, MP_BY_PEAK, &n);
@@ -52,7 +53,7 @@ static void write_peak(FILE *out, const struct mp_profile *p, const struct mp_re
             const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
             mp_format_size(a, sizeof a, (int64_t)l->peak_bytes, opt->precision);
             fprintf(out, "%12s %11.1f%%   ", a, 100.0 * (double)l->peak_bytes / (double)t->peak_heap_bytes);
-            mp_text_line_name(out, l, opt->cwd);
+            mp_text_line_name(out, l, opt);
             fputc('\n', out);
         }
         if (shown < n)
@@ -81,7 +82,7 @@ static void write_leaks(FILE *out, const struct mp_profile *p, const struct mp_r
         mp_format_size(a, sizeof a, (int64_t)l->live_bytes, opt->precision);
         mp_format_count(b, sizeof b, l->live_blocks);
         fprintf(out, "%12s %12s   ", a, b);
-        mp_text_line_name(out, l, opt->cwd);
+        mp_text_line_name(out, l, opt);
         fputc('\n', out);
     }
     if (shown < n)
@@ -94,7 +95,7 @@ static void write_leaks(FILE *out, const struct mp_profile *p, const struct mp_r
         mp_format_size(a, sizeof a, (int64_t)st->live_bytes, opt->precision);
         mp_format_count(b, sizeof b, st->live_blocks);
         fprintf(out, "  %s in %s blocks allocated from:\n", a, b);
-        write_stack(out, p, st, opt->cwd);
+        write_stack(out, p, st, opt);
     }
     free(stacks);
 }
@@ -113,7 +114,7 @@ static void write_temporaries(FILE *out, const struct mp_profile *p, const struc
             mp_format_count(a, sizeof a, l->temporary_calls);
             mp_format_count(b, sizeof b, l->alloc_calls);
             fprintf(out, "%12s %12s   ", a, b);
-            mp_text_line_name(out, l, opt->cwd);
+            mp_text_line_name(out, l, opt);
             fputc('\n', out);
         }
         if (shown < n)
@@ -126,7 +127,7 @@ static void write_rss_breakdown(FILE *out, const struct mp_profile *p, const str
                                 const struct mp_report_options *opt)
 {
     const struct mp_rss_breakdown *b = &run->rss_at_exit;
-    if (!b->valid)
+    if (!b->valid || opt->stable)
         return;
     const struct mp_totals *t = mp_profile_totals(p);
     char a[64], c[64];

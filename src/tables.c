@@ -11,11 +11,15 @@ static int strcmp_null(const char *a, const char *b)
     return strcmp(a, b);
 }
 
-/* Lines that belong in a table: line info, in the function's own file. */
+/* Lines that belong in a table: line info, in the function's own file and
+ * within its known extent (optimised code sometimes maps a PC inside an
+ * inlined function to its caller's line: that line stays in "Top lines" but
+ * must not stretch the inlined function's table). */
 static int tabulable(const struct mp_line_stats *l)
 {
     return l->file && l->line > 0 && l->func_file && strcmp(l->file, l->func_file) == 0 &&
-           l->incl_calls > 0;
+           l->incl_calls > 0 && (l->func_first_line <= 0 || l->line >= l->func_first_line) &&
+           (l->func_last_line <= 0 || l->line <= l->func_last_line);
 }
 
 static const struct mp_profile *sort_profile;

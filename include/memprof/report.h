@@ -44,6 +44,7 @@ struct mp_report_options {
     int precision;               /* digits after the point in sizes (memory_profiler's --precision) */
     size_t top_lines;            /* rows in "Top lines"; 0: all */
     size_t max_tables;           /* per-function tables; 0: all */
+    int stable;                  /* leave out what varies between runs: RSS, times, addresses */
 };
 
 /* Both return 0, or -1 when writing failed. */

@@ -1,0 +1,27 @@
+/* memprof: CI limits on peak heap, peak RSS and leaks (--limit-heap,
+ * --limit-rss, --limit-leaks) and the sizes they are written in. */
+#ifndef MEMPROF_CI_LIMITS_H
+#define MEMPROF_CI_LIMITS_H
+
+#include <stdint.h>
+#include <stdio.h>
+#include "memprof/profile.h"
+#include "memprof/report.h"
+
+struct mp_limits {
+    uint64_t heap, rss, leaks;   /* bytes; 0: no limit */
+};
+
+/* "24MiB", "24 MB", "512KiB", "1G", "1.5GiB", "4096": binary units KiB MiB
+ * GiB TiB (and bare K M G T), decimal units KB MB GB TB, B or nothing for
+ * bytes; case does not matter.  0 and the value, or -1. */
+int mp_parse_size(const char *text, uint64_t *bytes);
+
+/* Writes one line to `out` for each broken limit, naming the limit, the
+ * measured value and the line most responsible; returns how many broke.  A
+ * heap or leak limit that cannot be checked (heap not profiled) counts as
+ * broken, with a line saying why. */
+int mp_check_limits(FILE *out, const struct mp_limits *limits, const struct mp_profile *p,
+                    const struct mp_report_run *run, const struct mp_report_options *opt);
+
+#endif
