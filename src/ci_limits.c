@@ -4,7 +4,6 @@
 #include "format.h"
 #include "tables.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
@@ -20,13 +19,20 @@ int mp_parse_size(const char *text, uint64_t *bytes)
         { "g", 1073741824.0 }, { "gib", 1073741824.0 }, { "gb", 1e9 },
         { "t", 1099511627776.0 }, { "tib", 1099511627776.0 }, { "tb", 1e12 },
     };
-    char *end;
+    /* Plain decimal digits with at most one point: no sign, exponent or hex. */
+    size_t len = strspn(text, "0123456789.");
+    const char *point = memchr(text, '.', len);
+    if (len == 0 || len > 30 || (point && memchr(point + 1, '.', len - (size_t)(point - text) - 1)) ||
+        (len == 1 && text[0] == '.'))
+        return -1;
+    char number[32];
+    memcpy(number, text, len);
+    number[len] = '\0';
     errno = 0;
-    if (!isdigit((unsigned char)text[0]) && text[0] != '.')
+    double v = strtod(number, NULL);
+    if (errno || !isfinite(v))
         return -1;
-    double v = strtod(text, &end);
-    if (errno || end == text || !isfinite(v) || v < 0)
-        return -1;
+    const char *end = text + len;
     while (*end == ' ')
         end++;
     for (size_t i = 0; i < sizeof units / sizeof *units; i++) {

@@ -6,6 +6,7 @@
 #include "memprof/profile.h"
 
 #include <check.h>
+#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -918,6 +919,623 @@ START_TEST(block_table_churn)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------ */
+/* Peak snapshot, peak stack, leaks per stack, temporaries, timeline          */
+/* ------------------------------------------------------------------------ */
+
+/* The stacks the tests below use, by their self line. */
+static const uint64_t st_leaf[] = { 0x1000, 0x5000 };   /* leaf:10 <- main:50 */
+static const uint64_t st_helper[] = { 0x2000, 0x5001 }; /* helper:20 (in caller:31) <- main:52 */
+static const uint64_t st_main52[] = { 0x5001 };         /* main:52 */
+static const uint64_t st_rec[] = { 0x6000, 0x5000 };    /* rec:70 <- main:50 */
+static const uint64_t st_main50[] = { 0x3000, 0x5000 }; /* runtime <- main:50: self main:50 */
+static const uint64_t st_gen7[] = { GEN_BASE + 6, 0x5000 }; /* gen.c:7 <- main:50 */
+
+#define A1(p, tid, addr, size, st) alloc_ev((p), (tid), (addr), (size), (st), (uint32_t)(sizeof(st) / sizeof *(st)), 0)
+
+static uint64_t peak_of(const struct mp_profile *p, const char *file, int line, const char *function)
+{
+    const struct mp_line_stats *l = find_line(p, file, line, function);
+    return l ? l->peak_bytes : 0;
+}
+
+/* Per-line peak bytes of the lines above, in one assertion. */
+#define CK_PEAK(p, leaf_, helper_, main52_, rec_, main50_, gen7_)                                   \
+    do {                                                                                           \
+        ck_assert_uint_eq(peak_of((p), APP, 10, "leaf"), (leaf_));                                 \
+        ck_assert_uint_eq(peak_of((p), APP, 20, "helper"), (helper_));                             \
+        ck_assert_uint_eq(peak_of((p), APP, 52, "main"), (main52_));                               \
+        ck_assert_uint_eq(peak_of((p), APP, 70, "rec"), (rec_));                                   \
+        ck_assert_uint_eq(peak_of((p), APP, 50, "main"), (main50_));                               \
+        ck_assert_uint_eq(peak_of((p), "/src/gen.c", 7, "gen"), (gen7_));                          \
+    } while (0)
+
+/* The lines' peak bytes add up to the peak (every block has one self line). */
+static void check_peak_sum(const struct mp_profile *p)
+{
+    uint64_t sum = 0;
+    for (size_t i = 0; i < mp_profile_line_count(p); i++)
+        sum += mp_profile_line(p, i)->peak_bytes;
+    ck_assert_uint_eq(sum, mp_profile_totals(p)->peak_heap_bytes);
+}
+
+/* The self line of the stack that reached the peak. */
+static const struct mp_line_stats *peak_line(const struct mp_profile *p)
+{
+    uint32_t s = mp_profile_totals(p)->peak_stack;
+    ck_assert_uint_ne(s, UINT32_MAX);
+    ck_assert_uint_lt(s, mp_profile_stack_count(p));
+    return mp_profile_line(p, mp_profile_stack(p, s)->self_line);
+}
+
+START_TEST(peak_snapshot_exact_through_humps)
+{
+    struct mp_profile *p = new_profile();
+    ck_assert_uint_eq(mp_profile_totals(p)->peak_stack, UINT32_MAX);
+
+    /* A first peak made of two lines. */
+    A1(p, 1, 0xa1, 100, st_leaf);   /* live 100: a new peak */
+    CK_PEAK(p, 100, 0, 0, 0, 0, 0);
+    A1(p, 1, 0xa2, 200, st_helper); /* live 300: a new peak */
+    CK_PEAK(p, 100, 200, 0, 0, 0, 0);
+    ck_assert_uint_eq(mp_profile_totals(p)->peak_heap_bytes, 300);
+    ck_assert_int_eq(peak_line(p)->line, 20);
+    check_peak_sum(p);
+
+    /* Down to 0, then other lines below the peak: the snapshot stays. */
+    free_ev(p, 1, 0xa1);
+    free_ev(p, 1, 0xa2);
+    A1(p, 1, 0xa3, 250, st_main52); /* live 250 */
+    A1(p, 1, 0xa4, 40, st_leaf);    /* live 290 */
+    CK_PEAK(p, 100, 200, 0, 0, 0, 0);
+    ck_assert_int_eq(peak_line(p)->line, 20);
+    ck_assert_uint_eq(mp_profile_totals(p)->peak_heap_bytes, 300);
+
+    /* A higher peak with different lines: every line that changed since
+     * the first one is re-read (leaf 100 -> 40, helper 200 -> 0). */
+    A1(p, 1, 0xa5, 60, st_rec);     /* live 350: a new peak */
+    CK_PEAK(p, 40, 0, 250, 60, 0, 0);
+    ck_assert_uint_eq(mp_profile_totals(p)->peak_heap_bytes, 350);
+    ck_assert_int_eq(peak_line(p)->line, 70);
+    check_peak_sum(p);
+
+    /* A lower second hump through lines that held something at the peak,
+     * plus a line first seen after it: nothing changes. */
+    free_ev(p, 1, 0xa3);             /* live 100 */
+    A1(p, 1, 0xb1, 200, st_helper);  /* live 300 */
+    A1(p, 1, 0xb2, 10, st_gen7);     /* live 310, gen.c:7 is new */
+    A1(p, 1, 0xb3, 30, st_rec);      /* live 340: rec now holds 90 */
+    CK_PEAK(p, 40, 0, 250, 60, 0, 0);
+    free_ev(p, 1, 0xb3);             /* live 310 */
+    /* Back up to exactly the peak level: equal is not a new peak. */
+    A1(p, 1, 0xb4, 40, st_main50);   /* live 350 */
+    CK_PEAK(p, 40, 0, 250, 60, 0, 0);
+    ck_assert_uint_eq(mp_profile_totals(p)->peak_heap_bytes, 350);
+    ck_assert_int_eq(peak_line(p)->line, 70);
+    free_ev(p, 1, 0xb1);
+    free_ev(p, 1, 0xb2);
+    free_ev(p, 1, 0xb4);             /* live 100: leaf 40, rec 60 */
+
+    /* A line that went down and back up to the same value between two
+     * peaks, and a third, higher peak. */
+    free_ev(p, 1, 0xa4);             /* leaf 0, live 60 */
+    A1(p, 1, 0xa6, 40, st_leaf);     /* leaf 40, live 100 */
+    A1(p, 1, 0xa7, 300, st_main50);  /* live 400: a new peak */
+    CK_PEAK(p, 40, 0, 0, 60, 300, 0);
+    ck_assert_uint_eq(mp_profile_totals(p)->peak_heap_bytes, 400);
+    ck_assert_int_eq(peak_line(p)->line, 50);
+    check_peak_sum(p);
+
+    /* A new peak reached by an allocation at a live address (the old block
+     * is dropped first): 400 - 40 + 500 = 860. */
+    A1(p, 1, 0xa6, 500, st_gen7);
+    CK_PEAK(p, 0, 0, 0, 60, 300, 500);
+    ck_assert_uint_eq(mp_profile_totals(p)->peak_heap_bytes, 860);
+    ck_assert_int_eq(peak_line(p)->line, 7);
+    check_peak_sum(p);
+    check_self_sums(p);
+    mp_profile_free(p);
+}
+END_TEST
+
+/* The peak stack is the stack of the allocation that reached it, with its
+ * frames; a zero-byte allocation never reaches a peak. */
+START_TEST(peak_stack_is_the_reaching_allocation)
+{
+    struct mp_profile *p = new_profile();
+    A1(p, 1, 0x10, 0, st_leaf);
+    ck_assert_uint_eq(mp_profile_totals(p)->peak_stack, UINT32_MAX);
+    ck_assert_uint_eq(mp_profile_totals(p)->peak_heap_bytes, 0);
+    A1(p, 1, 0x20, 8, st_leaf);
+    A1(p, 2, 0x30, 16, st_helper); /* the peak: 24 */
+    A1(p, 1, 0x40, 0, st_rec);     /* 24 again: not a new peak */
+    free_ev(p, 1, 0x20);
+    A1(p, 1, 0x50, 8, st_leaf);    /* 24: not a new peak */
+    const struct mp_totals *t = mp_profile_totals(p);
+    ck_assert_uint_eq(t->peak_heap_bytes, 24);
+    const struct mp_stack_info *s = mp_profile_stack(p, t->peak_stack);
+    /* helper:20, caller:31 (the inline chain), main:52 */
+    ck_assert_uint_eq(s->n_frames, 3);
+    ck_assert_int_eq(mp_profile_line(p, s->frame_lines[0])->line, 20);
+    ck_assert_str_eq(mp_profile_line(p, s->frame_lines[1])->function, "caller");
+    ck_assert_int_eq(mp_profile_line(p, s->frame_lines[2])->line, 52);
+    ck_assert_uint_eq(s->self_line, s->frame_lines[0]);
+    ck_assert_uint_eq(s->alloc_calls, 1);
+    ck_assert_uint_eq(s->allocated_bytes, 16);
+    /* A runtime innermost frame is part of the stack, not its self line. */
+    A1(p, 1, 0x60, 100, st_main50);
+    s = mp_profile_stack(p, mp_profile_totals(p)->peak_stack);
+    ck_assert_uint_eq(s->n_frames, 2);
+    ck_assert_str_eq(mp_profile_line(p, s->frame_lines[0])->function, "xmalloc_internal");
+    ck_assert_uint_eq(s->self_line, s->frame_lines[1]);
+    ck_assert_int_eq(mp_profile_line(p, s->self_line)->line, 50);
+    /* Reset forgets the peak. */
+    mp_profile_reset(p);
+    ck_assert_uint_eq(mp_profile_totals(p)->peak_stack, UINT32_MAX);
+    A1(p, 1, 0x70, 5, st_rec);
+    ck_assert_int_eq(peak_line(p)->line, 70);
+    ck_assert_uint_eq(peak_of(p, APP, 70, "rec"), 5);
+    mp_profile_free(p);
+}
+END_TEST
+
+static size_t stack_with_self(const struct mp_profile *p, const char *function, int line)
+{
+    size_t found = SIZE_MAX;
+    for (size_t i = 0; i < mp_profile_stack_count(p); i++) {
+        const struct mp_line_stats *l = mp_profile_line(p, mp_profile_stack(p, i)->self_line);
+        if (l->line == line && strcmp(l->function, function) == 0) {
+            ck_assert_msg(found == SIZE_MAX, "two stacks charged to %s:%d", function, line);
+            found = i;
+        }
+    }
+    ck_assert_msg(found != SIZE_MAX, "no stack charged to %s:%d", function, line);
+    return found;
+}
+
+#define CK_STACK(p, function, line, calls, bytes, live, blocks)                                    \
+    do {                                                                                           \
+        const struct mp_stack_info *s_ = mp_profile_stack((p), stack_with_self((p), (function), (line))); \
+        ck_assert_uint_eq(s_->alloc_calls, (calls));                                               \
+        ck_assert_uint_eq(s_->allocated_bytes, (bytes));                                           \
+        ck_assert_uint_eq(s_->live_bytes, (live));                                                 \
+        ck_assert_uint_eq(s_->live_blocks, (blocks));                                              \
+    } while (0)
+
+START_TEST(stack_live_bytes)
+{
+    struct mp_profile *p = new_profile();
+    /* Two stacks share the self line leaf:10 (different callers). */
+    static const uint64_t st_leaf2[] = { 0x1000, 0x5001 };
+    A1(p, 1, 0x10, 100, st_leaf);
+    A1(p, 2, 0x20, 50, st_leaf);
+    A1(p, 1, 0x30, 7, st_leaf2);
+    A1(p, 1, 0x40, 30, st_rec);
+    A1(p, 1, 0x50, 1, st_rec);
+    free_ev(p, 2, 0x10);      /* freed by another thread */
+    free_ev(p, 1, 0x999);     /* unknown: changes nothing */
+    A1(p, 1, 0x50, 4, st_helper); /* at rec's live block: rec's block is dropped */
+    ck_assert_uint_eq(mp_profile_stack_count(p), 4);
+    /* leaf:10 has two stacks: tell them apart by their outer frame */
+    uint64_t live_main50 = 0, live_main52 = 0, blocks_main50 = 0, blocks_main52 = 0;
+    for (size_t i = 0; i < mp_profile_stack_count(p); i++) {
+        const struct mp_stack_info *s = mp_profile_stack(p, i);
+        const struct mp_line_stats *self = mp_profile_line(p, s->self_line);
+        if (strcmp(self->function, "leaf") != 0)
+            continue;
+        ck_assert_uint_eq(s->n_frames, 2);
+        int outer = mp_profile_line(p, s->frame_lines[1])->line;
+        if (outer == 50) {
+            live_main50 = s->live_bytes;
+            blocks_main50 = s->live_blocks;
+            ck_assert_uint_eq(s->alloc_calls, 2);
+            ck_assert_uint_eq(s->allocated_bytes, 150);
+        } else {
+            ck_assert_int_eq(outer, 52);
+            live_main52 = s->live_bytes;
+            blocks_main52 = s->live_blocks;
+        }
+    }
+    ck_assert_uint_eq(live_main50, 50);
+    ck_assert_uint_eq(blocks_main50, 1);
+    ck_assert_uint_eq(live_main52, 7);
+    ck_assert_uint_eq(blocks_main52, 1);
+    CK_STACK(p, "rec", 70, 2, 31, 30, 1);
+    CK_STACK(p, "helper", 20, 1, 4, 4, 1);
+    /* The stacks' live bytes add up to the totals and to the lines'. */
+    uint64_t live = 0, blocks = 0;
+    for (size_t i = 0; i < mp_profile_stack_count(p); i++) {
+        live += mp_profile_stack(p, i)->live_bytes;
+        blocks += mp_profile_stack(p, i)->live_blocks;
+    }
+    ck_assert_uint_eq(live, mp_profile_totals(p)->live_bytes);
+    ck_assert_uint_eq(blocks, mp_profile_totals(p)->live_blocks);
+    ck_assert_uint_eq(live, 50 + 7 + 30 + 4);
+    ck_assert_uint_eq(must_line(p, APP, 10, "leaf")->live_bytes, 57);
+    ck_assert_uint_eq(must_line(p, APP, 10, "leaf")->live_blocks, 2);
+    /* Everything freed: no stack holds anything. */
+    free_ev(p, 1, 0x20);
+    free_ev(p, 1, 0x30);
+    free_ev(p, 1, 0x40);
+    free_ev(p, 1, 0x50);
+    for (size_t i = 0; i < mp_profile_stack_count(p); i++) {
+        ck_assert_uint_eq(mp_profile_stack(p, i)->live_bytes, 0);
+        ck_assert_uint_eq(mp_profile_stack(p, i)->live_blocks, 0);
+    }
+    mp_profile_free(p);
+}
+END_TEST
+
+static uint64_t temp_of(const struct mp_profile *p, const char *file, int line, const char *function)
+{
+    const struct mp_line_stats *l = find_line(p, file, line, function);
+    return l ? l->temporary_calls : 0;
+}
+
+START_TEST(temporaries_two_threads_realloc_cross_thread_free)
+{
+    struct mp_profile *p = new_profile();
+    /* Interleaved threads: another thread's allocation does not matter. */
+    A1(p, 1, 0x10, 8, st_leaf);     /* T1: A */
+    A1(p, 2, 0x20, 8, st_helper);   /* T2: B */
+    free_ev(p, 1, 0x10);            /* A: T1 did not allocate since: temporary (leaf 1) */
+    A1(p, 2, 0x30, 8, st_helper);   /* T2: C */
+    free_ev(p, 2, 0x20);            /* B: T2 allocated C since: not temporary */
+    ck_assert_uint_eq(temp_of(p, APP, 10, "leaf"), 1);
+    ck_assert_uint_eq(temp_of(p, APP, 20, "helper"), 0);
+    ck_assert_uint_eq(mp_profile_totals(p)->temporary_calls, 1);
+
+    /* A block freed by another thread before its own thread allocated again. */
+    A1(p, 1, 0x40, 8, st_rec);      /* T1: D */
+    free_ev(p, 2, 0x40);            /* T2 frees D: temporary (rec 1) */
+    free_ev(p, 2, 0x30);            /* C: T2 did not allocate since: temporary (helper 1) */
+    ck_assert_uint_eq(temp_of(p, APP, 70, "rec"), 1);
+    ck_assert_uint_eq(temp_of(p, APP, 20, "helper"), 1);
+
+    /* ... and one freed by another thread after its thread allocated again. */
+    A1(p, 1, 0x50, 8, st_rec);      /* T1: H */
+    A1(p, 1, 0x60, 8, st_main52);   /* T1: I */
+    free_ev(p, 2, 0x50);            /* H: not temporary */
+    ck_assert_uint_eq(temp_of(p, APP, 70, "rec"), 1);
+
+    /* A realloc arrives as FREE(old) then ALLOC(new): p = malloc(); p =
+     * realloc(p, ...) makes the malloc temporary; in place (same address)
+     * or moved. */
+    A1(p, 3, 0x70, 10, st_main50);  /* T3: malloc */
+    free_ev(p, 3, 0x70);            /* realloc: temporary (main50 1) */
+    A1(p, 3, 0x70, 20, st_gen7);    /* ... in place */
+    free_ev(p, 3, 0x70);            /* realloc again: temporary (gen7 1) */
+    A1(p, 3, 0x80, 40, st_gen7);    /* ... moved */
+    A1(p, 3, 0x90, 1, st_leaf);     /* T3 allocates something else */
+    free_ev(p, 3, 0x80);            /* not temporary */
+    ck_assert_uint_eq(temp_of(p, APP, 50, "main"), 1);
+    ck_assert_uint_eq(temp_of(p, "/src/gen.c", 7, "gen"), 1);
+
+    /* An address freed and reused by another thread: each block by its own thread. */
+    A1(p, 4, 0xa0, 8, st_leaf);     /* T4 */
+    free_ev(p, 4, 0xa0);            /* temporary (leaf 2) */
+    A1(p, 5, 0xa0, 8, st_leaf);     /* T5 at the same address */
+    A1(p, 4, 0xb0, 8, st_helper);   /* T4 allocates again */
+    free_ev(p, 4, 0xa0);            /* T5's block, T5 did not allocate since: temporary (leaf 3) */
+    free_ev(p, 4, 0xb0);            /* temporary (helper 2) */
+    ck_assert_uint_eq(temp_of(p, APP, 10, "leaf"), 3);
+    ck_assert_uint_eq(temp_of(p, APP, 20, "helper"), 2);
+
+    /* The last allocation freed twice (second is unknown), a block dropped
+     * by an allocation at its live address, zero-byte blocks: only real
+     * frees of the last block count. */
+    A1(p, 6, 0xc0, 0, st_rec);      /* T6 */
+    free_ev(p, 6, 0xc0);            /* temporary (rec 2) */
+    free_ev(p, 6, 0xc0);            /* unknown: nothing */
+    A1(p, 6, 0xd0, 5, st_rec);      /* T6 */
+    A1(p, 7, 0xd0, 6, st_main52);   /* T7 at T6's live address: T6's block dropped, not freed */
+    free_ev(p, 7, 0xd0);            /* T7's block: temporary (main52 1) */
+    ck_assert_uint_eq(temp_of(p, APP, 70, "rec"), 2);
+    ck_assert_uint_eq(temp_of(p, APP, 52, "main"), 1);
+    ck_assert_uint_eq(mp_profile_totals(p)->unknown_frees, 1);
+
+    const struct mp_totals *t = mp_profile_totals(p);
+    ck_assert_uint_eq(t->temporary_calls, 3 + 2 + 2 + 1 + 1 + 1);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < mp_profile_line_count(p); i++) {
+        const struct mp_line_stats *l = mp_profile_line(p, i);
+        ck_assert_uint_le(l->temporary_calls, l->free_calls);
+        sum += l->temporary_calls;
+    }
+    ck_assert_uint_eq(sum, t->temporary_calls);
+    /* Reset forgets the threads' last allocations. */
+    A1(p, 8, 0xe0, 8, st_leaf);
+    mp_profile_reset(p);
+    A1(p, 9, 0xf0, 8, st_leaf);
+    free_ev(p, 8, 0xe0);            /* unknown now */
+    ck_assert_uint_eq(mp_profile_totals(p)->temporary_calls, 0);
+    free_ev(p, 9, 0xf0);
+    ck_assert_uint_eq(mp_profile_totals(p)->temporary_calls, 1);
+    ck_assert_uint_eq(temp_of(p, APP, 10, "leaf"), 1);
+    mp_profile_free(p);
+}
+END_TEST
+
+static void sample_ev(struct mp_profile *p, uint64_t time_ns, uint64_t rss)
+{
+    struct mp_event ev = { .kind = MP_EV_SAMPLE, .time_ns = time_ns, .rss_bytes = rss };
+    ck_assert_int_eq(mp_profile_add(p, &ev), 0);
+}
+
+START_TEST(timeline_heap_levels)
+{
+    struct mp_profile *p = new_profile();
+    const struct mp_sample *s;
+    ck_assert_uint_eq(mp_profile_timeline(p, &s), 0);
+    sample_ev(p, 1000, 4096);          /* before any event: heap 0 */
+    A1(p, 1, 0x10, 100, st_leaf);
+    A1(p, 1, 0x20, 50, st_rec);
+    sample_ev(p, 2000, 8192);          /* 150 */
+    free_ev(p, 1, 0x10);
+    free_ev(p, 1, 0x999);              /* unknown */
+    sample_ev(p, 3000, 8192);          /* 50 */
+    A1(p, 1, 0x20, 70, st_rec);        /* reuse of a live address: 70 */
+    sample_ev(p, 3000, 12288);         /* same time */
+    free_ev(p, 1, 0x20);
+    sample_ev(p, 5000, 4096);          /* 0 */
+    /* Samples change no counter. */
+    check_totals(p, (struct exp_totals){ .alloc_calls = 3, .allocated_bytes = 220, .free_calls = 2,
+                                         .freed_bytes = 170, .peak_heap_bytes = 150, .unknown_frees = 1,
+                                         .reused_live_blocks = 1 });
+    size_t n = mp_profile_timeline(p, &s);
+    ck_assert_uint_eq(n, 5);
+    const struct mp_sample want[] = { { 1000, 4096, 0 }, { 2000, 8192, 150 }, { 3000, 8192, 50 },
+                                      { 3000, 12288, 70 }, { 5000, 4096, 0 } };
+    for (size_t i = 0; i < n; i++) {
+        ck_assert_uint_eq(s[i].time_ns, want[i].time_ns);
+        ck_assert_uint_eq(s[i].rss_bytes, want[i].rss_bytes);
+        ck_assert_uint_eq(s[i].heap_bytes, want[i].heap_bytes);
+    }
+    mp_profile_reset(p);
+    ck_assert_uint_eq(mp_profile_timeline(p, &s), 0);
+    sample_ev(p, 7, 1);
+    ck_assert_uint_eq(mp_profile_timeline(p, &s), 1);
+    ck_assert_uint_eq(s[0].heap_bytes, 0);
+    mp_profile_free(p);
+}
+END_TEST
+
+/* Sample i of the decimation test: an RSS that goes up and down, and a heap
+ * level made by allocating before even samples and freeing after odd ones. */
+#define DEC_N (2 * MP_TIMELINE_MAX)
+static uint64_t dec_rss(size_t i)
+{
+    return 4096 * (1 + (i * 7919) % 1009);
+}
+
+START_TEST(timeline_decimation)
+{
+    struct mp_profile *p = new_profile();
+    const size_t total = DEC_N + MP_TIMELINE_MAX + 1; /* two merges: at samples DEC_N and DEC_N + MAX */
+    uint64_t *heap = calloc(total, sizeof *heap);
+    ck_assert_ptr_nonnull(heap);
+    uint64_t live = 0;
+    for (size_t i = 0; i < total; i++) {
+        if (i % 2 == 0) {
+            uint64_t size = 1 + (i * 31) % 997;
+            alloc_ev(p, 1, 0x100000 + i, size, st_leaf, 2, 0);
+            live += size;
+        }
+        heap[i] = live;
+        sample_ev(p, 1000 * (uint64_t)(i + 1), dec_rss(i));
+        if (i % 2 == 1) {
+            struct mp_event ev = { .kind = MP_EV_FREE, .tid = 1, .addr = 0x100000 + i - 1 };
+            ck_assert_int_eq(mp_profile_add(p, &ev), 0);
+            live -= 1 + ((i - 1) * 31) % 997;
+        }
+        const struct mp_sample *s;
+        size_t n = mp_profile_timeline(p, &s);
+        if (i + 1 == DEC_N) {
+            /* 2 * MP_TIMELINE_MAX samples are all kept as they came */
+            ck_assert_uint_eq(n, DEC_N);
+            for (size_t k = 0; k < n; k++) {
+                ck_assert_uint_eq(s[k].time_ns, 1000 * (k + 1));
+                ck_assert_uint_eq(s[k].rss_bytes, dec_rss(k));
+                ck_assert_uint_eq(s[k].heap_bytes, heap[k]);
+            }
+        }
+        if (i == DEC_N) {
+            /* one more: neighbours merged pairwise (the larger values), then the new one */
+            ck_assert_uint_eq(n, MP_TIMELINE_MAX + 1);
+            for (size_t k = 0; k < MP_TIMELINE_MAX; k++) {
+                uint64_t r = dec_rss(2 * k) > dec_rss(2 * k + 1) ? dec_rss(2 * k) : dec_rss(2 * k + 1);
+                uint64_t h = heap[2 * k] > heap[2 * k + 1] ? heap[2 * k] : heap[2 * k + 1];
+                ck_assert_uint_eq(s[k].rss_bytes, r);
+                ck_assert_uint_eq(s[k].heap_bytes, h);
+                ck_assert(s[k].time_ns == 1000 * (2 * k + 1) || s[k].time_ns == 1000 * (2 * k + 2));
+            }
+            ck_assert_uint_eq(s[MP_TIMELINE_MAX].time_ns, 1000 * (uint64_t)(i + 1));
+            ck_assert_uint_eq(s[MP_TIMELINE_MAX].rss_bytes, dec_rss(i));
+            ck_assert_uint_eq(s[MP_TIMELINE_MAX].heap_bytes, heap[i]);
+        }
+        ck_assert_uint_le(n, DEC_N);
+    }
+    /* After the second merge: still bounded, in time order, the newest
+     * sample exact, nothing larger than what came and the overall maxima kept. */
+    const struct mp_sample *s;
+    size_t n = mp_profile_timeline(p, &s);
+    ck_assert_uint_eq(n, MP_TIMELINE_MAX + 1);
+    uint64_t max_rss = 0, max_heap = 0, got_rss = 0, got_heap = 0;
+    for (size_t i = 0; i < total; i++) {
+        max_rss = dec_rss(i) > max_rss ? dec_rss(i) : max_rss;
+        max_heap = heap[i] > max_heap ? heap[i] : max_heap;
+    }
+    for (size_t k = 0; k < n; k++) {
+        if (k)
+            ck_assert_uint_ge(s[k].time_ns, s[k - 1].time_ns);
+        got_rss = s[k].rss_bytes > got_rss ? s[k].rss_bytes : got_rss;
+        got_heap = s[k].heap_bytes > got_heap ? s[k].heap_bytes : got_heap;
+    }
+    ck_assert_uint_eq(got_rss, max_rss);
+    ck_assert_uint_eq(got_heap, max_heap);
+    /* the first merged sample covers originals 0..3 */
+    uint64_t r4 = 0, h4 = 0;
+    for (size_t i = 0; i < 4; i++) {
+        r4 = dec_rss(i) > r4 ? dec_rss(i) : r4;
+        h4 = heap[i] > h4 ? heap[i] : h4;
+    }
+    ck_assert_uint_eq(s[0].rss_bytes, r4);
+    ck_assert_uint_eq(s[0].heap_bytes, h4);
+    ck_assert_uint_eq(s[n - 1].time_ns, 1000 * (uint64_t)total);
+    ck_assert_uint_eq(s[n - 1].heap_bytes, heap[total - 1]);
+    free(heap);
+    mp_profile_free(p);
+}
+END_TEST
+
+/* A long random run with several threads, checked against a model that
+ * snapshots every line when the heap reaches a new peak, counts a
+ * temporary when a block is freed while it is still its thread's newest
+ * allocation (by allocation sequence numbers, not addresses), and sums live
+ * bytes per stack. */
+static int cmp_pair(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    if (x[0] != y[0])
+        return x[0] < y[0] ? -1 : 1;
+    return (x[1] > y[1]) - (x[1] < y[1]);
+}
+
+#define PK_EVENTS 100000
+#define PK_SLOTS 3000
+#define PK_STACKS 700
+#define PK_THREADS 5
+
+START_TEST(peak_temporaries_stacks_against_model)
+{
+    struct mp_profile *p = new_profile();
+    uint64_t *slot_size = calloc(PK_SLOTS, sizeof *slot_size);
+    int *slot_live = calloc(PK_SLOTS, sizeof *slot_live);
+    int *slot_stack = calloc(PK_SLOTS, sizeof *slot_stack);
+    uint32_t *slot_tid = calloc(PK_SLOTS, sizeof *slot_tid);
+    uint64_t *slot_seq = calloc(PK_SLOTS, sizeof *slot_seq);
+    uint64_t *line_live = calloc(GEN_LINES + 1, sizeof *line_live);
+    uint64_t *line_peak = calloc(GEN_LINES + 1, sizeof *line_peak);
+    uint64_t *line_temp = calloc(GEN_LINES + 1, sizeof *line_temp);
+    uint64_t *stack_live = calloc(PK_STACKS, sizeof *stack_live);
+    uint64_t *stack_blocks = calloc(PK_STACKS, sizeof *stack_blocks);
+    uint64_t thread_seq[PK_THREADS + 1] = { 0 };
+    ck_assert(slot_size && slot_live && slot_stack && slot_tid && slot_seq && line_live && line_peak && line_temp &&
+              stack_live && stack_blocks);
+    uint64_t live = 0, peak = 0, temps = 0, peaks_reached = 0;
+    int peak_line_no = 0;
+    lcg_state = 987654321;
+    for (int i = 0; i < PK_EVENTS; i++) {
+        uint32_t r = lcg();
+        /* waves: grow, shrink, grow higher, shrink... */
+        int phase = (i / 10000) % 2;
+        int alloc = (r % 100) < (phase == 0 ? 62u : 40u);
+        uint32_t slot = lcg() % PK_SLOTS;
+        uint32_t tid = 1 + lcg() % PK_THREADS;
+        uint64_t addr = 0x500000000ULL + (uint64_t)slot * 64;
+        if (alloc) {
+            int st = (int)(lcg() % PK_STACKS);
+            int line = st % GEN_LINES + 1;
+            uint64_t size = lcg() % 3000; /* zero-byte blocks too */
+            if (slot_live[slot]) {
+                /* an allocation at a live address: the old block goes, not freed */
+                int ol = slot_stack[slot] % GEN_LINES + 1;
+                line_live[ol] -= slot_size[slot];
+                stack_live[slot_stack[slot]] -= slot_size[slot];
+                stack_blocks[slot_stack[slot]]--;
+                live -= slot_size[slot];
+            }
+            slot_live[slot] = 1;
+            slot_size[slot] = size;
+            slot_stack[slot] = st;
+            slot_tid[slot] = tid;
+            slot_seq[slot] = ++thread_seq[tid];
+            line_live[line] += size;
+            stack_live[st] += size;
+            stack_blocks[st]++;
+            live += size;
+            if (live > peak) {
+                peak = live;
+                peaks_reached++;
+                peak_line_no = line;
+                memcpy(line_peak, line_live, (GEN_LINES + 1) * sizeof *line_peak);
+            }
+            uint64_t frames[2] = { GEN_BASE + (uint64_t)st, 0x5000 };
+            alloc_ev(p, tid, addr, size, frames, 2, 0);
+        } else {
+            if (slot_live[slot]) {
+                int line = slot_stack[slot] % GEN_LINES + 1;
+                if (slot_seq[slot] == thread_seq[slot_tid[slot]]) {
+                    line_temp[line]++;
+                    temps++;
+                }
+                line_live[line] -= slot_size[slot];
+                stack_live[slot_stack[slot]] -= slot_size[slot];
+                stack_blocks[slot_stack[slot]]--;
+                live -= slot_size[slot];
+                slot_live[slot] = 0;
+            }
+            free_ev(p, tid, addr); /* any thread may free */
+        }
+        if (i % 5000 == 4999 || i == PK_EVENTS - 1) {
+            const struct mp_totals *t = mp_profile_totals(p);
+            ck_assert_uint_eq(t->live_bytes, live);
+            ck_assert_uint_eq(t->peak_heap_bytes, peak);
+            ck_assert_uint_eq(t->temporary_calls, temps);
+            ck_assert_int_eq(peak_line(p)->line, peak_line_no);
+            for (int k = 1; k <= GEN_LINES; k++) {
+                const struct mp_line_stats *l = find_line(p, "/src/gen.c", k, "gen");
+                ck_assert_msg(l != NULL || (line_peak[k] == 0 && line_temp[k] == 0 && line_live[k] == 0),
+                              "gen.c:%d missing", k);
+                if (!l)
+                    continue;
+                ck_assert_msg(l->peak_bytes == line_peak[k], "event %d: gen.c:%d peak %" PRIu64 ", model %" PRIu64,
+                              i, k, l->peak_bytes, line_peak[k]);
+                ck_assert_uint_eq(l->temporary_calls, line_temp[k]);
+                ck_assert_uint_eq(l->live_bytes, line_live[k]);
+            }
+            check_peak_sum(p);
+        }
+    }
+    ck_assert_uint_gt(peaks_reached, 100);
+    ck_assert_uint_gt(temps, 20);
+    /* Stacks: the two PCs of a gen line resolve to the same frames, and a
+     * stack's PCs are not exposed: compare the sorted (live bytes, live
+     * blocks) pairs of all stacks with the model's. */
+    size_t ns = mp_profile_stack_count(p);
+    uint64_t *got = calloc(ns ? ns : 1, 2 * sizeof *got);
+    uint64_t *want = calloc(PK_STACKS, 2 * sizeof *want);
+    size_t nw = 0;
+    ck_assert(got && want);
+    for (size_t i = 0; i < ns; i++) {
+        got[2 * i] = mp_profile_stack(p, i)->live_bytes;
+        got[2 * i + 1] = mp_profile_stack(p, i)->live_blocks;
+    }
+    for (int st = 0; st < PK_STACKS; st++) {
+        want[2 * nw] = stack_live[st];
+        want[2 * nw + 1] = stack_blocks[st];
+        nw++;
+    }
+    ck_assert_uint_eq(ns, nw);
+    qsort(got, ns, 2 * sizeof *got, cmp_pair);
+    qsort(want, nw, 2 * sizeof *want, cmp_pair);
+    ck_assert(memcmp(got, want, ns * 2 * sizeof *got) == 0);
+    free(got);
+    free(want);
+    free(slot_size);
+    free(slot_live);
+    free(slot_stack);
+    free(slot_tid);
+    free(slot_seq);
+    free(line_live);
+    free(line_peak);
+    free(line_temp);
+    free(stack_live);
+    free(stack_blocks);
+    mp_profile_free(p);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("profile");
@@ -945,6 +1563,16 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, stress_against_shadow_model);
     tcase_add_test(tc, block_table_churn);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("peak");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, peak_snapshot_exact_through_humps);
+    tcase_add_test(tc, peak_stack_is_the_reaching_allocation);
+    tcase_add_test(tc, stack_live_bytes);
+    tcase_add_test(tc, temporaries_two_threads_realloc_cross_thread_free);
+    tcase_add_test(tc, timeline_heap_levels);
+    tcase_add_test(tc, timeline_decimation);
+    tcase_add_test(tc, peak_temporaries_stacks_against_model);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
