@@ -76,7 +76,7 @@ static int check_one(FILE *out, const char *what, const char *option, uint64_t v
                      const struct mp_line_stats *culprit, const char *verb, uint64_t culprit_bytes,
                      const struct mp_report_options *opt)
 {
-    if (!limit || value <= limit)
+    if (limit == MP_NO_LIMIT || value <= limit)
         return 0;
     char v[64], l[64];
     mp_format_size(v, sizeof v, (int64_t)value, opt->precision);
@@ -93,9 +93,9 @@ int mp_check_limits(FILE *out, const struct mp_limits *limits, const struct mp_p
     const struct mp_totals *t = mp_profile_totals(p);
     const struct mp_line_stats *at_peak = most_responsible(p, MP_BY_PEAK);
     int broken = 0;
-    if (run->engine_note && (limits->heap || limits->leaks)) {
+    if (run->engine_note && (limits->heap != MP_NO_LIMIT || limits->leaks != MP_NO_LIMIT)) {
         fprintf(out, "memprof: --limit-%s cannot be checked: the heap was not profiled (%s)\n",
-                limits->heap ? "heap" : "leaks", run->engine_note);
+                limits->heap != MP_NO_LIMIT ? "heap" : "leaks", run->engine_note);
         broken++;
     } else {
         broken += check_one(out, "peak heap", "--limit-heap", t->peak_heap_bytes, limits->heap, at_peak, "held",

@@ -8,8 +8,10 @@
 #include "memprof/profile.h"
 #include "memprof/report.h"
 
+#define MP_NO_LIMIT UINT64_MAX
+
 struct mp_limits {
-    uint64_t heap, rss, leaks;   /* bytes; 0: no limit */
+    uint64_t heap, rss, leaks;   /* bytes; MP_NO_LIMIT: none */
 };
 
 /* "24MiB", "24 MB", "512KiB", "1G", "1.5GiB", "4096": binary units KiB MiB

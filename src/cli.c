@@ -87,7 +87,7 @@ static int parse_interval(const char *s, uint64_t *ns)
 
 static int parse_limit(const char *text, const char *name, uint64_t *out)
 {
-    if (mp_parse_size(text, out) != 0 || *out == 0) {
+    if (mp_parse_size(text, out) != 0 || *out == MP_NO_LIMIT) {
         fprintf(stderr, "memprof: %s takes a size such as 100MiB, 24MB, 512KiB or 1G, not '%s'\n%s", name, text,
                 usage_line);
         return -1;
@@ -124,6 +124,7 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
     opt->engine = MP_ENGINE_AUTO;
     opt->interval_ns = 10 * 1000 * 1000;
     opt->limit_status = 3;
+    opt->limit_heap = opt->limit_rss = opt->limit_leaks = MP_NO_LIMIT;
     opterr = 0;
     optind = 1;
     int c;

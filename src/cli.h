@@ -16,7 +16,7 @@ struct mp_options {
     enum mp_engine_choice engine;
     uint64_t interval_ns;      /* RSS sampling period */
     int stable;                /* --stable: nothing that varies between runs */
-    uint64_t limit_heap, limit_rss, limit_leaks; /* bytes; 0: none */
+    uint64_t limit_heap, limit_rss, limit_leaks; /* bytes; MP_NO_LIMIT: none */
     int limit_status;          /* exit status when a limit is broken */
     char **command;            /* the program and its arguments */
 };
