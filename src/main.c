@@ -240,7 +240,7 @@ int main(int argc, char **argv)
     mp_ring_reader_set_hint(s.ring, hint_event);
 
     struct mp_launch launch = { path, opt.command, envp };
-    struct mp_supervisor_hooks hooks = { &s, on_start, on_exec, on_exit_event };
+    struct mp_supervisor_hooks hooks = { &s, on_start, on_exec, on_exit_event, NULL };
     struct mp_run_result result;
     rc = mp_supervise(&launch, &hooks, &result, err, sizeof err);
     mp_rss_sampler_stop(s.sampler);

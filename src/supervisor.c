@@ -218,6 +218,8 @@ static void handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_s
         ptrace(PTRACE_CONT, tid, 0, 0);
         return;
     case 0:
+        if (sig == SIGTRAP && hooks && hooks->on_trap && hooks->on_trap(hooks->ctx, tid))
+            return; /* one of our breakpoints: the hook resumed the thread */
         /* Signal-delivery-stop: deliver the signal as if we were not here. */
         ptrace(PTRACE_CONT, tid, 0, sig);
         return;

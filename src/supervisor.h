@@ -16,6 +16,10 @@ struct mp_supervisor_hooks {
     void (*on_exec)(void *ctx, pid_t pid);
     /* The target's main thread is exiting: the address space still exists. */
     void (*on_exit)(void *ctx, pid_t pid);
+    /* A thread stopped with SIGTRAP (a breakpoint of ours, or the program's
+     * own).  Return 1 when it was ours: the hook has resumed the thread.
+     * Return 0 and the supervisor delivers the SIGTRAP as usual.  NULL: none. */
+    int (*on_trap)(void *ctx, pid_t tid);
 };
 
 struct mp_launch {
