@@ -33,6 +33,7 @@ enum mp_rec_kind {
     MP_REC_ALLOC = 1,
     MP_REC_FREE = 2,
     MP_REC_SAMPLE = 3, /* written by memprof's RSS sampler: addr = time_ns, size = rss bytes */
+    MP_REC_LINE = 4,   /* written by memprof's line mode: tid, addr = line-event id, size = rss bytes */
 };
 
 struct mp_ring_record {

@@ -139,6 +139,11 @@ static void take_record(struct mp_ring_reader *r, struct mp_ring_record *slot, u
 static void deliver_scratch(struct mp_ring_reader *r)
 {
     const struct mp_ring_record *rec = &r->scratch;
+    if (rec->kind == MP_REC_LINE) {
+        struct mp_event line = { .kind = MP_EV_LINE, .tid = rec->tid, .addr = rec->addr, .rss_bytes = rec->size };
+        r->sink(r->sink_ctx, &line);
+        return;
+    }
     if (rec->kind == MP_REC_SAMPLE) {
         struct mp_event sample = { .kind = MP_EV_SAMPLE, .time_ns = rec->addr, .rss_bytes = rec->size };
         r->sink(r->sink_ctx, &sample);
@@ -283,20 +288,33 @@ int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost)
     return 0;
 }
 
-int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint64_t rss_bytes)
+/* memprof's own records (samples, line events) go through the same slots
+ * as the agent's, so the reader sees them in order with the heap changes. */
+static void post_record(struct mp_ring_reader *r, uint32_t kind, uint32_t tid, uint64_t addr, uint64_t size)
 {
     struct mp_ring_header *h = r->header;
     uint64_t pos = atomic_fetch_add_explicit(&h->head, 1, memory_order_relaxed);
     struct mp_ring_record *slot = mp_ring_slot(h, pos);
     while (atomic_load_explicit(&slot->seq, memory_order_acquire) != pos)
         sleep_us(50); /* full: the reader frees slots; never drop */
-    slot->kind = MP_REC_SAMPLE;
-    slot->tid = 0;
-    slot->addr = time_ns;
-    slot->size = rss_bytes;
+    slot->kind = kind;
+    slot->tid = tid;
+    slot->addr = addr;
+    slot->size = size;
     slot->nframes = 0;
     slot->truncated = 0;
     atomic_store_explicit(&slot->seq, pos + 1, memory_order_release);
+}
+
+int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint64_t rss_bytes)
+{
+    post_record(r, MP_REC_SAMPLE, 0, time_ns, rss_bytes);
+    return 0;
+}
+
+int mp_ring_reader_post_line(struct mp_ring_reader *r, uint32_t tid, uint64_t line_event, uint64_t rss_bytes)
+{
+    post_record(r, MP_REC_LINE, tid, line_event, rss_bytes);
     return 0;
 }
 

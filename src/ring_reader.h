@@ -44,6 +44,8 @@ int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost);
 /* memprof's own RSS sampler is a writer too: its samples travel in order
  * with the agent's records, so each sees the heap level of its moment. */
 int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint64_t rss_bytes);
+/* Line mode: thread tid reached line event `line_event`; rss_bytes then. */
+int mp_ring_reader_post_line(struct mp_ring_reader *r, uint32_t tid, uint64_t line_event, uint64_t rss_bytes);
 
 /* While the thread runs: wait until every record reserved before the call has
  * been delivered, or `timeout_us` passed (a writer still mid-record, or dead).

@@ -255,6 +255,47 @@ static void expect_text(const char *got, const char *want)
 /* Text                                                                       */
 /* ------------------------------------------------------------------------ */
 
+/* The sections between "Top lines" and the tables for build_profile():
+ * the peak (1579008) was reached by E8 (malloc <- main:10), whose stack
+ * ends at main; at that moment libfoo held 1572864 (99.61%), gone.c:3 4096
+ * (0.26%), main:9 1024 in 2 blocks and main:10 1024 (0.06% each; the 2
+ * calls put main:9 first), make:4 nothing (freed by E3).  Leaked: gone.c:3
+ * 4096 in 1 block, main:9 1024 in 2 (one stack: E2 and E7 have the same
+ * frames), main:10 1024 in 1.  No temporaries: E3 frees a1 after E2, E9
+ * frees a4 after E7 and E8.  No RSS-at-exit section: rss_at_exit.valid is
+ * 0. */
+#define PEAK_AND_LEAKS_HEAD                                                                        \
+    "\n"                                                                                           \
+    "Peak heap 1.5 MiB, reached at app.c:10 (main)\n"                                              \
+    "      at malloc (/lib/x86_64-linux-gnu/libc.so.6)\n"                                          \
+    "      -> app.c:10 (main)\n"                                                                   \
+    "\n"                                                                                           \
+    "Lines holding the peak\n"                                                                     \
+    "        held        share   line\n"
+#define PEAK_LINES_ALL                                                                             \
+    "     1.5 MiB        99.6%   libfoo.so+0x40 (/usr/lib/libfoo.so)\n"                             \
+    "     4.0 KiB         0.3%   /zzz-memprof-missing/gone.c:3 (other)\n"                           \
+    "     1.0 KiB         0.1%   app.c:9 (main)\n"                                                 \
+    "     1.0 KiB         0.1%   app.c:10 (main)\n"
+#define LEAKS_HEAD                                                                                 \
+    "\n"                                                                                           \
+    "Leaks: 6.0 KiB in 4 blocks never freed\n"                                                     \
+    "      leaked       blocks   line\n"
+#define LEAK_LINES_ALL                                                                             \
+    "     4.0 KiB            1   /zzz-memprof-missing/gone.c:3 (other)\n"                           \
+    "     1.0 KiB            2   app.c:9 (main)\n"                                                 \
+    "     1.0 KiB            1   app.c:10 (main)\n"
+#define LEAK_STACKS                                                                                \
+    "  4.0 KiB in 1 blocks allocated from:\n"                                                      \
+    "      -> /zzz-memprof-missing/gone.c:3 (other)\n"                                             \
+    "  1.0 KiB in 2 blocks allocated from:\n"                                                      \
+    "      at malloc (/lib/x86_64-linux-gnu/libc.so.6)\n"                                          \
+    "      -> app.c:9 (main)\n"                                                                    \
+    "  1.0 KiB in 1 blocks allocated from:\n"                                                      \
+    "      at malloc (/lib/x86_64-linux-gnu/libc.so.6)\n"                                          \
+    "      -> app.c:10 (main)\n"
+#define PEAK_AND_LEAKS_TEXT PEAK_AND_LEAKS_HEAD PEAK_LINES_ALL LEAKS_HEAD LEAK_LINES_ALL LEAK_STACKS
+
 static const char *expected_default_text(void)
 {
     return "memprof: ./app arg  (exit status 0)\n"
@@ -263,8 +304,9 @@ static const char *expected_default_text(void)
            "  peak RSS           10.0 MiB\n"
            "  allocations        6 calls, 1.5 MiB\n"
            "  frees              2 calls, 1.5 MiB\n"
-           "  peak heap          1.5 MiB\n"
-           "  live at exit       6.0 KiB in 4 blocks\n"
+           "  peak heap          1.5 MiB, reached at app.c:10 (main)\n"
+           "  temporary          0 calls\n"
+           "  leaked at exit     6.0 KiB in 4 blocks\n"
            "\n"
            "Top lines by bytes allocated\n"
            "   allocated        calls live at exit   line\n"
@@ -273,6 +315,7 @@ static const char *expected_default_text(void)
            "     4.0 KiB            1      4.0 KiB   /zzz-memprof-missing/gone.c:3 (other)\n"
            "     1.0 KiB            2      1.0 KiB   app.c:9 (main)\n"
            "     1.0 KiB            1      1.0 KiB   app.c:10 (main)\n"
+           PEAK_AND_LEAKS_TEXT
            "\n"
            "Filename: app.c\n"
            "\n" TABLE_HEAD
@@ -312,7 +355,7 @@ START_TEST(text_report_exact)
     struct mp_profile *p = build_profile();
     struct mp_sources *src = load_sources(p);
     struct mp_report_run run = default_run();
-    struct mp_report_options opt = { dir, 1, 0, 0 };
+    struct mp_report_options opt = { .cwd = dir, .precision = 1, .top_lines = 0, .max_tables = 0 };
     char *got = text_report(p, &run, src, &opt);
     expect_text(got, expected_default_text());
     /* Deterministic: a second run is byte-identical. */
@@ -330,7 +373,7 @@ START_TEST(text_report_precision_3)
     struct mp_profile *p = build_profile();
     struct mp_sources *src = load_sources(p);
     struct mp_report_run run = default_run();
-    struct mp_report_options opt = { dir, 3, 0, 0 };
+    struct mp_report_options opt = { .cwd = dir, .precision = 3, .top_lines = 0, .max_tables = 0 };
     char *got = text_report(p, &run, src, &opt);
     /* 1583104 / 2^20 = 1.509765625, 1576960 / 2^20 = 1.50390625, 1579008 / 2^20 = 1.505859375 */
     const char *want_summary = "memprof: ./app arg  (exit status 0)\n"
@@ -339,8 +382,9 @@ START_TEST(text_report_precision_3)
                                "  peak RSS           10.000 MiB\n"
                                "  allocations        6 calls, 1.510 MiB\n"
                                "  frees              2 calls, 1.504 MiB\n"
-                               "  peak heap          1.506 MiB\n"
-                               "  live at exit       6.000 KiB in 4 blocks\n";
+                               "  peak heap          1.506 MiB, reached at app.c:10 (main)\n"
+                               "  temporary          0 calls\n"
+                               "  leaked at exit     6.000 KiB in 4 blocks\n";
     ck_assert_msg(strncmp(got, want_summary, strlen(want_summary)) == 0, "summary:\n%s", got);
     ck_assert_ptr_nonnull(
         strstr(got, "\n   1.500 MiB            1          0 B   libfoo.so+0x40 (/usr/lib/libfoo.so)\n"));
@@ -362,7 +406,7 @@ START_TEST(text_report_absolute_paths_without_cwd)
     struct mp_profile *p = build_profile();
     struct mp_sources *src = load_sources(p);
     struct mp_report_run run = default_run();
-    struct mp_report_options opt = { NULL, 1, 0, 0 };
+    struct mp_report_options opt = { .cwd = NULL, .precision = 1, .top_lines = 0, .max_tables = 0 };
     char *got = text_report(p, &run, src, &opt);
     char want[PATH_MAX * 2];
     snprintf(want, sizeof want, "\n     4.0 KiB            1          0 B   %s:4 (make)\n", app);
@@ -389,7 +433,7 @@ START_TEST(text_report_limits)
     struct mp_profile *p = build_profile();
     struct mp_sources *src = load_sources(p);
     struct mp_report_run run = default_run();
-    struct mp_report_options opt = { dir, 1, 2, 1 };
+    struct mp_report_options opt = { .cwd = dir, .precision = 1, .top_lines = 2, .max_tables = 1 };
     char *got = text_report(p, &run, src, &opt);
     const char *want = "memprof: ./app arg  (exit status 0)\n"
                        "\n"
@@ -397,14 +441,25 @@ START_TEST(text_report_limits)
                        "  peak RSS           10.0 MiB\n"
                        "  allocations        6 calls, 1.5 MiB\n"
                        "  frees              2 calls, 1.5 MiB\n"
-                       "  peak heap          1.5 MiB\n"
-                       "  live at exit       6.0 KiB in 4 blocks\n"
+                       "  peak heap          1.5 MiB, reached at app.c:10 (main)\n"
+                       "  temporary          0 calls\n"
+                       "  leaked at exit     6.0 KiB in 4 blocks\n"
                        "\n"
                        "Top lines by bytes allocated\n"
                        "   allocated        calls live at exit   line\n"
                        "     1.5 MiB            1          0 B   libfoo.so+0x40 (/usr/lib/libfoo.so)\n"
                        "     4.0 KiB            1          0 B   app.c:4 (make)\n"
                        "  (3 more lines; --top=0 shows all)\n"
+                       PEAK_AND_LEAKS_HEAD
+                       "     1.5 MiB        99.6%   libfoo.so+0x40 (/usr/lib/libfoo.so)\n"
+                       "     4.0 KiB         0.3%   /zzz-memprof-missing/gone.c:3 (other)\n"
+                       "  (2 more lines; --top=0 shows all)\n"
+                       LEAKS_HEAD
+                       "     4.0 KiB            1   /zzz-memprof-missing/gone.c:3 (other)\n"
+                       "     1.0 KiB            2   app.c:9 (main)\n"
+                       "  (1 more lines; --top=0 shows all)\n"
+                       /* the three biggest stacks whatever --top says */
+                       LEAK_STACKS
                        "\n"
                        "Filename: app.c\n"
                        "\n" TABLE_HEAD
@@ -448,7 +503,7 @@ START_TEST(text_report_signal_note_warnings)
     const char *const warnings[] = { "first warning", "second warning" };
     run.warnings = warnings;
     run.n_warnings = 2;
-    struct mp_report_options opt = { dir, 1, 0, 0 };
+    struct mp_report_options opt = { .cwd = dir, .precision = 1, .top_lines = 0, .max_tables = 0 };
     char *got = text_report(p, &run, NULL, &opt);
     expect_text(got, "memprof: ./app arg  (killed by signal 9, Killed)\n"
                      "\n"
@@ -462,7 +517,8 @@ START_TEST(text_report_signal_note_warnings)
                      "  second warning\n");
     free(got);
 
-    /* An empty heap profile: summary with zeros, no top lines, no tables, no notes. */
+    /* An empty heap profile: summary with zeros, no peak (nothing reached one), "Leaks: none",
+     * no top lines, no tables, no notes. */
     run = default_run();
     run.exit_code = 3;
     run.peak_rss_bytes = 512;
@@ -474,7 +530,10 @@ START_TEST(text_report_signal_note_warnings)
                      "  allocations        0 calls, 0 B\n"
                      "  frees              0 calls, 0 B\n"
                      "  peak heap          0 B\n"
-                     "  live at exit       0 B in 0 blocks\n");
+                     "  temporary          0 calls\n"
+                     "  leaked at exit     0 B in 0 blocks\n"
+                     "\n"
+                     "Leaks: none (every block was freed)\n");
     free(got);
     mp_profile_free(p);
 }
@@ -488,12 +547,12 @@ START_TEST(text_report_reused_note_and_counts)
     for (int i = 0; i < 1234; i++)
         ev_alloc(p, 0x10, 2048, s, 2, 0);
     struct mp_report_run run = default_run();
-    struct mp_report_options opt = { dir, 1, 0, 0 };
+    struct mp_report_options opt = { .cwd = dir, .precision = 1, .top_lines = 0, .max_tables = 0 };
     struct mp_sources *src = load_sources(p);
     char *got = text_report(p, &run, src, &opt);
     /* 1234 * 2048 = 2527232 = 2.41 MiB */
     ck_assert_ptr_nonnull(strstr(got, "\n  allocations        1,234 calls, 2.4 MiB\n"));
-    ck_assert_ptr_nonnull(strstr(got, "\n  live at exit       2.0 KiB in 1 blocks\n"));
+    ck_assert_ptr_nonnull(strstr(got, "\n  leaked at exit     2.0 KiB in 1 blocks\n"));
     ck_assert_ptr_nonnull(strstr(got, "\n  1233 allocations reused an address memprof still saw live (a free it "
                                       "never saw)\n"));
     /* Table row: held at most 2 KiB at once; 1234 occurrences without a thousands separator. */
@@ -513,7 +572,7 @@ START_TEST(text_report_write_error)
 {
     struct mp_profile *p = build_profile();
     struct mp_report_run run = default_run();
-    struct mp_report_options opt = { dir, 1, 0, 0 };
+    struct mp_report_options opt = { .cwd = dir, .precision = 1, .top_lines = 0, .max_tables = 0 };
     FILE *f = fopen("/dev/null", "r");
     ck_assert_ptr_nonnull(f);
     ck_assert_int_eq(mp_write_text(f, p, &run, NULL, &opt), -1);
@@ -716,7 +775,7 @@ START_TEST(json_report_fields)
     const char *const warnings[] = { "say \"hi\"" };
     run.warnings = warnings;
     run.n_warnings = 1;
-    struct mp_report_options opt = { dir, 1, 2, 1 }; /* limits are for the text report only */
+    struct mp_report_options opt = { .cwd = dir, .precision = 1, .top_lines = 2, .max_tables = 1 }; /* limits are for the text report only */
     char *json = json_report(p, &run, src, &opt);
     char line12_check[PATH_MAX + 128];
     snprintf(line12_check, sizeof line12_check,
@@ -794,7 +853,7 @@ START_TEST(json_escaping_signal_and_empty)
     run.signal = 9;
     run.engine = "none";
     run.engine_note = "no heap";
-    struct mp_report_options opt = { dir, 1, 0, 0 };
+    struct mp_report_options opt = { .cwd = dir, .precision = 1, .top_lines = 0, .max_tables = 0 };
     char *json = json_report(p, &run, NULL, &opt);
     ck_assert_ptr_nonnull(
         strstr(json, "\"command\": [\"./app\", \"a\\\"b\\\\c\\n\\t\\u0001z\\r\", \"x\\u001fy\x7f\"]"));
