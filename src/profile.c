@@ -209,89 +209,85 @@ static int has_name(const struct mp_frame_info *f)
     return f->file != NULL || strstr(f->function, "+0x") == NULL;
 }
 
-/* Resolve every frame of a new stack and choose its lines. */
+/* A growable array of line ids. */
+struct id_list {
+    uint32_t *ids;
+    uint32_t n, cap;
+};
+
+static int push_id(struct id_list *l, uint32_t id)
+{
+    if (l->n == l->cap) {
+        uint32_t cap = l->cap ? l->cap * 2 : 16;
+        uint32_t *g = realloc(l->ids, cap * sizeof *g);
+        if (!g)
+            return -1;
+        l->ids = g;
+        l->cap = cap;
+    }
+    l->ids[l->n++] = id;
+    return 0;
+}
+
+static int has_id(const struct id_list *l, uint32_t id)
+{
+    for (uint32_t k = 0; k < l->n; k++)
+        if (l->ids[k] == id)
+            return 1;
+    return 0;
+}
+
+/* Resolve every frame of a new stack and choose its lines: every frame for
+ * printing, the distinct non-runtime ones for inclusive counters, and the
+ * user line (innermost non-runtime frame). */
 static int attribute_stack(struct mp_profile *p, struct stack *s)
 {
-    uint32_t cap = s->nframes * 2 + 1, n_incl = 0;
-    uint32_t *incl = malloc(cap * sizeof *incl);
-    if (!incl)
-        return -1;
-    uint32_t self = UINT32_MAX, named = UINT32_MAX, first = UINT32_MAX;
-    uint32_t frame_cap = s->nframes * 2 + 1, n_frame_lines = 0;
-    uint32_t *frame_lines = malloc(frame_cap * sizeof *frame_lines);
-    if (!frame_lines) {
-        free(incl);
-        return -1;
-    }
+    struct id_list incl = { 0 }, frames = { 0 };
+    uint32_t self = UINT32_MAX, named = UINT32_MAX;
     struct mp_frame_info info[MAX_INLINE_DEPTH];
-    for (uint32_t i = 0; i < s->nframes; i++) {
+    int failed = 0;
+    for (uint32_t i = 0; i < s->nframes && !failed; i++) {
         int repeated = 0; /* recursion: a PC already seen adds no new line */
         for (uint32_t j = 0; j < i && !repeated; j++)
             repeated = s->frames[j] == s->frames[i];
         if (repeated)
             continue;
         int n = p->resolve(p->resolve_ctx, s->frames[i], 1, info, MAX_INLINE_DEPTH);
-        for (int j = 0; j < n; j++) {
+        for (int j = 0; j < n && !failed; j++) {
             uint32_t id = line_for_frame(p, &info[j]);
             if (id == UINT32_MAX)
                 continue;
-            if (first == UINT32_MAX)
-                first = id;
-            if (n_frame_lines == frame_cap) {
-                uint32_t *g = realloc(frame_lines, (frame_cap *= 2) * sizeof *g);
-                if (!g) {
-                    free(incl);
-                    free(frame_lines);
-                    return -1;
-                }
-                frame_lines = g;
-            }
-            frame_lines[n_frame_lines++] = id;
+            failed = push_id(&frames, id) != 0;
             if (named == UINT32_MAX && has_name(&info[j]))
                 named = id;
             if (info[j].is_runtime)
                 continue;
             if (self == UINT32_MAX)
                 self = id;
-            int seen = 0;
-            for (uint32_t k = 0; k < n_incl && !seen; k++)
-                seen = incl[k] == id;
-            if (!seen) {
-                if (n_incl == cap) {
-                    uint32_t *g = realloc(incl, (cap *= 2) * sizeof *incl);
-                    if (!g) {
-                        free(incl);
-                        free(frame_lines);
-                        return -1;
-                    }
-                    incl = g;
-                }
-                incl[n_incl++] = id;
-            }
+            if (!failed && !has_id(&incl, id))
+                failed = push_id(&incl, id) != 0;
         }
     }
-    if (self == UINT32_MAX) {
+    if (!failed && self == UINT32_MAX) {
         /* No user frame (runtime start-up): the innermost frame with a name. */
-        self = named != UINT32_MAX ? named : first;
-        if (self != UINT32_MAX)
-            incl[n_incl++] = self;
-    }
-    if (self == UINT32_MAX) {
-        struct mp_frame_info unknown = { .function = "[unknown]", .module = "[unknown]" };
-        self = line_for_frame(p, &unknown);
+        self = named != UINT32_MAX ? named : frames.n ? frames.ids[0] : UINT32_MAX;
         if (self == UINT32_MAX) {
-            free(incl);
-            free(frame_lines);
-            return -1;
+            struct mp_frame_info unknown = { .function = "[unknown]", .module = "[unknown]" };
+            self = line_for_frame(p, &unknown);
         }
-        incl[n_incl++] = self;
+        failed = self == UINT32_MAX || push_id(&incl, self) != 0;
+    }
+    if (failed) {
+        free(incl.ids);
+        free(frames.ids);
+        return -1;
     }
     s->self_line = self;
-    s->incl_lines = incl;
-    s->n_incl = n_incl;
-    s->frame_lines = frame_lines;
-    s->info.n_frames = n_frame_lines;
-    s->info.frame_lines = frame_lines;
+    s->incl_lines = incl.ids;
+    s->n_incl = incl.n;
+    s->frame_lines = frames.ids;
+    s->info.n_frames = frames.n;
+    s->info.frame_lines = frames.ids;
     s->info.self_line = self;
     return 0;
 }

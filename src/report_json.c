@@ -64,6 +64,19 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
         fprintf(out, "%" PRIu64 "}", run->agent_bytes);
 }
 
+/* "file", "line", "function" (and "module" without line info) of a line. */
+static void write_place_fields(FILE *out, const struct mp_line_stats *l, const struct mp_report_options *opt)
+{
+    fprintf(out, "\"file\": ");
+    json_string(out, mp_display_path(l->file, opt->cwd));
+    fprintf(out, ", \"line\": %d, \"function\": ", l->line);
+    json_string(out, mp_display_function(l->function, opt->stable));
+    if (!l->file) {
+        fprintf(out, ", \"module\": ");
+        json_string(out, mp_display_path(l->module, opt->cwd));
+    }
+}
+
 static void write_lines(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
 {
     size_t n;
@@ -71,14 +84,8 @@ static void write_lines(FILE *out, const struct mp_profile *p, const struct mp_r
     fprintf(out, "  \"lines\": [");
     for (size_t i = 0; i < n; i++) {
         const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
-        fprintf(out, "%s\n    {\"file\": ", i ? "," : "");
-        json_string(out, mp_display_path(l->file, opt->cwd));
-        fprintf(out, ", \"line\": %d, \"function\": ", l->line);
-        json_string(out, mp_display_function(l->function, opt->stable));
-        if (!l->file) {
-            fprintf(out, ", \"module\": ");
-            json_string(out, mp_display_path(l->module, opt->cwd));
-        }
+        fprintf(out, "%s\n    {", i ? "," : "");
+        write_place_fields(out, l, opt);
         fprintf(out, ", \"alloc_calls\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64 ", \"free_calls\": %" PRIu64
                      ", \"freed_bytes\": %" PRIu64 ", \"peak_bytes\": %" PRIu64 ", \"leaked_bytes\": %" PRIu64
                      ", \"leaked_blocks\": %" PRIu64 ", \"temporary_calls\": %" PRIu64 "}",
@@ -122,14 +129,8 @@ static void write_tables(FILE *out, const struct mp_profile *p, const struct mp_
 
 static void write_place(FILE *out, const struct mp_line_stats *l, const struct mp_report_options *opt)
 {
-    fprintf(out, "{\"file\": ");
-    json_string(out, mp_display_path(l->file, opt->cwd));
-    fprintf(out, ", \"line\": %d, \"function\": ", l->line);
-    json_string(out, mp_display_function(l->function, opt->stable));
-    if (!l->file) {
-        fprintf(out, ", \"module\": ");
-        json_string(out, mp_display_path(l->module, opt->cwd));
-    }
+    fputc('{', out);
+    write_place_fields(out, l, opt);
     fputc('}', out);
 }
 

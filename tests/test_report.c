@@ -732,7 +732,7 @@ static char *py_query(const char *json, const char *const *exprs, size_t n)
     argv[3 + n] = NULL;
     struct run_output o;
     ck_assert_int_eq(run_cmd(argv, json, NULL, 60, &o), 0);
-    ck_assert_msg(o.status == 0, "python3 rejected the JSON (%d): %s\n%s", o.status, o.err, json);
+    ck_assert_msg(o.status == 0, "python3 rejected the JSON (%d): %.1500s\n%.1500s", o.status, o.err, json);
     char *out = strdup(o.out);
     run_output_free(&o);
     return out;
@@ -781,7 +781,10 @@ START_TEST(json_report_fields)
     snprintf(line12_check, sizeof line12_check,
              "d['tables'][0]['rows'][6]['text'] == open('%s').read().split('\\n')[11]", app);
     const struct query q[] = {
-        { "sorted(d)", "[\"command\", \"exit\", \"lines\", \"schema\", \"summary\", \"tables\", \"warnings\"]" },
+        /* fields may be added, never removed or renamed: check that these are there */
+        { "[k for k in ['command', 'exit', 'leaks', 'lines', 'peak', 'rss_at_exit', 'schema', 'summary', 'tables', "
+          "'timeline', 'warnings'] if k not in d]",
+          "[]" },
         { "d['schema']", "1" },
         { "d['command']", "[\"./app\", \"arg\"]" },
         { "d['exit']", "{\"code\": 0}" },
@@ -792,8 +795,9 @@ START_TEST(json_report_fields)
         { "d['summary']['allocated_bytes']", "1583104" },
         { "d['summary']['freed_bytes']", "1576960" },
         { "d['summary']['peak_heap_bytes']", "1579008" },
-        { "d['summary']['live_bytes_at_exit']", "6144" },
-        { "d['summary']['live_blocks_at_exit']", "4" },
+        { "d['summary']['leaked_bytes']", "6144" },
+        { "d['summary']['leaked_blocks']", "4" },
+        { "d['summary']['temporary_calls']", "0" },
         { "d['summary']['events_lost']", "2" },
         { "d['summary']['unknown_frees']", "1" },
         { "d['summary']['truncated_stacks']", "1" },
@@ -806,8 +810,27 @@ START_TEST(json_report_fields)
           "[\"/zzz-memprof-missing/gone.c\", 3, \"other\", 1, 4096, 0, 0], [\"app.c\", 9, \"main\", 2, 1024, 0, 0], "
           "[\"app.c\", 10, \"main\", 1, 1024, 0, 0]]" },
         { "d['lines'][0]['module']", "\"/usr/lib/libfoo.so\"" },
-        { "sorted(d['lines'][1])",
-          "[\"alloc_calls\", \"allocated_bytes\", \"file\", \"free_calls\", \"freed_bytes\", \"function\", \"line\"]" },
+        { "[k for k in ['alloc_calls', 'allocated_bytes', 'file', 'free_calls', 'freed_bytes', 'function', 'line', "
+          "'peak_bytes', 'leaked_bytes', 'leaked_blocks', 'temporary_calls'] if k not in d['lines'][1]]",
+          "[]" },
+        /* per line: held at the peak (1579008: E8), leaked, temporaries */
+        { "[[l['function'], l['line'], l['peak_bytes'], l['leaked_bytes'], l['leaked_blocks'], l['temporary_calls']] "
+          "for l in d['lines']]",
+          "[[\"libfoo.so+0x40\", 0, 1572864, 0, 0, 0], [\"make\", 4, 0, 0, 0, 0], [\"other\", 3, 4096, 4096, 1, 0], "
+          "[\"main\", 9, 1024, 1024, 2, 0], [\"main\", 10, 1024, 1024, 1, 0]]" },
+        /* the peak: reached by E8, malloc <- main:10; every frame, runtime ones included */
+        { "d['peak']['heap_bytes']", "1579008" },
+        { "d['peak']['reached_at']", "{\"file\": \"app.c\", \"function\": \"main\", \"line\": 10}" },
+        { "d['peak']['stack']",
+          "[{\"file\": null, \"function\": \"malloc\", \"line\": 0, \"module\": \"/lib/x86_64-linux-gnu/libc.so.6\"}, "
+          "{\"file\": \"app.c\", \"function\": \"main\", \"line\": 10}]" },
+        /* leaks by stack: biggest first, then more blocks first; E2 and E7 share a stack */
+        { "[[k['bytes'], k['blocks'], [[f['file'], f['line'], f['function']] for f in k['stack']]] for k in d['leaks']]",
+          "[[4096, 1, [[\"/zzz-memprof-missing/gone.c\", 3, \"other\"]]], "
+          "[1024, 2, [[null, 0, \"malloc\"], [\"app.c\", 9, \"main\"]]], "
+          "[1024, 1, [[null, 0, \"malloc\"], [\"app.c\", 10, \"main\"]]]]" },
+        { "d['timeline']", "[]" },
+        { "d['rss_at_exit']", "null" },
         { "[[t['file'], t['function'], [r['line'] for r in t['rows']]] for t in d['tables']]",
           "[[\"app.c\", \"main\", [6, 7, 8, 9, 10, 11, 12, 13]], [\"app.c\", \"make\", [2, 3, 4, 5]], "
           "[\"/zzz-memprof-missing/gone.c\", \"other\", [1, 2, 3, 4]]]" },
@@ -835,7 +858,8 @@ START_TEST(json_report_fields)
     free(again);
     ck_assert_ptr_nonnull(strstr(json, "\n    {\"file\": \"app.c\", \"line\": 4, \"function\": \"make\", "
                                        "\"alloc_calls\": 1, \"allocated_bytes\": 4096, \"free_calls\": 1, "
-                                       "\"freed_bytes\": 4096}"));
+                                       "\"freed_bytes\": 4096, \"peak_bytes\": 0, \"leaked_bytes\": 0, "
+                                       "\"leaked_blocks\": 0, \"temporary_calls\": 0}"));
     ck_assert_ptr_nonnull(strstr(json, "{\n  \"schema\": 1,\n"));
     free(json);
     mp_sources_free(src);
@@ -866,6 +890,12 @@ START_TEST(json_escaping_signal_and_empty)
         { "d['lines']", "[]" },
         { "d['tables']", "[]" },
         { "d['warnings']", "[]" },
+        { "d['peak']", "null" },
+        { "d['leaks']", "[]" },
+        { "d['timeline']", "[]" },
+        { "d['rss_at_exit']", "null" },
+        { "[d['summary'][k] for k in ['peak_heap_bytes', 'leaked_bytes', 'leaked_blocks', 'temporary_calls']]",
+          "[0, 0, 0, 0]" },
     };
     check_queries(json, q, sizeof q / sizeof *q);
     free(json);
