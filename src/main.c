@@ -116,6 +116,19 @@ static void on_exit_event(void *ctx, pid_t pid)
         mp_ring_reader_sync(s->ring, 200 * 1000);
 }
 
+/* VmHWM, or the biggest statm sample if that is higher (the kernel keeps
+ * the two counters separately and they can differ by a few pages). */
+static uint64_t peak_rss(const struct mp_run_result *result, const struct mp_profile *p)
+{
+    const struct mp_sample *samples;
+    size_t n = mp_profile_timeline(p, &samples);
+    uint64_t peak = result->peak_rss_bytes;
+    for (size_t i = 0; i < n; i++)
+        if (samples[i].rss_bytes > peak)
+            peak = samples[i].rss_bytes;
+    return peak;
+}
+
 static const char *find_agent(char *buf, size_t len)
 {
     const char *env = getenv("MEMPROF_AGENT");
@@ -275,7 +288,7 @@ int main(int argc, char **argv)
         .exited = result.exited,
         .exit_code = result.exit_code,
         .signal = result.signal,
-        .peak_rss_bytes = result.peak_rss_bytes,
+        .peak_rss_bytes = peak_rss(&result, s.profile),
         .wall_seconds = result.wall_seconds,
         .engine = engine,
         .engine_note = engine_note,

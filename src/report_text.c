@@ -55,7 +55,7 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
     mp_format_size(a, sizeof a, (int64_t)t->live_bytes, opt->precision);
     mp_format_count(c, sizeof c, t->live_blocks);
     fprintf(out, "  leaked at exit     %s in %s blocks\n", a, c);
-    if (run->agent_bytes) {
+    if (run->agent_bytes && !opt->stable) {
         mp_format_size(a, sizeof a, (int64_t)run->agent_bytes, opt->precision);
         fprintf(out, "  memprof's agent    %s mapped into the program (its event ring), not in these counts\n", a);
     }

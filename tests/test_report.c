@@ -122,6 +122,8 @@ static void setup(void)
     fake(0x1005, "z", "/a.c", 9, exe, 0, 1, 9);
     fake(0x1006, "y", "/z.c", 1, exe, 0, 1, 2);
     fake(0x1007, "x", "/a.c", 8, exe, 0, 1, 9);
+    /* beyond main */
+    fake(0x700, "__libc_start_call_main", "../sysdeps/nptl/libc_start_call_main.h", 58, LIBC, 1, 0, 0);
 }
 
 static void ev_alloc(struct mp_profile *p, uint64_t addr, uint64_t size, const uint64_t *frames, uint32_t n,
@@ -915,6 +917,325 @@ START_TEST(json_escaping_signal_and_empty)
 END_TEST
 
 /* ------------------------------------------------------------------------ */
+/* Peak, leaks, temporaries, timeline, RSS at exit                            */
+/* ------------------------------------------------------------------------ */
+
+static void ev_alloc_t(struct mp_profile *p, uint32_t tid, uint64_t addr, uint64_t size, const uint64_t *frames,
+                       uint32_t n)
+{
+    struct mp_event ev = { .kind = MP_EV_ALLOC, .tid = tid, .addr = addr, .size = size, .nframes = n,
+                           .frames = frames };
+    ck_assert_int_eq(mp_profile_add(p, &ev), 0);
+}
+
+static void ev_free_t(struct mp_profile *p, uint32_t tid, uint64_t addr)
+{
+    struct mp_event ev = { .kind = MP_EV_FREE, .tid = tid, .addr = addr };
+    ck_assert_int_eq(mp_profile_add(p, &ev), 0);
+}
+
+static void ev_sample(struct mp_profile *p, uint64_t time_ns, uint64_t rss)
+{
+    struct mp_event ev = { .kind = MP_EV_SAMPLE, .time_ns = time_ns, .rss_bytes = rss };
+    ck_assert_int_eq(mp_profile_add(p, &ev), 0);
+}
+
+/* A profile where everything is freed, with temporaries and samples:
+ *  T1 t1 ALLOC b1  100 malloc <- main:9
+ *  S  1 ms, rss 1 MiB: heap 100
+ *  T2 t1 FREE  b1      temporary (t1 did not allocate since)
+ *  T3 t1 ALLOC b2  300 malloc <- main:10
+ *  S  250 ms, rss 2 MiB: heap 300
+ *  T4 t1 ALLOC b3 2048 malloc <- make:4 <- main:8 <- __libc_start_call_main: live 2348, the peak
+ *  S  1.234567890 s, rss 3 MiB: heap 2348
+ *  T5 t1 FREE  b3      temporary
+ *  T6 t1 FREE  b2      not temporary (t1 allocated b3 after b2)
+ *  T7 t2 ALLOC b5   50 malloc <- main:10
+ *  T8 t1 ALLOC b6   60 malloc <- main:9
+ *  T9 t1 FREE  b5      temporary: freed by t1, but t2 did not allocate since
+ *  T10 t1 FREE b6      temporary
+ *  S  2 s, rss 1.5 MiB: heap 0
+ * Totals: 5 calls, 2558 bytes, 5 frees; peak 2348 reached at make:4;
+ * temporaries main:9 2 of 2 calls, main:10 1 of 2, make:4 1 of 1. */
+static struct mp_profile *build_temporaries_profile(void)
+{
+    static const uint64_t s1[] = { 0x400, 0x100, 0x200, 0x700 };
+    static const uint64_t s2[] = { 0x400, 0x300 };
+    static const uint64_t s5[] = { 0x400, 0x350 };
+    struct mp_profile *p = mp_profile_new(fake_resolve, NULL);
+    ck_assert_ptr_nonnull(p);
+    ev_alloc_t(p, 1, 0xb1, 100, s2, 2);
+    ev_sample(p, 1000000, 1048576);
+    ev_free_t(p, 1, 0xb1);
+    ev_alloc_t(p, 1, 0xb2, 300, s5, 2);
+    ev_sample(p, 250000000, 2097152);
+    ev_alloc_t(p, 1, 0xb3, 2048, s1, 4);
+    ev_sample(p, 1234567890, 3145728);
+    ev_free_t(p, 1, 0xb3);
+    ev_free_t(p, 1, 0xb2);
+    ev_alloc_t(p, 2, 0xb5, 50, s5, 2);
+    ev_alloc_t(p, 1, 0xb6, 60, s2, 2);
+    ev_free_t(p, 1, 0xb5);
+    ev_free_t(p, 1, 0xb6);
+    ev_sample(p, 2000000000, 1572864);
+    return p;
+}
+
+static struct mp_report_run run_with_rss_at_exit(void)
+{
+    struct mp_report_run run = default_run();
+    run.rss_at_exit = (struct mp_rss_breakdown){ .valid = 1, .total = 7544832, .heap = 4194304, .stacks = 139264,
+                                                 .code = 2097152, .file_data = 1048576, .shared = 65536 };
+    return run;
+}
+
+/* The part of a text report from `from` up to (not including) `to`. */
+static char *text_between(const char *text, const char *from, const char *to)
+{
+    const char *a = strstr(text, from);
+    ck_assert_msg(a != NULL, "no [%s] in:\n%s", from, text);
+    const char *b = to ? strstr(a + 1, to) : NULL;
+    size_t n = b ? (size_t)(b - a) : strlen(a);
+    char *s = malloc(n + 1);
+    ck_assert_ptr_nonnull(s);
+    memcpy(s, a, n);
+    s[n] = '\0';
+    return s;
+}
+
+START_TEST(text_report_temporaries_and_rss_at_exit)
+{
+    struct mp_profile *p = build_temporaries_profile();
+    struct mp_sources *src = load_sources(p);
+    struct mp_report_run run = run_with_rss_at_exit();
+    struct mp_report_options opt = { .cwd = dir, .precision = 1, .top_lines = 0, .max_tables = 0 };
+    char *got = text_report(p, &run, src, &opt);
+    /* 2558 / 1024 = 2.498, 2348 / 1024 = 2.293; 2048 / 2348 = 87.22%, 300 / 2348 = 12.78% */
+    char *head = text_between(got, "memprof: ", "\nFilename: ");
+    expect_text(head, "memprof: ./app arg  (exit status 0)\n"
+                      "\n"
+                      "Summary\n"
+                      "  peak RSS           10.0 MiB\n"
+                      "  allocations        5 calls, 2.5 KiB\n"
+                      "  frees              5 calls, 2.5 KiB\n"
+                      "  peak heap          2.3 KiB, reached at app.c:4 (make)\n"
+                      "  temporary          4 calls\n"
+                      "  leaked at exit     0 B in 0 blocks\n"
+                      "\n"
+                      "Top lines by bytes allocated\n"
+                      "   allocated        calls live at exit   line\n"
+                      "     2.0 KiB            1          0 B   app.c:4 (make)\n"
+                      "       350 B            2          0 B   app.c:10 (main)\n"
+                      "       160 B            2          0 B   app.c:9 (main)\n"
+                      "\n"
+                      /* the stack stops at main: __libc_start_call_main is not shown */
+                      "Peak heap 2.3 KiB, reached at app.c:4 (make)\n"
+                      "      at malloc (/lib/x86_64-linux-gnu/libc.so.6)\n"
+                      "      -> app.c:4 (make)\n"
+                      "      at app.c:8 (main)\n"
+                      "\n"
+                      "Lines holding the peak\n"
+                      "        held        share   line\n"
+                      "     2.0 KiB        87.2%   app.c:4 (make)\n"
+                      "       300 B        12.8%   app.c:10 (main)\n"
+                      "\n"
+                      "Leaks: none (every block was freed)\n"
+                      "\n"
+                      /* by temporaries, then calls: main:10 (2 calls) before make:4 (1) */
+                      "Temporary allocations (freed before their thread allocated again)\n"
+                      "   temporary     of calls   line\n"
+                      "           2            2   app.c:9 (main)\n"
+                      "           1            2   app.c:10 (main)\n"
+                      "           1            1   app.c:4 (make)\n"
+                      "\n"
+                      "RSS at exit: 7.2 MiB\n"
+                      "     4.0 MiB   malloc heap and anonymous memory (0 B of it live blocks; the rest is allocator\n"
+                      "               overhead and free memory the allocator keeps)\n"
+                      "   136.0 KiB   stacks (main and threads)\n"
+                      "     2.0 MiB   code (executable mappings)\n"
+                      "     1.0 MiB   other file-backed mappings (data, read-only data, mapped files)\n"
+                      "    64.0 KiB   shared memory (memprof's event ring is one)\n");
+    free(head);
+    /* The runtime frame outside main makes no table, and no note. */
+    ck_assert_ptr_null(strstr(got, "libc_start"));
+    ck_assert_ptr_null(strstr(got, "\nNotes\n"));
+    char *again = text_report(p, &run, src, &opt);
+    ck_assert_str_eq(got, again);
+    free(again);
+    free(got);
+
+    /* --top 1: one row per section and a "more" line. */
+    opt.top_lines = 1;
+    got = text_report(p, &run, src, &opt);
+    head = text_between(got, "\nLines holding the peak\n", "\nRSS at exit");
+    expect_text(head, "\nLines holding the peak\n"
+                      "        held        share   line\n"
+                      "     2.0 KiB        87.2%   app.c:4 (make)\n"
+                      "  (1 more lines; --top=0 shows all)\n"
+                      "\n"
+                      "Leaks: none (every block was freed)\n"
+                      "\n"
+                      "Temporary allocations (freed before their thread allocated again)\n"
+                      "   temporary     of calls   line\n"
+                      "           2            2   app.c:9 (main)\n"
+                      "  (2 more lines; --top=0 shows all)\n");
+    free(head);
+    free(got);
+
+    /* RSS at exit with live blocks: the heap line says how much of it they are. */
+    mp_sources_free(src);
+    mp_profile_free(p);
+    p = build_profile();
+    src = load_sources(p);
+    got = text_report(p, &run, src, &opt);
+    ck_assert_ptr_nonnull(strstr(got, "\n     4.0 MiB   malloc heap and anonymous memory (6.0 KiB of it live blocks; "
+                                      "the rest is allocator\n"));
+    /* no temporaries: no section */
+    ck_assert_ptr_null(strstr(got, "Temporary allocations"));
+    free(got);
+    mp_sources_free(src);
+    mp_profile_free(p);
+}
+END_TEST
+
+/* Twelve stacks leak: the biggest three get their stacks in the text, the
+ * ten biggest in the JSON; ties on bytes and blocks go by the innermost
+ * frame's file, line, function. */
+static struct mp_profile *build_many_leaks_profile(void)
+{
+    static const uint64_t sf[] = { 0x1001 }, sg[] = { 0x1002 }, sh[] = { 0x1003 }, se[] = { 0x1004 },
+                          sz[] = { 0x1005 }, sy[] = { 0x1006 }, sx[] = { 0x1007, 0x1005 },
+                          s1[] = { 0x400, 0x100, 0x200 }, s2[] = { 0x400, 0x300 }, s3[] = { 0x500 },
+                          s4[] = { 0x600 }, s5[] = { 0x400, 0x350 }, sfree[] = { 0x1003, 0x200 };
+    struct mp_profile *p = mp_profile_new(fake_resolve, NULL);
+    ck_assert_ptr_nonnull(p);
+    ev_alloc_t(p, 1, 0x01, 500, sf, 1);   /* f /b.c:5 */
+    ev_alloc_t(p, 1, 0x02, 500, sg, 1);   /* g /a.c:7: same bytes and blocks as f, sorts first */
+    ev_alloc_t(p, 1, 0x03, 1200, sh, 1);  /* h /a.c:3 */
+    ev_alloc_t(p, 1, 0x04, 1100, se, 1);  /* e /a.c:3 */
+    ev_alloc_t(p, 1, 0x05, 450, sz, 1);   /* z /a.c:9: 900 in 2 blocks */
+    ev_alloc_t(p, 1, 0x06, 450, sz, 1);
+    ev_alloc_t(p, 1, 0x07, 800, sy, 1);   /* y /z.c:1 */
+    ev_alloc_t(p, 1, 0x08, 700, sx, 2);   /* x /a.c:8 <- z */
+    ev_alloc_t(p, 1, 0x09, 600, s1, 3);   /* make:4 */
+    ev_alloc_t(p, 1, 0x0a, 400, s2, 2);   /* main:9 */
+    ev_alloc_t(p, 1, 0x0b, 300, s3, 1);   /* gone.c:3 */
+    ev_alloc_t(p, 1, 0x0c, 200, s4, 1);   /* libfoo */
+    ev_alloc_t(p, 1, 0x0d, 100, s5, 2);   /* main:10 */
+    ev_alloc_t(p, 1, 0x0e, 9999, sfree, 2); /* h <- main:8: freed, no leak */
+    ev_alloc_t(p, 1, 0x0f, 1, s5, 2);
+    ev_free_t(p, 1, 0x0e);
+    return p;
+}
+
+START_TEST(leaks_biggest_stacks_text_and_json)
+{
+    struct mp_profile *p = build_many_leaks_profile();
+    struct mp_report_run run = default_run();
+    struct mp_report_options opt = { .cwd = dir, .precision = 1, .top_lines = 0, .max_tables = 0 };
+    size_t n;
+    size_t *idx = mp_stacks_by_live(p, &n);
+    ck_assert_uint_eq(n, 12);
+    const char *want_fn[] = { "h", "e", "z", "y", "x", "make", "g", "f", "main", "other", "libfoo.so+0x40", "main" };
+    const uint64_t want_bytes[] = { 1200, 1100, 900, 800, 700, 600, 500, 500, 400, 300, 200, 101 };
+    for (size_t i = 0; i < n; i++) {
+        const struct mp_stack_info *st = mp_profile_stack(p, idx[i]);
+        ck_assert_str_eq(mp_profile_line(p, st->self_line)->function, want_fn[i]);
+        ck_assert_uint_eq(st->live_bytes, want_bytes[i]);
+    }
+    free(idx);
+
+    char *got = text_report(p, &run, NULL, &opt);
+    /* 1200+1100+900+800+700+600+500+500+400+300+200+101 = 7301 bytes (7.1 KiB) in 14 blocks */
+    char *leaks = text_between(got, "\nLeaks: ", "\nFilename: ");
+    expect_text(leaks, "\nLeaks: 7.1 KiB in 14 blocks never freed\n"
+                       "      leaked       blocks   line\n"
+                       "     1.2 KiB            1   /a.c:3 (h)\n"
+                       "     1.1 KiB            1   /a.c:3 (e)\n"
+                       "       900 B            2   /a.c:9 (z)\n"
+                       "       800 B            1   /z.c:1 (y)\n"
+                       "       700 B            1   /a.c:8 (x)\n"
+                       "       600 B            1   app.c:4 (make)\n"
+                       "       500 B            1   /a.c:7 (g)\n"
+                       "       500 B            1   /b.c:5 (f)\n"
+                       "       400 B            1   app.c:9 (main)\n"
+                       "       300 B            1   /zzz-memprof-missing/gone.c:3 (other)\n"
+                       "       200 B            1   libfoo.so+0x40 (/usr/lib/libfoo.so)\n"
+                       "       101 B            2   app.c:10 (main)\n"
+                       "  1.2 KiB in 1 blocks allocated from:\n"
+                       "      -> /a.c:3 (h)\n"
+                       "  1.1 KiB in 1 blocks allocated from:\n"
+                       "      -> /a.c:3 (e)\n"
+                       "  900 B in 2 blocks allocated from:\n"
+                       "      -> /a.c:9 (z)\n");
+    /* no temporaries (the freed block was not the last allocation): no section */
+    ck_assert_ptr_null(strstr(got, "Temporary allocations"));
+    free(leaks);
+    free(got);
+    mp_profile_free(p);
+}
+END_TEST
+
+START_TEST(json_peak_leaks_timeline_rss)
+{
+    struct mp_profile *p = build_temporaries_profile();
+    struct mp_report_run run = run_with_rss_at_exit();
+    struct mp_report_options opt = { .cwd = dir, .precision = 1, .top_lines = 1, .max_tables = 1 };
+    char *json = json_report(p, &run, NULL, &opt);
+    const struct query q[] = {
+        { "[d['summary'][k] for k in ['alloc_calls', 'allocated_bytes', 'free_calls', 'freed_bytes', "
+          "'peak_heap_bytes', 'leaked_bytes', 'leaked_blocks', 'temporary_calls']]",
+          "[5, 2558, 5, 2558, 2348, 0, 0, 4]" },
+        { "[[l['function'], l['line'], l['alloc_calls'], l['peak_bytes'], l['leaked_bytes'], l['leaked_blocks'], "
+          "l['temporary_calls']] for l in d['lines']]",
+          "[[\"make\", 4, 1, 2048, 0, 0, 1], [\"main\", 10, 2, 300, 0, 0, 1], [\"main\", 9, 2, 0, 0, 0, 2]]" },
+        { "d['peak']['heap_bytes']", "2348" },
+        { "d['peak']['reached_at']", "{\"file\": \"app.c\", \"function\": \"make\", \"line\": 4}" },
+        /* the JSON stack is whole: runtime frames and what lies beyond main */
+        { "[[f['file'], f['line'], f['function']] for f in d['peak']['stack']]",
+          "[[null, 0, \"malloc\"], [\"app.c\", 4, \"make\"], [\"app.c\", 8, \"main\"], "
+          "[\"../sysdeps/nptl/libc_start_call_main.h\", 58, \"__libc_start_call_main\"]]" },
+        { "[f.get('module') for f in d['peak']['stack']]",
+          "[\"/lib/x86_64-linux-gnu/libc.so.6\", null, null, null]" },
+        { "d['leaks']", "[]" },
+        /* [seconds (3 decimals), rss, heap at that point of the event stream] */
+        { "d['timeline']",
+          "[[0.001, 1048576, 100], [0.25, 2097152, 300], [1.235, 3145728, 2348], [2.0, 1572864, 0]]" },
+        { "d['rss_at_exit']",
+          "{\"code_bytes\": 2097152, \"file_data_bytes\": 1048576, \"heap_bytes\": 4194304, \"shared_bytes\": 65536, "
+          "\"stack_bytes\": 139264, \"total_bytes\": 7544832}" },
+    };
+    check_queries(json, q, sizeof q / sizeof *q);
+    /* four samples to a text line */
+    ck_assert_ptr_nonnull(strstr(json, "\"timeline\": [\n    [0.001, 1048576, 100], [0.250, 2097152, 300], "
+                                       "[1.235, 3145728, 2348], [2.000, 1572864, 0]\n  ]"));
+    free(json);
+    mp_profile_free(p);
+
+    /* Twelve leaking stacks: the ten biggest. */
+    p = build_many_leaks_profile();
+    run = default_run();
+    json = json_report(p, &run, NULL, &opt);
+    const struct query q2[] = {
+        { "[[k['bytes'], k['blocks'], k['stack'][0]['function']] for k in d['leaks']]",
+          "[[1200, 1, \"h\"], [1100, 1, \"e\"], [900, 2, \"z\"], [800, 1, \"y\"], [700, 1, \"x\"], "
+          "[600, 1, \"malloc\"], [500, 1, \"g\"], [500, 1, \"f\"], [400, 1, \"malloc\"], [300, 1, \"other\"]]" },
+        { "[[f['file'], f['line'], f['function']] for f in d['leaks'][4]['stack']]",
+          "[[\"/a.c\", 8, \"x\"], [\"/a.c\", 9, \"z\"]]" },
+        { "[d['summary']['leaked_bytes'], d['summary']['leaked_blocks'], d['summary']['temporary_calls']]",
+          "[7301, 14, 0]" },
+        /* the peak: 7300 + 9999 + 1, reached by the last allocation (main:10's 1 byte) */
+        { "[d['peak']['heap_bytes'], d['peak']['reached_at']['line'], d['summary']['peak_heap_bytes']]",
+          "[17300, 10, 17300]" },
+    };
+    check_queries(json, q2, sizeof q2 / sizeof *q2);
+    free(json);
+    mp_profile_free(p);
+}
+END_TEST
+
+
+/* ------------------------------------------------------------------------ */
 /* Formatting helpers                                                         */
 /* ------------------------------------------------------------------------ */
 
@@ -1018,6 +1339,8 @@ int main(void)
     tcase_add_test(tc, text_report_signal_note_warnings);
     tcase_add_test(tc, text_report_reused_note_and_counts);
     tcase_add_test(tc, text_report_write_error);
+    tcase_add_test(tc, text_report_temporaries_and_rss_at_exit);
+    tcase_add_test(tc, leaks_biggest_stacks_text_and_json);
     suite_add_tcase(s, tc);
     tc = tcase_create("tables");
     tcase_add_checked_fixture(tc, setup, NULL);
@@ -1030,6 +1353,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, json_report_fields);
     tcase_add_test(tc, json_escaping_signal_and_empty);
+    tcase_add_test(tc, json_peak_leaks_timeline_rss);
     suite_add_tcase(s, tc);
     tc = tcase_create("format");
     tcase_add_test(tc, format_size);
