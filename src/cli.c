@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 #include "ci_limits.h"
+#include "linemode.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -12,6 +13,39 @@
 #ifndef MEMPROF_VERSION
 #define MEMPROF_VERSION "dev"
 #endif
+
+/* --function and --metric (line mode): kept here, read through
+ * mp_cli_linemode_options (linemode.h). */
+static const char **lm_functions;
+static size_t lm_n_functions, lm_cap_functions;
+static struct mp_linemode_options lm_options;
+
+const struct mp_linemode_options *mp_cli_linemode_options(void)
+{
+    lm_options.functions = lm_functions;
+    lm_options.n_functions = lm_n_functions;
+    return &lm_options;
+}
+
+static int add_function(const char *name)
+{
+    if (!*name) {
+        fprintf(stderr, "memprof: --function takes a function name, such as --function build_table\n");
+        return -1;
+    }
+    if (lm_n_functions == lm_cap_functions) {
+        size_t cap = lm_cap_functions ? lm_cap_functions * 2 : 8;
+        const char **grown = realloc(lm_functions, cap * sizeof *grown);
+        if (!grown) {
+            fprintf(stderr, "memprof: out of memory\n");
+            return -1;
+        }
+        lm_functions = grown;
+        lm_cap_functions = cap;
+    }
+    lm_functions[lm_n_functions++] = name;
+    return 0;
+}
 
 static const char usage_line[] = "usage: memprof [OPTIONS] PROGRAM [ARGS...]\n";
 
@@ -34,6 +68,11 @@ static void print_help(void)
            "      --interval T    RSS sampling period: 10ms (default), 250ms, 1s, ...\n"
            "      --stable        leave out what varies between runs (RSS, times, addresses)\n"
            "                      so two runs of a deterministic program are byte-identical\n"
+           "\n"
+           "Line by line (memory_profiler's @profile for native code):\n"
+           "      --function NAME memory after every line of NAME (repeatable; FILE.c:NAME\n"
+           "                      picks one file's; globs such as 'parse_*' work); needs -g\n"
+           "      --metric M      what the --function tables show: rss (default) or heap\n"
            "\n"
            "CI limits (the report is still written; memprof then exits with status 3):\n"
            "      --limit-heap SIZE    peak heap, e.g. 100MiB, 24MB, 512KiB, 1G\n"
@@ -96,7 +135,7 @@ static int parse_limit(const char *text, const char *name, uint64_t *out)
 }
 
 enum { OPT_JSON = 256, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_ENGINE, OPT_VERSION, OPT_INTERVAL, OPT_STABLE,
-       OPT_LIMIT_HEAP, OPT_LIMIT_RSS, OPT_LIMIT_LEAKS, OPT_LIMIT_STATUS };
+       OPT_LIMIT_HEAP, OPT_LIMIT_RSS, OPT_LIMIT_LEAKS, OPT_LIMIT_STATUS, OPT_FUNCTION, OPT_METRIC };
 
 enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *opt)
 {
@@ -113,6 +152,8 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
         { "limit-rss", required_argument, NULL, OPT_LIMIT_RSS },
         { "limit-leaks", required_argument, NULL, OPT_LIMIT_LEAKS },
         { "limit-status", required_argument, NULL, OPT_LIMIT_STATUS },
+        { "function", required_argument, NULL, OPT_FUNCTION },
+        { "metric", required_argument, NULL, OPT_METRIC },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, OPT_VERSION },
         { NULL, 0, NULL, 0 },
@@ -125,6 +166,8 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
     opt->interval_ns = 10 * 1000 * 1000;
     opt->limit_status = 3;
     opt->limit_heap = opt->limit_rss = opt->limit_leaks = MP_NO_LIMIT;
+    lm_n_functions = 0;
+    lm_options.metric = MP_LM_METRIC_RSS;
     opterr = 0;
     optind = 1;
     int c;
@@ -170,6 +213,17 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
         case OPT_LIMIT_STATUS:
             if (parse_count(optarg, "--limit-status", 255, &v)) return MP_CLI_USAGE_ERROR;
             opt->limit_status = (int)v;
+            break;
+        case OPT_FUNCTION:
+            if (add_function(optarg)) return MP_CLI_USAGE_ERROR;
+            break;
+        case OPT_METRIC:
+            if (strcmp(optarg, "rss") == 0) lm_options.metric = MP_LM_METRIC_RSS;
+            else if (strcmp(optarg, "heap") == 0) lm_options.metric = MP_LM_METRIC_HEAP;
+            else {
+                fprintf(stderr, "memprof: unknown metric '%s': use rss or heap\n%s", optarg, usage_line);
+                return MP_CLI_USAGE_ERROR;
+            }
             break;
         case 'h': print_help(); return MP_CLI_EXIT_OK;
         case OPT_VERSION: printf("memprof %s\n", MEMPROF_VERSION); return MP_CLI_EXIT_OK;

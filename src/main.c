@@ -4,7 +4,10 @@
 #define _GNU_SOURCE
 #include "ci_limits.h"
 #include "cli.h"
+#include "commands.h"
 #include "launch.h"
+#include "line_profile.h"
+#include "linemode.h"
 #include "procfs.h"
 #include "memprof/profile.h"
 #include "memprof/report.h"
@@ -31,6 +34,8 @@ struct session {
     struct mp_symbolizer *symbolizer;
     struct mp_profile *profile;
     struct mp_rss_sampler *sampler;
+    struct mp_linemode *linemode;       /* --function: breakpoints (supervisor thread) */
+    struct mp_line_profile *lines;      /* --function: their tables (reader thread) */
     struct mp_rss_breakdown rss_at_exit;
     uint64_t sample_interval_ns;
     uint64_t start_ns;
@@ -45,6 +50,8 @@ static void sink_event(void *ctx, const struct mp_event *ev)
     struct session *s = ctx;
     if (mp_profile_add(s->profile, ev) != 0)
         s->profile_errors++;
+    if (s->lines && (ev->kind == MP_EV_LINE || ev->kind == MP_EV_SAMPLE))
+        mp_line_profile_add(s->lines, ev, mp_profile_totals(s->profile)->live_bytes);
 }
 
 static void hint_event(void *ctx, uint64_t addr)
@@ -101,8 +108,19 @@ static void on_exec(void *ctx, pid_t pid)
     else
         s->symbolizer = mp_symbolizer_open(pid, s->sym_error, sizeof s->sym_error);
     mp_profile_reset(s->profile);
+    if (s->lines)
+        mp_line_profile_reset(s->lines);
     s->events_lost = 0;
     start_reader(s);
+    if (s->linemode)
+        mp_linemode_arm(s->linemode, pid);
+}
+
+/* A SIGTRAP: one of line mode's breakpoints, or the program's own. */
+static int on_trap(void *ctx, pid_t tid)
+{
+    struct session *s = ctx;
+    return mp_linemode_on_trap(s->linemode, tid);
 }
 
 /* The address space still exists: let the reader catch up so new stacks
@@ -193,6 +211,12 @@ static void load_sources(struct mp_sources *src, const struct mp_profile *p)
 
 int main(int argc, char **argv)
 {
+    /* Subcommands that read saved reports; to profile a program called
+     * "report" or "diff", give its path (./report). */
+    if (argc >= 2 && strcmp(argv[1], "report") == 0)
+        return mp_cmd_report(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "diff") == 0)
+        return mp_cmd_diff(argc - 1, argv + 1);
     struct mp_options opt;
     switch (mp_parse_options(argc, argv, &opt)) {
     case MP_CLI_EXIT_OK: return 0;
@@ -213,6 +237,15 @@ int main(int argc, char **argv)
 
     struct session s;
     memset(&s, 0, sizeof s);
+    const struct mp_linemode_options *lmo = mp_cli_linemode_options();
+    if (lmo->n_functions) {
+        /* before anything runs: a bad name is a usage error */
+        rc = mp_linemode_resolve(path, lmo->functions, lmo->n_functions, &s.linemode, err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "%s\n", err);
+            return rc;
+        }
+    }
     const char *engine = "agent", *engine_note = NULL;
     enum mp_exe_kind kind = mp_exe_kind(path);
     if (opt.engine == MP_ENGINE_NONE) {
@@ -251,13 +284,23 @@ int main(int argc, char **argv)
         return 1;
     }
     mp_ring_reader_set_hint(s.ring, hint_event);
+    if (s.linemode) {
+        mp_linemode_set_ring(s.linemode, s.ring);
+        s.lines = mp_line_profile_new(mp_linemode_map(s.linemode));
+        if (!s.lines) {
+            fprintf(stderr, "memprof: out of memory\n");
+            return 1;
+        }
+    }
 
     struct mp_launch launch = { path, opt.command, envp };
-    struct mp_supervisor_hooks hooks = { &s, on_start, on_exec, on_exit_event, NULL };
+    struct mp_supervisor_hooks hooks = { &s, on_start, on_exec, on_exit_event, s.linemode ? on_trap : NULL };
     struct mp_run_result result;
     rc = mp_supervise(&launch, &hooks, &result, err, sizeof err);
     mp_rss_sampler_stop(s.sampler);
     stop_reader(&s);
+    if (s.lines)
+        mp_line_profile_finish(s.lines, mp_profile_totals(s.profile)->live_bytes);
     if (rc) {
         fprintf(stderr, "%s\n", err);
         return rc;
@@ -279,9 +322,35 @@ int main(int argc, char **argv)
             warnings[n_warnings++] = sw[i];
     }
 
+    char lm_note[256];
+    if (s.linemode) {
+        struct mp_linemode_stats lst;
+        mp_linemode_stats(s.linemode, &lst);
+        const char *w = mp_linemode_warning(s.linemode);
+        const size_t max_warnings = sizeof warnings / sizeof *warnings;
+        if (w && n_warnings < max_warnings)
+            warnings[n_warnings++] = w;
+        else if (!lst.armed && n_warnings < max_warnings)
+            warnings[n_warnings++] = "line mode found no image of the program to put its breakpoints in";
+        if (lmo->metric == MP_LM_METRIC_HEAP && engine_note && n_warnings < max_warnings)
+            warnings[n_warnings++] = "--metric=heap needs the heap engine: the --function tables show a heap of 0";
+        if (lst.steps_with_threads && n_warnings < max_warnings) {
+            snprintf(lm_note, sizeof lm_note,
+                     "line mode stepped over %llu breakpoints while other threads ran: they may have run "
+                     "those lines unseen (Occurrences can be low by up to that many)",
+                     (unsigned long long)lst.steps_with_threads);
+            warnings[n_warnings++] = lm_note;
+        }
+        if (lst.lost_stops && n_warnings < max_warnings)
+            warnings[n_warnings++] = "a thread exited or was stopped by job control while line mode stepped it "
+                                     "over a breakpoint: that stop was not passed on";
+    }
+
     struct mp_sources *src = mp_sources_new();
     if (src)
         load_sources(src, s.profile);
+    if (src && s.lines)
+        mp_line_profile_load_sources(s.lines, src);
     char cwd[PATH_MAX];
     struct mp_report_run run = {
         .command = opt.command,
@@ -308,6 +377,8 @@ int main(int argc, char **argv)
     if (result.signal)
         fprintf(stderr, "memprof: %s was killed by signal %d (%s)\n", opt.command[0], result.signal,
                 strsignal(result.signal));
+    run.line_profile = s.lines;
+    ropt.line_metric = lmo->metric;
     int write_failed = mp_write_text(text_out, s.profile, &run, src, &ropt) != 0;
     if (json_out) {
         write_failed |= mp_write_json(json_out, s.profile, &run, src, &ropt) != 0;
@@ -322,6 +393,8 @@ int main(int argc, char **argv)
     int limits_broken = mp_check_limits(stderr, &limits, s.profile, &run, &ropt);
 
     mp_sources_free(src);
+    mp_line_profile_free(s.lines);
+    mp_linemode_free(s.linemode);
     mp_profile_free(s.profile);
     if (s.symbolizer)
         mp_symbolizer_close(s.symbolizer);

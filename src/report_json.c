@@ -4,6 +4,7 @@
  * is deterministic and easy to grep. */
 #include "memprof/report.h"
 #include "format.h"
+#include "line_profile.h"
 #include "sources.h"
 #include "tables.h"
 
@@ -252,7 +253,13 @@ int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_
         fputs(i ? ", " : "", out);
         json_string(out, run->warnings[i]);
     }
-    fprintf(out, "]\n}\n");
+    fprintf(out, "]");
+    if (run->line_profile) {
+        struct mp_line_report_options lopt = { opt->cwd, opt->precision, (enum mp_lm_metric)opt->line_metric };
+        fprintf(out, ",\n");
+        mp_write_line_tables_json(out, run->line_profile, src, &lopt);
+    }
+    fprintf(out, "\n}\n");
     fflush(out);
     return ferror(out) ? -1 : 0;
 }

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "memprof/report.h"
 #include "format.h"
+#include "line_profile.h"
 #include "report_text_internal.h"
 #include "sources.h"
 #include "tables.h"
@@ -152,6 +153,12 @@ int mp_write_text(FILE *out, const struct mp_profile *p, const struct mp_report_
     if (!run->engine_note) {
         write_top_lines(out, p, opt);
         mp_text_peak_and_leaks(out, p, run, opt);
+    }
+    if (run->line_profile) {
+        struct mp_line_report_options lopt = { opt->cwd, opt->precision, (enum mp_lm_metric)opt->line_metric };
+        mp_write_line_tables_text(out, run->line_profile, src, &lopt);
+    }
+    if (!run->engine_note) {
         struct mp_tables tables;
         if (mp_tables_build(p, &tables) == 0) {
             size_t shown = opt->max_tables && opt->max_tables < tables.n ? opt->max_tables : tables.n;

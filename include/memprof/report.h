@@ -9,6 +9,7 @@
 #include "memprof/profile.h"
 
 struct mp_sources;
+struct mp_line_profile;
 
 /* What the target's resident memory was made of when it exited (from
  * /proc/PID/smaps), to explain the gap between peak RSS and peak heap. */
@@ -35,6 +36,7 @@ struct mp_report_run {
     uint64_t events_lost;        /* records the engine could not deliver */
     uint64_t agent_bytes;        /* the agent's own memory inside the target */
     struct mp_rss_breakdown rss_at_exit;
+    const struct mp_line_profile *line_profile; /* line mode's tables (--function), or NULL */
     const char *const *warnings; /* one sentence each */
     size_t n_warnings;
 };
@@ -45,6 +47,7 @@ struct mp_report_options {
     size_t top_lines;            /* rows in "Top lines"; 0: all */
     size_t max_tables;           /* per-function tables; 0: all */
     int stable;                  /* leave out what varies between runs: RSS, times, addresses */
+    int line_metric;             /* line mode's Mem usage: 0 RSS, 1 heap (enum mp_lm_metric) */
 };
 
 /* Both return 0, or -1 when writing failed. */

@@ -1,0 +1,252 @@
+/* memprof: line mode, the instructions under a breakpoint that memprof
+ * carries out itself instead of single-stepping them (as the kernel's
+ * uprobes emulate some): the INT3 never leaves the text, so other threads
+ * cannot pass it unseen, and a hit costs one stop of the thread instead of
+ * two.  A short whitelist of what compilers put at line starts, none of
+ * which touches the flags:
+ *
+ *   nop, endbr64            push r64, pop r64       call rel32, ret
+ *   jmp rel8, jmp rel32     leave                   mov r, r (32/64)
+ *   mov r, [base+disp] and mov [base+disp], r (32/64 bits; base a register,
+ *     rsp through the plain SIB byte 0x24, or rip)
+ *   mov dword/qword [base+disp], imm32
+ *   lea r64, [base+disp]
+ *
+ * Anything else (prefixes other than REX, SIB with an index, 8/16-bit
+ * operands, arithmetic) is single-stepped, and so is a move whose memory
+ * operand is not on the thread's own stack (near rsp): memory other threads
+ * may use at the same time gets the real, atomic instruction. */
+#define _GNU_SOURCE
+#include "linemode_internal.h"
+
+#include <string.h>
+#include <sys/types.h>
+#include <sys/user.h>
+#include <unistd.h>
+
+enum {
+    EMU_STEP = 0,
+    EMU_NOP,
+    EMU_PUSH,
+    EMU_CALL,
+    EMU_JMP,
+    EMU_MOV_RR,   /* reg = destination, base = source */
+    EMU_LOAD,     /* reg <- [base + disp] */
+    EMU_STORE,    /* [base + disp] <- reg */
+    EMU_STORE_IMM,/* [base + disp] <- imm */
+    EMU_POP,
+    EMU_RET,
+    EMU_LEAVE,
+    EMU_LEA       /* reg <- base + disp */
+};
+
+#define BASE_RIP 16
+/* A memory operand from rsp - 128 (the red zone) to rsp + 64 KiB is taken
+ * to be the thread's own stack frame or its caller's. */
+#define STACK_WINDOW (64 * 1024)
+
+static int32_t i32(const uint8_t *b)
+{
+    int32_t v;
+    memcpy(&v, b, sizeof v);
+    return v;
+}
+
+void lm_emu_decode(const uint8_t *b, struct lm_emu *e)
+{
+    memset(e, 0, sizeof *e);
+    if (b[0] == 0x90) {
+        e->kind = EMU_NOP, e->len = 1;
+        return;
+    }
+    if (b[0] == 0xf3 && b[1] == 0x0f && b[2] == 0x1e && b[3] == 0xfa) {
+        e->kind = EMU_NOP, e->len = 4;
+        return;
+    }
+    size_t i = 0;
+    uint8_t rex = 0;
+    if ((b[0] & 0xf0) == 0x40)
+        rex = b[i++];
+    uint8_t op = b[i];
+    if (op >= 0x50 && op <= 0x57) {
+        if (rex && rex != 0x41)
+            return;
+        e->kind = EMU_PUSH;
+        e->reg = (uint8_t)((op - 0x50) | (rex & 1) << 3);
+        e->len = (uint8_t)(i + 1);
+        return;
+    }
+    if (op >= 0x58 && op <= 0x5f) {
+        if (rex && rex != 0x41)
+            return;
+        e->kind = EMU_POP;
+        e->reg = (uint8_t)((op - 0x58) | (rex & 1) << 3);
+        e->len = (uint8_t)(i + 1);
+        return;
+    }
+    if (!rex && (op == 0xc3 || op == 0xc9)) {
+        e->kind = op == 0xc3 ? EMU_RET : EMU_LEAVE;
+        e->len = 1;
+        return;
+    }
+    if (!rex && (op == 0xe8 || op == 0xe9)) {
+        e->kind = op == 0xe8 ? EMU_CALL : EMU_JMP;
+        e->disp = i32(b + 1);
+        e->len = 5;
+        return;
+    }
+    if (!rex && op == 0xeb) {
+        e->kind = EMU_JMP;
+        e->disp = (int8_t)b[1];
+        e->len = 2;
+        return;
+    }
+    if (op != 0x8b && op != 0x89 && op != 0xc7 && !(op == 0x8d && rex == 0x48))
+        return;
+    if (rex & 0x02)
+        return; /* REX.X: an index register */
+    uint8_t modrm = b[i + 1], mod = modrm >> 6, rm = modrm & 7;
+    uint8_t reg = (uint8_t)(((modrm >> 3) & 7) | ((rex & 4) ? 8 : 0));
+    uint8_t rm_full = (uint8_t)(rm | ((rex & 1) ? 8 : 0));
+    size_t p = i + 2;
+    e->width = (rex & 8) ? 8 : 4;
+    if (op == 0xc7 && ((modrm >> 3) & 7) != 0)
+        return;
+    if (mod == 3) {
+        if (op == 0xc7 || op == 0x8d)
+            return;
+        e->kind = EMU_MOV_RR;
+        e->reg = op == 0x8b ? reg : rm_full;
+        e->base = op == 0x8b ? rm_full : reg;
+        e->len = (uint8_t)p;
+        return;
+    }
+    if (rm == 4) {
+        if (b[p++] != 0x24)
+            return; /* a SIB with an index or another base */
+        e->base = rm_full;
+    } else if (mod == 0 && rm == 5) {
+        e->base = BASE_RIP;
+    } else {
+        e->base = rm_full;
+    }
+    if (mod == 0 && rm == 5) {
+        e->disp = i32(b + p);
+        p += 4;
+    } else if (mod == 1) {
+        e->disp = (int8_t)b[p];
+        p += 1;
+    } else if (mod == 2) {
+        e->disp = i32(b + p);
+        p += 4;
+    }
+    if (op == 0xc7) {
+        e->imm = i32(b + p);
+        p += 4;
+        e->kind = EMU_STORE_IMM;
+    } else {
+        e->kind = op == 0x8b ? EMU_LOAD : op == 0x8d ? EMU_LEA : EMU_STORE;
+    }
+    e->reg = reg;
+    e->len = (uint8_t)p;
+}
+
+static unsigned long long *reg_ptr(struct user_regs_struct *r, unsigned n)
+{
+    switch (n) {
+    case 0: return &r->rax;
+    case 1: return &r->rcx;
+    case 2: return &r->rdx;
+    case 3: return &r->rbx;
+    case 4: return &r->rsp;
+    case 5: return &r->rbp;
+    case 6: return &r->rsi;
+    case 7: return &r->rdi;
+    case 8: return &r->r8;
+    case 9: return &r->r9;
+    case 10: return &r->r10;
+    case 11: return &r->r11;
+    case 12: return &r->r12;
+    case 13: return &r->r13;
+    case 14: return &r->r14;
+    default: return &r->r15;
+    }
+}
+
+static int write_mem(int fd, uint64_t addr, const void *v, size_t n)
+{
+    return pwrite(fd, v, n, (off_t)addr) == (ssize_t)n ? 0 : -1;
+}
+
+int lm_emu_execute(const struct lm_emu *e, struct user_regs_struct *regs, int mem_fd)
+{
+    uint64_t next = regs->rip + e->len;
+    switch (e->kind) {
+    case EMU_NOP:
+        regs->rip = next;
+        return 0;
+    case EMU_PUSH: {
+        uint64_t v = *reg_ptr(regs, e->reg);
+        if (write_mem(mem_fd, regs->rsp - 8, &v, 8) != 0)
+            return -1;
+        regs->rsp -= 8;
+        regs->rip = next;
+        return 0;
+    }
+    case EMU_POP:
+    case EMU_RET:
+    case EMU_LEAVE: {
+        uint64_t sp = e->kind == EMU_LEAVE ? regs->rbp : regs->rsp, v;
+        if (pread(mem_fd, &v, 8, (off_t)sp) != 8)
+            return -1;
+        regs->rsp = sp + 8;
+        if (e->kind == EMU_POP)
+            *reg_ptr(regs, e->reg) = v; /* pop rsp: the loaded value wins */
+        else if (e->kind == EMU_LEAVE)
+            regs->rbp = v;
+        regs->rip = e->kind == EMU_RET ? v : next;
+        return 0;
+    }
+    case EMU_CALL:
+        if (write_mem(mem_fd, regs->rsp - 8, &next, 8) != 0)
+            return -1;
+        regs->rsp -= 8;
+        regs->rip = next + (uint64_t)(int64_t)e->disp;
+        return 0;
+    case EMU_JMP:
+        regs->rip = next + (uint64_t)(int64_t)e->disp;
+        return 0;
+    case EMU_MOV_RR: {
+        uint64_t v = *reg_ptr(regs, e->base);
+        *reg_ptr(regs, e->reg) = e->width == 8 ? v : (uint32_t)v;
+        regs->rip = next;
+        return 0;
+    }
+    case EMU_LEA:
+        *reg_ptr(regs, e->reg) = (e->base == BASE_RIP ? next : *reg_ptr(regs, e->base)) + (uint64_t)(int64_t)e->disp;
+        regs->rip = next;
+        return 0;
+    case EMU_LOAD:
+    case EMU_STORE:
+    case EMU_STORE_IMM: {
+        uint64_t base = e->base == BASE_RIP ? next : *reg_ptr(regs, e->base);
+        uint64_t addr = base + (uint64_t)(int64_t)e->disp;
+        if (addr + 128 < regs->rsp || addr >= regs->rsp + STACK_WINDOW)
+            return -1;
+        if (e->kind == EMU_LOAD) {
+            uint64_t v = 0;
+            if (pread(mem_fd, &v, e->width, (off_t)addr) != (ssize_t)e->width)
+                return -1;
+            *reg_ptr(regs, e->reg) = v; /* a 32-bit load zero-extends */
+        } else {
+            uint64_t v = e->kind == EMU_STORE ? *reg_ptr(regs, e->reg) : (uint64_t)e->imm;
+            if (write_mem(mem_fd, addr, &v, e->width) != 0) /* little endian: the low bytes */
+                return -1;
+        }
+        regs->rip = next;
+        return 0;
+    }
+    default:
+        return -1;
+    }
+}

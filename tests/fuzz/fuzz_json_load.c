@@ -1,0 +1,44 @@
+/* memprof fuzz target: the JSON report loader (src/json_load.c) and every
+ * writer fed by what it accepts.  Built and run by scripts/fuzz (libFuzzer,
+ * ASan, UBSan).  A load either fails with one error line naming the input,
+ * or gives a profile that every writer can render. */
+#include "json_load.h"
+#include "memprof/report.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* src/report_folded.c */
+int mp_write_folded(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt);
+
+static FILE *devnull;
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (!devnull && !(devnull = fopen("/dev/null", "w")))
+        abort();
+    struct mp_loaded_report r;
+    char err[1024];
+    if (mp_load_report_buffer((const char *)data, size, "fuzz.json", &r, err, sizeof err) != 0) {
+        /* The contract: one line, naming the input. */
+        if (strncmp(err, "fuzz.json", 9) != 0 || strchr(err, '\n'))
+            abort();
+        return 0;
+    }
+    struct mp_report_options opt = { .cwd = NULL, .precision = 1, .top_lines = 10, .max_tables = 10,
+                                     .stable = r.stable };
+    if (mp_write_text(devnull, r.profile, &r.run, r.sources, &opt) != 0 ||
+        mp_write_json(devnull, r.profile, &r.run, r.sources, &opt) != 0 ||
+        mp_write_folded(devnull, r.profile, &opt) != 0)
+        abort();
+    opt.top_lines = opt.max_tables = 0;
+    opt.precision = 9;
+    opt.stable = !opt.stable;
+    mp_write_text(devnull, r.profile, &r.run, r.sources, &opt);
+    mp_loaded_report_free(&r);
+    return 0;
+}
