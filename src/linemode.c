@@ -464,6 +464,25 @@ int mp_linemode_on_trap(struct mp_linemode *lm, pid_t tid)
     return 1;
 }
 
+int mp_linemode_clean_child(struct mp_linemode *lm, pid_t child)
+{
+    if (!lm->armed)
+        return 0;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/mem", (int)child);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; i < lm->n_site_slots; i++) {
+        const struct lm_site *site = &lm->sites[i];
+        if (site->addr && site->inserted && pwrite(fd, &site->orig, 1, (off_t)site->addr) != 1)
+            rc = -1;
+    }
+    close(fd);
+    return rc;
+}
+
 void mp_linemode_set_ring(struct mp_linemode *lm, struct mp_ring_reader *ring)
 {
     lm->ring = ring;

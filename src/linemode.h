@@ -101,6 +101,11 @@ int mp_linemode_arm(struct mp_linemode *lm, pid_t pid);
  * (the thread was stepped over it and resumed), 0 otherwise. */
 int mp_linemode_on_trap(struct mp_linemode *lm, pid_t tid);
 
+/* The supervisor's on_fork: a forked child (its own copy of the text,
+ * stopped before running) gets the original bytes back under every INT3.
+ * 0, or -1 if some could not be written. */
+int mp_linemode_clean_child(struct mp_linemode *lm, pid_t child);
+
 struct mp_linemode_stats {
     uint64_t traps;              /* breakpoint hits handled */
     uint64_t line_events;        /* line events posted (entries included) */

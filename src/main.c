@@ -117,6 +117,13 @@ static void on_exec(void *ctx, pid_t pid)
 }
 
 /* A SIGTRAP: one of line mode's breakpoints, or the program's own. */
+/* A forked child must not inherit our breakpoints. */
+static void on_fork(void *ctx, pid_t child)
+{
+    struct session *s = ctx;
+    mp_linemode_clean_child(s->linemode, child);
+}
+
 static int on_trap(void *ctx, pid_t tid)
 {
     struct session *s = ctx;
@@ -294,7 +301,8 @@ int main(int argc, char **argv)
     }
 
     struct mp_launch launch = { path, opt.command, envp };
-    struct mp_supervisor_hooks hooks = { &s, on_start, on_exec, on_exit_event, s.linemode ? on_trap : NULL };
+    struct mp_supervisor_hooks hooks = { &s, on_start, on_exec, on_exit_event, s.linemode ? on_trap : NULL,
+                                         s.linemode ? on_fork : NULL };
     struct mp_run_result result;
     rc = mp_supervise(&launch, &hooks, &result, err, sizeof err);
     mp_rss_sampler_stop(s.sampler);

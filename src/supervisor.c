@@ -2,8 +2,9 @@
  *
  * Launch: fork; the child waits on a pipe until the parent has seized it with
  * PTRACE_SEIZE, then execv's the program (exec errors come back through a
- * close-on-exec pipe).  Threads are followed (TRACECLONE); child processes are
- * not traced and run as they would without memprof.  Signals that are not
+ * close-on-exec pipe).  Threads are followed (TRACECLONE); child processes
+ * are attached only until breakpoints are out of their memory, then
+ * detached, and run as they would without memprof (tracees.h).  Signals that are not
  * ours are re-injected; group-stops are answered with PTRACE_LISTEN, and a
  * job-control stop of the target stops memprof too, so the shell sees the job
  * stop and `fg` resumes both.  Signals sent to memprof by another process are
@@ -11,6 +12,7 @@
 #define _GNU_SOURCE
 #include "supervisor.h"
 #include "procfs.h"
+#include "tracees.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -106,7 +108,7 @@ static int is_stop_signal(int sig)
 }
 
 static const long seize_options = PTRACE_O_EXITKILL | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC |
-                                  PTRACE_O_TRACEEXIT;
+                                  PTRACE_O_TRACEEXIT | PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK;
 
 static int launch_target(const struct mp_launch *launch, const struct mp_supervisor_hooks *hooks,
                          pid_t *pid_out, char *err, size_t errlen)
@@ -178,12 +180,47 @@ static int launch_target(const struct mp_launch *launch, const struct mp_supervi
     return 0;
 }
 
-/* Handle one stop of a traced thread and resume it. */
+static pid_t tgid_of(pid_t tid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *p = strstr(buf, "\nTgid:");
+    return p ? (pid_t)strtol(p + 7, NULL, 10) : 0;
+}
+
+/* A new child process, stopped before running anything: take our
+ * breakpoints out of its own copy of the text, then let it go. */
+static void release_child(pid_t child, int kind, const struct mp_supervisor_hooks *hooks)
+{
+    if (kind == MP_CHILD_FORK && hooks && hooks->on_fork)
+        hooks->on_fork(hooks->ctx, child);
+    ptrace(PTRACE_DETACH, child, 0, 0);
+}
+
+/* Handle one stop of a traced task and resume it. */
 static void handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_supervisor_hooks *hooks,
-                        struct mp_run_result *result)
+                        struct mp_run_result *result, struct mp_tracees *tracees)
 {
     int sig = WSTOPSIG(status);
     int event = status >> 16;
+    if (!mp_tracees_is_thread(tracees, tid)) {
+        if (tgid_of(tid) == main_pid) {
+            mp_tracees_add_thread(tracees, tid); /* a new thread, seen before its clone event */
+        } else {
+            int kind;
+            if (mp_tracees_child_stopped(tracees, tid, &kind))
+                release_child(tid, kind, hooks);
+            return; /* else it waits, stopped, for its parent's fork event */
+        }
+    }
     switch (event) {
     case PTRACE_EVENT_STOP:
         if (is_stop_signal(sig)) {
@@ -215,8 +252,25 @@ static void handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_s
         return;
     }
     case PTRACE_EVENT_CLONE:
+    case PTRACE_EVENT_FORK:
+    case PTRACE_EVENT_VFORK: {
+        unsigned long msg = 0;
+        ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
+        pid_t child = (pid_t)msg;
+        if (child > 0) {
+            if (event == PTRACE_EVENT_CLONE && tgid_of(child) == main_pid) {
+                mp_tracees_add_thread(tracees, child);
+            } else {
+                /* fork copies the memory; vfork and clone(CLONE_VM) share it, and
+                 * breakpoints must then stay in place for the parent. */
+                int kind = event == PTRACE_EVENT_FORK ? MP_CHILD_FORK : MP_CHILD_SHARED_MM;
+                if (mp_tracees_announce(tracees, child, kind))
+                    release_child(child, kind, hooks);
+            }
+        }
         ptrace(PTRACE_CONT, tid, 0, 0);
         return;
+    }
     case 0:
         if (sig == SIGTRAP && hooks && hooks->on_trap && hooks->on_trap(hooks->ctx, tid))
             return; /* one of our breakpoints: the hook resumed the thread */
@@ -241,6 +295,8 @@ int mp_supervise(const struct mp_launch *launch, const struct mp_supervisor_hook
         return rc;
     result->pid = pid;
     int main_done = 0;
+    struct mp_tracees tracees;
+    mp_tracees_init(&tracees, pid);
     for (;;) {
         int status;
         pid_t tid = waitpid(-1, &status, __WALL);
@@ -250,6 +306,7 @@ int mp_supervise(const struct mp_launch *launch, const struct mp_supervisor_hook
             break; /* ECHILD: nothing left to wait for */
         }
         if (WIFEXITED(status) || WIFSIGNALED(status)) {
+            mp_tracees_remove_thread(&tracees, tid);
             if (tid == pid) {
                 result->wall_seconds = now_seconds() - start;
                 if (WIFEXITED(status)) {
@@ -265,8 +322,9 @@ int mp_supervise(const struct mp_launch *launch, const struct mp_supervisor_hook
             continue;
         }
         if (WIFSTOPPED(status))
-            handle_stop(tid, status, pid, hooks, result);
+            handle_stop(tid, status, pid, hooks, result, &tracees);
     }
+    mp_tracees_free(&tracees);
     if (!main_done) {
         snprintf(err, errlen, "memprof: lost track of the target (pid %d)", (int)pid);
         return 1;

@@ -20,6 +20,9 @@ struct mp_supervisor_hooks {
      * own).  Return 1 when it was ours: the hook has resumed the thread.
      * Return 0 and the supervisor delivers the SIGTRAP as usual.  NULL: none. */
     int (*on_trap)(void *ctx, pid_t tid);
+    /* A child process made by fork (its own copy of the memory), stopped
+     * before running anything; it is detached right after.  NULL: none. */
+    void (*on_fork)(void *ctx, pid_t child);
 };
 
 struct mp_launch {

@@ -254,6 +254,29 @@ START_TEST(touch_heap_json)
 }
 END_TEST
 
+/* A forked child inherits the text with our INT3s in it: they must be
+ * taken out of its copy, or it dies of SIGTRAP (exit 105 here). */
+START_TEST(forked_child_runs_without_breakpoints)
+{
+    const char *exe = build_fixture("tests/fixtures/linemode_fork.c", "gcc", "-O0 -g", "linemode_fork");
+    ck_assert_ptr_nonnull(exe);
+    char json[4096];
+    snprintf(json, sizeof json, "%s/linemode_fork.json", test_tmp_dir());
+    struct run_output o;
+    char *args[] = { "--metric=heap", "--json", json, "--function", "work", (char *)exe, NULL };
+    run_memprof(args, 7, &o);
+    json_t *root = load_json(json);
+    json_t *t = line_table(root, "work");
+    int m = marker_line("linemode_fork.c", "malloc"), f = marker_line("linemode_fork.c", "free");
+    ck_assert_int_eq(row_int(t, m, "occurrences"), 2);
+    ck_assert_int_eq(row_int(t, f, "occurrences"), 2);
+    ck_assert_int_eq(row_int(t, m, "increment_bytes"), 2 * 1048576);
+    ck_assert_int_eq(row_int(t, f, "increment_bytes"), -2 * 1048576);
+    json_decref(root);
+    run_output_free(&o);
+}
+END_TEST
+
 START_TEST(touch_rss_json)
 {
     const char *exe = build_fixture("tests/fixtures/linemode.c", "gcc", "-O0 -g", "linemode_json_rss");
@@ -393,6 +416,7 @@ int main(void)
     tcase_add_test(tc, touch_rss_text_O2);
     tcase_add_test(tc, touch_heap_json);
     tcase_add_test(tc, touch_rss_json);
+    tcase_add_test(tc, forked_child_runs_without_breakpoints);
     tcase_add_test(tc, unknown_function);
     tcase_add_test(tc, no_line_info);
     tcase_add_test(tc, edge_frames);
