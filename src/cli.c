@@ -14,40 +14,18 @@
 #define MEMPROF_VERSION "dev"
 #endif
 
-/* --function and --metric (line mode): kept here, read through
- * mp_cli_linemode_options (linemode.h). */
-static const char **lm_functions;
-static size_t lm_n_functions, lm_cap_functions;
-static struct mp_linemode_options lm_options;
+static const char usage_line[] = "usage: memprof [OPTIONS] PROGRAM [ARGS...]\n";
 
-const struct mp_linemode_options *mp_cli_linemode_options(void)
-{
-    lm_options.functions = lm_functions;
-    lm_options.n_functions = lm_n_functions;
-    return &lm_options;
-}
-
-static int add_function(const char *name)
+static int add_function(struct mp_options *opt, const char *name)
 {
     if (!*name) {
-        fprintf(stderr, "memprof: --function takes a function name, such as --function build_table\n");
+        fprintf(stderr, "memprof: --function takes a function name, such as --function build_table\n%s",
+                usage_line);
         return -1;
     }
-    if (lm_n_functions == lm_cap_functions) {
-        size_t cap = lm_cap_functions ? lm_cap_functions * 2 : 8;
-        const char **grown = realloc(lm_functions, cap * sizeof *grown);
-        if (!grown) {
-            fprintf(stderr, "memprof: out of memory\n");
-            return -1;
-        }
-        lm_functions = grown;
-        lm_cap_functions = cap;
-    }
-    lm_functions[lm_n_functions++] = name;
+    opt->functions[opt->linemode.n_functions++] = name;
     return 0;
 }
-
-static const char usage_line[] = "usage: memprof [OPTIONS] PROGRAM [ARGS...]\n";
 
 static void print_help(void)
 {
@@ -166,8 +144,14 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
     opt->interval_ns = 10 * 1000 * 1000;
     opt->limit_status = 3;
     opt->limit_heap = opt->limit_rss = opt->limit_leaks = MP_NO_LIMIT;
-    lm_n_functions = 0;
-    lm_options.metric = MP_LM_METRIC_RSS;
+    /* --function can appear at most argc times: no growing needed. */
+    opt->functions = calloc((size_t)argc + 1, sizeof *opt->functions);
+    if (!opt->functions) {
+        fprintf(stderr, "memprof: out of memory\n");
+        return MP_CLI_USAGE_ERROR;
+    }
+    opt->linemode.functions = opt->functions;
+    opt->linemode.metric = MP_LM_METRIC_RSS;
     opterr = 0;
     optind = 1;
     int c;
@@ -215,11 +199,11 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
             opt->limit_status = (int)v;
             break;
         case OPT_FUNCTION:
-            if (add_function(optarg)) return MP_CLI_USAGE_ERROR;
+            if (add_function(opt, optarg)) return MP_CLI_USAGE_ERROR;
             break;
         case OPT_METRIC:
-            if (strcmp(optarg, "rss") == 0) lm_options.metric = MP_LM_METRIC_RSS;
-            else if (strcmp(optarg, "heap") == 0) lm_options.metric = MP_LM_METRIC_HEAP;
+            if (strcmp(optarg, "rss") == 0) opt->linemode.metric = MP_LM_METRIC_RSS;
+            else if (strcmp(optarg, "heap") == 0) opt->linemode.metric = MP_LM_METRIC_HEAP;
             else {
                 fprintf(stderr, "memprof: unknown metric '%s': use rss or heap\n%s", optarg, usage_line);
                 return MP_CLI_USAGE_ERROR;
@@ -244,4 +228,10 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
     }
     opt->command = argv + optind;
     return MP_CLI_RUN;
+}
+
+void mp_options_free(struct mp_options *opt)
+{
+    free(opt->functions);
+    opt->functions = NULL;
 }

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "linemode.h"
 
 enum mp_engine_choice { MP_ENGINE_AUTO, MP_ENGINE_AGENT, MP_ENGINE_NONE };
 
@@ -18,6 +19,8 @@ struct mp_options {
     int stable;                /* --stable: nothing that varies between runs */
     uint64_t limit_heap, limit_rss, limit_leaks; /* bytes; MP_NO_LIMIT: none */
     int limit_status;          /* exit status when a limit is broken */
+    struct mp_linemode_options linemode; /* --function (repeatable), --metric */
+    const char **functions;    /* storage behind linemode.functions */
     char **command;            /* the program and its arguments */
 };
 
@@ -26,5 +29,6 @@ enum mp_cli_result { MP_CLI_RUN, MP_CLI_EXIT_OK, MP_CLI_USAGE_ERROR };
 /* Parses argv.  On MP_CLI_EXIT_OK (--help, --version) the text was printed;
  * on MP_CLI_USAGE_ERROR a message and the usage line went to stderr. */
 enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *opt);
+void mp_options_free(struct mp_options *opt);
 
 #endif

@@ -124,14 +124,12 @@ const char *mp_linemode_warning(const struct mp_linemode *lm);
 
 void mp_linemode_free(struct mp_linemode *lm);
 
-/* ---- Options, parsed by cli.c (kept here so cli.h stays as it is) ---- */
+/* ---- Options (struct mp_options.linemode, parsed by cli.c) ---- */
 enum mp_lm_metric { MP_LM_METRIC_RSS = 0, MP_LM_METRIC_HEAP = 1 };
 struct mp_linemode_options {
     const char *const *functions;  /* --function, in order */
     size_t n_functions;
     enum mp_lm_metric metric;      /* --metric */
 };
-/* Filled by mp_parse_options; valid until exit. */
-const struct mp_linemode_options *mp_cli_linemode_options(void);
 
 #endif

@@ -224,7 +224,7 @@ int main(int argc, char **argv)
         return mp_cmd_report(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "diff") == 0)
         return mp_cmd_diff(argc - 1, argv + 1);
-    struct mp_options opt;
+    static struct mp_options opt; /* static: reachable until exit, whatever path returns */
     switch (mp_parse_options(argc, argv, &opt)) {
     case MP_CLI_EXIT_OK: return 0;
     case MP_CLI_USAGE_ERROR: return 2;
@@ -244,7 +244,7 @@ int main(int argc, char **argv)
 
     struct session s;
     memset(&s, 0, sizeof s);
-    const struct mp_linemode_options *lmo = mp_cli_linemode_options();
+    const struct mp_linemode_options *lmo = &opt.linemode;
     if (lmo->n_functions) {
         /* before anything runs: a bad name is a usage error */
         rc = mp_linemode_resolve(path, lmo->functions, lmo->n_functions, &s.linemode, err, sizeof err);
@@ -413,6 +413,7 @@ int main(int argc, char **argv)
                 free(envp[i]);
         free(envp);
     }
+    mp_options_free(&opt);
     if (limits_broken)
         return opt.limit_status;
     if (result.signal)
