@@ -12,7 +12,6 @@
 #include <string.h>
 
 /* src/report_folded.c */
-int mp_write_folded(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt);
 
 static const char usage_line[] = "usage: memprof report FILE.json [--format=table|json|folded] [-o FILE] [--top N] "
                                  "[--tables N] [--precision N] [--stable]\n";

@@ -16,7 +16,6 @@
 #include <string.h>
 
 /* Declared here until it has a place in memprof/report.h. */
-int mp_write_folded(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt);
 
 struct folded {
     char *stack;

@@ -27,7 +27,6 @@
 #include <unistd.h>
 
 /* src/report_folded.c */
-int mp_write_folded(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt);
 
 static const struct mp_report_options default_opt = { .cwd = NULL, .precision = 1, .top_lines = 10, .max_tables = 10 };
 

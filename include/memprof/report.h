@@ -55,5 +55,7 @@ int mp_write_text(FILE *out, const struct mp_profile *p, const struct mp_report_
                   const struct mp_sources *src, const struct mp_report_options *opt);
 int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                   const struct mp_sources *src, const struct mp_report_options *opt);
+/* Folded stacks for flamegraph.pl: "main;f;g BYTES" per stack, sorted. */
+int mp_write_folded(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt);
 
 #endif

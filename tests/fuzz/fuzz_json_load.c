@@ -11,7 +11,6 @@
 #include <string.h>
 
 /* src/report_folded.c */
-int mp_write_folded(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt);
 
 static FILE *devnull;
 
