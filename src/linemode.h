@@ -2,7 +2,8 @@
  * native functions.
  *
  * Three parts:
- *  - resolution (linemode_dwarf.c), before launch, from the executable file:
+ *  - resolution (linemode_resolve.c, linemode_dwarf.c, linemode_unmatched.c),
+ *    before launch, from the executable file:
  *    the chosen functions, and every is_stmt line-table address of each of
  *    their copies (out of line and inlined), mapped to (function, line);
  *  - breakpoints (linemode.c), in the supervisor thread: INT3 on each of

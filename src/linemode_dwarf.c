@@ -130,6 +130,8 @@ static void collect_definitions(struct resolver *r, Dwarf_Die *parent)
     } while (dwarf_siblingof(&child, &child) == 0);
 }
 
+/* ---- the chosen functions, by DIE offset ---- */
+
 int lm_cmp_chosen(const void *a, const void *b)
 {
     const struct chosen *x = a, *y = b;

@@ -1,5 +1,5 @@
-/* memprof: line mode internals shared by linemode_dwarf.c (resolution) and
- * linemode.c (breakpoints). */
+/* memprof: line mode internals shared by the resolution (linemode_resolve.c,
+ * linemode_dwarf.c) and linemode.c (breakpoints). */
 #ifndef MEMPROF_LINEMODE_INTERNAL_H
 #define MEMPROF_LINEMODE_INTERNAL_H
 

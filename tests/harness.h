@@ -29,4 +29,12 @@ const char *build_fixture(const char *name, const char *compiler, const char *fl
 
 char *read_file(const char *path, size_t *len);
 
+/* Number of '\n' in s. */
+int count_lines(const char *s);
+
+/* Runs every test of the suite (CK_NORMAL) and frees it: 0 when all
+ * passed, else 1 (the test program's exit status). */
+struct Suite;
+int run_suite(struct Suite *s);
+
 #endif

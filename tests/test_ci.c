@@ -42,14 +42,6 @@ static const char *demo(void)
     return path;
 }
 
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
-}
-
 /* demo.c's numbers, from its annotations (tests/fixtures/demo.c): the peak
  * is all 15,984 bytes it allocates (every block is live at once just before
  * report() frees its line buffer), the biggest line at the peak is line 41
@@ -183,9 +175,5 @@ int main(void)
     tcase_add_test(tc, bad_limit_sizes_are_usage_errors);
     tcase_add_test(tc, stable_reports_are_byte_identical);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -655,14 +655,6 @@ static int run_diff(char **args, struct run_output *o)
     return o->status;
 }
 
-static size_t count_lines(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
-}
-
 START_TEST(end_to_end)
 {
     if (!have_diff_command())
@@ -817,9 +809,5 @@ int main(void)
     tcase_add_test(tc, end_to_end);
     tcase_add_test(tc, end_to_end_errors);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

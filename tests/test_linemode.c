@@ -422,9 +422,5 @@ int main(void)
     tcase_add_test(tc, edge_frames);
     tcase_add_test(tc, concurrent_threads_and_signals);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

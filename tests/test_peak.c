@@ -729,9 +729,5 @@ int main(void)
     tcase_add_test(tc, rss_timeline_on_touch);
     tcase_add_test(tc, peak_and_leaks_equal_valgrinds);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

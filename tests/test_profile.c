@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #include "memprof/profile.h"
 
+#include "harness.h"
+
 #include <check.h>
 #include <inttypes.h>
 #include <stdint.h>
@@ -1574,9 +1576,5 @@ int main(void)
     tcase_add_test(tc, timeline_decimation);
     tcase_add_test(tc, peak_temporaries_stacks_against_model);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

@@ -1360,10 +1360,7 @@ int main(void)
     tcase_add_test(tc, format_count);
     tcase_add_test(tc, display_path);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
+    int failed = run_suite(s);
     remove_dir();
-    return failed ? 1 : 0;
+    return failed;
 }

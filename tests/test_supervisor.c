@@ -31,14 +31,6 @@ static const char *exitcode_fixture(void)
     return path;
 }
 
-static int count_lines(const char *s)
-{
-    int n = 0;
-    for (; *s; s++)
-        n += *s == '\n';
-    return n;
-}
-
 START_TEST(exit_status_is_the_targets)
 {
     struct run_output o;
@@ -363,9 +355,5 @@ int main(void)
     tcase_add_test(tc, ptrace_refused_is_explained);
     tcase_add_test(tc, sigterm_to_memprof_reaches_the_target);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return run_suite(s);
 }

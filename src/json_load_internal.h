@@ -1,0 +1,114 @@
+/* memprof: the JSON report loader's internals, shared by json_load.c (entry
+ * points, the run and the summary), json_load_fields.c (positions, errors,
+ * typed fields), json_load_profile.c (frames, stacks, lines, peak) and
+ * json_load_tables.c (tables and source text). */
+#ifndef MEMPROF_JSON_LOAD_INTERNAL_H
+#define MEMPROF_JSON_LOAD_INTERNAL_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "memprof/profile.h"
+
+#define MAX_PATH 8
+
+struct mp_sources;
+struct row_text; /* json_load_tables.c */
+
+/* One step of a field's path: a key or an array index. */
+struct path_part {
+    const char *key; /* NULL: an array index */
+    size_t index;
+};
+
+/* One load: the text, the error being written and the profile being rebuilt. */
+struct loader {
+    const char *name, *data;
+    size_t len;
+    char *err;
+    size_t errlen;
+    int failed;
+    struct path_part path[MAX_PATH];
+    int depth;
+    int show_path;
+
+    struct mp_profile *p;
+    struct mp_sources *src;
+    int stable;
+    uint32_t n_frames;
+    /* Frames that show the same place (--stable) form a chain from the
+     * first one, the one a lookup by place finds. */
+    uint32_t *next_dup;  /* per frame: the next frame in its chain, or UINT32_MAX */
+    uint32_t *dup_tail;  /* per chain head: its last frame */
+    uint8_t *self_done;  /* per frame: a "lines" entry set its self counters */
+    uint8_t *incl_done;  /* per frame: a table row set its inclusive counters */
+    uint32_t *self_next, *incl_next; /* per chain head: where an unused frame may be */
+    /* Source text of table rows, set once all tables are checked. */
+    struct row_text *texts;
+    size_t n_texts, cap_texts;
+};
+
+/* A place: {"file", "line", "function"[, "module"]} */
+struct place {
+    const char *file, *function, *module;
+    int line;
+};
+
+/* ---- json_load_fields.c: where a field is in the text ---- */
+
+/* Byte offset of the value the path names, or of the deepest part of it
+ * that exists.  The text is valid JSON (jansson accepted it), but every
+ * step is bounded by its length anyway. */
+size_t json_load_locate(const char *d, size_t n, const struct path_part *path, int depth);
+/* Line and column (1-based; columns count characters, as jansson's do). */
+void jl_line_column(const char *d, size_t n, size_t at, int *line, int *col);
+
+/* ---- json_load_fields.c: errors ---- */
+
+/* Records the first error ("NAME:LINE:COLUMN: PATH: problem") in L->err;
+ * always -1. */
+__attribute__((format(printf, 2, 3))) int jl_fail(struct loader *L, const char *fmt, ...);
+int jl_oom(struct loader *L);
+/* The path of the field being read, for the error messages. */
+void jl_enter_key(struct loader *L, const char *key);
+void jl_enter_index(struct loader *L, size_t i);
+void jl_leave(struct loader *L);
+/* "an object", "a negative integer", ...: for "expected X, found Y". */
+const char *jl_type_name(const json_t *v);
+
+/* ---- json_load_fields.c: typed fields; each reports its own errors ---- */
+
+json_t *jl_member(struct loader *L, json_t *obj, const char *key);
+int jl_expect_object(struct loader *L, json_t *v);
+int jl_expect_array(struct loader *L, json_t *v);
+int jl_check_u64(struct loader *L, json_t *v, uint64_t *out);
+/* A counter; `*is_null` (when given) accepts null, which --stable writes for
+ * what varies between runs. */
+int jl_get_u64(struct loader *L, json_t *obj, const char *key, uint64_t *out, int *is_null);
+int jl_check_int(struct loader *L, json_t *v, long long lo, long long hi, long long *out);
+int jl_get_int(struct loader *L, json_t *obj, const char *key, long long lo, long long hi, long long *out);
+/* A string (NUL-free: jansson refuses \u0000), or NULL for null when allowed. */
+int jl_get_str(struct loader *L, json_t *obj, const char *key, int allow_null, const char **out);
+/* An array (want_array) or an object; *out is NULL for null when allowed. */
+int jl_get_typed(struct loader *L, json_t *obj, const char *key, int want_array, int allow_null, json_t **out);
+/* A time or duration in seconds: a finite non-negative number. */
+int jl_check_seconds(struct loader *L, json_t *v, double *out);
+int jl_get_place(struct loader *L, json_t *v, struct place *pl);
+
+/* ---- json_load_profile.c: the profile's line records and stacks ---- */
+
+/* The frame shown at this place whose `used` flag is clear; UINT32_MAX
+ * after failing.  `next` keeps each chain's search amortised O(1). */
+uint32_t jl_find_frame(struct loader *L, const struct place *pl, uint8_t *used, uint32_t *next);
+int jl_load_frames(struct loader *L, json_t *root);
+int jl_load_stacks(struct loader *L, json_t *root);
+int jl_load_lines(struct loader *L, json_t *root);
+/* "peak": the stack that reached the peak, found among "stacks" by what it
+ * shows (stacks that show the same lines write the same report). */
+int jl_load_peak(struct loader *L, json_t *root, struct mp_totals *t);
+
+/* ---- json_load_tables.c: inclusive counters, function ranges, source text ---- */
+
+int jl_load_tables(struct loader *L, json_t *root);
+
+#endif
