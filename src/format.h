@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* "512 B", "4.0 KiB", "1.5 MiB", "2.0 GiB" (binary units, `precision` decimals). */
 void mp_format_size(char *buf, size_t len, int64_t bytes, int precision);
@@ -15,5 +16,8 @@ const char *mp_display_path(const char *path, const char *cwd);
 /* A function name as reports show it: with `stable`, names that carry a
  * raw address ("[unknown]+0x7f3a...") lose it. */
 const char *mp_display_function(const char *function, int stable);
+
+/* s as a JSON string (quoted, escaped), or null for NULL. */
+void mp_json_string(FILE *out, const char *s);
 
 #endif

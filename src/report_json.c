@@ -12,29 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void json_string(FILE *out, const char *s)
-{
-    if (!s) {
-        fputs("null", out);
-        return;
-    }
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': fputs("\\\"", out); break;
-        case '\\': fputs("\\\\", out); break;
-        case '\n': fputs("\\n", out); break;
-        case '\r': fputs("\\r", out); break;
-        case '\t': fputs("\\t", out); break;
-        default:
-            if (*p < 0x20)
-                fprintf(out, "\\u%04x", *p);
-            else
-                fputc(*p, out);
-        }
-    }
-    fputc('"', out);
-}
 
 static void write_summary(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                           const struct mp_report_options *opt)
@@ -46,9 +23,9 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
         fprintf(out, "  \"summary\": {\"peak_rss_bytes\": %" PRIu64 ", \"wall_seconds\": %.6f",
                 run->peak_rss_bytes, run->wall_seconds);
     fprintf(out, ", \"heap_profiled\": %s, \"heap_note\": ", run->engine_note ? "false" : "true");
-    json_string(out, run->engine_note);
+    mp_json_string(out, run->engine_note);
     fprintf(out, ", \"engine\": ");
-    json_string(out, run->engine);
+    mp_json_string(out, run->engine);
     fprintf(out, ",\n              \"alloc_calls\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64
                  ", \"free_calls\": %" PRIu64 ", \"freed_bytes\": %" PRIu64,
             t->alloc_calls, t->allocated_bytes, t->free_calls, t->freed_bytes);
@@ -69,12 +46,12 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
 static void write_place_fields(FILE *out, const struct mp_line_stats *l, const struct mp_report_options *opt)
 {
     fprintf(out, "\"file\": ");
-    json_string(out, mp_display_path(l->file, opt->cwd));
+    mp_json_string(out, mp_display_path(l->file, opt->cwd));
     fprintf(out, ", \"line\": %d, \"function\": ", l->line);
-    json_string(out, mp_display_function(l->function, opt->stable));
+    mp_json_string(out, mp_display_function(l->function, opt->stable));
     if (!l->file) {
         fprintf(out, ", \"module\": ");
-        json_string(out, mp_display_path(l->module, opt->cwd));
+        mp_json_string(out, mp_display_path(l->module, opt->cwd));
     }
 }
 
@@ -109,9 +86,9 @@ static void write_tables(FILE *out, const struct mp_profile *p, const struct mp_
     for (size_t i = 0; i < tables.n; i++) {
         const struct mp_table *t = &tables.tables[i];
         fprintf(out, "%s\n    {\"file\": ", i ? "," : "");
-        json_string(out, mp_display_path(t->file, opt->cwd));
+        mp_json_string(out, mp_display_path(t->file, opt->cwd));
         fprintf(out, ", \"function\": ");
-        json_string(out, mp_display_function(t->function, opt->stable));
+        mp_json_string(out, mp_display_function(t->function, opt->stable));
         fprintf(out, ", \"rows\": [");
         for (size_t r = 0; r < t->n_rows; r++) {
             const struct mp_table_row *row = &t->rows[r];
@@ -119,7 +96,7 @@ static void write_tables(FILE *out, const struct mp_profile *p, const struct mp_
                          ", \"occurrences\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64 ", \"text\": ",
                     r ? "," : "", row->line, row->mem_usage_bytes, row->increment_bytes, row->occurrences,
                     row->allocated_bytes);
-            json_string(out, mp_sources_line(src, t->file, row->line));
+            mp_json_string(out, mp_sources_line(src, t->file, row->line));
             fputc('}', out);
         }
         fprintf(out, "]}");
@@ -229,7 +206,7 @@ int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_
     for (size_t i = 0; run->command && run->command[i]; i++) {
         if (i)
             fputs(", ", out);
-        json_string(out, run->command[i]);
+        mp_json_string(out, run->command[i]);
     }
     fprintf(out, "],\n  \"exit\": ");
     if (run->signal)
@@ -251,7 +228,7 @@ int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_
     fprintf(out, ",\n  \"warnings\": [");
     for (size_t i = 0; i < run->n_warnings; i++) {
         fputs(i ? ", " : "", out);
-        json_string(out, run->warnings[i]);
+        mp_json_string(out, run->warnings[i]);
     }
     fprintf(out, "]");
     if (run->line_profile) {

@@ -77,30 +77,6 @@ int mp_write_line_tables_text(FILE *out, const struct mp_line_profile *lp, const
     return ferror(out) ? -1 : 0;
 }
 
-static void json_string(FILE *out, const char *s)
-{
-    if (!s) {
-        fputs("null", out);
-        return;
-    }
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': fputs("\\\"", out); break;
-        case '\\': fputs("\\\\", out); break;
-        case '\n': fputs("\\n", out); break;
-        case '\r': fputs("\\r", out); break;
-        case '\t': fputs("\\t", out); break;
-        default:
-            if (*p < 0x20)
-                fprintf(out, "\\u%04x", *p);
-            else
-                fputc(*p, out);
-        }
-    }
-    fputc('"', out);
-}
-
 int mp_write_line_tables_json(FILE *out, const struct mp_line_profile *lp, const struct mp_sources *src,
                               const struct mp_line_report_options *opt)
 {
@@ -114,9 +90,9 @@ int mp_write_line_tables_json(FILE *out, const struct mp_line_profile *lp, const
         if (!n)
             continue;
         fprintf(out, "%s\n    {\"file\": ", shown++ ? "," : "");
-        json_string(out, mp_display_path(fn->file, opt->cwd));
+        mp_json_string(out, mp_display_path(fn->file, opt->cwd));
         fprintf(out, ", \"function\": ");
-        json_string(out, fn->name);
+        mp_json_string(out, fn->name);
         fprintf(out, ", \"metric\": \"%s\", \"rows\": [", opt->metric == MP_LM_METRIC_HEAP ? "heap" : "rss");
         for (size_t r = 0; r < n; r++) {
             const struct mp_lp_row *row = &rows[r];
@@ -127,7 +103,7 @@ int mp_write_line_tables_json(FILE *out, const struct mp_line_profile *lp, const
             fprintf(out, "%s\n      {\"line\": %d, \"mem_usage_bytes\": %" PRIu64 ", \"increment_bytes\": %" PRId64
                          ", \"occurrences\": %" PRIu64 ", \"text\": ",
                     r ? "," : "", row->line, mem, inc, row->occurrences);
-            json_string(out, mp_sources_line(src, fn->file, row->line));
+            mp_json_string(out, mp_sources_line(src, fn->file, row->line));
             fputc('}', out);
         }
         fprintf(out, "]}");

@@ -185,3 +185,21 @@ int run_suite(Suite *s)
     srunner_free(sr);
     return failed ? 1 : 0;
 }
+
+int numbers_after(const char *text, const char *marker, unsigned long long *out, int n)
+{
+    const char *p = strstr(text, marker);
+    if (!p)
+        return -1;
+    p += strlen(marker);
+    for (int i = 0; i < n; i++) {
+        while (*p && (*p < '0' || *p > '9'))
+            p++;
+        unsigned long long v = 0;
+        for (; (*p >= '0' && *p <= '9') || *p == ','; p++)
+            if (*p != ',')
+                v = v * 10 + (unsigned long long)(*p - '0');
+        out[i] = v;
+    }
+    return 0;
+}

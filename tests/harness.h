@@ -29,6 +29,10 @@ const char *build_fixture(const char *name, const char *compiler, const char *fl
 
 char *read_file(const char *path, size_t *len);
 
+/* The first n numbers (digits, "," as thousands separator) after `marker`
+ * in text, as valgrind prints them.  0, or -1 if the marker is missing. */
+int numbers_after(const char *text, const char *marker, unsigned long long *out, int n);
+
 /* Number of '\n' in s. */
 int count_lines(const char *s);
 

@@ -293,23 +293,11 @@ static void valgrind_totals(const char *exe, uint64_t *allocs, uint64_t *frees, 
     struct run_output o;
     char *argv[] = { "valgrind", "--run-libc-freeres=no", "--run-cxx-freeres=no", (char *)exe, NULL };
     ck_assert_int_eq(run_cmd(argv, NULL, NULL, 300, &o), 0);
-    const char *p = strstr(o.err, "total heap usage: ");
-    ck_assert_msg(p != NULL, "no valgrind summary:\n%s", o.err);
-    char digits[3][64] = { "", "", "" };
-    p += strlen("total heap usage: ");
-    for (int i = 0; i < 3; i++) {
-        size_t k = 0;
-        while (*p && (*p < '0' || *p > '9'))
-            p++;
-        while ((*p >= '0' && *p <= '9') || *p == ',') {
-            if (*p != ',' && k < 63)
-                digits[i][k++] = *p;
-            p++;
-        }
-    }
-    *allocs = strtoull(digits[0], NULL, 10);
-    *frees = strtoull(digits[1], NULL, 10);
-    *bytes = strtoull(digits[2], NULL, 10);
+    unsigned long long v[3];
+    ck_assert_msg(numbers_after(o.err, "total heap usage: ", v, 3) == 0, "no valgrind summary:\n%s", o.err);
+    *allocs = v[0];
+    *frees = v[1];
+    *bytes = v[2];
     run_output_free(&o);
 }
 

@@ -623,22 +623,10 @@ static void memcheck_in_use(const char *exe, uint64_t *bytes, uint64_t *blocks)
     char *argv[] = { "valgrind", "--run-libc-freeres=no", "--run-cxx-freeres=no", (char *)exe, NULL };
     struct run_output o;
     ck_assert_int_eq(run_cmd(argv, NULL, NULL, 300, &o), 0);
-    const char *p = strstr(o.err, "in use at exit: ");
-    ck_assert_msg(p != NULL, "no memcheck summary:\n%.2000s", o.err);
-    p += strlen("in use at exit: ");
-    char digits[2][64] = { "", "" };
-    for (int i = 0; i < 2; i++) {
-        size_t k = 0;
-        while (*p && (*p < '0' || *p > '9'))
-            p++;
-        while ((*p >= '0' && *p <= '9') || *p == ',') {
-            if (*p != ',' && k < 63)
-                digits[i][k++] = *p;
-            p++;
-        }
-    }
-    *bytes = strtoull(digits[0], NULL, 10);
-    *blocks = strtoull(digits[1], NULL, 10);
+    unsigned long long v[2];
+    ck_assert_msg(numbers_after(o.err, "in use at exit: ", v, 2) == 0, "no memcheck summary:\n%.2000s", o.err);
+    *bytes = v[0];
+    *blocks = v[1];
     run_output_free(&o);
 }
 
