@@ -9,10 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
-uint64_t mp_proc_vmhwm(pid_t pid)
+uint64_t mp_proc_status_number(pid_t pid, const char *field)
 {
-    char path[64], buf[4096];
+    char path[64], buf[4096], key[64];
     snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    snprintf(key, sizeof key, "\n%s:", field);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
@@ -21,10 +22,13 @@ uint64_t mp_proc_vmhwm(pid_t pid)
     if (n <= 0)
         return 0;
     buf[n] = '\0';
-    const char *p = strstr(buf, "\nVmHWM:");
-    if (!p)
-        return 0;
-    return strtoull(p + 7, NULL, 10) * 1024;
+    const char *p = strstr(buf, key);
+    return p ? strtoull(p + strlen(key), NULL, 10) : 0;
+}
+
+uint64_t mp_proc_vmhwm(pid_t pid)
+{
+    return mp_proc_status_number(pid, "VmHWM") * 1024;
 }
 
 int mp_statm_open(struct mp_statm *s, pid_t pid)

@@ -5,6 +5,9 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The number after "FIELD:" in /proc/PID/status (kB figures stay in kB),
+ * 0 if unavailable. */
+uint64_t mp_proc_status_number(pid_t pid, const char *field);
 /* Peak resident set size (VmHWM) in bytes, 0 if unavailable. */
 uint64_t mp_proc_vmhwm(pid_t pid);
 

@@ -182,18 +182,7 @@ static int launch_target(const struct mp_launch *launch, const struct mp_supervi
 
 static pid_t tgid_of(pid_t tid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    const char *p = strstr(buf, "\nTgid:");
-    return p ? (pid_t)strtol(p + 7, NULL, 10) : 0;
+    return (pid_t)mp_proc_status_number(tid, "Tgid");
 }
 
 /* A new child process, stopped before running anything: take our
