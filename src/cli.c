@@ -46,6 +46,8 @@ static void print_help(void)
            "      --interval T    RSS sampling period: 10ms (default), 250ms, 1s, ...\n"
            "      --stable        leave out what varies between runs (RSS, times, addresses)\n"
            "                      so two runs of a deterministic program are byte-identical\n"
+           "  -h, --help          show this help\n"
+           "      --version       show the version\n"
            "\n"
            "Line by line (memory_profiler's @profile for native code):\n"
            "      --function NAME memory after every line of NAME (repeatable; FILE.c:NAME\n"
@@ -58,8 +60,7 @@ static void print_help(void)
            "      --limit-leaks SIZE   bytes never freed\n"
            "      --limit-status N     exit status for a broken limit (default 3)\n"
            "  KiB MiB GiB TiB and K M G T are binary (1024), KB MB GB TB decimal (1000).\n"
-           "  -h, --help          show this help\n"
-           "      --version       show the version\n"
+
            "\n"
            "Saved reports (the --json file is the saved profile):\n"
            "  memprof report FILE.json [--format=table|json|folded]   render it again\n"
