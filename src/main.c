@@ -19,6 +19,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
@@ -108,6 +109,7 @@ static void on_exec(void *ctx, pid_t pid)
     else
         s->symbolizer = mp_symbolizer_open(pid, s->sym_error, sizeof s->sym_error);
     mp_profile_reset(s->profile);
+    mp_ring_reader_reset_agent_stats(s->ring);
     if (s->lines)
         mp_line_profile_reset(s->lines);
     s->events_lost = 0;
@@ -323,6 +325,15 @@ int main(int argc, char **argv)
                                  "removed from its environment): no heap data";
     if (s.profile_errors)
         warnings[n_warnings++] = "memprof ran out of memory while aggregating: some events are missing";
+    uint64_t dropped_samples, dropped_lines;
+    mp_ring_reader_dropped(s.ring, &dropped_samples, &dropped_lines);
+    char dropped_note[160];
+    if (dropped_samples || dropped_lines) {
+        snprintf(dropped_note, sizeof dropped_note,
+                 "%" PRIu64 " RSS samples and %" PRIu64 " line events were dropped: the event ring stayed full",
+                 dropped_samples, dropped_lines);
+        warnings[n_warnings++] = dropped_note;
+    }
     if (s.symbolizer) {
         const char *const *sw;
         size_t n = mp_symbolizer_warnings(s.symbolizer, &sw);
@@ -414,6 +425,8 @@ int main(int argc, char **argv)
         free(envp);
     }
     mp_options_free(&opt);
+    if (write_failed)
+        return 1; /* CI must not take a missing report for a pass */
     if (limits_broken)
         return opt.limit_status;
     if (result.signal)

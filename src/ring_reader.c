@@ -45,6 +45,7 @@ struct mp_ring_reader {
     mp_event_hint hint;
     void *sink_ctx;
     struct mp_ring_record scratch; /* copy of the record being delivered */
+    _Atomic uint64_t dropped_samples, dropped_lines; /* memprof's own records the ring had no room for */
 };
 
 static void sleep_us(long us)
@@ -289,33 +290,62 @@ int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost)
 }
 
 /* memprof's own records (samples, line events) go through the same slots
- * as the agent's, so the reader sees them in order with the heap changes. */
-static void post_record(struct mp_ring_reader *r, uint32_t kind, uint32_t tid, uint64_t addr, uint64_t size)
+ * as the agent's, so the reader sees them in order with the heap changes.
+ * Unlike the agent, memprof's threads must never block on the ring (the
+ * supervisor holds the target in ptrace stops, and a writer killed
+ * mid-record leaves a hole the reader only passes at stop): a slot is taken
+ * with compare-and-swap only when it is free, and after `wait_us` of a full
+ * ring the record is dropped and counted.  0 posted, -1 dropped. */
+static int post_record(struct mp_ring_reader *r, uint32_t kind, uint32_t tid, uint64_t addr, uint64_t size,
+                       long wait_us)
 {
     struct mp_ring_header *h = r->header;
-    uint64_t pos = atomic_fetch_add_explicit(&h->head, 1, memory_order_relaxed);
-    struct mp_ring_record *slot = mp_ring_slot(h, pos);
-    while (atomic_load_explicit(&slot->seq, memory_order_acquire) != pos)
-        sleep_us(50); /* full: the reader frees slots; never drop */
-    slot->kind = kind;
-    slot->tid = tid;
-    slot->addr = addr;
-    slot->size = size;
-    slot->nframes = 0;
-    slot->truncated = 0;
-    atomic_store_explicit(&slot->seq, pos + 1, memory_order_release);
+    long waited = 0;
+    for (;;) {
+        uint64_t pos = atomic_load_explicit(&h->head, memory_order_acquire);
+        struct mp_ring_record *slot = mp_ring_slot(h, pos);
+        if (atomic_load_explicit(&slot->seq, memory_order_acquire) == pos) {
+            if (!atomic_compare_exchange_weak_explicit(&h->head, &pos, pos + 1, memory_order_acq_rel,
+                                                       memory_order_relaxed))
+                continue; /* another writer took it first */
+            slot->kind = kind;
+            slot->tid = tid;
+            slot->addr = addr;
+            slot->size = size;
+            slot->nframes = 0;
+            slot->truncated = 0;
+            atomic_store_explicit(&slot->seq, pos + 1, memory_order_release);
+            return 0;
+        }
+        if (atomic_load_explicit(&h->head, memory_order_acquire) != pos)
+            continue; /* the head moved on: look again */
+        if (waited >= wait_us)
+            return -1;
+        sleep_us(50);
+        waited += 50;
+    }
 }
 
-int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint64_t rss_bytes)
+int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint64_t rss_bytes, long wait_us)
 {
-    post_record(r, MP_REC_SAMPLE, 0, time_ns, rss_bytes);
-    return 0;
+    if (post_record(r, MP_REC_SAMPLE, 0, time_ns, rss_bytes, wait_us) == 0)
+        return 0;
+    atomic_fetch_add(&r->dropped_samples, 1);
+    return -1;
 }
 
 int mp_ring_reader_post_line(struct mp_ring_reader *r, uint32_t tid, uint64_t line_event, uint64_t rss_bytes)
 {
-    post_record(r, MP_REC_LINE, tid, line_event, rss_bytes);
-    return 0;
+    if (post_record(r, MP_REC_LINE, tid, line_event, rss_bytes, 100 * 1000) == 0)
+        return 0;
+    atomic_fetch_add(&r->dropped_lines, 1);
+    return -1;
+}
+
+void mp_ring_reader_dropped(const struct mp_ring_reader *r, uint64_t *samples, uint64_t *lines)
+{
+    *samples = atomic_load(&r->dropped_samples);
+    *lines = atomic_load(&r->dropped_lines);
 }
 
 int mp_ring_reader_sync(struct mp_ring_reader *r, long timeout_us)
@@ -329,6 +359,12 @@ int mp_ring_reader_sync(struct mp_ring_reader *r, long timeout_us)
         sleep_us(100);
     }
     return 0;
+}
+
+void mp_ring_reader_reset_agent_stats(struct mp_ring_reader *r)
+{
+    atomic_store(&r->header->agent_inits, 0);
+    atomic_store(&r->header->agent_bytes, 0);
 }
 
 uint64_t mp_ring_reader_agent_bytes(const struct mp_ring_reader *r)

@@ -43,15 +43,20 @@ int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost);
 
 /* memprof's own RSS sampler is a writer too: its samples travel in order
  * with the agent's records, so each sees the heap level of its moment. */
-int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint64_t rss_bytes);
+/* These never block for long: when the ring stays full (for wait_us; line
+ * events 100 ms) the record is dropped, counted, and -1 returned. */
+int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint64_t rss_bytes, long wait_us);
 /* Line mode: thread tid reached line event `line_event`; rss_bytes then. */
 int mp_ring_reader_post_line(struct mp_ring_reader *r, uint32_t tid, uint64_t line_event, uint64_t rss_bytes);
+void mp_ring_reader_dropped(const struct mp_ring_reader *r, uint64_t *samples, uint64_t *lines);
 
 /* While the thread runs: wait until every record reserved before the call has
  * been delivered, or `timeout_us` passed (a writer still mid-record, or dead).
  * Nothing is skipped.  0 when caught up, -1 on timeout. */
 int mp_ring_reader_sync(struct mp_ring_reader *r, long timeout_us);
 
+/* A new image (execve): its agent counts afresh. */
+void mp_ring_reader_reset_agent_stats(struct mp_ring_reader *r);
 uint64_t mp_ring_reader_agent_bytes(const struct mp_ring_reader *r);
 uint32_t mp_ring_reader_agent_inits(const struct mp_ring_reader *r);
 uint64_t mp_ring_reader_writer_waits(const struct mp_ring_reader *r);

@@ -27,11 +27,12 @@ uint64_t mp_monotonic_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void take_sample(struct mp_rss_sampler *s)
+/* wait_us: how long a full ring may hold the sample up before it is dropped. */
+static void take_sample(struct mp_rss_sampler *s, long wait_us)
 {
     uint64_t rss = mp_statm_rss(&s->statm);
     if (rss)
-        mp_ring_reader_post_sample(s->ring, mp_monotonic_ns() - s->start_ns, rss);
+        mp_ring_reader_post_sample(s->ring, mp_monotonic_ns() - s->start_ns, rss, wait_us);
 }
 
 static void *sampler_thread(void *arg)
@@ -42,7 +43,7 @@ static void *sampler_thread(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
-        take_sample(s);
+        take_sample(s, 5000);
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         uint64_t ns = (uint64_t)until.tv_nsec + s->interval_ns;
@@ -89,7 +90,7 @@ void mp_rss_sampler_sample_now(struct mp_rss_sampler *s)
     if (!s)
         return;
     pthread_mutex_lock(&s->lock);
-    take_sample(s);
+    take_sample(s, 0); /* the supervisor's thread: never wait */
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -40,7 +40,16 @@ static void forward_signal(int sig, siginfo_t *info, void *uctx)
         kill(target_pid_for_signals, sig);
 }
 
-static void ignore_job_control(int sig) { (void)sig; }
+/* memprof itself got a job-control signal: it came from the terminal or was
+ * sent to the whole process group, so when the target stops for it the shell
+ * expects the job (memprof) to stop too.  A signal sent to the target alone
+ * leaves memprof running, as it would leave the shell's job running. */
+static volatile sig_atomic_t job_stop_seen;
+
+static void ignore_job_control(int sig)
+{
+    job_stop_seen = sig;
+}
 
 static void install_signal_handlers(void)
 {
@@ -215,8 +224,10 @@ static void handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_s
         if (is_stop_signal(sig)) {
             /* Group-stop: stay stopped but keep reporting (PTRACE_LISTEN). */
             ptrace(PTRACE_LISTEN, tid, 0, 0);
-            if (tid == main_pid && sig != SIGSTOP)
+            if (tid == main_pid && sig != SIGSTOP && job_stop_seen) {
+                job_stop_seen = 0;
                 stop_like_the_target(sig);
+            }
         } else {
             ptrace(PTRACE_CONT, tid, 0, 0); /* new thread's first stop, or an interrupt */
         }

@@ -99,7 +99,10 @@ static int module_removed(Dwfl_Module *mod, void *userdata, const char *name,
                           Dwarf_Addr base, void *arg)
 {
     (void)mod, (void)name, (void)base, (void)arg;
-    module_state_free(userdata);
+    /* libdwfl passes &module->userdata here (MODCB_ARGS), not the userdata. */
+    void **slot = userdata;
+    module_state_free(*slot);
+    *slot = NULL;
     return DWARF_CB_OK;
 }
 

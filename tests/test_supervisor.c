@@ -122,6 +122,29 @@ START_TEST(exec_is_followed)
 }
 END_TEST
 
+/* env execs another program: the new image is the one profiled (demo.c's
+ * @total: 203 allocation calls), and memprof survives dropping the old
+ * image's modules (it once freed libdwfl's own memory there). */
+START_TEST(exec_of_another_program_is_profiled)
+{
+    const char *demo = build_fixture("tests/fixtures/demo.c", "gcc", "-O0 -g", "sup_demo");
+    ck_assert_ptr_nonnull(demo);
+    char json[4096];
+    snprintf(json, sizeof json, "%s/sup_env.json", test_tmp_dir());
+    for (int i = 0; i < 5; i++) {
+        struct run_output o;
+        char *argv[] = { (char *)memprof_path(), "--json", json, "env", "FOO=1", (char *)demo, NULL };
+        ck_assert_int_eq(run_cmd(argv, NULL, NULL, 60, &o), 0);
+        ck_assert_msg(o.status == 0, "status %d\n%s", o.status, o.err);
+        run_output_free(&o);
+        char *text = read_file(json, NULL);
+        ck_assert_ptr_nonnull(text);
+        ck_assert_ptr_nonnull(strstr(text, "\"alloc_calls\": 203,"));
+        free(text);
+    }
+}
+END_TEST
+
 START_TEST(children_run_as_without_memprof)
 {
     struct run_output o;
@@ -346,6 +369,7 @@ int main(void)
     tcase_add_test(tc, report_to_file_leaves_stderr_to_the_target);
     tcase_add_test(tc, threads_are_followed);
     tcase_add_test(tc, exec_is_followed);
+    tcase_add_test(tc, exec_of_another_program_is_profiled);
     tcase_add_test(tc, children_run_as_without_memprof);
     tcase_add_test(tc, peak_rss_matches_the_kernel);
     tcase_add_test(tc, missing_program_is_127);
