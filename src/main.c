@@ -328,6 +328,8 @@ int main(int argc, char **argv)
     uint64_t dropped_samples, dropped_lines;
     mp_ring_reader_dropped(s.ring, &dropped_samples, &dropped_lines);
     char dropped_note[160];
+    if (opt.stable)
+        dropped_samples = 0; /* RSS is not part of a --stable report */
     if (dropped_samples || dropped_lines) {
         snprintf(dropped_note, sizeof dropped_note,
                  "%" PRIu64 " RSS samples and %" PRIu64 " line events were dropped: the event ring stayed full",

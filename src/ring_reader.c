@@ -297,7 +297,7 @@ int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost)
  * with compare-and-swap only when it is free, and after `wait_us` of a full
  * ring the record is dropped and counted.  0 posted, -1 dropped. */
 static int post_record(struct mp_ring_reader *r, uint32_t kind, uint32_t tid, uint64_t addr, uint64_t size,
-                       long wait_us)
+                       long wait_us, const _Atomic int *cancel)
 {
     struct mp_ring_header *h = r->header;
     long waited = 0;
@@ -319,16 +319,17 @@ static int post_record(struct mp_ring_reader *r, uint32_t kind, uint32_t tid, ui
         }
         if (atomic_load_explicit(&h->head, memory_order_acquire) != pos)
             continue; /* the head moved on: look again */
-        if (waited >= wait_us)
+        if (waited >= wait_us || (cancel && atomic_load(cancel)))
             return -1;
         sleep_us(50);
         waited += 50;
     }
 }
 
-int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint64_t rss_bytes, long wait_us)
+int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint64_t rss_bytes, long wait_us,
+                               const _Atomic int *cancel)
 {
-    if (post_record(r, MP_REC_SAMPLE, 0, time_ns, rss_bytes, wait_us) == 0)
+    if (post_record(r, MP_REC_SAMPLE, 0, time_ns, rss_bytes, wait_us, cancel) == 0)
         return 0;
     atomic_fetch_add(&r->dropped_samples, 1);
     return -1;
@@ -336,7 +337,7 @@ int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint6
 
 int mp_ring_reader_post_line(struct mp_ring_reader *r, uint32_t tid, uint64_t line_event, uint64_t rss_bytes)
 {
-    if (post_record(r, MP_REC_LINE, tid, line_event, rss_bytes, 100 * 1000) == 0)
+    if (post_record(r, MP_REC_LINE, tid, line_event, rss_bytes, 100 * 1000, NULL) == 0)
         return 0;
     atomic_fetch_add(&r->dropped_lines, 1);
     return -1;

@@ -6,6 +6,7 @@
 #define MEMPROF_RING_READER_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include "memprof/event.h"
@@ -43,9 +44,11 @@ int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost);
 
 /* memprof's own RSS sampler is a writer too: its samples travel in order
  * with the agent's records, so each sees the heap level of its moment. */
-/* These never block for long: when the ring stays full (for wait_us; line
- * events 100 ms) the record is dropped, counted, and -1 returned. */
-int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint64_t rss_bytes, long wait_us);
+/* These never block for long: when the ring stays full (for wait_us, or
+ * until *cancel is set; line events 100 ms) the record is dropped, counted,
+ * and -1 returned. */
+int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint64_t rss_bytes, long wait_us,
+                               const _Atomic int *cancel);
 /* Line mode: thread tid reached line event `line_event`; rss_bytes then. */
 int mp_ring_reader_post_line(struct mp_ring_reader *r, uint32_t tid, uint64_t line_event, uint64_t rss_bytes);
 void mp_ring_reader_dropped(const struct mp_ring_reader *r, uint64_t *samples, uint64_t *lines);

@@ -17,7 +17,7 @@ struct mp_rss_sampler {
     pthread_t thread;
     pthread_mutex_t lock;  /* one sample at a time: the thread and sample_now */
     pthread_cond_t wake;
-    int stop;
+    _Atomic int stop;  /* also cancels a sample waiting for room in the ring */
 };
 
 uint64_t mp_monotonic_ns(void)
@@ -32,7 +32,7 @@ static void take_sample(struct mp_rss_sampler *s, long wait_us)
 {
     uint64_t rss = mp_statm_rss(&s->statm);
     if (rss)
-        mp_ring_reader_post_sample(s->ring, mp_monotonic_ns() - s->start_ns, rss, wait_us);
+        mp_ring_reader_post_sample(s->ring, mp_monotonic_ns() - s->start_ns, rss, wait_us, &s->stop);
 }
 
 static void *sampler_thread(void *arg)
@@ -43,7 +43,7 @@ static void *sampler_thread(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
-        take_sample(s, 5000);
+        take_sample(s, 10 * 1000 * 1000); /* a busy reader catches up; stop cancels */
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         uint64_t ns = (uint64_t)until.tv_nsec + s->interval_ns;
@@ -89,8 +89,11 @@ void mp_rss_sampler_sample_now(struct mp_rss_sampler *s)
 {
     if (!s)
         return;
-    pthread_mutex_lock(&s->lock);
-    take_sample(s, 0); /* the supervisor's thread: never wait */
+    /* The supervisor's thread: never wait on the sampler.  If it is busy it
+     * is posting a sample of this very moment anyway. */
+    if (pthread_mutex_trylock(&s->lock) != 0)
+        return;
+    take_sample(s, 50 * 1000);
     pthread_mutex_unlock(&s->lock);
 }
 
@@ -98,8 +101,8 @@ void mp_rss_sampler_stop(struct mp_rss_sampler *s)
 {
     if (!s)
         return;
+    atomic_store(&s->stop, 1); /* before the lock: a waiting sample gives up */
     pthread_mutex_lock(&s->lock);
-    s->stop = 1;
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->thread, NULL);

@@ -13,7 +13,8 @@ struct mp_rss_sampler;
  * (CLOCK_MONOTONIC).  NULL on failure (no sampling, nothing else changes). */
 struct mp_rss_sampler *mp_rss_sampler_start(struct mp_ring_reader *ring, pid_t pid, uint64_t interval_ns,
                                             uint64_t start_ns);
-/* Takes one more sample now (the process still exists), from any thread. */
+/* Takes one more sample now (the process still exists), from any thread;
+ * skipped when the sampler thread is taking one at this moment. */
 void mp_rss_sampler_sample_now(struct mp_rss_sampler *s);
 /* Stops the thread and frees s (NULL ok). */
 void mp_rss_sampler_stop(struct mp_rss_sampler *s);
