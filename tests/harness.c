@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <regex.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,4 +203,50 @@ int numbers_after(const char *text, const char *marker, unsigned long long *out,
         out[i] = v;
     }
     return 0;
+}
+
+void scan_annotations(const char *name, annotation_fn fn, void *ctx)
+{
+    char rel[256];
+    snprintf(rel, sizeof rel, "tests/fixtures/%s", name);
+    char *src = read_file(repo_path(rel), NULL);
+    ck_assert_msg(src != NULL, "cannot read %s", rel);
+    regex_t re;
+    ck_assert_int_eq(regcomp(&re, "/\\* @([a-z]+) ([^*]*) \\*/", REG_EXTENDED), 0);
+    int lineno = 1;
+    for (char *line = src; line && *line; lineno++) {
+        char *nl = strchr(line, '\n');
+        if (nl)
+            *nl = '\0';
+        const char *p = line;
+        regmatch_t m[3];
+        while (regexec(&re, p, 3, m, 0) == 0) {
+            char kw[16], body[512];
+            snprintf(kw, sizeof kw, "%.*s", (int)(m[1].rm_eo - m[1].rm_so), p + m[1].rm_so);
+            snprintf(body, sizeof body, "%.*s", (int)(m[2].rm_eo - m[2].rm_so), p + m[2].rm_so);
+            fn(ctx, lineno, kw, body);
+            p += m[0].rm_eo;
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    regfree(&re);
+    free(src);
+}
+
+unsigned long long annotation_field(const char *body, const char *name)
+{
+    char pat[64];
+    snprintf(pat, sizeof pat, "%s=", name);
+    const char *p = strstr(body, pat);
+    ck_assert_msg(p != NULL, "annotation field %s missing in: %s", name, body);
+    return strtoull(p + strlen(pat), NULL, 10);
+}
+
+void annotation_build(char *body, char *compiler, char *flags)
+{
+    char *sp = strchr(body, ' ');
+    ck_assert_ptr_nonnull(sp);
+    *sp = '\0';
+    snprintf(compiler, 128, "%.100s", body);
+    snprintf(flags, 128, "%.100s", sp + 1);
 }

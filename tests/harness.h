@@ -33,6 +33,16 @@ char *read_file(const char *path, size_t *len);
  * in text, as valgrind prints them.  0, or -1 if the marker is missing. */
 int numbers_after(const char *text, const char *marker, unsigned long long *out, int n);
 
+/* Fixture annotations (grammar: tests/fixtures/README): calls
+ * fn(ctx, line, keyword, body) for each "/\* @KEYWORD body *\/" in
+ * tests/fixtures/NAME, in order; body is writable. */
+typedef void (*annotation_fn)(void *ctx, int line, const char *keyword, char *body);
+void scan_annotations(const char *name, annotation_fn fn, void *ctx);
+/* The number after "NAME=" in an annotation body (fails the test if absent). */
+unsigned long long annotation_field(const char *body, const char *name);
+/* "@build COMPILER FLAGS...": split into compiler and flags (128 bytes each). */
+void annotation_build(char *body, char *compiler, char *flags);
+
 /* Number of '\n' in s. */
 int count_lines(const char *s);
 

@@ -9,7 +9,6 @@
 
 #include <check.h>
 #include <inttypes.h>
-#include <regex.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,15 +34,6 @@ struct fixture {
     int n_ex;
 };
 
-static uint64_t field(const char *text, const char *name)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, "%s=", name);
-    const char *p = strstr(text, pat);
-    ck_assert_msg(p != NULL, "annotation field %s missing in: %s", name, text);
-    return strtoull(p + strlen(pat), NULL, 10);
-}
-
 static struct expectation *expectation_for(struct fixture *f, int line)
 {
     for (int i = 0; i < f->n_ex; i++)
@@ -56,61 +46,41 @@ static struct expectation *expectation_for(struct fixture *f, int line)
     return e;
 }
 
+/* One annotation of the fixture being parsed (scan_annotations callback). */
+static void take_annotation(void *ctx, int line, const char *kw, char *body)
+{
+    struct fixture *f = ctx;
+    if (strcmp(kw, "build") == 0) {
+        ck_assert_int_lt(f->n_builds, MAX_BUILDS);
+        annotation_build(body, f->builds[f->n_builds][0], f->builds[f->n_builds][1]);
+        f->n_builds++;
+    } else if (strcmp(kw, "total") == 0) {
+        f->total_calls = annotation_field(body, "alloc_calls");
+        f->total_bytes = annotation_field(body, "allocated_bytes");
+        f->total_frees = annotation_field(body, "free_calls");
+    } else if (strcmp(kw, "unattributed") == 0) {
+        f->unattributed_calls = annotation_field(body, "alloc_calls");
+        f->unattributed_bytes = annotation_field(body, "allocated_bytes");
+    } else if (strcmp(kw, "expect") == 0) {
+        struct expectation *e = expectation_for(f, line);
+        e->has_expect = 1;
+        e->alloc_calls = annotation_field(body, "alloc_calls");
+        e->allocated_bytes = annotation_field(body, "allocated_bytes");
+        e->free_calls = annotation_field(body, "free_calls");
+        e->freed_bytes = annotation_field(body, "freed_bytes");
+    } else if (strcmp(kw, "incl") == 0) {
+        struct expectation *e = expectation_for(f, line);
+        e->has_incl = 1;
+        e->occurrences = annotation_field(body, "occurrences");
+        e->incl_bytes = annotation_field(body, "bytes");
+    }
+}
+
 static void parse_fixture(const char *name, struct fixture *f)
 {
     memset(f, 0, sizeof *f);
     f->name = name;
-    char rel[256];
-    snprintf(rel, sizeof rel, "tests/fixtures/%s", name);
-    char *src = read_file(repo_path(rel), NULL);
-    ck_assert_ptr_nonnull(src);
-    regex_t re;
-    ck_assert_int_eq(regcomp(&re, "/\\* @(expect|incl|total|unattributed|build) ([^*]*) \\*/", REG_EXTENDED), 0);
-    int lineno = 1;
-    for (char *line = src; line && *line; lineno++) {
-        char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = '\0';
-        const char *p = line;
-        regmatch_t m[3];
-        while (regexec(&re, p, 3, m, 0) == 0) {
-            char kw[16], body[512];
-            snprintf(kw, sizeof kw, "%.*s", (int)(m[1].rm_eo - m[1].rm_so), p + m[1].rm_so);
-            snprintf(body, sizeof body, "%.*s", (int)(m[2].rm_eo - m[2].rm_so), p + m[2].rm_so);
-            if (strcmp(kw, "build") == 0) {
-                ck_assert_int_lt(f->n_builds, MAX_BUILDS);
-                char *sp = strchr(body, ' ');
-                ck_assert_ptr_nonnull(sp);
-                *sp = '\0';
-                snprintf(f->builds[f->n_builds][0], 128, "%.100s", body);
-                snprintf(f->builds[f->n_builds][1], 128, "%.100s", sp + 1);
-                f->n_builds++;
-            } else if (strcmp(kw, "total") == 0) {
-                f->total_calls = field(body, "alloc_calls");
-                f->total_bytes = field(body, "allocated_bytes");
-                f->total_frees = field(body, "free_calls");
-            } else if (strcmp(kw, "unattributed") == 0) {
-                f->unattributed_calls = field(body, "alloc_calls");
-                f->unattributed_bytes = field(body, "allocated_bytes");
-            } else if (strcmp(kw, "expect") == 0) {
-                struct expectation *e = expectation_for(f, lineno);
-                e->has_expect = 1;
-                e->alloc_calls = field(body, "alloc_calls");
-                e->allocated_bytes = field(body, "allocated_bytes");
-                e->free_calls = field(body, "free_calls");
-                e->freed_bytes = field(body, "freed_bytes");
-            } else {
-                struct expectation *e = expectation_for(f, lineno);
-                e->has_incl = 1;
-                e->occurrences = field(body, "occurrences");
-                e->incl_bytes = field(body, "bytes");
-            }
-            p += m[0].rm_eo;
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-    regfree(&re);
-    free(src);
+    scan_annotations(name, take_annotation, f);
     ck_assert_int_gt(f->n_builds, 0);
 }
 

@@ -10,7 +10,6 @@
 
 #include <check.h>
 #include <inttypes.h>
-#include <regex.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,19 +43,6 @@ struct fixture {
 };
 
 /* The value of NAME=digits in an annotation body (the field must be there). */
-static uint64_t field(const char *text, const char *name)
-{
-    char pat[64];
-    snprintf(pat, sizeof pat, " %s=", name);
-    char padded[600];
-    snprintf(padded, sizeof padded, " %s", text);
-    const char *p = strstr(padded, pat);
-    ck_assert_msg(p != NULL, "annotation field %s missing in: %s", name, text);
-    p += strlen(pat);
-    ck_assert_msg(*p >= '0' && *p <= '9', "annotation field %s is not a number in: %s", name, text);
-    return strtoull(p, NULL, 10);
-}
-
 static struct ann *ann_for(struct fixture *f, int line)
 {
     for (int i = 0; i < f->n_ann; i++)
@@ -77,91 +63,67 @@ static const struct ann *ann_at(const struct fixture *f, int line)
     return NULL;
 }
 
+/* One annotation of the fixture being parsed (scan_annotations callback). */
+static void take_annotation(void *ctx, int line, const char *kw, char *body)
+{
+    struct fixture *f = ctx;
+    if (strcmp(kw, "build") == 0) {
+        ck_assert_int_lt(f->n_builds, MAX_BUILDS);
+        annotation_build(body, f->builds[f->n_builds][0], f->builds[f->n_builds][1]);
+        f->n_builds++;
+    } else if (strcmp(kw, "total") == 0) {
+        f->has_total = 1;
+        f->total_calls = annotation_field(body, "alloc_calls");
+        f->total_bytes = annotation_field(body, "allocated_bytes");
+        f->total_frees = annotation_field(body, "free_calls");
+    } else if (strcmp(kw, "unattributed") == 0) {
+        f->unattributed_calls = annotation_field(body, "alloc_calls");
+        f->unattributed_bytes = annotation_field(body, "allocated_bytes");
+    } else if (strcmp(kw, "peaktotal") == 0) {
+        f->has_peaktotal = 1;
+        f->peak_heap = annotation_field(body, "heap");
+        f->leaked_bytes = annotation_field(body, "leaked_bytes");
+        f->leaked_blocks = annotation_field(body, "leaked_blocks");
+        f->temporary_calls = annotation_field(body, "temporary_calls");
+        f->reached_line = (int)annotation_field(body, "reached_line");
+        f->caller_line = (int)annotation_field(body, "caller_line");
+    } else if (strcmp(kw, "expect") == 0) {
+        struct ann *a = ann_for(f, line);
+        ck_assert_msg(!a->has_expect, "%s:%d: two @expect", f->name, line);
+        a->has_expect = 1;
+        f->n_expect++;
+        a->alloc_calls = annotation_field(body, "alloc_calls");
+        a->allocated_bytes = annotation_field(body, "allocated_bytes");
+        a->free_calls = annotation_field(body, "free_calls");
+        a->freed_bytes = annotation_field(body, "freed_bytes");
+    } else if (strcmp(kw, "peak") == 0) {
+        struct ann *a = ann_for(f, line);
+        ck_assert_msg(!a->has_peak, "%s:%d: two @peak", f->name, line);
+        a->has_peak = 1;
+        f->n_peak++;
+        a->peak_bytes = annotation_field(body, "bytes");
+    } else if (strcmp(kw, "leak") == 0) {
+        struct ann *a = ann_for(f, line);
+        ck_assert_msg(!a->has_leak, "%s:%d: two @leak", f->name, line);
+        a->has_leak = 1;
+        f->n_leak++;
+        a->leak_bytes = annotation_field(body, "bytes");
+        a->leak_blocks = annotation_field(body, "blocks");
+    } else if (strcmp(kw, "temporary") == 0) {
+        struct ann *a = ann_for(f, line);
+        ck_assert_msg(!a->has_temporary, "%s:%d: two @temporary", f->name, line);
+        a->has_temporary = 1;
+        f->n_temporary++;
+        a->temporary_calls = annotation_field(body, "calls");
+    }
+    /* @incl is test_heap.c's business */
+}
+
 static void parse_fixture(const char *name, struct fixture *f)
 {
     memset(f, 0, sizeof *f);
     f->name = name;
-    char rel[256];
-    snprintf(rel, sizeof rel, "tests/fixtures/%s", name);
-    char *src = read_file(repo_path(rel), NULL);
-    ck_assert_msg(src != NULL, "cannot read %s", rel);
-    regex_t re;
-    ck_assert_int_eq(regcomp(&re,
-                             "/\\* @(expect|incl|total|unattributed|build|peak|leak|temporary|peaktotal) "
-                             "([^*]*) \\*/",
-                             REG_EXTENDED),
-                     0);
-    int lineno = 1;
-    for (char *line = src; line && *line; lineno++) {
-        char *nl = strchr(line, '\n');
-        if (nl)
-            *nl = '\0';
-        const char *p = line;
-        regmatch_t m[3];
-        while (regexec(&re, p, 3, m, 0) == 0) {
-            char kw[16], body[512];
-            snprintf(kw, sizeof kw, "%.*s", (int)(m[1].rm_eo - m[1].rm_so), p + m[1].rm_so);
-            snprintf(body, sizeof body, "%.*s", (int)(m[2].rm_eo - m[2].rm_so), p + m[2].rm_so);
-            if (strcmp(kw, "build") == 0) {
-                ck_assert_int_lt(f->n_builds, MAX_BUILDS);
-                char *sp = strchr(body, ' ');
-                ck_assert_ptr_nonnull(sp);
-                *sp = '\0';
-                snprintf(f->builds[f->n_builds][0], 128, "%.100s", body);
-                snprintf(f->builds[f->n_builds][1], 128, "%.100s", sp + 1);
-                f->n_builds++;
-            } else if (strcmp(kw, "total") == 0) {
-                f->has_total = 1;
-                f->total_calls = field(body, "alloc_calls");
-                f->total_bytes = field(body, "allocated_bytes");
-                f->total_frees = field(body, "free_calls");
-            } else if (strcmp(kw, "unattributed") == 0) {
-                f->unattributed_calls = field(body, "alloc_calls");
-                f->unattributed_bytes = field(body, "allocated_bytes");
-            } else if (strcmp(kw, "peaktotal") == 0) {
-                f->has_peaktotal = 1;
-                f->peak_heap = field(body, "heap");
-                f->leaked_bytes = field(body, "leaked_bytes");
-                f->leaked_blocks = field(body, "leaked_blocks");
-                f->temporary_calls = field(body, "temporary_calls");
-                f->reached_line = (int)field(body, "reached_line");
-                f->caller_line = (int)field(body, "caller_line");
-            } else if (strcmp(kw, "expect") == 0) {
-                struct ann *a = ann_for(f, lineno);
-                ck_assert_msg(!a->has_expect, "%s:%d: two @expect", name, lineno);
-                a->has_expect = 1;
-                f->n_expect++;
-                a->alloc_calls = field(body, "alloc_calls");
-                a->allocated_bytes = field(body, "allocated_bytes");
-                a->free_calls = field(body, "free_calls");
-                a->freed_bytes = field(body, "freed_bytes");
-            } else if (strcmp(kw, "peak") == 0) {
-                struct ann *a = ann_for(f, lineno);
-                ck_assert_msg(!a->has_peak, "%s:%d: two @peak", name, lineno);
-                a->has_peak = 1;
-                f->n_peak++;
-                a->peak_bytes = field(body, "bytes");
-            } else if (strcmp(kw, "leak") == 0) {
-                struct ann *a = ann_for(f, lineno);
-                ck_assert_msg(!a->has_leak, "%s:%d: two @leak", name, lineno);
-                a->has_leak = 1;
-                f->n_leak++;
-                a->leak_bytes = field(body, "bytes");
-                a->leak_blocks = field(body, "blocks");
-            } else if (strcmp(kw, "temporary") == 0) {
-                struct ann *a = ann_for(f, lineno);
-                ck_assert_msg(!a->has_temporary, "%s:%d: two @temporary", name, lineno);
-                a->has_temporary = 1;
-                f->n_temporary++;
-                a->temporary_calls = field(body, "calls");
-            }
-            /* @incl is test_heap.c's business */
-            p += m[0].rm_eo;
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-    regfree(&re);
-    free(src);
+    scan_annotations(name, take_annotation, f);
     ck_assert_int_gt(f->n_builds, 0);
     ck_assert_msg(f->has_total && f->has_peaktotal, "%s: needs @total and @peaktotal", name);
 }
