@@ -31,7 +31,8 @@ CHECK_LIBS  = $(shell pkg-config --libs check)
 CPPFLAGS_ALL = -Iinclude -Isrc -DMEMPROF_VERSION='"$(VERSION)"'
 
 SRCS       := $(filter-out src/main.c,$(wildcard src/*.c))
-OBJS       := $(patsubst src/%.c,$(BUILD)/%.o,$(SRCS))
+ASM_SRCS   := $(wildcard src/*.S)
+OBJS       := $(patsubst src/%.c,$(BUILD)/%.o,$(SRCS)) $(patsubst src/%.S,$(BUILD)/%.o,$(ASM_SRCS))
 MAIN_OBJ   := $(BUILD)/main.o
 AGENT_SRCS := $(wildcard src/agent/*.c)
 TEST_SRCS  := $(filter-out tests/harness.c,$(wildcard tests/test_*.c))
@@ -50,6 +51,10 @@ deps:
 
 $(BUILD)/%.o: src/%.c $(HEADERS) | $(BUILD)
 	$(CC) $(WARN) $(OPT) $(SANFLAGS) $(CPPFLAGS_ALL) $(DW_CFLAGS) -c -o $@ $<
+
+# The breakpoint engine's code that runs inside the target (bp_stubs.h).
+$(BUILD)/%.o: src/%.S $(HEADERS) | $(BUILD)
+	$(CC) $(CPPFLAGS_ALL) -c -o $@ $<
 
 $(PROGRAM): $(OBJS) $(MAIN_OBJ)
 	$(CC) $(SANFLAGS) -o $@ $^ $(DW_LIBS) -lstdc++ -pthread

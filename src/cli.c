@@ -14,7 +14,7 @@
 #define MEMPROF_VERSION "dev"
 #endif
 
-static const char usage_line[] = "usage: memprof [OPTIONS] PROGRAM [ARGS...]\n";
+static const char usage_line[] = "usage: memprof [OPTIONS] PROGRAM [ARGS...]  |  memprof [OPTIONS] -p PID\n";
 
 static int add_function(struct mp_options *opt, const char *name)
 {
@@ -42,10 +42,15 @@ static void print_help(void)
            "      --top N         rows in \"Top lines\" (default 10; 0: all)\n"
            "      --tables N      per-function tables to print (default 10; 0: all)\n"
            "      --precision N   digits after the point in sizes (default 1)\n"
-           "      --engine E      heap engine: auto (default), agent, none (RSS only)\n"
+           "      --engine E      heap engine: auto (default: the agent, breakpoints for static\n"
+           "                      programs), agent, breakpoint (ptrace breakpoints on the\n"
+           "                      allocator: no preload, ~100x slower), none (RSS only)\n"
            "      --interval T    RSS sampling period: 10ms (default), 250ms, 1s, ...\n"
            "      --stable        leave out what varies between runs (RSS, times, addresses)\n"
            "                      so two runs of a deterministic program are byte-identical\n"
+           "  -p, --pid PID       attach to a running process (breakpoint engine) instead of\n"
+           "                      launching one; Ctrl-C detaches and reports, leaving it running\n"
+           "      --duration T    with -p: detach after T (30s, 500ms, 2m)\n"
            "  -h, --help          show this help\n"
            "      --version       show the version\n"
            "\n"
@@ -113,7 +118,28 @@ static int parse_limit(const char *text, const char *name, uint64_t *out)
     return 0;
 }
 
-enum { OPT_JSON = 256, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_ENGINE, OPT_VERSION, OPT_INTERVAL, OPT_STABLE,
+/* "30", "30s", "500ms", "2m": more than 0, at most a day. */
+static int parse_duration(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end), scale = 1;
+    if (strcmp(end, "ms") == 0)
+        scale = 1e-3;
+    else if (strcmp(end, "m") == 0)
+        scale = 60;
+    else if (strcmp(end, "s") != 0 && *end != '\0')
+        end = NULL;
+    if (errno || end == s || !end || !(v * scale >= 0.001 && v * scale <= 86400)) {
+        fprintf(stderr, "memprof: --duration takes a time from 1ms to 24h such as 30s, 500ms or 2m, not '%s'\n%s",
+                s, usage_line);
+        return -1;
+    }
+    *out = v * scale;
+    return 0;
+}
+
+enum { OPT_JSON = 256, OPT_DURATION, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_ENGINE, OPT_VERSION, OPT_INTERVAL, OPT_STABLE,
        OPT_LIMIT_HEAP, OPT_LIMIT_RSS, OPT_LIMIT_LEAKS, OPT_LIMIT_STATUS, OPT_FUNCTION, OPT_METRIC };
 
 enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *opt)
@@ -133,6 +159,8 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
         { "limit-status", required_argument, NULL, OPT_LIMIT_STATUS },
         { "function", required_argument, NULL, OPT_FUNCTION },
         { "metric", required_argument, NULL, OPT_METRIC },
+        { "pid", required_argument, NULL, 'p' },
+        { "duration", required_argument, NULL, OPT_DURATION },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, OPT_VERSION },
         { NULL, 0, NULL, 0 },
@@ -157,7 +185,7 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
     optind = 1;
     int c;
     long v;
-    while ((c = getopt_long(argc, argv, "+:o:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:o:p:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': opt->output_path = optarg; break;
         case OPT_JSON: opt->json_path = optarg; break;
@@ -176,9 +204,11 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
         case OPT_ENGINE:
             if (strcmp(optarg, "auto") == 0) opt->engine = MP_ENGINE_AUTO;
             else if (strcmp(optarg, "agent") == 0) opt->engine = MP_ENGINE_AGENT;
+            else if (strcmp(optarg, "breakpoint") == 0) opt->engine = MP_ENGINE_BREAKPOINT;
             else if (strcmp(optarg, "none") == 0) opt->engine = MP_ENGINE_NONE;
             else {
-                fprintf(stderr, "memprof: unknown engine '%s': use auto, agent or none\n%s", optarg, usage_line);
+                fprintf(stderr, "memprof: unknown engine '%s': use auto, agent, breakpoint or none\n%s", optarg,
+                        usage_line);
                 return MP_CLI_USAGE_ERROR;
             }
             break;
@@ -210,6 +240,17 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
                 return MP_CLI_USAGE_ERROR;
             }
             break;
+        case 'p':
+            if (parse_count(optarg, "-p", 0x7fffffff, &v)) return MP_CLI_USAGE_ERROR;
+            if (v == 0) {
+                fprintf(stderr, "memprof: -p takes the pid of a running process, such as -p 1234\n%s", usage_line);
+                return MP_CLI_USAGE_ERROR;
+            }
+            opt->attach_pid = (int)v;
+            break;
+        case OPT_DURATION:
+            if (parse_duration(optarg, &opt->duration_s)) return MP_CLI_USAGE_ERROR;
+            break;
         case 'h': print_help(); return MP_CLI_EXIT_OK;
         case OPT_VERSION: printf("memprof %s\n", MEMPROF_VERSION); return MP_CLI_EXIT_OK;
         case ':':
@@ -222,6 +263,19 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
                 fprintf(stderr, "memprof: unknown option %s\n%s", argv[optind - 1], usage_line);
             return MP_CLI_USAGE_ERROR;
         }
+    }
+    if (opt->attach_pid) {
+        const char *bad = optind < argc ? "a program to run" : opt->engine == MP_ENGINE_AGENT ? "--engine=agent"
+                          : opt->linemode.n_functions ? "--function" : NULL;
+        if (bad) {
+            fprintf(stderr, "memprof: -p attaches to a running process: drop %s\n%s", bad, usage_line);
+            return MP_CLI_USAGE_ERROR;
+        }
+        return MP_CLI_RUN;
+    }
+    if (opt->duration_s > 0) {
+        fprintf(stderr, "memprof: --duration goes with -p PID (a launched program runs to its end)\n%s", usage_line);
+        return MP_CLI_USAGE_ERROR;
     }
     if (optind >= argc) {
         fprintf(stderr, "memprof: no program given: memprof ./app [ARGS...]\n%s", usage_line);

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include "linemode.h"
 
-enum mp_engine_choice { MP_ENGINE_AUTO, MP_ENGINE_AGENT, MP_ENGINE_NONE };
+enum mp_engine_choice { MP_ENGINE_AUTO, MP_ENGINE_AGENT, MP_ENGINE_BREAKPOINT, MP_ENGINE_NONE };
 
 struct mp_options {
     const char *output_path;   /* -o: text report; NULL: stderr */
@@ -21,7 +21,9 @@ struct mp_options {
     int limit_status;          /* exit status when a limit is broken */
     struct mp_linemode_options linemode; /* --function (repeatable), --metric */
     const char **functions;    /* storage behind linemode.functions */
-    char **command;            /* the program and its arguments */
+    int attach_pid;            /* -p PID: attach instead of launching; 0: launch */
+    double duration_s;         /* --duration: detach after this long (0: until Ctrl-C or exit) */
+    char **command;            /* the program and its arguments; NULL with -p */
 };
 
 enum mp_cli_result { MP_CLI_RUN, MP_CLI_EXIT_OK, MP_CLI_USAGE_ERROR };

@@ -21,6 +21,7 @@
 #define _GNU_SOURCE
 #include "linemode_internal.h"
 #include "ring_reader.h"
+#include "stepover.h"
 #include "sym_strings.h"
 
 #include <elf.h>
@@ -38,7 +39,6 @@
 #include <unistd.h>
 
 #define INT3 0xcc
-#define MAX_HELD_SIGNALS 8
 
 /* ---- tables ---- */
 
@@ -151,7 +151,7 @@ static int insert(struct mp_linemode *lm, struct lm_site *s)
     if (write_byte(lm, s->addr, INT3) != 0)
         return -1;
     s->orig = text[0];
-    lm_emu_decode(text, &s->emu);
+    mp_emu_decode(text, &s->emu);
     s->inserted = 1;
     return 0;
 }
@@ -187,27 +187,6 @@ static void disarm(struct mp_linemode *lm)
     lm->armed = 0;
 }
 
-static int read_at_entry(pid_t pid, uint64_t *entry)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/auxv", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    Elf64_auxv_t aux[128];
-    ssize_t n = read(fd, aux, sizeof aux);
-    close(fd);
-    for (ssize_t i = 0; n > 0 && i < n / (ssize_t)sizeof *aux; i++) {
-        if (aux[i].a_type == AT_ENTRY) {
-            *entry = aux[i].a_un.a_val;
-            return 0;
-        }
-        if (aux[i].a_type == AT_NULL)
-            break;
-    }
-    return -1;
-}
-
 int mp_linemode_arm(struct mp_linemode *lm, pid_t pid)
 {
     disarm(lm);
@@ -218,7 +197,7 @@ int mp_linemode_arm(struct mp_linemode *lm, pid_t pid)
     if (stat(path, &st) != 0 || st.st_dev != lm->exe_dev || st.st_ino != lm->exe_ino)
         return 0; /* another program: nothing of ours in it */
     uint64_t at_entry;
-    if (read_at_entry(pid, &at_entry) != 0) {
+    if (mp_proc_auxv(pid, AT_ENTRY, &at_entry) != 0) {
         snprintf(lm->warning, sizeof lm->warning,
                  "line mode is off: cannot read the target's auxiliary vector (/proc/%d/auxv)", (int)pid);
         return -1;
@@ -390,7 +369,7 @@ int mp_linemode_on_trap(struct mp_linemode *lm, pid_t tid)
     regs.rip = pc;
     if (site_needed(site) && site->emu.kind && !lm->no_emulation) {
         struct user_regs_struct after = regs;
-        if (lm_emu_execute(&site->emu, &after, lm->mem_fd) == 0 && ptrace(PTRACE_SETREGS, tid, 0, &after) == 0) {
+        if (mp_emu_execute(&site->emu, &after, lm->mem_fd) == 0 && ptrace(PTRACE_SETREGS, tid, 0, &after) == 0) {
             lm->stats.emulated++; /* the INT3 stays: nobody can pass unseen */
             ptrace(PTRACE_CONT, tid, 0, 0);
             return 1;
@@ -405,62 +384,10 @@ int mp_linemode_on_trap(struct mp_linemode *lm, pid_t tid)
         ptrace(PTRACE_CONT, tid, 0, 0);
         return 1;
     }
-    if (write_byte(lm, pc, site->orig) != 0) {
-        ptrace(PTRACE_CONT, tid, 0, 0);
-        return 1;
-    }
     if (other_threads_running(lm))
         lm->stats.steps_with_threads++;
-    int held[MAX_HELD_SIGNALS], n_held = 0, gone = 0, exiting = 0, have_info = 0;
-    siginfo_t held_info;
-    for (;;) {
-        if (ptrace(PTRACE_SINGLESTEP, tid, 0, 0) != 0) {
-            gone = 1;
-            break;
-        }
-        siginfo_t wi;
-        memset(&wi, 0, sizeof wi);
-        int rc;
-        while ((rc = waitid(P_PID, (id_t)tid, &wi, WEXITED | WSTOPPED | WNOWAIT | __WALL)) != 0 && errno == EINTR)
-            ;
-        if (rc != 0 || (wi.si_code != CLD_TRAPPED && wi.si_code != CLD_STOPPED)) {
-            gone = 1; /* it died: leave its status to the supervisor's waitpid */
-            break;
-        }
-        int status;
-        while (waitpid(tid, &status, __WALL) < 0 && errno == EINTR)
-            ;
-        int sig = WSTOPSIG(status), event = status >> 16;
-        if (event == 0 && sig == SIGTRAP)
-            break; /* stepped */
-        if (event == 0) { /* a signal for the thread: hold it until the step is done */
-            if (n_held == 0)
-                have_info = ptrace(PTRACE_GETSIGINFO, tid, 0, &held_info) == 0;
-            if (n_held < MAX_HELD_SIGNALS)
-                held[n_held++] = sig;
-            continue;
-        }
-        if (event == PTRACE_EVENT_EXIT) {
-            lm->stats.lost_stops++;
-            exiting = 1;
-            break;
-        }
-        if (event == PTRACE_EVENT_STOP)
-            lm->stats.lost_stops++; /* a group-stop this thread will not take part in */
-        /* other events (a syscall instruction stepped): carry on */
-    }
-    write_byte(lm, pc, INT3);
-    if (gone || exiting) {
+    if (mp_step_over(lm->pid, tid, lm->mem_fd, pc, site->orig, &lm->stats.lost_stops) != MP_STEP_DONE)
         forget_thread(lm, t);
-        if (exiting)
-            ptrace(PTRACE_CONT, tid, 0, 0);
-        return 1;
-    }
-    if (n_held && have_info)
-        ptrace(PTRACE_SETSIGINFO, tid, 0, &held_info);
-    ptrace(PTRACE_CONT, tid, 0, n_held ? held[0] : 0);
-    for (int i = 1; i < n_held; i++)
-        syscall(SYS_tgkill, lm->pid, tid, held[i]);
     return 1;
 }
 

@@ -3,6 +3,7 @@
 #ifndef MEMPROF_LINEMODE_INTERNAL_H
 #define MEMPROF_LINEMODE_INTERNAL_H
 
+#include "emulate.h"
 #include "linemode.h"
 #include "procfs.h"
 
@@ -10,28 +11,9 @@
 
 struct sym_string_pool;
 
-/* The instruction under a breakpoint, when it is one linemode_emulate.c
- * can carry out itself (no single-step, the INT3 stays in place). */
-struct lm_emu {
-    uint8_t kind;           /* enum in linemode_emulate.c; 0: step over it */
-    uint8_t len;            /* instruction length */
-    uint8_t width;          /* operand bytes: 4 or 8 */
-    uint8_t reg;            /* register operand (0-15, x86 numbering) */
-    uint8_t base;           /* base register of the memory operand; 16: rip */
-    int32_t disp;           /* displacement, or rel8/rel32 of a jump or call */
-    int64_t imm;            /* immediate */
-};
-
-/* Decode the instruction at `bytes` (16 bytes, the original text). */
-void lm_emu_decode(const uint8_t *bytes, struct lm_emu *out);
-struct user_regs_struct;
-/* Carry it out on `regs` (rip = its address) and the target's memory
- * through mem_fd.  0 when done (regs updated, to be set), -1: step it. */
-int lm_emu_execute(const struct lm_emu *e, struct user_regs_struct *regs, int mem_fd);
-
 /* A breakpoint site: one INT3 at a runtime address. */
 struct lm_site {
-    struct lm_emu emu;
+    struct mp_emu emu;
     uint64_t addr;          /* runtime address; 0: empty slot */
     int32_t point;          /* index into points, or -1 (no line event here) */
     int32_t entry_func;     /* a frame starts here: function index, MP_LM_NO_FUNC

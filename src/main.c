@@ -2,6 +2,7 @@
  * agent preloaded -> supervisor loop while the ring reader feeds the profile ->
  * sources -> writers -> exit with the target's status. */
 #define _GNU_SOURCE
+#include "bpengine.h"
 #include "ci_limits.h"
 #include "cli.h"
 #include "commands.h"
@@ -37,6 +38,7 @@ struct session {
     struct mp_rss_sampler *sampler;
     struct mp_linemode *linemode;       /* --function: breakpoints (supervisor thread) */
     struct mp_line_profile *lines;      /* --function: their tables (reader thread) */
+    struct mp_bpengine *bp;             /* the breakpoint engine (supervisor thread), or NULL */
     struct mp_rss_breakdown rss_at_exit;
     uint64_t sample_interval_ns;
     uint64_t start_ns;
@@ -116,20 +118,59 @@ static void on_exec(void *ctx, pid_t pid)
     start_reader(s);
     if (s->linemode)
         mp_linemode_arm(s->linemode, pid);
+    if (s->bp)
+        mp_bpengine_exec(s->bp, pid);
 }
 
-/* A SIGTRAP: one of line mode's breakpoints, or the program's own. */
+/* memprof -p: every thread of the running process is stopped. */
+static void on_attach(void *ctx, pid_t pid, const pid_t *tids, size_t n)
+{
+    struct session *s = ctx;
+    on_start(ctx, pid);
+    s->symbolizer = mp_symbolizer_open(pid, s->sym_error, sizeof s->sym_error);
+    start_reader(s);
+    mp_bpengine_attach(s->bp, pid, tids, n);
+    fprintf(stderr, "memprof: attached to process %d (%zu thread%s): Ctrl-C detaches and reports\n", (int)pid, n,
+            n == 1 ? "" : "s");
+}
+
+static void on_detach(void *ctx, pid_t pid, const pid_t *tids, size_t n)
+{
+    struct session *s = ctx;
+    (void)pid;
+    mp_bpengine_detach(s->bp, tids, n);
+    mp_proc_rss_breakdown(pid, &s->rss_at_exit);
+    mp_rss_sampler_sample_now(s->sampler);
+}
+
 /* A forked child must not inherit our breakpoints. */
 static void on_fork(void *ctx, pid_t child)
 {
     struct session *s = ctx;
-    mp_linemode_clean_child(s->linemode, child);
+    if (s->linemode)
+        mp_linemode_clean_child(s->linemode, child);
+    mp_bpengine_clean_child(s->bp, child);
 }
 
+/* A SIGTRAP: one of our breakpoints, or the program's own. */
 static int on_trap(void *ctx, pid_t tid)
 {
     struct session *s = ctx;
-    return mp_linemode_on_trap(s->linemode, tid);
+    if (s->linemode && mp_linemode_on_trap(s->linemode, tid))
+        return 1;
+    return mp_bpengine_on_trap(s->bp, tid);
+}
+
+static void on_thread_stop(void *ctx, pid_t tid)
+{
+    struct session *s = ctx;
+    mp_bpengine_thread_stop(s->bp, tid);
+}
+
+static void on_thread_gone(void *ctx, pid_t tid)
+{
+    struct session *s = ctx;
+    mp_bpengine_thread_gone(s->bp, tid);
 }
 
 /* The address space still exists: let the reader catch up so new stacks
@@ -201,6 +242,24 @@ static char **target_environment(const char *agent, int ring_fd)
     return env;
 }
 
+/* argv of a running process, from /proc/PID/cmdline ("[pid N]" if unreadable). */
+static void process_command(pid_t pid, char *buf, size_t len, char **argv, size_t max)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    FILE *f = fopen(path, "re");
+    size_t n = f ? fread(buf, 1, len - 1, f) : 0;
+    if (f)
+        fclose(f);
+    size_t argc = 0;
+    if (n == 0)
+        n = (size_t)snprintf(buf, len, "[pid %d]", (int)pid) + 1;
+    buf[n < len ? n : len - 1] = '\0';
+    for (size_t i = 0; i < n && argc + 1 < max; i += strlen(buf + i) + 1)
+        argv[argc++] = buf + i;
+    argv[argc] = NULL;
+}
+
 static FILE *open_output(const char *path)
 {
     FILE *f = fopen(path, "we");
@@ -232,9 +291,9 @@ int main(int argc, char **argv)
     case MP_CLI_USAGE_ERROR: return 2;
     case MP_CLI_RUN: break;
     }
-    char path[PATH_MAX], err[512];
-    int rc = mp_find_program(opt.command[0], path, sizeof path, err, sizeof err);
-    if (rc) {
+    char path[PATH_MAX] = "", err[512];
+    int rc = 0, attach = opt.attach_pid != 0;
+    if (!attach && (rc = mp_find_program(opt.command[0], path, sizeof path, err, sizeof err)) != 0) {
         fprintf(stderr, "%s\n", err);
         return rc;
     }
@@ -256,14 +315,18 @@ int main(int argc, char **argv)
         }
     }
     const char *engine = "agent", *engine_note = NULL;
-    enum mp_exe_kind kind = mp_exe_kind(path);
-    if (opt.engine == MP_ENGINE_NONE) {
+    enum mp_exe_kind kind = attach ? MP_EXE_DYNAMIC : mp_exe_kind(path);
+    if (attach || opt.engine == MP_ENGINE_BREAKPOINT) {
+        engine = "breakpoint";
+    } else if (opt.engine == MP_ENGINE_NONE) {
         engine = "none";
         engine_note = "--engine=none was given";
+    } else if (kind == MP_EXE_STATIC && opt.engine == MP_ENGINE_AGENT) {
+        fprintf(stderr, "memprof: %s is statically linked, so the agent cannot be preloaded: use "
+                        "--engine=breakpoint (the default for static programs)\n", opt.command[0]);
+        return 2;
     } else if (kind == MP_EXE_STATIC) {
-        engine = "none";
-        engine_note = "the program is statically linked, so the agent cannot be preloaded "
-                      "(link it dynamically to profile its heap)";
+        engine = "breakpoint";
     }
     char agent_buf[PATH_MAX];
     char **envp = environ;
@@ -274,7 +337,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "memprof: cannot set up the event ring: %s\n", err);
         return 1;
     }
-    if (!engine_note) {
+    if (strcmp(engine, "agent") == 0) {
         const char *agent = find_agent(agent_buf, sizeof agent_buf);
         if (!agent) {
             fprintf(stderr, "memprof: cannot find libmemprof-agent.so beside memprof or in ../lib/memprof: "
@@ -286,6 +349,9 @@ int main(int argc, char **argv)
             fprintf(stderr, "memprof: out of memory\n");
             return 1;
         }
+    } else if (strcmp(engine, "breakpoint") == 0 && !(s.bp = mp_bpengine_new(s.ring))) {
+        fprintf(stderr, "memprof: out of memory\n");
+        return 1;
     }
     s.profile = mp_profile_new(resolve_frames, &s);
     if (!s.profile) {
@@ -303,10 +369,18 @@ int main(int argc, char **argv)
     }
 
     struct mp_launch launch = { path, opt.command, envp };
-    struct mp_supervisor_hooks hooks = { &s, on_start, on_exec, on_exit_event, s.linemode ? on_trap : NULL,
-                                         s.linemode ? on_fork : NULL };
+    int breakpoints = s.linemode || s.bp;
+    struct mp_supervisor_hooks hooks = {
+        .ctx = &s, .on_start = on_start, .on_exec = on_exec, .on_exit = on_exit_event,
+        .on_trap = breakpoints ? on_trap : NULL, .on_fork = breakpoints ? on_fork : NULL,
+        .on_thread_stop = s.bp ? on_thread_stop : NULL, .on_thread_gone = s.bp ? on_thread_gone : NULL,
+        .on_attach = on_attach, .on_detach = on_detach,
+    };
     struct mp_run_result result;
-    rc = mp_supervise(&launch, &hooks, &result, err, sizeof err);
+    if (attach)
+        rc = mp_supervise_attach(opt.attach_pid, opt.duration_s, &hooks, &result, err, sizeof err);
+    else
+        rc = mp_supervise(&launch, &hooks, &result, err, sizeof err);
     mp_rss_sampler_stop(s.sampler);
     stop_reader(&s);
     if (s.lines)
@@ -320,7 +394,7 @@ int main(int argc, char **argv)
     size_t n_warnings = 0;
     if (s.sym_error[0])
         warnings[n_warnings++] = s.sym_error;
-    if (mp_ring_reader_agent_inits(s.ring) == 0 && !engine_note)
+    if (mp_ring_reader_agent_inits(s.ring) == 0 && strcmp(engine, "agent") == 0)
         warnings[n_warnings++] = "the agent never started in the target (setuid program, or LD_PRELOAD "
                                  "removed from its environment): no heap data";
     if (s.profile_errors)
@@ -343,6 +417,33 @@ int main(int argc, char **argv)
             warnings[n_warnings++] = sw[i];
     }
 
+    char bp_note[2][256];
+    uint64_t bp_lost = 0;
+    if (s.bp) {
+        struct mp_bpengine_stats bst;
+        mp_bpengine_stats(s.bp, &bst);
+        const size_t max_warnings = sizeof warnings / sizeof *warnings;
+        const char *w = mp_bpengine_warning(s.bp);
+        if (w && n_warnings < max_warnings)
+            warnings[n_warnings++] = w;
+        else if (!bst.armed && !bst.traps && n_warnings < max_warnings && !result.detached)
+            warnings[n_warnings++] = "the breakpoint engine never found the allocator in the program: no heap data";
+        bp_lost = bst.unreadable + bst.abandoned + mp_ring_reader_dropped_heap(s.ring);
+        if (bst.failed_reallocs && n_warnings < max_warnings) {
+            snprintf(bp_note[0], sizeof bp_note[0],
+                     "%llu failed reallocs were counted as frees of their block (the breakpoint engine records "
+                     "realloc's free before the call)", (unsigned long long)bst.failed_reallocs);
+            warnings[n_warnings++] = bp_note[0];
+        }
+        if (bp_lost && n_warnings < max_warnings) {
+            snprintf(bp_note[1], sizeof bp_note[1],
+                     "%llu allocator calls were not recorded: %llu unreadable stacks, %llu calls left without a "
+                     "return (longjmp, thread exit, or still running at detach)",
+                     (unsigned long long)bp_lost, (unsigned long long)bst.unreadable,
+                     (unsigned long long)bst.abandoned);
+            warnings[n_warnings++] = bp_note[1];
+        }
+    }
     char lm_note[256];
     if (s.linemode) {
         struct mp_linemode_stats lst;
@@ -373,8 +474,15 @@ int main(int argc, char **argv)
     if (src && s.lines)
         mp_line_profile_load_sources(s.lines, src);
     char cwd[PATH_MAX];
+    char *attach_command[64];
+    char attach_cmdline[4096];
+    if (attach)
+        process_command(opt.attach_pid, attach_cmdline, sizeof attach_cmdline, attach_command,
+                        sizeof attach_command / sizeof *attach_command);
     struct mp_report_run run = {
-        .command = opt.command,
+        .command = attach ? attach_command : opt.command,
+        .attached_pid = attach ? opt.attach_pid : 0,
+        .detached = result.detached,
         .exited = result.exited,
         .exit_code = result.exit_code,
         .signal = result.signal,
@@ -382,7 +490,7 @@ int main(int argc, char **argv)
         .wall_seconds = result.wall_seconds,
         .engine = engine,
         .engine_note = engine_note,
-        .events_lost = s.events_lost,
+        .events_lost = s.events_lost + bp_lost,
         .agent_bytes = mp_ring_reader_agent_bytes(s.ring),
         .rss_at_exit = s.rss_at_exit,
         .warnings = warnings,
@@ -396,8 +504,8 @@ int main(int argc, char **argv)
         .stable = opt.stable,
     };
     if (result.signal)
-        fprintf(stderr, "memprof: %s was killed by signal %d (%s)\n", opt.command[0], result.signal,
-                strsignal(result.signal));
+        fprintf(stderr, "memprof: %s was killed by signal %d (%s)\n", run.command[0] ? run.command[0] : "the target",
+                result.signal, strsignal(result.signal));
     run.line_profile = s.lines;
     ropt.line_metric = lmo->metric;
     int write_failed = mp_write_text(text_out, s.profile, &run, src, &ropt) != 0;
@@ -431,6 +539,8 @@ int main(int argc, char **argv)
         return 1; /* CI must not take a missing report for a pass */
     if (limits_broken)
         return opt.limit_status;
+    if (attach)
+        return 0; /* the process is not memprof's child: its status is its parent's business */
     if (result.signal)
         return 128 + result.signal;
     return result.exit_code;

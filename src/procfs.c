@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "procfs.h"
 #include "memprof/report.h"
+#include <elf.h>
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -126,4 +127,25 @@ int mp_proc_rss_breakdown(pid_t pid, struct mp_rss_breakdown *out)
     fclose(f);
     out->valid = 1;
     return 0;
+}
+
+int mp_proc_auxv(pid_t pid, unsigned long type, uint64_t *value)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/auxv", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    Elf64_auxv_t aux[128];
+    ssize_t n = read(fd, aux, sizeof aux);
+    close(fd);
+    for (ssize_t i = 0; n > 0 && i < n / (ssize_t)sizeof *aux; i++) {
+        if (aux[i].a_type == type) {
+            *value = aux[i].a_un.a_val;
+            return 0;
+        }
+        if (aux[i].a_type == AT_NULL)
+            break;
+    }
+    return -1;
 }

@@ -8,6 +8,9 @@
 /* The number after "FIELD:" in /proc/PID/status (kB figures stay in kB),
  * 0 if unavailable. */
 uint64_t mp_proc_status_number(pid_t pid, const char *field);
+/* Entry `type` (AT_ENTRY, AT_BASE, ...) of /proc/PID/auxv: 0, or -1 when
+ * unreadable or absent. */
+int mp_proc_auxv(pid_t pid, unsigned long type, uint64_t *value);
 /* Peak resident set size (VmHWM) in bytes, 0 if unavailable. */
 uint64_t mp_proc_vmhwm(pid_t pid);
 

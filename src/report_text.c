@@ -25,7 +25,9 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
     char a[64], b[64], c[64];
     fprintf(out, "memprof: ");
     write_command(out, run->command);
-    if (run->signal)
+    if (run->detached)
+        fprintf(out, "  (pid %d: attached, then detached; it runs on)\n", run->attached_pid);
+    else if (run->signal)
         fprintf(out, "  (killed by signal %d, %s)\n", run->signal, strsignal(run->signal));
     else
         fprintf(out, "  (exit status %d)\n", run->exit_code);
@@ -55,7 +57,7 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
     fprintf(out, "  temporary          %s calls\n", a);
     mp_format_size(a, sizeof a, (int64_t)t->live_bytes, opt->precision);
     mp_format_count(c, sizeof c, t->live_blocks);
-    fprintf(out, "  leaked at exit     %s in %s blocks\n", a, c);
+    fprintf(out, run->detached ? "  live at detach     %s in %s blocks\n" : "  leaked at exit     %s in %s blocks\n", a, c);
     if (run->agent_bytes && !opt->stable) {
         mp_format_size(a, sizeof a, (int64_t)run->agent_bytes, opt->precision);
         fprintf(out, "  memprof's agent    %s mapped into the program (its event ring), not in these counts\n", a);

@@ -45,7 +45,9 @@ struct mp_ring_reader {
     mp_event_hint hint;
     void *sink_ctx;
     struct mp_ring_record scratch; /* copy of the record being delivered */
-    _Atomic uint64_t dropped_samples, dropped_lines; /* memprof's own records the ring had no room for */
+    void *extra;                  /* mp_ring_reader_extra's part of the memfd, mapped here */
+    size_t extra_bytes;
+    _Atomic uint64_t dropped_samples, dropped_lines, dropped_heap; /* memprof's own records the ring had no room for */
 };
 
 static void sleep_us(long us)
@@ -296,8 +298,8 @@ int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost)
  * mid-record leaves a hole the reader only passes at stop): a slot is taken
  * with compare-and-swap only when it is free, and after `wait_us` of a full
  * ring the record is dropped and counted.  0 posted, -1 dropped. */
-static int post_record(struct mp_ring_reader *r, uint32_t kind, uint32_t tid, uint64_t addr, uint64_t size,
-                       long wait_us, const _Atomic int *cancel)
+static int post_record(struct mp_ring_reader *r, const struct mp_event *ev, uint32_t kind, long wait_us,
+                       const _Atomic int *cancel)
 {
     struct mp_ring_header *h = r->header;
     long waited = 0;
@@ -309,11 +311,13 @@ static int post_record(struct mp_ring_reader *r, uint32_t kind, uint32_t tid, ui
                                                        memory_order_relaxed))
                 continue; /* another writer took it first */
             slot->kind = kind;
-            slot->tid = tid;
-            slot->addr = addr;
-            slot->size = size;
-            slot->nframes = 0;
-            slot->truncated = 0;
+            slot->tid = ev->tid;
+            slot->addr = ev->addr;
+            slot->size = ev->size;
+            slot->nframes = ev->nframes;
+            slot->truncated = ev->truncated;
+            if (ev->nframes)
+                memcpy(slot->frames, ev->frames, ev->nframes * sizeof *ev->frames);
             atomic_store_explicit(&slot->seq, pos + 1, memory_order_release);
             return 0;
         }
@@ -329,15 +333,31 @@ static int post_record(struct mp_ring_reader *r, uint32_t kind, uint32_t tid, ui
 int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint64_t rss_bytes, long wait_us,
                                const _Atomic int *cancel)
 {
-    if (post_record(r, MP_REC_SAMPLE, 0, time_ns, rss_bytes, wait_us, cancel) == 0)
+    struct mp_event ev = { .addr = time_ns, .size = rss_bytes };
+    if (post_record(r, &ev, MP_REC_SAMPLE, wait_us, cancel) == 0)
         return 0;
     atomic_fetch_add(&r->dropped_samples, 1);
     return -1;
 }
 
+int mp_ring_reader_post_heap(struct mp_ring_reader *r, const struct mp_event *ev)
+{
+    uint32_t kind = ev->kind == MP_EV_ALLOC ? MP_REC_ALLOC : MP_REC_FREE;
+    if (ev->nframes <= MP_MAX_FRAMES && post_record(r, ev, kind, 10 * 1000 * 1000, NULL) == 0)
+        return 0;
+    atomic_fetch_add(&r->dropped_heap, 1);
+    return -1;
+}
+
+uint64_t mp_ring_reader_dropped_heap(const struct mp_ring_reader *r)
+{
+    return atomic_load(&r->dropped_heap);
+}
+
 int mp_ring_reader_post_line(struct mp_ring_reader *r, uint32_t tid, uint64_t line_event, uint64_t rss_bytes)
 {
-    if (post_record(r, MP_REC_LINE, tid, line_event, rss_bytes, 100 * 1000, NULL) == 0)
+    struct mp_event ev = { .tid = tid, .addr = line_event, .size = rss_bytes };
+    if (post_record(r, &ev, MP_REC_LINE, 100 * 1000, NULL) == 0)
         return 0;
     atomic_fetch_add(&r->dropped_lines, 1);
     return -1;
@@ -390,6 +410,26 @@ void mp_ring_reader_destroy(struct mp_ring_reader *r)
     if (r->thread_running)
         mp_ring_reader_stop(r, NULL);
     munmap(r->header, r->map_bytes);
+    if (r->extra)
+        munmap(r->extra, r->extra_bytes);
     close(r->fd);
     free(r);
+}
+
+void *mp_ring_reader_extra(struct mp_ring_reader *r, size_t bytes, uint64_t *offset, uint64_t *total)
+{
+    if (!r->extra) {
+        long page = sysconf(_SC_PAGESIZE);
+        bytes = (bytes + (size_t)page - 1) & ~((size_t)page - 1);
+        if (ftruncate(r->fd, (off_t)(r->map_bytes + bytes)) != 0)
+            return NULL;
+        void *map = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, r->fd, (off_t)r->map_bytes);
+        if (map == MAP_FAILED)
+            return NULL;
+        r->extra = map;
+        r->extra_bytes = bytes;
+    }
+    *offset = r->map_bytes;
+    *total = r->map_bytes + r->extra_bytes;
+    return r->extra;
 }

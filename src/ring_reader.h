@@ -51,6 +51,11 @@ int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint6
                                const _Atomic int *cancel);
 /* Line mode: thread tid reached line event `line_event`; rss_bytes then. */
 int mp_ring_reader_post_line(struct mp_ring_reader *r, uint32_t tid, uint64_t line_event, uint64_t rss_bytes);
+/* An engine in memprof itself (breakpoints) posts the target's ALLOC and
+ * FREE events; it waits up to 10 s for room (the reader drains meanwhile),
+ * then drops and counts the event. */
+int mp_ring_reader_post_heap(struct mp_ring_reader *r, const struct mp_event *ev);
+uint64_t mp_ring_reader_dropped_heap(const struct mp_ring_reader *r);
 void mp_ring_reader_dropped(const struct mp_ring_reader *r, uint64_t *samples, uint64_t *lines);
 
 /* While the thread runs: wait until every record reserved before the call has
@@ -63,6 +68,12 @@ void mp_ring_reader_reset_agent_stats(struct mp_ring_reader *r);
 uint64_t mp_ring_reader_agent_bytes(const struct mp_ring_reader *r);
 uint32_t mp_ring_reader_agent_inits(const struct mp_ring_reader *r);
 uint64_t mp_ring_reader_writer_waits(const struct mp_ring_reader *r);
+
+/* The breakpoint engine's code and call slots, in the same memfd after the
+ * ring (page-rounded `bytes`; the first call sizes it).  Mapped here; the
+ * target maps the whole memfd (*total bytes), where the extra part starts
+ * at *offset.  NULL on failure. */
+void *mp_ring_reader_extra(struct mp_ring_reader *r, size_t bytes, uint64_t *offset, uint64_t *total);
 
 /* Stops the thread if running, unmaps, closes the fd, frees r (NULL ok). */
 void mp_ring_reader_destroy(struct mp_ring_reader *r);

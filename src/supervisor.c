@@ -10,9 +10,8 @@
  * stop and `fg` resumes both.  Signals sent to memprof by another process are
  * forwarded; those the terminal sends reach the target by themselves. */
 #define _GNU_SOURCE
-#include "supervisor.h"
+#include "supervisor_internal.h"
 #include "procfs.h"
-#include "tracees.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -76,7 +75,7 @@ static void restore_default_signals(void)
         signal(job_control_signals[i], SIG_DFL);
 }
 
-static double now_seconds(void)
+double mp_now_seconds(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -189,7 +188,7 @@ static int launch_target(const struct mp_launch *launch, const struct mp_supervi
     return 0;
 }
 
-static pid_t tgid_of(pid_t tid)
+pid_t mp_tgid_of(pid_t tid)
 {
     return (pid_t)mp_proc_status_number(tid, "Tgid");
 }
@@ -203,14 +202,13 @@ static void release_child(pid_t child, int kind, const struct mp_supervisor_hook
     ptrace(PTRACE_DETACH, child, 0, 0);
 }
 
-/* Handle one stop of a traced task and resume it. */
-static void handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_supervisor_hooks *hooks,
+void mp_handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_supervisor_hooks *hooks,
                         struct mp_run_result *result, struct mp_tracees *tracees)
 {
     int sig = WSTOPSIG(status);
     int event = status >> 16;
     if (!mp_tracees_is_thread(tracees, tid)) {
-        if (tgid_of(tid) == main_pid) {
+        if (mp_tgid_of(tid) == main_pid) {
             mp_tracees_add_thread(tracees, tid); /* a new thread, seen before its clone event */
         } else {
             int kind;
@@ -229,7 +227,9 @@ static void handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_s
                 stop_like_the_target(sig);
             }
         } else {
-            ptrace(PTRACE_CONT, tid, 0, 0); /* new thread's first stop, or an interrupt */
+            if (hooks && hooks->on_thread_stop) /* new thread's first stop, or an interrupt */
+                hooks->on_thread_stop(hooks->ctx, tid);
+            ptrace(PTRACE_CONT, tid, 0, 0);
         }
         return;
     case PTRACE_EVENT_EXEC:
@@ -258,7 +258,7 @@ static void handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_s
         ptrace(PTRACE_GETEVENTMSG, tid, 0, &msg);
         pid_t child = (pid_t)msg;
         if (child > 0) {
-            if (event == PTRACE_EVENT_CLONE && tgid_of(child) == main_pid) {
+            if (event == PTRACE_EVENT_CLONE && mp_tgid_of(child) == main_pid) {
                 mp_tracees_add_thread(tracees, child);
             } else {
                 /* fork copies the memory; vfork and clone(CLONE_VM) share it, and
@@ -283,12 +283,31 @@ static void handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_s
     }
 }
 
+int mp_handle_end(pid_t tid, int status, pid_t main_pid, const struct mp_supervisor_hooks *hooks,
+                  struct mp_run_result *result, struct mp_tracees *tracees)
+{
+    int was_thread = mp_tracees_is_thread(tracees, tid);
+    mp_tracees_remove_thread(tracees, tid);
+    if (was_thread && hooks && hooks->on_thread_gone)
+        hooks->on_thread_gone(hooks->ctx, tid);
+    if (tid != main_pid)
+        return 0;
+    if (WIFEXITED(status)) {
+        result->exited = 1;
+        result->exit_code = WEXITSTATUS(status);
+    } else {
+        result->signal = WTERMSIG(status);
+        result->core_dumped = WCOREDUMP(status) ? 1 : 0;
+    }
+    return 1;
+}
+
 int mp_supervise(const struct mp_launch *launch, const struct mp_supervisor_hooks *hooks,
                  struct mp_run_result *result, char *err, size_t errlen)
 {
     memset(result, 0, sizeof *result);
     install_signal_handlers();
-    double start = now_seconds();
+    double start = mp_now_seconds();
     pid_t pid;
     int rc = launch_target(launch, hooks, &pid, err, errlen);
     if (rc != 0)
@@ -306,23 +325,15 @@ int mp_supervise(const struct mp_launch *launch, const struct mp_supervisor_hook
             break; /* ECHILD: nothing left to wait for */
         }
         if (WIFEXITED(status) || WIFSIGNALED(status)) {
-            mp_tracees_remove_thread(&tracees, tid);
-            if (tid == pid) {
-                result->wall_seconds = now_seconds() - start;
-                if (WIFEXITED(status)) {
-                    result->exited = 1;
-                    result->exit_code = WEXITSTATUS(status);
-                } else {
-                    result->signal = WTERMSIG(status);
-                    result->core_dumped = WCOREDUMP(status) ? 1 : 0;
-                }
+            if (mp_handle_end(tid, status, pid, hooks, result, &tracees)) {
+                result->wall_seconds = mp_now_seconds() - start;
                 main_done = 1;
                 target_pid_for_signals = 0;
             }
             continue;
         }
         if (WIFSTOPPED(status))
-            handle_stop(tid, status, pid, hooks, result, &tracees);
+            mp_handle_stop(tid, status, pid, hooks, result, &tracees);
     }
     mp_tracees_free(&tracees);
     if (!main_done) {

@@ -23,6 +23,17 @@ struct mp_supervisor_hooks {
     /* A child process made by fork (its own copy of the memory), stopped
      * before running anything; it is detached right after.  NULL: none. */
     void (*on_fork)(void *ctx, pid_t child);
+    /* A thread's PTRACE_EVENT_STOP that is not a group-stop (a new thread's
+     * first stop, an interrupt), before it is resumed.  NULL: none. */
+    void (*on_thread_stop)(void *ctx, pid_t tid);
+    /* A thread of the target exited.  NULL: none. */
+    void (*on_thread_gone)(void *ctx, pid_t tid);
+    /* mp_supervise_attach: memprof seized the process; every thread in
+     * tids[] is stopped.  NULL: none. */
+    void (*on_attach)(void *ctx, pid_t pid, const pid_t *tids, size_t n);
+    /* mp_supervise_attach: about to detach; every thread stopped and none
+     * with a SIGTRAP pending.  NULL: none. */
+    void (*on_detach)(void *ctx, pid_t pid, const pid_t *tids, size_t n);
 };
 
 struct mp_launch {
@@ -40,6 +51,8 @@ struct mp_run_result {
     uint64_t peak_rss_bytes;/* VmHWM at PTRACE_EVENT_EXIT */
     double wall_seconds;
     unsigned execs;         /* successful execve calls seen (the first launch included) */
+    int detached;           /* mp_supervise_attach: memprof left the process running */
+    int threads_at_attach;  /* mp_supervise_attach: threads seized */
 };
 
 /* Run the target to completion.  Returns 0 when the target ran (whatever its
@@ -47,5 +60,13 @@ struct mp_run_result {
  * (1: ptrace refused; 126/127: exec failed). */
 int mp_supervise(const struct mp_launch *launch, const struct mp_supervisor_hooks *hooks,
                  struct mp_run_result *result, char *err, size_t errlen);
+
+/* Attach to the running process pid and all its threads (PTRACE_SEIZE, no
+ * kill on memprof's exit), follow it until it exits, memprof gets SIGINT,
+ * SIGTERM or SIGHUP, or duration_s seconds passed (0: no limit); then detach
+ * and leave it running.  Same return convention as mp_supervise; a process
+ * that does not exist or cannot be traced gives 1 and a one-line reason. */
+int mp_supervise_attach(pid_t pid, double duration_s, const struct mp_supervisor_hooks *hooks,
+                        struct mp_run_result *result, char *err, size_t errlen);
 
 #endif

@@ -277,7 +277,7 @@ static int resolve_in_module(struct mp_symbolizer *s, Dwfl_Module *mod, Dwarf_Ad
     struct module_state *state = module_state_of(s, mod);
     if (state == NULL)
         return 0;
-    int n = 0;
+    int n = 0, outside_debug_info = 0;
     Dwarf_Addr bias;
     if (dwfl_module_getdwarf(mod, &bias) != NULL) {
         Dwarf_Die cudie;
@@ -295,6 +295,9 @@ static int resolve_in_module(struct mp_symbolizer *s, Dwfl_Module *mod, Dwarf_Ad
         }
         if (have_cu)
             n = sym_dwarf_frames(s->strings, state->funcs, state->scopes, &cudie, addr - bias, frames, max);
+        /* A module with debug info, but not for this code: linked in from an
+         * archive built without -g (libc.a in a static program). */
+        outside_debug_info = !have_cu;
     } else if (!state->debug_checked) {
         state->debug_checked = 1;
         warn_no_debug_info(s, state);
@@ -307,7 +310,7 @@ static int resolve_in_module(struct mp_symbolizer *s, Dwfl_Module *mod, Dwarf_Ad
         if (frames[i].function == NULL)
             frames[i].function = symbol_name(s, mod, state, addr);
         frames[i].module = state->path;
-        frames[i].is_runtime = state->is_runtime || sym_runtime_source(frames[i].file);
+        frames[i].is_runtime = state->is_runtime || outside_debug_info || sym_runtime_source(frames[i].file);
     }
     return n;
 }

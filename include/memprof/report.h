@@ -31,7 +31,9 @@ struct mp_report_run {
     int signal;                  /* or killed by this signal */
     uint64_t peak_rss_bytes;     /* VmHWM */
     double wall_seconds;
-    const char *engine;          /* "agent" or "none" */
+    int attached_pid;            /* memprof -p: the process attached to, else 0 */
+    int detached;                /* memprof -p: it was left running */
+    const char *engine;          /* "agent", "breakpoint" or "none" */
     const char *engine_note;     /* why heap data is missing, or NULL */
     uint64_t events_lost;        /* records the engine could not deliver */
     uint64_t agent_bytes;        /* the agent's own memory inside the target */

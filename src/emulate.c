@@ -1,9 +1,9 @@
-/* memprof: line mode, the instructions under a breakpoint that memprof
- * carries out itself instead of single-stepping them (as the kernel's
- * uprobes emulate some): the INT3 never leaves the text, so other threads
- * cannot pass it unseen, and a hit costs one stop of the thread instead of
- * two.  A short whitelist of what compilers put at line starts, none of
- * which touches the flags:
+/* memprof: the instructions under a breakpoint that memprof carries out
+ * itself instead of single-stepping them (as the kernel's uprobes emulate
+ * some): the INT3 never leaves the text, so other threads cannot pass it
+ * unseen, and a hit costs one stop of the thread instead of two.  A short
+ * whitelist of what compilers put at line starts and glibc at its
+ * allocator entries:
  *
  *   nop, endbr64            push r64, pop r64       call rel32, ret
  *   jmp rel8, jmp rel32     leave                   mov r, r (32/64)
@@ -11,13 +11,14 @@
  *     rsp through the plain SIB byte 0x24, or rip)
  *   mov dword/qword [base+disp], imm32
  *   lea r64, [base+disp]
+ *   test r, r (32/64)       cmp byte [rip+disp], imm8  (these set the flags)
  *
  * Anything else (prefixes other than REX, SIB with an index, 8/16-bit
  * operands, arithmetic) is single-stepped, and so is a move whose memory
  * operand is not on the thread's own stack (near rsp): memory other threads
  * may use at the same time gets the real, atomic instruction. */
 #define _GNU_SOURCE
-#include "linemode_internal.h"
+#include "emulate.h"
 
 #include <string.h>
 #include <sys/types.h>
@@ -37,7 +38,9 @@ enum {
     EMU_POP,
     EMU_RET,
     EMU_LEAVE,
-    EMU_LEA       /* reg <- base + disp */
+    EMU_LEA,      /* reg <- base + disp */
+    EMU_TEST_RR,  /* flags <- reg & base */
+    EMU_CMP_M8    /* flags <- byte [base + disp] - imm (a read: any address) */
 };
 
 #define BASE_RIP 16
@@ -52,7 +55,7 @@ static int32_t i32(const uint8_t *b)
     return v;
 }
 
-void lm_emu_decode(const uint8_t *b, struct lm_emu *e)
+void mp_emu_decode(const uint8_t *b, struct mp_emu *e)
 {
     memset(e, 0, sizeof *e);
     if (b[0] == 0x90) {
@@ -99,6 +102,23 @@ void lm_emu_decode(const uint8_t *b, struct lm_emu *e)
         e->kind = EMU_JMP;
         e->disp = (int8_t)b[1];
         e->len = 2;
+        return;
+    }
+    if (op == 0x85 && (b[i + 1] >> 6) == 3 && !(rex & 0x02)) { /* test r/m, r with registers */
+        e->kind = EMU_TEST_RR;
+        e->width = (rex & 8) ? 8 : 4;
+        e->base = (uint8_t)((b[i + 1] & 7) | ((rex & 1) ? 8 : 0));
+        e->reg = (uint8_t)(((b[i + 1] >> 3) & 7) | ((rex & 4) ? 8 : 0));
+        e->len = (uint8_t)(i + 2);
+        return;
+    }
+    if (!rex && op == 0x80 && b[1] == 0x3d) { /* cmp byte [rip+disp32], imm8 */
+        e->kind = EMU_CMP_M8;
+        e->base = BASE_RIP;
+        e->disp = i32(b + 2);
+        e->imm = b[6];
+        e->width = 1;
+        e->len = 7;
         return;
     }
     if (op != 0x8b && op != 0x89 && op != 0xc7 && !(op == 0x8d && rex == 0x48))
@@ -178,7 +198,29 @@ static int write_mem(int fd, uint64_t addr, const void *v, size_t n)
     return pwrite(fd, v, n, (off_t)addr) == (ssize_t)n ? 0 : -1;
 }
 
-int lm_emu_execute(const struct lm_emu *e, struct user_regs_struct *regs, int mem_fd)
+/* The arithmetic flags of a result (CF, PF, AF, ZF, SF, OF), others kept. */
+#define FLAGS_ARITH 0x8d5ull
+static unsigned long long flags_of(unsigned long long old, uint64_t result, unsigned bits, int cf, int of, int af)
+{
+    uint64_t sign = 1ull << (bits - 1), mask = bits == 64 ? ~0ull : (sign << 1) - 1;
+    result &= mask;
+    unsigned long long f = old & ~FLAGS_ARITH;
+    if (cf)
+        f |= 0x1;
+    if (!(__builtin_popcount((unsigned)(result & 0xff)) & 1))
+        f |= 0x4; /* PF: even number of bits in the low byte */
+    if (af)
+        f |= 0x10;
+    if (result == 0)
+        f |= 0x40;
+    if (result & sign)
+        f |= 0x80;
+    if (of)
+        f |= 0x800;
+    return f;
+}
+
+int mp_emu_execute(const struct mp_emu *e, struct user_regs_struct *regs, int mem_fd)
 {
     uint64_t next = regs->rip + e->len;
     switch (e->kind) {
@@ -243,6 +285,22 @@ int lm_emu_execute(const struct lm_emu *e, struct user_regs_struct *regs, int me
             if (write_mem(mem_fd, addr, &v, e->width) != 0) /* little endian: the low bytes */
                 return -1;
         }
+        regs->rip = next;
+        return 0;
+    }
+    case EMU_TEST_RR: {
+        uint64_t v = *reg_ptr(regs, e->reg) & *reg_ptr(regs, e->base);
+        regs->eflags = flags_of(regs->eflags, v, e->width * 8u, 0, 0, 0);
+        regs->rip = next;
+        return 0;
+    }
+    case EMU_CMP_M8: {
+        uint8_t m;
+        if (pread(mem_fd, &m, 1, (off_t)(next + (uint64_t)(int64_t)e->disp)) != 1)
+            return -1;
+        uint8_t imm = (uint8_t)e->imm, r = (uint8_t)(m - imm);
+        int of = ((m ^ imm) & (m ^ r) & 0x80) != 0;
+        regs->eflags = flags_of(regs->eflags, r, 8, m < imm, of, ((m ^ imm ^ r) & 0x10) != 0);
         regs->rip = next;
         return 0;
     }

@@ -1,0 +1,363 @@
+/* memprof: attaching to a running process (memprof -p PID) and leaving it.
+ *
+ * Attach: PTRACE_SEIZE every thread listed in /proc/PID/task (again until a
+ * pass finds no new one: threads made meanwhile are followed through
+ * TRACECLONE), PTRACE_INTERRUPT each, wait until every one has stopped, let
+ * the hooks arm, resume each as it was (a signal it stopped with is
+ * delivered).  Then the supervisor's usual loop, until the process exits,
+ * memprof gets SIGINT/SIGTERM/SIGHUP, or the --duration timer fires.
+ *
+ * Detach: interrupt every thread again.  A thread can report its interrupt
+ * while a SIGTRAP of ours is still queued for it (the kernel reports the
+ * interrupt first): it is resumed so the trap is reported and handled, and
+ * interrupted again.  Once all are stopped with nothing of ours pending,
+ * the hooks restore the process and every thread is detached. */
+#define _GNU_SOURCE
+#include "supervisor_internal.h"
+#include "procfs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t stop_requested;
+
+static void request_stop(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGALRM };
+
+/* No SA_RESTART: waitpid returns EINTR and the loop sees the request. */
+static void install_stop_handlers(double duration_s)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = request_stop;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof stop_signals / sizeof *stop_signals; i++)
+        sigaction(stop_signals[i], &sa, NULL);
+    if (duration_s > 0) {
+        struct itimerval it;
+        memset(&it, 0, sizeof it);
+        it.it_value.tv_sec = (time_t)duration_s;
+        it.it_value.tv_usec = (suseconds_t)((duration_s - (double)it.it_value.tv_sec) * 1e6);
+        if (it.it_value.tv_sec == 0 && it.it_value.tv_usec == 0)
+            it.it_value.tv_usec = 1;
+        setitimer(ITIMER_REAL, &it, NULL);
+    }
+}
+
+static void remove_stop_handlers(void)
+{
+    struct itimerval off;
+    memset(&off, 0, sizeof off);
+    setitimer(ITIMER_REAL, &off, NULL);
+    for (size_t i = 0; i < sizeof stop_signals / sizeof *stop_signals; i++)
+        signal(stop_signals[i], SIG_DFL);
+}
+
+/* Why PTRACE_SEIZE was refused, as one line with the way out. */
+static void explain_refusal(pid_t pid, int e, char *err, size_t errlen)
+{
+    uint64_t tracer = mp_proc_status_number(pid, "TracerPid");
+    if (tracer) {
+        char comm[64] = "?", path[64];
+        snprintf(path, sizeof path, "/proc/%llu/comm", (unsigned long long)tracer);
+        FILE *f = fopen(path, "re");
+        if (f) {
+            if (fgets(comm, sizeof comm, f))
+                comm[strcspn(comm, "\n")] = '\0';
+            fclose(f);
+        }
+        snprintf(err, errlen, "memprof: process %d is already traced by process %llu (%s): detach that "
+                 "debugger or tracer first", (int)pid, (unsigned long long)tracer, comm);
+        return;
+    }
+    uint64_t uid = mp_proc_status_number(pid, "Uid");
+    if (geteuid() != 0 && uid != (uint64_t)geteuid()) {
+        snprintf(err, errlen, "memprof: process %d belongs to user %llu: run memprof as that user or as root",
+                 (int)pid, (unsigned long long)uid);
+        return;
+    }
+    int scope = -1;
+    FILE *f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re");
+    if (f) {
+        if (fscanf(f, "%d", &scope) != 1)
+            scope = -1;
+        fclose(f);
+    }
+    if (scope == 1)
+        snprintf(err, errlen, "memprof: not permitted to attach to process %d: kernel.yama.ptrace_scope is 1 "
+                 "(only a parent may trace): run memprof as root, or set the sysctl to 0", (int)pid);
+    else if (scope == 2)
+        snprintf(err, errlen, "memprof: not permitted to attach to process %d: kernel.yama.ptrace_scope is 2 "
+                 "(administrators only): run memprof as root (CAP_SYS_PTRACE)", (int)pid);
+    else if (scope == 3)
+        snprintf(err, errlen, "memprof: not permitted to attach to process %d: kernel.yama.ptrace_scope is 3 "
+                 "(no attaching until reboot)", (int)pid);
+    else
+        snprintf(err, errlen, "memprof: not permitted to attach to process %d (%s): run memprof as root or with "
+                 "CAP_SYS_PTRACE (a setuid or non-dumpable process needs that)", (int)pid, strerror(e));
+}
+
+struct thread_set {
+    pid_t *tids;
+    int *stopped;       /* 1: in a ptrace-stop memprof has not resumed yet */
+    int *resume_sig;    /* the signal to deliver when resuming it */
+    size_t n, cap;
+};
+
+static long find_thread(const struct thread_set *ts, pid_t tid)
+{
+    for (size_t i = 0; i < ts->n; i++)
+        if (ts->tids[i] == tid)
+            return (long)i;
+    return -1;
+}
+
+static int add_thread(struct thread_set *ts, pid_t tid)
+{
+    if (ts->n == ts->cap) {
+        size_t cap = ts->cap ? ts->cap * 2 : 16;
+        pid_t *t = realloc(ts->tids, cap * sizeof *t);
+        if (t)
+            ts->tids = t;
+        int *s = realloc(ts->stopped, cap * sizeof *s);
+        if (s)
+            ts->stopped = s;
+        int *r = realloc(ts->resume_sig, cap * sizeof *r);
+        if (r)
+            ts->resume_sig = r;
+        if (!t || !s || !r)
+            return -1;
+        ts->cap = cap;
+    }
+    ts->tids[ts->n] = tid;
+    ts->stopped[ts->n] = 0;
+    ts->resume_sig[ts->n] = 0;
+    ts->n++;
+    return 0;
+}
+
+static void drop_thread(struct thread_set *ts, pid_t tid)
+{
+    long i = find_thread(ts, tid);
+    if (i < 0)
+        return;
+    ts->n--;
+    ts->tids[i] = ts->tids[ts->n];
+    ts->stopped[i] = ts->stopped[ts->n];
+    ts->resume_sig[i] = ts->resume_sig[ts->n];
+}
+
+static const long attach_options = PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT |
+                                   PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK;
+
+/* Seizes and interrupts every thread.  0, or 1 with the reason. */
+static int seize_all(pid_t pid, struct thread_set *ts, char *err, size_t errlen)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    for (int added = 1; added;) {
+        added = 0;
+        DIR *d = opendir(path);
+        if (!d) {
+            snprintf(err, errlen, "memprof: process %d went away while memprof attached", (int)pid);
+            return 1;
+        }
+        struct dirent *de;
+        while ((de = readdir(d)) != NULL) {
+            pid_t tid = (pid_t)atoi(de->d_name);
+            if (tid <= 0 || find_thread(ts, tid) >= 0)
+                continue;
+            if (ptrace(PTRACE_SEIZE, tid, 0, attach_options) != 0) {
+                if (errno == ESRCH)
+                    continue; /* the thread just exited */
+                int e = errno;
+                closedir(d);
+                if (ts->n == 0) {
+                    explain_refusal(pid, e, err, errlen);
+                    return 1;
+                }
+                snprintf(err, errlen, "memprof: cannot trace thread %d of process %d: %s", (int)tid, (int)pid,
+                         strerror(e));
+                return 1;
+            }
+            ptrace(PTRACE_INTERRUPT, tid, 0, 0);
+            if (add_thread(ts, tid) != 0) {
+                closedir(d);
+                snprintf(err, errlen, "memprof: out of memory");
+                return 1;
+            }
+            added = 1;
+        }
+        closedir(d);
+    }
+    return 0;
+}
+
+static int all_stopped(const struct thread_set *ts)
+{
+    for (size_t i = 0; i < ts->n; i++)
+        if (!ts->stopped[i])
+            return 0;
+    return 1;
+}
+
+static int sigtrap_pending(pid_t pid, pid_t tid)
+{
+    char path[96], line[256];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/status", (int)pid, (int)tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    int pending = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long long mask;
+        if ((sscanf(line, "SigPnd: %llx", &mask) == 1 || sscanf(line, "ShdPnd: %llx", &mask) == 1) &&
+            (mask & (1ull << (SIGTRAP - 1))))
+            pending = 1;
+    }
+    fclose(f);
+    return pending;
+}
+
+/* Waits until every thread is stopped.  During the detach (`leaving`),
+ * stops that are not interrupts go to the usual handler and the thread is
+ * interrupted again.  Returns 1 when the process is gone. */
+static int wait_all_stopped(pid_t pid, struct thread_set *ts, int leaving, const struct mp_supervisor_hooks *hooks,
+                            struct mp_run_result *result, struct mp_tracees *tracees)
+{
+    while (!all_stopped(ts)) {
+        int status;
+        pid_t tid = waitpid(-1, &status, __WALL);
+        if (tid < 0) {
+            if (errno == EINTR)
+                continue;
+            return 1;
+        }
+        if (WIFEXITED(status) || WIFSIGNALED(status)) {
+            drop_thread(ts, tid);
+            if (mp_handle_end(tid, status, pid, hooks, result, tracees))
+                return 1;
+            continue;
+        }
+        long i = find_thread(ts, tid);
+        if (i < 0 && mp_tgid_of(tid) == pid) {
+            /* a thread made while we attached: it stops on its own */
+            mp_tracees_add_thread(tracees, tid);
+            if (add_thread(ts, tid) != 0)
+                return 1;
+            i = (long)ts->n - 1;
+        }
+        int event = status >> 16, sig = WSTOPSIG(status);
+        if (i < 0 || (leaving && event != PTRACE_EVENT_STOP)) {
+            mp_handle_stop(tid, status, pid, hooks, result, tracees); /* resumes it */
+            continue;
+        }
+        if (leaving && sigtrap_pending(pid, tid)) {
+            ptrace(PTRACE_CONT, tid, 0, 0); /* let the trap be reported and handled */
+            ptrace(PTRACE_INTERRUPT, tid, 0, 0);
+            continue;
+        }
+        ts->stopped[i] = 1;
+        ts->resume_sig[i] = event == 0 ? sig : 0; /* a signal-delivery-stop keeps its signal */
+        if (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK) {
+            /* a child made just now: let the usual handler follow it */
+            mp_handle_stop(tid, status, pid, hooks, result, tracees);
+            ts->stopped[i] = 0;
+            ptrace(PTRACE_INTERRUPT, tid, 0, 0);
+        }
+    }
+    return 0;
+}
+
+int mp_supervise_attach(pid_t pid, double duration_s, const struct mp_supervisor_hooks *hooks,
+                        struct mp_run_result *result, char *err, size_t errlen)
+{
+    memset(result, 0, sizeof *result);
+    result->pid = pid;
+    if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH)) {
+        snprintf(err, errlen, "memprof: no process with pid %d: check the number (ps -e)", (int)pid);
+        return 1;
+    }
+    if (pid == getpid() || mp_tgid_of(pid) != pid) {
+        snprintf(err, errlen, "memprof: %d is not a process memprof can attach to: give the pid of a "
+                 "process (its main thread), not memprof's own", (int)pid);
+        return 1;
+    }
+    double start = mp_now_seconds();
+    struct thread_set ts = { 0 };
+    struct mp_tracees tracees;
+    mp_tracees_init(&tracees, pid);
+    int rc = seize_all(pid, &ts, err, errlen);
+    int gone = 0;
+    if (rc == 0) {
+        for (size_t i = 0; i < ts.n; i++)
+            mp_tracees_add_thread(&tracees, ts.tids[i]);
+        gone = wait_all_stopped(pid, &ts, 0, hooks, result, &tracees);
+    }
+    if (rc == 0 && !gone) {
+        result->threads_at_attach = (int)ts.n;
+        if (hooks && hooks->on_attach)
+            hooks->on_attach(hooks->ctx, pid, ts.tids, ts.n);
+        stop_requested = 0;
+        install_stop_handlers(duration_s);
+        for (size_t i = 0; i < ts.n; i++) {
+            ts.stopped[i] = 0;
+            ptrace(PTRACE_CONT, ts.tids[i], 0, ts.resume_sig[i]);
+        }
+        while (!gone && !stop_requested) {
+            int status;
+            pid_t tid = waitpid(-1, &status, __WALL);
+            if (tid < 0) {
+                if (errno == EINTR)
+                    continue;
+                gone = 1;
+                break;
+            }
+            if (WIFEXITED(status) || WIFSIGNALED(status)) {
+                drop_thread(&ts, tid);
+                gone = mp_handle_end(tid, status, pid, hooks, result, &tracees);
+                continue;
+            }
+            if (find_thread(&ts, tid) < 0 && mp_tgid_of(tid) == pid)
+                add_thread(&ts, tid);
+            mp_handle_stop(tid, status, pid, hooks, result, &tracees);
+        }
+        remove_stop_handlers();
+        if (!gone) {
+            for (size_t i = 0; i < ts.n; i++) {
+                ts.stopped[i] = 0;
+                ptrace(PTRACE_INTERRUPT, ts.tids[i], 0, 0);
+            }
+            gone = wait_all_stopped(pid, &ts, 1, hooks, result, &tracees);
+        }
+        if (!gone) {
+            if (hooks && hooks->on_detach)
+                hooks->on_detach(hooks->ctx, pid, ts.tids, ts.n);
+            for (size_t i = 0; i < ts.n; i++)
+                ptrace(PTRACE_DETACH, ts.tids[i], 0, ts.resume_sig[i]);
+            result->detached = 1;
+        }
+        result->wall_seconds = mp_now_seconds() - start;
+    }
+    if (rc != 0) /* refused half-way: let go of what was seized */
+        for (size_t i = 0; i < ts.n; i++)
+            ptrace(PTRACE_DETACH, ts.tids[i], 0, 0);
+    mp_tracees_free(&tracees);
+    free(ts.tids);
+    free(ts.stopped);
+    free(ts.resume_sig);
+    return rc;
+}

@@ -1,0 +1,60 @@
+/* memprof: the breakpoint engine's code inside the target (bp_stubs.S).
+ *
+ * A blob memprof copies into a shared mapping of its event ring in the
+ * target: a data block the supervisor fills, a detour for free that writes
+ * the FREE record into the ring itself (so free costs no stop at all), and
+ * one return stub per call slot: an allocating call whose return address
+ * was replaced by stub k returns into it, and the stub writes the ALLOC
+ * record (the stack the supervisor left in slot k, the returned address)
+ * and jumps to the real return address.  Both follow the ring's protocol
+ * (ring.h): a FREE reserves its record before the memory is released, an
+ * ALLOC after the allocator returned, as the agent does. */
+#ifndef MEMPROF_BP_STUBS_H
+#define MEMPROF_BP_STUBS_H
+
+#define MP_STUB_SLOTS 512
+#define MP_STUB_SLOT_BYTES 432
+#define MP_STUB_RET_STUB_BYTES 10
+/* data block offsets */
+#define MP_STUB_D_HEAD 0        /* address of the ring's head */
+#define MP_STUB_D_RECS 8        /* address of record 0 */
+#define MP_STUB_D_MASK 16       /* capacity - 1 */
+#define MP_STUB_D_RECSIZE 24
+#define MP_STUB_D_SLOTS 32      /* address of slot 0 */
+#define MP_STUB_D_SLOTSIZE 40
+#define MP_STUB_D_FREE_CONT 48  /* free + the length of the displaced instructions */
+#define MP_STUB_D_FREE_ZERO 56  /* where free goes for NULL (its je target) */
+#define MP_STUB_D_FAILED 64     /* reallocs that failed (a counter the stubs increment) */
+#define MP_STUB_DATA_BYTES 128
+/* slot offsets */
+#define MP_SLOT_BUSY 0
+#define MP_SLOT_RET 8
+#define MP_SLOT_SIZE 16
+#define MP_SLOT_TID 24
+#define MP_SLOT_COUNT_FAIL 28
+#define MP_SLOT_NFRAMES 32
+#define MP_SLOT_TRUNCATED 36
+#define MP_SLOT_ENTRY_SP 40
+#define MP_SLOT_FRAMES 48
+
+#ifndef __ASSEMBLER__
+#include <stdint.h>
+#include "memprof/event.h"
+
+struct mp_stub_slot {
+    uint64_t busy;          /* 1 from the call's entry until its stub ran */
+    uint64_t ret;           /* the real return address */
+    uint64_t size;          /* requested bytes */
+    uint32_t tid;
+    uint32_t count_fail;    /* 1: a NULL result is a failed realloc of a live block */
+    uint32_t nframes, truncated;
+    uint64_t entry_sp;      /* where the return address was */
+    uint64_t frames[MP_MAX_FRAMES];
+};
+_Static_assert(sizeof(struct mp_stub_slot) == MP_STUB_SLOT_BYTES, "slot layout");
+
+extern const unsigned char mp_stub_blob_start[], mp_stub_blob_end[];
+extern const unsigned char mp_stub_free[], mp_stub_ret0[];
+#endif
+
+#endif

@@ -1,0 +1,78 @@
+/* memprof: the breakpoint engine.  Records the malloc family of a traced
+ * process from outside, for what the agent cannot reach: statically linked
+ * programs, --engine=breakpoint, and processes memprof attaches to.
+ *
+ * Entries: hardware breakpoints (debug registers, set in every thread: no
+ * text is written and nothing needs stepping over) on malloc, free, calloc
+ * and realloc; INT3 with the displaced instruction emulated (emulate.c) or
+ * stepped over on the rest of the family.  Return values: the return
+ * address is replaced, as uretprobes do, by the address of free's entry
+ * breakpoint; a thread that arrives there with its stack pointer just above
+ * the replaced slot is returning from the call, and is sent on to the real
+ * return address.  Calls made inside an allocator call (realloc calling
+ * malloc) are below the outer call's stack slot and are not recorded.
+ * Events go into the ring like the agent's: FREE at the entry of free (and
+ * of realloc, before the memory is released), ALLOC at the return.  No
+ * thread but the one that hit a breakpoint ever stops.
+ *
+ * Supervisor thread only. */
+#ifndef MEMPROF_BPENGINE_H
+#define MEMPROF_BPENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct mp_ring_reader;
+struct mp_bpengine;
+
+struct mp_bpengine_stats {
+    int armed;                  /* breakpoints are in the current image */
+    int hardware;               /* number of entries on debug registers */
+    uint64_t traps;             /* breakpoint hits handled */
+    uint64_t allocs, frees;     /* events posted */
+    uint64_t nested;            /* entries inside an allocator call, not recorded */
+    uint64_t emulated, stepped; /* INT3 entries carried out / stepped over */
+    uint64_t abandoned;         /* calls whose return never came (longjmp out, thread gone) */
+    uint64_t failed_reallocs;   /* realloc failed: the block was counted as freed at the call */
+    uint64_t unreadable;        /* calls skipped: the thread's stack could not be read */
+    uint64_t lost_stops;        /* a signal stop swallowed while stepping */
+};
+
+struct mp_bpengine *mp_bpengine_new(struct mp_ring_reader *ring);
+
+/* The target exec'd (its only thread stopped at PTRACE_EVENT_EXEC): forget
+ * the old image; arm now for a static program, else put one breakpoint on
+ * the loader's _dl_debug_state and arm when the link map is consistent
+ * (libraries mapped, constructors not yet run).  0, or -1 (warning set). */
+int mp_bpengine_exec(struct mp_bpengine *e, pid_t pid);
+
+/* memprof attached to a running process whose threads tids[] are all
+ * stopped: arm now.  0, or -1 with the reason in the warning. */
+int mp_bpengine_attach(struct mp_bpengine *e, pid_t pid, const pid_t *tids, size_t n);
+
+/* A thread stopped at PTRACE_EVENT_STOP that is not a group-stop (a new
+ * thread's first stop, or an interrupt): give it the debug registers. */
+void mp_bpengine_thread_stop(struct mp_bpengine *e, pid_t tid);
+/* A thread exited. */
+void mp_bpengine_thread_gone(struct mp_bpengine *e, pid_t tid);
+
+/* A SIGTRAP stop: 1 when it was one of ours (the thread is resumed). */
+int mp_bpengine_on_trap(struct mp_bpengine *e, pid_t tid);
+
+/* A fork child, stopped before it ran: take the INT3s out of its copy. */
+int mp_bpengine_clean_child(struct mp_bpengine *e, pid_t child);
+
+/* Before detaching (every thread stopped, no SIGTRAP pending): finish the
+ * returns threads are standing on, put the replaced return addresses back,
+ * remove every INT3 and clear the debug registers.  The process is then as
+ * it was before memprof attached.  0, or -1 when something could not be
+ * restored (warning set). */
+int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n);
+
+void mp_bpengine_stats(const struct mp_bpengine *e, struct mp_bpengine_stats *out);
+const char *mp_bpengine_module(const struct mp_bpengine *e);  /* where the allocator was found */
+const char *mp_bpengine_warning(const struct mp_bpengine *e); /* NULL when none */
+void mp_bpengine_free(struct mp_bpengine *e);
+
+#endif

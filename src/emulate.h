@@ -1,0 +1,28 @@
+/* memprof: carrying out the one instruction under an INT3 of ours in the
+ * tracer instead of single-stepping it (as the kernel's uprobes do), so the
+ * INT3 never leaves the text.  Used by line mode and the breakpoint engine. */
+#ifndef MEMPROF_EMULATE_H
+#define MEMPROF_EMULATE_H
+
+#include <stdint.h>
+
+/* The instruction under a breakpoint, when it is one emulate.c can carry
+ * out itself (no single-step, the INT3 stays in place). */
+struct mp_emu {
+    uint8_t kind;           /* enum in emulate.c; 0: step over it */
+    uint8_t len;            /* instruction length */
+    uint8_t width;          /* operand bytes: 4 or 8 */
+    uint8_t reg;            /* register operand (0-15, x86 numbering) */
+    uint8_t base;           /* base register of the memory operand; 16: rip */
+    int32_t disp;           /* displacement, or rel8/rel32 of a jump or call */
+    int64_t imm;            /* immediate */
+};
+
+/* Decode the instruction at `bytes` (16 bytes, the original text). */
+void mp_emu_decode(const uint8_t *bytes, struct mp_emu *out);
+struct user_regs_struct;
+/* Carry it out on `regs` (rip = its address) and the target's memory
+ * through mem_fd.  0 when done (regs updated, to be set), -1: step it. */
+int mp_emu_execute(const struct mp_emu *e, struct user_regs_struct *regs, int mem_fd);
+
+#endif

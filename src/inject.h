@@ -1,0 +1,18 @@
+/* memprof: running one system call inside a stopped tracee (as gdb's
+ * `call` does for functions): the breakpoint engine maps its code and call
+ * slots into the target this way. */
+#ifndef MEMPROF_INJECT_H
+#define MEMPROF_INJECT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Thread tid is in a ptrace-stop and the only thread that can run (the
+ * others are stopped or do not exist).  Writes `syscall; int3` over the
+ * three bytes at `scratch` (executable text memprof owns for the moment),
+ * runs the call with up to six arguments, then restores the bytes and every
+ * register.  Returns 0 and the kernel's result in *ret (-errno on failure
+ * of the call itself), or -1 when the injection could not be done. */
+int mp_inject_syscall(pid_t tid, int mem_fd, uint64_t scratch, long nr, const uint64_t args[6], int64_t *ret);
+
+#endif

@@ -1,0 +1,19 @@
+/* memprof: the supervisor's event handling, shared by the launch
+ * (supervisor.c) and the attach (attach.c) front ends. */
+#ifndef MEMPROF_SUPERVISOR_INTERNAL_H
+#define MEMPROF_SUPERVISOR_INTERNAL_H
+
+#include "supervisor.h"
+#include "tracees.h"
+
+double mp_now_seconds(void);
+pid_t mp_tgid_of(pid_t tid);
+/* One ptrace-stop of a traced task: handle it and resume the task. */
+void mp_handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_supervisor_hooks *hooks,
+                    struct mp_run_result *result, struct mp_tracees *tracees);
+/* A task exited or was killed: forget it; for main_pid fill result and
+ * return 1, else 0. */
+int mp_handle_end(pid_t tid, int status, pid_t main_pid, const struct mp_supervisor_hooks *hooks,
+                  struct mp_run_result *result, struct mp_tracees *tracees);
+
+#endif
