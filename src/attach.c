@@ -319,7 +319,7 @@ int mp_supervise_attach(pid_t pid, double duration_s, const struct mp_supervisor
         }
         while (!gone && !stop_requested) {
             int status;
-            pid_t tid = waitpid(-1, &status, __WALL);
+            pid_t tid = mp_wait_any(&status, hooks);
             if (tid < 0) {
                 if (errno == EINTR)
                     continue;

@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <stdlib.h>
 
 #define REACH (3ull << 29) /* 1.5 GiB */
 #define BLOB_BYTES 8192
@@ -73,7 +74,8 @@ int mp_bp_inproc_map(struct mp_bp_inproc *ip, struct mp_ring_reader *ring, pid_t
     uint64_t args[6] = { hint, total, PROT_READ | PROT_WRITE | PROT_EXEC,
                          MAP_SHARED | (hint ? MAP_FIXED_NOREPLACE : 0), (uint64_t)mp_ring_reader_fd(ring), 0 };
     int64_t got;
-    if (mp_inject_syscall(tid, mem_fd, scratch, SYS_mmap, args, &got) != 0 || got < 0)
+    int irc = mp_inject_syscall(tid, mem_fd, scratch, SYS_mmap, args, &got);
+    if (irc != 0 || got < 0)
         return -1;
     memset(local, 0, total - offset);
     memcpy(local, mp_stub_blob_start, blob);
@@ -153,7 +155,7 @@ uint64_t mp_bp_inproc_ret_stub(const struct mp_bp_inproc *ip, int slot)
 
 uint64_t mp_bp_inproc_failed_reallocs(const struct mp_bp_inproc *ip)
 {
-    if (!ip->local)
+    if (!ip->local || !ip->remote)
         return 0;
     return __atomic_load_n((const uint64_t *)(const void *)(ip->local + MP_STUB_D_FAILED), __ATOMIC_RELAXED);
 }

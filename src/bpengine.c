@@ -7,14 +7,17 @@
  * The return costs a second stop: GETREGS, SETREGS, CONT.  free costs one. */
 #define _GNU_SOURCE
 #include "bpengine.h"
+#include "bp_inproc.h"
 #include "bp_target.h"
 #include "emulate.h"
 #include "hashidx.h"
 #include "memprof/event.h"
+#include "procfs.h"
 #include "remote_unwind.h"
 #include "ring_reader.h"
 #include "stepover.h"
 
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -46,6 +49,7 @@ struct bp_thread {
     uint8_t dr_set;         /* debug registers written for this image */
     uint8_t pending;        /* inside an allocator call whose return address we replaced */
     uint8_t fn;
+    int16_t slot;           /* the call returns through stub `slot`; -1: through a trap */
     uint64_t entry_sp;      /* where the return address was */
     uint64_t ret;           /* the real return address */
     uint64_t args[3];
@@ -58,11 +62,13 @@ struct mp_bpengine {
     struct mp_remote_unwinder *unwinder;
     pid_t pid;
     int mem_fd;
-    int no_hw;                       /* MEMPROF_BP_NO_HW: INT3 everywhere */
+    int force_hw;                    /* MEMPROF_BP_HW=1: debug registers for the hot entries */
+    int use_stubs;                   /* launch mode: the ring is mapped into the target */
+    struct mp_bp_inproc inproc;
     struct mp_loader_hooks loader;
     struct bp_site loader_site;      /* until armed (dynamic programs) */
     struct bp_site sites[MP_FN_COUNT];
-    uint64_t ret_trap;               /* free's entry */
+    uint64_t ret_trap;               /* malloc's entry: returns that come back through a trap */
     uint64_t dr_addr[N_DEBUG_REGS];
     int n_dr;
     struct mp_hashidx thread_index;
@@ -209,6 +215,8 @@ static void disarm(struct mp_bpengine *e)
     memset(&e->loader_site, 0, sizeof e->loader_site);
     e->n_dr = 0;
     e->ret_trap = 0;
+    e->stats.failed_reallocs += mp_bp_inproc_failed_reallocs(&e->inproc);
+    mp_bp_inproc_reset(&e->inproc);
     e->stats.armed = 0;
     e->stats.hardware = 0;
     threads_clear(e);
@@ -248,9 +256,6 @@ static int arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
         return -1;
     }
     snprintf(e->module, sizeof e->module, "%s", entries.module);
-    /* the hottest entries on debug registers (one address can carry two names) */
-    static const int hot[] = { MP_FN_MALLOC, MP_FN_FREE, MP_FN_CALLOC, MP_FN_REALLOC };
-    e->n_dr = 0;
     for (int i = 0; i < MP_FN_COUNT; i++) {
         struct bp_site *s = &e->sites[i];
         s->addr = entries.addr[i];
@@ -259,10 +264,24 @@ static int arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
         for (int k = 0; k < i && s->addr; k++)
             if (e->sites[k].addr == s->addr)
                 s->addr = 0; /* an alias (aligned_alloc = memalign): the first name handles it */
+        uint8_t text[16] = { 0 };
+        if (s->addr && pread(e->mem_fd, text, sizeof text, (off_t)s->addr) > 0)
+            mp_emu_decode(text, &s->emu);
     }
-    for (size_t h = 0; h < sizeof hot / sizeof *hot && !e->no_hw; h++) {
+    /* free stops nothing when it can be detoured to the stub that records it */
+    int free_detoured = 0;
+    if (e->use_stubs && mp_bp_inproc_map(&e->inproc, e->ring, tids[0], e->mem_fd, e->sites[MP_FN_MALLOC].addr,
+                                         e->sites[MP_FN_MALLOC].addr) == 0)
+        free_detoured = mp_bp_inproc_detour_free(&e->inproc, e->mem_fd, e->sites[MP_FN_FREE].addr) == 0;
+    /* Debug registers where the entry instruction cannot be emulated (no
+     * stepping over it then), or for the hot entries with MEMPROF_BP_HW=1;
+     * INT3 + emulation elsewhere: measured cheaper per hit here. */
+    static const int hot[] = { MP_FN_MALLOC, MP_FN_FREE, MP_FN_CALLOC, MP_FN_REALLOC };
+    e->n_dr = 0;
+    for (size_t h = 0; h < sizeof hot / sizeof *hot; h++) {
         struct bp_site *s = &e->sites[hot[h]];
-        if (s->addr && e->n_dr < N_DEBUG_REGS) {
+        if (s->addr && !(hot[h] == MP_FN_FREE && free_detoured) && (e->force_hw || !s->emu.kind) &&
+            e->n_dr < N_DEBUG_REGS) {
             s->hw_slot = e->n_dr;
             e->dr_addr[e->n_dr++] = s->addr;
         }
@@ -283,6 +302,8 @@ static int arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
     }
     for (int i = 0; i < MP_FN_COUNT; i++) {
         struct bp_site *s = &e->sites[i];
+        if (i == MP_FN_FREE && free_detoured)
+            continue;
         if (s->addr && s->hw_slot < 0 && int3_insert(e, s) != 0) {
             snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: cannot write a breakpoint at "
                      "%s in %s: %s", mp_alloc_fn_name((enum mp_alloc_fn)i), e->module, strerror(errno));
@@ -294,7 +315,7 @@ static int arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
             return -1;
         }
     }
-    e->ret_trap = e->sites[MP_FN_FREE].addr;
+    e->ret_trap = e->sites[MP_FN_MALLOC].addr;
     e->stats.armed = 1;
     e->stats.hardware = e->n_dr;
     return 0;
@@ -308,8 +329,8 @@ struct mp_bpengine *mp_bpengine_new(struct mp_ring_reader *ring)
     e->ring = ring;
     e->mem_fd = -1;
     mp_hashidx_init(&e->thread_index);
-    const char *no_hw = getenv("MEMPROF_BP_NO_HW");
-    e->no_hw = no_hw && *no_hw && strcmp(no_hw, "0") != 0;
+    const char *hw = getenv("MEMPROF_BP_HW");
+    e->force_hw = hw && *hw && strcmp(hw, "0") != 0;
     return e;
 }
 
@@ -317,6 +338,7 @@ int mp_bpengine_exec(struct mp_bpengine *e, pid_t pid)
 {
     disarm(e);
     e->pid = pid;
+    e->use_stubs = 1; /* the launched target inherited the ring's memfd */
     e->warning[0] = '\0';
     char err[256];
     if (open_mem(e, pid) != 0)
@@ -325,15 +347,23 @@ int mp_bpengine_exec(struct mp_bpengine *e, pid_t pid)
         snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: %s", err);
         return -1;
     }
-    if (!e->loader.debug_state)
-        return arm(e, &pid, 1);
-    /* dynamic: wait for the loader to map the libraries */
-    e->loader_site.addr = e->loader.debug_state;
+    /* Arm at a breakpoint stop, not at the exec stop itself (the kernel is
+     * still returning from execve there: an injected system call would get
+     * execve's result as its number).  Dynamic programs: when the loader
+     * has mapped the libraries; static ones: at the entry point. */
+    uint64_t arm_at = e->loader.debug_state;
+    if (!arm_at && mp_proc_auxv(pid, AT_ENTRY, &arm_at) != 0) {
+        snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: cannot read /proc/%d/auxv", (int)pid);
+        return -1;
+    }
+    e->loader_site.addr = arm_at;
     e->loader_site.fn = -1;
     e->loader_site.hw_slot = -1;
     if (int3_insert(e, &e->loader_site) != 0) {
-        snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: cannot write a breakpoint on the "
-                 "loader's _dl_debug_state: %s", strerror(errno));
+        snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: cannot write a breakpoint at "
+                 "0x%llx (%s): %s", (unsigned long long)arm_at,
+                 e->loader.debug_state ? "the loader's _dl_debug_state" : "the program's entry point",
+                 strerror(errno));
         return -1;
     }
     return 0;
@@ -343,6 +373,7 @@ int mp_bpengine_attach(struct mp_bpengine *e, pid_t pid, const pid_t *tids, size
 {
     disarm(e);
     e->pid = pid;
+    e->use_stubs = 0; /* the process has no mapping of ours: every return comes through a trap */
     e->warning[0] = '\0';
     char err[256];
     if (open_mem(e, pid) != 0)
@@ -433,48 +464,100 @@ static void on_return(struct mp_bpengine *e, struct bp_thread *t, struct user_re
 
 /* An entry: record what can be recorded now, replace the return address
  * when the result is needed. */
-static void on_entry(struct mp_bpengine *e, struct bp_thread *t, int fn, const struct user_regs_struct *regs)
+/* Is the thread still inside the allocator call we saw it enter? */
+static int call_open(struct mp_bpengine *e, struct bp_thread *t)
 {
-    if (t->pending) {
+    if (!t->pending)
+        return 0;
+    if (t->slot < 0)
+        return 1; /* its return comes through a trap: pending until then */
+    const struct mp_stub_slot *k = &e->inproc.slots[t->slot];
+    if (__atomic_load_n(&k->busy, __ATOMIC_ACQUIRE) && k->entry_sp == t->entry_sp && k->tid == (uint32_t)t->tid)
+        return 1;
+    t->pending = 0; /* the stub ran: the call is over */
+    return 0;
+}
+
+/* An entry: record what can be recorded now, replace the return address
+ * when the result is needed.  When the entry is an INT3 on a push, the push
+ * is carried out with the same write (one pwrite of 16 bytes): returns 1,
+ * and the caller only moves rsp and rip on. */
+static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_site *site,
+                    const struct user_regs_struct *regs)
+{
+    int fn = site->fn;
+    if (call_open(e, t)) {
         if (regs->rsp < t->entry_sp) {
             e->stats.nested++; /* realloc calling malloc, ... */
-            return;
+            return 0;
         }
-        e->stats.abandoned++; /* the earlier call was left without returning */
+        e->stats.abandoned++; /* the earlier call was left without returning (longjmp) */
+        if (t->slot >= 0)
+            __atomic_store_n(&e->inproc.slots[t->slot].busy, 0, __ATOMIC_RELEASE);
         t->pending = 0;
     }
     uint64_t a[3] = { regs->rdi, regs->rsi, regs->rdx };
     if (fn == MP_FN_FREE) {
         if (a[0])
             post(e, MP_EV_FREE, t->tid, a[0], 0, NULL);
-        return;
+        return 0;
     }
     int skip;
     uint64_t size = requested_size(fn, a, &skip);
     if (skip)
-        return;
-    if ((fn == MP_FN_REALLOC || fn == MP_FN_REALLOCARRAY) && a[0]) {
+        return 0;
+    int realloc_of_block = (fn == MP_FN_REALLOC || fn == MP_FN_REALLOCARRAY) && a[0];
+    if (realloc_of_block) {
         post(e, MP_EV_FREE, t->tid, a[0], 0, NULL); /* before the memory can be reused */
         if (size == 0)
-            return; /* realloc(p, 0) frees p and returns NULL */
+            return 0; /* realloc(p, 0) frees p and returns NULL */
     }
-    int n = mp_remote_unwind_at_entry(e->unwinder, regs->rsp, regs->rbp, t->frames, MP_MAX_FRAMES, &t->truncated);
-    if (n <= 0 || pwrite(e->mem_fd, &e->ret_trap, sizeof e->ret_trap, (off_t)regs->rsp) != sizeof e->ret_trap) {
+    /* posix_memalign's result is behind a pointer: its return comes back through a trap */
+    int slot = fn == MP_FN_POSIX_MEMALIGN ? -1 : mp_bp_inproc_take_slot(&e->inproc);
+    uint64_t *frames = slot >= 0 ? e->inproc.slots[slot].frames : t->frames;
+    uint32_t truncated = 0;
+    int n = mp_remote_unwind_at_entry(e->unwinder, regs->rsp, regs->rbp, frames, MP_MAX_FRAMES, &truncated);
+    uint64_t hijack = slot >= 0 ? mp_bp_inproc_ret_stub(&e->inproc, slot) : e->ret_trap;
+    if (n <= 0) {
         e->stats.unreadable++;
-        return;
+        return 0;
+    }
+    if (slot >= 0) {
+        struct mp_stub_slot *k = &e->inproc.slots[slot];
+        k->ret = frames[0];
+        k->size = size;
+        k->tid = (uint32_t)t->tid;
+        k->count_fail = realloc_of_block;
+        k->nframes = (uint32_t)n;
+        k->truncated = truncated;
+        k->entry_sp = regs->rsp;
+        __atomic_store_n(&k->busy, 1, __ATOMIC_RELEASE);
+    }
+    uint64_t words[2];
+    int merged = site->inserted && mp_emu_push_value(&site->emu, regs, &words[0]);
+    words[1] = hijack;
+    ssize_t want = merged ? 16 : 8;
+    if (pwrite(e->mem_fd, merged ? words : &words[1], (size_t)want, (off_t)(regs->rsp - (merged ? 8 : 0))) != want) {
+        if (slot >= 0)
+            __atomic_store_n(&e->inproc.slots[slot].busy, 0, __ATOMIC_RELEASE);
+        e->stats.unreadable++;
+        return 0;
     }
     t->nframes = (uint32_t)n;
-    t->ret = t->frames[0];
+    t->truncated = truncated;
+    t->ret = frames[0];
     t->entry_sp = regs->rsp;
     t->fn = (uint8_t)fn;
+    t->slot = (int16_t)slot;
     memcpy(t->args, a, sizeof a);
     t->pending = 1;
+    return merged;
 }
 
 /* _dl_debug_state: arm once the link map is consistent. */
 static void on_loader(struct mp_bpengine *e, pid_t tid)
 {
-    if (!mp_bp_link_map_consistent(e->mem_fd, &e->loader))
+    if (e->loader.debug_state && !mp_bp_link_map_consistent(e->mem_fd, &e->loader))
         return;
     int3_remove(e, &e->loader_site);
     arm(e, &tid, 1);
@@ -497,13 +580,16 @@ int mp_bpengine_on_trap(struct mp_bpengine *e, pid_t tid)
     if (!e || e->mem_fd < 0)
         return 0;
     struct user_regs_struct regs;
-    siginfo_t si;
-    if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0 || ptrace(PTRACE_GETSIGINFO, tid, 0, &si) != 0)
+    if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0)
         return 0;
-    int hw = si.si_code == TRAP_HWBKPT;
-    if (!hw && si.si_code != SI_KERNEL)
-        return 0;
-    struct bp_site *s = site_at(e, regs.rip, hw);
+    /* rip just past one of our INT3s: it was that INT3 (what else would
+     * leave rip there), no need to ask for the siginfo on the hot path */
+    struct bp_site *s = site_at(e, regs.rip, 0);
+    if (!s && e->n_dr) {
+        siginfo_t si;
+        if (ptrace(PTRACE_GETSIGINFO, tid, 0, &si) == 0 && si.si_code == TRAP_HWBKPT)
+            s = site_at(e, regs.rip, 1);
+    }
     if (!s)
         return 0;
     e->stats.traps++;
@@ -511,11 +597,16 @@ int mp_bpengine_on_trap(struct mp_bpengine *e, pid_t tid)
     int changed = 0;
     if (s->fn < 0) {
         on_loader(e, tid);
-    } else if (t && t->pending && s->addr == e->ret_trap && regs.rsp == t->entry_sp + 8) {
+    } else if (t && t->pending && t->slot < 0 && s->addr == e->ret_trap && regs.rsp == t->entry_sp + 8) {
         on_return(e, t, &regs);
         changed = 1;
-    } else if (t) {
-        on_entry(e, t, s->fn, &regs);
+    } else if (t && on_entry(e, t, s, &regs)) {
+        regs.rsp -= 8; /* the push under the INT3 was written with the return address */
+        regs.rip = s->addr + s->emu.len;
+        e->stats.emulated++;
+        if (ptrace(PTRACE_SETREGS, tid, 0, &regs) == 0)
+            ptrace(PTRACE_CONT, tid, 0, 0);
+        return 1;
     }
     if (changed || s->hw_slot >= 0) {
         /* a return goes on at the real return address; a debug-register hit
@@ -564,6 +655,8 @@ int mp_bpengine_clean_child(struct mp_bpengine *e, pid_t child)
     for (int i = 0; i <= MP_FN_COUNT; i++)
         if (all[i]->inserted && pwrite(fd, &all[i]->orig, 1, (off_t)all[i]->addr) != 1)
             rc = -1;
+    if (mp_bp_inproc_clean_child(&e->inproc, fd) != 0)
+        rc = -1;
     close(fd);
     return rc;
 }
@@ -612,6 +705,7 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
 void mp_bpengine_stats(const struct mp_bpengine *e, struct mp_bpengine_stats *out)
 {
     *out = e->stats;
+    out->failed_reallocs += mp_bp_inproc_failed_reallocs(&e->inproc);
 }
 
 const char *mp_bpengine_module(const struct mp_bpengine *e)

@@ -308,3 +308,11 @@ int mp_emu_execute(const struct mp_emu *e, struct user_regs_struct *regs, int me
         return -1;
     }
 }
+
+int mp_emu_push_value(const struct mp_emu *e, const struct user_regs_struct *regs, uint64_t *value)
+{
+    if (e->kind != EMU_PUSH)
+        return 0;
+    *value = *reg_ptr((struct user_regs_struct *)regs, e->reg);
+    return 1;
+}

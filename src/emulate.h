@@ -25,4 +25,7 @@ struct user_regs_struct;
  * through mem_fd.  0 when done (regs updated, to be set), -1: step it. */
 int mp_emu_execute(const struct mp_emu *e, struct user_regs_struct *regs, int mem_fd);
 
+/* When the instruction is a push: 1 and the value it stores at rsp - 8. */
+int mp_emu_push_value(const struct mp_emu *e, const struct user_regs_struct *regs, uint64_t *value);
+
 #endif

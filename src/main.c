@@ -375,6 +375,7 @@ int main(int argc, char **argv)
         .on_trap = breakpoints ? on_trap : NULL, .on_fork = breakpoints ? on_fork : NULL,
         .on_thread_stop = s.bp ? on_thread_stop : NULL, .on_thread_gone = s.bp ? on_thread_gone : NULL,
         .on_attach = on_attach, .on_detach = on_detach,
+        .spin_us = s.bp ? 100 : 0, /* measured: 22 -> 18 us per malloc+free */
     };
     struct mp_run_result result;
     if (attach)

@@ -283,6 +283,22 @@ void mp_handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_super
     }
 }
 
+pid_t mp_wait_any(int *status, const struct mp_supervisor_hooks *hooks)
+{
+    static int cpus;
+    if (!cpus)
+        cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (hooks && hooks->spin_us && cpus > 1) {
+        double until = mp_now_seconds() + hooks->spin_us * 1e-6;
+        do {
+            pid_t tid = waitpid(-1, status, __WALL | WNOHANG);
+            if (tid != 0)
+                return tid;
+        } while (mp_now_seconds() < until);
+    }
+    return waitpid(-1, status, __WALL);
+}
+
 int mp_handle_end(pid_t tid, int status, pid_t main_pid, const struct mp_supervisor_hooks *hooks,
                   struct mp_run_result *result, struct mp_tracees *tracees)
 {
@@ -318,7 +334,7 @@ int mp_supervise(const struct mp_launch *launch, const struct mp_supervisor_hook
     mp_tracees_init(&tracees, pid);
     for (;;) {
         int status;
-        pid_t tid = waitpid(-1, &status, __WALL);
+        pid_t tid = mp_wait_any(&status, hooks);
         if (tid < 0) {
             if (errno == EINTR)
                 continue;

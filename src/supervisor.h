@@ -34,6 +34,10 @@ struct mp_supervisor_hooks {
     /* mp_supervise_attach: about to detach; every thread stopped and none
      * with a SIGTRAP pending.  NULL: none. */
     void (*on_detach)(void *ctx, pid_t pid, const pid_t *tids, size_t n);
+    /* Poll this many microseconds for the next stop before sleeping in
+     * waitpid (only with more than one CPU): waking a sleeping tracer costs
+     * more than a breakpoint trap itself.  0: always sleep. */
+    unsigned spin_us;
 };
 
 struct mp_launch {

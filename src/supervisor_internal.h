@@ -8,6 +8,9 @@
 
 double mp_now_seconds(void);
 pid_t mp_tgid_of(pid_t tid);
+/* waitpid(-1, __WALL), polling for hooks->spin_us first when there is more
+ * than one CPU. */
+pid_t mp_wait_any(int *status, const struct mp_supervisor_hooks *hooks);
 /* One ptrace-stop of a traced task: handle it and resume the task. */
 void mp_handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_supervisor_hooks *hooks,
                     struct mp_run_result *result, struct mp_tracees *tracees);
