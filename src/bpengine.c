@@ -487,8 +487,11 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
 {
     int fn = site->fn;
     if (call_open(e, t)) {
-        if (regs->rsp < t->entry_sp) {
-            e->stats.nested++; /* realloc calling malloc, ... */
+        /* below the open call's frame: realloc calling malloc; at the same
+         * stack pointer: a tail call (reallocarray jumps to realloc), whose
+         * return address is already ours.  The outer call records. */
+        if (regs->rsp <= t->entry_sp) {
+            e->stats.nested++;
             return 0;
         }
         e->stats.abandoned++; /* the earlier call was left without returning (longjmp) */

@@ -195,10 +195,15 @@ pid_t mp_tgid_of(pid_t tid)
 
 /* A new child process, stopped before running anything: take our
  * breakpoints out of its own copy of the text, then let it go. */
-static void release_child(pid_t child, int kind, const struct mp_supervisor_hooks *hooks)
+static void release_child(pid_t child, int kind, const struct mp_supervisor_hooks *hooks,
+                          struct mp_tracees *tracees)
 {
     if (kind == MP_CHILD_FORK && hooks && hooks->on_fork)
         hooks->on_fork(hooks->ctx, child);
+    if (kind == MP_CHILD_SHARED_MM && hooks && hooks->on_trap && mp_tracees_keep_shared(tracees, child) == 0) {
+        ptrace(PTRACE_CONT, child, 0, 0); /* it runs our breakpoints until it execs */
+        return;
+    }
     ptrace(PTRACE_DETACH, child, 0, 0);
 }
 
@@ -207,13 +212,27 @@ void mp_handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_super
 {
     int sig = WSTOPSIG(status);
     int event = status >> 16;
-    if (!mp_tracees_is_thread(tracees, tid)) {
+    if (mp_tracees_is_shared(tracees, tid)) {
+        /* a vfork child in the target's memory: handled like a thread, until
+         * its own execve leaves our breakpoints behind */
+        if (event == PTRACE_EVENT_EXEC) {
+            mp_tracees_drop_shared(tracees, tid);
+            if (hooks && hooks->on_thread_gone)
+                hooks->on_thread_gone(hooks->ctx, tid);
+            ptrace(PTRACE_DETACH, tid, 0, 0);
+            return;
+        }
+        if (event == PTRACE_EVENT_EXIT) {
+            ptrace(PTRACE_CONT, tid, 0, 0);
+            return;
+        }
+    } else if (!mp_tracees_is_thread(tracees, tid)) {
         if (mp_tgid_of(tid) == main_pid) {
             mp_tracees_add_thread(tracees, tid); /* a new thread, seen before its clone event */
         } else {
             int kind;
             if (mp_tracees_child_stopped(tracees, tid, &kind))
-                release_child(tid, kind, hooks);
+                release_child(tid, kind, hooks, tracees);
             return; /* else it waits, stopped, for its parent's fork event */
         }
     }
@@ -265,7 +284,7 @@ void mp_handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_super
                  * breakpoints must then stay in place for the parent. */
                 int kind = event == PTRACE_EVENT_FORK ? MP_CHILD_FORK : MP_CHILD_SHARED_MM;
                 if (mp_tracees_announce(tracees, child, kind))
-                    release_child(child, kind, hooks);
+                    release_child(child, kind, hooks, tracees);
             }
         }
         ptrace(PTRACE_CONT, tid, 0, 0);
@@ -302,8 +321,9 @@ pid_t mp_wait_any(int *status, const struct mp_supervisor_hooks *hooks)
 int mp_handle_end(pid_t tid, int status, pid_t main_pid, const struct mp_supervisor_hooks *hooks,
                   struct mp_run_result *result, struct mp_tracees *tracees)
 {
-    int was_thread = mp_tracees_is_thread(tracees, tid);
+    int was_thread = mp_tracees_is_thread(tracees, tid) || mp_tracees_is_shared(tracees, tid);
     mp_tracees_remove_thread(tracees, tid);
+    mp_tracees_drop_shared(tracees, tid);
     if (was_thread && hooks && hooks->on_thread_gone)
         hooks->on_thread_gone(hooks->ctx, tid);
     if (tid != main_pid)

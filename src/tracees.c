@@ -35,6 +35,7 @@ void mp_tracees_free(struct mp_tracees *t)
     free(t->threads);
     free(t->announced);
     free(t->stopped);
+    free(t->shared);
     memset(t, 0, sizeof *t);
 }
 
@@ -115,4 +116,33 @@ int mp_tracees_child_stopped(struct mp_tracees *t, pid_t pid, int *kind)
     }
     t->stopped[t->n_stopped++] = pid;
     return 0;
+}
+
+int mp_tracees_keep_shared(struct mp_tracees *t, pid_t pid)
+{
+    if (t->n_shared == t->cap_shared) {
+        pid_t *g = grow(t->shared, &t->cap_shared, sizeof *g);
+        if (!g)
+            return -1;
+        t->shared = g;
+    }
+    t->shared[t->n_shared++] = pid;
+    return 0;
+}
+
+int mp_tracees_is_shared(const struct mp_tracees *t, pid_t pid)
+{
+    for (size_t i = 0; i < t->n_shared; i++)
+        if (t->shared[i] == pid)
+            return 1;
+    return 0;
+}
+
+void mp_tracees_drop_shared(struct mp_tracees *t, pid_t pid)
+{
+    for (size_t i = 0; i < t->n_shared; i++)
+        if (t->shared[i] == pid) {
+            t->shared[i] = t->shared[--t->n_shared];
+            return;
+        }
 }

@@ -22,6 +22,8 @@ struct mp_tracees {
     size_t n_announced, cap_announced;
     pid_t *stopped;                 /* first stop seen, parent's event not yet */
     size_t n_stopped, cap_stopped;
+    pid_t *shared;                  /* vfork/CLONE_VM children kept until exec or exit */
+    size_t n_shared, cap_shared;
 };
 
 void mp_tracees_init(struct mp_tracees *t, pid_t main_pid);
@@ -36,5 +38,13 @@ int mp_tracees_announce(struct mp_tracees *t, pid_t pid, int kind);
 /* A task that is not a thread stopped: 1 and *kind set when its parent's
  * event was seen (handle it now), else 0 (remembered, left stopped). */
 int mp_tracees_child_stopped(struct mp_tracees *t, pid_t pid, int *kind);
+
+/* A child that shares the target's memory (vfork, clone(CLONE_VM)) runs
+ * the target's code, breakpoints included, until it execs: with
+ * breakpoints in place it stays traced until then (its traps are handled
+ * like a thread's).  keep: 0, or -1 on ENOMEM (the caller detaches it). */
+int mp_tracees_keep_shared(struct mp_tracees *t, pid_t pid);
+int mp_tracees_is_shared(const struct mp_tracees *t, pid_t pid);
+void mp_tracees_drop_shared(struct mp_tracees *t, pid_t pid);
 
 #endif
