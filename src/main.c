@@ -525,6 +525,7 @@ int main(int argc, char **argv)
     mp_sources_free(src);
     mp_line_profile_free(s.lines);
     mp_linemode_free(s.linemode);
+    mp_bpengine_free(s.bp);
     mp_profile_free(s.profile);
     if (s.symbolizer)
         mp_symbolizer_close(s.symbolizer);
