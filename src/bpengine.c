@@ -1,17 +1,15 @@
-/* memprof: the breakpoint engine (see bpengine.h): arming, hits, returns,
- * and leaving a process as it was.
+/* memprof: the breakpoint engine's hits (see bpengine.h): entries,
+ * returns, and leaving a process as it was.
  *
- * A hit costs one stop of the thread that hit: PTRACE_GETREGS, the stack
+ * An entry costs one stop of the thread that hit: PTRACE_GETREGS, the stack
  * read with one process_vm_readv and unwound by the cached CFI rules of
- * remote_unwind.c, one 8-byte write for the return address, PTRACE_CONT.
- * The return costs a second stop: GETREGS, SETREGS, CONT.  free costs one. */
+ * remote_unwind.c, one write for the replaced return address (with the
+ * push under the INT3, when there is one), SETREGS, PTRACE_CONT.  With the
+ * in-target stubs (bp_inproc.h) the return and free cost no stop; without
+ * them (attached processes) each costs one more: GETREGS, SETREGS, CONT. */
 #define _GNU_SOURCE
 #include "bpengine.h"
-#include "bp_inproc.h"
-#include "bp_target.h"
-#include "emulate.h"
-#include "hashidx.h"
-#include "memprof/event.h"
+#include "bpengine_internal.h"
 #include "procfs.h"
 #include "remote_unwind.h"
 #include "ring_reader.h"
@@ -29,376 +27,9 @@
 #include <sys/user.h>
 #include <unistd.h>
 
-#define INT3 0xcc
-#define N_DEBUG_REGS 4
 #ifndef TRAP_HWBKPT
 #define TRAP_HWBKPT 4
 #endif
-
-struct bp_site {
-    uint64_t addr;          /* 0: unused */
-    int fn;                 /* enum mp_alloc_fn; -1: the loader's _dl_debug_state */
-    int hw_slot;            /* debug register 0-3, or -1: an INT3 */
-    uint8_t orig;           /* the byte under the INT3 */
-    uint8_t inserted;
-    struct mp_emu emu;
-};
-
-struct bp_thread {
-    pid_t tid;
-    uint8_t dr_set;         /* debug registers written for this image */
-    uint8_t pending;        /* inside an allocator call whose return address we replaced */
-    uint8_t fn;
-    int16_t slot;           /* the call returns through stub `slot`; -1: through a trap */
-    uint64_t entry_sp;      /* where the return address was */
-    uint64_t ret;           /* the real return address */
-    uint64_t args[3];
-    uint32_t nframes, truncated;
-    uint64_t frames[MP_MAX_FRAMES];
-};
-
-struct mp_bpengine {
-    struct mp_ring_reader *ring;
-    struct mp_remote_unwinder *unwinder;
-    pid_t pid;
-    int mem_fd;
-    int force_hw;                    /* MEMPROF_BP_HW=1: debug registers for the hot entries */
-    int use_stubs;                   /* launch mode: the ring is mapped into the target */
-    struct mp_bp_inproc inproc;
-    struct mp_loader_hooks loader;
-    struct bp_site loader_site;      /* until armed (dynamic programs) */
-    struct bp_site sites[MP_FN_COUNT];
-    uint64_t ret_trap;               /* malloc's entry: returns that come back through a trap */
-    uint64_t dr_addr[N_DEBUG_REGS];
-    int n_dr;
-    struct mp_hashidx thread_index;
-    struct bp_thread *threads;
-    uint32_t n_threads, cap_threads;
-    uint32_t *free_ids;
-    uint32_t n_free_ids;
-    struct mp_bpengine_stats stats;
-    char module[4096];
-    char warning[4096 + 320];
-};
-
-/* ---- threads ---- */
-
-struct thread_key {
-    const struct mp_bpengine *e;
-    pid_t tid;
-};
-
-static int thread_eq(const void *ctx, uint32_t id)
-{
-    const struct thread_key *k = ctx;
-    return k->e->threads[id].tid == k->tid;
-}
-
-static struct bp_thread *thread_find(struct mp_bpengine *e, pid_t tid)
-{
-    struct thread_key k = { e, tid };
-    uint32_t id = mp_hashidx_find(&e->thread_index, mp_hash_u64((uint64_t)tid), thread_eq, &k);
-    return id == UINT32_MAX ? NULL : &e->threads[id];
-}
-
-static struct bp_thread *thread_get(struct mp_bpengine *e, pid_t tid)
-{
-    struct bp_thread *t = thread_find(e, tid);
-    if (t)
-        return t;
-    uint32_t id;
-    if (e->n_free_ids) {
-        id = e->free_ids[--e->n_free_ids];
-    } else {
-        if (e->n_threads == e->cap_threads) {
-            uint32_t cap = e->cap_threads ? e->cap_threads * 2 : 16;
-            struct bp_thread *grown = realloc(e->threads, cap * sizeof *grown);
-            uint32_t *ids = realloc(e->free_ids, cap * sizeof *ids);
-            if (grown)
-                e->threads = grown;
-            if (ids)
-                e->free_ids = ids;
-            if (!grown || !ids)
-                return NULL;
-            e->cap_threads = cap;
-        }
-        id = e->n_threads++;
-    }
-    if (mp_hashidx_insert(&e->thread_index, mp_hash_u64((uint64_t)tid), id) != 0) {
-        e->free_ids[e->n_free_ids++] = id;
-        return NULL;
-    }
-    t = &e->threads[id];
-    memset(t, 0, offsetof(struct bp_thread, frames));
-    t->tid = tid;
-    return t;
-}
-
-static void thread_forget(struct mp_bpengine *e, pid_t tid)
-{
-    struct bp_thread *t = thread_find(e, tid);
-    if (!t)
-        return;
-    if (t->pending)
-        e->stats.abandoned++;
-    uint32_t id = (uint32_t)(t - e->threads);
-    mp_hashidx_remove(&e->thread_index, mp_hash_u64((uint64_t)tid), id);
-    t->tid = 0;
-    e->free_ids[e->n_free_ids++] = id;
-}
-
-static void threads_clear(struct mp_bpengine *e)
-{
-    mp_hashidx_free(&e->thread_index);
-    mp_hashidx_init(&e->thread_index);
-    e->n_threads = e->n_free_ids = 0;
-}
-
-/* ---- debug registers and INT3s ---- */
-
-static long dr_offset(int i)
-{
-    return (long)(offsetof(struct user, u_debugreg) + (size_t)i * sizeof(long));
-}
-
-/* Writes the image's debug registers into one stopped thread. */
-static int dr_write(struct mp_bpengine *e, pid_t tid)
-{
-    unsigned long dr7 = 0;
-    if (ptrace(PTRACE_POKEUSER, tid, dr_offset(7), 0) != 0)
-        return -1;
-    for (int i = 0; i < e->n_dr; i++) {
-        if (ptrace(PTRACE_POKEUSER, tid, dr_offset(i), e->dr_addr[i]) != 0)
-            return -1;
-        dr7 |= 1ul << (2 * i); /* local enable; R/W 00 (execute), LEN 00 */
-    }
-    return e->n_dr ? (int)ptrace(PTRACE_POKEUSER, tid, dr_offset(7), dr7) : 0;
-}
-
-static void dr_clear(pid_t tid)
-{
-    ptrace(PTRACE_POKEUSER, tid, dr_offset(7), 0);
-    for (int i = 0; i < N_DEBUG_REGS; i++)
-        ptrace(PTRACE_POKEUSER, tid, dr_offset(i), 0);
-}
-
-static int int3_insert(struct mp_bpengine *e, struct bp_site *s)
-{
-    uint8_t text[16] = { 0 };
-    if (pread(e->mem_fd, text, sizeof text, (off_t)s->addr) < 1)
-        return -1;
-    uint8_t int3 = INT3;
-    if (pwrite(e->mem_fd, &int3, 1, (off_t)s->addr) != 1)
-        return -1;
-    s->orig = text[0];
-    mp_emu_decode(text, &s->emu);
-    s->inserted = 1;
-    return 0;
-}
-
-static void int3_remove(struct mp_bpengine *e, struct bp_site *s)
-{
-    if (s->inserted && pwrite(e->mem_fd, &s->orig, 1, (off_t)s->addr) == 1)
-        s->inserted = 0;
-}
-
-/* ---- arming ---- */
-
-static void disarm(struct mp_bpengine *e)
-{
-    if (e->mem_fd >= 0)
-        close(e->mem_fd);
-    e->mem_fd = -1;
-    mp_remote_unwinder_free(e->unwinder);
-    e->unwinder = NULL;
-    memset(e->sites, 0, sizeof e->sites);
-    memset(&e->loader_site, 0, sizeof e->loader_site);
-    e->n_dr = 0;
-    e->ret_trap = 0;
-    e->stats.failed_reallocs += mp_bp_inproc_failed_reallocs(&e->inproc);
-    mp_bp_inproc_reset(&e->inproc);
-    e->stats.armed = 0;
-    e->stats.hardware = 0;
-    threads_clear(e);
-}
-
-static int open_mem(struct mp_bpengine *e, pid_t pid)
-{
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/mem", (int)pid);
-    e->mem_fd = open(path, O_RDWR | O_CLOEXEC);
-    if (e->mem_fd < 0) {
-        snprintf(e->warning, sizeof e->warning, "the breakpoint engine cannot open %s: %s", path, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-/* Puts the allocator's breakpoints in place; the threads in tids[] are
- * stopped and get the debug registers. */
-static int arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
-{
-    struct mp_alloc_entries entries;
-    char err[256];
-    int rc = mp_bp_find_allocator(e->pid, e->mem_fd, &e->loader, &entries, err, sizeof err);
-    if (rc != 0) {
-        if (rc < 0)
-            snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: %s", err);
-        else
-            snprintf(e->warning, sizeof e->warning,
-                     "the breakpoint engine is off: no malloc and free in the program's symbol tables "
-                     "(stripped static binary?): no heap data");
-        return -1;
-    }
-    e->unwinder = mp_remote_unwinder_new(e->pid, err, sizeof err);
-    if (!e->unwinder) {
-        snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: %s", err);
-        return -1;
-    }
-    snprintf(e->module, sizeof e->module, "%s", entries.module);
-    for (int i = 0; i < MP_FN_COUNT; i++) {
-        struct bp_site *s = &e->sites[i];
-        s->addr = entries.addr[i];
-        s->fn = i;
-        s->hw_slot = -1;
-        for (int k = 0; k < i && s->addr; k++)
-            if (e->sites[k].addr == s->addr)
-                s->addr = 0; /* an alias (aligned_alloc = memalign): the first name handles it */
-        uint8_t text[16] = { 0 };
-        if (s->addr && pread(e->mem_fd, text, sizeof text, (off_t)s->addr) > 0)
-            mp_emu_decode(text, &s->emu);
-    }
-    /* free stops nothing when it can be detoured to the stub that records it */
-    int free_detoured = 0;
-    if (e->use_stubs && mp_bp_inproc_map(&e->inproc, e->ring, tids[0], e->mem_fd, e->sites[MP_FN_MALLOC].addr,
-                                         e->sites[MP_FN_MALLOC].addr) == 0)
-        free_detoured = mp_bp_inproc_detour_free(&e->inproc, e->mem_fd, e->sites[MP_FN_FREE].addr) == 0;
-    /* Debug registers where the entry instruction cannot be emulated (no
-     * stepping over it then), or for the hot entries with MEMPROF_BP_HW=1;
-     * INT3 + emulation elsewhere: measured cheaper per hit here. */
-    static const int hot[] = { MP_FN_MALLOC, MP_FN_FREE, MP_FN_CALLOC, MP_FN_REALLOC };
-    e->n_dr = 0;
-    for (size_t h = 0; h < sizeof hot / sizeof *hot; h++) {
-        struct bp_site *s = &e->sites[hot[h]];
-        if (s->addr && !(hot[h] == MP_FN_FREE && free_detoured) && (e->force_hw || !s->emu.kind) &&
-            e->n_dr < N_DEBUG_REGS) {
-            s->hw_slot = e->n_dr;
-            e->dr_addr[e->n_dr++] = s->addr;
-        }
-    }
-    for (size_t i = 0; i < n && e->n_dr; i++) {
-        struct bp_thread *t = thread_get(e, tids[i]);
-        if (dr_write(e, tids[i]) != 0) {
-            /* no debug registers here (some hypervisors): INT3 everywhere */
-            for (size_t k = 0; k <= i; k++)
-                dr_clear(tids[k]);
-            for (int f = 0; f < MP_FN_COUNT; f++)
-                e->sites[f].hw_slot = -1;
-            e->n_dr = 0;
-            break;
-        }
-        if (t)
-            t->dr_set = 1;
-    }
-    for (int i = 0; i < MP_FN_COUNT; i++) {
-        struct bp_site *s = &e->sites[i];
-        if (i == MP_FN_FREE && free_detoured)
-            continue;
-        if (s->addr && s->hw_slot < 0 && int3_insert(e, s) != 0) {
-            snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: cannot write a breakpoint at "
-                     "%s in %s: %s", mp_alloc_fn_name((enum mp_alloc_fn)i), e->module, strerror(errno));
-            for (int k = 0; k < i; k++)
-                int3_remove(e, &e->sites[k]);
-            for (size_t k = 0; k < n; k++)
-                dr_clear(tids[k]);
-            e->n_dr = 0;
-            return -1;
-        }
-    }
-    e->ret_trap = e->sites[MP_FN_MALLOC].addr;
-    e->stats.armed = 1;
-    e->stats.hardware = e->n_dr;
-    return 0;
-}
-
-struct mp_bpengine *mp_bpengine_new(struct mp_ring_reader *ring)
-{
-    struct mp_bpengine *e = calloc(1, sizeof *e);
-    if (!e)
-        return NULL;
-    e->ring = ring;
-    e->mem_fd = -1;
-    mp_hashidx_init(&e->thread_index);
-    const char *hw = getenv("MEMPROF_BP_HW");
-    e->force_hw = hw && *hw && strcmp(hw, "0") != 0;
-    return e;
-}
-
-int mp_bpengine_exec(struct mp_bpengine *e, pid_t pid)
-{
-    disarm(e);
-    e->pid = pid;
-    e->use_stubs = 1; /* the launched target inherited the ring's memfd */
-    e->warning[0] = '\0';
-    char err[256];
-    if (open_mem(e, pid) != 0)
-        return -1;
-    if (mp_bp_find_loader(pid, &e->loader, err, sizeof err) != 0) {
-        snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: %s", err);
-        return -1;
-    }
-    /* Arm at a breakpoint stop, not at the exec stop itself (the kernel is
-     * still returning from execve there: an injected system call would get
-     * execve's result as its number).  Dynamic programs: when the loader
-     * has mapped the libraries; static ones: at the entry point. */
-    uint64_t arm_at = e->loader.debug_state;
-    if (!arm_at && mp_proc_auxv(pid, AT_ENTRY, &arm_at) != 0) {
-        snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: cannot read /proc/%d/auxv", (int)pid);
-        return -1;
-    }
-    e->loader_site.addr = arm_at;
-    e->loader_site.fn = -1;
-    e->loader_site.hw_slot = -1;
-    if (int3_insert(e, &e->loader_site) != 0) {
-        snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: cannot write a breakpoint at "
-                 "0x%llx (%s): %s", (unsigned long long)arm_at,
-                 e->loader.debug_state ? "the loader's _dl_debug_state" : "the program's entry point",
-                 strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-int mp_bpengine_attach(struct mp_bpengine *e, pid_t pid, const pid_t *tids, size_t n)
-{
-    disarm(e);
-    e->pid = pid;
-    e->use_stubs = 0; /* the process has no mapping of ours: every return comes through a trap */
-    e->warning[0] = '\0';
-    char err[256];
-    if (open_mem(e, pid) != 0)
-        return -1;
-    if (mp_bp_find_loader(pid, &e->loader, err, sizeof err) != 0) {
-        snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: %s", err);
-        return -1;
-    }
-    return arm(e, tids, n);
-}
-
-void mp_bpengine_thread_stop(struct mp_bpengine *e, pid_t tid)
-{
-    if (!e || !e->stats.armed || !e->n_dr)
-        return;
-    struct bp_thread *t = thread_get(e, tid);
-    if (t && !t->dr_set && dr_write(e, tid) == 0)
-        t->dr_set = 1;
-}
-
-void mp_bpengine_thread_gone(struct mp_bpengine *e, pid_t tid)
-{
-    if (e)
-        thread_forget(e, tid);
-}
 
 /* ---- hits ---- */
 
@@ -562,8 +193,8 @@ static void on_loader(struct mp_bpengine *e, pid_t tid)
 {
     if (e->loader.debug_state && !mp_bp_link_map_consistent(e->mem_fd, &e->loader))
         return;
-    int3_remove(e, &e->loader_site);
-    arm(e, &tid, 1);
+    bp_int3_remove(e, &e->loader_site);
+    bp_arm(e, &tid, 1);
 }
 
 static struct bp_site *site_at(struct mp_bpengine *e, uint64_t rip, int hw)
@@ -596,7 +227,7 @@ int mp_bpengine_on_trap(struct mp_bpengine *e, pid_t tid)
     if (!s)
         return 0;
     e->stats.traps++;
-    struct bp_thread *t = thread_get(e, tid);
+    struct bp_thread *t = bp_thread_get(e, tid);
     int changed = 0;
     if (s->fn < 0) {
         on_loader(e, tid);
@@ -637,7 +268,7 @@ int mp_bpengine_on_trap(struct mp_bpengine *e, pid_t tid)
     }
     e->stats.stepped++;
     if (mp_step_over(e->pid, tid, e->mem_fd, s->addr, s->orig, &e->stats.lost_stops) != MP_STEP_DONE)
-        thread_forget(e, tid);
+        bp_thread_forget(e, tid);
     return 1;
 }
 
@@ -670,7 +301,7 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
         return 0;
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        struct bp_thread *t = thread_find(e, tids[i]);
+        struct bp_thread *t = bp_thread_find(e, tids[i]);
         if (t && t->pending) {
             struct user_regs_struct regs;
             if (ptrace(PTRACE_GETREGS, tids[i], 0, &regs) != 0) {
@@ -690,44 +321,18 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
             }
         }
         if (e->n_dr)
-            dr_clear(tids[i]);
+            bp_dr_clear(tids[i]);
     }
     for (int i = 0; i < MP_FN_COUNT; i++)
-        int3_remove(e, &e->sites[i]);
-    int3_remove(e, &e->loader_site);
+        bp_int3_remove(e, &e->sites[i]);
+    bp_int3_remove(e, &e->loader_site);
     for (int i = 0; i < MP_FN_COUNT; i++)
         if (e->sites[i].inserted)
             rc = -1;
     if (rc)
         snprintf(e->warning, sizeof e->warning,
                  "memprof could not restore everything in process %d before detaching", (int)e->pid);
-    disarm(e);
+    bp_disarm(e);
     return rc;
 }
 
-void mp_bpengine_stats(const struct mp_bpengine *e, struct mp_bpengine_stats *out)
-{
-    *out = e->stats;
-    out->failed_reallocs += mp_bp_inproc_failed_reallocs(&e->inproc);
-}
-
-const char *mp_bpengine_module(const struct mp_bpengine *e)
-{
-    return e->module[0] ? e->module : NULL;
-}
-
-const char *mp_bpengine_warning(const struct mp_bpengine *e)
-{
-    return e->warning[0] ? e->warning : NULL;
-}
-
-void mp_bpengine_free(struct mp_bpengine *e)
-{
-    if (!e)
-        return;
-    disarm(e);
-    mp_hashidx_free(&e->thread_index);
-    free(e->threads);
-    free(e->free_ids);
-    free(e);
-}
