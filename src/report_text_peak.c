@@ -62,20 +62,25 @@ static void write_peak(FILE *out, const struct mp_profile *p, const struct mp_re
     free(idx);
 }
 
-static void write_leaks(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
+static void write_leaks(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                        const struct mp_report_options *opt)
 {
     size_t n;
     size_t *idx = mp_lines_sorted(p, MP_BY_LEAKED, &n);
     if (n == 0) {
         free(idx);
-        fprintf(out, "\nLeaks: none (every block was freed)\n");
+        fprintf(out, run->detached ? "\nLive at detach: none\n" : "\nLeaks: none (every block was freed)\n");
         return;
     }
     const struct mp_totals *t = mp_profile_totals(p);
     char a[64], b[64];
     mp_format_size(a, sizeof a, (int64_t)t->live_bytes, opt->precision);
     mp_format_count(b, sizeof b, t->live_blocks);
-    fprintf(out, "\nLeaks: %s in %s blocks never freed\n%12s %12s   %s\n", a, b, "leaked", "blocks", "line");
+    if (run->detached) /* memprof -p: the process goes on, and may free them later */
+        fprintf(out, "\nLive at detach: %s in %s blocks allocated while attached\n%12s %12s   %s\n", a, b, "live",
+                "blocks", "line");
+    else
+        fprintf(out, "\nLeaks: %s in %s blocks never freed\n%12s %12s   %s\n", a, b, "leaked", "blocks", "line");
     size_t shown = limit(n, opt->top_lines);
     for (size_t i = 0; i < shown; i++) {
         const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
@@ -153,7 +158,7 @@ void mp_text_peak_and_leaks(FILE *out, const struct mp_profile *p, const struct 
                             const struct mp_report_options *opt)
 {
     write_peak(out, p, opt);
-    write_leaks(out, p, opt);
+    write_leaks(out, p, run, opt);
     write_temporaries(out, p, opt);
     write_rss_breakdown(out, p, run, opt);
 }
