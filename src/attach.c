@@ -28,11 +28,19 @@
 #include <unistd.h>
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t attached_pid;
 
+/* The flag alone could be set just before the loop blocks in waitpid, and
+ * an idle process would never wake it: interrupting the process makes it
+ * report a stop, so waitpid returns whenever the signal came. */
 static void request_stop(int sig)
 {
     (void)sig;
+    int saved = errno;
     stop_requested = 1;
+    if (attached_pid > 0)
+        ptrace(PTRACE_INTERRUPT, (pid_t)attached_pid, 0, 0);
+    errno = saved;
 }
 
 static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGALRM };
@@ -312,6 +320,7 @@ int mp_supervise_attach(pid_t pid, double duration_s, const struct mp_supervisor
         if (hooks && hooks->on_attach)
             hooks->on_attach(hooks->ctx, pid, ts.tids, ts.n);
         stop_requested = 0;
+        attached_pid = pid;
         install_stop_handlers(duration_s);
         for (size_t i = 0; i < ts.n; i++) {
             ts.stopped[i] = 0;
@@ -336,6 +345,7 @@ int mp_supervise_attach(pid_t pid, double duration_s, const struct mp_supervisor
             mp_handle_stop(tid, status, pid, hooks, result, &tracees);
         }
         remove_stop_handlers();
+        attached_pid = 0;
         if (!gone) {
             for (size_t i = 0; i < ts.n; i++) {
                 ts.stopped[i] = 0;

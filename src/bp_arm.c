@@ -76,8 +76,11 @@ void bp_thread_forget(struct mp_bpengine *e, pid_t tid)
     struct bp_thread *t = bp_thread_find(e, tid);
     if (!t)
         return;
-    if (t->pending)
-        e->stats.abandoned++;
+    if (bp_call_open(e, t)) {
+        e->stats.abandoned++; /* it died inside an allocator call */
+        if (t->slot >= 0)
+            __atomic_store_n(&e->inproc.slots[t->slot].busy, 0, __ATOMIC_RELEASE);
+    }
     uint32_t id = (uint32_t)(t - e->threads);
     mp_hashidx_remove(&e->thread_index, mp_hash_u64((uint64_t)tid), id);
     t->tid = 0;

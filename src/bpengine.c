@@ -96,7 +96,7 @@ static void on_return(struct mp_bpengine *e, struct bp_thread *t, struct user_re
 /* An entry: record what can be recorded now, replace the return address
  * when the result is needed. */
 /* Is the thread still inside the allocator call we saw it enter? */
-static int call_open(struct mp_bpengine *e, struct bp_thread *t)
+int bp_call_open(struct mp_bpengine *e, struct bp_thread *t)
 {
     if (!t->pending)
         return 0;
@@ -117,7 +117,7 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
                     const struct user_regs_struct *regs)
 {
     int fn = site->fn;
-    if (call_open(e, t)) {
+    if (bp_call_open(e, t)) {
         /* below the open call's frame: realloc calling malloc; at the same
          * stack pointer: a tail call (reallocarray jumps to realloc), whose
          * return address is already ours.  The outer call records. */
@@ -141,11 +141,10 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
     if (skip)
         return 0;
     int realloc_of_block = (fn == MP_FN_REALLOC || fn == MP_FN_REALLOCARRAY) && a[0];
-    if (realloc_of_block) {
+    if (realloc_of_block && size == 0)
+        return 0; /* realloc(p, 0): glibc frees p through free itself, which records it */
+    if (realloc_of_block)
         post(e, MP_EV_FREE, t->tid, a[0], 0, NULL); /* before the memory can be reused */
-        if (size == 0)
-            return 0; /* realloc(p, 0) frees p and returns NULL */
-    }
     /* posix_memalign's result is behind a pointer: its return comes back through a trap */
     int slot = fn == MP_FN_POSIX_MEMALIGN ? -1 : mp_bp_inproc_take_slot(&e->inproc);
     uint64_t *frames = slot >= 0 ? e->inproc.slots[slot].frames : t->frames;

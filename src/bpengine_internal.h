@@ -74,5 +74,8 @@ void bp_int3_remove(struct mp_bpengine *e, struct bp_site *s);
 /* Find the allocator and put the breakpoints in (tids[] stopped).  0, or -1 with the warning set. */
 int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n);
 void bp_disarm(struct mp_bpengine *e);
+/* Is the thread still inside the allocator call we saw it enter?  (A call
+ * that returned through a stub is over once the stub freed its slot.) */
+int bp_call_open(struct mp_bpengine *e, struct bp_thread *t);
 
 #endif

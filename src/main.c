@@ -260,6 +260,23 @@ static void process_command(pid_t pid, char *buf, size_t len, char **argv, size_
     argv[argc] = NULL;
 }
 
+static void free_session(struct session *s, char **envp)
+{
+    mp_line_profile_free(s->lines);
+    mp_linemode_free(s->linemode);
+    mp_bpengine_free(s->bp);
+    mp_profile_free(s->profile);
+    if (s->symbolizer)
+        mp_symbolizer_close(s->symbolizer);
+    mp_ring_reader_destroy(s->ring);
+    if (envp != environ) {
+        for (size_t i = 0; envp[i]; i++)
+            if (strncmp(envp[i], "LD_PRELOAD=", 11) == 0 || strncmp(envp[i], "MEMPROF_RING_FD=", 16) == 0)
+                free(envp[i]);
+        free(envp);
+    }
+}
+
 static FILE *open_output(const char *path)
 {
     FILE *f = fopen(path, "we");
@@ -388,6 +405,8 @@ int main(int argc, char **argv)
         mp_line_profile_finish(s.lines, mp_profile_totals(s.profile)->live_bytes);
     if (rc) {
         fprintf(stderr, "%s\n", err);
+        free_session(&s, envp);
+        mp_options_free(&opt);
         return rc;
     }
 
@@ -523,19 +542,7 @@ int main(int argc, char **argv)
     int limits_broken = mp_check_limits(stderr, &limits, s.profile, &run, &ropt);
 
     mp_sources_free(src);
-    mp_line_profile_free(s.lines);
-    mp_linemode_free(s.linemode);
-    mp_bpengine_free(s.bp);
-    mp_profile_free(s.profile);
-    if (s.symbolizer)
-        mp_symbolizer_close(s.symbolizer);
-    mp_ring_reader_destroy(s.ring);
-    if (envp != environ) {
-        for (size_t i = 0; envp[i]; i++)
-            if (strncmp(envp[i], "LD_PRELOAD=", 11) == 0 || strncmp(envp[i], "MEMPROF_RING_FD=", 16) == 0)
-                free(envp[i]);
-        free(envp);
-    }
+    free_session(&s, envp);
     mp_options_free(&opt);
     if (write_failed)
         return 1; /* CI must not take a missing report for a pass */
