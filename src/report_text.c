@@ -130,7 +130,12 @@ static void write_notes(FILE *out, const struct mp_profile *p, const struct mp_r
 #define NOTE(...) do { if (!header++) fprintf(out, "\nNotes\n"); fprintf(out, "  " __VA_ARGS__); } while (0)
     if (run->events_lost)
         NOTE("%" PRIu64 " allocator events were lost (their thread died while recording)\n", run->events_lost);
-    if (t->unknown_frees)
+    if (t->unknown_frees && run->attached_pid)
+        NOTE("%" PRIu64 " frees of blocks allocated before memprof attached were not counted\n", t->unknown_frees);
+    else if (t->unknown_frees && run->engine && strcmp(run->engine, "breakpoint") == 0)
+        NOTE("%" PRIu64 " frees of blocks memprof never saw allocated were not counted (glibc frees its "
+             "per-thread cache at thread exit; breakpoints see those calls)\n", t->unknown_frees);
+    else if (t->unknown_frees)
         NOTE("%" PRIu64 " frees of blocks allocated before profiling started were not counted\n", t->unknown_frees);
     if (t->reused_live_blocks)
         NOTE("%" PRIu64 " allocations reused an address memprof still saw live (a free it never saw)\n",
