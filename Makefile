@@ -47,7 +47,7 @@ all: $(PROGRAM) $(AGENT)
 
 deps:
 	@pkg-config --exists libdw libunwind check jansson 2>/dev/null && command -v valgrind >/dev/null \
-	  && command -v g++ >/dev/null || scripts/install-deps
+	  && command -v g++ >/dev/null && command -v gdb >/dev/null || scripts/install-deps
 
 $(BUILD)/%.o: src/%.c $(HEADERS) | $(BUILD)
 	$(CC) $(WARN) $(OPT) $(SANFLAGS) $(CPPFLAGS_ALL) $(DW_CFLAGS) -c -o $@ $<

@@ -78,8 +78,7 @@ void bp_thread_forget(struct mp_bpengine *e, pid_t tid)
         return;
     if (bp_call_open(e, t)) {
         e->stats.abandoned++; /* it died inside an allocator call */
-        if (t->slot >= 0)
-            __atomic_store_n(&e->inproc.slots[t->slot].busy, 0, __ATOMIC_RELEASE);
+        bp_slot_abandon(e, t);
     }
     uint32_t id = (uint32_t)(t - e->threads);
     mp_hashidx_remove(&e->thread_index, mp_hash_u64((uint64_t)tid), id);

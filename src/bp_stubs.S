@@ -62,7 +62,28 @@ ret_common:                         /* rax: the allocator's result */
     mov %ecx, %r9d
     imul d_block+MP_STUB_D_SLOTSIZE(%rip), %r9
     add d_block+MP_STUB_D_SLOTS(%rip), %r9
+    mov MP_SLOT_FREE_POS(%r9), %rdx /* realloc: the FREE reserved before the call */
+    test %rdx, %rdx
+    jz 6f
+    dec %rdx
+    mov %rdx, %r10
+    and d_block+MP_STUB_D_MASK(%rip), %r10
+    imul d_block+MP_STUB_D_RECSIZE(%rip), %r10
+    add d_block+MP_STUB_D_RECS(%rip), %r10
+    xor %esi, %esi                  /* MP_REC_NOP: realloc failed, the block lives on */
     test %rax, %rax
+    jz 5f
+    mov $2, %esi                    /* MP_REC_FREE */
+5:  mov %esi, 8(%r10)
+    movl $0, 12(%r10)
+    mov MP_SLOT_FREE_ADDR(%r9), %rsi
+    mov %rsi, 16(%r10)
+    movq $0, 24(%r10)
+    movq $0, 32(%r10)
+    inc %rdx
+    mov %rdx, (%r10)                /* commit */
+    movq $0, MP_SLOT_FREE_POS(%r9)
+6:  test %rax, %rax
     jz 8f
     reserve_record
     movl $1, 8(%r10)                /* MP_REC_ALLOC */

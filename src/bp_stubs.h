@@ -13,7 +13,7 @@
 #define MEMPROF_BP_STUBS_H
 
 #define MP_STUB_SLOTS 512
-#define MP_STUB_SLOT_BYTES 432
+#define MP_STUB_SLOT_BYTES 448
 #define MP_STUB_RET_STUB_BYTES 10
 /* data block offsets */
 #define MP_STUB_D_HEAD 0        /* address of the ring's head */
@@ -35,7 +35,9 @@
 #define MP_SLOT_NFRAMES 32
 #define MP_SLOT_TRUNCATED 36
 #define MP_SLOT_ENTRY_SP 40
-#define MP_SLOT_FRAMES 48
+#define MP_SLOT_FREE_POS 48     /* realloc: ring position + 1 reserved for the FREE; 0: none */
+#define MP_SLOT_FREE_ADDR 56
+#define MP_SLOT_FRAMES 64
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -49,6 +51,9 @@ struct mp_stub_slot {
     uint32_t count_fail;    /* 1: a NULL result is a failed realloc of a live block */
     uint32_t nframes, truncated;
     uint64_t entry_sp;      /* where the return address was */
+    uint64_t free_pos;      /* realloc of a block: its FREE's ring position + 1, reserved at the
+                               entry; the stub commits it (a NOP when realloc failed) */
+    uint64_t free_addr;
     uint64_t frames[MP_MAX_FRAMES];
 };
 _Static_assert(sizeof(struct mp_stub_slot) == MP_STUB_SLOT_BYTES, "slot layout");

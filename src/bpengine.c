@@ -95,6 +95,26 @@ static void on_return(struct mp_bpengine *e, struct bp_thread *t, struct user_re
 
 /* An entry: record what can be recorded now, replace the return address
  * when the result is needed. */
+/* A realloc whose FREE position was reserved but whose stub will not run:
+ * the block is taken as freed (realloc runs on without us). */
+static void release_free_pos(struct mp_bpengine *e, uint64_t free_pos, pid_t tid, uint64_t block)
+{
+    if (!free_pos)
+        return;
+    struct mp_event ev = { .kind = MP_EV_FREE, .tid = (uint32_t)tid, .addr = block };
+    mp_ring_reader_commit_reserved(e->ring, free_pos - 1, &ev);
+}
+
+void bp_slot_abandon(struct mp_bpengine *e, struct bp_thread *t)
+{
+    if (t->slot < 0)
+        return;
+    struct mp_stub_slot *k = &e->inproc.slots[t->slot];
+    release_free_pos(e, k->free_pos, t->tid, k->free_addr);
+    k->free_pos = 0;
+    __atomic_store_n(&k->busy, 0, __ATOMIC_RELEASE);
+}
+
 /* Is the thread still inside the allocator call we saw it enter? */
 int bp_call_open(struct mp_bpengine *e, struct bp_thread *t)
 {
@@ -126,8 +146,7 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
             return 0;
         }
         e->stats.abandoned++; /* the earlier call was left without returning (longjmp) */
-        if (t->slot >= 0)
-            __atomic_store_n(&e->inproc.slots[t->slot].busy, 0, __ATOMIC_RELEASE);
+        bp_slot_abandon(e, t);
         t->pending = 0;
     }
     uint64_t a[3] = { regs->rdi, regs->rsi, regs->rdx };
@@ -143,16 +162,23 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
     int realloc_of_block = (fn == MP_FN_REALLOC || fn == MP_FN_REALLOCARRAY) && a[0];
     if (realloc_of_block && size == 0)
         return 0; /* realloc(p, 0): glibc frees p through free itself, which records it */
-    if (realloc_of_block)
-        post(e, MP_EV_FREE, t->tid, a[0], 0, NULL); /* before the memory can be reused */
     /* posix_memalign's result is behind a pointer: its return comes back through a trap */
     int slot = fn == MP_FN_POSIX_MEMALIGN ? -1 : mp_bp_inproc_take_slot(&e->inproc);
+    /* realloc of a block: its FREE takes its place in the ring before the
+     * memory can be reused.  Through a stub, as the agent does: a position
+     * reserved now, committed by the stub (a NOP if realloc failed). */
+    uint64_t free_pos = 0;
+    if (realloc_of_block && slot >= 0 && mp_ring_reader_reserve(e->ring, &free_pos) == 0)
+        free_pos++;
+    else if (realloc_of_block)
+        post(e, MP_EV_FREE, t->tid, a[0], 0, NULL);
     uint64_t *frames = slot >= 0 ? e->inproc.slots[slot].frames : t->frames;
     uint32_t truncated = 0;
     int n = mp_remote_unwind_at_entry(e->unwinder, regs->rsp, regs->rbp, frames, MP_MAX_FRAMES, &truncated);
     uint64_t hijack = slot >= 0 ? mp_bp_inproc_ret_stub(&e->inproc, slot) : e->ret_trap;
     if (n <= 0) {
         e->stats.unreadable++;
+        release_free_pos(e, free_pos, t->tid, a[0]);
         return 0;
     }
     if (slot >= 0) {
@@ -160,7 +186,9 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
         k->ret = frames[0];
         k->size = size;
         k->tid = (uint32_t)t->tid;
-        k->count_fail = realloc_of_block;
+        k->count_fail = realloc_of_block && !free_pos;
+        k->free_pos = free_pos;
+        k->free_addr = a[0];
         k->nframes = (uint32_t)n;
         k->truncated = truncated;
         k->entry_sp = regs->rsp;
@@ -173,6 +201,7 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
     if (pwrite(e->mem_fd, merged ? words : &words[1], (size_t)want, (off_t)(regs->rsp - (merged ? 8 : 0))) != want) {
         if (slot >= 0)
             __atomic_store_n(&e->inproc.slots[slot].busy, 0, __ATOMIC_RELEASE);
+        release_free_pos(e, free_pos, t->tid, a[0]);
         e->stats.unreadable++;
         return 0;
     }

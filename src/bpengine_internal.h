@@ -77,5 +77,8 @@ void bp_disarm(struct mp_bpengine *e);
 /* Is the thread still inside the allocator call we saw it enter?  (A call
  * that returned through a stub is over once the stub freed its slot.) */
 int bp_call_open(struct mp_bpengine *e, struct bp_thread *t);
+/* The thread left its open call without returning: free its slot (and
+ * commit a FREE position the slot had reserved). */
+void bp_slot_abandon(struct mp_bpengine *e, struct bp_thread *t);
 
 #endif

@@ -340,6 +340,34 @@ int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint6
     return -1;
 }
 
+int mp_ring_reader_reserve(struct mp_ring_reader *r, uint64_t *pos)
+{
+    struct mp_ring_header *h = r->header;
+    uint64_t p = atomic_fetch_add_explicit(&h->head, 1, memory_order_acq_rel);
+    struct mp_ring_record *slot = mp_ring_slot(h, p);
+    for (long waited = 0; atomic_load_explicit(&slot->seq, memory_order_acquire) != p; waited += 50) {
+        if (waited > 10 * 1000 * 1000) { /* the reader is gone: nothing will free it */
+            atomic_fetch_add(&r->dropped_heap, 1);
+            return -1;
+        }
+        sleep_us(50);
+    }
+    *pos = p;
+    return 0;
+}
+
+void mp_ring_reader_commit_reserved(struct mp_ring_reader *r, uint64_t pos, const struct mp_event *ev)
+{
+    struct mp_ring_record *slot = mp_ring_slot(r->header, pos);
+    slot->kind = ev ? (ev->kind == MP_EV_ALLOC ? MP_REC_ALLOC : MP_REC_FREE) : MP_REC_NOP;
+    slot->tid = ev ? ev->tid : 0;
+    slot->addr = ev ? ev->addr : 0;
+    slot->size = ev ? ev->size : 0;
+    slot->nframes = 0;
+    slot->truncated = 0;
+    atomic_store_explicit(&slot->seq, pos + 1, memory_order_release);
+}
+
 int mp_ring_reader_post_heap(struct mp_ring_reader *r, const struct mp_event *ev)
 {
     uint32_t kind = ev->kind == MP_EV_ALLOC ? MP_REC_ALLOC : MP_REC_FREE;

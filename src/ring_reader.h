@@ -56,6 +56,13 @@ int mp_ring_reader_post_line(struct mp_ring_reader *r, uint32_t tid, uint64_t li
  * then drops and counts the event. */
 int mp_ring_reader_post_heap(struct mp_ring_reader *r, const struct mp_event *ev);
 uint64_t mp_ring_reader_dropped_heap(const struct mp_ring_reader *r);
+/* Reserve the next position for a record written later (by the breakpoint
+ * engine's stub in the target, or by mp_ring_reader_commit_reserved): the
+ * reader waits at it until then.  0, or -1 (counted dropped) when no room
+ * came for 10 s. */
+int mp_ring_reader_reserve(struct mp_ring_reader *r, uint64_t *pos);
+/* Commit a reserved position with ev (stackless), or as a NOP when NULL. */
+void mp_ring_reader_commit_reserved(struct mp_ring_reader *r, uint64_t pos, const struct mp_event *ev);
 void mp_ring_reader_dropped(const struct mp_ring_reader *r, uint64_t *samples, uint64_t *lines);
 
 /* While the thread runs: wait until every record reserved before the call has
