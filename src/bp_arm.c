@@ -210,7 +210,7 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
     /* free stops nothing when it can be detoured to the stub that records it */
     int free_detoured = 0;
     if (e->use_stubs && mp_bp_inproc_map(&e->inproc, e->ring, tids[0], e->mem_fd, e->sites[MP_FN_MALLOC].addr,
-                                         e->sites[MP_FN_MALLOC].addr) == 0)
+                                         e->sites[MP_FN_MALLOC].addr, !e->attached) == 0)
         free_detoured = mp_bp_inproc_detour_free(&e->inproc, e->mem_fd, e->sites[MP_FN_FREE].addr) == 0;
     /* Debug registers where the entry instruction cannot be emulated (no
      * stepping over it then), or for the hot entries with MEMPROF_BP_HW=1;
@@ -277,7 +277,7 @@ int mp_bpengine_exec(struct mp_bpengine *e, pid_t pid)
 {
     bp_disarm(e);
     e->pid = pid;
-    e->use_stubs = 1; /* the launched target inherited the ring's memfd */
+    e->use_stubs = 1; /* launched: the target inherited the ring's memfd; attached: through /proc */
     e->warning[0] = '\0';
     char err[256];
     if (open_mem(e, pid) != 0)
@@ -312,7 +312,8 @@ int mp_bpengine_attach(struct mp_bpengine *e, pid_t pid, const pid_t *tids, size
 {
     bp_disarm(e);
     e->pid = pid;
-    e->use_stubs = 0; /* the process has no mapping of ours: every return comes through a trap */
+    e->use_stubs = 1; /* mapped through /proc/MEMPROF/fd (else returns come through a trap) */
+    e->attached = 1;
     e->warning[0] = '\0';
     char err[256];
     if (open_mem(e, pid) != 0)

@@ -10,12 +10,18 @@
 #include "ring.h"
 #include "ring_reader.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <stdlib.h>
 
@@ -59,8 +65,32 @@ static uint64_t find_gap(pid_t pid, uint64_t near, uint64_t len)
     return best;
 }
 
+/* The ring's memfd as a descriptor of the target: the one it inherited, or
+ * (attached) one it opens through /proc/MEMPROF/fd/N, the path written on
+ * its stack below the red zone for the call.  -1 if none. */
+static int64_t target_fd(struct mp_ring_reader *ring, pid_t tid, int mem_fd, uint64_t scratch, int inherited)
+{
+    if (inherited)
+        return mp_ring_reader_fd(ring);
+    struct user_regs_struct regs;
+    if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0)
+        return -1;
+    char path[64], saved[64];
+    int len = snprintf(path, sizeof path, "/proc/%d/fd/%d", (int)getpid(), mp_ring_reader_fd(ring)) + 1;
+    uint64_t at = (regs.rsp - 1024) & ~15ull;
+    if (pread(mem_fd, saved, sizeof saved, (off_t)at) != (ssize_t)sizeof saved ||
+        pwrite(mem_fd, path, (size_t)len, (off_t)at) != len)
+        return -1;
+    uint64_t args[6] = { at, O_RDWR | O_CLOEXEC, 0, 0, 0, 0 };
+    int64_t fd;
+    if (mp_inject_syscall(tid, mem_fd, scratch, SYS_open, args, &fd) != 0)
+        fd = -1;
+    pwrite(mem_fd, saved, sizeof saved, (off_t)at);
+    return fd;
+}
+
 int mp_bp_inproc_map(struct mp_bp_inproc *ip, struct mp_ring_reader *ring, pid_t tid, int mem_fd, uint64_t scratch,
-                     uint64_t near)
+                     uint64_t near, int inherited)
 {
     size_t blob = (size_t)(mp_stub_blob_end - mp_stub_blob_start);
     if (blob > BLOB_BYTES)
@@ -70,11 +100,19 @@ int mp_bp_inproc_map(struct mp_bp_inproc *ip, struct mp_ring_reader *ring, pid_t
                                                 &offset, &total);
     if (!local)
         return -1;
+    int64_t fd = target_fd(ring, tid, mem_fd, scratch, inherited);
+    if (fd < 0)
+        return -1;
     uint64_t hint = find_gap(tid, near, total); /* any thread's maps are the process's */
     uint64_t args[6] = { hint, total, PROT_READ | PROT_WRITE | PROT_EXEC,
-                         MAP_SHARED | (hint ? MAP_FIXED_NOREPLACE : 0), (uint64_t)mp_ring_reader_fd(ring), 0 };
+                         MAP_SHARED | (hint ? MAP_FIXED_NOREPLACE : 0), (uint64_t)fd, 0 };
     int64_t got;
     int irc = mp_inject_syscall(tid, mem_fd, scratch, SYS_mmap, args, &got);
+    if (!inherited) { /* the mapping keeps the memfd; the descriptor goes */
+        uint64_t close_args[6] = { (uint64_t)fd, 0, 0, 0, 0, 0 };
+        int64_t ignored;
+        mp_inject_syscall(tid, mem_fd, scratch, SYS_close, close_args, &ignored);
+    }
     if (irc != 0 || got < 0)
         return -1;
     memset(local, 0, total - offset);
@@ -166,6 +204,50 @@ int mp_bp_inproc_clean_child(const struct mp_bp_inproc *ip, int child_mem_fd)
         return 0;
     return pwrite(child_mem_fd, ip->free_saved, sizeof ip->free_saved, (off_t)ip->free_addr) ==
                    (ssize_t)sizeof ip->free_saved ? 0 : -1;
+}
+
+int mp_bp_inproc_in_stubs(const struct mp_bp_inproc *ip, uint64_t rip)
+{
+    return ip->remote && rip >= ip->remote && rip < ip->remote + BLOB_BYTES;
+}
+
+int mp_bp_inproc_leave_stubs(const struct mp_bp_inproc *ip, pid_t pid, pid_t tid)
+{
+    for (int steps = 0; steps < 1000000; steps++) {
+        struct user_regs_struct regs;
+        if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0)
+            return -1;
+        if (!mp_bp_inproc_in_stubs(ip, regs.rip))
+            return 0;
+        if (ptrace(PTRACE_SINGLESTEP, tid, 0, 0) != 0)
+            return -1;
+        int status;
+        while (waitpid(tid, &status, __WALL) < 0)
+            if (errno != EINTR)
+                return -1;
+        if (!WIFSTOPPED(status))
+            return -1;
+        int sig = WSTOPSIG(status);
+        if ((status >> 16) == 0 && sig != SIGTRAP)
+            syscall(SYS_tgkill, pid, tid, sig); /* queued again: delivered once detached */
+    }
+    return -1;
+}
+
+int mp_bp_inproc_unmap(struct mp_bp_inproc *ip, pid_t tid, int mem_fd, uint64_t scratch)
+{
+    if (!ip->remote)
+        return 0;
+    int rc = 0;
+    if (ip->free_addr && pwrite(mem_fd, ip->free_saved, sizeof ip->free_saved, (off_t)ip->free_addr) !=
+                             (ssize_t)sizeof ip->free_saved)
+        rc = -1;
+    uint64_t args[6] = { ip->ring_remote, ip->ring_bytes, 0, 0, 0, 0 };
+    int64_t got;
+    if (mp_inject_syscall(tid, mem_fd, scratch, SYS_munmap, args, &got) != 0 || got != 0)
+        rc = -1;
+    mp_bp_inproc_reset(ip);
+    return rc;
 }
 
 void mp_bp_inproc_reset(struct mp_bp_inproc *ip)

@@ -26,9 +26,17 @@ struct mp_bp_inproc {
 
 /* Maps the ring into the target (thread tid stopped, no other thread
  * running; `scratch`: 3 bytes of text memprof may borrow; the mapping is
- * placed within reach of a rel32 jump from `near`).  0, or -1. */
+ * placed within reach of a rel32 jump from `near`).  inherited: the target
+ * has the memfd (launched); else it opens it through /proc (attached) and
+ * closes it again.  0, or -1. */
 int mp_bp_inproc_map(struct mp_bp_inproc *ip, struct mp_ring_reader *ring, pid_t tid, int mem_fd, uint64_t scratch,
-                     uint64_t near);
+                     uint64_t near, int inherited);
+/* Leaving an attached process (every thread stopped): */
+int mp_bp_inproc_in_stubs(const struct mp_bp_inproc *ip, uint64_t rip);
+/* Single-steps thread tid until it is out of the stubs.  0, or -1. */
+int mp_bp_inproc_leave_stubs(const struct mp_bp_inproc *ip, pid_t pid, pid_t tid);
+/* free's bytes back, the mapping removed (through thread tid).  0, or -1. */
+int mp_bp_inproc_unmap(struct mp_bp_inproc *ip, pid_t tid, int mem_fd, uint64_t scratch);
 /* Detours free at free_addr when its entry is glibc's `test rdi,rdi; je`
  * and the stub is in reach.  0 done, -1 (free keeps its breakpoint). */
 int mp_bp_inproc_detour_free(struct mp_bp_inproc *ip, int mem_fd, uint64_t free_addr);

@@ -328,29 +328,42 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
     if (!e || e->mem_fd < 0)
         return 0;
     int rc = 0;
+    /* nobody may be inside the stubs when they go: step them out (they
+     * finish their record and jump on to the caller or into free) */
+    for (size_t i = 0; i < n && e->inproc.remote; i++) {
+        struct user_regs_struct regs;
+        if (ptrace(PTRACE_GETREGS, tids[i], 0, &regs) == 0 && mp_bp_inproc_in_stubs(&e->inproc, regs.rip) &&
+            mp_bp_inproc_leave_stubs(&e->inproc, e->pid, tids[i]) != 0)
+            rc = -1;
+    }
+    /* calls still open get their own return address back */
     for (size_t i = 0; i < n; i++) {
         struct bp_thread *t = bp_thread_find(e, tids[i]);
-        if (t && t->pending) {
+        if (t && bp_call_open(e, t)) {
             struct user_regs_struct regs;
+            uint64_t ours = t->slot >= 0 ? mp_bp_inproc_ret_stub(&e->inproc, t->slot) : e->ret_trap, there = 0;
             if (ptrace(PTRACE_GETREGS, tids[i], 0, &regs) != 0) {
                 rc = -1;
-                continue;
-            }
-            if (regs.rip == e->ret_trap && regs.rsp == t->entry_sp + 8) {
+            } else if (t->slot < 0 && regs.rip == e->ret_trap && regs.rsp == t->entry_sp + 8) {
                 /* stopped on the return itself, before the breakpoint fired */
                 on_return(e, t, &regs);
                 if (ptrace(PTRACE_SETREGS, tids[i], 0, &regs) != 0)
                     rc = -1;
-            } else if (pwrite(e->mem_fd, &t->ret, sizeof t->ret, (off_t)t->entry_sp) != sizeof t->ret) {
+            } else if (pread(e->mem_fd, &there, sizeof there, (off_t)t->entry_sp) != sizeof there ||
+                       (there == ours &&
+                        pwrite(e->mem_fd, &t->ret, sizeof t->ret, (off_t)t->entry_sp) != sizeof t->ret)) {
                 rc = -1;
             } else {
                 e->stats.abandoned++; /* the call ends after memprof left */
+                bp_slot_abandon(e, t);
                 t->pending = 0;
             }
         }
         if (e->n_dr)
             bp_dr_clear(tids[i]);
     }
+    if (n && mp_bp_inproc_unmap(&e->inproc, tids[0], e->mem_fd, e->sites[MP_FN_MALLOC].addr) != 0)
+        rc = -1;
     for (int i = 0; i < MP_FN_COUNT; i++)
         bp_int3_remove(e, &e->sites[i]);
     bp_int3_remove(e, &e->loader_site);

@@ -44,7 +44,8 @@ struct mp_bpengine {
     pid_t pid;
     int mem_fd;
     int force_hw;                    /* MEMPROF_BP_HW=1: debug registers for the hot entries */
-    int use_stubs;                   /* launch mode: the ring is mapped into the target */
+    int use_stubs;
+    int attached;                    /* memprof -p: everything is undone at detach */                   /* launch mode: the ring is mapped into the target */
     struct mp_bp_inproc inproc;
     struct mp_loader_hooks loader;
     struct bp_site loader_site;      /* until armed (dynamic programs) */

@@ -129,7 +129,8 @@ static void write_notes(FILE *out, const struct mp_profile *p, const struct mp_r
     int header = 0;
 #define NOTE(...) do { if (!header++) fprintf(out, "\nNotes\n"); fprintf(out, "  " __VA_ARGS__); } while (0)
     if (run->events_lost)
-        NOTE("%" PRIu64 " allocator events were lost (their thread died while recording)\n", run->events_lost);
+        NOTE("%" PRIu64 " allocator events were lost (their thread died while recording%s)\n", run->events_lost,
+             run->engine && strcmp(run->engine, "breakpoint") == 0 ? ", or the call was still running at detach" : "");
     if (t->unknown_frees && run->attached_pid)
         NOTE("%" PRIu64 " frees of blocks allocated before memprof attached were not counted\n", t->unknown_frees);
     else if (t->unknown_frees && run->engine && strcmp(run->engine, "breakpoint") == 0)
