@@ -340,6 +340,11 @@ void mp_bpengine_thread_gone(struct mp_bpengine *e, pid_t tid)
         bp_thread_forget(e, tid);
 }
 
+uint64_t mp_bpengine_mapped_bytes(const struct mp_bpengine *e)
+{
+    return e && e->inproc.remote ? e->inproc.ring_bytes : 0;
+}
+
 void mp_bpengine_stats(const struct mp_bpengine *e, struct mp_bpengine_stats *out)
 {
     *out = e->stats;

@@ -70,6 +70,8 @@ int mp_bpengine_clean_child(struct mp_bpengine *e, pid_t child);
  * restored (warning set). */
 int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n);
 
+/* Bytes of memprof's mapping in the target (ring and stubs); 0 when none. */
+uint64_t mp_bpengine_mapped_bytes(const struct mp_bpengine *e);
 void mp_bpengine_stats(const struct mp_bpengine *e, struct mp_bpengine_stats *out);
 const char *mp_bpengine_module(const struct mp_bpengine *e);  /* where the allocator was found */
 const char *mp_bpengine_warning(const struct mp_bpengine *e); /* NULL when none */

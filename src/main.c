@@ -511,7 +511,7 @@ int main(int argc, char **argv)
         .engine = engine,
         .engine_note = engine_note,
         .events_lost = s.events_lost + bp_lost,
-        .agent_bytes = mp_ring_reader_agent_bytes(s.ring),
+        .agent_bytes = mp_ring_reader_agent_bytes(s.ring) + mp_bpengine_mapped_bytes(s.bp),
         .rss_at_exit = s.rss_at_exit,
         .warnings = warnings,
         .n_warnings = n_warnings,

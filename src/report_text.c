@@ -60,7 +60,11 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
     fprintf(out, run->detached ? "  live at detach     %s in %s blocks\n" : "  leaked at exit     %s in %s blocks\n", a, c);
     if (run->agent_bytes && !opt->stable) {
         mp_format_size(a, sizeof a, (int64_t)run->agent_bytes, opt->precision);
-        fprintf(out, "  memprof's agent    %s mapped into the program (its event ring), not in these counts\n", a);
+        if (run->engine && strcmp(run->engine, "breakpoint") == 0)
+            fprintf(out, "  memprof's stubs    %s mapped into the program (event ring and code), not in these counts\n",
+                    a);
+        else
+            fprintf(out, "  memprof's agent    %s mapped into the program (its event ring), not in these counts\n", a);
     }
 }
 
