@@ -1,4 +1,5 @@
-/* memprof tests: process running with captured output, fixture builds, file reads. */
+/* memprof tests: process running with captured output, fixture builds, file
+ * reads, fixture annotations, valgrind's numbers, memprof's JSON summary. */
 #define _GNU_SOURCE
 #include "harness.h"
 
@@ -6,9 +7,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <poll.h>
 #include <regex.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -249,4 +252,166 @@ void annotation_build(char *body, char *compiler, char *flags)
     *sp = '\0';
     snprintf(compiler, 128, "%.100s", body);
     snprintf(flags, 128, "%.100s", sp + 1);
+}
+
+/* ---- The annotated fixtures' expectations ---- */
+
+/* The entry of `line`, made on first use. */
+static struct fixture_line *fixture_line_for(struct fixture_spec *f, int line)
+{
+    for (int i = 0; i < f->n_lines; i++)
+        if (f->lines[i].line == line)
+            return &f->lines[i];
+    ck_assert_int_lt(f->n_lines, FIXTURE_MAX_LINES);
+    struct fixture_line *l = &f->lines[f->n_lines++];
+    memset(l, 0, sizeof *l);
+    l->line = line;
+    return l;
+}
+
+/* One annotation of the fixture being parsed (scan_annotations callback). */
+static void fixture_annotation(void *ctx, int line, const char *kw, char *body)
+{
+    struct fixture_spec *f = ctx;
+    if (strcmp(kw, "build") == 0) {
+        ck_assert_int_lt(f->n_builds, FIXTURE_MAX_BUILDS);
+        annotation_build(body, f->builds[f->n_builds][0], f->builds[f->n_builds][1]);
+        f->n_builds++;
+    } else if (strcmp(kw, "total") == 0) {
+        f->has_total = 1;
+        f->total_calls = annotation_field(body, "alloc_calls");
+        f->total_bytes = annotation_field(body, "allocated_bytes");
+        f->total_frees = annotation_field(body, "free_calls");
+    } else if (strcmp(kw, "unattributed") == 0) {
+        f->unattributed_calls = annotation_field(body, "alloc_calls");
+        f->unattributed_bytes = annotation_field(body, "allocated_bytes");
+    } else if (strcmp(kw, "premain") == 0) {
+        f->premain_calls = annotation_field(body, "alloc_calls");
+        f->premain_bytes = annotation_field(body, "allocated_bytes");
+        f->premain_frees = annotation_field(body, "free_calls");
+    } else if (strcmp(kw, "peaktotal") == 0) {
+        f->has_peaktotal = 1;
+        f->peak_heap = annotation_field(body, "heap");
+        f->leaked_bytes = annotation_field(body, "leaked_bytes");
+        f->leaked_blocks = annotation_field(body, "leaked_blocks");
+        f->temporary_calls = annotation_field(body, "temporary_calls");
+        f->reached_line = (int)annotation_field(body, "reached_line");
+        f->caller_line = (int)annotation_field(body, "caller_line");
+    } else if (strcmp(kw, "expect") == 0) {
+        struct fixture_line *l = fixture_line_for(f, line);
+        l->has_expect++;
+        f->n_expect++;
+        l->alloc_calls = annotation_field(body, "alloc_calls");
+        l->allocated_bytes = annotation_field(body, "allocated_bytes");
+        l->free_calls = annotation_field(body, "free_calls");
+        l->freed_bytes = annotation_field(body, "freed_bytes");
+    } else if (strcmp(kw, "incl") == 0) {
+        struct fixture_line *l = fixture_line_for(f, line);
+        l->has_incl++;
+        f->n_incl++;
+        l->occurrences = annotation_field(body, "occurrences");
+        l->incl_bytes = annotation_field(body, "bytes");
+    } else if (strcmp(kw, "peak") == 0) {
+        struct fixture_line *l = fixture_line_for(f, line);
+        l->has_peak++;
+        f->n_peak++;
+        l->peak_bytes = annotation_field(body, "bytes");
+    } else if (strcmp(kw, "leak") == 0) {
+        struct fixture_line *l = fixture_line_for(f, line);
+        l->has_leak++;
+        f->n_leak++;
+        l->leak_bytes = annotation_field(body, "bytes");
+        l->leak_blocks = annotation_field(body, "blocks");
+    } else if (strcmp(kw, "temporary") == 0) {
+        struct fixture_line *l = fixture_line_for(f, line);
+        l->has_temporary++;
+        f->n_temporary++;
+        l->temporary_calls = annotation_field(body, "calls");
+    }
+}
+
+void fixture_parse(const char *name, struct fixture_spec *f)
+{
+    memset(f, 0, sizeof *f);
+    f->name = name;
+    scan_annotations(name, fixture_annotation, f);
+    ck_assert_int_gt(f->n_builds, 0);
+}
+
+const struct fixture_line *fixture_line_at(const struct fixture_spec *f, int line)
+{
+    for (int i = 0; i < f->n_lines; i++)
+        if (f->lines[i].line == line)
+            return &f->lines[i];
+    return NULL;
+}
+
+int fixture_file_is(const char *path, const char *name)
+{
+    if (!path)
+        return 0;
+    size_t len = strlen(path), n = strlen(name);
+    return len >= n && strcmp(path + len - n, name) == 0 && (len == n || path[len - n - 1] == '/');
+}
+
+void fixture_tag(char *tag, size_t size, const char *prefix, const char *name, int b)
+{
+    snprintf(tag, size, "%s%s_%d", prefix, name, b);
+    for (char *c = tag; *c; c++)
+        if (*c == '.' || *c == '+')
+            *c = '_';
+}
+
+/* ---- valgrind ---- */
+
+void memcheck_numbers(const char *exe, const char *marker, unsigned long long *v, int n, int must_succeed)
+{
+    struct run_output o;
+    char *argv[] = { "valgrind", "--run-libc-freeres=no", "--run-cxx-freeres=no", (char *)exe, NULL };
+    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 300, &o), 0);
+    if (must_succeed)
+        ck_assert_msg(o.status == 0, "valgrind %s: status %d\n%.2000s", exe, o.status, o.err);
+    ck_assert_msg(numbers_after(o.err, marker, v, n) == 0, "no valgrind summary (\"%s\"):\n%s", marker, o.err);
+    run_output_free(&o);
+}
+
+void valgrind_totals(const char *exe, int must_succeed, uint64_t *allocs, uint64_t *frees, uint64_t *bytes)
+{
+    unsigned long long v[3];
+    memcheck_numbers(exe, "total heap usage: ", v, 3, must_succeed);
+    *allocs = v[0];
+    *frees = v[1];
+    *bytes = v[2];
+}
+
+/* ---- memprof's JSON report ---- */
+
+uint64_t summary_u64(json_t *root, const char *key)
+{
+    json_t *v = json_object_get(json_object_get(root, "summary"), key);
+    ck_assert_msg(json_is_integer(v), "summary.%s is not a number", key);
+    return (uint64_t)json_integer_value(v);
+}
+
+uint64_t obj_u64(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+    return json_is_integer(v) ? (uint64_t)json_integer_value(v) : 0;
+}
+
+/* ---- Discrepancies ---- */
+
+void problem(struct problems *p, const char *fmt, ...)
+{
+    p->n++;
+    if (p->len + 2 >= sizeof p->text)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(p->text + p->len, sizeof p->text - p->len - 1, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        p->len += (size_t)n < sizeof p->text - p->len - 1 ? (size_t)n : sizeof p->text - p->len - 2;
+    p->text[p->len++] = '\n';
+    p->text[p->len] = '\0';
 }

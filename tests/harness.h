@@ -1,9 +1,11 @@
 /* memprof tests: helpers shared by the Check programs: running commands with
- * captured output, building fixtures, reading files. */
+ * captured output, building fixtures, reading files, the annotated
+ * fixtures' expectations, valgrind's numbers, memprof's JSON summary. */
 #ifndef MEMPROF_TEST_HARNESS_H
 #define MEMPROF_TEST_HARNESS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct run_output {
     int status;       /* like a shell's $?: exit code, or 128+signal */
@@ -42,6 +44,82 @@ void scan_annotations(const char *name, annotation_fn fn, void *ctx);
 unsigned long long annotation_field(const char *body, const char *name);
 /* "@build COMPILER FLAGS...": split into compiler and flags (128 bytes each). */
 void annotation_build(char *body, char *compiler, char *flags);
+
+/* ---- The annotated fixtures' expectations (tests/fixtures/README) ---- */
+
+#define FIXTURE_MAX_BUILDS 6
+#define FIXTURE_MAX_LINES 256
+
+/* The annotations on one line of a fixture.  has_KIND counts the line's
+ * @KIND annotations (the grammar allows one; the fields are the last one's);
+ * the fields of a kind the line does not carry are 0. */
+struct fixture_line {
+    int line;
+    int has_expect, has_incl, has_peak, has_leak, has_temporary;
+    uint64_t alloc_calls, allocated_bytes, free_calls, freed_bytes; /* @expect */
+    uint64_t occurrences, incl_bytes;                               /* @incl */
+    uint64_t peak_bytes;                                            /* @peak */
+    uint64_t leak_bytes, leak_blocks;                               /* @leak */
+    uint64_t temporary_calls;                                       /* @temporary */
+};
+
+/* All the annotations of one fixture; what a file does not carry is 0. */
+struct fixture_spec {
+    const char *name;                               /* NAME in tests/fixtures */
+    char builds[FIXTURE_MAX_BUILDS][2][128];        /* @build: compiler, flags */
+    int n_builds;
+    int has_total, has_peaktotal;
+    uint64_t total_calls, total_bytes, total_frees; /* @total */
+    uint64_t unattributed_calls, unattributed_bytes; /* @unattributed */
+    /* @premain (bp_cxx_global.cpp): the part of @total before main */
+    uint64_t premain_calls, premain_bytes, premain_frees;
+    /* @peaktotal */
+    uint64_t peak_heap, leaked_bytes, leaked_blocks, temporary_calls;
+    int reached_line, caller_line;
+    struct fixture_line lines[FIXTURE_MAX_LINES];   /* lines with @expect, @incl, @peak, @leak or @temporary */
+    int n_lines;
+    int n_expect, n_incl, n_peak, n_leak, n_temporary; /* annotations of each kind */
+};
+
+/* Reads the annotations of tests/fixtures/NAME into f (all of section 1
+ * and 4 of the README, plus @premain; other keywords are passed over).
+ * Fails the test if the file cannot be read, has no @build, or has more
+ * builds or annotated lines than f holds. */
+void fixture_parse(const char *name, struct fixture_spec *f);
+/* The annotations of line `line`, or NULL if it has none. */
+const struct fixture_line *fixture_line_at(const struct fixture_spec *f, int line);
+/* Is `path` (may be NULL) the fixture NAME: the whole path, or its last
+ * components? */
+int fixture_file_is(const char *path, const char *name);
+/* PREFIX NAME _B in tag, with '.' and '+' made '_': a file name for a build. */
+void fixture_tag(char *tag, size_t size, const char *prefix, const char *name, int b);
+
+/* ---- valgrind ---- */
+
+/* Runs `valgrind --run-libc-freeres=no --run-cxx-freeres=no EXE` (memcheck)
+ * and reads the n numbers after `marker` in its report into v: fails the
+ * test if they are not there, or if must_succeed and valgrind's status is
+ * not 0. */
+void memcheck_numbers(const char *exe, const char *marker, unsigned long long *v, int n, int must_succeed);
+/* memcheck's "total heap usage: A allocs, F frees, B bytes allocated". */
+void valgrind_totals(const char *exe, int must_succeed, uint64_t *allocs, uint64_t *frees, uint64_t *bytes);
+
+/* ---- memprof's JSON report (jansson) ---- */
+
+struct json_t;
+/* summary.KEY, which must be an integer (fails the test if not). */
+uint64_t summary_u64(struct json_t *root, const char *key);
+/* o.KEY if it is an integer, else 0. */
+uint64_t obj_u64(struct json_t *o, const char *key);
+
+/* ---- Discrepancies collected, so that one failure shows all of them ---- */
+
+struct problems {
+    char text[12000];
+    size_t len;
+    int n;
+};
+void problem(struct problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Number of '\n' in s. */
 int count_lines(const char *s);

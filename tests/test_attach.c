@@ -20,7 +20,6 @@
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,8 +31,6 @@
 #include <unistd.h>
 
 #define MAX_LINE 4096
-#define MAX_EXPECT 64
-#define MAX_BUILDS 4
 
 /* ------------------------------------------------------------------------ */
 /* Processes on pipes                                                         */
@@ -233,99 +230,18 @@ static const char *describe_status(int status, char *buf, size_t size)
 /* Annotations and the JSON report                                           */
 /* ------------------------------------------------------------------------ */
 
-struct expectation {
-    int line;
-    uint64_t alloc_calls, allocated_bytes, free_calls, freed_bytes;
-};
-
-struct fixture {
-    const char *name;
-    char builds[MAX_BUILDS][2][128];
-    int n_builds;
-    uint64_t total_calls, total_bytes, total_frees;
-    struct expectation ex[MAX_EXPECT];
-    int n_ex;
-};
-
-static void take_annotation(void *ctx, int line, const char *kw, char *body)
+/* The attach fixtures are all about their @expect lines. */
+static void parse_fixture(const char *name, struct fixture_spec *f)
 {
-    struct fixture *f = ctx;
-    if (strcmp(kw, "build") == 0) {
-        ck_assert_int_lt(f->n_builds, MAX_BUILDS);
-        annotation_build(body, f->builds[f->n_builds][0], f->builds[f->n_builds][1]);
-        f->n_builds++;
-    } else if (strcmp(kw, "total") == 0) {
-        f->total_calls = annotation_field(body, "alloc_calls");
-        f->total_bytes = annotation_field(body, "allocated_bytes");
-        f->total_frees = annotation_field(body, "free_calls");
-    } else if (strcmp(kw, "expect") == 0) {
-        ck_assert_int_lt(f->n_ex, MAX_EXPECT);
-        struct expectation *e = &f->ex[f->n_ex++];
-        e->line = line;
-        e->alloc_calls = annotation_field(body, "alloc_calls");
-        e->allocated_bytes = annotation_field(body, "allocated_bytes");
-        e->free_calls = annotation_field(body, "free_calls");
-        e->freed_bytes = annotation_field(body, "freed_bytes");
-    }
-}
-
-static void parse_fixture(const char *name, struct fixture *f)
-{
-    memset(f, 0, sizeof *f);
-    f->name = name;
-    scan_annotations(name, take_annotation, f);
-    ck_assert_int_gt(f->n_builds, 0);
-    ck_assert_int_gt(f->n_ex, 0);
-}
-
-static int file_is(const char *path, const char *name)
-{
-    if (!path)
-        return 0;
-    size_t len = strlen(path), n = strlen(name);
-    return len >= n && strcmp(path + len - n, name) == 0 && (len == n || path[len - n - 1] == '/');
-}
-
-static uint64_t obj_u64(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    return json_is_integer(v) ? (uint64_t)json_integer_value(v) : 0;
-}
-
-static uint64_t summary_u64(json_t *root, const char *key)
-{
-    json_t *v = json_object_get(json_object_get(root, "summary"), key);
-    ck_assert_msg(json_is_integer(v), "summary.%s is not a number", key);
-    return (uint64_t)json_integer_value(v);
-}
-
-struct problems {
-    char text[6000];
-    size_t len;
-    int n;
-};
-
-static void problem(struct problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void problem(struct problems *p, const char *fmt, ...)
-{
-    p->n++;
-    if (p->len + 2 >= sizeof p->text)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(p->text + p->len, sizeof p->text - p->len - 1, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        p->len += (size_t)n < sizeof p->text - p->len - 1 ? (size_t)n : sizeof p->text - p->len - 2;
-    p->text[p->len++] = '\n';
-    p->text[p->len] = '\0';
+    fixture_parse(name, f);
+    ck_assert_int_gt(f->n_expect, 0);
 }
 
 /* The report of an attach window in which the fixture ran its annotated
  * workload `runs` times (0: nothing happened): totals, every @expect line
  * (times runs), no allocation on another line of the fixture, the frees of
  * blocks older than the attach. */
-static void check_report(const char *json_path, const struct fixture *f, uint64_t runs, uint64_t unknown_frees,
+static void check_report(const char *json_path, const struct fixture_spec *f, uint64_t runs, uint64_t unknown_frees,
                          const char *what)
 {
     json_error_t je;
@@ -338,8 +254,8 @@ static void check_report(const char *json_path, const struct fixture *f, uint64_
     uint64_t calls = summary_u64(root, "alloc_calls"), bytes = summary_u64(root, "allocated_bytes"),
              frees = summary_u64(root, "free_calls"), freed = summary_u64(root, "freed_bytes");
     uint64_t want_freed = 0;
-    for (int i = 0; i < f->n_ex; i++)
-        want_freed += f->ex[i].freed_bytes;
+    for (int i = 0; i < f->n_lines; i++)
+        want_freed += f->lines[i].freed_bytes;
     if (calls != runs * f->total_calls || bytes != runs * f->total_bytes || frees != runs * f->total_frees ||
         freed != runs * want_freed)
         problem(&pr, "totals %" PRIu64 " calls %" PRIu64 " bytes %" PRIu64 " frees %" PRIu64 " freed, expected %" PRIu64
@@ -361,7 +277,7 @@ static void check_report(const char *json_path, const struct fixture *f, uint64_
     json_t *lines = json_object_get(root, "lines");
     for (size_t i = 0; json_is_array(lines) && i < json_array_size(lines); i++) {
         json_t *l = json_array_get(lines, i);
-        if (!file_is(json_string_value(json_object_get(l, "file")), f->name))
+        if (!fixture_file_is(json_string_value(json_object_get(l, "file")), f->name))
             continue;
         uint64_t ln = obj_u64(l, "line");
         if (ln == 0 || ln >= MAX_LINE)
@@ -372,11 +288,8 @@ static void check_report(const char *json_path, const struct fixture *f, uint64_
         by_line[ln][3] += obj_u64(l, "freed_bytes");
     }
     for (int ln = 1; ln < MAX_LINE; ln++) {
-        const struct expectation *e = NULL;
-        for (int i = 0; i < f->n_ex; i++)
-            if (f->ex[i].line == ln)
-                e = &f->ex[i];
-        if (!e) {
+        const struct fixture_line *e = fixture_line_at(f, ln);
+        if (!e || !e->has_expect) {
             if (by_line[ln][0])
                 problem(&pr, "line %d: %" PRIu64 " allocations, none expected", ln, by_line[ln][0]);
             continue;
@@ -396,7 +309,7 @@ static void check_report(const char *json_path, const struct fixture *f, uint64_
 /* The attach session                                                        */
 /* ------------------------------------------------------------------------ */
 
-static const char *build(const char *name, int b, const struct fixture *f)
+static const char *build(const char *name, int b, const struct fixture_spec *f)
 {
     char tag[128], rel[256];
     snprintf(tag, sizeof tag, "attach_%.*s_%d", (int)(strlen(name) - 2), name, b);
@@ -543,7 +456,7 @@ static void paths_for(const char *tag, char *json, char *text, size_t size)
  * lives on. */
 static void ctrl_c(int b)
 {
-    static struct fixture f;
+    static struct fixture_spec f;
     parse_fixture("attach_target.c", &f);
     ck_assert_int_lt(b, f.n_builds);
     const char *exe = build("attach_target.c", b, &f);
@@ -573,7 +486,7 @@ END_TEST
  * its own window, and the first left nothing behind. */
 START_TEST(attach_twice)
 {
-    static struct fixture f;
+    static struct fixture_spec f;
     parse_fixture("attach_target.c", &f);
     const char *exe = build("attach_target.c", 0, &f);
     struct proc t, m;
@@ -603,7 +516,7 @@ END_TEST
 /* --duration: memprof leaves by itself. */
 START_TEST(attach_duration)
 {
-    static struct fixture f;
+    static struct fixture_spec f;
     parse_fixture("attach_target.c", &f);
     const char *exe = build("attach_target.c", 0, &f);
     char json[4096], text[4096];
@@ -626,7 +539,7 @@ END_TEST
  * during it. */
 static void threads(int b)
 {
-    static struct fixture f;
+    static struct fixture_spec f;
     parse_fixture("attach_threads.c", &f);
     ck_assert_int_lt(b, f.n_builds);
     const char *exe = build("attach_threads.c", b, &f);
@@ -655,7 +568,7 @@ END_TEST
 /* The target exits while memprof is attached: memprof reports and exits 0. */
 START_TEST(attach_target_exits)
 {
-    static struct fixture f;
+    static struct fixture_spec f;
     parse_fixture("attach_target.c", &f);
     const char *exe = build("attach_target.c", 0, &f);
     char json[4096], text[4096];
@@ -679,8 +592,8 @@ START_TEST(attach_target_exits)
              freed = summary_u64(root, "freed_bytes"), unknown = summary_u64(root, "unknown_frees");
     json_decref(root);
     uint64_t run_freed = 0;
-    for (int i = 0; i < f.n_ex; i++)
-        run_freed += f.ex[i].freed_bytes;
+    for (int i = 0; i < f.n_lines; i++)
+        run_freed += f.lines[i].freed_bytes;
     ck_assert_msg(calls == f.total_calls && frees == f.total_frees + 3 && freed == run_freed + 3000 && unknown == 4,
                   "%" PRIu64 " calls %" PRIu64 " frees %" PRIu64 " freed %" PRIu64 " unknown, expected %" PRIu64
                   " %" PRIu64 " %" PRIu64 " 4",

@@ -27,7 +27,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,89 +38,12 @@
 /* Annotations                                                                */
 /* ------------------------------------------------------------------------ */
 
-#define MAX_EXPECT 256
-#define MAX_BUILDS 6
 #define MAX_LINE 4096
 
-struct expectation {
-    int line;
-    int has_expect, has_incl;
-    uint64_t alloc_calls, allocated_bytes, free_calls, freed_bytes;
-    uint64_t occurrences, incl_bytes;
-};
-
-struct fixture {
-    const char *name;
-    char builds[MAX_BUILDS][2][128]; /* compiler, flags */
-    int n_builds;
-    int has_total;
-    uint64_t total_calls, total_bytes, total_frees;
-    uint64_t unattributed_calls, unattributed_bytes;
-    /* @premain (bp_cxx_global.cpp): the part of @total before main */
-    uint64_t premain_calls, premain_bytes, premain_frees;
-    struct expectation ex[MAX_EXPECT];
-    int n_ex;
-};
-
-static struct expectation *expectation_for(struct fixture *f, int line)
+/* fixture_parse, and the annotations this program cannot do without. */
+static void parse_fixture(const char *name, struct fixture_spec *f)
 {
-    for (int i = 0; i < f->n_ex; i++)
-        if (f->ex[i].line == line)
-            return &f->ex[i];
-    ck_assert_int_lt(f->n_ex, MAX_EXPECT);
-    struct expectation *e = &f->ex[f->n_ex++];
-    memset(e, 0, sizeof *e);
-    e->line = line;
-    return e;
-}
-
-static const struct expectation *expectation_at(const struct fixture *f, int line)
-{
-    for (int i = 0; i < f->n_ex; i++)
-        if (f->ex[i].line == line)
-            return &f->ex[i];
-    return NULL;
-}
-
-static void take_annotation(void *ctx, int line, const char *kw, char *body)
-{
-    struct fixture *f = ctx;
-    if (strcmp(kw, "build") == 0) {
-        ck_assert_int_lt(f->n_builds, MAX_BUILDS);
-        annotation_build(body, f->builds[f->n_builds][0], f->builds[f->n_builds][1]);
-        f->n_builds++;
-    } else if (strcmp(kw, "total") == 0) {
-        f->has_total = 1;
-        f->total_calls = annotation_field(body, "alloc_calls");
-        f->total_bytes = annotation_field(body, "allocated_bytes");
-        f->total_frees = annotation_field(body, "free_calls");
-    } else if (strcmp(kw, "unattributed") == 0) {
-        f->unattributed_calls = annotation_field(body, "alloc_calls");
-        f->unattributed_bytes = annotation_field(body, "allocated_bytes");
-    } else if (strcmp(kw, "premain") == 0) {
-        f->premain_calls = annotation_field(body, "alloc_calls");
-        f->premain_bytes = annotation_field(body, "allocated_bytes");
-        f->premain_frees = annotation_field(body, "free_calls");
-    } else if (strcmp(kw, "expect") == 0) {
-        struct expectation *e = expectation_for(f, line);
-        e->has_expect = 1;
-        e->alloc_calls = annotation_field(body, "alloc_calls");
-        e->allocated_bytes = annotation_field(body, "allocated_bytes");
-        e->free_calls = annotation_field(body, "free_calls");
-        e->freed_bytes = annotation_field(body, "freed_bytes");
-    } else if (strcmp(kw, "incl") == 0) {
-        struct expectation *e = expectation_for(f, line);
-        e->has_incl = 1;
-        e->occurrences = annotation_field(body, "occurrences");
-        e->incl_bytes = annotation_field(body, "bytes");
-    }
-}
-
-static void parse_fixture(const char *name, struct fixture *f)
-{
-    memset(f, 0, sizeof *f);
-    f->name = name;
-    scan_annotations(name, take_annotation, f);
+    fixture_parse(name, f);
     ck_assert_msg(f->n_builds > 0 && f->has_total, "%s: needs @build and @total", name);
 }
 
@@ -137,32 +59,10 @@ static json_t *load_json(const char *path)
     return root;
 }
 
-static uint64_t summary_u64(json_t *root, const char *key)
-{
-    json_t *v = json_object_get(json_object_get(root, "summary"), key);
-    ck_assert_msg(json_is_integer(v), "summary.%s is not a number", key);
-    return (uint64_t)json_integer_value(v);
-}
-
 static const char *summary_str(json_t *root, const char *key)
 {
     json_t *v = json_object_get(json_object_get(root, "summary"), key);
     return json_is_string(v) ? json_string_value(v) : "(not a string)";
-}
-
-static uint64_t obj_u64(json_t *o, const char *key)
-{
-    json_t *v = json_object_get(o, key);
-    return json_is_integer(v) ? (uint64_t)json_integer_value(v) : 0;
-}
-
-/* Is this path the fixture NAME (the whole path, or its last components)? */
-static int file_is(const char *path, const char *name)
-{
-    if (!path)
-        return 0;
-    size_t len = strlen(path), n = strlen(name);
-    return len >= n && strcmp(path + len - n, name) == 0 && (len == n || path[len - n - 1] == '/');
 }
 
 enum { F_CALLS, F_BYTES, F_FREES, F_FREED, F_PEAK, F_LEAKED, F_LEAKED_BLOCKS, F_TEMPORARY, N_FIELDS };
@@ -184,7 +84,7 @@ static void fixture_lines(json_t *root, const char *name, struct line_numbers *b
     ck_assert(json_is_array(lines));
     for (size_t i = 0; i < json_array_size(lines); i++) {
         json_t *l = json_array_get(lines, i);
-        if (!file_is(json_string_value(json_object_get(l, "file")), name))
+        if (!fixture_file_is(json_string_value(json_object_get(l, "file")), name))
             continue;
         uint64_t ln = obj_u64(l, "line");
         ck_assert_msg(ln > 0 && ln < MAX_LINE, "%s: line %" PRIu64, name, ln);
@@ -195,7 +95,7 @@ static void fixture_lines(json_t *root, const char *name, struct line_numbers *b
     json_t *tables = json_object_get(root, "tables");
     for (size_t i = 0; json_is_array(tables) && i < json_array_size(tables); i++) {
         json_t *t = json_array_get(tables, i);
-        if (!file_is(json_string_value(json_object_get(t, "file")), name))
+        if (!fixture_file_is(json_string_value(json_object_get(t, "file")), name))
             continue;
         json_t *rows = json_object_get(t, "rows");
         for (size_t k = 0; json_is_array(rows) && k < json_array_size(rows); k++) {
@@ -212,40 +112,9 @@ static void fixture_lines(json_t *root, const char *name, struct line_numbers *b
     }
 }
 
-/* Discrepancies are collected, so that one failure shows all of them. */
-struct problems {
-    char text[12000];
-    size_t len;
-    int n;
-};
-
-static void problem(struct problems *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void problem(struct problems *p, const char *fmt, ...)
-{
-    p->n++;
-    if (p->len + 2 >= sizeof p->text)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(p->text + p->len, sizeof p->text - p->len - 1, fmt, ap);
-    va_end(ap);
-    if (n > 0)
-        p->len += (size_t)n < sizeof p->text - p->len - 1 ? (size_t)n : sizeof p->text - p->len - 2;
-    p->text[p->len++] = '\n';
-    p->text[p->len] = '\0';
-}
-
 /* ------------------------------------------------------------------------ */
 /* Running things                                                             */
 /* ------------------------------------------------------------------------ */
-
-static void make_tag(char *tag, size_t size, const char *prefix, const char *name, int b)
-{
-    snprintf(tag, size, "%s%s_%d", prefix, name, b);
-    for (char *c = tag; *c; c++)
-        if (*c == '.' || *c == '+')
-            *c = '_';
-}
 
 /* memprof [--engine=ENGINE] --stable --tables 0 --json TMP/TAG.json -o
  * TMP/TAG.txt EXE: must exit 0 (every fixture exits 0 when all went well).
@@ -374,10 +243,11 @@ static int premain_by_gdb(const char *exe, uint64_t *calls, uint64_t *bytes, uin
  * --engine=breakpoint for a dynamic build, no --engine for a -static one
  * (the breakpoint engine is the default there).  Checks the engine, the
  * totals and every line against the annotations. */
-static void check_build(const struct fixture *f, const char *compiler, const char *flags, int b, struct problems *all)
+static void check_build(const struct fixture_spec *f, const char *compiler, const char *flags, int b,
+                        struct problems *all)
 {
     char tag[256], rel[256];
-    make_tag(tag, sizeof tag, "bp_", f->name, b);
+    fixture_tag(tag, sizeof tag, "bp_", f->name, b);
     snprintf(rel, sizeof rel, "tests/fixtures/%s", f->name);
     const char *exe = build_fixture(rel, compiler, flags, tag);
     ck_assert_ptr_nonnull(exe);
@@ -434,7 +304,7 @@ static void check_build(const struct fixture *f, const char *compiler, const cha
     uint64_t attributed_calls = 0, attributed_bytes = 0;
     for (int ln = 1; ln < MAX_LINE; ln++) {
         const struct line_numbers *ob = &by_line[ln];
-        const struct expectation *e = expectation_at(f, ln);
+        const struct fixture_line *e = fixture_line_at(f, ln);
         attributed_calls += ob->v[F_CALLS];
         attributed_bytes += ob->v[F_BYTES];
         if (ob->v[F_CALLS] && !(e && e->has_expect))
@@ -470,7 +340,7 @@ static void check_build(const struct fixture *f, const char *compiler, const cha
  * pairs of compiler and flags); fails with the problems of all builds. */
 static void check_fixture(const char *name, const char *const *extra)
 {
-    static struct fixture f;
+    static struct fixture_spec f;
     parse_fixture(name, &f);
     struct problems all = { .len = 0 };
     int b = 0;
@@ -484,7 +354,7 @@ static void check_fixture(const char *name, const char *const *extra)
 START_TEST(static_basic_c)
 {
     /* only the static build here; the dynamic ones are in dynamic_basic_c */
-    static struct fixture f;
+    static struct fixture_spec f;
     parse_fixture("basic.c", &f);
     struct problems all = { .len = 0 };
     check_build(&f, "gcc", "-O0 -g -static", 10, &all);
@@ -514,20 +384,6 @@ END_TEST
 /* ------------------------------------------------------------------------ */
 /* Both engines on one binary, and valgrind                                  */
 /* ------------------------------------------------------------------------ */
-
-static void valgrind_totals(const char *exe, uint64_t *allocs, uint64_t *frees, uint64_t *bytes)
-{
-    struct run_output o;
-    char *argv[] = { "valgrind", "--run-libc-freeres=no", "--run-cxx-freeres=no", (char *)exe, NULL };
-    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 300, &o), 0);
-    ck_assert_msg(o.status == 0, "valgrind %s: status %d\n%.2000s", exe, o.status, o.err);
-    unsigned long long v[3];
-    ck_assert_msg(numbers_after(o.err, "total heap usage: ", v, 3) == 0, "no valgrind summary:\n%s", o.err);
-    *allocs = v[0];
-    *frees = v[1];
-    *bytes = v[2];
-    run_output_free(&o);
-}
 
 static const char *const summary_fields[] = { "alloc_calls",     "allocated_bytes", "free_calls",   "freed_bytes",
                                               "peak_heap_bytes", "leaked_bytes",    "leaked_blocks" };
@@ -584,7 +440,7 @@ static void engines_agree(const char *rel, const char *compiler, const char *fla
         problem(&pr, "no line of %s in the reports", name);
 
     uint64_t allocs, frees, bytes;
-    valgrind_totals(exe, &allocs, &frees, &bytes);
+    valgrind_totals(exe, 1, &allocs, &frees, &bytes);
     static const char *const engines[] = { "agent", "breakpoint" };
     json_t *reports[] = { a, b };
     for (int i = 0; i < 2; i++) {

@@ -14,76 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_EXPECT 256
-#define MAX_BUILDS 4
-
-struct expectation {
-    int line;
-    int has_expect, has_incl;
-    uint64_t alloc_calls, allocated_bytes, free_calls, freed_bytes;
-    uint64_t occurrences, incl_bytes;
-};
-
-struct fixture {
-    const char *name;
-    char builds[MAX_BUILDS][2][128]; /* compiler, flags */
-    int n_builds;
-    uint64_t total_calls, total_bytes, total_frees;
-    uint64_t unattributed_calls, unattributed_bytes;
-    struct expectation ex[MAX_EXPECT];
-    int n_ex;
-};
-
-static struct expectation *expectation_for(struct fixture *f, int line)
-{
-    for (int i = 0; i < f->n_ex; i++)
-        if (f->ex[i].line == line)
-            return &f->ex[i];
-    ck_assert_int_lt(f->n_ex, MAX_EXPECT);
-    struct expectation *e = &f->ex[f->n_ex++];
-    memset(e, 0, sizeof *e);
-    e->line = line;
-    return e;
-}
-
-/* One annotation of the fixture being parsed (scan_annotations callback). */
-static void take_annotation(void *ctx, int line, const char *kw, char *body)
-{
-    struct fixture *f = ctx;
-    if (strcmp(kw, "build") == 0) {
-        ck_assert_int_lt(f->n_builds, MAX_BUILDS);
-        annotation_build(body, f->builds[f->n_builds][0], f->builds[f->n_builds][1]);
-        f->n_builds++;
-    } else if (strcmp(kw, "total") == 0) {
-        f->total_calls = annotation_field(body, "alloc_calls");
-        f->total_bytes = annotation_field(body, "allocated_bytes");
-        f->total_frees = annotation_field(body, "free_calls");
-    } else if (strcmp(kw, "unattributed") == 0) {
-        f->unattributed_calls = annotation_field(body, "alloc_calls");
-        f->unattributed_bytes = annotation_field(body, "allocated_bytes");
-    } else if (strcmp(kw, "expect") == 0) {
-        struct expectation *e = expectation_for(f, line);
-        e->has_expect = 1;
-        e->alloc_calls = annotation_field(body, "alloc_calls");
-        e->allocated_bytes = annotation_field(body, "allocated_bytes");
-        e->free_calls = annotation_field(body, "free_calls");
-        e->freed_bytes = annotation_field(body, "freed_bytes");
-    } else if (strcmp(kw, "incl") == 0) {
-        struct expectation *e = expectation_for(f, line);
-        e->has_incl = 1;
-        e->occurrences = annotation_field(body, "occurrences");
-        e->incl_bytes = annotation_field(body, "bytes");
-    }
-}
-
-static void parse_fixture(const char *name, struct fixture *f)
-{
-    memset(f, 0, sizeof *f);
-    f->name = name;
-    scan_annotations(name, take_annotation, f);
-    ck_assert_int_gt(f->n_builds, 0);
-}
-
 /* ---- reading memprof's JSON (one record per text line, fixed field order) ---- */
 
 static int json_num(const char *line, const char *key, uint64_t *out)
@@ -180,18 +110,16 @@ static void read_lines(const char *json_path, const char *fixture_name, struct r
 
 static void check_fixture(const char *name)
 {
-    static struct fixture f;
-    parse_fixture(name, &f);
+    static struct fixture_spec f;
+    fixture_parse(name, &f);
+    /* lines with @expect or @incl: the completeness rule applies */
+    int annotated = f.n_expect > 0 || f.n_incl > 0;
     for (int b = 0; b < f.n_builds; b++) {
-        char tag[128], flags[256];
-        snprintf(tag, sizeof tag, "%s_%d", name, b);
-        for (char *c = tag; *c; c++)
-            if (*c == '.')
-                *c = '_';
-        snprintf(flags, sizeof flags, "%s", f.builds[b][1]);
+        char tag[128];
+        fixture_tag(tag, sizeof tag, "", name, b);
         char rel[256];
         snprintf(rel, sizeof rel, "tests/fixtures/%s", name);
-        const char *exe = build_fixture(rel, f.builds[b][0], flags, tag);
+        const char *exe = build_fixture(rel, f.builds[b][0], f.builds[b][1], tag);
         ck_assert_ptr_nonnull(exe);
         static struct run r;
         run_memprof(exe, tag, &r);
@@ -211,11 +139,8 @@ static void check_fixture(const char *name)
             const struct observed *ob = &r.by_line[ln];
             attributed_calls += ob->alloc_calls;
             attributed_bytes += ob->allocated_bytes;
-            const struct expectation *e = NULL;
-            for (int i = 0; i < f.n_ex; i++)
-                if (f.ex[i].line == ln)
-                    e = &f.ex[i];
-            if (ob->alloc_calls && f.n_ex > 0)
+            const struct fixture_line *e = fixture_line_at(&f, ln);
+            if (ob->alloc_calls && annotated)
                 ck_assert_msg(e && e->has_expect, "%s [%s]: line %d has %" PRIu64 " allocations, no @expect", name,
                               where, ln, ob->alloc_calls);
             if (!e)
@@ -235,7 +160,7 @@ static void check_fixture(const char *name)
                               name, where, ln, ob->occurrences, ob->incl_bytes, e->occurrences, e->incl_bytes);
             }
         }
-        if (f.n_ex > 0) {
+        if (annotated) {
             ck_assert_msg(r.alloc_calls - attributed_calls == f.unattributed_calls,
                           "%s [%s]: %" PRIu64 " calls outside the fixture's lines, expected %" PRIu64, name, where,
                           r.alloc_calls - attributed_calls, f.unattributed_calls);
@@ -257,20 +182,6 @@ END_TEST
 START_TEST(touch_c) { check_fixture("touch.c"); }
 END_TEST
 
-/* valgrind's "total heap usage: A allocs, F frees, B bytes allocated". */
-static void valgrind_totals(const char *exe, uint64_t *allocs, uint64_t *frees, uint64_t *bytes)
-{
-    struct run_output o;
-    char *argv[] = { "valgrind", "--run-libc-freeres=no", "--run-cxx-freeres=no", (char *)exe, NULL };
-    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 300, &o), 0);
-    unsigned long long v[3];
-    ck_assert_msg(numbers_after(o.err, "total heap usage: ", v, 3) == 0, "no valgrind summary:\n%s", o.err);
-    *allocs = v[0];
-    *frees = v[1];
-    *bytes = v[2];
-    run_output_free(&o);
-}
-
 START_TEST(totals_equal_valgrinds)
 {
     /* basic.c without pvalloc: valgrind 3.19 aborts on pvalloc. */
@@ -286,7 +197,7 @@ START_TEST(totals_equal_valgrinds)
         const char *exe = build_fixture(builds[i][0], builds[i][1], builds[i][2], builds[i][3]);
         ck_assert_ptr_nonnull(exe);
         uint64_t allocs, frees, bytes;
-        valgrind_totals(exe, &allocs, &frees, &bytes);
+        valgrind_totals(exe, 0, &allocs, &frees, &bytes);
         static struct run r;
         run_memprof(exe, builds[i][3], &r);
         ck_assert_msg(r.alloc_calls == allocs && r.free_calls == frees && r.allocated_bytes == bytes,

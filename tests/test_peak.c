@@ -19,112 +19,18 @@
 /* Annotations                                                                */
 /* ------------------------------------------------------------------------ */
 
-#define MAX_ANN 256
-#define MAX_BUILDS 4
-
-struct ann {
-    int line;
-    int has_expect, has_peak, has_leak, has_temporary;
-    uint64_t alloc_calls, allocated_bytes, free_calls, freed_bytes;
-    uint64_t peak_bytes, leak_bytes, leak_blocks, temporary_calls;
-};
-
-struct fixture {
-    const char *name;
-    char builds[MAX_BUILDS][2][128]; /* compiler, flags */
-    int n_builds;
-    int has_total, has_peaktotal;
-    uint64_t total_calls, total_bytes, total_frees;
-    uint64_t unattributed_calls, unattributed_bytes;
-    uint64_t peak_heap, leaked_bytes, leaked_blocks, temporary_calls;
-    int reached_line, caller_line;
-    struct ann a[MAX_ANN];
-    int n_ann, n_expect, n_peak, n_leak, n_temporary;
-};
-
-/* The value of NAME=digits in an annotation body (the field must be there). */
-static struct ann *ann_for(struct fixture *f, int line)
+/* Section 4's own rules: at most one annotation of a kind on a line, and
+ * the totals of both kinds. */
+static void parse_fixture(const char *name, struct fixture_spec *f)
 {
-    for (int i = 0; i < f->n_ann; i++)
-        if (f->a[i].line == line)
-            return &f->a[i];
-    ck_assert_int_lt(f->n_ann, MAX_ANN);
-    struct ann *a = &f->a[f->n_ann++];
-    memset(a, 0, sizeof *a);
-    a->line = line;
-    return a;
-}
-
-static const struct ann *ann_at(const struct fixture *f, int line)
-{
-    for (int i = 0; i < f->n_ann; i++)
-        if (f->a[i].line == line)
-            return &f->a[i];
-    return NULL;
-}
-
-/* One annotation of the fixture being parsed (scan_annotations callback). */
-static void take_annotation(void *ctx, int line, const char *kw, char *body)
-{
-    struct fixture *f = ctx;
-    if (strcmp(kw, "build") == 0) {
-        ck_assert_int_lt(f->n_builds, MAX_BUILDS);
-        annotation_build(body, f->builds[f->n_builds][0], f->builds[f->n_builds][1]);
-        f->n_builds++;
-    } else if (strcmp(kw, "total") == 0) {
-        f->has_total = 1;
-        f->total_calls = annotation_field(body, "alloc_calls");
-        f->total_bytes = annotation_field(body, "allocated_bytes");
-        f->total_frees = annotation_field(body, "free_calls");
-    } else if (strcmp(kw, "unattributed") == 0) {
-        f->unattributed_calls = annotation_field(body, "alloc_calls");
-        f->unattributed_bytes = annotation_field(body, "allocated_bytes");
-    } else if (strcmp(kw, "peaktotal") == 0) {
-        f->has_peaktotal = 1;
-        f->peak_heap = annotation_field(body, "heap");
-        f->leaked_bytes = annotation_field(body, "leaked_bytes");
-        f->leaked_blocks = annotation_field(body, "leaked_blocks");
-        f->temporary_calls = annotation_field(body, "temporary_calls");
-        f->reached_line = (int)annotation_field(body, "reached_line");
-        f->caller_line = (int)annotation_field(body, "caller_line");
-    } else if (strcmp(kw, "expect") == 0) {
-        struct ann *a = ann_for(f, line);
-        ck_assert_msg(!a->has_expect, "%s:%d: two @expect", f->name, line);
-        a->has_expect = 1;
-        f->n_expect++;
-        a->alloc_calls = annotation_field(body, "alloc_calls");
-        a->allocated_bytes = annotation_field(body, "allocated_bytes");
-        a->free_calls = annotation_field(body, "free_calls");
-        a->freed_bytes = annotation_field(body, "freed_bytes");
-    } else if (strcmp(kw, "peak") == 0) {
-        struct ann *a = ann_for(f, line);
-        ck_assert_msg(!a->has_peak, "%s:%d: two @peak", f->name, line);
-        a->has_peak = 1;
-        f->n_peak++;
-        a->peak_bytes = annotation_field(body, "bytes");
-    } else if (strcmp(kw, "leak") == 0) {
-        struct ann *a = ann_for(f, line);
-        ck_assert_msg(!a->has_leak, "%s:%d: two @leak", f->name, line);
-        a->has_leak = 1;
-        f->n_leak++;
-        a->leak_bytes = annotation_field(body, "bytes");
-        a->leak_blocks = annotation_field(body, "blocks");
-    } else if (strcmp(kw, "temporary") == 0) {
-        struct ann *a = ann_for(f, line);
-        ck_assert_msg(!a->has_temporary, "%s:%d: two @temporary", f->name, line);
-        a->has_temporary = 1;
-        f->n_temporary++;
-        a->temporary_calls = annotation_field(body, "calls");
+    fixture_parse(name, f);
+    for (int i = 0; i < f->n_lines; i++) {
+        const struct fixture_line *a = &f->lines[i];
+        ck_assert_msg(a->has_expect <= 1, "%s:%d: two @expect", f->name, a->line);
+        ck_assert_msg(a->has_peak <= 1, "%s:%d: two @peak", f->name, a->line);
+        ck_assert_msg(a->has_leak <= 1, "%s:%d: two @leak", f->name, a->line);
+        ck_assert_msg(a->has_temporary <= 1, "%s:%d: two @temporary", f->name, a->line);
     }
-    /* @incl is test_heap.c's business */
-}
-
-static void parse_fixture(const char *name, struct fixture *f)
-{
-    memset(f, 0, sizeof *f);
-    f->name = name;
-    scan_annotations(name, take_annotation, f);
-    ck_assert_int_gt(f->n_builds, 0);
     ck_assert_msg(f->has_total && f->has_peaktotal, "%s: needs @total and @peaktotal", name);
 }
 
@@ -296,13 +202,6 @@ static void read_report(const char *json_path, struct jreport *r)
     ck_assert(seen_summary);
 }
 
-/* Is this path the fixture NAME (the whole path, or its last components)? */
-static int file_is(const char *path, const char *name)
-{
-    size_t len = strlen(path), n = strlen(name);
-    return len >= n && strcmp(path + len - n, name) == 0 && (len == n || path[len - n - 1] == '/');
-}
-
 static void run_memprof(const char *exe, const char *json, const char *text, const char *interval)
 {
     struct run_output o;
@@ -326,14 +225,6 @@ static void run_memprof(const char *exe, const char *json, const char *text, con
     run_output_free(&o);
 }
 
-static void tag_for(char *tag, size_t size, const char *prefix, const char *name, int b)
-{
-    snprintf(tag, size, "%s%s_%d", prefix, name, b);
-    for (char *c = tag; *c; c++)
-        if (*c == '.')
-            *c = '_';
-}
-
 /* ------------------------------------------------------------------------ */
 /* The fixtures, annotation by annotation                                     */
 /* ------------------------------------------------------------------------ */
@@ -343,10 +234,10 @@ struct per_line {
     uint64_t peak_bytes, leaked_bytes, leaked_blocks, temporary_calls;
 };
 
-static void check_build(const struct fixture *f, int b)
+static void check_build(const struct fixture_spec *f, int b)
 {
     char tag[128], rel[256], json[4096], text[4096];
-    tag_for(tag, sizeof tag, "peak_", f->name, b);
+    fixture_tag(tag, sizeof tag, "peak_", f->name, b);
     snprintf(rel, sizeof rel, "tests/fixtures/%s", f->name);
     const char *exe = build_fixture(rel, f->builds[b][0], f->builds[b][1], tag);
     ck_assert_ptr_nonnull(exe);
@@ -390,7 +281,7 @@ static void check_build(const struct fixture *f, int b)
         ck_assert_uint_le(l->leaked_bytes + l->freed_bytes, l->allocated_bytes);
         ck_assert_uint_le(l->temporary_calls, l->free_calls);
         ck_assert_uint_eq(l->leaked_blocks + l->free_calls, l->alloc_calls);
-        if (!file_is(l->file, name))
+        if (!fixture_file_is(l->file, name))
             continue;
         ck_assert_msg(l->line > 0 && l->line < 4096, "%s: line %d", name, l->line);
         struct per_line *pl = &by_line[l->line];
@@ -416,7 +307,7 @@ static void check_build(const struct fixture *f, int b)
 
     for (int ln = 1; ln < 4096; ln++) {
         const struct per_line *o = &by_line[ln];
-        const struct ann *a = ann_at(f, ln);
+        const struct fixture_line *a = fixture_line_at(f, ln);
         /* Completeness: in a file with annotations of a kind, every line
          * with a non-zero value of that kind carries one. */
         if (o->alloc_calls && f->n_expect)
@@ -457,7 +348,7 @@ static void check_build(const struct fixture *f, int b)
      * reaching line, then the caller's line in main. */
     ck_assert(r.has_peak);
     ck_assert_uint_eq(r.peak_heap_bytes, r.peak_heap);
-    ck_assert_msg(file_is(r.reached.file, name) && r.reached.line == f->reached_line,
+    ck_assert_msg(fixture_file_is(r.reached.file, name) && r.reached.line == f->reached_line,
                   "%s [%s]: peak reached at %s:%d, expected line %d", name, where, r.reached.file, r.reached.line,
                   f->reached_line);
     int reached_at = -1, caller_at = -1, k = 0;
@@ -465,9 +356,10 @@ static void check_build(const struct fixture *f, int b)
         const struct jframe *fr = &r.frames[i];
         if (fr->stack != -1)
             continue;
-        if (reached_at < 0 && file_is(fr->file, name) && fr->line == f->reached_line)
+        if (reached_at < 0 && fixture_file_is(fr->file, name) && fr->line == f->reached_line)
             reached_at = k;
-        if (caller_at < 0 && file_is(fr->file, name) && fr->line == f->caller_line && strcmp(fr->function, "main") == 0)
+        if (caller_at < 0 && fixture_file_is(fr->file, name) && fr->line == f->caller_line &&
+            strcmp(fr->function, "main") == 0)
             caller_at = k;
         k++;
     }
@@ -475,7 +367,7 @@ static void check_build(const struct fixture *f, int b)
                   name, where, f->reached_line, reached_at, f->caller_line, caller_at);
     /* No frame of the fixture is inside the allocator: the reaching line is the first fixture frame. */
     for (size_t i = 0; i < r.n_frames; i++)
-        if (r.frames[i].stack == -1 && file_is(r.frames[i].file, name)) {
+        if (r.frames[i].stack == -1 && fixture_file_is(r.frames[i].file, name)) {
             ck_assert_int_eq(r.frames[i].line, f->reached_line);
             break;
         }
@@ -492,8 +384,8 @@ static void check_build(const struct fixture *f, int b)
             ck_assert_uint_ge(r.leak_bytes[i - 1], r.leak_bytes[i]);
         int found = 0;
         for (size_t j = 0; j < r.n_frames && !found; j++)
-            if (r.frames[j].stack == (int)i && file_is(r.frames[j].file, name)) {
-                const struct ann *a = ann_at(f, r.frames[j].line);
+            if (r.frames[j].stack == (int)i && fixture_file_is(r.frames[j].file, name)) {
+                const struct fixture_line *a = fixture_line_at(f, r.frames[j].line);
                 ck_assert_msg(a && a->has_leak, "%s [%s]: leak stack %zu starts at line %d, which has no @leak",
                               name, where, i, r.frames[j].line);
                 found = 1;
@@ -527,7 +419,7 @@ static void check_build(const struct fixture *f, int b)
 
 static void check_fixture(const char *name)
 {
-    static struct fixture f;
+    static struct fixture_spec f;
     parse_fixture(name, &f);
     for (int b = 0; b < f.n_builds; b++)
         check_build(&f, b);
@@ -582,14 +474,10 @@ static uint64_t massif_peak(const char *exe, const char *tag)
 /* Memcheck's "in use at exit: N bytes in M blocks", without freeres. */
 static void memcheck_in_use(const char *exe, uint64_t *bytes, uint64_t *blocks)
 {
-    char *argv[] = { "valgrind", "--run-libc-freeres=no", "--run-cxx-freeres=no", (char *)exe, NULL };
-    struct run_output o;
-    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 300, &o), 0);
     unsigned long long v[2];
-    ck_assert_msg(numbers_after(o.err, "in use at exit: ", v, 2) == 0, "no memcheck summary:\n%.2000s", o.err);
+    memcheck_numbers(exe, "in use at exit: ", v, 2, 0);
     *bytes = v[0];
     *blocks = v[1];
-    run_output_free(&o);
 }
 
 START_TEST(peak_and_leaks_equal_valgrinds)
