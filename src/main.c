@@ -437,7 +437,7 @@ int main(int argc, char **argv)
             warnings[n_warnings++] = sw[i];
     }
 
-    char bp_note[2][256];
+    char bp_note[3][256];
     uint64_t bp_lost = 0;
     if (s.bp) {
         struct mp_bpengine_stats bst;
@@ -454,6 +454,13 @@ int main(int argc, char **argv)
                      "%llu failed reallocs were counted as frees of their block (the breakpoint engine records "
                      "realloc's free before the call)", (unsigned long long)bst.failed_reallocs);
             warnings[n_warnings++] = bp_note[0];
+        }
+        if (bst.stepped && n_warnings < max_warnings) {
+            snprintf(bp_note[2], sizeof bp_note[2],
+                     "%llu allocator entries were single-stepped (an instruction memprof cannot emulate and no "
+                     "debug register left): other threads may have passed that entry unseen meanwhile",
+                     (unsigned long long)bst.stepped);
+            warnings[n_warnings++] = bp_note[2];
         }
         if (bp_lost && n_warnings < max_warnings) {
             snprintf(bp_note[1], sizeof bp_note[1],
