@@ -273,7 +273,9 @@ struct mp_bpengine *mp_bpengine_new(struct mp_ring_reader *ring)
     return e;
 }
 
-int mp_bpengine_exec(struct mp_bpengine *e, pid_t pid)
+/* A new image or process: forget the old one, open its memory, find its
+ * loader.  0, or -1 with the warning set. */
+static int begin(struct mp_bpengine *e, pid_t pid)
 {
     bp_disarm(e);
     e->pid = pid;
@@ -286,6 +288,13 @@ int mp_bpengine_exec(struct mp_bpengine *e, pid_t pid)
         snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: %s", err);
         return -1;
     }
+    return 0;
+}
+
+int mp_bpengine_exec(struct mp_bpengine *e, pid_t pid)
+{
+    if (begin(e, pid) != 0)
+        return -1;
     /* Arm at a breakpoint stop, not at the exec stop itself (the kernel is
      * still returning from execve there: an injected system call would get
      * execve's result as its number).  Dynamic programs: when the loader
@@ -310,18 +319,9 @@ int mp_bpengine_exec(struct mp_bpengine *e, pid_t pid)
 
 int mp_bpengine_attach(struct mp_bpengine *e, pid_t pid, const pid_t *tids, size_t n)
 {
-    bp_disarm(e);
-    e->pid = pid;
-    e->use_stubs = 1; /* mapped through /proc/MEMPROF/fd (else returns come through a trap) */
-    e->attached = 1;
-    e->warning[0] = '\0';
-    char err[256];
-    if (open_mem(e, pid) != 0)
+    e->attached = 1; /* everything is undone at detach; the ring is opened through /proc */
+    if (begin(e, pid) != 0)
         return -1;
-    if (mp_bp_find_loader(pid, &e->loader, err, sizeof err) != 0) {
-        snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: %s", err);
-        return -1;
-    }
     return bp_arm(e, tids, n);
 }
 
@@ -349,11 +349,6 @@ void mp_bpengine_stats(const struct mp_bpengine *e, struct mp_bpengine_stats *ou
 {
     *out = e->stats;
     out->failed_reallocs += mp_bp_inproc_failed_reallocs(&e->inproc);
-}
-
-const char *mp_bpengine_module(const struct mp_bpengine *e)
-{
-    return e->module[0] ? e->module : NULL;
 }
 
 const char *mp_bpengine_warning(const struct mp_bpengine *e)

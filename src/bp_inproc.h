@@ -1,4 +1,4 @@
-/* memprof: the breakpoint engine's part inside the target (launch mode):
+/* memprof: the breakpoint engine's part inside the target:
  * memprof's event ring memfd mapped into the target next to the allocator,
  * with the stubs of bp_stubs.S and the call slots after the ring.  free is
  * detoured (its first instructions replaced by a jump to the stub), so it

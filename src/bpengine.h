@@ -2,18 +2,18 @@
  * process from outside, for what the agent cannot reach: statically linked
  * programs, --engine=breakpoint, and processes memprof attaches to.
  *
- * Entries: hardware breakpoints (debug registers, set in every thread: no
- * text is written and nothing needs stepping over) on malloc, free, calloc
- * and realloc; INT3 with the displaced instruction emulated (emulate.c) or
- * stepped over on the rest of the family.  Return values: the return
- * address is replaced, as uretprobes do, by the address of free's entry
- * breakpoint; a thread that arrives there with its stack pointer just above
- * the replaced slot is returning from the call, and is sent on to the real
- * return address.  Calls made inside an allocator call (realloc calling
- * malloc) are below the outer call's stack slot and are not recorded.
- * Events go into the ring like the agent's: FREE at the entry of free (and
- * of realloc, before the memory is released), ALLOC at the return.  No
- * thread but the one that hit a breakpoint ever stops.
+ * Entries: INT3 with the displaced instruction emulated (emulate.c), or a
+ * debug register where it cannot be (or with MEMPROF_BP_HW=1); one stop of
+ * the calling thread, which is unwound from outside (remote_unwind.c).
+ * Return values: the return address is replaced, as uretprobes do, by a
+ * stub in memprof's mapping inside the target (bp_inproc.h) that writes the
+ * ALLOC record and jumps back; free is detoured to a stub that writes its
+ * FREE record, so neither stops.  Without the mapping, returns come back
+ * through malloc's entry breakpoint (a thread arriving there with its stack
+ * pointer just above the replaced slot is returning) and free stops too.
+ * Calls made inside an allocator call (realloc calling malloc, or tail
+ * calls) are not recorded.  Records follow the ring's protocol like the
+ * agent's.  No thread but the one that hit a breakpoint ever stops.
  *
  * Supervisor thread only. */
 #ifndef MEMPROF_BPENGINE_H
@@ -73,7 +73,6 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n);
 /* Bytes of memprof's mapping in the target (ring and stubs); 0 when none. */
 uint64_t mp_bpengine_mapped_bytes(const struct mp_bpengine *e);
 void mp_bpengine_stats(const struct mp_bpengine *e, struct mp_bpengine_stats *out);
-const char *mp_bpengine_module(const struct mp_bpengine *e);  /* where the allocator was found */
 const char *mp_bpengine_warning(const struct mp_bpengine *e); /* NULL when none */
 void mp_bpengine_free(struct mp_bpengine *e);
 
