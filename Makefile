@@ -30,14 +30,17 @@ CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS  = $(shell pkg-config --libs check)
 CPPFLAGS_ALL = -Iinclude -Isrc -DMEMPROF_VERSION='"$(VERSION)"'
 
-SRCS       := $(filter-out src/main.c,$(wildcard src/*.c))
-ASM_SRCS   := $(wildcard src/*.S)
-OBJS       := $(patsubst src/%.c,$(BUILD)/%.o,$(SRCS)) $(patsubst src/%.S,$(BUILD)/%.o,$(ASM_SRCS))
-MAIN_OBJ   := $(BUILD)/main.o
-AGENT_SRCS := $(wildcard src/agent/*.c)
-TEST_SRCS  := $(filter-out tests/harness.c,$(wildcard tests/test_*.c))
+# src/ is grouped by pipeline stage (src/README.md); the agent is a library of
+# its own, linked into the target, never into memprof.
+AGENT_DIR  := src/capture/agent
+ALL_SRCS   := $(shell find src -name '*.c' -o -name '*.S' | LC_ALL=C sort)
+AGENT_SRCS := $(filter $(AGENT_DIR)/%,$(ALL_SRCS))
+SRCS       := $(filter-out $(AGENT_DIR)/% src/cli/main.c,$(ALL_SRCS))
+OBJS       := $(patsubst src/%,$(BUILD)/%.o,$(basename $(SRCS)))
+MAIN_OBJ   := $(BUILD)/cli/main.o
+TEST_SRCS  := $(shell find tests -name 'test_*.c' | LC_ALL=C sort)
 TEST_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
-HEADERS    := $(wildcard include/memprof/*.h src/*.h src/agent/*.h tests/*.h)
+HEADERS    := $(wildcard include/memprof/*.h tests/*.h) $(shell find src -name '*.h')
 
 PROGRAM := $(if $(filter 1,$(SANITIZE)),$(BUILD)/memprof,memprof)
 AGENT   := libmemprof-agent.so
@@ -50,10 +53,12 @@ deps:
 	  && command -v g++ >/dev/null && command -v gdb >/dev/null || scripts/install-deps
 
 $(BUILD)/%.o: src/%.c $(HEADERS) | $(BUILD)
+	@mkdir -p $(@D)
 	$(CC) $(WARN) $(OPT) $(SANFLAGS) $(CPPFLAGS_ALL) $(DW_CFLAGS) -c -o $@ $<
 
 # The breakpoint engine's code that runs inside the target (bp_stubs.h).
 $(BUILD)/%.o: src/%.S $(HEADERS) | $(BUILD)
+	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS_ALL) -c -o $@ $<
 
 $(PROGRAM): $(OBJS) $(MAIN_OBJ)
@@ -64,12 +69,14 @@ $(AGENT): $(AGENT_SRCS) $(HEADERS)
 	$(CC) $(WARN) $(OPT) -fPIC -shared -fvisibility=hidden $(CPPFLAGS_ALL) -o $@ $(AGENT_SRCS) $(UNW_LIBS) -pthread
 
 $(BUILD)/tests/%: tests/%.c tests/harness.c $(OBJS) $(HEADERS) | $(BUILD)
+	@mkdir -p $(@D)
 	$(CC) $(WARN) -O0 -g $(SANFLAGS) $(CPPFLAGS_ALL) -Itests $(DW_CFLAGS) $(CHECK_CFLAGS) -o $@ $< tests/harness.c $(OBJS) $(DW_LIBS) $(CHECK_LIBS) -lstdc++ -pthread
 
 $(BUILD):
 	mkdir -p $(BUILD)/tests
 
 check: deps
+	@scripts/check-layout
 	@$(MAKE) --no-print-directory $(PROGRAM) $(AGENT) $(TEST_BINS)
 	@MEMPROF=$(abspath $(PROGRAM)) MEMPROF_AGENT=$(abspath $(AGENT)) \
 	  MEMPROF_TEST_TMP=$(abspath $(BUILD))/tmp scripts/run-tests $(TEST_BINS)

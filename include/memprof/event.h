@@ -18,7 +18,7 @@ enum mp_event_kind {
     MP_EV_SAMPLE = 3,/* the RSS sampler: `rss_bytes` at `time_ns` */
     MP_EV_LINE = 4,  /* line mode: thread `tid` reached line-event `addr` (an id
                         the line-mode engine gave that source line; see
-                        linemode.h), with the process's `rss_bytes` then */
+                        events/line_events.h), with the process's `rss_bytes` then */
 };
 
 struct mp_event {

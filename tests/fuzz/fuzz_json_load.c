@@ -2,7 +2,7 @@
  * writer fed by what it accepts.  Built and run by scripts/fuzz (libFuzzer,
  * ASan, UBSan).  A load either fails with one error line naming the input,
  * or gives a profile that every writer can render. */
-#include "json_load.h"
+#include "report/json_load.h"
 #include "memprof/report.h"
 
 #include <stdint.h>

@@ -1,0 +1,45 @@
+/* memprof: how a run went, as the supervisor and the engines saw it: the
+ * facts the writers print beside the profile.  Filled by the command
+ * (src/cli/main.c) from the supervisor, /proc and the engines, or by the
+ * JSON loader from a saved report. */
+#ifndef MEMPROF_RUN_H
+#define MEMPROF_RUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct mp_line_profile;
+
+/* What the target's resident memory was made of when it exited (from
+ * /proc/PID/smaps), to explain the gap between peak RSS and peak heap. */
+struct mp_rss_breakdown {
+    int valid;
+    uint64_t total;
+    uint64_t heap;        /* [heap] (brk) and anonymous read-write mappings: malloc's arenas,
+                             large blocks, free memory the allocator keeps */
+    uint64_t stacks;      /* [stack] and thread stacks (anonymous, behind a guard page) */
+    uint64_t code;        /* executable mappings of files, the vdso */
+    uint64_t file_data;   /* other file-backed mappings (data, rodata, mapped files) */
+    uint64_t shared;      /* shared anonymous memory and memfds (memprof's ring is one) */
+};
+
+/* How the run went, as the supervisor and the engine saw it. */
+struct mp_report_run {
+    char *const *command;        /* argv as the user gave it, NULL-terminated */
+    int exited, exit_code;       /* exited normally with exit_code */
+    int signal;                  /* or killed by this signal */
+    uint64_t peak_rss_bytes;     /* VmHWM */
+    double wall_seconds;
+    int attached_pid;            /* memprof -p: the process attached to, else 0 */
+    int detached;                /* memprof -p: it was left running */
+    const char *engine;          /* "agent", "breakpoint" or "none" */
+    const char *engine_note;     /* why heap data is missing, or NULL */
+    uint64_t events_lost;        /* records the engine could not deliver */
+    uint64_t agent_bytes;        /* the agent's own memory inside the target */
+    struct mp_rss_breakdown rss_at_exit;
+    const struct mp_line_profile *line_profile; /* line mode's tables (--function), or NULL */
+    const char *const *warnings; /* one sentence each */
+    size_t n_warnings;
+};
+
+#endif

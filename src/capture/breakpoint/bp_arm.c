@@ -1,0 +1,205 @@
+/* memprof: the breakpoint engine's arming (see bpengine.h): debug
+ * registers and INT3s, starting on a new image or process, finding the
+ * allocator and putting the breakpoints (and the in-target stubs) in
+ * place.  Uses the thread table (bp_threads.c); bpengine.c uses it. */
+#define _GNU_SOURCE
+#include "bpengine_internal.h"
+#include "supervise/procfs.h"
+#include "remote_unwind.h"
+#include "events/ring_reader.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/user.h>
+#include <unistd.h>
+
+/* ---- debug registers and INT3s ---- */
+
+static long dr_offset(int i)
+{
+    return (long)(offsetof(struct user, u_debugreg) + (size_t)i * sizeof(long));
+}
+
+/* Writes the image's debug registers into one stopped thread. */
+int bp_dr_write(struct mp_bpengine *e, pid_t tid)
+{
+    unsigned long dr7 = 0;
+    if (ptrace(PTRACE_POKEUSER, tid, dr_offset(7), 0) != 0)
+        return -1;
+    for (int i = 0; i < e->n_dr; i++) {
+        if (ptrace(PTRACE_POKEUSER, tid, dr_offset(i), e->dr_addr[i]) != 0)
+            return -1;
+        dr7 |= 1ul << (2 * i); /* local enable; R/W 00 (execute), LEN 00 */
+    }
+    return e->n_dr ? (int)ptrace(PTRACE_POKEUSER, tid, dr_offset(7), dr7) : 0;
+}
+
+void bp_dr_clear(pid_t tid)
+{
+    ptrace(PTRACE_POKEUSER, tid, dr_offset(7), 0);
+    for (int i = 0; i < N_DEBUG_REGS; i++)
+        ptrace(PTRACE_POKEUSER, tid, dr_offset(i), 0);
+}
+
+int bp_int3_insert(struct mp_bpengine *e, struct bp_site *s)
+{
+    uint8_t text[16] = { 0 };
+    if (pread(e->mem_fd, text, sizeof text, (off_t)s->addr) < 1)
+        return -1;
+    uint8_t int3 = INT3;
+    if (pwrite(e->mem_fd, &int3, 1, (off_t)s->addr) != 1)
+        return -1;
+    s->orig = text[0];
+    mp_emu_decode(text, &s->emu);
+    s->inserted = 1;
+    return 0;
+}
+
+void bp_int3_remove(struct mp_bpengine *e, struct bp_site *s)
+{
+    if (s->inserted && pwrite(e->mem_fd, &s->orig, 1, (off_t)s->addr) == 1)
+        s->inserted = 0;
+}
+
+/* ---- arming ---- */
+
+void bp_disarm(struct mp_bpengine *e)
+{
+    if (e->mem_fd >= 0)
+        close(e->mem_fd);
+    e->mem_fd = -1;
+    mp_remote_unwinder_free(e->unwinder);
+    e->unwinder = NULL;
+    memset(e->sites, 0, sizeof e->sites);
+    memset(&e->loader_site, 0, sizeof e->loader_site);
+    e->n_dr = 0;
+    e->ret_trap = 0;
+    e->stats.failed_reallocs += mp_bp_inproc_failed_reallocs(&e->inproc);
+    mp_bp_inproc_reset(&e->inproc);
+    e->stats.armed = 0;
+    e->stats.hardware = 0;
+    bp_threads_clear(e);
+}
+
+static int open_mem(struct mp_bpengine *e, pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/mem", (int)pid);
+    e->mem_fd = open(path, O_RDWR | O_CLOEXEC);
+    if (e->mem_fd < 0) {
+        snprintf(e->warning, sizeof e->warning, "the breakpoint engine cannot open %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Puts the allocator's breakpoints in place; the threads in tids[] are
+ * stopped and get the debug registers. */
+int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
+{
+    struct mp_alloc_entries entries;
+    char err[256];
+    int rc = mp_bp_find_allocator(e->pid, e->mem_fd, &e->loader, &entries, err, sizeof err);
+    if (rc != 0) {
+        if (rc < 0)
+            snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: %s", err);
+        else
+            snprintf(e->warning, sizeof e->warning,
+                     "the breakpoint engine is off: no malloc and free in the program's symbol tables "
+                     "(stripped static binary?): no heap data");
+        return -1;
+    }
+    e->unwinder = mp_remote_unwinder_new(e->pid, err, sizeof err);
+    if (!e->unwinder) {
+        snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: %s", err);
+        return -1;
+    }
+    snprintf(e->module, sizeof e->module, "%s", entries.module);
+    for (int i = 0; i < MP_FN_COUNT; i++) {
+        struct bp_site *s = &e->sites[i];
+        s->addr = entries.addr[i];
+        s->fn = i;
+        s->hw_slot = -1;
+        for (int k = 0; k < i && s->addr; k++)
+            if (e->sites[k].addr == s->addr)
+                s->addr = 0; /* an alias (aligned_alloc = memalign): the first name handles it */
+        uint8_t text[16] = { 0 };
+        if (s->addr && pread(e->mem_fd, text, sizeof text, (off_t)s->addr) > 0)
+            mp_emu_decode(text, &s->emu);
+    }
+    /* free stops nothing when it can be detoured to the stub that records it */
+    int free_detoured = 0;
+    if (e->use_stubs && mp_bp_inproc_map(&e->inproc, e->ring, tids[0], e->mem_fd, e->sites[MP_FN_MALLOC].addr,
+                                         e->sites[MP_FN_MALLOC].addr, !e->attached) == 0)
+        free_detoured = mp_bp_inproc_detour_free(&e->inproc, e->mem_fd, e->sites[MP_FN_FREE].addr) == 0;
+    /* Debug registers where the entry instruction cannot be emulated (no
+     * stepping over it then), or for the hot entries with MEMPROF_BP_HW=1;
+     * INT3 + emulation elsewhere: measured cheaper per hit here. */
+    static const int hot[] = { MP_FN_MALLOC, MP_FN_FREE, MP_FN_CALLOC, MP_FN_REALLOC };
+    e->n_dr = 0;
+    for (size_t h = 0; h < sizeof hot / sizeof *hot; h++) {
+        struct bp_site *s = &e->sites[hot[h]];
+        if (s->addr && !(hot[h] == MP_FN_FREE && free_detoured) && (e->force_hw || !s->emu.kind) &&
+            e->n_dr < N_DEBUG_REGS) {
+            s->hw_slot = e->n_dr;
+            e->dr_addr[e->n_dr++] = s->addr;
+        }
+    }
+    for (size_t i = 0; i < n && e->n_dr; i++) {
+        struct bp_thread *t = bp_thread_get(e, tids[i]);
+        if (bp_dr_write(e, tids[i]) != 0) {
+            /* no debug registers here (some hypervisors): INT3 everywhere */
+            for (size_t k = 0; k <= i; k++)
+                bp_dr_clear(tids[k]);
+            for (int f = 0; f < MP_FN_COUNT; f++)
+                e->sites[f].hw_slot = -1;
+            e->n_dr = 0;
+            break;
+        }
+        if (t)
+            t->dr_set = 1;
+    }
+    for (int i = 0; i < MP_FN_COUNT; i++) {
+        struct bp_site *s = &e->sites[i];
+        if (i == MP_FN_FREE && free_detoured)
+            continue;
+        if (s->addr && s->hw_slot < 0 && bp_int3_insert(e, s) != 0) {
+            snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: cannot write a breakpoint at "
+                     "%s in %s: %s", mp_alloc_fn_name((enum mp_alloc_fn)i), e->module, strerror(errno));
+            for (int k = 0; k < i; k++)
+                bp_int3_remove(e, &e->sites[k]);
+            for (size_t k = 0; k < n; k++)
+                bp_dr_clear(tids[k]);
+            e->n_dr = 0;
+            return -1;
+        }
+    }
+    e->ret_trap = e->sites[MP_FN_MALLOC].addr;
+    e->stats.armed = 1;
+    e->stats.hardware = e->n_dr;
+    return 0;
+}
+
+/* A new image or process: forget the old one, open its memory, find its
+ * loader.  0, or -1 with the warning set. */
+int bp_begin(struct mp_bpengine *e, pid_t pid)
+{
+    bp_disarm(e);
+    e->pid = pid;
+    e->use_stubs = 1; /* launched: the target inherited the ring's memfd; attached: through /proc */
+    e->warning[0] = '\0';
+    char err[256];
+    if (open_mem(e, pid) != 0)
+        return -1;
+    if (mp_bp_find_loader(pid, &e->loader, err, sizeof err) != 0) {
+        snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: %s", err);
+        return -1;
+    }
+    return 0;
+}

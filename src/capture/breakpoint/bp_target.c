@@ -1,0 +1,226 @@
+/* memprof: finding the allocator's entry points and the loader's hooks in a
+ * target process (see bp_target.h).  Symbols come from the ELF files through
+ * libelf; the load biases from the auxiliary vector (executable, ld.so) and
+ * from the loader's link map (l_addr) for libraries. */
+#define _GNU_SOURCE
+#include "bp_target.h"
+#include "supervise/procfs.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <link.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *const fn_names[MP_FN_COUNT] = {
+    [MP_FN_MALLOC] = "malloc",
+    [MP_FN_FREE] = "free",
+    [MP_FN_CALLOC] = "calloc",
+    [MP_FN_REALLOC] = "realloc",
+    [MP_FN_POSIX_MEMALIGN] = "posix_memalign",
+    [MP_FN_ALIGNED_ALLOC] = "aligned_alloc",
+    [MP_FN_MEMALIGN] = "memalign",
+    [MP_FN_VALLOC] = "valloc",
+    [MP_FN_PVALLOC] = "pvalloc",
+    [MP_FN_REALLOCARRAY] = "reallocarray",
+};
+
+const char *mp_alloc_fn_name(enum mp_alloc_fn fn)
+{
+    return fn < MP_FN_COUNT ? fn_names[fn] : "?";
+}
+
+/* What memprof needs from one ELF file. */
+struct elf_facts {
+    uint64_t entry;            /* e_entry */
+    int has_interp;            /* PT_INTERP: a dynamic program */
+};
+
+/* Looks up `n` names among the defined functions of path's symbol tables
+ * (.dynsym only when dynsym_only).  values[i] = st_value or stays 0. */
+static int elf_lookup(const char *path, const char *const *names, size_t n, uint64_t *values, int dynsym_only,
+                      struct elf_facts *facts)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    elf_version(EV_CURRENT);
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    GElf_Ehdr ehdr;
+    if (!elf || !gelf_getehdr(elf, &ehdr)) {
+        if (elf)
+            elf_end(elf);
+        close(fd);
+        return -1;
+    }
+    if (facts) {
+        facts->entry = ehdr.e_entry;
+        facts->has_interp = 0;
+        size_t phnum = 0;
+        elf_getphdrnum(elf, &phnum);
+        for (size_t i = 0; i < phnum; i++) {
+            GElf_Phdr ph;
+            if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_INTERP)
+                facts->has_interp = 1;
+        }
+    }
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_DYNSYM && (dynsym_only || sh.sh_type != SHT_SYMTAB)))
+            continue;
+        Elf_Data *data = elf_getdata(scn, NULL);
+        size_t count = sh.sh_entsize ? sh.sh_size / sh.sh_entsize : 0;
+        for (size_t i = 0; data && i < count; i++) {
+            GElf_Sym sym;
+            if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
+                continue;
+            int type = GELF_ST_TYPE(sym.st_info);
+            if (type != STT_FUNC && type != STT_OBJECT)
+                continue;
+            const char *name = elf_strptr(elf, sh.sh_link, sym.st_name);
+            if (!name)
+                continue;
+            for (size_t k = 0; k < n; k++)
+                if (values[k] == 0 && strcmp(name, names[k]) == 0)
+                    values[k] = sym.st_value;
+        }
+    }
+    elf_end(elf);
+    close(fd);
+    return 0;
+}
+
+static int read_mem(int mem_fd, uint64_t addr, void *buf, size_t len)
+{
+    return pread(mem_fd, buf, len, (off_t)addr) == (ssize_t)len ? 0 : -1;
+}
+
+/* The path of the mapping that starts at `start` in /proc/PID/maps. */
+static int mapping_path(pid_t pid, uint64_t start, char *path, size_t len)
+{
+    char maps[64], line[PATH_MAX + 128];
+    snprintf(maps, sizeof maps, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(maps, "re");
+    if (!f)
+        return -1;
+    int rc = -1;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo;
+        int off = 0;
+        if (sscanf(line, "%lx-%*x %*s %*x %*s %*u %n", &lo, &off) < 1 || lo != start || !off)
+            continue;
+        line[strcspn(line, "\n")] = '\0';
+        if (line[off] == '/') {
+            snprintf(path, len, "%s", line + off);
+            rc = 0;
+        }
+        break;
+    }
+    fclose(f);
+    return rc;
+}
+
+int mp_bp_find_loader(pid_t pid, struct mp_loader_hooks *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    char exe[64];
+    snprintf(exe, sizeof exe, "/proc/%d/exe", (int)pid);
+    struct elf_facts facts;
+    uint64_t none = 0;
+    if (elf_lookup(exe, NULL, 0, &none, 1, &facts) != 0) {
+        snprintf(err, errlen, "cannot read the program's ELF headers (%s): %s", exe, strerror(errno));
+        return -1;
+    }
+    if (!facts.has_interp)
+        return 0;
+    uint64_t base = 0;
+    char ldso[PATH_MAX];
+    if (mp_proc_auxv(pid, AT_BASE, &base) != 0 || base == 0 || mapping_path(pid, base, ldso, sizeof ldso) != 0) {
+        snprintf(err, errlen, "cannot find the dynamic loader of process %d (AT_BASE in /proc/%d/auxv)", (int)pid,
+                 (int)pid);
+        return -1;
+    }
+    static const char *const names[] = { "_dl_debug_state", "_r_debug" };
+    uint64_t values[2] = { 0, 0 };
+    if (elf_lookup(ldso, names, 2, values, 1, NULL) != 0 || !values[0] || !values[1]) {
+        snprintf(err, errlen, "the dynamic loader %s does not export _dl_debug_state and _r_debug", ldso);
+        return -1;
+    }
+    out->debug_state = base + values[0];
+    out->r_debug = base + values[1];
+    return 0;
+}
+
+int mp_bp_link_map_consistent(int mem_fd, const struct mp_loader_hooks *hooks)
+{
+    struct r_debug rd;
+    return read_mem(mem_fd, hooks->r_debug, &rd, sizeof rd) == 0 && rd.r_map && rd.r_state == RT_CONSISTENT;
+}
+
+/* Fills out from one module when it defines malloc and free. */
+static int try_module(const char *path, uint64_t bias, int dynsym_only, struct mp_alloc_entries *out)
+{
+    uint64_t values[MP_FN_COUNT] = { 0 };
+    if (elf_lookup(path, fn_names, MP_FN_COUNT, values, dynsym_only, NULL) != 0)
+        return 0;
+    if (!values[MP_FN_MALLOC] || !values[MP_FN_FREE])
+        return 0;
+    for (int i = 0; i < MP_FN_COUNT; i++)
+        out->addr[i] = values[i] ? bias + values[i] : 0;
+    snprintf(out->module, sizeof out->module, "%s", path);
+    return 1;
+}
+
+int mp_bp_find_allocator(pid_t pid, int mem_fd, const struct mp_loader_hooks *hooks, struct mp_alloc_entries *out,
+                         char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    char exe[64], exe_path[PATH_MAX];
+    snprintf(exe, sizeof exe, "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(exe, exe_path, sizeof exe_path - 1);
+    exe_path[n > 0 ? n : 0] = '\0';
+    if (!hooks->debug_state) {
+        struct elf_facts facts;
+        uint64_t none = 0, at_entry = 0;
+        if (elf_lookup(exe, NULL, 0, &none, 1, &facts) != 0 || mp_proc_auxv(pid, AT_ENTRY, &at_entry) != 0) {
+            snprintf(err, errlen, "cannot read the program's ELF headers or auxiliary vector (process %d)", (int)pid);
+            return -1;
+        }
+        if (!try_module(exe, at_entry - facts.entry, 0, out))
+            return 1;
+        snprintf(out->module, sizeof out->module, "%s", n > 0 ? exe_path : exe);
+        return 0;
+    }
+    struct r_debug rd;
+    if (read_mem(mem_fd, hooks->r_debug, &rd, sizeof rd) != 0) {
+        snprintf(err, errlen, "cannot read the loader's r_debug in process %d: %s", (int)pid, strerror(errno));
+        return -1;
+    }
+    uint64_t lm_addr = (uint64_t)(uintptr_t)rd.r_map;
+    for (int guard = 0; lm_addr && guard < 4096; guard++) {
+        struct link_map lm;
+        if (read_mem(mem_fd, lm_addr, &lm, sizeof lm) != 0)
+            break;
+        char name[PATH_MAX] = "";
+        if (lm.l_name)
+            for (size_t i = 0; i + 1 < sizeof name; i++)
+                if (read_mem(mem_fd, (uint64_t)(uintptr_t)lm.l_name + i, &name[i], 1) != 0 || name[i] == '\0') {
+                    name[i] = '\0';
+                    break;
+                }
+        /* the first entry is the program (empty name); the vdso has a name but no file */
+        const char *path = guard == 0 ? exe : name;
+        if (path[0] == '/' && try_module(path, lm.l_addr, 1, out)) {
+            if (guard == 0)
+                snprintf(out->module, sizeof out->module, "%s", exe_path);
+            return 0;
+        }
+        lm_addr = (uint64_t)(uintptr_t)lm.l_next;
+    }
+    return 1;
+}

@@ -1,0 +1,435 @@
+/* memprof: the breakpoint engine (see bpengine.h): its life (new, exec,
+ * attach, threads, free), its hits (entries, returns), and leaving a
+ * process as it was.  Arming is bp_arm.c, the thread table bp_threads.c.
+ *
+ * An entry costs one stop of the thread that hit: PTRACE_GETREGS, the stack
+ * read with one process_vm_readv and unwound by the cached CFI rules of
+ * remote_unwind.c, one write for the replaced return address (with the
+ * push under the INT3, when there is one), SETREGS, PTRACE_CONT.  With the
+ * in-target stubs (bp_inproc.h) the return and free cost no stop; without
+ * them (attached processes) each costs one more: GETREGS, SETREGS, CONT. */
+#define _GNU_SOURCE
+#include "bpengine.h"
+#include "bpengine_internal.h"
+#include "supervise/procfs.h"
+#include "remote_unwind.h"
+#include "events/ring_reader.h"
+#include "capture/trap/stepover.h"
+
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/user.h>
+#include <unistd.h>
+
+#ifndef TRAP_HWBKPT
+#define TRAP_HWBKPT 4
+#endif
+
+/* ---- life of the engine ---- */
+
+struct mp_bpengine *mp_bpengine_new(struct mp_ring_reader *ring)
+{
+    struct mp_bpengine *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->ring = ring;
+    e->mem_fd = -1;
+    mp_hashidx_init(&e->thread_index);
+    const char *hw = getenv("MEMPROF_BP_HW");
+    e->force_hw = hw && *hw && strcmp(hw, "0") != 0;
+    return e;
+}
+
+int mp_bpengine_exec(struct mp_bpengine *e, pid_t pid)
+{
+    if (bp_begin(e, pid) != 0)
+        return -1;
+    /* Arm at a breakpoint stop, not at the exec stop itself (the kernel is
+     * still returning from execve there: an injected system call would get
+     * execve's result as its number).  Dynamic programs: when the loader
+     * has mapped the libraries; static ones: at the entry point. */
+    uint64_t arm_at = e->loader.debug_state;
+    if (!arm_at && mp_proc_auxv(pid, AT_ENTRY, &arm_at) != 0) {
+        snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: cannot read /proc/%d/auxv", (int)pid);
+        return -1;
+    }
+    e->loader_site.addr = arm_at;
+    e->loader_site.fn = -1;
+    e->loader_site.hw_slot = -1;
+    if (bp_int3_insert(e, &e->loader_site) != 0) {
+        snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: cannot write a breakpoint at "
+                 "0x%llx (%s): %s", (unsigned long long)arm_at,
+                 e->loader.debug_state ? "the loader's _dl_debug_state" : "the program's entry point",
+                 strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int mp_bpengine_attach(struct mp_bpengine *e, pid_t pid, const pid_t *tids, size_t n)
+{
+    e->attached = 1; /* everything is undone at detach; the ring is opened through /proc */
+    if (bp_begin(e, pid) != 0)
+        return -1;
+    return bp_arm(e, tids, n);
+}
+
+void mp_bpengine_thread_stop(struct mp_bpengine *e, pid_t tid)
+{
+    if (!e || !e->stats.armed || !e->n_dr)
+        return;
+    struct bp_thread *t = bp_thread_get(e, tid);
+    if (t && !t->dr_set && bp_dr_write(e, tid) == 0)
+        t->dr_set = 1;
+}
+
+void mp_bpengine_thread_gone(struct mp_bpengine *e, pid_t tid)
+{
+    if (e)
+        bp_thread_forget(e, tid);
+}
+
+uint64_t mp_bpengine_mapped_bytes(const struct mp_bpengine *e)
+{
+    return e && e->inproc.remote ? e->inproc.ring_bytes : 0;
+}
+
+void mp_bpengine_stats(const struct mp_bpengine *e, struct mp_bpengine_stats *out)
+{
+    *out = e->stats;
+    out->failed_reallocs += mp_bp_inproc_failed_reallocs(&e->inproc);
+}
+
+const char *mp_bpengine_warning(const struct mp_bpengine *e)
+{
+    return e->warning[0] ? e->warning : NULL;
+}
+
+void mp_bpengine_free(struct mp_bpengine *e)
+{
+    if (!e)
+        return;
+    bp_disarm(e);
+    mp_hashidx_free(&e->thread_index);
+    free(e->threads);
+    free(e->free_ids);
+    free(e);
+}
+
+/* ---- hits ---- */
+
+static void post(struct mp_bpengine *e, enum mp_event_kind kind, pid_t tid, uint64_t addr, uint64_t size,
+                 const struct bp_thread *t)
+{
+    struct mp_event ev = { .kind = kind, .tid = (uint32_t)tid, .addr = addr, .size = size };
+    if (t) {
+        ev.nframes = t->nframes;
+        ev.truncated = t->truncated;
+        ev.frames = t->frames;
+    }
+    if (mp_ring_reader_post_heap(e->ring, &ev) == 0) {
+        if (kind == MP_EV_ALLOC)
+            e->stats.allocs++;
+        else
+            e->stats.frees++;
+    }
+}
+
+/* The size an allocating call asks for, from its arguments; 0 with *skip
+ * set when the call cannot succeed (reallocarray overflow). */
+static uint64_t requested_size(int fn, const uint64_t *a, int *skip)
+{
+    uint64_t bytes;
+    *skip = 0;
+    switch (fn) {
+    case MP_FN_CALLOC:
+        return a[0] * a[1]; /* a successful calloc did not overflow */
+    case MP_FN_REALLOC:
+        return a[1];
+    case MP_FN_REALLOCARRAY:
+        if (__builtin_mul_overflow(a[1], a[2], &bytes))
+            *skip = 1; /* fails with ENOMEM, the block untouched */
+        return bytes;
+    case MP_FN_POSIX_MEMALIGN:
+        return a[2];
+    case MP_FN_ALIGNED_ALLOC:
+    case MP_FN_MEMALIGN:
+        return a[1];
+    default: /* malloc, valloc, pvalloc */
+        return a[0];
+    }
+}
+
+/* The thread came back from the call whose return address we replaced. */
+static void on_return(struct mp_bpengine *e, struct bp_thread *t, struct user_regs_struct *regs)
+{
+    int skip;
+    uint64_t size = requested_size(t->fn, t->args, &skip), block = regs->rax;
+    if (t->fn == MP_FN_POSIX_MEMALIGN) {
+        block = 0;
+        if ((int)regs->rax == 0 && pread(e->mem_fd, &block, sizeof block, (off_t)t->args[0]) != sizeof block)
+            block = 0;
+    }
+    if (block)
+        post(e, MP_EV_ALLOC, t->tid, block, size, t);
+    else if ((t->fn == MP_FN_REALLOC || t->fn == MP_FN_REALLOCARRAY) && t->args[0] && size)
+        e->stats.failed_reallocs++;
+    t->pending = 0;
+    regs->rip = t->ret;
+}
+
+/* An entry: record what can be recorded now, replace the return address
+ * when the result is needed.  When the entry is an INT3 on a push, the push
+ * is carried out with the same write (one pwrite of 16 bytes): returns 1,
+ * and the caller only moves rsp and rip on. */
+static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_site *site,
+                    const struct user_regs_struct *regs)
+{
+    int fn = site->fn;
+    if (bp_call_open(e, t)) {
+        /* below the open call's frame: realloc calling malloc; at the same
+         * stack pointer: a tail call (reallocarray jumps to realloc), whose
+         * return address is already ours.  The outer call records. */
+        if (regs->rsp <= t->entry_sp) {
+            e->stats.nested++;
+            return 0;
+        }
+        e->stats.abandoned++; /* the earlier call was left without returning (longjmp) */
+        bp_slot_abandon(e, t);
+        t->pending = 0;
+    }
+    uint64_t a[3] = { regs->rdi, regs->rsi, regs->rdx };
+    if (fn == MP_FN_FREE) {
+        if (a[0])
+            post(e, MP_EV_FREE, t->tid, a[0], 0, NULL);
+        return 0;
+    }
+    int skip;
+    uint64_t size = requested_size(fn, a, &skip);
+    if (skip)
+        return 0;
+    int realloc_of_block = (fn == MP_FN_REALLOC || fn == MP_FN_REALLOCARRAY) && a[0];
+    if (realloc_of_block && size == 0)
+        return 0; /* realloc(p, 0): glibc frees p through free itself, which records it */
+    /* posix_memalign's result is behind a pointer: its return comes back through a trap */
+    int slot = fn == MP_FN_POSIX_MEMALIGN ? -1 : mp_bp_inproc_take_slot(&e->inproc);
+    /* realloc of a block: its FREE takes its place in the ring before the
+     * memory can be reused.  Through a stub, as the agent does: a position
+     * reserved now, committed by the stub (a NOP if realloc failed). */
+    uint64_t free_pos = 0;
+    if (realloc_of_block && slot >= 0 && mp_ring_reader_reserve(e->ring, &free_pos) == 0)
+        free_pos++;
+    else if (realloc_of_block)
+        post(e, MP_EV_FREE, t->tid, a[0], 0, NULL);
+    uint64_t *frames = slot >= 0 ? e->inproc.slots[slot].frames : t->frames;
+    uint32_t truncated = 0;
+    int n = mp_remote_unwind_at_entry(e->unwinder, regs->rsp, regs->rbp, frames, MP_MAX_FRAMES, &truncated);
+    uint64_t hijack = slot >= 0 ? mp_bp_inproc_ret_stub(&e->inproc, slot) : e->ret_trap;
+    if (n <= 0) {
+        e->stats.unreadable++;
+        bp_release_free_pos(e, free_pos, t->tid, a[0]);
+        return 0;
+    }
+    if (slot >= 0) {
+        struct mp_stub_slot *k = &e->inproc.slots[slot];
+        k->ret = frames[0];
+        k->size = size;
+        k->tid = (uint32_t)t->tid;
+        k->count_fail = realloc_of_block && !free_pos;
+        k->free_pos = free_pos;
+        k->free_addr = a[0];
+        k->nframes = (uint32_t)n;
+        k->truncated = truncated;
+        k->entry_sp = regs->rsp;
+        __atomic_store_n(&k->busy, 1, __ATOMIC_RELEASE);
+    }
+    uint64_t words[2];
+    int merged = site->inserted && mp_emu_push_value(&site->emu, regs, &words[0]);
+    words[1] = hijack;
+    ssize_t want = merged ? 16 : 8;
+    if (pwrite(e->mem_fd, merged ? words : &words[1], (size_t)want, (off_t)(regs->rsp - (merged ? 8 : 0))) != want) {
+        if (slot >= 0)
+            __atomic_store_n(&e->inproc.slots[slot].busy, 0, __ATOMIC_RELEASE);
+        bp_release_free_pos(e, free_pos, t->tid, a[0]);
+        e->stats.unreadable++;
+        return 0;
+    }
+    t->nframes = (uint32_t)n;
+    t->truncated = truncated;
+    t->ret = frames[0];
+    t->entry_sp = regs->rsp;
+    t->fn = (uint8_t)fn;
+    t->slot = (int16_t)slot;
+    memcpy(t->args, a, sizeof a);
+    t->pending = 1;
+    return merged;
+}
+
+/* _dl_debug_state: arm once the link map is consistent. */
+static void on_loader(struct mp_bpengine *e, pid_t tid)
+{
+    if (e->loader.debug_state && !mp_bp_link_map_consistent(e->mem_fd, &e->loader))
+        return;
+    bp_int3_remove(e, &e->loader_site);
+    bp_arm(e, &tid, 1);
+}
+
+static struct bp_site *site_at(struct mp_bpengine *e, uint64_t rip, int hw)
+{
+    for (int i = 0; i < MP_FN_COUNT; i++) {
+        struct bp_site *s = &e->sites[i];
+        if (s->addr && (hw ? s->hw_slot >= 0 && s->addr == rip : s->inserted && s->addr + 1 == rip))
+            return s;
+    }
+    if (!hw && e->loader_site.inserted && e->loader_site.addr + 1 == rip)
+        return &e->loader_site;
+    return NULL;
+}
+
+int mp_bpengine_on_trap(struct mp_bpengine *e, pid_t tid)
+{
+    if (!e || e->mem_fd < 0)
+        return 0;
+    struct user_regs_struct regs;
+    if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0)
+        return 0;
+    /* rip just past one of our INT3s: it was that INT3 (what else would
+     * leave rip there), no need to ask for the siginfo on the hot path */
+    struct bp_site *s = site_at(e, regs.rip, 0);
+    if (!s && e->n_dr) {
+        siginfo_t si;
+        if (ptrace(PTRACE_GETSIGINFO, tid, 0, &si) == 0 && si.si_code == TRAP_HWBKPT)
+            s = site_at(e, regs.rip, 1);
+    }
+    if (!s)
+        return 0;
+    e->stats.traps++;
+    struct bp_thread *t = bp_thread_get(e, tid);
+    int changed = 0;
+    if (s->fn < 0) {
+        on_loader(e, tid);
+    } else if (t && t->pending && t->slot < 0 && s->addr == e->ret_trap && regs.rsp == t->entry_sp + 8) {
+        on_return(e, t, &regs);
+        changed = 1;
+    } else if (t && on_entry(e, t, s, &regs)) {
+        regs.rsp -= 8; /* the push under the INT3 was written with the return address */
+        regs.rip = s->addr + s->emu.len;
+        e->stats.emulated++;
+        if (ptrace(PTRACE_SETREGS, tid, 0, &regs) == 0)
+            ptrace(PTRACE_CONT, tid, 0, 0);
+        return 1;
+    }
+    if (changed || s->hw_slot >= 0) {
+        /* a return goes on at the real return address; a debug-register hit
+         * resumes at the entry (the kernel set RF: it does not trap again) */
+        if (changed && ptrace(PTRACE_SETREGS, tid, 0, &regs) != 0)
+            return 1; /* gone: the supervisor reaps it */
+        ptrace(PTRACE_CONT, tid, 0, 0);
+        return 1;
+    }
+    /* an INT3 entry: carry out the instruction under it, or step over it */
+    regs.rip = s->addr;
+    if (s->inserted && s->emu.kind) {
+        struct user_regs_struct after = regs;
+        if (mp_emu_execute(&s->emu, &after, e->mem_fd) == 0 && ptrace(PTRACE_SETREGS, tid, 0, &after) == 0) {
+            e->stats.emulated++;
+            ptrace(PTRACE_CONT, tid, 0, 0);
+            return 1;
+        }
+    }
+    if (ptrace(PTRACE_SETREGS, tid, 0, &regs) != 0)
+        return 1;
+    if (!s->inserted) { /* the loader's breakpoint, just removed */
+        ptrace(PTRACE_CONT, tid, 0, 0);
+        return 1;
+    }
+    e->stats.stepped++;
+    if (mp_step_over(e->pid, tid, e->mem_fd, s->addr, s->orig, &e->stats.lost_stops) != MP_STEP_DONE)
+        bp_thread_forget(e, tid);
+    return 1;
+}
+
+int mp_bpengine_clean_child(struct mp_bpengine *e, pid_t child)
+{
+    if (!e || e->mem_fd < 0)
+        return 0;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/mem", (int)child);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = 0;
+    struct bp_site *all[MP_FN_COUNT + 1];
+    for (int i = 0; i < MP_FN_COUNT; i++)
+        all[i] = &e->sites[i];
+    all[MP_FN_COUNT] = &e->loader_site;
+    for (int i = 0; i <= MP_FN_COUNT; i++)
+        if (all[i]->inserted && pwrite(fd, &all[i]->orig, 1, (off_t)all[i]->addr) != 1)
+            rc = -1;
+    if (mp_bp_inproc_clean_child(&e->inproc, fd) != 0)
+        rc = -1;
+    close(fd);
+    return rc;
+}
+
+int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
+{
+    if (!e || e->mem_fd < 0)
+        return 0;
+    int rc = 0;
+    /* nobody may be inside the stubs when they go: step them out (they
+     * finish their record and jump on to the caller or into free) */
+    for (size_t i = 0; i < n && e->inproc.remote; i++) {
+        struct user_regs_struct regs;
+        if (ptrace(PTRACE_GETREGS, tids[i], 0, &regs) == 0 && mp_bp_inproc_in_stubs(&e->inproc, regs.rip) &&
+            mp_bp_inproc_leave_stubs(&e->inproc, e->pid, tids[i]) != 0)
+            rc = -1;
+    }
+    /* calls still open get their own return address back */
+    for (size_t i = 0; i < n; i++) {
+        struct bp_thread *t = bp_thread_find(e, tids[i]);
+        if (t && bp_call_open(e, t)) {
+            struct user_regs_struct regs;
+            uint64_t ours = t->slot >= 0 ? mp_bp_inproc_ret_stub(&e->inproc, t->slot) : e->ret_trap, there = 0;
+            if (ptrace(PTRACE_GETREGS, tids[i], 0, &regs) != 0) {
+                rc = -1;
+            } else if (t->slot < 0 && regs.rip == e->ret_trap && regs.rsp == t->entry_sp + 8) {
+                /* stopped on the return itself, before the breakpoint fired */
+                on_return(e, t, &regs);
+                if (ptrace(PTRACE_SETREGS, tids[i], 0, &regs) != 0)
+                    rc = -1;
+            } else if (pread(e->mem_fd, &there, sizeof there, (off_t)t->entry_sp) != sizeof there ||
+                       (there == ours &&
+                        pwrite(e->mem_fd, &t->ret, sizeof t->ret, (off_t)t->entry_sp) != sizeof t->ret)) {
+                rc = -1;
+            } else {
+                e->stats.abandoned++; /* the call ends after memprof left */
+                bp_slot_abandon(e, t);
+                t->pending = 0;
+            }
+        }
+        if (e->n_dr)
+            bp_dr_clear(tids[i]);
+    }
+    if (n && mp_bp_inproc_unmap(&e->inproc, tids[0], e->mem_fd, e->sites[MP_FN_MALLOC].addr) != 0)
+        rc = -1;
+    for (int i = 0; i < MP_FN_COUNT; i++)
+        bp_int3_remove(e, &e->sites[i]);
+    bp_int3_remove(e, &e->loader_site);
+    for (int i = 0; i < MP_FN_COUNT; i++)
+        if (e->sites[i].inserted)
+            rc = -1;
+    if (rc)
+        snprintf(e->warning, sizeof e->warning,
+                 "memprof could not restore everything in process %d before detaching", (int)e->pid);
+    bp_disarm(e);
+    return rc;
+}
+

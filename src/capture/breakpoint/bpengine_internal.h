@@ -1,0 +1,95 @@
+/* memprof: the breakpoint engine's state, shared by its thread table
+ * (bp_threads.c), its arming (bp_arm.c: debug registers, INT3s, finding and
+ * arming the allocator) and its life and hits (bpengine.c).  Calls run one
+ * way: bpengine.c -> bp_arm.c -> bp_threads.c. */
+#ifndef MEMPROF_BPENGINE_INTERNAL_H
+#define MEMPROF_BPENGINE_INTERNAL_H
+
+#include "bp_inproc.h"
+#include "bp_target.h"
+#include "bpengine.h"
+#include "capture/trap/emulate.h"
+#include "base/hashidx.h"
+#include "memprof/event.h"
+
+#include <sys/types.h>
+
+#define INT3 0xcc
+#define N_DEBUG_REGS 4
+
+struct bp_site {
+    uint64_t addr;          /* 0: unused */
+    int fn;                 /* enum mp_alloc_fn; -1: the loader's _dl_debug_state */
+    int hw_slot;            /* debug register 0-3, or -1: an INT3 */
+    uint8_t orig;           /* the byte under the INT3 */
+    uint8_t inserted;
+    struct mp_emu emu;
+};
+
+struct bp_thread {
+    pid_t tid;
+    uint8_t dr_set;         /* debug registers written for this image */
+    uint8_t pending;        /* inside an allocator call whose return address we replaced */
+    uint8_t fn;
+    int16_t slot;           /* the call returns through stub `slot`; -1: through a trap */
+    uint64_t entry_sp;      /* where the return address was */
+    uint64_t ret;           /* the real return address */
+    uint64_t args[3];
+    uint32_t nframes, truncated;
+    uint64_t frames[MP_MAX_FRAMES];
+};
+
+struct mp_bpengine {
+    struct mp_ring_reader *ring;
+    struct mp_remote_unwinder *unwinder;
+    pid_t pid;
+    int mem_fd;
+    int force_hw;                    /* MEMPROF_BP_HW=1: debug registers for the hot entries */
+    int use_stubs;
+    int attached;                    /* memprof -p: everything is undone at detach */                   /* launch mode: the ring is mapped into the target */
+    struct mp_bp_inproc inproc;
+    struct mp_loader_hooks loader;
+    struct bp_site loader_site;      /* until armed (dynamic programs) */
+    struct bp_site sites[MP_FN_COUNT];
+    uint64_t ret_trap;               /* malloc's entry: returns that come back through a trap */
+    uint64_t dr_addr[N_DEBUG_REGS];
+    int n_dr;
+    struct mp_hashidx thread_index;
+    struct bp_thread *threads;
+    uint32_t n_threads, cap_threads;
+    uint32_t *free_ids;
+    uint32_t n_free_ids;
+    struct mp_bpengine_stats stats;
+    char module[4096];
+    char warning[4096 + 320];
+};
+
+
+/* ---- bp_threads.c ---- */
+struct bp_thread *bp_thread_find(struct mp_bpengine *e, pid_t tid);
+struct bp_thread *bp_thread_get(struct mp_bpengine *e, pid_t tid);   /* NULL: out of memory */
+void bp_thread_forget(struct mp_bpengine *e, pid_t tid);
+void bp_threads_clear(struct mp_bpengine *e);
+/* Is the thread still inside the allocator call we saw it enter?  (A call
+ * that returned through a stub is over once the stub freed its slot.) */
+int bp_call_open(struct mp_bpengine *e, struct bp_thread *t);
+/* The thread left its open call without returning: free its slot (and
+ * commit a FREE position the slot had reserved). */
+void bp_slot_abandon(struct mp_bpengine *e, struct bp_thread *t);
+/* A realloc whose FREE position (free_pos - 1; 0: none) was reserved but
+ * whose stub will not run: the block is taken as freed. */
+void bp_release_free_pos(struct mp_bpengine *e, uint64_t free_pos, pid_t tid, uint64_t block);
+
+/* ---- bp_arm.c ---- */
+int bp_dr_write(struct mp_bpengine *e, pid_t tid);  /* the image's debug registers into one stopped thread */
+void bp_dr_clear(pid_t tid);
+int bp_int3_insert(struct mp_bpengine *e, struct bp_site *s);
+void bp_int3_remove(struct mp_bpengine *e, struct bp_site *s);
+/* Find the allocator and put the breakpoints in (tids[] stopped).  0, or -1 with the warning set. */
+int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n);
+void bp_disarm(struct mp_bpengine *e);
+/* A new image or process: forget the old one, open its memory, find its
+ * loader.  0, or -1 with the warning set. */
+int bp_begin(struct mp_bpengine *e, pid_t pid);
+
+#endif

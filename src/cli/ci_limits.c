@@ -1,0 +1,111 @@
+/* memprof: size parsing and the CI limit checks. */
+#define _GNU_SOURCE
+#include "ci_limits.h"
+#include "report/format.h"
+#include "profile/tables.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+int mp_parse_size(const char *text, uint64_t *bytes)
+{
+    static const struct { const char *unit; double scale; } units[] = {
+        { "", 1 },         { "b", 1 },
+        { "k", 1024.0 },   { "kib", 1024.0 },   { "kb", 1e3 },
+        { "m", 1048576.0 },{ "mib", 1048576.0 },{ "mb", 1e6 },
+        { "g", 1073741824.0 }, { "gib", 1073741824.0 }, { "gb", 1e9 },
+        { "t", 1099511627776.0 }, { "tib", 1099511627776.0 }, { "tb", 1e12 },
+    };
+    /* Plain decimal digits with at most one point: no sign, exponent or hex. */
+    size_t len = strspn(text, "0123456789.");
+    const char *point = memchr(text, '.', len);
+    if (len == 0 || len > 30 || (point && memchr(point + 1, '.', len - (size_t)(point - text) - 1)) ||
+        (len == 1 && text[0] == '.'))
+        return -1;
+    char number[32];
+    memcpy(number, text, len);
+    number[len] = '\0';
+    errno = 0;
+    double v = strtod(number, NULL);
+    if (errno || !isfinite(v))
+        return -1;
+    const char *end = text + len;
+    while (*end == ' ')
+        end++;
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
+        if (strcasecmp(end, units[i].unit) == 0) {
+            double b = v * units[i].scale;
+            if (b >= 18446744073709549568.0)
+                return -1;
+            *bytes = (uint64_t)(b + 0.5);
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* The line that held most at the peak (or leaked most), for the message. */
+static const struct mp_line_stats *most_responsible(const struct mp_profile *p, enum mp_line_order order)
+{
+    size_t n;
+    size_t *idx = mp_lines_sorted(p, order, &n);
+    const struct mp_line_stats *l = n ? mp_profile_line(p, idx[0]) : NULL;
+    free(idx);
+    return l;
+}
+
+static void write_culprit(FILE *out, const struct mp_line_stats *l, const char *verb, uint64_t bytes,
+                          const struct mp_report_options *opt)
+{
+    char a[64];
+    if (!l)
+        return;
+    mp_format_size(a, sizeof a, (int64_t)bytes, opt->precision);
+    fputs(" (", out);
+    if (l->file)
+        fprintf(out, "%s:%d", mp_display_path(l->file, opt->cwd), l->line);
+    else
+        fprintf(out, "%s", l->function);
+    fprintf(out, " %s %s)", verb, a);
+}
+
+static int check_one(FILE *out, const char *what, const char *option, uint64_t value, uint64_t limit,
+                     const struct mp_line_stats *culprit, const char *verb, uint64_t culprit_bytes,
+                     const struct mp_report_options *opt)
+{
+    if (limit == MP_NO_LIMIT || value <= limit)
+        return 0;
+    char v[64], l[64];
+    mp_format_size(v, sizeof v, (int64_t)value, opt->precision);
+    mp_format_size(l, sizeof l, (int64_t)limit, opt->precision);
+    fprintf(out, "memprof: %s %s exceeds %s %s", what, v, option, l);
+    write_culprit(out, culprit, verb, culprit_bytes, opt);
+    fputc('\n', out);
+    return 1;
+}
+
+int mp_check_limits(FILE *out, const struct mp_limits *limits, const struct mp_profile *p,
+                    const struct mp_report_run *run, const struct mp_report_options *opt)
+{
+    const struct mp_totals *t = mp_profile_totals(p);
+    const struct mp_line_stats *at_peak = most_responsible(p, MP_BY_PEAK);
+    int broken = 0;
+    if (run->engine_note && (limits->heap != MP_NO_LIMIT || limits->leaks != MP_NO_LIMIT)) {
+        fprintf(out, "memprof: --limit-%s cannot be checked: the heap was not profiled (%s)\n",
+                limits->heap != MP_NO_LIMIT ? "heap" : "leaks", run->engine_note);
+        broken++;
+    } else {
+        broken += check_one(out, "peak heap", "--limit-heap", t->peak_heap_bytes, limits->heap, at_peak, "held",
+                            at_peak ? at_peak->peak_bytes : 0, opt);
+        const struct mp_line_stats *leaker = most_responsible(p, MP_BY_LEAKED);
+        broken += check_one(out, "leaked memory", "--limit-leaks", t->live_bytes, limits->leaks, leaker, "leaked",
+                            leaker ? leaker->live_bytes : 0, opt);
+    }
+    broken += check_one(out, "peak RSS", "--limit-rss", run->peak_rss_bytes, limits->rss,
+                        run->engine_note ? NULL : at_peak, "held at the heap's peak",
+                        at_peak ? at_peak->peak_bytes : 0, opt);
+    return broken;
+}

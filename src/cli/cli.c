@@ -1,0 +1,292 @@
+/* memprof: option parsing, --help and --version. */
+#define _GNU_SOURCE
+#include "cli.h"
+#include "ci_limits.h"
+#include "capture/linemode/linemode.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef MEMPROF_VERSION
+#define MEMPROF_VERSION "dev"
+#endif
+
+static const char usage_line[] = "usage: memprof [OPTIONS] PROGRAM [ARGS...]  |  memprof [OPTIONS] -p PID\n";
+
+static int add_function(struct mp_options *opt, const char *name)
+{
+    if (!*name) {
+        fprintf(stderr, "memprof: --function takes a function name, such as --function build_table\n%s",
+                usage_line);
+        return -1;
+    }
+    opt->functions[opt->linemode.n_functions++] = name;
+    return 0;
+}
+
+static void print_help(void)
+{
+    printf("%s", usage_line);
+    printf("\n"
+           "Run PROGRAM under memprof's ptrace supervisor, record every heap allocation and\n"
+           "the peak RSS, and print a line-level memory report (memory_profiler style) to\n"
+           "stderr.  PROGRAM's own stdin, stdout and stderr are left alone.  memprof exits\n"
+           "with PROGRAM's exit status, or 128+N when it died of signal N.\n"
+           "\n"
+           "Options:\n"
+           "  -o, --output FILE   write the text report to FILE instead of stderr\n"
+           "      --json FILE     also write the report as JSON (the saved profile)\n"
+           "      --top N         rows in \"Top lines\" (default 10; 0: all)\n"
+           "      --tables N      per-function tables to print (default 10; 0: all)\n"
+           "      --precision N   digits after the point in sizes (default 1)\n"
+           "      --engine E      heap engine: auto (default: the agent, breakpoints for static\n"
+           "                      programs), agent, breakpoint (ptrace breakpoints on the\n"
+           "                      allocator: no preload, ~100x slower), none (RSS only)\n"
+           "      --interval T    RSS sampling period: 10ms (default), 250ms, 1s, ...\n"
+           "      --stable        leave out what varies between runs (RSS, times, addresses)\n"
+           "                      so two runs of a deterministic program are byte-identical\n"
+           "  -p, --pid PID       attach to a running process (breakpoint engine) instead of\n"
+           "                      launching one; Ctrl-C detaches and reports, leaving it running\n"
+           "      --duration T    with -p: detach after T (30s, 500ms, 2m)\n"
+           "  -h, --help          show this help\n"
+           "      --version       show the version\n"
+           "\n"
+           "Line by line (memory_profiler's @profile for native code):\n"
+           "      --function NAME memory after every line of NAME (repeatable; FILE.c:NAME\n"
+           "                      picks one file's; globs such as 'parse_*' work); needs -g\n"
+           "      --metric M      what the --function tables show: rss (default) or heap\n"
+           "\n"
+           "CI limits (the report is still written; memprof then exits with status 3):\n"
+           "      --limit-heap SIZE    peak heap, e.g. 100MiB, 24MB, 512KiB, 1G\n"
+           "      --limit-rss SIZE     peak RSS\n"
+           "      --limit-leaks SIZE   bytes never freed\n"
+           "      --limit-status N     exit status for a broken limit (default 3)\n"
+           "  KiB MiB GiB TiB and K M G T are binary (1024), KB MB GB TB decimal (1000).\n"
+
+           "\n"
+           "Saved reports (the --json file is the saved profile):\n"
+           "  memprof report FILE.json [--format=table|json|folded]   render it again\n"
+           "  memprof diff OLD.json NEW.json                          what changed\n"
+           "\n"
+           "Build PROGRAM with -g for file:line attribution.  See memprof(1).\n");
+}
+
+static int parse_count(const char *s, const char *name, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > max) {
+        fprintf(stderr, "memprof: %s takes a whole number from 0 to %ld, not '%s'\n%s", name, max, s,
+                usage_line);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* "10ms", "0.5s", "250" (milliseconds); 1 ms to 60 s. */
+static int parse_interval(const char *s, uint64_t *ns)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    double scale = 1e6;
+    if (strcmp(end, "s") == 0)
+        scale = 1e9;
+    else if (strcmp(end, "ms") != 0 && *end != '\0')
+        end = NULL;
+    if (errno || end == s || !end || !(v * scale >= 1e6 && v * scale <= 60e9)) {
+        fprintf(stderr, "memprof: --interval takes a time from 1ms to 60s such as 10ms or 0.5s, not '%s'\n%s", s,
+                usage_line);
+        return -1;
+    }
+    *ns = (uint64_t)(v * scale);
+    return 0;
+}
+
+static int parse_limit(const char *text, const char *name, uint64_t *out)
+{
+    if (mp_parse_size(text, out) != 0 || *out == MP_NO_LIMIT) {
+        fprintf(stderr, "memprof: %s takes a size such as 100MiB, 24MB, 512KiB or 1G, not '%s'\n%s", name, text,
+                usage_line);
+        return -1;
+    }
+    return 0;
+}
+
+/* "30", "30s", "500ms", "2m": more than 0, at most a day. */
+static int parse_duration(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end), scale = 1;
+    if (strcmp(end, "ms") == 0)
+        scale = 1e-3;
+    else if (strcmp(end, "m") == 0)
+        scale = 60;
+    else if (strcmp(end, "s") != 0 && *end != '\0')
+        end = NULL;
+    if (errno || end == s || !end || !(v * scale >= 0.001 && v * scale <= 86400)) {
+        fprintf(stderr, "memprof: --duration takes a time from 1ms to 24h such as 30s, 500ms or 2m, not '%s'\n%s",
+                s, usage_line);
+        return -1;
+    }
+    *out = v * scale;
+    return 0;
+}
+
+enum { OPT_JSON = 256, OPT_DURATION, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_ENGINE, OPT_VERSION, OPT_INTERVAL, OPT_STABLE,
+       OPT_LIMIT_HEAP, OPT_LIMIT_RSS, OPT_LIMIT_LEAKS, OPT_LIMIT_STATUS, OPT_FUNCTION, OPT_METRIC };
+
+enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *opt)
+{
+    static const struct option longopts[] = {
+        { "output", required_argument, NULL, 'o' },
+        { "json", required_argument, NULL, OPT_JSON },
+        { "top", required_argument, NULL, OPT_TOP },
+        { "tables", required_argument, NULL, OPT_TABLES },
+        { "precision", required_argument, NULL, OPT_PRECISION },
+        { "engine", required_argument, NULL, OPT_ENGINE },
+        { "interval", required_argument, NULL, OPT_INTERVAL },
+        { "stable", no_argument, NULL, OPT_STABLE },
+        { "limit-heap", required_argument, NULL, OPT_LIMIT_HEAP },
+        { "limit-rss", required_argument, NULL, OPT_LIMIT_RSS },
+        { "limit-leaks", required_argument, NULL, OPT_LIMIT_LEAKS },
+        { "limit-status", required_argument, NULL, OPT_LIMIT_STATUS },
+        { "function", required_argument, NULL, OPT_FUNCTION },
+        { "metric", required_argument, NULL, OPT_METRIC },
+        { "pid", required_argument, NULL, 'p' },
+        { "duration", required_argument, NULL, OPT_DURATION },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, OPT_VERSION },
+        { NULL, 0, NULL, 0 },
+    };
+    memset(opt, 0, sizeof *opt);
+    opt->precision = 1;
+    opt->top_lines = 10;
+    opt->max_tables = 10;
+    opt->engine = MP_ENGINE_AUTO;
+    opt->interval_ns = 10 * 1000 * 1000;
+    opt->limit_status = 3;
+    opt->limit_heap = opt->limit_rss = opt->limit_leaks = MP_NO_LIMIT;
+    /* --function can appear at most argc times: no growing needed. */
+    opt->functions = calloc((size_t)argc + 1, sizeof *opt->functions);
+    if (!opt->functions) {
+        fprintf(stderr, "memprof: out of memory\n");
+        return MP_CLI_USAGE_ERROR;
+    }
+    opt->linemode.functions = opt->functions;
+    opt->linemode.metric = MP_LM_METRIC_RSS;
+    opterr = 0;
+    optind = 1;
+    int c;
+    long v;
+    while ((c = getopt_long(argc, argv, "+:o:p:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o': opt->output_path = optarg; break;
+        case OPT_JSON: opt->json_path = optarg; break;
+        case OPT_TOP:
+            if (parse_count(optarg, "--top", 1000000, &v)) return MP_CLI_USAGE_ERROR;
+            opt->top_lines = (size_t)v;
+            break;
+        case OPT_TABLES:
+            if (parse_count(optarg, "--tables", 1000000, &v)) return MP_CLI_USAGE_ERROR;
+            opt->max_tables = (size_t)v;
+            break;
+        case OPT_PRECISION:
+            if (parse_count(optarg, "--precision", 9, &v)) return MP_CLI_USAGE_ERROR;
+            opt->precision = (int)v;
+            break;
+        case OPT_ENGINE:
+            if (strcmp(optarg, "auto") == 0) opt->engine = MP_ENGINE_AUTO;
+            else if (strcmp(optarg, "agent") == 0) opt->engine = MP_ENGINE_AGENT;
+            else if (strcmp(optarg, "breakpoint") == 0) opt->engine = MP_ENGINE_BREAKPOINT;
+            else if (strcmp(optarg, "none") == 0) opt->engine = MP_ENGINE_NONE;
+            else {
+                fprintf(stderr, "memprof: unknown engine '%s': use auto, agent, breakpoint or none\n%s", optarg,
+                        usage_line);
+                return MP_CLI_USAGE_ERROR;
+            }
+            break;
+        case OPT_INTERVAL:
+            if (parse_interval(optarg, &opt->interval_ns)) return MP_CLI_USAGE_ERROR;
+            break;
+        case OPT_STABLE: opt->stable = 1; break;
+        case OPT_LIMIT_HEAP:
+            if (parse_limit(optarg, "--limit-heap", &opt->limit_heap)) return MP_CLI_USAGE_ERROR;
+            break;
+        case OPT_LIMIT_RSS:
+            if (parse_limit(optarg, "--limit-rss", &opt->limit_rss)) return MP_CLI_USAGE_ERROR;
+            break;
+        case OPT_LIMIT_LEAKS:
+            if (parse_limit(optarg, "--limit-leaks", &opt->limit_leaks)) return MP_CLI_USAGE_ERROR;
+            break;
+        case OPT_LIMIT_STATUS:
+            if (parse_count(optarg, "--limit-status", 255, &v)) return MP_CLI_USAGE_ERROR;
+            opt->limit_status = (int)v;
+            break;
+        case OPT_FUNCTION:
+            if (add_function(opt, optarg)) return MP_CLI_USAGE_ERROR;
+            break;
+        case OPT_METRIC:
+            if (strcmp(optarg, "rss") == 0) opt->linemode.metric = MP_LM_METRIC_RSS;
+            else if (strcmp(optarg, "heap") == 0) opt->linemode.metric = MP_LM_METRIC_HEAP;
+            else {
+                fprintf(stderr, "memprof: unknown metric '%s': use rss or heap\n%s", optarg, usage_line);
+                return MP_CLI_USAGE_ERROR;
+            }
+            break;
+        case 'p':
+            if (parse_count(optarg, "-p", 0x7fffffff, &v)) return MP_CLI_USAGE_ERROR;
+            if (v == 0) {
+                fprintf(stderr, "memprof: -p takes the pid of a running process, such as -p 1234\n%s", usage_line);
+                return MP_CLI_USAGE_ERROR;
+            }
+            opt->attach_pid = (int)v;
+            break;
+        case OPT_DURATION:
+            if (parse_duration(optarg, &opt->duration_s)) return MP_CLI_USAGE_ERROR;
+            break;
+        case 'h': print_help(); return MP_CLI_EXIT_OK;
+        case OPT_VERSION: printf("memprof %s\n", MEMPROF_VERSION); return MP_CLI_EXIT_OK;
+        case ':':
+            fprintf(stderr, "memprof: option %s needs a value\n%s", argv[optind - 1], usage_line);
+            return MP_CLI_USAGE_ERROR;
+        default:
+            if (optopt)
+                fprintf(stderr, "memprof: unknown option -%c\n%s", optopt, usage_line);
+            else
+                fprintf(stderr, "memprof: unknown option %s\n%s", argv[optind - 1], usage_line);
+            return MP_CLI_USAGE_ERROR;
+        }
+    }
+    if (opt->attach_pid) {
+        const char *bad = optind < argc ? "a program to run" : opt->engine == MP_ENGINE_AGENT ? "--engine=agent"
+                          : opt->linemode.n_functions ? "--function" : NULL;
+        if (bad) {
+            fprintf(stderr, "memprof: -p attaches to a running process: drop %s\n%s", bad, usage_line);
+            return MP_CLI_USAGE_ERROR;
+        }
+        return MP_CLI_RUN;
+    }
+    if (opt->duration_s > 0) {
+        fprintf(stderr, "memprof: --duration goes with -p PID (a launched program runs to its end)\n%s", usage_line);
+        return MP_CLI_USAGE_ERROR;
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "memprof: no program given: memprof ./app [ARGS...]\n%s", usage_line);
+        return MP_CLI_USAGE_ERROR;
+    }
+    opt->command = argv + optind;
+    return MP_CLI_RUN;
+}
+
+void mp_options_free(struct mp_options *opt)
+{
+    free(opt->functions);
+    opt->functions = NULL;
+}

@@ -1,0 +1,36 @@
+/* memprof: command-line options. */
+#ifndef MEMPROF_CLI_H
+#define MEMPROF_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "capture/linemode/linemode.h"
+
+enum mp_engine_choice { MP_ENGINE_AUTO, MP_ENGINE_AGENT, MP_ENGINE_BREAKPOINT, MP_ENGINE_NONE };
+
+struct mp_options {
+    const char *output_path;   /* -o: text report; NULL: stderr */
+    const char *json_path;     /* --json */
+    int precision;
+    size_t top_lines;
+    size_t max_tables;
+    enum mp_engine_choice engine;
+    uint64_t interval_ns;      /* RSS sampling period */
+    int stable;                /* --stable: nothing that varies between runs */
+    uint64_t limit_heap, limit_rss, limit_leaks; /* bytes; MP_NO_LIMIT: none */
+    int limit_status;          /* exit status when a limit is broken */
+    struct mp_linemode_options linemode; /* --function (repeatable), --metric */
+    const char **functions;    /* storage behind linemode.functions */
+    int attach_pid;            /* -p PID: attach instead of launching; 0: launch */
+    double duration_s;         /* --duration: detach after this long (0: until Ctrl-C or exit) */
+    char **command;            /* the program and its arguments; NULL with -p */
+};
+
+enum mp_cli_result { MP_CLI_RUN, MP_CLI_EXIT_OK, MP_CLI_USAGE_ERROR };
+
+/* Parses argv.  On MP_CLI_EXIT_OK (--help, --version) the text was printed;
+ * on MP_CLI_USAGE_ERROR a message and the usage line went to stderr. */
+enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *opt);
+void mp_options_free(struct mp_options *opt);
+
+#endif

@@ -1,0 +1,207 @@
+/* memprof diff OLD.json NEW.json: compare two saved reports (tracemalloc's
+ * compare_to) and, with --limit-increase, act as a CI gate.
+ *
+ * Exit status: 0, 1 when a report cannot be loaded or the output cannot be
+ * written, 2 on bad usage, 3 when a --limit-increase limit was broken. */
+#define _GNU_SOURCE
+#include "commands.h"
+#include "report/report_diff.h"
+#include "report/json_load.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DIFF_LIMIT_STATUS 3
+
+static const char usage_line[] =
+    "usage: memprof diff OLD.json NEW.json [--metric allocated|peak|leaked] [--limit-increase PCT] [--top N] "
+    "[-o FILE]\n";
+
+static void print_help(void)
+{
+    printf("%s", usage_line);
+    printf("\n"
+           "Compare two saved reports (memprof --json FILE) the way Python's tracemalloc\n"
+           "compare_to does: the summary's changes first (peak heap, leaks, allocations,\n"
+           "temporaries, peak RSS), then the lines whose numbers changed, biggest change\n"
+           "first.  A line is matched by file, line and function; a line that moved is\n"
+           "matched by file and function when that function has one allocating line in\n"
+           "each report, and shown as \"app.c:44 (was :42)\".\n"
+           "\n"
+           "Options:\n"
+           "      --metric M           what a line's size and count are: allocated (bytes\n"
+           "                           and calls, default), peak (bytes held at the heap's\n"
+           "                           peak, calls), leaked (bytes and blocks at exit)\n"
+           "      --limit-increase PCT exit with status 3 when peak heap, leaked bytes or\n"
+           "                           allocated bytes grew by more than PCT percent\n"
+           "      --top N              changed lines to show (default 10; 0: all)\n"
+           "  -o, --output FILE        write the comparison to FILE instead of stdout\n"
+           "  -h, --help               show this help\n"
+           "\n"
+           "Exit status: 0, 1 when a report cannot be read, 2 on bad usage, 3 when a\n"
+           "--limit-increase limit was broken.  See memprof(1).\n");
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("memprof: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fprintf(stderr, "\n%s", usage_line);
+    return 2;
+}
+
+static int parse_top(const char *s, size_t *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > 1000000)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+/* "10", "2.5", "10%"; 0 to 1e9. */
+static int parse_pct(const char *s, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end != s && *end == '%')
+        end++;
+    if (errno || end == s || *end || !isfinite(v) || v < 0 || v > 1e9)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+enum { OPT_METRIC = 256, OPT_LIMIT, OPT_TOP };
+
+int mp_cmd_diff(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "metric", required_argument, NULL, OPT_METRIC },
+        { "limit-increase", required_argument, NULL, OPT_LIMIT },
+        { "top", required_argument, NULL, OPT_TOP },
+        { "output", required_argument, NULL, 'o' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    enum mp_diff_metric metric = MP_DIFF_ALLOCATED;
+    double limit = -1;
+    size_t top = 10;
+    const char *out_path = NULL;
+
+    /* argv[0] is the subcommand's name ("diff"), as getopt expects; getopt
+     * permutes what it parses (options may follow the files), so it gets a
+     * copy. */
+    char **args = calloc((size_t)argc + 1, sizeof *args);
+    if (!args) {
+        fprintf(stderr, "memprof: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < argc; i++)
+        args[i] = argv[i];
+    int nargs = argc, status = 0;
+    if (nargs < 1) {
+        status = usage_error("diff needs two reports, OLD and NEW%s", "");
+        goto done;
+    }
+
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(nargs, args, ":o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_METRIC:
+            if (strcmp(optarg, "allocated") == 0) metric = MP_DIFF_ALLOCATED;
+            else if (strcmp(optarg, "peak") == 0) metric = MP_DIFF_PEAK;
+            else if (strcmp(optarg, "leaked") == 0) metric = MP_DIFF_LEAKED;
+            else {
+                status = usage_error("unknown metric '%s': use allocated, peak or leaked", optarg);
+                goto done;
+            }
+            break;
+        case OPT_LIMIT:
+            if (parse_pct(optarg, &limit)) {
+                status = usage_error("--limit-increase takes a percentage such as 10 or 2.5, not '%s'", optarg);
+                goto done;
+            }
+            break;
+        case OPT_TOP:
+            if (parse_top(optarg, &top)) {
+                status = usage_error("--top takes a whole number from 0 to 1000000, not '%s'", optarg);
+                goto done;
+            }
+            break;
+        case 'o': out_path = optarg; break;
+        case 'h': print_help(); goto done;
+        case ':': status = usage_error("option %s needs a value", args[optind - 1]); goto done;
+        default:
+            if (optopt) {
+                char opt[3] = { '-', (char)optopt, '\0' };
+                status = usage_error("unknown option %s", opt);
+            } else {
+                status = usage_error("unknown option %s", args[optind - 1]);
+            }
+            goto done;
+        }
+    }
+    if (nargs - optind != 2) {
+        if (nargs - optind < 2)
+            status = usage_error("diff needs two reports, OLD and NEW%s", "");
+        else
+            status = usage_error("diff compares two reports, not more: '%s' is one too many", args[optind + 2]);
+        goto done;
+    }
+
+    const char *old_path = args[optind], *new_path = args[optind + 1];
+    struct mp_loaded_report old_r = { 0 }, new_r = { 0 };
+    char err[1024];
+    if (mp_load_report(old_path, &old_r, err, sizeof err) != 0) {
+        fprintf(stderr, "memprof: %s\n", err);
+        status = 1;
+        goto done;
+    }
+    if (mp_load_report(new_path, &new_r, err, sizeof err) != 0) {
+        fprintf(stderr, "memprof: %s\n", err);
+        mp_loaded_report_free(&old_r);
+        status = 1;
+        goto done;
+    }
+
+    struct mp_diff d;
+    if (mp_diff_build(old_r.profile, &old_r.run, new_r.profile, &new_r.run, metric, &d) != 0) {
+        fprintf(stderr, "memprof: out of memory\n");
+        status = 1;
+        goto unload;
+    }
+    FILE *out = stdout;
+    if (out_path && !(out = fopen(out_path, "w"))) {
+        fprintf(stderr, "memprof: cannot write %s: %s\n", out_path, strerror(errno));
+        status = 1;
+        goto free_diff;
+    }
+    struct mp_diff_options dopt = { .old_name = old_path, .new_name = new_path, .precision = 1, .top_lines = top };
+    int werr = mp_diff_write(out, &d, &dopt);
+    if (out != stdout && fclose(out) != 0)
+        werr = -1;
+    if (werr) {
+        fprintf(stderr, "memprof: writing the comparison failed: %s\n", strerror(errno));
+        status = 1;
+    }
+    if (limit >= 0 && mp_diff_check_limits(stderr, &d, limit, 1) > 0 && status == 0)
+        status = DIFF_LIMIT_STATUS;
+free_diff:
+    mp_diff_free(&d);
+unload:
+    mp_loaded_report_free(&new_r);
+    mp_loaded_report_free(&old_r);
+done:
+    free(args);
+    return status;
+}

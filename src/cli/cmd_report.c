@@ -1,0 +1,151 @@
+/* memprof: `memprof report FILE.json`: load a saved report and write it
+ * again, as the text report (the default), JSON or folded stacks. */
+#define _GNU_SOURCE
+#include "commands.h"
+#include "report/json_load.h"
+#include "memprof/report.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* report/report_folded.c */
+
+static const char usage_line[] = "usage: memprof report FILE.json [--format=table|json|folded] [-o FILE] [--top N] "
+                                 "[--tables N] [--precision N] [--stable]\n";
+
+enum format { FORMAT_TABLE, FORMAT_JSON, FORMAT_FOLDED };
+
+static void print_help(void)
+{
+    printf("%s", usage_line);
+    printf("\n"
+           "Read a report saved with memprof --json and write it again.  FILE.json may be\n"
+           "- for standard input.\n"
+           "\n"
+           "Options:\n"
+           "      --format F      table: the text report (default); json: the JSON report;\n"
+           "                      folded: folded stacks for flamegraph.pl, one line per\n"
+           "                      stack with the bytes allocated through it\n"
+           "  -o, --output FILE   write to FILE instead of standard output\n"
+           "      --top N         rows in \"Top lines\" (default 10; 0: all)\n"
+           "      --tables N      per-function tables to print (default 10; 0: all)\n"
+           "      --precision N   digits after the point in sizes (default 1)\n"
+           "      --stable        leave out what varies between runs (RSS, times, addresses)\n"
+           "  -h, --help          show this help\n"
+           "\n"
+           "See memprof(1).\n");
+}
+
+static int parse_count(const char *s, const char *name, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > max) {
+        fprintf(stderr, "memprof: %s takes a whole number from 0 to %ld, not '%s'\n%s", name, max, s, usage_line);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+enum { OPT_FORMAT = 256, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_STABLE };
+
+/* argv[0] is the subcommand's name ("report"), as getopt expects. */
+int mp_cmd_report(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        { "format", required_argument, NULL, OPT_FORMAT },
+        { "output", required_argument, NULL, 'o' },
+        { "top", required_argument, NULL, OPT_TOP },
+        { "tables", required_argument, NULL, OPT_TABLES },
+        { "precision", required_argument, NULL, OPT_PRECISION },
+        { "stable", no_argument, NULL, OPT_STABLE },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    enum format format = FORMAT_TABLE;
+    const char *output = NULL;
+    struct mp_report_options opt = { .cwd = NULL, .precision = 1, .top_lines = 10, .max_tables = 10 };
+    int stable = 0, c;
+    long v;
+    opterr = 0;
+    optind = 0; /* a full restart of glibc's getopt, whatever scanned before */
+    while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case OPT_FORMAT:
+            if (strcmp(optarg, "table") == 0) format = FORMAT_TABLE;
+            else if (strcmp(optarg, "json") == 0) format = FORMAT_JSON;
+            else if (strcmp(optarg, "folded") == 0) format = FORMAT_FOLDED;
+            else {
+                fprintf(stderr, "memprof: unknown format '%s': use table, json or folded\n%s", optarg, usage_line);
+                return 2;
+            }
+            break;
+        case 'o': output = optarg; break;
+        case OPT_TOP:
+            if (parse_count(optarg, "--top", 1000000, &v)) return 2;
+            opt.top_lines = (size_t)v;
+            break;
+        case OPT_TABLES:
+            if (parse_count(optarg, "--tables", 1000000, &v)) return 2;
+            opt.max_tables = (size_t)v;
+            break;
+        case OPT_PRECISION:
+            if (parse_count(optarg, "--precision", 9, &v)) return 2;
+            opt.precision = (int)v;
+            break;
+        case OPT_STABLE: stable = 1; break;
+        case 'h': print_help(); return 0;
+        case ':':
+            fprintf(stderr, "memprof: option %s needs a value\n%s", argv[optind - 1], usage_line);
+            return 2;
+        default:
+            if (optopt)
+                fprintf(stderr, "memprof: unknown option -%c\n%s", optopt, usage_line);
+            else
+                fprintf(stderr, "memprof: unknown option %s\n%s", argv[optind - 1], usage_line);
+            return 2;
+        }
+    }
+    if (optind >= argc) {
+        fprintf(stderr, "memprof: no report given: memprof report FILE.json\n%s", usage_line);
+        return 2;
+    }
+    if (argc - optind > 1) {
+        fprintf(stderr, "memprof: one report at a time, not '%s' too (memprof diff compares two)\n%s",
+                argv[optind + 1], usage_line);
+        return 2;
+    }
+
+    struct mp_loaded_report rep;
+    char err[1024];
+    if (mp_load_report(argv[optind], &rep, err, sizeof err) != 0) {
+        fprintf(stderr, "memprof: %s\n", err);
+        return 1;
+    }
+    opt.stable = stable || rep.stable;
+    FILE *out = stdout;
+    if (output && !(out = fopen(output, "we"))) {
+        fprintf(stderr, "memprof: cannot write %s: %s: choose a writable path\n", output, strerror(errno));
+        mp_loaded_report_free(&rep);
+        return 1;
+    }
+    int rc;
+    switch (format) {
+    case FORMAT_JSON: rc = mp_write_json(out, rep.profile, &rep.run, rep.sources, &opt); break;
+    case FORMAT_FOLDED: rc = mp_write_folded(out, rep.profile, &opt); break;
+    default: rc = mp_write_text(out, rep.profile, &rep.run, rep.sources, &opt); break;
+    }
+    if (out != stdout)
+        rc |= fclose(out);
+    else
+        rc |= fflush(out);
+    if (rc)
+        fprintf(stderr, "memprof: writing the report failed: %s\n", strerror(errno));
+    mp_loaded_report_free(&rep);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,94 @@
+/* memprof: sizes, counts, paths and line names as the reports show them. */
+#include "format.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void mp_format_size(char *buf, size_t len, int64_t bytes, int precision)
+{
+    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
+    uint64_t mag = bytes < 0 ? (uint64_t)(-(bytes + 1)) + 1 : (uint64_t)bytes;
+    if (mag < 1024) {
+        snprintf(buf, len, "%" PRId64 " B", bytes);
+        return;
+    }
+    double v = (double)bytes / 1024.0;
+    size_t u = 0;
+    /* Move up a unit when the number would print as 1024 or more after rounding. */
+    for (;;) {
+        char digits[64];
+        snprintf(digits, sizeof digits, "%.*f", precision, v < 0 ? -v : v);
+        if (u + 1 >= sizeof units / sizeof *units || strtod(digits, NULL) < 1024.0)
+            break;
+        v /= 1024.0;
+        u++;
+    }
+    snprintf(buf, len, "%.*f %s", precision, v, units[u]);
+}
+
+void mp_format_count(char *buf, size_t len, uint64_t n)
+{
+    char digits[32];
+    int nd = snprintf(digits, sizeof digits, "%" PRIu64, n);
+    size_t o = 0;
+    for (int i = 0; i < nd && o + 1 < len; i++) {
+        if (i > 0 && (nd - i) % 3 == 0 && o + 2 < len)
+            buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o < len ? o : len - 1] = '\0';
+}
+
+const char *mp_display_path(const char *path, const char *cwd)
+{
+    if (!path || !cwd || !*cwd)
+        return path;
+    size_t n = strlen(cwd);
+    while (n > 0 && cwd[n - 1] == '/')
+        n--; /* "/" and "dir/" name the same place as "" and "dir" */
+    if (strncmp(path, cwd, n) == 0 && path[n] == '/' && path[n + 1])
+        return path + n + 1;
+    return path;
+}
+
+const char *mp_display_function(const char *function, int stable)
+{
+    if (stable && function && strncmp(function, "[unknown]+0x", 12) == 0)
+        return "[unknown]";
+    return function;
+}
+
+void mp_json_string(FILE *out, const char *s)
+{
+    if (!s) {
+        fputs("null", out);
+        return;
+    }
+    fputc('"', out);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': fputs("\\\"", out); break;
+        case '\\': fputs("\\\\", out); break;
+        case '\n': fputs("\\n", out); break;
+        case '\r': fputs("\\r", out); break;
+        case '\t': fputs("\\t", out); break;
+        default:
+            if (*p < 0x20)
+                fprintf(out, "\\u%04x", *p);
+            else
+                fputc(*p, out);
+        }
+    }
+    fputc('"', out);
+}
+
+void mp_text_line_name(FILE *out, const struct mp_line_stats *l, const struct mp_report_options *opt)
+{
+    const char *fn = mp_display_function(l->function, opt->stable);
+    if (l->file)
+        fprintf(out, "%s:%d (%s)", mp_display_path(l->file, opt->cwd), l->line, fn);
+    else
+        fprintf(out, "%s (%s)", fn, mp_display_path(l->module, opt->cwd));
+}

@@ -1,0 +1,431 @@
+/* memprof: reading a saved JSON report back (memprof report, memprof diff).
+ *
+ * The file is parsed with jansson, then every field is checked before it is
+ * used: types, ranges, indices into "frames", duplicates.  Only then is the
+ * profile rebuilt through the restore API, so a bad file never reaches the
+ * writers.  Errors are one line: "NAME:LINE:COLUMN: PATH: problem", where
+ * PATH names the field ("stacks[3].frames[2]") and LINE:COLUMN is where
+ * that field's value starts in the file (jansson does not keep positions of
+ * values, so json_load_locate() finds them again by scanning the text).
+ *
+ * What a report carries is what the writers need: self counters ("lines"),
+ * inclusive counters and function ranges (the "tables" rows), every line
+ * record ("frames", in profile order) and every stack ("stacks"), the
+ * summary, the timeline and the run's outcome.  Derived sections ("leaks",
+ * "peak.reached_at", "user_frame") are checked for shape and recomputed.
+ *
+ * This file owns the entry points, the top level and the run (command,
+ * exit, warnings, summary, timeline); json_load_fields.c checks fields and
+ * words the errors, json_load_profile.c rebuilds the line records and
+ * stacks, json_load_tables.c the tables and their source text. */
+#define _GNU_SOURCE
+#include "json_load.h"
+#include "json_load_internal.h"
+#include "symbols/sources.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_REPORT_BYTES ((size_t)1 << 30) /* 1 GiB */
+#define SCHEMA 1
+/* The longest timeline a profile keeps before merging neighbours. */
+#define MAX_SAMPLES (2 * MP_TIMELINE_MAX)
+
+struct owned {
+    char **command, **warnings; /* NULL-terminated; strings interned in the profile */
+};
+
+/* ---- the run ---- */
+
+static int load_summary(struct loader *L, json_t *root, struct mp_totals *t, struct mp_report_run *run)
+{
+    json_t *s, *profiled;
+    const char *note, *engine;
+    uint64_t peak_rss;
+    int *stable_null = L->stable ? &(int){ 0 } : NULL;
+    if (jl_get_typed(L, root, "summary", 0, 0, &s))
+        return -1;
+    jl_enter_key(L, "summary");
+    if (jl_get_u64(L, s, "peak_rss_bytes", &peak_rss, stable_null))
+        return -1;
+    run->peak_rss_bytes = peak_rss;
+    json_t *wall = jl_member(L, s, "wall_seconds");
+    if (!wall)
+        return -1;
+    if (!(L->stable && json_is_null(wall))) {
+        jl_enter_key(L, "wall_seconds");
+        if (jl_check_seconds(L, wall, &run->wall_seconds))
+            return -1;
+        jl_leave(L);
+    }
+    if (!(profiled = jl_member(L, s, "heap_profiled")) || jl_get_str(L, s, "heap_note", 1, &note) ||
+        jl_get_str(L, s, "engine", 1, &engine))
+        return -1;
+    if (!json_is_boolean(profiled) || json_is_true(profiled) != (note == NULL)) {
+        jl_enter_key(L, "heap_profiled");
+        return json_is_boolean(profiled) ? jl_fail(L, "must be %s when heap_note is %s", note ? "false" : "true",
+                                                   note ? "a string" : "null")
+                                         : jl_fail(L, "expected a boolean, found %s", jl_type_name(profiled));
+    }
+    run->engine_note = mp_profile_intern(L->p, note);
+    run->engine = mp_profile_intern(L->p, engine);
+    if ((note && !run->engine_note) || (engine && !run->engine))
+        return jl_oom(L);
+    if (jl_get_u64(L, s, "alloc_calls", &t->alloc_calls, NULL) ||
+        jl_get_u64(L, s, "allocated_bytes", &t->allocated_bytes, NULL) ||
+        jl_get_u64(L, s, "free_calls", &t->free_calls, NULL) ||
+        jl_get_u64(L, s, "freed_bytes", &t->freed_bytes, NULL) ||
+        jl_get_u64(L, s, "peak_heap_bytes", &t->peak_heap_bytes, NULL) ||
+        jl_get_u64(L, s, "leaked_bytes", &t->live_bytes, NULL) ||
+        jl_get_u64(L, s, "leaked_blocks", &t->live_blocks, NULL) ||
+        jl_get_u64(L, s, "temporary_calls", &t->temporary_calls, NULL) ||
+        jl_get_u64(L, s, "events_lost", &run->events_lost, NULL) ||
+        jl_get_u64(L, s, "unknown_frees", &t->unknown_frees, NULL) ||
+        jl_get_u64(L, s, "reused_live_blocks", &t->reused_live_blocks, NULL) ||
+        jl_get_u64(L, s, "truncated_stacks", &t->truncated_stacks, NULL) ||
+        jl_get_u64(L, s, "agent_bytes", &run->agent_bytes, stable_null))
+        return -1;
+    jl_leave(L);
+    return 0;
+}
+
+static int load_timeline(struct loader *L, json_t *root, struct mp_report_run *run)
+{
+    json_t *tl, *rss;
+    if (jl_get_typed(L, root, "timeline", 1, 0, &tl))
+        return -1;
+    jl_enter_key(L, "timeline");
+    if (json_array_size(tl) > MAX_SAMPLES)
+        return jl_fail(L, "%zu samples: memprof keeps at most %d", json_array_size(tl), MAX_SAMPLES);
+    for (size_t i = 0; i < json_array_size(tl); i++) {
+        json_t *v = json_array_get(tl, i);
+        struct mp_sample s;
+        double t;
+        jl_enter_index(L, i);
+        if (!json_is_array(v) || json_array_size(v) != 3)
+            return jl_fail(L, "expected [seconds, rss_bytes, heap_bytes], found %s", jl_type_name(v));
+        jl_enter_index(L, 0);
+        if (jl_check_seconds(L, json_array_get(v, 0), &t))
+            return -1;
+        jl_leave(L);
+        jl_enter_index(L, 1);
+        if (jl_check_u64(L, json_array_get(v, 1), &s.rss_bytes))
+            return -1;
+        jl_leave(L);
+        jl_enter_index(L, 2);
+        if (jl_check_u64(L, json_array_get(v, 2), &s.heap_bytes))
+            return -1;
+        jl_leave(L);
+        s.time_ns = (uint64_t)(t * 1e9 + 0.5);
+        if (mp_profile_restore_sample(L->p, &s) != 0)
+            return jl_oom(L);
+        jl_leave(L);
+    }
+    jl_leave(L);
+    if (jl_get_typed(L, root, "rss_at_exit", 0, 1, &rss))
+        return -1;
+    if (rss) {
+        struct mp_rss_breakdown *b = &run->rss_at_exit;
+        jl_enter_key(L, "rss_at_exit");
+        if (jl_get_u64(L, rss, "total_bytes", &b->total, NULL) || jl_get_u64(L, rss, "heap_bytes", &b->heap, NULL) ||
+            jl_get_u64(L, rss, "stack_bytes", &b->stacks, NULL) || jl_get_u64(L, rss, "code_bytes", &b->code, NULL) ||
+            jl_get_u64(L, rss, "file_data_bytes", &b->file_data, NULL) ||
+            jl_get_u64(L, rss, "shared_bytes", &b->shared, NULL))
+            return -1;
+        b->valid = 1;
+        jl_leave(L);
+    }
+    return 0;
+}
+
+/* An array of strings, interned; *out has n entries and a NULL after them. */
+static int load_strings(struct loader *L, json_t *root, const char *key, char ***out, size_t *n_out)
+{
+    json_t *a;
+    if (jl_get_typed(L, root, key, 1, 0, &a))
+        return -1;
+    size_t n = json_array_size(a);
+    char **v = calloc(n + 1, sizeof *v);
+    if (!v)
+        return jl_oom(L);
+    *out = v;
+    *n_out = n;
+    jl_enter_key(L, key);
+    for (size_t i = 0; i < n; i++) {
+        json_t *s = json_array_get(a, i);
+        jl_enter_index(L, i);
+        if (!json_is_string(s))
+            return jl_fail(L, "expected a string, found %s", jl_type_name(s));
+        if (!(v[i] = (char *)mp_profile_intern(L->p, json_string_value(s))))
+            return jl_oom(L);
+        jl_leave(L);
+    }
+    jl_leave(L);
+    return 0;
+}
+
+static int load_run(struct loader *L, json_t *root, struct mp_loaded_report *out, struct owned *own)
+{
+    struct mp_report_run *run = &out->run;
+    json_t *exit;
+    size_t n;
+    if (load_strings(L, root, "command", &own->command, &n) ||
+        load_strings(L, root, "warnings", &own->warnings, &run->n_warnings))
+        return -1;
+    run->command = own->command;
+    run->warnings = (const char *const *)own->warnings;
+    if (jl_get_typed(L, root, "exit", 0, 0, &exit))
+        return -1;
+    jl_enter_key(L, "exit");
+    long long v;
+    if (json_object_get(exit, "signal")) {
+        if (json_object_get(exit, "code"))
+            return jl_fail(L, "has both \"code\" and \"signal\"");
+        if (jl_get_int(L, exit, "signal", 1, INT_MAX, &v))
+            return -1;
+        run->signal = (int)v;
+    } else {
+        if (jl_get_int(L, exit, "code", INT_MIN, INT_MAX, &v))
+            return -1;
+        run->exited = 1;
+        run->exit_code = (int)v;
+    }
+    jl_leave(L);
+    return 0;
+}
+
+/* ---- the top level ---- */
+
+static int load_root(struct loader *L, json_t *root, struct mp_loaded_report *out, struct owned *own)
+{
+    if (!json_is_object(root)) {
+        snprintf(L->err, L->errlen, "%s: not a memprof report (the top level is %s, not an object)", L->name,
+                 jl_type_name(root));
+        return -1;
+    }
+    json_t *schema = json_object_get(root, "schema");
+    if (!schema) {
+        snprintf(L->err, L->errlen, "%s: not a memprof report (no \"schema\" field)", L->name);
+        return -1;
+    }
+    jl_enter_key(L, "schema");
+    L->show_path = 0;
+    if (!json_is_integer(schema))
+        return jl_fail(L, "not a memprof report (\"schema\" is %s, not a number)", jl_type_name(schema));
+    if (json_integer_value(schema) > SCHEMA)
+        return jl_fail(L, "written by a newer memprof (schema %lld); this memprof reads schema %d",
+                       (long long)json_integer_value(schema), SCHEMA);
+    if (json_integer_value(schema) != SCHEMA)
+        return jl_fail(L, "unknown schema %lld; this memprof reads schema %d",
+                       (long long)json_integer_value(schema), SCHEMA);
+    L->show_path = 1;
+    jl_leave(L);
+
+    json_t *stable = json_object_get(root, "stable"); /* reports before --stable lack it */
+    if (stable && !json_is_boolean(stable)) {
+        jl_enter_key(L, "stable");
+        return jl_fail(L, "expected a boolean, found %s", jl_type_name(stable));
+    }
+    L->stable = out->stable = json_is_true(stable);
+
+    if (!(L->p = out->profile = mp_profile_new(NULL, NULL)) || !(L->src = out->sources = mp_sources_new()))
+        return jl_oom(L);
+    struct mp_totals *t = mp_profile_restore_totals(L->p);
+    if (load_run(L, root, out, own) || load_summary(L, root, t, &out->run) || jl_load_frames(L, root) ||
+        jl_load_stacks(L, root) || jl_load_lines(L, root) || jl_load_tables(L, root) || jl_load_peak(L, root, t) ||
+        load_timeline(L, root, &out->run))
+        return -1;
+    json_t *leaks;
+    if (jl_get_typed(L, root, "leaks", 1, 0, &leaks))
+        return -1;
+    t->distinct_stacks = mp_profile_stack_count(L->p);
+    return 0;
+}
+
+/* The error is one line: control characters (jansson quotes the text near
+ * a syntax error, newlines included; a file name may have them) are
+ * written as escapes. */
+static void one_line(char *err, size_t errlen)
+{
+    char tmp[1024];
+    size_t o = 0;
+    for (const unsigned char *s = (const unsigned char *)err; *s && o + 5 < sizeof tmp; s++) {
+        if (*s >= 0x20 && *s != 0x7f)
+            tmp[o++] = (char)*s;
+        else if (*s == '\n' || *s == '\t' || *s == '\r')
+            o += (size_t)snprintf(tmp + o, sizeof tmp - o, "\\%c", *s == '\n' ? 'n' : *s == '\t' ? 't' : 'r');
+        else
+            o += (size_t)snprintf(tmp + o, sizeof tmp - o, "\\x%02x", *s);
+    }
+    tmp[o] = '\0';
+    snprintf(err, errlen, "%s", tmp);
+}
+
+static void free_owned(struct owned *own)
+{
+    if (own) {
+        free(own->command);
+        free(own->warnings);
+        free(own);
+    }
+}
+
+static int load_buffer(const char *data, size_t len, const char *name, struct mp_loaded_report *out, char *err,
+                       size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    char dummy[1];
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    err[0] = '\0';
+    if (!name)
+        name = "(report)";
+    struct loader L = { .name = name, .data = data, .len = len, .err = err, .errlen = errlen, .show_path = 1 };
+    if (len > MAX_REPORT_BYTES) {
+        snprintf(err, errlen, "%s: larger than 1 GiB (%zu bytes): too big for a memprof report", name, len);
+        return -1;
+    }
+    const char *nul = len ? memchr(data, '\0', len) : NULL;
+    if (nul) {
+        int line, col;
+        jl_line_column(data, len, (size_t)(nul - data), &line, &col);
+        snprintf(err, errlen, "%s:%d:%d: NUL byte in the file: not JSON text", name, line, col);
+        return -1;
+    }
+    json_error_t je;
+    json_t *root = json_loadb(data ? data : "", len, JSON_REJECT_DUPLICATES, &je);
+    if (!root) {
+        snprintf(err, errlen, "%s:%d:%d: %s", name, je.line, je.column, je.text);
+        return -1;
+    }
+    struct owned *own = calloc(1, sizeof *own);
+    int rc = own ? load_root(&L, root, out, own) : jl_oom(&L);
+    json_decref(root);
+    free(L.next_dup);
+    free(L.dup_tail);
+    free(L.self_next);
+    free(L.incl_next);
+    free(L.self_done);
+    free(L.incl_done);
+    free(L.texts);
+    if (rc != 0) {
+        if (!err[0])
+            snprintf(err, errlen, "%s: cannot load the report", name);
+        free_owned(own);
+        mp_sources_free(out->sources);
+        mp_profile_free(out->profile);
+        memset(out, 0, sizeof *out);
+        return -1;
+    }
+    out->owned = own;
+    return 0;
+}
+
+int mp_load_report_buffer(const char *data, size_t len, const char *name, struct mp_loaded_report *out, char *err,
+                          size_t errlen)
+{
+    int rc = load_buffer(data, len, name, out, err, errlen);
+    if (rc != 0 && err && errlen)
+        one_line(err, errlen);
+    return rc;
+}
+
+/* The whole file (or standard input), at most MAX_REPORT_BYTES + 1 bytes. */
+static char *read_input(const char *path, const char *name, size_t *len, char *err, size_t errlen)
+{
+    int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(err, errlen, "%s: cannot read: %s", name, strerror(errno));
+        return NULL;
+    }
+    struct stat st;
+    memset(&st, 0, sizeof st);
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size > MAX_REPORT_BYTES) {
+        snprintf(err, errlen, "%s: larger than 1 GiB (%jd bytes): too big for a memprof report", name,
+                 (intmax_t)st.st_size);
+        if (fd != STDIN_FILENO)
+            close(fd);
+        return NULL;
+    }
+    size_t cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 65536, n = 0;
+    char *buf = malloc(cap);
+    int saved = 0;
+    while (buf) {
+        if (n == cap) {
+            if (n > MAX_REPORT_BYTES)
+                break; /* one byte over is enough to refuse it */
+            cap = cap > MAX_REPORT_BYTES / 2 ? MAX_REPORT_BYTES + 1 : cap * 2;
+            char *g = realloc(buf, cap);
+            if (!g) {
+                free(buf);
+                buf = NULL;
+                saved = ENOMEM;
+                break;
+            }
+            buf = g;
+        }
+        ssize_t got = read(fd, buf + n, cap - n);
+        if (got < 0 && errno == EINTR)
+            continue;
+        if (got < 0) {
+            saved = errno;
+            free(buf);
+            buf = NULL;
+            break;
+        }
+        if (got == 0)
+            break;
+        n += (size_t)got;
+    }
+    if (!buf && !saved)
+        saved = ENOMEM;
+    if (fd != STDIN_FILENO)
+        close(fd);
+    if (!buf) {
+        snprintf(err, errlen, "%s: cannot read: %s", name, strerror(saved));
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+int mp_load_report(const char *path, struct mp_loaded_report *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    char dummy[1];
+    if (!err || errlen == 0) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
+    size_t len = 0;
+    char *data = read_input(path, name, &len, err, errlen);
+    if (!data) {
+        one_line(err, errlen);
+        return -1;
+    }
+    int rc = mp_load_report_buffer(data, len, name, out, err, errlen);
+    free(data);
+    return rc;
+}
+
+void mp_loaded_report_free(struct mp_loaded_report *r)
+{
+    if (!r)
+        return;
+    free_owned(r->owned);
+    mp_sources_free(r->sources);
+    mp_profile_free(r->profile);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,242 @@
+/* memprof: the JSON report, the saved profile.  Field names are a contract
+ * (man page, section JSON): add fields, never rename them.  Objects are
+ * written in a fixed order, one "lines" record per text line, so the output
+ * is deterministic and easy to grep. */
+#include "memprof/report.h"
+#include "format.h"
+#include "report_lines.h"
+#include "symbols/sources.h"
+#include "profile/tables.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+
+static void write_summary(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                          const struct mp_report_options *opt)
+{
+    const struct mp_totals *t = mp_profile_totals(p);
+    if (opt->stable)
+        fprintf(out, "  \"summary\": {\"peak_rss_bytes\": null, \"wall_seconds\": null");
+    else
+        fprintf(out, "  \"summary\": {\"peak_rss_bytes\": %" PRIu64 ", \"wall_seconds\": %.6f",
+                run->peak_rss_bytes, run->wall_seconds);
+    fprintf(out, ", \"heap_profiled\": %s, \"heap_note\": ", run->engine_note ? "false" : "true");
+    mp_json_string(out, run->engine_note);
+    fprintf(out, ", \"engine\": ");
+    mp_json_string(out, run->engine);
+    fprintf(out, ",\n              \"alloc_calls\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64
+                 ", \"free_calls\": %" PRIu64 ", \"freed_bytes\": %" PRIu64,
+            t->alloc_calls, t->allocated_bytes, t->free_calls, t->freed_bytes);
+    fprintf(out, ",\n              \"peak_heap_bytes\": %" PRIu64 ", \"leaked_bytes\": %" PRIu64
+                 ", \"leaked_blocks\": %" PRIu64 ", \"temporary_calls\": %" PRIu64,
+            t->peak_heap_bytes, t->live_bytes, t->live_blocks, t->temporary_calls);
+    fprintf(out, ",\n              \"events_lost\": %" PRIu64 ", \"unknown_frees\": %" PRIu64
+                 ", \"reused_live_blocks\": %" PRIu64 ", \"truncated_stacks\": %" PRIu64
+                 ", \"agent_bytes\": ",
+            run->events_lost, t->unknown_frees, t->reused_live_blocks, t->truncated_stacks);
+    if (opt->stable)
+        fprintf(out, "null}");
+    else
+        fprintf(out, "%" PRIu64 "}", run->agent_bytes);
+}
+
+/* "file", "line", "function" (and "module" without line info) of a line. */
+static void write_place_fields(FILE *out, const struct mp_line_stats *l, const struct mp_report_options *opt)
+{
+    fprintf(out, "\"file\": ");
+    mp_json_string(out, mp_display_path(l->file, opt->cwd));
+    fprintf(out, ", \"line\": %d, \"function\": ", l->line);
+    mp_json_string(out, mp_display_function(l->function, opt->stable));
+    if (!l->file) {
+        fprintf(out, ", \"module\": ");
+        mp_json_string(out, mp_display_path(l->module, opt->cwd));
+    }
+}
+
+static void write_lines(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
+{
+    size_t n;
+    size_t *idx = mp_lines_by_bytes(p, &n);
+    fprintf(out, "  \"lines\": [");
+    for (size_t i = 0; i < n; i++) {
+        const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
+        fprintf(out, "%s\n    {", i ? "," : "");
+        write_place_fields(out, l, opt);
+        fprintf(out, ", \"alloc_calls\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64 ", \"free_calls\": %" PRIu64
+                     ", \"freed_bytes\": %" PRIu64 ", \"peak_bytes\": %" PRIu64 ", \"leaked_bytes\": %" PRIu64
+                     ", \"leaked_blocks\": %" PRIu64 ", \"temporary_calls\": %" PRIu64 "}",
+                l->alloc_calls, l->allocated_bytes, l->free_calls, l->freed_bytes, l->peak_bytes, l->live_bytes,
+                l->live_blocks, l->temporary_calls);
+    }
+    fprintf(out, "%s]", n ? "\n  " : "");
+    free(idx);
+}
+
+static void write_tables(FILE *out, const struct mp_profile *p, const struct mp_sources *src,
+                         const struct mp_report_options *opt)
+{
+    struct mp_tables tables;
+    fprintf(out, "  \"tables\": [");
+    if (mp_tables_build(p, &tables) != 0) {
+        fprintf(out, "]");
+        return;
+    }
+    for (size_t i = 0; i < tables.n; i++) {
+        const struct mp_table *t = &tables.tables[i];
+        fprintf(out, "%s\n    {\"file\": ", i ? "," : "");
+        mp_json_string(out, mp_display_path(t->file, opt->cwd));
+        fprintf(out, ", \"function\": ");
+        mp_json_string(out, mp_display_function(t->function, opt->stable));
+        fprintf(out, ", \"rows\": [");
+        for (size_t r = 0; r < t->n_rows; r++) {
+            const struct mp_table_row *row = &t->rows[r];
+            fprintf(out, "%s\n      {\"line\": %d, \"mem_usage_bytes\": %" PRIu64 ", \"increment_bytes\": %" PRId64
+                         ", \"occurrences\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64 ", \"text\": ",
+                    r ? "," : "", row->line, row->mem_usage_bytes, row->increment_bytes, row->occurrences,
+                    row->allocated_bytes);
+            mp_json_string(out, mp_sources_line(src, t->file, row->line));
+            fputc('}', out);
+        }
+        fprintf(out, "]}");
+    }
+    fprintf(out, "%s]", tables.n ? "\n  " : "");
+    mp_tables_free(&tables);
+}
+
+static void write_place(FILE *out, const struct mp_line_stats *l, const struct mp_report_options *opt)
+{
+    fputc('{', out);
+    write_place_fields(out, l, opt);
+    fputc('}', out);
+}
+
+static void write_stack(FILE *out, const struct mp_profile *p, const struct mp_stack_info *st,
+                        const struct mp_report_options *opt)
+{
+    int user_frame = -1;
+    fprintf(out, "\"stack\": [");
+    for (uint32_t i = 0; i < st->n_frames; i++) {
+        fputs(i ? ", " : "", out);
+        write_place(out, mp_profile_line(p, st->frame_lines[i]), opt);
+        if (user_frame < 0 && st->frame_lines[i] == st->self_line)
+            user_frame = (int)i;
+    }
+    fprintf(out, "], \"user_frame\": %d", user_frame);
+}
+
+#define LEAK_STACKS 10
+
+static void write_peak_and_leaks(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
+{
+    const struct mp_totals *t = mp_profile_totals(p);
+    fprintf(out, "  \"peak\": ");
+    if (t->peak_stack == UINT32_MAX) {
+        fprintf(out, "null");
+    } else {
+        const struct mp_stack_info *st = mp_profile_stack(p, t->peak_stack);
+        fprintf(out, "{\"heap_bytes\": %" PRIu64 ", \"reached_at\": ", t->peak_heap_bytes);
+        write_place(out, mp_profile_line(p, st->self_line), opt);
+        fprintf(out, ",\n           ");
+        write_stack(out, p, st, opt);
+        fputc('}', out);
+    }
+    size_t n;
+    size_t *idx = mp_stacks_by_live(p, &n);
+    fprintf(out, ",\n  \"leaks\": [");
+    for (size_t i = 0; i < n && i < LEAK_STACKS; i++) {
+        const struct mp_stack_info *st = mp_profile_stack(p, idx[i]);
+        fprintf(out, "%s\n    {\"bytes\": %" PRIu64 ", \"blocks\": %" PRIu64 ", ", i ? "," : "", st->live_bytes,
+                st->live_blocks);
+        write_stack(out, p, st, opt);
+        fputc('}', out);
+    }
+    fprintf(out, "%s]", n ? "\n  " : "");
+    free(idx);
+}
+
+/* Every line record (stack frames included) and every stack, frames given
+ * as indices into "frames": enough to rebuild the profile (memprof report). */
+static void write_frames_and_stacks(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
+{
+    size_t n_lines = mp_profile_line_count(p), n_stacks = mp_profile_stack_count(p);
+    fprintf(out, "  \"frames\": [");
+    for (size_t i = 0; i < n_lines; i++) {
+        fputs(i ? (i % 2 ? ", " : ",\n    ") : "\n    ", out);
+        write_place(out, mp_profile_line(p, i), opt);
+    }
+    fprintf(out, "%s],\n  \"stacks\": [", n_lines ? "\n  " : "");
+    for (size_t i = 0; i < n_stacks; i++) {
+        const struct mp_stack_info *st = mp_profile_stack(p, i);
+        fprintf(out, "%s\n    {\"frames\": [", i ? "," : "");
+        for (uint32_t j = 0; j < st->n_frames; j++)
+            fprintf(out, "%s%u", j ? ", " : "", st->frame_lines[j]);
+        fprintf(out, "], \"user_line\": %u, \"alloc_calls\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64
+                     ", \"leaked_bytes\": %" PRIu64 ", \"leaked_blocks\": %" PRIu64 "}",
+                st->self_line, st->alloc_calls, st->allocated_bytes, st->live_bytes, st->live_blocks);
+    }
+    fprintf(out, "%s]", n_stacks ? "\n  " : "");
+}
+
+static void write_timeline(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                           const struct mp_report_options *opt)
+{
+    const struct mp_sample *samples;
+    size_t n = opt->stable ? 0 : mp_profile_timeline(p, &samples);
+    fprintf(out, "  \"timeline\": [");
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "%s[%.3f, %" PRIu64 ", %" PRIu64 "]", i ? (i % 4 ? ", " : ",\n    ") : "\n    ",
+                (double)samples[i].time_ns / 1e9, samples[i].rss_bytes, samples[i].heap_bytes);
+    fprintf(out, "%s]", n ? "\n  " : "");
+    const struct mp_rss_breakdown *b = &run->rss_at_exit;
+    if (b->valid && !opt->stable)
+        fprintf(out, ",\n  \"rss_at_exit\": {\"total_bytes\": %" PRIu64 ", \"heap_bytes\": %" PRIu64
+                     ", \"stack_bytes\": %" PRIu64 ", \"code_bytes\": %" PRIu64 ", \"file_data_bytes\": %" PRIu64
+                     ", \"shared_bytes\": %" PRIu64 "}",
+                b->total, b->heap, b->stacks, b->code, b->file_data, b->shared);
+    else
+        fprintf(out, ",\n  \"rss_at_exit\": null");
+}
+
+int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                  const struct mp_sources *src, const struct mp_report_options *opt)
+{
+    fprintf(out, "{\n  \"schema\": 1,\n  \"stable\": %s,\n  \"command\": [", opt->stable ? "true" : "false");
+    for (size_t i = 0; run->command && run->command[i]; i++) {
+        if (i)
+            fputs(", ", out);
+        mp_json_string(out, run->command[i]);
+    }
+    fprintf(out, "],\n  \"exit\": ");
+    if (run->signal)
+        fprintf(out, "{\"signal\": %d}", run->signal);
+    else
+        fprintf(out, "{\"code\": %d}", run->exit_code);
+    fprintf(out, ",\n");
+    write_summary(out, p, run, opt);
+    fprintf(out, ",\n");
+    write_lines(out, p, opt);
+    fprintf(out, ",\n");
+    write_tables(out, p, src, opt);
+    fprintf(out, ",\n");
+    write_peak_and_leaks(out, p, opt);
+    fprintf(out, ",\n");
+    write_timeline(out, p, run, opt);
+    fprintf(out, ",\n");
+    write_frames_and_stacks(out, p, opt);
+    fprintf(out, ",\n  \"warnings\": [");
+    for (size_t i = 0; i < run->n_warnings; i++) {
+        fputs(i ? ", " : "", out);
+        mp_json_string(out, run->warnings[i]);
+    }
+    fprintf(out, "]");
+    if (run->line_profile) {
+        struct mp_line_report_options lopt = { opt->cwd, opt->precision, (enum mp_lm_metric)opt->line_metric };
+        fprintf(out, ",\n");
+        mp_write_line_tables_json(out, run->line_profile, src, &lopt);
+    }
+    fprintf(out, "\n}\n");
+    fflush(out);
+    return ferror(out) ? -1 : 0;
+}

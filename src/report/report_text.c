@@ -1,0 +1,178 @@
+/* memprof: the text report: summary, top lines, memory_profiler-style tables, notes. */
+#define _GNU_SOURCE
+#include "memprof/report.h"
+#include "format.h"
+#include "report_lines.h"
+#include "report_text_peak.h"
+#include "symbols/sources.h"
+#include "profile/tables.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void write_command(FILE *out, char *const *command)
+{
+    for (size_t i = 0; command && command[i]; i++)
+        fprintf(out, "%s%s", i ? " " : "", command[i]);
+}
+
+static void write_summary(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                          const struct mp_report_options *opt)
+{
+    const struct mp_totals *t = mp_profile_totals(p);
+    char a[64], b[64], c[64];
+    fprintf(out, "memprof: ");
+    write_command(out, run->command);
+    if (run->detached)
+        fprintf(out, "  (pid %d: attached, then detached; it runs on)\n", run->attached_pid);
+    else if (run->signal)
+        fprintf(out, "  (killed by signal %d, %s)\n", run->signal, strsignal(run->signal));
+    else
+        fprintf(out, "  (exit status %d)\n", run->exit_code);
+    fprintf(out, "\nSummary\n");
+    if (!opt->stable) {
+        mp_format_size(a, sizeof a, (int64_t)run->peak_rss_bytes, opt->precision);
+        fprintf(out, "  peak RSS           %s\n", a);
+    }
+    if (run->engine_note) {
+        fprintf(out, "  heap               not profiled: %s\n", run->engine_note);
+        return;
+    }
+    mp_format_count(a, sizeof a, t->alloc_calls);
+    mp_format_size(b, sizeof b, (int64_t)t->allocated_bytes, opt->precision);
+    fprintf(out, "  allocations        %s calls, %s\n", a, b);
+    mp_format_count(a, sizeof a, t->free_calls);
+    mp_format_size(b, sizeof b, (int64_t)t->freed_bytes, opt->precision);
+    fprintf(out, "  frees              %s calls, %s\n", a, b);
+    mp_format_size(a, sizeof a, (int64_t)t->peak_heap_bytes, opt->precision);
+    fprintf(out, "  peak heap          %s", a);
+    if (t->peak_stack != UINT32_MAX) {
+        fprintf(out, ", reached at ");
+        mp_text_line_name(out, mp_profile_line(p, mp_profile_stack(p, t->peak_stack)->self_line), opt);
+    }
+    fputc('\n', out);
+    mp_format_count(a, sizeof a, t->temporary_calls);
+    fprintf(out, "  temporary          %s calls\n", a);
+    mp_format_size(a, sizeof a, (int64_t)t->live_bytes, opt->precision);
+    mp_format_count(c, sizeof c, t->live_blocks);
+    fprintf(out, run->detached ? "  live at detach     %s in %s blocks\n" : "  leaked at exit     %s in %s blocks\n", a, c);
+    if (run->agent_bytes && !opt->stable) {
+        mp_format_size(a, sizeof a, (int64_t)run->agent_bytes, opt->precision);
+        if (run->engine && strcmp(run->engine, "breakpoint") == 0)
+            fprintf(out, "  memprof's stubs    %s mapped into the program (event ring and code), not in these counts\n",
+                    a);
+        else
+            fprintf(out, "  memprof's agent    %s mapped into the program (its event ring), not in these counts\n", a);
+    }
+}
+
+static void write_top_lines(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
+{
+    size_t n;
+    size_t *idx = mp_lines_by_bytes(p, &n);
+    if (!idx || n == 0) {
+        free(idx);
+        return;
+    }
+    size_t shown = opt->top_lines && opt->top_lines < n ? opt->top_lines : n;
+    fprintf(out, "\nTop lines by bytes allocated\n");
+    fprintf(out, "%12s %12s %12s   %s\n", "allocated", "calls", "live at exit", "line");
+    for (size_t i = 0; i < shown; i++) {
+        const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
+        char a[64], b[64], c[64];
+        mp_format_size(a, sizeof a, (int64_t)l->allocated_bytes, opt->precision);
+        mp_format_count(b, sizeof b, l->alloc_calls);
+        mp_format_size(c, sizeof c, (int64_t)l->live_bytes, opt->precision);
+        fprintf(out, "%12s %12s %12s   ", a, b, c);
+        mp_text_line_name(out, l, opt);
+        fputc('\n', out);
+    }
+    if (shown < n)
+        fprintf(out, "  (%zu more lines; --top=0 shows all)\n", n - shown);
+    free(idx);
+}
+
+static void write_table(FILE *out, const struct mp_table *t, const struct mp_sources *src,
+                        const struct mp_report_options *opt)
+{
+    fprintf(out, "\nFilename: %s\n\n", mp_display_path(t->file, opt->cwd));
+    fprintf(out, "Line #    Mem usage    Increment  Occurrences   Line Contents\n");
+    fprintf(out, "=============================================================\n");
+    for (size_t r = 0; r < t->n_rows; r++) {
+        const struct mp_table_row *row = &t->rows[r];
+        const char *text = mp_sources_line(src, t->file, row->line);
+        if (!text)
+            text = "";
+        if (!row->has_data) {
+            fprintf(out, "%6d %12s %12s  %10s   %s\n", row->line, "", "", "", text);
+            continue;
+        }
+        char mem[64], inc[64], occ[64];
+        mp_format_size(mem, sizeof mem, (int64_t)row->mem_usage_bytes, opt->precision);
+        mp_format_size(inc, sizeof inc, row->increment_bytes, opt->precision);
+        snprintf(occ, sizeof occ, "%" PRIu64, row->occurrences);
+        fprintf(out, "%6d %12s %12s  %10s   %s\n", row->line, mem, inc, occ, text);
+    }
+}
+
+static void write_notes(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                        const struct mp_sources *src, const struct mp_report_options *opt)
+{
+    const struct mp_totals *t = mp_profile_totals(p);
+    int header = 0;
+#define NOTE(...) do { if (!header++) fprintf(out, "\nNotes\n"); fprintf(out, "  " __VA_ARGS__); } while (0)
+    if (run->events_lost)
+        NOTE("%" PRIu64 " allocator events were lost (their thread died while recording%s)\n", run->events_lost,
+             run->engine && strcmp(run->engine, "breakpoint") == 0 ? ", or the call was still running at detach" : "");
+    if (t->unknown_frees && run->attached_pid)
+        NOTE("%" PRIu64 " frees of blocks allocated before memprof attached were not counted\n", t->unknown_frees);
+    else if (t->unknown_frees && run->engine && strcmp(run->engine, "breakpoint") == 0)
+        NOTE("%" PRIu64 " frees of blocks memprof never saw allocated were not counted (glibc frees its "
+             "per-thread cache at thread exit; breakpoints see those calls)\n", t->unknown_frees);
+    else if (t->unknown_frees)
+        NOTE("%" PRIu64 " frees of blocks allocated before profiling started were not counted\n", t->unknown_frees);
+    if (t->reused_live_blocks)
+        NOTE("%" PRIu64 " allocations reused an address memprof still saw live (a free it never saw)\n",
+             t->reused_live_blocks);
+    if (t->truncated_stacks)
+        NOTE("%" PRIu64 " allocations had stacks deeper than %d frames: outer callers are not charged\n",
+             t->truncated_stacks, MP_MAX_FRAMES);
+    for (size_t i = 0; i < run->n_warnings; i++)
+        NOTE("%s\n", run->warnings[i]);
+    const char *const *missing;
+    size_t n_missing = src ? mp_sources_missing(src, &missing) : 0;
+    for (size_t i = 0; i < n_missing; i++)
+        NOTE("source file %s not found: its Line Contents column is empty\n",
+             mp_display_path(missing[i], opt->cwd));
+#undef NOTE
+}
+
+int mp_write_text(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                  const struct mp_sources *src, const struct mp_report_options *opt)
+{
+    write_summary(out, p, run, opt);
+    if (!run->engine_note) {
+        write_top_lines(out, p, opt);
+        mp_text_peak_and_leaks(out, p, run, opt);
+    }
+    if (run->line_profile) {
+        struct mp_line_report_options lopt = { opt->cwd, opt->precision, (enum mp_lm_metric)opt->line_metric };
+        mp_write_line_tables_text(out, run->line_profile, src, &lopt);
+    }
+    if (!run->engine_note) {
+        struct mp_tables tables;
+        if (mp_tables_build(p, &tables) == 0) {
+            size_t shown = opt->max_tables && opt->max_tables < tables.n ? opt->max_tables : tables.n;
+            for (size_t i = 0; i < shown; i++)
+                write_table(out, &tables.tables[i], src, opt);
+            if (shown < tables.n)
+                fprintf(out, "\n(%zu more functions allocated; --tables=0 shows all)\n", tables.n - shown);
+            mp_tables_free(&tables);
+        }
+    }
+    write_notes(out, p, run, src, opt);
+    fflush(out);
+    return ferror(out) ? -1 : 0;
+}

@@ -1,0 +1,164 @@
+/* memprof: the text report's sections on where the memory was held: the
+ * peak (with its stack), the lines at the peak, leaks (with the biggest
+ * stacks), temporary allocations, and the RSS at exit by kind of mapping. */
+#include "format.h"
+#include "report_text_peak.h"
+#include "profile/tables.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LEAK_STACKS_SHOWN 3
+
+static size_t limit(size_t n, size_t max)
+{
+    return max && max < n ? max : n;
+}
+
+/* The stack innermost first, "->" at the user line; like a debugger's
+ * backtrace it ends at main (the C runtime's start-up frames say nothing). */
+static void write_stack(FILE *out, const struct mp_profile *p, const struct mp_stack_info *st,
+                        const struct mp_report_options *opt)
+{
+    for (uint32_t i = 0; i < st->n_frames; i++) {
+        const struct mp_line_stats *l = mp_profile_line(p, st->frame_lines[i]);
+        fprintf(out, "      %s ", st->frame_lines[i] == st->self_line ? "->" : "at");
+        mp_text_line_name(out, l, opt);
+        fputc('\n', out);
+        if (strcmp(l->function, "main") == 0)
+            break;
+    }
+}
+
+static void write_peak(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
+{
+    const struct mp_totals *t = mp_profile_totals(p);
+    if (t->peak_stack == UINT32_MAX)
+        return;
+    const struct mp_stack_info *st = mp_profile_stack(p, t->peak_stack);
+    char a[64];
+    mp_format_size(a, sizeof a, (int64_t)t->peak_heap_bytes, opt->precision);
+    fprintf(out, "\nPeak heap %s, reached at ", a);
+    mp_text_line_name(out, mp_profile_line(p, st->self_line), opt);
+    fprintf(out, "\n");
+    write_stack(out, p, st, opt);
+
+    size_t n;
+    size_t *idx = mp_lines_sorted(p, MP_BY_PEAK, &n);
+    size_t shown = limit(n, opt->top_lines);
+    if (shown) {
+        fprintf(out, "\nLines holding the peak\n%12s %12s   %s\n", "held", "share", "line");
+        for (size_t i = 0; i < shown; i++) {
+            const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
+            mp_format_size(a, sizeof a, (int64_t)l->peak_bytes, opt->precision);
+            fprintf(out, "%12s %11.1f%%   ", a, 100.0 * (double)l->peak_bytes / (double)t->peak_heap_bytes);
+            mp_text_line_name(out, l, opt);
+            fputc('\n', out);
+        }
+        if (shown < n)
+            fprintf(out, "  (%zu more lines; --top=0 shows all)\n", n - shown);
+    }
+    free(idx);
+}
+
+static void write_leaks(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                        const struct mp_report_options *opt)
+{
+    size_t n;
+    size_t *idx = mp_lines_sorted(p, MP_BY_LEAKED, &n);
+    if (n == 0) {
+        free(idx);
+        fprintf(out, run->detached ? "\nLive at detach: none\n" : "\nLeaks: none (every block was freed)\n");
+        return;
+    }
+    const struct mp_totals *t = mp_profile_totals(p);
+    char a[64], b[64];
+    mp_format_size(a, sizeof a, (int64_t)t->live_bytes, opt->precision);
+    mp_format_count(b, sizeof b, t->live_blocks);
+    if (run->detached) /* memprof -p: the process goes on, and may free them later */
+        fprintf(out, "\nLive at detach: %s in %s blocks allocated while attached\n%12s %12s   %s\n", a, b, "live",
+                "blocks", "line");
+    else
+        fprintf(out, "\nLeaks: %s in %s blocks never freed\n%12s %12s   %s\n", a, b, "leaked", "blocks", "line");
+    size_t shown = limit(n, opt->top_lines);
+    for (size_t i = 0; i < shown; i++) {
+        const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
+        mp_format_size(a, sizeof a, (int64_t)l->live_bytes, opt->precision);
+        mp_format_count(b, sizeof b, l->live_blocks);
+        fprintf(out, "%12s %12s   ", a, b);
+        mp_text_line_name(out, l, opt);
+        fputc('\n', out);
+    }
+    if (shown < n)
+        fprintf(out, "  (%zu more lines; --top=0 shows all)\n", n - shown);
+    free(idx);
+
+    size_t *stacks = mp_stacks_by_live(p, &n);
+    for (size_t i = 0; i < limit(n, LEAK_STACKS_SHOWN); i++) {
+        const struct mp_stack_info *st = mp_profile_stack(p, stacks[i]);
+        mp_format_size(a, sizeof a, (int64_t)st->live_bytes, opt->precision);
+        mp_format_count(b, sizeof b, st->live_blocks);
+        fprintf(out, "  %s in %s blocks allocated from:\n", a, b);
+        write_stack(out, p, st, opt);
+    }
+    free(stacks);
+}
+
+static void write_temporaries(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
+{
+    size_t n;
+    size_t *idx = mp_lines_sorted(p, MP_BY_TEMPORARY, &n);
+    size_t shown = limit(n, opt->top_lines);
+    if (shown) {
+        fprintf(out, "\nTemporary allocations (freed before their thread allocated again)\n%12s %12s   %s\n",
+                "temporary", "of calls", "line");
+        for (size_t i = 0; i < shown; i++) {
+            const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
+            char a[64], b[64];
+            mp_format_count(a, sizeof a, l->temporary_calls);
+            mp_format_count(b, sizeof b, l->alloc_calls);
+            fprintf(out, "%12s %12s   ", a, b);
+            mp_text_line_name(out, l, opt);
+            fputc('\n', out);
+        }
+        if (shown < n)
+            fprintf(out, "  (%zu more lines; --top=0 shows all)\n", n - shown);
+    }
+    free(idx);
+}
+
+static void write_rss_breakdown(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                                const struct mp_report_options *opt)
+{
+    const struct mp_rss_breakdown *b = &run->rss_at_exit;
+    if (!b->valid || opt->stable)
+        return;
+    const struct mp_totals *t = mp_profile_totals(p);
+    char a[64], c[64];
+    mp_format_size(a, sizeof a, (int64_t)b->total, opt->precision);
+    fprintf(out, "\nRSS at exit: %s\n", a);
+    mp_format_size(a, sizeof a, (int64_t)b->heap, opt->precision);
+    mp_format_size(c, sizeof c, (int64_t)t->live_bytes, opt->precision);
+    fprintf(out, "%12s   malloc heap and anonymous memory (%s of it live blocks; the rest is allocator\n"
+                 "%12s   overhead and free memory the allocator keeps)\n", a, c, "");
+    const struct { uint64_t v; const char *what; } rows[] = {
+        { b->stacks, "stacks (main and threads)" },
+        { b->code, "code (executable mappings)" },
+        { b->file_data, "other file-backed mappings (data, read-only data, mapped files)" },
+        { b->shared, "shared memory (memprof's event ring is one)" },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof *rows; i++) {
+        mp_format_size(a, sizeof a, (int64_t)rows[i].v, opt->precision);
+        fprintf(out, "%12s   %s\n", a, rows[i].what);
+    }
+}
+
+void mp_text_peak_and_leaks(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                            const struct mp_report_options *opt)
+{
+    write_peak(out, p, opt);
+    write_leaks(out, p, run, opt);
+    write_temporaries(out, p, opt);
+    write_rss_breakdown(out, p, run, opt);
+}

@@ -1,0 +1,487 @@
+/* memprof: the symbolizer (symbolizer.h).  Owns the libdwfl session on
+ * the target pid, the module list and its refresh on a miss, per-module state
+ * (CU map, function cache, debug info warning), the PC cache and the
+ * warnings.  The DWARF walk itself lives in sym_dwarf.c. */
+#define _GNU_SOURCE
+#include "symbolizer.h"
+
+#include <dirent.h>
+#include <elfutils/libdwfl.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "sym_cu_map.h"
+#include "sym_dwarf.h"
+#include "sym_runtime.h"
+#include "sym_scopes.h"
+#include "sym_strings.h"
+
+#define MAX_INLINE_CHAIN 64
+
+/* What we keep per Dwfl_Module, in the module's userdata slot. */
+struct module_state {
+    struct mp_symbolizer *owner;
+    const char *path;           /* pooled; "[vdso]" for the vdso */
+    int is_runtime;
+    int debug_checked;          /* the no-debug-info check ran */
+    int cu_map_built;
+    struct sym_cu_map *cu_map;  /* NULL until needed, or when useless */
+    struct sym_func_cache *funcs;
+    struct sym_scope_index *scopes;
+};
+
+struct pc_entry {
+    uint64_t pc;
+    size_t first_frame;
+    uint32_t frame_count;       /* 0 = empty slot */
+    uint32_t is_return_address;
+};
+
+struct mp_symbolizer {
+    pid_t pid;
+    Dwfl_Callbacks callbacks;   /* must outlive the Dwfl */
+    char *debuginfo_path;
+    Dwfl *dwfl;
+    uint64_t maps_hash;         /* of /proc/PID/maps at the last report */
+
+    struct sym_string_pool *strings;
+
+    struct pc_entry *pcs;
+    size_t npc_slots, npcs;
+    struct mp_frame_info *frames;
+    size_t nframes, frames_capacity;
+
+    const char **warnings;
+    size_t nwarnings, warnings_capacity;
+};
+
+/* ---- modules ---------------------------------------------------------- */
+
+static void module_state_free(struct module_state *state)
+{
+    if (state == NULL)
+        return;
+    sym_cu_map_destroy(state->cu_map);
+    sym_func_cache_destroy(state->funcs);
+    sym_scope_index_destroy(state->scopes);
+    free(state);
+}
+
+static struct module_state *module_state_of(struct mp_symbolizer *s, Dwfl_Module *mod)
+{
+    void **userdata;
+    const char *name = dwfl_module_info(mod, &userdata, NULL, NULL, NULL, NULL, NULL, NULL);
+    if (*userdata != NULL)
+        return *userdata;
+    struct module_state *state = calloc(1, sizeof *state);
+    if (state == NULL)
+        return NULL;
+    state->owner = s;
+    state->funcs = sym_func_cache_create();
+    state->scopes = sym_scope_index_create();
+    if (name == NULL)
+        name = "[unknown]";
+    state->path = sym_strings_intern(s->strings, strncmp(name, "[vdso", 5) == 0 ? "[vdso]" : name);
+    if (state->funcs == NULL || state->scopes == NULL || state->path == NULL) {
+        module_state_free(state);
+        return NULL;
+    }
+    state->is_runtime = sym_runtime_module(state->path);
+    *userdata = state;
+    return state;
+}
+
+static int module_removed(Dwfl_Module *mod, void *userdata, const char *name,
+                          Dwarf_Addr base, void *arg)
+{
+    (void)mod, (void)name, (void)base, (void)arg;
+    /* libdwfl passes &module->userdata here (MODCB_ARGS), not the userdata. */
+    void **slot = userdata;
+    module_state_free(*slot);
+    *slot = NULL;
+    return DWARF_CB_OK;
+}
+
+static int free_module_state(Dwfl_Module *mod, void **userdata, const char *name,
+                             Dwarf_Addr base, void *arg)
+{
+    (void)mod, (void)name, (void)base, (void)arg;
+    module_state_free(*userdata);
+    *userdata = NULL;
+    return DWARF_CB_OK;
+}
+
+/* A mapped file deleted since (rebuilt while running): read it through
+ * /proc/PID/map_files, which still holds the old inode. */
+static int open_deleted_module(pid_t pid, Dwarf_Addr base, char **file_name)
+{
+    char dir_path[64], prefix[32];
+    snprintf(dir_path, sizeof dir_path, "/proc/%d/map_files", (int)pid);
+    int prefix_len = snprintf(prefix, sizeof prefix, "%" PRIx64 "-", (uint64_t)base);
+    DIR *dir = opendir(dir_path);
+    if (dir == NULL)
+        return -1;
+    int fd = -1;
+    struct dirent *entry;
+    while (fd < 0 && (entry = readdir(dir)) != NULL) {
+        if (strncmp(entry->d_name, prefix, (size_t)prefix_len) != 0)
+            continue;
+        char *path;
+        if (asprintf(&path, "%s/%s", dir_path, entry->d_name) < 0)
+            break;
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0)
+            *file_name = path;
+        else
+            free(path);
+    }
+    closedir(dir);
+    return fd;
+}
+
+static int find_module_elf(Dwfl_Module *mod, void **userdata, const char *name,
+                           Dwarf_Addr base, char **file_name, Elf **elfp)
+{
+    static const char deleted[] = " (deleted)";
+    size_t len = strlen(name), dlen = sizeof deleted - 1;
+    struct module_state *state = *userdata;
+    if (state != NULL && name[0] == '/' && len > dlen && strcmp(name + len - dlen, deleted) == 0) {
+        int fd = open_deleted_module(state->owner->pid, base, file_name);
+        if (fd >= 0)
+            return fd;
+    }
+    return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
+}
+
+/* FNV-1a of /proc/PID/maps; 0 when it cannot be read (the process is gone). */
+static uint64_t hash_maps(pid_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return 0;
+    uint64_t h = 1469598103934665603ull;
+    char buf[4096];
+    size_t n, total = 0;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        for (size_t i = 0; i < n; i++)
+            h = (h ^ (unsigned char)buf[i]) * 1099511628211ull;
+        total += n;
+    }
+    fclose(f);
+    return total == 0 ? 0 : (h ? h : 1);
+}
+
+/* Report the modules of /proc/PID/maps (again).  Modules still mapped keep
+ * their loaded ELF/DWARF; unmapped ones are dropped with their state. */
+static int report_modules(struct mp_symbolizer *s)
+{
+    uint64_t h = hash_maps(s->pid);
+    if (h == 0 || h == s->maps_hash)
+        return -1;      /* gone, or nothing new mapped since last time */
+    s->maps_hash = h;
+    dwfl_report_begin(s->dwfl);
+    int rc = dwfl_linux_proc_report(s->dwfl, s->pid);
+    dwfl_report_end(s->dwfl, module_removed, s);
+    return rc;
+}
+
+static int start_session(struct mp_symbolizer *s)
+{
+    s->dwfl = dwfl_begin(&s->callbacks);
+    if (s->dwfl == NULL)
+        return -1;
+    s->maps_hash = 0;
+    return report_modules(s) == 0 ? 0 : -1;
+}
+
+static void end_session(struct mp_symbolizer *s)
+{
+    if (s->dwfl == NULL)
+        return;
+    dwfl_getmodules(s->dwfl, free_module_state, NULL, 0);
+    dwfl_end(s->dwfl);
+    s->dwfl = NULL;
+}
+
+/* ---- warnings ----------------------------------------------------------- */
+
+static void add_warning(struct mp_symbolizer *s, const char *text)
+{
+    const char *pooled = sym_strings_intern(s->strings, text);
+    if (pooled == NULL)
+        return;
+    for (size_t i = 0; i < s->nwarnings; i++)
+        if (s->warnings[i] == pooled)
+            return;
+    if (s->nwarnings == s->warnings_capacity) {
+        size_t cap = s->warnings_capacity ? s->warnings_capacity * 2 : 8;
+        const char **w = realloc(s->warnings, cap * sizeof *w);
+        if (w == NULL)
+            return;
+        s->warnings = w;
+        s->warnings_capacity = cap;
+    }
+    s->warnings[s->nwarnings++] = pooled;
+}
+
+static void warn_no_debug_info(struct mp_symbolizer *s, struct module_state *state)
+{
+    if (state->is_runtime || state->path[0] != '/')
+        return;
+    char *text;
+    if (asprintf(&text, "%s has no debug info: lines are shown as function names; "
+                 "rebuild it with -g", state->path) < 0)
+        return;
+    add_warning(s, text);
+    free(text);
+}
+
+/* ---- resolving ----------------------------------------------------------- */
+
+static const char *pooled_or(struct mp_symbolizer *s, const char *text, const char *fallback)
+{
+    const char *pooled = sym_strings_intern(s->strings, text);
+    return pooled != NULL ? pooled : fallback;
+}
+
+static const char *symbol_name(struct mp_symbolizer *s, Dwfl_Module *mod,
+                               struct module_state *state, Dwarf_Addr addr)
+{
+    GElf_Off offset;
+    GElf_Sym sym;
+    const char *name = dwfl_module_addrinfo(mod, addr, &offset, &sym, NULL, NULL, NULL);
+    if (name != NULL && name[0] != '\0') {
+        const char *pooled = sym_strings_intern_demangled(s->strings, name);
+        if (pooled != NULL)
+            return pooled;
+    }
+    Dwarf_Addr bias = 0;
+    if (dwfl_module_getelf(mod, &bias) == NULL)
+        dwfl_module_info(mod, NULL, &bias, NULL, NULL, NULL, NULL, NULL);
+    const char *slash = strrchr(state->path, '/');
+    char text[512];
+    snprintf(text, sizeof text, "%s+0x%" PRIx64, slash ? slash + 1 : state->path,
+             (uint64_t)(addr - bias));
+    return pooled_or(s, text, "??");
+}
+
+static int resolve_in_module(struct mp_symbolizer *s, Dwfl_Module *mod, Dwarf_Addr addr,
+                             struct mp_frame_info *frames, int max)
+{
+    struct module_state *state = module_state_of(s, mod);
+    if (state == NULL)
+        return 0;
+    int n = 0, outside_debug_info = 0;
+    Dwarf_Addr bias;
+    if (dwfl_module_getdwarf(mod, &bias) != NULL) {
+        Dwarf_Die cudie;
+        Dwarf_Die *found = dwfl_module_addrdie(mod, addr, &bias);
+        int have_cu = found != NULL;
+        if (have_cu) {
+            cudie = *found;
+        } else {
+            /* No .debug_aranges (clang) or an incomplete one. */
+            if (!state->cu_map_built) {
+                state->cu_map = sym_cu_map_build(mod);
+                state->cu_map_built = 1;
+            }
+            have_cu = state->cu_map != NULL && sym_cu_map_lookup(state->cu_map, addr - bias, &cudie);
+        }
+        if (have_cu)
+            n = sym_dwarf_frames(s->strings, state->funcs, state->scopes, &cudie, addr - bias, frames, max);
+        /* A module with debug info, but not for this code: linked in from an
+         * archive built without -g (libc.a in a static program). */
+        outside_debug_info = !have_cu;
+    } else if (!state->debug_checked) {
+        state->debug_checked = 1;
+        warn_no_debug_info(s, state);
+    }
+    if (n == 0) {
+        memset(&frames[0], 0, sizeof frames[0]);
+        n = 1;
+    }
+    for (int i = 0; i < n; i++) {
+        if (frames[i].function == NULL)
+            frames[i].function = symbol_name(s, mod, state, addr);
+        frames[i].module = state->path;
+        frames[i].is_runtime = state->is_runtime || outside_debug_info || sym_runtime_source(frames[i].file);
+    }
+    return n;
+}
+
+static int resolve_uncached(struct mp_symbolizer *s, uint64_t pc, int is_return_address,
+                            struct mp_frame_info *frames, int max)
+{
+    Dwarf_Addr addr = is_return_address && pc > 0 ? pc - 1 : pc;
+    Dwfl_Module *mod = s->dwfl ? dwfl_addrmodule(s->dwfl, addr) : NULL;
+    if (mod == NULL && s->dwfl != NULL && report_modules(s) == 0)
+        mod = dwfl_addrmodule(s->dwfl, addr);   /* dlopen'd since the last report */
+    if (mod != NULL) {
+        int n = resolve_in_module(s, mod, addr, frames, max);
+        if (n > 0)
+            return n;
+    }
+    char text[64];
+    snprintf(text, sizeof text, "[unknown]+0x%" PRIx64, (uint64_t)addr);
+    memset(&frames[0], 0, sizeof frames[0]);
+    frames[0].function = pooled_or(s, text, "??");
+    frames[0].module = pooled_or(s, "[unknown]", "[unknown]");
+    return 1;
+}
+
+/* ---- the PC cache --------------------------------------------------------- */
+
+static size_t pc_slot(uint64_t pc, int is_return_address, size_t mask)
+{
+    return (size_t)(((pc << 1 | (uint64_t)is_return_address) * 0x9E3779B97F4A7C15ull) >> 20) & mask;
+}
+
+static struct pc_entry *pc_cache_find(struct mp_symbolizer *s, uint64_t pc, int is_return_address)
+{
+    size_t mask = s->npc_slots - 1;
+    for (size_t i = pc_slot(pc, is_return_address, mask);; i = (i + 1) & mask) {
+        struct pc_entry *e = &s->pcs[i];
+        if (e->frame_count == 0)
+            return NULL;
+        if (e->pc == pc && (int)e->is_return_address == is_return_address)
+            return e;
+    }
+}
+
+static int pc_cache_grow(struct mp_symbolizer *s)
+{
+    size_t nslots = s->npc_slots ? s->npc_slots * 2 : 4096;
+    struct pc_entry *slots = calloc(nslots, sizeof *slots);
+    if (slots == NULL)
+        return -1;
+    for (size_t i = 0; i < s->npc_slots; i++) {
+        struct pc_entry *e = &s->pcs[i];
+        if (e->frame_count == 0)
+            continue;
+        size_t j = pc_slot(e->pc, (int)e->is_return_address, nslots - 1);
+        while (slots[j].frame_count != 0)
+            j = (j + 1) & (nslots - 1);
+        slots[j] = *e;
+    }
+    free(s->pcs);
+    s->pcs = slots;
+    s->npc_slots = nslots;
+    return 0;
+}
+
+/* Store the frames; NULL when out of memory (the caller still has them). */
+static struct pc_entry *pc_cache_add(struct mp_symbolizer *s, uint64_t pc, int is_return_address,
+                                     const struct mp_frame_info *frames, int n)
+{
+    if ((s->npcs + 1) * 2 > s->npc_slots && pc_cache_grow(s) != 0)
+        return NULL;
+    if (s->nframes + (size_t)n > s->frames_capacity) {
+        size_t cap = s->frames_capacity ? s->frames_capacity * 2 : 4096;
+        while (cap < s->nframes + (size_t)n)
+            cap *= 2;
+        struct mp_frame_info *f = realloc(s->frames, cap * sizeof *f);
+        if (f == NULL)
+            return NULL;
+        s->frames = f;
+        s->frames_capacity = cap;
+    }
+    memcpy(&s->frames[s->nframes], frames, (size_t)n * sizeof *frames);
+    size_t mask = s->npc_slots - 1;
+    size_t i = pc_slot(pc, is_return_address, mask);
+    while (s->pcs[i].frame_count != 0)
+        i = (i + 1) & mask;
+    s->pcs[i] = (struct pc_entry){ pc, s->nframes, (uint32_t)n, (uint32_t)is_return_address };
+    s->nframes += (size_t)n;
+    s->npcs++;
+    return &s->pcs[i];
+}
+
+/* ---- public interface ------------------------------------------------------ */
+
+struct mp_symbolizer *mp_symbolizer_open(pid_t pid, char *errbuf, size_t errlen)
+{
+    struct mp_symbolizer *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        snprintf(errbuf, errlen, "symbolizer: out of memory");
+        return NULL;
+    }
+    s->pid = pid;
+    s->callbacks.find_elf = find_module_elf;
+    s->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
+    s->callbacks.debuginfo_path = &s->debuginfo_path;   /* NULL: the default path */
+    s->strings = sym_strings_create();
+    if (s->strings == NULL || pc_cache_grow(s) != 0) {
+        snprintf(errbuf, errlen, "symbolizer: out of memory");
+        mp_symbolizer_close(s);
+        return NULL;
+    }
+    if (start_session(s) != 0) {
+        const char *why = s->dwfl ? "cannot read its memory map" : dwfl_errmsg(-1);
+        snprintf(errbuf, errlen, "symbolizer: process %d: %s", (int)pid, why);
+        mp_symbolizer_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+void mp_symbolizer_reset(struct mp_symbolizer *s)
+{
+    if (s == NULL)
+        return;
+    end_session(s);
+    memset(s->pcs, 0, s->npc_slots * sizeof *s->pcs);
+    s->npcs = 0;
+    s->nframes = 0;
+    start_session(s);   /* on failure every PC resolves to [unknown] */
+}
+
+int mp_symbolizer_resolve(void *ctx, uint64_t pc, int is_return_address,
+                          struct mp_frame_info *out, int max)
+{
+    struct mp_symbolizer *s = ctx;
+    if (max <= 0)
+        return 0;
+    is_return_address = is_return_address != 0;
+    const struct mp_frame_info *frames;
+    int n;
+    struct mp_frame_info fresh[MAX_INLINE_CHAIN];
+    struct pc_entry *e = pc_cache_find(s, pc, is_return_address);
+    if (e == NULL) {
+        n = resolve_uncached(s, pc, is_return_address, fresh, MAX_INLINE_CHAIN);
+        e = pc_cache_add(s, pc, is_return_address, fresh, n);
+    }
+    if (e != NULL) {
+        frames = &s->frames[e->first_frame];
+        n = (int)e->frame_count;
+    } else {
+        frames = fresh;
+    }
+    if (n > max)
+        n = max;
+    memcpy(out, frames, (size_t)n * sizeof *out);
+    return n;
+}
+
+size_t mp_symbolizer_warnings(struct mp_symbolizer *s, const char *const **out)
+{
+    *out = s->warnings;
+    return s->nwarnings;
+}
+
+void mp_symbolizer_close(struct mp_symbolizer *s)
+{
+    if (s == NULL)
+        return;
+    end_session(s);
+    free(s->pcs);
+    free(s->frames);
+    free(s->warnings);
+    sym_strings_destroy(s->strings);
+    free(s);
+}
