@@ -101,7 +101,8 @@ int mp_check_limits(FILE *out, const struct mp_limits *limits, const struct mp_p
         broken += check_one(out, "peak heap", "--limit-heap", t->peak_heap_bytes, limits->heap, at_peak, "held",
                             at_peak ? at_peak->peak_bytes : 0, opt);
         const struct mp_line_stats *leaker = most_responsible(p, MP_BY_LEAKED);
-        broken += check_one(out, "leaked memory", "--limit-leaks", t->live_bytes, limits->leaks, leaker, "leaked",
+        broken += check_one(out, run->detached ? "memory live at detach" : "leaked memory", "--limit-leaks",
+                            t->live_bytes, limits->leaks, leaker, run->detached ? "held" : "leaked",
                             leaker ? leaker->live_bytes : 0, opt);
     }
     broken += check_one(out, "peak RSS", "--limit-rss", run->peak_rss_bytes, limits->rss,

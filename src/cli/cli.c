@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "cli.h"
 #include "ci_limits.h"
+#include "cli_common.h"
 #include "capture/linemode/linemode.h"
 
 #include <errno.h>
@@ -37,19 +38,20 @@ static void print_help(void)
            "with PROGRAM's exit status, or 128+N when it died of signal N.\n"
            "\n"
            "Options:\n"
-           "  -o, --output FILE   write the text report to FILE instead of stderr\n"
-           "      --json FILE     also write the report as JSON (the saved profile)\n"
+           "  -o, --output FILE   write the text report to FILE instead of stderr (- stdout)\n"
+           "      --json FILE     also write the report as JSON, the saved profile (- too)\n"
            "      --top N         rows in \"Top lines\" (default 10; 0: all)\n"
            "      --tables N      per-function tables to print (default 10; 0: all)\n"
            "      --precision N   digits after the point in sizes (default 1)\n"
-           "      --engine E      heap engine: auto (default: the agent, breakpoints for static\n"
-           "                      programs), agent, breakpoint (ptrace breakpoints on the\n"
-           "                      allocator: no preload, ~100x slower), none (RSS only)\n"
+           "      --engine E      heap engine: auto (default: the agent, breakpoints for\n"
+           "                      static programs), agent, breakpoint (ptrace breakpoints\n"
+           "                      on the allocator: no preload, ~100x slower), none (RSS)\n"
            "      --interval T    RSS sampling period: 10ms (default), 250ms, 1s, ...\n"
            "      --stable        leave out what varies between runs (RSS, times, addresses)\n"
            "                      so two runs of a deterministic program are byte-identical\n"
            "  -p, --pid PID       attach to a running process (breakpoint engine) instead of\n"
-           "                      launching one; Ctrl-C detaches and reports, leaving it running\n"
+           "                      launching one; Ctrl-C detaches and reports, leaving it\n"
+           "                      running\n"
            "      --duration T    with -p: detach after T (30s, 500ms, 2m)\n"
            "  -h, --help          show this help\n"
            "      --version       show the version\n"
@@ -72,20 +74,6 @@ static void print_help(void)
            "  memprof diff OLD.json NEW.json                          what changed\n"
            "\n"
            "Build PROGRAM with -g for file:line attribution.  See memprof(1).\n");
-}
-
-static int parse_count(const char *s, const char *name, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0 || v > max) {
-        fprintf(stderr, "memprof: %s takes a whole number from 0 to %ld, not '%s'\n%s", name, max, s,
-                usage_line);
-        return -1;
-    }
-    *out = v;
-    return 0;
 }
 
 /* "10ms", "0.5s", "250" (milliseconds); 1 ms to 60 s. */
@@ -190,15 +178,15 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
         case 'o': opt->output_path = optarg; break;
         case OPT_JSON: opt->json_path = optarg; break;
         case OPT_TOP:
-            if (parse_count(optarg, "--top", 1000000, &v)) return MP_CLI_USAGE_ERROR;
+            if (mp_cli_parse_count(optarg, "--top", 1000000, usage_line, &v)) return MP_CLI_USAGE_ERROR;
             opt->top_lines = (size_t)v;
             break;
         case OPT_TABLES:
-            if (parse_count(optarg, "--tables", 1000000, &v)) return MP_CLI_USAGE_ERROR;
+            if (mp_cli_parse_count(optarg, "--tables", 1000000, usage_line, &v)) return MP_CLI_USAGE_ERROR;
             opt->max_tables = (size_t)v;
             break;
         case OPT_PRECISION:
-            if (parse_count(optarg, "--precision", 9, &v)) return MP_CLI_USAGE_ERROR;
+            if (mp_cli_parse_count(optarg, "--precision", 9, usage_line, &v)) return MP_CLI_USAGE_ERROR;
             opt->precision = (int)v;
             break;
         case OPT_ENGINE:
@@ -226,7 +214,7 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
             if (parse_limit(optarg, "--limit-leaks", &opt->limit_leaks)) return MP_CLI_USAGE_ERROR;
             break;
         case OPT_LIMIT_STATUS:
-            if (parse_count(optarg, "--limit-status", 255, &v)) return MP_CLI_USAGE_ERROR;
+            if (mp_cli_parse_count(optarg, "--limit-status", 255, usage_line, &v)) return MP_CLI_USAGE_ERROR;
             opt->limit_status = (int)v;
             break;
         case OPT_FUNCTION:
@@ -241,7 +229,7 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
             }
             break;
         case 'p':
-            if (parse_count(optarg, "-p", 0x7fffffff, &v)) return MP_CLI_USAGE_ERROR;
+            if (mp_cli_parse_count(optarg, "-p", 0x7fffffff, usage_line, &v)) return MP_CLI_USAGE_ERROR;
             if (v == 0) {
                 fprintf(stderr, "memprof: -p takes the pid of a running process, such as -p 1234\n%s", usage_line);
                 return MP_CLI_USAGE_ERROR;
@@ -253,16 +241,16 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
             break;
         case 'h': print_help(); return MP_CLI_EXIT_OK;
         case OPT_VERSION: printf("memprof %s\n", MEMPROF_VERSION); return MP_CLI_EXIT_OK;
-        case ':':
-            fprintf(stderr, "memprof: option %s needs a value\n%s", argv[optind - 1], usage_line);
-            return MP_CLI_USAGE_ERROR;
         default:
-            if (optopt)
-                fprintf(stderr, "memprof: unknown option -%c\n%s", optopt, usage_line);
-            else
-                fprintf(stderr, "memprof: unknown option %s\n%s", argv[optind - 1], usage_line);
+            mp_cli_option_error(c, argv, usage_line);
             return MP_CLI_USAGE_ERROR;
         }
+    }
+    if (opt->output_path && opt->json_path && strcmp(opt->output_path, "-") == 0 &&
+        strcmp(opt->json_path, "-") == 0) {
+        fprintf(stderr, "memprof: -o - and --json - would both write to standard output: send one to a file\n%s",
+                usage_line);
+        return MP_CLI_USAGE_ERROR;
     }
     if (opt->attach_pid) {
         const char *bad = optind < argc ? "a program to run" : opt->engine == MP_ENGINE_AGENT ? "--engine=agent"

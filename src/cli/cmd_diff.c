@@ -4,6 +4,7 @@
  * Exit status: 0, 1 when a report cannot be loaded or the output cannot be
  * written, 2 on bad usage, 3 when a --limit-increase limit was broken. */
 #define _GNU_SOURCE
+#include "cli_common.h"
 #include "commands.h"
 #include "report/report_diff.h"
 #include "report/json_load.h"
@@ -18,8 +19,8 @@
 #define DIFF_LIMIT_STATUS 3
 
 static const char usage_line[] =
-    "usage: memprof diff OLD.json NEW.json [--metric allocated|peak|leaked] [--limit-increase PCT] [--top N] "
-    "[-o FILE]\n";
+    "usage: memprof diff OLD.json NEW.json [--metric allocated|peak|leaked]\n"
+    "                    [--limit-increase PCT] [--top N] [-o FILE]\n";
 
 static void print_help(void)
 {
@@ -39,7 +40,7 @@ static void print_help(void)
            "      --limit-increase PCT exit with status 3 when peak heap, leaked bytes or\n"
            "                           allocated bytes grew by more than PCT percent\n"
            "      --top N              changed lines to show (default 10; 0: all)\n"
-           "  -o, --output FILE        write the comparison to FILE instead of stdout\n"
+           "  -o, --output FILE        write the comparison to FILE (default, or -: stdout)\n"
            "  -h, --help               show this help\n"
            "\n"
            "Exit status: 0, 1 when a report cannot be read, 2 on bad usage, 3 when a\n"
@@ -140,14 +141,9 @@ int mp_cmd_diff(int argc, char **argv)
             break;
         case 'o': out_path = optarg; break;
         case 'h': print_help(); goto done;
-        case ':': status = usage_error("option %s needs a value", args[optind - 1]); goto done;
         default:
-            if (optopt) {
-                char opt[3] = { '-', (char)optopt, '\0' };
-                status = usage_error("unknown option %s", opt);
-            } else {
-                status = usage_error("unknown option %s", args[optind - 1]);
-            }
+            mp_cli_option_error(c, args, usage_line);
+            status = 2;
             goto done;
         }
     }
@@ -180,15 +176,14 @@ int mp_cmd_diff(int argc, char **argv)
         status = 1;
         goto unload;
     }
-    FILE *out = stdout;
-    if (out_path && !(out = fopen(out_path, "w"))) {
-        fprintf(stderr, "memprof: cannot write %s: %s\n", out_path, strerror(errno));
+    FILE *out = out_path ? mp_cli_open_output(out_path) : stdout;
+    if (!out) {
         status = 1;
         goto free_diff;
     }
     struct mp_diff_options dopt = { .old_name = old_path, .new_name = new_path, .precision = 1, .top_lines = top };
     int werr = mp_diff_write(out, &d, &dopt);
-    if (out != stdout && fclose(out) != 0)
+    if (mp_cli_close_output(out) != 0)
         werr = -1;
     if (werr) {
         fprintf(stderr, "memprof: writing the comparison failed: %s\n", strerror(errno));

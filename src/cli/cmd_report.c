@@ -1,6 +1,7 @@
 /* memprof: `memprof report FILE.json`: load a saved report and write it
  * again, as the text report (the default), JSON or folded stacks. */
 #define _GNU_SOURCE
+#include "cli_common.h"
 #include "commands.h"
 #include "report/json_load.h"
 #include "memprof/report.h"
@@ -13,8 +14,8 @@
 
 /* report/report_folded.c */
 
-static const char usage_line[] = "usage: memprof report FILE.json [--format=table|json|folded] [-o FILE] [--top N] "
-                                 "[--tables N] [--precision N] [--stable]\n";
+static const char usage_line[] = "usage: memprof report FILE.json [--format=table|json|folded] [-o FILE]\n"
+                                 "                      [--top N] [--tables N] [--precision N] [--stable]\n";
 
 enum format { FORMAT_TABLE, FORMAT_JSON, FORMAT_FOLDED };
 
@@ -29,7 +30,7 @@ static void print_help(void)
            "      --format F      table: the text report (default); json: the JSON report;\n"
            "                      folded: folded stacks for flamegraph.pl, one line per\n"
            "                      stack with the bytes allocated through it\n"
-           "  -o, --output FILE   write to FILE instead of standard output\n"
+           "  -o, --output FILE   write to FILE instead of standard output (- too)\n"
            "      --top N         rows in \"Top lines\" (default 10; 0: all)\n"
            "      --tables N      per-function tables to print (default 10; 0: all)\n"
            "      --precision N   digits after the point in sizes (default 1)\n"
@@ -37,19 +38,6 @@ static void print_help(void)
            "  -h, --help          show this help\n"
            "\n"
            "See memprof(1).\n");
-}
-
-static int parse_count(const char *s, const char *name, long max, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0 || v > max) {
-        fprintf(stderr, "memprof: %s takes a whole number from 0 to %ld, not '%s'\n%s", name, max, s, usage_line);
-        return -1;
-    }
-    *out = v;
-    return 0;
 }
 
 enum { OPT_FORMAT = 256, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_STABLE };
@@ -87,27 +75,21 @@ int mp_cmd_report(int argc, char **argv)
             break;
         case 'o': output = optarg; break;
         case OPT_TOP:
-            if (parse_count(optarg, "--top", 1000000, &v)) return 2;
+            if (mp_cli_parse_count(optarg, "--top", 1000000, usage_line, &v)) return 2;
             opt.top_lines = (size_t)v;
             break;
         case OPT_TABLES:
-            if (parse_count(optarg, "--tables", 1000000, &v)) return 2;
+            if (mp_cli_parse_count(optarg, "--tables", 1000000, usage_line, &v)) return 2;
             opt.max_tables = (size_t)v;
             break;
         case OPT_PRECISION:
-            if (parse_count(optarg, "--precision", 9, &v)) return 2;
+            if (mp_cli_parse_count(optarg, "--precision", 9, usage_line, &v)) return 2;
             opt.precision = (int)v;
             break;
         case OPT_STABLE: stable = 1; break;
         case 'h': print_help(); return 0;
-        case ':':
-            fprintf(stderr, "memprof: option %s needs a value\n%s", argv[optind - 1], usage_line);
-            return 2;
         default:
-            if (optopt)
-                fprintf(stderr, "memprof: unknown option -%c\n%s", optopt, usage_line);
-            else
-                fprintf(stderr, "memprof: unknown option %s\n%s", argv[optind - 1], usage_line);
+            mp_cli_option_error(c, argv, usage_line);
             return 2;
         }
     }
@@ -128,9 +110,8 @@ int mp_cmd_report(int argc, char **argv)
         return 1;
     }
     opt.stable = stable || rep.stable;
-    FILE *out = stdout;
-    if (output && !(out = fopen(output, "we"))) {
-        fprintf(stderr, "memprof: cannot write %s: %s: choose a writable path\n", output, strerror(errno));
+    FILE *out = output ? mp_cli_open_output(output) : stdout;
+    if (!out) {
         mp_loaded_report_free(&rep);
         return 1;
     }
@@ -140,10 +121,7 @@ int mp_cmd_report(int argc, char **argv)
     case FORMAT_FOLDED: rc = mp_write_folded(out, rep.profile, &opt); break;
     default: rc = mp_write_text(out, rep.profile, &rep.run, rep.sources, &opt); break;
     }
-    if (out != stdout)
-        rc |= fclose(out);
-    else
-        rc |= fflush(out);
+    rc |= mp_cli_close_output(out);
     if (rc)
         fprintf(stderr, "memprof: writing the report failed: %s\n", strerror(errno));
     mp_loaded_report_free(&rep);

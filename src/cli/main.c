@@ -5,6 +5,7 @@
 #include "capture/breakpoint/bpengine.h"
 #include "ci_limits.h"
 #include "cli.h"
+#include "cli_common.h"
 #include "commands.h"
 #include "supervise/launch.h"
 #include "profile/line_profile.h"
@@ -278,14 +279,6 @@ static void free_session(struct session *s, char **envp)
     }
 }
 
-static FILE *open_output(const char *path)
-{
-    FILE *f = fopen(path, "we");
-    if (!f)
-        fprintf(stderr, "memprof: cannot write %s: %s: choose a writable path\n", path, strerror(errno));
-    return f;
-}
-
 static void load_sources(struct mp_sources *src, const struct mp_profile *p)
 {
     for (size_t i = 0; i < mp_profile_line_count(p); i++) {
@@ -316,9 +309,9 @@ int main(int argc, char **argv)
         return rc;
     }
     FILE *text_out = stderr, *json_out = NULL;
-    if (opt.output_path && !(text_out = open_output(opt.output_path)))
+    if (opt.output_path && !(text_out = mp_cli_open_output(opt.output_path)))
         return 1;
-    if (opt.json_path && !(json_out = open_output(opt.json_path)))
+    if (opt.json_path && !(json_out = mp_cli_open_output(opt.json_path)))
         return 1;
 
     struct session s;
@@ -539,10 +532,10 @@ int main(int argc, char **argv)
     int write_failed = mp_write_text(text_out, s.profile, &run, src, &ropt) != 0;
     if (json_out) {
         write_failed |= mp_write_json(json_out, s.profile, &run, src, &ropt) != 0;
-        write_failed |= fclose(json_out) != 0;
+        write_failed |= mp_cli_close_output(json_out) != 0;
     }
     if (text_out != stderr)
-        write_failed |= fclose(text_out) != 0;
+        write_failed |= mp_cli_close_output(text_out) != 0;
     if (write_failed)
         fprintf(stderr, "memprof: writing the report failed: %s\n", strerror(errno));
 

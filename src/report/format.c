@@ -41,6 +41,12 @@ void mp_format_count(char *buf, size_t len, uint64_t n)
     buf[o < len ? o : len - 1] = '\0';
 }
 
+const char *mp_count_str(char *buf, size_t len, uint64_t n)
+{
+    mp_format_count(buf, len, n);
+    return buf;
+}
+
 const char *mp_display_path(const char *path, const char *cwd)
 {
     if (!path || !cwd || !*cwd)

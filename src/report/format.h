@@ -9,8 +9,11 @@
 
 /* "512 B", "4.0 KiB", "1.5 MiB", "2.0 GiB" (binary units, `precision` decimals). */
 void mp_format_size(char *buf, size_t len, int64_t bytes, int precision);
-/* "1,234,567" */
+/* "1,234,567": every count in a text report is written this way. */
 void mp_format_count(char *buf, size_t len, uint64_t n);
+/* mp_format_count, returning buf: for printf arguments. */
+const char *mp_count_str(char *buf, size_t len, uint64_t n);
+#define MP_COUNT_STR(buf, n) mp_count_str((buf), sizeof(buf), (uint64_t)(n))
 /* `path` relative to `cwd` when it lies under it, else unchanged. */
 const char *mp_display_path(const char *path, const char *cwd);
 

@@ -130,14 +130,16 @@ int mp_diff_write(FILE *out, const struct mp_diff *d, const struct mp_diff_optio
     write_summary(out, d, precision);
     fprintf(out, "\n%s, biggest change first\n", metric_title(d->metric));
     size_t shown = top && top < d->n_lines ? top : d->n_lines;
+    char more[32];
     for (size_t i = 0; i < shown; i++)
         write_line(out, &d->lines[i], precision);
     if (!d->n_lines)
         fprintf(out, "  no line changed\n");
     if (shown < d->n_lines)
-        fprintf(out, "  (%zu more changed line%s; --top 0 shows all)\n", d->n_lines - shown,
+        fprintf(out, "  (%s more changed line%s; --top 0 shows all)\n", MP_COUNT_STR(more, d->n_lines - shown),
                 d->n_lines - shown == 1 ? "" : "s");
-    fprintf(out, "  %zu allocating line%s unchanged\n", d->n_unchanged, d->n_unchanged == 1 ? "" : "s");
+    fprintf(out, "  %s allocating line%s unchanged\n", MP_COUNT_STR(more, d->n_unchanged),
+            d->n_unchanged == 1 ? "" : "s");
     fflush(out);
     return ferror(out) ? -1 : 0;
 }

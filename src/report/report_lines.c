@@ -68,7 +68,7 @@ int mp_write_line_tables_text(FILE *out, const struct mp_line_profile *lp, const
             char m[64], i[64], o[32];
             format_mib(m, sizeof m, (double)mem, opt->precision);
             format_mib(i, sizeof i, (double)inc, opt->precision);
-            snprintf(o, sizeof o, "%" PRIu64, row->occurrences);
+            mp_format_count(o, sizeof o, row->occurrences);
             fprintf(out, "%6d %12s %12s  %10s   %s\n", row->line, m, i, o, text);
         }
         if (!ran)

@@ -68,7 +68,8 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
     }
 }
 
-static void write_top_lines(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
+static void write_top_lines(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                            const struct mp_report_options *opt)
 {
     size_t n;
     size_t *idx = mp_lines_by_bytes(p, &n);
@@ -77,20 +78,24 @@ static void write_top_lines(FILE *out, const struct mp_profile *p, const struct 
         return;
     }
     size_t shown = opt->top_lines && opt->top_lines < n ? opt->top_lines : n;
+    char more[32];
     fprintf(out, "\nTop lines by bytes allocated\n");
-    fprintf(out, "%12s %12s %12s   %s\n", "allocated", "calls", "live at exit", "line");
+    /* memprof -p: the process runs on, so what is live is live at detach */
+    int w = run->detached ? 14 : 12;
+    fprintf(out, "%12s %12s %*s   %s\n", "allocated", "calls", w, run->detached ? "live at detach" : "live at exit",
+            "line");
     for (size_t i = 0; i < shown; i++) {
         const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
         char a[64], b[64], c[64];
         mp_format_size(a, sizeof a, (int64_t)l->allocated_bytes, opt->precision);
         mp_format_count(b, sizeof b, l->alloc_calls);
         mp_format_size(c, sizeof c, (int64_t)l->live_bytes, opt->precision);
-        fprintf(out, "%12s %12s %12s   ", a, b, c);
+        fprintf(out, "%12s %12s %*s   ", a, b, w, c);
         mp_text_line_name(out, l, opt);
         fputc('\n', out);
     }
     if (shown < n)
-        fprintf(out, "  (%zu more lines; --top=0 shows all)\n", n - shown);
+        fprintf(out, "  (%s more lines; --top=0 shows all)\n", MP_COUNT_STR(more, n - shown));
     free(idx);
 }
 
@@ -112,7 +117,7 @@ static void write_table(FILE *out, const struct mp_table *t, const struct mp_sou
         char mem[64], inc[64], occ[64];
         mp_format_size(mem, sizeof mem, (int64_t)row->mem_usage_bytes, opt->precision);
         mp_format_size(inc, sizeof inc, row->increment_bytes, opt->precision);
-        snprintf(occ, sizeof occ, "%" PRIu64, row->occurrences);
+        mp_format_count(occ, sizeof occ, row->occurrences);
         fprintf(out, "%6d %12s %12s  %10s   %s\n", row->line, mem, inc, occ, text);
     }
 }
@@ -123,22 +128,23 @@ static void write_notes(FILE *out, const struct mp_profile *p, const struct mp_r
     const struct mp_totals *t = mp_profile_totals(p);
     int header = 0;
 #define NOTE(...) do { if (!header++) fprintf(out, "\nNotes\n"); fprintf(out, "  " __VA_ARGS__); } while (0)
+    char n[32];
     if (run->events_lost)
-        NOTE("%" PRIu64 " allocator events were lost (their thread died while recording%s)\n", run->events_lost,
+        NOTE("%s allocator events were lost (their thread died while recording%s)\n", MP_COUNT_STR(n, run->events_lost),
              run->engine && strcmp(run->engine, "breakpoint") == 0 ? ", or the call was still running at detach" : "");
     if (t->unknown_frees && run->attached_pid)
-        NOTE("%" PRIu64 " frees of blocks allocated before memprof attached were not counted\n", t->unknown_frees);
+        NOTE("%s frees of blocks allocated before memprof attached were not counted\n", MP_COUNT_STR(n, t->unknown_frees));
     else if (t->unknown_frees && run->engine && strcmp(run->engine, "breakpoint") == 0)
-        NOTE("%" PRIu64 " frees of blocks memprof never saw allocated were not counted (glibc frees its "
-             "per-thread cache at thread exit; breakpoints see those calls)\n", t->unknown_frees);
+        NOTE("%s frees of blocks memprof never saw allocated were not counted (glibc frees its "
+             "per-thread cache at thread exit; breakpoints see those calls)\n", MP_COUNT_STR(n, t->unknown_frees));
     else if (t->unknown_frees)
-        NOTE("%" PRIu64 " frees of blocks allocated before profiling started were not counted\n", t->unknown_frees);
+        NOTE("%s frees of blocks allocated before profiling started were not counted\n", MP_COUNT_STR(n, t->unknown_frees));
     if (t->reused_live_blocks)
-        NOTE("%" PRIu64 " allocations reused an address memprof still saw live (a free it never saw)\n",
-             t->reused_live_blocks);
+        NOTE("%s allocations reused an address memprof still saw live (a free it never saw)\n",
+             MP_COUNT_STR(n, t->reused_live_blocks));
     if (t->truncated_stacks)
-        NOTE("%" PRIu64 " allocations had stacks deeper than %d frames: outer callers are not charged\n",
-             t->truncated_stacks, MP_MAX_FRAMES);
+        NOTE("%s allocations had stacks deeper than %d frames: outer callers are not charged\n",
+             MP_COUNT_STR(n, t->truncated_stacks), MP_MAX_FRAMES);
     for (size_t i = 0; i < run->n_warnings; i++)
         NOTE("%s\n", run->warnings[i]);
     const char *const *missing;
@@ -154,7 +160,7 @@ int mp_write_text(FILE *out, const struct mp_profile *p, const struct mp_report_
 {
     write_summary(out, p, run, opt);
     if (!run->engine_note) {
-        write_top_lines(out, p, opt);
+        write_top_lines(out, p, run, opt);
         mp_text_peak_and_leaks(out, p, run, opt);
     }
     if (run->line_profile) {
@@ -165,10 +171,12 @@ int mp_write_text(FILE *out, const struct mp_profile *p, const struct mp_report_
         struct mp_tables tables;
         if (mp_tables_build(p, &tables) == 0) {
             size_t shown = opt->max_tables && opt->max_tables < tables.n ? opt->max_tables : tables.n;
+            char more[32];
             for (size_t i = 0; i < shown; i++)
                 write_table(out, &tables.tables[i], src, opt);
             if (shown < tables.n)
-                fprintf(out, "\n(%zu more functions allocated; --tables=0 shows all)\n", tables.n - shown);
+                fprintf(out, "\n(%s more functions allocated; --tables=0 shows all)\n",
+                        MP_COUNT_STR(more, tables.n - shown));
             mp_tables_free(&tables);
         }
     }

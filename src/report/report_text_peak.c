@@ -47,6 +47,7 @@ static void write_peak(FILE *out, const struct mp_profile *p, const struct mp_re
     size_t n;
     size_t *idx = mp_lines_sorted(p, MP_BY_PEAK, &n);
     size_t shown = limit(n, opt->top_lines);
+    char more[32];
     if (shown) {
         fprintf(out, "\nLines holding the peak\n%12s %12s   %s\n", "held", "share", "line");
         for (size_t i = 0; i < shown; i++) {
@@ -57,7 +58,7 @@ static void write_peak(FILE *out, const struct mp_profile *p, const struct mp_re
             fputc('\n', out);
         }
         if (shown < n)
-            fprintf(out, "  (%zu more lines; --top=0 shows all)\n", n - shown);
+            fprintf(out, "  (%s more lines; --top=0 shows all)\n", MP_COUNT_STR(more, n - shown));
     }
     free(idx);
 }
@@ -82,6 +83,7 @@ static void write_leaks(FILE *out, const struct mp_profile *p, const struct mp_r
     else
         fprintf(out, "\nLeaks: %s in %s blocks never freed\n%12s %12s   %s\n", a, b, "leaked", "blocks", "line");
     size_t shown = limit(n, opt->top_lines);
+    char more[32];
     for (size_t i = 0; i < shown; i++) {
         const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
         mp_format_size(a, sizeof a, (int64_t)l->live_bytes, opt->precision);
@@ -91,7 +93,7 @@ static void write_leaks(FILE *out, const struct mp_profile *p, const struct mp_r
         fputc('\n', out);
     }
     if (shown < n)
-        fprintf(out, "  (%zu more lines; --top=0 shows all)\n", n - shown);
+        fprintf(out, "  (%s more lines; --top=0 shows all)\n", MP_COUNT_STR(more, n - shown));
     free(idx);
 
     size_t *stacks = mp_stacks_by_live(p, &n);
@@ -110,6 +112,7 @@ static void write_temporaries(FILE *out, const struct mp_profile *p, const struc
     size_t n;
     size_t *idx = mp_lines_sorted(p, MP_BY_TEMPORARY, &n);
     size_t shown = limit(n, opt->top_lines);
+    char more[32];
     if (shown) {
         fprintf(out, "\nTemporary allocations (freed before their thread allocated again)\n%12s %12s   %s\n",
                 "temporary", "of calls", "line");
@@ -123,7 +126,7 @@ static void write_temporaries(FILE *out, const struct mp_profile *p, const struc
             fputc('\n', out);
         }
         if (shown < n)
-            fprintf(out, "  (%zu more lines; --top=0 shows all)\n", n - shown);
+            fprintf(out, "  (%s more lines; --top=0 shows all)\n", MP_COUNT_STR(more, n - shown));
     }
     free(idx);
 }
@@ -137,7 +140,7 @@ static void write_rss_breakdown(FILE *out, const struct mp_profile *p, const str
     const struct mp_totals *t = mp_profile_totals(p);
     char a[64], c[64];
     mp_format_size(a, sizeof a, (int64_t)b->total, opt->precision);
-    fprintf(out, "\nRSS at exit: %s\n", a);
+    fprintf(out, run->detached ? "\nRSS at detach: %s\n" : "\nRSS at exit: %s\n", a);
     mp_format_size(a, sizeof a, (int64_t)b->heap, opt->precision);
     mp_format_size(c, sizeof c, (int64_t)t->live_bytes, opt->precision);
     fprintf(out, "%12s   malloc heap and anonymous memory (%s of it live blocks; the rest is allocator\n"

@@ -555,11 +555,12 @@ START_TEST(text_report_reused_note_and_counts)
     /* 1234 * 2048 = 2527232 = 2.41 MiB */
     ck_assert_ptr_nonnull(strstr(got, "\n  allocations        1,234 calls, 2.4 MiB\n"));
     ck_assert_ptr_nonnull(strstr(got, "\n  leaked at exit     2.0 KiB in 1 blocks\n"));
-    ck_assert_ptr_nonnull(strstr(got, "\n  1233 allocations reused an address memprof still saw live (a free it "
+    ck_assert_ptr_nonnull(strstr(got, "\n  1,233 allocations reused an address memprof still saw live (a free it "
                                       "never saw)\n"));
-    /* Table row: held at most 2 KiB at once; 1234 occurrences without a thousands separator. */
+    /* Table row: held at most 2 KiB at once; 1234 occurrences, with a
+     * thousands separator like every count in the text report. */
     ck_assert_ptr_nonnull(strstr(got, "\n     9" " " "     2.0 KiB"));
-    ck_assert_ptr_nonnull(strstr(got, "  " "      1234" "   " "    char *b = malloc(512);\n"));
+    ck_assert_ptr_nonnull(strstr(got, "  " "     1,234" "   " "    char *b = malloc(512);\n"));
     /* Top line: 2.4 MiB in 1,234 calls, of which only the last 2 KiB block is
      * still live: the summary says so, the line must agree with it. */
     ck_assert_msg(strstr(got, "\n     2.4 MiB        1,234      2.0 KiB   app.c:9 (main)\n") != NULL,

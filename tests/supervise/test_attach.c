@@ -514,6 +514,23 @@ START_TEST(attach_twice)
 END_TEST
 
 /* --duration: memprof leaves by itself. */
+/* The process runs on after memprof -p: every section says "at detach",
+ * none "at exit" or "leaked". */
+static void check_detach_wording(const char *text_path, const char *what)
+{
+    char *text = read_file(text_path, NULL);
+    ck_assert_msg(text != NULL, "%s: no text report at %s", what, text_path);
+    ck_assert_msg(strstr(text, "  live at detach ") != NULL, "%s: summary without 'live at detach':\n%s", what, text);
+    ck_assert_msg(strstr(text, "RSS at detach: ") != NULL, "%s: no 'RSS at detach':\n%s", what, text);
+    if (strstr(text, "Top lines"))
+        ck_assert_msg(strstr(text, " live at detach   line\n") != NULL, "%s: Top lines header:\n%s", what, text);
+    static const char *const wrong[] = { "at exit", "leaked", "Leaks:" };
+    for (size_t i = 0; i < sizeof wrong / sizeof *wrong; i++)
+        ck_assert_msg(strstr(text, wrong[i]) == NULL, "%s: '%s' in a report of a process that runs on:\n%s", what,
+                      wrong[i], text);
+    free(text);
+}
+
 START_TEST(attach_duration)
 {
     static struct fixture_spec f;
@@ -529,6 +546,7 @@ START_TEST(attach_duration)
     double took = now_s() - started;
     ck_assert_msg(took >= 0.95, "--duration 1s: memprof left after %.2f s", took);
     check_report(json, &f, 0, 0, "--duration 1s on an idle process");
+    check_detach_wording(text, "--duration 1s on an idle process");
     target_survives(&t, "go", "done", "after --duration");
     proc_close(&m);
     proc_close(&t);
@@ -555,6 +573,7 @@ static void threads(int b)
     kill(m.pid, SIGINT);
     finish_memprof(&m, 20, what, &t, "go", "done");
     check_report(json, &f, 1, 0, what);
+    check_detach_wording(text, what);
     target_survives(&t, "go", "done", what);
     proc_close(&m);
     proc_close(&t);

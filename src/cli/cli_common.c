@@ -1,0 +1,62 @@
+/* memprof: option errors, counts and output files shared by every command
+ * line (see cli_common.h). */
+#define _GNU_SOURCE
+#include "cli_common.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+void mp_cli_option_error(int c, char *const *argv, const char *usage)
+{
+    const char *arg = optind > 0 ? argv[optind - 1] : "";
+    if (c == ':') {
+        fprintf(stderr, "memprof: option %s needs a value\n%s", arg, usage);
+        return;
+    }
+    if (strncmp(arg, "--", 2) == 0) {
+        const char *eq = strchr(arg, '=');
+        int len = eq ? (int)(eq - arg) : (int)strlen(arg);
+        if (eq && optopt)  /* a known option that takes no value got one */
+            fprintf(stderr, "memprof: option %.*s takes no value: write %.*s, not %s\n%s", len, arg, len, arg,
+                    arg, usage);
+        else
+            fprintf(stderr, "memprof: unknown option %.*s\n%s", len, arg, usage);
+        return;
+    }
+    if (optopt)
+        fprintf(stderr, "memprof: unknown option -%c\n%s", optopt, usage);
+    else
+        fprintf(stderr, "memprof: unknown option %s\n%s", arg, usage);
+}
+
+int mp_cli_parse_count(const char *s, const char *name, long max, const char *usage, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > max) {
+        fprintf(stderr, "memprof: %s takes a whole number from 0 to %ld, not '%s'\n%s", name, max, s, usage);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+FILE *mp_cli_open_output(const char *path)
+{
+    if (strcmp(path, "-") == 0)
+        return stdout;
+    FILE *f = fopen(path, "we");
+    if (!f)
+        fprintf(stderr, "memprof: cannot write %s: %s: choose a writable path\n", path, strerror(errno));
+    return f;
+}
+
+int mp_cli_close_output(FILE *f)
+{
+    if (f == stdout)
+        return fflush(f) == 0 ? 0 : -1;
+    return fclose(f) == 0 ? 0 : -1;
+}

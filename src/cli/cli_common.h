@@ -1,0 +1,25 @@
+/* memprof: what every command line of memprof shares (memprof, memprof
+ * report, memprof diff): the messages for a bad option, whole-number
+ * arguments, and output files where "-" means standard output. */
+#ifndef MEMPROF_CLI_COMMON_H
+#define MEMPROF_CLI_COMMON_H
+
+#include <stdio.h>
+
+/* After getopt_long returned ':' or '?' (opterr = 0, optstring starting with
+ * ':'): one line naming the problem, then `usage`, on stderr.  c is what
+ * getopt_long returned; argv and optind as getopt_long left them. */
+void mp_cli_option_error(int c, char *const *argv, const char *usage);
+
+/* A whole number from 0 to max; else a one-line error (naming `name`, such
+ * as "--top") and `usage` on stderr, and -1. */
+int mp_cli_parse_count(const char *s, const char *name, long max, const char *usage, long *out);
+
+/* Opens an output: "-" is standard output, anything else a file created or
+ * truncated ("w", close-on-exec).  NULL after a one-line error on stderr. */
+FILE *mp_cli_open_output(const char *path);
+/* Flushes and closes it (standard output is only flushed).  0, or -1 when
+ * something could not be written. */
+int mp_cli_close_output(FILE *f);
+
+#endif
