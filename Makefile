@@ -2,13 +2,26 @@
 #   make            build ./memprof and ./libmemprof-agent.so
 #   make check      install missing packages, build, run the Check suite
 #   make demo       install missing packages, build, profile tests/fixtures/demo.c
-#   make install    PREFIX=/usr/local DESTDIR=
+#   make install    PREFIX=/usr/local DESTDIR= (and BINDIR LIBDIR MANDIR ...)
+#   make uninstall  remove what install put there
+#   make deb        the Debian package (build/deb/), lintian-clean
 #   SANITIZE=1      build memprof and the tests with ASan+UBSan (objects in build-san/)
+# CFLAGS, CPPFLAGS and LDFLAGS are honoured (Debian's hardening flags apply).
 
-PREFIX  ?= /usr/local
-DESTDIR ?=
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+PKGLIBDIR  ?= $(LIBDIR)/memprof
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR    ?= $(PREFIX)/share
+MANDIR     ?= $(DATADIR)/man
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 CC      ?= gcc
 VERSION := 0.1.0
+CFLAGS  ?= -O2 -g
+CPPFLAGS ?=
+LDFLAGS ?=
 
 SANITIZE ?= 0
 ifeq ($(SANITIZE),1)
@@ -20,7 +33,6 @@ SANFLAGS :=
 endif
 
 WARN     := -std=c11 -Wall -Wextra -Werror
-OPT      := -O2 -g
 # Recursively expanded on purpose: pkg-config runs when a recipe needs it,
 # after the `deps` step had the chance to install the packages.
 DW_CFLAGS   = $(shell pkg-config --cflags libdw jansson)
@@ -45,7 +57,7 @@ HEADERS    := $(wildcard include/memprof/*.h tests/*.h) $(shell find src -name '
 PROGRAM := $(if $(filter 1,$(SANITIZE)),$(BUILD)/memprof,memprof)
 AGENT   := libmemprof-agent.so
 
-.PHONY: all deps check demo install uninstall clean bench
+.PHONY: all deps check demo install uninstall clean bench deb FORCE
 all: $(PROGRAM) $(AGENT)
 
 deps:
@@ -54,19 +66,28 @@ deps:
 
 $(BUILD)/%.o: src/%.c $(HEADERS) | $(BUILD)
 	@mkdir -p $(@D)
-	$(CC) $(WARN) $(OPT) $(SANFLAGS) $(CPPFLAGS_ALL) $(DW_CFLAGS) -c -o $@ $<
+	$(CC) $(WARN) $(CFLAGS) $(SANFLAGS) $(CPPFLAGS_ALL) $(CPPFLAGS) $(DW_CFLAGS) -c -o $@ $<
+
+# Where an installed memprof looks for its agent (besides its own directory
+# and ../lib/memprof); main.o is rebuilt when it changes.
+$(MAIN_OBJ): CPPFLAGS_ALL += -DMEMPROF_PKGLIBDIR='"$(PKGLIBDIR)"'
+$(MAIN_OBJ): $(BUILD)/pkglibdir.stamp
+$(BUILD)/pkglibdir.stamp: FORCE | $(BUILD)
+	@echo '$(PKGLIBDIR)' | cmp -s - $@ || echo '$(PKGLIBDIR)' > $@
+FORCE:
 
 # The breakpoint engine's code that runs inside the target (bp_stubs.h).
 $(BUILD)/%.o: src/%.S $(HEADERS) | $(BUILD)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS_ALL) -c -o $@ $<
+	$(CC) $(CPPFLAGS_ALL) $(CPPFLAGS) -c -o $@ $<
 
 $(PROGRAM): $(OBJS) $(MAIN_OBJ)
-	$(CC) $(SANFLAGS) -o $@ $^ $(DW_LIBS) -lstdc++ -pthread
+	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(DW_LIBS) -lstdc++ -pthread
 
 # The agent lives inside the target: never sanitized, only its entry points exported.
 $(AGENT): $(AGENT_SRCS) $(HEADERS)
-	$(CC) $(WARN) $(OPT) -fPIC -shared -fvisibility=hidden $(CPPFLAGS_ALL) -o $@ $(AGENT_SRCS) $(UNW_LIBS) -pthread
+	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -fvisibility=hidden $(CPPFLAGS_ALL) $(CPPFLAGS) $(LDFLAGS) -o $@ \
+	  $(AGENT_SRCS) $(UNW_LIBS) -pthread
 
 $(BUILD)/tests/%: tests/%.c tests/harness.c $(OBJS) $(HEADERS) | $(BUILD)
 	@mkdir -p $(@D)
@@ -91,15 +112,23 @@ $(BUILD)/demo: tests/fixtures/demo.c | $(BUILD)
 bench: all
 	scripts/bench
 
+# The Debian package (debian/), checked with lintian, into build/deb/.
+deb:
+	scripts/build-deb build/deb
+
+# Everything install puts in place, so uninstall removes exactly that.
+INSTALLED := $(BINDIR)/memprof $(PKGLIBDIR)/$(AGENT) $(MANDIR)/man1/memprof.1 $(BASHCOMPDIR)/memprof
+
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/memprof $(DESTDIR)$(PREFIX)/share/man/man1
-	install -m 755 memprof $(DESTDIR)$(PREFIX)/bin/memprof
-	install -m 644 $(AGENT) $(DESTDIR)$(PREFIX)/lib/memprof/$(AGENT)
-	install -m 644 man/memprof.1 $(DESTDIR)$(PREFIX)/share/man/man1/memprof.1
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR)
+	install -m 755 memprof $(DESTDIR)$(BINDIR)/memprof
+	install -m 644 $(AGENT) $(DESTDIR)$(PKGLIBDIR)/$(AGENT)
+	install -m 644 man/memprof.1 $(DESTDIR)$(MANDIR)/man1/memprof.1
+	install -m 644 scripts/completion/memprof.bash $(DESTDIR)$(BASHCOMPDIR)/memprof
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/memprof $(DESTDIR)$(PREFIX)/lib/memprof/$(AGENT) \
-	  $(DESTDIR)$(PREFIX)/share/man/man1/memprof.1
+	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	-rmdir $(DESTDIR)$(PKGLIBDIR) 2>/dev/null
 
 clean:
 	rm -rf build build-san memprof $(AGENT)

@@ -199,6 +199,12 @@ static uint64_t peak_rss(const struct mp_run_result *result, const struct mp_pro
     return peak;
 }
 
+#ifdef MEMPROF_PKGLIBDIR
+#define MEMPROF_AGENT_DIR MEMPROF_PKGLIBDIR
+#else
+#define MEMPROF_AGENT_DIR "/usr/local/lib/memprof"
+#endif
+
 static const char *find_agent(char *buf, size_t len)
 {
     const char *env = getenv("MEMPROF_AGENT");
@@ -214,6 +220,9 @@ static const char *find_agent(char *buf, size_t len)
     if (access(buf, R_OK) == 0)
         return buf;
     snprintf(buf, len, "%s/../lib/memprof/libmemprof-agent.so", dir);
+    if (access(buf, R_OK) == 0)
+        return buf;
+    snprintf(buf, len, "%s/libmemprof-agent.so", MEMPROF_AGENT_DIR); /* make install's PKGLIBDIR */
     if (access(buf, R_OK) == 0)
         return buf;
     return NULL;
@@ -351,8 +360,8 @@ int main(int argc, char **argv)
     if (strcmp(engine, "agent") == 0) {
         const char *agent = find_agent(agent_buf, sizeof agent_buf);
         if (!agent) {
-            fprintf(stderr, "memprof: cannot find libmemprof-agent.so beside memprof or in ../lib/memprof: "
-                            "reinstall memprof or point MEMPROF_AGENT at it\n");
+            fprintf(stderr, "memprof: cannot find libmemprof-agent.so beside memprof, in ../lib/memprof or in "
+                    "%s: reinstall memprof or point MEMPROF_AGENT at it\n", MEMPROF_AGENT_DIR);
             return 1;
         }
         envp = target_environment(agent, mp_ring_reader_fd(s.ring));

@@ -54,7 +54,9 @@ int mp_inject_syscall(pid_t tid, int mem_fd, uint64_t scratch, long nr, const ui
             ptrace(PTRACE_CONT, tid, 0, 0);
         }
     }
-    pwrite(mem_fd, saved_text, sizeof saved_text, (off_t)scratch);
+    /* The scratch text must come back: a failure is the caller's failure. */
+    if (pwrite(mem_fd, saved_text, sizeof saved_text, (off_t)scratch) != (ssize_t)sizeof saved_text)
+        rc = -1;
     ptrace(PTRACE_SETREGS, tid, 0, &saved);
     return rc;
 }

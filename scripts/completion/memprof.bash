@@ -1,0 +1,78 @@
+# bash completion for memprof(1); installed by `make install` into
+# $(DATADIR)/bash-completion/completions/memprof.
+
+_memprof()
+{
+    local cur prev words cword
+    _init_completion -s || return
+
+    # memprof report / memprof diff: their own options, then JSON files
+    local sub=""
+    [[ ${cword} -gt 1 && ( ${words[1]} == report || ${words[1]} == diff ) ]] && sub=${words[1]}
+
+    case $prev in
+        -o|--output|--json)
+            _filedir
+            return ;;
+        --engine)
+            COMPREPLY=($(compgen -W 'auto agent breakpoint none' -- "$cur"))
+            return ;;
+        --metric)
+            if [[ $sub == diff ]]; then
+                COMPREPLY=($(compgen -W 'allocated peak leaked' -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W 'rss heap' -- "$cur"))
+            fi
+            return ;;
+        --format)
+            COMPREPLY=($(compgen -W 'table json folded' -- "$cur"))
+            return ;;
+        -p|--pid)
+            _pids
+            return ;;
+        --top|--tables|--precision|--interval|--duration|--limit-heap|--limit-rss|--limit-leaks|\
+        --limit-status|--limit-increase|--function)
+            return ;;
+    esac
+    [[ $split == true ]] && return
+
+    if [[ -n $sub ]]; then
+        if [[ $cur == -* ]]; then
+            if [[ $sub == report ]]; then
+                COMPREPLY=($(compgen -W '--format --output --top --tables --precision --stable --help' -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W '--metric --limit-increase --top --output --help' -- "$cur"))
+            fi
+            [[ ${COMPREPLY-} == *= ]] && compopt -o nospace
+        else
+            _filedir json
+        fi
+        return
+    fi
+
+    # The program to run: everything after it is its own command line.
+    local i
+    for ((i = 1; i < cword; i++)); do
+        case ${words[i]} in
+            -o|--output|--json|--engine|--metric|-p|--pid|--top|--tables|--precision|--interval|--duration|\
+            --limit-heap|--limit-rss|--limit-leaks|--limit-status|--function)
+                ((i++)) ;;
+            -*) ;;
+            *)
+                _command_offset $i
+                return ;;
+        esac
+    done
+
+    if [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W '--output --json --top --tables --precision --engine --interval --stable
+            --pid --duration --function --metric --limit-heap --limit-rss --limit-leaks --limit-status
+            --help --version' -- "$cur"))
+        return
+    fi
+    if [[ $cword -eq 1 ]]; then
+        COMPREPLY=($(compgen -W 'report diff' -- "$cur"))
+    fi
+    COMPREPLY+=($(compgen -c -- "$cur"))
+} &&
+    complete -F _memprof memprof
