@@ -38,6 +38,10 @@ struct mp_line_stats {
     uint64_t incl_calls, incl_bytes, incl_freed_bytes;
     uint64_t incl_live_bytes;           /* held now (at the end of the run: leaked) */
     uint64_t incl_max_live_bytes;       /* the most this line held at any moment */
+    /* free sites: frees (and reallocs of a block) called on this line, the
+     * innermost user frame of the call's return address, whoever allocated
+     * the block; only the line that calls free, not its callers */
+    uint64_t site_free_calls, site_freed_bytes;
 };
 
 struct mp_totals {
@@ -53,6 +57,9 @@ struct mp_totals {
                                            allocating thread allocated again */
     uint32_t peak_stack;                /* stack of the allocation that reached the
                                            peak (mp_profile_stack), UINT32_MAX if none */
+    /* frees of known blocks whose call site is no user line (the engine gave
+     * none, or free was called from runtime code such as operator delete) */
+    uint64_t unsited_free_calls, unsited_freed_bytes;
 };
 
 /* One interned call stack, resolved. */
@@ -62,6 +69,40 @@ struct mp_stack_info {
     uint32_t self_line;           /* the user line the stack's allocations are charged to */
     uint64_t alloc_calls, allocated_bytes;
     uint64_t live_bytes, live_blocks; /* held now (at the end of the run: leaked) */
+    uint64_t peak_bytes;          /* held when the heap reached its peak */
+};
+
+/* One thread, as the allocations it made and the frees it called. */
+struct mp_thread_stats {
+    uint32_t tid;                       /* the kernel's thread id (varies between runs) */
+    uint64_t alloc_calls, allocated_bytes;
+    uint64_t free_calls, freed_bytes;   /* frees it called, of blocks any thread allocated */
+    uint64_t live_bytes, live_blocks;   /* blocks it allocated, held now (at the end: leaked) */
+    uint64_t peak_bytes;                /* of its blocks, held when the heap reached its peak */
+    uint64_t max_live_bytes;            /* the most its blocks held at one moment */
+};
+
+/* The size histogram: bucket 0 holds size 0, bucket k (1..64) sizes from
+ * 2^(k-1) up to, not including, 2^k. */
+#define MP_SIZE_BUCKETS 65
+struct mp_size_bucket {
+    uint64_t calls, bytes;
+};
+static inline unsigned mp_size_bucket_of(uint64_t size)
+{
+    return size ? 64u - (unsigned)__builtin_clzll(size) : 0u;
+}
+
+/* The largest single allocations: one entry per (size, stack), the
+ * MP_LARGEST_KEPT largest sizes seen (a size equal to the smallest kept one
+ * does not push it out).  An entry's counts are exact: a (size, stack) is
+ * kept from its first allocation on or never. */
+#define MP_LARGEST_KEPT 32
+struct mp_largest {
+    uint64_t size;
+    uint32_t stack;
+    uint64_t calls;                     /* allocations of exactly this size with this stack */
+    uint64_t live_blocks;               /* of them, held now (at the end: leaked) */
 };
 
 /* One RSS sample with the heap level at the same point of the event stream. */
@@ -69,6 +110,7 @@ struct mp_sample {
     uint64_t time_ns;
     uint64_t rss_bytes;
     uint64_t heap_bytes;
+    uint64_t alloc_calls, allocated_bytes; /* allocations so far (the rate is their slope) */
 };
 
 struct mp_profile *mp_profile_new(mp_resolve_fn resolve, void *resolve_ctx);
@@ -91,6 +133,13 @@ const struct mp_stack_info *mp_profile_stack(const struct mp_profile *p, size_t 
  * MP_TIMELINE_MAX samples: neighbours are merged (keeping the larger values). */
 #define MP_TIMELINE_MAX 4096
 size_t mp_profile_timeline(const struct mp_profile *p, const struct mp_sample **out);
+/* Threads in the order they were first seen. */
+size_t mp_profile_thread_count(const struct mp_profile *p);
+const struct mp_thread_stats *mp_profile_thread(const struct mp_profile *p, size_t i);
+/* MP_SIZE_BUCKETS buckets. */
+const struct mp_size_bucket *mp_profile_size_histogram(const struct mp_profile *p);
+/* The kept largest allocations, in no particular order. */
+size_t mp_profile_largest(const struct mp_profile *p, const struct mp_largest **out);
 
 /* ---- Restoring a saved profile (memprof report, memprof diff) ----
  * A profile made with mp_profile_new(NULL, NULL) is filled from a saved
@@ -112,5 +161,12 @@ uint32_t mp_profile_restore_stack(struct mp_profile *p, const uint32_t *frame_li
                                   const struct mp_stack_info *counters);
 struct mp_totals *mp_profile_restore_totals(struct mp_profile *p);
 int mp_profile_restore_sample(struct mp_profile *p, const struct mp_sample *s);
+/* Appends a thread record (0, or -1 on ENOMEM). */
+int mp_profile_restore_thread(struct mp_profile *p, const struct mp_thread_stats *t);
+/* The histogram, writable (MP_SIZE_BUCKETS buckets). */
+struct mp_size_bucket *mp_profile_restore_histogram(struct mp_profile *p);
+/* Appends an entry of the largest list; -1 when MP_LARGEST_KEPT are there
+ * already or its stack does not exist. */
+int mp_profile_restore_largest(struct mp_profile *p, const struct mp_largest *e);
 
 #endif

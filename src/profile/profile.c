@@ -1,64 +1,16 @@
-/* memprof: the profile: stack interning, live blocks, per-line counters. */
-#include "memprof/profile.h"
-#include "blocktab.h"
-#include "base/hashidx.h"
-#include "base/strtab.h"
+/* memprof: the profile: stack interning, live blocks, per-line counters,
+ * the exact peak snapshot.  Per-thread counters, the size histogram, the
+ * largest allocations and free sites live in profile_threads.c,
+ * profile_sizes.c and profile_free_sites.c; restoring a saved profile in
+ * profile_restore.c. */
+#include "profile_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #define MAX_INLINE_DEPTH 16
 
-struct stack {
-    uint64_t hash;
-    uint32_t nframes;
-    uint32_t self_line;
-    uint32_t n_incl;
-    uint64_t *frames;
-    uint32_t *incl_lines;    /* distinct non-runtime lines (inclusive counters) */
-    uint32_t *frame_lines;   /* every resolved frame, for printing the stack */
-    struct mp_stack_info info;
-};
-
-/* The last block each thread allocated, for heaptrack's "temporary". */
-struct thread_last {
-    uint32_t tid;
-    uint64_t addr;
-};
-
-struct mp_profile {
-    mp_resolve_fn resolve;
-    void *resolve_ctx;
-    struct mp_strtab strings;
-
-    struct stack *stacks;
-    uint32_t n_stacks, cap_stacks;
-    struct mp_hashidx stack_index;
-
-    struct mp_line_stats *lines;
-    uint32_t n_lines, cap_lines;
-    struct mp_hashidx line_index;
-
-    struct mp_blocktab blocks;
-
-    /* Lines whose live bytes changed since the last peak snapshot: flushing
-     * them when a new peak is reached keeps peak_bytes exact at amortised
-     * O(1) per event. */
-    uint8_t *line_dirty;
-    uint32_t *dirty;
-    uint32_t n_dirty;
-
-    struct thread_last *threads;
-    uint32_t n_threads, cap_threads;
-    struct mp_hashidx thread_index;
-
-    struct mp_sample *timeline;
-    size_t n_samples;
-
-    struct mp_totals totals;
-};
-
-static void *grow(void *array, uint32_t *cap, size_t elem)
+void *mp_profile_grow(void *array, uint32_t *cap, size_t elem)
 {
     uint32_t n = *cap ? *cap * 2 : 64;
     void *p = realloc(array, (size_t)n * elem);
@@ -67,11 +19,33 @@ static void *grow(void *array, uint32_t *cap, size_t elem)
     return p;
 }
 
-struct mp_profile *mp_profile_new(mp_resolve_fn resolve, void *resolve_ctx)
+int mp_dirty_reserve(struct dirty_set *d, uint32_t cap)
 {
-    struct mp_profile *p = calloc(1, sizeof *p);
-    if (!p)
-        return NULL;
+    if (cap <= d->cap)
+        return 0;
+    uint8_t *flag = realloc(d->flag, cap);
+    if (flag)
+        d->flag = flag;
+    uint32_t *list = realloc(d->list, cap * sizeof *list);
+    if (list)
+        d->list = list;
+    if (!flag || !list)
+        return -1;
+    memset(d->flag + d->cap, 0, cap - d->cap);
+    d->cap = cap;
+    return 0;
+}
+
+void mp_dirty_free(struct dirty_set *d)
+{
+    free(d->flag);
+    free(d->list);
+    memset(d, 0, sizeof *d);
+}
+
+static void init(struct mp_profile *p, mp_resolve_fn resolve, void *resolve_ctx)
+{
+    memset(p, 0, sizeof *p);
     p->resolve = resolve;
     p->resolve_ctx = resolve_ctx;
     mp_strtab_init(&p->strings);
@@ -79,7 +53,16 @@ struct mp_profile *mp_profile_new(mp_resolve_fn resolve, void *resolve_ctx)
     mp_hashidx_init(&p->line_index);
     mp_blocktab_init(&p->blocks);
     mp_hashidx_init(&p->thread_index);
+    mp_hashidx_init(&p->free_site_index);
+    p->last_thread = UINT32_MAX;
     p->totals.peak_stack = UINT32_MAX;
+}
+
+struct mp_profile *mp_profile_new(mp_resolve_fn resolve, void *resolve_ctx)
+{
+    struct mp_profile *p = malloc(sizeof *p);
+    if (p)
+        init(p, resolve, resolve_ctx);
     return p;
 }
 
@@ -92,10 +75,11 @@ static void release_all(struct mp_profile *p)
     }
     free(p->stacks);
     free(p->lines);
-    free(p->line_dirty);
-    free(p->dirty);
-    free(p->threads);
-    mp_hashidx_free(&p->thread_index);
+    mp_dirty_free(&p->dirty_lines);
+    mp_dirty_free(&p->dirty_stacks);
+    mp_dirty_free(&p->dirty_threads);
+    mp_profile_threads_free(p);
+    mp_profile_free_sites_free(p);
     free(p->timeline);
     mp_blocktab_free(&p->blocks);
     mp_hashidx_free(&p->stack_index);
@@ -116,11 +100,7 @@ void mp_profile_reset(struct mp_profile *p)
     mp_resolve_fn resolve = p->resolve;
     void *ctx = p->resolve_ctx;
     release_all(p);
-    memset(p, 0, sizeof *p);
-    p->resolve = resolve;
-    p->resolve_ctx = ctx;
-    mp_strtab_init(&p->strings);
-    p->totals.peak_stack = UINT32_MAX;
+    init(p, resolve, ctx);
 }
 
 const struct mp_totals *mp_profile_totals(const struct mp_profile *p) { return &p->totals; }
@@ -129,6 +109,13 @@ size_t mp_profile_line_count(const struct mp_profile *p) { return p->n_lines; }
 const struct mp_line_stats *mp_profile_line(const struct mp_profile *p, size_t i) { return &p->lines[i]; }
 size_t mp_profile_stack_count(const struct mp_profile *p) { return p->n_stacks; }
 const struct mp_stack_info *mp_profile_stack(const struct mp_profile *p, size_t i) { return &p->stacks[i].info; }
+const struct mp_size_bucket *mp_profile_size_histogram(const struct mp_profile *p) { return p->sizes; }
+
+size_t mp_profile_largest(const struct mp_profile *p, const struct mp_largest **out)
+{
+    *out = p->largest;
+    return p->n_largest;
+}
 
 size_t mp_profile_timeline(const struct mp_profile *p, const struct mp_sample **out)
 {
@@ -149,8 +136,7 @@ static int same_line(const void *ctx, uint32_t id)
            (k->file || l->module == k->module);
 }
 
-/* The line record for a resolved frame, created on first sight.  UINT32_MAX on ENOMEM. */
-static uint32_t line_for_frame(struct mp_profile *p, const struct mp_frame_info *f)
+uint32_t mp_profile_line_for_frame(struct mp_profile *p, const struct mp_frame_info *f)
 {
     struct line_key k = { p, mp_strtab_intern(&p->strings, f->file),
                           mp_strtab_intern(&p->strings, f->function),
@@ -164,21 +150,14 @@ static uint32_t line_for_frame(struct mp_profile *p, const struct mp_frame_info 
         return id;
     if (p->n_lines == p->cap_lines) {
         uint32_t cap = p->cap_lines;
-        void *g = grow(p->lines, &cap, sizeof *p->lines);
+        void *g = mp_profile_grow(p->lines, &cap, sizeof *p->lines);
         if (!g)
             return UINT32_MAX;
         p->lines = g;
-        uint8_t *d = realloc(p->line_dirty, cap);
-        uint32_t *list = realloc(p->dirty, cap * sizeof *list);
-        if (d)
-            p->line_dirty = d;
-        if (list)
-            p->dirty = list;
-        if (!d || !list)
+        if (mp_dirty_reserve(&p->dirty_lines, cap) != 0)
             return UINT32_MAX;
         p->cap_lines = cap;
     }
-    p->line_dirty[p->n_lines] = 0;
     struct mp_line_stats *l = &p->lines[p->n_lines];
     memset(l, 0, sizeof *l);
     l->file = k.file;
@@ -254,7 +233,7 @@ static int attribute_stack(struct mp_profile *p, struct stack *s)
             continue;
         int n = p->resolve(p->resolve_ctx, s->frames[i], 1, info, MAX_INLINE_DEPTH);
         for (int j = 0; j < n && !failed; j++) {
-            uint32_t id = line_for_frame(p, &info[j]);
+            uint32_t id = mp_profile_line_for_frame(p, &info[j]);
             if (id == UINT32_MAX)
                 continue;
             failed = push_id(&frames, id) != 0;
@@ -273,7 +252,7 @@ static int attribute_stack(struct mp_profile *p, struct stack *s)
         self = named != UINT32_MAX ? named : frames.n ? frames.ids[0] : UINT32_MAX;
         if (self == UINT32_MAX) {
             struct mp_frame_info unknown = { .function = "[unknown]", .module = "[unknown]" };
-            self = line_for_frame(p, &unknown);
+            self = mp_profile_line_for_frame(p, &unknown);
         }
         failed = self == UINT32_MAX || push_id(&incl, self) != 0;
     }
@@ -300,13 +279,18 @@ static uint32_t intern_stack(struct mp_profile *p, const uint64_t *frames, uint3
     if (id != UINT32_MAX)
         return id;
     if (p->n_stacks == p->cap_stacks) {
-        void *g = grow(p->stacks, &p->cap_stacks, sizeof *p->stacks);
+        uint32_t cap = p->cap_stacks;
+        void *g = mp_profile_grow(p->stacks, &cap, sizeof *p->stacks);
         if (!g)
             return UINT32_MAX;
         p->stacks = g;
+        if (mp_dirty_reserve(&p->dirty_stacks, cap) != 0)
+            return UINT32_MAX;
+        p->cap_stacks = cap;
     }
     struct stack *s = &p->stacks[p->n_stacks];
     memset(s, 0, sizeof *s);
+    s->largest_hint = UINT32_MAX;
     s->hash = hash;
     s->nframes = n;
     s->frames = malloc((n ? n : 1) * sizeof *frames);
@@ -326,85 +310,93 @@ static uint32_t intern_stack(struct mp_profile *p, const uint64_t *frames, uint3
 
 /* ---- events ---- */
 
-static void mark_dirty(struct mp_profile *p, uint32_t line)
-{
-    if (!p->line_dirty[line]) {
-        p->line_dirty[line] = 1;
-        p->dirty[p->n_dirty++] = line;
-    }
-}
-
-/* A new peak: every line whose live bytes changed since the last one
- * records what it holds now. */
+/* A new peak: every line, stack and thread whose live bytes changed since
+ * the last one records what it holds now. */
 static void snapshot_peak(struct mp_profile *p)
 {
-    for (uint32_t i = 0; i < p->n_dirty; i++) {
-        struct mp_line_stats *l = &p->lines[p->dirty[i]];
+    struct dirty_set *d = &p->dirty_lines;
+    for (uint32_t i = 0; i < d->n; i++) {
+        struct mp_line_stats *l = &p->lines[d->list[i]];
         l->peak_bytes = l->live_bytes;
-        p->line_dirty[p->dirty[i]] = 0;
+        d->flag[d->list[i]] = 0;
     }
-    p->n_dirty = 0;
-}
-
-struct tid_key { const struct mp_profile *p; uint32_t tid; };
-
-static int same_tid(const void *ctx, uint32_t id)
-{
-    const struct tid_key *k = ctx;
-    return k->p->threads[id].tid == k->tid;
-}
-
-/* The thread's "last allocation" slot, created on first sight (NULL: ENOMEM). */
-static struct thread_last *thread_slot(struct mp_profile *p, uint32_t tid)
-{
-    struct tid_key k = { p, tid };
-    uint64_t hash = mp_hash_u64(tid);
-    uint32_t id = mp_hashidx_find(&p->thread_index, hash, same_tid, &k);
-    if (id != UINT32_MAX)
-        return &p->threads[id];
-    if (p->n_threads == p->cap_threads) {
-        void *g = grow(p->threads, &p->cap_threads, sizeof *p->threads);
-        if (!g)
-            return NULL;
-        p->threads = g;
+    d->n = 0;
+    d = &p->dirty_stacks;
+    for (uint32_t i = 0; i < d->n; i++) {
+        struct mp_stack_info *s = &p->stacks[d->list[i]].info;
+        s->peak_bytes = s->live_bytes;
+        d->flag[d->list[i]] = 0;
     }
-    if (mp_hashidx_insert(&p->thread_index, hash, p->n_threads) != 0)
-        return NULL;
-    p->threads[p->n_threads] = (struct thread_last){ tid, 0 };
-    return &p->threads[p->n_threads++];
+    d->n = 0;
+    d = &p->dirty_threads;
+    for (uint32_t i = 0; i < d->n; i++) {
+        struct mp_thread_stats *t = &p->threads[d->list[i]].s;
+        t->peak_bytes = t->live_bytes;
+        d->flag[d->list[i]] = 0;
+    }
+    d->n = 0;
 }
 
-/* Undo a block's contribution to the live counters; count a free if asked. */
-static void release_block(struct mp_profile *p, const struct mp_block *b, int counted_as_free)
+static void mark_thread(struct mp_profile *p, const struct thread *t)
+{
+    mp_dirty_mark(&p->dirty_threads, (uint32_t)(t - p->threads));
+}
+
+/* Undo a block's contribution to the live counters. */
+static void release_block(struct mp_profile *p, const struct mp_block *b)
 {
     struct stack *s = &p->stacks[b->stack];
     struct mp_line_stats *self = &p->lines[s->self_line];
     self->live_bytes -= b->size;
     self->live_blocks--;
+    mp_dirty_mark(&p->dirty_lines, s->self_line);
     s->info.live_bytes -= b->size;
     s->info.live_blocks--;
-    mark_dirty(p, s->self_line);
-    if (counted_as_free) {
-        self->free_calls++;
-        self->freed_bytes += b->size;
-        p->totals.free_calls++;
-        p->totals.freed_bytes += b->size;
-        struct thread_last *t = thread_slot(p, b->tid);
-        if (t && t->addr == b->addr) {
-            /* Freed before its thread allocated again: heaptrack's temporary. */
-            self->temporary_calls++;
-            p->totals.temporary_calls++;
-            t->addr = 0;
-        }
+    mp_dirty_mark(&p->dirty_stacks, b->stack);
+    for (uint32_t i = 0; i < s->n_incl; i++)
+        p->lines[s->incl_lines[i]].incl_live_bytes -= b->size;
+    struct thread *t = mp_profile_thread_slot(p, b->tid);
+    if (t) {
+        t->s.live_bytes -= b->size;
+        t->s.live_blocks--;
+        mark_thread(p, t);
     }
-    for (uint32_t i = 0; i < s->n_incl; i++) {
-        struct mp_line_stats *l = &p->lines[s->incl_lines[i]];
-        l->incl_live_bytes -= b->size;
-        if (counted_as_free)
-            l->incl_freed_bytes += b->size;
-    }
+    mp_profile_sizes_release(p, b->stack, b->size);
     p->totals.live_bytes -= b->size;
     p->totals.live_blocks--;
+}
+
+/* A free (or realloc) of a block memprof saw allocated. */
+static void count_free(struct mp_profile *p, const struct mp_block *b, const struct mp_event *ev)
+{
+    struct stack *s = &p->stacks[b->stack];
+    struct mp_line_stats *self = &p->lines[s->self_line];
+    self->free_calls++;
+    self->freed_bytes += b->size;
+    for (uint32_t i = 0; i < s->n_incl; i++)
+        p->lines[s->incl_lines[i]].incl_freed_bytes += b->size;
+    p->totals.free_calls++;
+    p->totals.freed_bytes += b->size;
+    struct thread *owner = mp_profile_thread_slot(p, b->tid);
+    if (owner && owner->last_addr == b->addr) {
+        /* Freed before its thread allocated again: heaptrack's temporary. */
+        self->temporary_calls++;
+        p->totals.temporary_calls++;
+        owner->last_addr = 0;
+    }
+    struct thread *caller = mp_profile_thread_slot(p, ev->tid);
+    if (caller) {
+        caller->s.free_calls++;
+        caller->s.freed_bytes += b->size;
+    }
+    uint32_t site = ev->nframes ? mp_profile_free_site_line(p, ev->frames[0]) : UINT32_MAX;
+    if (site != UINT32_MAX) {
+        p->lines[site].site_free_calls++;
+        p->lines[site].site_freed_bytes += b->size;
+    } else {
+        p->totals.unsited_free_calls++;
+        p->totals.unsited_freed_bytes += b->size;
+    }
 }
 
 static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
@@ -422,22 +414,31 @@ static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
         return -1;
     if (put == 1) {
         p->totals.reused_live_blocks++; /* a free we never saw */
-        release_block(p, &old, 0);
+        release_block(p, &old);
     }
-    struct thread_last *t = thread_slot(p, ev->tid);
-    if (t)
-        t->addr = ev->addr;
+    struct thread *t = mp_profile_thread_slot(p, ev->tid);
+    if (t) {
+        t->last_addr = ev->addr;
+        t->s.alloc_calls++;
+        t->s.allocated_bytes += ev->size;
+        t->s.live_bytes += ev->size;
+        t->s.live_blocks++;
+        if (t->s.live_bytes > t->s.max_live_bytes)
+            t->s.max_live_bytes = t->s.live_bytes;
+        mark_thread(p, t);
+    }
     struct stack *s = &p->stacks[sid];
     s->info.alloc_calls++;
     s->info.allocated_bytes += ev->size;
     s->info.live_bytes += ev->size;
     s->info.live_blocks++;
+    mp_dirty_mark(&p->dirty_stacks, sid);
     struct mp_line_stats *self = &p->lines[s->self_line];
     self->alloc_calls++;
     self->allocated_bytes += ev->size;
     self->live_bytes += ev->size;
     self->live_blocks++;
-    mark_dirty(p, s->self_line);
+    mp_dirty_mark(&p->dirty_lines, s->self_line);
     for (uint32_t i = 0; i < s->n_incl; i++) {
         struct mp_line_stats *l = &p->lines[s->incl_lines[i]];
         l->incl_calls++;
@@ -446,6 +447,7 @@ static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
         if (l->incl_live_bytes > l->incl_max_live_bytes)
             l->incl_max_live_bytes = l->incl_live_bytes;
     }
+    mp_profile_sizes_alloc(p, sid, ev->size);
     p->totals.live_bytes += ev->size;
     p->totals.live_blocks++;
     if (p->totals.live_bytes > p->totals.peak_heap_bytes) {
@@ -456,8 +458,9 @@ static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
     return 0;
 }
 
-/* Appends a sample; past 2 * MP_TIMELINE_MAX, neighbours merge pairwise. */
-static int add_sample(struct mp_profile *p, const struct mp_event *ev)
+/* Appends a sample; past 2 * MP_TIMELINE_MAX, neighbours merge pairwise
+ * (the larger levels, the later time and allocation counts). */
+int mp_profile_add_sample(struct mp_profile *p, const struct mp_sample *sample)
 {
     if (!p->timeline) {
         p->timeline = malloc(2 * MP_TIMELINE_MAX * sizeof *p->timeline);
@@ -468,11 +471,12 @@ static int add_sample(struct mp_profile *p, const struct mp_event *ev)
         for (size_t i = 0; i < MP_TIMELINE_MAX; i++) {
             struct mp_sample a = p->timeline[2 * i], b = p->timeline[2 * i + 1];
             p->timeline[i] = (struct mp_sample){ b.time_ns, a.rss_bytes > b.rss_bytes ? a.rss_bytes : b.rss_bytes,
-                                                 a.heap_bytes > b.heap_bytes ? a.heap_bytes : b.heap_bytes };
+                                                 a.heap_bytes > b.heap_bytes ? a.heap_bytes : b.heap_bytes,
+                                                 b.alloc_calls, b.allocated_bytes };
         }
         p->n_samples = MP_TIMELINE_MAX;
     }
-    p->timeline[p->n_samples++] = (struct mp_sample){ ev->time_ns, ev->rss_bytes, p->totals.live_bytes };
+    p->timeline[p->n_samples++] = *sample;
     return 0;
 }
 
@@ -482,73 +486,17 @@ int mp_profile_add(struct mp_profile *p, const struct mp_event *ev)
         return add_alloc(p, ev);
     if (ev->kind == MP_EV_FREE) {
         struct mp_block b;
-        if (mp_blocktab_take(&p->blocks, ev->addr, &b))
-            release_block(p, &b, 1);
-        else
+        if (mp_blocktab_take(&p->blocks, ev->addr, &b)) {
+            release_block(p, &b);
+            count_free(p, &b, ev);
+        } else {
             p->totals.unknown_frees++;
+        }
     }
-    if (ev->kind == MP_EV_SAMPLE)
-        return add_sample(p, ev);
+    if (ev->kind == MP_EV_SAMPLE) {
+        struct mp_sample s = { ev->time_ns, ev->rss_bytes, p->totals.live_bytes, p->totals.alloc_calls,
+                               p->totals.allocated_bytes };
+        return mp_profile_add_sample(p, &s);
+    }
     return 0;
-}
-
-/* ---- restoring a saved profile ---- */
-
-const char *mp_profile_intern(struct mp_profile *p, const char *s)
-{
-    return mp_strtab_intern(&p->strings, s);
-}
-
-struct mp_line_stats *mp_profile_restore_line(struct mp_profile *p, const char *file, int line,
-                                              const char *function, const char *module)
-{
-    struct mp_frame_info f = { .function = function ? function : "[unknown]",
-                               .file = file,
-                               .line = line,
-                               .module = module ? module : "[unknown]" };
-    uint32_t id = line_for_frame(p, &f);
-    return id == UINT32_MAX ? NULL : &p->lines[id];
-}
-
-uint32_t mp_profile_line_index(const struct mp_profile *p, const struct mp_line_stats *l)
-{
-    return (uint32_t)(l - p->lines);
-}
-
-uint32_t mp_profile_restore_stack(struct mp_profile *p, const uint32_t *frame_lines, uint32_t n_frames,
-                                  const struct mp_stack_info *counters)
-{
-    if (p->n_stacks == p->cap_stacks) {
-        void *g = grow(p->stacks, &p->cap_stacks, sizeof *p->stacks);
-        if (!g)
-            return UINT32_MAX;
-        p->stacks = g;
-    }
-    struct stack *s = &p->stacks[p->n_stacks];
-    memset(s, 0, sizeof *s);
-    s->frame_lines = malloc((n_frames ? n_frames : 1) * sizeof *s->frame_lines);
-    if (!s->frame_lines)
-        return UINT32_MAX;
-    if (n_frames)
-        memcpy(s->frame_lines, frame_lines, n_frames * sizeof *frame_lines);
-    s->info = *counters;
-    s->info.n_frames = n_frames;
-    s->info.frame_lines = s->frame_lines;
-    s->self_line = counters->self_line;
-    return p->n_stacks++;
-}
-
-struct mp_totals *mp_profile_restore_totals(struct mp_profile *p)
-{
-    return &p->totals;
-}
-
-int mp_profile_restore_sample(struct mp_profile *p, const struct mp_sample *sample)
-{
-    struct mp_event ev = { .kind = MP_EV_SAMPLE, .time_ns = sample->time_ns, .rss_bytes = sample->rss_bytes };
-    uint64_t live = p->totals.live_bytes;
-    p->totals.live_bytes = sample->heap_bytes; /* add_sample records the heap level it sees */
-    int rc = add_sample(p, &ev);
-    p->totals.live_bytes = live;
-    return rc;
 }

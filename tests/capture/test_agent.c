@@ -83,7 +83,7 @@ struct collector {
     uint64_t attributed_allocs, attributed_bytes, attributed_frees;
     uint64_t alloc_of_live_address; /* ordering violations */
     uint64_t unknown_frees;
-    uint64_t free_with_frames;
+    uint64_t free_with_frames, frees_called_there; /* frees with a site; with one in attributed_to */
     uint32_t attributed_tids[MAX_TIDS];
     int ntids;
     struct stored_event stored[MAX_STORED];
@@ -173,6 +173,8 @@ static void collect(void *ctx, const struct mp_event *ev)
         c->frees++;
         if (ev->nframes != 0)
             c->free_with_frames++;
+        if (ev->nframes == 1 && in_range(c->attributed_to, ev->frames[0]))
+            c->frees_called_there++;
         long i = live_find(c, ev->addr);
         if (i < 0) {
             c->unknown_frees++;
@@ -235,7 +237,7 @@ static struct collector *new_collector(void)
 
 /* ---- tests: one call of each kind -------------------------------------- */
 
-enum where { IN_DO_CALLS, IN_DEEP, NOWHERE };
+enum where { IN_DO_CALLS, IN_DEEP, FREED_IN_DO_CALLS, FREED_IN_DEEP };
 
 struct expected_event {
     enum mp_event_kind kind;
@@ -244,7 +246,8 @@ struct expected_event {
 };
 
 #define A(n) {MP_EV_ALLOC, n, IN_DO_CALLS}
-#define F {MP_EV_FREE, 0, NOWHERE}
+/* A FREE carries one frame: the return address of the free or realloc call. */
+#define F {MP_EV_FREE, 0, FREED_IN_DO_CALLS}
 /* tests/fixtures/agent_calls.c, in order. */
 static const struct expected_event calls_expected[] = {
     A(1000),     /* malloc */
@@ -262,7 +265,7 @@ static const struct expected_event calls_expected[] = {
     A(10),       /* pvalloc (requested size) */
     A(0),        /* malloc(0); the failing malloc/realloc/calloc/memalign are nothing */
     F, F, F, F, F, F, F, F, F,
-    {MP_EV_ALLOC, 77, IN_DEEP}, F,
+    {MP_EV_ALLOC, 77, IN_DEEP}, {MP_EV_FREE, 0, FREED_IN_DEEP},
 };
 #undef A
 #undef F
@@ -299,7 +302,10 @@ START_TEST(test_each_call_kind_counts_like_valgrind)
             ck_assert_uint_eq(got->nframes, MP_MAX_FRAMES);
             ck_assert_uint_eq(got->truncated, 1);
         } else {
-            ck_assert_uint_eq(got->nframes, 0);
+            ck_assert_uint_eq(got->nframes, 1);
+            ck_assert_msg(in_range(want->where == FREED_IN_DEEP ? deep : do_calls, got->frame0),
+                          "event %zu: the free's site %#llx is not in %s", i, (unsigned long long)got->frame0,
+                          want->where == FREED_IN_DEEP ? "deep" : "do_calls");
         }
     }
     /* valgrind --trace-children: 14 allocs, 14 frees, 6005 bytes (13/13/5995
@@ -358,7 +364,9 @@ static void check_threads_run(uint64_t capacity, long iterations, int expect_wai
     ck_assert_int_eq(c->ntids, FIXTURE_THREADS);
     ck_assert_uint_eq(c->alloc_of_live_address, 0);
     ck_assert_uint_eq(c->unknown_frees, 0);
-    ck_assert_uint_eq(c->free_with_frames, 0);
+    /* every free says where it was called: worker's free(q), free(grown) and realloc(p) */
+    ck_assert_uint_eq(c->free_with_frames, c->frees);
+    ck_assert_uint_eq(c->frees_called_there, 3 * rounds);
     if (expect_waits)
         ck_assert_uint_gt(info.writer_waits, 0);
     free(c);

@@ -1286,12 +1286,16 @@ START_TEST(timeline_heap_levels)
                                          .reused_live_blocks = 1 });
     size_t n = mp_profile_timeline(p, &s);
     ck_assert_uint_eq(n, 5);
-    const struct mp_sample want[] = { { 1000, 4096, 0 }, { 2000, 8192, 150 }, { 3000, 8192, 50 },
-                                      { 3000, 12288, 70 }, { 5000, 4096, 0 } };
+    /* with the allocations made so far: 0, then 2 (150 bytes), then 3 (220) */
+    const struct mp_sample want[] = { { 1000, 4096, 0, 0, 0 }, { 2000, 8192, 150, 2, 150 },
+                                      { 3000, 8192, 50, 2, 150 }, { 3000, 12288, 70, 3, 220 },
+                                      { 5000, 4096, 0, 3, 220 } };
     for (size_t i = 0; i < n; i++) {
         ck_assert_uint_eq(s[i].time_ns, want[i].time_ns);
         ck_assert_uint_eq(s[i].rss_bytes, want[i].rss_bytes);
         ck_assert_uint_eq(s[i].heap_bytes, want[i].heap_bytes);
+        ck_assert_uint_eq(s[i].alloc_calls, want[i].alloc_calls);
+        ck_assert_uint_eq(s[i].allocated_bytes, want[i].allocated_bytes);
     }
     mp_profile_reset(p);
     ck_assert_uint_eq(mp_profile_timeline(p, &s), 0);

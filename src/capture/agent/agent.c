@@ -157,17 +157,26 @@ __attribute__((noinline)) static void record_alloc(const void *addr, size_t size
     errno = saved_errno;
 }
 
-static inline void record_free(const void *addr)
+/* A FREE record carries one frame: where free (or realloc) was called
+ * from, so the report can show the line that released the memory. */
+static inline void fill_free(struct mp_ring_record *slot, const void *addr, const void *site)
+{
+    fill_stackless(slot, MP_REC_FREE, addr);
+    slot->nframes = 1;
+    slot->frames[0] = (uint64_t)(uintptr_t)site;
+}
+
+static inline void record_free(const void *addr, const void *site)
 {
     uint64_t pos;
     struct mp_ring_record *slot = reserve_slot(&pos);
-    fill_stackless(slot, MP_REC_FREE, addr);
+    fill_free(slot, addr, site);
     commit_slot(slot, pos);
 }
 
 /* realloc of a live block: FREE(old) goes into a slot reserved before the
  * real realloc runs, ALLOC(result) into one reserved after. */
-static void *realloc_recorded(void *old, size_t size)
+static void *realloc_recorded(void *old, size_t size, const void *site)
 {
     if (old == NULL) {
         void *fresh = __libc_realloc(NULL, size);
@@ -181,8 +190,10 @@ static void *realloc_recorded(void *old, size_t size)
     /* glibc: realloc(p, 0) frees p and returns NULL.  Otherwise NULL means
      * failure and p lives on. */
     int old_released = size == 0 || result != NULL;
-    fill_stackless(free_slot, old_released ? MP_REC_FREE : MP_REC_NOP,
-                   old_released ? old : NULL);
+    if (old_released)
+        fill_free(free_slot, old, site);
+    else
+        fill_stackless(free_slot, MP_REC_NOP, NULL);
     commit_slot(free_slot, free_pos);
     if (result != NULL)
         record_alloc(result, size);
@@ -212,7 +223,7 @@ EXPORT void free(void *ptr)
         return;
     }
     agent_busy = 1;
-    record_free(ptr);
+    record_free(ptr, __builtin_return_address(0));
     __libc_free(ptr);
     agent_busy = 0;
 }
@@ -233,14 +244,20 @@ EXPORT void *calloc(size_t n, size_t size)
     return p;
 }
 
-EXPORT void *realloc(void *ptr, size_t size)
+/* site: the caller's return address, for the FREE of the old block. */
+static inline void *realloc_entry(void *ptr, size_t size, const void *site)
 {
     if (!should_record())
         return __libc_realloc(ptr, size);
     agent_busy = 1;
-    void *p = realloc_recorded(ptr, size);
+    void *p = realloc_recorded(ptr, size, site);
     agent_busy = 0;
     return p;
+}
+
+EXPORT void *realloc(void *ptr, size_t size)
+{
+    return realloc_entry(ptr, size, __builtin_return_address(0));
 }
 
 EXPORT void *reallocarray(void *ptr, size_t n, size_t size)
@@ -250,7 +267,7 @@ EXPORT void *reallocarray(void *ptr, size_t n, size_t size)
         errno = ENOMEM; /* as glibc: ptr is left untouched */
         return NULL;
     }
-    return realloc(ptr, bytes);
+    return realloc_entry(ptr, bytes, __builtin_return_address(0));
 }
 
 static inline void *memalign_recorded(size_t alignment, size_t size)

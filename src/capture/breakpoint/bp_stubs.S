@@ -39,7 +39,9 @@ mp_stub_free:                       /* free(rdi), jumped to from free's entry */
     movl $0, 12(%r10)
     mov %rdi, 16(%r10)
     movq $0, 24(%r10)
-    movq $0, 32(%r10)               /* nframes, truncated */
+    movq $1, 32(%r10)               /* nframes 1, truncated 0 */
+    mov (%rsp), %r11                /* the frame: free's return address */
+    mov %r11, 40(%r10)
     inc %rdx
     mov %rdx, (%r10)                /* commit: seq = pos + 1 */
     test %rdi, %rdi                 /* the displaced instruction's flags */
@@ -79,7 +81,9 @@ ret_common:                         /* rax: the allocator's result */
     mov MP_SLOT_FREE_ADDR(%r9), %rsi
     mov %rsi, 16(%r10)
     movq $0, 24(%r10)
-    movq $0, 32(%r10)
+    movq $1, 32(%r10)               /* nframes 1, truncated 0 */
+    mov MP_SLOT_RET(%r9), %rsi      /* the frame: realloc's return address */
+    mov %rsi, 40(%r10)
     inc %rdx
     mov %rdx, (%r10)                /* commit */
     movq $0, MP_SLOT_FREE_POS(%r9)

@@ -142,6 +142,18 @@ static void post(struct mp_bpengine *e, enum mp_event_kind kind, pid_t tid, uint
     }
 }
 
+/* A free (or the free half of a realloc) at an allocator's entry: its one
+ * frame is the return address on top of the stack, the line that called. */
+static void post_free(struct mp_bpengine *e, pid_t tid, uint64_t block, uint64_t sp)
+{
+    uint64_t site;
+    struct mp_event ev = { .kind = MP_EV_FREE, .tid = (uint32_t)tid, .addr = block, .frames = &site };
+    if (pread(e->mem_fd, &site, sizeof site, (off_t)sp) == sizeof site)
+        ev.nframes = 1;
+    if (mp_ring_reader_post_heap(e->ring, &ev) == 0)
+        e->stats.frees++;
+}
+
 /* The size an allocating call asks for, from its arguments; 0 with *skip
  * set when the call cannot succeed (reallocarray overflow). */
 static uint64_t requested_size(int fn, const uint64_t *a, int *skip)
@@ -208,7 +220,7 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
     uint64_t a[3] = { regs->rdi, regs->rsi, regs->rdx };
     if (fn == MP_FN_FREE) {
         if (a[0])
-            post(e, MP_EV_FREE, t->tid, a[0], 0, NULL);
+            post_free(e, t->tid, a[0], regs->rsp);
         return 0;
     }
     int skip;
@@ -227,7 +239,7 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
     if (realloc_of_block && slot >= 0 && mp_ring_reader_reserve(e->ring, &free_pos) == 0)
         free_pos++;
     else if (realloc_of_block)
-        post(e, MP_EV_FREE, t->tid, a[0], 0, NULL);
+        post_free(e, t->tid, a[0], regs->rsp);
     uint64_t *frames = slot >= 0 ? e->inproc.slots[slot].frames : t->frames;
     uint32_t truncated = 0;
     int n = mp_remote_unwind_at_entry(e->unwinder, regs->rsp, regs->rbp, frames, MP_MAX_FRAMES, &truncated);

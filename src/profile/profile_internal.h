@@ -1,0 +1,121 @@
+/* memprof: the profile's private state, shared by its files: profile.c
+ * (stacks, lines, events, the peak snapshot), profile_threads.c (per-thread
+ * counters), profile_sizes.c (size histogram, largest allocations),
+ * profile_free_sites.c (where frees were called) and profile_restore.c
+ * (rebuilding a profile from a saved report).
+ *
+ * Everything here is O(distinct stacks + lines + threads + free sites +
+ * buckets): nothing grows with the number of events but the live-block
+ * table, which holds what is live. */
+#ifndef MEMPROF_PROFILE_INTERNAL_H
+#define MEMPROF_PROFILE_INTERNAL_H
+
+#include "memprof/profile.h"
+#include "blocktab.h"
+#include "base/hashidx.h"
+#include "base/strtab.h"
+
+struct stack {
+    uint64_t hash;
+    uint32_t nframes;
+    uint32_t self_line;
+    uint32_t n_incl;
+    uint32_t largest_hint;   /* index in the largest list of its last entry, or UINT32_MAX */
+    uint64_t *frames;
+    uint32_t *incl_lines;    /* distinct non-runtime lines (inclusive counters) */
+    uint32_t *frame_lines;   /* every resolved frame, for printing the stack */
+    struct mp_stack_info info;
+};
+
+struct thread {
+    struct mp_thread_stats s;
+    uint64_t last_addr;      /* the last block it allocated, for heaptrack's "temporary" */
+};
+
+/* The place a free was called from: the line of the innermost user frame
+ * of its return address (UINT32_MAX: runtime code, no user line). */
+struct free_site {
+    uint64_t pc;
+    uint32_t line;
+};
+
+/* Things whose live bytes changed since the last peak snapshot: flushing
+ * them when a new peak is reached keeps their peak_bytes exact at
+ * amortised O(1) per event. */
+struct dirty_set {
+    uint8_t *flag;
+    uint32_t *list;
+    uint32_t n, cap;
+};
+
+struct mp_profile {
+    mp_resolve_fn resolve;
+    void *resolve_ctx;
+    struct mp_strtab strings;
+
+    struct stack *stacks;
+    uint32_t n_stacks, cap_stacks;
+    struct mp_hashidx stack_index;
+
+    struct mp_line_stats *lines;
+    uint32_t n_lines, cap_lines;
+    struct mp_hashidx line_index;
+
+    struct mp_blocktab blocks;
+
+    struct dirty_set dirty_lines, dirty_stacks, dirty_threads;
+
+    struct thread *threads;
+    uint32_t n_threads, cap_threads;
+    struct mp_hashidx thread_index;
+    uint32_t last_thread;    /* index of the thread looked up last (a cache), or UINT32_MAX */
+
+    struct free_site *free_sites;
+    uint32_t n_free_sites, cap_free_sites;
+    struct mp_hashidx free_site_index;
+
+    struct mp_size_bucket sizes[MP_SIZE_BUCKETS];
+    struct mp_largest largest[MP_LARGEST_KEPT];
+    uint32_t n_largest;
+    uint32_t largest_min;    /* index of the smallest kept entry, when the list is full */
+
+    struct mp_sample *timeline;
+    size_t n_samples;
+
+    struct mp_totals totals;
+};
+
+/* profile.c */
+void *mp_profile_grow(void *array, uint32_t *cap, size_t elem);
+/* Makes room for indices below cap (the set grows with its array); -1 on ENOMEM. */
+int mp_dirty_reserve(struct dirty_set *d, uint32_t cap);
+static inline void mp_dirty_mark(struct dirty_set *d, uint32_t i)
+{
+    if (!d->flag[i]) {
+        d->flag[i] = 1;
+        d->list[d->n++] = i;
+    }
+}
+void mp_dirty_free(struct dirty_set *d);
+/* The line record for a resolved frame, created on first sight; UINT32_MAX on ENOMEM. */
+uint32_t mp_profile_line_for_frame(struct mp_profile *p, const struct mp_frame_info *f);
+/* Appends a timeline sample (merging neighbours past 2 * MP_TIMELINE_MAX). */
+int mp_profile_add_sample(struct mp_profile *p, const struct mp_sample *sample);
+
+/* profile_threads.c */
+/* The thread's record, created on first sight (NULL: ENOMEM). */
+struct thread *mp_profile_thread_slot(struct mp_profile *p, uint32_t tid);
+void mp_profile_threads_free(struct mp_profile *p);
+
+/* profile_sizes.c */
+void mp_profile_sizes_alloc(struct mp_profile *p, uint32_t stack, uint64_t size);
+/* A block of this stack and size is no longer live. */
+void mp_profile_sizes_release(struct mp_profile *p, uint32_t stack, uint64_t size);
+
+/* profile_free_sites.c */
+/* The line a free called from `pc` (a return address) is charged to, or
+ * UINT32_MAX when none (runtime code, ENOMEM). */
+uint32_t mp_profile_free_site_line(struct mp_profile *p, uint64_t pc);
+void mp_profile_free_sites_free(struct mp_profile *p);
+
+#endif
