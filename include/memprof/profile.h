@@ -28,6 +28,8 @@ struct mp_line_stats {
     const char *module;
     const char *func_file;   /* the function's definition, for per-function tables */
     int func_first_line, func_last_line;
+    int is_runtime;          /* allocator or runtime code, or a system header (never a user line
+                                unless a stack has no other) */
     /* self */
     uint64_t alloc_calls, allocated_bytes;
     uint64_t free_calls, freed_bytes;   /* of blocks allocated on this line */

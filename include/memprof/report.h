@@ -11,14 +11,56 @@
 
 struct mp_sources;
 
+/* The sections of the text report (--show), in the order they are written. */
+enum mp_view {
+    MP_VIEW_SUMMARY = 1u << 0,   /* peak RSS, totals, peak heap, temporaries, leaks, rate */
+    MP_VIEW_TOP = 1u << 1,       /* lines by bytes allocated */
+    MP_VIEW_CALLS = 1u << 2,     /* lines by allocation calls */
+    MP_VIEW_PEAK = 1u << 3,      /* the peak's stack, lines holding the peak */
+    MP_VIEW_LEAKS = 1u << 4,     /* lines and stacks never freed */
+    MP_VIEW_TEMPORARY = 1u << 5, /* lines by temporary allocations */
+    MP_VIEW_LARGEST = 1u << 6,   /* the largest single allocations with their stacks */
+    MP_VIEW_SIZES = 1u << 7,     /* the size histogram */
+    MP_VIEW_THREADS = 1u << 8,   /* per thread; who held most at the peak */
+    MP_VIEW_RATE = 1u << 9,      /* allocations per second over the run */
+    MP_VIEW_TREE = 1u << 10,     /* top-down call tree from main */
+    MP_VIEW_CALLERS = 1u << 11,  /* bottom-up: the callers of the top lines (or of --callers) */
+    MP_VIEW_RSS = 1u << 12,      /* what the RSS at exit was made of */
+    MP_VIEW_TABLES = 1u << 13,   /* one table per function */
+};
+#define MP_VIEWS_ALL ((1u << 14) - 1)
+/* What a report shows when --show is not given: what it showed before the
+ * other views existed, so reports and the diffs made of them stay the same. */
+#define MP_VIEWS_DEFAULT (MP_VIEW_SUMMARY | MP_VIEW_TOP | MP_VIEW_PEAK | MP_VIEW_LEAKS | MP_VIEW_TEMPORARY | \
+                          MP_VIEW_RSS | MP_VIEW_TABLES)
+
+/* --precision's value for exact byte counts ("15,984 B"): what --stable uses. */
+#define MP_PRECISION_EXACT (-1)
+
 struct mp_report_options {
     const char *cwd;             /* paths under it are shown relative to it; NULL: absolute */
-    int precision;               /* digits after the point in sizes (memory_profiler's --precision) */
+    int precision;               /* digits after the point in sizes (memory_profiler's --precision),
+                                    or MP_PRECISION_EXACT */
     size_t top_lines;            /* rows in "Top lines"; 0: all */
     size_t max_tables;           /* per-function tables; 0: all */
-    int stable;                  /* leave out what varies between runs: RSS, times, addresses */
+    int stable;                  /* leave out what varies between runs: RSS, times, addresses;
+                                    sizes are exact byte counts */
     int line_metric;             /* line mode's Mem usage: 0 RSS, 1 heap (enum mp_lm_metric) */
+    unsigned show;               /* enum mp_view bits; 0: MP_VIEWS_DEFAULT */
+    const char *const *callers;  /* --callers: FILE:LINE or FUNCTION each (the callers view) */
+    size_t n_callers;
 };
+
+/* Parses a --show list ("summary,tree", "all", "+sizes,-tables": items
+ * with + or - change the default) into *views.  0, or -1 with one sentence
+ * in err naming the bad item and the view names. */
+int mp_parse_show(const char *list, unsigned *views, char *err, size_t errlen);
+/* Checks one --callers spec (FILE:LINE or FUNCTION); -1 with a sentence in err. */
+int mp_check_callers_spec(const char *spec, char *err, size_t errlen);
+/* The --callers specs that match no line of p that allocated, with a
+ * sentence for the first in err; 0 when all match. */
+size_t mp_unmatched_callers(const struct mp_profile *p, const struct mp_report_options *opt, char *err,
+                            size_t errlen);
 
 /* Both return 0, or -1 when writing failed. */
 int mp_write_text(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,

@@ -27,11 +27,20 @@ _memprof()
         --format)
             COMPREPLY=($(compgen -W 'table json folded' -- "$cur"))
             return ;;
+        --show)
+            # a comma-separated list: complete its last item
+            local views='summary top calls peak leaks temporary largest sizes threads rate tree callers rss tables all'
+            local head=${cur%,*} last=${cur##*,} sign=""
+            [[ $cur == *,* ]] && head="$head," || head=""
+            [[ $last == [+-]* ]] && sign=${last:0:1} && last=${last:1}
+            COMPREPLY=($(compgen -P "$head$sign" -W "$views" -- "$last"))
+            compopt -o nospace
+            return ;;
         -p|--pid)
             _pids
             return ;;
         --top|--tables|--precision|--interval|--duration|--limit-heap|--limit-rss|--limit-leaks|\
-        --limit-status|--limit-increase|--function)
+        --limit-status|--limit-increase|--function|--callers)
             return ;;
     esac
     [[ $split == true ]] && return
@@ -39,7 +48,8 @@ _memprof()
     if [[ -n $sub ]]; then
         if [[ $cur == -* ]]; then
             if [[ $sub == report ]]; then
-                COMPREPLY=($(compgen -W '--format --output --top --tables --precision --stable --help' -- "$cur"))
+                COMPREPLY=($(compgen -W '--format --output --top --tables --precision --stable --show --callers
+                    --help' -- "$cur"))
             else
                 COMPREPLY=($(compgen -W '--metric --limit-increase --top --output --help' -- "$cur"))
             fi
@@ -55,7 +65,7 @@ _memprof()
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
             -o|--output|--json|--engine|--metric|-p|--pid|--top|--tables|--precision|--interval|--duration|\
-            --limit-heap|--limit-rss|--limit-leaks|--limit-status|--function)
+            --limit-heap|--limit-rss|--limit-leaks|--limit-status|--function|--show|--callers)
                 ((i++)) ;;
             -*) ;;
             *)
@@ -66,8 +76,8 @@ _memprof()
 
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '--output --json --top --tables --precision --engine --interval --stable
-            --pid --duration --function --metric --limit-heap --limit-rss --limit-leaks --limit-status
-            --help --version' -- "$cur"))
+            --show --callers --pid --duration --function --metric --limit-heap --limit-rss --limit-leaks
+            --limit-status --help --version' -- "$cur"))
         return
     fi
     if [[ $cword -eq 1 ]]; then

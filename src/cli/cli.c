@@ -4,6 +4,7 @@
 #include "ci_limits.h"
 #include "cli_common.h"
 #include "capture/linemode/linemode.h"
+#include "memprof/report.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -48,7 +49,14 @@ static void print_help(void)
            "                      on the allocator: no preload, ~100x slower), none (RSS)\n"
            "      --interval T    RSS sampling period: 10ms (default), 250ms, 1s, ...\n"
            "      --stable        leave out what varies between runs (RSS, times, addresses)\n"
-           "                      so two runs of a deterministic program are byte-identical\n"
+           "                      and print exact byte counts: two runs of a deterministic\n"
+           "                      program give byte-identical reports\n"
+           "      --show LIST     the report's views, in report order: summary, top, calls,\n"
+           "                      peak, leaks, temporary, largest, sizes, threads, rate,\n"
+           "                      tree, callers, rss, tables; all; +VIEW,-VIEW change the\n"
+           "                      default (summary,top,peak,leaks,temporary,rss,tables)\n"
+           "      --callers WHERE who called WHERE (FILE:LINE or FUNCTION), with shares;\n"
+           "                      repeatable; adds the callers view\n"
            "  -p, --pid PID       attach to a running process (breakpoint engine) instead of\n"
            "                      launching one; Ctrl-C detaches and reports, leaving it\n"
            "                      running\n"
@@ -70,7 +78,7 @@ static void print_help(void)
 
            "\n"
            "Saved reports (the --json file is the saved profile):\n"
-           "  memprof report FILE.json [--format=table|json|folded]   render it again\n"
+           "  memprof report FILE.json [--format=...] [--show ...]   render it again\n"
            "  memprof diff OLD.json NEW.json                          what changed\n"
            "\n"
            "Build PROGRAM with -g for file:line attribution.  See memprof(1).\n");
@@ -128,7 +136,8 @@ static int parse_duration(const char *s, double *out)
 }
 
 enum { OPT_JSON = 256, OPT_DURATION, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_ENGINE, OPT_VERSION, OPT_INTERVAL, OPT_STABLE,
-       OPT_LIMIT_HEAP, OPT_LIMIT_RSS, OPT_LIMIT_LEAKS, OPT_LIMIT_STATUS, OPT_FUNCTION, OPT_METRIC };
+       OPT_LIMIT_HEAP, OPT_LIMIT_RSS, OPT_LIMIT_LEAKS, OPT_LIMIT_STATUS, OPT_FUNCTION, OPT_METRIC, OPT_SHOW,
+       OPT_CALLERS };
 
 enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *opt)
 {
@@ -147,6 +156,8 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
         { "limit-status", required_argument, NULL, OPT_LIMIT_STATUS },
         { "function", required_argument, NULL, OPT_FUNCTION },
         { "metric", required_argument, NULL, OPT_METRIC },
+        { "show", required_argument, NULL, OPT_SHOW },
+        { "callers", required_argument, NULL, OPT_CALLERS },
         { "pid", required_argument, NULL, 'p' },
         { "duration", required_argument, NULL, OPT_DURATION },
         { "help", no_argument, NULL, 'h' },
@@ -163,7 +174,8 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
     opt->limit_heap = opt->limit_rss = opt->limit_leaks = MP_NO_LIMIT;
     /* --function can appear at most argc times: no growing needed. */
     opt->functions = calloc((size_t)argc + 1, sizeof *opt->functions);
-    if (!opt->functions) {
+    opt->callers = calloc((size_t)argc + 1, sizeof *opt->callers);
+    if (!opt->functions || !opt->callers) {
         fprintf(stderr, "memprof: out of memory\n");
         return MP_CLI_USAGE_ERROR;
     }
@@ -228,6 +240,18 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
                 return MP_CLI_USAGE_ERROR;
             }
             break;
+        case OPT_SHOW:
+        case OPT_CALLERS: {
+            char err[512];
+            if (c == OPT_SHOW ? mp_parse_show(optarg, &opt->show, err, sizeof err)
+                              : mp_check_callers_spec(optarg, err, sizeof err)) {
+                fprintf(stderr, "memprof: %s\n%s", err, usage_line);
+                return MP_CLI_USAGE_ERROR;
+            }
+            if (c == OPT_CALLERS)
+                opt->callers[opt->n_callers++] = optarg;
+            break;
+        }
         case 'p':
             if (mp_cli_parse_count(optarg, "-p", 0x7fffffff, usage_line, &v)) return MP_CLI_USAGE_ERROR;
             if (v == 0) {
@@ -277,4 +301,6 @@ void mp_options_free(struct mp_options *opt)
 {
     free(opt->functions);
     opt->functions = NULL;
+    free(opt->callers);
+    opt->callers = NULL;
 }

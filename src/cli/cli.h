@@ -24,6 +24,9 @@ struct mp_options {
     int attach_pid;            /* -p PID: attach instead of launching; 0: launch */
     double duration_s;         /* --duration: detach after this long (0: until Ctrl-C or exit) */
     char **command;            /* the program and its arguments; NULL with -p */
+    unsigned show;             /* --show: enum mp_view bits; 0: the default */
+    const char **callers;      /* --callers (repeatable) */
+    size_t n_callers;
 };
 
 enum mp_cli_result { MP_CLI_RUN, MP_CLI_EXIT_OK, MP_CLI_USAGE_ERROR };

@@ -15,7 +15,8 @@
 /* report/report_folded.c */
 
 static const char usage_line[] = "usage: memprof report FILE.json [--format=table|json|folded] [-o FILE]\n"
-                                 "                      [--top N] [--tables N] [--precision N] [--stable]\n";
+                                 "                      [--top N] [--tables N] [--precision N] [--stable]\n"
+                                 "                      [--show LIST] [--callers FILE:LINE|FUNCTION]\n";
 
 enum format { FORMAT_TABLE, FORMAT_JSON, FORMAT_FOLDED };
 
@@ -35,15 +36,22 @@ static void print_help(void)
            "      --tables N      per-function tables to print (default 10; 0: all)\n"
            "      --precision N   digits after the point in sizes (default 1)\n"
            "      --stable        leave out what varies between runs (RSS, times, addresses)\n"
+           "                      and print exact byte counts\n"
+           "      --show LIST     the text report's views: summary, top, calls, peak, leaks,\n"
+           "                      temporary, largest, sizes, threads, rate, tree, callers,\n"
+           "                      rss, tables; all; +VIEW,-VIEW change the default\n"
+           "      --callers WHERE who called WHERE (FILE:LINE or FUNCTION), with shares\n"
            "  -h, --help          show this help\n"
            "\n"
            "See memprof(1).\n");
 }
 
-enum { OPT_FORMAT = 256, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_STABLE };
+enum { OPT_FORMAT = 256, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_STABLE, OPT_SHOW, OPT_CALLERS };
 
-/* argv[0] is the subcommand's name ("report"), as getopt expects. */
-int mp_cmd_report(int argc, char **argv)
+/* Parses the options into *opt, *format, *output; the index of the file
+ * argument, or -1 after an error (status in *status). */
+static int parse(int argc, char **argv, struct mp_report_options *opt, const char **callers, enum format *format,
+                 const char **output, int *status)
 {
     static const struct option longopts[] = {
         { "format", required_argument, NULL, OPT_FORMAT },
@@ -52,78 +60,118 @@ int mp_cmd_report(int argc, char **argv)
         { "tables", required_argument, NULL, OPT_TABLES },
         { "precision", required_argument, NULL, OPT_PRECISION },
         { "stable", no_argument, NULL, OPT_STABLE },
+        { "show", required_argument, NULL, OPT_SHOW },
+        { "callers", required_argument, NULL, OPT_CALLERS },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    enum format format = FORMAT_TABLE;
-    const char *output = NULL;
-    struct mp_report_options opt = { .cwd = NULL, .precision = 1, .top_lines = 10, .max_tables = 10 };
-    int stable = 0, c;
+    int c;
     long v;
+    char err[1024];
+    *status = 2;
     opterr = 0;
     optind = 0; /* a full restart of glibc's getopt, whatever scanned before */
     while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_FORMAT:
-            if (strcmp(optarg, "table") == 0) format = FORMAT_TABLE;
-            else if (strcmp(optarg, "json") == 0) format = FORMAT_JSON;
-            else if (strcmp(optarg, "folded") == 0) format = FORMAT_FOLDED;
+            if (strcmp(optarg, "table") == 0) *format = FORMAT_TABLE;
+            else if (strcmp(optarg, "json") == 0) *format = FORMAT_JSON;
+            else if (strcmp(optarg, "folded") == 0) *format = FORMAT_FOLDED;
             else {
                 fprintf(stderr, "memprof: unknown format '%s': use table, json or folded\n%s", optarg, usage_line);
-                return 2;
+                return -1;
             }
             break;
-        case 'o': output = optarg; break;
+        case 'o': *output = optarg; break;
         case OPT_TOP:
-            if (mp_cli_parse_count(optarg, "--top", 1000000, usage_line, &v)) return 2;
-            opt.top_lines = (size_t)v;
+            if (mp_cli_parse_count(optarg, "--top", 1000000, usage_line, &v)) return -1;
+            opt->top_lines = (size_t)v;
             break;
         case OPT_TABLES:
-            if (mp_cli_parse_count(optarg, "--tables", 1000000, usage_line, &v)) return 2;
-            opt.max_tables = (size_t)v;
+            if (mp_cli_parse_count(optarg, "--tables", 1000000, usage_line, &v)) return -1;
+            opt->max_tables = (size_t)v;
             break;
         case OPT_PRECISION:
-            if (mp_cli_parse_count(optarg, "--precision", 9, usage_line, &v)) return 2;
-            opt.precision = (int)v;
+            if (mp_cli_parse_count(optarg, "--precision", 9, usage_line, &v)) return -1;
+            opt->precision = (int)v;
             break;
-        case OPT_STABLE: stable = 1; break;
-        case 'h': print_help(); return 0;
+        case OPT_STABLE: opt->stable = 1; break;
+        case OPT_SHOW:
+        case OPT_CALLERS:
+            if (c == OPT_SHOW ? mp_parse_show(optarg, &opt->show, err, sizeof err)
+                              : mp_check_callers_spec(optarg, err, sizeof err)) {
+                fprintf(stderr, "memprof: %s\n%s", err, usage_line);
+                return -1;
+            }
+            if (c == OPT_CALLERS)
+                callers[opt->n_callers++] = optarg;
+            break;
+        case 'h': print_help(); *status = 0; return -1;
         default:
             mp_cli_option_error(c, argv, usage_line);
-            return 2;
+            return -1;
         }
     }
     if (optind >= argc) {
         fprintf(stderr, "memprof: no report given: memprof report FILE.json\n%s", usage_line);
-        return 2;
+        return -1;
     }
     if (argc - optind > 1) {
         fprintf(stderr, "memprof: one report at a time, not '%s' too (memprof diff compares two)\n%s",
                 argv[optind + 1], usage_line);
-        return 2;
+        return -1;
     }
+    return optind;
+}
 
+/* argv[0] is the subcommand's name ("report"), as getopt expects. */
+int mp_cmd_report(int argc, char **argv)
+{
+    enum format format = FORMAT_TABLE;
+    const char *output = NULL;
+    struct mp_report_options opt = { .cwd = NULL, .precision = 1, .top_lines = 10, .max_tables = 10 };
+    /* --callers can appear at most argc times */
+    const char **callers = calloc((size_t)argc + 1, sizeof *callers);
+    if (!callers) {
+        fprintf(stderr, "memprof: out of memory\n");
+        return 1;
+    }
+    opt.callers = callers;
+    int status, file = parse(argc, argv, &opt, callers, &format, &output, &status);
+    if (file < 0) {
+        free(callers);
+        return status;
+    }
     struct mp_loaded_report rep;
     char err[1024];
-    if (mp_load_report(argv[optind], &rep, err, sizeof err) != 0) {
+    if (mp_load_report(argv[file], &rep, err, sizeof err) != 0) {
         fprintf(stderr, "memprof: %s\n", err);
+        free(callers);
         return 1;
     }
-    opt.stable = stable || rep.stable;
-    FILE *out = output ? mp_cli_open_output(output) : stdout;
-    if (!out) {
+    opt.stable = opt.stable || rep.stable;
+    if (opt.stable)
+        opt.precision = MP_PRECISION_EXACT;
+    /* a --callers that names nothing is a mistake to say before writing anything */
+    if (opt.n_callers && !rep.run.engine_note && mp_unmatched_callers(rep.profile, &opt, err, sizeof err)) {
+        fprintf(stderr, "memprof: %s\n", err);
         mp_loaded_report_free(&rep);
-        return 1;
+        free(callers);
+        return 2;
     }
-    int rc;
-    switch (format) {
-    case FORMAT_JSON: rc = mp_write_json(out, rep.profile, &rep.run, rep.sources, &opt); break;
-    case FORMAT_FOLDED: rc = mp_write_folded(out, rep.profile, &opt); break;
-    default: rc = mp_write_text(out, rep.profile, &rep.run, rep.sources, &opt); break;
+    FILE *out = output ? mp_cli_open_output(output) : stdout;
+    int rc = -1;
+    if (out) {
+        switch (format) {
+        case FORMAT_JSON: rc = mp_write_json(out, rep.profile, &rep.run, rep.sources, &opt); break;
+        case FORMAT_FOLDED: rc = mp_write_folded(out, rep.profile, &opt); break;
+        default: rc = mp_write_text(out, rep.profile, &rep.run, rep.sources, &opt); break;
+        }
+        rc |= mp_cli_close_output(out);
+        if (rc)
+            fprintf(stderr, "memprof: writing the report failed: %s\n", strerror(errno));
     }
-    rc |= mp_cli_close_output(out);
-    if (rc)
-        fprintf(stderr, "memprof: writing the report failed: %s\n", strerror(errno));
     mp_loaded_report_free(&rep);
+    free(callers);
     return rc ? 1 : 0;
 }

@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "supervise/launch.h"
 #include "profile/line_profile.h"
+#include "profile/tables.h"
 #include "report/report_lines.h"
 #include "capture/linemode/linemode.h"
 #include "supervise/procfs.h"
@@ -292,7 +293,7 @@ static void load_sources(struct mp_sources *src, const struct mp_profile *p)
 {
     for (size_t i = 0; i < mp_profile_line_count(p); i++) {
         const struct mp_line_stats *l = mp_profile_line(p, i);
-        if (l->func_file && l->incl_calls)
+        if (l->func_file && mp_line_has_table_data(l))
             mp_sources_load(src, l->func_file);
     }
 }
@@ -528,10 +529,13 @@ int main(int argc, char **argv)
     };
     struct mp_report_options ropt = {
         .cwd = getcwd(cwd, sizeof cwd),
-        .precision = opt.precision,
+        .precision = opt.stable ? MP_PRECISION_EXACT : opt.precision, /* --stable: exact bytes everywhere */
         .top_lines = opt.top_lines,
         .max_tables = opt.max_tables,
         .stable = opt.stable,
+        .show = opt.show,
+        .callers = opt.callers,
+        .n_callers = opt.n_callers,
     };
     if (result.signal)
         fprintf(stderr, "memprof: %s was killed by signal %d (%s)\n", run.command[0] ? run.command[0] : "the target",
@@ -547,6 +551,10 @@ int main(int argc, char **argv)
         write_failed |= mp_cli_close_output(text_out) != 0;
     if (write_failed)
         fprintf(stderr, "memprof: writing the report failed: %s\n", strerror(errno));
+
+    char callers_err[512];
+    if (opt.n_callers && !run.engine_note && mp_unmatched_callers(s.profile, &ropt, callers_err, sizeof callers_err))
+        fprintf(stderr, "memprof: %s\n", callers_err);
 
     struct mp_limits limits = { opt.limit_heap, opt.limit_rss, opt.limit_leaks };
     int limits_broken = mp_check_limits(stderr, &limits, s.profile, &run, &ropt);

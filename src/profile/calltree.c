@@ -77,13 +77,18 @@ static int is_main(const struct mp_profile *p, uint32_t line)
     return strcmp(mp_profile_line(p, line)->function, "main") == 0;
 }
 
-/* Index of main's frame at or beyond `from`, or n_frames - 1. */
+/* Where a path stops going outwards: main's frame at or beyond `from`, or
+ * else (a thread, code run before main) the outermost frame that is not
+ * runtime code (start_thread, clone), or else the outermost frame. */
 static uint32_t outer_end(const struct mp_profile *p, const struct mp_stack_info *s, uint32_t from)
 {
     for (uint32_t j = from; j < s->n_frames; j++)
         if (is_main(p, s->frame_lines[j]))
             return j;
-    return s->n_frames - 1;
+    uint32_t end = s->n_frames - 1;
+    while (end > from && mp_profile_line(p, s->frame_lines[end])->is_runtime)
+        end--;
+    return end;
 }
 
 /* ---- ordering ---- */
@@ -207,10 +212,10 @@ int mp_calltree_callers(const struct mp_profile *p, const uint8_t *target, struc
             continue;
         at--; /* the outermost target frame */
         add_counters(&t->nodes[0], s);
-        if (is_main(p, s->frame_lines[at]) || at + 1 == s->n_frames)
-            continue; /* no caller inside the program */
-        uint32_t main_at = outer_end(p, s, at + 1);
-        failed = add_path(&b, 0, &s->frame_lines[at + 1], main_at - at, 1, s) != 0;
+        uint32_t end = outer_end(p, s, at);
+        if (end == at)
+            continue; /* no caller inside the program (main, a thread's start routine) */
+        failed = add_path(&b, 0, &s->frame_lines[at + 1], end - at, 1, s) != 0;
     }
     return finish(&b, failed);
 }

@@ -29,14 +29,16 @@ struct mp_calltree {
     size_t n_roots;
 };
 
-/* Top-down: each stack from main (or its outermost frame when main is not
- * on it) in to its user line.  0, or -1 on ENOMEM. */
+/* Top-down: each stack from main (or, when main is not on it, such as in a
+ * thread, its outermost frame that is not runtime code) in to its user
+ * line.  0, or -1 on ENOMEM. */
 int mp_calltree_top_down(const struct mp_profile *p, struct mp_calltree *t);
 
 /* Bottom-up: node 0 sums the allocations whose stack passes through a line
  * marked in `target` (one flag per line record; the outermost such frame
  * counts, so recursion is counted once); its children are the frames that
- * called it, theirs their callers, out to main.  0, or -1 on ENOMEM. */
+ * called it, theirs their callers, out to main (or a thread's start
+ * routine).  0, or -1 on ENOMEM. */
 int mp_calltree_callers(const struct mp_profile *p, const uint8_t *target, struct mp_calltree *t);
 
 void mp_calltree_free(struct mp_calltree *t);

@@ -167,6 +167,7 @@ uint32_t mp_profile_line_for_frame(struct mp_profile *p, const struct mp_frame_i
     l->func_file = mp_strtab_intern(&p->strings, f->func_file);
     l->func_first_line = f->func_first_line;
     l->func_last_line = f->func_last_line;
+    l->is_runtime = f->is_runtime;
     if (mp_hashidx_insert(&p->line_index, hash, p->n_lines) != 0)
         return UINT32_MAX;
     return p->n_lines++;

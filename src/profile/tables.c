@@ -18,7 +18,7 @@ static int strcmp_null(const char *a, const char *b)
 static int tabulable(const struct mp_line_stats *l)
 {
     return l->file && l->line > 0 && l->func_file && strcmp(l->file, l->func_file) == 0 &&
-           l->incl_calls > 0 && (l->func_first_line <= 0 || l->line >= l->func_first_line) &&
+           mp_line_has_table_data(l) && (l->func_first_line <= 0 || l->line >= l->func_first_line) &&
            (l->func_last_line <= 0 || l->line <= l->func_last_line);
 }
 
@@ -75,6 +75,9 @@ static int fill_table(const struct mp_profile *p, const size_t *idx, size_t n, s
         row->increment_bytes = (int64_t)l->incl_live_bytes;
         row->occurrences = l->incl_calls;
         row->allocated_bytes = l->incl_bytes;
+        row->site_free_calls = l->site_free_calls;
+        row->site_freed_bytes = l->site_freed_bytes;
+        row->net_bytes = (int64_t)(l->incl_bytes - l->site_freed_bytes);
         if (l->incl_bytes > t->bytes)
             t->bytes = l->incl_bytes;
     }

@@ -9,11 +9,15 @@
 
 struct mp_table_row {
     int line;
-    int has_data;               /* 0: the line did nothing (blank cells) */
-    uint64_t mem_usage_bytes;   /* heap mode: the most the line held at once */
-    int64_t increment_bytes;    /* heap mode: net bytes the line caused (allocated - freed) */
-    uint64_t occurrences;       /* heap mode: allocator calls made through the line */
-    uint64_t allocated_bytes;   /* inclusive bytes allocated through the line */
+    int has_data;               /* 0: the line neither allocated nor freed (blank cells) */
+    uint64_t mem_usage_bytes;   /* the most the line's allocations held at once ("Max held") */
+    int64_t increment_bytes;    /* of the bytes allocated through the line, those never freed
+                                   (JSON's increment_bytes; whoever freed them) */
+    uint64_t occurrences;       /* allocator calls made through the line ("Alloc calls") */
+    uint64_t allocated_bytes;   /* bytes allocated through the line ("Allocated") */
+    uint64_t site_free_calls;   /* frees called on the line itself */
+    uint64_t site_freed_bytes;  /* their bytes ("Freed") */
+    int64_t net_bytes;          /* allocated_bytes - site_freed_bytes ("Net") */
 };
 
 struct mp_table {
@@ -30,8 +34,16 @@ struct mp_tables {
     size_t n;
 };
 
-/* All functions with line info that allocated, biggest first, ties broken by
- * file, then function name.  Returns 0 or -1 on ENOMEM. */
+/* Does the line belong in a table (it allocated, or called free)?  Its
+ * function's source file is then worth reading. */
+static inline int mp_line_has_table_data(const struct mp_line_stats *l)
+{
+    return l->incl_calls > 0 || l->site_free_calls > 0;
+}
+
+/* All functions with line info that allocated or freed, biggest first (by
+ * the largest Allocated of their rows), ties broken by file, then function
+ * name.  Returns 0 or -1 on ENOMEM. */
 int mp_tables_build(const struct mp_profile *p, struct mp_tables *out);
 void mp_tables_free(struct mp_tables *t);
 

@@ -10,6 +10,12 @@ void mp_format_size(char *buf, size_t len, int64_t bytes, int precision)
 {
     static const char *const units[] = { "KiB", "MiB", "GiB", "TiB" };
     uint64_t mag = bytes < 0 ? (uint64_t)(-(bytes + 1)) + 1 : (uint64_t)bytes;
+    if (precision < 0) { /* MP_PRECISION_EXACT: "15,984 B" */
+        char digits[32];
+        mp_format_count(digits, sizeof digits, mag);
+        snprintf(buf, len, "%s%s B", bytes < 0 ? "-" : "", digits);
+        return;
+    }
     if (mag < 1024) {
         snprintf(buf, len, "%" PRId64 " B", bytes);
         return;
@@ -97,4 +103,29 @@ void mp_text_line_name(FILE *out, const struct mp_line_stats *l, const struct mp
         fprintf(out, "%s:%d (%s)", mp_display_path(l->file, opt->cwd), l->line, fn);
     else
         fprintf(out, "%s (%s)", fn, mp_display_path(l->module, opt->cwd));
+}
+
+void mp_text_stack(FILE *out, const struct mp_profile *p, const struct mp_stack_info *st,
+                   const struct mp_report_options *opt)
+{
+    for (uint32_t i = 0; i < st->n_frames; i++) {
+        const struct mp_line_stats *l = mp_profile_line(p, st->frame_lines[i]);
+        fprintf(out, "      %s ", st->frame_lines[i] == st->self_line ? "->" : "at");
+        mp_text_line_name(out, l, opt);
+        fputc('\n', out);
+        if (strcmp(l->function, "main") == 0)
+            break;
+    }
+}
+
+double mp_saved_seconds(double seconds)
+{
+    char text[64];
+    snprintf(text, sizeof text, "%.6f", seconds);
+    return strtod(text, NULL);
+}
+
+uint64_t mp_saved_time_ns(uint64_t ns)
+{
+    return (uint64_t)(mp_saved_seconds((double)ns / 1e9) * 1e9 + 0.5);
 }

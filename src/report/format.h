@@ -7,7 +7,8 @@
 #include <stdio.h>
 #include "memprof/report.h"
 
-/* "512 B", "4.0 KiB", "1.5 MiB", "2.0 GiB" (binary units, `precision` decimals). */
+/* "512 B", "4.0 KiB", "1.5 MiB", "2.0 GiB" (binary units, `precision` decimals);
+ * "15,984 B" with MP_PRECISION_EXACT. */
 void mp_format_size(char *buf, size_t len, int64_t bytes, int precision);
 /* "1,234,567": every count in a text report is written this way. */
 void mp_format_count(char *buf, size_t len, uint64_t n);
@@ -24,6 +25,18 @@ const char *mp_display_function(const char *function, int stable);
 /* "file:line (function)", or "function (module)" without line info, as the
  * text reports name a line. */
 void mp_text_line_name(FILE *out, const struct mp_line_stats *l, const struct mp_report_options *opt);
+
+/* A stack as the text reports show it: innermost first, "->" at the user
+ * line; like a debugger's backtrace it ends at main (the C runtime's
+ * start-up frames say nothing). */
+void mp_text_stack(FILE *out, const struct mp_profile *p, const struct mp_stack_info *st,
+                   const struct mp_report_options *opt);
+
+/* A duration and a timeline time as a saved report gives them back (the
+ * JSON report writes seconds with 6 decimals), so that what the views
+ * compute from them is the same at record time and from the saved report. */
+double mp_saved_seconds(double seconds);
+uint64_t mp_saved_time_ns(uint64_t ns);
 
 /* s as a JSON string (quoted, escaped), or null for NULL. */
 void mp_json_string(FILE *out, const char *s);

@@ -92,23 +92,61 @@ static int load_summary(struct loader *L, json_t *root, struct mp_totals *t, str
         jl_get_u64(L, s, "unknown_frees", &t->unknown_frees, NULL) ||
         jl_get_u64(L, s, "reused_live_blocks", &t->reused_live_blocks, NULL) ||
         jl_get_u64(L, s, "truncated_stacks", &t->truncated_stacks, NULL) ||
-        jl_get_u64(L, s, "agent_bytes", &run->agent_bytes, stable_null))
+        jl_get_u64(L, s, "agent_bytes", &run->agent_bytes, stable_null) ||
+        jl_get_u64_opt(L, s, "unsited_free_calls", &t->unsited_free_calls) ||
+        jl_get_u64_opt(L, s, "unsited_freed_bytes", &t->unsited_freed_bytes))
         return -1;
+    jl_leave(L);
+    return 0;
+}
+
+/* "timeline_allocations" (reports since the rate view): [calls, bytes] at
+ * each sample of the timeline; NULL when absent. */
+static int load_timeline_allocations(struct loader *L, json_t *root, size_t n_samples, json_t **out)
+{
+    *out = json_object_get(root, "timeline_allocations");
+    if (!*out)
+        return 0;
+    jl_enter_key(L, "timeline_allocations");
+    if (!json_is_array(*out))
+        return jl_fail(L, "expected an array, found %s", jl_type_name(*out));
+    if (json_array_size(*out) != n_samples)
+        return jl_fail(L, "%zu entries for %zu timeline samples", json_array_size(*out), n_samples);
+    for (size_t i = 0; i < n_samples; i++) {
+        json_t *v = json_array_get(*out, i);
+        uint64_t x;
+        jl_enter_index(L, i);
+        if (!json_is_array(v) || json_array_size(v) != 2)
+            return jl_fail(L, "expected [alloc_calls, allocated_bytes], found %s", jl_type_name(v));
+        for (size_t k = 0; k < 2; k++) {
+            jl_enter_index(L, k);
+            if (jl_check_u64(L, json_array_get(v, k), &x))
+                return -1;
+            jl_leave(L);
+        }
+        jl_leave(L);
+    }
     jl_leave(L);
     return 0;
 }
 
 static int load_timeline(struct loader *L, json_t *root, struct mp_report_run *run)
 {
-    json_t *tl, *rss;
+    json_t *tl, *rss, *allocs = NULL;
     if (jl_get_typed(L, root, "timeline", 1, 0, &tl))
+        return -1;
+    if (json_array_size(tl) <= MAX_SAMPLES && load_timeline_allocations(L, root, json_array_size(tl), &allocs))
         return -1;
     jl_enter_key(L, "timeline");
     if (json_array_size(tl) > MAX_SAMPLES)
         return jl_fail(L, "%zu samples: memprof keeps at most %d", json_array_size(tl), MAX_SAMPLES);
     for (size_t i = 0; i < json_array_size(tl); i++) {
         json_t *v = json_array_get(tl, i);
-        struct mp_sample s;
+        struct mp_sample s = { 0 };
+        if (allocs) {
+            s.alloc_calls = (uint64_t)json_integer_value(json_array_get(json_array_get(allocs, i), 0));
+            s.allocated_bytes = (uint64_t)json_integer_value(json_array_get(json_array_get(allocs, i), 1));
+        }
         double t;
         jl_enter_index(L, i);
         if (!json_is_array(v) || json_array_size(v) != 3)
@@ -241,8 +279,9 @@ static int load_root(struct loader *L, json_t *root, struct mp_loaded_report *ou
         return jl_oom(L);
     struct mp_totals *t = mp_profile_restore_totals(L->p);
     if (load_run(L, root, out, own) || load_summary(L, root, t, &out->run) || jl_load_frames(L, root) ||
-        jl_load_stacks(L, root) || jl_load_lines(L, root) || jl_load_tables(L, root) || jl_load_peak(L, root, t) ||
-        load_timeline(L, root, &out->run))
+        jl_load_stacks(L, root) || jl_load_lines(L, root) || jl_load_free_sites(L, root) ||
+        jl_load_tables(L, root) || jl_load_peak(L, root, t) || load_timeline(L, root, &out->run) ||
+        jl_load_views(L, root))
         return -1;
     json_t *leaks;
     if (jl_get_typed(L, root, "leaks", 1, 0, &leaks))

@@ -264,6 +264,12 @@ int jl_get_u64(struct loader *L, json_t *obj, const char *key, uint64_t *out, in
     return rc;
 }
 
+int jl_get_u64_opt(struct loader *L, json_t *obj, const char *key, uint64_t *out)
+{
+    *out = 0;
+    return json_object_get(obj, key) ? jl_get_u64(L, obj, key, out, NULL) : 0;
+}
+
 int jl_check_int(struct loader *L, json_t *v, long long lo, long long hi, long long *out)
 {
     if (!json_is_integer(v) || json_integer_value(v) < lo || json_integer_value(v) > hi)

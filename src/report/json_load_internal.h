@@ -1,7 +1,8 @@
 /* memprof: the JSON report loader's internals, shared by json_load.c (entry
  * points, the run and the summary), json_load_fields.c (positions, errors,
- * typed fields), json_load_profile.c (frames, stacks, lines, peak) and
- * json_load_tables.c (tables and source text). */
+ * typed fields), json_load_profile.c (frames, stacks, lines, peak),
+ * json_load_tables.c (tables and source text) and json_load_views.c (free
+ * sites, size histogram, largest allocations, threads). */
 #ifndef MEMPROF_JSON_LOAD_INTERNAL_H
 #define MEMPROF_JSON_LOAD_INTERNAL_H
 
@@ -85,6 +86,8 @@ int jl_check_u64(struct loader *L, json_t *v, uint64_t *out);
 /* A counter; `*is_null` (when given) accepts null, which --stable writes for
  * what varies between runs. */
 int jl_get_u64(struct loader *L, json_t *obj, const char *key, uint64_t *out, int *is_null);
+/* A counter added after the first reports: absent means 0. */
+int jl_get_u64_opt(struct loader *L, json_t *obj, const char *key, uint64_t *out);
 int jl_check_int(struct loader *L, json_t *v, long long lo, long long hi, long long *out);
 int jl_get_int(struct loader *L, json_t *obj, const char *key, long long lo, long long hi, long long *out);
 /* A string (NUL-free: jansson refuses \u0000), or NULL for null when allowed. */
@@ -110,5 +113,12 @@ int jl_load_peak(struct loader *L, json_t *root, struct mp_totals *t);
 /* ---- json_load_tables.c: inclusive counters, function ranges, source text ---- */
 
 int jl_load_tables(struct loader *L, json_t *root);
+
+/* ---- json_load_views.c: what the views need besides lines and stacks ---- */
+
+/* "free_sites" (before the tables, which repeat their counters) */
+int jl_load_free_sites(struct loader *L, json_t *root);
+/* "size_histogram", "largest" (after the stacks) and "threads" */
+int jl_load_views(struct loader *L, json_t *root);
 
 #endif

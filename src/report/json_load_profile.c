@@ -85,11 +85,17 @@ int jl_load_frames(struct loader *L, json_t *root)
         jl_enter_index(L, i);
         L->next_dup[i] = UINT32_MAX;
         L->dup_tail[i] = L->self_next[i] = L->incl_next[i] = (uint32_t)i;
-        if (jl_get_place(L, json_array_get(frames, i), &pl))
+        json_t *frame = json_array_get(frames, i), *runtime;
+        if (jl_get_place(L, frame, &pl))
             return -1;
         struct mp_line_stats *l = mp_profile_restore_line(L->p, pl.file, pl.line, pl.function, pl.module);
         if (!l)
             return jl_oom(L);
+        /* reports since the call tree mark runtime frames */
+        if ((runtime = json_object_get(frame, "runtime")) && !json_is_true(runtime)) {
+            jl_enter_key(L, "runtime");
+            return jl_fail(L, "expected true (or no \"runtime\"), found %s", jl_type_name(runtime));
+        }
         uint32_t got = mp_profile_line_index(L->p, l);
         if (got != i) {
             /* --stable shows every "[unknown]+0x..." as "[unknown]": give the
@@ -106,6 +112,7 @@ int jl_load_frames(struct loader *L, json_t *root)
             L->next_dup[L->dup_tail[got]] = (uint32_t)i;
             L->dup_tail[got] = (uint32_t)i;
         }
+        l->is_runtime = runtime != NULL;
         jl_leave(L);
     }
     jl_leave(L);
@@ -132,7 +139,8 @@ int jl_load_stacks(struct loader *L, json_t *root)
             jl_get_u64(L, s, "alloc_calls", &info.alloc_calls, NULL) ||
             jl_get_u64(L, s, "allocated_bytes", &info.allocated_bytes, NULL) ||
             jl_get_u64(L, s, "leaked_bytes", &info.live_bytes, NULL) ||
-            jl_get_u64(L, s, "leaked_blocks", &info.live_blocks, NULL))
+            jl_get_u64(L, s, "leaked_blocks", &info.live_blocks, NULL) ||
+            jl_get_u64_opt(L, s, "peak_bytes", &info.peak_bytes))
             goto out;
         size_t n = json_array_size(frames);
         if (n >= UINT32_MAX) {

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "json_load_internal.h"
 #include "symbols/sources.h"
+#include "profile/tables.h"
 
 #include <inttypes.h>
 #include <limits.h>
@@ -37,6 +38,7 @@ static int cmp_table_keys(const void *a, const void *b)
 struct row {
     long long line, increment;
     uint64_t mem, occurrences, allocated;
+    uint64_t site_calls, site_bytes; /* frees called on the line (reports since the free sites) */
     const char *text;
 };
 
@@ -46,9 +48,21 @@ static int get_row(struct loader *L, json_t *v, struct row *r)
                    jl_get_u64(L, v, "mem_usage_bytes", &r->mem, NULL) ||
                    jl_get_int(L, v, "increment_bytes", LLONG_MIN, LLONG_MAX, &r->increment) ||
                    jl_get_u64(L, v, "occurrences", &r->occurrences, NULL) ||
-                   jl_get_u64(L, v, "allocated_bytes", &r->allocated, NULL) || jl_get_str(L, v, "text", 1, &r->text)
+                   jl_get_u64(L, v, "allocated_bytes", &r->allocated, NULL) ||
+                   jl_get_u64_opt(L, v, "site_free_calls", &r->site_calls) ||
+                   jl_get_u64_opt(L, v, "site_freed_bytes", &r->site_bytes) || jl_get_str(L, v, "text", 1, &r->text)
                ? -1
                : 0;
+}
+
+/* A row repeats the free site counters of its line ("free_sites"). */
+static int check_site(struct loader *L, const struct mp_line_stats *l, const struct row *row)
+{
+    if (l->site_free_calls == row->site_calls && l->site_freed_bytes == row->site_bytes)
+        return 0;
+    jl_enter_key(L, "site_free_calls");
+    return jl_fail(L, "%" PRIu64 " frees of %" PRIu64 " bytes, but free_sites has %" PRIu64 " of %" PRIu64,
+                   row->site_calls, row->site_bytes, l->site_free_calls, l->site_freed_bytes);
 }
 
 /* One table: its rows are the consecutive lines of the function; rows that
@@ -95,9 +109,11 @@ static int load_table(struct loader *L, json_t *t, struct table_key *key, const 
             L->texts[L->n_texts] = (struct row_text){ key->file, (int)row.line, row.text, L->n_texts };
             L->n_texts++;
         }
-        if (row.occurrences == 0) {
-            if (row.mem || row.increment || row.allocated)
-                return jl_fail(L, "a line with no occurrences has nonzero counters");
+        if (row.occurrences == 0 && (row.mem || row.increment || row.allocated))
+            return jl_fail(L, "a line with no occurrences has nonzero counters");
+        if (row.occurrences == 0 && row.site_calls == 0) {
+            if (row.site_bytes)
+                return jl_fail(L, "a line with no frees has freed bytes");
             jl_leave(L);
             continue;
         }
@@ -107,6 +123,8 @@ static int load_table(struct loader *L, json_t *t, struct table_key *key, const 
         if (f == UINT32_MAX)
             return -1;
         struct mp_line_stats *l = (struct mp_line_stats *)mp_profile_line(L->p, f);
+        if (check_site(L, l, &row))
+            return -1;
         l->func_file = key->file;
         l->func_first_line = (int)first;
         l->func_last_line = (int)(first + (long long)n - 1);
@@ -118,7 +136,7 @@ static int load_table(struct loader *L, json_t *t, struct table_key *key, const 
         jl_leave(L);
     }
     if (with_data == 0)
-        return jl_fail(L, "no row has occurrences: a table lists a function that allocated");
+        return jl_fail(L, "no row has occurrences or frees: a table lists a function that allocated or freed");
     jl_leave(L);
     if (with_text == 0) {
         /* A source file that could not be read when the report was made. */
@@ -142,7 +160,7 @@ static void note_missing_sources(struct loader *L, const char **no_text, size_t 
         return;
     for (size_t i = 0; i < mp_profile_line_count(L->p); i++) {
         const struct mp_line_stats *l = mp_profile_line(L->p, i);
-        if (!l->func_file || !l->incl_calls)
+        if (!l->func_file || !mp_line_has_table_data(l))
             continue;
         for (size_t k = 0; k < n; k++) {
             if (no_text[k] != l->func_file)

@@ -4,6 +4,7 @@
  * is deterministic and easy to grep. */
 #include "memprof/report.h"
 #include "format.h"
+#include "report_json_views.h"
 #include "report_lines.h"
 #include "symbols/sources.h"
 #include "profile/tables.h"
@@ -37,13 +38,14 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
                  ", \"agent_bytes\": ",
             run->events_lost, t->unknown_frees, t->reused_live_blocks, t->truncated_stacks);
     if (opt->stable)
-        fprintf(out, "null}");
+        fprintf(out, "null");
     else
-        fprintf(out, "%" PRIu64 "}", run->agent_bytes);
+        fprintf(out, "%" PRIu64, run->agent_bytes);
+    fprintf(out, ",\n              \"unsited_free_calls\": %" PRIu64 ", \"unsited_freed_bytes\": %" PRIu64 "}",
+            t->unsited_free_calls, t->unsited_freed_bytes);
 }
 
-/* "file", "line", "function" (and "module" without line info) of a line. */
-static void write_place_fields(FILE *out, const struct mp_line_stats *l, const struct mp_report_options *opt)
+void mp_json_place_fields(FILE *out, const struct mp_line_stats *l, const struct mp_report_options *opt)
 {
     fprintf(out, "\"file\": ");
     mp_json_string(out, mp_display_path(l->file, opt->cwd));
@@ -63,7 +65,7 @@ static void write_lines(FILE *out, const struct mp_profile *p, const struct mp_r
     for (size_t i = 0; i < n; i++) {
         const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
         fprintf(out, "%s\n    {", i ? "," : "");
-        write_place_fields(out, l, opt);
+        mp_json_place_fields(out, l, opt);
         fprintf(out, ", \"alloc_calls\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64 ", \"free_calls\": %" PRIu64
                      ", \"freed_bytes\": %" PRIu64 ", \"peak_bytes\": %" PRIu64 ", \"leaked_bytes\": %" PRIu64
                      ", \"leaked_blocks\": %" PRIu64 ", \"temporary_calls\": %" PRIu64 "}",
@@ -93,9 +95,11 @@ static void write_tables(FILE *out, const struct mp_profile *p, const struct mp_
         for (size_t r = 0; r < t->n_rows; r++) {
             const struct mp_table_row *row = &t->rows[r];
             fprintf(out, "%s\n      {\"line\": %d, \"mem_usage_bytes\": %" PRIu64 ", \"increment_bytes\": %" PRId64
-                         ", \"occurrences\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64 ", \"text\": ",
+                         ", \"occurrences\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64
+                         ", \"site_free_calls\": %" PRIu64 ", \"site_freed_bytes\": %" PRIu64
+                         ", \"net_bytes\": %" PRId64 ", \"text\": ",
                     r ? "," : "", row->line, row->mem_usage_bytes, row->increment_bytes, row->occurrences,
-                    row->allocated_bytes);
+                    row->allocated_bytes, row->site_free_calls, row->site_freed_bytes, row->net_bytes);
             mp_json_string(out, mp_sources_line(src, t->file, row->line));
             fputc('}', out);
         }
@@ -108,12 +112,12 @@ static void write_tables(FILE *out, const struct mp_profile *p, const struct mp_
 static void write_place(FILE *out, const struct mp_line_stats *l, const struct mp_report_options *opt)
 {
     fputc('{', out);
-    write_place_fields(out, l, opt);
+    mp_json_place_fields(out, l, opt);
     fputc('}', out);
 }
 
-static void write_stack(FILE *out, const struct mp_profile *p, const struct mp_stack_info *st,
-                        const struct mp_report_options *opt)
+void mp_json_stack(FILE *out, const struct mp_profile *p, const struct mp_stack_info *st,
+                   const struct mp_report_options *opt)
 {
     int user_frame = -1;
     fprintf(out, "\"stack\": [");
@@ -139,7 +143,7 @@ static void write_peak_and_leaks(FILE *out, const struct mp_profile *p, const st
         fprintf(out, "{\"heap_bytes\": %" PRIu64 ", \"reached_at\": ", t->peak_heap_bytes);
         write_place(out, mp_profile_line(p, st->self_line), opt);
         fprintf(out, ",\n           ");
-        write_stack(out, p, st, opt);
+        mp_json_stack(out, p, st, opt);
         fputc('}', out);
     }
     size_t n;
@@ -149,7 +153,7 @@ static void write_peak_and_leaks(FILE *out, const struct mp_profile *p, const st
         const struct mp_stack_info *st = mp_profile_stack(p, idx[i]);
         fprintf(out, "%s\n    {\"bytes\": %" PRIu64 ", \"blocks\": %" PRIu64 ", ", i ? "," : "", st->live_bytes,
                 st->live_blocks);
-        write_stack(out, p, st, opt);
+        mp_json_stack(out, p, st, opt);
         fputc('}', out);
     }
     fprintf(out, "%s]", n ? "\n  " : "");
@@ -163,8 +167,11 @@ static void write_frames_and_stacks(FILE *out, const struct mp_profile *p, const
     size_t n_lines = mp_profile_line_count(p), n_stacks = mp_profile_stack_count(p);
     fprintf(out, "  \"frames\": [");
     for (size_t i = 0; i < n_lines; i++) {
+        const struct mp_line_stats *l = mp_profile_line(p, i);
         fputs(i ? (i % 2 ? ", " : ",\n    ") : "\n    ", out);
-        write_place(out, mp_profile_line(p, i), opt);
+        fputc('{', out);
+        mp_json_place_fields(out, l, opt);
+        fputs(l->is_runtime ? ", \"runtime\": true}" : "}", out);
     }
     fprintf(out, "%s],\n  \"stacks\": [", n_lines ? "\n  " : "");
     for (size_t i = 0; i < n_stacks; i++) {
@@ -173,8 +180,9 @@ static void write_frames_and_stacks(FILE *out, const struct mp_profile *p, const
         for (uint32_t j = 0; j < st->n_frames; j++)
             fprintf(out, "%s%u", j ? ", " : "", st->frame_lines[j]);
         fprintf(out, "], \"user_line\": %u, \"alloc_calls\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64
-                     ", \"leaked_bytes\": %" PRIu64 ", \"leaked_blocks\": %" PRIu64 "}",
-                st->self_line, st->alloc_calls, st->allocated_bytes, st->live_bytes, st->live_blocks);
+                     ", \"leaked_bytes\": %" PRIu64 ", \"leaked_blocks\": %" PRIu64 ", \"peak_bytes\": %" PRIu64 "}",
+                st->self_line, st->alloc_calls, st->allocated_bytes, st->live_bytes, st->live_blocks,
+                st->peak_bytes);
     }
     fprintf(out, "%s]", n_stacks ? "\n  " : "");
 }
@@ -186,9 +194,10 @@ static void write_timeline(FILE *out, const struct mp_profile *p, const struct m
     size_t n = opt->stable ? 0 : mp_profile_timeline(p, &samples);
     fprintf(out, "  \"timeline\": [");
     for (size_t i = 0; i < n; i++)
-        fprintf(out, "%s[%.3f, %" PRIu64 ", %" PRIu64 "]", i ? (i % 4 ? ", " : ",\n    ") : "\n    ",
+        fprintf(out, "%s[%.6f, %" PRIu64 ", %" PRIu64 "]", i ? (i % 4 ? ", " : ",\n    ") : "\n    ",
                 (double)samples[i].time_ns / 1e9, samples[i].rss_bytes, samples[i].heap_bytes);
-    fprintf(out, "%s]", n ? "\n  " : "");
+    fprintf(out, "%s],\n", n ? "\n  " : "");
+    mp_json_timeline_allocations(out, p, opt);
     const struct mp_rss_breakdown *b = &run->rss_at_exit;
     if (b->valid && !opt->stable)
         fprintf(out, ",\n  \"rss_at_exit\": {\"total_bytes\": %" PRIu64 ", \"heap_bytes\": %" PRIu64
@@ -225,6 +234,8 @@ int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_
     write_timeline(out, p, run, opt);
     fprintf(out, ",\n");
     write_frames_and_stacks(out, p, opt);
+    fprintf(out, ",\n");
+    mp_json_views(out, p, opt);
     fprintf(out, ",\n  \"warnings\": [");
     for (size_t i = 0; i < run->n_warnings; i++) {
         fputs(i ? ", " : "", out);

@@ -7,7 +7,8 @@
  *       10     65.2 MiB      0.0 MiB           1   void touch(void)
  *
  * rows '{0:>6} {1:>12} {2:>12}  {3:>10}   {4:<}', sizes '{0:(p+4).(p)f} MiB'
- * (MiB always, as memory_profiler), blank cells for lines that never ran. */
+ * (MiB always, as memory_profiler; exact bytes with --stable), blank cells
+ * for lines that never ran. */
 #include "format.h"
 #include "report_lines.h"
 #include "symbols/sources.h"
@@ -15,9 +16,12 @@
 #include <inttypes.h>
 #include <string.h>
 
-static void format_mib(char *buf, size_t len, double bytes, int precision)
+static void format_mib(char *buf, size_t len, int64_t bytes, int precision)
 {
-    snprintf(buf, len, "%*.*f MiB", precision + 4, precision, bytes / (1024.0 * 1024.0));
+    if (precision < 0) /* --stable: exact bytes, as in every section of a --stable report */
+        mp_format_size(buf, len, bytes, precision);
+    else
+        snprintf(buf, len, "%*.*f MiB", precision + 4, precision, (double)bytes / (1024.0 * 1024.0));
 }
 
 static void row_values(const struct mp_lp_row *row, enum mp_lm_metric metric, uint64_t *mem, int64_t *inc)
@@ -66,8 +70,8 @@ int mp_write_line_tables_text(FILE *out, const struct mp_line_profile *lp, const
             int64_t inc;
             row_values(row, opt->metric, &mem, &inc);
             char m[64], i[64], o[32];
-            format_mib(m, sizeof m, (double)mem, opt->precision);
-            format_mib(i, sizeof i, (double)inc, opt->precision);
+            format_mib(m, sizeof m, (int64_t)mem, opt->precision);
+            format_mib(i, sizeof i, inc, opt->precision);
             mp_format_count(o, sizeof o, row->occurrences);
             fprintf(out, "%6d %12s %12s  %10s   %s\n", row->line, m, i, o, text);
         }

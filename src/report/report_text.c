@@ -1,9 +1,11 @@
-/* memprof: the text report: summary, top lines, memory_profiler-style tables, notes. */
+/* memprof: the text report: the summary, the top lines, the per-function
+ * tables and the notes, and the other views (report_text_views.h) in
+ * between, as --show chooses. */
 #define _GNU_SOURCE
 #include "memprof/report.h"
 #include "format.h"
 #include "report_lines.h"
-#include "report_text_peak.h"
+#include "report_text_views.h"
 #include "symbols/sources.h"
 #include "profile/tables.h"
 
@@ -18,11 +20,8 @@ static void write_command(FILE *out, char *const *command)
         fprintf(out, "%s%s", i ? " " : "", command[i]);
 }
 
-static void write_summary(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
-                          const struct mp_report_options *opt)
+static void write_header(FILE *out, const struct mp_report_run *run)
 {
-    const struct mp_totals *t = mp_profile_totals(p);
-    char a[64], b[64], c[64];
     fprintf(out, "memprof: ");
     write_command(out, run->command);
     if (run->detached)
@@ -31,6 +30,13 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
         fprintf(out, "  (killed by signal %d, %s)\n", run->signal, strsignal(run->signal));
     else
         fprintf(out, "  (exit status %d)\n", run->exit_code);
+}
+
+static void write_summary(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                          const struct mp_report_options *opt)
+{
+    const struct mp_totals *t = mp_profile_totals(p);
+    char a[64], b[64], c[64];
     fprintf(out, "\nSummary\n");
     if (!opt->stable) {
         mp_format_size(a, sizeof a, (int64_t)run->peak_rss_bytes, opt->precision);
@@ -43,6 +49,12 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
     mp_format_count(a, sizeof a, t->alloc_calls);
     mp_format_size(b, sizeof b, (int64_t)t->allocated_bytes, opt->precision);
     fprintf(out, "  allocations        %s calls, %s\n", a, b);
+    double wall = mp_saved_seconds(run->wall_seconds);
+    if (!opt->stable && wall >= 0.001 && t->alloc_calls) { /* heaptrack's "calls to allocation functions: N (N/s)" */
+        mp_format_count(a, sizeof a, (uint64_t)((double)t->alloc_calls / wall + 0.5));
+        mp_format_size(b, sizeof b, (int64_t)((double)t->allocated_bytes / wall + 0.5), opt->precision);
+        fprintf(out, "  allocation rate    %s calls/s, %s/s over %.3f s\n", a, b, wall);
+    }
     mp_format_count(a, sizeof a, t->free_calls);
     mp_format_size(b, sizeof b, (int64_t)t->freed_bytes, opt->precision);
     fprintf(out, "  frees              %s calls, %s\n", a, b);
@@ -99,26 +111,36 @@ static void write_top_lines(FILE *out, const struct mp_profile *p, const struct 
     free(idx);
 }
 
+/* The heap tables say what they hold (memory_profiler's headers belong to
+ * line mode, where they mean what memory_profiler means). */
+#define TABLE_HEADER                                                                                     \
+    "Line #    Allocated   Freed here          Net     Max held  Held at end  Alloc calls   Line Contents"
+
 static void write_table(FILE *out, const struct mp_table *t, const struct mp_sources *src,
                         const struct mp_report_options *opt)
 {
     fprintf(out, "\nFilename: %s\n\n", mp_display_path(t->file, opt->cwd));
-    fprintf(out, "Line #    Mem usage    Increment  Occurrences   Line Contents\n");
-    fprintf(out, "=============================================================\n");
+    fprintf(out, "%s\n", TABLE_HEADER);
+    fprintf(out, "%.*s\n", (int)strlen(TABLE_HEADER), "=============================================================="
+                                                     "==============================================");
     for (size_t r = 0; r < t->n_rows; r++) {
         const struct mp_table_row *row = &t->rows[r];
         const char *text = mp_sources_line(src, t->file, row->line);
         if (!text)
             text = "";
         if (!row->has_data) {
-            fprintf(out, "%6d %12s %12s  %10s   %s\n", row->line, "", "", "", text);
+            fprintf(out, "%6d %12s %12s %12s %12s %12s %12s   %s\n", row->line, "", "", "", "", "", "", text);
             continue;
         }
-        char mem[64], inc[64], occ[64];
-        mp_format_size(mem, sizeof mem, (int64_t)row->mem_usage_bytes, opt->precision);
-        mp_format_size(inc, sizeof inc, row->increment_bytes, opt->precision);
-        mp_format_count(occ, sizeof occ, row->occurrences);
-        fprintf(out, "%6d %12s %12s  %10s   %s\n", row->line, mem, inc, occ, text);
+        char alloc[64], freed[64], net[64], held[64], end[64], calls[64];
+        mp_format_size(alloc, sizeof alloc, (int64_t)row->allocated_bytes, opt->precision);
+        mp_format_size(freed, sizeof freed, (int64_t)row->site_freed_bytes, opt->precision);
+        mp_format_size(net, sizeof net, row->net_bytes, opt->precision);
+        mp_format_size(held, sizeof held, (int64_t)row->mem_usage_bytes, opt->precision);
+        mp_format_size(end, sizeof end, row->increment_bytes, opt->precision);
+        mp_format_count(calls, sizeof calls, row->occurrences);
+        fprintf(out, "%6d %12s %12s %12s %12s %12s %12s   %s\n", row->line, alloc, freed, net, held, end, calls,
+                text);
     }
 }
 
@@ -142,44 +164,89 @@ static void write_notes(FILE *out, const struct mp_profile *p, const struct mp_r
     if (t->reused_live_blocks)
         NOTE("%s allocations reused an address memprof still saw live (a free it never saw)\n",
              MP_COUNT_STR(n, t->reused_live_blocks));
+    if (t->unsited_free_calls && (opt->show & MP_VIEW_TABLES))
+        NOTE("%s frees were called from code with no line of the program (operator delete, library code) or "
+             "came without a call site: the tables' Freed column leaves them out\n",
+             MP_COUNT_STR(n, t->unsited_free_calls));
     if (t->truncated_stacks)
         NOTE("%s allocations had stacks deeper than %d frames: outer callers are not charged\n",
              MP_COUNT_STR(n, t->truncated_stacks), MP_MAX_FRAMES);
     for (size_t i = 0; i < run->n_warnings; i++)
         NOTE("%s\n", run->warnings[i]);
     const char *const *missing;
-    size_t n_missing = src ? mp_sources_missing(src, &missing) : 0;
+    /* only the tables show source text */
+    size_t n_missing = src && ((opt->show & MP_VIEW_TABLES) || run->line_profile) ? mp_sources_missing(src, &missing)
+                                                                                   : 0;
     for (size_t i = 0; i < n_missing; i++)
         NOTE("source file %s not found: its Line Contents column is empty\n",
              mp_display_path(missing[i], opt->cwd));
 #undef NOTE
 }
 
-int mp_write_text(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
-                  const struct mp_sources *src, const struct mp_report_options *opt)
+static void write_tables(FILE *out, const struct mp_profile *p, const struct mp_sources *src,
+                         const struct mp_report_options *opt)
 {
-    write_summary(out, p, run, opt);
-    if (!run->engine_note) {
-        write_top_lines(out, p, run, opt);
-        mp_text_peak_and_leaks(out, p, run, opt);
+    struct mp_tables tables;
+    if (mp_tables_build(p, &tables) != 0)
+        return;
+    size_t shown = opt->max_tables && opt->max_tables < tables.n ? opt->max_tables : tables.n;
+    char more[32];
+    for (size_t i = 0; i < shown; i++)
+        write_table(out, &tables.tables[i], src, opt);
+    if (shown < tables.n)
+        fprintf(out, "\n(%s more functions allocated or freed; --tables=0 shows all)\n",
+                MP_COUNT_STR(more, tables.n - shown));
+    mp_tables_free(&tables);
+}
+
+int mp_write_text(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                  const struct mp_sources *src, const struct mp_report_options *options)
+{
+    struct mp_report_options o = *options;
+    if (o.stable)
+        o.precision = MP_PRECISION_EXACT; /* a diff of two reports must see every byte */
+    if (!o.show)
+        o.show = MP_VIEWS_DEFAULT;
+    if (o.n_callers)
+        o.show |= MP_VIEW_CALLERS;
+    const struct mp_report_options *opt = &o;
+    unsigned show = o.show;
+    int heap = !run->engine_note;
+    write_header(out, run);
+    if (show & MP_VIEW_SUMMARY)
+        write_summary(out, p, run, opt);
+    if (heap) {
+        if (show & MP_VIEW_TOP)
+            write_top_lines(out, p, run, opt);
+        if (show & MP_VIEW_CALLS)
+            mp_text_calls(out, p, opt);
+        if (show & MP_VIEW_PEAK)
+            mp_text_peak(out, p, opt);
+        if (show & MP_VIEW_LEAKS)
+            mp_text_leaks(out, p, run, opt);
+        if (show & MP_VIEW_TEMPORARY)
+            mp_text_temporaries(out, p, opt);
+        if (show & MP_VIEW_LARGEST)
+            mp_text_largest(out, p, run, opt);
+        if (show & MP_VIEW_SIZES)
+            mp_text_sizes(out, p, opt);
+        if (show & MP_VIEW_THREADS)
+            mp_text_threads(out, p, run, opt);
+        if (show & MP_VIEW_RATE)
+            mp_text_rate(out, p, opt);
+        if (show & MP_VIEW_TREE)
+            mp_text_tree(out, p, opt);
+        if (show & MP_VIEW_CALLERS)
+            mp_text_callers(out, p, opt);
+        if (show & MP_VIEW_RSS)
+            mp_text_rss(out, p, run, opt);
     }
     if (run->line_profile) {
         struct mp_line_report_options lopt = { opt->cwd, opt->precision, (enum mp_lm_metric)opt->line_metric };
         mp_write_line_tables_text(out, run->line_profile, src, &lopt);
     }
-    if (!run->engine_note) {
-        struct mp_tables tables;
-        if (mp_tables_build(p, &tables) == 0) {
-            size_t shown = opt->max_tables && opt->max_tables < tables.n ? opt->max_tables : tables.n;
-            char more[32];
-            for (size_t i = 0; i < shown; i++)
-                write_table(out, &tables.tables[i], src, opt);
-            if (shown < tables.n)
-                fprintf(out, "\n(%s more functions allocated; --tables=0 shows all)\n",
-                        MP_COUNT_STR(more, tables.n - shown));
-            mp_tables_free(&tables);
-        }
-    }
+    if (heap && (show & MP_VIEW_TABLES))
+        write_tables(out, p, src, opt);
     write_notes(out, p, run, src, opt);
     fflush(out);
     return ferror(out) ? -1 : 0;

@@ -2,7 +2,7 @@
  * peak (with its stack), the lines at the peak, leaks (with the biggest
  * stacks), temporary allocations, and the RSS at exit by kind of mapping. */
 #include "format.h"
-#include "report_text_peak.h"
+#include "report_text_views.h"
 #include "profile/tables.h"
 
 #include <inttypes.h>
@@ -16,22 +16,7 @@ static size_t limit(size_t n, size_t max)
     return max && max < n ? max : n;
 }
 
-/* The stack innermost first, "->" at the user line; like a debugger's
- * backtrace it ends at main (the C runtime's start-up frames say nothing). */
-static void write_stack(FILE *out, const struct mp_profile *p, const struct mp_stack_info *st,
-                        const struct mp_report_options *opt)
-{
-    for (uint32_t i = 0; i < st->n_frames; i++) {
-        const struct mp_line_stats *l = mp_profile_line(p, st->frame_lines[i]);
-        fprintf(out, "      %s ", st->frame_lines[i] == st->self_line ? "->" : "at");
-        mp_text_line_name(out, l, opt);
-        fputc('\n', out);
-        if (strcmp(l->function, "main") == 0)
-            break;
-    }
-}
-
-static void write_peak(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
+void mp_text_peak(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
 {
     const struct mp_totals *t = mp_profile_totals(p);
     if (t->peak_stack == UINT32_MAX)
@@ -42,7 +27,7 @@ static void write_peak(FILE *out, const struct mp_profile *p, const struct mp_re
     fprintf(out, "\nPeak heap %s, reached at ", a);
     mp_text_line_name(out, mp_profile_line(p, st->self_line), opt);
     fprintf(out, "\n");
-    write_stack(out, p, st, opt);
+    mp_text_stack(out, p, st, opt);
 
     size_t n;
     size_t *idx = mp_lines_sorted(p, MP_BY_PEAK, &n);
@@ -63,7 +48,7 @@ static void write_peak(FILE *out, const struct mp_profile *p, const struct mp_re
     free(idx);
 }
 
-static void write_leaks(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+void mp_text_leaks(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                         const struct mp_report_options *opt)
 {
     size_t n;
@@ -102,12 +87,12 @@ static void write_leaks(FILE *out, const struct mp_profile *p, const struct mp_r
         mp_format_size(a, sizeof a, (int64_t)st->live_bytes, opt->precision);
         mp_format_count(b, sizeof b, st->live_blocks);
         fprintf(out, "  %s in %s blocks allocated from:\n", a, b);
-        write_stack(out, p, st, opt);
+        mp_text_stack(out, p, st, opt);
     }
     free(stacks);
 }
 
-static void write_temporaries(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
+void mp_text_temporaries(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
 {
     size_t n;
     size_t *idx = mp_lines_sorted(p, MP_BY_TEMPORARY, &n);
@@ -131,7 +116,7 @@ static void write_temporaries(FILE *out, const struct mp_profile *p, const struc
     free(idx);
 }
 
-static void write_rss_breakdown(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+void mp_text_rss(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                                 const struct mp_report_options *opt)
 {
     const struct mp_rss_breakdown *b = &run->rss_at_exit;
@@ -155,13 +140,4 @@ static void write_rss_breakdown(FILE *out, const struct mp_profile *p, const str
         mp_format_size(a, sizeof a, (int64_t)rows[i].v, opt->precision);
         fprintf(out, "%12s   %s\n", a, rows[i].what);
     }
-}
-
-void mp_text_peak_and_leaks(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
-                            const struct mp_report_options *opt)
-{
-    write_peak(out, p, opt);
-    write_leaks(out, p, run, opt);
-    write_temporaries(out, p, opt);
-    write_rss_breakdown(out, p, run, opt);
 }

@@ -42,7 +42,7 @@ static void first_line_is(const struct run_output *o, const char *want)
 START_TEST(values_given_to_flags_are_errors_that_name_the_option)
 {
     static const struct {
-        const char *args[4];
+        const char *args[5];
         const char *line;
     } cases[] = {
         { { "--help=foo", NULL }, "memprof: option --help takes no value: write --help, not --help=foo" },
@@ -55,6 +55,19 @@ START_TEST(values_given_to_flags_are_errors_that_name_the_option)
         { { "report", "--help=x", NULL }, "memprof: option --help takes no value: write --help, not --help=x" },
         { { "diff", "--help=x", "a", NULL }, "memprof: option --help takes no value: write --help, not --help=x" },
         { { "diff", "--nope", "a", NULL }, "memprof: unknown option --nope" },
+        /* views and callers: checked before anything runs */
+        { { "--show=tree,bogus", "true", NULL },
+          "memprof: --show: unknown view 'bogus' (views: summary, top, calls, peak, leaks, temporary, largest, sizes, "
+          "threads, rate, tree, callers, rss, tables; all; +VIEW or -VIEW changes the default)" },
+        { { "--show", "", "true", NULL },
+          "memprof: --show takes a list of views such as summary,tree (views: summary, top, calls, peak, leaks, "
+          "temporary, largest, sizes, threads, rate, tree, callers, rss, tables, all)" },
+        { { "--callers", "app.c:", "true", NULL },
+          "memprof: --callers takes FILE:LINE (such as app.c:24) or a function name, not 'app.c:'" },
+        { { "report", "--show=+tree,sizes", "a.json", NULL },
+          "memprof: --show: 'sizes': give either a list of views or +VIEW/-VIEW changes to the default, not both" },
+        { { "report", "--callers", "x.c:0", "a.json", NULL },
+          "memprof: --callers takes FILE:LINE (such as app.c:24) or a function name, not 'x.c:0'" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         struct run_output o;

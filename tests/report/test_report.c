@@ -111,6 +111,7 @@ static void setup(void)
     fake(0x200, "main", app, 8, exe, 0, 6, 13);
     fake(0x300, "main", app, 9, exe, 0, 6, 13);
     fake(0x350, "main", app, 10, exe, 0, 6, 13);
+    fake(0x360, "main", app, 11, exe, 0, 6, 13); /* free(a): a free site */
     fake(0x400, "malloc", NULL, 0, LIBC, 1, 0, 0);
     fake(0x500, "other", GONE, 3, exe, 0, 1, 4);
     fake(0x600, "libfoo.so+0x40", NULL, 0, LIBFOO, 0, 0, 0);
@@ -134,22 +135,23 @@ static void ev_alloc(struct mp_profile *p, uint64_t addr, uint64_t size, const u
     ck_assert_int_eq(mp_profile_add(p, &ev), 0);
 }
 
-static void ev_free(struct mp_profile *p, uint64_t addr)
+/* A free; `site` (0: none) is the return address of the free call. */
+static void ev_free(struct mp_profile *p, uint64_t addr, uint64_t site)
 {
-    struct mp_event ev = { .kind = MP_EV_FREE, .tid = 1, .addr = addr };
+    struct mp_event ev = { .kind = MP_EV_FREE, .tid = 1, .addr = addr, .nframes = site ? 1 : 0, .frames = &site };
     ck_assert_int_eq(mp_profile_add(p, &ev), 0);
 }
 
 /* The profile every writer test reads:
  *  E1 ALLOC a1 4096    malloc <- make:4 <- main:8
  *  E2 ALLOC a2  512    malloc <- main:9
- *  E3 FREE  a1
+ *  E3 FREE  a1      called from main:11 (a free site)
  *  E4 ALLOC a3 4096    other (gone.c:3)
  *  E5 ALLOC a4 1.5 MiB libfoo.so+0x40 (no debug info, not runtime)
  *  E6 FREE  0xbad      unknown
  *  E7 ALLOC a5  512    malloc <- main:9   (truncated stack)
  *  E8 ALLOC a6 1024    malloc <- main:10
- *  E9 FREE  a4
+ *  E9 FREE  a4      without a call site
  * Totals: 6 allocs, 4096+512+4096+1572864+512+1024 = 1583104 bytes;
  * 2 frees, 4096+1572864 = 1576960 bytes; live 6144 in 4 blocks;
  * live after each event: 4096 4608 512 4608 1577472 . 1577984 1579008 6144,
@@ -165,13 +167,13 @@ static struct mp_profile *build_profile(void)
     ck_assert_ptr_nonnull(p);
     ev_alloc(p, 0xa1, 4096, s1, 3, 0);
     ev_alloc(p, 0xa2, 512, s2, 2, 0);
-    ev_free(p, 0xa1);
+    ev_free(p, 0xa1, 0x360);
     ev_alloc(p, 0xa3, 4096, s3, 1, 0);
     ev_alloc(p, 0xa4, 1572864, s4, 1, 0);
-    ev_free(p, 0xbad);
+    ev_free(p, 0xbad, 0);
     ev_alloc(p, 0xa5, 512, s2, 2, 1);
     ev_alloc(p, 0xa6, 1024, s5, 2, 0);
-    ev_free(p, 0xa4);
+    ev_free(p, 0xa4, 0);
     return p;
 }
 
@@ -247,11 +249,13 @@ static void expect_text(const char *got, const char *want)
     ck_assert_str_eq(got, want);
 }
 
-/* A row of a line that did nothing: "%6d" then blank cells (1+12+1+12+2+10+3 = 41 spaces). */
-#define BLANK41 "                                         "
+/* A row of a line that did nothing: "%6d" then blank cells (6 x 13 + 3 = 81 spaces). */
+#define BLANK81 "                                                                                 "
+/* The heap tables' header: what each column holds (not memory_profiler's,
+ * which line mode keeps). */
 #define TABLE_HEAD                                                                                 \
-    "Line #    Mem usage    Increment  Occurrences   Line Contents\n"                             \
-    "=============================================================\n"
+    "Line #    Allocated   Freed here          Net     Max held  Held at end  Alloc calls   Line Contents\n" \
+    "====================================================================================================\n"
 
 /* ------------------------------------------------------------------------ */
 /* Text                                                                       */
@@ -305,6 +309,8 @@ static const char *expected_default_text(void)
            "Summary\n"
            "  peak RSS           10.0 MiB\n"
            "  allocations        6 calls, 1.5 MiB\n"
+           /* 6 / 1.5 s = 4; 1583104 / 1.5 = 1055403 B = 1.0 MiB */
+           "  allocation rate    4 calls/s, 1.0 MiB/s over 1.500 s\n"
            "  frees              2 calls, 1.5 MiB\n"
            "  peak heap          1.5 MiB, reached at app.c:10 (main)\n"
            "  temporary          0 calls\n"
@@ -321,31 +327,37 @@ static const char *expected_default_text(void)
            "\n"
            "Filename: app.c\n"
            "\n" TABLE_HEAD
-           "     6" BLANK41 "int main(void)\n"
-           "     7" BLANK41 "{\n"
-           "     8" " " "     4.0 KiB" " " "         0 B" "  " "         1" "   " "    char *a = make(4096);\n"
-           "     9" " " "     1.0 KiB" " " "     1.0 KiB" "  " "         2" "   " "    char *b = malloc(512);\n"
-           "    10" " " "     1.0 KiB" " " "     1.0 KiB" "  " "         1" "   " "    char *c = calloc(1, 1024);\n"
-           "    11" BLANK41 "    free(a);\n"
-           "    12" BLANK41 "    puts(\"a \\\"quoted\\\" \\\\ line\");\n"
-           "    13" BLANK41 "}\n"
+           "     6" BLANK81 "int main(void)\n"
+           "     7" BLANK81 "{\n"
+           /* inclusive bytes, frees called on the line, the difference, the most held, what is still
+            * held at the end, calls */
+           "     8      4.0 KiB          0 B      4.0 KiB      4.0 KiB          0 B            1   " "    char *a = make(4096);\n"
+           "     9      1.0 KiB          0 B      1.0 KiB      1.0 KiB      1.0 KiB            2   " "    char *b = malloc(512);\n"
+           "    10      1.0 KiB          0 B      1.0 KiB      1.0 KiB      1.0 KiB            1   " "    char *c = calloc(1, 1024);\n"
+           /* E3: free(a) on this line released make's 4 KiB */
+           "    11          0 B      4.0 KiB     -4.0 KiB          0 B          0 B            0   " "    free(a);\n"
+           "    12" BLANK81 "    puts(\"a \\\"quoted\\\" \\\\ line\");\n"
+           "    13" BLANK81 "}\n"
            "\n"
            "Filename: app.c\n"
            "\n" TABLE_HEAD
-           "     2" BLANK41 "char *make(size_t n)\n"
-           "     3" BLANK41 "{\n"
-           "     4" " " "     4.0 KiB" " " "         0 B" "  " "         1" "   " "    return malloc(n);\n"
-           "     5" BLANK41 "}\n"
+           "     2" BLANK81 "char *make(size_t n)\n"
+           "     3" BLANK81 "{\n"
+           "     4      4.0 KiB          0 B      4.0 KiB      4.0 KiB          0 B            1   " "    return malloc(n);\n"
+           "     5" BLANK81 "}\n"
            "\n"
            "Filename: /zzz-memprof-missing/gone.c\n"
            "\n" TABLE_HEAD
-           "     1" BLANK41 "\n"
-           "     2" BLANK41 "\n"
-           "     3" " " "     4.0 KiB" " " "     4.0 KiB" "  " "         1" "   " "\n"
-           "     4" BLANK41 "\n"
+           "     1" BLANK81 "\n"
+           "     2" BLANK81 "\n"
+           "     3      4.0 KiB          0 B      4.0 KiB      4.0 KiB      4.0 KiB            1   " "\n"
+           "     4" BLANK81 "\n"
            "\n"
            "Notes\n"
            "  1 frees of blocks allocated before profiling started were not counted\n"
+           /* E9 */
+           "  1 frees were called from code with no line of the program (operator delete, library code) or "
+           "came without a call site: the tables' Freed column leaves them out\n"
            "  1 allocations had stacks deeper than 48 frames: outer callers are not charged\n"
            "  source file /zzz-memprof-missing/gone.c not found: its Line Contents column is empty\n";
 }
@@ -383,6 +395,8 @@ START_TEST(text_report_precision_3)
                                "Summary\n"
                                "  peak RSS           10.000 MiB\n"
                                "  allocations        6 calls, 1.510 MiB\n"
+                               /* 1055403 / 2^20 = 1.00651 */
+                               "  allocation rate    4 calls/s, 1.007 MiB/s over 1.500 s\n"
                                "  frees              2 calls, 1.504 MiB\n"
                                "  peak heap          1.506 MiB, reached at app.c:10 (main)\n"
                                "  temporary          0 calls\n"
@@ -391,10 +405,9 @@ START_TEST(text_report_precision_3)
     ck_assert_ptr_nonnull(
         strstr(got, "\n   1.500 MiB            1          0 B   libfoo.so+0x40 (/usr/lib/libfoo.so)\n"));
     ck_assert_ptr_nonnull(strstr(got, "\n   4.000 KiB            1          0 B   app.c:4 (make)\n"));
-    ck_assert_ptr_nonnull(strstr(got, "\n     8" " " "   4.000 KiB" " " "         0 B" "  " "         1" "   "
-                                      "    char *a = make(4096);\n"));
-    ck_assert_ptr_nonnull(strstr(got, "\n     9" " " "   1.000 KiB" " " "   1.000 KiB" "  " "         2" "   "
-                                      "    char *b = malloc(512);\n"));
+    ck_assert_ptr_nonnull(strstr(got, "\n" "     8    4.000 KiB          0 B    4.000 KiB    4.000 KiB          0 B            1   " "    char *a = make(4096);\n"));
+    ck_assert_ptr_nonnull(strstr(got, "\n" "     9    1.000 KiB          0 B    1.000 KiB    1.000 KiB    1.000 KiB            2   " "    char *b = malloc(512);\n"));
+    ck_assert_ptr_nonnull(strstr(got, "\n" "    11          0 B    4.000 KiB   -4.000 KiB          0 B          0 B            0   " "    free(a);\n"));
     /* bytes below 1 KiB have no decimals whatever the precision */
     ck_assert_ptr_null(strstr(got, "0.000 B"));
     free(got);
@@ -413,7 +426,7 @@ START_TEST(text_report_absolute_paths_without_cwd)
     char want[PATH_MAX * 2];
     snprintf(want, sizeof want, "\n     4.0 KiB            1          0 B   %s:4 (make)\n", app);
     ck_assert_ptr_nonnull(strstr(got, want));
-    snprintf(want, sizeof want, "\nFilename: %s\n\n" TABLE_HEAD "     6" BLANK41 "int main(void)\n", app);
+    snprintf(want, sizeof want, "\nFilename: %s\n\n" TABLE_HEAD "     6" BLANK81 "int main(void)\n", app);
     ck_assert_ptr_nonnull(strstr(got, want));
     ck_assert_ptr_null(strstr(got, "Filename: app.c"));
     free(got);
@@ -442,6 +455,7 @@ START_TEST(text_report_limits)
                        "Summary\n"
                        "  peak RSS           10.0 MiB\n"
                        "  allocations        6 calls, 1.5 MiB\n"
+                       "  allocation rate    4 calls/s, 1.0 MiB/s over 1.500 s\n"
                        "  frees              2 calls, 1.5 MiB\n"
                        "  peak heap          1.5 MiB, reached at app.c:10 (main)\n"
                        "  temporary          0 calls\n"
@@ -465,19 +479,21 @@ START_TEST(text_report_limits)
                        "\n"
                        "Filename: app.c\n"
                        "\n" TABLE_HEAD
-                       "     6" BLANK41 "int main(void)\n"
-                       "     7" BLANK41 "{\n"
-                       "     8" " " "     4.0 KiB" " " "         0 B" "  " "         1" "   " "    char *a = make(4096);\n"
-                       "     9" " " "     1.0 KiB" " " "     1.0 KiB" "  " "         2" "   " "    char *b = malloc(512);\n"
-                       "    10" " " "     1.0 KiB" " " "     1.0 KiB" "  " "         1" "   " "    char *c = calloc(1, 1024);\n"
-                       "    11" BLANK41 "    free(a);\n"
-                       "    12" BLANK41 "    puts(\"a \\\"quoted\\\" \\\\ line\");\n"
-                       "    13" BLANK41 "}\n"
+                       "     6" BLANK81 "int main(void)\n"
+                       "     7" BLANK81 "{\n"
+                       "     8      4.0 KiB          0 B      4.0 KiB      4.0 KiB          0 B            1   " "    char *a = make(4096);\n"
+                       "     9      1.0 KiB          0 B      1.0 KiB      1.0 KiB      1.0 KiB            2   " "    char *b = malloc(512);\n"
+                       "    10      1.0 KiB          0 B      1.0 KiB      1.0 KiB      1.0 KiB            1   " "    char *c = calloc(1, 1024);\n"
+                       "    11          0 B      4.0 KiB     -4.0 KiB          0 B          0 B            0   " "    free(a);\n"
+                       "    12" BLANK81 "    puts(\"a \\\"quoted\\\" \\\\ line\");\n"
+                       "    13" BLANK81 "}\n"
                        "\n"
-                       "(2 more functions allocated; --tables=0 shows all)\n"
+                       "(2 more functions allocated or freed; --tables=0 shows all)\n"
                        "\n"
                        "Notes\n"
                        "  1 frees of blocks allocated before profiling started were not counted\n"
+                       "  1 frees were called from code with no line of the program (operator delete, library "
+                       "code) or came without a call site: the tables' Freed column leaves them out\n"
                        "  1 allocations had stacks deeper than 48 frames: outer callers are not charged\n"
                        "  source file /zzz-memprof-missing/gone.c not found: its Line Contents column is empty\n";
     expect_text(got, want);
@@ -557,10 +573,10 @@ START_TEST(text_report_reused_note_and_counts)
     ck_assert_ptr_nonnull(strstr(got, "\n  leaked at exit     2.0 KiB in 1 blocks\n"));
     ck_assert_ptr_nonnull(strstr(got, "\n  1,233 allocations reused an address memprof still saw live (a free it "
                                       "never saw)\n"));
-    /* Table row: held at most 2 KiB at once; 1234 occurrences, with a
-     * thousands separator like every count in the text report. */
-    ck_assert_ptr_nonnull(strstr(got, "\n     9" " " "     2.0 KiB"));
-    ck_assert_ptr_nonnull(strstr(got, "  " "     1,234" "   " "    char *b = malloc(512);\n"));
+    /* Table row: 2.4 MiB allocated, none freed on the line, held at most
+     * 2 KiB at once; 1234 calls, with a thousands separator like every count
+     * in the text report. */
+    ck_assert_ptr_nonnull(strstr(got, "\n" "     9      2.4 MiB          0 B      2.4 MiB      2.0 KiB      2.0 KiB        1,234   " "    char *b = malloc(512);\n"));
     /* Top line: 2.4 MiB in 1,234 calls, of which only the last 2 KiB block is
      * still live: the summary says so, the line must agree with it. */
     ck_assert_msg(strstr(got, "\n     2.4 MiB        1,234      2.0 KiB   app.c:9 (main)\n") != NULL,
@@ -616,8 +632,15 @@ START_TEST(tables_model)
     const struct mp_table_row *r = t.tables[0].rows;
     for (size_t i = 0; i < 8; i++) {
         ck_assert_int_eq(r[i].line, 6 + (int)i);
-        ck_assert_int_eq(r[i].has_data, i >= 2 && i <= 4);
+        ck_assert_int_eq(r[i].has_data, i >= 2 && i <= 5);
     }
+    /* main:11, free(a): freed make's 4096 (E3), allocated nothing */
+    ck_assert_uint_eq(r[5].occurrences, 0);
+    ck_assert_uint_eq(r[5].allocated_bytes, 0);
+    ck_assert_uint_eq(r[5].site_free_calls, 1);
+    ck_assert_uint_eq(r[5].site_freed_bytes, 4096);
+    ck_assert_int_eq(r[5].net_bytes, -4096);
+    ck_assert_int_eq(r[2].net_bytes, 4096);
     /* main:8: 4096 through make, freed */
     ck_assert_uint_eq(r[2].mem_usage_bytes, 4096);
     ck_assert_int_eq(r[2].increment_bytes, 0);
@@ -840,18 +863,48 @@ START_TEST(json_report_fields)
         { "sorted(d['tables'][0])", "[\"file\", \"function\", \"rows\"]" },
         { "d['tables'][0]['rows'][2]",
           "{\"allocated_bytes\": 4096, \"increment_bytes\": 0, \"line\": 8, \"mem_usage_bytes\": 4096, "
-          "\"occurrences\": 1, \"text\": \"    char *a = make(4096);\"}" },
+          "\"net_bytes\": 4096, \"occurrences\": 1, \"site_free_calls\": 0, \"site_freed_bytes\": 0, "
+          "\"text\": \"    char *a = make(4096);\"}" },
         { "d['tables'][0]['rows'][3]",
           "{\"allocated_bytes\": 1024, \"increment_bytes\": 1024, \"line\": 9, \"mem_usage_bytes\": 1024, "
-          "\"occurrences\": 2, \"text\": \"    char *b = malloc(512);\"}" },
+          "\"net_bytes\": 1024, \"occurrences\": 2, \"site_free_calls\": 0, \"site_freed_bytes\": 0, "
+          "\"text\": \"    char *b = malloc(512);\"}" },
+        /* free(a) (E3) on main:11: the line's negative net effect */
+        { "d['tables'][0]['rows'][5]",
+          "{\"allocated_bytes\": 0, \"increment_bytes\": 0, \"line\": 11, \"mem_usage_bytes\": 0, "
+          "\"net_bytes\": -4096, \"occurrences\": 0, \"site_free_calls\": 1, \"site_freed_bytes\": 4096, "
+          "\"text\": \"    free(a);\"}" },
+        /* line records: malloc 0, make:4 1, main:8 2, main:9 3, main:11 4 (E3's site), gone.c:3 5,
+         * libfoo 6, main:10 7 */
+        { "d['free_sites']",
+          "[{\"file\": \"app.c\", \"frame\": 4, \"free_calls\": 1, \"freed_bytes\": 4096, \"function\": \"main\", "
+          "\"line\": 11}]" },
+        { "[d['summary']['unsited_free_calls'], d['summary']['unsited_freed_bytes']]", "[1, 1572864]" },
+        /* stacks s1..s5 at the peak (after E8): s1 freed, s2 E2+E7, s3, s4, s5 */
+        { "[s['peak_bytes'] for s in d['stacks']]", "[0, 1024, 4096, 1572864, 1024]" },
+        /* 512 B x2 (bits 10), 1024 (11), 4096 x2 (13), 1.5 MiB (21) */
+        { "[[b['bits'], b['from'], b['below'], b['calls'], b['bytes']] for b in d['size_histogram']]",
+          "[[10, 512, 1024, 2, 1024], [11, 1024, 2048, 1, 1024], [13, 4096, 8192, 2, 8192], "
+          "[21, 1048576, 2097152, 1, 1572864]]" },
+        /* biggest first; the two 4 KiB entries (1 call each) by stack index */
+        { "[[e['size'], e['calls'], e['leaked_blocks'], e['stack_index'], e['user_line']['line']] for e in "
+          "d['largest']]",
+          "[[1572864, 1, 0, 3, 0], [4096, 1, 0, 0, 4], [4096, 1, 1, 2, 3], [1024, 1, 1, 4, 10], [512, 2, 2, 1, 9]]" },
+        { "d['threads']",
+          "[{\"alloc_calls\": 6, \"allocated_bytes\": 1583104, \"free_calls\": 2, \"freed_bytes\": 1576960, "
+          "\"leaked_blocks\": 4, \"leaked_bytes\": 6144, \"max_live_bytes\": 1579008, \"peak_bytes\": 1579008, "
+          "\"thread\": 1, \"tid\": 1}]" },
+        { "d['timeline_allocations']", "[]" },
         { "d['tables'][0]['rows'][0]['text']", "\"int main(void)\"" },
         { line12_check, "true" },
         { "d['tables'][1]['rows'][2]",
           "{\"allocated_bytes\": 4096, \"increment_bytes\": 0, \"line\": 4, \"mem_usage_bytes\": 4096, "
-          "\"occurrences\": 1, \"text\": \"    return malloc(n);\"}" },
+          "\"net_bytes\": 4096, \"occurrences\": 1, \"site_free_calls\": 0, \"site_freed_bytes\": 0, "
+          "\"text\": \"    return malloc(n);\"}" },
         { "d['tables'][2]['rows'][2]",
           "{\"allocated_bytes\": 4096, \"increment_bytes\": 4096, \"line\": 3, \"mem_usage_bytes\": 4096, "
-          "\"occurrences\": 1, \"text\": null}" },
+          "\"net_bytes\": 4096, \"occurrences\": 1, \"site_free_calls\": 0, \"site_freed_bytes\": 0, "
+          "\"text\": null}" },
         { "d['warnings']", "[\"say \\\"hi\\\"\"]" },
     };
     check_queries(json, q, sizeof q / sizeof *q);
@@ -1018,6 +1071,8 @@ START_TEST(text_report_temporaries_and_rss_at_exit)
                       "Summary\n"
                       "  peak RSS           10.0 MiB\n"
                       "  allocations        5 calls, 2.5 KiB\n"
+                      /* 5 / 1.5 s = 3.3; 2558 / 1.5 = 1705 B = 1.67 KiB */
+                      "  allocation rate    3 calls/s, 1.7 KiB/s over 1.500 s\n"
                       "  frees              5 calls, 2.5 KiB\n"
                       "  peak heap          2.3 KiB, reached at app.c:4 (make)\n"
                       "  temporary          4 calls\n"
@@ -1057,9 +1112,14 @@ START_TEST(text_report_temporaries_and_rss_at_exit)
                       "     1.0 MiB   other file-backed mappings (data, read-only data, mapped files)\n"
                       "    64.0 KiB   shared memory (memprof's event ring is one)\n");
     free(head);
-    /* The runtime frame outside main makes no table, and no note. */
+    /* The runtime frame outside main makes no table, and no note but the
+     * one on the frees without a call site (all five). */
     ck_assert_ptr_null(strstr(got, "libc_start"));
-    ck_assert_ptr_null(strstr(got, "\nNotes\n"));
+    char *notes = text_between(got, "\nNotes\n", NULL);
+    expect_text(notes, "\nNotes\n"
+                       "  5 frees were called from code with no line of the program (operator delete, library "
+                       "code) or came without a call site: the tables' Freed column leaves them out\n");
+    free(notes);
     char *again = text_report(p, &run, src, &opt);
     ck_assert_str_eq(got, again);
     free(again);
@@ -1199,17 +1259,19 @@ START_TEST(json_peak_leaks_timeline_rss)
         { "[f.get('module') for f in d['peak']['stack']]",
           "[\"/lib/x86_64-linux-gnu/libc.so.6\", null, null, null]" },
         { "d['leaks']", "[]" },
-        /* [seconds (3 decimals), rss, heap at that point of the event stream] */
+        /* [seconds (6 decimals: microseconds), rss, heap at that point of the event stream] */
         { "d['timeline']",
-          "[[0.001, 1048576, 100], [0.25, 2097152, 300], [1.235, 3145728, 2348], [2.0, 1572864, 0]]" },
+          "[[0.001, 1048576, 100], [0.25, 2097152, 300], [1.234568, 3145728, 2348], [2.0, 1572864, 0]]" },
+        /* the allocations made by each sample: 1 (100 B), 2 (400), 3 (2448), 5 (2558) */
+        { "d['timeline_allocations']", "[[1, 100], [2, 400], [3, 2448], [5, 2558]]" },
         { "d['rss_at_exit']",
           "{\"code_bytes\": 2097152, \"file_data_bytes\": 1048576, \"heap_bytes\": 4194304, \"shared_bytes\": 65536, "
           "\"stack_bytes\": 139264, \"total_bytes\": 7544832}" },
     };
     check_queries(json, q, sizeof q / sizeof *q);
     /* four samples to a text line */
-    ck_assert_ptr_nonnull(strstr(json, "\"timeline\": [\n    [0.001, 1048576, 100], [0.250, 2097152, 300], "
-                                       "[1.235, 3145728, 2348], [2.000, 1572864, 0]\n  ]"));
+    ck_assert_ptr_nonnull(strstr(json, "\"timeline\": [\n    [0.001000, 1048576, 100], [0.250000, 2097152, 300], "
+                                       "[1.234568, 3145728, 2348], [2.000000, 1572864, 0]\n  ]"));
     free(json);
     mp_profile_free(p);
 
@@ -1271,6 +1333,13 @@ START_TEST(format_size)
     ck_assert_str_eq(size_str(1024, 3), "1.000 KiB");
     ck_assert_str_eq(size_str(1048576, 2), "1.00 MiB");
     ck_assert_str_eq(size_str(1023, 3), "1023 B");
+    /* --stable: exact byte counts, with thousands separators like every count */
+    ck_assert_str_eq(size_str(0, MP_PRECISION_EXACT), "0 B");
+    ck_assert_str_eq(size_str(1023, MP_PRECISION_EXACT), "1,023 B");
+    ck_assert_str_eq(size_str(15984, MP_PRECISION_EXACT), "15,984 B");
+    ck_assert_str_eq(size_str(1572864, MP_PRECISION_EXACT), "1,572,864 B");
+    ck_assert_str_eq(size_str(-480000, MP_PRECISION_EXACT), "-480,000 B");
+    ck_assert_str_eq(size_str(INT64_MIN, MP_PRECISION_EXACT), "-9,223,372,036,854,775,808 B");
     /* truncation into a small buffer stays terminated */
     char small[5];
     memset(small, 'x', sizeof small);
@@ -1326,6 +1395,196 @@ START_TEST(display_path)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------ */
+/* The views (--show)                                                         */
+/* ------------------------------------------------------------------------ */
+
+static char *views_text(const struct mp_profile *p, unsigned show, int stable, size_t top)
+{
+    struct mp_sources *src = load_sources(p);
+    struct mp_report_run run = default_run();
+    struct mp_report_options opt = { .cwd = dir, .precision = 1, .top_lines = top, .stable = stable, .show = show };
+    char *got = text_report(p, &run, src, &opt);
+    mp_sources_free(src);
+    return got;
+}
+
+/* build_profile() in each view, --stable (exact bytes); every number comes
+ * from the events E1..E9 listed there. */
+START_TEST(views_text_exact)
+{
+    struct mp_profile *p = build_profile();
+    char *got = views_text(p, MP_VIEW_CALLS | MP_VIEW_LARGEST | MP_VIEW_SIZES | MP_VIEW_THREADS | MP_VIEW_TREE, 1, 0);
+    expect_text(got,
+                "memprof: ./app arg  (exit status 0)\n"
+                /* by calls; the ties in the bytes order */
+                "\nTop lines by allocation calls\n"
+                "       calls    allocated    temporary   line\n"
+                "           2      1,024 B            0   app.c:9 (main)\n"
+                "           1  1,572,864 B            0   libfoo.so+0x40 (/usr/lib/libfoo.so)\n"
+                "           1      4,096 B            0   app.c:4 (make)\n"
+                "           1      4,096 B            0   /zzz-memprof-missing/gone.c:3 (other)\n"
+                "           1      1,024 B            0   app.c:10 (main)\n"
+                /* by size; the two 4 KiB entries by stack (s1 before s3) */
+                "\nLargest allocations (single blocks by size; calls of that size from that stack)\n"
+                "  1 calls of 1,572,864 B (0 live at exit) from:\n"
+                "      -> libfoo.so+0x40 (/usr/lib/libfoo.so)\n"
+                "  1 calls of 4,096 B (0 live at exit) from:\n"
+                "      at malloc (/lib/x86_64-linux-gnu/libc.so.6)\n"
+                "      -> app.c:4 (make)\n"
+                "      at app.c:8 (main)\n"
+                "  1 calls of 4,096 B (1 live at exit) from:\n"
+                "      -> /zzz-memprof-missing/gone.c:3 (other)\n"
+                "  1 calls of 1,024 B (1 live at exit) from:\n"
+                "      at malloc (/lib/x86_64-linux-gnu/libc.so.6)\n"
+                "      -> app.c:10 (main)\n"
+                "  2 calls of 512 B (2 live at exit) from:\n"
+                "      at malloc (/lib/x86_64-linux-gnu/libc.so.6)\n"
+                "      -> app.c:9 (main)\n"
+                /* 512 x2, 1024, 4096 x2, 1.5 MiB; bars: 30 # for the fullest (2 calls), 15 for 1 call */
+                "\nAllocation sizes (requested bytes in power-of-two buckets: from <= size < below)\n"
+                "        from        below        calls    allocated\n"
+                "       512 B      1,024 B            2      1,024 B   ##############################\n"
+                "     1,024 B      2,048 B            1      1,024 B   ###############\n"
+                "     4,096 B      8,192 B            2      8,192 B   ##############################\n"
+                " 1,048,576 B  2,097,152 B            1  1,572,864 B   ###############\n"
+                /* one thread (tid 1, not shown with --stable) */
+                "\nThreads (numbered in the order memprof first saw them)\n"
+                "thread        calls    allocated      at peak    most held live at exit\n"
+                "     1            6  1,583,104 B  1,579,008 B  1,579,008 B      6,144 B\n"
+                "  Thread 1 held the most when the heap reached its peak: 1,579,008 B of 1,579,008 B (100.0%)\n"
+                /* roots: main's lines, and the stacks without main from their outermost frame;
+                 * shares of 1,583,104: 99.35%, 0.26%, 0.06% */
+                "\nCall tree (top-down from main and thread start routines: what each call site allocated, "
+                "itself and through its callees)\n"
+                "   allocated   share        calls      at peak   call site\n"
+                " 1,572,864 B   99.4%            1  1,572,864 B   libfoo.so+0x40 (/usr/lib/libfoo.so)\n"
+                "     4,096 B    0.3%            1          0 B   app.c:8 (main)\n"
+                "     4,096 B    0.3%            1          0 B     app.c:4 (make)\n"
+                "     4,096 B    0.3%            1      4,096 B   /zzz-memprof-missing/gone.c:3 (other)\n"
+                "     1,024 B    0.1%            2      1,024 B   app.c:9 (main)\n"
+                "     1,024 B    0.1%            1      1,024 B   app.c:10 (main)\n"
+                "\n"
+                "Notes\n"
+                "  1 frees of blocks allocated before profiling started were not counted\n"
+                "  1 allocations had stacks deeper than 48 frames: outer callers are not charged\n");
+    free(got);
+    /* --top 2: two roots, then one row for the rest; children below 1% of the bytes fold too */
+    got = views_text(p, MP_VIEW_TREE, 1, 2);
+    char *tree = text_between(got, "\nCall tree", "\n\nNotes");
+    expect_text(tree, "\nCall tree (top-down from main and thread start routines: what each call site allocated, "
+                      "itself and through its callees)\n"
+                      "   allocated   share        calls      at peak   call site\n"
+                      " 1,572,864 B   99.4%            1  1,572,864 B   libfoo.so+0x40 (/usr/lib/libfoo.so)\n"
+                      /* 4096 + 4096 + 1024 + 1024 = 10,240 in 5 calls, 6,144 at the peak */
+                      "    10,240 B    0.6%            5      6,144 B   (4 more call sites; --top=0 shows all)");
+    free(tree);
+    free(got);
+    mp_profile_free(p);
+}
+END_TEST
+
+START_TEST(views_callers_text)
+{
+    struct mp_profile *p = build_profile();
+    struct mp_sources *src = load_sources(p);
+    struct mp_report_run run = default_run();
+    const char *const callers[] = { "make", "app.c:4", "gone.c:3", "app.c:99", "nothing_here" };
+    struct mp_report_options opt = { .cwd = dir, .precision = 1, .top_lines = 0, .stable = 1, .show = MP_VIEW_SUMMARY,
+                                      .callers = callers, .n_callers = 5 };
+    char *got = text_report(p, &run, src, &opt);
+    char *part = text_between(got, "\nCallers of make:", "\n\nNotes");
+    expect_text(part, "\nCallers of make: 4,096 B in 1 calls\n"
+                      "   allocated   share        calls      at peak   caller\n"
+                      "     4,096 B  100.0%            1          0 B   app.c:8 (main)\n"
+                      /* one line named: shown by its place */
+                      "\nCallers of app.c:4 (make): 4,096 B in 1 calls\n"
+                      "   allocated   share        calls      at peak   caller\n"
+                      "     4,096 B  100.0%            1          0 B   app.c:8 (main)\n"
+                      "\nCallers of /zzz-memprof-missing/gone.c:3 (other): 4,096 B in 1 calls\n"
+                      "  (no caller inside the program: its stacks start here, in main, a thread or unknown code)\n"
+                      "\nCallers of app.c:99: no allocation went through it (lines of app.c that allocated: 4, 8, 9, "
+                      "10)\n"
+                      "\nCallers of nothing_here: no allocation went through it (no allocation went through a "
+                      "function of that name)");
+    free(part);
+    char err[512];
+    ck_assert_uint_eq(mp_unmatched_callers(p, &opt, err, sizeof err), 2);
+    ck_assert_str_eq(err, "--callers app.c:99: no allocation went through that line (lines of app.c that "
+                          "allocated: 4, 8, 9, 10)");
+    free(got);
+    mp_sources_free(src);
+    mp_profile_free(p);
+}
+END_TEST
+
+/* build_temporaries_profile's samples: 1 ms, 250 ms, 1.234567890 s, 2 s, with 1, 2, 3 and 5
+ * allocations (100, 400, 2448, 2558 bytes) made by then. */
+START_TEST(views_rate_text)
+{
+    struct mp_profile *p = build_temporaries_profile();
+    char *got = views_text(p, MP_VIEW_RATE, 0, 0);
+    char *rate = text_between(got, "\nAllocation rate", NULL); /* no notes: none is about the rate */
+    expect_text(rate, "\nAllocation rate (the run in 3 slices between RSS samples)\n"
+                      "      from         to        calls      calls/s      bytes/s  heap at end\n"
+                      /* 1 call, 300 B in 0.249 s: 4.0/s, 1,205 B/s */
+                      "    0.001s     0.250s            1            4    1.2 KiB/s        300 B\n"
+                      /* 1 call, 2,048 B in 0.984568 s (the saved report's microseconds) */
+                      "    0.250s     1.235s            1            1    2.0 KiB/s      2.3 KiB\n"
+                      /* 2 calls, 110 B in 0.765432 s: 2.6/s, 143.7 B/s */
+                      "    1.235s     2.000s            2            3      144 B/s          0 B\n");
+    free(rate);
+    free(got);
+    got = views_text(p, MP_VIEW_RATE, 1, 0);
+    ck_assert_ptr_nonnull(strstr(got, "\nAllocation rate: left out with --stable (times vary from run to run)\n"));
+    free(got);
+    mp_profile_free(p);
+}
+END_TEST
+
+START_TEST(show_and_callers_options)
+{
+    unsigned v;
+    char err[512];
+    ck_assert_int_eq(mp_parse_show("summary,tree", &v, err, sizeof err), 0);
+    ck_assert_uint_eq(v, MP_VIEW_SUMMARY | MP_VIEW_TREE);
+    ck_assert_int_eq(mp_parse_show("all", &v, err, sizeof err), 0);
+    ck_assert_uint_eq(v, MP_VIEWS_ALL);
+    ck_assert_int_eq(mp_parse_show("default", &v, err, sizeof err), 0);
+    ck_assert_uint_eq(v, MP_VIEWS_DEFAULT);
+    ck_assert_int_eq(mp_parse_show("+tree,-tables,+sizes", &v, err, sizeof err), 0);
+    ck_assert_uint_eq(v, (MP_VIEWS_DEFAULT | MP_VIEW_TREE | MP_VIEW_SIZES) & ~MP_VIEW_TABLES);
+    ck_assert_int_eq(mp_parse_show("tables,summary,calls,peak,leaks,temporary,largest,sizes,threads,rate,tree,"
+                                   "callers,rss,top", &v, err, sizeof err), 0);
+    ck_assert_uint_eq(v, MP_VIEWS_ALL);
+    ck_assert_int_eq(mp_parse_show("", &v, err, sizeof err), -1);
+    ck_assert_int_eq(mp_parse_show("bogus", &v, err, sizeof err), -1);
+    ck_assert_str_eq(err, "--show: unknown view 'bogus' (views: summary, top, calls, peak, leaks, temporary, largest, "
+                          "sizes, threads, rate, tree, callers, rss, tables; all; +VIEW or -VIEW changes the default)");
+    ck_assert_int_eq(mp_parse_show("tree,,sizes", &v, err, sizeof err), -1);
+    ck_assert_int_eq(mp_parse_show("tree,", &v, err, sizeof err), -1);
+    ck_assert_int_eq(mp_parse_show("tree,+sizes", &v, err, sizeof err), -1);
+    ck_assert_str_eq(err, "--show: '+sizes': give either a list of views or +VIEW/-VIEW changes to the default, not "
+                          "both");
+    ck_assert_int_eq(mp_parse_show("-summary,-top,-peak,-leaks,-temporary,-rss,-tables", &v, err, sizeof err), -1);
+    ck_assert_str_eq(err, "--show: '-summary,-top,-peak,-leaks,-temporary,-rss,-tables' leaves no view to show");
+
+    ck_assert_int_eq(mp_check_callers_spec("app.c:24", err, sizeof err), 0);
+    ck_assert_int_eq(mp_check_callers_spec("src/app.c:24", err, sizeof err), 0);
+    ck_assert_int_eq(mp_check_callers_spec("make_record", err, sizeof err), 0);
+    ck_assert_int_eq(mp_check_callers_spec("ns::Table::insert", err, sizeof err), 0);
+    const char *bad[] = { "", "app.c:", "app.c:0", ":12", "app.c:99999999999" };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        ck_assert_msg(mp_check_callers_spec(bad[i], err, sizeof err) == -1, "'%s' accepted", bad[i]);
+        char want[128];
+        snprintf(want, sizeof want, "--callers takes FILE:LINE (such as app.c:24) or a function name, not '%s'",
+                 bad[i]);
+        ck_assert_str_eq(err, want);
+    }
+}
+END_TEST
+
 int main(void)
 {
     if (make_dir() != 0)
@@ -1355,6 +1614,13 @@ int main(void)
     tcase_add_test(tc, json_report_fields);
     tcase_add_test(tc, json_escaping_signal_and_empty);
     tcase_add_test(tc, json_peak_leaks_timeline_rss);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("views");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, views_text_exact);
+    tcase_add_test(tc, views_callers_text);
+    tcase_add_test(tc, views_rate_text);
+    tcase_add_test(tc, show_and_callers_options);
     suite_add_tcase(s, tc);
     tc = tcase_create("format");
     tcase_add_test(tc, format_size);
