@@ -27,6 +27,12 @@ _memprof()
         --format)
             COMPREPLY=($(compgen -W 'table json folded' -- "$cur"))
             return ;;
+        --group-by)
+            COMPREPLY=($(compgen -W 'line file function traceback' -- "$cur"))
+            return ;;
+        --map)
+            _filedir -d
+            return ;;
         --show)
             # a comma-separated list: complete its last item
             local views='summary top calls peak leaks temporary largest sizes threads rate tree callers rss tables all'
@@ -40,7 +46,7 @@ _memprof()
             _pids
             return ;;
         --top|--tables|--precision|--interval|--duration|--limit-heap|--limit-rss|--limit-leaks|\
-        --limit-status|--limit-increase|--function|--callers)
+        --limit-status|--limit-increase|--function|--callers|--strip)
             return ;;
     esac
     [[ $split == true ]] && return
@@ -51,7 +57,8 @@ _memprof()
                 COMPREPLY=($(compgen -W '--format --output --top --tables --precision --stable --show --callers
                     --help' -- "$cur"))
             else
-                COMPREPLY=($(compgen -W '--metric --limit-increase --top --output --help' -- "$cur"))
+                COMPREPLY=($(compgen -W '--metric --group-by --strip --map --limit-increase --top --stable
+                    --precision --output --help' -- "$cur"))
             fi
             [[ ${COMPREPLY-} == *= ]] && compopt -o nospace
         else

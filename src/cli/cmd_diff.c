@@ -20,7 +20,9 @@
 
 static const char usage_line[] =
     "usage: memprof diff OLD.json NEW.json [--metric allocated|peak|leaked]\n"
-    "                    [--limit-increase PCT] [--top N] [-o FILE]\n";
+    "                    [--group-by line|file|function|traceback] [--strip N]\n"
+    "                    [--map OLD=NEW] [--limit-increase PCT] [--top N] [--stable]\n"
+    "                    [--precision N] [-o FILE]\n";
 
 static void print_help(void)
 {
@@ -31,15 +33,26 @@ static void print_help(void)
            "temporaries, peak RSS), then the lines whose numbers changed, biggest change\n"
            "first.  A line is matched by file, line and function; a line that moved is\n"
            "matched by file and function when that function has one allocating line in\n"
-           "each report, and shown as \"app.c:44 (was :42)\".\n"
+           "each report, and shown as \"app.c:44 (was :42)\".  Files of two checkouts or\n"
+           "build directories are paired by the longest trailing part of their paths\n"
+           "(a/app.c and c/app.c), after --strip and --map.\n"
            "\n"
            "Options:\n"
            "      --metric M           what a line's size and count are: allocated (bytes\n"
            "                           and calls, default), peak (bytes held at the heap's\n"
            "                           peak, calls), leaked (bytes and blocks at exit)\n"
+           "      --group-by G         what an item is: line (default), file, function,\n"
+           "                           traceback (the whole stack from the line to main)\n"
+           "      --strip N            take N leading path components off both reports'\n"
+           "                           file names, as patch -pN\n"
+           "      --map OLD=NEW        read the old report's paths under OLD as under NEW\n"
+           "                           (repeatable; the first that applies is used)\n"
            "      --limit-increase PCT exit with status 3 when peak heap, leaked bytes or\n"
            "                           allocated bytes grew by more than PCT percent\n"
            "      --top N              changed lines to show (default 10; 0: all)\n"
+           "      --stable             exact byte counts (the default when both reports\n"
+           "                           were saved with --stable)\n"
+           "      --precision N        digits after the point in sizes (default 1)\n"
            "  -o, --output FILE        write the comparison to FILE (default, or -: stdout)\n"
            "  -h, --help               show this help\n"
            "\n"
@@ -80,7 +93,7 @@ static int parse_pct(const char *s, double *out)
     return 0;
 }
 
-enum { OPT_METRIC = 256, OPT_LIMIT, OPT_TOP };
+enum { OPT_METRIC = 256, OPT_LIMIT, OPT_TOP, OPT_GROUP, OPT_STRIP, OPT_MAP, OPT_STABLE, OPT_PRECISION };
 
 int mp_cmd_diff(int argc, char **argv)
 {
@@ -88,11 +101,18 @@ int mp_cmd_diff(int argc, char **argv)
         { "metric", required_argument, NULL, OPT_METRIC },
         { "limit-increase", required_argument, NULL, OPT_LIMIT },
         { "top", required_argument, NULL, OPT_TOP },
+        { "group-by", required_argument, NULL, OPT_GROUP },
+        { "strip", required_argument, NULL, OPT_STRIP },
+        { "map", required_argument, NULL, OPT_MAP },
+        { "stable", no_argument, NULL, OPT_STABLE },
+        { "precision", required_argument, NULL, OPT_PRECISION },
         { "output", required_argument, NULL, 'o' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    enum mp_diff_metric metric = MP_DIFF_ALLOCATED;
+    struct mp_diff_config cfg = { .metric = MP_DIFF_ALLOCATED, .group = MP_DIFF_BY_LINE };
+    int stable = 0, precision = 1;
+    long v;
     double limit = -1;
     size_t top = 10;
     const char *out_path = NULL;
@@ -101,7 +121,11 @@ int mp_cmd_diff(int argc, char **argv)
      * permutes what it parses (options may follow the files), so it gets a
      * copy. */
     char **args = calloc((size_t)argc + 1, sizeof *args);
-    if (!args) {
+    const char **maps = calloc((size_t)argc + 1, sizeof *maps); /* --map: at most argc of them */
+    cfg.paths.maps = maps;
+    if (!args || !maps) {
+        free(args);
+        free(maps);
         fprintf(stderr, "memprof: out of memory\n");
         return 1;
     }
@@ -119,9 +143,9 @@ int mp_cmd_diff(int argc, char **argv)
     while ((c = getopt_long(nargs, args, ":o:h", longopts, NULL)) != -1) {
         switch (c) {
         case OPT_METRIC:
-            if (strcmp(optarg, "allocated") == 0) metric = MP_DIFF_ALLOCATED;
-            else if (strcmp(optarg, "peak") == 0) metric = MP_DIFF_PEAK;
-            else if (strcmp(optarg, "leaked") == 0) metric = MP_DIFF_LEAKED;
+            if (strcmp(optarg, "allocated") == 0) cfg.metric = MP_DIFF_ALLOCATED;
+            else if (strcmp(optarg, "peak") == 0) cfg.metric = MP_DIFF_PEAK;
+            else if (strcmp(optarg, "leaked") == 0) cfg.metric = MP_DIFF_LEAKED;
             else {
                 status = usage_error("unknown metric '%s': use allocated, peak or leaked", optarg);
                 goto done;
@@ -138,6 +162,39 @@ int mp_cmd_diff(int argc, char **argv)
                 status = usage_error("--top takes a whole number from 0 to 1000000, not '%s'", optarg);
                 goto done;
             }
+            break;
+        case OPT_GROUP:
+            if (strcmp(optarg, "line") == 0) cfg.group = MP_DIFF_BY_LINE;
+            else if (strcmp(optarg, "file") == 0) cfg.group = MP_DIFF_BY_FILE;
+            else if (strcmp(optarg, "function") == 0) cfg.group = MP_DIFF_BY_FUNCTION;
+            else if (strcmp(optarg, "traceback") == 0) cfg.group = MP_DIFF_BY_TRACEBACK;
+            else {
+                status = usage_error("unknown --group-by '%s': use line, file, function or traceback", optarg);
+                goto done;
+            }
+            break;
+        case OPT_STRIP:
+            if (mp_cli_parse_count(optarg, "--strip", 255, usage_line, &v)) {
+                status = 2;
+                goto done;
+            }
+            cfg.paths.strip = (int)v;
+            break;
+        case OPT_MAP:
+            if (!strchr(optarg, '=') || optarg[0] == '=') {
+                status = usage_error("--map takes OLD=NEW (a leading path of the old report and what it is in the "
+                                     "new one), not '%s'", optarg);
+                goto done;
+            }
+            maps[cfg.paths.n_maps++] = optarg;
+            break;
+        case OPT_STABLE: stable = 1; break;
+        case OPT_PRECISION:
+            if (mp_cli_parse_count(optarg, "--precision", 9, usage_line, &v)) {
+                status = 2;
+                goto done;
+            }
+            precision = (int)v;
             break;
         case 'o': out_path = optarg; break;
         case 'h': print_help(); goto done;
@@ -171,7 +228,7 @@ int mp_cmd_diff(int argc, char **argv)
     }
 
     struct mp_diff d;
-    if (mp_diff_build(old_r.profile, &old_r.run, new_r.profile, &new_r.run, metric, &d) != 0) {
+    if (mp_diff_build_with(old_r.profile, &old_r.run, new_r.profile, &new_r.run, &cfg, &d) != 0) {
         fprintf(stderr, "memprof: out of memory\n");
         status = 1;
         goto unload;
@@ -181,7 +238,11 @@ int mp_cmd_diff(int argc, char **argv)
         status = 1;
         goto free_diff;
     }
-    struct mp_diff_options dopt = { .old_name = old_path, .new_name = new_path, .precision = 1, .top_lines = top };
+    /* exact bytes: asked for, or both reports were saved for diffing */
+    if (stable || (old_r.stable && new_r.stable))
+        precision = MP_PRECISION_EXACT;
+    struct mp_diff_options dopt = { .old_name = old_path, .new_name = new_path, .precision = precision,
+                                    .top_lines = top };
     int werr = mp_diff_write(out, &d, &dopt);
     if (mp_cli_close_output(out) != 0)
         werr = -1;
@@ -189,7 +250,7 @@ int mp_cmd_diff(int argc, char **argv)
         fprintf(stderr, "memprof: writing the comparison failed: %s\n", strerror(errno));
         status = 1;
     }
-    if (limit >= 0 && mp_diff_check_limits(stderr, &d, limit, 1) > 0 && status == 0)
+    if (limit >= 0 && mp_diff_check_limits(stderr, &d, limit, precision) > 0 && status == 0)
         status = DIFF_LIMIT_STATUS;
 free_diff:
     mp_diff_free(&d);
@@ -198,5 +259,6 @@ unload:
     mp_loaded_report_free(&old_r);
 done:
     free(args);
+    free(maps);
     return status;
 }

@@ -174,6 +174,18 @@ static int finish(struct builder *b, int failed)
 
 /* ---- the trees ---- */
 
+int mp_calltree_span(const struct mp_profile *p, const struct mp_stack_info *s, uint32_t *self, uint32_t *end)
+{
+    uint32_t i = 0;
+    while (i < s->n_frames && s->frame_lines[i] != s->self_line)
+        i++;
+    if (i == s->n_frames)
+        return -1;
+    *self = i;
+    *end = outer_end(p, s, i);
+    return 0;
+}
+
 int mp_calltree_top_down(const struct mp_profile *p, struct mp_calltree *t)
 {
     memset(t, 0, sizeof *t);
@@ -182,17 +194,13 @@ int mp_calltree_top_down(const struct mp_profile *p, struct mp_calltree *t)
     int failed = 0;
     for (size_t i = 0; i < mp_profile_stack_count(p) && !failed; i++) {
         const struct mp_stack_info *s = mp_profile_stack(p, i);
+        uint32_t self, end;
         if (!s->alloc_calls)
             continue;
-        uint32_t self = 0;
-        while (self < s->n_frames && s->frame_lines[self] != s->self_line)
-            self++;
-        if (self == s->n_frames) { /* the user line is no frame of its own (no user frame at all) */
+        if (mp_calltree_span(p, s, &self, &end) != 0) /* the user line is no frame of its own */
             failed = add_path(&b, UINT32_MAX, &s->self_line, 1, 1, s) != 0;
-            continue;
-        }
-        uint32_t end = outer_end(p, s, self);
-        failed = add_path(&b, UINT32_MAX, &s->frame_lines[end], end - self + 1, -1, s) != 0;
+        else
+            failed = add_path(&b, UINT32_MAX, &s->frame_lines[end], end - self + 1, -1, s) != 0;
     }
     return finish(&b, failed);
 }

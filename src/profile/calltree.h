@@ -43,4 +43,10 @@ int mp_calltree_callers(const struct mp_profile *p, const uint8_t *target, struc
 
 void mp_calltree_free(struct mp_calltree *t);
 
+/* The part of a stack the trees use: *self the index of its user line's
+ * frame, *end that of the outermost frame kept (main, else the outermost
+ * frame that is not runtime code).  -1 when the user line is no frame of the
+ * stack (a stack without any user frame). */
+int mp_calltree_span(const struct mp_profile *p, const struct mp_stack_info *s, uint32_t *self, uint32_t *end);
+
 #endif

@@ -1,23 +1,289 @@
 /* memprof: the diff of two profiles (tracemalloc's compare_to): the model.
- * Its text is written by report/report_diff.c. */
-#include "diff.h"
+ * Its text is written by report/report_diff.c.
+ *
+ * Items are lines, files, functions or stacks (enum mp_diff_group).  Each
+ * gets a key, a string that names it the same way in both profiles: its
+ * file's key (diff_paths.c pairs the files of two checkouts), its line,
+ * function, or module when it has no line info; equal keys are the same
+ * item.  Keys are interned, so the model owns them (and the frames of a
+ * traceback); it still points into the profiles for what it shows. */
+#include "diff_internal.h"
+#include "calltree.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------------------ */
-/* Keys and entries                                                           */
-/* ------------------------------------------------------------------------ */
+struct owned {
+    struct mp_strtab strings;
+    struct mp_diff_frame *frames;
+    size_t n_frames, cap_frames;
+};
 
-/* One allocating line of one profile (records with the same key summed). */
+/* One item of one profile (records with the same key summed). */
 struct entry {
-    const char *file, *function, *module;  /* module only matters when file is NULL */
+    const char *key;                       /* interned: equal pointers, same item */
+    const char *file_key;                  /* by line: the moved-line rule groups by file and function */
+    const char *file, *function, *module;  /* shown; module only matters when file is NULL */
     int line;
     uint64_t alloc_calls, allocated_bytes, peak_bytes, live_bytes, live_blocks;
+    size_t frames_at, n_frames;            /* by traceback: the callers, in owned->frames */
     struct entry *match;                   /* its partner in the other profile */
     int moved;
 };
+
+/* ---- keys ---- */
+
+/* The keys of one profile's files, by the file string's address. */
+struct file_keys {
+    const char **paths;  /* sorted by address */
+    const char **keys;
+    size_t n;
+};
+
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(const char *const *)a, y = (uintptr_t)*(const char *const *)b;
+    return (x > y) - (x < y);
+}
+
+/* The distinct files of p's line records, sorted by address. */
+static int collect_files(const struct mp_profile *p, struct file_keys *fk)
+{
+    size_t n = mp_profile_line_count(p), m = 0;
+    fk->paths = malloc((n ? n : 1) * sizeof *fk->paths);
+    fk->keys = calloc(n ? n : 1, sizeof *fk->keys);
+    if (!fk->paths || !fk->keys)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (mp_profile_line(p, i)->file)
+            fk->paths[m++] = mp_profile_line(p, i)->file;
+    qsort(fk->paths, m, sizeof *fk->paths, cmp_ptr);
+    size_t u = 0;
+    for (size_t i = 0; i < m; i++)
+        if (!u || fk->paths[u - 1] != fk->paths[i])
+            fk->paths[u++] = fk->paths[i];
+    fk->n = u;
+    return 0;
+}
+
+static const char *file_key(const struct file_keys *fk, const char *path)
+{
+    const char **at = bsearch(&path, fk->paths, fk->n, sizeof *fk->paths, cmp_ptr);
+    return at ? fk->keys[at - fk->paths] : path;
+}
+
+/* Text appended to a growing key; -1 on ENOMEM. */
+struct keybuf {
+    char *s;
+    size_t len, cap;
+};
+
+static int key_add(struct keybuf *k, const char *part, size_t n)
+{
+    if (k->len + n + 1 > k->cap) {
+        size_t cap = k->cap ? 2 * k->cap : 256;
+        while (cap < k->len + n + 1)
+            cap *= 2;
+        char *g = realloc(k->s, cap);
+        if (!g)
+            return -1;
+        k->s = g;
+        k->cap = cap;
+    }
+    memcpy(k->s + k->len, part, n);
+    k->len += n;
+    k->s[k->len] = '\0';
+    return 0;
+}
+
+/* A line's identity: file key, line, function; without line info module and function.
+ * The separators are control characters no path or name holds. */
+static int key_line(struct keybuf *k, const struct file_keys *fk, const struct mp_line_stats *l, enum mp_diff_group g)
+{
+    char num[32];
+    int rc = 0;
+    if (l->file) {
+        const char *f = file_key(fk, l->file);
+        rc |= key_add(k, "F", 1) | key_add(k, f, strlen(f));
+        if (g == MP_DIFF_BY_LINE || g == MP_DIFF_BY_TRACEBACK) {
+            int n = snprintf(num, sizeof num, "\x1f%d", l->line);
+            rc |= key_add(k, num, (size_t)n);
+        }
+    } else {
+        rc |= key_add(k, "M", 1) | key_add(k, l->module, strlen(l->module));
+    }
+    if (g != MP_DIFF_BY_FILE || !l->file)
+        rc |= key_add(k, "\x1f", 1) | key_add(k, l->function, strlen(l->function));
+    return rc ? -1 : 0;
+}
+
+/* ---- items ---- */
+
+struct collector {
+    const struct mp_profile *p;
+    const struct file_keys *fk;
+    enum mp_diff_group group;
+    struct owned *own;
+    struct entry *e;
+    size_t n, cap;
+    struct keybuf key;
+};
+
+static struct entry *new_entry(struct collector *c, const struct mp_line_stats *l)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 64;
+        struct entry *g = realloc(c->e, cap * sizeof *g);
+        if (!g)
+            return NULL;
+        c->e = g;
+        c->cap = cap;
+    }
+    c->key.len = 0;
+    if (key_line(&c->key, c->fk, l, c->group) != 0)
+        return NULL;
+    struct entry *e = &c->e[c->n];
+    memset(e, 0, sizeof *e);
+    e->file = l->file;
+    e->module = l->module;
+    e->line = l->file && c->group != MP_DIFF_BY_FILE && c->group != MP_DIFF_BY_FUNCTION ? l->line : 0;
+    e->function = c->group == MP_DIFF_BY_FILE && l->file ? NULL : l->function;
+    e->file_key = l->file ? file_key(c->fk, l->file) : NULL;
+    return e;
+}
+
+static int finish_entry(struct collector *c, struct entry *e)
+{
+    if (!(e->key = mp_strtab_intern(&c->own->strings, c->key.s)))
+        return -1;
+    c->n++;
+    return 0;
+}
+
+/* By line, file or function: the allocating line records. */
+static int collect_lines(struct collector *c)
+{
+    for (size_t i = 0; i < mp_profile_line_count(c->p); i++) {
+        const struct mp_line_stats *l = mp_profile_line(c->p, i);
+        if (!l->alloc_calls)
+            continue;
+        struct entry *e = new_entry(c, l);
+        if (!e)
+            return -1;
+        e->alloc_calls = l->alloc_calls;
+        e->allocated_bytes = l->allocated_bytes;
+        e->peak_bytes = l->peak_bytes;
+        e->live_bytes = l->live_bytes;
+        e->live_blocks = l->live_blocks;
+        if (finish_entry(c, e) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int push_frame(struct owned *own, const struct mp_line_stats *l)
+{
+    if (own->n_frames == own->cap_frames) {
+        size_t cap = own->cap_frames ? 2 * own->cap_frames : 64;
+        struct mp_diff_frame *g = realloc(own->frames, cap * sizeof *g);
+        if (!g)
+            return -1;
+        own->frames = g;
+        own->cap_frames = cap;
+    }
+    own->frames[own->n_frames++] = (struct mp_diff_frame){ l->file, l->file ? l->line : 0, l->function, l->module };
+    return 0;
+}
+
+/* By traceback: each stack from its user line out (as the call tree cuts it). */
+static int collect_stacks(struct collector *c)
+{
+    for (size_t i = 0; i < mp_profile_stack_count(c->p); i++) {
+        const struct mp_stack_info *s = mp_profile_stack(c->p, i);
+        if (!s->alloc_calls)
+            continue;
+        uint32_t self, end;
+        if (mp_calltree_span(c->p, s, &self, &end) != 0)
+            self = end = UINT32_MAX; /* no user frame: the user line alone */
+        const struct mp_line_stats *user = mp_profile_line(c->p, s->self_line);
+        struct entry *e = new_entry(c, user);
+        if (!e)
+            return -1;
+        e->frames_at = c->own->n_frames;
+        for (uint32_t j = self + 1; self != UINT32_MAX && j <= end; j++) {
+            const struct mp_line_stats *l = mp_profile_line(c->p, s->frame_lines[j]);
+            if (key_add(&c->key, "\x1d", 1) != 0 || key_line(&c->key, c->fk, l, c->group) != 0 ||
+                push_frame(c->own, l) != 0)
+                return -1;
+            e->n_frames++;
+        }
+        e->alloc_calls = s->alloc_calls;
+        e->allocated_bytes = s->allocated_bytes;
+        e->peak_bytes = s->peak_bytes;
+        e->live_bytes = s->live_bytes;
+        e->live_blocks = s->live_blocks;
+        if (finish_entry(c, e) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int cmp_entry_key(const void *a, const void *b)
+{
+    return strcmp(((const struct entry *)a)->key, ((const struct entry *)b)->key);
+}
+
+/* The items of p, sorted by key, items with the same key summed. */
+static struct entry *collect(const struct mp_profile *p, const struct file_keys *fk, enum mp_diff_group group,
+                             struct owned *own, size_t *n_out)
+{
+    struct collector c = { .p = p, .fk = fk, .group = group, .own = own };
+    int rc = group == MP_DIFF_BY_TRACEBACK ? collect_stacks(&c) : collect_lines(&c);
+    free(c.key.s);
+    if (rc != 0) {
+        free(c.e);
+        return NULL;
+    }
+    if (!c.e && !(c.e = malloc(sizeof *c.e)))
+        return NULL;
+    qsort(c.e, c.n, sizeof *c.e, cmp_entry_key);
+    size_t m = 0;
+    for (size_t i = 0; i < c.n; i++) {
+        if (m && c.e[m - 1].key == c.e[i].key) {
+            struct entry *d = &c.e[m - 1];
+            d->alloc_calls += c.e[i].alloc_calls;
+            d->allocated_bytes += c.e[i].allocated_bytes;
+            d->peak_bytes += c.e[i].peak_bytes;
+            d->live_bytes += c.e[i].live_bytes;
+            d->live_blocks += c.e[i].live_blocks;
+        } else {
+            c.e[m++] = c.e[i];
+        }
+    }
+    *n_out = m;
+    return c.e;
+}
+
+/* ---- matching ---- */
+
+static void match_exact(struct entry *a, size_t na, struct entry *b, size_t nb)
+{
+    size_t i = 0, j = 0;
+    while (i < na && j < nb) {
+        int c = strcmp(a[i].key, b[j].key);
+        if (c < 0) {
+            i++;
+        } else if (c > 0) {
+            j++;
+        } else {
+            a[i].match = &b[j];
+            b[j].match = &a[i];
+            i++, j++;
+        }
+    }
+}
 
 /* NULL sorts after every string. */
 static int cmp_str(const char *a, const char *b)
@@ -32,86 +298,16 @@ static int cmp_int(int a, int b)
     return (a > b) - (a < b);
 }
 
-static int cmp_place(const char *fa, int la, const char *fna, const char *ma, const char *fb, int lb,
-                     const char *fnb, const char *mb)
-{
-    int c = cmp_str(fa, fb);
-    if (!c)
-        c = cmp_int(la, lb);
-    if (!c)
-        c = cmp_str(fna, fnb);
-    if (!c && !fa)
-        c = cmp_str(ma, mb);
-    return c;
-}
-
-static int cmp_entry_key(const void *a, const void *b)
-{
-    const struct entry *x = a, *y = b;
-    return cmp_place(x->file, x->line, x->function, x->module, y->file, y->line, y->function, y->module);
-}
-
-/* By file and function, then line (the groups the moved-line rule looks at). */
+/* By file key and function, then line (the groups the moved-line rule looks at). */
 static int cmp_entry_function(const void *a, const void *b)
 {
     const struct entry *x = *(const struct entry *const *)a, *y = *(const struct entry *const *)b;
-    int c = cmp_str(x->file, y->file);
+    int c = cmp_str(x->file_key, y->file_key);
     if (!c)
         c = cmp_str(x->function, y->function);
     if (!c)
         c = cmp_int(x->line, y->line);
     return c;
-}
-
-/* The allocating lines of p, sorted by key, duplicates merged. */
-static struct entry *collect(const struct mp_profile *p, size_t *n_out)
-{
-    size_t n_lines = mp_profile_line_count(p), n = 0;
-    struct entry *e = calloc(n_lines ? n_lines : 1, sizeof *e);
-    if (!e)
-        return NULL;
-    for (size_t i = 0; i < n_lines; i++) {
-        const struct mp_line_stats *l = mp_profile_line(p, i);
-        if (!l->alloc_calls)
-            continue;
-        e[n++] = (struct entry){ .file = l->file, .function = l->function, .module = l->module,
-                                 .line = l->file ? l->line : 0, .alloc_calls = l->alloc_calls,
-                                 .allocated_bytes = l->allocated_bytes, .peak_bytes = l->peak_bytes,
-                                 .live_bytes = l->live_bytes, .live_blocks = l->live_blocks };
-    }
-    qsort(e, n, sizeof *e, cmp_entry_key);
-    size_t m = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (m && cmp_entry_key(&e[m - 1], &e[i]) == 0) {
-            struct entry *d = &e[m - 1];
-            d->alloc_calls += e[i].alloc_calls;
-            d->allocated_bytes += e[i].allocated_bytes;
-            d->peak_bytes += e[i].peak_bytes;
-            d->live_bytes += e[i].live_bytes;
-            d->live_blocks += e[i].live_blocks;
-        } else {
-            e[m++] = e[i];
-        }
-    }
-    *n_out = m;
-    return e;
-}
-
-static void match_exact(struct entry *a, size_t na, struct entry *b, size_t nb)
-{
-    size_t i = 0, j = 0;
-    while (i < na && j < nb) {
-        int c = cmp_entry_key(&a[i], &b[j]);
-        if (c < 0) {
-            i++;
-        } else if (c > 0) {
-            j++;
-        } else {
-            a[i].match = &b[j];
-            b[j].match = &a[i];
-            i++, j++;
-        }
-    }
 }
 
 /* Entries with line info, by file and function. */
@@ -122,7 +318,7 @@ static struct entry **by_function(struct entry *e, size_t n, size_t *n_out)
         return NULL;
     size_t m = 0;
     for (size_t i = 0; i < n; i++)
-        if (e[i].file && e[i].function)
+        if (e[i].file_key && e[i].function)
             v[m++] = &e[i];
     qsort(v, m, sizeof *v, cmp_entry_function);
     *n_out = m;
@@ -132,7 +328,7 @@ static struct entry **by_function(struct entry *e, size_t n, size_t *n_out)
 static size_t group_end(struct entry **v, size_t n, size_t i)
 {
     size_t j = i + 1;
-    while (j < n && cmp_str(v[j]->file, v[i]->file) == 0 && cmp_str(v[j]->function, v[i]->function) == 0)
+    while (j < n && cmp_str(v[j]->file_key, v[i]->file_key) == 0 && cmp_str(v[j]->function, v[i]->function) == 0)
         j++;
     return j;
 }
@@ -151,7 +347,7 @@ static int match_moved(struct entry *a, size_t na, struct entry *b, size_t nb)
     size_t i = 0, j = 0;
     while (i < nva && j < nvb) {
         size_t ie = group_end(va, nva, i), je = group_end(vb, nvb, j);
-        int c = cmp_str(va[i]->file, vb[j]->file);
+        int c = cmp_str(va[i]->file_key, vb[j]->file_key);
         if (!c)
             c = cmp_str(va[i]->function, vb[j]->function);
         if (c < 0) {
@@ -173,9 +369,7 @@ static int match_moved(struct entry *a, size_t na, struct entry *b, size_t nb)
     return 0;
 }
 
-/* ------------------------------------------------------------------------ */
-/* The model                                                                  */
-/* ------------------------------------------------------------------------ */
+/* ---- the model ---- */
 
 static void metric_of(const struct entry *e, enum mp_diff_metric m, uint64_t *size, uint64_t *count)
 {
@@ -210,6 +404,26 @@ static int cmp_u64_desc(uint64_t a, uint64_t b)
     return (a < b) - (a > b);
 }
 
+static int cmp_place(const struct mp_diff_line *x, const struct mp_diff_line *y)
+{
+    int c = cmp_str(x->file, y->file);
+    if (!c)
+        c = cmp_int(x->line, y->line);
+    if (!c)
+        c = cmp_str(x->function, y->function);
+    if (!c && !x->file)
+        c = cmp_str(x->module, y->module);
+    for (size_t i = 0; !c && i < x->n_callers && i < y->n_callers; i++) {
+        const struct mp_diff_frame *f = &x->callers[i], *g = &y->callers[i];
+        c = cmp_str(f->file, g->file);
+        if (!c)
+            c = cmp_int(f->line, g->line);
+        if (!c)
+            c = cmp_str(f->function, g->function);
+    }
+    return c ? c : (x->n_callers > y->n_callers) - (x->n_callers < y->n_callers);
+}
+
 static int cmp_diff_line(const void *a, const void *b)
 {
     const struct mp_diff_line *x = a, *y = b;
@@ -217,7 +431,7 @@ static int cmp_diff_line(const void *a, const void *b)
     if (!c)
         c = cmp_u64_desc(absdiff(x->old_count, x->new_count), absdiff(y->old_count, y->new_count));
     if (!c)
-        c = cmp_place(x->file, x->line, x->function, x->module, y->file, y->line, y->function, y->module);
+        c = cmp_place(x, y);
     if (!c)
         c = cmp_int((int)x->kind, (int)y->kind);
     if (!c)
@@ -225,8 +439,8 @@ static int cmp_diff_line(const void *a, const void *b)
     return c;
 }
 
-/* Adds the line for (o, n) (either may be NULL) unless its numbers did not change. */
-static void add_line(struct mp_diff *d, const struct entry *o, const struct entry *n)
+/* Adds the item for (o, n) (either may be NULL) unless its numbers did not change. */
+static void add_line(struct mp_diff *d, const struct owned *own, const struct entry *o, const struct entry *n)
 {
     struct mp_diff_line l = { 0 };
     metric_of(o, d->metric, &l.old_size, &l.old_count);
@@ -242,6 +456,8 @@ static void add_line(struct mp_diff *d, const struct entry *o, const struct entr
     l.function = place->function;
     l.module = place->module;
     l.old_line = l.kind == MP_DIFF_MOVED ? o->line : 0;
+    l.callers = place->n_frames ? &own->frames[place->frames_at] : NULL;
+    l.n_callers = place->n_frames;
     d->lines[d->n_lines++] = l;
 }
 
@@ -270,41 +486,114 @@ static void summary(struct mp_diff *d, const struct mp_profile *old_p, const str
     d->new_heap_note = new_run ? new_run->engine_note : NULL;
 }
 
-int mp_diff_build(const struct mp_profile *old_p, const struct mp_report_run *old_run,
-                  const struct mp_profile *new_p, const struct mp_report_run *new_run, enum mp_diff_metric metric,
-                  struct mp_diff *out)
+static int cmp_renamed(const void *a, const void *b)
+{
+    return strcmp(((const struct mp_diff_renamed *)a)->old_path, ((const struct mp_diff_renamed *)b)->old_path);
+}
+
+/* Pairs the files of the two profiles; the files paired under another path. */
+static int pair_files(struct mp_diff *d, struct owned *own, const struct mp_diff_paths *paths, struct file_keys *fa,
+                      struct file_keys *fb)
+{
+    struct mp_diff_files f = { &own->strings, calloc(fa->n ? fa->n : 1, sizeof *f.old_files),
+                               calloc(fb->n ? fb->n : 1, sizeof *f.new_files), fa->n, fb->n };
+    int rc = -1;
+    d->renamed = malloc((fa->n ? fa->n : 1) * sizeof *d->renamed);
+    if (!f.old_files || !f.new_files || !d->renamed)
+        goto out;
+    for (size_t i = 0; i < fa->n; i++)
+        f.old_files[i].path = fa->paths[i];
+    for (size_t j = 0; j < fb->n; j++)
+        f.new_files[j].path = fb->paths[j];
+    if (mp_diff_pair_files(&f, paths) != 0)
+        goto out;
+    for (size_t i = 0; i < fa->n; i++)
+        fa->keys[i] = f.old_files[i].key;
+    for (size_t j = 0; j < fb->n; j++) {
+        fb->keys[j] = f.new_files[j].key;
+        for (size_t i = 0; i < fa->n; i++)
+            if (f.old_files[i].key == f.new_files[j].key && strcmp(f.old_files[i].path, f.new_files[j].path) != 0)
+                d->renamed[d->n_renamed++] = (struct mp_diff_renamed){ f.old_files[i].path, f.new_files[j].path };
+    }
+    qsort(d->renamed, d->n_renamed, sizeof *d->renamed, cmp_renamed);
+    rc = 0;
+out:
+    free(f.old_files);
+    free(f.new_files);
+    return rc;
+}
+
+int mp_diff_build_with(const struct mp_profile *old_p, const struct mp_report_run *old_run,
+                       const struct mp_profile *new_p, const struct mp_report_run *new_run,
+                       const struct mp_diff_config *cfg, struct mp_diff *out)
 {
     memset(out, 0, sizeof *out);
-    out->metric = metric;
+    out->metric = cfg->metric;
+    out->group = cfg->group;
     summary(out, old_p, old_run, new_p, new_run);
-
+    struct owned *own = calloc(1, sizeof *own);
+    struct file_keys fa = { 0 }, fb = { 0 };
+    struct entry *a = NULL, *b = NULL;
     size_t na = 0, nb = 0;
-    struct entry *a = collect(old_p, &na), *b = collect(new_p, &nb);
+    if (!own)
+        return -1;
+    mp_strtab_init(&own->strings);
+    out->owned = own;
+    if (collect_files(old_p, &fa) != 0 || collect_files(new_p, &fb) != 0 ||
+        pair_files(out, own, &cfg->paths, &fa, &fb) != 0)
+        goto fail;
+    a = collect(old_p, &fa, cfg->group, own, &na);
+    b = collect(new_p, &fb, cfg->group, own, &nb);
     out->lines = malloc((na + nb ? na + nb : 1) * sizeof *out->lines);
     if (!a || !b || !out->lines)
         goto fail;
     match_exact(a, na, b, nb);
-    if (match_moved(a, na, b, nb) != 0)
+    if (cfg->group == MP_DIFF_BY_LINE && match_moved(a, na, b, nb) != 0)
         goto fail;
     for (size_t j = 0; j < nb; j++)
-        add_line(out, b[j].match, &b[j]);
+        add_line(out, own, b[j].match, &b[j]);
     for (size_t i = 0; i < na; i++)
         if (!a[i].match)
-            add_line(out, &a[i], NULL);
+            add_line(out, own, &a[i], NULL);
     qsort(out->lines, out->n_lines, sizeof *out->lines, cmp_diff_line);
     free(a);
     free(b);
+    free(fa.paths);
+    free(fa.keys);
+    free(fb.paths);
+    free(fb.keys);
     return 0;
 fail:
     free(a);
     free(b);
+    free(fa.paths);
+    free(fa.keys);
+    free(fb.paths);
+    free(fb.keys);
     mp_diff_free(out);
     return -1;
 }
 
+int mp_diff_build(const struct mp_profile *old_p, const struct mp_report_run *old_run,
+                  const struct mp_profile *new_p, const struct mp_report_run *new_run, enum mp_diff_metric metric,
+                  struct mp_diff *out)
+{
+    struct mp_diff_config cfg = { .metric = metric, .group = MP_DIFF_BY_LINE };
+    return mp_diff_build_with(old_p, old_run, new_p, new_run, &cfg, out);
+}
+
 void mp_diff_free(struct mp_diff *d)
 {
+    struct owned *own = d->owned;
+    if (own) {
+        mp_strtab_free(&own->strings);
+        free(own->frames);
+        free(own);
+    }
     free(d->lines);
+    free(d->renamed);
+    d->owned = NULL;
     d->lines = NULL;
-    d->n_lines = 0;
+    d->renamed = NULL;
+    d->n_lines = d->n_renamed = 0;
 }

@@ -93,32 +93,59 @@ static void write_summary(FILE *out, const struct mp_diff *d, int precision)
 static const char *metric_title(enum mp_diff_metric m)
 {
     switch (m) {
-    case MP_DIFF_PEAK: return "Lines by bytes held at peak (size: bytes held at the heap's peak, count: allocation calls)";
-    case MP_DIFF_LEAKED: return "Lines by bytes leaked (size: bytes leaked at exit, count: leaked blocks)";
+    case MP_DIFF_PEAK: return "by bytes held at peak (size: bytes held at the heap's peak, count: allocation calls)";
+    case MP_DIFF_LEAKED: return "by bytes leaked (size: bytes leaked at exit, count: leaked blocks)";
     case MP_DIFF_ALLOCATED:
-    default: return "Lines by bytes allocated (size: bytes allocated, count: allocation calls)";
+    default: return "by bytes allocated (size: bytes allocated, count: allocation calls)";
     }
 }
 
-static void write_line(FILE *out, const struct mp_diff_line *l, int precision)
+static const char *const group_title[] = { "Lines", "Files", "Functions", "Tracebacks" };
+static const char *const group_item[][2] = { { "line", "lines" }, { "file", "files" }, { "function", "functions" },
+                                             { "traceback", "tracebacks" } };
+
+static void write_frame(FILE *out, const char *file, int line, const char *function, const char *module,
+                        enum mp_diff_group group)
+{
+    if (!file)
+        fprintf(out, "%s (%s)", function ? function : "[unknown]", module ? module : "[unknown]");
+    else if (group == MP_DIFF_BY_FILE)
+        fputs(file, out);
+    else if (group == MP_DIFF_BY_FUNCTION)
+        fprintf(out, "%s (%s)", function, file);
+    else if (group == MP_DIFF_BY_TRACEBACK)
+        fprintf(out, "%s:%d (%s)", file, line, function);
+    else
+        fprintf(out, "%s:%d", file, line);
+}
+
+static void write_line(FILE *out, const struct mp_diff_line *l, enum mp_diff_group group, int precision)
 {
     fputs("  ", out);
-    if (l->file)
-        fprintf(out, "%s:%d", l->file, l->line);
-    else
-        fprintf(out, "%s (%s)", l->function ? l->function : "[unknown]", l->module ? l->module : "[unknown]");
+    write_frame(out, l->file, l->line, l->function, l->module, group);
     switch (l->kind) {
     case MP_DIFF_MOVED: fprintf(out, " (was :%d)", l->old_line); break;
     case MP_DIFF_NEW: fputs(" (new)", out); break;
     case MP_DIFF_GONE: fputs(" (gone)", out); break;
     case MP_DIFF_SAME_PLACE: break;
     }
-    char size[64], dsize[64], count[64], dcount[64];
+    char size[64], dsize[64], count[64], dcount[64], average[64];
     size_str(size, sizeof size, l->new_size, precision);
     size_change(dsize, sizeof dsize, l->old_size, l->new_size, precision);
     mp_format_count(count, sizeof count, l->new_count);
     count_change(dcount, sizeof dcount, l->old_count, l->new_count);
-    fprintf(out, ": size=%s (%s), count=%s (%s)\n", size, dsize, count, dcount);
+    fprintf(out, ": size=%s (%s), count=%s (%s)", size, dsize, count, dcount);
+    if (l->new_count) { /* tracemalloc's average: the size of one, rounded to the byte */
+        size_str(average, sizeof average, (l->new_size + l->new_count / 2) / l->new_count, precision);
+        fprintf(out, ", average=%s", average);
+    }
+    fputc('\n', out);
+    for (size_t i = 0; i < l->n_callers; i++) {
+        const struct mp_diff_frame *f = &l->callers[i];
+        fputs("      ", out);
+        write_frame(out, f->file, f->line, f->function, f->module, MP_DIFF_BY_TRACEBACK);
+        fputc('\n', out);
+    }
 }
 
 int mp_diff_write(FILE *out, const struct mp_diff *d, const struct mp_diff_options *opt)
@@ -128,18 +155,26 @@ int mp_diff_write(FILE *out, const struct mp_diff *d, const struct mp_diff_optio
     if (opt && opt->old_name && opt->new_name)
         fprintf(out, "memprof diff: %s -> %s\n\n", opt->old_name, opt->new_name);
     write_summary(out, d, precision);
-    fprintf(out, "\n%s, biggest change first\n", metric_title(d->metric));
+    fprintf(out, "\n%s %s, biggest change first\n", group_title[d->group], metric_title(d->metric));
     size_t shown = top && top < d->n_lines ? top : d->n_lines;
     char more[32];
     for (size_t i = 0; i < shown; i++)
-        write_line(out, &d->lines[i], precision);
+        write_line(out, &d->lines[i], d->group, precision);
+    const char *const *item = group_item[d->group];
     if (!d->n_lines)
-        fprintf(out, "  no line changed\n");
+        fprintf(out, "  no %s changed\n", item[0]);
     if (shown < d->n_lines)
-        fprintf(out, "  (%s more changed line%s; --top 0 shows all)\n", MP_COUNT_STR(more, d->n_lines - shown),
-                d->n_lines - shown == 1 ? "" : "s");
-    fprintf(out, "  %s allocating line%s unchanged\n", MP_COUNT_STR(more, d->n_unchanged),
-            d->n_unchanged == 1 ? "" : "s");
+        fprintf(out, "  (%s more changed %s; --top 0 shows all)\n", MP_COUNT_STR(more, d->n_lines - shown),
+                item[d->n_lines - shown != 1]);
+    fprintf(out, "  %s allocating %s unchanged\n", MP_COUNT_STR(more, d->n_unchanged), item[d->n_unchanged != 1]);
+    if (d->n_renamed) {
+        size_t n = top && top < d->n_renamed ? top : d->n_renamed;
+        fprintf(out, "\nFiles matched under another path (--strip, --map)\n");
+        for (size_t i = 0; i < n; i++)
+            fprintf(out, "  %s -> %s\n", d->renamed[i].old_path, d->renamed[i].new_path);
+        if (n < d->n_renamed)
+            fprintf(out, "  (%s more; --top 0 shows all)\n", MP_COUNT_STR(more, d->n_renamed - n));
+    }
     fflush(out);
     return ferror(out) ? -1 : 0;
 }

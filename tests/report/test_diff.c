@@ -174,26 +174,27 @@ START_TEST(full_report_text)
         "  peak RSS: not compared (not in either report)\n"
         "\n"
         "Lines by bytes allocated (size: bytes allocated, count: allocation calls), biggest change first\n"
-        /* the doubled line first, with its exact change */
-        "  app.c:42: size=2.0 MiB (+1.0 MiB), count=3 (+1)\n"
+        /* the doubled line first, with its exact change; average: size / count (2 MiB / 3 =
+         * 699,051 B), tracemalloc's, left out where the count is 0 */
+        "  app.c:42: size=2.0 MiB (+1.0 MiB), count=3 (+1), average=682.7 KiB\n"
         /* parse has one allocating line in each: matched although it moved */
-        "  app.c:72 (was :70): size=600 B (+300 B), count=2 (+1)\n"
-        "  app.c:60 (new): size=200 B (+200 B), count=2 (+2)\n"
+        "  app.c:72 (was :70): size=600 B (+300 B), count=2 (+1), average=300 B\n"
+        "  app.c:60 (new): size=200 B (+200 B), count=2 (+2), average=100 B\n"
         /* same size change: the bigger count change first */
-        "  app.c:50 (new): size=100 B (+100 B), count=4 (+4)\n"
+        "  app.c:50 (new): size=100 B (+100 B), count=4 (+4), average=25 B\n"
         "  app.c:30 (gone): size=0 B (-100 B), count=0 (-1)\n"
         /* full ties: by file, then line */
-        "  a.c:5 (new): size=20 B (+20 B), count=1 (+1)\n"
+        "  a.c:5 (new): size=20 B (+20 B), count=1 (+1), average=20 B\n"
         "  app.c:101 (gone): size=0 B (-20 B), count=0 (-1)\n"
-        "  app.c:103 (new): size=20 B (+20 B), count=1 (+1)\n"
-        "  b.c:5 (new): size=20 B (+20 B), count=1 (+1)\n"
-        "  app.c:90: size=32 B (+16 B), count=2 (+1)\n"
-        "  app.c:91: size=32 B (+16 B), count=2 (+1)\n"
+        "  app.c:103 (new): size=20 B (+20 B), count=1 (+1), average=20 B\n"
+        "  b.c:5 (new): size=20 B (+20 B), count=1 (+1), average=20 B\n"
+        "  app.c:90: size=32 B (+16 B), count=2 (+1), average=16 B\n"
+        "  app.c:91: size=32 B (+16 B), count=2 (+1), average=16 B\n"
         /* two has two allocating lines: no moved-line matching */
         "  app.c:100 (gone): size=0 B (-10 B), count=0 (-1)\n"
-        "  app.c:102 (new): size=10 B (+10 B), count=1 (+1)\n"
+        "  app.c:102 (new): size=10 B (+10 B), count=1 (+1), average=10 B\n"
         /* no line info: function and module */
-        "  mod+0x40 (/usr/lib/libplug.so): size=16 B (+8 B), count=2 (+1)\n"
+        "  mod+0x40 (/usr/lib/libplug.so): size=16 B (+8 B), count=2 (+1), average=8 B\n"
         "  1 allocating line unchanged\n");
     free(got);
 
@@ -227,8 +228,8 @@ START_TEST(top_limits_the_lines)
     ck_assert_ptr_nonnull(lines);
     ck_assert_str_eq(lines,
         "\nLines by bytes allocated (size: bytes allocated, count: allocation calls), biggest change first\n"
-        "  app.c:42: size=2.0 MiB (+1.0 MiB), count=3 (+1)\n"
-        "  app.c:72 (was :70): size=600 B (+300 B), count=2 (+1)\n"
+        "  app.c:42: size=2.0 MiB (+1.0 MiB), count=3 (+1), average=682.7 KiB\n"
+        "  app.c:72 (was :70): size=600 B (+300 B), count=2 (+1), average=300 B\n"
         "  (12 more changed lines; --top 0 shows all)\n"
         "  1 allocating line unchanged\n");
     /* No names: no title line. */
@@ -324,7 +325,7 @@ START_TEST(metric_allocated)
     char *got = metric_text(MP_DIFF_ALLOCATED);
     ck_assert_str_eq(got, METRIC_SUMMARY
         "Lines by bytes allocated (size: bytes allocated, count: allocation calls), biggest change first\n"
-        "  app.c:42: size=600 B (+300 B), count=2 (+1)\n"
+        "  app.c:42: size=600 B (+300 B), count=2 (+1), average=300 B\n"
         "  1 allocating line unchanged\n");
     free(got);
 }
@@ -336,8 +337,8 @@ START_TEST(metric_peak)
     ck_assert_str_eq(got, METRIC_SUMMARY
         "Lines by bytes held at peak (size: bytes held at the heap's peak, count: allocation calls), "
         "biggest change first\n"
-        "  app.c:42: size=600 B (+300 B), count=2 (+1)\n"
-        "  app.c:30: size=0 B (-100 B), count=1 (+0)\n"
+        "  app.c:42: size=600 B (+300 B), count=2 (+1), average=300 B\n"
+        "  app.c:30: size=0 B (-100 B), count=1 (+0), average=0 B\n"
         "  0 allocating lines unchanged\n");
     free(got);
 }
@@ -348,7 +349,7 @@ START_TEST(metric_leaked)
     char *got = metric_text(MP_DIFF_LEAKED);
     ck_assert_str_eq(got, METRIC_SUMMARY
         "Lines by bytes leaked (size: bytes leaked at exit, count: leaked blocks), biggest change first\n"
-        "  app.c:42: size=300 B (+300 B), count=1 (+1)\n"
+        "  app.c:42: size=300 B (+300 B), count=1 (+1), average=300 B\n"
         "  1 allocating line unchanged\n");
     free(got);
 }
@@ -473,8 +474,8 @@ START_TEST(moved_needs_one_line_in_each)
     ck_assert_ptr_nonnull(lines);
     ck_assert_str_eq(lines, "biggest change first\n"
                             "  app.c:100 (gone): size=0 B (-10 B), count=0 (-1)\n"
-                            "  app.c:101 (new): size=10 B (+10 B), count=1 (+1)\n"
-                            "  app.c:102 (new): size=10 B (+10 B), count=1 (+1)\n"
+                            "  app.c:101 (new): size=10 B (+10 B), count=1 (+1), average=10 B\n"
+                            "  app.c:102 (new): size=10 B (+10 B), count=1 (+1), average=10 B\n"
                             "  0 allocating lines unchanged\n");
     free(got);
     mp_diff_free(&d);
@@ -658,12 +659,13 @@ START_TEST(end_to_end)
     profile_to(app1, old_json);
     profile_to(app2, new_json);
 
-    /* The doubled line, derived from the fixture: 4 calls of SCALE * 64 KiB. */
+    /* The doubled line, derived from the fixture: 4 calls of SCALE * 64 KiB; both reports were
+     * saved with --stable, so sizes are exact bytes. */
     size_t len;
     char *src = read_file(repo_path("tests/fixtures/diff_app.c"), &len);
     ck_assert_ptr_nonnull(src);
     char want[256];
-    snprintf(want, sizeof want, "diff_app.c:%d: size=512.0 KiB (+256.0 KiB), count=4 (+0)\n",
+    snprintf(want, sizeof want, "diff_app.c:%d: size=524,288 B (+262,144 B), count=4 (+0), average=131,072 B\n",
              line_of(src, "/* DIFF-DOUBLES */"));
     free(src);
 
@@ -682,9 +684,10 @@ START_TEST(end_to_end)
                   "first changed line is not the doubled one:\nwant ...%s\n%s", want, o.out);
     /* The two DIFF-SAME lines are unchanged; nothing else changed. */
     ck_assert_msg(strstr(o.out, "  2 allocating lines unchanged\n") != NULL, "%s", o.out);
-    ck_assert_msg(strstr(o.out, "  peak heap: 512.1 KiB (+256.0 KiB, +100.0%)\n") != NULL, "%s", o.out);
+    /* the fixture's totals: peak 262,244 -> 524,388, allocated 262,276 -> 524,420 */
+    ck_assert_msg(strstr(o.out, "  peak heap: 524,388 B (+262,144 B, +100.0%)\n") != NULL, "%s", o.out);
     ck_assert_msg(strstr(o.out, "  leaked bytes: 32 B (+0 B, +0.0%)\n") != NULL, "%s", o.out);
-    ck_assert_msg(strstr(o.out, "  allocated bytes: 512.1 KiB (+256.0 KiB, +99.9%)\n") != NULL, "%s", o.out);
+    ck_assert_msg(strstr(o.out, "  allocated bytes: 524,420 B (+262,144 B, +99.9%)\n") != NULL, "%s", o.out);
 
     /* Deterministic: the same again, and with -o. */
     char *first_out = strdup(o.out);
@@ -703,9 +706,9 @@ START_TEST(end_to_end)
     /* The gate: peak heap and allocated bytes doubled, leaks did not change. */
     ck_assert_int_eq(run_diff((char *[]){ old_json, new_json, "--limit-increase", "10", NULL }, &o), 3);
     ck_assert_msg(count_lines(o.err) == 2, "%s", o.err);
-    ck_assert_msg(strstr(o.err, "memprof: peak heap grew 100.0% (256.1 KiB -> 512.1 KiB), "
+    ck_assert_msg(strstr(o.err, "memprof: peak heap grew 100.0% (262,244 B -> 524,388 B), "
                                 "over --limit-increase 10%\n") == o.err, "%s", o.err);
-    ck_assert_msg(strstr(o.err, "\nmemprof: allocated bytes grew 99.9% (256.1 KiB -> 512.1 KiB), "
+    ck_assert_msg(strstr(o.err, "\nmemprof: allocated bytes grew 99.9% (262,276 B -> 524,420 B), "
                                 "over --limit-increase 10%\n") != NULL, "%s", o.err);
     run_output_free(&o);
     /* Within the limit (and the other way round: shrinking passes). */
@@ -713,7 +716,7 @@ START_TEST(end_to_end)
     ck_assert_uint_eq(o.err_len, 0);
     run_output_free(&o);
     ck_assert_int_eq(run_diff((char *[]){ new_json, old_json, "--limit-increase", "0", NULL }, &o), 0);
-    ck_assert_msg(strstr(o.out, "size=256.0 KiB (-256.0 KiB), count=4 (+0)\n") != NULL, "%s", o.out);
+    ck_assert_msg(strstr(o.out, "size=262,144 B (-262,144 B), count=4 (+0), average=65,536 B\n") != NULL, "%s", o.out);
     run_output_free(&o);
 
     /* Metrics: the doubled line was freed, so it leaked nothing. */
@@ -721,7 +724,12 @@ START_TEST(end_to_end)
     ck_assert_msg(strstr(o.out, "  no line changed\n  3 allocating lines unchanged\n") != NULL, "%s", o.out);
     run_output_free(&o);
     ck_assert_int_eq(run_diff((char *[]){ "--metric=peak", old_json, new_json, NULL }, &o), 0);
-    ck_assert_msg(strstr(o.out, "size=512.0 KiB (+256.0 KiB), count=4 (+0)\n") != NULL, "%s", o.out);
+    ck_assert_msg(strstr(o.out, "size=524,288 B (+262,144 B), count=4 (+0), average=131,072 B\n") != NULL, "%s",
+                  o.out);
+    run_output_free(&o);
+    /* --precision with --stable reports: exact all the same (--stable wins) */
+    ck_assert_int_eq(run_diff((char *[]){ "--precision", "3", old_json, new_json, NULL }, &o), 0);
+    ck_assert_msg(strstr(o.out, "  peak heap: 524,388 B (+262,144 B, +100.0%)\n") != NULL, "%s", o.out);
     run_output_free(&o);
 }
 END_TEST
