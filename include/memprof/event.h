@@ -23,13 +23,16 @@ enum mp_event_kind {
 
 struct mp_event {
     enum mp_event_kind kind;
-    uint32_t tid;          /* thread that made the call */
+    uint32_t tid;          /* thread that made the call (MP_EV_FREE: 0 when the engine
+                              does not know it) */
     uint64_t addr;         /* block address */
     uint64_t size;         /* requested bytes (MP_EV_ALLOC only) */
     uint32_t nframes;      /* number of valid entries in frames */
     uint32_t truncated;    /* nonzero when the stack was deeper than MP_MAX_FRAMES */
     const uint64_t *frames;/* return addresses, innermost first: frames[0] is the
-                              return address into the code that called the allocator */
+                              return address into the code that called the allocator
+                              (MP_EV_FREE: at most one frame, the free or realloc
+                              call's return address; none when the engine has none) */
     uint64_t time_ns;      /* MP_EV_SAMPLE: nanoseconds since the target started */
     uint64_t rss_bytes;    /* MP_EV_SAMPLE: resident set size */
 };

@@ -78,7 +78,9 @@ struct mp_stack_info {
 struct mp_thread_stats {
     uint32_t tid;                       /* the kernel's thread id (varies between runs) */
     uint64_t alloc_calls, allocated_bytes;
-    uint64_t free_calls, freed_bytes;   /* frees it called, of blocks any thread allocated */
+    uint64_t free_calls, freed_bytes;   /* frees it called, of blocks any thread allocated (0 when
+                                           the engine does not say which thread freed: a FREE
+                                           event with tid 0, as the breakpoint engine's) */
     uint64_t live_bytes, live_blocks;   /* blocks it allocated, held now (at the end: leaked) */
     uint64_t peak_bytes;                /* of its blocks, held when the heap reached its peak */
     uint64_t max_live_bytes;            /* the most its blocks held at one moment */

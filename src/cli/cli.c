@@ -41,7 +41,7 @@ static void print_help(void)
            "Options:\n"
            "  -o, --output FILE   write the text report to FILE instead of stderr (- stdout)\n"
            "      --json FILE     also write the report as JSON, the saved profile (- too)\n"
-           "      --top N         rows in \"Top lines\" (default 10; 0: all)\n"
+           "      --top N         rows per section: lines, callers... (default 10; 0: all)\n"
            "      --tables N      per-function tables to print (default 10; 0: all)\n"
            "      --precision N   digits after the point in sizes (default 1)\n"
            "      --engine E      heap engine: auto (default: the agent, breakpoints for\n"

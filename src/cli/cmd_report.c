@@ -32,7 +32,7 @@ static void print_help(void)
            "                      folded: folded stacks for flamegraph.pl, one line per\n"
            "                      stack with the bytes allocated through it\n"
            "  -o, --output FILE   write to FILE instead of standard output (- too)\n"
-           "      --top N         rows in \"Top lines\" (default 10; 0: all)\n"
+           "      --top N         rows per section: lines, callers... (default 10; 0: all)\n"
            "      --tables N      per-function tables to print (default 10; 0: all)\n"
            "      --precision N   digits after the point in sizes (default 1)\n"
            "      --stable        leave out what varies between runs (RSS, times, addresses)\n"

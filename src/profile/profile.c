@@ -385,7 +385,8 @@ static void count_free(struct mp_profile *p, const struct mp_block *b, const str
         p->totals.temporary_calls++;
         owner->last_addr = 0;
     }
-    struct thread *caller = mp_profile_thread_slot(p, ev->tid);
+    /* tid 0: the engine does not know who called (the breakpoint engine's free stub) */
+    struct thread *caller = ev->tid ? mp_profile_thread_slot(p, ev->tid) : NULL;
     if (caller) {
         caller->s.free_calls++;
         caller->s.freed_bytes += b->size;

@@ -35,11 +35,16 @@ static uint32_t resolve_site(struct mp_profile *p, uint64_t pc)
 
 uint32_t mp_profile_free_site_line(struct mp_profile *p, uint64_t pc)
 {
+    /* frees come in runs from one place (a loop that frees): the last one first */
+    if (p->n_free_sites && p->free_sites[p->last_free_site].pc == pc)
+        return p->free_sites[p->last_free_site].line;
     struct site_key k = { p, pc };
     uint64_t hash = mp_hash_u64(pc);
     uint32_t id = mp_hashidx_find(&p->free_site_index, hash, same_pc, &k);
-    if (id != UINT32_MAX)
+    if (id != UINT32_MAX) {
+        p->last_free_site = id;
         return p->free_sites[id].line;
+    }
     if (p->n_free_sites == p->cap_free_sites) {
         void *g = mp_profile_grow(p->free_sites, &p->cap_free_sites, sizeof *p->free_sites);
         if (!g)
@@ -49,6 +54,7 @@ uint32_t mp_profile_free_site_line(struct mp_profile *p, uint64_t pc)
     uint32_t line = resolve_site(p, pc);
     if (mp_hashidx_insert(&p->free_site_index, hash, p->n_free_sites) != 0)
         return line;
+    p->last_free_site = p->n_free_sites;
     p->free_sites[p->n_free_sites++] = (struct free_site){ pc, line };
     return line;
 }

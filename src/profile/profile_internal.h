@@ -72,6 +72,7 @@ struct mp_profile {
 
     struct free_site *free_sites;
     uint32_t n_free_sites, cap_free_sites;
+    uint32_t last_free_site; /* the one looked up last (a cache) */
     struct mp_hashidx free_site_index;
 
     struct mp_size_bucket sizes[MP_SIZE_BUCKETS];

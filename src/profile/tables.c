@@ -228,3 +228,23 @@ size_t *mp_stacks_by_live(const struct mp_profile *p, size_t *n_out)
     *n_out = n;
     return idx;
 }
+
+static int cmp_largest(const void *a, const void *b)
+{
+    const struct mp_largest *x = a, *y = b;
+    if (x->size != y->size)
+        return x->size < y->size ? 1 : -1;
+    if (x->calls != y->calls)
+        return x->calls < y->calls ? 1 : -1;
+    return (x->stack > y->stack) - (x->stack < y->stack);
+}
+
+size_t mp_largest_sorted(const struct mp_profile *p, struct mp_largest out[MP_LARGEST_KEPT])
+{
+    const struct mp_largest *kept;
+    size_t n = mp_profile_largest(p, &kept);
+    if (n)
+        memcpy(out, kept, n * sizeof *out);
+    qsort(out, n, sizeof *out, cmp_largest);
+    return n;
+}

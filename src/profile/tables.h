@@ -67,4 +67,8 @@ static inline size_t *mp_lines_by_bytes(const struct mp_profile *p, size_t *n_ou
  * innermost frame's place; caller frees. */
 size_t *mp_stacks_by_live(const struct mp_profile *p, size_t *n_out);
 
+/* The kept largest allocations in report order: by size, then calls (both
+ * biggest first), then stack index.  Fills out; returns how many. */
+size_t mp_largest_sorted(const struct mp_profile *p, struct mp_largest out[MP_LARGEST_KEPT]);
+
 #endif

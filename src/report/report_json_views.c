@@ -6,6 +6,7 @@
  * back and takes their absence (an older report) as "not recorded". */
 #include "format.h"
 #include "report_json_views.h"
+#include "profile/tables.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -82,23 +83,10 @@ static void write_histogram(FILE *out, const struct mp_profile *p)
     fprintf(out, "%s]", any ? "\n  " : "");
 }
 
-static int cmp_largest(const void *a, const void *b)
-{
-    const struct mp_largest *x = a, *y = b;
-    if (x->size != y->size)
-        return x->size < y->size ? 1 : -1;
-    if (x->calls != y->calls)
-        return x->calls < y->calls ? 1 : -1;
-    return (x->stack > y->stack) - (x->stack < y->stack);
-}
-
 static void write_largest(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
 {
-    const struct mp_largest *kept;
-    size_t n = mp_profile_largest(p, &kept);
     struct mp_largest v[MP_LARGEST_KEPT];
-    memcpy(v, kept, n * sizeof *v);
-    qsort(v, n, sizeof *v, cmp_largest);
+    size_t n = mp_largest_sorted(p, v);
     fprintf(out, "  \"largest\": [");
     for (size_t i = 0; i < n; i++) {
         fprintf(out, "%s\n    {\"size\": %" PRIu64 ", \"calls\": %" PRIu64 ", \"leaked_blocks\": %" PRIu64

@@ -3,10 +3,13 @@
  * allocations came from, and their callers, with shares), as text.  The
  * trees come from profile/calltree.c.
  *
- * Both print one row per call site, indented two spaces per level.  Each
- * node shows at most --top children (0: all), and children below 1% of the
- * tree's bytes are folded into one "(N more ...)" row unless --top=0, as
- * massif's threshold does. */
+ * Both print one row per call site, indented two spaces per level; a call
+ * site that is its parent's only one and carries all of it continues the
+ * parent's chain: it goes on the next row at the same depth, numbers left
+ * blank, so a plain backtrace reads as a column.  Each node shows at most
+ * --top children (0: all), and children below 1% of the tree's bytes are
+ * folded into one "(N more ...)" row unless --top=0, as massif's threshold
+ * does. */
 #include "format.h"
 #include "report_text_views.h"
 #include "views.h"
@@ -18,7 +21,7 @@
 #include <string.h>
 
 #define THRESHOLD_PCT 1.0
-#define MAX_DEPTH 64
+#define MAX_STEPS 256 /* stacks have at most 48 frames, plus their inline chains */
 
 struct printer {
     FILE *out;
@@ -45,14 +48,14 @@ static int shown(const struct printer *pr, const struct mp_tree_node *n, size_t 
     return rank < pr->opt->top_lines && (double)n->bytes * 100.0 >= THRESHOLD_PCT * (double)pr->total;
 }
 
-static void print_node(const struct printer *pr, uint32_t id, int depth);
+static void print_node(const struct printer *pr, uint32_t id, int depth, int steps);
 
 /* Children of a node (or the roots): those shown, then one row for the rest. */
 static void print_children(const struct printer *pr, const uint32_t *ids, size_t n, int depth, const char *what)
 {
     size_t i = 0;
     while (i < n && shown(pr, &pr->t->nodes[ids[i]], i))
-        print_node(pr, ids[i++], depth);
+        print_node(pr, ids[i++], depth, 0);
     if (i == n)
         return;
     uint64_t bytes = 0, calls = 0, peak = 0;
@@ -66,13 +69,32 @@ static void print_children(const struct printer *pr, const uint32_t *ids, size_t
     fprintf(pr->out, "(%s more %s; --top=0 shows all)\n", MP_COUNT_STR(more, n - i), what);
 }
 
-static void print_node(const struct printer *pr, uint32_t id, int depth)
+/* A node's only child that carries all of it continues the same chain:
+ * it is written below it, at the same depth, with blank numbers (a
+ * backtrace reads as a column of places, and only branches indent). */
+static int continues(const struct mp_tree_node *n, const struct mp_tree_node *child)
+{
+    return n->n_children == 1 && child->bytes == n->bytes && child->calls == n->calls &&
+           child->peak_bytes == n->peak_bytes;
+}
+
+/* steps: nodes printed so far on this path (a bound on the recursion). */
+static void print_node(const struct printer *pr, uint32_t id, int depth, int steps)
 {
     const struct mp_tree_node *n = &pr->t->nodes[id];
-    columns(pr, n->bytes, n->calls, n->peak_bytes, depth);
+    const struct mp_tree_node *parent = n->parent != UINT32_MAX ? &pr->t->nodes[n->parent] : NULL;
+    if (parent && parent->line != MP_TREE_TARGET && continues(parent, n))
+        fprintf(pr->out, "%12s %7s %12s %12s   %*s", "", "", "", "", 2 * depth, "");
+    else
+        columns(pr, n->bytes, n->calls, n->peak_bytes, depth);
     mp_text_line_name(pr->out, mp_profile_line(pr->p, n->line), pr->opt);
     fputc('\n', pr->out);
-    if (depth + 1 < MAX_DEPTH)
+    if (steps + 1 >= MAX_STEPS || !n->n_children)
+        return;
+    const struct mp_tree_node *only = &pr->t->nodes[pr->t->child_ids[n->first_child]];
+    if (continues(n, only))
+        print_node(pr, pr->t->child_ids[n->first_child], depth, steps + 1);
+    else
         print_children(pr, pr->t->child_ids + n->first_child, n->n_children, depth + 1,
                        pr->t->nodes[0].line == MP_TREE_TARGET ? "callers" : "call sites");
 }

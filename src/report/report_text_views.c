@@ -73,28 +73,13 @@ void mp_text_calls(FILE *out, const struct mp_profile *p, const struct mp_report
 
 /* ---- the largest allocations ---- */
 
-static int cmp_largest(const void *a, const void *b)
-{
-    const struct mp_largest *x = a, *y = b;
-    if (x->size != y->size)
-        return x->size < y->size ? 1 : -1;
-    if (x->calls != y->calls)
-        return x->calls < y->calls ? 1 : -1;
-    return (x->stack > y->stack) - (x->stack < y->stack);
-}
-
 void mp_text_largest(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                      const struct mp_report_options *opt)
 {
-    const struct mp_largest *kept;
-    size_t n = mp_profile_largest(p, &kept);
+    struct mp_largest v[MP_LARGEST_KEPT];
+    size_t n = mp_largest_sorted(p, v);
     if (!n)
         return;
-    struct mp_largest *v = malloc(n * sizeof *v);
-    if (!v)
-        return;
-    memcpy(v, kept, n * sizeof *v);
-    qsort(v, n, sizeof *v, cmp_largest);
     size_t shown = limit(n, opt->top_lines);
     fprintf(out, "\nLargest allocations (single blocks by size; calls of that size from that stack)\n");
     for (size_t i = 0; i < shown; i++) {
@@ -106,7 +91,6 @@ void mp_text_largest(FILE *out, const struct mp_profile *p, const struct mp_repo
     }
     if (shown < n)
         fprintf(out, "  (%zu more kept; --top=0 shows all %d memprof keeps)\n", n - shown, MP_LARGEST_KEPT);
-    free(v);
 }
 
 /* ---- the size histogram ---- */

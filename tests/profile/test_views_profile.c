@@ -226,6 +226,13 @@ START_TEST(threads_and_the_peak)
     ck_assert_uint_eq(mp_profile_stack(p, 0)->peak_bytes, 0);
     ck_assert_uint_eq(mp_profile_stack(p, 1)->peak_bytes, 350);
     ck_assert_uint_eq(mp_profile_stack(p, 2)->peak_bytes, 0);
+    /* a free whose thread the engine does not know (tid 0: the breakpoint engine's stub) is
+     * the owner's block released, and nobody's free call */
+    free_ev(p, 0, 0xd, 0);
+    ck_assert_uint_eq(mp_profile_thread_count(p), 2);
+    ck_assert_uint_eq(t1->live_bytes, 0);
+    ck_assert_uint_eq(t1->free_calls, 2);
+    ck_assert_uint_eq(t2->free_calls, 1);
     /* reset forgets threads, histogram, largest */
     mp_profile_reset(p);
     const struct mp_largest *v;

@@ -1461,7 +1461,8 @@ START_TEST(views_text_exact)
                 "   allocated   share        calls      at peak   call site\n"
                 " 1,572,864 B   99.4%            1  1,572,864 B   libfoo.so+0x40 (/usr/lib/libfoo.so)\n"
                 "     4,096 B    0.3%            1          0 B   app.c:8 (main)\n"
-                "     4,096 B    0.3%            1          0 B     app.c:4 (make)\n"
+                /* main:8 only calls make: the same chain, numbers blank */
+                "                                                 app.c:4 (make)\n"
                 "     4,096 B    0.3%            1      4,096 B   /zzz-memprof-missing/gone.c:3 (other)\n"
                 "     1,024 B    0.1%            2      1,024 B   app.c:9 (main)\n"
                 "     1,024 B    0.1%            1      1,024 B   app.c:10 (main)\n"
