@@ -129,3 +129,11 @@ uint64_t mp_saved_time_ns(uint64_t ns)
 {
     return (uint64_t)(mp_saved_seconds((double)ns / 1e9) * 1e9 + 0.5);
 }
+
+uint64_t mp_per_second(uint64_t n, double seconds)
+{
+    if (!(seconds > 0))
+        return 0;
+    double v = (double)n / seconds + 0.5;
+    return v >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)v;
+}

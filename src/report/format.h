@@ -38,6 +38,9 @@ void mp_text_stack(FILE *out, const struct mp_profile *p, const struct mp_stack_
 double mp_saved_seconds(double seconds);
 uint64_t mp_saved_time_ns(uint64_t ns);
 
+/* n per second over `seconds`, rounded; 0 for no time, UINT64_MAX past it. */
+uint64_t mp_per_second(uint64_t n, double seconds);
+
 /* s as a JSON string (quoted, escaped), or null for NULL. */
 void mp_json_string(FILE *out, const char *s);
 

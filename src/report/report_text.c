@@ -51,8 +51,9 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
     fprintf(out, "  allocations        %s calls, %s\n", a, b);
     double wall = mp_saved_seconds(run->wall_seconds);
     if (!opt->stable && wall >= 0.001 && t->alloc_calls) { /* heaptrack's "calls to allocation functions: N (N/s)" */
-        mp_format_count(a, sizeof a, (uint64_t)((double)t->alloc_calls / wall + 0.5));
-        mp_format_size(b, sizeof b, (int64_t)((double)t->allocated_bytes / wall + 0.5), opt->precision);
+        uint64_t bytes = mp_per_second(t->allocated_bytes, wall);
+        mp_format_count(a, sizeof a, mp_per_second(t->alloc_calls, wall));
+        mp_format_size(b, sizeof b, bytes > INT64_MAX ? INT64_MAX : (int64_t)bytes, opt->precision);
         fprintf(out, "  allocation rate    %s calls/s, %s/s over %.3f s\n", a, b, wall);
     }
     mp_format_count(a, sizeof a, t->free_calls);

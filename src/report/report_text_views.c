@@ -117,7 +117,7 @@ void mp_text_sizes(FILE *out, const struct mp_profile *p, const struct mp_report
             snprintf(below, sizeof below, "2^%u B", k);
         mp_format_count(calls, sizeof calls, h[k].calls);
         /* the bar: calls against the fullest bucket, at least one # */
-        int bar = (int)((h[k].calls * SIZE_BAR_WIDTH + most - 1) / most);
+        int bar = (int)((double)h[k].calls * SIZE_BAR_WIDTH / (double)most + 0.999999);
         fprintf(out, "%12s %12s %12s %12s   %.*s\n", size_str(from, sizeof from, lo, opt), below, calls,
                 size_str(bytes, sizeof bytes, h[k].bytes, opt), bar, "##############################");
     }
@@ -190,12 +190,14 @@ void mp_text_rate(FILE *out, const struct mp_profile *p, const struct mp_report_
     for (size_t r = 0; r < rows; r++) {
         const struct mp_sample *e = &s[1 + (r + 1) * (n - 1) / rows - 1];
         uint64_t t1 = mp_saved_time_ns(e->time_ns);
-        double dt = (double)(t1 - t0) / 1e9;
-        uint64_t calls = e->alloc_calls - calls0, bytes = e->allocated_bytes - bytes0;
+        /* a saved report could say anything: no slice goes backwards */
+        double dt = t1 > t0 ? (double)(t1 - t0) / 1e9 : 0;
+        uint64_t calls = e->alloc_calls > calls0 ? e->alloc_calls - calls0 : 0;
+        uint64_t bytes = e->allocated_bytes > bytes0 ? e->allocated_bytes - bytes0 : 0;
         char c[32], cps[32], bps[64], heap[64];
         mp_format_count(c, sizeof c, calls);
-        mp_format_count(cps, sizeof cps, dt > 0 ? (uint64_t)((double)calls / dt + 0.5) : 0);
-        size_str(bps, sizeof bps, dt > 0 ? (uint64_t)((double)bytes / dt + 0.5) : 0, opt);
+        mp_format_count(cps, sizeof cps, mp_per_second(calls, dt));
+        size_str(bps, sizeof bps, mp_per_second(bytes, dt), opt);
         strcat(bps, "/s");
         fprintf(out, "%9.3fs %9.3fs %12s %12s %12s %12s\n", (double)t0 / 1e9, (double)t1 / 1e9, c, cps, bps,
                 size_str(heap, sizeof heap, e->heap_bytes, opt));

@@ -1,5 +1,5 @@
 /* memprof fuzz target: the JSON report loader (src/json_load.c) and every
- * writer fed by what it accepts.  Built and run by scripts/fuzz (libFuzzer,
+ * writer (every view of the text report) fed by what it accepts.  Built and run by scripts/fuzz (libFuzzer,
  * ASan, UBSan).  A load either fails with one error line naming the input,
  * or gives a profile that every writer can render. */
 #include "report/json_load.h"
@@ -28,8 +28,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         return 0;
     }
+    /* every view, and the callers of a function and of a line */
+    static const char *const callers[] = { "main", "a.c:3" };
     struct mp_report_options opt = { .cwd = NULL, .precision = 1, .top_lines = 10, .max_tables = 10,
-                                     .stable = r.stable };
+                                     .stable = r.stable, .show = MP_VIEWS_ALL, .callers = callers, .n_callers = 2 };
     if (mp_write_text(devnull, r.profile, &r.run, r.sources, &opt) != 0 ||
         mp_write_json(devnull, r.profile, &r.run, r.sources, &opt) != 0 ||
         mp_write_folded(devnull, r.profile, &opt) != 0)

@@ -1541,6 +1541,24 @@ START_TEST(views_rate_text)
     ck_assert_ptr_nonnull(strstr(got, "\nAllocation rate: left out with --stable (times vary from run to run)\n"));
     free(got);
     mp_profile_free(p);
+
+    /* A saved report can say anything (the fuzzer found these): counts of 2^62 in a microsecond,
+     * time and counts going backwards.  Rates are clamped, slices never negative. */
+    p = mp_profile_new(NULL, NULL);
+    const struct mp_sample hostile[] = { { 0, 4096, 0, 0, 0 }, { 1000, 4096, 0, (uint64_t)1 << 62, (uint64_t)1 << 62 },
+                                         { 500, 4096, 0, 5, 5 } };
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_int_eq(mp_profile_restore_sample(p, &hostile[i]), 0);
+    got = views_text(p, MP_VIEW_RATE, 0, 0);
+    rate = text_between(got, "\nAllocation rate", NULL);
+    expect_text(rate, "\nAllocation rate (the run in 2 slices between RSS samples)\n"
+                      "      from         to        calls      calls/s      bytes/s  heap at end\n"
+                      "    0.000s     0.000s 4,611,686,018,427,387,904 18,446,744,073,709,551,615 8388608.0 TiB/s"
+                      "          0 B\n"
+                      "    0.000s     0.000s            0            0        0 B/s          0 B\n");
+    free(rate);
+    free(got);
+    mp_profile_free(p);
 }
 END_TEST
 
