@@ -1562,6 +1562,34 @@ START_TEST(views_rate_text)
 }
 END_TEST
 
+/* The issue's case: two runs that differ by one byte.  Rounded sizes hide
+ * it (both "15.6 KiB" everywhere); --stable's exact bytes show it, so a
+ * text diff of two --stable reports cannot miss a change. */
+START_TEST(stable_reports_show_one_byte)
+{
+    static const uint64_t s2[] = { 0x400, 0x300 };
+    struct mp_profile *a = mp_profile_new(fake_resolve, NULL), *b = mp_profile_new(fake_resolve, NULL);
+    ev_alloc(a, 0x10, 15984, s2, 2, 0);
+    ev_alloc(b, 0x10, 15985, s2, 2, 0);
+    char *ra = views_text(a, MP_VIEWS_ALL, 0, 0), *rb = views_text(b, MP_VIEWS_ALL, 0, 0);
+    ck_assert_str_eq(ra, rb); /* rounded: the same text */
+    free(ra);
+    free(rb);
+    ra = views_text(a, MP_VIEWS_ALL, 1, 0);
+    rb = views_text(b, MP_VIEWS_ALL, 1, 0);
+    ck_assert_str_ne(ra, rb);
+    ck_assert_ptr_nonnull(strstr(ra, "\n  allocations        1 calls, 15,984 B\n"));
+    ck_assert_ptr_nonnull(strstr(rb, "\n  allocations        1 calls, 15,985 B\n"));
+    /* and no rounded size is left anywhere in a --stable report */
+    ck_assert_ptr_null(strstr(ra, "KiB"));
+    ck_assert_ptr_null(strstr(ra, "MiB"));
+    free(ra);
+    free(rb);
+    mp_profile_free(a);
+    mp_profile_free(b);
+}
+END_TEST
+
 START_TEST(show_and_callers_options)
 {
     unsigned v;
@@ -1640,6 +1668,7 @@ int main(void)
     tcase_add_test(tc, views_callers_text);
     tcase_add_test(tc, views_rate_text);
     tcase_add_test(tc, show_and_callers_options);
+    tcase_add_test(tc, stable_reports_show_one_byte);
     suite_add_tcase(s, tc);
     tc = tcase_create("format");
     tcase_add_test(tc, format_size);
