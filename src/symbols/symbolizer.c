@@ -19,6 +19,7 @@
 #include "sym_runtime.h"
 #include "sym_scopes.h"
 #include "sym_strings.h"
+#include "sym_symtab.h"
 
 #define MAX_INLINE_CHAIN 64
 
@@ -32,6 +33,8 @@ struct module_state {
     struct sym_cu_map *cu_map;  /* NULL until needed, or when useless */
     struct sym_func_cache *funcs;
     struct sym_scope_index *scopes;
+    int symtab_built;
+    struct sym_symtab *symtab;  /* NULL until needed, or when the module has none */
 };
 
 struct pc_entry {
@@ -68,6 +71,7 @@ static void module_state_free(struct module_state *state)
     sym_cu_map_destroy(state->cu_map);
     sym_func_cache_destroy(state->funcs);
     sym_scope_index_destroy(state->scopes);
+    sym_symtab_destroy(state->symtab);
     free(state);
 }
 
@@ -253,9 +257,18 @@ static const char *pooled_or(struct mp_symbolizer *s, const char *text, const ch
 static const char *symbol_name(struct mp_symbolizer *s, Dwfl_Module *mod,
                                struct module_state *state, Dwarf_Addr addr)
 {
-    GElf_Off offset;
-    GElf_Sym sym;
-    const char *name = dwfl_module_addrinfo(mod, addr, &offset, &sym, NULL, NULL, NULL);
+    if (!state->symtab_built) {
+        state->symtab = sym_symtab_build(mod);
+        state->symtab_built = 1;
+    }
+    const char *name;
+    if (state->symtab != NULL) {
+        name = sym_symtab_lookup(state->symtab, mod, addr);
+    } else {
+        GElf_Off offset;
+        GElf_Sym sym;
+        name = dwfl_module_addrinfo(mod, addr, &offset, &sym, NULL, NULL, NULL);
+    }
     if (name != NULL && name[0] != '\0') {
         const char *pooled = sym_strings_intern_demangled(s->strings, name);
         if (pooled != NULL)
