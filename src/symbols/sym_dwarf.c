@@ -3,7 +3,10 @@
  * the innermost frame gets the line table line of the address, each outer
  * frame the DW_AT_call_file / DW_AT_call_line of the inlined instance inside
  * it.  Function facts (name, definition file, first and last line) are
- * computed once per function DIE and cached. */
+ * computed once per function DIE and cached; the last line reads only the
+ * line table rows inside the function's own ranges (binary search), and the
+ * CU-wide questions (the next function's start, an inlined function's
+ * out-of-line copy) are answered by the CU's index (sym_scopes.h). */
 #define _GNU_SOURCE
 #include "sym_dwarf.h"
 #include "sym_scopes.h"
@@ -96,26 +99,6 @@ static const char *comp_dir_of(Dwarf_Die *die)
     return dwarf_formstring(dwarf_attr(&cu, DW_AT_comp_dir, &attr));
 }
 
-/* DW_AT_decl_file as a name, through abstract_origin / specification.
- * (libdw 0.188's dwarf_decl_file rejects file index 0, which DWARF 5 uses
- * for the primary source file.)  *comp_dir gets the declaring CU's. */
-static const char *decl_file_of(Dwarf_Die *die, const char **comp_dir)
-{
-    Dwarf_Attribute attr;
-    Dwarf_Word index;
-    Dwarf_Die cu;
-    Dwarf_Files *files;
-    if (comp_dir != NULL)
-        *comp_dir = NULL;
-    if (dwarf_formudata(dwarf_attr_integrate(die, DW_AT_decl_file, &attr), &index) != 0
-        || dwarf_cu_die(attr.cu, &cu, NULL, NULL, NULL, NULL, NULL, NULL) == NULL
-        || dwarf_getsrcfiles(&cu, &files, NULL) != 0)
-        return NULL;
-    if (comp_dir != NULL)
-        *comp_dir = comp_dir_of(&cu);
-    return dwarf_filesrc(files, index, NULL, NULL);
-}
-
 static int is_function_tag(int tag)
 {
     return tag == DW_TAG_subprogram || tag == DW_TAG_inlined_subroutine
@@ -133,52 +116,6 @@ static const char *function_name(struct sym_string_pool *strings, Dwarf_Die *die
     if (linkage != NULL)
         return sym_strings_intern_demangled(strings, linkage);
     return sym_strings_intern(strings, dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &attr)));
-}
-
-/* The out-of-line concrete copy of an inlined function, if its CU has one:
- * a top-level DW_TAG_subprogram with the same abstract origin and code. */
-static int find_out_of_line_copy(Dwarf_Die *inlined, Dwarf_Die *copy)
-{
-    Dwarf_Attribute attr;
-    Dwarf_Die origin, cu, child;
-    if (dwarf_formref_die(dwarf_attr(inlined, DW_AT_abstract_origin, &attr), &origin) == NULL)
-        return 0;
-    Dwarf_Off origin_off = dwarf_dieoffset(&origin);
-    if (dwarf_diecu(inlined, &cu, NULL, NULL) == NULL || dwarf_child(&cu, &child) != 0)
-        return 0;
-    do {
-        Dwarf_Die ref;
-        if (dwarf_tag(&child) == DW_TAG_subprogram
-            && dwarf_formref_die(dwarf_attr(&child, DW_AT_abstract_origin, &attr), &ref) != NULL
-            && dwarf_dieoffset(&ref) == origin_off
-            && (dwarf_hasattr(&child, DW_AT_low_pc) || dwarf_hasattr(&child, DW_AT_ranges))) {
-            *copy = child;
-            return 1;
-        }
-    } while (dwarf_siblingof(&child, &child) == 0);
-    return 0;
-}
-
-/* Smallest declaration line, above `first_line` in `decl_file`, of the
- * functions defined at the top level of the CU holding `die`: the next
- * function's start bounds an inlined function whose ranges are blurred
- * with its caller's code.  INT_MAX when none. */
-static int next_function_line(Dwarf_Die *die, const char *decl_file, int first_line)
-{
-    Dwarf_Die cu, child;
-    int next = INT_MAX;
-    if (decl_file == NULL || dwarf_diecu(die, &cu, NULL, NULL) == NULL
-        || dwarf_child(&cu, &child) != 0)
-        return next;
-    do {
-        int line;
-        const char *file;
-        if (dwarf_tag(&child) == DW_TAG_subprogram
-            && dwarf_decl_line(&child, &line) == 0 && line > first_line && line < next
-            && (file = decl_file_of(&child, NULL)) != NULL && strcmp(file, decl_file) == 0)
-            next = line;
-    } while (dwarf_siblingof(&child, &child) == 0);
-    return next;
 }
 
 struct addr_range {
@@ -251,17 +188,52 @@ static void collect_nested_code(Dwarf_Die *die, struct nested_code *nested, int 
     } while (dwarf_siblingof(&child, &child) == 0);
 }
 
-static int in_ranges(const struct range_list *list, Dwarf_Addr addr)
+static int compare_ranges(const void *a, const void *b)
 {
-    for (size_t i = 0; i < list->count; i++)
-        if (addr >= list->items[i].low && addr < list->items[i].high)
-            return 1;
-    return 0;
+    const struct addr_range *x = a, *y = b;
+    return x->low < y->low ? -1 : x->low > y->low;
+}
+
+/* Sorted by start, overlapping and touching ranges merged, empty ones gone. */
+static void merge_ranges(struct range_list *list)
+{
+    qsort(list->items, list->count, sizeof *list->items, compare_ranges);
+    size_t out = 0;
+    for (size_t i = 0; i < list->count; i++) {
+        struct addr_range r = list->items[i];
+        if (r.high <= r.low)
+            continue;
+        if (out > 0 && r.low <= list->items[out - 1].high) {
+            if (r.high > list->items[out - 1].high)
+                list->items[out - 1].high = r.high;
+        } else {
+            list->items[out++] = r;
+        }
+    }
+    list->count = out;
+}
+
+/* Index of the first line table row at or above addr (libdw sorts the rows
+ * of a CU by address). */
+static size_t first_row_at(Dwarf_Lines *lines, size_t nlines, Dwarf_Addr addr)
+{
+    size_t lo = 0, hi = nlines;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        Dwarf_Addr a;
+        Dwarf_Line *line = dwarf_onesrcline(lines, mid);
+        if (line != NULL && dwarf_lineaddr(line, &a) == 0 && a < addr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
 }
 
 /* Largest line of `file` in [first_line, line_limit) in the CU line table
  * at addresses of `code_die`'s own code (nested inlined callees excluded);
- * 0 when none. */
+ * 0 when none.  Only the rows inside the function's ranges are read: binary
+ * search to the first one, nested ranges swept alongside. */
 static int function_last_line(struct sym_string_pool *strings, Dwarf_Die *code_die,
                               const char *file, int first_line, int line_limit)
 {
@@ -274,31 +246,40 @@ static int function_last_line(struct sym_string_pool *strings, Dwarf_Die *code_d
     const char *comp_dir = comp_dir_of(code_die);
     struct range_list own = { .items = NULL };
     add_die_ranges(&own, code_die);
+    merge_ranges(&own);
     struct nested_code nested = { .strings = strings, .comp_dir = comp_dir, .file = file };
     if (dwarf_getsrcfiles(&cu, &nested.files, NULL) != 0)
         nested.files = NULL;
     collect_nested_code(code_die, &nested, 0);
+    merge_ranges(&nested.ranges);
     int last_line = nested.max_call_line < line_limit ? nested.max_call_line : 0;
     const char *last_raw = NULL, *last_path = NULL;
-    for (size_t i = 0; i < nlines; i++) {
-        Dwarf_Line *line = dwarf_onesrcline(lines, i);
-        Dwarf_Addr addr;
-        bool end_sequence;
-        int lineno;
-        if (line == NULL || dwarf_lineaddr(line, &addr) != 0
-            || dwarf_lineendsequence(line, &end_sequence) != 0 || end_sequence
-            || dwarf_lineno(line, &lineno) != 0 || lineno <= last_line
-            || lineno < first_line || lineno >= line_limit || !in_ranges(&own, addr) || in_ranges(&nested.ranges, addr))
-            continue;
-        const char *raw = dwarf_linesrc(line, NULL, NULL);
-        if (raw == NULL)
-            continue;
-        if (raw != last_raw) {
-            last_raw = raw;
-            last_path = sym_strings_intern_path(strings, comp_dir, raw);
+    size_t k = 0;   /* nested range not yet passed */
+    for (size_t r = 0; r < own.count; r++) {
+        for (size_t i = first_row_at(lines, nlines, own.items[r].low); i < nlines; i++) {
+            Dwarf_Line *line = dwarf_onesrcline(lines, i);
+            Dwarf_Addr addr;
+            bool end_sequence;
+            int lineno;
+            if (line == NULL || dwarf_lineaddr(line, &addr) != 0 || addr >= own.items[r].high)
+                break;
+            while (k < nested.ranges.count && nested.ranges.items[k].high <= addr)
+                k++;
+            if ((k < nested.ranges.count && nested.ranges.items[k].low <= addr)
+                || dwarf_lineendsequence(line, &end_sequence) != 0 || end_sequence
+                || dwarf_lineno(line, &lineno) != 0 || lineno <= last_line
+                || lineno < first_line || lineno >= line_limit)
+                continue;
+            const char *raw = dwarf_linesrc(line, NULL, NULL);
+            if (raw == NULL)
+                continue;
+            if (raw != last_raw) {
+                last_raw = raw;
+                last_path = sym_strings_intern_path(strings, comp_dir, raw);
+            }
+            if (last_path == file)
+                last_line = lineno;
         }
-        if (last_path == file)
-            last_line = lineno;
     }
     free(own.items);
     free(nested.ranges.items);
@@ -306,7 +287,8 @@ static int function_last_line(struct sym_string_pool *strings, Dwarf_Die *code_d
 }
 
 static const struct func_facts *function_facts(struct sym_string_pool *strings,
-                                               struct sym_func_cache *cache, Dwarf_Die *die)
+                                               struct sym_func_cache *cache,
+                                               struct sym_scope_index *scope_index, Dwarf_Die *die)
 {
     Dwarf_Off off = dwarf_dieoffset(die);
     struct func_facts *known = func_cache_find(cache, off);
@@ -316,17 +298,26 @@ static const struct func_facts *function_facts(struct sym_string_pool *strings,
     struct func_facts facts = { .die_offset = off };
     facts.name = function_name(strings, die);
     const char *decl_comp_dir;
-    const char *decl_file = decl_file_of(die, &decl_comp_dir);
+    const char *decl_file = sym_decl_file(die, &decl_comp_dir);
     facts.file = sym_strings_intern_path(strings, decl_comp_dir, decl_file);
     if (dwarf_decl_line(die, &facts.first_line) != 0)
         facts.first_line = 0;
 
-    Dwarf_Die code_die = *die;
+    Dwarf_Die code_die = *die, cu;
+    int have_cu = dwarf_diecu(die, &cu, NULL, NULL) != NULL;
     /* The next function's start always bounds this one: line-table rows of
      * code inlined from elsewhere in the file must not stretch it. */
-    int line_limit = next_function_line(die, decl_file, facts.first_line);
-    if (dwarf_tag(die) == DW_TAG_inlined_subroutine)
-        find_out_of_line_copy(die, &code_die);
+    int line_limit = INT_MAX;
+    if (have_cu && decl_file != NULL)
+        line_limit = sym_scope_next_function_line(scope_index, &cu, sym_strings_intern(strings, decl_file),
+                                                  facts.first_line);
+    /* An inlined function's lines come from its out-of-line copy, if its
+     * CU has one. */
+    Dwarf_Attribute attr;
+    Dwarf_Die origin;
+    if (have_cu && dwarf_tag(die) == DW_TAG_inlined_subroutine
+        && dwarf_formref_die(dwarf_attr(die, DW_AT_abstract_origin, &attr), &origin) != NULL)
+        sym_scope_out_of_line_copy(scope_index, &cu, dwarf_dieoffset(&origin), &code_die);
     facts.last_line = function_last_line(strings, &code_die, facts.file, facts.first_line,
                                          line_limit);
     if (facts.last_line < facts.first_line)
@@ -392,7 +383,7 @@ int sym_dwarf_frames(struct sym_string_pool *strings, struct sym_func_cache *fun
         memset(frame, 0, sizeof *frame);
         frame->file = file;
         frame->line = lineno;
-        set_function(frame, function_facts(strings, funcs, die));
+        set_function(frame, function_facts(strings, funcs, scope_index, die));
         if (tag != DW_TAG_inlined_subroutine)
             break;      /* the concrete function: the chain ends here */
 

@@ -86,7 +86,7 @@ static struct module_state *module_state_of(struct mp_symbolizer *s, Dwfl_Module
         return NULL;
     state->owner = s;
     state->funcs = sym_func_cache_create();
-    state->scopes = sym_scope_index_create();
+    state->scopes = sym_scope_index_create(s->strings);
     if (name == NULL)
         name = "[unknown]";
     state->path = sym_strings_intern(s->strings, strncmp(name, "[vdso", 5) == 0 ? "[vdso]" : name);

@@ -190,6 +190,13 @@ static void check_target_lines(const char *binary, int check_extent)
     if (check_extent)
         ck_assert_int_eq(frames[0].func_last_line, marker_line(TARGET_SRC, "known_last"));
 
+    n = mp_symbolizer_resolve(s, fixture_addr(&fx, "split"), 0, frames, 16);
+    ck_assert_int_eq(n, 1);
+    ck_assert_str_eq(frames[0].function, "sym_split");
+    ck_assert_int_eq(frames[0].func_first_line, marker_line(TARGET_SRC, "split_first"));
+    if (check_extent)
+        ck_assert_int_eq(frames[0].func_last_line, marker_line(TARGET_SRC, "split_last"));
+
     const char *const *warnings;
     ck_assert_uint_eq(mp_symbolizer_warnings(s, &warnings), 0);
     mp_symbolizer_close(s);
