@@ -1,58 +1,221 @@
 /* memprof: live-block table (see blocktab.h). */
+#define _GNU_SOURCE
 #include "blocktab.h"
-#include "base/hashidx.h"
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+
+#define ADDR_BITS 47
+#define ADDR_MASK ((UINT64_C(1) << ADDR_BITS) - 1)
+#define PENDING (UINT64_C(1) << ADDR_BITS)   /* set on every slot while growing */
+#define THREAD_SHIFT 48
+#define MAX_THREADS 0xffffu                  /* thread indexes 0 .. MAX_THREADS - 1 */
+#define NO_THREAD UINT32_MAX
+#define FIRST_CAPACITY 1024
+#define MAPPED_FROM (2u << 20)               /* tables this big live in their own mapping */
 
 void mp_blocktab_init(struct mp_blocktab *t)
 {
     memset(t, 0, sizeof *t);
 }
 
+static void release_slots(struct mp_blocktab *t)
+{
+    if (t->mapped_bytes)
+        munmap(t->slots, t->mapped_bytes);
+    else
+        free(t->slots);
+}
+
 void mp_blocktab_free(struct mp_blocktab *t)
 {
-    free(t->slots);
+    release_slots(t);
+    free(t->tids);
+    mp_hashidx_free(&t->tid_index);
+    mp_widetab_free(&t->wide);
     memset(t, 0, sizeof *t);
 }
+
+/* ---- threads ------------------------------------------------------------- */
+
+struct tid_key {
+    const struct mp_blocktab *t;
+    uint32_t tid;
+};
+
+static int same_tid(const void *ctx, uint32_t id)
+{
+    const struct tid_key *k = ctx;
+    return k->t->tids[id] == k->tid;
+}
+
+/* The thread's index, given on first sight; NO_THREAD past MAX_THREADS
+ * threads or on ENOMEM (its blocks then go to the side table). */
+static uint32_t thread_of(struct mp_blocktab *t, uint32_t tid)
+{
+    if (t->n_tids > 0 && t->last_tid == tid)
+        return t->last_thread;
+    struct tid_key k = { t, tid };
+    uint64_t hash = mp_hash_u64(tid);
+    uint32_t id = mp_hashidx_find(&t->tid_index, hash, same_tid, &k);
+    if (id == UINT32_MAX) {
+        if (t->n_tids == MAX_THREADS)
+            return NO_THREAD;
+        if (t->n_tids == t->cap_tids) {
+            uint32_t cap = t->cap_tids ? t->cap_tids * 2 : 16;
+            uint32_t *g = realloc(t->tids, cap * sizeof *g);
+            if (!g)
+                return NO_THREAD;
+            t->tids = g;
+            t->cap_tids = cap;
+        }
+        if (mp_hashidx_insert(&t->tid_index, hash, t->n_tids) != 0)
+            return NO_THREAD;
+        id = t->n_tids;
+        t->tids[t->n_tids++] = tid;
+    }
+    t->last_tid = tid;
+    t->last_thread = id;
+    return id;
+}
+
+/* ---- packed slots ---------------------------------------------------------- */
 
 static size_t home_of(const struct mp_blocktab *t, uint64_t addr)
 {
     return mp_hash_u64(addr) & t->mask;
 }
 
-struct mp_block *mp_blocktab_find(const struct mp_blocktab *t, uint64_t addr)
+static struct mp_block unpack(const struct mp_blocktab *t, const struct mp_packed_block *s)
 {
-    if (addr == 0)
-        return t->has_zero ? (struct mp_block *)&t->zero : NULL;
-    if (!t->slots)
+    return (struct mp_block){ s->key & ADDR_MASK, s->size, s->stack, t->tids[s->key >> THREAD_SHIFT] };
+}
+
+/* The slot holding addr (never 0), or NULL. */
+static struct mp_packed_block *find_packed(const struct mp_blocktab *t, uint64_t addr)
+{
+    if (!t->slots || addr > ADDR_MASK)
         return NULL;
     for (size_t i = home_of(t, addr);; i = (i + 1) & t->mask) {
-        if (t->slots[i].addr == addr)
+        uint64_t key = t->slots[i].key;
+        if ((key & ADDR_MASK) == addr)
             return &t->slots[i];
-        if (t->slots[i].addr == 0)
+        if (key == 0)
             return NULL;
     }
 }
 
+/* Room for `cap` slots: the first `old_cap` keep their contents, the rest
+ * are zero.  Big tables are mapped (and remapped, which moves page tables,
+ * not bytes) on huge pages. */
+static int resize_slots(struct mp_blocktab *t, size_t old_cap, size_t cap)
+{
+    size_t old_bytes = old_cap * sizeof *t->slots, bytes = cap * sizeof *t->slots;
+    void *p;
+    if (bytes < MAPPED_FROM) {
+        p = realloc(t->slots, bytes);
+        if (!p)
+            return -1;
+        memset((char *)p + old_bytes, 0, bytes - old_bytes);
+    } else if (t->mapped_bytes) {
+        p = mremap(t->slots, t->mapped_bytes, bytes, MREMAP_MAYMOVE);
+        if (p == MAP_FAILED)
+            return -1;
+        t->mapped_bytes = bytes;
+    } else {
+        p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED)
+            return -1;
+        memcpy(p, t->slots, old_bytes);
+        free(t->slots);
+        t->mapped_bytes = bytes;
+    }
+    if (t->mapped_bytes)
+        madvise(p, bytes, MADV_HUGEPAGE);   /* a hint: fine if THP is off */
+    t->slots = p;
+    return 0;
+}
+
+/* Doubles the table in place: every old slot is marked pending, then each
+ * pending entry is taken out and put at the first slot from its new home
+ * that is empty or pending (swapping with a pending one, which is placed
+ * next).  A placed entry never moves again and every slot between its home
+ * and it was a placed entry when it landed, so probe chains stay unbroken
+ * (hashbrown's in-place rehash, with linear probing). */
 static int grow(struct mp_blocktab *t)
 {
-    size_t cap = t->slots ? (t->mask + 1) * 2 : 1024, mask = cap - 1;
-    struct mp_block *slots = calloc(cap, sizeof *slots);
-    if (!slots)
+    size_t old_cap = t->slots ? t->mask + 1 : 0, cap = old_cap ? old_cap * 2 : FIRST_CAPACITY;
+    if (resize_slots(t, old_cap, cap) != 0)
         return -1;
-    for (size_t i = 0; t->slots && i <= t->mask; i++) {
-        if (t->slots[i].addr == 0)
-            continue;
-        size_t j = mp_hash_u64(t->slots[i].addr) & mask;
-        while (slots[j].addr != 0)
-            j = (j + 1) & mask;
-        slots[j] = t->slots[i];
+    t->mask = cap - 1;
+    struct mp_packed_block *s = t->slots;
+    for (size_t i = 0; i < old_cap; i++)
+        if (s[i].key)
+            s[i].key |= PENDING;
+    for (size_t i = 0; i < old_cap; i++) {
+        while (s[i].key & PENDING) {
+            struct mp_packed_block e = s[i];
+            e.key &= ~PENDING;
+            s[i].key = 0;
+            size_t j = home_of(t, e.key & ADDR_MASK);
+            while (s[j].key && !(s[j].key & PENDING))
+                j = (j + 1) & t->mask;
+            if (s[j].key) {         /* pending: it waits in slot i for its turn */
+                s[i] = s[j];
+            }
+            s[j] = e;
+        }
     }
-    free(t->slots);
-    t->slots = slots;
-    t->mask = mask;
     return 0;
+}
+
+/* Backward-shift deletion: keep every probe chain unbroken. */
+static void remove_packed(struct mp_blocktab *t, struct mp_packed_block *hit)
+{
+    size_t hole = (size_t)(hit - t->slots);
+    for (size_t j = (hole + 1) & t->mask; t->slots[j].key != 0; j = (j + 1) & t->mask) {
+        size_t home = home_of(t, t->slots[j].key & ADDR_MASK);
+        int movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
+        if (movable) {
+            t->slots[hole] = t->slots[j];
+            hole = j;
+        }
+    }
+    t->slots[hole].key = 0;
+    t->count--;
+}
+
+/* The packed form of b: 1 and *out filled, or 0 when it does not pack. */
+static int pack(struct mp_blocktab *t, const struct mp_block *b, struct mp_packed_block *out)
+{
+    if (b->addr > ADDR_MASK || b->size > UINT32_MAX)
+        return 0;
+    uint32_t thread = thread_of(t, b->tid);
+    if (thread == NO_THREAD)
+        return 0;
+    *out = (struct mp_packed_block){ b->addr | (uint64_t)thread << THREAD_SHIFT, (uint32_t)b->size, b->stack };
+    return 1;
+}
+
+/* ---- the table ------------------------------------------------------------- */
+
+int mp_blocktab_get(const struct mp_blocktab *t, uint64_t addr, struct mp_block *out)
+{
+    if (addr == 0) {
+        if (t->has_zero)
+            *out = t->zero;
+        return t->has_zero;
+    }
+    const struct mp_packed_block *s = find_packed(t, addr);
+    if (s) {
+        *out = unpack(t, s);
+        return 1;
+    }
+    const struct mp_block *w = t->wide.count ? mp_widetab_find(&t->wide, addr) : NULL;
+    if (w)
+        *out = *w;
+    return w != NULL;
 }
 
 int mp_blocktab_put(struct mp_blocktab *t, const struct mp_block *b, struct mp_block *replaced)
@@ -65,53 +228,100 @@ int mp_blocktab_put(struct mp_blocktab *t, const struct mp_block *b, struct mp_b
         t->has_zero = 1;
         return had;
     }
-    if ((!t->slots || (t->count + 1) * 2 > t->mask + 1) && grow(t) != 0)
+    struct mp_packed_block packed;
+    int packs = pack(t, b, &packed);
+    if (packs && (!t->slots || (t->count + 1) * 5 > (t->mask + 1) * 4) && grow(t) != 0)
         return -1;
-    size_t i = home_of(t, b->addr);
-    for (; t->slots[i].addr != 0; i = (i + 1) & t->mask) {
-        if (t->slots[i].addr == b->addr) {
-            *replaced = t->slots[i];
-            t->slots[i] = *b;
+    if (t->slots && b->addr <= ADDR_MASK) {
+        /* One probe finds the address or the empty slot where it belongs. */
+        size_t i = home_of(t, b->addr);
+        for (; t->slots[i].key != 0; i = (i + 1) & t->mask) {
+            if ((t->slots[i].key & ADDR_MASK) != b->addr)
+                continue;
+            *replaced = unpack(t, &t->slots[i]);
+            if (packs) {
+                t->slots[i] = packed;
+            } else {
+                remove_packed(t, &t->slots[i]);
+                if (mp_widetab_insert(&t->wide, b) != 0)
+                    return -1;
+            }
             return 1;
         }
+        if (packs && t->wide.count == 0) {
+            t->slots[i] = packed;
+            t->count++;
+            return 0;
+        }
     }
-    t->slots[i] = *b;
+    struct mp_block *w = t->wide.count ? mp_widetab_find(&t->wide, b->addr) : NULL;
+    int had = w != NULL;
+    if (had) {
+        *replaced = *w;
+        if (!packs) {
+            *w = *b;
+            return 1;
+        }
+        mp_widetab_remove(&t->wide, w);
+    }
+    if (!packs)
+        return mp_widetab_insert(&t->wide, b) != 0 ? -1 : had;
+    size_t i = home_of(t, b->addr);
+    while (t->slots[i].key != 0)
+        i = (i + 1) & t->mask;
+    t->slots[i] = packed;
     t->count++;
-    return 0;
+    return had;
 }
 
 int mp_blocktab_take(struct mp_blocktab *t, uint64_t addr, struct mp_block *out)
 {
-    struct mp_block *hit = mp_blocktab_find(t, addr);
-    if (!hit)
-        return 0;
-    *out = *hit;
     if (addr == 0) {
+        int had = t->has_zero;
+        if (had)
+            *out = t->zero;
         t->has_zero = 0;
+        return had;
+    }
+    struct mp_packed_block *s = find_packed(t, addr);
+    if (s) {
+        *out = unpack(t, s);
+        remove_packed(t, s);
         return 1;
     }
-    size_t hole = (size_t)(hit - t->slots);
-    /* Backward-shift deletion: keep every probe chain unbroken. */
-    for (size_t j = (hole + 1) & t->mask; t->slots[j].addr != 0; j = (j + 1) & t->mask) {
-        size_t home = home_of(t, t->slots[j].addr);
-        int movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
-        if (movable) {
-            t->slots[hole] = t->slots[j];
-            hole = j;
-        }
-    }
-    t->slots[hole].addr = 0;
-    t->count--;
+    struct mp_block *w = t->wide.count ? mp_widetab_find(&t->wide, addr) : NULL;
+    if (!w)
+        return 0;
+    *out = *w;
+    mp_widetab_remove(&t->wide, w);
     return 1;
+}
+
+size_t mp_blocktab_count(const struct mp_blocktab *t)
+{
+    return t->count + t->wide.count + (t->has_zero ? 1 : 0);
+}
+
+size_t mp_blocktab_bytes(const struct mp_blocktab *t)
+{
+    size_t slots = t->mapped_bytes ? t->mapped_bytes : t->slots ? (t->mask + 1) * sizeof *t->slots : 0;
+    return slots + t->cap_tids * sizeof *t->tids + (t->tid_index.ids ? (t->tid_index.mask + 1) * 12 : 0) +
+           mp_widetab_bytes(&t->wide);
 }
 
 void mp_blocktab_each(const struct mp_blocktab *t, void (*fn)(void *ctx, const struct mp_block *b), void *ctx)
 {
     if (t->has_zero)
         fn(ctx, &t->zero);
-    for (size_t i = 0; t->slots && i <= t->mask; i++)
-        if (t->slots[i].addr != 0)
-            fn(ctx, &t->slots[i]);
+    for (size_t i = 0; t->slots && i <= t->mask; i++) {
+        if (t->slots[i].key != 0) {
+            struct mp_block b = unpack(t, &t->slots[i]);
+            fn(ctx, &b);
+        }
+    }
+    for (size_t i = 0; t->wide.slots && i <= t->wide.mask; i++)
+        if (t->wide.slots[i].addr != 0)
+            fn(ctx, &t->wide.slots[i]);
 }
 
 void mp_blocktab_prefetch(const struct mp_blocktab *t, uint64_t addr)

@@ -1,38 +1,66 @@
-/* memprof: the live-block table: block address -> (size, stack), the
- * profile's hottest structure (one probe per allocation and per free).
- * Open addressing with the entries inline, linear probing, backward-shift
- * deletion, growth at 50% load. */
+/* memprof: the live-block table: block address -> (size, stack, thread), the
+ * profile's hottest structure (one probe per allocation and per free) and
+ * what memprof's own memory grows with.
+ *
+ * A block takes one 16-byte slot: its address (47 bits) and its thread's
+ * index (16 bits) in one word, its size and stack id in the other.  Open
+ * addressing, linear probing, backward-shift deletion; the table doubles at
+ * 80% load, in place (the slots are rehashed where they lie, the new half
+ * appended by mremap), so it holds 20-40 bytes per live block and never a
+ * second copy of itself.  Tables of 2 MiB and more are mapped on huge pages
+ * (MADV_HUGEPAGE): growing faults in 2 MiB at a time instead of 4 KiB.
+ * Blocks that do not pack (an address at or above 2^47, a size of 4 GiB or
+ * more, a thread beyond the 65,535th) go to a side table (blocktab_wide.h). */
 #ifndef MEMPROF_BLOCKTAB_H
 #define MEMPROF_BLOCKTAB_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "base/hashidx.h"
+#include "blocktab_wide.h"
 
 struct mp_block {
-    uint64_t addr;   /* 0 marks an empty slot; a block at address 0 lives in `zero` */
+    uint64_t addr;
     uint64_t size;
     uint32_t stack;
     uint32_t tid;
 };
 
+struct mp_packed_block {
+    uint64_t key;        /* address | thread index << 48; 0 marks an empty slot */
+    uint32_t size;
+    uint32_t stack;
+};
+
+/* All-zero is an empty table (mp_blocktab_init does just that). */
 struct mp_blocktab {
-    struct mp_block *slots;
-    size_t mask;     /* capacity - 1 */
-    size_t count;
-    struct mp_block zero; /* the block at address 0, if has_zero (no allocator
-                             returns it, but engines may report it) */
+    struct mp_packed_block *slots;
+    size_t mask;         /* capacity - 1 */
+    size_t count;        /* packed blocks */
+    size_t mapped_bytes; /* slots come from mmap (0: from malloc) */
+    uint32_t *tids;      /* thread index -> tid */
+    uint32_t n_tids, cap_tids;
+    struct mp_hashidx tid_index;
+    uint32_t last_tid, last_thread;  /* the thread seen last */
+    struct mp_widetab wide;          /* blocks that do not pack */
+    struct mp_block zero;            /* the block at address 0, if has_zero (no
+                                        allocator returns it, but engines may report it) */
     int has_zero;
 };
 
 void mp_blocktab_init(struct mp_blocktab *t);
 void mp_blocktab_free(struct mp_blocktab *t);
-/* The block at addr, or NULL. */
-struct mp_block *mp_blocktab_find(const struct mp_blocktab *t, uint64_t addr);
+/* The block at addr: 1 and *out filled, or 0. */
+int mp_blocktab_get(const struct mp_blocktab *t, uint64_t addr, struct mp_block *out);
 /* Inserts a block; if addr is already present, *replaced receives the old
  * entry and it is overwritten (returns 1).  0 when newly inserted, -1 on ENOMEM. */
 int mp_blocktab_put(struct mp_blocktab *t, const struct mp_block *b, struct mp_block *replaced);
 /* Removes addr; 1 and *out filled when it was there, else 0. */
 int mp_blocktab_take(struct mp_blocktab *t, uint64_t addr, struct mp_block *out);
+/* Live blocks in the table. */
+size_t mp_blocktab_count(const struct mp_blocktab *t);
+/* Bytes of memory the table holds (slots, thread ids, side table). */
+size_t mp_blocktab_bytes(const struct mp_blocktab *t);
 
 /* Starts loading addr's home slot into the cache (a hint, no effect on
  * the contents): the reader calls it a few records ahead. */

@@ -1,0 +1,200 @@
+/* memprof: tests of the live-block table (src/profile/blocktab.c).
+ *
+ * Random puts, takes and gets against a plain array indexed by address
+ * (the reference), across the table's in-place growth, its move to a
+ * huge-page mapping and remapping, and the side table for blocks that do not
+ * pack (addresses at or above 2^47, sizes of 4 GiB or more, threads beyond
+ * the 65,535th, moving between the two as a block at one address changes);
+ * and the memory bound: at most 40 bytes per live block at any moment. */
+#include <check.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "profile/blocktab.h"
+
+#define UNIVERSE 500000u
+
+struct ref_block {
+    int live;
+    struct mp_block b;
+};
+
+static uint64_t rng_state;
+
+static uint64_t next_random(void)
+{
+    uint64_t x = rng_state;
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    return rng_state = x;
+}
+
+/* Slot k of the universe: address 0 for k == 0, a few above 2^47, the
+ * rest 16-byte aligned like malloc's. */
+static uint64_t address_of(uint32_t k)
+{
+    if (k == 0)
+        return 0;
+    if (k % 97 == 0)
+        return (UINT64_C(1) << 47) + (uint64_t)k * 16;
+    return 0x555500000000ull + (uint64_t)k * 16;
+}
+
+static struct mp_block random_block(uint32_t k)
+{
+    uint64_t r = next_random();
+    struct mp_block b = { address_of(k), 1 + (r >> 40) % 4096, (uint32_t)(r % 1000), 100 + (uint32_t)(r >> 20) % 8 };
+    if (r % 501 == 0)
+        b.size = (UINT64_C(5) << 30) + r % 1000;       /* 5 GiB: does not pack */
+    if (r % 89 == 0)
+        b.tid = 1000 + (uint32_t)(next_random() % 70000); /* > 65,535 threads in all */
+    return b;
+}
+
+/* Check records every passing ck_assert; the hot loops below only call
+ * into it on a failure. */
+#define REQUIRE(cond, ...) do { if (!(cond)) ck_abort_msg(__VA_ARGS__); } while (0)
+
+static void assert_same(const struct mp_block *x, const struct mp_block *y)
+{
+    REQUIRE(x->addr == y->addr && x->size == y->size && x->stack == y->stack && x->tid == y->tid,
+            "block 0x%llx size %llu stack %u tid %u, expected 0x%llx size %llu stack %u tid %u",
+            (unsigned long long)x->addr, (unsigned long long)x->size, x->stack, x->tid,
+            (unsigned long long)y->addr, (unsigned long long)y->size, y->stack, y->tid);
+}
+
+struct visit {
+    const struct ref_block *ref;
+    size_t seen;
+};
+
+static void visit_block(void *ctx, const struct mp_block *b)
+{
+    struct visit *v = ctx;
+    uint32_t k = b->addr == 0 ? 0
+                 : b->addr >= (UINT64_C(1) << 47) ? (uint32_t)((b->addr - (UINT64_C(1) << 47)) / 16)
+                                                  : (uint32_t)((b->addr - 0x555500000000ull) / 16);
+    REQUIRE(k < UNIVERSE, "each() visited an address never put: 0x%llx", (unsigned long long)b->addr);
+    REQUIRE(v->ref[k].live, "each() visited a block that is not live: 0x%llx", (unsigned long long)b->addr);
+    assert_same(b, &v->ref[k].b);
+    v->seen++;
+}
+
+START_TEST(random_operations_match_reference)
+{
+    struct ref_block *ref = calloc(UNIVERSE, sizeof *ref);
+    ck_assert_ptr_nonnull(ref);
+    struct mp_blocktab t;
+    mp_blocktab_init(&t);
+    rng_state = 0x9E3779B97F4A7C15ull;
+    size_t live = 0, max_live = 0;
+    for (long op = 0; op < 3000000; op++) {
+        uint64_t r = next_random();
+        uint32_t k = (uint32_t)(r % UNIVERSE);
+        int phase_grows = op < 1500000;          /* first fill, then churn */
+        unsigned kind = (unsigned)(r >> 32) % 10;
+        struct mp_block got;
+        if (kind < (phase_grows ? 7u : 4u)) {
+            struct mp_block b = random_block(k), old;
+            int rc = mp_blocktab_put(&t, &b, &old);
+            REQUIRE(rc == ref[k].live, "put 0x%llx returned %d", (unsigned long long)b.addr, rc);
+            if (rc == 1)
+                assert_same(&old, &ref[k].b);
+            live += !ref[k].live;
+            ref[k].live = 1;
+            ref[k].b = b;
+        } else if (kind < 9) {
+            int rc = mp_blocktab_take(&t, address_of(k), &got);
+            REQUIRE(rc == ref[k].live, "take 0x%llx returned %d", (unsigned long long)address_of(k), rc);
+            if (rc)
+                assert_same(&got, &ref[k].b);
+            live -= ref[k].live;
+            ref[k].live = 0;
+        } else {
+            int rc = mp_blocktab_get(&t, address_of(k), &got);
+            REQUIRE(rc == ref[k].live, "get 0x%llx returned %d", (unsigned long long)address_of(k), rc);
+            if (rc)
+                assert_same(&got, &ref[k].b);
+        }
+        if (live > max_live)
+            max_live = live;
+    }
+    ck_assert_uint_gt(max_live, 250000);   /* grown through the mapped sizes */
+    ck_assert_uint_gt(t.wide.count, 0);    /* the side table was used */
+    ck_assert_uint_gt(t.mapped_bytes, 4u << 20);
+    ck_assert_uint_eq(mp_blocktab_count(&t), live);
+    struct visit v = { ref, 0 };
+    mp_blocktab_each(&t, visit_block, &v);
+    ck_assert_uint_eq(v.seen, live);
+    mp_blocktab_free(&t);
+    free(ref);
+}
+END_TEST
+
+/* A block whose size crosses 4 GiB at the same address moves between the
+ * packed slots and the side table, and back. */
+START_TEST(block_moves_between_packed_and_wide)
+{
+    struct mp_blocktab t;
+    mp_blocktab_init(&t);
+    struct mp_block small = { 0x1000, 64, 7, 42 }, big = { 0x1000, UINT64_C(1) << 33, 8, 42 }, old, got;
+    ck_assert_int_eq(mp_blocktab_put(&t, &small, &old), 0);
+    ck_assert_int_eq(mp_blocktab_put(&t, &big, &old), 1);
+    assert_same(&old, &small);
+    ck_assert_uint_eq(t.count, 0);
+    ck_assert_uint_eq(t.wide.count, 1);
+    ck_assert_int_eq(mp_blocktab_put(&t, &small, &old), 1);
+    assert_same(&old, &big);
+    ck_assert_uint_eq(t.count, 1);
+    ck_assert_uint_eq(t.wide.count, 0);
+    ck_assert_int_eq(mp_blocktab_get(&t, 0x1000, &got), 1);
+    assert_same(&got, &small);
+    struct mp_block zero = { 0, 5, 1, 2 };
+    ck_assert_int_eq(mp_blocktab_put(&t, &zero, &old), 0);
+    ck_assert_int_eq(mp_blocktab_take(&t, 0, &got), 1);
+    assert_same(&got, &zero);
+    ck_assert_int_eq(mp_blocktab_take(&t, 0, &got), 0);
+    ck_assert_uint_eq(mp_blocktab_count(&t), 1);
+    mp_blocktab_free(&t);
+}
+END_TEST
+
+/* At every moment while 3 million blocks are added (threads included),
+ * the table holds at most 40 bytes per live block, beyond its first 64 KiB. */
+START_TEST(at_most_40_bytes_per_live_block)
+{
+    struct mp_blocktab t;
+    mp_blocktab_init(&t);
+    size_t worst_at = 0;
+    double worst = 0;
+    for (uint32_t i = 1; i <= 3000000; i++) {
+        struct mp_block b = { 0x7f0000000000ull + (uint64_t)i * 32, 16, i % 5000, 1000 + i % 64 }, old;
+        REQUIRE(mp_blocktab_put(&t, &b, &old) == 0, "put %u failed", i);
+        size_t bytes = mp_blocktab_bytes(&t);
+        REQUIRE(bytes <= 40 * (size_t)i + (64u << 10), "%zu bytes for %u live blocks", bytes, i);
+        if (i >= 100000 && (double)bytes / i > worst) {
+            worst = (double)bytes / i;
+            worst_at = i;
+        }
+    }
+    ck_assert_msg(worst > 30, "the worst moment (%.1f bytes per block at %zu) should be just after a doubling",
+                  worst, worst_at);
+    mp_blocktab_free(&t);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("blocktab");
+    TCase *tc = tcase_create("core");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, random_operations_match_reference);
+    tcase_add_test(tc, block_moves_between_packed_and_wide);
+    tcase_add_test(tc, at_most_40_bytes_per_live_block);
+    suite_add_tcase(s, tc);
+    SRunner *r = srunner_create(s);
+    srunner_run_all(r, CK_NORMAL);
+    int failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
