@@ -11,6 +11,7 @@
 #include "profile/line_profile.h"
 #include "profile/tables.h"
 #include "report/report_lines.h"
+#include "report/report_sources.h"
 #include "capture/linemode/linemode.h"
 #include "supervise/procfs.h"
 #include "memprof/profile.h"
@@ -289,15 +290,6 @@ static void free_session(struct session *s, char **envp)
     }
 }
 
-static void load_sources(struct mp_sources *src, const struct mp_profile *p)
-{
-    for (size_t i = 0; i < mp_profile_line_count(p); i++) {
-        const struct mp_line_stats *l = mp_profile_line(p, i);
-        if (l->func_file && mp_line_has_table_data(l))
-            mp_sources_load(src, l->func_file);
-    }
-}
-
 int main(int argc, char **argv)
 {
     /* Subcommands that read saved reports; to profile a program called
@@ -500,8 +492,7 @@ int main(int argc, char **argv)
     }
 
     struct mp_sources *src = mp_sources_new();
-    if (src)
-        load_sources(src, s.profile);
+    mp_report_load_sources(src, s.profile, json_out ? 0 : opt.max_tables);
     if (src && s.lines)
         mp_line_profile_load_sources(s.lines, src);
     char cwd[PATH_MAX];
