@@ -176,8 +176,7 @@ static void remove_packed(struct mp_blocktab *t, struct mp_packed_block *hit)
     size_t hole = (size_t)(hit - t->slots);
     for (size_t j = (hole + 1) & t->mask; t->slots[j].key != 0; j = (j + 1) & t->mask) {
         size_t home = home_of(t, t->slots[j].key & ADDR_MASK);
-        int movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
-        if (movable) {
+        if (mp_probe_may_fill(hole, j, home)) {
             t->slots[hole] = t->slots[j];
             hole = j;
         }

@@ -69,8 +69,7 @@ void mp_widetab_remove(struct mp_widetab *t, struct mp_block *hit)
     /* Backward-shift deletion: keep every probe chain unbroken. */
     for (size_t j = (hole + 1) & t->mask; t->slots[j].addr != 0; j = (j + 1) & t->mask) {
         size_t home = home_of(t, t->slots[j].addr);
-        int movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
-        if (movable) {
+        if (mp_probe_may_fill(hole, j, home)) {
             t->slots[hole] = t->slots[j];
             hole = j;
         }
