@@ -197,7 +197,8 @@ static int compare_ranges(const void *a, const void *b)
 /* Sorted by start, overlapping and touching ranges merged, empty ones gone. */
 static void merge_ranges(struct range_list *list)
 {
-    qsort(list->items, list->count, sizeof *list->items, compare_ranges);
+    if (list->count > 1)
+        qsort(list->items, list->count, sizeof *list->items, compare_ranges);
     size_t out = 0;
     for (size_t i = 0; i < list->count; i++) {
         struct addr_range r = list->items[i];

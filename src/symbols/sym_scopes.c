@@ -233,9 +233,12 @@ static struct cu_functions *cu_functions_of(struct sym_scope_index *index, Dwarf
     cu->cu_offset = off;
     index->count++;
     collect_functions(index, cu, cudie, 0);
-    qsort(cu->ranges, cu->count, sizeof *cu->ranges, compare_low);
-    qsort(cu->decls, cu->n_decls, sizeof *cu->decls, compare_decls);
-    qsort(cu->copies, cu->n_copies, sizeof *cu->copies, compare_copies);
+    if (cu->count > 1)
+        qsort(cu->ranges, cu->count, sizeof *cu->ranges, compare_low);
+    if (cu->n_decls > 1)
+        qsort(cu->decls, cu->n_decls, sizeof *cu->decls, compare_decls);
+    if (cu->n_copies > 1)
+        qsort(cu->copies, cu->n_copies, sizeof *cu->copies, compare_copies);
     return cu;
 }
 

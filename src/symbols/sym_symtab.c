@@ -115,8 +115,10 @@ static int compare_labels(const void *a, const void *b)
 
 static int finish_part(struct part *p)
 {
-    qsort(p->sized, p->n_sized, sizeof *p->sized, compare_sized);
-    qsort(p->labels, p->n_labels, sizeof *p->labels, compare_labels);
+    if (p->n_sized > 1)
+        qsort(p->sized, p->n_sized, sizeof *p->sized, compare_sized);
+    if (p->n_labels > 1)
+        qsort(p->labels, p->n_labels, sizeof *p->labels, compare_labels);
     if (p->n_sized == 0)
         return 0;
     p->max_end = malloc(p->n_sized * sizeof *p->max_end);
