@@ -91,8 +91,7 @@ void mp_hashidx_remove(struct mp_hashidx *h, uint64_t hash, uint32_t id)
     size_t hole = i;
     for (size_t j = (hole + 1) & h->mask; h->ids[j] != EMPTY; j = (j + 1) & h->mask) {
         size_t home = h->hashes[j] & h->mask;
-        int movable = hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
-        if (movable) {
+        if (mp_probe_may_fill(hole, j, home)) {
             h->hashes[hole] = h->hashes[j];
             h->ids[hole] = h->ids[j];
             hole = j;

@@ -26,6 +26,14 @@ int mp_hashidx_insert(struct mp_hashidx *h, uint64_t hash, uint32_t id);
 void mp_hashidx_remove(struct mp_hashidx *h, uint64_t hash, uint32_t id);
 
 uint64_t mp_hash_bytes(const void *data, size_t len);
+
+/* Backward-shift deletion in a linear-probing table: may the entry at slot
+ * j, whose home slot is `home`, move back into the hole at `hole` (indexes
+ * wrapping at the table's end)? */
+static inline int mp_probe_may_fill(size_t hole, size_t j, size_t home)
+{
+    return hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
+}
 static inline uint64_t mp_hash_u64(uint64_t x)
 {
     x ^= x >> 33; x *= 0xff51afd7ed558ccdULL;

@@ -32,6 +32,8 @@ void mp_blocktab_free(struct mp_blocktab *t)
 {
     release_slots(t);
     free(t->tids);
+    free(t->thread_blocks);
+    free(t->free_threads);
     mp_hashidx_free(&t->tid_index);
     mp_widetab_free(&t->wide);
     memset(t, 0, sizeof *t);
@@ -50,33 +52,67 @@ static int same_tid(const void *ctx, uint32_t id)
     return k->t->tids[id] == k->tid;
 }
 
-/* The thread's index, given on first sight; NO_THREAD past MAX_THREADS
- * threads or on ENOMEM (its blocks then go to the side table). */
+/* Gives back the indexes of threads that hold no block (their blocks were
+ * all freed: the thread may be gone), when all are taken. */
+static void reclaim_threads(struct mp_blocktab *t)
+{
+    if (!t->free_threads && !(t->free_threads = malloc(MAX_THREADS * sizeof *t->free_threads)))
+        return;
+    for (uint32_t id = 0; id < t->n_tids; id++) {
+        if (t->thread_blocks[id] != 0)
+            continue;   /* holds blocks, or already free */
+        mp_hashidx_remove(&t->tid_index, mp_hash_u64(t->tids[id]), id);
+        t->thread_blocks[id] = UINT32_MAX;
+        t->free_threads[t->n_free_threads++] = id;
+    }
+    t->last_valid = 0;
+}
+
+/* A fresh index, or NO_THREAD. */
+static uint32_t new_thread(struct mp_blocktab *t)
+{
+    if (t->n_free_threads == 0 && t->n_tids == MAX_THREADS)
+        reclaim_threads(t);
+    if (t->n_free_threads > 0)
+        return t->free_threads[--t->n_free_threads];
+    if (t->n_tids == MAX_THREADS)
+        return NO_THREAD;
+    if (t->n_tids == t->cap_tids) {
+        uint32_t cap = t->cap_tids ? t->cap_tids * 2 : 16;
+        uint32_t *g = realloc(t->tids, cap * sizeof *g);
+        if (!g)
+            return NO_THREAD;
+        t->tids = g;
+        g = realloc(t->thread_blocks, cap * sizeof *g);
+        if (!g)
+            return NO_THREAD;
+        t->thread_blocks = g;
+        t->cap_tids = cap;
+    }
+    return t->n_tids++;
+}
+
+/* The thread's index, given on first sight; NO_THREAD when more than
+ * MAX_THREADS threads hold blocks, or on ENOMEM (its blocks then go to the
+ * side table). */
 static uint32_t thread_of(struct mp_blocktab *t, uint32_t tid)
 {
-    if (t->n_tids > 0 && t->last_tid == tid)
+    if (t->last_valid && t->last_tid == tid)
         return t->last_thread;
     struct tid_key k = { t, tid };
     uint64_t hash = mp_hash_u64(tid);
     uint32_t id = mp_hashidx_find(&t->tid_index, hash, same_tid, &k);
     if (id == UINT32_MAX) {
-        if (t->n_tids == MAX_THREADS)
+        if ((id = new_thread(t)) == NO_THREAD)
             return NO_THREAD;
-        if (t->n_tids == t->cap_tids) {
-            uint32_t cap = t->cap_tids ? t->cap_tids * 2 : 16;
-            uint32_t *g = realloc(t->tids, cap * sizeof *g);
-            if (!g)
-                return NO_THREAD;
-            t->tids = g;
-            t->cap_tids = cap;
-        }
-        if (mp_hashidx_insert(&t->tid_index, hash, t->n_tids) != 0)
-            return NO_THREAD;
-        id = t->n_tids;
-        t->tids[t->n_tids++] = tid;
+        t->tids[id] = tid;
+        t->thread_blocks[id] = 0;
+        if (mp_hashidx_insert(&t->tid_index, hash, id) != 0)
+            return NO_THREAD;   /* the index holds no block: the next reclaim takes it */
     }
     t->last_tid = tid;
     t->last_thread = id;
+    t->last_valid = 1;
     return id;
 }
 
@@ -85,6 +121,11 @@ static uint32_t thread_of(struct mp_blocktab *t, uint32_t tid)
 static size_t home_of(const struct mp_blocktab *t, uint64_t addr)
 {
     return mp_hash_u64(addr) & t->mask;
+}
+
+static uint32_t thread_index(const struct mp_packed_block *s)
+{
+    return (uint32_t)(s->key >> THREAD_SHIFT);
 }
 
 static struct mp_block unpack(const struct mp_blocktab *t, const struct mp_packed_block *s)
@@ -173,6 +214,7 @@ static int grow(struct mp_blocktab *t)
 /* Backward-shift deletion: keep every probe chain unbroken. */
 static void remove_packed(struct mp_blocktab *t, struct mp_packed_block *hit)
 {
+    t->thread_blocks[thread_index(hit)]--;
     size_t hole = (size_t)(hit - t->slots);
     for (size_t j = (hole + 1) & t->mask; t->slots[j].key != 0; j = (j + 1) & t->mask) {
         size_t home = home_of(t, t->slots[j].key & ADDR_MASK);
@@ -239,6 +281,8 @@ int mp_blocktab_put(struct mp_blocktab *t, const struct mp_block *b, struct mp_b
                 continue;
             *replaced = unpack(t, &t->slots[i]);
             if (packs) {
+                t->thread_blocks[thread_index(&t->slots[i])]--;
+                t->thread_blocks[thread_index(&packed)]++;
                 t->slots[i] = packed;
             } else {
                 remove_packed(t, &t->slots[i]);
@@ -249,6 +293,7 @@ int mp_blocktab_put(struct mp_blocktab *t, const struct mp_block *b, struct mp_b
         }
         if (packs && t->wide.count == 0) {
             t->slots[i] = packed;
+            t->thread_blocks[thread_index(&packed)]++;
             t->count++;
             return 0;
         }
@@ -269,6 +314,7 @@ int mp_blocktab_put(struct mp_blocktab *t, const struct mp_block *b, struct mp_b
     while (t->slots[i].key != 0)
         i = (i + 1) & t->mask;
     t->slots[i] = packed;
+    t->thread_blocks[thread_index(&packed)]++;
     t->count++;
     return had;
 }
@@ -304,8 +350,9 @@ size_t mp_blocktab_count(const struct mp_blocktab *t)
 size_t mp_blocktab_bytes(const struct mp_blocktab *t)
 {
     size_t slots = t->mapped_bytes ? t->mapped_bytes : t->slots ? (t->mask + 1) * sizeof *t->slots : 0;
-    return slots + t->cap_tids * sizeof *t->tids + (t->tid_index.ids ? (t->tid_index.mask + 1) * 12 : 0) +
-           mp_widetab_bytes(&t->wide);
+    return slots + t->cap_tids * (sizeof *t->tids + sizeof *t->thread_blocks) +
+           (t->free_threads ? MAX_THREADS * sizeof *t->free_threads : 0) +
+           (t->tid_index.ids ? (t->tid_index.mask + 1) * 12 : 0) + mp_widetab_bytes(&t->wide);
 }
 
 void mp_blocktab_each(const struct mp_blocktab *t, void (*fn)(void *ctx, const struct mp_block *b), void *ctx)

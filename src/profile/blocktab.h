@@ -9,8 +9,10 @@
  * appended by mremap), so it holds 20-40 bytes per live block and never a
  * second copy of itself.  Tables of 2 MiB and more are mapped on huge pages
  * (MADV_HUGEPAGE): growing faults in 2 MiB at a time instead of 4 KiB.
+ * Thread indexes are reused once their threads hold no block, so only a
+ * program with more than 65,535 threads holding blocks at once needs more.
  * Blocks that do not pack (an address at or above 2^47, a size of 4 GiB or
- * more, a thread beyond the 65,535th) go to a side table (blocktab_wide.h). */
+ * more, a thread beyond those 65,535) go to a side table (blocktab_wide.h). */
 #ifndef MEMPROF_BLOCKTAB_H
 #define MEMPROF_BLOCKTAB_H
 
@@ -39,9 +41,13 @@ struct mp_blocktab {
     size_t count;        /* packed blocks */
     size_t mapped_bytes; /* slots come from mmap (0: from malloc) */
     uint32_t *tids;      /* thread index -> tid */
+    uint32_t *thread_blocks; /* thread index -> its packed blocks (UINT32_MAX: index free) */
     uint32_t n_tids, cap_tids;
+    uint32_t *free_threads;  /* indexes given back (their threads hold no block) */
+    uint32_t n_free_threads;
     struct mp_hashidx tid_index;
     uint32_t last_tid, last_thread;  /* the thread seen last */
+    int last_valid;
     struct mp_widetab wide;          /* blocks that do not pack */
     struct mp_block zero;            /* the block at address 0, if has_zero (no
                                         allocator returns it, but engines may report it) */

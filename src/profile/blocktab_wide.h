@@ -17,14 +17,6 @@ struct mp_widetab {
     size_t count;
 };
 
-/* Backward-shift deletion, for both tables: may the entry at slot j, whose
- * home slot is `home`, move back into the hole at `hole` (linear probing,
- * indexes wrapping at the table's end)? */
-static inline int mp_probe_may_fill(size_t hole, size_t j, size_t home)
-{
-    return hole <= j ? (home <= hole || home > j) : (home <= hole && home > j);
-}
-
 /* All-zero is an empty table. */
 void mp_widetab_free(struct mp_widetab *t);
 /* The entry for addr (never 0), or NULL. */

@@ -3,8 +3,9 @@
  * Random puts, takes and gets against a plain array indexed by address
  * (the reference), across the table's in-place growth, its move to a
  * huge-page mapping and remapping, and the side table for blocks that do not
- * pack (addresses at or above 2^47, sizes of 4 GiB or more, threads beyond
- * the 65,535th, moving between the two as a block at one address changes);
+ * pack (addresses at or above 2^47, sizes of 4 GiB or more, more than
+ * 65,535 threads holding blocks, moving between the two as a block at one
+ * address changes), thread indexes reused once their threads hold nothing;
  * and the memory bound: at most 40 bytes per live block at any moment. */
 #include <check.h>
 #include <stdint.h>
@@ -159,6 +160,43 @@ START_TEST(block_moves_between_packed_and_wide)
 }
 END_TEST
 
+/* Thread indexes come back when their threads hold no block: 200,000
+ * threads one after the other never need the side table; 70,000 holding
+ * blocks at once need it for those beyond 65,535, and once they are freed,
+ * new threads pack again. */
+START_TEST(thread_indexes_are_reused)
+{
+    struct mp_blocktab t;
+    mp_blocktab_init(&t);
+    struct mp_block got, old;
+    for (uint32_t tid = 1; tid <= 200000; tid++) {
+        struct mp_block b = { 0x10000 + (uint64_t)(tid % 7) * 64, 32, tid % 100, tid };
+        REQUIRE(mp_blocktab_put(&t, &b, &old) == 0, "put for thread %u", tid);
+        REQUIRE(t.wide.count == 0, "thread %u went to the side table", tid);
+        REQUIRE(mp_blocktab_take(&t, b.addr, &got) == 1, "take for thread %u", tid);
+        assert_same(&got, &b);
+    }
+    for (uint32_t k = 0; k < 70000; k++) {
+        struct mp_block b = { 0x20000000 + (uint64_t)k * 16, 48, k % 100, 300000 + k };
+        REQUIRE(mp_blocktab_put(&t, &b, &old) == 0, "put for thread %u", b.tid);
+    }
+    ck_assert_uint_eq(t.wide.count, 70000 - 65535);
+    ck_assert_uint_eq(mp_blocktab_count(&t), 70000);
+    for (uint32_t k = 0; k < 70000; k++) {
+        REQUIRE(mp_blocktab_take(&t, 0x20000000 + (uint64_t)k * 16, &got) == 1, "take %u", k);
+        REQUIRE(got.tid == 300000 + k && got.size == 48, "block %u came back as tid %u size %llu", k, got.tid,
+                (unsigned long long)got.size);
+    }
+    struct mp_block b = { 0x30000000, 8, 1, 999999 };
+    ck_assert_int_eq(mp_blocktab_put(&t, &b, &old), 0);
+    ck_assert_uint_eq(t.wide.count, 0);
+    ck_assert_uint_eq(t.count, 1);
+    ck_assert_int_eq(mp_blocktab_get(&t, 0x30000000, &got), 1);
+    assert_same(&got, &b);
+    mp_blocktab_free(&t);
+}
+END_TEST
+
 /* At every moment while 3 million blocks are added (threads included),
  * the table holds at most 40 bytes per live block, beyond its first 64 KiB. */
 START_TEST(at_most_40_bytes_per_live_block)
@@ -190,6 +228,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, random_operations_match_reference);
     tcase_add_test(tc, block_moves_between_packed_and_wide);
+    tcase_add_test(tc, thread_indexes_are_reused);
     tcase_add_test(tc, at_most_40_bytes_per_live_block);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
