@@ -9,7 +9,6 @@
 #include "commands.h"
 #include "supervise/launch.h"
 #include "profile/line_profile.h"
-#include "profile/tables.h"
 #include "report/report_lines.h"
 #include "report/report_sources.h"
 #include "capture/linemode/linemode.h"

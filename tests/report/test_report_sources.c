@@ -85,14 +85,16 @@ static size_t check_json_tables(const char *json_path, struct problems *pr)
     return n;
 }
 
-/* The text report's tables: "Filename: F", then rows whose text starts at
- * column 48.  Returns the number of tables. */
+/* The text report's tables: "Filename: F", a header whose "Line Contents"
+ * says where each row's text starts, then the rows.  Returns the number of
+ * tables. */
 static size_t check_text_tables(const char *report, struct problems *pr)
 {
     size_t tables = 0;
     struct source src = { 0 };
     char *copy = strdup(report), *save = NULL, *path = NULL;
     int in_rows = 0;
+    size_t text_col = 0;
     for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
         if (strncmp(line, "Filename: ", 10) == 0) {
             free(src.lines);
@@ -102,15 +104,17 @@ static size_t check_text_tables(const char *report, struct problems *pr)
             source_read(&src, path);
             tables++;
             in_rows = 0;
+        } else if (strncmp(line, "Line #", 6) == 0 && strstr(line, "Line Contents")) {
+            text_col = (size_t)(strstr(line, "Line Contents") - line);
         } else if (strncmp(line, "=====", 5) == 0) {
-            in_rows = path != NULL;
+            in_rows = path != NULL && text_col > 0;
         } else if (in_rows) {
             int n;
-            if (sscanf(line, "%6d", &n) != 1 || strlen(line) < 47) {
+            if (sscanf(line, "%6d", &n) != 1 || strlen(line) < text_col) {
                 in_rows = 0;
                 continue;
             }
-            const char *text = line + 47;
+            const char *text = line + text_col;
             if (strcmp(text, source_line(&src, n)) != 0 && !(text[0] == '\0' && source_line(&src, n)[0] == '\0'))
                 problem(pr, "%s:%d: text report \"%s\", the file has \"%s\"\n", path, n, text, source_line(&src, n));
         }
