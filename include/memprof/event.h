@@ -33,7 +33,7 @@ struct mp_event {
                               return address into the code that called the allocator
                               (MP_EV_FREE: at most one frame, the free or realloc
                               call's return address; none when the engine has none) */
-    uint64_t time_ns;      /* MP_EV_SAMPLE: nanoseconds since the target started */
+    uint64_t time_ns;      /* MP_EV_SAMPLE, MP_EV_LINE: nanoseconds since the target started */
     uint64_t rss_bytes;    /* MP_EV_SAMPLE: resident set size */
 };
 

@@ -71,7 +71,8 @@ struct mp_stack_info {
     uint32_t self_line;           /* the user line the stack's allocations are charged to */
     uint64_t alloc_calls, allocated_bytes;
     uint64_t live_bytes, live_blocks; /* held now (at the end of the run: leaked) */
-    uint64_t peak_bytes;          /* held when the heap reached its peak */
+    uint64_t peak_bytes, peak_blocks; /* held when the heap reached its peak */
+    uint64_t temporary_calls;     /* blocks freed before their thread allocated again */
 };
 
 /* One thread, as the allocations it made and the frees it called. */
@@ -115,6 +116,11 @@ struct mp_sample {
     uint64_t rss_bytes;
     uint64_t heap_bytes;
     uint64_t alloc_calls, allocated_bytes; /* allocations so far (the rate is their slope) */
+    uint64_t heap_max_bytes;  /* the most the heap held after the previous sample,
+                                 up to this one (>= heap_bytes): a peak between
+                                 two samples is not lost, and the first sample
+                                 with the highest heap_max_bytes is where the
+                                 heap peak happened */
 };
 
 struct mp_profile *mp_profile_new(mp_resolve_fn resolve, void *resolve_ctx);
@@ -134,7 +140,8 @@ const struct mp_line_stats *mp_profile_line(const struct mp_profile *p, size_t i
 size_t mp_profile_stack_count(const struct mp_profile *p);
 const struct mp_stack_info *mp_profile_stack(const struct mp_profile *p, size_t i);
 /* The RSS timeline, in time order.  Long runs keep at most about
- * MP_TIMELINE_MAX samples: neighbours are merged (keeping the larger values). */
+ * MP_TIMELINE_MAX samples: neighbours are merged (keeping the larger values,
+ * so the sample where the heap peaked is never lost). */
 #define MP_TIMELINE_MAX 4096
 size_t mp_profile_timeline(const struct mp_profile *p, const struct mp_sample **out);
 /* Threads in the order they were first seen. */

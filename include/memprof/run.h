@@ -23,6 +23,20 @@ struct mp_rss_breakdown {
     uint64_t shared;      /* shared anonymous memory and memfds (memprof's ring is one) */
 };
 
+/* Line mode (--function): when one chosen function ran, in the timeline's
+ * clock (nanoseconds since the target started): mprof's brackets. */
+struct mp_span {
+    uint64_t start_ns, end_ns;
+};
+
+struct mp_function_spans {
+    const char *function;
+    const char *file;            /* its definition (absolute, or as the report shows it) */
+    const struct mp_span *spans; /* in time order, not overlapping */
+    size_t n_spans;
+    uint64_t calls;              /* calls seen (spans of calls close together are merged) */
+};
+
 /* How the run went, as the supervisor and the engine saw it. */
 struct mp_report_run {
     char *const *command;        /* argv as the user gave it, NULL-terminated */
@@ -38,6 +52,8 @@ struct mp_report_run {
     uint64_t agent_bytes;        /* the agent's own memory inside the target */
     struct mp_rss_breakdown rss_at_exit;
     const struct mp_line_profile *line_profile; /* line mode's tables (--function), or NULL */
+    const struct mp_function_spans *function_spans; /* line mode: when each function ran */
+    size_t n_function_spans;
     const char *const *warnings; /* one sentence each */
     size_t n_warnings;
 };

@@ -102,6 +102,8 @@ static void on_start(void *ctx, pid_t pid)
     mp_ring_reader_set_target(s->ring, pid);
     s->start_ns = mp_monotonic_ns();
     s->sampler = mp_rss_sampler_start(s->ring, pid, s->sample_interval_ns, s->start_ns);
+    if (s->linemode)
+        mp_linemode_set_start(s->linemode, s->start_ns);
 }
 
 /* A new image: everything recorded so far belonged to the old one. */
@@ -531,6 +533,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "memprof: %s was killed by signal %d (%s)\n", run.command[0] ? run.command[0] : "the target",
                 result.signal, strsignal(result.signal));
     run.line_profile = s.lines;
+    struct mp_function_spans *spans = s.lines ? mp_line_profile_function_spans(s.lines, &run.n_function_spans) : NULL;
+    run.function_spans = spans;
     ropt.line_metric = lmo->metric;
     int write_failed = mp_write_text(text_out, s.profile, &run, src, &ropt) != 0;
     if (json_out) {
@@ -549,6 +553,7 @@ int main(int argc, char **argv)
     struct mp_limits limits = { opt.limit_heap, opt.limit_rss, opt.limit_leaks };
     int limits_broken = mp_check_limits(stderr, &limits, s.profile, &run, &ropt);
 
+    free(spans);
     mp_sources_free(src);
     free_session(&s, envp);
     mp_options_free(&opt);

@@ -33,7 +33,8 @@ enum mp_rec_kind {
     MP_REC_ALLOC = 1,
     MP_REC_FREE = 2,
     MP_REC_SAMPLE = 3, /* written by memprof's RSS sampler: addr = time_ns, size = rss bytes */
-    MP_REC_LINE = 4,   /* written by memprof's line mode: tid, addr = line-event id, size = rss bytes */
+    MP_REC_LINE = 4,   /* written by memprof's line mode: tid, addr = line-event id, size = rss bytes,
+                          frames[0] = time_ns (nframes 1) */
 };
 
 struct mp_ring_record {

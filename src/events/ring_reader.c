@@ -143,7 +143,8 @@ static void deliver_scratch(struct mp_ring_reader *r)
 {
     const struct mp_ring_record *rec = &r->scratch;
     if (rec->kind == MP_REC_LINE) {
-        struct mp_event line = { .kind = MP_EV_LINE, .tid = rec->tid, .addr = rec->addr, .rss_bytes = rec->size };
+        struct mp_event line = { .kind = MP_EV_LINE, .tid = rec->tid, .addr = rec->addr, .rss_bytes = rec->size,
+                                 .time_ns = rec->nframes ? rec->frames[0] : 0 };
         r->sink(r->sink_ctx, &line);
         return;
     }
@@ -382,9 +383,10 @@ uint64_t mp_ring_reader_dropped_heap(const struct mp_ring_reader *r)
     return atomic_load(&r->dropped_heap);
 }
 
-int mp_ring_reader_post_line(struct mp_ring_reader *r, uint32_t tid, uint64_t line_event, uint64_t rss_bytes)
+int mp_ring_reader_post_line(struct mp_ring_reader *r, uint32_t tid, uint64_t line_event, uint64_t rss_bytes,
+                             uint64_t time_ns)
 {
-    struct mp_event ev = { .tid = tid, .addr = line_event, .size = rss_bytes };
+    struct mp_event ev = { .tid = tid, .addr = line_event, .size = rss_bytes, .nframes = 1, .frames = &time_ns };
     if (post_record(r, &ev, MP_REC_LINE, 100 * 1000, NULL) == 0)
         return 0;
     atomic_fetch_add(&r->dropped_lines, 1);

@@ -49,8 +49,10 @@ int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost);
  * and -1 returned. */
 int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint64_t rss_bytes, long wait_us,
                                const _Atomic int *cancel);
-/* Line mode: thread tid reached line event `line_event`; rss_bytes then. */
-int mp_ring_reader_post_line(struct mp_ring_reader *r, uint32_t tid, uint64_t line_event, uint64_t rss_bytes);
+/* Line mode: thread tid reached line event `line_event` at time_ns (the
+ * sampler's clock: since the target started); rss_bytes then. */
+int mp_ring_reader_post_line(struct mp_ring_reader *r, uint32_t tid, uint64_t line_event, uint64_t rss_bytes,
+                             uint64_t time_ns);
 /* An engine in memprof itself (breakpoints) posts the target's ALLOC and
  * FREE events; it waits up to 10 s for room (the reader drains meanwhile),
  * then drops and counts the event. */

@@ -4,11 +4,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Spans kept per function: past twice this many, spans closer than a
+ * growing gap merge (a function called a million times stays a few hundred
+ * brackets, which is all a picture can show). */
+#define MAX_SPANS 512
+
 struct open_line {
     uint32_t depth;
     uint32_t func;
     uint32_t point;          /* the latest point reached on the line */
     uint64_t rss0, heap0;    /* levels when the line started */
+    uint64_t call_start_ns;  /* when the function's frame (this entry) opened */
+};
+
+struct func_spans {
+    struct mp_span *spans;
+    size_t n, cap;
+    uint64_t calls;
+    uint64_t merge_gap_ns;   /* spans closer than this are one */
 };
 
 struct thread_state {
@@ -24,7 +37,9 @@ struct mp_line_profile {
     struct thread_state *threads;
     size_t n_slots, n_threads;
     uint64_t last_rss;
+    uint64_t last_time_ns;
     uint64_t bad_events;
+    struct func_spans *spans;    /* per function */
 };
 
 static void free_threads(struct mp_line_profile *lp)
@@ -34,6 +49,14 @@ static void free_threads(struct mp_line_profile *lp)
     free(lp->threads);
     lp->threads = NULL;
     lp->n_slots = lp->n_threads = 0;
+}
+
+static void clear_spans(struct mp_line_profile *lp)
+{
+    for (size_t f = 0; f < lp->map->n_funcs; f++) {
+        free(lp->spans[f].spans);
+        memset(&lp->spans[f], 0, sizeof lp->spans[f]);
+    }
 }
 
 static void clear_rows(struct mp_line_profile *lp)
@@ -55,7 +78,8 @@ struct mp_line_profile *mp_line_profile_new(const struct mp_lm_map *map)
     size_t n = map->n_funcs ? map->n_funcs : 1;
     lp->rows = calloc(n, sizeof *lp->rows);
     lp->n_rows = calloc(n, sizeof *lp->n_rows);
-    if (!lp->rows || !lp->n_rows) {
+    lp->spans = calloc(n, sizeof *lp->spans);
+    if (!lp->rows || !lp->n_rows || !lp->spans) {
         mp_line_profile_free(lp);
         return NULL;
     }
@@ -83,6 +107,9 @@ void mp_line_profile_free(struct mp_line_profile *lp)
     if (lp->rows)
         for (size_t f = 0; f < lp->map->n_funcs; f++)
             free(lp->rows[f]);
+    if (lp->spans)
+        clear_spans(lp);
+    free(lp->spans);
     free(lp->rows);
     free(lp->n_rows);
     free(lp);
@@ -92,7 +119,9 @@ void mp_line_profile_reset(struct mp_line_profile *lp)
 {
     free_threads(lp);
     clear_rows(lp);
+    clear_spans(lp);
     lp->last_rss = 0;
+    lp->last_time_ns = 0;
     lp->bad_events = 0;
 }
 
@@ -167,12 +196,78 @@ static void start_line(struct mp_line_profile *lp, struct open_line *o, uint32_t
     }
 }
 
+static int cmp_span(const void *a, const void *b)
+{
+    const struct mp_span *x = a, *y = b;
+    return x->start_ns < y->start_ns ? -1 : x->start_ns > y->start_ns ? 1 : x->end_ns < y->end_ns ? -1
+                                                                                    : x->end_ns > y->end_ns;
+}
+
+/* Sorts the spans and merges those that overlap or lie closer than the
+ * gap; doubles the gap until at most MAX_SPANS are left. */
+static void compact_spans(struct func_spans *fs)
+{
+    qsort(fs->spans, fs->n, sizeof *fs->spans, cmp_span);
+    for (;;) {
+        size_t o = 0;
+        for (size_t i = 0; i < fs->n; i++) {
+            if (o && fs->spans[i].start_ns <= fs->spans[o - 1].end_ns + fs->merge_gap_ns) {
+                if (fs->spans[i].end_ns > fs->spans[o - 1].end_ns)
+                    fs->spans[o - 1].end_ns = fs->spans[i].end_ns;
+            } else {
+                fs->spans[o++] = fs->spans[i];
+            }
+        }
+        fs->n = o;
+        if (fs->n <= MAX_SPANS)
+            return;
+        fs->merge_gap_ns = fs->merge_gap_ns ? fs->merge_gap_ns * 2 : 1000;
+    }
+}
+
+static void add_span(struct mp_line_profile *lp, uint32_t func, uint64_t start, uint64_t end)
+{
+    if (func >= lp->map->n_funcs)
+        return;
+    struct func_spans *fs = &lp->spans[func];
+    if (end < start)
+        end = start;
+    if (fs->n && start >= fs->spans[fs->n - 1].start_ns && start <= fs->spans[fs->n - 1].end_ns + fs->merge_gap_ns) {
+        if (end > fs->spans[fs->n - 1].end_ns)
+            fs->spans[fs->n - 1].end_ns = end; /* the usual case: calls one after another */
+        return;
+    }
+    if (fs->n == fs->cap) {
+        if (fs->cap >= 2 * MAX_SPANS) {
+            compact_spans(fs);
+        } else {
+            size_t cap = fs->cap ? fs->cap * 2 : 16;
+            struct mp_span *g = realloc(fs->spans, cap * sizeof *g);
+            if (!g) {
+                lp->bad_events++;
+                return;
+            }
+            fs->spans = g;
+            fs->cap = cap;
+        }
+    }
+    fs->spans[fs->n++] = (struct mp_span){ start, end };
+}
+
+/* Drops the innermost open line of t: its function's frame is over. */
+static void pop_line(struct mp_line_profile *lp, struct thread_state *t, uint64_t rss, uint64_t heap)
+{
+    struct open_line *o = &t->open[--t->n];
+    close_line(lp, o, rss, heap);
+    add_span(lp, o->func, o->call_start_ns, lp->last_time_ns);
+}
+
 /* Close and drop the open lines of frames deeper than `depth`. */
 static void close_deeper(struct mp_line_profile *lp, struct thread_state *t, uint32_t depth, uint64_t rss,
                          uint64_t heap)
 {
     while (t->n && t->open[t->n - 1].depth > depth)
-        close_line(lp, &t->open[--t->n], rss, heap);
+        pop_line(lp, t, rss, heap);
 }
 
 static struct open_line *push_line(struct thread_state *t)
@@ -198,6 +293,8 @@ void mp_line_profile_add(struct mp_line_profile *lp, const struct mp_event *ev, 
         return;
     uint64_t rss = ev->rss_bytes;
     lp->last_rss = rss;
+    if (ev->time_ns > lp->last_time_ns)
+        lp->last_time_ns = ev->time_ns;
     enum mp_lm_event_kind kind = mp_lm_event_kind(ev->addr);
     uint32_t depth = mp_lm_event_depth(ev->addr), index = mp_lm_event_index(ev->addr);
     struct thread_state *t = thread_state(lp, ev->tid);
@@ -217,7 +314,7 @@ void mp_line_profile_add(struct mp_line_profile *lp, const struct mp_event *ev, 
     if (kind == MP_LM_EV_ENTRY) {
         /* a new frame at `depth`: whatever was open there is over */
         while (t->n && t->open[t->n - 1].depth >= depth)
-            close_line(lp, &t->open[--t->n], rss, heap);
+            pop_line(lp, t, rss, heap);
     } else {
         close_deeper(lp, t, depth, rss, heap);
     }
@@ -238,11 +335,14 @@ void mp_line_profile_add(struct mp_line_profile *lp, const struct mp_event *ev, 
         }
         o->depth = depth;
         o->func = p->func;
+        o->call_start_ns = lp->last_time_ns;
+        if (p->func < lp->map->n_funcs)
+            lp->spans[p->func].calls++;
         start_line(lp, o, index, rss, heap);
         return;
     }
     while (t->n > k + 1)
-        close_line(lp, &t->open[--t->n], rss, heap);
+        pop_line(lp, t, rss, heap);
     struct open_line *o = &t->open[k];
     const struct mp_lm_point *cur = &lp->map->points[o->point];
     if (cur->line != p->line || p->addr <= cur->addr) {
@@ -258,8 +358,23 @@ void mp_line_profile_finish(struct mp_line_profile *lp, uint64_t heap)
     for (size_t i = 0; i < lp->n_slots; i++) {
         struct thread_state *t = &lp->threads[i];
         while (t->tid && t->n)
-            close_line(lp, &t->open[--t->n], lp->last_rss, heap);
+            pop_line(lp, t, lp->last_rss, heap);
     }
+    for (size_t f = 0; f < lp->map->n_funcs; f++)
+        compact_spans(&lp->spans[f]);
+}
+
+const struct mp_span *mp_line_profile_spans(const struct mp_line_profile *lp, size_t func, size_t *n_spans,
+                                            uint64_t *calls)
+{
+    if (func >= lp->map->n_funcs) {
+        *n_spans = 0;
+        *calls = 0;
+        return NULL;
+    }
+    *n_spans = lp->spans[func].n;
+    *calls = lp->spans[func].calls;
+    return lp->spans[func].spans;
 }
 
 const struct mp_lm_map *mp_line_profile_map(const struct mp_line_profile *lp)
@@ -275,6 +390,24 @@ const struct mp_lp_row *mp_line_profile_rows(const struct mp_line_profile *lp, s
     }
     *n_rows = lp->n_rows[func];
     return lp->rows[func];
+}
+
+struct mp_function_spans *mp_line_profile_function_spans(const struct mp_line_profile *lp, size_t *n)
+{
+    *n = 0;
+    size_t called = 0;
+    for (size_t f = 0; f < lp->map->n_funcs; f++)
+        called += lp->spans[f].calls != 0;
+    struct mp_function_spans *out = called ? calloc(called, sizeof *out) : NULL;
+    if (!out)
+        return NULL;
+    for (size_t f = 0; f < lp->map->n_funcs; f++) {
+        const struct func_spans *fs = &lp->spans[f];
+        if (fs->calls)
+            out[(*n)++] = (struct mp_function_spans){ lp->map->funcs[f].name, lp->map->funcs[f].file, fs->spans, fs->n,
+                                                      fs->calls };
+    }
+    return out;
 }
 
 uint64_t mp_line_profile_bad_events(const struct mp_line_profile *lp)

@@ -13,7 +13,9 @@
  * line moving forward in the code are one occurrence; a jump back (a loop)
  * starts a new one, as in Python's line events.  Frames deeper than an
  * event's depth are gone: their open lines close at that moment, so a call
- * line carries what its callee did. */
+ * line carries what its callee did.  An open line's frame, from the event
+ * that opened it to the one that closed it, is one call of its function: a
+ * span on the timeline (line events carry their time). */
 #ifndef MEMPROF_LINE_PROFILE_H
 #define MEMPROF_LINE_PROFILE_H
 
@@ -22,6 +24,7 @@
 #include <stdio.h>
 #include "events/line_events.h"
 #include "memprof/event.h"
+#include "memprof/run.h"
 
 struct mp_line_profile;
 
@@ -51,6 +54,14 @@ void mp_line_profile_finish(struct mp_line_profile *lp, uint64_t heap_bytes);
 const struct mp_lm_map *mp_line_profile_map(const struct mp_line_profile *lp);
 /* The rows of function `func`: its lines first_line..last_line. */
 const struct mp_lp_row *mp_line_profile_rows(const struct mp_line_profile *lp, size_t func, size_t *n_rows);
+/* When function `func` ran (after mp_line_profile_finish): its calls' spans
+ * in time order, calls close together merged, and the number of calls. */
+const struct mp_span *mp_line_profile_spans(const struct mp_line_profile *lp, size_t func, size_t *n_spans,
+                                            uint64_t *calls);
+/* The same for every function that was called, for the report's run
+ * (struct mp_report_run.function_spans): a malloc'd array (free it) whose
+ * entries point into lp; NULL with *n = 0 when none ran or out of memory. */
+struct mp_function_spans *mp_line_profile_function_spans(const struct mp_line_profile *lp, size_t *n);
 /* Events that did not fit the map (bad ids): should be 0. */
 uint64_t mp_line_profile_bad_events(const struct mp_line_profile *lp);
 

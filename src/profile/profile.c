@@ -326,6 +326,7 @@ static void snapshot_peak(struct mp_profile *p)
     for (uint32_t i = 0; i < d->n; i++) {
         struct mp_stack_info *s = &p->stacks[d->list[i]].info;
         s->peak_bytes = s->live_bytes;
+        s->peak_blocks = s->live_blocks;
         d->flag[d->list[i]] = 0;
     }
     d->n = 0;
@@ -382,6 +383,7 @@ static void count_free(struct mp_profile *p, const struct mp_block *b, const str
     if (owner && owner->last_addr == b->addr) {
         /* Freed before its thread allocated again: heaptrack's temporary. */
         self->temporary_calls++;
+        s->info.temporary_calls++;
         p->totals.temporary_calls++;
         owner->last_addr = 0;
     }
@@ -452,6 +454,8 @@ static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
     mp_profile_sizes_alloc(p, sid, ev->size);
     p->totals.live_bytes += ev->size;
     p->totals.live_blocks++;
+    if (p->totals.live_bytes > p->heap_max_since_sample)
+        p->heap_max_since_sample = p->totals.live_bytes;
     if (p->totals.live_bytes > p->totals.peak_heap_bytes) {
         p->totals.peak_heap_bytes = p->totals.live_bytes;
         p->totals.peak_stack = sid;
@@ -474,11 +478,16 @@ int mp_profile_add_sample(struct mp_profile *p, const struct mp_sample *sample)
             struct mp_sample a = p->timeline[2 * i], b = p->timeline[2 * i + 1];
             p->timeline[i] = (struct mp_sample){ b.time_ns, a.rss_bytes > b.rss_bytes ? a.rss_bytes : b.rss_bytes,
                                                  a.heap_bytes > b.heap_bytes ? a.heap_bytes : b.heap_bytes,
-                                                 b.alloc_calls, b.allocated_bytes };
+                                                 b.alloc_calls, b.allocated_bytes,
+                                                 a.heap_max_bytes > b.heap_max_bytes ? a.heap_max_bytes
+                                                                                     : b.heap_max_bytes };
         }
         p->n_samples = MP_TIMELINE_MAX;
     }
     p->timeline[p->n_samples++] = *sample;
+    /* heap_max_bytes is at least the level of its moment */
+    if (p->timeline[p->n_samples - 1].heap_max_bytes < sample->heap_bytes)
+        p->timeline[p->n_samples - 1].heap_max_bytes = sample->heap_bytes;
     return 0;
 }
 
@@ -497,7 +506,8 @@ int mp_profile_add(struct mp_profile *p, const struct mp_event *ev)
     }
     if (ev->kind == MP_EV_SAMPLE) {
         struct mp_sample s = { ev->time_ns, ev->rss_bytes, p->totals.live_bytes, p->totals.alloc_calls,
-                               p->totals.allocated_bytes };
+                               p->totals.allocated_bytes, p->heap_max_since_sample };
+        p->heap_max_since_sample = 0; /* the next interval starts */
         return mp_profile_add_sample(p, &s);
     }
     return 0;

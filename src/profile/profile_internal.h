@@ -82,6 +82,8 @@ struct mp_profile {
 
     struct mp_sample *timeline;
     size_t n_samples;
+    uint64_t heap_max_since_sample; /* the most live bytes an allocation since the
+                                       last sample left */
 
     struct mp_totals totals;
 };

@@ -72,6 +72,16 @@ const char *mp_display_function(const char *function, int stable)
     return function;
 }
 
+uint64_t mp_time_us(uint64_t ns)
+{
+    return (mp_saved_time_ns(ns) + 500) / 1000;
+}
+
+void mp_json_seconds(FILE *out, uint64_t ns)
+{
+    fprintf(out, "%.6f", (double)ns / 1e9);
+}
+
 void mp_json_string(FILE *out, const char *s)
 {
     if (!s) {

@@ -41,6 +41,13 @@ uint64_t mp_saved_time_ns(uint64_t ns);
 /* n per second over `seconds`, rounded; 0 for no time, UINT64_MAX past it. */
 uint64_t mp_per_second(uint64_t n, double seconds);
 
+/* A timeline time in whole microseconds as the saved report gives it back
+ * (mp_saved_time_ns), so that a picture drawn from the live profile and one
+ * drawn from its saved JSON are the same. */
+uint64_t mp_time_us(uint64_t ns);
+/* ns as the JSON report writes times: seconds with six decimals. */
+void mp_json_seconds(FILE *out, uint64_t ns);
+
 /* s as a JSON string (quoted, escaped), or null for NULL. */
 void mp_json_string(FILE *out, const char *s);
 

@@ -42,6 +42,8 @@
 
 struct owned {
     char **command, **warnings; /* NULL-terminated; strings interned in the profile */
+    struct mp_function_spans *function_spans;
+    struct mp_span *spans;
 };
 
 /* ---- the run ---- */
@@ -132,11 +134,19 @@ static int load_timeline_allocations(struct loader *L, json_t *root, size_t n_sa
 
 static int load_timeline(struct loader *L, json_t *root, struct mp_report_run *run)
 {
-    json_t *tl, *rss, *allocs = NULL;
+    json_t *tl, *rss, *allocs = NULL, *heap_max = NULL;
     if (jl_get_typed(L, root, "timeline", 1, 0, &tl))
         return -1;
     if (json_array_size(tl) <= MAX_SAMPLES && load_timeline_allocations(L, root, json_array_size(tl), &allocs))
         return -1;
+    /* The most the heap held in each interval: reports before it lack it. */
+    if (json_object_get(root, "timeline_heap_max") && jl_get_typed(L, root, "timeline_heap_max", 1, 0, &heap_max))
+        return -1;
+    if (heap_max && json_array_size(heap_max) != json_array_size(tl)) {
+        jl_enter_key(L, "timeline_heap_max");
+        return jl_fail(L, "%zu values for the %zu samples of \"timeline\"", json_array_size(heap_max),
+                       json_array_size(tl));
+    }
     jl_enter_key(L, "timeline");
     if (json_array_size(tl) > MAX_SAMPLES)
         return jl_fail(L, "%zu samples: memprof keeps at most %d", json_array_size(tl), MAX_SAMPLES);
@@ -164,9 +174,22 @@ static int load_timeline(struct loader *L, json_t *root, struct mp_report_run *r
             return -1;
         jl_leave(L);
         s.time_ns = (uint64_t)(t * 1e9 + 0.5);
+        s.heap_max_bytes = s.heap_bytes;
+        jl_leave(L);
+        if (heap_max) {
+            jl_leave(L);
+            jl_enter_key(L, "timeline_heap_max");
+            jl_enter_index(L, i);
+            if (jl_check_u64(L, json_array_get(heap_max, i), &s.heap_max_bytes))
+                return -1;
+            if (s.heap_max_bytes < s.heap_bytes)
+                return jl_fail(L, "is less than the heap level timeline[%zu][2]", i);
+            jl_leave(L);
+            jl_leave(L);
+            jl_enter_key(L, "timeline");
+        }
         if (mp_profile_restore_sample(L->p, &s) != 0)
             return jl_oom(L);
-        jl_leave(L);
     }
     jl_leave(L);
     if (jl_get_typed(L, root, "rss_at_exit", 0, 1, &rss))
@@ -221,6 +244,35 @@ static int load_run(struct loader *L, json_t *root, struct mp_loaded_report *out
         return -1;
     run->command = own->command;
     run->warnings = (const char *const *)own->warnings;
+    if (jl_load_function_spans(L, root, &own->function_spans, &run->n_function_spans, &own->spans))
+        return -1;
+    run->function_spans = own->function_spans;
+    json_t *attach = json_object_get(root, "attach"); /* memprof -p only */
+    if (attach) {
+        long long pid;
+        jl_enter_key(L, "attach");
+        json_t *detached = jl_member(L, attach, "detached");
+        if (!detached)
+            return -1;
+        json_t *pidv = jl_member(L, attach, "pid");
+        if (!pidv)
+            return -1;
+        if (json_is_null(pidv)) {
+            pid = -1; /* --stable: an attached run all the same */
+        } else {
+            jl_enter_key(L, "pid");
+            if (jl_check_int(L, pidv, 1, INT_MAX, &pid))
+                return -1;
+            jl_leave(L);
+        }
+        if (!json_is_boolean(detached)) {
+            jl_enter_key(L, "detached");
+            return jl_fail(L, "expected a boolean, found %s", jl_type_name(detached));
+        }
+        run->attached_pid = (int)pid;
+        run->detached = json_is_true(detached);
+        jl_leave(L);
+    }
     if (jl_get_typed(L, root, "exit", 0, 0, &exit))
         return -1;
     jl_enter_key(L, "exit");
@@ -314,6 +366,8 @@ static void free_owned(struct owned *own)
     if (own) {
         free(own->command);
         free(own->warnings);
+        free(own->function_spans);
+        free(own->spans);
         free(own);
     }
 }

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "memprof/profile.h"
+#include "memprof/run.h"
 
 #define MAX_PATH 8
 
@@ -120,5 +121,11 @@ int jl_load_tables(struct loader *L, json_t *root);
 int jl_load_free_sites(struct loader *L, json_t *root);
 /* "size_histogram", "largest" (after the stacks) and "threads" */
 int jl_load_views(struct loader *L, json_t *root);
+/* ---- json_load_spans.c: line mode's "function_spans" (optional) ---- */
+
+/* Fills *out (n entries, NULL when absent) and *storage (their spans, one
+ * block); the caller frees both. */
+int jl_load_function_spans(struct loader *L, json_t *root, struct mp_function_spans **out, size_t *n,
+                           struct mp_span **storage);
 
 #endif

@@ -140,7 +140,10 @@ int jl_load_stacks(struct loader *L, json_t *root)
             jl_get_u64(L, s, "allocated_bytes", &info.allocated_bytes, NULL) ||
             jl_get_u64(L, s, "leaked_bytes", &info.live_bytes, NULL) ||
             jl_get_u64(L, s, "leaked_blocks", &info.live_blocks, NULL) ||
-            jl_get_u64_opt(L, s, "peak_bytes", &info.peak_bytes))
+            /* added later: reports written before lack them */
+            jl_get_u64_opt(L, s, "peak_bytes", &info.peak_bytes) ||
+            jl_get_u64_opt(L, s, "peak_blocks", &info.peak_blocks) ||
+            jl_get_u64_opt(L, s, "temporary_calls", &info.temporary_calls))
             goto out;
         size_t n = json_array_size(frames);
         if (n >= UINT32_MAX) {

@@ -180,9 +180,10 @@ static void write_frames_and_stacks(FILE *out, const struct mp_profile *p, const
         for (uint32_t j = 0; j < st->n_frames; j++)
             fprintf(out, "%s%u", j ? ", " : "", st->frame_lines[j]);
         fprintf(out, "], \"user_line\": %u, \"alloc_calls\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64
-                     ", \"leaked_bytes\": %" PRIu64 ", \"leaked_blocks\": %" PRIu64 ", \"peak_bytes\": %" PRIu64 "}",
-                st->self_line, st->alloc_calls, st->allocated_bytes, st->live_bytes, st->live_blocks,
-                st->peak_bytes);
+                     ", \"leaked_bytes\": %" PRIu64 ", \"leaked_blocks\": %" PRIu64 ", \"peak_bytes\": %" PRIu64
+                     ", \"peak_blocks\": %" PRIu64 ", \"temporary_calls\": %" PRIu64 "}",
+                st->self_line, st->alloc_calls, st->allocated_bytes, st->live_bytes, st->live_blocks, st->peak_bytes,
+                st->peak_blocks, st->temporary_calls);
     }
     fprintf(out, "%s]", n_stacks ? "\n  " : "");
 }
@@ -198,6 +199,10 @@ static void write_timeline(FILE *out, const struct mp_profile *p, const struct m
                 (double)samples[i].time_ns / 1e9, samples[i].rss_bytes, samples[i].heap_bytes);
     fprintf(out, "%s],\n", n ? "\n  " : "");
     mp_json_timeline_allocations(out, p, opt);
+    fprintf(out, ",\n  \"timeline_heap_max\": [");
+    for (size_t i = 0; i < n; i++)
+        fprintf(out, "%s%" PRIu64, i ? (i % 8 ? ", " : ",\n    ") : "\n    ", samples[i].heap_max_bytes);
+    fprintf(out, "%s]", n ? "\n  " : "");
     const struct mp_rss_breakdown *b = &run->rss_at_exit;
     if (b->valid && !opt->stable)
         fprintf(out, ",\n  \"rss_at_exit\": {\"total_bytes\": %" PRIu64 ", \"heap_bytes\": %" PRIu64
@@ -206,6 +211,31 @@ static void write_timeline(FILE *out, const struct mp_profile *p, const struct m
                 b->total, b->heap, b->stacks, b->code, b->file_data, b->shared);
     else
         fprintf(out, ",\n  \"rss_at_exit\": null");
+}
+
+/* Line mode: when each chosen function ran (times: left out with --stable). */
+static void write_function_spans(FILE *out, const struct mp_report_run *run, const struct mp_report_options *opt)
+{
+    if (opt->stable || run->n_function_spans == 0)
+        return;
+    fprintf(out, ",\n  \"function_spans\": [");
+    for (size_t f = 0; f < run->n_function_spans; f++) {
+        const struct mp_function_spans *fs = &run->function_spans[f];
+        fprintf(out, "%s\n    {\"function\": ", f ? "," : "");
+        mp_json_string(out, fs->function);
+        fprintf(out, ", \"file\": ");
+        mp_json_string(out, mp_display_path(fs->file, opt->cwd));
+        fprintf(out, ", \"calls\": %" PRIu64 ", \"spans\": [", fs->calls);
+        for (size_t i = 0; i < fs->n_spans; i++) {
+            fputs(i ? (i % 4 ? ", [" : ",\n      [") : "[", out);
+            mp_json_seconds(out, fs->spans[i].start_ns);
+            fputs(", ", out);
+            mp_json_seconds(out, fs->spans[i].end_ns);
+            fputc(']', out);
+        }
+        fprintf(out, "]}");
+    }
+    fprintf(out, "\n  ]");
 }
 
 int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
@@ -222,6 +252,14 @@ int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_
         fprintf(out, "{\"signal\": %d}", run->signal);
     else
         fprintf(out, "{\"code\": %d}", run->exit_code);
+    if (run->attached_pid) {
+        fprintf(out, ",\n  \"attach\": {\"pid\": ");
+        if (opt->stable)
+            fprintf(out, "null");
+        else
+            fprintf(out, "%d", run->attached_pid);
+        fprintf(out, ", \"detached\": %s}", run->detached ? "true" : "false");
+    }
     fprintf(out, ",\n");
     write_summary(out, p, run, opt);
     fprintf(out, ",\n");
@@ -232,6 +270,7 @@ int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_
     write_peak_and_leaks(out, p, opt);
     fprintf(out, ",\n");
     write_timeline(out, p, run, opt);
+    write_function_spans(out, run, opt);
     fprintf(out, ",\n");
     write_frames_and_stacks(out, p, opt);
     fprintf(out, ",\n");

@@ -20,11 +20,13 @@ static void write_command(FILE *out, char *const *command)
         fprintf(out, "%s%s", i ? " " : "", command[i]);
 }
 
-static void write_header(FILE *out, const struct mp_report_run *run)
+static void write_header(FILE *out, const struct mp_report_run *run, const struct mp_report_options *opt)
 {
     fprintf(out, "memprof: ");
     write_command(out, run->command);
-    if (run->detached)
+    if (run->detached && (opt->stable || run->attached_pid <= 0))
+        fprintf(out, "  (attached, then detached; it runs on)\n");
+    else if (run->detached)
         fprintf(out, "  (pid %d: attached, then detached; it runs on)\n", run->attached_pid);
     else if (run->signal)
         fprintf(out, "  (killed by signal %d, %s)\n", run->signal, strsignal(run->signal));
@@ -213,7 +215,7 @@ int mp_write_text(FILE *out, const struct mp_profile *p, const struct mp_report_
     const struct mp_report_options *opt = &o;
     unsigned show = o.show;
     int heap = !run->engine_note;
-    write_header(out, run);
+    write_header(out, run, opt);
     if (show & MP_VIEW_SUMMARY)
         write_summary(out, p, run, opt);
     if (heap) {

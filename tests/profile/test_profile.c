@@ -952,13 +952,36 @@ static uint64_t peak_of(const struct mp_profile *p, const char *file, int line, 
         ck_assert_uint_eq(peak_of((p), "/src/gen.c", 7, "gen"), (gen7_));                          \
     } while (0)
 
-/* The lines' peak bytes add up to the peak (every block has one self line). */
-static void check_peak_sum(const struct mp_profile *p)
+/* The stacks' counters of one kind, summed over the stacks whose self line
+ * is line i: what the line's own counter must be (every block has one stack
+ * and one self line). */
+static uint64_t stacks_sum(const struct mp_profile *p, size_t line, int temporary)
 {
     uint64_t sum = 0;
-    for (size_t i = 0; i < mp_profile_line_count(p); i++)
+    for (size_t s = 0; s < mp_profile_stack_count(p); s++) {
+        const struct mp_stack_info *st = mp_profile_stack(p, s);
+        if (st->self_line == line)
+            sum += temporary ? st->temporary_calls : st->peak_bytes;
+    }
+    return sum;
+}
+
+/* The lines' peak bytes add up to the peak (every block has one self line),
+ * and so do the stacks' (the flame graph's and massif's peak trees). */
+static void check_peak_sum(const struct mp_profile *p)
+{
+    uint64_t sum = 0, blocks = 0;
+    for (size_t i = 0; i < mp_profile_line_count(p); i++) {
         sum += mp_profile_line(p, i)->peak_bytes;
+        ck_assert_uint_eq(stacks_sum(p, i, 0), mp_profile_line(p, i)->peak_bytes);
+    }
     ck_assert_uint_eq(sum, mp_profile_totals(p)->peak_heap_bytes);
+    for (size_t s = 0; s < mp_profile_stack_count(p); s++) {
+        blocks += mp_profile_stack(p, s)->peak_blocks;
+        ck_assert_uint_le(mp_profile_stack(p, s)->peak_blocks, mp_profile_stack(p, s)->alloc_calls);
+        ck_assert(mp_profile_stack(p, s)->peak_blocks > 0 || mp_profile_stack(p, s)->peak_bytes == 0);
+    }
+    ck_assert_uint_le(blocks, mp_profile_totals(p)->alloc_calls);
 }
 
 /* The self line of the stack that reached the peak. */
@@ -1242,6 +1265,7 @@ START_TEST(temporaries_two_threads_realloc_cross_thread_free)
     for (size_t i = 0; i < mp_profile_line_count(p); i++) {
         const struct mp_line_stats *l = mp_profile_line(p, i);
         ck_assert_uint_le(l->temporary_calls, l->free_calls);
+        ck_assert_uint_eq(stacks_sum(p, i, 1), l->temporary_calls);
         sum += l->temporary_calls;
     }
     ck_assert_uint_eq(sum, t->temporary_calls);
@@ -1286,16 +1310,19 @@ START_TEST(timeline_heap_levels)
                                          .reused_live_blocks = 1 });
     size_t n = mp_profile_timeline(p, &s);
     ck_assert_uint_eq(n, 5);
-    /* with the allocations made so far: 0, then 2 (150 bytes), then 3 (220) */
-    const struct mp_sample want[] = { { 1000, 4096, 0, 0, 0 }, { 2000, 8192, 150, 2, 150 },
-                                      { 3000, 8192, 50, 2, 150 }, { 3000, 12288, 70, 3, 220 },
-                                      { 5000, 4096, 0, 3, 220 } };
+    /* with the allocations made so far: 0, then 2 (150 bytes), then 3 (220);
+     * heap_max_bytes: the most held after the previous sample, up to this
+     * one (the reuse at 0x20 goes 50 -> 0 -> 70) */
+    const struct mp_sample want[] = { { 1000, 4096, 0, 0, 0, 0 }, { 2000, 8192, 150, 2, 150, 150 },
+                                      { 3000, 8192, 50, 2, 150, 50 }, { 3000, 12288, 70, 3, 220, 70 },
+                                      { 5000, 4096, 0, 3, 220, 0 } };
     for (size_t i = 0; i < n; i++) {
         ck_assert_uint_eq(s[i].time_ns, want[i].time_ns);
         ck_assert_uint_eq(s[i].rss_bytes, want[i].rss_bytes);
         ck_assert_uint_eq(s[i].heap_bytes, want[i].heap_bytes);
         ck_assert_uint_eq(s[i].alloc_calls, want[i].alloc_calls);
         ck_assert_uint_eq(s[i].allocated_bytes, want[i].allocated_bytes);
+        ck_assert_uint_eq(s[i].heap_max_bytes, want[i].heap_max_bytes);
     }
     mp_profile_reset(p);
     ck_assert_uint_eq(mp_profile_timeline(p, &s), 0);
@@ -1343,6 +1370,8 @@ START_TEST(timeline_decimation)
                 ck_assert_uint_eq(s[k].time_ns, 1000 * (k + 1));
                 ck_assert_uint_eq(s[k].rss_bytes, dec_rss(k));
                 ck_assert_uint_eq(s[k].heap_bytes, heap[k]);
+                /* a free, then the allocation that made heap[k]: the most since */
+                ck_assert_uint_eq(s[k].heap_max_bytes, heap[k]);
             }
         }
         if (i == DEC_N) {
@@ -1353,6 +1382,7 @@ START_TEST(timeline_decimation)
                 uint64_t h = heap[2 * k] > heap[2 * k + 1] ? heap[2 * k] : heap[2 * k + 1];
                 ck_assert_uint_eq(s[k].rss_bytes, r);
                 ck_assert_uint_eq(s[k].heap_bytes, h);
+                ck_assert_uint_eq(s[k].heap_max_bytes, h);
                 ck_assert(s[k].time_ns == 1000 * (2 * k + 1) || s[k].time_ns == 1000 * (2 * k + 2));
             }
             ck_assert_uint_eq(s[MP_TIMELINE_MAX].time_ns, 1000 * (uint64_t)(i + 1));
@@ -1366,7 +1396,7 @@ START_TEST(timeline_decimation)
     const struct mp_sample *s;
     size_t n = mp_profile_timeline(p, &s);
     ck_assert_uint_eq(n, MP_TIMELINE_MAX + 1);
-    uint64_t max_rss = 0, max_heap = 0, got_rss = 0, got_heap = 0;
+    uint64_t max_rss = 0, max_heap = 0, got_rss = 0, got_heap = 0, got_max = 0;
     for (size_t i = 0; i < total; i++) {
         max_rss = dec_rss(i) > max_rss ? dec_rss(i) : max_rss;
         max_heap = heap[i] > max_heap ? heap[i] : max_heap;
@@ -1376,9 +1406,11 @@ START_TEST(timeline_decimation)
             ck_assert_uint_ge(s[k].time_ns, s[k - 1].time_ns);
         got_rss = s[k].rss_bytes > got_rss ? s[k].rss_bytes : got_rss;
         got_heap = s[k].heap_bytes > got_heap ? s[k].heap_bytes : got_heap;
+        got_max = s[k].heap_max_bytes > got_max ? s[k].heap_max_bytes : got_max;
     }
     ck_assert_uint_eq(got_rss, max_rss);
     ck_assert_uint_eq(got_heap, max_heap);
+    ck_assert_uint_eq(got_max, mp_profile_totals(p)->peak_heap_bytes); /* never dropped */
     /* the first merged sample covers originals 0..3 */
     uint64_t r4 = 0, h4 = 0;
     for (size_t i = 0; i < 4; i++) {

@@ -415,12 +415,13 @@ START_TEST(restore_views)
         ck_assert_int_eq(mp_profile_restore_largest(p, &e), 0);
     }
     ck_assert_int_eq(mp_profile_restore_largest(p, &e), -1); /* full */
-    struct mp_sample s = { 1000, 4096, 100, 3, 300 };
+    struct mp_sample s = { 1000, 4096, 100, 3, 300, 150 };
     ck_assert_int_eq(mp_profile_restore_sample(p, &s), 0);
     const struct mp_sample *got;
     ck_assert_uint_eq(mp_profile_timeline(p, &got), 1);
     ck_assert_uint_eq(got[0].alloc_calls, 3);
     ck_assert_uint_eq(got[0].heap_bytes, 100);
+    ck_assert_uint_eq(got[0].heap_max_bytes, 150);
     mp_profile_free(p);
 }
 END_TEST

@@ -1264,6 +1264,12 @@ START_TEST(json_peak_leaks_timeline_rss)
           "[[0.001, 1048576, 100], [0.25, 2097152, 300], [1.234568, 3145728, 2348], [2.0, 1572864, 0]]" },
         /* the allocations made by each sample: 1 (100 B), 2 (400), 3 (2448), 5 (2558) */
         { "d['timeline_allocations']", "[[1, 100], [2, 400], [3, 2448], [5, 2558]]" },
+        /* the most the heap held after the previous sample: 0 -> 50 -> 110 -> 0 before the last */
+        { "d['timeline_heap_max']", "[100, 300, 2348, 110]" },
+        /* per stack (one per user line here): bytes and blocks at the peak, temporaries (as "lines") */
+        { "sorted([[d['frames'][s['user_line']]['line'], s['peak_bytes'], s['peak_blocks'], s['temporary_calls']] "
+          "for s in d['stacks']])",
+          "[[4, 2048, 1, 1], [9, 0, 0, 2], [10, 300, 1, 1]]" },
         { "d['rss_at_exit']",
           "{\"code_bytes\": 2097152, \"file_data_bytes\": 1048576, \"heap_bytes\": 4194304, \"shared_bytes\": 65536, "
           "\"stack_bytes\": 139264, \"total_bytes\": 7544832}" },
@@ -1545,8 +1551,9 @@ START_TEST(views_rate_text)
     /* A saved report can say anything (the fuzzer found these): counts of 2^62 in a microsecond,
      * time and counts going backwards.  Rates are clamped, slices never negative. */
     p = mp_profile_new(NULL, NULL);
-    const struct mp_sample hostile[] = { { 0, 4096, 0, 0, 0 }, { 1000, 4096, 0, (uint64_t)1 << 62, (uint64_t)1 << 62 },
-                                         { 500, 4096, 0, 5, 5 } };
+    const struct mp_sample hostile[] = { { 0, 4096, 0, 0, 0, 0 },
+                                         { 1000, 4096, 0, (uint64_t)1 << 62, (uint64_t)1 << 62, 0 },
+                                         { 500, 4096, 0, 5, 5, 0 } };
     for (size_t i = 0; i < 3; i++)
         ck_assert_int_eq(mp_profile_restore_sample(p, &hostile[i]), 0);
     got = views_text(p, MP_VIEW_RATE, 0, 0);

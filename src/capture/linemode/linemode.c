@@ -22,6 +22,7 @@
 #include "linemode_internal.h"
 #include "events/ring_reader.h"
 #include "capture/trap/stepover.h"
+#include "capture/sampler/rss_sampler.h"
 #include "symbols/sym_strings.h"
 
 #include <elf.h>
@@ -361,8 +362,10 @@ int mp_linemode_on_trap(struct mp_linemode *lm, pid_t tid)
     }
     if (n_events && lm->ring) {
         uint64_t rss = mp_statm_rss(&lm->statm);
+        uint64_t now = mp_monotonic_ns();
+        uint64_t at = now > lm->start_ns ? now - lm->start_ns : 0;
         for (int i = 0; i < n_events; i++)
-            mp_ring_reader_post_line(lm->ring, (uint32_t)tid, events[i], rss);
+            mp_ring_reader_post_line(lm->ring, (uint32_t)tid, events[i], rss, at);
     }
 
     /* carry the instruction out, or step over it */
@@ -413,6 +416,11 @@ int mp_linemode_clean_child(struct mp_linemode *lm, pid_t child)
 void mp_linemode_set_ring(struct mp_linemode *lm, struct mp_ring_reader *ring)
 {
     lm->ring = ring;
+}
+
+void mp_linemode_set_start(struct mp_linemode *lm, uint64_t start_ns)
+{
+    lm->start_ns = start_ns;
 }
 
 void mp_linemode_stats(const struct mp_linemode *lm, struct mp_linemode_stats *out)

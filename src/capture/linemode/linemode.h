@@ -43,8 +43,11 @@ int mp_linemode_resolve(const char *path, const char *const *patterns, size_t n_
                         struct mp_linemode **out, char *err, size_t errlen);
 const struct mp_lm_map *mp_linemode_map(const struct mp_linemode *lm);
 
-/* Line events go into this ring (memprof's own writer side). */
+/* Line events go into this ring (memprof's own writer side), stamped with
+ * the time since start_ns (mp_monotonic_ns when the target started: the
+ * RSS sampler's clock). */
 void mp_linemode_set_ring(struct mp_linemode *lm, struct mp_ring_reader *ring);
+void mp_linemode_set_start(struct mp_linemode *lm, uint64_t start_ns);
 
 /* The supervisor's on_exec: the target (stopped) has a new image.  When it
  * is the resolved executable, insert the breakpoints; otherwise (the

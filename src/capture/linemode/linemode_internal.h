@@ -49,6 +49,7 @@ struct mp_linemode {
 
     /* run time (supervisor thread only) */
     struct mp_ring_reader *ring;
+    uint64_t start_ns;              /* the timeline's zero (mp_monotonic_ns) */
     pid_t pid;
     int mem_fd, task_fd;
     unsigned long task_nlink_base;  /* st_nlink of /proc/PID/task minus its threads */
