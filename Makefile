@@ -35,8 +35,8 @@ endif
 WARN     := -std=c11 -Wall -Wextra -Werror
 # Recursively expanded on purpose: pkg-config runs when a recipe needs it,
 # after the `deps` step had the chance to install the packages.
-DW_CFLAGS   = $(shell pkg-config --cflags libdw jansson)
-DW_LIBS     = $(shell pkg-config --libs libdw jansson)
+DW_CFLAGS   = $(shell pkg-config --cflags libdw jansson zlib)
+DW_LIBS     = $(shell pkg-config --libs libdw jansson zlib) -lm
 UNW_LIBS    = $(shell pkg-config --libs libunwind)
 CHECK_CFLAGS = $(shell pkg-config --cflags check)
 CHECK_LIBS  = $(shell pkg-config --libs check)
@@ -61,7 +61,7 @@ AGENT   := libmemprof-agent.so
 all: $(PROGRAM) $(AGENT)
 
 deps:
-	@pkg-config --exists libdw libunwind check jansson 2>/dev/null && command -v valgrind >/dev/null \
+	@pkg-config --exists libdw libunwind check jansson zlib 2>/dev/null && command -v valgrind >/dev/null \
 	  && command -v g++ >/dev/null && command -v gdb >/dev/null || scripts/install-deps
 
 $(BUILD)/%.o: src/%.c $(HEADERS) | $(BUILD)

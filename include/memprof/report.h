@@ -37,6 +37,22 @@ enum mp_view {
 /* --precision's value for exact byte counts ("15,984 B"): what --stable uses. */
 #define MP_PRECISION_EXACT (-1)
 
+/* What the flame graph's and the folded stacks' widths measure (--weight). */
+enum mp_weight {
+    MP_WEIGHT_BYTES = 0,   /* bytes allocated (the default) */
+    MP_WEIGHT_CALLS,       /* allocation calls */
+    MP_WEIGHT_PEAK,        /* bytes held when the heap reached its peak */
+    MP_WEIGHT_LEAKED,      /* bytes never freed (live at exit or detach) */
+    MP_WEIGHT_TEMPORARY,   /* temporary allocations (calls) */
+};
+#define MP_WEIGHT_COUNT 5
+
+/* How frames are named in the pictures and exports (--frames). */
+enum mp_frame_names {
+    MP_FRAMES_LINE = 0,    /* "function (file:line)": two lines of a function are two frames */
+    MP_FRAMES_FUNCTION,    /* "function": one frame per function (folded output before 0.2) */
+};
+
 struct mp_report_options {
     const char *cwd;             /* paths under it are shown relative to it; NULL: absolute */
     int precision;               /* digits after the point in sizes (memory_profiler's --precision),
@@ -49,6 +65,9 @@ struct mp_report_options {
     unsigned show;               /* enum mp_view bits; 0: MP_VIEWS_DEFAULT */
     const char *const *callers;  /* --callers: FILE:LINE or FUNCTION each (the callers view) */
     size_t n_callers;
+
+    enum mp_weight weight;       /* flame graph, folded stacks */
+    enum mp_frame_names frames;  /* flame graph, folded stacks, speedscope */
 };
 
 /* Parses a --show list ("summary,tree", "all", "+sizes,-tables": items
@@ -67,7 +86,38 @@ int mp_write_text(FILE *out, const struct mp_profile *p, const struct mp_report_
                   const struct mp_sources *src, const struct mp_report_options *opt);
 int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                   const struct mp_sources *src, const struct mp_report_options *opt);
-/* Folded stacks for flamegraph.pl: "main;f;g BYTES" per stack, sorted. */
+/* Folded stacks for flamegraph.pl: "main (a.c:9);f (a.c:3) WEIGHT" per
+ * stack, sorted (report_folded.c). */
 int mp_write_folded(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt);
+
+/* The pictures and the other tools' formats.  Each is its own file in
+ * src/report/, a pure function of the profile and the run; each returns 0,
+ * or -1 when writing failed (or, for pprof, when memory ran out). */
+
+/* RSS and heap over time, one self-contained SVG (report_timeline_svg.c). */
+int mp_write_timeline_svg(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                          const struct mp_report_options *opt);
+/* An interactive flame graph of opt->weight, one self-contained SVG
+ * (report_flamegraph.c). */
+int mp_write_flamegraph(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                        const struct mp_report_options *opt);
+/* valgrind massif's massif.out format, for ms_print and massif-visualizer
+ * (report_massif.c). */
+int mp_write_massif(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                    const struct mp_report_options *opt);
+/* pprof's profile.proto, gzipped, for go tool pprof (report_pprof.c). */
+int mp_write_pprof(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                   const struct mp_report_options *opt);
+/* speedscope's file format, one profile per weight (report_speedscope.c). */
+int mp_write_speedscope(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                        const struct mp_report_options *opt);
+/* One HTML file: summary, timeline, flame graph, tables (report_html.c). */
+int mp_write_html(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                  const struct mp_sources *src, const struct mp_report_options *opt);
+
+/* --weight's names ("bytes", "calls", "peak", "leaked", "temporary"):
+ * the weight, or -1 for an unknown name. */
+int mp_weight_parse(const char *name);
+const char *mp_weight_name(enum mp_weight w);
 
 #endif

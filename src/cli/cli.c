@@ -3,6 +3,7 @@
 #include "cli.h"
 #include "ci_limits.h"
 #include "cli_common.h"
+#include "formats.h"
 #include "capture/linemode/linemode.h"
 #include "memprof/report.h"
 
@@ -41,6 +42,13 @@ static void print_help(void)
            "Options:\n"
            "  -o, --output FILE   write the text report to FILE instead of stderr (- stdout)\n"
            "      --json FILE     also write the report as JSON, the saved profile (- too)\n"
+           "      --svg FILE      also draw memory over time (RSS, heap, the peak) as SVG\n"
+           "      --export F=FILE also write format F: flamegraph, svg, html, massif, pprof,\n"
+           "                      speedscope, folded, json, table (repeatable; - too)\n"
+           "      --weight W      what flame graphs and folded stacks measure: bytes\n"
+           "                      (default), calls, peak, leaked, temporary\n"
+           "      --frames F      line: frames named \"function (file:line)\" (default);\n"
+           "                      function: one frame per function\n"
            "      --top N         rows per section: lines, callers... (default 10; 0: all)\n"
            "      --tables N      per-function tables to print (default 10; 0: all)\n"
            "      --precision N   digits after the point in sizes (default 1)\n"
@@ -78,8 +86,9 @@ static void print_help(void)
 
            "\n"
            "Saved reports (the --json file is the saved profile):\n"
-           "  memprof report FILE.json [--format=...] [--show ...]   render it again\n"
-           "  memprof diff OLD.json NEW.json                          what changed\n"
+           "  memprof report FILE.json [--format=F] [--show ...]   render it again\n"
+           "  memprof plot FILE.json [-o FILE.svg]                 memory over time, as SVG\n"
+           "  memprof diff OLD.json NEW.json                       what changed\n"
            "\n"
            "Build PROGRAM with -g for file:line attribution.  See memprof(1).\n");
 }
@@ -135,15 +144,46 @@ static int parse_duration(const char *s, double *out)
     return 0;
 }
 
+/* --svg FILE (format svg) and --export FORMAT=FILE (format -1) */
+static int add_export(struct mp_options *opt, int format, const char *arg)
+{
+    const char *path = arg;
+    if (format >= 0 && !*arg) {
+        fprintf(stderr, "memprof: --svg needs a file name, such as --svg memory.svg\n%s", usage_line);
+        return -1;
+    }
+    if (format < 0) {
+        const char *eq = strchr(arg, '=');
+        char name[32];
+        if (eq && (size_t)(eq - arg) < sizeof name) {
+            memcpy(name, arg, (size_t)(eq - arg));
+            name[eq - arg] = '\0';
+            format = mp_format_parse(name);
+            path = eq + 1;
+        }
+        if (!eq || format < 0 || !*path) {
+            fprintf(stderr, "memprof: --export takes FORMAT=FILE with FORMAT one of %s, such as "
+                            "--export flamegraph=heap.svg, not '%s'\n%s", mp_format_names(), arg, usage_line);
+            return -1;
+        }
+    }
+    opt->exports[opt->n_exports++] = (struct mp_export){ format, path };
+    return 0;
+}
+
 enum { OPT_JSON = 256, OPT_DURATION, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_ENGINE, OPT_VERSION, OPT_INTERVAL, OPT_STABLE,
        OPT_LIMIT_HEAP, OPT_LIMIT_RSS, OPT_LIMIT_LEAKS, OPT_LIMIT_STATUS, OPT_FUNCTION, OPT_METRIC, OPT_SHOW,
-       OPT_CALLERS };
+       OPT_CALLERS, OPT_SVG, OPT_EXPORT, OPT_WEIGHT, OPT_FRAMES };
 
 enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *opt)
 {
     static const struct option longopts[] = {
         { "output", required_argument, NULL, 'o' },
         { "json", required_argument, NULL, OPT_JSON },
+        { "svg", required_argument, NULL, OPT_SVG },
+        { "export", required_argument, NULL, OPT_EXPORT },
+        { "weight", required_argument, NULL, OPT_WEIGHT },
+        { "frames", required_argument, NULL, OPT_FRAMES },
         { "top", required_argument, NULL, OPT_TOP },
         { "tables", required_argument, NULL, OPT_TABLES },
         { "precision", required_argument, NULL, OPT_PRECISION },
@@ -175,7 +215,8 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
     /* --function can appear at most argc times: no growing needed. */
     opt->functions = calloc((size_t)argc + 1, sizeof *opt->functions);
     opt->callers = calloc((size_t)argc + 1, sizeof *opt->callers);
-    if (!opt->functions || !opt->callers) {
+    opt->exports = calloc((size_t)argc + 1, sizeof *opt->exports);
+    if (!opt->functions || !opt->callers || !opt->exports) {
         fprintf(stderr, "memprof: out of memory\n");
         return MP_CLI_USAGE_ERROR;
     }
@@ -189,6 +230,18 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
         switch (c) {
         case 'o': opt->output_path = optarg; break;
         case OPT_JSON: opt->json_path = optarg; break;
+        case OPT_SVG:
+            if (add_export(opt, MP_FMT_SVG, optarg)) return MP_CLI_USAGE_ERROR;
+            break;
+        case OPT_EXPORT:
+            if (add_export(opt, -1, optarg)) return MP_CLI_USAGE_ERROR;
+            break;
+        case OPT_WEIGHT:
+            if (mp_parse_weight(optarg, &opt->weight, usage_line)) return MP_CLI_USAGE_ERROR;
+            break;
+        case OPT_FRAMES:
+            if (mp_parse_frames(optarg, &opt->frames, usage_line)) return MP_CLI_USAGE_ERROR;
+            break;
         case OPT_TOP:
             if (mp_cli_parse_count(optarg, "--top", 1000000, usage_line, &v)) return MP_CLI_USAGE_ERROR;
             opt->top_lines = (size_t)v;
@@ -276,6 +329,21 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
                 usage_line);
         return MP_CLI_USAGE_ERROR;
     }
+    int dashes = (opt->output_path && strcmp(opt->output_path, "-") == 0) +
+                 (opt->json_path && strcmp(opt->json_path, "-") == 0);
+    for (size_t i = 0; i < opt->n_exports; i++) {
+        if (opt->stable && opt->exports[i].format == MP_FMT_SVG) {
+            fprintf(stderr, "memprof: the SVG picture (%s) draws memory over time, which --stable leaves out: drop one "
+                            "of them\n%s", opt->exports[i].path, usage_line);
+            return MP_CLI_USAGE_ERROR;
+        }
+        dashes += strcmp(opt->exports[i].path, "-") == 0;
+    }
+    if (dashes > 1) {
+        fprintf(stderr, "memprof: two outputs would write to standard output (-): send all but one to files\n%s",
+                usage_line);
+        return MP_CLI_USAGE_ERROR;
+    }
     if (opt->attach_pid) {
         const char *bad = optind < argc ? "a program to run" : opt->engine == MP_ENGINE_AGENT ? "--engine=agent"
                           : opt->linemode.n_functions ? "--function" : NULL;
@@ -303,4 +371,6 @@ void mp_options_free(struct mp_options *opt)
     opt->functions = NULL;
     free(opt->callers);
     opt->callers = NULL;
+    free(opt->exports);
+    opt->exports = NULL;
 }

@@ -5,12 +5,24 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "capture/linemode/linemode.h"
+#include "memprof/report.h"
 
 enum mp_engine_choice { MP_ENGINE_AUTO, MP_ENGINE_AGENT, MP_ENGINE_BREAKPOINT, MP_ENGINE_NONE };
+
+/* --svg FILE, --export FORMAT=FILE: a picture or another format written
+ * from the live profile at the end (the same bytes as memprof report). */
+struct mp_export {
+    int format;                /* enum mp_format (formats.h) */
+    const char *path;
+};
 
 struct mp_options {
     const char *output_path;   /* -o: text report; NULL: stderr */
     const char *json_path;     /* --json */
+    struct mp_export *exports; /* --svg, --export (at most argc) */
+    size_t n_exports;
+    enum mp_weight weight;     /* --weight: the flame graph's and folded stacks' */
+    enum mp_frame_names frames;/* --frames */
     int precision;
     size_t top_lines;
     size_t max_tables;

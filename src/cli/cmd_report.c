@@ -1,8 +1,10 @@
 /* memprof: `memprof report FILE.json`: load a saved report and write it
- * again, as the text report (the default), JSON or folded stacks. */
+ * again, as the text report (the default), JSON, folded stacks, the
+ * pictures (flame graph, timeline, HTML) or another tool's format. */
 #define _GNU_SOURCE
 #include "cli_common.h"
 #include "commands.h"
+#include "formats.h"
 #include "report/json_load.h"
 #include "memprof/report.h"
 
@@ -11,14 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
-/* report/report_folded.c */
-
-static const char usage_line[] = "usage: memprof report FILE.json [--format=table|json|folded] [-o FILE]\n"
+static const char usage_line[] = "usage: memprof report FILE.json [--format=F] [-o FILE] [--weight W] [--frames F]\n"
                                  "                      [--top N] [--tables N] [--precision N] [--stable]\n"
                                  "                      [--show LIST] [--callers FILE:LINE|FUNCTION]\n";
-
-enum format { FORMAT_TABLE, FORMAT_JSON, FORMAT_FOLDED };
 
 static void print_help(void)
 {
@@ -29,8 +28,19 @@ static void print_help(void)
            "\n"
            "Options:\n"
            "      --format F      table: the text report (default); json: the JSON report;\n"
-           "                      folded: folded stacks for flamegraph.pl, one line per\n"
-           "                      stack with the bytes allocated through it\n"
+           "                      folded: folded stacks (flamegraph.pl, inferno), one line\n"
+           "                      per stack with its weight; flamegraph: an interactive\n"
+           "                      flame graph (SVG); svg: memory over time (the picture\n"
+           "                      memprof plot draws); massif: valgrind massif's format\n"
+           "                      (ms_print, massif-visualizer); pprof: gzipped\n"
+           "                      profile.proto (go tool pprof); speedscope: speedscope's\n"
+           "                      JSON; html: one page with the summary, both pictures\n"
+           "                      and the tables\n"
+           "      --weight W      what the flame graph and folded stacks measure: bytes\n"
+           "                      (allocated, the default), calls, peak (held at the heap\n"
+           "                      peak), leaked, temporary\n"
+           "      --frames F      line: frames are \"function (file:line)\" (default);\n"
+           "                      function: one frame per function\n"
            "  -o, --output FILE   write to FILE instead of standard output (- too)\n"
            "      --top N         rows per section: lines, callers... (default 10; 0: all)\n"
            "      --tables N      per-function tables to print (default 10; 0: all)\n"
@@ -46,11 +56,12 @@ static void print_help(void)
            "See memprof(1).\n");
 }
 
-enum { OPT_FORMAT = 256, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_STABLE, OPT_SHOW, OPT_CALLERS };
+enum { OPT_FORMAT = 256, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_STABLE, OPT_SHOW, OPT_CALLERS, OPT_WEIGHT,
+       OPT_FRAMES };
 
 /* Parses the options into *opt, *format, *output; the index of the file
  * argument, or -1 after an error (status in *status). */
-static int parse(int argc, char **argv, struct mp_report_options *opt, const char **callers, enum format *format,
+static int parse(int argc, char **argv, struct mp_report_options *opt, const char **callers, enum mp_format *format,
                  const char **output, int *status)
 {
     static const struct option longopts[] = {
@@ -62,6 +73,8 @@ static int parse(int argc, char **argv, struct mp_report_options *opt, const cha
         { "stable", no_argument, NULL, OPT_STABLE },
         { "show", required_argument, NULL, OPT_SHOW },
         { "callers", required_argument, NULL, OPT_CALLERS },
+        { "weight", required_argument, NULL, OPT_WEIGHT },
+        { "frames", required_argument, NULL, OPT_FRAMES },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -73,14 +86,20 @@ static int parse(int argc, char **argv, struct mp_report_options *opt, const cha
     optind = 0; /* a full restart of glibc's getopt, whatever scanned before */
     while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
         switch (c) {
-        case OPT_FORMAT:
-            if (strcmp(optarg, "table") == 0) *format = FORMAT_TABLE;
-            else if (strcmp(optarg, "json") == 0) *format = FORMAT_JSON;
-            else if (strcmp(optarg, "folded") == 0) *format = FORMAT_FOLDED;
-            else {
-                fprintf(stderr, "memprof: unknown format '%s': use table, json or folded\n%s", optarg, usage_line);
+        case OPT_FORMAT: {
+            int f = mp_format_parse(optarg);
+            if (f < 0) {
+                fprintf(stderr, "memprof: unknown format '%s': use %s\n%s", optarg, mp_format_names(), usage_line);
                 return -1;
             }
+            *format = (enum mp_format)f;
+            break;
+        }
+        case OPT_WEIGHT:
+            if (mp_parse_weight(optarg, &opt->weight, usage_line)) return -1;
+            break;
+        case OPT_FRAMES:
+            if (mp_parse_frames(optarg, &opt->frames, usage_line)) return -1;
             break;
         case 'o': *output = optarg; break;
         case OPT_TOP:
@@ -121,13 +140,19 @@ static int parse(int argc, char **argv, struct mp_report_options *opt, const cha
                 argv[optind + 1], usage_line);
         return -1;
     }
+    int to_stdout = !*output || strcmp(*output, "-") == 0;
+    if (to_stdout && mp_format_is_binary(*format) && isatty(STDOUT_FILENO)) {
+        fprintf(stderr, "memprof: --format=%s writes binary data (gzip): give -o FILE or redirect the output\n",
+                mp_format_name(*format));
+        return -1;
+    }
     return optind;
 }
 
 /* argv[0] is the subcommand's name ("report"), as getopt expects. */
 int mp_cmd_report(int argc, char **argv)
 {
-    enum format format = FORMAT_TABLE;
+    enum mp_format format = MP_FMT_TABLE;
     const char *output = NULL;
     struct mp_report_options opt = { .cwd = NULL, .precision = 1, .top_lines = 10, .max_tables = 10 };
     /* --callers can appear at most argc times */
@@ -162,11 +187,7 @@ int mp_cmd_report(int argc, char **argv)
     FILE *out = output ? mp_cli_open_output(output) : stdout;
     int rc = -1;
     if (out) {
-        switch (format) {
-        case FORMAT_JSON: rc = mp_write_json(out, rep.profile, &rep.run, rep.sources, &opt); break;
-        case FORMAT_FOLDED: rc = mp_write_folded(out, rep.profile, &opt); break;
-        default: rc = mp_write_text(out, rep.profile, &rep.run, rep.sources, &opt); break;
-        }
+        rc = mp_write_format(out, format, rep.profile, &rep.run, rep.sources, &opt);
         rc |= mp_cli_close_output(out);
         if (rc)
             fprintf(stderr, "memprof: writing the report failed: %s\n", strerror(errno));

@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "cli_common.h"
 #include "commands.h"
+#include "formats.h"
 #include "supervise/launch.h"
 #include "profile/line_profile.h"
 #include "report/report_lines.h"
@@ -185,8 +186,11 @@ static void on_exit_event(void *ctx, pid_t pid)
     struct session *s = ctx;
     mp_proc_rss_breakdown(pid, &s->rss_at_exit);
     mp_rss_sampler_sample_now(s->sampler);
+    /* the timeline ends here: catching up below is memprof's time, not the program's */
+    mp_rss_sampler_hold(s->sampler, 1);
     if (s->reader_running)
         mp_ring_reader_sync(s->ring, 200 * 1000);
+    mp_rss_sampler_hold(s->sampler, 0);
 }
 
 /* VmHWM, or the biggest statm sample if that is higher (the kernel keeps
@@ -294,11 +298,13 @@ static void free_session(struct session *s, char **envp)
 int main(int argc, char **argv)
 {
     /* Subcommands that read saved reports; to profile a program called
-     * "report" or "diff", give its path (./report). */
+     * "report", "plot" or "diff", give its path (./report). */
     if (argc >= 2 && strcmp(argv[1], "report") == 0)
         return mp_cmd_report(argc - 1, argv + 1);
     if (argc >= 2 && strcmp(argv[1], "diff") == 0)
         return mp_cmd_diff(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "plot") == 0)
+        return mp_cmd_plot(argc - 1, argv + 1);
     static struct mp_options opt; /* static: reachable until exit, whatever path returns */
     switch (mp_parse_options(argc, argv, &opt)) {
     case MP_CLI_EXIT_OK: return 0;
@@ -316,6 +322,15 @@ int main(int argc, char **argv)
         return 1;
     if (opt.json_path && !(json_out = mp_cli_open_output(opt.json_path)))
         return 1;
+    /* --svg, --export: opened now, so a bad path fails before the run */
+    static FILE *export_out[256];
+    if (opt.n_exports > sizeof export_out / sizeof *export_out) {
+        fprintf(stderr, "memprof: at most %zu --svg and --export files\n", sizeof export_out / sizeof *export_out);
+        return 2;
+    }
+    for (size_t i = 0; i < opt.n_exports; i++)
+        if (!(export_out[i] = mp_cli_open_output(opt.exports[i].path)))
+            return 1;
 
     struct session s;
     memset(&s, 0, sizeof s);
@@ -528,6 +543,8 @@ int main(int argc, char **argv)
         .show = opt.show,
         .callers = opt.callers,
         .n_callers = opt.n_callers,
+        .weight = opt.weight,
+        .frames = opt.frames,
     };
     if (result.signal)
         fprintf(stderr, "memprof: %s was killed by signal %d (%s)\n", run.command[0] ? run.command[0] : "the target",
@@ -540,6 +557,14 @@ int main(int argc, char **argv)
     if (json_out) {
         write_failed |= mp_write_json(json_out, s.profile, &run, src, &ropt) != 0;
         write_failed |= mp_cli_close_output(json_out) != 0;
+    }
+    for (size_t i = 0; i < opt.n_exports; i++) {
+        int failed = mp_write_format(export_out[i], (enum mp_format)opt.exports[i].format, s.profile, &run, src,
+                                     &ropt) != 0;
+        failed |= mp_cli_close_output(export_out[i]) != 0;
+        if (failed)
+            fprintf(stderr, "memprof: writing %s failed: %s\n", opt.exports[i].path, strerror(errno));
+        write_failed |= failed;
     }
     if (text_out != stderr)
         write_failed |= mp_cli_close_output(text_out) != 0;

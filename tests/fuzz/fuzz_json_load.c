@@ -36,6 +36,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mp_write_json(devnull, r.profile, &r.run, r.sources, &opt) != 0 ||
         mp_write_folded(devnull, r.profile, &opt) != 0)
         abort();
+    /* the pictures and the other tools' formats, each weight */
+    for (int w = 0; w < MP_WEIGHT_COUNT; w++) {
+        opt.weight = (enum mp_weight)w;
+        opt.frames = w % 2 ? MP_FRAMES_FUNCTION : MP_FRAMES_LINE;
+        if (mp_write_flamegraph(devnull, r.profile, &r.run, &opt) != 0 ||
+            mp_write_folded(devnull, r.profile, &opt) != 0)
+            abort();
+    }
+    if (mp_write_timeline_svg(devnull, r.profile, &r.run, &opt) != 0 ||
+        mp_write_massif(devnull, r.profile, &r.run, &opt) != 0 ||
+        mp_write_pprof(devnull, r.profile, &r.run, &opt) != 0 ||
+        mp_write_speedscope(devnull, r.profile, &r.run, &opt) != 0 ||
+        mp_write_html(devnull, r.profile, &r.run, r.sources, &opt) != 0)
+        abort();
     opt.top_lines = opt.max_tables = 0;
     opt.precision = 9;
     opt.stable = !opt.stable;

@@ -30,7 +30,7 @@
 
 static const struct mp_report_options default_opt = { .cwd = NULL, .precision = 1, .top_lines = 10, .max_tables = 10 };
 
-enum what { AS_JSON, AS_TEXT, AS_TEXT_ALL, AS_FOLDED }; /* AS_TEXT_ALL: every view (--show=all) */
+enum what { AS_JSON, AS_TEXT, AS_TEXT_ALL, AS_FOLDED, AS_FOLDED_FUNCTIONS }; /* AS_TEXT_ALL: every view (--show=all) */
 
 /* The report written from a loaded profile, as a string. */
 static char *write_loaded(const struct mp_loaded_report *r, enum what what, size_t *len)
@@ -43,6 +43,7 @@ static char *write_loaded(const struct mp_loaded_report *r, enum what what, size
     opt.stable = r->stable;
     if (what == AS_TEXT_ALL)
         opt.show = MP_VIEWS_ALL;
+    opt.frames = what == AS_FOLDED_FUNCTIONS ? MP_FRAMES_FUNCTION : MP_FRAMES_LINE;
     int rc = what == AS_JSON   ? mp_write_json(f, r->profile, &r->run, r->sources, &opt)
              : what == AS_TEXT || what == AS_TEXT_ALL ? mp_write_text(f, r->profile, &r->run, r->sources, &opt)
                                : mp_write_folded(f, r->profile, &opt);
@@ -51,6 +52,28 @@ static char *write_loaded(const struct mp_loaded_report *r, enum what what, size
     if (len)
         *len = n;
     return buf;
+}
+
+/* Every picture and export of a loaded report, each weight: they must not
+ * fail (or crash: the suite also runs under ASan) on whatever loads. */
+static void every_picture(const struct mp_loaded_report *r)
+{
+    FILE *null = fopen("/dev/null", "w");
+    ck_assert_ptr_nonnull(null);
+    struct mp_report_options opt = default_opt;
+    opt.stable = r->stable;
+    for (int w = 0; w < MP_WEIGHT_COUNT; w++) {
+        opt.weight = (enum mp_weight)w;
+        opt.frames = w % 2 ? MP_FRAMES_FUNCTION : MP_FRAMES_LINE;
+        ck_assert_int_eq(mp_write_flamegraph(null, r->profile, &r->run, &opt), 0);
+        ck_assert_int_eq(mp_write_folded(null, r->profile, &opt), 0);
+    }
+    ck_assert_int_eq(mp_write_timeline_svg(null, r->profile, &r->run, &opt), 0);
+    ck_assert_int_eq(mp_write_massif(null, r->profile, &r->run, &opt), 0);
+    ck_assert_int_eq(mp_write_pprof(null, r->profile, &r->run, &opt), 0);
+    ck_assert_int_eq(mp_write_speedscope(null, r->profile, &r->run, &opt), 0);
+    ck_assert_int_eq(mp_write_html(null, r->profile, &r->run, r->sources, &opt), 0);
+    fclose(null);
 }
 
 /* The first line where a and b differ, for failure messages. */
@@ -202,13 +225,28 @@ START_TEST(folded_demo)
     struct mp_loaded_report r;
     char err[1024];
     ck_assert_msg(mp_load_report(rf.json, &r, err, sizeof err) == 0, "%s", err);
+    /* --frames=function, memprof 0.1's folded output: demo.c: build_table's
+     * calloc (2400) and malloc (12800) lines fold into one stack;
+     * copy_string's strdup is reached from two callers. */
+    char *functions = write_loaded(&r, AS_FOLDED_FUNCTIONS, NULL);
+    ck_assert_msg(strstr(functions, "main;build_table 15200\n") != NULL, "%s", functions);
+    ck_assert_msg(strstr(functions, "main;report 128\n") != NULL, "%s", functions);
+    ck_assert_msg(strstr(functions, "main;build_table;copy_string;") != NULL, "%s", functions);
+    ck_assert_msg(strstr(functions, "main;rename_record;copy_string;") != NULL, "%s", functions);
+    free(functions);
+    /* The default: "function (file:line)" frames, so the two lines stay
+     * apart (@expect on demo.c:37 and :41; main calls build_table on :75,
+     * rename_record on :76, report on :77). */
     char *folded = write_loaded(&r, AS_FOLDED, NULL);
-    /* demo.c: build_table's calloc (2400) and malloc (12800) lines fold into
-     * one stack; copy_string's strdup is reached from two callers. */
-    ck_assert_msg(strstr(folded, "main;build_table 15200\n") != NULL, "%s", folded);
-    ck_assert_msg(strstr(folded, "main;report 128\n") != NULL, "%s", folded);
-    ck_assert_msg(strstr(folded, "main;build_table;copy_string;") != NULL, "%s", folded);
-    ck_assert_msg(strstr(folded, "main;rename_record;copy_string;") != NULL, "%s", folded);
+    ck_assert_msg(strstr(folded, "main (tests/fixtures/demo.c:75);build_table (tests/fixtures/demo.c:37) 2400\n"),
+                  "%s", folded);
+    ck_assert_msg(strstr(folded, "main (tests/fixtures/demo.c:75);build_table (tests/fixtures/demo.c:41) 12800\n"),
+                  "%s", folded);
+    ck_assert_msg(strstr(folded, "main (tests/fixtures/demo.c:77);report (tests/fixtures/demo.c:55) 128\n"), "%s",
+                  folded);
+    ck_assert_msg(strstr(folded, "main (tests/fixtures/demo.c:76);rename_record (tests/fixtures/demo.c:50);"
+                                 "copy_string (tests/fixtures/demo.c:29);"),
+                  "%s", folded);
     /* Sorted, one "stack bytes" per line, bytes adding up to the total. */
     uint64_t sum = 0;
     const char *prev = NULL;
@@ -325,7 +363,7 @@ START_TEST(base_report_loads)
     ck_assert_ptr_null(strstr(text, "\nThreads"));
     ck_assert_ptr_nonnull(strstr(text, "\nCall tree"));
     char *folded = write_loaded(&r, AS_FOLDED, NULL);
-    ck_assert_str_eq(folded, "_start;f 8\n");
+    ck_assert_str_eq(folded, "_start;f (a.c:3) 8\n");
     /* What it writes loads again and writes itself unchanged. */
     size_t n;
     char *json = write_loaded(&r, AS_JSON, &n);
@@ -621,8 +659,12 @@ START_TEST(report_arguments)
     ck_assert_int_eq(cmd(1, none), 2);
     char *two[] = { "report", "a.json", "b.json", NULL };
     ck_assert_int_eq(cmd(3, two), 2);
-    char *format[] = { "report", "--format=svg", "a.json", NULL };
+    char *format[] = { "report", "--format=bmp", "a.json", NULL };
     ck_assert_int_eq(cmd(3, format), 2);
+    char *weight[] = { "report", "--weight=size", "a.json", NULL };
+    ck_assert_int_eq(cmd(3, weight), 2);
+    char *frames[] = { "report", "--frames=file", "a.json", NULL };
+    ck_assert_int_eq(cmd(3, frames), 2);
     char *top[] = { "report", "a.json", "--top", "x", NULL };
     ck_assert_int_eq(cmd(4, top), 2);
     char *prec[] = { "report", "a.json", "--precision=10", NULL };
@@ -646,7 +688,12 @@ START_TEST(report_arguments)
     char *folded[] = { "report", "--format", "folded", "-o", out, in, NULL };
     ck_assert_int_eq(cmd(6, folded), 0);
     char *got = read_file(out, NULL);
-    ck_assert_str_eq(got, "_start;f 8\n");
+    ck_assert_str_eq(got, "_start;f (a.c:3) 8\n");
+    free(got);
+    char *calls[] = { "report", "--format=folded", "--weight=calls", "--frames=function", "-o", out, in, NULL };
+    ck_assert_int_eq(cmd(7, calls), 0);
+    got = read_file(out, NULL);
+    ck_assert_str_eq(got, "_start;f 1\n");
     free(got);
     char *unwritable[] = { "report", in, "-o", "/nonexistent/out.txt", NULL };
     ck_assert_int_eq(cmd(4, unwritable), 1);
@@ -687,6 +734,7 @@ START_TEST(fuzz_corpus_replays)
         char *json = write_loaded(&r, AS_JSON, &n);
         free(write_loaded(&r, AS_TEXT_ALL, NULL)); /* every view, on every report that loads */
         free(write_loaded(&r, AS_FOLDED, NULL));
+        every_picture(&r);
         /* Real reports (report-*.json) write themselves again byte for byte;
          * if the writer gains a field, regenerate them (scripts/fuzz says how). */
         if (strncmp(e->d_name, "report-", 7) == 0) {

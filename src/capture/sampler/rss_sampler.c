@@ -18,6 +18,7 @@ struct mp_rss_sampler {
     pthread_mutex_t lock;  /* one sample at a time: the thread and sample_now */
     pthread_cond_t wake;
     _Atomic int stop;  /* also cancels a sample waiting for room in the ring */
+    _Atomic int held;  /* mp_rss_sampler_hold: the thread skips its samples */
 };
 
 uint64_t mp_monotonic_ns(void)
@@ -43,7 +44,8 @@ static void *sampler_thread(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
-        take_sample(s, 10 * 1000 * 1000); /* a busy reader catches up; stop cancels */
+        if (!atomic_load(&s->held))
+            take_sample(s, 10 * 1000 * 1000); /* a busy reader catches up; stop cancels */
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         uint64_t ns = (uint64_t)until.tv_nsec + s->interval_ns;
@@ -95,6 +97,12 @@ void mp_rss_sampler_sample_now(struct mp_rss_sampler *s)
         return;
     take_sample(s, 50 * 1000);
     pthread_mutex_unlock(&s->lock);
+}
+
+void mp_rss_sampler_hold(struct mp_rss_sampler *s, int held)
+{
+    if (s)
+        atomic_store(&s->held, held);
 }
 
 void mp_rss_sampler_stop(struct mp_rss_sampler *s)

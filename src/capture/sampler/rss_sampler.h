@@ -16,6 +16,9 @@ struct mp_rss_sampler *mp_rss_sampler_start(struct mp_ring_reader *ring, pid_t p
 /* Takes one more sample now (the process still exists), from any thread;
  * skipped when the sampler thread is taking one at this moment. */
 void mp_rss_sampler_sample_now(struct mp_rss_sampler *s);
+/* While held, the thread takes no samples (the target sits in memprof's
+ * exit stop: what it would read is memprof's wait, not the program). */
+void mp_rss_sampler_hold(struct mp_rss_sampler *s, int held);
 /* Stops the thread and frees s (NULL ok). */
 void mp_rss_sampler_stop(struct mp_rss_sampler *s);
 

@@ -1,0 +1,281 @@
+/* memprof: the HTML report (--format=html): one file to attach to a bug or
+ * keep as a CI artifact.  No network: the style sheet, both pictures (the
+ * timeline and the flame graph, inline SVG) and the flame graph's script
+ * are in the page.  In order: the summary and the notes, memory over time,
+ * the flame graph (--weight), the top lines, the lines holding the peak,
+ * the leaks, and one memory_profiler table per function with its source
+ * (--tables of them; the text report's columns). */
+#include "memprof/report.h"
+#include "format.h"
+#include "pictures.h"
+#include "report_stacks.h"
+#include "svg.h"
+#include "profile/tables.h"
+#include "symbols/sources.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef MEMPROF_VERSION
+#define MEMPROF_VERSION "dev"
+#endif
+
+static const char style[] =
+    "body { font-family: 'DejaVu Sans', Verdana, Arial, sans-serif; margin: 24px auto; max-width: 1240px; "
+    "color: #222; padding: 0 12px; }\n"
+    "h1 { font-size: 22px; margin-bottom: 4px; } h2 { font-size: 18px; margin-top: 32px; border-bottom: 1px solid "
+    "#ddd; padding-bottom: 4px; } h3 { font-size: 15px; margin: 20px 0 6px; }\n"
+    "code, pre, td.src { font-family: 'DejaVu Sans Mono', Menlo, Consolas, monospace; font-size: 13px; }\n"
+    "table { border-collapse: collapse; } td, th { padding: 2px 10px; text-align: right; vertical-align: top; }\n"
+    "th { background: #f0f0f0; } td.l, th.l { text-align: left; }\n"
+    "table.summary td:first-child { text-align: left; color: #555; }\n"
+    "table.src td.src { text-align: left; white-space: pre; tab-size: 4; } table.src tr.hot { background: #fff1e6; }\n"
+    "td, th { white-space: nowrap; } div.scroll { overflow-x: auto; max-width: 100%; }\n"
+    "table.src tr:hover, table.lines tr:hover { background: #f4f8ff; }\n"
+    ".note { color: #7a4b00; } .muted { color: #777; } svg { max-width: 100%; height: auto; }\n";
+
+static void html(FILE *out, const char *s)
+{
+    mp_xml_text(out, s, 0);
+}
+
+static void size_cell(FILE *out, int64_t bytes, const struct mp_report_options *opt)
+{
+    char buf[64];
+    mp_format_size(buf, sizeof buf, bytes, opt->precision);
+    fprintf(out, "<td>%s</td>", buf);
+}
+
+static void count_cell(FILE *out, uint64_t n)
+{
+    char buf[64];
+    mp_format_count(buf, sizeof buf, n);
+    fprintf(out, "<td>%s</td>", buf);
+}
+
+/* "file:line (function)", or "function (module)". */
+static void line_name(FILE *out, const struct mp_line_stats *l, const struct mp_report_options *opt)
+{
+    char buf[64];
+    html(out, l->file ? mp_display_path(l->file, opt->cwd) : mp_display_function(l->function, opt->stable));
+    if (l->file) {
+        snprintf(buf, sizeof buf, ":%d", l->line);
+        fputs(buf, out);
+    }
+    fputs(" (", out);
+    html(out, l->file ? mp_display_function(l->function, opt->stable) : mp_display_path(l->module, opt->cwd));
+    fputc(')', out);
+}
+
+static void summary(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                    const struct mp_report_options *opt)
+{
+    const struct mp_totals *t = mp_profile_totals(p);
+    char a[64], b[64];
+    fprintf(out, "<h2 id=\"summary\">Summary</h2>\n<table class=\"summary\">\n");
+    if (!opt->stable) {
+        mp_format_size(a, sizeof a, (int64_t)run->peak_rss_bytes, opt->precision);
+        fprintf(out, "<tr><td>peak RSS</td><td class=\"l\">%s (the kernel's VmHWM)</td></tr>\n", a);
+    }
+    if (run->engine_note) {
+        fprintf(out, "<tr><td>heap</td><td class=\"l\">not profiled: ");
+        html(out, run->engine_note);
+        fprintf(out, "</td></tr>\n</table>\n");
+        return;
+    }
+    mp_format_count(a, sizeof a, t->alloc_calls);
+    mp_format_size(b, sizeof b, (int64_t)t->allocated_bytes, opt->precision);
+    fprintf(out, "<tr><td>allocations</td><td class=\"l\">%s calls, %s</td></tr>\n", a, b);
+    mp_format_count(a, sizeof a, t->free_calls);
+    mp_format_size(b, sizeof b, (int64_t)t->freed_bytes, opt->precision);
+    fprintf(out, "<tr><td>frees</td><td class=\"l\">%s calls, %s</td></tr>\n", a, b);
+    mp_format_size(a, sizeof a, (int64_t)t->peak_heap_bytes, opt->precision);
+    fprintf(out, "<tr><td>peak heap</td><td class=\"l\">%s", a);
+    if (t->peak_stack != UINT32_MAX) {
+        fprintf(out, ", reached at ");
+        line_name(out, mp_profile_line(p, mp_profile_stack(p, t->peak_stack)->self_line), opt);
+    }
+    mp_format_count(a, sizeof a, t->temporary_calls);
+    fprintf(out, "</td></tr>\n<tr><td>temporary</td><td class=\"l\">%s call%s (freed before their thread "
+                 "allocated again)</td></tr>\n", a, t->temporary_calls == 1 ? "" : "s");
+    mp_format_size(a, sizeof a, (int64_t)t->live_bytes, opt->precision);
+    mp_format_count(b, sizeof b, t->live_blocks);
+    fprintf(out, "<tr><td>%s</td><td class=\"l\">%s in %s blocks</td></tr>\n</table>\n",
+            run->detached ? "live at detach" : "leaked at exit", a, b);
+}
+
+static void notes(FILE *out, const struct mp_profile *p, const struct mp_report_run *run)
+{
+    const struct mp_totals *t = mp_profile_totals(p);
+    if (!run->n_warnings && !run->events_lost && !t->truncated_stacks)
+        return;
+    fprintf(out, "<ul class=\"note\">\n");
+    if (run->events_lost)
+        fprintf(out, "<li>%" PRIu64 " allocator events were lost</li>\n", run->events_lost);
+    if (t->truncated_stacks)
+        fprintf(out, "<li>%" PRIu64 " allocations had stacks deeper than %d frames: outer callers are not "
+                     "charged</li>\n", t->truncated_stacks, MP_MAX_FRAMES);
+    for (size_t i = 0; i < run->n_warnings; i++) {
+        fprintf(out, "<li>");
+        html(out, run->warnings[i]);
+        fprintf(out, "</li>\n");
+    }
+    fprintf(out, "</ul>\n");
+}
+
+static void top_lines(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
+{
+    size_t n;
+    size_t *idx = mp_lines_by_bytes(p, &n);
+    if (idx && n) {
+        size_t shown = opt->top_lines && opt->top_lines < n ? opt->top_lines : n;
+        fprintf(out, "<h2 id=\"top\">Top lines by bytes allocated</h2>\n<table class=\"lines\">\n<tr><th>allocated"
+                     "</th><th>calls</th><th>live at exit</th><th class=\"l\">line</th></tr>\n");
+        for (size_t i = 0; i < shown; i++) {
+            const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
+            fprintf(out, "<tr>");
+            size_cell(out, (int64_t)l->allocated_bytes, opt);
+            count_cell(out, l->alloc_calls);
+            size_cell(out, (int64_t)l->live_bytes, opt);
+            fprintf(out, "<td class=\"l\">");
+            line_name(out, l, opt);
+            fprintf(out, "</td></tr>\n");
+        }
+        fprintf(out, "</table>\n");
+        if (shown < n)
+            fprintf(out, "<p class=\"muted\">%zu more lines (--top=0 shows all)</p>\n", n - shown);
+    }
+    free(idx);
+}
+
+/* Lines by their bytes at the peak, or by what they leaked. */
+static void ranked(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                   const struct mp_report_options *opt, int leaks)
+{
+    const struct mp_totals *t = mp_profile_totals(p);
+    size_t n;
+    size_t *idx = mp_lines_sorted(p, leaks ? MP_BY_LEAKED : MP_BY_PEAK, &n);
+    uint64_t total = leaks ? t->live_bytes : t->peak_heap_bytes;
+    if (leaks)
+        fprintf(out, "<h2 id=\"leaks\">%s</h2>\n", run->detached ? "Live at detach" : "Leaks");
+    else
+        fprintf(out, "<h2 id=\"peak\">Lines holding the peak</h2>\n<p class=\"muted\">What each line's own "
+                     "allocations held at the moment the heap reached its peak.</p>\n");
+    if (!idx || n == 0) {
+        fprintf(out, "<p>%s</p>\n", leaks ? (run->detached ? "None." : "None: every block was freed.") : "None.");
+        free(idx);
+        return;
+    }
+    size_t shown = opt->top_lines && opt->top_lines < n ? opt->top_lines : n;
+    fprintf(out, "<table class=\"lines\">\n<tr><th>%s</th><th>%s</th><th>share</th><th class=\"l\">line</th></tr>\n",
+            leaks ? "bytes" : "held", leaks ? "blocks" : "blocks");
+    for (size_t i = 0; i < shown; i++) {
+        const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
+        uint64_t v = leaks ? l->live_bytes : l->peak_bytes;
+        fprintf(out, "<tr>");
+        size_cell(out, (int64_t)v, opt);
+        if (leaks)
+            count_cell(out, l->live_blocks);
+        else
+            fprintf(out, "<td></td>");
+        fprintf(out, "<td>%.1f%%</td><td class=\"l\">", total ? 100.0 * (double)v / (double)total : 0.0);
+        line_name(out, l, opt);
+        fprintf(out, "</td></tr>\n");
+    }
+    fprintf(out, "</table>\n");
+    free(idx);
+}
+
+static void table(FILE *out, const struct mp_table *t, const struct mp_sources *src,
+                  const struct mp_report_options *opt)
+{
+    fprintf(out, "<h3>");
+    html(out, mp_display_function(t->function, opt->stable));
+    fprintf(out, " <span class=\"muted\">");
+    html(out, mp_display_path(t->file, opt->cwd));
+    fprintf(out, "</span></h3>\n<div class=\"scroll\"><table class=\"src\">\n<tr><th>Line #</th><th>Allocated</th>"
+                 "<th>Freed here</th><th>Net</th><th>Max held</th><th>Held at end</th><th>Alloc calls</th>"
+                 "<th class=\"l\">Line Contents</th></tr>\n");
+    for (size_t r = 0; r < t->n_rows; r++) {
+        const struct mp_table_row *row = &t->rows[r];
+        const char *text = mp_sources_line(src, t->file, row->line);
+        fprintf(out, "<tr%s><td>%d</td>", row->has_data ? " class=\"hot\"" : "", row->line);
+        if (row->has_data) {
+            size_cell(out, (int64_t)row->allocated_bytes, opt);
+            size_cell(out, (int64_t)row->site_freed_bytes, opt);
+            size_cell(out, row->net_bytes, opt);
+            size_cell(out, (int64_t)row->mem_usage_bytes, opt);
+            size_cell(out, row->increment_bytes, opt);
+            count_cell(out, row->occurrences);
+        } else {
+            fprintf(out, "<td></td><td></td><td></td><td></td><td></td><td></td>");
+        }
+        fprintf(out, "<td class=\"src\">");
+        html(out, text ? text : "");
+        fprintf(out, "</td></tr>\n");
+    }
+    fprintf(out, "</table></div>\n");
+}
+
+static int tables(FILE *out, const struct mp_profile *p, const struct mp_sources *src,
+                  const struct mp_report_options *opt)
+{
+    struct mp_tables tables;
+    if (mp_tables_build(p, &tables) != 0)
+        return -1;
+    if (tables.n) {
+        fprintf(out, "<h2 id=\"tables\">Line by line</h2>\n<p class=\"muted\">One table per function that allocated "
+                     "or freed, as in the text report (see memprof(1), Tables): what each line allocated (with what "
+                     "it called), freed, the net, the most it held at once, what it still held at the end, and its "
+                     "allocator calls.</p>\n");
+    }
+    size_t shown = opt->max_tables && opt->max_tables < tables.n ? opt->max_tables : tables.n;
+    for (size_t i = 0; i < shown; i++)
+        table(out, &tables.tables[i], src, opt);
+    if (shown < tables.n)
+        fprintf(out, "<p class=\"muted\">%zu more functions allocated (--tables=0 shows all)</p>\n", tables.n - shown);
+    mp_tables_free(&tables);
+    return 0;
+}
+
+int mp_write_html(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                  const struct mp_sources *src, const struct mp_report_options *opt)
+{
+    char cmd[1024], outcome[96];
+    mp_run_command(cmd, sizeof cmd, run);
+    mp_run_outcome(outcome, sizeof outcome, run);
+    fprintf(out, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+                 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>memprof: ");
+    html(out, cmd);
+    fprintf(out, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<h1>memprof report</h1>\n<p><code>", style);
+    html(out, cmd);
+    fprintf(out, "</code> &#8212; %s", outcome);
+    if (run->engine) {
+        fprintf(out, ", heap engine: ");
+        html(out, run->engine);
+    }
+    fprintf(out, "</p>\n");
+    summary(out, p, run, opt);
+    notes(out, p, run);
+    int rc = 0;
+    fprintf(out, "<h2 id=\"timeline\">Memory over time</h2>\n");
+    if (opt->stable)
+        fprintf(out, "<p class=\"muted\">No timeline: --stable reports leave times out.</p>\n");
+    else
+        rc |= mp_write_timeline_element(out, p, run, opt);
+    if (!run->engine_note) {
+        fprintf(out, "<h2 id=\"flamegraph\">Flame graph: %s</h2>\n<p class=\"muted\">Hover a frame for its numbers, "
+                     "click to zoom into it, Search to highlight frames.</p>\n",
+                mp_weight_title(opt->weight));
+        rc |= mp_write_flamegraph_element(out, p, run, opt);
+        top_lines(out, p, opt);
+        ranked(out, p, run, opt, 0);
+        ranked(out, p, run, opt, 1);
+        rc |= tables(out, p, src, opt);
+    }
+    fprintf(out, "<p class=\"muted\">Written by memprof %s. This page loads nothing from the network.</p>\n"
+                 "</body>\n</html>\n", MEMPROF_VERSION);
+    fflush(out);
+    return rc || ferror(out) ? -1 : 0;
+}

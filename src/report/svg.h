@@ -1,0 +1,44 @@
+/* memprof: what the SVG and HTML writers share: escaping text for XML,
+ * axis ticks at round numbers, colours, the run's outcome in words. */
+#ifndef MEMPROF_SVG_H
+#define MEMPROF_SVG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include "memprof/run.h"
+
+/* s as XML character data or attribute text: & < > " ' escaped, control
+ * characters (but tab and newline) and bytes that are not UTF-8 written as
+ * U+FFFD, so the
+ * document stays well-formed whatever a symbol name holds.  At most
+ * max_chars characters (then "..."); 0: no limit. */
+void mp_xml_text(FILE *out, const char *s, size_t max_chars);
+
+/* Ticks at round numbers (1, 2 or 5 times a power of ten, in `unit`s) for
+ * an axis from 0 to max (in base units): the step in units, how many
+ * decimals its labels need, and the number of ticks (at 0, step, ...). */
+struct mp_ticks {
+    double unit;        /* base units per shown unit (1024 for KiB, 1e6 for ms ...) */
+    const char *suffix; /* "KiB", "ms", ... */
+    double step;        /* in shown units */
+    int decimals;
+    int count;          /* ticks from 0 up to the last one <= max */
+};
+/* Bytes: B, KiB, MiB, GiB, TiB. */
+void mp_ticks_bytes(struct mp_ticks *t, double max_bytes, int target);
+/* Nanoseconds: us, ms, s, min, h. */
+void mp_ticks_time(struct mp_ticks *t, double max_ns, int target);
+/* "12.5 ms", "1.2 min": a time in the unit a run of `span_ns` is shown in. */
+void mp_format_duration(char *buf, size_t len, double ns);
+
+/* A warm colour for a frame, stable for its name (flamegraph.pl's palette);
+ * `cool`: a blue-grey one for frames without line info. */
+void mp_frame_colour(char *buf, size_t len, const char *name, int cool);
+
+/* "exit status 0", "killed by signal 11 (SIGSEGV)", "detached". */
+void mp_run_outcome(char *buf, size_t len, const struct mp_report_run *run);
+/* The command as one line, arguments separated by spaces. */
+void mp_run_command(char *buf, size_t len, const struct mp_report_run *run);
+
+#endif
