@@ -38,8 +38,8 @@ WARN     := -std=c11 -Wall -Wextra -Werror
 DW_CFLAGS   = $(shell pkg-config --cflags libdw jansson zlib)
 DW_LIBS     = $(shell pkg-config --libs libdw jansson zlib) -lm
 UNW_LIBS    = $(shell pkg-config --libs libunwind)
-CHECK_CFLAGS = $(shell pkg-config --cflags check)
-CHECK_LIBS  = $(shell pkg-config --libs check)
+CHECK_CFLAGS = $(shell pkg-config --cflags check libpng)
+CHECK_LIBS  = $(shell pkg-config --libs check libpng)
 CPPFLAGS_ALL = -Iinclude -Isrc -DMEMPROF_VERSION='"$(VERSION)"'
 
 # src/ is grouped by pipeline stage (src/README.md); the agent is a library of
@@ -60,9 +60,13 @@ AGENT   := libmemprof-agent.so
 .PHONY: all deps check demo install uninstall clean bench deb FORCE
 all: $(PROGRAM) $(AGENT)
 
+# What the build and the tests need (scripts/install-deps says why each).
+SPEEDSCOPE_INDEX = $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/memprof/speedscope/package/dist/release/index.html
 deps:
-	@pkg-config --exists libdw libunwind check jansson zlib 2>/dev/null && command -v valgrind >/dev/null \
-	  && command -v g++ >/dev/null && command -v gdb >/dev/null || scripts/install-deps
+	@pkg-config --exists libdw libunwind check jansson zlib libpng 2>/dev/null && command -v valgrind >/dev/null \
+	  && command -v g++ >/dev/null && command -v gdb >/dev/null && command -v chromium >/dev/null \
+	  && command -v go >/dev/null && command -v python3 >/dev/null && test -f "$(SPEEDSCOPE_INDEX)" \
+	  || scripts/install-deps
 
 $(BUILD)/%.o: src/%.c $(HEADERS) | $(BUILD)
 	@mkdir -p $(@D)

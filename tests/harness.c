@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <png.h>
 #include <poll.h>
 #include <regex.h>
 #include <signal.h>
@@ -414,4 +415,87 @@ void problem(struct problems *p, const char *fmt, ...)
         p->len += (size_t)n < sizeof p->text - p->len - 1 ? (size_t)n : sizeof p->text - p->len - 2;
     p->text[p->len++] = '\n';
     p->text[p->len] = '\0';
+}
+
+/* ---- The consumers of memprof's pictures and exports ---- */
+
+void need_program(const char *program, const char *package)
+{
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "command -v '%s' >/dev/null 2>&1", program);
+    ck_assert_msg(system(cmd) == 0, "%s is not installed: scripts/install-deps installs it (Debian package %s)",
+                  program, package);
+}
+
+void chromium_screenshot(const char *file, const char *png, int width, int height)
+{
+    char w[16], h[16];
+    snprintf(w, sizeof w, "%d", width);
+    snprintf(h, sizeof h, "%d", height);
+    char *argv[] = { (char *)repo_path("scripts/chromium"), "screenshot", (char *)file, (char *)png, w, h, NULL };
+    struct run_output o;
+    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 180, &o), 0);
+    ck_assert_msg(o.status == 0, "chromium could not render %s (status %d): %s%s", file, o.status, o.err,
+                  o.status == 3 ? " (run scripts/install-deps)" : "");
+    run_output_free(&o);
+}
+
+void picture_load(const char *path, struct picture *img)
+{
+    png_image pi;
+    memset(&pi, 0, sizeof pi);
+    pi.version = PNG_IMAGE_VERSION;
+    ck_assert_msg(png_image_begin_read_from_file(&pi, path), "%s: not a PNG: %s", path, pi.message);
+    pi.format = PNG_FORMAT_RGBA;
+    img->width = (int)pi.width;
+    img->height = (int)pi.height;
+    img->rgba = malloc(PNG_IMAGE_SIZE(pi));
+    ck_assert_ptr_nonnull(img->rgba);
+    ck_assert_msg(png_image_finish_read(&pi, NULL, img->rgba, 0, NULL), "%s: %s", path, pi.message);
+}
+
+void picture_free(struct picture *img)
+{
+    free(img->rgba);
+    img->rgba = NULL;
+}
+
+static int near(const unsigned char *px, unsigned rgb, int tol)
+{
+    int r = (int)(rgb >> 16) & 0xff, g = (int)(rgb >> 8) & 0xff, b = (int)rgb & 0xff;
+    return abs(px[0] - r) <= tol && abs(px[1] - g) <= tol && abs(px[2] - b) <= tol;
+}
+
+long picture_count_near(const struct picture *img, unsigned rgb, int tolerance)
+{
+    long n = 0;
+    for (long i = 0; i < (long)img->width * img->height; i++)
+        n += near(img->rgba + 4 * i, rgb, tolerance);
+    return n;
+}
+
+long picture_count_ink(const struct picture *img, unsigned background)
+{
+    long n = 0;
+    for (long i = 0; i < (long)img->width * img->height; i++)
+        n += !near(img->rgba + 4 * i, 0xffffff, 8) && !near(img->rgba + 4 * i, background, 8);
+    return n;
+}
+
+long picture_distinct_colours(const struct picture *img, long cap)
+{
+    /* a bitmap of the 2^24 colours */
+    unsigned char *seen = calloc(1 << 21, 1);
+    ck_assert_ptr_nonnull(seen);
+    long n = 0;
+    for (long i = 0; i < (long)img->width * img->height && n < cap; i++) {
+        const unsigned char *px = img->rgba + 4 * i;
+        unsigned c = (unsigned)px[0] << 16 | (unsigned)px[1] << 8 | px[2];
+        if (!(seen[c >> 3] & (1 << (c & 7)))) {
+            seen[c >> 3] |= (unsigned char)(1 << (c & 7));
+            n++;
+        }
+    }
+    free(seen);
+    return n;
 }

@@ -124,6 +124,31 @@ void problem(struct problems *p, const char *fmt, ...) __attribute__((format(pri
 /* Number of '\n' in s. */
 int count_lines(const char *s);
 
+/* ---- The consumers of memprof's pictures and exports ----
+ * scripts/install-deps installs them; a test that needs one fails (not
+ * skips) when it is missing. */
+
+/* Fails the test unless `program` is on PATH, naming the Debian package. */
+void need_program(const char *program, const char *package);
+
+/* Renders FILE (SVG or HTML) in headless Chromium (scripts/chromium) to
+ * PNG at width x height; fails the test if that does not work. */
+void chromium_screenshot(const char *file, const char *png, int width, int height);
+
+/* A PNG read into memory as 8-bit RGBA (libpng). */
+struct picture {
+    int width, height;
+    unsigned char *rgba;   /* width * height * 4 bytes */
+};
+void picture_load(const char *path, struct picture *img);
+void picture_free(struct picture *img);
+/* Pixels whose colour is within `tolerance` (per channel) of 0xRRGGBB. */
+long picture_count_near(const struct picture *img, unsigned rgb, int tolerance);
+/* Pixels that are not (near) white or the given background 0xRRGGBB. */
+long picture_count_ink(const struct picture *img, unsigned background);
+/* Distinct colours (RGB, exact), up to `cap`. */
+long picture_distinct_colours(const struct picture *img, long cap);
+
 /* Runs every test of the suite (CK_NORMAL) and frees it: 0 when all
  * passed, else 1 (the test program's exit status). */
 struct Suite;

@@ -6,13 +6,30 @@ _memprof()
     local cur prev words cword
     _init_completion -s || return
 
-    # memprof report / memprof diff: their own options, then JSON files
+    # memprof report / plot / diff: their own options, then JSON files
     local sub=""
-    [[ ${cword} -gt 1 && ( ${words[1]} == report || ${words[1]} == diff ) ]] && sub=${words[1]}
+    [[ ${cword} -gt 1 && ( ${words[1]} == report || ${words[1]} == plot || ${words[1]} == diff ) ]] &&
+        sub=${words[1]}
 
     case $prev in
-        -o|--output|--json)
+        -o|--output|--json|--svg)
             _filedir
+            return ;;
+        --export)
+            if [[ $cur == *=* ]]; then
+                cur=${cur#*=}
+                _filedir
+            else
+                COMPREPLY=($(compgen -S = -W 'table json folded flamegraph svg massif pprof speedscope html' \
+                    -- "$cur"))
+                compopt -o nospace
+            fi
+            return ;;
+        --weight)
+            COMPREPLY=($(compgen -W 'bytes calls peak leaked temporary' -- "$cur"))
+            return ;;
+        --frames)
+            COMPREPLY=($(compgen -W 'line function' -- "$cur"))
             return ;;
         --engine)
             COMPREPLY=($(compgen -W 'auto agent breakpoint none' -- "$cur"))
@@ -25,7 +42,7 @@ _memprof()
             fi
             return ;;
         --format)
-            COMPREPLY=($(compgen -W 'table json folded' -- "$cur"))
+            COMPREPLY=($(compgen -W 'table json folded flamegraph svg massif pprof speedscope html' -- "$cur"))
             return ;;
         --group-by)
             COMPREPLY=($(compgen -W 'line file function traceback' -- "$cur"))
@@ -54,8 +71,10 @@ _memprof()
     if [[ -n $sub ]]; then
         if [[ $cur == -* ]]; then
             if [[ $sub == report ]]; then
-                COMPREPLY=($(compgen -W '--format --output --top --tables --precision --stable --show --callers
-                    --help' -- "$cur"))
+                COMPREPLY=($(compgen -W '--format --output --weight --frames --top --tables --precision --stable
+                    --show --callers --help' -- "$cur"))
+            elif [[ $sub == plot ]]; then
+                COMPREPLY=($(compgen -W '--output --precision --help' -- "$cur"))
             else
                 COMPREPLY=($(compgen -W '--metric --group-by --strip --map --limit-increase --top --stable
                     --precision --output --help' -- "$cur"))
@@ -72,7 +91,8 @@ _memprof()
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
             -o|--output|--json|--engine|--metric|-p|--pid|--top|--tables|--precision|--interval|--duration|\
-            --limit-heap|--limit-rss|--limit-leaks|--limit-status|--function|--show|--callers)
+            --limit-heap|--limit-rss|--limit-leaks|--limit-status|--function|--show|--callers|--svg|--export|\
+            --weight|--frames)
                 ((i++)) ;;
             -*) ;;
             *)
@@ -82,13 +102,13 @@ _memprof()
     done
 
     if [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W '--output --json --top --tables --precision --engine --interval --stable
-            --show --callers --pid --duration --function --metric --limit-heap --limit-rss --limit-leaks
-            --limit-status --help --version' -- "$cur"))
+        COMPREPLY=($(compgen -W '--output --json --svg --export --weight --frames --top --tables --precision
+            --engine --interval --stable --show --callers --pid --duration --function --metric --limit-heap
+            --limit-rss --limit-leaks --limit-status --help --version' -- "$cur"))
         return
     fi
     if [[ $cword -eq 1 ]]; then
-        COMPREPLY=($(compgen -W 'report diff' -- "$cur"))
+        COMPREPLY=($(compgen -W 'report plot diff' -- "$cur"))
     fi
     COMPREPLY+=($(compgen -c -- "$cur"))
 } &&

@@ -143,7 +143,9 @@ static size_t pick_snapshots(const struct mp_profile *p, struct snap *out)
     }
     if (best != SIZE_MAX)
         out[o++] = (struct snap){ mp_time_us(s[best].time_ns), s[best].heap_max_bytes, 0 };
-    out[o++] = (struct snap){ mp_time_us(s[n - 1].time_ns), s[n - 1].heap_bytes, peak == n - 1 ? 1 : 2 };
+    if (peak == n - 1) /* the peak in the last interval: its snapshot, then the end's */
+        out[o++] = (struct snap){ mp_time_us(s[n - 1].time_ns), s[n - 1].heap_max_bytes, 1 };
+    out[o++] = (struct snap){ mp_time_us(s[n - 1].time_ns), s[n - 1].heap_bytes, 2 };
     return o;
 }
 
@@ -151,7 +153,7 @@ int mp_write_massif(FILE *out, const struct mp_profile *p, const struct mp_repor
                     const struct mp_report_options *opt)
 {
     const struct mp_totals *t = mp_profile_totals(p);
-    struct snap snaps[MAX_SNAPSHOTS + 4];
+    struct snap snaps[MAX_SNAPSHOTS + 8];
     size_t n = opt->stable ? 0 : pick_snapshots(p, snaps);
     if (n == 0) {
         snaps[n++] = (struct snap){ 0, 0, 0 };

@@ -54,6 +54,7 @@ struct plot {
     FILE *out;
     double x0, y0, w, h;
     double t_max;        /* ns at the right edge */
+    struct mp_ticks time;
     struct axis rss;     /* the left axis */
     struct axis heap;    /* the right axis when the heap is drawn to its own scale, else rss's */
     int heap_own_axis;
@@ -138,8 +139,9 @@ static void y_labels(const struct plot *pl, const struct axis *a, int right, con
     }
 }
 
-static void axes(const struct plot *pl, const struct mp_ticks *xt)
+static void axes(const struct plot *pl)
 {
+    const struct mp_ticks *xt = &pl->time;
     FILE *out = pl->out;
     const struct axis *a = &pl->rss;
     for (int i = 0; i < a->ticks.count; i++) {
@@ -195,10 +197,10 @@ static void peak_marker(const struct plot *pl, double from, double to, double v,
     FILE *out = pl->out;
     char size[32], when[96], a[32], b[32], held[1024];
     mp_format_size(size, sizeof size, (int64_t)mp_profile_totals(p)->peak_heap_bytes, opt->precision);
-    mp_format_duration(b, sizeof b, to);
+    mp_format_time_on(b, sizeof b, to, &pl->time);
     double x0 = px(pl, from), x = px(pl, to), y = py(pl, &pl->heap, v);
     if (x - x0 >= 3) {
-        mp_format_duration(a, sizeof a, from);
+        mp_format_time_on(a, sizeof a, from, &pl->time);
         snprintf(when, sizeof when, "between %s and %s", a, b);
     } else {
         snprintf(when, sizeof when, "at %s", b);
@@ -207,16 +209,25 @@ static void peak_marker(const struct plot *pl, double from, double to, double v,
     fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#b22222\" stroke-dasharray=\"3 3\"/>\n",
             x, y, x, pl->y0 + pl->h);
     fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"#b22222\" stroke=\"#fff\"/>\n", x, y);
-    /* the label on the side with more room, kept inside the plot */
+    /* The label: on the side with more room, above the marker when it fits
+     * (under it otherwise), on a white box so curves do not cross it. */
+    char label[256];
+    snprintf(label, sizeof label, "peak heap %s %s", size, when);
+    size_t held_chars = 0;
+    for (const unsigned char *c = (const unsigned char *)held; *c; c++)
+        held_chars += (*c & 0xc0) != 0x80;
+    double width = (double)strlen(label) * 7.2, w2 = (double)(held_chars > 90 ? 90 : held_chars) * 6.6;
+    width = w2 > width ? w2 : width;
     int right = x < pl->x0 + pl->w * 0.55;
-    double lx = right ? x + 10 : x0 - 10, ly = y + 4 < pl->y0 + 34 ? pl->y0 + 34 : y + 4;
+    double lx = right ? x + 10 : x0 - 10;
+    double ly = y - 30 > pl->y0 + 16 ? y - 30 : y + 22; /* baseline of the first line */
     if (ly > pl->y0 + pl->h - 24)
         ly = pl->y0 + pl->h - 24;
-    if (right && x - x0 >= 3)
-        lx = x + 10;
+    fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#fff\" fill-opacity=\"0.85\" "
+                 "rx=\"3\"/>\n", right ? lx - 4 : lx - width - 4, ly - 14, width + 8, held[0] ? 36.0 : 20.0);
     fprintf(out, "<text class=\"peak-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-weight=\"bold\" "
-                 "fill=\"#8b0000\">peak heap %s %s</text>\n",
-            lx, ly, right ? "start" : "end", size, when);
+                 "fill=\"#8b0000\">%s</text>\n",
+            lx, ly, right ? "start" : "end", label);
     if (held[0]) {
         fprintf(out, "<text class=\"peak-line\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" fill=\"#8b0000\">", lx, ly + 15,
                 right ? "start" : "end");
@@ -236,23 +247,24 @@ static void exit_marker(const struct plot *pl, double t, const struct mp_report_
             x - 4, pl->y0 + 14, what);
 }
 
-static void legend(const struct plot *pl, const struct mp_report_run *run, int heap, int rss)
+/* The legend, above the plot's right end (the plot itself stays free for
+ * the curves and the peak's label). */
+static void legend(const struct plot *pl, const struct mp_report_run *run, int heap)
 {
     FILE *out = pl->out;
-    double x = pl->x0 + 10, y = pl->y0 + 10;
-    fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"250\" height=\"%d\" fill=\"#fff\" fill-opacity=\"0.85\" "
-                 "stroke=\"#ccc\"/>\n", x, y, run->engine_note ? 62 : 44);
-    if (rss)
-        fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"4\" fill=\"#1f77b4\"/><text x=\"%.1f\" "
-                     "y=\"%.1f\">RSS (resident memory)</text>\n", x + 8, y + 12, x + 28, y + 17);
-    if (heap)
-        fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"4\" fill=\"#d62728\"/><text x=\"%.1f\" "
-                     "y=\"%.1f\">heap (live requested bytes)</text>\n", x + 8, y + 30, x + 28, y + 35);
+    double right = pl->x0 + pl->w, y = pl->y0 - 30;
     if (run->engine_note) {
-        fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" fill=\"#8b0000\">heap not profiled: ", x + 8, y + 53);
-        mp_xml_text(out, run->engine_note, 34);
+        fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#8b0000\">heap not profiled: ", right,
+                y + 16);
+        mp_xml_text(out, run->engine_note, 70);
         fprintf(out, "</text>\n");
     }
+    double x = heap ? right - 350 : right - 160;
+    fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"16\" height=\"4\" fill=\"#1f77b4\"/><text x=\"%.1f\" "
+                 "y=\"%.1f\">RSS (resident memory)</text>\n", x, y - 4, x + 22, y);
+    if (heap)
+        fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"16\" height=\"4\" fill=\"#d62728\"/><text x=\"%.1f\" "
+                     "y=\"%.1f\">heap (live requested bytes)</text>\n", x + 178, y - 4, x + 200, y);
 }
 
 static void lanes(const struct plot *pl, const struct mp_report_run *run, double top)
@@ -273,8 +285,8 @@ static void lanes(const struct plot *pl, const struct mp_report_run *run, double
         for (size_t i = 0; i < fs->n_spans; i++) {
             double a = px(pl, sample_ns(fs->spans[i].start_ns)), b = px(pl, sample_ns(fs->spans[i].end_ns));
             char from[32], to[32];
-            mp_format_duration(from, sizeof from, sample_ns(fs->spans[i].start_ns));
-            mp_format_duration(to, sizeof to, sample_ns(fs->spans[i].end_ns));
+            mp_format_time_on(from, sizeof from, sample_ns(fs->spans[i].start_ns), &pl->time);
+            mp_format_time_on(to, sizeof to, sample_ns(fs->spans[i].end_ns), &pl->time);
             fprintf(out, "<rect class=\"span\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#6a3d9a\">"
                          "<title>", a, y + 2, b - a < 1.5 ? 1.5 : b - a, LANE_H - 8);
             mp_xml_text(out, fs->function, 0);
@@ -378,9 +390,8 @@ int mp_write_timeline_element(FILE *out, const struct mp_profile *p, const struc
     else
         pl.heap = pl.rss;
     pl.t_max = (t_end > 0 ? t_end : 1000) * 1.03;
-    struct mp_ticks xt;
-    mp_ticks_time(&xt, pl.t_max, 8);
-    axes(&pl, &xt);
+    mp_ticks_time(&pl.time, pl.t_max, 8);
+    axes(&pl);
     if (heap_shown && t->peak_heap_bytes > 0 && px(&pl, t_peak) - px(&pl, t_before_peak) >= 3)
         fprintf(out, "<rect class=\"peak-band\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#d62728\" "
                      "fill-opacity=\"0.08\"/>\n",
@@ -407,7 +418,7 @@ int mp_write_timeline_element(FILE *out, const struct mp_profile *p, const struc
     exit_marker(&pl, t_exit, run);
     if (heap_shown && t->peak_heap_bytes > 0)
         peak_marker(&pl, t_before_peak, t_peak, (double)t->peak_heap_bytes, p, opt);
-    legend(&pl, run, heap_shown, 1);
+    legend(&pl, run, heap_shown);
     lanes(&pl, run, lanes_top);
     fprintf(out, "</svg>\n");
     free(rss);

@@ -118,6 +118,15 @@ void mp_format_duration(char *buf, size_t len, double ns)
         snprintf(buf, len, "%.2f h", ns / 3600e9);
 }
 
+void mp_format_time_on(char *buf, size_t len, double ns, const struct mp_ticks *axis)
+{
+    /* one decimal more than the axis' steps need, at least the usual */
+    int decimals = axis->unit <= 1e3 ? 0 : axis->unit <= 1e6 ? 1 : axis->unit <= 1e9 ? 2 : axis->unit <= 60e9 ? 1 : 2;
+    if (axis->decimals + 1 > decimals && axis->unit > 1e3)
+        decimals = axis->decimals + 1;
+    snprintf(buf, len, "%.*f %s", decimals, ns / axis->unit, axis->suffix);
+}
+
 void mp_frame_colour(char *buf, size_t len, const char *name, int cool)
 {
     uint64_t h = mp_hash_bytes(name, strlen(name));

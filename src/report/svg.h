@@ -29,8 +29,10 @@ struct mp_ticks {
 void mp_ticks_bytes(struct mp_ticks *t, double max_bytes, int target);
 /* Nanoseconds: us, ms, s, min, h. */
 void mp_ticks_time(struct mp_ticks *t, double max_ns, int target);
-/* "12.5 ms", "1.2 min": a time in the unit a run of `span_ns` is shown in. */
+/* "12.5 ms", "1.2 min": a time in the unit its own size calls for. */
 void mp_format_duration(char *buf, size_t len, double ns);
+/* The same in the unit of a time axis ("1100 \xc2\xb5s" on an axis in \xc2\xb5s). */
+void mp_format_time_on(char *buf, size_t len, double ns, const struct mp_ticks *axis);
 
 /* A warm colour for a frame, stable for its name (flamegraph.pl's palette);
  * `cool`: a blue-grey one for frames without line info. */

@@ -1,5 +1,5 @@
 /* memprof tests: the command line's conventions, for every command (memprof,
- * memprof report, memprof diff): a value given to an option that takes none
+ * memprof report, memprof plot, memprof diff): a value given to an option that takes none
  * is an error naming it, "-" is standard output for -o and --json, and every
  * line of --help fits 80 columns. */
 #define _GNU_SOURCE
@@ -68,6 +68,8 @@ START_TEST(values_given_to_flags_are_errors_that_name_the_option)
           "memprof: --show: 'sizes': give either a list of views or +VIEW/-VIEW changes to the default, not both" },
         { { "report", "--callers", "x.c:0", "a.json", NULL },
           "memprof: --callers takes FILE:LINE (such as app.c:24) or a function name, not 'x.c:0'" },
+        { { "plot", "--help=x", NULL }, "memprof: option --help takes no value: write --help, not --help=x" },
+        { { "plot", "--nope", "a", NULL }, "memprof: unknown option --nope" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         struct run_output o;
@@ -135,7 +137,8 @@ END_TEST
 
 START_TEST(help_fits_80_columns)
 {
-    static const char *const cmds[][3] = { { "--help", NULL }, { "report", "--help", NULL }, { "diff", "--help", NULL } };
+    static const char *const cmds[][3] = { { "--help", NULL }, { "report", "--help", NULL }, { "diff", "--help", NULL },
+                                           { "plot", "--help", NULL } };
     for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         struct run_output o;
         run_memprof(&o, cmds[i]);
