@@ -53,30 +53,51 @@ static void numbers(char *buf, size_t len, uint64_t v, uint64_t total, const str
     }
 }
 
+/* The label as a frame shows it: "function (file.c:12)", without the
+ * file's directories (the tooltip and the search have the whole name); the
+ * script's short() does the same. */
+static char *short_label(const char *label)
+{
+    size_t n = strlen(label);
+    const char *open = strrchr(label, '(');
+    char *s = strdup(label);
+    if (!s || !open || n < 2 || label[n - 1] != ')')
+        return s;
+    const char *slash = NULL;
+    for (const char *c = open; *c; c++)
+        if (*c == '/')
+            slash = c;
+    if (slash)
+        snprintf(s + (open - label) + 1, n + 1 - (size_t)(open - label) - 1, "%s", slash + 1);
+    return s;
+}
+
 /* The label cut to what fits in w pixels, as the script cuts it. */
-static void fitted_label(FILE *out, const char *label, double w)
+static void fitted_label(FILE *out, const char *full, double w)
 {
     int n = (int)((w - 6) / CHAR_W);
     if (n < 3)
+        return;
+    char *label = short_label(full);
+    if (!label)
         return;
     size_t chars = 0;
     for (const unsigned char *s = (const unsigned char *)label; *s; s++)
         chars += (*s & 0xc0) != 0x80;
     if (chars <= (size_t)n) {
         mp_xml_text(out, label, 0);
+        free(label);
         return;
     }
     /* n - 2 characters, then ".." (mp_xml_text cuts at max - 3 and adds "...") */
-    char *cut = strdup(label);
-    if (!cut)
-        return;
+    char *cut = label;
     size_t keep = (size_t)n - 2, o = 0;
     for (size_t c = 0; cut[o] && (c < keep || ((unsigned char)cut[o] & 0xc0) == 0x80); o++)
         c += ((unsigned char)cut[o] & 0xc0) != 0x80;
     cut[o] = '\0';
     mp_xml_text(out, cut, 0);
     fputs("..", out);
-    free(cut);
+    free(label);
 }
 
 static void frame(const struct fg *fg, uint32_t id, uint64_t offset)

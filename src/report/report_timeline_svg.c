@@ -181,8 +181,11 @@ static void peak_line_text(char *buf, size_t len, const struct mp_profile *p, co
         char size[32];
         mp_format_size(size, sizeof size, (int64_t)l->peak_bytes, opt->precision);
         const char *fn = mp_display_function(l->function, opt->stable);
+        const char *path = l->file ? mp_display_path(l->file, opt->cwd) : NULL;
+        if (path && strlen(path) > 40 && strrchr(path, '/'))
+            path = strrchr(path, '/') + 1; /* a long path: its file name is enough here */
         if (l->file)
-            snprintf(buf, len, "%s:%d (%s) held %s", mp_display_path(l->file, opt->cwd), l->line, fn, size);
+            snprintf(buf, len, "%s:%d (%s) held %s", path, l->line, fn, size);
         else
             snprintf(buf, len, "%s held %s", fn, size);
     }

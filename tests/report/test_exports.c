@@ -241,11 +241,11 @@ START_TEST(pprof_read_by_go_tool_pprof)
 }
 END_TEST
 
-/* speedscope's way of showing a total: "15.61 KB", "203". */
+/* speedscope's way of showing a total: "15.61 KB", "1,203". */
 static void speedscope_value(char *buf, size_t len, uint64_t v, int bytes)
 {
     if (!bytes)
-        snprintf(buf, len, "%" PRIu64, v);
+        commas(buf, len, v);
     else if (v < 1024)
         snprintf(buf, len, "%" PRIu64 " B", v);
     else if (v < 1024 * 1024)

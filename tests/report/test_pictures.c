@@ -581,6 +581,7 @@ static const char interaction_test[] =
     "  big.dispatchEvent(new MouseEvent('click', {bubbles: true}));\n"
     "  out.push('zoom=' + (+big.querySelector('rect').getAttribute('width')).toFixed(0) + '/' + w);\n"
     "  out.push('other=' + small.style.display);\n"
+    "  out.push('text=' + big.querySelector('text').textContent);\n"
     "  out.push('caller=' + (+main.querySelector('rect').getAttribute('width')).toFixed(0) + ':' + "
     "main.getAttribute('opacity'));\n"
     "  frame('all').dispatchEvent(new MouseEvent('click', {bubbles: true}));\n"
@@ -636,13 +637,15 @@ START_TEST(html_report_and_flamegraph_script)
     ck_assert_msg(o.status == 0, "chromium: %s", o.err);
     char *title = strstr(o.out, "<title>RESULT ");
     ck_assert_msg(title != NULL, "the test script did not run:\n%.2000s", o.out);
-    /* zoomed: the frame fills the width, its sibling is hidden, its caller
+    /* zoomed: the frame fills the width (its name shown in full, the file
+     * without directories), its sibling is hidden, its caller
      * stays (faded) at full width; the root undoes it.  Search: copy_string's
      * share is the strdup line's bytes (656 of 15984: 4.1%). */
     const struct fixture_line *l29 = fixture_line_at(&f, 29);
     char want[512];
     snprintf(want, sizeof want,
-             "<title>RESULT zoom=1180/1180 | other=none | caller=1180:0.6 | reset=shown | search=Matched: %.1f%% | "
+             "<title>RESULT zoom=1180/1180 | other=none | text=build_table (demo.c:41) | caller=1180:0.6 | reset=shown | "
+             "search=Matched: %.1f%% | "
              "hover=build_table (tests/fixtures/demo.c:41): ",
              100.0 * (double)l29->allocated_bytes / (double)f.total_bytes);
     ck_assert_msg(strncmp(title, want, strlen(want)) == 0, "got  %.300s\nwant %s", title, want);
