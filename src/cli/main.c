@@ -111,6 +111,10 @@ static void on_start(void *ctx, pid_t pid)
 static void on_exec(void *ctx, pid_t pid)
 {
     struct session *s = ctx;
+    /* Drain the ring into the old profile, which is then forgotten; before
+     * the first exec the ring holds RSS samples of memprof's own forked
+     * child, which go the same way. */
+    start_reader(s);
     stop_reader(s);
     if (s->symbolizer)
         mp_symbolizer_reset(s->symbolizer);

@@ -246,8 +246,9 @@ static void exit_marker(const struct plot *pl, double t, const struct mp_report_
     double x = px(pl, t);
     fprintf(pl->out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\" stroke-width=\"1.2\"/>\n",
             x, pl->y0, x, pl->y0 + pl->h);
+    /* just above the plot: the peak RSS line's label may be near the top */
     fprintf(pl->out, "<text class=\"exit-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#333\">%s</text>\n",
-            x - 4, pl->y0 + 14, what);
+            x + 4, pl->y0 - 5, what);
 }
 
 /* The legend, above the plot's right end (the plot itself stays free for
