@@ -653,6 +653,75 @@ static int cmd(int argc, char **argv)
     return mp_cmd_report(argc, argv);
 }
 
+/* The fields the pictures added: optional, checked when there. */
+START_TEST(picture_fields)
+{
+    /* timeline_heap_max: one per sample, never below the heap level */
+    const char *tl = "\"timeline\": [[0.000, 4096, 0], [0.010, 4096, 8]],";
+    char *with = variant(tl, "\"timeline\": [[0.000, 4096, 0], [0.010, 4096, 8]],\n \"timeline_heap_max\": [5, 8],");
+    struct mp_loaded_report r;
+    char err[1024];
+    ck_assert_msg(mp_load_report_buffer(with, strlen(with), "t.json", &r, err, sizeof err) == 0, "%s", err);
+    const struct mp_sample *samples;
+    ck_assert_uint_eq(mp_profile_timeline(r.profile, &samples), 2);
+    ck_assert_uint_eq(samples[0].heap_max_bytes, 5);
+    ck_assert_uint_eq(samples[1].heap_max_bytes, 8);
+    mp_loaded_report_free(&r);
+    free(with);
+    /* without it (an older report) the heap levels stand in */
+    ck_assert_int_eq(mp_load_report_buffer(base, strlen(base), "t.json", &r, err, sizeof err), 0);
+    ck_assert_uint_eq(mp_profile_timeline(r.profile, &samples), 2);
+    ck_assert_uint_eq(samples[1].heap_max_bytes, 8);
+    ck_assert_uint_eq(mp_profile_stack(r.profile, 0)->peak_bytes, 0); /* no per-stack peak either */
+    mp_loaded_report_free(&r);
+    expect_variant_error(tl, "\"timeline\": [[0.000, 4096, 0], [0.010, 4096, 8]], \"timeline_heap_max\": [5],",
+                         "t.json:7:73: timeline_heap_max: 1 values for the 2 samples of \"timeline\"");
+    expect_variant_error(tl, "\"timeline\": [[0.000, 4096, 0], [0.010, 4096, 8]], \"timeline_heap_max\": [5, 7],",
+                         "t.json:7:77: timeline_heap_max[1]: is less than the heap level timeline[1][2]");
+
+    /* function_spans: in time order, each [start, end] */
+    const char *w = "\"warnings\": []";
+    char *spans = variant(w, "\"warnings\": [], \"function_spans\": [{\"function\": \"f\", \"file\": \"a.c\", "
+                             "\"calls\": 3, \"spans\": [[0.001, 0.002], [0.004, 0.0045]]}]");
+    ck_assert_msg(mp_load_report_buffer(spans, strlen(spans), "t.json", &r, err, sizeof err) == 0, "%s", err);
+    ck_assert_uint_eq(r.run.n_function_spans, 1);
+    ck_assert_str_eq(r.run.function_spans[0].function, "f");
+    ck_assert_uint_eq(r.run.function_spans[0].calls, 3);
+    ck_assert_uint_eq(r.run.function_spans[0].n_spans, 2);
+    ck_assert_uint_eq(r.run.function_spans[0].spans[1].start_ns, 4000000);
+    ck_assert_uint_eq(r.run.function_spans[0].spans[1].end_ns, 4500000);
+    /* written again, they come back */
+    size_t n;
+    char *json = write_loaded(&r, AS_JSON, &n);
+    ck_assert_msg(strstr(json, "\"function_spans\": [\n    {\"function\": \"f\", \"file\": \"a.c\", \"calls\": 3, "
+                               "\"spans\": [[0.001000, 0.002000], [0.004000, 0.004500]]}\n  ]") != NULL, "%s", json);
+    free(json);
+    mp_loaded_report_free(&r);
+    free(spans);
+    expect_variant_error(w, "\"warnings\": [], \"function_spans\": [{\"function\": \"f\", \"file\": null, \"calls\": "
+                            "1, \"spans\": [[0.002, 0.001]]}]",
+                         "t.json:11:91: function_spans[0].spans[0]: ends before it starts");
+    expect_variant_error(w, "\"warnings\": [], \"function_spans\": [{\"function\": \"f\", \"file\": null, \"calls\": "
+                            "1, \"spans\": [[0.002, 0.003], [0.001, 0.004]]}]",
+                         "t.json:11:107: function_spans[0].spans[1]: starts before the previous span ends: spans "
+                         "are in time order");
+    expect_variant_error(w, "\"warnings\": [], \"function_spans\": [{\"function\": \"f\", \"spans\": []}]",
+                         "t.json:11:37: function_spans[0]: missing field \"file\"");
+
+    /* attach: a process memprof attached to */
+    char *attach = variant("\"exit\": {\"code\": 0},", "\"exit\": {\"code\": 0}, \"attach\": {\"pid\": 42, "
+                                                      "\"detached\": true},");
+    ck_assert_msg(mp_load_report_buffer(attach, strlen(attach), "t.json", &r, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(r.run.attached_pid, 42);
+    ck_assert_int_eq(r.run.detached, 1);
+    mp_loaded_report_free(&r);
+    free(attach);
+    expect_variant_error("\"exit\": {\"code\": 0},", "\"exit\": {\"code\": 0}, \"attach\": {\"pid\": 42, "
+                                                   "\"detached\": 1},",
+                         "t.json:1:107: attach.detached: expected a boolean, found an integer");
+}
+END_TEST
+
 START_TEST(report_arguments)
 {
     char *none[] = { "report", NULL };
@@ -769,6 +838,7 @@ int main(void)
     tcase_add_test(tc, round_trip_basic);
     tcase_add_test(tc, round_trip_cxx);
     tcase_add_test(tc, folded_demo);
+    tcase_add_test(tc, picture_fields);
     tcase_add_test(tc, base_report_loads);
     tcase_add_test(tc, stable_unknown_frames);
     tcase_add_test(tc, bad_syntax);
