@@ -207,6 +207,8 @@ static int cmp_span(const void *a, const void *b)
  * gap; doubles the gap until at most MAX_SPANS are left. */
 static void compact_spans(struct func_spans *fs)
 {
+    if (fs->n == 0)
+        return;
     qsort(fs->spans, fs->n, sizeof *fs->spans, cmp_span);
     for (;;) {
         size_t o = 0;

@@ -190,6 +190,8 @@ static int set_source_texts(struct loader *L)
 {
     struct row_text *t = L->texts;
     size_t n = L->n_texts;
+    if (n == 0) /* a report without tables */
+        return 0;
     qsort(t, n, sizeof *t, cmp_row_texts);
     uint64_t slots = 0, budget = ((uint64_t)1 << 24) + 16 * (uint64_t)L->len;
     for (size_t i = 0; i < n; i++)

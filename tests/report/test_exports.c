@@ -60,6 +60,18 @@ static const char *peak_json(struct fixture_spec *f)
     return json;
 }
 
+/* peak.c's report in `format`, written by memprof report to the tmp dir as
+ * `name`; its path (free it). */
+static char *export_peak(struct fixture_spec *f, const char *format, const char *name)
+{
+    const char *json = peak_json(f);
+    char *out = tmp_path(name), fmt[64];
+    snprintf(fmt, sizeof fmt, "--format=%s", format);
+    char *args[] = { "report", (char *)json, fmt, "-o", out, NULL };
+    memprof_ok(args);
+    return out;
+}
+
 /* ms_print's "1,234" */
 static void commas(char *buf, size_t len, uint64_t v)
 {
@@ -78,10 +90,8 @@ START_TEST(massif_read_by_ms_print)
 {
     need_program("ms_print", "valgrind");
     struct fixture_spec f;
+    char *out = export_peak(&f, "massif", "exp-peak.massif");
     const char *json = peak_json(&f);
-    char *out = tmp_path("exp-peak.massif");
-    char *args[] = { "report", (char *)json, "--format=massif", "-o", out, NULL };
-    memprof_ok(args);
     char *argv[] = { "ms_print", out, NULL };
     struct run_output o;
     ck_assert_int_eq(run_cmd(argv, NULL, NULL, 120, &o), 0);
@@ -215,10 +225,7 @@ START_TEST(pprof_read_by_go_tool_pprof)
 {
     need_program("go", "golang-go");
     struct fixture_spec f;
-    const char *json = peak_json(&f);
-    char *out = tmp_path("exp-peak.pb.gz");
-    char *args[] = { "report", (char *)json, "--format=pprof", "-o", out, NULL };
-    memprof_ok(args);
+    char *out = export_peak(&f, "pprof", "exp-peak.pb.gz");
     /* totals: the fixture's @total and @peaktotal (valgrind's numbers) */
     ck_assert_uint_eq(pprof_total(out, "alloc_objects"), f.total_calls);
     ck_assert_uint_eq(pprof_total(out, "alloc_space"), f.total_bytes);
@@ -258,10 +265,7 @@ START_TEST(speedscope_read_by_its_importer)
 {
     need_program("chromium", "chromium");
     struct fixture_spec f;
-    const char *json = peak_json(&f);
-    char *out = tmp_path("exp-peak.speedscope.json");
-    char *args[] = { "report", (char *)json, "--format=speedscope", "-o", out, NULL };
-    memprof_ok(args);
+    char *out = export_peak(&f, "speedscope", "exp-peak.speedscope.json");
     /* speedscope's file format, read here first: every profile's weights
      * add up to its endValue, every sample's frames exist */
     json_error_t je;
