@@ -126,6 +126,7 @@ static void on_exec(void *ctx, pid_t pid)
         mp_line_profile_reset(s->lines);
     s->events_lost = 0;
     start_reader(s);
+    mp_rss_sampler_sample_now(s->sampler); /* the timeline starts with the new image */
     if (s->linemode)
         mp_linemode_arm(s->linemode, pid);
     if (s->bp)
