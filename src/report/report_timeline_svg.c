@@ -253,16 +253,10 @@ static void exit_marker(const struct plot *pl, double t, const struct mp_report_
 
 /* The legend, above the plot's right end (the plot itself stays free for
  * the curves and the peak's label). */
-static void legend(const struct plot *pl, const struct mp_report_run *run, int heap)
+static void legend(const struct plot *pl, int heap)
 {
     FILE *out = pl->out;
     double right = pl->x0 + pl->w, y = pl->y0 - 30;
-    if (run->engine_note) {
-        fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#8b0000\">heap not profiled: ", right,
-                y + 16);
-        mp_xml_text(out, run->engine_note, 70);
-        fprintf(out, "</text>\n");
-    }
     double x = heap ? right - 350 : right - 160;
     fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"16\" height=\"4\" fill=\"#1f77b4\"/><text x=\"%.1f\" "
                  "y=\"%.1f\">RSS (resident memory)</text>\n", x, y - 4, x + 22, y);
@@ -326,6 +320,11 @@ static void header(FILE *out, const struct mp_profile *p, const struct mp_report
     if (!run->engine_note)
         fprintf(out, "peak heap %s \xc2\xb7 ", size);
     fprintf(out, "%s", outcome);
+    if (run->engine_note) {
+        fprintf(out, " \xc2\xb7 <tspan fill=\"#8b0000\">heap not profiled: ");
+        mp_xml_text(out, run->engine_note, 60);
+        fprintf(out, "</tspan>");
+    }
     fprintf(out, "</text>\n");
 }
 
@@ -422,7 +421,7 @@ int mp_write_timeline_element(FILE *out, const struct mp_profile *p, const struc
     exit_marker(&pl, t_exit, run);
     if (heap_shown && t->peak_heap_bytes > 0)
         peak_marker(&pl, t_before_peak, t_peak, (double)t->peak_heap_bytes, p, opt);
-    legend(&pl, run, heap_shown);
+    legend(&pl, heap_shown);
     lanes(&pl, run, lanes_top);
     fprintf(out, "</svg>\n");
     free(rss);

@@ -547,6 +547,21 @@ START_TEST(attach_duration)
     ck_assert_msg(took >= 0.95, "--duration 1s: memprof left after %.2f s", took);
     check_report(json, &f, 0, 0, "--duration 1s on an idle process");
     check_detach_wording(text, "--duration 1s on an idle process");
+    /* The saved report says so too, and its timeline marks the detach. */
+    char *saved = read_file(json, NULL), want[128], svg[4200];
+    snprintf(want, sizeof want, "\"attach\": {\"pid\": %d, \"detached\": true}", (int)t.pid);
+    ck_assert_msg(strstr(saved, want) != NULL, "no '%s' in %s", want, json);
+    free(saved);
+    snprintf(svg, sizeof svg, "%s.svg", json);
+    char *plot[] = { (char *)memprof_path(), "plot", json, "-o", svg, NULL };
+    struct run_output o;
+    ck_assert_int_eq(run_cmd(plot, NULL, NULL, 60, &o), 0);
+    ck_assert_msg(o.status == 0, "memprof plot: %s", o.err);
+    run_output_free(&o);
+    char *picture = read_file(svg, NULL);
+    ck_assert_msg(strstr(picture, "class=\"exit-label\"") && strstr(picture, ">detached</text>"),
+                  "the timeline does not mark the detach");
+    free(picture);
     target_survives(&t, "go", "done", "after --duration");
     proc_close(&m);
     proc_close(&t);
