@@ -168,8 +168,8 @@ static void ranked(FILE *out, const struct mp_profile *p, const struct mp_report
         return;
     }
     size_t shown = opt->top_lines && opt->top_lines < n ? opt->top_lines : n;
-    fprintf(out, "<table class=\"lines\">\n<tr><th>%s</th><th>%s</th><th>share</th><th class=\"l\">line</th></tr>\n",
-            leaks ? "bytes" : "held", leaks ? "blocks" : "blocks");
+    fprintf(out, "<table class=\"lines\">\n<tr><th>%s</th>%s<th>share</th><th class=\"l\">line</th></tr>\n",
+            leaks ? "bytes" : "held", leaks ? "<th>blocks</th>" : "");
     for (size_t i = 0; i < shown; i++) {
         const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
         uint64_t v = leaks ? l->live_bytes : l->peak_bytes;
@@ -177,8 +177,6 @@ static void ranked(FILE *out, const struct mp_profile *p, const struct mp_report
         size_cell(out, (int64_t)v, opt);
         if (leaks)
             count_cell(out, l->live_blocks);
-        else
-            fprintf(out, "<td></td>");
         fprintf(out, "<td>%.1f%%</td><td class=\"l\">", total ? 100.0 * (double)v / (double)total : 0.0);
         line_name(out, l, opt);
         fprintf(out, "</td></tr>\n");
