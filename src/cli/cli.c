@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #ifndef MEMPROF_VERSION
 #define MEMPROF_VERSION "dev"
@@ -338,6 +339,12 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
             return MP_CLI_USAGE_ERROR;
         }
         dashes += strcmp(opt->exports[i].path, "-") == 0;
+        if (strcmp(opt->exports[i].path, "-") == 0 && mp_format_is_binary((enum mp_format)opt->exports[i].format) &&
+            isatty(STDOUT_FILENO)) {
+            fprintf(stderr, "memprof: --export %s=- would write binary data (gzip) to the terminal: give a file name\n%s",
+                    mp_format_name((enum mp_format)opt->exports[i].format), usage_line);
+            return MP_CLI_USAGE_ERROR;
+        }
     }
     if (dashes > 1) {
         fprintf(stderr, "memprof: two outputs would write to standard output (-): send all but one to files\n%s",
