@@ -513,7 +513,10 @@ int main(int argc, char **argv)
     }
 
     struct mp_sources *src = mp_sources_new();
-    mp_report_load_sources(src, s.profile, json_out ? 0 : opt.max_tables);
+    int every_table = json_out != NULL; /* the JSON report keeps every table's source lines */
+    for (size_t i = 0; i < opt.n_exports; i++)
+        every_table |= opt.exports[i].format == MP_FMT_JSON;
+    mp_report_load_sources(src, s.profile, every_table ? 0 : opt.max_tables);
     if (src && s.lines)
         mp_line_profile_load_sources(s.lines, src);
     char cwd[PATH_MAX];
