@@ -14,6 +14,7 @@
  * the hooks restore the process and every thread is detached. */
 #define _GNU_SOURCE
 #include "supervisor_internal.h"
+#include "exit_gate.h"
 #include "procfs.h"
 
 #include <dirent.h>
@@ -248,7 +249,10 @@ static int wait_all_stopped(pid_t pid, struct thread_set *ts, int leaving, const
 {
     while (!all_stopped(ts)) {
         int status;
-        pid_t tid = waitpid(-1, &status, __WALL);
+        pid_t tid = mp_exit_gate_holding(tracees) ? mp_exit_gate_wait(tracees, &status, pid, hooks)
+                                                  : waitpid(-1, &status, __WALL);
+        if (tid == 0)
+            continue;
         if (tid < 0) {
             if (errno == EINTR)
                 continue;
@@ -326,9 +330,12 @@ int mp_supervise_attach(pid_t pid, double duration_s, const struct mp_supervisor
             ts.stopped[i] = 0;
             ptrace(PTRACE_CONT, ts.tids[i], 0, ts.resume_sig[i]);
         }
-        while (!gone && !stop_requested) {
+        /* a process ending with its threads held at exit is let finish first */
+        while (!gone && (!stop_requested || mp_exit_gate_holding(&tracees))) {
             int status;
-            pid_t tid = mp_wait_any(&status, hooks);
+            pid_t tid = mp_wait_any(&status, hooks, &tracees, pid);
+            if (tid == 0)
+                continue;
             if (tid < 0) {
                 if (errno == EINTR)
                     continue;

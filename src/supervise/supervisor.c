@@ -11,6 +11,7 @@
  * forwarded; those the terminal sends reach the target by themselves. */
 #define _GNU_SOURCE
 #include "supervisor_internal.h"
+#include "exit_gate.h"
 #include "procfs.h"
 
 #include <errno.h>
@@ -253,6 +254,7 @@ void mp_handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_super
         return;
     case PTRACE_EVENT_EXEC:
         result->execs++;
+        mp_tracees_exec(tracees, main_pid);
         result->peak_rss_bytes = 0; /* the new image is the one profiled: VmHWM restarts too */
         if (hooks && hooks->on_exec)
             hooks->on_exec(hooks->ctx, main_pid);
@@ -267,7 +269,7 @@ void mp_handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_super
             if (hooks && hooks->on_exit)
                 hooks->on_exit(hooks->ctx, tid);
         }
-        ptrace(PTRACE_CONT, tid, 0, 0);
+        mp_exit_gate_stop(tracees, tid, main_pid, hooks); /* resumes it, or holds it until all are there */
         return;
     }
     case PTRACE_EVENT_CLONE:
@@ -302,8 +304,10 @@ void mp_handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_super
     }
 }
 
-pid_t mp_wait_any(int *status, const struct mp_supervisor_hooks *hooks)
+pid_t mp_wait_any(int *status, const struct mp_supervisor_hooks *hooks, struct mp_tracees *tracees, pid_t main_pid)
 {
+    if (mp_exit_gate_holding(tracees))
+        return mp_exit_gate_wait(tracees, status, main_pid, hooks);
     static int cpus;
     if (!cpus)
         cpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
@@ -326,6 +330,7 @@ int mp_handle_end(pid_t tid, int status, pid_t main_pid, const struct mp_supervi
     mp_tracees_drop_shared(tracees, tid);
     if (was_thread && hooks && hooks->on_thread_gone)
         hooks->on_thread_gone(hooks->ctx, tid);
+    mp_exit_gate_gone(tracees, tid, main_pid, hooks);
     if (tid != main_pid)
         return 0;
     if (WIFEXITED(status)) {
@@ -354,7 +359,9 @@ int mp_supervise(const struct mp_launch *launch, const struct mp_supervisor_hook
     mp_tracees_init(&tracees, pid);
     for (;;) {
         int status;
-        pid_t tid = mp_wait_any(&status, hooks);
+        pid_t tid = mp_wait_any(&status, hooks, &tracees, pid);
+        if (tid == 0)
+            continue; /* held threads were let go */
         if (tid < 0) {
             if (errno == EINTR)
                 continue;

@@ -16,6 +16,13 @@ struct mp_supervisor_hooks {
     void (*on_exec)(void *ctx, pid_t pid);
     /* The target's main thread is exiting: the address space still exists. */
     void (*on_exit)(void *ctx, pid_t pid);
+    /* The process is ending (exit_group, or a fatal signal): every thread
+     * still alive is stopped at its PTRACE_EVENT_EXIT (tids[], n >= 1), so
+     * registers can be read and the whole address space is intact; they
+     * are resumed after the call.  Not called when a thread never got
+     * there (another thread's execve killed them, or one stayed away for
+     * 5 s).  NULL: threads are not held at exit. */
+    void (*on_exit_all)(void *ctx, pid_t pid, const pid_t *tids, size_t n);
     /* A thread stopped with SIGTRAP (a breakpoint of ours, or the program's
      * own).  Return 1 when it was ours: the hook has resumed the thread.
      * Return 0 and the supervisor delivers the SIGTRAP as usual.  NULL: none. */

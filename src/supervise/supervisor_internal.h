@@ -9,8 +9,9 @@
 double mp_now_seconds(void);
 pid_t mp_tgid_of(pid_t tid);
 /* waitpid(-1, __WALL), polling for hooks->spin_us first when there is more
- * than one CPU. */
-pid_t mp_wait_any(int *status, const struct mp_supervisor_hooks *hooks);
+ * than one CPU; while threads are held at their exit (exit_gate.h), its
+ * wait, which may return 0 (nothing came, they were let go). */
+pid_t mp_wait_any(int *status, const struct mp_supervisor_hooks *hooks, struct mp_tracees *tracees, pid_t main_pid);
 /* One ptrace-stop of a traced task: handle it and resume the task. */
 void mp_handle_stop(pid_t tid, int status, pid_t main_pid, const struct mp_supervisor_hooks *hooks,
                     struct mp_run_result *result, struct mp_tracees *tracees);

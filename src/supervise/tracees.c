@@ -36,6 +36,8 @@ void mp_tracees_free(struct mp_tracees *t)
     free(t->announced);
     free(t->stopped);
     free(t->shared);
+    free(t->held);
+    free(t->past);
     memset(t, 0, sizeof *t);
 }
 
@@ -81,6 +83,16 @@ void mp_tracees_remove_thread(struct mp_tracees *t, pid_t tid)
         return;
     mp_hashidx_remove(&t->thread_index, mp_hash_u64((uint64_t)tid), id);
     t->threads[id] = 0;
+}
+
+void mp_tracees_exec(struct mp_tracees *t, pid_t main_pid)
+{
+    for (size_t i = 0; i < t->n_threads; i++)
+        if (t->threads[i] && t->threads[i] != main_pid)
+            mp_tracees_remove_thread(t, t->threads[i]);
+    mp_tracees_add_thread(t, main_pid);
+    t->n_held = t->n_past = 0;
+    t->ending = 0;
 }
 
 int mp_tracees_announce(struct mp_tracees *t, pid_t pid, int kind)

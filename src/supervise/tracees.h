@@ -24,6 +24,12 @@ struct mp_tracees {
     size_t n_stopped, cap_stopped;
     pid_t *shared;                  /* vfork/CLONE_VM children kept until exec or exit */
     size_t n_shared, cap_shared;
+    /* The process's end (exit_gate.h): threads held at PTRACE_EVENT_EXIT
+     * until every one is there, and threads already past their exit stop. */
+    pid_t *held, *past;
+    size_t n_held, cap_held, n_past, cap_past;
+    int ending;                     /* exit_group or a fatal signal is under way */
+    double held_since;              /* when the first thread was held */
 };
 
 void mp_tracees_init(struct mp_tracees *t, pid_t main_pid);
@@ -31,6 +37,9 @@ void mp_tracees_free(struct mp_tracees *t);
 int mp_tracees_is_thread(const struct mp_tracees *t, pid_t tid);
 void mp_tracees_add_thread(struct mp_tracees *t, pid_t tid);
 void mp_tracees_remove_thread(struct mp_tracees *t, pid_t tid);
+/* execve succeeded: the process has one thread again, main_pid (the thread
+ * that exec'd took its id; the others are gone, reported or not). */
+void mp_tracees_exec(struct mp_tracees *t, pid_t main_pid);
 
 /* The parent's event announced child `pid`: 1 and *kind set when its first
  * stop was already seen (handle it now), else 0 (remembered). */
