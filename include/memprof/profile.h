@@ -46,6 +46,16 @@ struct mp_line_stats {
     uint64_t site_free_calls, site_freed_bytes;
 };
 
+/* memcheck's leak kinds of a block live at exit (or at detach), from the
+ * reachability scan (capture/reach). */
+enum mp_leak_kind {
+    MP_LEAK_DEFINITE,   /* definitely lost: no pointer to it left */
+    MP_LEAK_INDIRECT,   /* indirectly lost: only lost blocks point to it */
+    MP_LEAK_POSSIBLE,   /* possibly lost: only pointers into its middle */
+    MP_LEAK_REACHABLE,  /* still reachable */
+    MP_LEAK_KINDS
+};
+
 struct mp_totals {
     uint64_t alloc_calls, allocated_bytes;
     uint64_t free_calls, freed_bytes;
@@ -62,6 +72,10 @@ struct mp_totals {
     /* frees of known blocks whose call site is no user line (the engine gave
      * none, or free was called from runtime code such as operator delete) */
     uint64_t unsited_free_calls, unsited_freed_bytes;
+    /* The live blocks by leak kind (every one of them, suppressed or not),
+     * when leaks_classified. */
+    int leaks_classified;
+    uint64_t leak_bytes[MP_LEAK_KINDS], leak_blocks[MP_LEAK_KINDS];
 };
 
 /* One interned call stack, resolved. */
@@ -69,10 +83,13 @@ struct mp_stack_info {
     uint32_t n_frames;            /* source-level frames, innermost first, runtime ones included */
     const uint32_t *frame_lines;  /* their line records (mp_profile_line) */
     uint32_t self_line;           /* the user line the stack's allocations are charged to */
+    int no_user_frame;            /* every frame is the runtime's (self_line is then its innermost named one) */
     uint64_t alloc_calls, allocated_bytes;
     uint64_t live_bytes, live_blocks; /* held now (at the end of the run: leaked) */
     uint64_t peak_bytes, peak_blocks; /* held when the heap reached its peak */
     uint64_t temporary_calls;     /* blocks freed before their thread allocated again */
+    uint64_t leak_bytes[MP_LEAK_KINDS], leak_blocks[MP_LEAK_KINDS]; /* live_* by kind, when classified */
+    const char *suppressed;       /* the suppression that matched its stack, or NULL */
 };
 
 /* One thread, as the allocations it made and the frees it called. */
@@ -151,6 +168,22 @@ const struct mp_thread_stats *mp_profile_thread(const struct mp_profile *p, size
 const struct mp_size_bucket *mp_profile_size_histogram(const struct mp_profile *p);
 /* The kept largest allocations, in no particular order. */
 size_t mp_profile_largest(const struct mp_profile *p, const struct mp_largest **out);
+
+/* ---- Leak kinds ---- */
+
+struct mp_live_block {
+    uint64_t addr, size;
+    uint32_t stack;
+};
+/* Every live block, sorted by address, in an array the caller frees (NULL
+ * when there is none or on ENOMEM: *n tells). */
+struct mp_live_block *mp_profile_live_blocks(const struct mp_profile *p, size_t *n, int *failed);
+/* The scan's verdict: kinds[i] (enum mp_leak_kind) for blocks[i], as given
+ * by mp_profile_live_blocks; summed per stack and in the totals. */
+void mp_profile_set_leak_kinds(struct mp_profile *p, const struct mp_live_block *blocks, const uint8_t *kinds,
+                               size_t n);
+/* Marks stack i as suppressed by `rule` (copied). */
+void mp_profile_suppress_stack(struct mp_profile *p, size_t i, const char *rule);
 
 /* ---- Restoring a saved profile (memprof report, memprof diff) ----
  * A profile made with mp_profile_new(NULL, NULL) is filled from a saved

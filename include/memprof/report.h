@@ -68,6 +68,7 @@ struct mp_report_options {
 
     enum mp_weight weight;       /* flame graph, folded stacks */
     enum mp_frame_names frames;  /* flame graph, folded stacks, speedscope */
+    unsigned leak_kinds;         /* --leak-kinds: bits 1 << enum mp_leak_kind; 0: definite and indirect */
 };
 
 /* Parses a --show list ("summary,tree", "all", "+sizes,-tables": items

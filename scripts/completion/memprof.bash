@@ -59,6 +59,12 @@ _memprof()
             COMPREPLY=($(compgen -P "$head$sign" -W "$views" -- "$last"))
             compopt -o nospace
             return ;;
+        --leak-kinds)
+            COMPREPLY=($(compgen -W 'definite,indirect all definite indirect possible reachable' -- "$cur"))
+            return ;;
+        --suppressions)
+            _filedir
+            return ;;
         -p|--pid)
             _pids
             return ;;
@@ -72,7 +78,7 @@ _memprof()
         if [[ $cur == -* ]]; then
             if [[ $sub == report ]]; then
                 COMPREPLY=($(compgen -W '--format --output --weight --frames --top --tables --precision --stable
-                    --show --callers --help' -- "$cur"))
+                    --show --callers --leak-kinds --help' -- "$cur"))
             elif [[ $sub == plot ]]; then
                 COMPREPLY=($(compgen -W '--output --precision --help' -- "$cur"))
             else
@@ -92,7 +98,7 @@ _memprof()
         case ${words[i]} in
             -o|--output|--json|--engine|--metric|-p|--pid|--top|--tables|--precision|--interval|--duration|\
             --limit-heap|--limit-rss|--limit-leaks|--limit-status|--function|--show|--callers|--svg|--export|\
-            --weight|--frames)
+            --weight|--frames|--leak-kinds|--suppressions)
                 ((i++)) ;;
             -*) ;;
             *)
@@ -104,7 +110,8 @@ _memprof()
     if [[ $cur == -* ]]; then
         COMPREPLY=($(compgen -W '--output --json --svg --export --weight --frames --top --tables --precision
             --engine --interval --stable --show --callers --pid --duration --function --metric --limit-heap
-            --limit-rss --limit-leaks --limit-status --help --version' -- "$cur"))
+            --limit-rss --limit-leaks --limit-status --leak-kinds --suppressions --no-default-suppressions
+            --help --version' -- "$cur"))
         return
     fi
     if [[ $cword -eq 1 ]]; then

@@ -2,6 +2,7 @@
 #define _GNU_SOURCE
 #include "ci_limits.h"
 #include "report/format.h"
+#include "profile/leak_view.h"
 #include "profile/tables.h"
 
 #include <errno.h>
@@ -87,6 +88,32 @@ static int check_one(FILE *out, const char *what, const char *option, uint64_t v
     return 1;
 }
 
+/* Leaks of the kinds asked for, suppressions taken out. */
+static int check_leaks(FILE *out, const struct mp_limits *limits, const struct mp_profile *p,
+                       const struct mp_report_run *run, const struct mp_report_options *opt)
+{
+    unsigned mask = limits->leak_kinds ? limits->leak_kinds : MP_LEAK_MASK_DEFAULT;
+    struct mp_leak_sum leaked = mp_leaks_total(p, mask);
+    size_t n;
+    struct mp_leak_line *lines = mp_leak_lines(p, mask, &n);
+    const struct mp_line_stats *culprit = n ? mp_profile_line(p, lines[0].line) : NULL;
+    uint64_t culprit_bytes = n ? lines[0].bytes : 0;
+    free(lines);
+    const char *noun = run->detached ? "memory live at detach" : "leaked memory";
+    char what[128];
+    snprintf(what, sizeof what, "%s (every block: leak kinds were not computed)", noun);
+    if (mp_profile_totals(p)->leaks_classified) {
+        size_t o = (size_t)snprintf(what, sizeof what, "%s (%s", noun, mask == MP_LEAK_MASK_ALL ? "all kinds" : "");
+        for (int k = 0; k < MP_LEAK_KINDS && mask != MP_LEAK_MASK_ALL; k++)
+            if (mask & MP_LEAK_BIT(k))
+                o += (size_t)snprintf(what + o, sizeof what - o, "%s%s", what[o - 1] == '(' ? "" : ", ",
+                                      mp_leak_kind_name(k));
+        snprintf(what + o, sizeof what - o, ")");
+    }
+    return check_one(out, what, "--limit-leaks", leaked.bytes, limits->leaks, culprit,
+                     run->detached ? "held" : "leaked", culprit_bytes, opt);
+}
+
 int mp_check_limits(FILE *out, const struct mp_limits *limits, const struct mp_profile *p,
                     const struct mp_report_run *run, const struct mp_report_options *opt)
 {
@@ -100,10 +127,7 @@ int mp_check_limits(FILE *out, const struct mp_limits *limits, const struct mp_p
     } else {
         broken += check_one(out, "peak heap", "--limit-heap", t->peak_heap_bytes, limits->heap, at_peak, "held",
                             at_peak ? at_peak->peak_bytes : 0, opt);
-        const struct mp_line_stats *leaker = most_responsible(p, MP_BY_LEAKED);
-        broken += check_one(out, run->detached ? "memory live at detach" : "leaked memory", "--limit-leaks",
-                            t->live_bytes, limits->leaks, leaker, run->detached ? "held" : "leaked",
-                            leaker ? leaker->live_bytes : 0, opt);
+        broken += check_leaks(out, limits, p, run, opt);
     }
     broken += check_one(out, "peak RSS", "--limit-rss", run->peak_rss_bytes, limits->rss,
                         run->engine_note ? NULL : at_peak, "held at the heap's peak",

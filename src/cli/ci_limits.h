@@ -12,6 +12,9 @@
 
 struct mp_limits {
     uint64_t heap, rss, leaks;   /* bytes; MP_NO_LIMIT: none */
+    unsigned leak_kinds;         /* what --limit-leaks counts (bits 1 << enum mp_leak_kind); 0: definite
+                                    and indirect.  Suppressed stacks never count; without leak kinds
+                                    (the scan could not run) every live block does. */
 };
 
 /* "24MiB", "24 MB", "512KiB", "1G", "1.5GiB", "4096": binary units KiB MiB

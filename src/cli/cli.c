@@ -81,10 +81,21 @@ static void print_help(void)
            "CI limits (the report is still written; memprof then exits with status 3):\n"
            "      --limit-heap SIZE    peak heap, e.g. 100MiB, 24MB, 512KiB, 1G\n"
            "      --limit-rss SIZE     peak RSS\n"
-           "      --limit-leaks SIZE   bytes never freed\n"
+           "      --limit-leaks SIZE   bytes leaked, of the --leak-kinds (default: lost\n"
+           "                           blocks, as valgrind's memcheck classes them)\n"
            "      --limit-status N     exit status for a broken limit (default 3)\n"
            "  KiB MiB GiB TiB and K M G T are binary (1024), KB MB GB TB decimal (1000).\n"
-
+           "  A heap or leak limit fails when the heap was not measured.\n"
+           "\n"
+           "Leaks (blocks live at exit, classed as valgrind's memcheck does):\n"
+           "      --leak-kinds K       what --limit-leaks counts and the report lists:\n"
+           "                           definite, indirect, possible, reachable (a comma\n"
+           "                           list) or all; default definite,indirect\n"
+           "      --suppressions FILE  leak suppressions, LeakSanitizer's format: each\n"
+           "                           leak:PATTERN matches a function, source file or\n"
+           "                           library of an allocation's stack; repeatable\n"
+           "      --no-default-suppressions\n"
+           "                           also list the C/C++ runtimes' one-time allocations\n"
            "\n"
            "Saved reports (the --json file is the saved profile):\n"
            "  memprof report FILE.json [--format=F] [--show ...]   render it again\n"
@@ -174,7 +185,35 @@ static int add_export(struct mp_options *opt, int format, const char *arg)
 
 enum { OPT_JSON = 256, OPT_DURATION, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_ENGINE, OPT_VERSION, OPT_INTERVAL, OPT_STABLE,
        OPT_LIMIT_HEAP, OPT_LIMIT_RSS, OPT_LIMIT_LEAKS, OPT_LIMIT_STATUS, OPT_FUNCTION, OPT_METRIC, OPT_SHOW,
-       OPT_CALLERS, OPT_SVG, OPT_EXPORT, OPT_WEIGHT, OPT_FRAMES };
+       OPT_CALLERS, OPT_SVG, OPT_EXPORT, OPT_WEIGHT, OPT_FRAMES, OPT_LEAK_KINDS, OPT_SUPPRESSIONS,
+       OPT_NO_DEFAULT_SUPPRESSIONS };
+
+int mp_parse_leak_kinds(const char *text, unsigned *mask)
+{
+    static const char *const words[] = { "definite", "indirect", "possible", "reachable" };
+    unsigned m = 0;
+    const char *p = text;
+    if (!*p)
+        return -1;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        int found = 0;
+        if (len == 3 && strncmp(p, "all", 3) == 0)
+            m |= 0xf, found = 1;
+        else if (len == 4 && strncmp(p, "none", 4) == 0)
+            found = 1;
+        for (unsigned k = 0; k < 4 && !found; k++)
+            if (strlen(words[k]) == len && strncmp(p, words[k], len) == 0)
+                m |= 1u << k, found = 1;
+        if (!found)
+            return -1;
+        if (!p[len])
+            break;
+        p += len + 1;
+    }
+    *mask = m;
+    return 0;
+}
 
 enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *opt)
 {
@@ -199,6 +238,9 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
         { "metric", required_argument, NULL, OPT_METRIC },
         { "show", required_argument, NULL, OPT_SHOW },
         { "callers", required_argument, NULL, OPT_CALLERS },
+        { "leak-kinds", required_argument, NULL, OPT_LEAK_KINDS },
+        { "suppressions", required_argument, NULL, OPT_SUPPRESSIONS },
+        { "no-default-suppressions", no_argument, NULL, OPT_NO_DEFAULT_SUPPRESSIONS },
         { "pid", required_argument, NULL, 'p' },
         { "duration", required_argument, NULL, OPT_DURATION },
         { "help", no_argument, NULL, 'h' },
@@ -217,7 +259,8 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
     opt->functions = calloc((size_t)argc + 1, sizeof *opt->functions);
     opt->callers = calloc((size_t)argc + 1, sizeof *opt->callers);
     opt->exports = calloc((size_t)argc + 1, sizeof *opt->exports);
-    if (!opt->functions || !opt->callers || !opt->exports) {
+    opt->suppression_files = calloc((size_t)argc + 1, sizeof *opt->suppression_files);
+    if (!opt->functions || !opt->callers || !opt->exports || !opt->suppression_files) {
         fprintf(stderr, "memprof: out of memory\n");
         return MP_CLI_USAGE_ERROR;
     }
@@ -306,6 +349,21 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
                 opt->callers[opt->n_callers++] = optarg;
             break;
         }
+        case OPT_LEAK_KINDS:
+            if (mp_parse_leak_kinds(optarg, &opt->leak_kinds) != 0 || opt->leak_kinds == 0) {
+                fprintf(stderr, "memprof: --leak-kinds takes a comma list of definite, indirect, possible and "
+                                "reachable, or all, not '%s'\n%s", optarg, usage_line);
+                return MP_CLI_USAGE_ERROR;
+            }
+            break;
+        case OPT_SUPPRESSIONS:
+            if (!*optarg) {
+                fprintf(stderr, "memprof: --suppressions takes a file of leak:PATTERN lines\n%s", usage_line);
+                return MP_CLI_USAGE_ERROR;
+            }
+            opt->suppression_files[opt->n_suppression_files++] = optarg;
+            break;
+        case OPT_NO_DEFAULT_SUPPRESSIONS: opt->no_default_suppressions = 1; break;
         case 'p':
             if (mp_cli_parse_count(optarg, "-p", 0x7fffffff, usage_line, &v)) return MP_CLI_USAGE_ERROR;
             if (v == 0) {
@@ -380,4 +438,6 @@ void mp_options_free(struct mp_options *opt)
     opt->callers = NULL;
     free(opt->exports);
     opt->exports = NULL;
+    free(opt->suppression_files);
+    opt->suppression_files = NULL;
 }

@@ -31,6 +31,10 @@ struct mp_options {
     int stable;                /* --stable: nothing that varies between runs */
     uint64_t limit_heap, limit_rss, limit_leaks; /* bytes; MP_NO_LIMIT: none */
     int limit_status;          /* exit status when a limit is broken */
+    unsigned leak_kinds;       /* --leak-kinds: bits 1 << enum mp_leak_kind; 0: definite and indirect */
+    const char **suppression_files; /* --suppressions (repeatable), NULL-terminated */
+    size_t n_suppression_files;
+    int no_default_suppressions;
     struct mp_linemode_options linemode; /* --function (repeatable), --metric */
     const char **functions;    /* storage behind linemode.functions */
     int attach_pid;            /* -p PID: attach instead of launching; 0: launch */
@@ -42,6 +46,11 @@ struct mp_options {
 };
 
 enum mp_cli_result { MP_CLI_RUN, MP_CLI_EXIT_OK, MP_CLI_USAGE_ERROR };
+
+/* "definite,indirect", "all", "possible", ...: memcheck's --show-leak-kinds
+ * words (definite indirect possible reachable all none).  0 and the bits,
+ * or -1. */
+int mp_parse_leak_kinds(const char *text, unsigned *mask);
 
 /* Parses argv.  On MP_CLI_EXIT_OK (--help, --version) the text was printed;
  * on MP_CLI_USAGE_ERROR a message and the usage line went to stderr. */

@@ -8,6 +8,9 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "formats.h"
+#include "agent_check.h"
+#include "leak_scan.h"
+#include "profile/suppress.h"
 #include "supervise/launch.h"
 #include "profile/line_profile.h"
 #include "report/report_lines.h"
@@ -49,7 +52,14 @@ struct session {
     int reader_running;
     uint64_t events_lost;
     uint64_t profile_errors;
+    int heap_engine;                    /* an engine records the heap (not --engine=none) */
+    const char *engine;                 /* the current image's: "agent", "breakpoint" or "none" */
+    const char *agent;                  /* the agent's path when it is the engine of choice, else NULL */
+    struct mp_supervisor_hooks *hooks;  /* updated when an image changes engines */
+    char fallback_note[512];            /* an image the agent could not reach, and why */
+    int attached;                       /* memprof -p: blocks from before the attach are unknown */
     char sym_error[256];
+    char leak_note[256];                /* why leak kinds are missing */
 };
 
 static void sink_event(void *ctx, const struct mp_event *ev)
@@ -107,10 +117,42 @@ static void on_start(void *ctx, pid_t pid)
         mp_linemode_set_start(s->linemode, s->start_ns);
 }
 
+static void on_trap_hooks(struct session *s);
+
+/* The agent was the engine of choice: if it cannot load in this image
+ * (environment cleared or LD_PRELOAD replaced, a static program), the
+ * breakpoint engine records it instead; if it can again, the agent. */
+static void choose_image_engine(struct session *s, pid_t pid)
+{
+    char why[200];
+    if (mp_agent_will_load(pid, s->agent, mp_ring_reader_fd(s->ring), why, sizeof why)) {
+        if (s->bp) {
+            mp_bpengine_free(s->bp);
+            s->bp = NULL;
+        }
+        s->engine = "agent";
+        s->fallback_note[0] = '\0';
+    } else {
+        if (!s->bp)
+            s->bp = mp_bpengine_new(s->ring);
+        s->engine = s->bp ? "breakpoint" : "agent";
+        char exe[256] = "the program", link[64];
+        snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
+        ssize_t n = readlink(link, exe, sizeof exe - 1);
+        if (n > 0)
+            exe[n] = '\0';
+        snprintf(s->fallback_note, sizeof s->fallback_note, "memprof's agent cannot load in %s: %s; %s", exe, why,
+                 s->bp ? "the breakpoint engine recorded its heap instead" : "out of memory for the breakpoint engine");
+    }
+    on_trap_hooks(s);
+}
+
 /* A new image: everything recorded so far belonged to the old one. */
 static void on_exec(void *ctx, pid_t pid)
 {
     struct session *s = ctx;
+    if (s->agent)
+        choose_image_engine(s, pid);
     /* Drain the ring into the old profile, which is then forgotten; before
      * the first exec the ring holds RSS samples of memprof's own forked
      * child, which go the same way. */
@@ -145,11 +187,31 @@ static void on_attach(void *ctx, pid_t pid, const pid_t *tids, size_t n)
             n == 1 ? "" : "s");
 }
 
+/* Every thread of the process is stopped, its memory intact: class the
+ * blocks it holds, once the ring has delivered everything up to now. */
+static void classify_leaks(struct session *s, pid_t pid, const pid_t *tids, size_t n)
+{
+    if (!s->heap_engine)
+        return;
+    s->leak_note[0] = '\0';
+    if (s->reader_running && mp_ring_reader_sync(s->ring, 500 * 1000) != 0) {
+        snprintf(s->leak_note, sizeof s->leak_note, "leak kinds were not computed: a thread was killed while "
+                 "recording an allocation, so the live blocks were not known for sure");
+        return;
+    }
+    mp_classify_leaks(s->profile, pid, tids, n, s->attached, s->leak_note, sizeof s->leak_note);
+}
+
+static void on_exit_all(void *ctx, pid_t pid, const pid_t *tids, size_t n)
+{
+    classify_leaks(ctx, pid, tids, n);
+}
+
 static void on_detach(void *ctx, pid_t pid, const pid_t *tids, size_t n)
 {
     struct session *s = ctx;
-    (void)pid;
     mp_bpengine_detach(s->bp, tids, n);
+    classify_leaks(s, pid, tids, n);
     mp_proc_rss_breakdown(pid, &s->rss_at_exit);
     mp_rss_sampler_sample_now(s->sampler);
 }
@@ -182,6 +244,18 @@ static void on_thread_gone(void *ctx, pid_t tid)
 {
     struct session *s = ctx;
     mp_bpengine_thread_gone(s->bp, tid);
+}
+
+/* The hooks that breakpoints need, for what the session has now. */
+static void on_trap_hooks(struct session *s)
+{
+    struct mp_supervisor_hooks *h = s->hooks;
+    int breakpoints = s->linemode || s->bp;
+    h->on_trap = breakpoints ? on_trap : NULL;
+    h->on_fork = breakpoints ? on_fork : NULL;
+    h->on_thread_stop = s->bp ? on_thread_stop : NULL;
+    h->on_thread_gone = s->bp ? on_thread_gone : NULL;
+    h->spin_us = s->bp ? 100 : 0; /* measured: 22 -> 18 us per malloc+free */
 }
 
 /* The address space still exists: let the reader catch up so new stacks
@@ -322,6 +396,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return rc;
     }
+    static struct mp_suppressions *suppressions; /* static: reachable on early returns */
+    suppressions = mp_load_suppressions(
+        opt.suppression_files, opt.n_suppression_files, opt.no_default_suppressions, err, sizeof err);
+    if (!suppressions) {
+        fprintf(stderr, "%s\n", err);
+        return 2;
+    }
     FILE *text_out = stderr, *json_out = NULL;
     if (opt.output_path && !(text_out = mp_cli_open_output(opt.output_path)))
         return 1;
@@ -379,6 +460,7 @@ int main(int argc, char **argv)
             return 1;
         }
         envp = target_environment(agent, mp_ring_reader_fd(s.ring));
+        s.agent = agent;
         if (!envp) {
             fprintf(stderr, "memprof: out of memory\n");
             return 1;
@@ -402,15 +484,16 @@ int main(int argc, char **argv)
         }
     }
 
+    s.heap_engine = strcmp(engine, "none") != 0;
+    s.attached = attach;
     struct mp_launch launch = { path, opt.command, envp };
-    int breakpoints = s.linemode || s.bp;
     struct mp_supervisor_hooks hooks = {
-        .ctx = &s, .on_start = on_start, .on_exec = on_exec, .on_exit = on_exit_event,
-        .on_trap = breakpoints ? on_trap : NULL, .on_fork = breakpoints ? on_fork : NULL,
-        .on_thread_stop = s.bp ? on_thread_stop : NULL, .on_thread_gone = s.bp ? on_thread_gone : NULL,
+        .ctx = &s, .on_start = on_start, .on_exec = on_exec, .on_exit = on_exit_event, .on_exit_all = on_exit_all,
         .on_attach = on_attach, .on_detach = on_detach,
-        .spin_us = s.bp ? 100 : 0, /* measured: 22 -> 18 us per malloc+free */
     };
+    s.hooks = &hooks;
+    s.engine = engine;
+    on_trap_hooks(&s);
     struct mp_run_result result;
     if (attach)
         rc = mp_supervise_attach(opt.attach_pid, opt.duration_s, &hooks, &result, err, sizeof err);
@@ -431,11 +514,17 @@ int main(int argc, char **argv)
     size_t n_warnings = 0;
     if (s.sym_error[0])
         warnings[n_warnings++] = s.sym_error;
-    if (mp_ring_reader_agent_inits(s.ring) == 0 && strcmp(engine, "agent") == 0)
-        warnings[n_warnings++] = "the agent never started in the target (setuid program, or LD_PRELOAD "
-                                 "removed from its environment): no heap data";
+    /* A heap nothing measured must not pass for an empty one (heap_profiled: false, limits fail). */
+    engine = s.engine;
+    if (!engine_note && strcmp(engine, "agent") == 0 && mp_ring_reader_agent_inits(s.ring) == 0)
+        engine_note = "memprof's agent never started in the program (it lost LD_PRELOAD or memprof's descriptor, "
+                      "or could not be loaded)";
+    if (s.fallback_note[0])
+        warnings[n_warnings++] = s.fallback_note;
     if (s.profile_errors)
         warnings[n_warnings++] = "memprof ran out of memory while aggregating: some events are missing";
+    if (s.leak_note[0])
+        warnings[n_warnings++] = s.leak_note;
     uint64_t dropped_samples, dropped_lines;
     mp_ring_reader_dropped(s.ring, &dropped_samples, &dropped_lines);
     char dropped_note[160];
@@ -461,10 +550,10 @@ int main(int argc, char **argv)
         mp_bpengine_stats(s.bp, &bst);
         const size_t max_warnings = sizeof warnings / sizeof *warnings;
         const char *w = mp_bpengine_warning(s.bp);
-        if (w && n_warnings < max_warnings)
+        if (!bst.was_armed && !engine_note)
+            engine_note = w ? w : "the breakpoint engine never found the allocator in the program";
+        else if (w && n_warnings < max_warnings)
             warnings[n_warnings++] = w;
-        else if (!bst.armed && !bst.traps && n_warnings < max_warnings && !result.detached)
-            warnings[n_warnings++] = "the breakpoint engine never found the allocator in the program: no heap data";
         bp_lost = bst.unreadable + bst.abandoned + mp_ring_reader_dropped_heap(s.ring);
         if (bst.failed_reallocs && n_warnings < max_warnings) {
             snprintf(bp_note[0], sizeof bp_note[0],
@@ -512,6 +601,9 @@ int main(int argc, char **argv)
                                      "over a breakpoint: that stop was not passed on";
     }
 
+    mp_suppressions_apply(suppressions, s.profile);
+    mp_suppressions_free(suppressions);
+    suppressions = NULL;
     struct mp_sources *src = mp_sources_new();
     int every_table = json_out != NULL; /* the JSON report keeps every table's source lines */
     for (size_t i = 0; i < opt.n_exports; i++)
@@ -553,6 +645,7 @@ int main(int argc, char **argv)
         .n_callers = opt.n_callers,
         .weight = opt.weight,
         .frames = opt.frames,
+        .leak_kinds = opt.leak_kinds,
     };
     if (result.signal)
         fprintf(stderr, "memprof: %s was killed by signal %d (%s)\n", run.command[0] ? run.command[0] : "the target",
@@ -583,7 +676,7 @@ int main(int argc, char **argv)
     if (opt.n_callers && !run.engine_note && mp_unmatched_callers(s.profile, &ropt, callers_err, sizeof callers_err))
         fprintf(stderr, "memprof: %s\n", callers_err);
 
-    struct mp_limits limits = { opt.limit_heap, opt.limit_rss, opt.limit_leaks };
+    struct mp_limits limits = { opt.limit_heap, opt.limit_rss, opt.limit_leaks, opt.leak_kinds };
     int limits_broken = mp_check_limits(stderr, &limits, s.profile, &run, &ropt);
 
     free(spans);

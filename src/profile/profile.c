@@ -248,6 +248,7 @@ static int attribute_stack(struct mp_profile *p, struct stack *s)
                 failed = push_id(&incl, id) != 0;
         }
     }
+    s->info.no_user_frame = self == UINT32_MAX;
     if (!failed && self == UINT32_MAX) {
         /* No user frame (runtime start-up): the innermost frame with a name. */
         self = named != UINT32_MAX ? named : frames.n ? frames.ids[0] : UINT32_MAX;

@@ -1,8 +1,9 @@
 /* memprof: the profile's private state, shared by its files: profile.c
  * (stacks, lines, events, the peak snapshot), profile_threads.c (per-thread
  * counters), profile_sizes.c (size histogram, largest allocations),
- * profile_free_sites.c (where frees were called) and profile_restore.c
- * (rebuilding a profile from a saved report).
+ * profile_free_sites.c (where frees were called), profile_leaks.c (leak
+ * kinds and suppressions per stack) and profile_restore.c (rebuilding a
+ * profile from a saved report).
  *
  * Everything here is O(distinct stacks + lines + threads + free sites +
  * buckets): nothing grows with the number of events but the live-block

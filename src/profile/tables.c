@@ -149,7 +149,7 @@ static uint64_t secondary(const struct mp_line_stats *l)
     return sort_order == MP_BY_LEAKED ? l->live_blocks : l->alloc_calls;
 }
 
-static int cmp_place(const struct mp_line_stats *x, const struct mp_line_stats *y)
+int mp_line_cmp_place(const struct mp_line_stats *x, const struct mp_line_stats *y)
 {
     int c = strcmp_null(x->file, y->file);
     if (!c)
@@ -169,7 +169,7 @@ static int cmp_lines(const void *a, const void *b)
         return primary(x) < primary(y) ? 1 : -1;
     if (secondary(x) != secondary(y))
         return secondary(x) < secondary(y) ? 1 : -1;
-    return cmp_place(x, y);
+    return mp_line_cmp_place(x, y);
 }
 
 size_t *mp_lines_sorted(const struct mp_profile *p, enum mp_line_order order, size_t *n_out)
@@ -202,10 +202,13 @@ static int cmp_stacks(const void *a, const void *b)
         return x->live_bytes < y->live_bytes ? 1 : -1;
     if (x->live_blocks != y->live_blocks)
         return x->live_blocks < y->live_blocks ? 1 : -1;
-    /* Same numbers: compare the frames, innermost first. */
+    return mp_stack_cmp_frames(sort_profile, x, y);
+}
+
+int mp_stack_cmp_frames(const struct mp_profile *p, const struct mp_stack_info *x, const struct mp_stack_info *y)
+{
     for (uint32_t i = 0; i < x->n_frames && i < y->n_frames; i++) {
-        int c = cmp_place(mp_profile_line(sort_profile, x->frame_lines[i]),
-                          mp_profile_line(sort_profile, y->frame_lines[i]));
+        int c = mp_line_cmp_place(mp_profile_line(p, x->frame_lines[i]), mp_profile_line(p, y->frame_lines[i]));
         if (c)
             return c;
     }

@@ -63,6 +63,11 @@ static inline size_t *mp_lines_by_bytes(const struct mp_profile *p, size_t *n_ou
     return mp_lines_sorted(p, MP_BY_ALLOCATED, n_out);
 }
 
+/* Orders by place (file, line, function, module) / by frames, innermost
+ * first: the ties of every sorted list. */
+int mp_line_cmp_place(const struct mp_line_stats *x, const struct mp_line_stats *y);
+int mp_stack_cmp_frames(const struct mp_profile *p, const struct mp_stack_info *x, const struct mp_stack_info *y);
+
 /* Stacks still holding memory, by live bytes, then blocks, then their
  * innermost frame's place; caller frees. */
 size_t *mp_stacks_by_live(const struct mp_profile *p, size_t *n_out);

@@ -96,7 +96,8 @@ static int load_summary(struct loader *L, json_t *root, struct mp_totals *t, str
         jl_get_u64(L, s, "truncated_stacks", &t->truncated_stacks, NULL) ||
         jl_get_u64(L, s, "agent_bytes", &run->agent_bytes, stable_null) ||
         jl_get_u64_opt(L, s, "unsited_free_calls", &t->unsited_free_calls) ||
-        jl_get_u64_opt(L, s, "unsited_freed_bytes", &t->unsited_freed_bytes))
+        jl_get_u64_opt(L, s, "unsited_freed_bytes", &t->unsited_freed_bytes) ||
+        jl_get_leak_kinds(L, s, t->leak_bytes, t->leak_blocks, 1, &t->leaks_classified))
         return -1;
     jl_leave(L);
     return 0;

@@ -101,6 +101,12 @@ int jl_get_place(struct loader *L, json_t *v, struct place *pl);
 
 /* ---- json_load_profile.c: the profile's line records and stacks ---- */
 
+/* The eight leak-kind counters ("definitely_lost_bytes", ...), which older
+ * reports do not have: *present is 0 when they are absent (or all null,
+ * where allow_null), 1 when read.  Some present and others not is an
+ * error. */
+int jl_get_leak_kinds(struct loader *L, json_t *obj, uint64_t *bytes, uint64_t *blocks, int allow_null, int *present);
+
 /* The frame shown at this place whose `used` flag is clear; UINT32_MAX
  * after failing.  `next` keeps each chain's search amortised O(1). */
 uint32_t jl_find_frame(struct loader *L, const struct place *pl, uint8_t *used, uint32_t *next);

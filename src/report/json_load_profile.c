@@ -59,6 +59,67 @@ uint32_t jl_find_frame(struct loader *L, const struct place *pl, uint8_t *used, 
     return i;
 }
 
+/* ---- leak kinds ---- */
+
+int jl_get_leak_kinds(struct loader *L, json_t *obj, uint64_t *bytes, uint64_t *blocks, int allow_null, int *present)
+{
+    static const char *const names[MP_LEAK_KINDS] = { "definitely_lost", "indirectly_lost", "possibly_lost",
+                                                       "still_reachable" };
+    int seen = 0, nulls = 0;
+    *present = 0;
+    for (int k = 0; k < MP_LEAK_KINDS; k++) {
+        char key[2][40];
+        snprintf(key[0], sizeof key[0], "%s_bytes", names[k]);
+        snprintf(key[1], sizeof key[1], "%s_blocks", names[k]);
+        for (int j = 0; j < 2; j++) {
+            json_t *v = json_object_get(obj, key[j]);
+            seen += v != NULL;
+            nulls += v && json_is_null(v);
+        }
+    }
+    if (seen == 0 || (allow_null && nulls == 2 * MP_LEAK_KINDS))
+        return 0;
+    for (int k = 0; k < MP_LEAK_KINDS; k++) {
+        char key[40];
+        snprintf(key, sizeof key, "%s_bytes", names[k]);
+        if (jl_get_u64(L, obj, key, &bytes[k], NULL))
+            return -1;
+        snprintf(key, sizeof key, "%s_blocks", names[k]);
+        if (jl_get_u64(L, obj, key, &blocks[k], NULL))
+            return -1;
+    }
+    *present = 1;
+    return 0;
+}
+
+/* A stack's leak kinds must add up to what it leaked; its suppression is a
+ * string. */
+static int load_stack_leaks(struct loader *L, json_t *s, struct mp_stack_info *info, const char **suppressed)
+{
+    int present;
+    *suppressed = NULL;
+    if (jl_get_leak_kinds(L, s, info->leak_bytes, info->leak_blocks, 0, &present))
+        return -1;
+    int classified = mp_profile_totals(L->p)->leaks_classified;
+    if (present && !classified)
+        return jl_fail(L, "has leak kinds but summary has none");
+    if (!present && classified && info->live_blocks)
+        return jl_fail(L, "missing field \"definitely_lost_bytes\" (summary has leak kinds)");
+    if (present) {
+        uint64_t bytes = 0, blocks = 0;
+        for (int k = 0; k < MP_LEAK_KINDS; k++) {
+            bytes += info->leak_bytes[k];
+            blocks += info->leak_blocks[k];
+        }
+        if (bytes != info->live_bytes || blocks != info->live_blocks)
+            return jl_fail(L, "leak kinds add up to %llu bytes in %llu blocks, not leaked_bytes and leaked_blocks",
+                           (unsigned long long)bytes, (unsigned long long)blocks);
+    }
+    if (json_object_get(s, "suppressed") && jl_get_str(L, s, "suppressed", 0, suppressed))
+        return -1;
+    return 0;
+}
+
 /* ---- sections ---- */
 
 int jl_load_frames(struct loader *L, json_t *root)
@@ -145,6 +206,9 @@ int jl_load_stacks(struct loader *L, json_t *root)
             jl_get_u64_opt(L, s, "peak_blocks", &info.peak_blocks) ||
             jl_get_u64_opt(L, s, "temporary_calls", &info.temporary_calls))
             goto out;
+        const char *suppressed;
+        if (load_stack_leaks(L, s, &info, &suppressed))
+            goto out;
         size_t n = json_array_size(frames);
         if (n >= UINT32_MAX) {
             jl_fail(L, "too many frames");
@@ -170,10 +234,13 @@ int jl_load_stacks(struct loader *L, json_t *root)
         }
         jl_leave(L);
         info.self_line = (uint32_t)user;
-        if (mp_profile_restore_stack(L->p, lines, (uint32_t)n, &info) == UINT32_MAX) {
+        uint32_t id = mp_profile_restore_stack(L->p, lines, (uint32_t)n, &info);
+        if (id == UINT32_MAX) {
             jl_oom(L);
             goto out;
         }
+        if (suppressed)
+            mp_profile_suppress_stack(L->p, id, suppressed);
         jl_leave(L);
     }
     jl_leave(L);

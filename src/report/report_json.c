@@ -7,12 +7,29 @@
 #include "report_json_views.h"
 #include "report_lines.h"
 #include "symbols/sources.h"
+#include "profile/leak_view.h"
 #include "profile/tables.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
+
+static const char *const kind_names[MP_LEAK_KINDS] = { "definitely_lost", "indirectly_lost", "possibly_lost",
+                                                        "still_reachable" };
+
+/* A stack's live blocks by kind and its suppression, when there are any. */
+static void write_stack_kinds(FILE *out, const struct mp_profile *p, const struct mp_stack_info *st)
+{
+    if (mp_profile_totals(p)->leaks_classified && st->live_blocks)
+        for (int k = 0; k < MP_LEAK_KINDS; k++)
+            fprintf(out, ", \"%s_bytes\": %" PRIu64 ", \"%s_blocks\": %" PRIu64, kind_names[k], st->leak_bytes[k],
+                    kind_names[k], st->leak_blocks[k]);
+    if (st->suppressed && st->live_blocks) {
+        fprintf(out, ", \"suppressed\": ");
+        mp_json_string(out, st->suppressed);
+    }
+}
 
 static void write_summary(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                           const struct mp_report_options *opt)
@@ -33,6 +50,15 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
     fprintf(out, ",\n              \"peak_heap_bytes\": %" PRIu64 ", \"leaked_bytes\": %" PRIu64
                  ", \"leaked_blocks\": %" PRIu64 ", \"temporary_calls\": %" PRIu64,
             t->peak_heap_bytes, t->live_bytes, t->live_blocks, t->temporary_calls);
+    for (int k = 0; k < MP_LEAK_KINDS; k++) {
+        fprintf(out, "%s\"%s_bytes\": ", k ? ", " : ",\n              ", kind_names[k]);
+        if (t->leaks_classified)
+            fprintf(out, "%" PRIu64 ", \"%s_blocks\": %" PRIu64, t->leak_bytes[k], kind_names[k], t->leak_blocks[k]);
+        else
+            fprintf(out, "null, \"%s_blocks\": null", kind_names[k]);
+    }
+    struct mp_leak_sum sup = mp_leaks_suppressed(p);
+    fprintf(out, ", \"suppressed_bytes\": %" PRIu64 ", \"suppressed_blocks\": %" PRIu64, sup.bytes, sup.blocks);
     fprintf(out, ",\n              \"events_lost\": %" PRIu64 ", \"unknown_frees\": %" PRIu64
                  ", \"reused_live_blocks\": %" PRIu64 ", \"truncated_stacks\": %" PRIu64
                  ", \"agent_bytes\": ",
@@ -154,6 +180,7 @@ static void write_peak_and_leaks(FILE *out, const struct mp_profile *p, const st
         fprintf(out, "%s\n    {\"bytes\": %" PRIu64 ", \"blocks\": %" PRIu64 ", ", i ? "," : "", st->live_bytes,
                 st->live_blocks);
         mp_json_stack(out, p, st, opt);
+        write_stack_kinds(out, p, st);
         fputc('}', out);
     }
     fprintf(out, "%s]", n ? "\n  " : "");
@@ -181,9 +208,11 @@ static void write_frames_and_stacks(FILE *out, const struct mp_profile *p, const
             fprintf(out, "%s%u", j ? ", " : "", st->frame_lines[j]);
         fprintf(out, "], \"user_line\": %u, \"alloc_calls\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64
                      ", \"leaked_bytes\": %" PRIu64 ", \"leaked_blocks\": %" PRIu64 ", \"peak_bytes\": %" PRIu64
-                     ", \"peak_blocks\": %" PRIu64 ", \"temporary_calls\": %" PRIu64 "}",
+                     ", \"peak_blocks\": %" PRIu64 ", \"temporary_calls\": %" PRIu64,
                 st->self_line, st->alloc_calls, st->allocated_bytes, st->live_bytes, st->live_blocks, st->peak_bytes,
                 st->peak_blocks, st->temporary_calls);
+        write_stack_kinds(out, p, st);
+        fputc('}', out);
     }
     fprintf(out, "%s]", n_stacks ? "\n  " : "");
 }

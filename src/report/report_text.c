@@ -72,7 +72,16 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
     fprintf(out, "  temporary          %s calls\n", a);
     mp_format_size(a, sizeof a, (int64_t)t->live_bytes, opt->precision);
     mp_format_count(c, sizeof c, t->live_blocks);
-    fprintf(out, run->detached ? "  live at detach     %s in %s blocks\n" : "  leaked at exit     %s in %s blocks\n", a, c);
+    fprintf(out, run->detached ? "  live at detach     %s in %s blocks" : "  leaked at exit     %s in %s blocks", a, c);
+    if (t->leaks_classified && t->live_blocks) {
+        static const char *const words[MP_LEAK_KINDS] = { "definitely lost", "indirectly", "possibly",
+                                                          "still reachable" };
+        for (int k = 0; k < MP_LEAK_KINDS; k++) {
+            mp_format_size(a, sizeof a, (int64_t)t->leak_bytes[k], opt->precision);
+            fprintf(out, "%s%s %s", k ? ", " : ": ", a, words[k]);
+        }
+    }
+    fputc('\n', out);
     if (run->agent_bytes && !opt->stable) {
         mp_format_size(a, sizeof a, (int64_t)run->agent_bytes, opt->precision);
         if (run->engine && strcmp(run->engine, "breakpoint") == 0)

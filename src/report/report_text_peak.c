@@ -1,6 +1,6 @@
 /* memprof: the text report's sections on where the memory was held: the
- * peak (with its stack), the lines at the peak, leaks (with the biggest
- * stacks), temporary allocations, and the RSS at exit by kind of mapping. */
+ * peak (with its stack), the lines at the peak, temporary allocations, and
+ * the RSS at exit by kind of mapping (the leaks: report_text_leaks.c). */
 #include "format.h"
 #include "report_text_views.h"
 #include "profile/tables.h"
@@ -8,8 +8,6 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define LEAK_STACKS_SHOWN 3
 
 static size_t limit(size_t n, size_t max)
 {
@@ -46,50 +44,6 @@ void mp_text_peak(FILE *out, const struct mp_profile *p, const struct mp_report_
             fprintf(out, "  (%s more lines; --top=0 shows all)\n", MP_COUNT_STR(more, n - shown));
     }
     free(idx);
-}
-
-void mp_text_leaks(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
-                        const struct mp_report_options *opt)
-{
-    size_t n;
-    size_t *idx = mp_lines_sorted(p, MP_BY_LEAKED, &n);
-    if (n == 0) {
-        free(idx);
-        fprintf(out, run->detached ? "\nLive at detach: none\n" : "\nLeaks: none (every block was freed)\n");
-        return;
-    }
-    const struct mp_totals *t = mp_profile_totals(p);
-    char a[64], b[64];
-    mp_format_size(a, sizeof a, (int64_t)t->live_bytes, opt->precision);
-    mp_format_count(b, sizeof b, t->live_blocks);
-    if (run->detached) /* memprof -p: the process goes on, and may free them later */
-        fprintf(out, "\nLive at detach: %s in %s blocks allocated while attached\n%12s %12s   %s\n", a, b, "live",
-                "blocks", "line");
-    else
-        fprintf(out, "\nLeaks: %s in %s blocks never freed\n%12s %12s   %s\n", a, b, "leaked", "blocks", "line");
-    size_t shown = limit(n, opt->top_lines);
-    char more[32];
-    for (size_t i = 0; i < shown; i++) {
-        const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
-        mp_format_size(a, sizeof a, (int64_t)l->live_bytes, opt->precision);
-        mp_format_count(b, sizeof b, l->live_blocks);
-        fprintf(out, "%12s %12s   ", a, b);
-        mp_text_line_name(out, l, opt);
-        fputc('\n', out);
-    }
-    if (shown < n)
-        fprintf(out, "  (%s more lines; --top=0 shows all)\n", MP_COUNT_STR(more, n - shown));
-    free(idx);
-
-    size_t *stacks = mp_stacks_by_live(p, &n);
-    for (size_t i = 0; i < limit(n, LEAK_STACKS_SHOWN); i++) {
-        const struct mp_stack_info *st = mp_profile_stack(p, stacks[i]);
-        mp_format_size(a, sizeof a, (int64_t)st->live_bytes, opt->precision);
-        mp_format_count(b, sizeof b, st->live_blocks);
-        fprintf(out, "  %s in %s blocks allocated from:\n", a, b);
-        mp_text_stack(out, p, st, opt);
-    }
-    free(stacks);
 }
 
 void mp_text_temporaries(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)

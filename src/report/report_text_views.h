@@ -1,7 +1,8 @@
 /* memprof: the sections of the text report, one function per view (see
- * enum mp_view): report_text_peak.c (peak, leaks, temporaries, RSS at exit),
- * report_text_views.c (calls, largest, sizes, threads, rate) and
- * report_text_tree.c (the call tree and the callers).  report_text.c writes
+ * enum mp_view): report_text_peak.c (peak, temporaries, RSS at exit),
+ * report_text_leaks.c (leaks by kind, suppressions), report_text_views.c
+ * (calls, largest, sizes, threads, rate) and report_text_tree.c (the call
+ * tree and the callers).  report_text.c writes
  * the summary, the top lines, the tables and the notes, and calls these in
  * order.  Each is a pure function of the profile and the run. */
 #ifndef MEMPROF_REPORT_TEXT_VIEWS_H
@@ -13,11 +14,14 @@
 
 /* report_text_peak.c */
 void mp_text_peak(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt);
-void mp_text_leaks(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
-                   const struct mp_report_options *opt);
 void mp_text_temporaries(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt);
 void mp_text_rss(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                  const struct mp_report_options *opt);
+
+/* report_text_leaks.c: by kind when classified, the lines and biggest
+ * stacks of the kinds opt->leak_kinds selects, what was suppressed */
+void mp_text_leaks(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                   const struct mp_report_options *opt);
 
 /* report_text_views.c */
 void mp_text_calls(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt);

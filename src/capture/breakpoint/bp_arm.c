@@ -182,6 +182,7 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
     }
     e->ret_trap = e->sites[MP_FN_MALLOC].addr;
     e->stats.armed = 1;
+    e->stats.was_armed = 1;
     e->stats.hardware = e->n_dr;
     return 0;
 }
@@ -191,6 +192,7 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
 int bp_begin(struct mp_bpengine *e, pid_t pid)
 {
     bp_disarm(e);
+    e->stats.was_armed = 0;
     e->pid = pid;
     e->use_stubs = 1; /* launched: the target inherited the ring's memfd; attached: through /proc */
     e->warning[0] = '\0';

@@ -28,6 +28,7 @@ struct mp_bpengine;
 
 struct mp_bpengine_stats {
     int armed;                  /* breakpoints are in the current image */
+    int was_armed;              /* they were, at some point, in the current image (or attached process) */
     int hardware;               /* number of entries on debug registers */
     uint64_t traps;             /* breakpoint hits handled */
     uint64_t allocs, frees;     /* events posted */

@@ -1,0 +1,13 @@
+/* memprof: whether the agent can load in a freshly exec'd image. */
+#ifndef MEMPROF_AGENT_CHECK_H
+#define MEMPROF_AGENT_CHECK_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* pid is stopped at PTRACE_EVENT_EXEC.  1 when the agent (path `agent`)
+ * will load and reach the ring (descriptor ring_fd); else 0 and why (a
+ * phrase: "its environment has no LD_PRELOAD ..."). */
+int mp_agent_will_load(pid_t pid, const char *agent, int ring_fd, char *why, size_t whylen);
+
+#endif
