@@ -323,6 +323,25 @@ static void fixture_annotation(void *ctx, int line, const char *kw, char *body)
         f->n_leak++;
         l->leak_bytes = annotation_field(body, "bytes");
         l->leak_blocks = annotation_field(body, "blocks");
+    } else if (strcmp(kw, "leakkind") == 0 || strcmp(kw, "leakkinds") == 0) {
+        static const char *const kinds[4] = { "definite", "indirect", "possible", "reachable" };
+        uint64_t *bytes = f->kind_bytes, *blocks = f->kind_blocks;
+        if (strcmp(kw, "leakkind") == 0) {
+            struct fixture_line *l = fixture_line_for(f, line);
+            l->has_leakkind++;
+            f->n_leakkind++;
+            bytes = l->kind_bytes;
+            blocks = l->kind_blocks;
+        } else {
+            f->has_leakkinds = 1;
+        }
+        for (int k = 0; k < 4; k++) {
+            char name[32];
+            snprintf(name, sizeof name, "%s_bytes", kinds[k]);
+            bytes[k] = annotation_field(body, name);
+            snprintf(name, sizeof name, "%s_blocks", kinds[k]);
+            blocks[k] = annotation_field(body, name);
+        }
     } else if (strcmp(kw, "temporary") == 0) {
         struct fixture_line *l = fixture_line_for(f, line);
         l->has_temporary++;
@@ -376,6 +395,29 @@ void memcheck_numbers(const char *exe, const char *marker, unsigned long long *v
     run_output_free(&o);
 }
 
+void memcheck_leak_kinds(char *const argv[], uint64_t bytes[4], uint64_t blocks[4])
+{
+    static const char *const markers[4] = { "definitely lost: ", "indirectly lost: ", "possibly lost: ",
+                                             "still reachable: " };
+    char *args[64] = { "valgrind", "--leak-check=full", "--show-leak-kinds=all", "--run-libc-freeres=no",
+                       "--run-cxx-freeres=no" };
+    size_t n = 5;
+    for (size_t i = 0; argv[i] && n + 1 < sizeof args / sizeof *args; i++)
+        args[n++] = argv[i];
+    args[n] = NULL;
+    struct run_output o;
+    ck_assert_int_eq(run_cmd(args, NULL, NULL, 300, &o), 0);
+    int all_freed = strstr(o.err, "All heap blocks were freed") != NULL;
+    for (int k = 0; k < 4; k++) {
+        unsigned long long v[2] = { 0, 0 };
+        ck_assert_msg(all_freed || numbers_after(o.err, markers[k], v, 2) == 0, "no memcheck \"%s\" in:\n%s",
+                      markers[k], o.err);
+        bytes[k] = v[0];
+        blocks[k] = v[1];
+    }
+    run_output_free(&o);
+}
+
 void valgrind_totals(const char *exe, int must_succeed, uint64_t *allocs, uint64_t *frees, uint64_t *bytes)
 {
     unsigned long long v[3];
@@ -392,6 +434,22 @@ uint64_t summary_u64(json_t *root, const char *key)
     json_t *v = json_object_get(json_object_get(root, "summary"), key);
     ck_assert_msg(json_is_integer(v), "summary.%s is not a number", key);
     return (uint64_t)json_integer_value(v);
+}
+
+void json_leak_kinds(json_t *o, uint64_t bytes[4], uint64_t blocks[4])
+{
+    static const char *const names[4] = { "definitely_lost", "indirectly_lost", "possibly_lost", "still_reachable" };
+    for (int k = 0; k < 4; k++) {
+        char key[48];
+        snprintf(key, sizeof key, "%s_bytes", names[k]);
+        json_t *v = json_object_get(o, key);
+        ck_assert_msg(json_is_integer(v), "%s is not a number", key);
+        bytes[k] = (uint64_t)json_integer_value(v);
+        snprintf(key, sizeof key, "%s_blocks", names[k]);
+        v = json_object_get(o, key);
+        ck_assert_msg(json_is_integer(v), "%s is not a number", key);
+        blocks[k] = (uint64_t)json_integer_value(v);
+    }
 }
 
 uint64_t obj_u64(json_t *o, const char *key)

@@ -61,6 +61,9 @@ struct fixture_line {
     uint64_t peak_bytes;                                            /* @peak */
     uint64_t leak_bytes, leak_blocks;                               /* @leak */
     uint64_t temporary_calls;                                       /* @temporary */
+    int has_leakkind;
+    uint64_t kind_bytes[4], kind_blocks[4];                         /* @leakkind: definite, indirect,
+                                                                       possible, reachable */
 };
 
 /* All the annotations of one fixture; what a file does not carry is 0. */
@@ -76,9 +79,12 @@ struct fixture_spec {
     /* @peaktotal */
     uint64_t peak_heap, leaked_bytes, leaked_blocks, temporary_calls;
     int reached_line, caller_line;
+    /* @leakkinds: definite, indirect, possible, reachable */
+    int has_leakkinds;
+    uint64_t kind_bytes[4], kind_blocks[4];
     struct fixture_line lines[FIXTURE_MAX_LINES];   /* lines with @expect, @incl, @peak, @leak or @temporary */
     int n_lines;
-    int n_expect, n_incl, n_peak, n_leak, n_temporary; /* annotations of each kind */
+    int n_expect, n_incl, n_peak, n_leak, n_temporary, n_leakkind; /* annotations of each kind */
 };
 
 /* Reads the annotations of tests/fixtures/NAME into f (all of section 1
@@ -101,6 +107,11 @@ void fixture_tag(char *tag, size_t size, const char *prefix, const char *name, i
  * test if they are not there, or if must_succeed and valgrind's status is
  * not 0. */
 void memcheck_numbers(const char *exe, const char *marker, unsigned long long *v, int n, int must_succeed);
+/* memcheck's LEAK SUMMARY of `valgrind --leak-check=full --show-leak-kinds=all
+ * --run-libc-freeres=no --run-cxx-freeres=no argv...`: bytes and blocks of
+ * definitely, indirectly, possibly lost and still reachable (0 when memcheck
+ * says every block was freed). */
+void memcheck_leak_kinds(char *const argv[], uint64_t bytes[4], uint64_t blocks[4]);
 /* memcheck's "total heap usage: A allocs, F frees, B bytes allocated". */
 void valgrind_totals(const char *exe, int must_succeed, uint64_t *allocs, uint64_t *frees, uint64_t *bytes);
 
@@ -109,6 +120,9 @@ void valgrind_totals(const char *exe, int must_succeed, uint64_t *allocs, uint64
 struct json_t;
 /* summary.KEY, which must be an integer (fails the test if not). */
 uint64_t summary_u64(struct json_t *root, const char *key);
+/* The eight leak-kind fields (KIND_bytes, KIND_blocks) of a JSON object
+ * (the summary, a stack): fails the test if one is not a number. */
+void json_leak_kinds(struct json_t *o, uint64_t bytes[4], uint64_t blocks[4]);
 /* o.KEY if it is an integer, else 0. */
 uint64_t obj_u64(struct json_t *o, const char *key);
 

@@ -380,6 +380,67 @@ START_TEST(base_report_loads)
 }
 END_TEST
 
+/* Leak kinds (added after schema 1 first shipped): read when present, and
+ * checked against what the stacks leaked; the base report has none. */
+#define KINDS(d, db, i, ib, p, pb, r, rb)                                                                            \
+    "\"definitely_lost_bytes\": " #d ", \"definitely_lost_blocks\": " #db ", \"indirectly_lost_bytes\": " #i         \
+    ", \"indirectly_lost_blocks\": " #ib ", \"possibly_lost_bytes\": " #p ", \"possibly_lost_blocks\": " #pb          \
+    ", \"still_reachable_bytes\": " #r ", \"still_reachable_blocks\": " #rb
+
+START_TEST(leak_kinds_load_and_are_checked)
+{
+    char *with_summary = variant("\"agent_bytes\": 0}", "\"agent_bytes\": 0, " KINDS(8, 1, 0, 0, 0, 0, 0, 0) "}");
+    char *both = replace(with_summary, "\"leaked_bytes\": 8, \"leaked_blocks\": 1}]",
+                         "\"leaked_bytes\": 8, \"leaked_blocks\": 1, " KINDS(8, 1, 0, 0, 0, 0, 0, 0)
+                         ", \"suppressed\": \"leak:f (my.supp:1)\"}]");
+    struct mp_loaded_report r;
+    char err[1024];
+    ck_assert_msg(mp_load_report_buffer(both, strlen(both), "t.json", &r, err, sizeof err) == 0, "%s", err);
+    const struct mp_totals *t = mp_profile_totals(r.profile);
+    ck_assert(t->leaks_classified);
+    ck_assert_uint_eq(t->leak_bytes[MP_LEAK_DEFINITE], 8);
+    ck_assert_uint_eq(mp_profile_stack(r.profile, 0)->leak_blocks[MP_LEAK_DEFINITE], 1);
+    ck_assert_str_eq(mp_profile_stack(r.profile, 0)->suppressed, "leak:f (my.supp:1)");
+    char *text = write_loaded(&r, AS_TEXT, NULL);
+    ck_assert_msg(strstr(text, "Leaks: 8 B in 1 blocks never freed, by memcheck's kinds\n"
+                               "  definitely lost    8 B in 1 blocks, suppressed 8 B in 1 blocks\n") != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "         8 B            1   leak:f (my.supp:1)\n") != NULL, "%s", text);
+    free(text);
+    /* written again, it loads again and writes itself unchanged */
+    size_t n;
+    char *json = write_loaded(&r, AS_JSON, &n);
+    struct mp_loaded_report r2;
+    ck_assert_msg(mp_load_report_buffer(json, n, "again.json", &r2, err, sizeof err) == 0, "%s", err);
+    char *json2 = write_loaded(&r2, AS_JSON, NULL);
+    assert_same("JSON with leak kinds written twice", json, json2);
+    free(json);
+    free(json2);
+    mp_loaded_report_free(&r2);
+    mp_loaded_report_free(&r);
+    /* null kinds (the scan did not run) are as good as none */
+    char *nulls = variant("\"agent_bytes\": 0}", "\"agent_bytes\": 0, "
+                          KINDS(null, null, null, null, null, null, null, null) "}");
+    ck_assert_msg(mp_load_report_buffer(nulls, strlen(nulls), "t.json", &r, err, sizeof err) == 0, "%s", err);
+    ck_assert(!mp_profile_totals(r.profile)->leaks_classified);
+    mp_loaded_report_free(&r);
+    free(nulls);
+    /* a stack's kinds must add up to what it leaked */
+    char *wrong = replace(with_summary, "\"leaked_bytes\": 8, \"leaked_blocks\": 1}]",
+                          "\"leaked_bytes\": 8, \"leaked_blocks\": 1, " KINDS(4, 1, 0, 0, 0, 0, 0, 0) "}]");
+    expect_error(wrong, "t.json:10:13: stacks[0]: leak kinds add up to 4 bytes in 1 blocks, not leaked_bytes and "
+                        "leaked_blocks");
+    free(wrong);
+    /* a stack with live blocks needs kinds when the summary has them */
+    expect_error(with_summary, "t.json:10:13: stacks[0]: missing field \"definitely_lost_bytes\" (summary has leak "
+                               "kinds)");
+    /* some kinds and not others */
+    expect_variant_error("\"agent_bytes\": 0}", "\"agent_bytes\": 0, \"definitely_lost_bytes\": 8}",
+                         "t.json:2:13: summary: missing field \"definitely_lost_blocks\"");
+    free(with_summary);
+    free(both);
+}
+END_TEST
+
 START_TEST(stable_unknown_frames)
 {
     /* --stable shows every "[unknown]+0x..." as "[unknown]", so two frames
@@ -840,6 +901,7 @@ int main(void)
     tcase_add_test(tc, folded_demo);
     tcase_add_test(tc, picture_fields);
     tcase_add_test(tc, base_report_loads);
+    tcase_add_test(tc, leak_kinds_load_and_are_checked);
     tcase_add_test(tc, stable_unknown_frames);
     tcase_add_test(tc, bad_syntax);
     tcase_add_test(tc, bad_schema);

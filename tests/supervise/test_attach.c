@@ -477,6 +477,43 @@ static void ctrl_c(int b)
     proc_close(&t);
 }
 
+/* Leak kinds at detach: memprof knows only the blocks of the attach window,
+ * so heap memory outside them counts as a root (attach_leaks.c). */
+START_TEST(attach_leak_kinds_at_detach)
+{
+    static struct fixture_spec f;
+    fixture_parse("attach_leaks.c", &f);
+    ck_assert(f.has_leakkinds);
+    const char *exe = build("attach_leaks.c", 0, &f);
+    char json[4096], text[4096];
+    paths_for("attach_leaks", json, text, sizeof json);
+    struct proc t, m;
+    start_target(&t, exe);
+    start_memprof(&m, t.pid, json, text, NULL, 1);
+    command(&t, "go", "done", "attach_leaks.c");
+    kill(m.pid, SIGINT);
+    finish_memprof(&m, 20, "attach_leaks.c", &t, "go", "done");
+    json_error_t je;
+    json_t *root = json_load_file(json, 0, &je);
+    ck_assert_msg(root != NULL, "%s: %s", json, je.text);
+    uint64_t bytes[4], blocks[4];
+    json_leak_kinds(json_object_get(root, "summary"), bytes, blocks);
+    for (int k = 0; k < 4; k++)
+        ck_assert_msg(bytes[k] == f.kind_bytes[k] && blocks[k] == f.kind_blocks[k],
+                      "kind %d: %" PRIu64 " bytes in %" PRIu64 " blocks, expected %" PRIu64 " in %" PRIu64, k,
+                      bytes[k], blocks[k], f.kind_bytes[k], f.kind_blocks[k]);
+    json_decref(root);
+    char *report = read_file(text, NULL);
+    ck_assert_ptr_nonnull(report);
+    ck_assert_ptr_nonnull(strstr(report, "\nLive at detach: 96 B in 3 blocks allocated while attached, by memcheck's "
+                                         "kinds\n"));
+    free(report);
+    target_survives(&t, "go", "done", "attach_leaks.c");
+    proc_close(&m);
+    proc_close(&t);
+}
+END_TEST
+
 START_TEST(attach_ctrl_c_dynamic) { ctrl_c(0); }
 END_TEST
 START_TEST(attach_ctrl_c_static) { ctrl_c(1); }
@@ -732,6 +769,7 @@ int main(void)
     TCase *tc = tcase_create("attach");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, attach_ctrl_c_dynamic);
+    tcase_add_test(tc, attach_leak_kinds_at_detach);
     tcase_add_test(tc, attach_ctrl_c_static);
     tcase_add_test(tc, attach_twice);
     tcase_add_test(tc, attach_duration);

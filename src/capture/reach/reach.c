@@ -117,6 +117,7 @@ static int read_blocks(struct scan *s)
     uint8_t *buf = malloc(WINDOW);
     if (!buf)
         return -1;
+    uint64_t before = s->rd.read;
     size_t i = 0;
     while (i < s->n) {
         const struct mp_reach_block *c = &s->b[i];
@@ -125,7 +126,6 @@ static int read_blocks(struct scan *s)
             for (uint64_t off = 0; off < c->size; off += WINDOW) {
                 size_t len = c->size - off < WINDOW ? (size_t)(c->size - off) : WINDOW;
                 reach_read(&s->rd, c->addr + off, len, buf);
-                s->stats->heap_bytes += len;
                 if (scan_block_part(s, i, c->addr + off, buf, len) != 0)
                     goto oom;
             }
@@ -143,13 +143,13 @@ static int read_blocks(struct scan *s)
         reach_read(&s->rd, c->addr, (size_t)(end - c->addr), buf);
         for (size_t k = i; k < j; k++) {
             s->first[k] = s->n_edges;
-            s->stats->heap_bytes += s->b[k].size;
             if (scan_block_part(s, k, s->b[k].addr, buf + (s->b[k].addr - c->addr), (size_t)s->b[k].size) != 0)
                 goto oom;
         }
         i = j;
     }
     s->first[s->n] = s->n_edges;
+    s->stats->heap_bytes = s->rd.read - before;
     free(buf);
     /* heuristics, now that every block's first words are known */
     for (size_t e = 0; e < s->n_edges; e++) {
@@ -225,8 +225,9 @@ static int scan_range(struct scan *s, uint64_t from, uint64_t to, int malloc_own
     to &= ~7ull;
     while (from < to) {
         size_t len = to - from < WINDOW ? (size_t)(to - from) : WINDOW;
+        uint64_t before = s->rd.read;
         reach_read(&s->rd, from, len, buf);
-        s->stats->root_bytes += len;
+        s->stats->root_bytes += s->rd.read - before;
         for (size_t k = 0; k + 8 <= len; k += 8) {
             uint64_t v;
             memcpy(&v, buf + k, 8);

@@ -48,8 +48,8 @@ struct mp_reach_options {
 };
 
 struct mp_reach_stats {
-    uint64_t root_bytes;       /* bytes of roots read */
-    uint64_t heap_bytes;       /* bytes of blocks read */
+    uint64_t root_bytes;       /* bytes of roots read (pages never touched are not read) */
+    uint64_t heap_bytes;       /* bytes read for the blocks (windows include small gaps) */
     uint64_t unreadable_bytes; /* skipped: the kernel refused to read them */
     uint64_t edges;            /* pointers from a block to a block */
     double seconds;

@@ -14,7 +14,8 @@
 struct reader {
     pid_t pid;
     int pagemap_fd;        /* /proc/PID/pagemap, or -1 */
-    uint64_t unreadable;
+    uint64_t read;         /* bytes asked of the kernel */
+    uint64_t unreadable;   /* bytes it refused */
 };
 
 /* Copies [addr, addr+len) of the process into buf; pages it cannot read,

@@ -45,6 +45,7 @@ void reach_read(struct reader *rd, uint64_t addr, size_t len, uint8_t *buf)
 {
     if (len < PAGEMAP_MIN || rd->pagemap_fd < 0) {
         read_robust(rd, addr, len, buf);
+        rd->read += len;
         return;
     }
     /* Pages neither present nor swapped hold zeros or their file's own
@@ -59,6 +60,7 @@ void reach_read(struct reader *rd, uint64_t addr, size_t len, uint8_t *buf)
         ssize_t got = pread(rd->pagemap_fd, entries, want * sizeof *entries, (off_t)(page * sizeof *entries));
         if (got < (ssize_t)sizeof *entries) {
             read_robust(rd, pos, (size_t)(end - pos), buf + (pos - addr));
+            rd->read += end - pos;
             return;
         }
         size_t n = (size_t)got / sizeof *entries;
@@ -70,9 +72,10 @@ void reach_read(struct reader *rd, uint64_t addr, size_t len, uint8_t *buf)
             uint64_t run_end = (page + j) * PAGE;
             if (run_end > end)
                 run_end = end;
-            if (present)
+            if (present) {
                 read_robust(rd, pos, (size_t)(run_end - pos), buf + (pos - addr));
-            else
+                rd->read += run_end - pos;
+            } else
                 memset(buf + (pos - addr), 0, (size_t)(run_end - pos));
             pos = run_end;
             i = j;
