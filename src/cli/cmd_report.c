@@ -2,6 +2,7 @@
  * again, as the text report (the default), JSON, folded stacks, the
  * pictures (flame graph, timeline, HTML) or another tool's format. */
 #define _GNU_SOURCE
+#include "cli.h"
 #include "cli_common.h"
 #include "commands.h"
 #include "formats.h"
@@ -17,7 +18,7 @@
 
 static const char usage_line[] = "usage: memprof report FILE.json [--format=F] [-o FILE] [--weight W] [--frames F]\n"
                                  "                      [--top N] [--tables N] [--precision N] [--stable]\n"
-                                 "                      [--show LIST] [--callers FILE:LINE|FUNCTION]\n";
+                                 "                      [--show LIST] [--callers WHERE] [--leak-kinds K]\n";
 
 static void print_help(void)
 {
@@ -51,13 +52,15 @@ static void print_help(void)
            "                      temporary, largest, sizes, threads, rate, tree, callers,\n"
            "                      rss, tables; all; +VIEW,-VIEW change the default\n"
            "      --callers WHERE who called WHERE (FILE:LINE or FUNCTION), with shares\n"
+           "      --leak-kinds K  leak kinds to list line by line: definite, indirect,\n"
+           "                      possible, reachable, or all (default definite,indirect)\n"
            "  -h, --help          show this help\n"
            "\n"
            "See memprof(1).\n");
 }
 
 enum { OPT_FORMAT = 256, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_STABLE, OPT_SHOW, OPT_CALLERS, OPT_WEIGHT,
-       OPT_FRAMES };
+       OPT_FRAMES, OPT_LEAK_KINDS };
 
 /* Parses the options into *opt, *format, *output; the index of the file
  * argument, or -1 after an error (status in *status). */
@@ -75,6 +78,7 @@ static int parse(int argc, char **argv, struct mp_report_options *opt, const cha
         { "callers", required_argument, NULL, OPT_CALLERS },
         { "weight", required_argument, NULL, OPT_WEIGHT },
         { "frames", required_argument, NULL, OPT_FRAMES },
+        { "leak-kinds", required_argument, NULL, OPT_LEAK_KINDS },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -124,6 +128,13 @@ static int parse(int argc, char **argv, struct mp_report_options *opt, const cha
             }
             if (c == OPT_CALLERS)
                 callers[opt->n_callers++] = optarg;
+            break;
+        case OPT_LEAK_KINDS:
+            if (mp_parse_leak_kinds(optarg, &opt->leak_kinds) != 0 || opt->leak_kinds == 0) {
+                fprintf(stderr, "memprof: --leak-kinds takes a comma list of definite, indirect, possible and "
+                                "reachable, or all, not '%s'\n%s", optarg, usage_line);
+                return -1;
+            }
             break;
         case 'h': print_help(); *status = 0; return -1;
         default:

@@ -93,9 +93,12 @@ static void write_suppressed(FILE *out, const struct mp_profile *p, const struct
             rows[j] = rows[j - 1];
             rows[j - 1] = t;
         }
+    int builtin = 0;
+    for (size_t i = 0; i < n; i++)
+        builtin |= strstr(rows[i].rule, "(built-in)") != NULL;
     fputs("\nSuppressed: ", out);
     write_amount(out, all.bytes, all.blocks, opt);
-    fputs(" (--no-default-suppressions shows the built-in ones)\n", out);
+    fputs(builtin ? " (--no-default-suppressions shows the built-in ones)\n" : "\n", out);
     for (size_t i = 0; i < n; i++) {
         char a[64], b[64];
         mp_format_size(a, sizeof a, (int64_t)rows[i].bytes, opt->precision);
