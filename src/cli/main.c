@@ -194,10 +194,12 @@ static void classify_leaks(struct session *s, pid_t pid, const pid_t *tids, size
     if (!s->heap_engine)
         return;
     s->leak_note[0] = '\0';
-    if (s->reader_running && mp_ring_reader_sync(s->ring, 500 * 1000) != 0) {
-        snprintf(s->leak_note, sizeof s->leak_note, "leak kinds were not computed: a thread was killed while "
-                 "recording an allocation, so the live blocks were not known for sure");
-        return;
+    if (s->reader_running && mp_ring_reader_sync(s->ring, 200 * 1000) != 0) {
+        /* A thread killed while recording left a hole the reader waits at.
+         * Every thread of the process is stopped for good: pass the hole
+         * (counted lost) and deliver what follows it. */
+        stop_reader(s);
+        start_reader(s);
     }
     mp_classify_leaks(s->profile, pid, tids, n, s->attached, s->leak_note, sizeof s->leak_note);
 }
