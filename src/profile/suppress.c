@@ -24,6 +24,9 @@ static const struct mp_default_suppression defaults[] = {
     { "__tls_get_addr", 0, "dynamic TLS blocks (modules loaded with dlopen)" },
     { "_dl_init", 1, "allocations of the runtime libraries' own constructors before main, such as libstdc++'s "
                      "emergency exception pool (only stacks with no frame of the program)" },
+    { "eh_alloc.cc", 1, "libstdc++'s emergency exception pool, also in a static program (only stacks with no "
+                        "frame of the program)" },
+    { "_dl_non_dynamic_init", 0, "a static program's loader set-up: the vDSO's link map, library search paths" },
     { NULL, 0, NULL },
 };
 

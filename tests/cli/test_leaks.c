@@ -238,6 +238,10 @@ START_TEST(limit_leaks_0_passes_hello_worlds)
         { "tests/fixtures/gate_hello.c", "gcc", "-O0 -g", "gate_hello" },
         { "tests/fixtures/threads.c", "gcc", "-O0 -g -pthread", "gate_threads" },
         { "tests/fixtures/gate_iostream.cpp", "g++", "-O0 -g", "gate_iostream" },
+        /* static: glibc keeps its own blocks in RELRO data there (_dl_find_object_init) */
+        { "tests/fixtures/gate_hello.c", "gcc", "-O0 -g -static", "gate_hello_static" },
+        { "tests/fixtures/threads.c", "gcc", "-O0 -g -static -pthread", "gate_threads_static" },
+        { "tests/fixtures/gate_iostream.cpp", "g++", "-O0 -g -static", "gate_iostream_static" },
     };
     for (size_t i = 0; i < sizeof builds / sizeof *builds; i++) {
         const char *exe = build_fixture(builds[i][0], builds[i][1], builds[i][2], builds[i][3]);

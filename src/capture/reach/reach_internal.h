@@ -39,6 +39,8 @@ struct region {
     char r, w, x, shared;
     int file;              /* backed by a file (not anonymous, not [special]) */
     int malloc_owner;      /* the object holding glibc malloc's state (libc, or a static program) */
+    uint64_t inode;        /* of the file, with dev: which object it belongs to */
+    uint64_t dev;
     enum region_kind kind;
 };
 

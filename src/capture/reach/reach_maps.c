@@ -9,7 +9,13 @@
  * gone is a writable mapping just above a PROT_NONE guard with glibc's
  * thread descriptor at its top (tcbhead_t: tcb and self point to itself),
  * and only its static TLS and descriptor are live: from the lowest static
- * TLS block its DTV lists, up. */
+ * TLS block its DTV lists, up.
+ *
+ * Unlike memcheck, the RELRO part of an object's data (made read-only after
+ * relocation: the read-only mapping of a file just below its writable one)
+ * is a root too: a static program's glibc keeps pointers to blocks of its
+ * own there (_dl_find_object_init), which memcheck, unable to run static
+ * programs, never had to class. */
 #define _GNU_SOURCE
 #include "reach_internal.h"
 
@@ -133,6 +139,11 @@ static void classify(struct region_list *l, const uint64_t *rsp, size_t n_rsp, c
     for (size_t i = 0; i < l->n; i++) {
         struct region *r = &l->v[i];
         r->scan_from = r->start;
+        const struct region *next = i + 1 < l->n ? &l->v[i + 1] : NULL;
+        if (r->kind == REGION_SKIP && r->file && r->r && !r->w && !r->x && !r->shared && next &&
+            next->start == r->end && next->kind == REGION_ROOT && next->file && next->inode == r->inode &&
+            next->dev == r->dev)
+            r->kind = REGION_ROOT; /* RELRO: data made read-only after relocation */
         if (r->kind == REGION_ROOT && !r->file && (holds_a_block(r, blocks, n_blocks) || is_arena(l, r, rd)))
             r->kind = REGION_HEAP;
     }
@@ -177,9 +188,11 @@ int reach_read_regions(pid_t pid, const uint64_t *rsp, size_t n_rsp, const struc
     char line[PATH_MAX + 256];
     while (fgets(line, sizeof line, f)) {
         unsigned long long start, end, offset, inode;
+        unsigned dev_major, dev_minor;
         char perms[8];
         int name_at = 0;
-        if (sscanf(line, "%llx-%llx %7s %llx %*s %llu %n", &start, &end, perms, &offset, &inode, &name_at) < 5 ||
+        if (sscanf(line, "%llx-%llx %7s %llx %x:%x %llu %n", &start, &end, perms, &offset, &dev_major, &dev_minor,
+                   &inode, &name_at) < 7 ||
             strlen(perms) < 4 || end <= start)
             continue;
         char *name = line + name_at;
@@ -208,6 +221,8 @@ int reach_read_regions(pid_t pid, const uint64_t *rsp, size_t n_rsp, const struc
         r->w = perms[1] == 'w';
         r->x = perms[2] == 'x';
         r->shared = perms[3] == 's';
+        r->inode = inode;
+        r->dev = (uint64_t)dev_major << 32 | dev_minor;
         r->file = name[0] && name[0] != '[' && !is_anonymous(name);
         r->malloc_owner = r->file && is_libc(name);
         have_libc |= r->malloc_owner;
