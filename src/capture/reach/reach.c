@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #define WINDOW (4u << 20)  /* bytes read at once */
+#define MAX_EDGES (1ull << 28) /* 2 GiB of edges: beyond, memprof gives up rather than swap */
 #define MAX_GAP (64u << 10) /* neighbouring blocks closer than this are read together */
 
 enum { UNREACHED, INDIRECT, POSSIBLE, REACHABLE };
@@ -83,6 +84,8 @@ static int add_edge(struct scan *s, size_t since, uint32_t target, uint64_t off)
         return 0; /* the same pointer again */
     if (s->n_edges == s->cap_edges) {
         size_t cap = s->cap_edges ? s->cap_edges * 2 : 4096;
+        if (cap > MAX_EDGES)
+            return -1;
         struct edge *g = realloc(s->edges, cap * sizeof *g);
         if (!g)
             return -1;
@@ -354,7 +357,8 @@ int mp_reach_classify(pid_t pid, const pid_t *tids, size_t n_tids, const struct 
     s.heur = (struct heuristics){ .rd = &s.rd, .regions = &s.regions, .blocks = blocks,
                                   .head = (const uint64_t(*)[3])s.head };
     if (read_blocks(&s) != 0 || scan_roots(&s, opt) != 0) {
-        snprintf(err, errlen, "out of memory");
+        snprintf(err, errlen, s.cap_edges * 2 > MAX_EDGES ? "more than %llu pointers between blocks"
+                                                          : "out of memory", (unsigned long long)MAX_EDGES);
         goto out;
     }
     for (size_t i = 0; i < n_regs; i++) {
