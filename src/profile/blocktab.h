@@ -72,6 +72,11 @@ size_t mp_blocktab_bytes(const struct mp_blocktab *t);
  * the contents): the reader calls it a few records ahead. */
 void mp_blocktab_prefetch(const struct mp_blocktab *t, uint64_t addr);
 
+/* Every live block (packed, wide and at address 0), sorted by address, in
+ * an array the caller frees; NULL when there is none (*n 0) or on ENOMEM
+ * (*failed 1).  The reachability scan's list of blocks. */
+struct mp_block *mp_blocktab_sorted(const struct mp_blocktab *t, size_t *n, int *failed);
+
 /* Calls fn for every live block (order unspecified). */
 void mp_blocktab_each(const struct mp_blocktab *t, void (*fn)(void *ctx, const struct mp_block *b), void *ctx);
 

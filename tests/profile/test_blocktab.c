@@ -6,7 +6,9 @@
  * pack (addresses at or above 2^47, sizes of 4 GiB or more, more than
  * 65,535 threads holding blocks, moving between the two as a block at one
  * address changes), thread indexes reused once their threads hold nothing;
- * and the memory bound: at most 40 bytes per live block at any moment. */
+ * the sorted list of live blocks the reachability scan reads (packed, wide
+ * and address 0 alike, in address order); and the memory bound: at most 40
+ * bytes per live block at any moment. */
 #include <check.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -81,6 +83,35 @@ static void visit_block(void *ctx, const struct mp_block *b)
     v->seen++;
 }
 
+static int by_address(const void *a, const void *b)
+{
+    const struct mp_block *x = a, *y = b;
+    return x->addr < y->addr ? -1 : x->addr > y->addr;
+}
+
+/* mp_blocktab_sorted gives exactly the reference's live blocks, in the
+ * order qsort puts them. */
+static void assert_sorted_matches(const struct mp_blocktab *t, const struct ref_block *ref, size_t live)
+{
+    struct mp_block *want = malloc((live ? live : 1) * sizeof *want);
+    ck_assert_ptr_nonnull(want);
+    size_t n_want = 0;
+    for (uint32_t k = 0; k < UNIVERSE; k++)
+        if (ref[k].live)
+            want[n_want++] = ref[k].b;
+    ck_assert_uint_eq(n_want, live);
+    qsort(want, n_want, sizeof *want, by_address);
+    size_t n;
+    int failed;
+    struct mp_block *got = mp_blocktab_sorted(t, &n, &failed);
+    ck_assert_int_eq(failed, 0);
+    ck_assert_uint_eq(n, live);
+    for (size_t i = 0; i < n; i++)
+        assert_same(&got[i], &want[i]);
+    free(got);
+    free(want);
+}
+
 START_TEST(random_operations_match_reference)
 {
     struct ref_block *ref = calloc(UNIVERSE, sizeof *ref);
@@ -127,7 +158,20 @@ START_TEST(random_operations_match_reference)
     struct visit v = { ref, 0 };
     mp_blocktab_each(&t, visit_block, &v);
     ck_assert_uint_eq(v.seen, live);
+    if (!ref[0].live) {   /* address 0 goes first in the sorted list */
+        struct mp_block zero = random_block(0), old;
+        ck_assert_int_eq(mp_blocktab_put(&t, &zero, &old), 0);
+        ref[0].live = 1;
+        ref[0].b = zero;
+        live++;
+    }
+    assert_sorted_matches(&t, ref, live);
     mp_blocktab_free(&t);
+    size_t n;
+    int failed;
+    ck_assert_ptr_null(mp_blocktab_sorted(&t, &n, &failed));   /* an empty table: no list, no failure */
+    ck_assert_uint_eq(n, 0);
+    ck_assert_int_eq(failed, 0);
     free(ref);
 }
 END_TEST
