@@ -33,11 +33,13 @@ static void write_amount(FILE *out, uint64_t bytes, uint64_t blocks, const struc
 }
 
 /* The lines and the biggest stacks of the kinds in mask. */
-static void write_detail(FILE *out, const struct mp_profile *p, unsigned mask, const struct mp_report_options *opt)
+static void write_detail(FILE *out, const struct mp_profile *p, const struct mp_report_run *run, unsigned mask,
+                         const struct mp_report_options *opt)
 {
     size_t n;
     struct mp_leak_line *lines = mp_leak_lines(p, mask, &n);
-    fprintf(out, "%12s %12s   %s\n", "leaked", "blocks", "line");
+    /* memprof -p: the process goes on, and may free them later */
+    fprintf(out, "%12s %12s   %s\n", run->detached ? "live" : "leaked", "blocks", "line");
     size_t shown = limit(n, opt->top_lines);
     for (size_t i = 0; i < shown; i++) {
         char a[64], b[64];
@@ -141,7 +143,7 @@ static void write_classified(FILE *out, const struct mp_profile *p, const struct
         fprintf(out, "\n%s: ", title);
         write_amount(out, s.bytes, s.blocks, opt);
         fputc('\n', out);
-        write_detail(out, p, MP_LEAK_BIT(k), opt);
+        write_detail(out, p, run, MP_LEAK_BIT(k), opt);
     }
     write_suppressed(out, p, opt);
 }
@@ -164,6 +166,6 @@ void mp_text_leaks(FILE *out, const struct mp_profile *p, const struct mp_report
         fputs("\nLeaks: ", out);
     write_amount(out, t->live_bytes, t->live_blocks, opt);
     fputs(run->detached ? " allocated while attached\n" : " never freed\n", out);
-    write_detail(out, p, MP_LEAK_MASK_ALL, opt);
+    write_detail(out, p, run, MP_LEAK_MASK_ALL, opt);
     write_suppressed(out, p, opt);
 }

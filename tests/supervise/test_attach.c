@@ -477,8 +477,11 @@ static void ctrl_c(int b)
     proc_close(&t);
 }
 
+static void check_detach_wording(const char *text_path, const char *what);
+
 /* Leak kinds at detach: memprof knows only the blocks of the attach window,
- * so heap memory outside them counts as a root (attach_leaks.c). */
+ * so heap memory outside them counts as a root (attach_leaks.c); the leaks
+ * section by kind says "live", never "leaked", of a process that runs on. */
 START_TEST(attach_leak_kinds_at_detach)
 {
     static struct fixture_spec f;
@@ -508,6 +511,7 @@ START_TEST(attach_leak_kinds_at_detach)
     ck_assert_ptr_nonnull(strstr(report, "\nLive at detach: 96 B in 3 blocks allocated while attached, by memcheck's "
                                          "kinds\n"));
     free(report);
+    check_detach_wording(text, "leak kinds at detach");
     target_survives(&t, "go", "done", "attach_leaks.c");
     proc_close(&m);
     proc_close(&t);
