@@ -3,13 +3,15 @@
  * timeline and the flame graph, inline SVG) and the flame graph's script
  * are in the page.  In order: the summary and the notes, memory over time,
  * the flame graph (--weight), the top lines, the lines holding the peak,
- * the leaks, and one memory_profiler table per function with its source
+ * the leaks (by memcheck's kinds, as --limit-leaks counts them), and one
+ * memory_profiler table per function with its source
  * (--tables of them; the text report's columns). */
 #include "memprof/report.h"
 #include "format.h"
 #include "pictures.h"
 #include "report_stacks.h"
 #include "svg.h"
+#include "profile/leak_view.h"
 #include "profile/tables.h"
 #include "symbols/sources.h"
 
@@ -101,8 +103,13 @@ static void summary(FILE *out, const struct mp_profile *p, const struct mp_repor
                  "allocated again)</td></tr>\n", a, t->temporary_calls == 1 ? "" : "s");
     mp_format_size(a, sizeof a, (int64_t)t->live_bytes, opt->precision);
     mp_format_count(b, sizeof b, t->live_blocks);
-    fprintf(out, "<tr><td>%s</td><td class=\"l\">%s in %s blocks</td></tr>\n</table>\n",
-            run->detached ? "live at detach" : "leaked at exit", a, b);
+    fprintf(out, "<tr><td>%s</td><td class=\"l\">%s in %s blocks", run->detached ? "live at detach" : "leaked at exit",
+            a, b);
+    for (int k = 0; t->leaks_classified && t->live_blocks && k < MP_LEAK_KINDS; k++) {
+        mp_format_size(a, sizeof a, (int64_t)t->leak_bytes[k], opt->precision);
+        fprintf(out, "%s%s %s", k ? ", " : ": ", a, mp_leak_kind_title(k));
+    }
+    fprintf(out, "</td></tr>\n</table>\n");
 }
 
 static void notes(FILE *out, const struct mp_profile *p, const struct mp_report_run *run)
@@ -149,40 +156,86 @@ static void top_lines(FILE *out, const struct mp_profile *p, const struct mp_rep
     free(idx);
 }
 
-/* Lines by their bytes at the peak, or by what they leaked. */
-static void ranked(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
-                   const struct mp_report_options *opt, int leaks)
+/* Lines by their bytes at the peak. */
+static void peak_lines(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
 {
     const struct mp_totals *t = mp_profile_totals(p);
     size_t n;
-    size_t *idx = mp_lines_sorted(p, leaks ? MP_BY_LEAKED : MP_BY_PEAK, &n);
-    uint64_t total = leaks ? t->live_bytes : t->peak_heap_bytes;
-    if (leaks)
-        fprintf(out, "<h2 id=\"leaks\">%s</h2>\n", run->detached ? "Live at detach" : "Leaks");
-    else
-        fprintf(out, "<h2 id=\"peak\">Lines holding the peak</h2>\n<p class=\"muted\">What each line's own "
-                     "allocations held at the moment the heap reached its peak.</p>\n");
+    size_t *idx = mp_lines_sorted(p, MP_BY_PEAK, &n);
+    fprintf(out, "<h2 id=\"peak\">Lines holding the peak</h2>\n<p class=\"muted\">What each line's own "
+                 "allocations held at the moment the heap reached its peak.</p>\n");
     if (!idx || n == 0) {
-        fprintf(out, "<p>%s</p>\n", leaks ? (run->detached ? "None." : "None: every block was freed.") : "None.");
+        fprintf(out, "<p>None.</p>\n");
         free(idx);
         return;
     }
     size_t shown = opt->top_lines && opt->top_lines < n ? opt->top_lines : n;
-    fprintf(out, "<table class=\"lines\">\n<tr><th>%s</th>%s<th>share</th><th class=\"l\">line</th></tr>\n",
-            leaks ? "bytes" : "held", leaks ? "<th>blocks</th>" : "");
+    fprintf(out, "<table class=\"lines\">\n<tr><th>held</th><th>share</th><th class=\"l\">line</th></tr>\n");
     for (size_t i = 0; i < shown; i++) {
         const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
-        uint64_t v = leaks ? l->live_bytes : l->peak_bytes;
         fprintf(out, "<tr>");
-        size_cell(out, (int64_t)v, opt);
-        if (leaks)
-            count_cell(out, l->live_blocks);
-        fprintf(out, "<td>%.1f%%</td><td class=\"l\">", total ? 100.0 * (double)v / (double)total : 0.0);
+        size_cell(out, (int64_t)l->peak_bytes, opt);
+        fprintf(out, "<td>%.1f%%</td><td class=\"l\">",
+                t->peak_heap_bytes ? 100.0 * (double)l->peak_bytes / (double)t->peak_heap_bytes : 0.0);
         line_name(out, l, opt);
         fprintf(out, "</td></tr>\n");
     }
     fprintf(out, "</table>\n");
     free(idx);
+}
+
+/* The leaks as the text report and --limit-leaks see them: memcheck's four
+ * kinds (when the scan ran), then the lines holding the kinds --leak-kinds
+ * selects, suppressed stacks left out. */
+static void leaks(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                  const struct mp_report_options *opt)
+{
+    const struct mp_totals *t = mp_profile_totals(p);
+    unsigned mask = !t->leaks_classified ? MP_LEAK_MASK_ALL
+                    : opt->leak_kinds    ? opt->leak_kinds
+                                         : MP_LEAK_MASK_DEFAULT;
+    fprintf(out, "<h2 id=\"leaks\">%s</h2>\n", run->detached ? "Live at detach" : "Leaks");
+    if (t->live_blocks == 0) {
+        fprintf(out, "<p>%s</p>\n", run->detached ? "None." : "None: every block was freed.");
+        return;
+    }
+    if (t->leaks_classified) {
+        fprintf(out, "<p class=\"muted\">Blocks %s, by memcheck's kinds (memprof(1), LEAK KINDS).</p>\n"
+                     "<table class=\"lines\">\n<tr><th>bytes</th><th>blocks</th><th>suppressed</th>"
+                     "<th class=\"l\">kind</th></tr>\n", run->detached ? "live at detach" : "never freed");
+        for (int k = 0; k < MP_LEAK_KINDS; k++) {
+            struct mp_leak_sum sup = mp_leaks_suppressed_kind(p, k);
+            fprintf(out, "<tr>");
+            size_cell(out, (int64_t)t->leak_bytes[k], opt);
+            count_cell(out, t->leak_blocks[k]);
+            size_cell(out, (int64_t)sup.bytes, opt);
+            fprintf(out, "<td class=\"l\">%s%s</td></tr>\n", mp_leak_kind_title(k),
+                    mask & MP_LEAK_BIT(k) ? " (listed below)" : "");
+        }
+        fprintf(out, "</table>\n");
+    }
+    struct mp_leak_sum total = mp_leaks_total(p, mask);
+    size_t n;
+    struct mp_leak_line *lines = mp_leak_lines(p, mask, &n);
+    if (!lines || n == 0) {
+        fprintf(out, "<p>%s</p>\n", t->leaks_classified ? "No line holds blocks of the kinds listed." : "None.");
+        free(lines);
+        return;
+    }
+    size_t shown = opt->top_lines && opt->top_lines < n ? opt->top_lines : n;
+    fprintf(out, "<table class=\"lines\">\n<tr><th>bytes</th><th>blocks</th><th>share</th><th class=\"l\">line"
+                 "</th></tr>\n");
+    for (size_t i = 0; i < shown; i++) {
+        fprintf(out, "<tr>");
+        size_cell(out, (int64_t)lines[i].bytes, opt);
+        count_cell(out, lines[i].blocks);
+        fprintf(out, "<td>%.1f%%</td><td class=\"l\">",
+                total.bytes ? 100.0 * (double)lines[i].bytes / (double)total.bytes : 0.0);
+        line_name(out, mp_profile_line(p, lines[i].line), opt);
+        fprintf(out, "</td></tr>\n");
+    }
+    fprintf(out, "</table>\n");
+    free(lines);
 }
 
 static void table(FILE *out, const struct mp_table *t, const struct mp_sources *src,
@@ -268,8 +321,8 @@ int mp_write_html(FILE *out, const struct mp_profile *p, const struct mp_report_
                 mp_weight_title(opt->weight));
         rc |= mp_write_flamegraph_element(out, p, run, opt);
         top_lines(out, p, opt);
-        ranked(out, p, run, opt, 0);
-        ranked(out, p, run, opt, 1);
+        peak_lines(out, p, opt);
+        leaks(out, p, run, opt);
         rc |= tables(out, p, src, opt);
     }
     fprintf(out, "<p class=\"muted\">Written by memprof %s. This page loads nothing from the network.</p>\n"

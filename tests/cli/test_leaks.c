@@ -498,6 +498,92 @@ START_TEST(saved_report_keeps_kinds_and_suppressions)
 }
 END_TEST
 
+/* "1,276": the grouping every count and --stable size in a report uses. */
+static void grouped(char *buf, size_t len, uint64_t v)
+{
+    char digits[32];
+    int n = snprintf(digits, sizeof digits, "%llu", (unsigned long long)v), o = 0;
+    for (int i = 0; i < n && (size_t)o + 2 < len; i++) {
+        if (i && (n - i) % 3 == 0)
+            buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+}
+
+/* The HTML report (a CI artifact) shows the leaks as the gate counts them:
+ * the four kinds from the fixture's @leakkinds, then only the lines holding
+ * definitely or indirectly lost blocks, each with its @leakkind's bytes. */
+START_TEST(html_report_lists_the_gate_kinds)
+{
+    struct fixture_spec f;
+    fixture_parse("leak_kinds.c", &f);
+    const char *exe = build_fixture("tests/fixtures/leak_kinds.c", f.builds[0][0], f.builds[0][1], "lk_html");
+    ck_assert_ptr_nonnull(exe);
+    char exe_copy[4096], html[4096];
+    snprintf(exe_copy, sizeof exe_copy, "%s", exe);
+    snprintf(html, sizeof html, "html=%s/lk_html.html", test_tmp_dir());
+    char *extra[] = { "--stable", "--export", html, NULL };
+    char *argv[] = { exe_copy, NULL };
+    int status;
+    json_decref(run_memprof("lk_html", extra, argv, &status, NULL));
+    ck_assert_int_eq(status, 0);
+    char *page = read_file(html + 5, NULL);
+    ck_assert_ptr_nonnull(page);
+    char *section = strstr(page, "<h2 id=\"leaks\">Leaks</h2>");
+    ck_assert_ptr_nonnull(section);
+    char *end = strstr(section + 1, "<h2");
+    if (end)
+        *end = '\0';
+    /* the summary's line and the table of kinds */
+    static const char *const titles[4] = { "definitely lost", "indirectly lost", "possibly lost", "still reachable" };
+    uint64_t total_bytes = 0, total_blocks = 0;
+    char want[512], a[32], b[32];
+    for (int k = 0; k < 4; k++) {
+        total_bytes += f.kind_bytes[k];
+        total_blocks += f.kind_blocks[k];
+        grouped(a, sizeof a, f.kind_bytes[k]);
+        grouped(b, sizeof b, f.kind_blocks[k]);
+        snprintf(want, sizeof want, "<tr><td>%s B</td><td>%s</td><td>", a, b);
+        char *row = strstr(section, want);
+        ck_assert_msg(row && strstr(row, titles[k]) && strstr(row, titles[k]) < strstr(row, "</tr>"),
+                      "no row %s... %s in:\n%s", want, titles[k], section);
+    }
+    grouped(a, sizeof a, total_bytes);
+    grouped(b, sizeof b, total_blocks);
+    snprintf(want, sizeof want, "leaked at exit</td><td class=\"l\">%s B in %s blocks: ", a, b);
+    ck_assert_msg(strstr(page, want) != NULL, "no '%s' in the summary", want);
+    /* the lines: definite and indirect only */
+    char *lines = strstr(strstr(section, "</table>"), "<table");
+    ck_assert_ptr_nonnull(lines);
+    int listed = 0;
+    for (int i = 0; i < f.n_lines; i++) {
+        const struct fixture_line *fl = &f.lines[i];
+        if (!fl->has_leakkind)
+            continue;
+        char place[64];
+        snprintf(place, sizeof place, "leak_kinds.c:%d (", fl->line);
+        char *at = strstr(lines, place);
+        uint64_t bytes = fl->kind_bytes[0] + fl->kind_bytes[1], blocks = fl->kind_blocks[0] + fl->kind_blocks[1];
+        if (!blocks) {
+            ck_assert_msg(at == NULL, "line %d holds no lost block but is listed:\n%s", fl->line, lines);
+            continue;
+        }
+        ck_assert_msg(at != NULL, "line %d (lost blocks) is not listed:\n%s", fl->line, lines);
+        char *row = at;
+        while (row > lines && strncmp(row, "<tr>", 4) != 0)
+            row--;
+        grouped(a, sizeof a, bytes);
+        grouped(b, sizeof b, blocks);
+        snprintf(want, sizeof want, "<tr><td>%s B</td><td>%s</td><td>", a, b);
+        ck_assert_msg(strncmp(row, want, strlen(want)) == 0, "line %d: want %s in:\n%.200s", fl->line, want, row);
+        listed++;
+    }
+    ck_assert_int_gt(listed, 0);
+    free(page);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("leaks");
@@ -513,6 +599,7 @@ int main(void)
     tcase_add_test(tc, suppressions_take_a_stack_out_of_the_gate);
     tcase_add_test(tc, bad_suppression_files_and_kinds_are_usage_errors);
     tcase_add_test(tc, saved_report_keeps_kinds_and_suppressions);
+    tcase_add_test(tc, html_report_lists_the_gate_kinds);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
