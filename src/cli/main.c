@@ -184,6 +184,10 @@ static void classify_leaks(struct session *s, pid_t pid, const pid_t *tids, size
     if (!s->heap_engine)
         return;
     s->leak_note[0] = '\0';
+    /* The process runs no more code (it is ending, or memprof detaches and
+     * takes its last sample itself): the catching up and the scan below are
+     * memprof's time, not the program's, and the timeline ends here. */
+    mp_rss_sampler_hold(s->sampler, 1);
     if (s->reader_running && mp_ring_reader_sync(s->ring, 200 * 1000) != 0) {
         /* A thread killed while recording left a hole the reader waits at.
          * Every thread of the process is stopped for good: pass the hole
