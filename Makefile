@@ -88,9 +88,10 @@ $(BUILD)/%.o: src/%.S $(HEADERS) | $(BUILD)
 $(PROGRAM): $(OBJS) $(MAIN_OBJ)
 	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(DW_LIBS) -lstdc++ -pthread
 
-# The agent lives inside the target: never sanitized, only its entry points exported.
+# The agent lives inside the target: never sanitized, only its entry points exported;
+# -fexceptions: a C++ exception thrown by operator new unwinds through it (agent_cxx.c).
 $(AGENT): $(AGENT_SRCS) $(HEADERS)
-	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -fvisibility=hidden $(CPPFLAGS_ALL) $(CPPFLAGS) $(LDFLAGS) -o $@ \
+	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -fvisibility=hidden -fexceptions $(CPPFLAGS_ALL) $(CPPFLAGS) $(LDFLAGS) -o $@ \
 	  $(AGENT_SRCS) $(UNW_LIBS) -pthread
 
 $(BUILD)/tests/%: tests/%.c tests/harness.c $(OBJS) $(HEADERS) | $(BUILD)

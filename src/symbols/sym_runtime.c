@@ -11,6 +11,7 @@ static const char *const runtime_module_patterns[] = {
     "libc.so*", "libstdc++.so*", "libgcc_s.so*", "ld-linux*.so*",
     "libunwind*.so*", "libmemprof-agent.so*", "libm.so*", "libpthread.so*",
     "libdl.so*",
+    "libjemalloc.so*", "libtcmalloc*.so*", "libmimalloc*.so*", /* allocators a program links or preloads */
     "\\[vdso\\]*",      /* kernel-provided code, never a user line */
 };
 

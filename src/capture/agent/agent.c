@@ -1,11 +1,15 @@
-/* memprof agent: the interposed malloc family and the record-writing hot path.
+/* memprof agent: the interposed C malloc family and the record-writing hot
+ * path.
  *
- * Every exported function forwards to glibc's real allocator (__libc_malloc
- * and friends, so no dlsym bootstrap is needed) and, when recording, writes
- * MP_REC_ALLOC / MP_REC_FREE records into the shared ring (see ring.h) with
- * valgrind's counting convention (see memprof/event.h).  A free reserves its
- * slot before the memory is released; an allocation reserves after the
- * allocator returned, so addresses stay consistent across threads.
+ * Every exported function forwards to the allocator the program would have
+ * used (agent_forward.c) and, when recording, writes MP_REC_ALLOC /
+ * MP_REC_FREE records into the shared ring (see ring.h) with valgrind's
+ * counting convention (see memprof/event.h).  Only the outermost allocator
+ * call of a thread is recorded: agent_busy is set while the next allocator
+ * runs, so libstdc++'s operator new calling malloc, or an allocator calling
+ * itself, counts once.  A free reserves its slot before the memory is
+ * released; an allocation reserves after the allocator returned, so
+ * addresses stay consistent across threads.
  *
  * The hot path takes no locks and makes no syscalls: one acquire load of the
  * agent state, a thread-local guard, libunwind's cached unw_backtrace, one
@@ -23,19 +27,6 @@
 
 #include "agent_internal.h"
 
-#define EXPORT __attribute__((visibility("default")))
-#define likely(x) __builtin_expect(!!(x), 1)
-#define unlikely(x) __builtin_expect(!!(x), 0)
-
-/* glibc 2.36 exports its allocator under these names too. */
-extern void *__libc_malloc(size_t size);
-extern void *__libc_calloc(size_t n, size_t size);
-extern void *__libc_realloc(void *ptr, size_t size);
-extern void __libc_free(void *ptr);
-extern void *__libc_memalign(size_t alignment, size_t size);
-extern void *__libc_valloc(size_t size);
-extern void *__libc_pvalloc(size_t size);
-
 /* Frames unw_backtrace may report above the caller: libunwind's and ours. */
 #define UNWIND_SKIP_SLACK 16
 
@@ -46,20 +37,6 @@ static inline uint32_t current_tid(void)
     if (unlikely(cached_tid == 0))
         cached_tid = (uint32_t)syscall(SYS_gettid);
     return cached_tid;
-}
-
-/* Nonzero when this call must be recorded; initialises the agent on the
- * first call.  When it returns nonzero the caller must set agent_busy. */
-static inline int should_record(void)
-{
-    int state = atomic_load_explicit(&agent_state, memory_order_acquire);
-    if (likely(state == AGENT_ENABLED))
-        return !agent_busy;
-    if (state == AGENT_UNINIT && !agent_busy) {
-        agent_init();
-        return atomic_load_explicit(&agent_state, memory_order_acquire) == AGENT_ENABLED;
-    }
-    return 0;
 }
 
 /* ---- ring writer ------------------------------------------------------ */
@@ -116,17 +93,11 @@ static inline void fill_stackless(struct mp_ring_record *slot, enum mp_rec_kind 
 
 /* ---- records ---------------------------------------------------------- */
 
-static inline int pc_in(const struct agent_text_range *ranges, int count, uintptr_t pc)
-{
-    for (int i = 0; i < count; i++)
-        if (pc >= ranges[i].lo && pc < ranges[i].hi)
-            return 1;
-    return 0;
-}
+#define pc_in agent_pc_in
 
 /* Captures the caller's stack and writes an ALLOC record.  noinline keeps
  * the unwind buffer off the stack frames of the exported functions. */
-__attribute__((noinline)) static void record_alloc(const void *addr, size_t size)
+__attribute__((noinline)) void agent_record_alloc(const void *addr, size_t size)
 {
     int saved_errno = errno;
     void *pcs[MP_MAX_FRAMES + UNWIND_SKIP_SLACK + 1];
@@ -157,8 +128,8 @@ __attribute__((noinline)) static void record_alloc(const void *addr, size_t size
     errno = saved_errno;
 }
 
-/* A FREE record carries one frame: where free (or realloc) was called
- * from, so the report can show the line that released the memory. */
+/* A FREE record carries one frame: where free (or realloc, or delete) was
+ * called from, so the report can show the line that released the memory. */
 static inline void fill_free(struct mp_ring_record *slot, const void *addr, const void *site)
 {
     fill_stackless(slot, MP_REC_FREE, addr);
@@ -166,7 +137,7 @@ static inline void fill_free(struct mp_ring_record *slot, const void *addr, cons
     slot->frames[0] = (uint64_t)(uintptr_t)site;
 }
 
-static inline void record_free(const void *addr, const void *site)
+void agent_record_free(const void *addr, const void *site)
 {
     uint64_t pos;
     struct mp_ring_record *slot = reserve_slot(&pos);
@@ -174,30 +145,21 @@ static inline void record_free(const void *addr, const void *site)
     commit_slot(slot, pos);
 }
 
-/* realloc of a live block: FREE(old) goes into a slot reserved before the
- * real realloc runs, ALLOC(result) into one reserved after. */
-static void *realloc_recorded(void *old, size_t size, const void *site)
+uint64_t agent_reserve(void)
 {
-    if (old == NULL) {
-        void *fresh = __libc_realloc(NULL, size);
-        if (fresh != NULL)
-            record_alloc(fresh, size);
-        return fresh;
-    }
-    uint64_t free_pos;
-    struct mp_ring_record *free_slot = reserve_slot(&free_pos);
-    void *result = __libc_realloc(old, size);
-    /* glibc: realloc(p, 0) frees p and returns NULL.  Otherwise NULL means
-     * failure and p lives on. */
-    int old_released = size == 0 || result != NULL;
-    if (old_released)
-        fill_free(free_slot, old, site);
+    uint64_t pos;
+    reserve_slot(&pos);
+    return pos;
+}
+
+void agent_commit_free(uint64_t pos, const void *addr, const void *site)
+{
+    struct mp_ring_record *slot = &agent_records[pos & agent_ring_mask];
+    if (addr)
+        fill_free(slot, addr, site);
     else
-        fill_stackless(free_slot, MP_REC_NOP, NULL);
-    commit_slot(free_slot, free_pos);
-    if (result != NULL)
-        record_alloc(result, size);
-    return result;
+        fill_stackless(slot, MP_REC_NOP, NULL);
+    commit_slot(slot, pos);
 }
 
 /* ---- interposed functions --------------------------------------------- */
@@ -205,11 +167,11 @@ static void *realloc_recorded(void *old, size_t size, const void *site)
 EXPORT void *malloc(size_t size)
 {
     if (!should_record())
-        return __libc_malloc(size);
+        return next_malloc(size);
     agent_busy = 1;
-    void *p = __libc_malloc(size);
+    void *p = next_malloc(size);
     if (likely(p != NULL))
-        record_alloc(p, size);
+        agent_record_alloc(p, size);
     agent_busy = 0;
     return p;
 }
@@ -219,40 +181,68 @@ EXPORT void free(void *ptr)
     if (ptr == NULL)
         return;
     if (!should_record()) {
-        __libc_free(ptr);
+        next_free(ptr);
         return;
     }
     agent_busy = 1;
-    record_free(ptr, __builtin_return_address(0));
-    __libc_free(ptr);
+    if (likely(!agent_is_boot(ptr)))
+        agent_record_free(ptr, __builtin_return_address(0));
+    next_free(ptr);
     agent_busy = 0;
 }
 
 EXPORT void *calloc(size_t n, size_t size)
 {
     if (!should_record())
-        return __libc_calloc(n, size);
+        return agent_next.calloc(n, size);
     agent_busy = 1;
-    void *p = __libc_calloc(n, size);
+    void *p = agent_next.calloc(n, size);
     size_t recorded = n * size; /* success implies no overflow */
     if (unlikely(size == 16 && n > agent_tls_modules) &&
         pc_in(agent_loader_text, agent_loader_text_count, (uintptr_t)__builtin_return_address(0)))
         recorded = (n - agent_tls_modules) * size; /* a DTV: see agent_internal.h */
     if (p != NULL)
-        record_alloc(p, recorded);
+        agent_record_alloc(p, recorded);
     agent_busy = 0;
     return p;
 }
 
-/* site: the caller's return address, for the FREE of the old block. */
+/* A block from the bootstrap arena moves to the real allocator: never
+ * recorded (only dlsym's own blocks live there). */
+static void *realloc_boot(void *old, size_t size)
+{
+    void *p = next_malloc(size);
+    if (p) {
+        size_t have = agent_boot_size(old);
+        memcpy(p, old, have < size ? have : size);
+    }
+    return p;
+}
+
+/* realloc of a live block: FREE(old) goes into a slot reserved before the
+ * real realloc runs, ALLOC(result) into one reserved after.  site: the
+ * caller's return address, for the FREE of the old block. */
 static inline void *realloc_entry(void *ptr, size_t size, const void *site)
 {
+    if (unlikely(agent_is_boot(ptr)))
+        return realloc_boot(ptr, size);
     if (!should_record())
-        return __libc_realloc(ptr, size);
+        return agent_next.realloc(ptr, size);
     agent_busy = 1;
-    void *p = realloc_recorded(ptr, size, site);
+    void *result;
+    if (ptr == NULL) {
+        result = agent_next.realloc(NULL, size);
+    } else {
+        uint64_t free_pos = agent_reserve();
+        result = agent_next.realloc(ptr, size);
+        /* glibc, jemalloc, tcmalloc: realloc(p, 0) frees p and may return
+         * NULL.  Otherwise NULL means failure and p lives on. */
+        agent_commit_free(free_pos, size == 0 || result != NULL ? ptr : NULL, site);
+    }
+    if (result != NULL)
+        agent_record_alloc(result, size);
     agent_busy = 0;
-    return p;
+    return result;
 }
 
 EXPORT void *realloc(void *ptr, size_t size)
@@ -270,63 +260,54 @@ EXPORT void *reallocarray(void *ptr, size_t n, size_t size)
     return realloc_entry(ptr, bytes, __builtin_return_address(0));
 }
 
-static inline void *memalign_recorded(size_t alignment, size_t size)
-{
-    if (!should_record())
-        return __libc_memalign(alignment, size);
-    agent_busy = 1;
-    void *p = __libc_memalign(alignment, size);
-    if (p != NULL)
-        record_alloc(p, size);
-    agent_busy = 0;
-    return p;
-}
+/* The aligned family: one allocation of the requested size each. */
+#define RECORDED_CALL(call, size)                \
+    do {                                         \
+        if (!should_record())                    \
+            return call;                         \
+        agent_busy = 1;                          \
+        void *p_ = call;                         \
+        if (p_ != NULL)                          \
+            agent_record_alloc(p_, size);        \
+        agent_busy = 0;                          \
+        return p_;                               \
+    } while (0)
 
 EXPORT void *memalign(size_t alignment, size_t size)
 {
-    return memalign_recorded(alignment, size);
+    RECORDED_CALL(agent_next.memalign(alignment, size), size);
 }
 
-/* glibc 2.36's aligned_alloc is an alias of memalign (no alignment check). */
 EXPORT void *aligned_alloc(size_t alignment, size_t size)
 {
-    return memalign_recorded(alignment, size);
-}
-
-EXPORT int posix_memalign(void **memptr, size_t alignment, size_t size)
-{
-    /* glibc: a power-of-two multiple of sizeof(void *), else EINVAL (memptr
-     * untouched); ENOMEM when the allocation fails. */
-    if (alignment % sizeof(void *) != 0 || alignment == 0 ||
-        ((alignment / sizeof(void *)) & (alignment / sizeof(void *) - 1)) != 0)
-        return EINVAL;
-    void *p = memalign_recorded(alignment, size);
-    if (p == NULL)
-        return ENOMEM;
-    *memptr = p;
-    return 0;
+    RECORDED_CALL(agent_next.aligned_alloc(alignment, size), size);
 }
 
 EXPORT void *valloc(size_t size)
 {
-    if (!should_record())
-        return __libc_valloc(size);
-    agent_busy = 1;
-    void *p = __libc_valloc(size);
-    if (p != NULL)
-        record_alloc(p, size);
-    agent_busy = 0;
-    return p;
+    RECORDED_CALL(agent_next.valloc(size), size);
 }
 
 EXPORT void *pvalloc(size_t size)
 {
+    RECORDED_CALL(agent_next.pvalloc(size), size);
+}
+
+EXPORT int posix_memalign(void **memptr, size_t alignment, size_t size)
+{
     if (!should_record())
-        return __libc_pvalloc(size);
+        return agent_next.posix_memalign(memptr, alignment, size);
     agent_busy = 1;
-    void *p = __libc_pvalloc(size);
-    if (p != NULL)
-        record_alloc(p, size);
+    int rc = agent_next.posix_memalign(memptr, alignment, size);
+    if (rc == 0)
+        agent_record_alloc(*memptr, size);
     agent_busy = 0;
-    return p;
+    return rc;
+}
+
+EXPORT size_t malloc_usable_size(void *ptr)
+{
+    if (unlikely(agent_is_boot(ptr)))
+        return agent_boot_size(ptr);
+    return ptr ? agent_next.malloc_usable_size(ptr) : 0;
 }

@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <gnu/libc-version.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -181,6 +182,8 @@ static int text_ranges_of(uintptr_t anchor, struct agent_text_range *out)
 
 struct agent_text_range agent_loader_text[AGENT_MAX_TEXT_RANGES];
 int agent_loader_text_count;
+struct agent_text_range agent_allocator_text[AGENT_MAX_TEXT_RANGES];
+int agent_allocator_text_count;
 size_t agent_tls_modules;
 
 /* dl_iterate_phdr callback: the dynamic loader's executable segments. */
@@ -234,6 +237,17 @@ static int count_agent_tls(struct dl_phdr_info *info, size_t size, void *data)
     return 0;
 }
 
+/* The allocator library's text, when malloc is not libc's own (see
+ * agent_internal.h). */
+static void find_allocator_text(void)
+{
+    struct agent_text_range libc[AGENT_MAX_TEXT_RANGES];
+    int n_libc = text_ranges_of((uintptr_t)&gnu_get_libc_version, libc);
+    uintptr_t m = (uintptr_t)agent_next.malloc;
+    if (!in_ranges(libc, n_libc, m) && !in_ranges(agent_own_text, agent_own_text_count, m))
+        agent_allocator_text_count = text_ranges_of(m, agent_allocator_text);
+}
+
 static void disable_in_forked_child(void)
 {
     atomic_store(&agent_state, AGENT_DISABLED);
@@ -245,6 +259,7 @@ static int attach(void)
         return 0;
     agent_own_text_count = text_ranges_of((uintptr_t)&attach, agent_own_text);
     agent_unwinder_text_count = text_ranges_of((uintptr_t)&unw_backtrace, agent_unwinder_text);
+    find_allocator_text();
     dl_iterate_phdr(collect_loader_text, NULL);
     dl_iterate_phdr(count_agent_tls, NULL);
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
@@ -265,6 +280,7 @@ void agent_init(void)
     int saved_errno = errno;
     int was_busy = agent_busy;
     agent_busy = 1;
+    agent_resolve(); /* first: everything below may allocate */
     int ok = attach();
     atomic_store_explicit(&agent_state, ok ? AGENT_ENABLED : AGENT_DISABLED,
                           memory_order_release);

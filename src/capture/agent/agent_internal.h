@@ -1,10 +1,14 @@
 /* memprof agent: state shared between the agent's source files, all hidden
  * inside libmemprof-agent.so.  agent_init.c owns attaching to the ring
- * (lazy init, fork handling, the agent's own text ranges); agent.c owns the
- * interposed allocator functions and the record-writing hot path. */
+ * (lazy init, fork handling, the agent's own text ranges); agent_forward.c
+ * finds the allocator the program would have used (the next definitions in
+ * lookup order) and serves the allocations made while it looks; agent.c owns
+ * the C malloc family and the record-writing hot path; agent_cxx.c operator
+ * new/delete, jemalloc's *allocx and malloc_usable_size. */
 #ifndef MEMPROF_AGENT_INTERNAL_H
 #define MEMPROF_AGENT_INTERNAL_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,10 +54,109 @@ extern int agent_own_text_count AGENT_HIDDEN;
  * from the loader's text with an element size of 16 are recorded that many
  * elements smaller, so the agent adds nothing to the counts. */
 extern struct agent_text_range agent_loader_text[AGENT_MAX_TEXT_RANGES] AGENT_HIDDEN;
+/* The text of the allocator library the program uses when it is not libc
+ * (jemalloc, tcmalloc, mimalloc): calls it makes to its own entry points
+ * (tcmalloc allocates with new for itself before main) are its bookkeeping,
+ * not the program's, and are not recorded. */
+extern struct agent_text_range agent_allocator_text[AGENT_MAX_TEXT_RANGES] AGENT_HIDDEN;
+extern int agent_allocator_text_count AGENT_HIDDEN;
 extern int agent_loader_text_count AGENT_HIDDEN;
 extern size_t agent_tls_modules AGENT_HIDDEN;
 
 /* Try to attach to the ring once (first caller wins; see agent_init.c). */
 void agent_init(void) AGENT_HIDDEN;
+
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+#define EXPORT __attribute__((visibility("default")))
+
+/* ---- the next allocator (agent_forward.c) ----
+ * The functions the program would have called without the agent: the next
+ * definition after the agent in the loader's lookup order (dlsym(RTLD_NEXT)),
+ * so jemalloc, tcmalloc or mimalloc, linked or preloaded, keep serving the
+ * program.  Until resolved, each pointer holds a slow path that resolves
+ * first (or, on the thread that is resolving, serves the bootstrap arena),
+ * so the hot path is one indirect call and no test. */
+struct agent_next {
+    void *(*malloc)(size_t);
+    void (*free)(void *);
+    void *(*calloc)(size_t, size_t);
+    void *(*realloc)(void *, size_t);
+    void *(*memalign)(size_t, size_t);
+    void *(*aligned_alloc)(size_t, size_t);
+    int (*posix_memalign)(void **, size_t, size_t);
+    void *(*valloc)(size_t);
+    void *(*pvalloc)(size_t);
+    size_t (*malloc_usable_size)(void *);
+};
+extern struct agent_next agent_next AGENT_HIDDEN;
+
+/* Resolve agent_next (idempotent; other threads wait for the one resolving). */
+void agent_resolve(void) AGENT_HIDDEN;
+/* A symbol's next definition after the agent, or NULL: for functions the
+ * program may not have at all (C++ operator new without libstdc++, jemalloc's
+ * *allocx), looked up again when called (a dlopen may have brought them). */
+void *agent_find_next(const char *name) AGENT_HIDDEN;
+
+/* Memory handed out while dlsym ran (it may allocate): never given to the
+ * real allocator, never freed.  Blocks carry their size. */
+#define AGENT_BOOT_BYTES (64 * 1024)
+extern unsigned char agent_boot_arena[AGENT_BOOT_BYTES] AGENT_HIDDEN;
+static inline int agent_is_boot(const void *p)
+{
+    return (uintptr_t)p - (uintptr_t)agent_boot_arena < AGENT_BOOT_BYTES;
+}
+size_t agent_boot_size(const void *p) AGENT_HIDDEN;
+
+static inline void *next_malloc(size_t size)
+{
+    return agent_next.malloc(size);
+}
+
+static inline void next_free(void *ptr)
+{
+    if (unlikely(agent_is_boot(ptr)))
+        return;
+    agent_next.free(ptr);
+}
+
+/* ---- recording (agent.c) ---- */
+
+/* Nonzero when this call must be recorded; initialises the agent on the
+ * first call.  When it returns nonzero the caller must set agent_busy. */
+static inline int agent_pc_in(const struct agent_text_range *ranges, int count, uintptr_t pc)
+{
+    for (int i = 0; i < count; i++)
+        if (pc >= ranges[i].lo && pc < ranges[i].hi)
+            return 1;
+    return 0;
+}
+
+/* Inlined into the exported functions: __builtin_return_address(0) is then
+ * their caller. */
+__attribute__((always_inline)) static inline int should_record(void)
+{
+    int state = atomic_load_explicit(&agent_state, memory_order_acquire);
+    if (likely(state == AGENT_ENABLED))
+        return !agent_busy && !(unlikely(agent_allocator_text_count) &&
+                                agent_pc_in(agent_allocator_text, agent_allocator_text_count,
+                                            (uintptr_t)__builtin_return_address(0)));
+    if (state == AGENT_UNINIT && !agent_busy) {
+        agent_init();
+        return atomic_load_explicit(&agent_state, memory_order_acquire) == AGENT_ENABLED;
+    }
+    return 0;
+}
+
+/* Captures the caller's stack and writes an ALLOC record for addr. */
+void agent_record_alloc(const void *addr, size_t size) AGENT_HIDDEN;
+/* Writes a FREE record; its one frame is site, the return address of the
+ * free (realloc, delete...) call. */
+void agent_record_free(const void *addr, const void *site) AGENT_HIDDEN;
+/* A slot reserved now and filled later (realloc's FREE goes in before the
+ * memory can be reused): agent_reserve, then agent_commit_free with the
+ * block (NULL: nothing, a NOP record). */
+uint64_t agent_reserve(void) AGENT_HIDDEN;
+void agent_commit_free(uint64_t pos, const void *addr, const void *site) AGENT_HIDDEN;
 
 #endif
