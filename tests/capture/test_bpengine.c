@@ -579,6 +579,7 @@ static unsigned long long *reg_of(struct user_regs_struct *r, int n)
     case 7: return &r->rdi;
     case 8: return &r->r8;
     case 9: return &r->r9;
+    case 1: return &r->rcx;
     default: ck_abort_msg("register %d", n); return NULL;
     }
 }
@@ -715,6 +716,155 @@ START_TEST(emulate_cmp_m8)
 }
 END_TEST
 
+/* add/sub/cmp r, imm and xor r, r: the entries of jemalloc's malloc (cmp
+ * rdi, 0x1000), mimalloc's malloc_usable_size (sub rsp, 0x18), jemalloc's
+ * rallocx (xor ecx, ecx).  The CPU computes the same flags for the register
+ * form with the sign-extended immediate in a register. */
+static uint64_t cpu_alu(int op, int width, uint64_t a, uint64_t b, uint64_t *result)
+{
+    uint64_t f, r = a;
+#define ALU(insn, reg_a, reg_b)                                                    \
+    __asm__ volatile("lea -128(%%rsp), %%rsp\n\t" insn " " reg_b ", " reg_a "\n\t" \
+                     "pushfq\n\t"                                                  \
+                     "popq %0\n\t"                                                 \
+                     "lea 128(%%rsp), %%rsp"                                       \
+                     : "=&r"(f), "+r"(r)                                           \
+                     : "r"(b)                                                      \
+                     : "cc")
+    if (width == 8) {
+        if (op == 0) ALU("addq", "%1", "%2");
+        else if (op == 5) ALU("subq", "%1", "%2");
+        else if (op == 7) ALU("cmpq", "%1", "%2");
+        else ALU("xorq", "%1", "%2");
+    } else {
+        if (op == 0) ALU("addl", "%k1", "%k2");
+        else if (op == 5) ALU("subl", "%k1", "%k2");
+        else if (op == 7) ALU("cmpl", "%k1", "%k2");
+        else ALU("xorl", "%k1", "%k2");
+    }
+#undef ALU
+    *result = width == 4 && op != 7 ? (uint32_t)r : r;
+    return f;
+}
+
+START_TEST(emulate_alu_imm)
+{
+    static const struct {
+        uint8_t code[3];  /* prefix, opcode, modrm; the immediate follows */
+        int n, imm_bytes, op, width, reg;
+        const char *text;
+    } forms[] = {
+        { { 0x48, 0x81, 0xff }, 3, 4, 7, 8, 7, "cmp rdi, imm32" },
+        { { 0x48, 0x83, 0xff }, 3, 1, 7, 8, 7, "cmp rdi, imm8" },
+        { { 0x48, 0x83, 0xef }, 3, 1, 5, 8, 7, "sub rdi, imm8" },
+        { { 0x48, 0x81, 0xc7 }, 3, 4, 0, 8, 7, "add rdi, imm32" },
+        { { 0x49, 0x83, 0xe8 }, 3, 1, 5, 8, 8, "sub r8, imm8" },
+        { { 0x81, 0xfe }, 2, 4, 7, 4, 6, "cmp esi, imm32" },
+        { { 0x83, 0xc0 }, 2, 1, 0, 4, 0, "add eax, imm8" },
+    };
+    static const int64_t imms[] = { 0, 1, -1, 0x7f, -128, 0x1000, 0x7fffffff, -0x80000000LL, 0x12345678 };
+    int mem_fd = open("/proc/self/mem", O_RDWR);
+    ck_assert_int_ge(mem_fd, 0);
+    for (size_t fi = 0; fi < sizeof forms / sizeof *forms; fi++)
+        for (size_t k = 0; k < sizeof imms / sizeof *imms; k++) {
+            int64_t imm = imms[k];
+            if (forms[fi].imm_bytes == 1 && (imm < -128 || imm > 127))
+                continue;
+            uint8_t bytes[16];
+            memset(bytes, 0x90, sizeof bytes);
+            memcpy(bytes, forms[fi].code, (size_t)forms[fi].n);
+            int32_t imm32 = (int32_t)imm;
+            memcpy(bytes + forms[fi].n, &imm32, (size_t)forms[fi].imm_bytes);
+            int len = forms[fi].n + forms[fi].imm_bytes;
+            struct mp_emu e;
+            mp_emu_decode(bytes, &e);
+            ck_assert_msg(e.kind != 0 && e.len == len, "%s %lld: kind %d length %d", forms[fi].text, (long long)imm,
+                          e.kind, e.len);
+            for (size_t i = 0; i < N_INTERESTING; i++) {
+                uint64_t a = interesting[i], want_r;
+                uint64_t want = cpu_alu(forms[fi].op, forms[fi].width, a, (uint64_t)imm, &want_r);
+                struct user_regs_struct regs;
+                memset(&regs, 0, sizeof regs);
+                regs.rip = 0x401000;
+                regs.rsp = 0x7ffff000;
+                regs.eflags = 0x202;
+                *reg_of(&regs, forms[fi].reg) = a;
+                struct user_regs_struct before = regs;
+                ck_assert_int_eq(mp_emu_execute(&e, &regs, mem_fd), 0);
+                ck_assert_uint_eq(regs.rip, before.rip + (uint64_t)len);
+                ck_assert_msg((regs.eflags & COMPARED) == (want & COMPARED),
+                              "%s %lld on %#" PRIx64 ": CF PF ZF SF OF %#llx, the CPU says %#" PRIx64, forms[fi].text,
+                              (long long)imm, a, regs.eflags & COMPARED, want & COMPARED);
+                ck_assert_msg(*reg_of(&regs, forms[fi].reg) == want_r, "%s %lld on %#" PRIx64 ": %#llx, the CPU says %#" PRIx64,
+                              forms[fi].text, (long long)imm, a, *reg_of(&regs, forms[fi].reg), want_r);
+            }
+        }
+    /* xor r, r (and xor of two registers) */
+    static const struct {
+        uint8_t code[3];
+        int len, width, dst, src;
+        const char *text;
+    } xors[] = {
+        { { 0x31, 0xc0 }, 2, 4, 0, 0, "xor eax,eax" },
+        { { 0x48, 0x31, 0xf7 }, 3, 8, 7, 6, "xor rdi,rsi" },
+        { { 0x45, 0x31, 0xc9 }, 3, 4, 9, 9, "xor r9d,r9d" },
+        { { 0x48, 0x33, 0xfe }, 3, 8, 7, 6, "xor rdi,rsi (33 /r)" },
+    };
+    for (size_t fi = 0; fi < sizeof xors / sizeof *xors; fi++)
+        for (size_t i = 0; i < N_INTERESTING; i++) {
+            uint8_t bytes[16];
+            memset(bytes, 0x90, sizeof bytes);
+            memcpy(bytes, xors[fi].code, (size_t)xors[fi].len);
+            struct mp_emu e;
+            mp_emu_decode(bytes, &e);
+            ck_assert_msg(e.kind != 0 && e.len == xors[fi].len, "%s not decoded", xors[fi].text);
+            uint64_t a = interesting[i], b = xors[fi].dst == xors[fi].src ? a : interesting[(i + 3) % N_INTERESTING];
+            uint64_t want_r, want = cpu_alu(1, xors[fi].width, a, b, &want_r);
+            struct user_regs_struct regs;
+            memset(&regs, 0, sizeof regs);
+            regs.rip = 0x401000;
+            regs.eflags = 0x202 | ARITH;
+            *reg_of(&regs, xors[fi].src) = b;
+            *reg_of(&regs, xors[fi].dst) = a;
+            ck_assert_int_eq(mp_emu_execute(&e, &regs, mem_fd), 0);
+            ck_assert_msg((regs.eflags & COMPARED) == (want & COMPARED), "%s on %#" PRIx64 ": flags %#llx, CPU %#" PRIx64,
+                          xors[fi].text, a, regs.eflags & COMPARED, want & COMPARED);
+            ck_assert_uint_eq(*reg_of(&regs, xors[fi].dst), want_r);
+        }
+    close(mem_fd);
+}
+END_TEST
+
+/* mov r64, [rip + disp]: tcmalloc's and mimalloc's malloc start by loading
+ * a global.  An aligned global is read; a misaligned one is stepped. */
+START_TEST(emulate_rip_load)
+{
+    static volatile uint64_t global[2] = { 0x1122334455667788ull, 0 };
+    int mem_fd = open("/proc/self/mem", O_RDWR);
+    ck_assert_int_ge(mem_fd, 0);
+    for (int misaligned = 0; misaligned < 2; misaligned++) {
+        int32_t disp = 0x100;
+        uint8_t bytes[16] = { 0x48, 0x8b, 0x05 }; /* mov rax, [rip + disp] */
+        memset(bytes + 7, 0x90, 9);
+        memcpy(bytes + 3, &disp, 4);
+        struct mp_emu e;
+        mp_emu_decode(bytes, &e);
+        ck_assert(e.kind != 0 && e.len == 7);
+        struct user_regs_struct regs;
+        memset(&regs, 0, sizeof regs);
+        regs.rip = (uint64_t)(uintptr_t)global + (uint64_t)misaligned - 7 - (uint64_t)disp;
+        regs.rsp = 0x7ffff000; /* far from the global: not a stack read */
+        if (misaligned) {
+            ck_assert_int_eq(mp_emu_execute(&e, &regs, mem_fd), -1);
+        } else {
+            ck_assert_int_eq(mp_emu_execute(&e, &regs, mem_fd), 0);
+            ck_assert_uint_eq(regs.rax, global[0]);
+        }
+    }
+    close(mem_fd);
+}
+END_TEST
+
 /* Look-alikes of the two forms that set the flags differently (8 and 16
  * bits, a memory operand, another ALU operation): stepped, not emulated. */
 START_TEST(emulate_lookalikes_are_stepped)
@@ -767,6 +917,8 @@ int main(void)
     TCase *emu = tcase_create("emulate");
     tcase_add_test(emu, emulate_test_rr);
     tcase_add_test(emu, emulate_cmp_m8);
+    tcase_add_test(emu, emulate_alu_imm);
+    tcase_add_test(emu, emulate_rip_load);
     tcase_add_test(emu, emulate_lookalikes_are_stepped);
     suite_add_tcase(s, emu);
     return run_suite(s);

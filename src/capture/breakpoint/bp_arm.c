@@ -4,6 +4,7 @@
  * place.  Uses the thread table (bp_threads.c); bpengine.c uses it. */
 #define _GNU_SOURCE
 #include "bpengine_internal.h"
+#include "bp_alias.h"
 #include "supervise/procfs.h"
 #include "remote_unwind.h"
 #include "events/ring_reader.h"
@@ -99,6 +100,38 @@ static int open_mem(struct mp_bpengine *e, pid_t pid)
     return 0;
 }
 
+/* Sites that would count a call twice: another name at the same address
+ * (aligned_alloc = memalign; tcmalloc's operator delete = free), or an
+ * entry that only jumps on to another site (libstdc++'s operator delete is
+ * `jmp free@plt`).  The site the call reaches records it. */
+static void drop_aliases(struct mp_bpengine *e, const struct mp_alloc_entries *entries)
+{
+    uint64_t reaches[MP_FN_COUNT] = { 0 };
+    for (int i = 0; i < MP_FN_COUNT; i++) {
+        struct bp_site *s = &e->sites[i];
+        for (int k = 0; k < i && s->addr; k++)
+            if (e->sites[k].addr == s->addr)
+                s->addr = 0;
+        uint64_t at = i == MP_FN_MALLOC ? 0 : s->addr; /* malloc stays: returns trap there */
+        for (int hops = 0; at && hops < 4; hops++) {
+            at = mp_bp_forwards_to(e->mem_fd, entries, at);
+            for (int k = 0; k < MP_FN_COUNT && at; k++)
+                if (k != i && entries->addr[k] == at) {
+                    reaches[i] = at;
+                    break;
+                }
+            if (reaches[i])
+                break;
+        }
+    }
+    for (int i = 0; i < MP_FN_COUNT; i++)
+        if (reaches[i])
+            e->sites[i].addr = 0;
+    e->stats.aliases = 0;
+    for (int i = 0; i < MP_FN_COUNT; i++)
+        e->stats.aliases += entries->addr[i] && !e->sites[i].addr;
+}
+
 /* Puts the allocator's breakpoints in place; the threads in tids[] are
  * stopped and get the debug registers. */
 int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
@@ -107,6 +140,7 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
     char err[256];
     int rc = mp_bp_find_allocator(e->pid, e->mem_fd, &e->loader, &entries, err, sizeof err);
     if (rc != 0) {
+        mp_alloc_entries_free(&entries);
         if (rc < 0)
             snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: %s", err);
         else
@@ -117,18 +151,23 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
     }
     e->unwinder = mp_remote_unwinder_new(e->pid, err, sizeof err);
     if (!e->unwinder) {
+        mp_alloc_entries_free(&entries);
         snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: %s", err);
         return -1;
     }
     snprintf(e->module, sizeof e->module, "%s", entries.module);
+    memcpy(e->allocator_text, entries.allocator_text, sizeof e->allocator_text);
+    e->n_allocator_text = entries.n_allocator_text;
     for (int i = 0; i < MP_FN_COUNT; i++) {
         struct bp_site *s = &e->sites[i];
         s->addr = entries.addr[i];
         s->fn = i;
         s->hw_slot = -1;
-        for (int k = 0; k < i && s->addr; k++)
-            if (e->sites[k].addr == s->addr)
-                s->addr = 0; /* an alias (aligned_alloc = memalign): the first name handles it */
+    }
+    drop_aliases(e, &entries);
+    mp_alloc_entries_free(&entries);
+    for (int i = 0; i < MP_FN_COUNT; i++) {
+        struct bp_site *s = &e->sites[i];
         uint8_t text[16] = { 0 };
         if (s->addr && pread(e->mem_fd, text, sizeof text, (off_t)s->addr) > 0)
             mp_emu_decode(text, &s->emu);

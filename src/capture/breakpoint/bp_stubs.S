@@ -72,10 +72,12 @@ ret_common:                         /* rax: the allocator's result */
     and d_block+MP_STUB_D_MASK(%rip), %r10
     imul d_block+MP_STUB_D_RECSIZE(%rip), %r10
     add d_block+MP_STUB_D_RECS(%rip), %r10
-    xor %esi, %esi                  /* MP_REC_NOP: realloc failed, the block lives on */
-    test %rax, %rax
-    jz 5f
     mov $2, %esi                    /* MP_REC_FREE */
+    test %rax, %rax
+    jnz 5f
+    testl $MP_SLOT_F_FREE_ALWAYS, MP_SLOT_FLAGS(%r9)
+    jnz 5f
+    xor %esi, %esi                  /* MP_REC_NOP: realloc failed, the block lives on */
 5:  mov %esi, 8(%r10)
     movl $0, 12(%r10)
     mov MP_SLOT_FREE_ADDR(%r9), %rsi
@@ -106,8 +108,8 @@ ret_common:                         /* rax: the allocator's result */
     inc %rdx
     mov %rdx, (%r10)                /* commit */
     jmp 7f
-8:  cmpl $0, MP_SLOT_COUNT_FAIL(%r9)
-    je 7f
+8:  testl $MP_SLOT_F_COUNT_FAIL, MP_SLOT_FLAGS(%r9)
+    jz 7f
     lock incq d_block+MP_STUB_D_FAILED(%rip)
 7:  mov MP_SLOT_RET(%r9), %rcx
     movq $0, MP_SLOT_BUSY(%r9)      /* the slot is free again */

@@ -31,7 +31,10 @@
 #define MP_SLOT_RET 8
 #define MP_SLOT_SIZE 16
 #define MP_SLOT_TID 24
-#define MP_SLOT_COUNT_FAIL 28
+#define MP_SLOT_FLAGS 28
+#define MP_SLOT_F_COUNT_FAIL 1  /* a NULL result is a failed realloc of a live block */
+#define MP_SLOT_F_FREE_ALWAYS 2 /* the reserved FREE is committed even for a NULL result
+                                   (realloc(p, 0) of an allocator that frees inside) */
 #define MP_SLOT_NFRAMES 32
 #define MP_SLOT_TRUNCATED 36
 #define MP_SLOT_ENTRY_SP 40
@@ -48,7 +51,7 @@ struct mp_stub_slot {
     uint64_t ret;           /* the real return address */
     uint64_t size;          /* requested bytes */
     uint32_t tid;
-    uint32_t count_fail;    /* 1: a NULL result is a failed realloc of a live block */
+    uint32_t flags;         /* MP_SLOT_F_* */
     uint32_t nframes, truncated;
     uint64_t entry_sp;      /* where the return address was */
     uint64_t free_pos;      /* realloc of a block: its FREE's ring position + 1, reserved at the

@@ -11,8 +11,10 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <fnmatch.h>
 #include <link.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -27,6 +29,31 @@ static const char *const fn_names[MP_FN_COUNT] = {
     [MP_FN_VALLOC] = "valloc",
     [MP_FN_PVALLOC] = "pvalloc",
     [MP_FN_REALLOCARRAY] = "reallocarray",
+    [MP_FN_NEW] = "_Znwm",
+    [MP_FN_NEW_ARRAY] = "_Znam",
+    [MP_FN_NEW_NOTHROW] = "_ZnwmRKSt9nothrow_t",
+    [MP_FN_NEW_ARRAY_NOTHROW] = "_ZnamRKSt9nothrow_t",
+    [MP_FN_NEW_ALIGNED] = "_ZnwmSt11align_val_t",
+    [MP_FN_NEW_ARRAY_ALIGNED] = "_ZnamSt11align_val_t",
+    [MP_FN_NEW_ALIGNED_NOTHROW] = "_ZnwmSt11align_val_tRKSt9nothrow_t",
+    [MP_FN_NEW_ARRAY_ALIGNED_NOTHROW] = "_ZnamSt11align_val_tRKSt9nothrow_t",
+    [MP_FN_DELETE] = "_ZdlPv",
+    [MP_FN_DELETE_ARRAY] = "_ZdaPv",
+    [MP_FN_DELETE_SIZED] = "_ZdlPvm",
+    [MP_FN_DELETE_ARRAY_SIZED] = "_ZdaPvm",
+    [MP_FN_DELETE_NOTHROW] = "_ZdlPvRKSt9nothrow_t",
+    [MP_FN_DELETE_ARRAY_NOTHROW] = "_ZdaPvRKSt9nothrow_t",
+    [MP_FN_DELETE_ALIGNED] = "_ZdlPvSt11align_val_t",
+    [MP_FN_DELETE_ARRAY_ALIGNED] = "_ZdaPvSt11align_val_t",
+    [MP_FN_DELETE_SIZED_ALIGNED] = "_ZdlPvmSt11align_val_t",
+    [MP_FN_DELETE_ARRAY_SIZED_ALIGNED] = "_ZdaPvmSt11align_val_t",
+    [MP_FN_DELETE_ALIGNED_NOTHROW] = "_ZdlPvSt11align_val_tRKSt9nothrow_t",
+    [MP_FN_DELETE_ARRAY_ALIGNED_NOTHROW] = "_ZdaPvSt11align_val_tRKSt9nothrow_t",
+    [MP_FN_MALLOCX] = "mallocx",
+    [MP_FN_RALLOCX] = "rallocx",
+    [MP_FN_XALLOCX] = "xallocx",
+    [MP_FN_SDALLOCX] = "sdallocx",
+    [MP_FN_DALLOCX] = "dallocx",
 };
 
 const char *mp_alloc_fn_name(enum mp_alloc_fn fn)
@@ -34,10 +61,29 @@ const char *mp_alloc_fn_name(enum mp_alloc_fn fn)
     return fn < MP_FN_COUNT ? fn_names[fn] : "?";
 }
 
+enum mp_fn_kind mp_alloc_fn_kind(enum mp_alloc_fn fn)
+{
+    switch (fn) {
+    case MP_FN_FREE: case MP_FN_SDALLOCX: case MP_FN_DALLOCX:
+        return MP_KIND_FREE;
+    case MP_FN_CALLOC: return MP_KIND_CALLOC;
+    case MP_FN_REALLOC: case MP_FN_RALLOCX: return MP_KIND_REALLOC;
+    case MP_FN_REALLOCARRAY: return MP_KIND_REALLOCARRAY;
+    case MP_FN_ALIGNED_ALLOC: case MP_FN_MEMALIGN: return MP_KIND_ALIGNED;
+    case MP_FN_POSIX_MEMALIGN: return MP_KIND_POSIX_MEMALIGN;
+    case MP_FN_XALLOCX: return MP_KIND_XALLOCX;
+    default:
+        return fn >= MP_FN_DELETE && fn <= MP_FN_DELETE_ARRAY_ALIGNED_NOTHROW ? MP_KIND_FREE : MP_KIND_ALLOC;
+    }
+}
+
 /* What memprof needs from one ELF file. */
 struct elf_facts {
     uint64_t entry;            /* e_entry */
     int has_interp;            /* PT_INTERP: a dynamic program */
+    uint64_t lo, hi;           /* span of the PT_LOAD segments (link-time addresses) */
+    uint64_t text[MP_BP_MAX_TEXT][2]; /* executable PT_LOAD segments */
+    int n_text;
 };
 
 /* Looks up `n` names among the defined functions of path's symbol tables
@@ -58,14 +104,28 @@ static int elf_lookup(const char *path, const char *const *names, size_t n, uint
         return -1;
     }
     if (facts) {
+        memset(facts, 0, sizeof *facts);
         facts->entry = ehdr.e_entry;
-        facts->has_interp = 0;
+        facts->lo = UINT64_MAX;
         size_t phnum = 0;
         elf_getphdrnum(elf, &phnum);
         for (size_t i = 0; i < phnum; i++) {
             GElf_Phdr ph;
-            if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_INTERP)
+            if (!gelf_getphdr(elf, (int)i, &ph))
+                continue;
+            if (ph.p_type == PT_INTERP)
                 facts->has_interp = 1;
+            if (ph.p_type != PT_LOAD)
+                continue;
+            if (ph.p_vaddr < facts->lo)
+                facts->lo = ph.p_vaddr;
+            if (ph.p_vaddr + ph.p_memsz > facts->hi)
+                facts->hi = ph.p_vaddr + ph.p_memsz;
+            if ((ph.p_flags & PF_X) && facts->n_text < MP_BP_MAX_TEXT) {
+                facts->text[facts->n_text][0] = ph.p_vaddr;
+                facts->text[facts->n_text][1] = ph.p_vaddr + ph.p_memsz;
+                facts->n_text++;
+            }
         }
     }
     Elf_Scn *scn = NULL;
@@ -162,18 +222,112 @@ int mp_bp_link_map_consistent(int mem_fd, const struct mp_loader_hooks *hooks)
     return read_mem(mem_fd, hooks->r_debug, &rd, sizeof rd) == 0 && rd.r_map && rd.r_state == RT_CONSISTENT;
 }
 
-/* Fills out from one module when it defines malloc and free. */
-static int try_module(const char *path, uint64_t bias, int dynsym_only, struct mp_alloc_entries *out)
+/* Binds the names no earlier module defined to this one's definitions;
+ * remembers the module.  Returns the number of names it bound. */
+static int bind_module(const char *path, uint64_t bias, int dynsym_only, struct mp_alloc_entries *out)
 {
     uint64_t values[MP_FN_COUNT] = { 0 };
-    if (elf_lookup(path, fn_names, MP_FN_COUNT, values, dynsym_only, NULL) != 0)
+    struct elf_facts facts;
+    if (elf_lookup(path, fn_names, MP_FN_COUNT, values, dynsym_only, &facts) != 0)
         return 0;
-    if (!values[MP_FN_MALLOC] || !values[MP_FN_FREE])
+    struct mp_bp_module *grown = realloc(out->modules, (out->n_modules + 1) * sizeof *grown);
+    if (!grown)
         return 0;
+    out->modules = grown;
+    struct mp_bp_module *m = &out->modules[out->n_modules];
+    m->path = strdup(path);
+    if (!m->path)
+        return 0;
+    m->bias = bias;
+    m->lo = facts.lo == UINT64_MAX ? 0 : bias + facts.lo;
+    m->hi = bias + facts.hi;
+    out->n_modules++;
+    int bound = 0;
     for (int i = 0; i < MP_FN_COUNT; i++)
-        out->addr[i] = values[i] ? bias + values[i] : 0;
-    snprintf(out->module, sizeof out->module, "%s", path);
-    return 1;
+        if (!out->addr[i] && values[i]) {
+            out->addr[i] = bias + values[i];
+            bound++;
+        }
+    if (values[MP_FN_MALLOC] && out->addr[MP_FN_MALLOC] == bias + values[MP_FN_MALLOC]) {
+        snprintf(out->module, sizeof out->module, "%s", path);
+        /* malloc's library when it is a library of its own (not libc, not
+         * the program) */
+        const char *base = strrchr(path, '/');
+        base = base ? base + 1 : path;
+        if (dynsym_only && out->n_modules > 1 && fnmatch("libc.so*", base, 0) != 0)
+            for (int t = 0; t < facts.n_text; t++) {
+                out->allocator_text[t][0] = bias + facts.text[t][0];
+                out->allocator_text[t][1] = bias + facts.text[t][1];
+                out->n_allocator_text = t + 1;
+            }
+    }
+    return bound;
+}
+
+void mp_alloc_entries_free(struct mp_alloc_entries *e)
+{
+    for (size_t i = 0; i < e->n_modules; i++)
+        free(e->modules[i].path);
+    free(e->modules);
+    e->modules = NULL;
+    e->n_modules = 0;
+}
+
+uint64_t mp_bp_lookup(const struct mp_alloc_entries *e, const char *name)
+{
+    for (size_t i = 0; i < e->n_modules; i++) {
+        uint64_t v = 0;
+        const char *names[1] = { name };
+        if (elf_lookup(e->modules[i].path, names, 1, &v, i > 0 || e->n_modules > 1, NULL) == 0 && v)
+            return e->modules[i].bias + v;
+    }
+    return 0;
+}
+
+const struct mp_bp_module *mp_bp_module_at(const struct mp_alloc_entries *e, uint64_t addr)
+{
+    for (size_t i = 0; i < e->n_modules; i++)
+        if (addr >= e->modules[i].lo && addr < e->modules[i].hi)
+            return &e->modules[i];
+    return NULL;
+}
+
+int mp_bp_got_symbol(const struct mp_bp_module *m, uint64_t slot, char *name, size_t len)
+{
+    int fd = open(m->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    elf_version(EV_CURRENT);
+    Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+    int rc = -1;
+    Elf_Scn *scn = NULL;
+    while (elf && rc != 0 && (scn = elf_nextscn(elf, scn)) != NULL) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA || !sh.sh_entsize)
+            continue;
+        Elf_Scn *symscn = elf_getscn(elf, sh.sh_link);
+        GElf_Shdr symsh;
+        Elf_Data *data = elf_getdata(scn, NULL), *syms = symscn ? elf_getdata(symscn, NULL) : NULL;
+        if (!data || !syms || !gelf_getshdr(symscn, &symsh))
+            continue;
+        for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+            GElf_Rela r;
+            GElf_Sym sym;
+            if (!gelf_getrela(data, (int)i, &r) || r.r_offset + m->bias != slot ||
+                !gelf_getsym(syms, (int)GELF_R_SYM(r.r_info), &sym))
+                continue;
+            const char *n = elf_strptr(elf, symsh.sh_link, sym.st_name);
+            if (n && *n) {
+                snprintf(name, len, "%s", n);
+                rc = 0;
+            }
+            break;
+        }
+    }
+    if (elf)
+        elf_end(elf);
+    close(fd);
+    return rc;
 }
 
 int mp_bp_find_allocator(pid_t pid, int mem_fd, const struct mp_loader_hooks *hooks, struct mp_alloc_entries *out,
@@ -191,7 +345,8 @@ int mp_bp_find_allocator(pid_t pid, int mem_fd, const struct mp_loader_hooks *ho
             snprintf(err, errlen, "cannot read the program's ELF headers or auxiliary vector (process %d)", (int)pid);
             return -1;
         }
-        if (!try_module(exe, at_entry - facts.entry, 0, out))
+        bind_module(exe, at_entry - facts.entry, 0, out);
+        if (!out->addr[MP_FN_MALLOC] || !out->addr[MP_FN_FREE])
             return 1;
         snprintf(out->module, sizeof out->module, "%s", n > 0 ? exe_path : exe);
         return 0;
@@ -215,12 +370,13 @@ int mp_bp_find_allocator(pid_t pid, int mem_fd, const struct mp_loader_hooks *ho
                 }
         /* the first entry is the program (empty name); the vdso has a name but no file */
         const char *path = guard == 0 ? exe : name;
-        if (path[0] == '/' && try_module(path, lm.l_addr, 1, out)) {
-            if (guard == 0)
-                snprintf(out->module, sizeof out->module, "%s", exe_path);
-            return 0;
-        }
+        if (path[0] == '/')
+            bind_module(path, lm.l_addr, 1, out);
         lm_addr = (uint64_t)(uintptr_t)lm.l_next;
     }
-    return 1;
+    if (!out->addr[MP_FN_MALLOC] || !out->addr[MP_FN_FREE])
+        return 1;
+    if (out->n_modules && strcmp(out->module, exe) == 0)
+        snprintf(out->module, sizeof out->module, "%s", exe_path);
+    return 0;
 }

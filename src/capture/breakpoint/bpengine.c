@@ -160,23 +160,31 @@ static uint64_t requested_size(int fn, const uint64_t *a, int *skip)
 {
     uint64_t bytes;
     *skip = 0;
-    switch (fn) {
-    case MP_FN_CALLOC:
+    switch (mp_alloc_fn_kind((enum mp_alloc_fn)fn)) {
+    case MP_KIND_CALLOC:
         return a[0] * a[1]; /* a successful calloc did not overflow */
-    case MP_FN_REALLOC:
+    case MP_KIND_REALLOC:
+    case MP_KIND_ALIGNED:
+    case MP_KIND_XALLOCX:
         return a[1];
-    case MP_FN_REALLOCARRAY:
+    case MP_KIND_REALLOCARRAY:
         if (__builtin_mul_overflow(a[1], a[2], &bytes))
             *skip = 1; /* fails with ENOMEM, the block untouched */
         return bytes;
-    case MP_FN_POSIX_MEMALIGN:
+    case MP_KIND_POSIX_MEMALIGN:
         return a[2];
-    case MP_FN_ALIGNED_ALLOC:
-    case MP_FN_MEMALIGN:
-        return a[1];
-    default: /* malloc, valloc, pvalloc */
-        return a[0];
+    case MP_KIND_FREE:
+        return 0;
+    case MP_KIND_ALLOC:
+        break;
     }
+    return a[0]; /* malloc, operator new, mallocx, valloc, pvalloc */
+}
+
+static int resizes(int fn)
+{
+    enum mp_fn_kind k = mp_alloc_fn_kind((enum mp_alloc_fn)fn);
+    return k == MP_KIND_REALLOC || k == MP_KIND_REALLOCARRAY;
 }
 
 /* The thread came back from the call whose return address we replaced. */
@@ -184,17 +192,39 @@ static void on_return(struct mp_bpengine *e, struct bp_thread *t, struct user_re
 {
     int skip;
     uint64_t size = requested_size(t->fn, t->args, &skip), block = regs->rax;
-    if (t->fn == MP_FN_POSIX_MEMALIGN) {
+    enum mp_fn_kind kind = mp_alloc_fn_kind((enum mp_alloc_fn)t->fn);
+    if (kind == MP_KIND_POSIX_MEMALIGN) {
         block = 0;
         if ((int)regs->rax == 0 && pread(e->mem_fd, &block, sizeof block, (off_t)t->args[0]) != sizeof block)
             block = 0;
+    } else if (kind == MP_KIND_XALLOCX) {
+        /* resized in place when the real size it returns is at least the
+         * size asked for: a realloc to min(real size, size + extra) */
+        block = 0;
+        if (regs->rax >= size) {
+            uint64_t wanted = size + t->args[2] < size ? UINT64_MAX : size + t->args[2];
+            struct mp_event ev = { .kind = MP_EV_FREE, .tid = (uint32_t)t->tid, .addr = t->args[0],
+                                   .nframes = 1, .frames = &t->ret };
+            if (mp_ring_reader_post_heap(e->ring, &ev) == 0)
+                e->stats.frees++;
+            post(e, MP_EV_ALLOC, t->tid, t->args[0], regs->rax < wanted ? regs->rax : wanted, t);
+        }
     }
     if (block)
         post(e, MP_EV_ALLOC, t->tid, block, size, t);
-    else if ((t->fn == MP_FN_REALLOC || t->fn == MP_FN_REALLOCARRAY) && t->args[0] && size)
+    else if (resizes(t->fn) && t->args[0] && size)
         e->stats.failed_reallocs++;
     t->pending = 0;
     regs->rip = t->ret;
+}
+
+/* Is pc in the allocator library (when it is not libc)? */
+static int in_allocator(const struct mp_bpengine *e, uint64_t pc)
+{
+    for (int i = 0; i < e->n_allocator_text; i++)
+        if (pc >= e->allocator_text[i][0] && pc < e->allocator_text[i][1])
+            return 1;
+    return 0;
 }
 
 /* An entry: record what can be recorded now, replace the return address
@@ -205,6 +235,7 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
                     const struct user_regs_struct *regs)
 {
     int fn = site->fn;
+    enum mp_fn_kind kind = mp_alloc_fn_kind((enum mp_alloc_fn)fn);
     if (bp_call_open(e, t)) {
         /* below the open call's frame: realloc calling malloc; at the same
          * stack pointer: a tail call (reallocarray jumps to realloc), whose
@@ -218,7 +249,13 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
         t->pending = 0;
     }
     uint64_t a[3] = { regs->rdi, regs->rsi, regs->rdx };
-    if (fn == MP_FN_FREE) {
+    if (kind == MP_KIND_FREE) {
+        uint64_t ret = 0;
+        if (e->n_allocator_text && pread(e->mem_fd, &ret, sizeof ret, (off_t)regs->rsp) == sizeof ret &&
+            in_allocator(e, ret)) {
+            e->stats.self_calls++;
+            return 0;
+        }
         if (a[0])
             post_free(e, t->tid, a[0], regs->rsp);
         return 0;
@@ -227,11 +264,29 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
     uint64_t size = requested_size(fn, a, &skip);
     if (skip)
         return 0;
-    int realloc_of_block = (fn == MP_FN_REALLOC || fn == MP_FN_REALLOCARRAY) && a[0];
-    if (realloc_of_block && size == 0)
-        return 0; /* realloc(p, 0): glibc frees p through free itself, which records it */
-    /* posix_memalign's result is behind a pointer: its return comes back through a trap */
-    int slot = fn == MP_FN_POSIX_MEMALIGN ? -1 : mp_bp_inproc_take_slot(&e->inproc);
+    int realloc_of_block = resizes(fn) && a[0];
+    /* glibc's realloc(p, 0) frees p through free itself, which records it;
+     * other allocators free inside: the reserved FREE is committed whatever
+     * the result */
+    int free_always = realloc_of_block && size == 0;
+    if (free_always && !e->n_allocator_text)
+        return 0;
+    /* posix_memalign's and xallocx's results are not the block in rax: their
+     * returns come back through a trap */
+    int slot = kind == MP_KIND_POSIX_MEMALIGN || kind == MP_KIND_XALLOCX ? -1 : mp_bp_inproc_take_slot(&e->inproc);
+    uint64_t *frames = slot >= 0 ? e->inproc.slots[slot].frames : t->frames;
+    uint32_t truncated = 0;
+    int n = mp_remote_unwind_at_entry(e->unwinder, regs->rsp, regs->rbp, frames, MP_MAX_FRAMES, &truncated);
+    if (n <= 0) {
+        e->stats.unreadable++;
+        if (realloc_of_block)
+            post_free(e, t->tid, a[0], regs->rsp); /* the block is taken as freed */
+        return 0;
+    }
+    if (in_allocator(e, frames[0])) {
+        e->stats.self_calls++;
+        return 0;
+    }
     /* realloc of a block: its FREE takes its place in the ring before the
      * memory can be reused.  Through a stub, as the agent does: a position
      * reserved now, committed by the stub (a NOP if realloc failed). */
@@ -240,21 +295,14 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
         free_pos++;
     else if (realloc_of_block)
         post_free(e, t->tid, a[0], regs->rsp);
-    uint64_t *frames = slot >= 0 ? e->inproc.slots[slot].frames : t->frames;
-    uint32_t truncated = 0;
-    int n = mp_remote_unwind_at_entry(e->unwinder, regs->rsp, regs->rbp, frames, MP_MAX_FRAMES, &truncated);
     uint64_t hijack = slot >= 0 ? mp_bp_inproc_ret_stub(&e->inproc, slot) : e->ret_trap;
-    if (n <= 0) {
-        e->stats.unreadable++;
-        bp_release_free_pos(e, free_pos, t->tid, a[0]);
-        return 0;
-    }
     if (slot >= 0) {
         struct mp_stub_slot *k = &e->inproc.slots[slot];
         k->ret = frames[0];
         k->size = size;
         k->tid = (uint32_t)t->tid;
-        k->count_fail = realloc_of_block && !free_pos;
+        k->flags = (realloc_of_block && !free_pos ? MP_SLOT_F_COUNT_FAIL : 0) |
+                   (free_always ? MP_SLOT_F_FREE_ALWAYS : 0);
         k->free_pos = free_pos;
         k->free_addr = a[0];
         k->nframes = (uint32_t)n;

@@ -33,6 +33,8 @@ struct mp_bpengine_stats {
     uint64_t traps;             /* breakpoint hits handled */
     uint64_t allocs, frees;     /* events posted */
     uint64_t nested;            /* entries inside an allocator call, not recorded */
+    uint64_t self_calls;        /* calls the allocator library made to itself, not recorded */
+    uint64_t aliases;           /* entries left to the entry they jump to */
     uint64_t emulated, stepped; /* INT3 entries carried out / stepped over */
     uint64_t abandoned;         /* calls whose return never came (longjmp out, thread gone) */
     uint64_t failed_reallocs;   /* realloc failed: the block was counted as freed at the call */

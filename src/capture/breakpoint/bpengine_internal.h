@@ -51,6 +51,8 @@ struct mp_bpengine {
     struct mp_loader_hooks loader;
     struct bp_site loader_site;      /* until armed (dynamic programs) */
     struct bp_site sites[MP_FN_COUNT];
+    uint64_t allocator_text[MP_BP_MAX_TEXT][2]; /* malloc's library when not libc (bp_target.h) */
+    int n_allocator_text;
     uint64_t ret_trap;               /* malloc's entry: returns that come back through a trap */
     uint64_t dr_addr[N_DEBUG_REGS];
     int n_dr;

@@ -12,11 +12,15 @@
  *   mov dword/qword [base+disp], imm32
  *   lea r64, [base+disp]
  *   test r, r (32/64)       cmp byte [rip+disp], imm8  (these set the flags)
+ *   add/sub/cmp r, imm8/imm32 (32/64)   xor r, r (32/64)
  *
- * Anything else (prefixes other than REX, SIB with an index, 8/16-bit
- * operands, arithmetic) is single-stepped, and so is a move whose memory
- * operand is not on the thread's own stack (near rsp): memory other threads
- * may use at the same time gets the real, atomic instruction. */
+ * That covers the entries of glibc's, jemalloc's, tcmalloc's and mimalloc's
+ * allocator functions.  Anything else (prefixes other than REX, SIB with an
+ * index, 8/16-bit operands, other arithmetic) is single-stepped, and so is a
+ * store whose memory operand is not on the thread's own stack (near rsp):
+ * memory other threads may use at the same time gets the real, atomic
+ * instruction.  A load is a read: from the stack, or an aligned global
+ * (rip-relative: tcmalloc's and mimalloc's malloc start by loading one). */
 #define _GNU_SOURCE
 #include "emulate.h"
 
@@ -40,7 +44,9 @@ enum {
     EMU_LEAVE,
     EMU_LEA,      /* reg <- base + disp */
     EMU_TEST_RR,  /* flags <- reg & base */
-    EMU_CMP_M8    /* flags <- byte [base + disp] - imm (a read: any address) */
+    EMU_CMP_M8,   /* flags <- byte [base + disp] - imm (a read: any address) */
+    EMU_ALU_RI,   /* reg <- reg op imm (op in disp: 0 add, 5 sub, 7 cmp: flags only) */
+    EMU_XOR_RR    /* reg <- reg ^ base, logical flags */
 };
 
 #define BASE_RIP 16
@@ -109,6 +115,28 @@ void mp_emu_decode(const uint8_t *b, struct mp_emu *e)
         e->width = (rex & 8) ? 8 : 4;
         e->base = (uint8_t)((b[i + 1] & 7) | ((rex & 1) ? 8 : 0));
         e->reg = (uint8_t)(((b[i + 1] >> 3) & 7) | ((rex & 4) ? 8 : 0));
+        e->len = (uint8_t)(i + 2);
+        return;
+    }
+    if ((op == 0x81 || op == 0x83) && (b[i + 1] >> 6) == 3 && !(rex & 0x02)) { /* add/sub/cmp r, imm */
+        uint8_t ext = (b[i + 1] >> 3) & 7;
+        if (ext != 0 && ext != 5 && ext != 7)
+            return;
+        e->kind = EMU_ALU_RI;
+        e->width = (rex & 8) ? 8 : 4;
+        e->reg = (uint8_t)((b[i + 1] & 7) | ((rex & 1) ? 8 : 0));
+        e->disp = ext;
+        e->imm = op == 0x83 ? (int8_t)b[i + 2] : i32(b + i + 2);
+        e->len = (uint8_t)(i + 2 + (op == 0x83 ? 1 : 4));
+        return;
+    }
+    if ((op == 0x31 || op == 0x33) && (b[i + 1] >> 6) == 3 && !(rex & 0x02)) { /* xor r, r */
+        uint8_t rm = (uint8_t)((b[i + 1] & 7) | ((rex & 1) ? 8 : 0));
+        uint8_t r = (uint8_t)(((b[i + 1] >> 3) & 7) | ((rex & 4) ? 8 : 0));
+        e->kind = EMU_XOR_RR;
+        e->width = (rex & 8) ? 8 : 4;
+        e->reg = op == 0x31 ? rm : r;   /* the destination */
+        e->base = op == 0x31 ? r : rm;
         e->len = (uint8_t)(i + 2);
         return;
     }
@@ -273,7 +301,8 @@ int mp_emu_execute(const struct mp_emu *e, struct user_regs_struct *regs, int me
     case EMU_STORE_IMM: {
         uint64_t base = e->base == BASE_RIP ? next : *reg_ptr(regs, e->base);
         uint64_t addr = base + (uint64_t)(int64_t)e->disp;
-        if (addr + 128 < regs->rsp || addr >= regs->rsp + STACK_WINDOW)
+        int global_read = e->kind == EMU_LOAD && e->base == BASE_RIP && (addr & (e->width - 1)) == 0;
+        if (!global_read && (addr + 128 < regs->rsp || addr >= regs->rsp + STACK_WINDOW))
             return -1;
         if (e->kind == EMU_LOAD) {
             uint64_t v = 0;
@@ -294,6 +323,36 @@ int mp_emu_execute(const struct mp_emu *e, struct user_regs_struct *regs, int me
         regs->rip = next;
         return 0;
     }
+    case EMU_ALU_RI: {
+        unsigned bits = e->width * 8u;
+        uint64_t mask = bits == 64 ? ~0ull : 0xffffffffull;
+        uint64_t a = *reg_ptr(regs, e->reg) & mask, b = (uint64_t)e->imm & mask, r;
+        int cf, of;
+        uint64_t sign = 1ull << (bits - 1);
+        if (e->disp == 0) {
+            r = (a + b) & mask;
+            cf = r < a;
+            of = (~(a ^ b) & (a ^ r) & sign) != 0;
+        } else {
+            r = (a - b) & mask;
+            cf = a < b;
+            of = ((a ^ b) & (a ^ r) & sign) != 0;
+        }
+        regs->eflags = flags_of(regs->eflags, r, bits, cf, of, ((a ^ b ^ r) & 0x10) != 0);
+        if (e->disp != 7)
+            *reg_ptr(regs, e->reg) = r; /* a 32-bit result zero-extends */
+        regs->rip = next;
+        return 0;
+    }
+    case EMU_XOR_RR: {
+        uint64_t v = *reg_ptr(regs, e->reg) ^ *reg_ptr(regs, e->base);
+        if (e->width == 4)
+            v = (uint32_t)v;
+        *reg_ptr(regs, e->reg) = v;
+        regs->eflags = flags_of(regs->eflags, v, e->width * 8u, 0, 0, 0);
+        regs->rip = next;
+        return 0;
+    }
     case EMU_CMP_M8: {
         uint8_t m;
         if (pread(mem_fd, &m, 1, (off_t)(next + (uint64_t)(int64_t)e->disp)) != 1)
@@ -307,6 +366,16 @@ int mp_emu_execute(const struct mp_emu *e, struct user_regs_struct *regs, int me
     default:
         return -1;
     }
+}
+
+int mp_emu_is_jump(const struct mp_emu *e)
+{
+    return e->kind == EMU_JMP;
+}
+
+int mp_emu_is_register_move(const struct mp_emu *e)
+{
+    return e->kind == EMU_NOP || e->kind == EMU_MOV_RR;
 }
 
 int mp_emu_push_value(const struct mp_emu *e, const struct user_regs_struct *regs, uint64_t *value)

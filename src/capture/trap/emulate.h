@@ -25,6 +25,12 @@ struct user_regs_struct;
  * through mem_fd.  0 when done (regs updated, to be set), -1: step it. */
 int mp_emu_execute(const struct mp_emu *e, struct user_regs_struct *regs, int mem_fd);
 
+/* What alias analysis (bp_alias.c) needs: an unconditional direct jump
+ * (target: address + len + disp), or a move between registers (or a nop)
+ * that a forwarding function does before it jumps on. */
+int mp_emu_is_jump(const struct mp_emu *e);
+int mp_emu_is_register_move(const struct mp_emu *e);
+
 /* When the instruction is a push: 1 and the value it stores at rsp - 8. */
 int mp_emu_push_value(const struct mp_emu *e, const struct user_regs_struct *regs, uint64_t *value);
 
