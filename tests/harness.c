@@ -140,13 +140,19 @@ const char *repo_path(const char *rel)
 
 const char *build_fixture(const char *name, const char *compiler, const char *flags, const char *outname)
 {
+    return build_fixture_with(name, compiler, flags, "", outname);
+}
+
+const char *build_fixture_with(const char *name, const char *compiler, const char *flags, const char *after,
+                               const char *outname)
+{
     static char bufs[8][4096];
     static int next;
     char *out = bufs[next++ % 8];
     snprintf(out, 4096, "%s/%s", test_tmp_dir(), outname);
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s -o '%s' '%s' -pthread", compiler, flags, out,
-             repo_path(name));
+    snprintf(cmd, sizeof cmd, "%s %s -o '%s' '%s' %s -pthread", compiler, flags, out,
+             repo_path(name), after);
     if (system(cmd) != 0) {
         fprintf(stderr, "fixture build failed: %s\n", cmd);
         return NULL;
@@ -306,6 +312,10 @@ static void fixture_annotation(void *ctx, int line, const char *kw, char *body)
         l->allocated_bytes = annotation_field(body, "allocated_bytes");
         l->free_calls = annotation_field(body, "free_calls");
         l->freed_bytes = annotation_field(body, "freed_bytes");
+    } else if (strcmp(kw, "dtv") == 0) {
+        struct fixture_line *l = fixture_line_for(f, line);
+        l->has_dtv++;
+        l->dtv_calls = annotation_field(body, "calls");
     } else if (strcmp(kw, "incl") == 0) {
         struct fixture_line *l = fixture_line_for(f, line);
         l->has_incl++;

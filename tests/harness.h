@@ -28,6 +28,9 @@ const char *repo_path(const char *rel); /* absolute path of a file in the repo (
  * OUTNAME; returns the path (static storage, valid until the next 8 calls) or
  * NULL (with the compiler's output on stderr). */
 const char *build_fixture(const char *name, const char *compiler, const char *flags, const char *outname);
+/* The same with `after` (libraries) after the source file. */
+const char *build_fixture_with(const char *name, const char *compiler, const char *flags, const char *after,
+                               const char *outname);
 
 char *read_file(const char *path, size_t *len);
 
@@ -55,7 +58,7 @@ void annotation_build(char *body, char *compiler, char *flags);
  * the fields of a kind the line does not carry are 0. */
 struct fixture_line {
     int line;
-    int has_expect, has_incl, has_peak, has_leak, has_temporary;
+    int has_expect, has_incl, has_peak, has_leak, has_temporary, has_dtv;
     uint64_t alloc_calls, allocated_bytes, free_calls, freed_bytes; /* @expect */
     uint64_t occurrences, incl_bytes;                               /* @incl */
     uint64_t peak_bytes;                                            /* @peak */
@@ -64,6 +67,7 @@ struct fixture_line {
     int has_leakkind;
     uint64_t kind_bytes[4], kind_blocks[4];                         /* @leakkind: definite, indirect,
                                                                        possible, reachable */
+    uint64_t dtv_calls;                                             /* @dtv */
 };
 
 /* All the annotations of one fixture; what a file does not carry is 0. */

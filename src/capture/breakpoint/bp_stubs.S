@@ -89,7 +89,9 @@ ret_common:                         /* rax: the allocator's result */
     inc %rdx
     mov %rdx, (%r10)                /* commit */
     movq $0, MP_SLOT_FREE_POS(%r9)
-6:  test %rax, %rax
+6:  testl $MP_SLOT_F_NO_ALLOC, MP_SLOT_FLAGS(%r9)
+    jnz 7f
+    test %rax, %rax
     jz 8f
     reserve_record
     movl $1, 8(%r10)                /* MP_REC_ALLOC */

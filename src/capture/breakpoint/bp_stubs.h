@@ -35,6 +35,8 @@
 #define MP_SLOT_F_COUNT_FAIL 1  /* a NULL result is a failed realloc of a live block */
 #define MP_SLOT_F_FREE_ALWAYS 2 /* the reserved FREE is committed even for a NULL result
                                    (realloc(p, 0) of an allocator that frees inside) */
+#define MP_SLOT_F_NO_ALLOC 4    /* a free-like call (operator delete, sdallocx): its return
+                                   records nothing, it only ends the call */
 #define MP_SLOT_NFRAMES 32
 #define MP_SLOT_TRUNCATED 36
 #define MP_SLOT_ENTRY_SP 40

@@ -144,14 +144,19 @@ static void post(struct mp_bpengine *e, enum mp_event_kind kind, pid_t tid, uint
 
 /* A free (or the free half of a realloc) at an allocator's entry: its one
  * frame is the return address on top of the stack, the line that called. */
+static void post_free_at(struct mp_bpengine *e, pid_t tid, uint64_t block, const uint64_t *site)
+{
+    struct mp_event ev = { .kind = MP_EV_FREE, .tid = (uint32_t)tid, .addr = block,
+                           .nframes = site != NULL, .frames = site };
+    if (mp_ring_reader_post_heap(e->ring, &ev) == 0)
+        e->stats.frees++;
+}
+
 static void post_free(struct mp_bpengine *e, pid_t tid, uint64_t block, uint64_t sp)
 {
     uint64_t site;
-    struct mp_event ev = { .kind = MP_EV_FREE, .tid = (uint32_t)tid, .addr = block, .frames = &site };
-    if (pread(e->mem_fd, &site, sizeof site, (off_t)sp) == sizeof site)
-        ev.nframes = 1;
-    if (mp_ring_reader_post_heap(e->ring, &ev) == 0)
-        e->stats.frees++;
+    int have = pread(e->mem_fd, &site, sizeof site, (off_t)sp) == sizeof site;
+    post_free_at(e, tid, block, have ? &site : NULL);
 }
 
 /* The size an allocating call asks for, from its arguments; 0 with *skip
@@ -193,7 +198,9 @@ static void on_return(struct mp_bpengine *e, struct bp_thread *t, struct user_re
     int skip;
     uint64_t size = requested_size(t->fn, t->args, &skip), block = regs->rax;
     enum mp_fn_kind kind = mp_alloc_fn_kind((enum mp_alloc_fn)t->fn);
-    if (kind == MP_KIND_POSIX_MEMALIGN) {
+    if (kind == MP_KIND_FREE) {
+        block = 0; /* it only ended the call */
+    } else if (kind == MP_KIND_POSIX_MEMALIGN) {
         block = 0;
         if ((int)regs->rax == 0 && pread(e->mem_fd, &block, sizeof block, (off_t)t->args[0]) != sizeof block)
             block = 0;
@@ -203,10 +210,7 @@ static void on_return(struct mp_bpengine *e, struct bp_thread *t, struct user_re
         block = 0;
         if (regs->rax >= size) {
             uint64_t wanted = size + t->args[2] < size ? UINT64_MAX : size + t->args[2];
-            struct mp_event ev = { .kind = MP_EV_FREE, .tid = (uint32_t)t->tid, .addr = t->args[0],
-                                   .nframes = 1, .frames = &t->ret };
-            if (mp_ring_reader_post_heap(e->ring, &ev) == 0)
-                e->stats.frees++;
+            post_free_at(e, t->tid, t->args[0], &t->ret);
             post(e, MP_EV_ALLOC, t->tid, t->args[0], regs->rax < wanted ? regs->rax : wanted, t);
         }
     }
@@ -249,52 +253,63 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
         t->pending = 0;
     }
     uint64_t a[3] = { regs->rdi, regs->rsi, regs->rdx };
+    int slot = -1;
+    uint64_t *frames = t->frames, free_pos = 0;
+    uint32_t truncated = 0;
+    int n = 0, free_always = 0, realloc_of_block = 0, skip;
+    uint64_t size = requested_size(fn, a, &skip);
     if (kind == MP_KIND_FREE) {
         uint64_t ret = 0;
-        if (e->n_allocator_text && pread(e->mem_fd, &ret, sizeof ret, (off_t)regs->rsp) == sizeof ret &&
-            in_allocator(e, ret)) {
+        int have_ret = pread(e->mem_fd, &ret, sizeof ret, (off_t)regs->rsp) == sizeof ret;
+        if (have_ret && in_allocator(e, ret)) {
             e->stats.self_calls++;
             return 0;
         }
         if (a[0])
+            post_free_at(e, t->tid, a[0], have_ret ? &ret : NULL);
+        /* free itself calls nothing we watch; operator delete and sdallocx
+         * may (jemalloc's sized aligned delete ends in a jump to sdallocx):
+         * their call stays open until they return, so that is not counted
+         * again */
+        if (fn == MP_FN_FREE || !a[0] || !have_ret)
+            return 0;
+        slot = mp_bp_inproc_take_slot(&e->inproc);
+        frames[0] = ret;
+        n = 1;
+    } else {
+        if (skip)
+            return 0;
+        realloc_of_block = resizes(fn) && a[0];
+        /* glibc's realloc(p, 0) frees p through free itself, which records
+         * it; other allocators free inside: the reserved FREE is committed
+         * whatever the result */
+        free_always = realloc_of_block && size == 0;
+        if (free_always && !e->n_allocator_text)
+            return 0;
+        /* posix_memalign's and xallocx's results are not the block in rax:
+         * their returns come back through a trap */
+        slot = kind == MP_KIND_POSIX_MEMALIGN || kind == MP_KIND_XALLOCX ? -1 : mp_bp_inproc_take_slot(&e->inproc);
+        frames = slot >= 0 ? e->inproc.slots[slot].frames : t->frames;
+        n = mp_remote_unwind_at_entry(e->unwinder, regs->rsp, regs->rbp, frames, MP_MAX_FRAMES, &truncated);
+        if (n <= 0) {
+            e->stats.unreadable++;
+            if (realloc_of_block)
+                post_free(e, t->tid, a[0], regs->rsp); /* the block is taken as freed */
+            return 0;
+        }
+        if (in_allocator(e, frames[0])) {
+            e->stats.self_calls++;
+            return 0;
+        }
+        /* realloc of a block: its FREE takes its place in the ring before
+         * the memory can be reused.  Through a stub, as the agent does: a
+         * position reserved now, committed by the stub (a NOP if realloc
+         * failed). */
+        if (realloc_of_block && slot >= 0 && mp_ring_reader_reserve(e->ring, &free_pos) == 0)
+            free_pos++;
+        else if (realloc_of_block)
             post_free(e, t->tid, a[0], regs->rsp);
-        return 0;
     }
-    int skip;
-    uint64_t size = requested_size(fn, a, &skip);
-    if (skip)
-        return 0;
-    int realloc_of_block = resizes(fn) && a[0];
-    /* glibc's realloc(p, 0) frees p through free itself, which records it;
-     * other allocators free inside: the reserved FREE is committed whatever
-     * the result */
-    int free_always = realloc_of_block && size == 0;
-    if (free_always && !e->n_allocator_text)
-        return 0;
-    /* posix_memalign's and xallocx's results are not the block in rax: their
-     * returns come back through a trap */
-    int slot = kind == MP_KIND_POSIX_MEMALIGN || kind == MP_KIND_XALLOCX ? -1 : mp_bp_inproc_take_slot(&e->inproc);
-    uint64_t *frames = slot >= 0 ? e->inproc.slots[slot].frames : t->frames;
-    uint32_t truncated = 0;
-    int n = mp_remote_unwind_at_entry(e->unwinder, regs->rsp, regs->rbp, frames, MP_MAX_FRAMES, &truncated);
-    if (n <= 0) {
-        e->stats.unreadable++;
-        if (realloc_of_block)
-            post_free(e, t->tid, a[0], regs->rsp); /* the block is taken as freed */
-        return 0;
-    }
-    if (in_allocator(e, frames[0])) {
-        e->stats.self_calls++;
-        return 0;
-    }
-    /* realloc of a block: its FREE takes its place in the ring before the
-     * memory can be reused.  Through a stub, as the agent does: a position
-     * reserved now, committed by the stub (a NOP if realloc failed). */
-    uint64_t free_pos = 0;
-    if (realloc_of_block && slot >= 0 && mp_ring_reader_reserve(e->ring, &free_pos) == 0)
-        free_pos++;
-    else if (realloc_of_block)
-        post_free(e, t->tid, a[0], regs->rsp);
     uint64_t hijack = slot >= 0 ? mp_bp_inproc_ret_stub(&e->inproc, slot) : e->ret_trap;
     if (slot >= 0) {
         struct mp_stub_slot *k = &e->inproc.slots[slot];
@@ -302,10 +317,10 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
         k->size = size;
         k->tid = (uint32_t)t->tid;
         k->flags = (realloc_of_block && !free_pos ? MP_SLOT_F_COUNT_FAIL : 0) |
-                   (free_always ? MP_SLOT_F_FREE_ALWAYS : 0);
+                   (free_always ? MP_SLOT_F_FREE_ALWAYS : 0) | (kind == MP_KIND_FREE ? MP_SLOT_F_NO_ALLOC : 0);
         k->free_pos = free_pos;
         k->free_addr = a[0];
-        k->nframes = (uint32_t)n;
+        k->nframes = kind == MP_KIND_FREE ? 0 : (uint32_t)n;
         k->truncated = truncated;
         k->entry_sp = regs->rsp;
         __atomic_store_n(&k->busy, 1, __ATOMIC_RELEASE);
