@@ -4,13 +4,27 @@
  * events.  Counting follows valgrind: realloc(p, n) with p != NULL and n > 0 is
  * one MP_EV_FREE of p followed by one MP_EV_ALLOC of the result; realloc(p, 0)
  * is one MP_EV_FREE; realloc(NULL, n) is one MP_EV_ALLOC; free(NULL) is nothing.
- * Sizes are the requested sizes (calloc: n * m). */
+ * Sizes are the requested sizes (calloc: n * m).
+ *
+ * Mapped memory (the program's own mmap, mremap, munmap, brk and sbrk, none
+ * made inside an allocator call) is a second kind: MP_EV_MAP when anonymous
+ * private pages (or brk's area) appear, MP_EV_UNMAP when a range goes (any
+ * range: the profile knows which parts it counts), and mremap as
+ * MP_EV_REMAP_FROM (the old range, sent before the call) then MP_EV_REMAP_TO
+ * (the new one) from the same thread: the new range counts when the old one
+ * did.  mmap and mremap sizes are page-rounded, as the kernel maps them;
+ * brk's are the bytes the break moved.
+ *
+ * Blocks annotated with memprof.h's MEMPROF_ALLOC/FREE (a program's own
+ * pools) are MP_EV_ALLOC/FREE with MP_CLIENT_BLOCK set in addr: a pool's
+ * object may start where the pool's own malloc'ed chunk starts. */
 #ifndef MEMPROF_EVENT_H
 #define MEMPROF_EVENT_H
 
 #include <stdint.h>
 
 #define MP_MAX_FRAMES 48
+#define MP_CLIENT_BLOCK (1ULL << 63)
 
 enum mp_event_kind {
     MP_EV_ALLOC = 1, /* a block of `size` bytes now lives at `addr` */
@@ -19,14 +33,20 @@ enum mp_event_kind {
     MP_EV_LINE = 4,  /* line mode: thread `tid` reached line-event `addr` (an id
                         the line-mode engine gave that source line; see
                         events/line_events.h), with the process's `rss_bytes` then */
+    MP_EV_MAP = 5,   /* `size` bytes of mapped memory now live at `addr` (with a stack) */
+    MP_EV_UNMAP = 6, /* [addr, addr + size) is unmapped */
+    MP_EV_REMAP_FROM = 7, /* mremap's old range [addr, addr + size); flags MP_EV_F_DONTUNMAP */
+    MP_EV_REMAP_TO = 8,   /* mremap's new range (with a stack) */
 };
+
+#define MP_EV_F_DONTUNMAP 1 /* MREMAP_DONTUNMAP: the old range stays mapped */
 
 struct mp_event {
     enum mp_event_kind kind;
     uint32_t tid;          /* thread that made the call (MP_EV_FREE: 0 when the engine
                               does not know it) */
     uint64_t addr;         /* block address */
-    uint64_t size;         /* requested bytes (MP_EV_ALLOC only) */
+    uint64_t size;         /* requested bytes (MP_EV_ALLOC), mapped bytes (MP_EV_MAP ...) */
     uint32_t nframes;      /* number of valid entries in frames */
     uint32_t truncated;    /* nonzero when the stack was deeper than MP_MAX_FRAMES */
     const uint64_t *frames;/* return addresses, innermost first: frames[0] is the
@@ -35,6 +55,7 @@ struct mp_event {
                               call's return address; none when the engine has none) */
     uint64_t time_ns;      /* MP_EV_SAMPLE, MP_EV_LINE: nanoseconds since the target started */
     uint64_t rss_bytes;    /* MP_EV_SAMPLE: resident set size */
+    uint32_t flags;        /* MP_EV_REMAP_FROM: MP_EV_F_* */
 };
 
 #endif

@@ -44,6 +44,15 @@ struct mp_line_stats {
      * innermost user frame of the call's return address, whoever allocated
      * the block; only the line that calls free, not its callers */
     uint64_t site_free_calls, site_freed_bytes;
+    /* mapped memory (mmap, mremap, brk/sbrk: the program's anonymous private
+     * mappings), self */
+    uint64_t map_calls, mapped_bytes, unmapped_bytes;
+    uint64_t mapped_live_bytes;         /* still mapped now (at the end: at exit) */
+    /* what the line held (heap + mapped, and the mapped part) when heap +
+     * mapped reached its peak */
+    uint64_t peak_total_bytes, peak_total_mapped_bytes;
+    /* mapped memory, inclusive */
+    uint64_t incl_mapped_bytes, incl_mapped_live_bytes, incl_max_mapped_bytes;
 };
 
 /* memcheck's leak kinds of a block live at exit (or at detach), from the
@@ -76,6 +85,14 @@ struct mp_totals {
      * when leaks_classified. */
     int leaks_classified;
     uint64_t leak_bytes[MP_LEAK_KINDS], leak_blocks[MP_LEAK_KINDS];
+    /* mapped memory (see mp_line_stats) */
+    uint64_t map_calls, mapped_bytes;   /* mmap/mremap/brk calls that mapped, their bytes */
+    uint64_t unmap_calls, unmapped_bytes; /* munmap/brk calls that released mapped bytes */
+    uint64_t mapped_live_bytes;         /* mapped now (at the end of the run: at exit) */
+    uint64_t peak_mapped_bytes;         /* high-water mark of mapped bytes alone */
+    uint64_t peak_total_bytes;          /* high-water mark of heap + mapped */
+    uint64_t peak_total_mapped_bytes;   /* the mapped part of it */
+    uint32_t peak_total_stack;          /* stack of the event that reached it, or UINT32_MAX */
 };
 
 /* One interned call stack, resolved. */
@@ -90,6 +107,11 @@ struct mp_stack_info {
     uint64_t temporary_calls;     /* blocks freed before their thread allocated again */
     uint64_t leak_bytes[MP_LEAK_KINDS], leak_blocks[MP_LEAK_KINDS]; /* live_* by kind, when classified */
     const char *suppressed;       /* the suppression that matched its stack, or NULL */
+    /* the rest of a line's self counters, per stack: a line's are the sum
+     * over the stacks charged to it (mp_profile_fold moves stacks) */
+    uint64_t free_calls, freed_bytes;
+    uint64_t map_calls, mapped_bytes, unmapped_bytes, mapped_live_bytes;
+    uint64_t peak_total_heap_bytes, peak_total_mapped_bytes;
 };
 
 /* One thread, as the allocations it made and the frees it called. */
@@ -184,6 +206,23 @@ void mp_profile_set_leak_kinds(struct mp_profile *p, const struct mp_live_block 
                                size_t n);
 /* Marks stack i as suppressed by `rule` (copied). */
 void mp_profile_suppress_stack(struct mp_profile *p, size_t i, const char *rule);
+/* ---- Allocation wrappers (massif's --alloc-fn) ----
+ * After the run: stacks whose user line is in a wrapper (xmalloc,
+ * jv_mem_alloc, g_malloc...) are charged to the wrapper's caller, and the
+ * wrapper's lines leave the inclusive counters.  Wrappers are the functions
+ * matching one of `globs` (fnmatch on the function name), and with `detect`
+ * the functions found automatically: named like an allocator (alloc, dup in
+ * the name), all of whose allocations come from one line of theirs, that
+ * never lead to an allocation elsewhere, and that have a caller to charge. */
+struct mp_folded {
+    const char *function;
+    int automatic;                /* found by detection, not by a glob */
+    uint64_t calls;               /* allocator calls (and mappings) moved to callers */
+};
+/* 0, or -1 on ENOMEM (the profile is then unchanged). */
+int mp_profile_fold(struct mp_profile *p, const char *const *globs, size_t n_globs, int detect);
+/* The wrappers folded, by name. */
+size_t mp_profile_folded(const struct mp_profile *p, const struct mp_folded **out);
 
 /* ---- Restoring a saved profile (memprof report, memprof diff) ----
  * A profile made with mp_profile_new(NULL, NULL) is filled from a saved
@@ -212,5 +251,7 @@ struct mp_size_bucket *mp_profile_restore_histogram(struct mp_profile *p);
 /* Appends an entry of the largest list; -1 when MP_LARGEST_KEPT are there
  * already or its stack does not exist. */
 int mp_profile_restore_largest(struct mp_profile *p, const struct mp_largest *e);
+/* A folded wrapper, as a saved report lists it (the name is interned). */
+int mp_profile_restore_folded(struct mp_profile *p, const struct mp_folded *f);
 
 #endif

@@ -48,6 +48,7 @@ struct mp_report_run {
     int detached;                /* memprof -p: it was left running */
     const char *engine;          /* "agent", "breakpoint" or "none" */
     const char *engine_note;     /* why heap data is missing, or NULL */
+    int mapped_profiled;         /* mapped memory was recorded (not --no-mmap) */
     uint64_t events_lost;        /* records the engine could not deliver */
     uint64_t agent_bytes;        /* the agent's own memory inside the target */
     struct mp_rss_breakdown rss_at_exit;

@@ -69,7 +69,7 @@ _memprof()
             _pids
             return ;;
         --top|--tables|--precision|--interval|--duration|--limit-heap|--limit-rss|--limit-leaks|\
-        --limit-status|--limit-increase|--function|--callers|--strip)
+        --limit-status|--limit-increase|--function|--callers|--strip|--alloc-fn)
             return ;;
     esac
     [[ $split == true ]] && return
@@ -98,7 +98,7 @@ _memprof()
         case ${words[i]} in
             -o|--output|--json|--engine|--metric|-p|--pid|--top|--tables|--precision|--interval|--duration|\
             --limit-heap|--limit-rss|--limit-leaks|--limit-status|--function|--show|--callers|--svg|--export|\
-            --weight|--frames|--leak-kinds|--suppressions)
+            --weight|--frames|--leak-kinds|--suppressions|--alloc-fn)
                 ((i++)) ;;
             -*) ;;
             *)
@@ -111,7 +111,7 @@ _memprof()
         COMPREPLY=($(compgen -W '--output --json --svg --export --weight --frames --top --tables --precision
             --engine --interval --stable --show --callers --pid --duration --function --metric --limit-heap
             --limit-rss --limit-leaks --limit-status --leak-kinds --suppressions --no-default-suppressions
-            --help --version' -- "$cur"))
+            --mmap --no-mmap --alloc-fn --no-auto-alloc-fn --help --version' -- "$cur"))
         return
     fi
     if [[ $cword -eq 1 ]]; then

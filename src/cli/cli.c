@@ -70,6 +70,13 @@ static void print_help(void)
            "                      launching one; Ctrl-C detaches and reports, leaving it\n"
            "                      running\n"
            "      --duration T    with -p: detach after T (30s, 500ms, 2m)\n"
+           "      --no-mmap       leave out mapped memory: the program's own anonymous\n"
+           "                      mmap/mremap and brk/sbrk (counted by default, apart from\n"
+           "                      the heap: \"mapped\" columns, and the peak of heap + mapped)\n"
+           "      --alloc-fn NAME an allocation wrapper (repeatable, globs: 'xmalloc*'):\n"
+           "                      what it allocates is charged to its caller's line\n"
+           "      --no-auto-alloc-fn  keep the wrappers memprof finds by itself (xmalloc,\n"
+           "                      g_malloc, emalloc...: named so, one allocating line)\n"
            "  -h, --help          show this help\n"
            "      --version       show the version\n"
            "\n"
@@ -186,7 +193,7 @@ static int add_export(struct mp_options *opt, int format, const char *arg)
 enum { OPT_JSON = 256, OPT_DURATION, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_ENGINE, OPT_VERSION, OPT_INTERVAL, OPT_STABLE,
        OPT_LIMIT_HEAP, OPT_LIMIT_RSS, OPT_LIMIT_LEAKS, OPT_LIMIT_STATUS, OPT_FUNCTION, OPT_METRIC, OPT_SHOW,
        OPT_CALLERS, OPT_SVG, OPT_EXPORT, OPT_WEIGHT, OPT_FRAMES, OPT_LEAK_KINDS, OPT_SUPPRESSIONS,
-       OPT_NO_DEFAULT_SUPPRESSIONS };
+       OPT_NO_DEFAULT_SUPPRESSIONS, OPT_MMAP, OPT_NO_MMAP, OPT_ALLOC_FN, OPT_NO_AUTO_ALLOC_FN };
 
 int mp_parse_leak_kinds(const char *text, unsigned *mask)
 {
@@ -243,6 +250,10 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
         { "no-default-suppressions", no_argument, NULL, OPT_NO_DEFAULT_SUPPRESSIONS },
         { "pid", required_argument, NULL, 'p' },
         { "duration", required_argument, NULL, OPT_DURATION },
+        { "mmap", no_argument, NULL, OPT_MMAP },
+        { "no-mmap", no_argument, NULL, OPT_NO_MMAP },
+        { "alloc-fn", required_argument, NULL, OPT_ALLOC_FN },
+        { "no-auto-alloc-fn", no_argument, NULL, OPT_NO_AUTO_ALLOC_FN },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, OPT_VERSION },
         { NULL, 0, NULL, 0 },
@@ -255,12 +266,15 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
     opt->interval_ns = 10 * 1000 * 1000;
     opt->limit_status = 3;
     opt->limit_heap = opt->limit_rss = opt->limit_leaks = MP_NO_LIMIT;
-    /* --function can appear at most argc times: no growing needed. */
+    opt->auto_alloc_fn = 1;
+    opt->mmap = 1;
+    /* --function, --callers and --alloc-fn can appear at most argc times: no growing needed. */
     opt->functions = calloc((size_t)argc + 1, sizeof *opt->functions);
     opt->callers = calloc((size_t)argc + 1, sizeof *opt->callers);
     opt->exports = calloc((size_t)argc + 1, sizeof *opt->exports);
     opt->suppression_files = calloc((size_t)argc + 1, sizeof *opt->suppression_files);
-    if (!opt->functions || !opt->callers || !opt->exports || !opt->suppression_files) {
+    opt->alloc_fns = calloc((size_t)argc + 1, sizeof *opt->alloc_fns);
+    if (!opt->functions || !opt->callers || !opt->exports || !opt->suppression_files || !opt->alloc_fns) {
         fprintf(stderr, "memprof: out of memory\n");
         return MP_CLI_USAGE_ERROR;
     }
@@ -375,6 +389,17 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
         case OPT_DURATION:
             if (parse_duration(optarg, &opt->duration_s)) return MP_CLI_USAGE_ERROR;
             break;
+        case OPT_MMAP: opt->mmap = 1; break;
+        case OPT_NO_MMAP: opt->mmap = 0; break;
+        case OPT_ALLOC_FN:
+            if (!*optarg) {
+                fprintf(stderr, "memprof: --alloc-fn takes a function name or glob, such as --alloc-fn xmalloc\n%s",
+                        usage_line);
+                return MP_CLI_USAGE_ERROR;
+            }
+            opt->alloc_fns[opt->n_alloc_fns++] = optarg;
+            break;
+        case OPT_NO_AUTO_ALLOC_FN: opt->auto_alloc_fn = 0; break;
         case 'h': print_help(); return MP_CLI_EXIT_OK;
         case OPT_VERSION: printf("memprof %s\n", MEMPROF_VERSION); return MP_CLI_EXIT_OK;
         default:
@@ -440,4 +465,6 @@ void mp_options_free(struct mp_options *opt)
     opt->exports = NULL;
     free(opt->suppression_files);
     opt->suppression_files = NULL;
+    free(opt->alloc_fns);
+    opt->alloc_fns = NULL;
 }

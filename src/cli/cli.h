@@ -43,6 +43,10 @@ struct mp_options {
     unsigned show;             /* --show: enum mp_view bits; 0: the default */
     const char **callers;      /* --callers (repeatable) */
     size_t n_callers;
+    const char **alloc_fns;    /* --alloc-fn globs (repeatable): allocation wrappers */
+    size_t n_alloc_fns;
+    int auto_alloc_fn;         /* fold wrappers found automatically (--no-auto-alloc-fn: 0) */
+    int mmap;                  /* count mapped memory (--no-mmap: 0) */
 };
 
 enum mp_cli_result { MP_CLI_RUN, MP_CLI_EXIT_OK, MP_CLI_USAGE_ERROR };

@@ -19,6 +19,7 @@
 #include "supervise/procfs.h"
 #include "memprof/profile.h"
 #include "memprof/report.h"
+#include "events/ring.h"
 #include "events/ring_reader.h"
 #include "capture/sampler/rss_sampler.h"
 #include "symbols/sources.h"
@@ -448,6 +449,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "memprof: cannot set up the event ring: %s\n", err);
         return 1;
     }
+    mp_ring_reader_set_options(s.ring, opt.mmap ? MP_RING_OPT_MMAP : 0);
     if (strcmp(engine, "agent") == 0) {
         const char *agent = find_agent(agent_buf, sizeof agent_buf);
         if (!agent) {
@@ -465,6 +467,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "memprof: out of memory\n");
         return 1;
     }
+    if (s.bp)
+        mp_bpengine_set_mmap(s.bp, opt.mmap);
     s.profile = mp_profile_new(resolve_frames, &s);
     if (!s.profile) {
         fprintf(stderr, "memprof: out of memory\n");
@@ -499,6 +503,8 @@ int main(int argc, char **argv)
     stop_reader(&s);
     if (s.lines)
         mp_line_profile_finish(s.lines, mp_profile_totals(s.profile)->live_bytes);
+    if (mp_profile_fold(s.profile, opt.alloc_fns, opt.n_alloc_fns, opt.auto_alloc_fn) != 0)
+        s.profile_errors++;
     if (rc) {
         fprintf(stderr, "%s\n", err);
         free_session(&s, envp);
@@ -624,6 +630,7 @@ int main(int argc, char **argv)
         .wall_seconds = result.wall_seconds,
         .engine = engine,
         .engine_note = engine_note,
+        .mapped_profiled = opt.mmap,
         .events_lost = s.events_lost + bp_lost,
         .agent_bytes = mp_ring_reader_agent_bytes(s.ring) + mp_bpengine_mapped_bytes(s.bp),
         .rss_at_exit = s.rss_at_exit,

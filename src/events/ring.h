@@ -35,6 +35,10 @@ enum mp_rec_kind {
     MP_REC_SAMPLE = 3, /* written by memprof's RSS sampler: addr = time_ns, size = rss bytes */
     MP_REC_LINE = 4,   /* written by memprof's line mode: tid, addr = line-event id, size = rss bytes,
                           frames[0] = time_ns (nframes 1) */
+    MP_REC_MAP = 5,    /* MP_EV_MAP: addr, size, stack */
+    MP_REC_UNMAP = 6,  /* MP_EV_UNMAP: addr, size (reserved before the call, NOP if it failed) */
+    MP_REC_REMAP_FROM = 7, /* MP_EV_REMAP_FROM: addr, size, flags in `truncated` (reserved before) */
+    MP_REC_REMAP_TO = 8,   /* MP_EV_REMAP_TO: addr, size, stack */
 };
 
 struct mp_ring_record {
@@ -58,11 +62,14 @@ struct mp_ring_header {
     _Atomic uint32_t agent_inits; /* incremented by each agent that attached */
     _Atomic uint64_t agent_bytes; /* the agent's own memory inside the target */
     _Atomic uint64_t writer_waits;/* times a writer found the ring full and waited */
-    char pad0[64];
+    _Atomic uint32_t options;     /* MP_RING_OPT_*: what the agent records, set before launch */
+    char pad0[60];
     _Atomic uint64_t head;        /* next position to reserve (writers) */
     char pad1[64];
     _Atomic uint64_t tail;        /* next position to read (reader) */
 };
+
+#define MP_RING_OPT_MMAP 1        /* mapped memory: mmap, mremap, munmap, brk, sbrk */
 
 _Static_assert(sizeof(struct mp_ring_header) <= MP_RING_HEADER_BYTES, "ring header fits");
 

@@ -98,6 +98,7 @@ struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_
     atomic_init(&h->agent_inits, 0);
     atomic_init(&h->agent_bytes, 0);
     atomic_init(&h->writer_waits, 0);
+    atomic_init(&h->options, 0);
     atomic_init(&h->head, 0);
     atomic_init(&h->tail, 0);
     for (uint64_t pos = 0; pos < capacity; pos++)
@@ -117,6 +118,11 @@ void mp_ring_reader_set_hint(struct mp_ring_reader *r, mp_event_hint hint)
 int mp_ring_reader_fd(const struct mp_ring_reader *r)
 {
     return r->fd;
+}
+
+void mp_ring_reader_set_options(struct mp_ring_reader *r, uint32_t options)
+{
+    atomic_store(&r->header->options, options);
 }
 
 void mp_ring_reader_set_target(struct mp_ring_reader *r, pid_t pid)
@@ -153,16 +159,24 @@ static void deliver_scratch(struct mp_ring_reader *r)
         r->sink(r->sink_ctx, &sample);
         return;
     }
-    if (rec->kind != MP_REC_ALLOC && rec->kind != MP_REC_FREE)
+    static const enum mp_event_kind kinds[] = {
+        [MP_REC_ALLOC] = MP_EV_ALLOC, [MP_REC_FREE] = MP_EV_FREE, [MP_REC_MAP] = MP_EV_MAP,
+        [MP_REC_UNMAP] = MP_EV_UNMAP, [MP_REC_REMAP_FROM] = MP_EV_REMAP_FROM, [MP_REC_REMAP_TO] = MP_EV_REMAP_TO,
+    };
+    if (rec->kind >= sizeof kinds / sizeof *kinds || !kinds[rec->kind])
         return; /* MP_REC_NOP (or garbage) carries nothing */
+    /* a FREE carries at most its call site; UNMAP and REMAP_FROM nothing
+     * (REMAP_FROM's truncated field holds its flags) */
+    int stackless = rec->kind == MP_REC_UNMAP || rec->kind == MP_REC_REMAP_FROM;
     struct mp_event ev = {
-        .kind = rec->kind == MP_REC_ALLOC ? MP_EV_ALLOC : MP_EV_FREE,
+        .kind = kinds[rec->kind],
         .tid = rec->tid,
         .addr = rec->addr,
-        .size = rec->kind == MP_REC_ALLOC ? rec->size : 0,
-        .nframes = rec->nframes,
-        .truncated = rec->truncated,
+        .size = rec->kind == MP_REC_FREE ? 0 : rec->size,
+        .nframes = stackless ? 0 : rec->nframes,
+        .truncated = stackless ? 0 : rec->truncated,
         .frames = rec->frames,
+        .flags = rec->kind == MP_REC_REMAP_FROM ? rec->truncated : 0,
     };
     r->sink(r->sink_ctx, &ev);
 }
@@ -316,7 +330,7 @@ static int post_record(struct mp_ring_reader *r, const struct mp_event *ev, uint
             slot->addr = ev->addr;
             slot->size = ev->size;
             slot->nframes = ev->nframes;
-            slot->truncated = ev->truncated;
+            slot->truncated = ev->nframes ? ev->truncated : ev->flags;
             if (ev->nframes)
                 memcpy(slot->frames, ev->frames, ev->nframes * sizeof *ev->frames);
             atomic_store_explicit(&slot->seq, pos + 1, memory_order_release);
@@ -360,18 +374,31 @@ int mp_ring_reader_reserve(struct mp_ring_reader *r, uint64_t *pos)
 void mp_ring_reader_commit_reserved(struct mp_ring_reader *r, uint64_t pos, const struct mp_event *ev)
 {
     struct mp_ring_record *slot = mp_ring_slot(r->header, pos);
-    slot->kind = ev ? (ev->kind == MP_EV_ALLOC ? MP_REC_ALLOC : MP_REC_FREE) : MP_REC_NOP;
+    slot->kind = ev ? mp_ring_kind_of(ev->kind) : MP_REC_NOP;
     slot->tid = ev ? ev->tid : 0;
     slot->addr = ev ? ev->addr : 0;
     slot->size = ev ? ev->size : 0;
     slot->nframes = 0;
-    slot->truncated = 0;
+    slot->truncated = ev ? ev->flags : 0;
     atomic_store_explicit(&slot->seq, pos + 1, memory_order_release);
+}
+
+uint32_t mp_ring_kind_of(enum mp_event_kind kind)
+{
+    switch (kind) {
+    case MP_EV_ALLOC: return MP_REC_ALLOC;
+    case MP_EV_FREE: return MP_REC_FREE;
+    case MP_EV_MAP: return MP_REC_MAP;
+    case MP_EV_UNMAP: return MP_REC_UNMAP;
+    case MP_EV_REMAP_FROM: return MP_REC_REMAP_FROM;
+    case MP_EV_REMAP_TO: return MP_REC_REMAP_TO;
+    default: return MP_REC_NOP;
+    }
 }
 
 int mp_ring_reader_post_heap(struct mp_ring_reader *r, const struct mp_event *ev)
 {
-    uint32_t kind = ev->kind == MP_EV_ALLOC ? MP_REC_ALLOC : MP_REC_FREE;
+    uint32_t kind = mp_ring_kind_of(ev->kind);
     if (ev->nframes <= MP_MAX_FRAMES && post_record(r, ev, kind, 10 * 1000 * 1000, NULL) == 0)
         return 0;
     atomic_fetch_add(&r->dropped_heap, 1);

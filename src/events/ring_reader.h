@@ -21,6 +21,7 @@ struct mp_ring_reader;
 struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_t errlen);
 int mp_ring_reader_fd(const struct mp_ring_reader *r);
 void mp_ring_reader_set_target(struct mp_ring_reader *r, pid_t pid); /* header->target_pid */
+void mp_ring_reader_set_options(struct mp_ring_reader *r, uint32_t options); /* MP_RING_OPT_* (ring.h) */
 
 /* Called on the reader thread for each event; ev->frames is valid only for
  * the duration of the call. */
@@ -53,8 +54,10 @@ int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint6
  * sampler's clock: since the target started); rss_bytes then. */
 int mp_ring_reader_post_line(struct mp_ring_reader *r, uint32_t tid, uint64_t line_event, uint64_t rss_bytes,
                              uint64_t time_ns);
+/* The ring record kind (ring.h) that carries an event kind. */
+uint32_t mp_ring_kind_of(enum mp_event_kind kind);
 /* An engine in memprof itself (breakpoints) posts the target's ALLOC and
- * FREE events; it waits up to 10 s for room (the reader drains meanwhile),
+ * FREE (and mapped-memory) events; it waits up to 10 s for room (the reader drains meanwhile),
  * then drops and counts the event. */
 int mp_ring_reader_post_heap(struct mp_ring_reader *r, const struct mp_event *ev);
 uint64_t mp_ring_reader_dropped_heap(const struct mp_ring_reader *r);

@@ -1,8 +1,9 @@
-/* memprof: the profile: stack interning, live blocks, per-line counters,
- * the exact peak snapshot.  Per-thread counters, the size histogram, the
- * largest allocations and free sites live in profile_threads.c,
- * profile_sizes.c and profile_free_sites.c; restoring a saved profile in
- * profile_restore.c. */
+/* memprof: the profile: stack interning, live blocks, per-line and
+ * per-stack counters, the exact peak snapshots.  Per-thread counters, the
+ * size histogram, the largest allocations and free sites live in
+ * profile_threads.c, profile_sizes.c and profile_free_sites.c; mapped
+ * memory in profile_mapped.c; allocation wrappers in profile_fold.c;
+ * restoring a saved profile in profile_restore.c. */
 #include "profile_internal.h"
 
 #include <stdlib.h>
@@ -52,10 +53,12 @@ static void init(struct mp_profile *p, mp_resolve_fn resolve, void *resolve_ctx)
     mp_hashidx_init(&p->stack_index);
     mp_hashidx_init(&p->line_index);
     mp_blocktab_init(&p->blocks);
+    mp_regions_init(&p->regions);
     mp_hashidx_init(&p->thread_index);
     mp_hashidx_init(&p->free_site_index);
     p->last_thread = UINT32_MAX;
     p->totals.peak_stack = UINT32_MAX;
+    p->totals.peak_total_stack = UINT32_MAX;
 }
 
 struct mp_profile *mp_profile_new(mp_resolve_fn resolve, void *resolve_ctx)
@@ -78,6 +81,9 @@ static void release_all(struct mp_profile *p)
     mp_dirty_free(&p->dirty_lines);
     mp_dirty_free(&p->dirty_stacks);
     mp_dirty_free(&p->dirty_threads);
+    mp_dirty_free(&p->dirty_total);
+    mp_regions_free(&p->regions);
+    free(p->folded);
     mp_profile_threads_free(p);
     mp_profile_free_sites_free(p);
     free(p->timeline);
@@ -273,7 +279,7 @@ static int attribute_stack(struct mp_profile *p, struct stack *s)
     return 0;
 }
 
-static uint32_t intern_stack(struct mp_profile *p, const uint64_t *frames, uint32_t n)
+uint32_t mp_profile_intern_stack(struct mp_profile *p, const uint64_t *frames, uint32_t n)
 {
     struct stack_key k = { p, frames, n };
     uint64_t hash = n ? mp_hash_bytes(frames, n * sizeof *frames) : mp_hash_u64(0);
@@ -286,7 +292,7 @@ static uint32_t intern_stack(struct mp_profile *p, const uint64_t *frames, uint3
         if (!g)
             return UINT32_MAX;
         p->stacks = g;
-        if (mp_dirty_reserve(&p->dirty_stacks, cap) != 0)
+        if (mp_dirty_reserve(&p->dirty_stacks, cap) != 0 || mp_dirty_reserve(&p->dirty_total, cap) != 0)
             return UINT32_MAX;
         p->cap_stacks = cap;
     }
@@ -340,6 +346,22 @@ static void snapshot_peak(struct mp_profile *p)
     d->n = 0;
 }
 
+void mp_profile_snapshot_total(struct mp_profile *p)
+{
+    struct dirty_set *d = &p->dirty_total;
+    for (uint32_t i = 0; i < d->n; i++) {
+        struct stack *s = &p->stacks[d->list[i]];
+        struct mp_line_stats *l = &p->lines[s->self_line];
+        l->peak_total_bytes += s->info.live_bytes + s->info.mapped_live_bytes - s->info.peak_total_heap_bytes -
+                               s->info.peak_total_mapped_bytes;
+        l->peak_total_mapped_bytes += s->info.mapped_live_bytes - s->info.peak_total_mapped_bytes;
+        s->info.peak_total_heap_bytes = s->info.live_bytes;
+        s->info.peak_total_mapped_bytes = s->info.mapped_live_bytes;
+        d->flag[d->list[i]] = 0;
+    }
+    d->n = 0;
+}
+
 static void mark_thread(struct mp_profile *p, const struct thread *t)
 {
     mp_dirty_mark(&p->dirty_threads, (uint32_t)(t - p->threads));
@@ -355,7 +377,7 @@ static void release_block(struct mp_profile *p, const struct mp_block *b)
     mp_dirty_mark(&p->dirty_lines, s->self_line);
     s->info.live_bytes -= b->size;
     s->info.live_blocks--;
-    mp_dirty_mark(&p->dirty_stacks, b->stack);
+    mp_profile_mark_stack(p, b->stack);
     for (uint32_t i = 0; i < s->n_incl; i++)
         p->lines[s->incl_lines[i]].incl_live_bytes -= b->size;
     struct thread *t = mp_profile_thread_slot(p, b->tid);
@@ -376,6 +398,8 @@ static void count_free(struct mp_profile *p, const struct mp_block *b, const str
     struct mp_line_stats *self = &p->lines[s->self_line];
     self->free_calls++;
     self->freed_bytes += b->size;
+    s->info.free_calls++;
+    s->info.freed_bytes += b->size;
     for (uint32_t i = 0; i < s->n_incl; i++)
         p->lines[s->incl_lines[i]].incl_freed_bytes += b->size;
     p->totals.free_calls++;
@@ -410,7 +434,7 @@ static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
     p->totals.allocated_bytes += ev->size;
     if (ev->truncated)
         p->totals.truncated_stacks++;
-    uint32_t sid = intern_stack(p, ev->frames, ev->nframes);
+    uint32_t sid = mp_profile_intern_stack(p, ev->frames, ev->nframes);
     if (sid == UINT32_MAX)
         return -1;
     struct mp_block b = { ev->addr, ev->size, sid, ev->tid }, old;
@@ -437,7 +461,7 @@ static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
     s->info.allocated_bytes += ev->size;
     s->info.live_bytes += ev->size;
     s->info.live_blocks++;
-    mp_dirty_mark(&p->dirty_stacks, sid);
+    mp_profile_mark_stack(p, sid);
     struct mp_line_stats *self = &p->lines[s->self_line];
     self->alloc_calls++;
     self->allocated_bytes += ev->size;
@@ -461,6 +485,13 @@ static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
         p->totals.peak_heap_bytes = p->totals.live_bytes;
         p->totals.peak_stack = sid;
         snapshot_peak(p);
+    }
+    if (__builtin_expect(p->has_mapped, 0) &&
+        p->totals.live_bytes + p->totals.mapped_live_bytes > p->totals.peak_total_bytes) {
+        p->totals.peak_total_bytes = p->totals.live_bytes + p->totals.mapped_live_bytes;
+        p->totals.peak_total_mapped_bytes = p->totals.mapped_live_bytes;
+        p->totals.peak_total_stack = sid;
+        mp_profile_snapshot_total(p);
     }
     return 0;
 }
@@ -496,6 +527,8 @@ int mp_profile_add(struct mp_profile *p, const struct mp_event *ev)
 {
     if (ev->kind == MP_EV_ALLOC)
         return add_alloc(p, ev);
+    if (ev->kind >= MP_EV_MAP && ev->kind <= MP_EV_REMAP_TO)
+        return mp_profile_add_mapped(p, ev);
     if (ev->kind == MP_EV_FREE) {
         struct mp_block b;
         if (mp_blocktab_take(&p->blocks, ev->addr, &b)) {

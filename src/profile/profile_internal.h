@@ -1,8 +1,9 @@
 /* memprof: the profile's private state, shared by its files: profile.c
- * (stacks, lines, events, the peak snapshot), profile_threads.c (per-thread
+ * (stacks, lines, events, the peak snapshots), profile_threads.c (per-thread
  * counters), profile_sizes.c (size histogram, largest allocations),
  * profile_free_sites.c (where frees were called), profile_leaks.c (leak
- * kinds and suppressions per stack) and profile_restore.c (rebuilding a
+ * kinds and suppressions per stack), profile_mapped.c (mapped memory),
+ * profile_fold.c (allocation wrappers) and profile_restore.c (rebuilding a
  * profile from a saved report).
  *
  * Everything here is O(distinct stacks + lines + threads + free sites +
@@ -13,6 +14,7 @@
 
 #include "memprof/profile.h"
 #include "blocktab.h"
+#include "regions.h"
 #include "base/hashidx.h"
 #include "base/strtab.h"
 
@@ -31,6 +33,7 @@ struct stack {
 struct thread {
     struct mp_thread_stats s;
     uint64_t last_addr;      /* the last block it allocated, for heaptrack's "temporary" */
+    uint8_t remap_counted;   /* its last mremap's old range was counted (mapped memory) */
 };
 
 /* The place a free was called from: the line of the innermost user frame
@@ -63,8 +66,13 @@ struct mp_profile {
     struct mp_hashidx line_index;
 
     struct mp_blocktab blocks;
+    struct mp_regions regions;
+    int has_mapped;          /* a mapping was seen: the heap + mapped peak is tracked apart */
 
     struct dirty_set dirty_lines, dirty_stacks, dirty_threads;
+    /* stacks whose heap or mapped bytes changed since the heap + mapped
+     * peak's last snapshot (kept once a mapping was seen) */
+    struct dirty_set dirty_total;
 
     struct thread *threads;
     uint32_t n_threads, cap_threads;
@@ -86,6 +94,9 @@ struct mp_profile {
     uint64_t heap_max_since_sample; /* the most live bytes an allocation since the
                                        last sample left */
 
+    struct mp_folded *folded;
+    size_t n_folded;
+
     struct mp_totals totals;
 };
 
@@ -101,6 +112,18 @@ static inline void mp_dirty_mark(struct dirty_set *d, uint32_t i)
     }
 }
 void mp_dirty_free(struct dirty_set *d);
+/* The stack's live heap or mapped bytes changed. */
+static inline void mp_profile_mark_stack(struct mp_profile *p, uint32_t sid)
+{
+    mp_dirty_mark(&p->dirty_stacks, sid);
+    if (__builtin_expect(p->has_mapped, 0))
+        mp_dirty_mark(&p->dirty_total, sid);
+}
+/* The stack of these frames, interned (resolved on first sight); UINT32_MAX on ENOMEM. */
+uint32_t mp_profile_intern_stack(struct mp_profile *p, const uint64_t *frames, uint32_t n);
+/* A new heap + mapped peak: every stack changed since the last one records
+ * what it holds now, and so does its line. */
+void mp_profile_snapshot_total(struct mp_profile *p);
 /* The line record for a resolved frame, created on first sight; UINT32_MAX on ENOMEM. */
 uint32_t mp_profile_line_for_frame(struct mp_profile *p, const struct mp_frame_info *f);
 /* Appends a timeline sample (merging neighbours past 2 * MP_TIMELINE_MAX). */
@@ -121,5 +144,8 @@ void mp_profile_sizes_release(struct mp_profile *p, uint32_t stack, uint64_t siz
  * UINT32_MAX when none (runtime code, ENOMEM). */
 uint32_t mp_profile_free_site_line(struct mp_profile *p, uint64_t pc);
 void mp_profile_free_sites_free(struct mp_profile *p);
+
+/* profile_mapped.c */
+int mp_profile_add_mapped(struct mp_profile *p, const struct mp_event *ev);
 
 #endif

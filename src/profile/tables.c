@@ -78,8 +78,11 @@ static int fill_table(const struct mp_profile *p, const size_t *idx, size_t n, s
         row->site_free_calls = l->site_free_calls;
         row->site_freed_bytes = l->site_freed_bytes;
         row->net_bytes = (int64_t)(l->incl_bytes - l->site_freed_bytes);
-        if (l->incl_bytes > t->bytes)
-            t->bytes = l->incl_bytes;
+        row->mapped_usage_bytes = l->incl_max_mapped_bytes;
+        row->mapped_increment_bytes = (int64_t)l->incl_mapped_live_bytes;
+        row->mapped_bytes = l->incl_mapped_bytes;
+        if (l->incl_bytes + l->incl_mapped_bytes > t->bytes)
+            t->bytes = l->incl_bytes + l->incl_mapped_bytes;
     }
     return 0;
 }
@@ -139,14 +142,16 @@ static uint64_t primary(const struct mp_line_stats *l)
     case MP_BY_PEAK: return l->peak_bytes;
     case MP_BY_LEAKED: return l->live_bytes;
     case MP_BY_TEMPORARY: return l->temporary_calls;
+    case MP_BY_PEAK_TOTAL: return l->peak_total_bytes;
+    case MP_BY_MAPPED_LIVE: return l->mapped_live_bytes;
     case MP_BY_ALLOCATED: break;
     }
-    return l->allocated_bytes;
+    return l->allocated_bytes + l->mapped_bytes;
 }
 
 static uint64_t secondary(const struct mp_line_stats *l)
 {
-    return sort_order == MP_BY_LEAKED ? l->live_blocks : l->alloc_calls;
+    return sort_order == MP_BY_LEAKED ? l->live_blocks : l->alloc_calls + l->map_calls;
 }
 
 int mp_line_cmp_place(const struct mp_line_stats *x, const struct mp_line_stats *y)
@@ -184,7 +189,7 @@ size_t *mp_lines_sorted(const struct mp_profile *p, enum mp_line_order order, si
     sort_order = order;
     for (size_t i = 0; i < n_lines; i++) {
         const struct mp_line_stats *l = mp_profile_line(p, i);
-        if (order == MP_BY_ALLOCATED ? l->alloc_calls > 0
+        if (order == MP_BY_ALLOCATED ? l->alloc_calls > 0 || l->map_calls > 0
             : order == MP_BY_LEAKED  ? l->live_blocks > 0
                                      : primary(l) > 0)
             idx[n++] = i;

@@ -18,6 +18,11 @@ struct mp_table_row {
     uint64_t site_free_calls;   /* frees called on the line itself */
     uint64_t site_freed_bytes;  /* their bytes ("Freed") */
     int64_t net_bytes;          /* allocated_bytes - site_freed_bytes ("Net") */
+    /* mapped memory, inclusive: the most the line held mapped at once, what
+     * it left mapped, all it mapped */
+    uint64_t mapped_usage_bytes;
+    int64_t mapped_increment_bytes;
+    uint64_t mapped_bytes;
 };
 
 struct mp_table {
@@ -38,7 +43,7 @@ struct mp_tables {
  * function's source file is then worth reading. */
 static inline int mp_line_has_table_data(const struct mp_line_stats *l)
 {
-    return l->incl_calls > 0 || l->site_free_calls > 0;
+    return l->incl_calls > 0 || l->site_free_calls > 0 || l->incl_mapped_bytes > 0;
 }
 
 /* All functions with line info that allocated or freed, biggest first (by
@@ -48,10 +53,12 @@ int mp_tables_build(const struct mp_profile *p, struct mp_tables *out);
 void mp_tables_free(struct mp_tables *t);
 
 enum mp_line_order {
-    MP_BY_ALLOCATED,  /* allocated_bytes, then alloc_calls */
+    MP_BY_ALLOCATED,  /* allocated_bytes + mapped_bytes, then alloc_calls + map_calls */
     MP_BY_PEAK,       /* peak_bytes */
     MP_BY_LEAKED,     /* live_bytes (at the end: leaked), then live_blocks */
     MP_BY_TEMPORARY,  /* temporary_calls */
+    MP_BY_PEAK_TOTAL, /* peak_total_bytes (heap + mapped at their peak) */
+    MP_BY_MAPPED_LIVE,/* mapped_live_bytes */
 };
 
 /* Indices of the lines whose chosen metric is nonzero, biggest first, ties

@@ -97,7 +97,8 @@ static int load_summary(struct loader *L, json_t *root, struct mp_totals *t, str
         jl_get_u64(L, s, "agent_bytes", &run->agent_bytes, stable_null) ||
         jl_get_u64_opt(L, s, "unsited_free_calls", &t->unsited_free_calls) ||
         jl_get_u64_opt(L, s, "unsited_freed_bytes", &t->unsited_freed_bytes) ||
-        jl_get_leak_kinds(L, s, t->leak_bytes, t->leak_blocks, 1, &t->leaks_classified))
+        jl_get_leak_kinds(L, s, t->leak_bytes, t->leak_blocks, 1, &t->leaks_classified) ||
+        jl_load_mapped_summary(L, s, t, run))
         return -1;
     jl_leave(L);
     return 0;
@@ -333,7 +334,8 @@ static int load_root(struct loader *L, json_t *root, struct mp_loaded_report *ou
     struct mp_totals *t = mp_profile_restore_totals(L->p);
     if (load_run(L, root, out, own) || load_summary(L, root, t, &out->run) || jl_load_frames(L, root) ||
         jl_load_stacks(L, root) || jl_load_lines(L, root) || jl_load_free_sites(L, root) ||
-        jl_load_tables(L, root) || jl_load_peak(L, root, t) || load_timeline(L, root, &out->run) ||
+        jl_load_tables(L, root) || jl_load_peak(L, root, t) ||
+        jl_load_peak_total(L, root, t) || jl_load_folded(L, root) || load_timeline(L, root, &out->run) ||
         jl_load_views(L, root))
         return -1;
     json_t *leaks;

@@ -116,6 +116,11 @@ int jl_load_lines(struct loader *L, json_t *root);
 /* "peak": the stack that reached the peak, found among "stacks" by what it
  * shows (stacks that show the same lines write the same report). */
 int jl_load_peak(struct loader *L, json_t *root, struct mp_totals *t);
+struct mp_report_run;
+/* Mapped memory and folded wrappers (json_load_mapped.c): optional parts. */
+int jl_load_mapped_summary(struct loader *L, json_t *summary, struct mp_totals *t, struct mp_report_run *run);
+int jl_load_peak_total(struct loader *L, json_t *root, struct mp_totals *t);
+int jl_load_folded(struct loader *L, json_t *root);
 
 /* ---- json_load_tables.c: inclusive counters, function ranges, source text ---- */
 

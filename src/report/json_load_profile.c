@@ -204,7 +204,9 @@ int jl_load_stacks(struct loader *L, json_t *root)
             /* added later: reports written before lack them */
             jl_get_u64_opt(L, s, "peak_bytes", &info.peak_bytes) ||
             jl_get_u64_opt(L, s, "peak_blocks", &info.peak_blocks) ||
-            jl_get_u64_opt(L, s, "temporary_calls", &info.temporary_calls))
+            jl_get_u64_opt(L, s, "temporary_calls", &info.temporary_calls) ||
+            jl_get_u64_opt(L, s, "map_calls", &info.map_calls) || jl_get_u64_opt(L, s, "mapped_bytes", &info.mapped_bytes) ||
+            jl_get_u64_opt(L, s, "mapped_live_bytes", &info.mapped_live_bytes))
             goto out;
         const char *suppressed;
         if (load_stack_leaks(L, s, &info, &suppressed))
@@ -268,7 +270,12 @@ int jl_load_lines(struct loader *L, json_t *root)
             jl_get_u64(L, v, "peak_bytes", &c.peak_bytes, NULL) ||
             jl_get_u64(L, v, "leaked_bytes", &c.live_bytes, NULL) ||
             jl_get_u64(L, v, "leaked_blocks", &c.live_blocks, NULL) ||
-            jl_get_u64(L, v, "temporary_calls", &c.temporary_calls, NULL))
+            jl_get_u64(L, v, "temporary_calls", &c.temporary_calls, NULL) ||
+            jl_get_u64_opt(L, v, "map_calls", &c.map_calls) || jl_get_u64_opt(L, v, "mapped_bytes", &c.mapped_bytes) ||
+            jl_get_u64_opt(L, v, "unmapped_bytes", &c.unmapped_bytes) ||
+            jl_get_u64_opt(L, v, "mapped_live_bytes", &c.mapped_live_bytes) ||
+            jl_get_u64_opt(L, v, "peak_total_bytes", &c.peak_total_bytes) ||
+            jl_get_u64_opt(L, v, "peak_total_mapped_bytes", &c.peak_total_mapped_bytes))
             return -1;
         uint32_t f = jl_find_frame(L, &pl, L->self_done, L->self_next);
         if (f == UINT32_MAX)
@@ -282,6 +289,12 @@ int jl_load_lines(struct loader *L, json_t *root)
         l->live_bytes = c.live_bytes;
         l->live_blocks = c.live_blocks;
         l->temporary_calls = c.temporary_calls;
+        l->map_calls = c.map_calls;
+        l->mapped_bytes = c.mapped_bytes;
+        l->unmapped_bytes = c.unmapped_bytes;
+        l->mapped_live_bytes = c.mapped_live_bytes;
+        l->peak_total_bytes = c.peak_total_bytes;
+        l->peak_total_mapped_bytes = c.peak_total_mapped_bytes;
         jl_leave(L);
     }
     jl_leave(L);

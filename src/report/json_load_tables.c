@@ -36,11 +36,20 @@ static int cmp_table_keys(const void *a, const void *b)
 }
 
 struct row {
-    long long line, increment;
+    long long line, increment, mapped_increment;
     uint64_t mem, occurrences, allocated;
     uint64_t site_calls, site_bytes; /* frees called on the line (reports since the free sites) */
+    uint64_t mapped_usage, mapped;  /* (mapped memory: newer files, when the profile has some) */
     const char *text;
 };
+
+static int get_mapped_increment(struct loader *L, json_t *v, struct row *r)
+{
+    r->mapped_increment = 0;
+    return json_object_get(v, "mapped_increment_bytes")
+               ? jl_get_int(L, v, "mapped_increment_bytes", LLONG_MIN, LLONG_MAX, &r->mapped_increment)
+               : 0;
+}
 
 static int get_row(struct loader *L, json_t *v, struct row *r)
 {
@@ -50,7 +59,9 @@ static int get_row(struct loader *L, json_t *v, struct row *r)
                    jl_get_u64(L, v, "occurrences", &r->occurrences, NULL) ||
                    jl_get_u64(L, v, "allocated_bytes", &r->allocated, NULL) ||
                    jl_get_u64_opt(L, v, "site_free_calls", &r->site_calls) ||
-                   jl_get_u64_opt(L, v, "site_freed_bytes", &r->site_bytes) || jl_get_str(L, v, "text", 1, &r->text)
+                   jl_get_u64_opt(L, v, "site_freed_bytes", &r->site_bytes) || jl_get_str(L, v, "text", 1, &r->text) ||
+                   jl_get_u64_opt(L, v, "mapped_usage_bytes", &r->mapped_usage) ||
+                   jl_get_u64_opt(L, v, "mapped_bytes", &r->mapped) || get_mapped_increment(L, v, r)
                ? -1
                : 0;
 }
@@ -111,7 +122,9 @@ static int load_table(struct loader *L, json_t *t, struct table_key *key, const 
         }
         if (row.occurrences == 0 && (row.mem || row.increment || row.allocated))
             return jl_fail(L, "a line with no occurrences has nonzero counters");
-        if (row.occurrences == 0 && row.site_calls == 0) {
+        if (row.mapped == 0 && (row.mapped_usage || row.mapped_increment))
+            return jl_fail(L, "a line that mapped nothing has nonzero mapped counters");
+        if (row.occurrences == 0 && row.mapped == 0 && row.site_calls == 0) {
             if (row.site_bytes)
                 return jl_fail(L, "a line with no frees has freed bytes");
             jl_leave(L);
@@ -133,6 +146,9 @@ static int load_table(struct loader *L, json_t *t, struct table_key *key, const 
         l->incl_live_bytes = (uint64_t)row.increment;
         l->incl_freed_bytes = row.allocated - (uint64_t)row.increment;
         l->incl_max_live_bytes = row.mem;
+        l->incl_max_mapped_bytes = row.mapped_usage;
+        l->incl_mapped_live_bytes = (uint64_t)row.mapped_increment;
+        l->incl_mapped_bytes = row.mapped;
         jl_leave(L);
     }
     if (with_data == 0)

@@ -67,8 +67,17 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
         fprintf(out, "null");
     else
         fprintf(out, "%" PRIu64, run->agent_bytes);
-    fprintf(out, ",\n              \"unsited_free_calls\": %" PRIu64 ", \"unsited_freed_bytes\": %" PRIu64 "}",
+    fprintf(out, ",\n              \"unsited_free_calls\": %" PRIu64 ", \"unsited_freed_bytes\": %" PRIu64,
             t->unsited_free_calls, t->unsited_freed_bytes);
+    /* mapped memory (added after schema 1's first fields; absent in older files) */
+    fprintf(out, ",\n              \"mapped_profiled\": %s, \"map_calls\": %" PRIu64 ", \"mapped_bytes\": %" PRIu64
+                 ", \"unmap_calls\": %" PRIu64 ", \"unmapped_bytes\": %" PRIu64 ", \"mapped_live_bytes\": %" PRIu64,
+            run->engine_note || !run->mapped_profiled ? "false" : "true", t->map_calls, t->mapped_bytes,
+            t->unmap_calls, t->unmapped_bytes, t->mapped_live_bytes);
+    fprintf(out, ",\n              \"peak_mapped_bytes\": %" PRIu64 ", \"peak_total_bytes\": %" PRIu64
+                 ", \"peak_total_mapped_bytes\": %" PRIu64 "}",
+            t->peak_mapped_bytes, t->map_calls ? t->peak_total_bytes : t->peak_heap_bytes,
+            t->map_calls ? t->peak_total_mapped_bytes : 0);
 }
 
 void mp_json_place_fields(FILE *out, const struct mp_line_stats *l, const struct mp_report_options *opt)
@@ -85,6 +94,7 @@ void mp_json_place_fields(FILE *out, const struct mp_line_stats *l, const struct
 
 static void write_lines(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
 {
+    int mapped = mp_profile_totals(p)->map_calls > 0;
     size_t n;
     size_t *idx = mp_lines_by_bytes(p, &n);
     fprintf(out, "  \"lines\": [");
@@ -94,9 +104,16 @@ static void write_lines(FILE *out, const struct mp_profile *p, const struct mp_r
         mp_json_place_fields(out, l, opt);
         fprintf(out, ", \"alloc_calls\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64 ", \"free_calls\": %" PRIu64
                      ", \"freed_bytes\": %" PRIu64 ", \"peak_bytes\": %" PRIu64 ", \"leaked_bytes\": %" PRIu64
-                     ", \"leaked_blocks\": %" PRIu64 ", \"temporary_calls\": %" PRIu64 "}",
+                     ", \"leaked_blocks\": %" PRIu64 ", \"temporary_calls\": %" PRIu64,
                 l->alloc_calls, l->allocated_bytes, l->free_calls, l->freed_bytes, l->peak_bytes, l->live_bytes,
                 l->live_blocks, l->temporary_calls);
+        if (mapped) /* only in profiles with mapped memory */
+            fprintf(out, ", \"map_calls\": %" PRIu64 ", \"mapped_bytes\": %" PRIu64 ", \"unmapped_bytes\": %" PRIu64
+                         ", \"mapped_live_bytes\": %" PRIu64 ", \"peak_total_bytes\": %" PRIu64
+                         ", \"peak_total_mapped_bytes\": %" PRIu64,
+                    l->map_calls, l->mapped_bytes, l->unmapped_bytes, l->mapped_live_bytes, l->peak_total_bytes,
+                    l->peak_total_mapped_bytes);
+        fputc('}', out);
     }
     fprintf(out, "%s]", n ? "\n  " : "");
     free(idx);
@@ -105,6 +122,7 @@ static void write_lines(FILE *out, const struct mp_profile *p, const struct mp_r
 static void write_tables(FILE *out, const struct mp_profile *p, const struct mp_sources *src,
                          const struct mp_report_options *opt)
 {
+    int mapped = mp_profile_totals(p)->map_calls > 0;
     struct mp_tables tables;
     fprintf(out, "  \"tables\": [");
     if (mp_tables_build(p, &tables) != 0) {
@@ -123,9 +141,14 @@ static void write_tables(FILE *out, const struct mp_profile *p, const struct mp_
             fprintf(out, "%s\n      {\"line\": %d, \"mem_usage_bytes\": %" PRIu64 ", \"increment_bytes\": %" PRId64
                          ", \"occurrences\": %" PRIu64 ", \"allocated_bytes\": %" PRIu64
                          ", \"site_free_calls\": %" PRIu64 ", \"site_freed_bytes\": %" PRIu64
-                         ", \"net_bytes\": %" PRId64 ", \"text\": ",
+                         ", \"net_bytes\": %" PRId64,
                     r ? "," : "", row->line, row->mem_usage_bytes, row->increment_bytes, row->occurrences,
                     row->allocated_bytes, row->site_free_calls, row->site_freed_bytes, row->net_bytes);
+            if (mapped) /* only in profiles with mapped memory */
+                fprintf(out, ", \"mapped_usage_bytes\": %" PRIu64 ", \"mapped_increment_bytes\": %" PRId64
+                             ", \"mapped_bytes\": %" PRIu64,
+                        row->mapped_usage_bytes, row->mapped_increment_bytes, row->mapped_bytes);
+            fprintf(out, ", \"text\": ");
             mp_json_string(out, mp_sources_line(src, t->file, row->line));
             fputc('}', out);
         }
@@ -185,6 +208,26 @@ static void write_peak_and_leaks(FILE *out, const struct mp_profile *p, const st
     }
     fprintf(out, "%s]", n ? "\n  " : "");
     free(idx);
+    if (t->map_calls && t->peak_total_stack != UINT32_MAX) {
+        const struct mp_stack_info *st = mp_profile_stack(p, t->peak_total_stack);
+        fprintf(out, ",\n  \"peak_total\": {\"bytes\": %" PRIu64 ", \"mapped_bytes\": %" PRIu64 ", \"reached_at\": ",
+                t->peak_total_bytes, t->peak_total_mapped_bytes);
+        write_place(out, mp_profile_line(p, st->self_line), opt);
+        fputc('}', out);
+    }
+}
+
+static void write_folded(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
+{
+    const struct mp_folded *f;
+    size_t n = mp_profile_folded(p, &f);
+    fprintf(out, ",\n  \"folded_functions\": [");
+    for (size_t i = 0; i < n; i++) {
+        fprintf(out, "%s{\"function\": ", i ? ", " : "");
+        mp_json_string(out, mp_display_function(f[i].function, opt->stable));
+        fprintf(out, ", \"automatic\": %s, \"calls\": %" PRIu64 "}", f[i].automatic ? "true" : "false", f[i].calls);
+    }
+    fputc(']', out);
 }
 
 /* Every line record (stack frames included) and every stack, frames given
@@ -212,6 +255,9 @@ static void write_frames_and_stacks(FILE *out, const struct mp_profile *p, const
                 st->self_line, st->alloc_calls, st->allocated_bytes, st->live_bytes, st->live_blocks, st->peak_bytes,
                 st->peak_blocks, st->temporary_calls);
         write_stack_kinds(out, p, st);
+        if (st->map_calls) /* only stacks that mapped memory */
+            fprintf(out, ", \"map_calls\": %" PRIu64 ", \"mapped_bytes\": %" PRIu64 ", \"mapped_live_bytes\": %" PRIu64,
+                    st->map_calls, st->mapped_bytes, st->mapped_live_bytes);
         fputc('}', out);
     }
     fprintf(out, "%s]", n_stacks ? "\n  " : "");
@@ -304,6 +350,7 @@ int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_
     write_frames_and_stacks(out, p, opt);
     fprintf(out, ",\n");
     mp_json_views(out, p, opt);
+    write_folded(out, p, opt);
     fprintf(out, ",\n  \"warnings\": [");
     for (size_t i = 0; i < run->n_warnings; i++) {
         fputs(i ? ", " : "", out);

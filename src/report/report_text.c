@@ -5,6 +5,7 @@
 #include "memprof/report.h"
 #include "format.h"
 #include "report_lines.h"
+#include "report_text_mapped.h"
 #include "report_text_views.h"
 #include "symbols/sources.h"
 #include "profile/tables.h"
@@ -82,6 +83,7 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
         }
     }
     fputc('\n', out);
+    mp_text_mapped_summary(out, p, run, opt);
     if (run->agent_bytes && !opt->stable) {
         mp_format_size(a, sizeof a, (int64_t)run->agent_bytes, opt->precision);
         if (run->engine && strcmp(run->engine, "breakpoint") == 0)
@@ -103,18 +105,26 @@ static void write_top_lines(FILE *out, const struct mp_profile *p, const struct 
     }
     size_t shown = opt->top_lines && opt->top_lines < n ? opt->top_lines : n;
     char more[32];
-    fprintf(out, "\nTop lines by bytes allocated\n");
+    int mapped = mp_profile_totals(p)->map_calls > 0; /* then a column of its own */
+    fprintf(out, mapped ? "\nTop lines by bytes allocated or mapped\n" : "\nTop lines by bytes allocated\n");
     /* memprof -p: the process runs on, so what is live is live at detach */
     int w = run->detached ? 14 : 12;
-    fprintf(out, "%12s %12s %*s   %s\n", "allocated", "calls", w, run->detached ? "live at detach" : "live at exit",
-            "line");
+    fprintf(out, "%12s %12s ", "allocated", "calls");
+    if (mapped)
+        fprintf(out, "%12s ", "mapped");
+    fprintf(out, "%*s   line\n", w, run->detached ? "live at detach" : "live at exit");
     for (size_t i = 0; i < shown; i++) {
         const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
         char a[64], b[64], c[64];
         mp_format_size(a, sizeof a, (int64_t)l->allocated_bytes, opt->precision);
         mp_format_count(b, sizeof b, l->alloc_calls);
         mp_format_size(c, sizeof c, (int64_t)l->live_bytes, opt->precision);
-        fprintf(out, "%12s %12s %*s   ", a, b, w, c);
+        fprintf(out, "%12s %12s ", a, b);
+        if (mapped) {
+            mp_format_size(a, sizeof a, (int64_t)l->mapped_bytes, opt->precision);
+            fprintf(out, "%12s ", a);
+        }
+        fprintf(out, "%*s   ", w, c);
         mp_text_line_name(out, l, opt);
         fputc('\n', out);
     }
@@ -124,24 +134,32 @@ static void write_top_lines(FILE *out, const struct mp_profile *p, const struct 
 }
 
 /* The heap tables say what they hold (memory_profiler's headers belong to
- * line mode, where they mean what memory_profiler means). */
-#define TABLE_HEADER                                                                                     \
-    "Line #    Allocated   Freed here          Net     Max held  Held at end  Alloc calls   Line Contents"
+ * line mode, where they mean what memory_profiler means); with mapped
+ * memory in the profile, a "Max mapped" column (the most the line held
+ * mapped at once) after Alloc calls. */
+#define TABLE_COLUMNS "Line #    Allocated   Freed here          Net     Max held  Held at end  Alloc calls"
+#define TABLE_MAPPED_COLUMN "   Max mapped"
 
 static void write_table(FILE *out, const struct mp_table *t, const struct mp_sources *src,
-                        const struct mp_report_options *opt)
+                        const struct mp_report_options *opt, int mapped)
 {
     fprintf(out, "\nFilename: %s\n\n", mp_display_path(t->file, opt->cwd));
-    fprintf(out, "%s\n", TABLE_HEADER);
-    fprintf(out, "%.*s\n", (int)strlen(TABLE_HEADER), "=============================================================="
-                                                     "==============================================");
+    fprintf(out, "%s%s   Line Contents\n", TABLE_COLUMNS, mapped ? TABLE_MAPPED_COLUMN : "");
+    size_t width = strlen(TABLE_COLUMNS) + (mapped ? strlen(TABLE_MAPPED_COLUMN) : 0) + strlen("   Line Contents");
+    for (size_t i = 0; i < width; i++)
+        fputc('=', out);
+    fputc('\n', out);
     for (size_t r = 0; r < t->n_rows; r++) {
         const struct mp_table_row *row = &t->rows[r];
         const char *text = mp_sources_line(src, t->file, row->line);
         if (!text)
             text = "";
+        char map[64] = "";
+        if (mapped && row->has_data)
+            mp_format_size(map, sizeof map, (int64_t)row->mapped_usage_bytes, opt->precision);
         if (!row->has_data) {
-            fprintf(out, "%6d %12s %12s %12s %12s %12s %12s   %s\n", row->line, "", "", "", "", "", "", text);
+            fprintf(out, "%6d %12s %12s %12s %12s %12s %12s%s%s   %s\n", row->line, "", "", "", "", "", "",
+                    mapped ? " " : "", mapped ? "            " : "", text);
             continue;
         }
         char alloc[64], freed[64], net[64], held[64], end[64], calls[64];
@@ -151,8 +169,12 @@ static void write_table(FILE *out, const struct mp_table *t, const struct mp_sou
         mp_format_size(held, sizeof held, (int64_t)row->mem_usage_bytes, opt->precision);
         mp_format_size(end, sizeof end, row->increment_bytes, opt->precision);
         mp_format_count(calls, sizeof calls, row->occurrences);
-        fprintf(out, "%6d %12s %12s %12s %12s %12s %12s   %s\n", row->line, alloc, freed, net, held, end, calls,
-                text);
+        if (mapped)
+            fprintf(out, "%6d %12s %12s %12s %12s %12s %12s %12s   %s\n", row->line, alloc, freed, net, held, end, calls,
+                    map, text);
+        else
+            fprintf(out, "%6d %12s %12s %12s %12s %12s %12s   %s\n", row->line, alloc, freed, net, held, end, calls,
+                    text);
     }
 }
 
@@ -183,6 +205,7 @@ static void write_notes(FILE *out, const struct mp_profile *p, const struct mp_r
     if (t->truncated_stacks)
         NOTE("%s allocations had stacks deeper than %d frames: outer callers are not charged\n",
              MP_COUNT_STR(n, t->truncated_stacks), MP_MAX_FRAMES);
+    mp_text_folded_note(out, p, &header, opt);
     for (size_t i = 0; i < run->n_warnings; i++)
         NOTE("%s\n", run->warnings[i]);
     const char *const *missing;
@@ -204,7 +227,7 @@ static void write_tables(FILE *out, const struct mp_profile *p, const struct mp_
     size_t shown = opt->max_tables && opt->max_tables < tables.n ? opt->max_tables : tables.n;
     char more[32];
     for (size_t i = 0; i < shown; i++)
-        write_table(out, &tables.tables[i], src, opt);
+        write_table(out, &tables.tables[i], src, opt, mp_profile_totals(p)->map_calls > 0);
     if (shown < tables.n)
         fprintf(out, "\n(%s more functions allocated or freed; --tables=0 shows all)\n",
                 MP_COUNT_STR(more, tables.n - shown));
@@ -232,10 +255,14 @@ int mp_write_text(FILE *out, const struct mp_profile *p, const struct mp_report_
             write_top_lines(out, p, run, opt);
         if (show & MP_VIEW_CALLS)
             mp_text_calls(out, p, opt);
-        if (show & MP_VIEW_PEAK)
+        if (show & MP_VIEW_PEAK) {
             mp_text_peak(out, p, opt);
-        if (show & MP_VIEW_LEAKS)
+            mp_text_mapped_peak(out, p, opt);
+        }
+        if (show & MP_VIEW_LEAKS) {
             mp_text_leaks(out, p, run, opt);
+            mp_text_mapped_live(out, p, run, opt);
+        }
         if (show & MP_VIEW_TEMPORARY)
             mp_text_temporaries(out, p, opt);
         if (show & MP_VIEW_LARGEST)

@@ -95,9 +95,10 @@ static inline void fill_stackless(struct mp_ring_record *slot, enum mp_rec_kind 
 
 #define pc_in agent_pc_in
 
-/* Captures the caller's stack and writes an ALLOC record.  noinline keeps
- * the unwind buffer off the stack frames of the exported functions. */
-__attribute__((noinline)) void agent_record_alloc(const void *addr, size_t size)
+/* Captures the caller's stack and writes an ALLOC (or MAP...) record.
+ * noinline keeps the unwind buffer off the stack frames of the exported
+ * functions. */
+__attribute__((noinline)) void agent_record_stack(uint32_t kind, const void *addr, size_t size)
 {
     int saved_errno = errno;
     void *pcs[MP_MAX_FRAMES + UNWIND_SKIP_SLACK + 1];
@@ -117,7 +118,7 @@ __attribute__((noinline)) void agent_record_alloc(const void *addr, size_t size)
 
     uint64_t pos;
     struct mp_ring_record *slot = reserve_slot(&pos);
-    slot->kind = MP_REC_ALLOC;
+    slot->kind = kind;
     slot->tid = current_tid();
     slot->addr = (uint64_t)(uintptr_t)addr;
     slot->size = size;
@@ -159,6 +160,15 @@ void agent_commit_free(uint64_t pos, const void *addr, const void *site)
         fill_free(slot, addr, site);
     else
         fill_stackless(slot, MP_REC_NOP, NULL);
+    commit_slot(slot, pos);
+}
+
+void agent_commit_range(uint64_t pos, uint32_t kind, const void *addr, uint64_t size, uint32_t flags)
+{
+    struct mp_ring_record *slot = &agent_records[pos & agent_ring_mask];
+    fill_stackless(slot, kind, addr);
+    slot->size = size;
+    slot->truncated = flags;
     commit_slot(slot, pos);
 }
 

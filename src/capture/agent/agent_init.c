@@ -136,6 +136,7 @@ static int attach_ring(int fd)
     agent_ring = map;
     agent_records = (struct mp_ring_record *)((char *)map + MP_RING_HEADER_BYTES);
     agent_ring_mask = capacity - 1;
+    agent_mmap_enabled = (atomic_load(&agent_ring->options) & MP_RING_OPT_MMAP) != 0;
     atomic_fetch_add(&agent_ring->agent_bytes, bytes);
     return 1;
 }

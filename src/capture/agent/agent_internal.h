@@ -148,8 +148,13 @@ __attribute__((always_inline)) static inline int should_record(void)
     return 0;
 }
 
-/* Captures the caller's stack and writes an ALLOC record for addr. */
-void agent_record_alloc(const void *addr, size_t size) AGENT_HIDDEN;
+/* Captures the caller's stack and writes a record of this kind (MP_REC_ALLOC,
+ * MP_REC_MAP, MP_REC_REMAP_TO) for addr. */
+void agent_record_stack(uint32_t kind, const void *addr, size_t size) AGENT_HIDDEN;
+static inline void agent_record_alloc(const void *addr, size_t size)
+{
+    agent_record_stack(MP_REC_ALLOC, addr, size);
+}
 /* Writes a FREE record; its one frame is site, the return address of the
  * free (realloc, delete...) call. */
 void agent_record_free(const void *addr, const void *site) AGENT_HIDDEN;
@@ -158,5 +163,11 @@ void agent_record_free(const void *addr, const void *site) AGENT_HIDDEN;
  * block (NULL: nothing, a NOP record). */
 uint64_t agent_reserve(void) AGENT_HIDDEN;
 void agent_commit_free(uint64_t pos, const void *addr, const void *site) AGENT_HIDDEN;
+/* A reserved slot filled with a stackless range record (MP_REC_UNMAP,
+ * MP_REC_REMAP_FROM; MP_REC_NOP: the call failed). */
+void agent_commit_range(uint64_t pos, uint32_t kind, const void *addr, uint64_t size, uint32_t flags) AGENT_HIDDEN;
+
+/* ---- mapped memory (agent_mmap.c) ---- */
+extern int agent_mmap_enabled AGENT_HIDDEN;  /* MP_RING_OPT_MMAP, read at attach */
 
 #endif

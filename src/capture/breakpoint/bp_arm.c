@@ -158,9 +158,12 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
     snprintf(e->module, sizeof e->module, "%s", entries.module);
     memcpy(e->allocator_text, entries.allocator_text, sizeof e->allocator_text);
     e->n_allocator_text = entries.n_allocator_text;
+    memcpy(e->libc_text, entries.libc_text, sizeof e->libc_text);
+    e->n_libc_text = entries.n_libc_text;
+    e->curbrk = entries.curbrk;
     for (int i = 0; i < MP_FN_COUNT; i++) {
         struct bp_site *s = &e->sites[i];
-        s->addr = entries.addr[i];
+        s->addr = i >= MP_FN_FIRST_MAPPED && !e->mmap ? 0 : entries.addr[i];
         s->fn = i;
         s->hw_slot = -1;
     }

@@ -54,6 +54,12 @@ static const char *const fn_names[MP_FN_COUNT] = {
     [MP_FN_XALLOCX] = "xallocx",
     [MP_FN_SDALLOCX] = "sdallocx",
     [MP_FN_DALLOCX] = "dallocx",
+    [MP_FN_MMAP] = "mmap",
+    [MP_FN_MMAP64] = "mmap64",
+    [MP_FN_MUNMAP] = "munmap",
+    [MP_FN_MREMAP] = "mremap",
+    [MP_FN_BRK] = "brk",
+    [MP_FN_SBRK] = "sbrk",
 };
 
 const char *mp_alloc_fn_name(enum mp_alloc_fn fn)
@@ -72,6 +78,11 @@ enum mp_fn_kind mp_alloc_fn_kind(enum mp_alloc_fn fn)
     case MP_FN_ALIGNED_ALLOC: case MP_FN_MEMALIGN: return MP_KIND_ALIGNED;
     case MP_FN_POSIX_MEMALIGN: return MP_KIND_POSIX_MEMALIGN;
     case MP_FN_XALLOCX: return MP_KIND_XALLOCX;
+    case MP_FN_MMAP: case MP_FN_MMAP64: return MP_KIND_MMAP;
+    case MP_FN_MUNMAP: return MP_KIND_MUNMAP;
+    case MP_FN_MREMAP: return MP_KIND_MREMAP;
+    case MP_FN_BRK: return MP_KIND_BRK;
+    case MP_FN_SBRK: return MP_KIND_SBRK;
     default:
         return fn >= MP_FN_DELETE && fn <= MP_FN_DELETE_ARRAY_ALIGNED_NOTHROW ? MP_KIND_FREE : MP_KIND_ALLOC;
     }
@@ -248,6 +259,13 @@ static int bind_module(const char *path, uint64_t bias, int dynsym_only, struct 
             out->addr[i] = bias + values[i];
             bound++;
         }
+    const char *slash = strrchr(path, '/');
+    if (dynsym_only && fnmatch("libc.so*", slash ? slash + 1 : path, 0) == 0)
+        for (int t = 0; t < facts.n_text; t++) {
+            out->libc_text[t][0] = bias + facts.text[t][0];
+            out->libc_text[t][1] = bias + facts.text[t][1];
+            out->n_libc_text = t + 1;
+        }
     if (values[MP_FN_MALLOC] && out->addr[MP_FN_MALLOC] == bias + values[MP_FN_MALLOC]) {
         snprintf(out->module, sizeof out->module, "%s", path);
         /* malloc's library when it is a library of its own (not libc, not
@@ -348,6 +366,7 @@ int mp_bp_find_allocator(pid_t pid, int mem_fd, const struct mp_loader_hooks *ho
         bind_module(exe, at_entry - facts.entry, 0, out);
         if (!out->addr[MP_FN_MALLOC] || !out->addr[MP_FN_FREE])
             return 1;
+        out->curbrk = mp_bp_lookup(out, "__curbrk");
         snprintf(out->module, sizeof out->module, "%s", n > 0 ? exe_path : exe);
         return 0;
     }
@@ -376,6 +395,7 @@ int mp_bp_find_allocator(pid_t pid, int mem_fd, const struct mp_loader_hooks *ho
     }
     if (!out->addr[MP_FN_MALLOC] || !out->addr[MP_FN_FREE])
         return 1;
+    out->curbrk = mp_bp_lookup(out, "__curbrk");
     if (out->n_modules && strcmp(out->module, exe) == 0)
         snprintf(out->module, sizeof out->module, "%s", exe_path);
     return 0;

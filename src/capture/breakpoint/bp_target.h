@@ -35,8 +35,11 @@ enum mp_alloc_fn {
     MP_FN_DELETE_ARRAY_ALIGNED_NOTHROW,
     /* jemalloc's own API */
     MP_FN_MALLOCX, MP_FN_RALLOCX, MP_FN_XALLOCX, MP_FN_SDALLOCX, MP_FN_DALLOCX,
+    /* mapped memory (armed unless --no-mmap) */
+    MP_FN_MMAP, MP_FN_MMAP64, MP_FN_MUNMAP, MP_FN_MREMAP, MP_FN_BRK, MP_FN_SBRK,
     MP_FN_COUNT
 };
+#define MP_FN_FIRST_MAPPED MP_FN_MMAP
 
 /* What a call does, and where its arguments are. */
 enum mp_fn_kind {
@@ -48,6 +51,11 @@ enum mp_fn_kind {
     MP_KIND_ALIGNED,        /* arg1 bytes (memalign, aligned_alloc) */
     MP_KIND_POSIX_MEMALIGN, /* arg2 bytes, the block behind arg0 */
     MP_KIND_XALLOCX,        /* arg0 resized in place to arg1 (+ arg2) bytes */
+    MP_KIND_MMAP,           /* mapped memory: bp_mapped.c */
+    MP_KIND_MUNMAP,
+    MP_KIND_MREMAP,
+    MP_KIND_BRK,
+    MP_KIND_SBRK,
 };
 
 const char *mp_alloc_fn_name(enum mp_alloc_fn fn);
@@ -69,6 +77,11 @@ struct mp_alloc_entries {
      * are its bookkeeping, not the program's. */
     uint64_t allocator_text[MP_BP_MAX_TEXT][2];
     int n_allocator_text;
+    /* libc's executable segments (dynamic programs): its own calls of mmap
+     * and brk (pthread_create's stacks, free's munmap) are not the program's */
+    uint64_t libc_text[MP_BP_MAX_TEXT][2];
+    int n_libc_text;
+    uint64_t curbrk;            /* address of libc's __curbrk (the break), 0 if unknown */
     struct mp_bp_module *modules; /* the link map, in lookup order */
     size_t n_modules;
 };

@@ -99,6 +99,10 @@ void bp_release_free_pos(struct mp_bpengine *e, uint64_t free_pos, pid_t tid, ui
 
 void bp_slot_abandon(struct mp_bpengine *e, struct bp_thread *t)
 {
+    if (t->map_pos) { /* a mapped-memory call's reserved position: nothing happened */
+        mp_ring_reader_commit_reserved(e->ring, t->map_pos - 1, NULL);
+        t->map_pos = 0;
+    }
     if (t->slot < 0)
         return;
     struct mp_stub_slot *k = &e->inproc.slots[t->slot];

@@ -47,6 +47,11 @@ struct mp_bpengine *mp_bpengine_new(struct mp_ring_reader *ring)
     return e;
 }
 
+void mp_bpengine_set_mmap(struct mp_bpengine *e, int on)
+{
+    e->mmap = on;
+}
+
 int mp_bpengine_exec(struct mp_bpengine *e, pid_t pid)
 {
     if (bp_begin(e, pid) != 0)
@@ -125,8 +130,8 @@ void mp_bpengine_free(struct mp_bpengine *e)
 
 /* ---- hits ---- */
 
-static void post(struct mp_bpengine *e, enum mp_event_kind kind, pid_t tid, uint64_t addr, uint64_t size,
-                 const struct bp_thread *t)
+void bp_post(struct mp_bpengine *e, enum mp_event_kind kind, pid_t tid, uint64_t addr, uint64_t size,
+             const struct bp_thread *t)
 {
     struct mp_event ev = { .kind = kind, .tid = (uint32_t)tid, .addr = addr, .size = size };
     if (t) {
@@ -137,7 +142,7 @@ static void post(struct mp_bpengine *e, enum mp_event_kind kind, pid_t tid, uint
     if (mp_ring_reader_post_heap(e->ring, &ev) == 0) {
         if (kind == MP_EV_ALLOC)
             e->stats.allocs++;
-        else
+        else if (kind == MP_EV_FREE)
             e->stats.frees++;
     }
 }
@@ -179,7 +184,12 @@ static uint64_t requested_size(int fn, const uint64_t *a, int *skip)
     case MP_KIND_POSIX_MEMALIGN:
         return a[2];
     case MP_KIND_FREE:
-        return 0;
+    case MP_KIND_MMAP:
+    case MP_KIND_MUNMAP:
+    case MP_KIND_MREMAP:
+    case MP_KIND_BRK:
+    case MP_KIND_SBRK:
+        return 0; /* (mapped memory: bp_mapped.c) */
     case MP_KIND_ALLOC:
         break;
     }
@@ -198,7 +208,10 @@ static void on_return(struct mp_bpengine *e, struct bp_thread *t, struct user_re
     int skip;
     uint64_t size = requested_size(t->fn, t->args, &skip), block = regs->rax;
     enum mp_fn_kind kind = mp_alloc_fn_kind((enum mp_alloc_fn)t->fn);
-    if (kind == MP_KIND_FREE) {
+    if (kind >= MP_KIND_MMAP) {
+        bp_mapped_return(e, t, regs);
+        block = 0;
+    } else if (kind == MP_KIND_FREE) {
         block = 0; /* it only ended the call */
     } else if (kind == MP_KIND_POSIX_MEMALIGN) {
         block = 0;
@@ -211,24 +224,29 @@ static void on_return(struct mp_bpengine *e, struct bp_thread *t, struct user_re
         if (regs->rax >= size) {
             uint64_t wanted = size + t->args[2] < size ? UINT64_MAX : size + t->args[2];
             post_free_at(e, t->tid, t->args[0], &t->ret);
-            post(e, MP_EV_ALLOC, t->tid, t->args[0], regs->rax < wanted ? regs->rax : wanted, t);
+            bp_post(e, MP_EV_ALLOC, t->tid, t->args[0], regs->rax < wanted ? regs->rax : wanted, t);
         }
     }
     if (block)
-        post(e, MP_EV_ALLOC, t->tid, block, size, t);
+        bp_post(e, MP_EV_ALLOC, t->tid, block, size, t);
     else if (resizes(t->fn) && t->args[0] && size)
         e->stats.failed_reallocs++;
     t->pending = 0;
     regs->rip = t->ret;
 }
 
+int bp_in_text(const uint64_t (*ranges)[2], int n, uint64_t pc)
+{
+    for (int i = 0; i < n; i++)
+        if (pc >= ranges[i][0] && pc < ranges[i][1])
+            return 1;
+    return 0;
+}
+
 /* Is pc in the allocator library (when it is not libc)? */
 static int in_allocator(const struct mp_bpengine *e, uint64_t pc)
 {
-    for (int i = 0; i < e->n_allocator_text; i++)
-        if (pc >= e->allocator_text[i][0] && pc < e->allocator_text[i][1])
-            return 1;
-    return 0;
+    return bp_in_text((const uint64_t(*)[2])e->allocator_text, e->n_allocator_text, pc);
 }
 
 /* An entry: record what can be recorded now, replace the return address
@@ -252,7 +270,9 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
         bp_slot_abandon(e, t);
         t->pending = 0;
     }
-    uint64_t a[3] = { regs->rdi, regs->rsi, regs->rdx };
+    if (kind >= MP_KIND_MMAP)
+        return bp_mapped_entry(e, t, site, regs);
+    uint64_t a[6] = { regs->rdi, regs->rsi, regs->rdx, regs->rcx, regs->r8, regs->r9 };
     int slot = -1;
     uint64_t *frames = t->frames, free_pos = 0;
     uint32_t truncated = 0;
@@ -310,18 +330,33 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
         else if (realloc_of_block)
             post_free(e, t->tid, a[0], regs->rsp);
     }
-    uint64_t hijack = slot >= 0 ? mp_bp_inproc_ret_stub(&e->inproc, slot) : e->ret_trap;
     if (slot >= 0) {
         struct mp_stub_slot *k = &e->inproc.slots[slot];
-        k->ret = frames[0];
         k->size = size;
-        k->tid = (uint32_t)t->tid;
         k->flags = (realloc_of_block && !free_pos ? MP_SLOT_F_COUNT_FAIL : 0) |
                    (free_always ? MP_SLOT_F_FREE_ALWAYS : 0) | (kind == MP_KIND_FREE ? MP_SLOT_F_NO_ALLOC : 0);
         k->free_pos = free_pos;
         k->free_addr = a[0];
         k->nframes = kind == MP_KIND_FREE ? 0 : (uint32_t)n;
         k->truncated = truncated;
+    }
+    int merged = bp_open_call(e, t, site, regs, slot, a, n, truncated, frames[0]);
+    if (merged < 0) {
+        bp_release_free_pos(e, free_pos, t->tid, a[0]);
+        return 0;
+    }
+    return merged;
+}
+
+int bp_open_call(struct mp_bpengine *e, struct bp_thread *t, const struct bp_site *site,
+                 const struct user_regs_struct *regs, int slot, const uint64_t *a, int n, uint32_t truncated,
+                 uint64_t ret)
+{
+    uint64_t hijack = slot >= 0 ? mp_bp_inproc_ret_stub(&e->inproc, slot) : e->ret_trap;
+    if (slot >= 0) {
+        struct mp_stub_slot *k = &e->inproc.slots[slot];
+        k->ret = ret;
+        k->tid = (uint32_t)t->tid;
         k->entry_sp = regs->rsp;
         __atomic_store_n(&k->busy, 1, __ATOMIC_RELEASE);
     }
@@ -332,17 +367,16 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
     if (pwrite(e->mem_fd, merged ? words : &words[1], (size_t)want, (off_t)(regs->rsp - (merged ? 8 : 0))) != want) {
         if (slot >= 0)
             __atomic_store_n(&e->inproc.slots[slot].busy, 0, __ATOMIC_RELEASE);
-        bp_release_free_pos(e, free_pos, t->tid, a[0]);
         e->stats.unreadable++;
-        return 0;
+        return -1;
     }
     t->nframes = (uint32_t)n;
     t->truncated = truncated;
-    t->ret = frames[0];
+    t->ret = ret;
     t->entry_sp = regs->rsp;
-    t->fn = (uint8_t)fn;
+    t->fn = (uint8_t)site->fn;
     t->slot = (int16_t)slot;
-    memcpy(t->args, a, sizeof a);
+    memcpy(t->args, a, sizeof t->args);
     t->pending = 1;
     return merged;
 }

@@ -43,6 +43,8 @@ struct mp_bpengine_stats {
 };
 
 struct mp_bpengine *mp_bpengine_new(struct mp_ring_reader *ring);
+/* Record mapped memory too (mmap, munmap, mremap, brk, sbrk): set before arming. */
+void mp_bpengine_set_mmap(struct mp_bpengine *e, int on);
 
 /* The target exec'd (its only thread stopped at PTRACE_EVENT_EXEC): forget
  * the old image; arm now for a static program, else put one breakpoint on

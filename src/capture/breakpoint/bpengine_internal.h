@@ -13,6 +13,7 @@
 #include "memprof/event.h"
 
 #include <sys/types.h>
+#include <sys/user.h>
 
 #define INT3 0xcc
 #define N_DEBUG_REGS 4
@@ -34,7 +35,9 @@ struct bp_thread {
     int16_t slot;           /* the call returns through stub `slot`; -1: through a trap */
     uint64_t entry_sp;      /* where the return address was */
     uint64_t ret;           /* the real return address */
-    uint64_t args[3];
+    uint64_t args[6];
+    uint64_t map_pos;       /* mapped memory: a ring position reserved at the entry, + 1 (0: none) */
+    uint64_t old_brk;       /* brk: the break at the entry */
     uint32_t nframes, truncated;
     uint64_t frames[MP_MAX_FRAMES];
 };
@@ -53,6 +56,10 @@ struct mp_bpengine {
     struct bp_site sites[MP_FN_COUNT];
     uint64_t allocator_text[MP_BP_MAX_TEXT][2]; /* malloc's library when not libc (bp_target.h) */
     int n_allocator_text;
+    uint64_t libc_text[MP_BP_MAX_TEXT][2];
+    int n_libc_text;
+    uint64_t curbrk;                 /* libc's __curbrk, 0 if unknown */
+    int mmap;                        /* mapped memory is recorded (mp_bpengine_set_mmap) */
     uint64_t ret_trap;               /* malloc's entry: returns that come back through a trap */
     uint64_t dr_addr[N_DEBUG_REGS];
     int n_dr;
@@ -81,6 +88,24 @@ void bp_slot_abandon(struct mp_bpengine *e, struct bp_thread *t);
 /* A realloc whose FREE position (free_pos - 1; 0: none) was reserved but
  * whose stub will not run: the block is taken as freed. */
 void bp_release_free_pos(struct mp_bpengine *e, uint64_t free_pos, pid_t tid, uint64_t block);
+
+/* ---- bpengine.c ---- */
+void bp_post(struct mp_bpengine *e, enum mp_event_kind kind, pid_t tid, uint64_t addr, uint64_t size,
+             const struct bp_thread *t);
+/* Replaces the return address of the call the thread just entered (stub
+ * `slot`, or the trap at malloc's entry when -1) and remembers the call:
+ * n frames in t->frames (or the slot's) were unwound, frames[0] its return
+ * address.  Returns 1 when the push under the INT3 was carried out with the
+ * same write (see on_entry), 0, or -1 when the stack could not be written. */
+int bp_open_call(struct mp_bpengine *e, struct bp_thread *t, const struct bp_site *site,
+                 const struct user_regs_struct *regs, int slot, const uint64_t *a, int n, uint32_t truncated,
+                 uint64_t ret);
+int bp_in_text(const uint64_t (*ranges)[2], int n, uint64_t pc);
+
+/* ---- bp_mapped.c: mmap, munmap, mremap, brk, sbrk ---- */
+int bp_mapped_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_site *site,
+                    const struct user_regs_struct *regs);
+void bp_mapped_return(struct mp_bpengine *e, struct bp_thread *t, const struct user_regs_struct *regs);
 
 /* ---- bp_arm.c ---- */
 int bp_dr_write(struct mp_bpengine *e, pid_t tid);  /* the image's debug registers into one stopped thread */

@@ -13,6 +13,7 @@
  *   lea r64, [base+disp]
  *   test r, r (32/64)       cmp byte [rip+disp], imm8  (these set the flags)
  *   add/sub/cmp r, imm8/imm32 (32/64)   xor r, r (32/64)
+ *   mov r32, imm32          mov r64, imm64       (libc's brk and munmap start so)
  *
  * That covers the entries of glibc's, jemalloc's, tcmalloc's and mimalloc's
  * allocator functions.  Anything else (prefixes other than REX, SIB with an
@@ -46,7 +47,8 @@ enum {
     EMU_TEST_RR,  /* flags <- reg & base */
     EMU_CMP_M8,   /* flags <- byte [base + disp] - imm (a read: any address) */
     EMU_ALU_RI,   /* reg <- reg op imm (op in disp: 0 add, 5 sub, 7 cmp: flags only) */
-    EMU_XOR_RR    /* reg <- reg ^ base, logical flags */
+    EMU_XOR_RR,   /* reg <- reg ^ base, logical flags */
+    EMU_MOV_RI    /* reg <- imm (a 32-bit one zero-extends) */
 };
 
 #define BASE_RIP 16
@@ -116,6 +118,19 @@ void mp_emu_decode(const uint8_t *b, struct mp_emu *e)
         e->base = (uint8_t)((b[i + 1] & 7) | ((rex & 1) ? 8 : 0));
         e->reg = (uint8_t)(((b[i + 1] >> 3) & 7) | ((rex & 4) ? 8 : 0));
         e->len = (uint8_t)(i + 2);
+        return;
+    }
+    if (op >= 0xb8 && op <= 0xbf && !(rex & 0x06)) { /* mov r32, imm32; REX.W: mov r64, imm64 */
+        e->kind = EMU_MOV_RI;
+        e->reg = (uint8_t)((op - 0xb8) | ((rex & 1) ? 8 : 0));
+        e->width = (rex & 8) ? 8 : 4;
+        if (e->width == 8) {
+            memcpy(&e->imm, b + i + 1, 8);
+            e->len = (uint8_t)(i + 9);
+        } else {
+            e->imm = (uint32_t)i32(b + i + 1);
+            e->len = (uint8_t)(i + 5);
+        }
         return;
     }
     if ((op == 0x81 || op == 0x83) && (b[i + 1] >> 6) == 3 && !(rex & 0x02)) { /* add/sub/cmp r, imm */
@@ -344,6 +359,10 @@ int mp_emu_execute(const struct mp_emu *e, struct user_regs_struct *regs, int me
         regs->rip = next;
         return 0;
     }
+    case EMU_MOV_RI:
+        *reg_ptr(regs, e->reg) = (uint64_t)e->imm;
+        regs->rip = next;
+        return 0;
     case EMU_XOR_RR: {
         uint64_t v = *reg_ptr(regs, e->reg) ^ *reg_ptr(regs, e->base);
         if (e->width == 4)
