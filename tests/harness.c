@@ -4,6 +4,8 @@
 #include "harness.h"
 
 #include <check.h>
+#include <gelf.h>
+#include <libelf.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -312,6 +314,25 @@ static void fixture_annotation(void *ctx, int line, const char *kw, char *body)
         l->allocated_bytes = annotation_field(body, "allocated_bytes");
         l->free_calls = annotation_field(body, "free_calls");
         l->freed_bytes = annotation_field(body, "freed_bytes");
+    } else if (strcmp(kw, "mappedtotal") == 0) {
+        f->has_mappedtotal = 1;
+        f->map_calls = annotation_field(body, "map_calls");
+        f->mapped_bytes = annotation_field(body, "mapped_bytes");
+        f->unmap_calls = annotation_field(body, "unmap_calls");
+        f->unmapped_bytes = annotation_field(body, "unmapped_bytes");
+        f->mapped_live = annotation_field(body, "mapped_live");
+        f->peak_mapped = annotation_field(body, "peak_mapped");
+        f->peak_total = annotation_field(body, "peak_total");
+        f->peak_total_mapped = annotation_field(body, "peak_total_mapped");
+    } else if (strcmp(kw, "mapped") == 0) {
+        struct fixture_line *l = fixture_line_for(f, line);
+        l->has_mapped++;
+        f->n_mapped++;
+        l->map_calls = annotation_field(body, "calls");
+        l->mapped_bytes = annotation_field(body, "bytes");
+        l->unmapped_bytes = annotation_field(body, "unmapped");
+        l->mapped_live = annotation_field(body, "live");
+        l->peak_total = annotation_field(body, "peak_total");
     } else if (strcmp(kw, "dtv") == 0) {
         struct fixture_line *l = fixture_line_for(f, line);
         l->has_dtv++;
@@ -390,6 +411,53 @@ void fixture_tag(char *tag, size_t size, const char *prefix, const char *name, i
     for (char *c = tag; *c; c++)
         if (*c == '.' || *c == '+')
             *c = '_';
+}
+
+/* ---- the objects a program loads ---- */
+
+static int has_tls(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    elf_version(EV_CURRENT);
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    size_t n = 0;
+    int tls = 0;
+    if (elf && elf_getphdrnum(elf, &n) == 0)
+        for (size_t i = 0; i < n; i++) {
+            GElf_Phdr ph;
+            if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_TLS)
+                tls = 1;
+        }
+    if (elf)
+        elf_end(elf);
+    close(fd);
+    return tls;
+}
+
+/* The objects `exe` loads (with `preload`), from ldd. */
+struct process_objects objects_of(const char *exe, const char *preload)
+{
+    char env_preload[512];
+    snprintf(env_preload, sizeof env_preload, "LD_PRELOAD=%s", preload ? preload : "");
+    char *env[] = { env_preload, NULL };
+    char *argv[] = { "ldd", (char *)exe, NULL };
+    struct run_output o;
+    ck_assert_int_eq(run_cmd(argv, NULL, env, 60, &o), 0);
+    ck_assert_msg(o.status == 0, "ldd %s: %s", exe, o.err);
+    struct process_objects r = { has_tls(exe), 0 };
+    for (char *line = strtok(o.out, "\n"); line; line = strtok(NULL, "\n")) {
+        char *path = strchr(line, '/');
+        if (!path)
+            continue;
+        path[strcspn(path, " ")] = '\0';
+        r.tls_modules += has_tls(path);
+        if (strstr(path, "/libstdc++.so"))
+            r.libstdcxx = 1;
+    }
+    run_output_free(&o);
+    return r;
 }
 
 /* ---- valgrind ---- */

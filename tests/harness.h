@@ -58,7 +58,7 @@ void annotation_build(char *body, char *compiler, char *flags);
  * the fields of a kind the line does not carry are 0. */
 struct fixture_line {
     int line;
-    int has_expect, has_incl, has_peak, has_leak, has_temporary, has_dtv;
+    int has_expect, has_incl, has_peak, has_leak, has_temporary, has_dtv, has_mapped;
     uint64_t alloc_calls, allocated_bytes, free_calls, freed_bytes; /* @expect */
     uint64_t occurrences, incl_bytes;                               /* @incl */
     uint64_t peak_bytes;                                            /* @peak */
@@ -68,6 +68,7 @@ struct fixture_line {
     uint64_t kind_bytes[4], kind_blocks[4];                         /* @leakkind: definite, indirect,
                                                                        possible, reachable */
     uint64_t dtv_calls;                                             /* @dtv */
+    uint64_t map_calls, mapped_bytes, unmapped_bytes, mapped_live, peak_total; /* @mapped */
 };
 
 /* All the annotations of one fixture; what a file does not carry is 0. */
@@ -86,9 +87,13 @@ struct fixture_spec {
     /* @leakkinds: definite, indirect, possible, reachable */
     int has_leakkinds;
     uint64_t kind_bytes[4], kind_blocks[4];
+    /* @mappedtotal */
+    int has_mappedtotal;
+    uint64_t map_calls, mapped_bytes, unmap_calls, unmapped_bytes, mapped_live, peak_mapped, peak_total,
+        peak_total_mapped;
     struct fixture_line lines[FIXTURE_MAX_LINES];   /* lines with @expect, @incl, @peak, @leak or @temporary */
     int n_lines;
-    int n_expect, n_incl, n_peak, n_leak, n_temporary, n_leakkind; /* annotations of each kind */
+    int n_expect, n_incl, n_peak, n_leak, n_temporary, n_leakkind, n_mapped; /* annotations of each kind */
 };
 
 /* Reads the annotations of tests/fixtures/NAME into f (all of section 1
@@ -103,6 +108,16 @@ const struct fixture_line *fixture_line_at(const struct fixture_spec *f, int lin
 int fixture_file_is(const char *path, const char *name);
 /* PREFIX NAME _B in tag, with '.' and '+' made '_': a file name for a build. */
 void fixture_tag(char *tag, size_t size, const char *prefix, const char *name, int b);
+
+/* ---- the objects a program loads ---- */
+
+struct process_objects {
+    int tls_modules;  /* objects with thread-local storage */
+    int libstdcxx;    /* libstdc++ is loaded (its 72,704-byte pool: fixtures/README) */
+};
+/* From ldd (with LD_PRELOAD=preload when not NULL) and their PT_TLS headers. */
+struct process_objects objects_of(const char *exe, const char *preload);
+#define LIBSTDCXX_POOL 72704
 
 /* ---- valgrind ---- */
 

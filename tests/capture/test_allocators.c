@@ -18,18 +18,15 @@
 #include "harness.h"
 
 #include <check.h>
-#include <fcntl.h>
-#include <gelf.h>
 #include <inttypes.h>
 #include <jansson.h>
-#include <libelf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define LIBDIR "/usr/lib/x86_64-linux-gnu"
-#define LIBSTDCXX_POOL 72704
+
 
 struct allocator {
     const char *name;
@@ -55,58 +52,6 @@ static const uint64_t tcmalloc_self_calls[3] = { 4, 2, 26 };
 static void require_library(const struct allocator *a)
 {
     ck_assert_msg(!a->lib || access(a->lib, R_OK) == 0, "%s is missing: run scripts/install-deps", a->lib);
-}
-
-/* ---- what the allocator brings into the process ---- */
-
-static int has_tls(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    elf_version(EV_CURRENT);
-    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
-    size_t n = 0;
-    int tls = 0;
-    if (elf && elf_getphdrnum(elf, &n) == 0)
-        for (size_t i = 0; i < n; i++) {
-            GElf_Phdr ph;
-            if (gelf_getphdr(elf, (int)i, &ph) && ph.p_type == PT_TLS)
-                tls = 1;
-        }
-    if (elf)
-        elf_end(elf);
-    close(fd);
-    return tls;
-}
-
-struct process_objects {
-    int tls_modules;  /* objects with thread-local storage */
-    int libstdcxx;    /* libstdc++ is loaded */
-};
-
-/* The objects `exe` loads (with `preload`), from ldd. */
-static struct process_objects objects_of(const char *exe, const char *preload)
-{
-    char env_preload[512];
-    snprintf(env_preload, sizeof env_preload, "LD_PRELOAD=%s", preload ? preload : "");
-    char *env[] = { env_preload, NULL };
-    char *argv[] = { "ldd", (char *)exe, NULL };
-    struct run_output o;
-    ck_assert_int_eq(run_cmd(argv, NULL, env, 60, &o), 0);
-    ck_assert_msg(o.status == 0, "ldd %s: %s", exe, o.err);
-    struct process_objects r = { has_tls(exe), 0 };
-    for (char *line = strtok(o.out, "\n"); line; line = strtok(NULL, "\n")) {
-        char *path = strchr(line, '/');
-        if (!path)
-            continue;
-        path[strcspn(path, " ")] = '\0';
-        r.tls_modules += has_tls(path);
-        if (strstr(path, "/libstdc++.so"))
-            r.libstdcxx = 1;
-    }
-    run_output_free(&o);
-    return r;
 }
 
 /* ---- the expectation for one (fixture, allocator) ---- */
