@@ -123,18 +123,27 @@ deb:
 	scripts/build-deb build/deb
 
 # Everything install puts in place, so uninstall removes exactly that.
-INSTALLED := $(BINDIR)/memprof $(PKGLIBDIR)/$(AGENT) $(MANDIR)/man1/memprof.1 $(BASHCOMPDIR)/memprof
+# memprof.h (the annotation API, header only) and its pkg-config file go
+# along: pkg-config --cflags memprof.
+PKGCONFIGDIR ?= $(DATADIR)/pkgconfig
+INSTALLED := $(BINDIR)/memprof $(PKGLIBDIR)/$(AGENT) $(MANDIR)/man1/memprof.1 $(BASHCOMPDIR)/memprof \
+  $(INCLUDEDIR)/memprof/memprof.h $(PKGCONFIGDIR)/memprof.pc
 
 install: all
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(BASHCOMPDIR) \
+	  $(DESTDIR)$(INCLUDEDIR)/memprof $(DESTDIR)$(PKGCONFIGDIR)
 	install -m 755 memprof $(DESTDIR)$(BINDIR)/memprof
 	install -m 644 $(AGENT) $(DESTDIR)$(PKGLIBDIR)/$(AGENT)
 	install -m 644 man/memprof.1 $(DESTDIR)$(MANDIR)/man1/memprof.1
 	install -m 644 scripts/completion/memprof.bash $(DESTDIR)$(BASHCOMPDIR)/memprof
+	install -m 644 include/memprof/memprof.h $(DESTDIR)$(INCLUDEDIR)/memprof/memprof.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' -e 's|@VERSION@|$(VERSION)|' memprof.pc.in \
+	  > $(DESTDIR)$(PKGCONFIGDIR)/memprof.pc
+	chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/memprof.pc
 
 uninstall:
 	rm -f $(addprefix $(DESTDIR),$(INSTALLED))
-	-rmdir $(DESTDIR)$(PKGLIBDIR) 2>/dev/null
+	-rmdir $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(INCLUDEDIR)/memprof 2>/dev/null
 
 clean:
 	rm -rf build build-san memprof $(AGENT)

@@ -1,11 +1,14 @@
-/* memprof tests: mapped memory end to end.  tests/fixtures/mapped.c maps
+/* memprof tests: mapped memory and annotated pools, end to end.  tests/fixtures/mapped.c maps
  * anonymous pools of known sizes, unmaps part of one, remaps another,
  * moves the break, maps a file and shared memory (not counted) next to a
  * heap block; its annotations (@mappedtotal, @mapped, @expect; README)
  * were derived step by step in its header.  Each build runs under both
  * engines, on glibc's malloc and, linked, on jemalloc, tcmalloc and
  * mimalloc: the allocator's own mappings must never show.  --no-mmap
- * leaves mapped memory out and the heap as it was. */
+ * leaves mapped memory out and the heap as it was.  tests/fixtures/pool.c
+ * is a program's own pool (an mmap'ed arena) annotated with memprof.h: its
+ * objects are heap blocks (exact per line, peak, leaks) charged to the
+ * pool's callers, its arena mapped memory, under both engines. */
 #define _GNU_SOURCE
 #include "harness.h"
 
@@ -170,6 +173,79 @@ START_TEST(text_report_shows_mapped)
 }
 END_TEST
 
+/* The heap side: @expect lines (completeness), totals, peak and leaks. */
+static void check_heap_lines(const struct fixture_spec *f, json_t *root, const char *what, struct problems *pr)
+{
+    json_t *lines = json_object_get(root, "lines"), *l;
+    size_t i;
+    json_array_foreach(lines, i, l) {
+        if (!fixture_file_is(json_string_value(json_object_get(l, "file")), f->name) || !obj_u64(l, "alloc_calls"))
+            continue;
+        int ln = (int)obj_u64(l, "line");
+        const struct fixture_line *e = fixture_line_at(f, ln);
+        if (!e || !e->has_expect) {
+            problem(pr, "%s: line %d allocated, no @expect", what, ln);
+            continue;
+        }
+        if (obj_u64(l, "alloc_calls") != e->alloc_calls || obj_u64(l, "allocated_bytes") != e->allocated_bytes ||
+            obj_u64(l, "free_calls") != e->free_calls || obj_u64(l, "freed_bytes") != e->freed_bytes)
+            problem(pr, "%s: line %d: %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 ", expected %" PRIu64 " %" PRIu64
+                        " %" PRIu64 " %" PRIu64, what, ln, obj_u64(l, "alloc_calls"), obj_u64(l, "allocated_bytes"),
+                    obj_u64(l, "free_calls"), obj_u64(l, "freed_bytes"), e->alloc_calls, e->allocated_bytes,
+                    e->free_calls, e->freed_bytes);
+    }
+    if (summary_u64(root, "peak_heap_bytes") != f->peak_heap || summary_u64(root, "leaked_bytes") != f->leaked_bytes ||
+        summary_u64(root, "leaked_blocks") != f->leaked_blocks)
+        problem(pr, "%s: peak %" PRIu64 ", leaked %" PRIu64 " in %" PRIu64 ", expected %" PRIu64 " %" PRIu64 " %" PRIu64,
+                what, summary_u64(root, "peak_heap_bytes"), summary_u64(root, "leaked_bytes"),
+                summary_u64(root, "leaked_blocks"), f->peak_heap, f->leaked_bytes, f->leaked_blocks);
+    json_t *reached = json_object_get(json_object_get(root, "peak"), "reached_at");
+    if (obj_u64(reached, "line") != (uint64_t)f->reached_line)
+        problem(pr, "%s: the peak reached at line %" PRIu64 ", expected %d", what, obj_u64(reached, "line"),
+                f->reached_line);
+}
+
+START_TEST(annotated_pool_c)
+{
+    static struct fixture_spec f;
+    fixture_parse("pool.c", &f);
+    ck_assert(f.has_mappedtotal && f.has_peaktotal);
+    static struct problems pr;
+    memset(&pr, 0, sizeof pr);
+    for (int b = 0; b < f.n_builds; b++) {
+        char tag[160], what[300];
+        fixture_tag(tag, sizeof tag, "", "pool.c", b);
+        const char *exe = build_fixture("tests/fixtures/pool.c", f.builds[b][0], f.builds[b][1], tag);
+        ck_assert_ptr_nonnull(exe);
+        for (int e = 0; e < 2; e++) {
+            const char *engine = e ? "breakpoint" : "agent";
+            snprintf(what, sizeof what, "pool.c [%s], %s", f.builds[b][1], engine);
+            json_t *root = run_json(exe, engine, NULL, tag);
+            check_run(&f, root, what, 0, &pr);
+            check_heap_lines(&f, root, what, &pr);
+            json_t *folded = json_array_get(json_object_get(root, "folded_functions"), 0);
+            if (!folded || strcmp(json_string_value(json_object_get(folded, "function")), "pool_alloc") != 0 ||
+                obj_u64(folded, "calls") != f.total_calls)
+                problem(&pr, "%s: pool_alloc is not reported folded with its %" PRIu64 " calls", what, f.total_calls);
+            json_decref(root);
+            /* not folded: every object on the line that annotates it */
+            root = run_json(exe, engine, "--no-auto-alloc-fn", tag);
+            json_t *lines = json_object_get(root, "lines"), *l;
+            size_t i;
+            uint64_t in_pool_alloc = 0;
+            json_array_foreach(lines, i, l)
+                if (strcmp(json_string_value(json_object_get(l, "function")), "pool_alloc") == 0)
+                    in_pool_alloc += obj_u64(l, "alloc_calls");
+            if (in_pool_alloc != f.total_calls || json_array_size(json_object_get(root, "folded_functions")))
+                problem(&pr, "%s --no-auto-alloc-fn: %" PRIu64 " calls in pool_alloc, expected %" PRIu64, what,
+                        in_pool_alloc, f.total_calls);
+            json_decref(root);
+        }
+    }
+    ck_assert_msg(pr.n == 0, "%d problem(s):\n%s", pr.n, pr.text);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("mapped");
@@ -178,6 +254,7 @@ int main(void)
     tcase_add_test(tc, mapped_c);
     tcase_add_test(tc, no_mmap_leaves_it_out);
     tcase_add_test(tc, text_report_shows_mapped);
+    tcase_add_test(tc, annotated_pool_c);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -4,7 +4,9 @@
 #include "agent_elf.h"
 
 #include <elf.h>
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 int agent_elf_object_holds(const struct dl_phdr_info *info, uintptr_t addr)
 {
@@ -115,4 +117,50 @@ void *agent_elf_symbol(const struct dl_phdr_info *info, const char *name)
             return p;
     }
     return NULL;
+}
+
+static int read_at(int fd, uint64_t off, void *buf, size_t len)
+{
+    return pread(fd, buf, len, (off_t)off) == (ssize_t)len ? 0 : -1;
+}
+
+/* (Only 8-byte objects are looked at: the one symbol looked for is a pointer.) */
+uint64_t agent_elf_file_symbol(const char *path, const char *name)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    uint64_t found = 0;
+    size_t want = strlen(name);
+    ElfW(Ehdr) eh;
+    if (read_at(fd, 0, &eh, sizeof eh) != 0 || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+        eh.e_shentsize != sizeof(ElfW(Shdr)))
+        goto out;
+    for (unsigned i = 0; i < eh.e_shnum && !found; i++) {
+        ElfW(Shdr) sh, strsh;
+        if (read_at(fd, eh.e_shoff + (uint64_t)i * sizeof sh, &sh, sizeof sh) != 0 || sh.sh_type != SHT_SYMTAB ||
+            sh.sh_entsize != sizeof(ElfW(Sym)) ||
+            read_at(fd, eh.e_shoff + (uint64_t)sh.sh_link * sizeof strsh, &strsh, sizeof strsh) != 0)
+            continue;
+        uint64_t n = sh.sh_size / sizeof(ElfW(Sym));
+        for (uint64_t k = 0; k < n && !found; k += 128) {
+            ElfW(Sym) syms[128];
+            uint64_t m = n - k < 128 ? n - k : 128;
+            if (read_at(fd, sh.sh_offset + k * sizeof *syms, syms, m * sizeof *syms) != 0)
+                break;
+            for (uint64_t j = 0; j < m && !found; j++) {
+                const ElfW(Sym) *sym = &syms[j];
+                char buf[64];
+                if (sym->st_shndx == SHN_UNDEF || sym->st_value == 0 || sym->st_size != sizeof(void *) ||
+                    ELF64_ST_TYPE(sym->st_info) != STT_OBJECT || sym->st_name >= strsh.sh_size ||
+                    want + 1 > sizeof buf || read_at(fd, strsh.sh_offset + sym->st_name, buf, want + 1) != 0)
+                    continue;
+                if (memcmp(buf, name, want + 1) == 0)
+                    found = sym->st_value;
+            }
+        }
+    }
+out:
+    close(fd);
+    return found;
 }

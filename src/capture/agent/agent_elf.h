@@ -11,5 +11,8 @@
 int agent_elf_object_holds(const struct dl_phdr_info *info, uintptr_t addr);
 /* The run-time address of a function or object the object defines, or NULL. */
 void *agent_elf_symbol(const struct dl_phdr_info *info, const char *name);
+/* The same from the file's full symbol table (.symtab: what an executable
+ * defines without exporting it), read with plain reads; 0 when absent. */
+uint64_t agent_elf_file_symbol(const char *path, const char *name);
 
 #endif

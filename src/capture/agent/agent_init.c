@@ -269,6 +269,7 @@ static int attach(void)
     unw_backtrace(warmup, 4);
     if (pthread_atfork(NULL, NULL, disable_in_forked_child) != 0)
         return 0; /* cannot protect the ring from a child: stay out */
+    agent_client_enable();
     atomic_fetch_add(&agent_ring->agent_inits, 1);
     return 1;
 }

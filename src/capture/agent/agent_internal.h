@@ -167,6 +167,10 @@ void agent_commit_free(uint64_t pos, const void *addr, const void *site) AGENT_H
  * MP_REC_REMAP_FROM; MP_REC_NOP: the call failed). */
 void agent_commit_range(uint64_t pos, uint32_t kind, const void *addr, uint64_t size, uint32_t flags) AGENT_HIDDEN;
 
+/* ---- the annotation API (agent_client.c) ---- */
+/* Points the copies of memprof.h's hook in the loaded objects at the agent. */
+void agent_client_enable(void) AGENT_HIDDEN;
+
 /* ---- mapped memory (agent_mmap.c) ---- */
 extern int agent_mmap_enabled AGENT_HIDDEN;  /* MP_RING_OPT_MMAP, read at attach */
 

@@ -85,6 +85,7 @@ void bp_disarm(struct mp_bpengine *e)
     mp_bp_inproc_reset(&e->inproc);
     e->stats.armed = 0;
     e->stats.hardware = 0;
+    e->n_client_hooks = 0;
     bp_threads_clear(e);
 }
 
@@ -180,6 +181,7 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
     if (e->use_stubs && mp_bp_inproc_map(&e->inproc, e->ring, tids[0], e->mem_fd, e->sites[MP_FN_MALLOC].addr,
                                          e->sites[MP_FN_MALLOC].addr, !e->attached) == 0)
         free_detoured = mp_bp_inproc_detour_free(&e->inproc, e->mem_fd, e->sites[MP_FN_FREE].addr) == 0;
+    bp_client_arm(e, &entries);
     /* Debug registers where the entry instruction cannot be emulated (no
      * stepping over it then), or for the hot entries with MEMPROF_BP_HW=1;
      * INT3 + emulation elsewhere: measured cheaper per hit here. */

@@ -8,7 +8,7 @@
 
     .section .rodata
     .p2align 6
-    .globl mp_stub_blob_start, mp_stub_blob_end, mp_stub_free, mp_stub_ret0
+    .globl mp_stub_blob_start, mp_stub_blob_end, mp_stub_free, mp_stub_ret0, mp_stub_client
 mp_stub_blob_start:
 d_block:
     .fill MP_STUB_DATA_BYTES, 1, 0
@@ -48,6 +48,11 @@ mp_stub_free:                       /* free(rdi), jumped to from free's entry */
     jmp *d_block+MP_STUB_D_FREE_CONT(%rip)
 9:  test %rdi, %rdi
     jmp *d_block+MP_STUB_D_FREE_ZERO(%rip)
+
+    .p2align 4
+mp_stub_client:                     /* memprof.h's hook points here: memprof takes the trap */
+    int3
+    ret
 
     .p2align 4
 mp_stub_ret0:                       /* stub k: ecx = k, then the common part */

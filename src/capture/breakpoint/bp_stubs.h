@@ -8,7 +8,8 @@
  * record (the stack the supervisor left in slot k, the returned address)
  * and jumps to the real return address.  Both follow the ring's protocol
  * (ring.h): a FREE reserves its record before the memory is released, an
- * ALLOC after the allocator returned, as the agent does. */
+ * ALLOC after the allocator returned, as the agent does.  Last, the target
+ * of memprof.h's hook: an INT3 (memprof records the annotation) and a ret. */
 #ifndef MEMPROF_BP_STUBS_H
 #define MEMPROF_BP_STUBS_H
 
@@ -64,7 +65,7 @@ struct mp_stub_slot {
 _Static_assert(sizeof(struct mp_stub_slot) == MP_STUB_SLOT_BYTES, "slot layout");
 
 extern const unsigned char mp_stub_blob_start[], mp_stub_blob_end[];
-extern const unsigned char mp_stub_free[], mp_stub_ret0[];
+extern const unsigned char mp_stub_free[], mp_stub_ret0[], mp_stub_client[];
 #endif
 
 #endif

@@ -253,6 +253,11 @@ static int bind_module(const char *path, uint64_t bias, int dynsym_only, struct 
     m->lo = facts.lo == UINT64_MAX ? 0 : bias + facts.lo;
     m->hi = bias + facts.hi;
     out->n_modules++;
+    /* memprof.h's hook: the program's own copy is rarely exported (.symtab) */
+    static const char *const hook_name[1] = { "memprof_client_hook" };
+    uint64_t hook = 0;
+    if (out->n_client_hooks < MP_BP_MAX_HOOKS && elf_lookup(path, hook_name, 1, &hook, 0, NULL) == 0 && hook)
+        out->client_hooks[out->n_client_hooks++] = bias + hook;
     int bound = 0;
     for (int i = 0; i < MP_FN_COUNT; i++)
         if (!out->addr[i] && values[i]) {

@@ -82,6 +82,10 @@ struct mp_alloc_entries {
     uint64_t libc_text[MP_BP_MAX_TEXT][2];
     int n_libc_text;
     uint64_t curbrk;            /* address of libc's __curbrk (the break), 0 if unknown */
+    /* the copies of memprof.h's hook (memprof_client_hook), one per object */
+#define MP_BP_MAX_HOOKS 64
+    uint64_t client_hooks[MP_BP_MAX_HOOKS];
+    int n_client_hooks;
     struct mp_bp_module *modules; /* the link map, in lookup order */
     size_t n_modules;
 };

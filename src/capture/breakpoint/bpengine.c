@@ -409,6 +409,14 @@ int mp_bpengine_on_trap(struct mp_bpengine *e, pid_t tid)
     struct user_regs_struct regs;
     if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0)
         return 0;
+    if (e->n_client_hooks) { /* memprof.h's annotations */
+        struct bp_thread *t = bp_thread_get(e, tid);
+        if (t && bp_client_trap(e, t, &regs)) {
+            e->stats.traps++;
+            ptrace(PTRACE_CONT, tid, 0, 0);
+            return 1;
+        }
+    }
     /* rip just past one of our INT3s: it was that INT3 (what else would
      * leave rip there), no need to ask for the siginfo on the hot path */
     struct bp_site *s = site_at(e, regs.rip, 0);
@@ -482,7 +490,7 @@ int mp_bpengine_clean_child(struct mp_bpengine *e, pid_t child)
     for (int i = 0; i <= MP_FN_COUNT; i++)
         if (all[i]->inserted && pwrite(fd, &all[i]->orig, 1, (off_t)all[i]->addr) != 1)
             rc = -1;
-    if (mp_bp_inproc_clean_child(&e->inproc, fd) != 0)
+    if (mp_bp_inproc_clean_child(&e->inproc, fd) != 0 || bp_client_restore(e, fd) != 0)
         rc = -1;
     close(fd);
     return rc;
@@ -527,6 +535,8 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
         if (e->n_dr)
             bp_dr_clear(tids[i]);
     }
+    if (bp_client_restore(e, e->mem_fd) != 0)
+        rc = -1;
     if (n && mp_bp_inproc_unmap(&e->inproc, tids[0], e->mem_fd, e->sites[MP_FN_MALLOC].addr) != 0)
         rc = -1;
     for (int i = 0; i < MP_FN_COUNT; i++)

@@ -42,6 +42,11 @@ struct bp_thread {
     uint64_t frames[MP_MAX_FRAMES];
 };
 
+struct bp_client_hook {
+    uint64_t addr;          /* a copy of memprof.h's hook in the target */
+    uint64_t saved;         /* its value before memprof pointed it at the stub */
+};
+
 struct mp_bpengine {
     struct mp_ring_reader *ring;
     struct mp_remote_unwinder *unwinder;
@@ -60,6 +65,8 @@ struct mp_bpengine {
     int n_libc_text;
     uint64_t curbrk;                 /* libc's __curbrk, 0 if unknown */
     int mmap;                        /* mapped memory is recorded (mp_bpengine_set_mmap) */
+    struct bp_client_hook client_hooks[MP_BP_MAX_HOOKS];
+    int n_client_hooks;
     uint64_t ret_trap;               /* malloc's entry: returns that come back through a trap */
     uint64_t dr_addr[N_DEBUG_REGS];
     int n_dr;
@@ -106,6 +113,13 @@ int bp_in_text(const uint64_t (*ranges)[2], int n, uint64_t pc);
 int bp_mapped_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_site *site,
                     const struct user_regs_struct *regs);
 void bp_mapped_return(struct mp_bpengine *e, struct bp_thread *t, const struct user_regs_struct *regs);
+
+/* ---- bp_client.c: memprof.h's hook ---- */
+void bp_client_arm(struct mp_bpengine *e, const struct mp_alloc_entries *entries);
+/* The hooks as they were, in the process behind mem_fd (a fork child: its copy).  0, or -1. */
+int bp_client_restore(struct mp_bpengine *e, int mem_fd);
+/* A trap at the client stub: 1 when it was one (recorded; the thread may go on). */
+int bp_client_trap(struct mp_bpengine *e, struct bp_thread *t, const struct user_regs_struct *regs);
 
 /* ---- bp_arm.c ---- */
 int bp_dr_write(struct mp_bpengine *e, pid_t tid);  /* the image's debug registers into one stopped thread */
