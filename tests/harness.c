@@ -333,6 +333,10 @@ static void fixture_annotation(void *ctx, int line, const char *kw, char *body)
         l->unmapped_bytes = annotation_field(body, "unmapped");
         l->mapped_live = annotation_field(body, "live");
         l->peak_total = annotation_field(body, "peak_total");
+    } else if (strcmp(kw, "fold") == 0) {
+        struct fixture_line *l = fixture_line_for(f, line);
+        l->has_fold++;
+        l->fold_calls = annotation_field(body, "alloc_calls");
     } else if (strcmp(kw, "dtv") == 0) {
         struct fixture_line *l = fixture_line_for(f, line);
         l->has_dtv++;

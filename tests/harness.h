@@ -58,7 +58,7 @@ void annotation_build(char *body, char *compiler, char *flags);
  * the fields of a kind the line does not carry are 0. */
 struct fixture_line {
     int line;
-    int has_expect, has_incl, has_peak, has_leak, has_temporary, has_dtv, has_mapped;
+    int has_expect, has_incl, has_peak, has_leak, has_temporary, has_dtv, has_mapped, has_fold;
     uint64_t alloc_calls, allocated_bytes, free_calls, freed_bytes; /* @expect */
     uint64_t occurrences, incl_bytes;                               /* @incl */
     uint64_t peak_bytes;                                            /* @peak */
@@ -68,6 +68,7 @@ struct fixture_line {
     uint64_t kind_bytes[4], kind_blocks[4];                         /* @leakkind: definite, indirect,
                                                                        possible, reachable */
     uint64_t dtv_calls;                                             /* @dtv */
+    uint64_t fold_calls;                                            /* @fold */
     uint64_t map_calls, mapped_bytes, unmapped_bytes, mapped_live, peak_total; /* @mapped */
 };
 

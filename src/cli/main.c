@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
@@ -577,6 +578,20 @@ int main(int argc, char **argv)
                      (unsigned long long)bp_lost, (unsigned long long)bst.unreadable,
                      (unsigned long long)bst.abandoned);
             warnings[n_warnings++] = bp_note[1];
+        }
+    }
+    /* --alloc-fn globs that folded nothing: a typo, or a function that never allocated */
+    char fold_note[8][256];
+    const struct mp_folded *folded;
+    size_t n_folded = mp_profile_folded(s.profile, &folded);
+    for (size_t g = 0, k = 0; g < opt.n_alloc_fns && k < 8; g++) {
+        size_t f = 0;
+        while (f < n_folded && (folded[f].automatic || fnmatch(opt.alloc_fns[g], folded[f].function, 0) != 0))
+            f++;
+        if (f == n_folded && n_warnings < sizeof warnings / sizeof *warnings) {
+            snprintf(fold_note[k], sizeof fold_note[k], "--alloc-fn '%s' matched no function that allocated",
+                     opt.alloc_fns[g]);
+            warnings[n_warnings++] = fold_note[k++];
         }
     }
     char lm_note[256];
