@@ -99,8 +99,18 @@ struct elf_facts {
 
 /* Looks up `n` names among the defined functions of path's symbol tables
  * (.dynsym only when dynsym_only).  values[i] = st_value or stays 0. */
+static int elf_lookup_sized(const char *path, const char *const *names, size_t n, uint64_t *values,
+                            uint64_t *sizes, int dynsym_only, struct elf_facts *facts);
+
 static int elf_lookup(const char *path, const char *const *names, size_t n, uint64_t *values, int dynsym_only,
                       struct elf_facts *facts)
+{
+    return elf_lookup_sized(path, names, n, values, NULL, dynsym_only, facts);
+}
+
+/* The same, with each symbol's st_size in sizes[i] when sizes is not NULL. */
+static int elf_lookup_sized(const char *path, const char *const *names, size_t n, uint64_t *values,
+                            uint64_t *sizes, int dynsym_only, struct elf_facts *facts)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
@@ -157,8 +167,11 @@ static int elf_lookup(const char *path, const char *const *names, size_t n, uint
             if (!name)
                 continue;
             for (size_t k = 0; k < n; k++)
-                if (values[k] == 0 && strcmp(name, names[k]) == 0)
+                if (values[k] == 0 && strcmp(name, names[k]) == 0) {
                     values[k] = sym.st_value;
+                    if (sizes)
+                        sizes[k] = sym.st_size;
+                }
         }
     }
     elf_end(elf);
@@ -368,10 +381,24 @@ int mp_bp_find_allocator(pid_t pid, int mem_fd, const struct mp_loader_hooks *ho
             snprintf(err, errlen, "cannot read the program's ELF headers or auxiliary vector (process %d)", (int)pid);
             return -1;
         }
-        bind_module(exe, at_entry - facts.entry, 0, out);
+        uint64_t bias = at_entry - facts.entry;
+        bind_module(exe, bias, 0, out);
         if (!out->addr[MP_FN_MALLOC] || !out->addr[MP_FN_FREE])
             return 1;
         out->curbrk = mp_bp_lookup(out, "__curbrk");
+        /* libc is part of the program: its functions that map memory for
+         * themselves stand for libc's text (thread stacks, TLS, malloc's heaps) */
+        static const char *const libc_mappers[] = { "__pthread_create_2_1", "__libc_setup_tls", "_dl_early_allocate",
+                                                    "alloc_new_heap", "new_heap", "sysmalloc" };
+        enum { N_MAPPERS = sizeof libc_mappers / sizeof *libc_mappers };
+        uint64_t at[N_MAPPERS] = { 0 }, len[N_MAPPERS] = { 0 };
+        elf_lookup_sized(exe, libc_mappers, N_MAPPERS, at, len, 0, NULL);
+        for (int i = 0; i < N_MAPPERS && out->n_libc_text < MP_BP_MAX_TEXT_STATIC; i++)
+            if (at[i] && len[i]) {
+                out->libc_text[out->n_libc_text][0] = bias + at[i];
+                out->libc_text[out->n_libc_text][1] = bias + at[i] + len[i];
+                out->n_libc_text++;
+            }
         snprintf(out->module, sizeof out->module, "%s", n > 0 ? exe_path : exe);
         return 0;
     }

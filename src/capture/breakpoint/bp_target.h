@@ -77,9 +77,12 @@ struct mp_alloc_entries {
      * are its bookkeeping, not the program's. */
     uint64_t allocator_text[MP_BP_MAX_TEXT][2];
     int n_allocator_text;
-    /* libc's executable segments (dynamic programs): its own calls of mmap
-     * and brk (pthread_create's stacks, free's munmap) are not the program's */
-    uint64_t libc_text[MP_BP_MAX_TEXT][2];
+    /* libc's executable segments (dynamic programs), or in a static program
+     * the ranges of the libc functions that map memory for themselves: their
+     * calls of mmap and brk (pthread_create's stacks, free's munmap) are not
+     * the program's */
+#define MP_BP_MAX_TEXT_STATIC 8
+    uint64_t libc_text[MP_BP_MAX_TEXT_STATIC][2];
     int n_libc_text;
     uint64_t curbrk;            /* address of libc's __curbrk (the break), 0 if unknown */
     /* the copies of memprof.h's hook (memprof_client_hook), one per object */

@@ -61,7 +61,7 @@ struct mp_bpengine {
     struct bp_site sites[MP_FN_COUNT];
     uint64_t allocator_text[MP_BP_MAX_TEXT][2]; /* malloc's library when not libc (bp_target.h) */
     int n_allocator_text;
-    uint64_t libc_text[MP_BP_MAX_TEXT][2];
+    uint64_t libc_text[MP_BP_MAX_TEXT_STATIC][2];
     int n_libc_text;
     uint64_t curbrk;                 /* libc's __curbrk, 0 if unknown */
     int mmap;                        /* mapped memory is recorded (mp_bpengine_set_mmap) */
