@@ -88,18 +88,45 @@ struct variant {
     const char *what;     /* "jemalloc linked" ... */
 };
 
+/* Runs memprof OPTS... EXE [ARG] with lib (when not NULL) preloaded into
+ * EXE.  As a user would (LD_PRELOAD=lib memprof ...: memprof passes it on
+ * after its agent), unless memprof itself is built with ASan, which refuses
+ * to start with a library preloaded before its runtime: then a shell adds
+ * lib to the target's LD_PRELOAD (after the agent) and execs it, and memprof
+ * profiles the new image. */
+static int run_preloaded(char *const *opts, const char *exe, const char *arg, const char *lib, int timeout,
+                         struct run_output *o)
+{
+    char *argv[24], env_preload[512], script[600];
+    int n = 0, sanitized = strstr(memprof_path(), "build-san/") != NULL;
+    argv[n++] = (char *)memprof_path();
+    for (; *opts; opts++)
+        argv[n++] = *opts;
+    if (lib && sanitized) {
+        snprintf(script, sizeof script, "LD_PRELOAD=\"${LD_PRELOAD:+$LD_PRELOAD:}%s\" exec \"$0\" \"$@\"", lib);
+        argv[n++] = "/bin/sh";
+        argv[n++] = "-c";
+        argv[n++] = script;
+    }
+    argv[n++] = (char *)exe;
+    if (arg)
+        argv[n++] = (char *)arg;
+    argv[n] = NULL;
+    snprintf(env_preload, sizeof env_preload, "LD_PRELOAD=%s", lib ? lib : "");
+    char *env[] = { env_preload, NULL };
+    return run_cmd(argv, NULL, lib && !sanitized ? env : NULL, timeout, o);
+}
+
 static void check_memprof(const struct fixture_spec *f, const struct variant *v, const char *engine,
                           const struct expected *x, struct problems *pr)
 {
-    char json[4096], env_preload[512];
+    char json[4096];
     snprintf(json, sizeof json, "%s/alloc_%s.json", test_tmp_dir(), strrchr(v->exe, '/') + 1);
-    snprintf(env_preload, sizeof env_preload, "LD_PRELOAD=%s", v->preload);
-    char *env[] = { env_preload, NULL };
     char engine_opt[64];
     snprintf(engine_opt, sizeof engine_opt, "--engine=%s", engine);
-    char *argv[] = { (char *)memprof_path(), engine_opt, "--json", json, (char *)v->exe, NULL };
+    char *opts[] = { engine_opt, "--json", json, NULL };
     struct run_output o;
-    ck_assert_int_eq(run_cmd(argv, NULL, v->preload ? env : NULL, 300, &o), 0);
+    ck_assert_int_eq(run_preloaded(opts, v->exe, NULL, v->preload, 300, &o), 0);
     if (o.status != 0) {
         problem(pr, "%s, %s: memprof exited %d\n%.300s", v->what, engine, o.status, o.err);
         run_output_free(&o);
@@ -297,11 +324,13 @@ START_TEST(blocks_stay_with_their_allocator)
             char *env[] = { env_preload, NULL };
             static const char *const how[] = { NULL, "--engine=agent", "--engine=breakpoint" };
             for (int h = 0; h < 3; h++) {
-                char *argv[] = { (char *)memprof_path(), (char *)how[h], "-o", "/dev/null", (char *)exe,
-                                 (char *)a->name, NULL };
+                char *opts[] = { (char *)how[h], "-o", "/dev/null", NULL };
                 char *native[] = { (char *)exe, (char *)a->name, NULL };
                 struct run_output o;
-                ck_assert_int_eq(run_cmd(h ? argv : native, NULL, preload ? env : NULL, 120, &o), 0);
+                if (h)
+                    ck_assert_int_eq(run_preloaded(opts, exe, a->name, preload ? a->lib : NULL, 120, &o), 0);
+                else
+                    ck_assert_int_eq(run_cmd(native, NULL, preload ? env : NULL, 120, &o), 0);
                 if (o.status != 0)
                     problem(&pr, "owner %s (%s, %s): status %d\n%.800s", a->name, preload ? "preloaded" : "linked",
                             h ? how[h] : "natively", o.status, o.err);
