@@ -271,6 +271,29 @@ END_TEST
 START_TEST(alloc_forms_cpp) { check_fixture("alloc_forms.cpp"); }
 END_TEST
 
+/* A throwing operator new unwinds through the agent: recording goes on
+ * (both engines; the fixture's numbers). */
+START_TEST(new_throws_cpp)
+{
+    static struct fixture_spec f;
+    fixture_parse("new_throws.cpp", &f);
+    static struct problems pr;
+    memset(&pr, 0, sizeof pr);
+    for (int b = 0; b < f.n_builds; b++) {
+        char tag[160], what[256];
+        fixture_tag(tag, sizeof tag, "alloc_", "new_throws.cpp", b);
+        const char *exe = build_fixture("tests/fixtures/new_throws.cpp", f.builds[b][0], f.builds[b][1], tag);
+        ck_assert_ptr_nonnull(exe);
+        snprintf(what, sizeof what, "new_throws.cpp [%s]", f.builds[b][1]);
+        struct variant v = { &allocators[0], exe, NULL, what };
+        struct expected x = { f.total_calls, f.total_bytes, f.total_frees, f.unattributed_calls, f.unattributed_bytes, 0 };
+        check_memprof(&f, &v, "agent", &x, &pr);
+        check_memprof(&f, &v, "breakpoint", &x, &pr);
+    }
+    ck_assert_msg(pr.n == 0, "%d problem(s):\n%s", pr.n, pr.text);
+}
+END_TEST
+
 /* jemalloc's own API, linked (its prototypes resolve against jemalloc). */
 START_TEST(jemalloc_api_c)
 {
@@ -349,6 +372,7 @@ int main(void)
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, blocks_stay_with_their_allocator);
     tcase_add_test(tc, jemalloc_api_c);
+    tcase_add_test(tc, new_throws_cpp);
     tcase_add_test(tc, threads_c);
     tcase_add_test(tc, cxx_cpp);
     tcase_add_test(tc, alloc_forms_cpp);

@@ -174,10 +174,22 @@ void agent_commit_range(uint64_t pos, uint32_t kind, const void *addr, uint64_t 
 
 /* ---- interposed functions --------------------------------------------- */
 
+/* malloc inside a recorded operator new: see AGENT_BUSY_IN_NEW. */
+__attribute__((noinline, cold)) static void *malloc_in_new(size_t size)
+{
+    void *p = next_malloc(size);
+    agent_new_inner = p;
+    agent_new_inner_size = size;
+    return p;
+}
+
 EXPORT void *malloc(size_t size)
 {
-    if (!should_record())
+    if (!should_record()) {
+        if (unlikely(agent_busy == AGENT_BUSY_IN_NEW))
+            return malloc_in_new(size);
         return next_malloc(size);
+    }
     agent_busy = 1;
     void *p = next_malloc(size);
     if (likely(p != NULL))

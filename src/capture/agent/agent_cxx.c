@@ -10,7 +10,10 @@
  * calls malloc: agent_busy keeps that inner call unrecorded).
  *
  * operator new may throw: agent_busy is cleared by a cleanup that also runs
- * when an exception unwinds through these frames (built with -fexceptions). */
+ * when an exception unwinds through these frames (built with -fexceptions).
+ * When it throws, the exception object libstdc++ allocated inside it (the
+ * last block malloc returned meanwhile) is the program's until the catch
+ * ends, and is recorded then. */
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +28,17 @@ static void end_busy(int *scope)
 }
 /* agent_busy = 1 until the enclosing block is left, however it is left. */
 #define BUSY_UNTIL_BLOCK_END int busy_scope_ __attribute__((cleanup(end_busy), unused)) = (agent_busy = 1)
+
+/* The same for operator new; *returned is set once it returned normally. */
+static void end_new(int *returned)
+{
+    if (!*returned && agent_new_inner) /* unwinding: an exception left new */
+        agent_record_alloc(agent_new_inner, agent_new_inner_size);
+    agent_new_inner = NULL;
+    agent_busy = 0;
+}
+#define NEW_UNTIL_BLOCK_END(returned) \
+    int returned __attribute__((cleanup(end_new))) = (agent_new_inner = NULL, agent_busy = AGENT_BUSY_IN_NEW, 0)
 
 /* The next definition of `name`, cached in *slot. */
 static void *next_fn(void **slot, const char *name)
@@ -65,8 +79,9 @@ typedef void *(*new_aligned_fn)(size_t, size_t);
         return call;                                          \
     void *p;                                                  \
     {                                                         \
-        BUSY_UNTIL_BLOCK_END;                                 \
+        NEW_UNTIL_BLOCK_END(returned_);                       \
         p = call;                                             \
+        returned_ = 1;                                        \
         if (!(nothrow) || p != NULL)                          \
             agent_record_alloc(p, size);                      \
     }                                                         \

@@ -34,6 +34,8 @@ struct mp_ring_header *agent_ring;
 struct mp_ring_record *agent_records;
 uint64_t agent_ring_mask;
 __thread int agent_busy;
+__thread void *agent_new_inner;
+__thread size_t agent_new_inner_size;
 
 struct agent_text_range agent_unwinder_text[AGENT_MAX_TEXT_RANGES];
 int agent_unwinder_text_count;

@@ -35,6 +35,12 @@ extern uint64_t agent_ring_mask AGENT_HIDDEN;
  * bookkeeping, libunwind, init).  Allocator calls made meanwhile go straight
  * to glibc and are not recorded. */
 extern __thread int agent_busy AGENT_TLS;
+/* agent_busy while the next operator new runs: malloc remembers the last
+ * block it returned inside, so that when new throws, the exception object
+ * libstdc++ allocated meanwhile is recorded (agent_cxx.c). */
+#define AGENT_BUSY_IN_NEW 2
+extern __thread void *agent_new_inner AGENT_TLS;
+extern __thread size_t agent_new_inner_size AGENT_TLS;
 
 /* Executable ranges whose frames lead a captured stack and must be dropped:
  * libunwind's text (unw_backtrace's own frame comes first) and the agent's. */

@@ -164,7 +164,7 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
     e->curbrk = entries.curbrk;
     for (int i = 0; i < MP_FN_COUNT; i++) {
         struct bp_site *s = &e->sites[i];
-        s->addr = i >= MP_FN_FIRST_MAPPED && !e->mmap ? 0 : entries.addr[i];
+        s->addr = i >= MP_FN_FIRST_MAPPED && i < MP_FN_CXA_THROW && !e->mmap ? 0 : entries.addr[i];
         s->fn = i;
         s->hw_slot = -1;
     }

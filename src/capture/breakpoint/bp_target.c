@@ -60,6 +60,7 @@ static const char *const fn_names[MP_FN_COUNT] = {
     [MP_FN_MREMAP] = "mremap",
     [MP_FN_BRK] = "brk",
     [MP_FN_SBRK] = "sbrk",
+    [MP_FN_CXA_THROW] = "__cxa_throw",
 };
 
 const char *mp_alloc_fn_name(enum mp_alloc_fn fn)
@@ -83,6 +84,7 @@ enum mp_fn_kind mp_alloc_fn_kind(enum mp_alloc_fn fn)
     case MP_FN_MREMAP: return MP_KIND_MREMAP;
     case MP_FN_BRK: return MP_KIND_BRK;
     case MP_FN_SBRK: return MP_KIND_SBRK;
+    case MP_FN_CXA_THROW: return MP_KIND_THROW;
     default:
         return fn >= MP_FN_DELETE && fn <= MP_FN_DELETE_ARRAY_ALIGNED_NOTHROW ? MP_KIND_FREE : MP_KIND_ALLOC;
     }

@@ -37,6 +37,9 @@ enum mp_alloc_fn {
     MP_FN_MALLOCX, MP_FN_RALLOCX, MP_FN_XALLOCX, MP_FN_SDALLOCX, MP_FN_DALLOCX,
     /* mapped memory (armed unless --no-mmap) */
     MP_FN_MMAP, MP_FN_MMAP64, MP_FN_MUNMAP, MP_FN_MREMAP, MP_FN_BRK, MP_FN_SBRK,
+    /* a C++ exception thrown inside an open call (operator new's bad_alloc)
+     * must not unwind through a replaced return address */
+    MP_FN_CXA_THROW,
     MP_FN_COUNT
 };
 #define MP_FN_FIRST_MAPPED MP_FN_MMAP
@@ -56,6 +59,7 @@ enum mp_fn_kind {
     MP_KIND_MREMAP,
     MP_KIND_BRK,
     MP_KIND_SBRK,
+    MP_KIND_THROW,          /* __cxa_throw: arg0 the thrown object */
 };
 
 const char *mp_alloc_fn_name(enum mp_alloc_fn fn);

@@ -189,6 +189,7 @@ static uint64_t requested_size(int fn, const uint64_t *a, int *skip)
     case MP_KIND_MREMAP:
     case MP_KIND_BRK:
     case MP_KIND_SBRK:
+    case MP_KIND_THROW:
         return 0; /* (mapped memory: bp_mapped.c) */
     case MP_KIND_ALLOC:
         break;
@@ -249,6 +250,33 @@ static int in_allocator(const struct mp_bpengine *e, uint64_t pc)
     return bp_in_text((const uint64_t(*)[2])e->allocator_text, e->n_allocator_text, pc);
 }
 
+/* Itanium C++ ABI (libsupc++): __cxa_allocate_exception mallocs the thrown
+ * object behind a __cxa_refcounted_exception header, 128 bytes on x86-64. */
+#define CXA_EXCEPTION_HEADER 128
+
+/* __cxa_throw inside an open allocator call (operator new throwing
+ * bad_alloc): the unwinder must find the real return address, or the
+ * program terminates; the call is over (it allocated nothing), but the
+ * exception object it allocated inside is the program's until the catch
+ * ends, as the agent records it. */
+static int on_throw(struct mp_bpengine *e, struct bp_thread *t, const struct user_regs_struct *regs)
+{
+    if (pwrite(e->mem_fd, &t->ret, sizeof t->ret, (off_t)t->entry_sp) != sizeof t->ret)
+        return 0;
+    if (t->slot >= 0) { /* the stack is in the slot */
+        const struct mp_stub_slot *k = &e->inproc.slots[t->slot];
+        t->nframes = k->nframes;
+        t->truncated = k->truncated;
+        memcpy(t->frames, k->frames, k->nframes * sizeof *t->frames);
+    }
+    bp_slot_abandon(e, t);
+    t->pending = 0;
+    if (t->inner_size && mp_alloc_fn_kind((enum mp_alloc_fn)t->fn) == MP_KIND_ALLOC && regs->rdi > CXA_EXCEPTION_HEADER)
+        bp_post(e, MP_EV_ALLOC, t->tid, regs->rdi - CXA_EXCEPTION_HEADER, t->inner_size, t);
+    t->inner_size = 0;
+    return 0;
+}
+
 /* An entry: record what can be recorded now, replace the return address
  * when the result is needed.  When the entry is an INT3 on a push, the push
  * is carried out with the same write (one pwrite of 16 bytes): returns 1,
@@ -263,6 +291,10 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
          * stack pointer: a tail call (reallocarray jumps to realloc), whose
          * return address is already ours.  The outer call records. */
         if (regs->rsp <= t->entry_sp) {
+            if (kind == MP_KIND_THROW)
+                return on_throw(e, t, regs);
+            if (fn == MP_FN_MALLOC)
+                t->inner_size = regs->rdi; /* (the exception object of a new that throws) */
             e->stats.nested++;
             return 0;
         }
@@ -270,6 +302,8 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
         bp_slot_abandon(e, t);
         t->pending = 0;
     }
+    if (kind == MP_KIND_THROW)
+        return 0; /* no allocator call of ours open */
     if (kind >= MP_KIND_MMAP)
         return bp_mapped_entry(e, t, site, regs);
     uint64_t a[6] = { regs->rdi, regs->rsi, regs->rdx, regs->rcx, regs->r8, regs->r9 };
@@ -377,6 +411,7 @@ int bp_open_call(struct mp_bpengine *e, struct bp_thread *t, const struct bp_sit
     t->fn = (uint8_t)site->fn;
     t->slot = (int16_t)slot;
     memcpy(t->args, a, sizeof t->args);
+    t->inner_size = 0;
     t->pending = 1;
     return merged;
 }

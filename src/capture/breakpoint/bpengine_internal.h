@@ -38,6 +38,7 @@ struct bp_thread {
     uint64_t args[6];
     uint64_t map_pos;       /* mapped memory: a ring position reserved at the entry, + 1 (0: none) */
     uint64_t old_brk;       /* brk: the break at the entry */
+    uint64_t inner_size;    /* the last malloc made inside the open call (not recorded) */
     uint32_t nframes, truncated;
     uint64_t frames[MP_MAX_FRAMES];
 };
