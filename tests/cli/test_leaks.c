@@ -170,6 +170,62 @@ END_TEST
 START_TEST(every_kind_as_memcheck_says_cxx_heuristics) { check_fixture_kinds("leak_kinds_cxx.cpp"); }
 END_TEST
 
+/* A program's own pool (<memprof/memprof.h>): the pieces are classed, not
+ * the arena.  pool_kinds.c's annotations (by hand) hold for its mapped
+ * arena; with its arena from malloc ("heap") memcheck, which leaves the
+ * arena block out, must agree with them, and memprof too with the arena
+ * counted as still reachable (1,024 bytes, 1 block). */
+START_TEST(pool_pieces_are_classed_not_their_arena)
+{
+    struct fixture_spec f;
+    fixture_parse("pool_kinds.c", &f);
+    ck_assert(f.has_leakkinds && f.n_leakkind > 0);
+    struct problems pr = { .len = 0 };
+    for (int b = 0; b < f.n_builds; b++) {
+        char tag[128];
+        fixture_tag(tag, sizeof tag, "lk_", "pool_kinds.c", b);
+        const char *exe = build_fixture("tests/fixtures/pool_kinds.c", f.builds[b][0], f.builds[b][1], tag);
+        ck_assert_ptr_nonnull(exe);
+        char exe_copy[4096];
+        snprintf(exe_copy, sizeof exe_copy, "%s", exe);
+        char *mapped[] = { exe_copy, NULL }, *heap[] = { exe_copy, "heap", NULL };
+        uint64_t vb[4], vk[4];
+        char what[256];
+        memcheck_leak_kinds(heap, vb, vk);
+        snprintf(what, sizeof what, "pool_kinds.c %s heap: memcheck", f.builds[b][1]);
+        expect_kinds(&pr, what, vb, vk, f.kind_bytes, f.kind_blocks);
+        uint64_t heap_bytes[4], heap_blocks[4];
+        memcpy(heap_bytes, f.kind_bytes, sizeof heap_bytes);
+        memcpy(heap_blocks, f.kind_blocks, sizeof heap_blocks);
+        heap_bytes[3] += 1024;
+        heap_blocks[3] += 1;
+        for (int e = 0; e < 2; e++) {
+            char engine[64], run_tag[200];
+            snprintf(engine, sizeof engine, "--engine=%s", engines[e]);
+            char *extra[] = { engine, NULL };
+            for (int v = 0; v < 2; v++) {
+                int status;
+                snprintf(run_tag, sizeof run_tag, "%s_%s_%s", tag, engines[e], v ? "heap" : "mapped");
+                json_t *root = run_memprof(run_tag, extra, v ? heap : mapped, &status, NULL);
+                ck_assert_int_eq(status, 0);
+                uint64_t mb[4], mk[4];
+                json_leak_kinds(json_object_get(root, "summary"), mb, mk);
+                snprintf(what, sizeof what, "pool_kinds.c %s %s %s", f.builds[b][1], engines[e],
+                         v ? "heap" : "mapped");
+                if (v) {
+                    expect_kinds(&pr, what, mb, mk, heap_bytes, heap_blocks);
+                } else {
+                    expect_kinds(&pr, what, mb, mk, f.kind_bytes, f.kind_blocks);
+                    expect_line_kinds(&pr, what, root, &f);
+                }
+                json_decref(root);
+            }
+        }
+    }
+    ck_assert_msg(pr.n == 0, "%d problems:\n%s", pr.n, pr.text);
+}
+END_TEST
+
 /* The older fixtures, whose kinds nobody wrote down: memcheck is the oracle. */
 START_TEST(older_fixtures_as_memcheck_says)
 {
@@ -591,6 +647,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, every_kind_as_memcheck_says_c);
     tcase_add_test(tc, every_kind_as_memcheck_says_cxx_heuristics);
+    tcase_add_test(tc, pool_pieces_are_classed_not_their_arena);
     tcase_add_test(tc, older_fixtures_as_memcheck_says);
     tcase_add_test(tc, limit_leaks_0_passes_hello_worlds);
     tcase_add_test(tc, limit_leaks_0_fails_a_lost_block_naming_its_line);
