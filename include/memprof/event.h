@@ -37,6 +37,10 @@ enum mp_event_kind {
     MP_EV_UNMAP = 6, /* [addr, addr + size) is unmapped */
     MP_EV_REMAP_FROM = 7, /* mremap's old range [addr, addr + size); flags MP_EV_F_DONTUNMAP */
     MP_EV_REMAP_TO = 8,   /* mremap's new range (with a stack) */
+    MP_EV_AGENT = 9, /* the agent started recording in process `pid`; `size` is the
+                        memory it maps there (its event ring).  Not a heap event */
+    MP_EV_LOST = 10, /* `size` events of process `pid` (0: unknown) were lost: their
+                        writer died while recording.  Not a heap event */
 };
 
 #define MP_EV_F_DONTUNMAP 1 /* MREMAP_DONTUNMAP: the old range stays mapped */
@@ -45,6 +49,8 @@ struct mp_event {
     enum mp_event_kind kind;
     uint32_t tid;          /* thread that made the call (MP_EV_FREE: 0 when the engine
                               does not know it) */
+    uint32_t pid;          /* process whose memory it is about (a process tree shares
+                              one event stream; a vfork child reports its parent's) */
     uint64_t addr;         /* block address */
     uint64_t size;         /* requested bytes (MP_EV_ALLOC), mapped bytes (MP_EV_MAP ...) */
     uint32_t nframes;      /* number of valid entries in frames */

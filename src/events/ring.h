@@ -14,7 +14,23 @@
  * its slot BEFORE the memory is released; an allocation reserves AFTER the
  * allocator returned.  So realloc(p, n) writes MP_REC_FREE(p) in a slot reserved
  * before calling the real realloc and MP_REC_ALLOC(result) in a slot reserved
- * after it (MP_REC_NOP fills the first slot if realloc failed and p lives on). */
+ * after it (MP_REC_NOP fills the first slot if realloc failed and p lives on).
+ *
+ * One ring serves a whole process tree: every record carries the pid of the
+ * process whose memory it describes (a vfork child, which runs in its
+ * parent's memory, writes its parent's pid), and the reader hands each
+ * record to that process's profile.
+ *
+ * Holes: a writer killed between reserving and committing (its process was
+ * killed, exited from another thread, or exec'd) would stop the reader at
+ * its slot for good.  So as soon as its slot is free for its lap (seq ==
+ * pos), a writer stores its pid in `claim_pid`, then `claim` = (low 32 bits
+ * of pos) << 32 | its tid, before it writes anything else (the reader
+ * copies neither).  A reader stuck at a slot claimed for that position by a
+ * thread that no longer exists, or at a free slot left unclaimed for a
+ * second, revokes it: seq = pos + capacity (free for the next lap), and it
+ * counts an event lost.  A writer that finds seq past its position (signed
+  * seq - pos > 0) while it waits was revoked: it writes nothing. */
 #ifndef MEMPROF_RING_H
 #define MEMPROF_RING_H
 
@@ -23,8 +39,9 @@
 #include "memprof/event.h"
 
 #define MP_RING_MAGIC 0x31666f72706d656dULL /* "memprof1" */
-#define MP_RING_VERSION 1
+#define MP_RING_VERSION 2
 #define MP_RING_ENV_FD "MEMPROF_RING_FD"
+#define MP_RING_ENV_PATH "MEMPROF_RING_PATH" /* /proc/MEMPROF_PID/fd/N, when the fd was closed */
 #define MP_RING_HEADER_BYTES 4096
 #define MP_RING_BYTES(cap) (MP_RING_HEADER_BYTES + (uint64_t)(cap) * sizeof(struct mp_ring_record))
 
@@ -39,6 +56,8 @@ enum mp_rec_kind {
     MP_REC_UNMAP = 6,  /* MP_EV_UNMAP: addr, size (reserved before the call, NOP if it failed) */
     MP_REC_REMAP_FROM = 7, /* MP_EV_REMAP_FROM: addr, size, flags in `truncated` (reserved before) */
     MP_REC_REMAP_TO = 8,   /* MP_EV_REMAP_TO: addr, size, stack */
+    MP_REC_HELLO = 9,  /* an agent started recording in process `pid` (at init, or in a forked
+                          child): size = the bytes of the ring it maps */
 };
 
 struct mp_ring_record {
@@ -49,16 +68,28 @@ struct mp_ring_record {
     uint64_t size;
     uint32_t nframes;
     uint32_t truncated;
+    uint32_t pid;        /* the process whose memory the record is about */
+    _Atomic uint32_t claim_pid; /* the claiming writer's pid, stored before claim (not copied) */
+    _Atomic uint64_t claim; /* (pos & 0xffffffff) << 32 | tid of the writer (see above) */
     uint64_t frames[MP_MAX_FRAMES]; /* return addresses, innermost first (see event.h) */
 };
+
+static inline uint64_t mp_ring_claim(uint64_t pos, uint32_t tid)
+{
+    return (pos << 32) | tid;
+}
 
 struct mp_ring_header {
     uint64_t magic;
     uint32_t version;
     uint32_t record_size;         /* sizeof(struct mp_ring_record), checked by the agent */
     uint64_t capacity;            /* records, a power of two */
-    _Atomic int32_t target_pid;   /* only this process writes; others (forked or exec'd
-                                     children) leave the ring alone */
+    _Atomic int32_t target_pid;   /* this process writes; other processes only when
+                                     tree_tracer is set and matches their TracerPid */
+    _Atomic int32_t tree_tracer;  /* memprof follows a process tree: every process whose
+                                     tracer (TracerPid) is this thread writes; 0: none */
+    _Atomic uint32_t closed;      /* memprof stopped reading: a writer that finds the
+                                     ring full drops its record and stops recording */
     _Atomic uint32_t agent_inits; /* incremented by each agent that attached */
     _Atomic uint64_t agent_bytes; /* the agent's own memory inside the target */
     _Atomic uint64_t writer_waits;/* times a writer found the ring full and waited */

@@ -4,12 +4,16 @@
  * initialisation, and the single reader: a background thread that consumes
  * committed slots in position order (Vyukov bounded queue, see ring.h),
  * hands each slot back to the writers as soon as it is copied, and then calls
- * the sink.  The final drain at stop also skips slots whose writer died
- * between reserving and committing. */
+ * the sink.  Slots whose writer died between reserving and committing are
+ * revoked while it runs (ring.h, Holes); the final drain at stop skips any
+ * left.  Control messages (the supervisor's news about processes) are
+ * queued with the ring position they were posted at and handed over in
+ * that place of the stream. */
 #define _GNU_SOURCE
 #include "ring_reader.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -31,6 +35,16 @@
 #define MAX_CAPACITY (1ULL << 24)
 /* Yields allowed while a writer holds the slot at tail, before sleeping. */
 #define BUSY_POLLS_MAX 1000
+/* A hole: how often its writer is looked for, and how long a slot may stay
+ * reserved without a claim (a writer takes a few instructions to claim). */
+#define HOLE_CHECK_NS (5 * 1000 * 1000ull)
+#define UNCLAIMED_GRACE_NS (1000 * 1000 * 1000ull)
+
+struct control {
+    uint64_t stamp;               /* the ring head when it was posted */
+    void *message;
+    struct control *next;
+};
 
 struct mp_ring_reader {
     int fd;
@@ -48,6 +62,16 @@ struct mp_ring_reader {
     void *extra;                  /* mp_ring_reader_extra's part of the memfd, mapped here */
     size_t extra_bytes;
     _Atomic uint64_t dropped_samples, dropped_lines, dropped_heap; /* memprof's own records the ring had no room for */
+    _Atomic uint64_t revoked;     /* slots of dead writers revoked while running */
+    uint64_t stuck_pos, stuck_since_ns, next_hole_check_ns; /* the hole at tail, if any */
+    int stuck;
+    /* control messages, in stamp order */
+    pthread_mutex_t ctl_lock;
+    struct control *ctl_head, *ctl_tail;
+    _Atomic uint64_t ctl_next_stamp; /* stamp of ctl_head, UINT64_MAX when empty */
+    uint64_t ctl_posted;             /* tickets given (under ctl_lock) */
+    _Atomic uint64_t ctl_done;       /* messages handed to the sink */
+    mp_control_sink control_sink;
 };
 
 static void sleep_us(long us)
@@ -69,6 +93,8 @@ struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    pthread_mutex_init(&r->ctl_lock, NULL);
+    atomic_init(&r->ctl_next_stamp, UINT64_MAX);
     r->map_bytes = MP_RING_BYTES(capacity);
     r->capacity = capacity;
     r->fd = memfd_create("memprof-ring", 0); /* no MFD_CLOEXEC: the target inherits it */
@@ -95,14 +121,18 @@ struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_
     h->record_size = sizeof(struct mp_ring_record);
     h->capacity = capacity;
     atomic_init(&h->target_pid, 0);
+    atomic_init(&h->tree_tracer, 0);
+    atomic_init(&h->closed, 0);
     atomic_init(&h->agent_inits, 0);
     atomic_init(&h->agent_bytes, 0);
     atomic_init(&h->writer_waits, 0);
     atomic_init(&h->options, 0);
     atomic_init(&h->head, 0);
     atomic_init(&h->tail, 0);
-    for (uint64_t pos = 0; pos < capacity; pos++)
+    for (uint64_t pos = 0; pos < capacity; pos++) {
         atomic_init(&mp_ring_slot(h, pos)->seq, pos);
+        atomic_init(&mp_ring_slot(h, pos)->claim, mp_ring_claim(pos + 1, 0)); /* no claim for lap 0 */
+    }
     /* Magic last: a header with the magic is complete. */
     atomic_thread_fence(memory_order_release);
     h->magic = MP_RING_MAGIC;
@@ -130,6 +160,81 @@ void mp_ring_reader_set_target(struct mp_ring_reader *r, pid_t pid)
     atomic_store(&r->header->target_pid, (int32_t)pid);
 }
 
+void mp_ring_reader_set_tree_tracer(struct mp_ring_reader *r, pid_t tracer)
+{
+    atomic_store(&r->header->tree_tracer, (int32_t)tracer);
+}
+
+void mp_ring_reader_close(struct mp_ring_reader *r)
+{
+    atomic_store(&r->header->closed, 1);
+}
+
+void mp_ring_reader_set_control_sink(struct mp_ring_reader *r, mp_control_sink sink)
+{
+    r->control_sink = sink;
+}
+
+uint64_t mp_ring_reader_post_control(struct mp_ring_reader *r, void *message)
+{
+    struct control *c = malloc(sizeof *c);
+    pthread_mutex_lock(&r->ctl_lock);
+    uint64_t ticket = ++r->ctl_posted;
+    if (!c) { /* cannot queue it: hand it over now, out of place rather than never */
+        pthread_mutex_unlock(&r->ctl_lock);
+        if (r->control_sink)
+            r->control_sink(r->sink_ctx, message);
+        atomic_fetch_add(&r->ctl_done, 1);
+        return ticket;
+    }
+    /* the head under the lock: stamps stay in posting order */
+    c->stamp = atomic_load_explicit(&r->header->head, memory_order_acquire);
+    c->message = message;
+    c->next = NULL;
+    if (r->ctl_tail)
+        r->ctl_tail->next = c;
+    else
+        r->ctl_head = c;
+    r->ctl_tail = c;
+    atomic_store_explicit(&r->ctl_next_stamp, r->ctl_head->stamp, memory_order_release);
+    pthread_mutex_unlock(&r->ctl_lock);
+    return ticket;
+}
+
+int mp_ring_reader_control_done(const struct mp_ring_reader *r, uint64_t ticket)
+{
+    return atomic_load_explicit(&r->ctl_done, memory_order_acquire) >= ticket;
+}
+
+/* Hands over the messages posted at positions up to `upto`, in order. */
+static void apply_controls(struct mp_ring_reader *r, uint64_t upto)
+{
+    for (;;) {
+        pthread_mutex_lock(&r->ctl_lock);
+        struct control *c = r->ctl_head;
+        if (!c || c->stamp > upto) {
+            pthread_mutex_unlock(&r->ctl_lock);
+            return;
+        }
+        r->ctl_head = c->next;
+        if (!r->ctl_head)
+            r->ctl_tail = NULL;
+        atomic_store_explicit(&r->ctl_next_stamp, r->ctl_head ? r->ctl_head->stamp : UINT64_MAX,
+                              memory_order_release);
+        pthread_mutex_unlock(&r->ctl_lock);
+        if (r->control_sink)
+            r->control_sink(r->sink_ctx, c->message);
+        free(c);
+        atomic_fetch_add_explicit(&r->ctl_done, 1, memory_order_release);
+    }
+}
+
+static inline void controls_due(struct mp_ring_reader *r)
+{
+    if (atomic_load_explicit(&r->ctl_next_stamp, memory_order_acquire) <= r->tail)
+        apply_controls(r, r->tail);
+}
+
 /* Copies the record at `pos` (committed) into r->scratch and hands the slot
  * back to the writers for the next lap. */
 static void take_record(struct mp_ring_reader *r, struct mp_ring_record *slot, uint64_t pos)
@@ -137,6 +242,7 @@ static void take_record(struct mp_ring_reader *r, struct mp_ring_record *slot, u
     struct mp_ring_record *copy = &r->scratch;
     copy->kind = slot->kind;
     copy->tid = slot->tid;
+    copy->pid = slot->pid;
     copy->addr = slot->addr;
     copy->size = slot->size;
     copy->nframes = slot->nframes <= MP_MAX_FRAMES ? slot->nframes : MP_MAX_FRAMES;
@@ -149,14 +255,20 @@ static void deliver_scratch(struct mp_ring_reader *r)
 {
     const struct mp_ring_record *rec = &r->scratch;
     if (rec->kind == MP_REC_LINE) {
-        struct mp_event line = { .kind = MP_EV_LINE, .tid = rec->tid, .addr = rec->addr, .rss_bytes = rec->size,
-                                 .time_ns = rec->nframes ? rec->frames[0] : 0 };
+        struct mp_event line = { .kind = MP_EV_LINE, .tid = rec->tid, .pid = rec->pid, .addr = rec->addr,
+                                 .rss_bytes = rec->size, .time_ns = rec->nframes ? rec->frames[0] : 0 };
         r->sink(r->sink_ctx, &line);
         return;
     }
     if (rec->kind == MP_REC_SAMPLE) {
-        struct mp_event sample = { .kind = MP_EV_SAMPLE, .time_ns = rec->addr, .rss_bytes = rec->size };
+        struct mp_event sample = { .kind = MP_EV_SAMPLE, .pid = rec->pid, .time_ns = rec->addr,
+                                   .rss_bytes = rec->size };
         r->sink(r->sink_ctx, &sample);
+        return;
+    }
+    if (rec->kind == MP_REC_HELLO) {
+        struct mp_event hello = { .kind = MP_EV_AGENT, .tid = rec->tid, .pid = rec->pid, .size = rec->size };
+        r->sink(r->sink_ctx, &hello);
         return;
     }
     static const enum mp_event_kind kinds[] = {
@@ -171,6 +283,7 @@ static void deliver_scratch(struct mp_ring_reader *r)
     struct mp_event ev = {
         .kind = kinds[rec->kind],
         .tid = rec->tid,
+        .pid = rec->pid,
         .addr = rec->addr,
         .size = rec->kind == MP_REC_FREE ? 0 : rec->size,
         .nframes = stackless ? 0 : rec->nframes,
@@ -187,6 +300,7 @@ static void deliver_scratch(struct mp_ring_reader *r)
 
 static int consume_if_committed(struct mp_ring_reader *r)
 {
+    controls_due(r);
     struct mp_ring_record *slot = mp_ring_slot(r->header, r->tail);
     if (atomic_load_explicit(&slot->seq, memory_order_acquire) != r->tail + 1)
         return 0;
@@ -198,8 +312,72 @@ static int consume_if_committed(struct mp_ring_reader *r)
     }
     take_record(r, slot, r->tail);
     r->tail++;
+    r->stuck = 0;
     if (r->sink != NULL)
         deliver_scratch(r);
+    return 1;
+}
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A thread that has exited: /proc/TID gone, or a zombie. */
+static int thread_is_gone(uint32_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%u/stat", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT || errno == ESRCH;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 1;
+    buf[n] = '\0';
+    const char *close_paren = strrchr(buf, ')');
+    return close_paren && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X');
+}
+
+/* The slot at tail is reserved and not committed.  Revoke it when its
+ * writer is dead (ring.h, Holes): 1 if revoked (tail moved on). */
+static int revoke_dead_hole(struct mp_ring_reader *r)
+{
+    uint64_t now = now_ns();
+    if (!r->stuck || r->stuck_pos != r->tail) {
+        r->stuck = 1;
+        r->stuck_pos = r->tail;
+        r->stuck_since_ns = now;
+        r->next_hole_check_ns = now + HOLE_CHECK_NS;
+        return 0;
+    }
+    if (now < r->next_hole_check_ns)
+        return 0;
+    r->next_hole_check_ns = now + HOLE_CHECK_NS;
+    struct mp_ring_record *slot = mp_ring_slot(r->header, r->tail);
+    uint64_t claim = atomic_load_explicit(&slot->claim, memory_order_acquire);
+    uint32_t pid = 0;
+    if ((claim >> 32) == (r->tail & 0xffffffffull)) {
+        if (!thread_is_gone((uint32_t)claim))
+            return 0;
+        pid = atomic_load_explicit(&slot->claim_pid, memory_order_relaxed);
+    } else if (now - r->stuck_since_ns < UNCLAIMED_GRACE_NS) {
+        return 0;
+    }
+    uint64_t expected = r->tail;
+    if (!atomic_compare_exchange_strong_explicit(&slot->seq, &expected, r->tail + r->capacity,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return 0; /* committed meanwhile (or not yet free: the reader is not there) */
+    r->tail++;
+    r->stuck = 0;
+    atomic_fetch_add(&r->revoked, 1);
+    if (r->sink) {
+        struct mp_event lost = { .kind = MP_EV_LOST, .pid = pid, .size = 1 };
+        r->sink(r->sink_ctx, &lost);
+    }
     return 1;
 }
 
@@ -226,6 +404,10 @@ static void *reader_thread(void *arg)
             publish_tail(r);
             idle_us = 0;
             busy_polls = 0;
+            continue;
+        }
+        if (atomic_load_explicit(&r->header->head, memory_order_acquire) != r->tail && revoke_dead_hole(r)) {
+            publish_tail(r);
             continue;
         }
         /* A slot reserved but not yet committed means a writer is in the
@@ -298,9 +480,16 @@ int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost)
     while (r->tail < head) {
         if (consume_if_committed(r))
             continue;
-        skipped += (uint64_t)skip_uncommitted(r, &grace_left_us);
+        if (skip_uncommitted(r, &grace_left_us)) {
+            skipped++;
+            if (r->sink) {
+                struct mp_event ev = { .kind = MP_EV_LOST, .size = 1 };
+                r->sink(r->sink_ctx, &ev);
+            }
+        }
     }
     publish_tail(r);
+    apply_controls(r, UINT64_MAX);
     if (lost != NULL)
         *lost += skipped;
     return 0;
@@ -325,8 +514,11 @@ static int post_record(struct mp_ring_reader *r, const struct mp_event *ev, uint
             if (!atomic_compare_exchange_weak_explicit(&h->head, &pos, pos + 1, memory_order_acq_rel,
                                                        memory_order_relaxed))
                 continue; /* another writer took it first */
+            atomic_store_explicit(&slot->claim_pid, ev->pid, memory_order_relaxed);
+            atomic_store_explicit(&slot->claim, mp_ring_claim(pos, ev->tid), memory_order_release);
             slot->kind = kind;
             slot->tid = ev->tid;
+            slot->pid = ev->pid;
             slot->addr = ev->addr;
             slot->size = ev->size;
             slot->nframes = ev->nframes;
@@ -345,17 +537,17 @@ static int post_record(struct mp_ring_reader *r, const struct mp_event *ev, uint
     }
 }
 
-int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint64_t rss_bytes, long wait_us,
-                               const _Atomic int *cancel)
+int mp_ring_reader_post_sample(struct mp_ring_reader *r, pid_t pid, uint64_t time_ns, uint64_t rss_bytes,
+                               long wait_us, const _Atomic int *cancel)
 {
-    struct mp_event ev = { .addr = time_ns, .size = rss_bytes };
+    struct mp_event ev = { .pid = (uint32_t)pid, .addr = time_ns, .size = rss_bytes };
     if (post_record(r, &ev, MP_REC_SAMPLE, wait_us, cancel) == 0)
         return 0;
     atomic_fetch_add(&r->dropped_samples, 1);
     return -1;
 }
 
-int mp_ring_reader_reserve(struct mp_ring_reader *r, uint64_t *pos)
+int mp_ring_reader_reserve(struct mp_ring_reader *r, pid_t pid, pid_t tid, uint64_t *pos)
 {
     struct mp_ring_header *h = r->header;
     uint64_t p = atomic_fetch_add_explicit(&h->head, 1, memory_order_acq_rel);
@@ -367,6 +559,9 @@ int mp_ring_reader_reserve(struct mp_ring_reader *r, uint64_t *pos)
         }
         sleep_us(50);
     }
+    /* claimed for the target's thread: the reader waits for it while it lives */
+    atomic_store_explicit(&slot->claim_pid, (uint32_t)pid, memory_order_relaxed);
+    atomic_store_explicit(&slot->claim, mp_ring_claim(p, (uint32_t)tid), memory_order_release);
     *pos = p;
     return 0;
 }
@@ -376,6 +571,7 @@ void mp_ring_reader_commit_reserved(struct mp_ring_reader *r, uint64_t pos, cons
     struct mp_ring_record *slot = mp_ring_slot(r->header, pos);
     slot->kind = ev ? mp_ring_kind_of(ev->kind) : MP_REC_NOP;
     slot->tid = ev ? ev->tid : 0;
+    slot->pid = atomic_load_explicit(&slot->claim_pid, memory_order_relaxed);
     slot->addr = ev ? ev->addr : 0;
     slot->size = ev ? ev->size : 0;
     slot->nframes = 0;
@@ -410,10 +606,11 @@ uint64_t mp_ring_reader_dropped_heap(const struct mp_ring_reader *r)
     return atomic_load(&r->dropped_heap);
 }
 
-int mp_ring_reader_post_line(struct mp_ring_reader *r, uint32_t tid, uint64_t line_event, uint64_t rss_bytes,
-                             uint64_t time_ns)
+int mp_ring_reader_post_line(struct mp_ring_reader *r, pid_t pid, uint32_t tid, uint64_t line_event,
+                             uint64_t rss_bytes, uint64_t time_ns)
 {
-    struct mp_event ev = { .tid = tid, .addr = line_event, .size = rss_bytes, .nframes = 1, .frames = &time_ns };
+    struct mp_event ev = { .tid = tid, .pid = (uint32_t)pid, .addr = line_event, .size = rss_bytes, .nframes = 1,
+                           .frames = &time_ns };
     if (post_record(r, &ev, MP_REC_LINE, 100 * 1000, NULL) == 0)
         return 0;
     atomic_fetch_add(&r->dropped_lines, 1);
@@ -437,6 +634,11 @@ int mp_ring_reader_sync(struct mp_ring_reader *r, long timeout_us)
         sleep_us(100);
     }
     return 0;
+}
+
+uint64_t mp_ring_reader_revoked(const struct mp_ring_reader *r)
+{
+    return atomic_load(&r->revoked);
 }
 
 void mp_ring_reader_reset_agent_stats(struct mp_ring_reader *r)
@@ -466,6 +668,12 @@ void mp_ring_reader_destroy(struct mp_ring_reader *r)
         return;
     if (r->thread_running)
         mp_ring_reader_stop(r, NULL);
+    atomic_store(&r->header->closed, 1); /* anything still mapping it must not wait on it */
+    for (struct control *c = r->ctl_head, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
+    pthread_mutex_destroy(&r->ctl_lock);
     munmap(r->header, r->map_bytes);
     if (r->extra)
         munmap(r->extra, r->extra_bytes);

@@ -22,6 +22,12 @@ struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_
 int mp_ring_reader_fd(const struct mp_ring_reader *r);
 void mp_ring_reader_set_target(struct mp_ring_reader *r, pid_t pid); /* header->target_pid */
 void mp_ring_reader_set_options(struct mp_ring_reader *r, uint32_t options); /* MP_RING_OPT_* (ring.h) */
+/* Following a process tree: every process traced by thread `tracer` (its
+ * TracerPid) may write.  0: only the target. */
+void mp_ring_reader_set_tree_tracer(struct mp_ring_reader *r, pid_t tracer);
+/* memprof reads no more: writers that find the ring full drop their record
+ * and stop recording (processes left running must never block on it). */
+void mp_ring_reader_close(struct mp_ring_reader *r);
 
 /* Called on the reader thread for each event; ev->frames is valid only for
  * the duration of the call. */
@@ -33,14 +39,28 @@ void mp_ring_reader_set_hint(struct mp_ring_reader *r, mp_event_hint hint);
 
 /* Start a background thread that drains committed records in position order
  * and calls sink for each (NOP records skipped), sleeping with adaptive
- * backoff (50 us up to 2 ms) while the ring is idle.  0, or -1 with errno. */
+ * backoff (50 us up to 2 ms) while the ring is idle.  A slot whose writer
+ * died (see ring.h, Holes) is revoked while the thread runs and delivered as
+ * one MP_EV_LOST event.  0, or -1 with errno. */
 int mp_ring_reader_start(struct mp_ring_reader *r, mp_event_sink sink, void *ctx);
+
+/* Control messages travel in order with the records: a message posted now
+ * is handed to the control sink (on the reader thread) after every record
+ * reserved before it and before any reserved after it.  The supervisor
+ * uses them for what happens to processes (forked, exec'd, exited), so
+ * each record reaches the profile of the right program image.  Returns a
+ * ticket: mp_ring_reader_control_done(r, ticket) is 1 once the sink ran. */
+typedef void (*mp_control_sink)(void *ctx, void *message);
+void mp_ring_reader_set_control_sink(struct mp_ring_reader *r, mp_control_sink sink);
+uint64_t mp_ring_reader_post_control(struct mp_ring_reader *r, void *message);
+int mp_ring_reader_control_done(const struct mp_ring_reader *r, uint64_t ticket);
 
 /* Stop the thread, then drain everything left up to the ring head: committed
  * records are delivered; a slot reserved but never committed (its writer was
  * killed mid-write) is skipped, counted in *lost and handed back to the
- * writers.  Call it only when the writers are gone (target exited or
- * exec'd).  Returns 0.  start may be called again afterwards. */
+ * writers; control messages are handed over in their places, and those
+ * posted after the head too.  Call it only when the writers are gone.
+ * Returns 0.  start may be called again afterwards. */
 int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost);
 
 /* memprof's own RSS sampler is a writer too: its samples travel in order
@@ -48,12 +68,12 @@ int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost);
 /* These never block for long: when the ring stays full (for wait_us, or
  * until *cancel is set; line events 100 ms) the record is dropped, counted,
  * and -1 returned. */
-int mp_ring_reader_post_sample(struct mp_ring_reader *r, uint64_t time_ns, uint64_t rss_bytes, long wait_us,
-                               const _Atomic int *cancel);
-/* Line mode: thread tid reached line event `line_event` at time_ns (the
- * sampler's clock: since the target started); rss_bytes then. */
-int mp_ring_reader_post_line(struct mp_ring_reader *r, uint32_t tid, uint64_t line_event, uint64_t rss_bytes,
-                             uint64_t time_ns);
+int mp_ring_reader_post_sample(struct mp_ring_reader *r, pid_t pid, uint64_t time_ns, uint64_t rss_bytes,
+                               long wait_us, const _Atomic int *cancel);
+/* Line mode: thread tid of process pid reached line event `line_event` at
+ * time_ns (the sampler's clock: since the target started); rss_bytes then. */
+int mp_ring_reader_post_line(struct mp_ring_reader *r, pid_t pid, uint32_t tid, uint64_t line_event,
+                             uint64_t rss_bytes, uint64_t time_ns);
 /* The ring record kind (ring.h) that carries an event kind. */
 uint32_t mp_ring_kind_of(enum mp_event_kind kind);
 /* An engine in memprof itself (breakpoints) posts the target's ALLOC and
@@ -62,10 +82,10 @@ uint32_t mp_ring_kind_of(enum mp_event_kind kind);
 int mp_ring_reader_post_heap(struct mp_ring_reader *r, const struct mp_event *ev);
 uint64_t mp_ring_reader_dropped_heap(const struct mp_ring_reader *r);
 /* Reserve the next position for a record written later (by the breakpoint
- * engine's stub in the target, or by mp_ring_reader_commit_reserved): the
- * reader waits at it until then.  0, or -1 (counted dropped) when no room
- * came for 10 s. */
-int mp_ring_reader_reserve(struct mp_ring_reader *r, uint64_t *pos);
+ * engine's stub in the target, or by mp_ring_reader_commit_reserved),
+ * claimed for thread tid of process pid: the reader waits at it while that
+ * thread lives.  0, or -1 (counted dropped) when no room came for 10 s. */
+int mp_ring_reader_reserve(struct mp_ring_reader *r, pid_t pid, pid_t tid, uint64_t *pos);
 /* Commit a reserved position with ev (stackless), or as a NOP when NULL. */
 void mp_ring_reader_commit_reserved(struct mp_ring_reader *r, uint64_t pos, const struct mp_event *ev);
 void mp_ring_reader_dropped(const struct mp_ring_reader *r, uint64_t *samples, uint64_t *lines);
@@ -74,6 +94,9 @@ void mp_ring_reader_dropped(const struct mp_ring_reader *r, uint64_t *samples, u
  * been delivered, or `timeout_us` passed (a writer still mid-record, or dead).
  * Nothing is skipped.  0 when caught up, -1 on timeout. */
 int mp_ring_reader_sync(struct mp_ring_reader *r, long timeout_us);
+
+/* Slots revoked because their writer died (also delivered as MP_EV_LOST). */
+uint64_t mp_ring_reader_revoked(const struct mp_ring_reader *r);
 
 /* A new image (execve): its agent counts afresh. */
 void mp_ring_reader_reset_agent_stats(struct mp_ring_reader *r);

@@ -91,6 +91,9 @@ struct collector {
     uint64_t live_addr[LIVE_CAP]; /* open addressing, 0 = empty */
     uint8_t live_attributed[LIVE_CAP];
     uint64_t nlive;
+    uint64_t hellos;                /* MP_EV_AGENT events */
+    uint64_t lost_events;           /* MP_EV_LOST sizes */
+    uint32_t pid;                   /* the pid the heap events carry (the last nonzero) */
 };
 
 static size_t live_home(uint64_t addr)
@@ -145,6 +148,18 @@ static void note_tid(struct collector *c, uint32_t tid)
 static void collect(void *ctx, const struct mp_event *ev)
 {
     struct collector *c = ctx;
+    if (ev->kind == MP_EV_AGENT) { /* one per agent that started recording */
+        c->hellos++;
+        return;
+    }
+    if (ev->kind == MP_EV_LOST) {
+        c->lost_events += ev->size;
+        return;
+    }
+    if (ev->kind != MP_EV_ALLOC && ev->kind != MP_EV_FREE)
+        return;
+    if (ev->pid != 0)
+        c->pid = ev->pid;
     if (c->nstored < MAX_STORED) {
         struct stored_event *s = &c->stored[c->nstored++];
         s->kind = ev->kind;
@@ -189,6 +204,7 @@ static void collect(void *ctx, const struct mp_event *ev)
 /* ---- running a fixture under the agent --------------------------------- */
 
 struct run_info {
+    pid_t pid;
     int exit_status; /* -1 unless exited normally */
     uint64_t lost;
     uint32_t agent_inits;
@@ -219,7 +235,7 @@ static struct run_info run_fixture(const char *fixture, const char *arg, uint64_
     ck_assert_int_eq(mp_ring_reader_start(r, collect, c), 0);
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    struct run_info info = {.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1};
+    struct run_info info = {.pid = pid, .exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : -1};
     ck_assert_int_eq(mp_ring_reader_stop(r, &info.lost), 0);
     info.agent_inits = mp_ring_reader_agent_inits(r);
     info.agent_bytes = mp_ring_reader_agent_bytes(r);
@@ -282,6 +298,8 @@ START_TEST(test_each_call_kind_counts_like_valgrind)
     ck_assert_int_eq(info.exit_status, 0);
     ck_assert_uint_eq(info.lost, 0);
     ck_assert_uint_eq(info.agent_inits, 1);
+    ck_assert_uint_eq(c->hellos, 1);
+    ck_assert_uint_eq(c->pid, (uint32_t)info.pid); /* every record names its process */
     ck_assert_uint_ge(info.agent_bytes, MP_RING_BYTES(MP_RING_DEFAULT_CAPACITY));
     size_t n = sizeof calls_expected / sizeof calls_expected[0];
     ck_assert_uint_eq(c->nstored, n);
@@ -469,6 +487,7 @@ START_TEST(test_reader_skips_slot_of_dead_writer)
     uint64_t lost = 0;
     ck_assert_int_eq(mp_ring_reader_stop(r, &lost), 0);
     ck_assert_uint_eq(lost, 1);
+    ck_assert_uint_eq(c->lost_events, 1);
     ck_assert_uint_eq(c->allocs, 2);
     ck_assert_uint_eq(c->stored[0].size, 5);
     ck_assert_uint_eq(c->stored[1].size, 6);

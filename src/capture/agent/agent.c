@@ -13,7 +13,9 @@
  *
  * The hot path takes no locks and makes no syscalls: one acquire load of the
  * agent state, a thread-local guard, libunwind's cached unw_backtrace, one
- * fetch_add on the ring head and a release store on the slot. */
+ * fetch_add on the ring head, the slot's claim (ring.h, Holes) and a
+ * release store on the slot.  Each record carries the cached pid, so one
+ * ring serves a whole process tree. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <sched.h>
@@ -30,27 +32,39 @@
 /* Frames unw_backtrace may report above the caller: libunwind's and ours. */
 #define UNWIND_SKIP_SLACK 16
 
-static __thread uint32_t cached_tid __attribute__((tls_model("initial-exec")));
+__thread uint32_t agent_tid;
 
 static inline uint32_t current_tid(void)
 {
-    if (unlikely(cached_tid == 0))
-        cached_tid = (uint32_t)syscall(SYS_gettid);
-    return cached_tid;
+    if (unlikely(agent_tid == 0))
+        agent_tid = (uint32_t)syscall(SYS_gettid);
+    return agent_tid;
 }
 
 /* ---- ring writer ------------------------------------------------------ */
 
 /* The ring is full: the slot still holds a record of the previous lap that
- * the reader has not consumed.  Wait (never drop): spin, yield, then sleep. */
-__attribute__((noinline, cold)) static void wait_for_free_slot(struct mp_ring_record *slot,
-                                                               uint64_t pos)
+ * the reader has not consumed.  Wait (never drop): spin, yield, then sleep.
+ * 0 when the record must not be written: memprof revoked the slot (it took
+ * this thread for dead: ring.h, Holes) or stopped reading (then the agent
+ * stops recording: nothing would ever free a slot again). */
+__attribute__((noinline, cold)) static int wait_for_free_slot(struct mp_ring_record *slot, uint64_t pos)
 {
-    int saved_errno = errno;
+    int saved_errno = errno, ok = 1;
     atomic_fetch_add_explicit(&agent_ring->writer_waits, 1, memory_order_relaxed);
     for (unsigned attempt = 0;; attempt++) {
-        if (atomic_load_explicit(&slot->seq, memory_order_acquire) == pos)
+        uint64_t seq = atomic_load_explicit(&slot->seq, memory_order_acquire);
+        if (seq == pos)
             break;
+        if ((int64_t)(seq - pos) > 0) {
+            ok = 0;
+            break;
+        }
+        if (atomic_load_explicit(&agent_ring->closed, memory_order_relaxed)) {
+            atomic_store(&agent_state, AGENT_DISABLED);
+            ok = 0;
+            break;
+        }
         if (attempt < 64) {
             __builtin_ia32_pause();
         } else if (attempt < 96) {
@@ -63,14 +77,19 @@ __attribute__((noinline, cold)) static void wait_for_free_slot(struct mp_ring_re
         }
     }
     errno = saved_errno;
+    return ok;
 }
 
+/* A slot for this thread's next record, claimed (ring.h, Holes); NULL when
+ * the record must be dropped (see wait_for_free_slot). */
 static inline struct mp_ring_record *reserve_slot(uint64_t *pos_out)
 {
     uint64_t pos = atomic_fetch_add_explicit(&agent_ring->head, 1, memory_order_relaxed);
     struct mp_ring_record *slot = &agent_records[pos & agent_ring_mask];
-    if (unlikely(atomic_load_explicit(&slot->seq, memory_order_acquire) != pos))
-        wait_for_free_slot(slot, pos);
+    if (unlikely(atomic_load_explicit(&slot->seq, memory_order_acquire) != pos) && !wait_for_free_slot(slot, pos))
+        return NULL;
+    atomic_store_explicit(&slot->claim_pid, agent_pid, memory_order_relaxed);
+    atomic_store_explicit(&slot->claim, mp_ring_claim(pos, current_tid()), memory_order_release);
     *pos_out = pos;
     return slot;
 }
@@ -85,10 +104,22 @@ static inline void fill_stackless(struct mp_ring_record *slot, enum mp_rec_kind 
 {
     slot->kind = kind;
     slot->tid = current_tid();
+    slot->pid = agent_pid;
     slot->addr = (uint64_t)(uintptr_t)addr;
     slot->size = 0;
     slot->nframes = 0;
     slot->truncated = 0;
+}
+
+void agent_post_hello(void)
+{
+    uint64_t pos;
+    struct mp_ring_record *slot = reserve_slot(&pos);
+    if (!slot)
+        return;
+    fill_stackless(slot, MP_REC_HELLO, NULL);
+    slot->size = MP_RING_BYTES(agent_ring_mask + 1);
+    commit_slot(slot, pos);
 }
 
 /* ---- records ---------------------------------------------------------- */
@@ -118,8 +149,13 @@ __attribute__((noinline)) void agent_record_stack(uint32_t kind, const void *add
 
     uint64_t pos;
     struct mp_ring_record *slot = reserve_slot(&pos);
+    if (unlikely(!slot)) {
+        errno = saved_errno;
+        return;
+    }
     slot->kind = kind;
     slot->tid = current_tid();
+    slot->pid = agent_pid;
     slot->addr = (uint64_t)(uintptr_t)addr;
     slot->size = size;
     slot->nframes = (uint32_t)nframes;
@@ -142,6 +178,8 @@ void agent_record_free(const void *addr, const void *site)
 {
     uint64_t pos;
     struct mp_ring_record *slot = reserve_slot(&pos);
+    if (unlikely(!slot))
+        return;
     fill_free(slot, addr, site);
     commit_slot(slot, pos);
 }
@@ -149,12 +187,13 @@ void agent_record_free(const void *addr, const void *site)
 uint64_t agent_reserve(void)
 {
     uint64_t pos;
-    reserve_slot(&pos);
-    return pos;
+    return reserve_slot(&pos) ? pos : AGENT_NO_SLOT;
 }
 
 void agent_commit_free(uint64_t pos, const void *addr, const void *site)
 {
+    if (unlikely(pos == AGENT_NO_SLOT))
+        return;
     struct mp_ring_record *slot = &agent_records[pos & agent_ring_mask];
     if (addr)
         fill_free(slot, addr, site);
@@ -165,6 +204,8 @@ void agent_commit_free(uint64_t pos, const void *addr, const void *site)
 
 void agent_commit_range(uint64_t pos, uint32_t kind, const void *addr, uint64_t size, uint32_t flags)
 {
+    if (unlikely(pos == AGENT_NO_SLOT))
+        return;
     struct mp_ring_record *slot = &agent_records[pos & agent_ring_mask];
     fill_stackless(slot, kind, addr);
     slot->size = size;

@@ -4,8 +4,17 @@
  * first intercepted allocator call or from the constructor, whichever comes
  * first), finding MEMPROF_RING_FD (getenv, or /proc/self/environ when libc has
  * not set up environ yet), mapping and validating the ring, locating the text
- * ranges whose frames a captured stack must skip, and disabling recording in
- * forked children.
+ * ranges whose frames a captured stack must skip, and what a forked child
+ * does: it records too when memprof follows the process tree (the ring's
+ * tree_tracer is the child's tracer), else it stops recording.
+ *
+ * Which processes write: the one memprof launched or attached to
+ * (target_pid), and, when memprof follows the tree, every process it
+ * traces (TracerPid in /proc/self/status equals tree_tracer).  A process
+ * memprof does not follow (detached, --no-follow, not traced at all)
+ * leaves the ring alone.  The ring is found through MEMPROF_RING_FD, or,
+ * when that descriptor was closed (daemons close them all before exec),
+ * MEMPROF_RING_PATH (/proc/MEMPROF_PID/fd/N).
  *
  * Init race: exactly one thread wins the UNINIT -> INITING transition.  Any
  * other thread that allocates while that init is in progress passes straight
@@ -30,6 +39,7 @@
 #include "agent_internal.h"
 
 _Atomic int agent_state = AGENT_UNINIT;
+uint32_t agent_pid;
 struct mp_ring_header *agent_ring;
 struct mp_ring_record *agent_records;
 uint64_t agent_ring_mask;
@@ -60,17 +70,16 @@ static int parse_fd(const char *s)
     return (int)v;
 }
 
-/* Scans /proc/self/environ (NUL-separated "NAME=value" entries) for the ring
- * variable with raw open/read, for calls made before libc set up environ. */
-static int ring_fd_from_proc_environ(void)
+/* The value of environment variable `name` (at most len - 1 bytes) into
+ * out, from /proc/self/environ (NUL-separated "NAME=value" entries) with
+ * raw open/read, for calls made before libc set up environ.  0, or -1. */
+static int env_from_proc_environ(const char *name, char *out, size_t len)
 {
-    static const char wanted[] = MP_RING_ENV_FD "=";
-    const size_t wanted_len = sizeof wanted - 1;
+    size_t name_len = strlen(name);
     int fd = open("/proc/self/environ", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
     char chunk[1024];
-    char value[16];
     size_t matched = 0, value_len = 0;
     int in_value = 0, skipping = 0, result = -1;
     ssize_t got;
@@ -79,20 +88,19 @@ static int ring_fd_from_proc_environ(void)
             char c = chunk[i];
             if (c == '\0') {
                 if (in_value) {
-                    value[value_len] = '\0';
-                    result = value_len < sizeof value - 1 ? parse_fd(value) : -1;
+                    out[value_len < len ? value_len : len - 1] = '\0';
+                    result = value_len < len ? 0 : -1;
                     break;
                 }
                 matched = 0;
                 skipping = 0;
             } else if (in_value) {
-                if (value_len < sizeof value - 1)
-                    value[value_len++] = c;
-                else
-                    value_len = sizeof value; /* too long: rejected at the NUL */
+                if (value_len < len - 1)
+                    out[value_len] = c;
+                value_len++;
             } else if (!skipping) {
-                if (c == wanted[matched]) {
-                    if (++matched == wanted_len)
+                if (matched < name_len ? c == name[matched] : c == '=') {
+                    if (++matched == name_len + 1)
                         in_value = 1;
                 } else {
                     skipping = 1;
@@ -104,11 +112,56 @@ static int ring_fd_from_proc_environ(void)
     return result;
 }
 
+static int env_value(const char *name, char *out, size_t len)
+{
+    if (environ != NULL) {
+        const char *v = getenv(name);
+        if (!v || strlen(v) >= len)
+            return -1;
+        memcpy(out, v, strlen(v) + 1);
+        return 0;
+    }
+    return env_from_proc_environ(name, out, len);
+}
+
 static int find_ring_fd(void)
 {
-    if (environ != NULL)
-        return parse_fd(getenv(MP_RING_ENV_FD));
-    return ring_fd_from_proc_environ();
+    char value[16];
+    return env_value(MP_RING_ENV_FD, value, sizeof value) == 0 ? parse_fd(value) : -1;
+}
+
+/* The number after "TracerPid:" in /proc/self/status (0: not traced), read
+ * with raw system calls (this runs in forked children too). */
+static int32_t tracer_pid(void)
+{
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    char buf[4096];
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *at = strstr(buf, "\nTracerPid:");
+    if (!at)
+        return 0;
+    at += strlen("\nTracerPid:");
+    while (*at == ' ' || *at == '\t')
+        at++;
+    int32_t v = 0;
+    while (*at >= '0' && *at <= '9')
+        v = v * 10 + (*at++ - '0');
+    return v;
+}
+
+/* Is the ring meant for this process?  (see the top of this file) */
+static int ring_is_for_us(const struct mp_ring_header *h)
+{
+    if (atomic_load(&h->target_pid) == (int32_t)getpid())
+        return 1;
+    int32_t tree = atomic_load(&h->tree_tracer);
+    return tree != 0 && tracer_pid() == tree;
 }
 
 /* Maps the ring behind `fd` if it is a valid ring meant for this process. */
@@ -126,8 +179,7 @@ static int attach_ring(int fd)
     int valid = peek->magic == MP_RING_MAGIC && peek->version == MP_RING_VERSION &&
                 peek->record_size == sizeof(struct mp_ring_record) && capacity != 0 &&
                 (capacity & (capacity - 1)) == 0 && capacity <= (1ULL << 30) &&
-                (uint64_t)st.st_size >= MP_RING_BYTES(capacity) &&
-                atomic_load(&peek->target_pid) == (int32_t)getpid();
+                (uint64_t)st.st_size >= MP_RING_BYTES(capacity) && ring_is_for_us(peek);
     munmap(peek, MP_RING_HEADER_BYTES);
     if (!valid)
         return 0;
@@ -251,14 +303,44 @@ static void find_allocator_text(void)
         agent_allocator_text_count = text_ranges_of(m, agent_allocator_text);
 }
 
-static void disable_in_forked_child(void)
+/* pthread_atfork's child handler: a new process, with this thread only. */
+static void in_forked_child(void)
 {
-    atomic_store(&agent_state, AGENT_DISABLED);
+    agent_pid = (uint32_t)getpid();
+    agent_tid = 0; /* the calling thread's cached tid was the parent's */
+    if (atomic_load(&agent_state) != AGENT_ENABLED)
+        return;
+    if (!ring_is_for_us(agent_ring)) {
+        atomic_store(&agent_state, AGENT_DISABLED);
+        return;
+    }
+    int was_busy = agent_busy;
+    agent_busy = 1;
+    agent_post_hello();
+    agent_busy = was_busy;
+}
+
+/* The ring through MEMPROF_RING_FD, else through MEMPROF_RING_PATH (the
+ * inherited descriptor was closed). */
+static int attach_any_ring(void)
+{
+    if (attach_ring(find_ring_fd()))
+        return 1;
+    char path[64];
+    if (env_value(MP_RING_ENV_PATH, path, sizeof path) != 0 || strncmp(path, "/proc/", 6) != 0)
+        return 0;
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    int ok = attach_ring(fd);
+    close(fd); /* the mapping keeps the memfd */
+    return ok;
 }
 
 static int attach(void)
 {
-    if (!attach_ring(find_ring_fd()))
+    agent_pid = (uint32_t)getpid();
+    if (!attach_any_ring())
         return 0;
     agent_own_text_count = text_ranges_of((uintptr_t)&attach, agent_own_text);
     agent_unwinder_text_count = text_ranges_of((uintptr_t)&unw_backtrace, agent_unwinder_text);
@@ -269,7 +351,7 @@ static int attach(void)
     /* Warm libunwind up (its one-time init takes a lock and masks signals). */
     void *warmup[4];
     unw_backtrace(warmup, 4);
-    if (pthread_atfork(NULL, NULL, disable_in_forked_child) != 0)
+    if (pthread_atfork(NULL, NULL, in_forked_child) != 0)
         return 0; /* cannot protect the ring from a child: stay out */
     agent_client_enable();
     atomic_fetch_add(&agent_ring->agent_inits, 1);
@@ -288,6 +370,8 @@ void agent_init(void)
     int ok = attach();
     atomic_store_explicit(&agent_state, ok ? AGENT_ENABLED : AGENT_DISABLED,
                           memory_order_release);
+    if (ok)
+        agent_post_hello();
     agent_busy = was_busy;
     errno = saved_errno;
 }

@@ -31,6 +31,16 @@ extern struct mp_ring_header *agent_ring AGENT_HIDDEN;
 extern struct mp_ring_record *agent_records AGENT_HIDDEN;
 extern uint64_t agent_ring_mask AGENT_HIDDEN;
 
+/* The process the records are about, and the calling thread: cached (no
+ * system call per record) and set again in a forked child.  A vfork child
+ * shares them with its parent, whose memory it runs in: its records are
+ * the parent's, which is what they are about. */
+extern uint32_t agent_pid AGENT_HIDDEN;
+extern __thread uint32_t agent_tid AGENT_TLS;
+
+/* Writes an MP_REC_HELLO record: this process records from now on. */
+void agent_post_hello(void) AGENT_HIDDEN;
+
 /* Recursion guard: nonzero while this thread runs agent code (our own
  * bookkeeping, libunwind, init).  Allocator calls made meanwhile go straight
  * to glibc and are not recorded. */
@@ -167,6 +177,7 @@ void agent_record_free(const void *addr, const void *site) AGENT_HIDDEN;
 /* A slot reserved now and filled later (realloc's FREE goes in before the
  * memory can be reused): agent_reserve, then agent_commit_free with the
  * block (NULL: nothing, a NOP record). */
+#define AGENT_NO_SLOT UINT64_MAX /* agent_reserve: the record is dropped (ring.h, Holes) */
 uint64_t agent_reserve(void) AGENT_HIDDEN;
 void agent_commit_free(uint64_t pos, const void *addr, const void *site) AGENT_HIDDEN;
 /* A reserved slot filled with a stackless range record (MP_REC_UNMAP,

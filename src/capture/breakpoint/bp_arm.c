@@ -178,7 +178,7 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
     }
     /* free stops nothing when it can be detoured to the stub that records it */
     int free_detoured = 0;
-    if (e->use_stubs && mp_bp_inproc_map(&e->inproc, e->ring, tids[0], e->mem_fd, e->sites[MP_FN_MALLOC].addr,
+    if (e->use_stubs && mp_bp_inproc_map(&e->inproc, e->ring, e->pid, tids[0], e->mem_fd, e->sites[MP_FN_MALLOC].addr,
                                          e->sites[MP_FN_MALLOC].addr, !e->attached) == 0)
         free_detoured = mp_bp_inproc_detour_free(&e->inproc, e->mem_fd, e->sites[MP_FN_FREE].addr) == 0;
     bp_client_arm(e, &entries);

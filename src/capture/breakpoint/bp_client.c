@@ -54,7 +54,8 @@ int bp_client_trap(struct mp_bpengine *e, struct bp_thread *t, const struct user
     int n = mp_remote_unwind_at_entry(e->unwinder, regs->rsp, regs->rbp, t->frames, MP_MAX_FRAMES, &truncated);
     if ((op == MEMPROF_OP_FREE || op == MEMPROF_OP_REALLOC) && old_addr) {
         /* its one frame, the free site: the annotating line */
-        struct mp_event ev = { .kind = MP_EV_FREE, .tid = (uint32_t)t->tid, .addr = old_addr | MP_CLIENT_BLOCK,
+        struct mp_event ev = { .kind = MP_EV_FREE, .tid = (uint32_t)t->tid, .pid = (uint32_t)e->pid,
+                               .addr = old_addr | MP_CLIENT_BLOCK,
                                .nframes = n > 0, .frames = t->frames };
         if (mp_ring_reader_post_heap(e->ring, &ev) == 0)
             e->stats.frees++;

@@ -29,7 +29,9 @@
 #define BLOB_BYTES 8192
 
 _Static_assert(offsetof(struct mp_ring_record, kind) == 8 && offsetof(struct mp_ring_record, addr) == 16 &&
-               offsetof(struct mp_ring_record, nframes) == 32 && offsetof(struct mp_ring_record, frames) == 40,
+               offsetof(struct mp_ring_record, nframes) == 32 && offsetof(struct mp_ring_record, pid) == 40 &&
+               offsetof(struct mp_ring_record, claim_pid) == 44 && offsetof(struct mp_ring_record, claim) == 48 &&
+               offsetof(struct mp_ring_record, frames) == 56,
                "bp_stubs.S writes records with these offsets");
 _Static_assert(offsetof(struct mp_stub_slot, frames) == MP_SLOT_FRAMES &&
                offsetof(struct mp_stub_slot, entry_sp) == MP_SLOT_ENTRY_SP &&
@@ -93,8 +95,8 @@ static int64_t target_fd(struct mp_ring_reader *ring, pid_t tid, int mem_fd, uin
     return fd;
 }
 
-int mp_bp_inproc_map(struct mp_bp_inproc *ip, struct mp_ring_reader *ring, pid_t tid, int mem_fd, uint64_t scratch,
-                     uint64_t near, int inherited)
+int mp_bp_inproc_map(struct mp_bp_inproc *ip, struct mp_ring_reader *ring, pid_t pid, pid_t tid, int mem_fd,
+                     uint64_t scratch, uint64_t near, int inherited)
 {
     size_t blob = (size_t)(mp_stub_blob_end - mp_stub_blob_start);
     if (blob > BLOB_BYTES)
@@ -135,6 +137,8 @@ int mp_bp_inproc_map(struct mp_bp_inproc *ip, struct mp_ring_reader *ring, pid_t
     put_u64(local, MP_STUB_D_RECSIZE, sizeof(struct mp_ring_record));
     put_u64(local, MP_STUB_D_SLOTS, ip->remote + BLOB_BYTES);
     put_u64(local, MP_STUB_D_SLOTSIZE, MP_STUB_SLOT_BYTES);
+    uint32_t pid32 = (uint32_t)pid;
+    memcpy(local + MP_STUB_D_PID, &pid32, sizeof pid32);
     return 0;
 }
 

@@ -28,9 +28,9 @@ struct mp_bp_inproc {
  * running; `scratch`: 3 bytes of text memprof may borrow; the mapping is
  * placed within reach of a rel32 jump from `near`).  inherited: the target
  * has the memfd (launched); else it opens it through /proc (attached) and
- * closes it again.  0, or -1. */
-int mp_bp_inproc_map(struct mp_bp_inproc *ip, struct mp_ring_reader *ring, pid_t tid, int mem_fd, uint64_t scratch,
-                     uint64_t near, int inherited);
+ * closes it again.  The stubs' records carry `pid`.  0, or -1. */
+int mp_bp_inproc_map(struct mp_bp_inproc *ip, struct mp_ring_reader *ring, pid_t pid, pid_t tid, int mem_fd,
+                     uint64_t scratch, uint64_t near, int inherited);
 /* Leaving an attached process (every thread stopped): */
 int mp_bp_inproc_in_stubs(const struct mp_bp_inproc *ip, uint64_t rip);
 /* Single-steps thread tid until it is out of the stubs.  0, or -1. */

@@ -36,7 +36,7 @@ static int failed(uint64_t rax)
 static void reserve(struct mp_bpengine *e, struct bp_thread *t)
 {
     uint64_t pos;
-    t->map_pos = mp_ring_reader_reserve(e->ring, &pos) == 0 ? pos + 1 : 0;
+    t->map_pos = mp_ring_reader_reserve(e->ring, e->pid, t->tid, &pos) == 0 ? pos + 1 : 0;
 }
 
 /* Commits the position reserved at the entry (a NOP when ev is NULL). */
@@ -101,7 +101,7 @@ void bp_mapped_return(struct mp_bpengine *e, struct bp_thread *t, const struct u
 {
     const uint64_t *a = t->args;
     uint64_t rax = regs->rax;
-    struct mp_event ev = { .tid = (uint32_t)t->tid };
+    struct mp_event ev = { .tid = (uint32_t)t->tid, .pid = (uint32_t)e->pid };
     switch (mp_alloc_fn_kind((enum mp_alloc_fn)t->fn)) {
     case MP_KIND_MMAP:
         if (t->map_pos) {

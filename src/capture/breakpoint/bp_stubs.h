@@ -26,6 +26,7 @@
 #define MP_STUB_D_FREE_CONT 48  /* free + the length of the displaced instructions */
 #define MP_STUB_D_FREE_ZERO 56  /* where free goes for NULL (its je target) */
 #define MP_STUB_D_FAILED 64     /* reallocs that failed (a counter the stubs increment) */
+#define MP_STUB_D_PID 72        /* the process the records are about (32 bits) */
 #define MP_STUB_DATA_BYTES 128
 /* slot offsets */
 #define MP_SLOT_BUSY 0

@@ -93,7 +93,7 @@ void bp_release_free_pos(struct mp_bpengine *e, uint64_t free_pos, pid_t tid, ui
 {
     if (!free_pos)
         return;
-    struct mp_event ev = { .kind = MP_EV_FREE, .tid = (uint32_t)tid, .addr = block };
+    struct mp_event ev = { .kind = MP_EV_FREE, .tid = (uint32_t)tid, .pid = (uint32_t)e->pid, .addr = block };
     mp_ring_reader_commit_reserved(e->ring, free_pos - 1, &ev);
 }
 

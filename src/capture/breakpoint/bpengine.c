@@ -133,7 +133,7 @@ void mp_bpengine_free(struct mp_bpengine *e)
 void bp_post(struct mp_bpengine *e, enum mp_event_kind kind, pid_t tid, uint64_t addr, uint64_t size,
              const struct bp_thread *t)
 {
-    struct mp_event ev = { .kind = kind, .tid = (uint32_t)tid, .addr = addr, .size = size };
+    struct mp_event ev = { .kind = kind, .tid = (uint32_t)tid, .pid = (uint32_t)e->pid, .addr = addr, .size = size };
     if (t) {
         ev.nframes = t->nframes;
         ev.truncated = t->truncated;
@@ -151,7 +151,7 @@ void bp_post(struct mp_bpengine *e, enum mp_event_kind kind, pid_t tid, uint64_t
  * frame is the return address on top of the stack, the line that called. */
 static void post_free_at(struct mp_bpengine *e, pid_t tid, uint64_t block, const uint64_t *site)
 {
-    struct mp_event ev = { .kind = MP_EV_FREE, .tid = (uint32_t)tid, .addr = block,
+    struct mp_event ev = { .kind = MP_EV_FREE, .tid = (uint32_t)tid, .pid = (uint32_t)e->pid, .addr = block,
                            .nframes = site != NULL, .frames = site };
     if (mp_ring_reader_post_heap(e->ring, &ev) == 0)
         e->stats.frees++;
@@ -359,7 +359,7 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
          * the memory can be reused.  Through a stub, as the agent does: a
          * position reserved now, committed by the stub (a NOP if realloc
          * failed). */
-        if (realloc_of_block && slot >= 0 && mp_ring_reader_reserve(e->ring, &free_pos) == 0)
+        if (realloc_of_block && slot >= 0 && mp_ring_reader_reserve(e->ring, e->pid, t->tid, &free_pos) == 0)
             free_pos++;
         else if (realloc_of_block)
             post_free(e, t->tid, a[0], regs->rsp);

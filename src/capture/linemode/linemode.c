@@ -365,7 +365,7 @@ int mp_linemode_on_trap(struct mp_linemode *lm, pid_t tid)
         uint64_t now = mp_monotonic_ns();
         uint64_t at = now > lm->start_ns ? now - lm->start_ns : 0;
         for (int i = 0; i < n_events; i++)
-            mp_ring_reader_post_line(lm->ring, (uint32_t)tid, events[i], rss, at);
+            mp_ring_reader_post_line(lm->ring, lm->pid, (uint32_t)tid, events[i], rss, at);
     }
 
     /* carry the instruction out, or step over it */

@@ -33,7 +33,7 @@ static void take_sample(struct mp_rss_sampler *s, long wait_us)
 {
     uint64_t rss = mp_statm_rss(&s->statm);
     if (rss)
-        mp_ring_reader_post_sample(s->ring, mp_monotonic_ns() - s->start_ns, rss, wait_us, &s->stop);
+        mp_ring_reader_post_sample(s->ring, 0, mp_monotonic_ns() - s->start_ns, rss, wait_us, &s->stop);
 }
 
 static void *sampler_thread(void *arg)
