@@ -511,6 +511,13 @@ void valgrind_totals(const char *exe, int must_succeed, uint64_t *allocs, uint64
 
 /* ---- memprof's JSON report ---- */
 
+json_t *tree_process(json_t *root, int id)
+{
+    json_t *procs = json_object_get(root, "processes");
+    json_t *p = procs ? json_array_get(procs, (size_t)(id - 1)) : id == 1 ? root : NULL;
+    return p ? json_incref(p) : NULL;
+}
+
 uint64_t summary_u64(json_t *root, const char *key)
 {
     json_t *v = json_object_get(json_object_get(root, "summary"), key);

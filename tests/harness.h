@@ -138,6 +138,10 @@ void valgrind_totals(const char *exe, int must_succeed, uint64_t *allocs, uint64
 /* ---- memprof's JSON report (jansson) ---- */
 
 struct json_t;
+/* Process `id` (tree order, from 1) of a report: a schema-2 report's
+ * processes[id - 1] (a new reference to it), or a schema-1 report itself
+ * for id 1 (a new reference); NULL when there is no such process. */
+struct json_t *tree_process(struct json_t *root, int id);
 /* summary.KEY, which must be an integer (fails the test if not). */
 uint64_t summary_u64(struct json_t *root, const char *key);
 /* The eight leak-kind fields (KIND_bytes, KIND_blocks) of a JSON object

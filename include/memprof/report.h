@@ -69,6 +69,30 @@ struct mp_report_options {
     enum mp_weight weight;       /* flame graph, folded stacks */
     enum mp_frame_names frames;  /* flame graph, folded stacks, speedscope */
     unsigned leak_kinds;         /* --leak-kinds: bits 1 << enum mp_leak_kind; 0: definite and indirect */
+    size_t top_processes;        /* tree reports: per-process sections; 0: all */
+};
+
+/* A process tree: one profile and run per program image, in tree order
+ * (procs[0] is the target's first image).  Written when the tree has more
+ * than one image; a single image gets the single-process writers. */
+struct mp_tree_process {
+    const struct mp_profile *profile;
+    const struct mp_report_run *run;
+};
+
+struct mp_tree {
+    const struct mp_tree_process *procs;
+    size_t n;
+    size_t top_last;             /* the target's last image: the tree's command ended as it did */
+    /* the highest sum of the RSS of the processes alive at one moment (sampled) */
+    int total_rss_known;
+    uint64_t total_rss_bytes;
+    double total_rss_seconds;
+    size_t total_rss_processes;
+    int total_rss_biggest;       /* tree id of the biggest process then, 0: unknown */
+    uint64_t events_lost;        /* lost events whose process is unknown */
+    const char *const *warnings; /* about the tree as a whole */
+    size_t n_warnings;
 };
 
 /* Parses a --show list ("summary,tree", "all", "+sizes,-tables": items
@@ -120,5 +144,14 @@ int mp_write_html(FILE *out, const struct mp_profile *p, const struct mp_report_
  * the weight, or -1 for an unknown name. */
 int mp_weight_parse(const char *name);
 const char *mp_weight_name(enum mp_weight w);
+/* A process tree (report_tree.c, report_tree_json.c): the tree summary,
+ * then one section per process (the text and JSON writers above, each), at
+ * most opt->top_processes of them in the text.  Folded stacks get a first
+ * frame naming the process ("#2 ./a"). */
+int mp_write_tree_text(FILE *out, const struct mp_tree *t, const struct mp_sources *src,
+                       const struct mp_report_options *opt);
+int mp_write_tree_json(FILE *out, const struct mp_tree *t, const struct mp_sources *src,
+                       const struct mp_report_options *opt);
+int mp_write_tree_folded(FILE *out, const struct mp_tree *t, const struct mp_report_options *opt);
 
 #endif

@@ -57,6 +57,18 @@ struct mp_report_run {
     size_t n_function_spans;
     const char *const *warnings; /* one sentence each */
     size_t n_warnings;
+    /* One program image of a process tree (a tree report); all 0 in a
+     * single-process report.  Images are numbered in tree order from 1. */
+    int tree_id;
+    int tree_parent;             /* the image that forked this process, 0: none */
+    int tree_exec_of;            /* the image this one replaced with execve, 0: none */
+    int tree_depth;              /* 0 for the first image */
+    int pid;
+    int forked;                  /* a fork child running its parent's program */
+    int execed;                  /* it ended by execve (the next image is the same process) */
+    int let_go;                  /* memprof let it go while it ran (--wait-children=no) */
+    int unfollowed;              /* let go at its execve, not profiled (engine_note says why) */
+    double start_seconds;        /* since the launch */
 };
 
 #endif

@@ -3,7 +3,8 @@
  * is the new program and /proc/PID/environ its environment, before the
  * loader ran.  The agent loads when the program is dynamically linked,
  * LD_PRELOAD names it and MEMPROF_RING_FD names the ring's descriptor,
- * still open. */
+ * still open, or MEMPROF_RING_PATH names memprof's (a process that closed
+ * its descriptors, as daemons do). */
 #define _GNU_SOURCE
 #include "agent_check.h"
 #include "supervise/launch.h"
@@ -78,6 +79,8 @@ int mp_agent_will_load(pid_t pid, const char *agent, int ring_fd, char *why, siz
         return 0;
     }
     const char *preload = env_value(env, len, "LD_PRELOAD"), *fd = env_value(env, len, "MEMPROF_RING_FD");
+    /* a process that closed the descriptor finds the ring through memprof's /proc/PID/fd */
+    int by_path = env_value(env, len, "MEMPROF_RING_PATH") != NULL;
     char want[32];
     snprintf(want, sizeof want, "%d", ring_fd);
     int ok = 0;
@@ -85,7 +88,7 @@ int mp_agent_will_load(pid_t pid, const char *agent, int ring_fd, char *why, siz
         snprintf(why, whylen, "its environment has no LD_PRELOAD (cleared, as env -i does)");
     else if (!preloads(preload, agent))
         snprintf(why, whylen, "its LD_PRELOAD was replaced and no longer names memprof's agent");
-    else if (!fd || strcmp(fd, want) != 0)
+    else if ((!fd || strcmp(fd, want) != 0) && !by_path)
         snprintf(why, whylen, "its environment lost MEMPROF_RING_FD");
     else
         ok = 1;
@@ -95,7 +98,7 @@ int mp_agent_will_load(pid_t pid, const char *agent, int ring_fd, char *why, siz
     char fd_path[64], target[64];
     snprintf(fd_path, sizeof fd_path, "/proc/%d/fd/%d", (int)pid, ring_fd);
     ssize_t t = readlink(fd_path, target, sizeof target - 1);
-    if (t <= 0 || (target[t] = '\0', strncmp(target, "/memfd:memprof-ring", 19) != 0)) {
+    if (!by_path && (t <= 0 || (target[t] = '\0', strncmp(target, "/memfd:memprof-ring", 19) != 0))) {
         snprintf(why, whylen, "it closed memprof's event ring (descriptor %d)", ring_fd);
         return 0;
     }

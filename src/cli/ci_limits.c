@@ -73,16 +73,33 @@ static void write_culprit(FILE *out, const struct mp_line_stats *l, const char *
     fprintf(out, " %s %s)", verb, a);
 }
 
+/* " in #3 ./b (pid 1236)" for an image of a tree; nothing for one process. */
+static void write_where(FILE *out, const struct mp_report_run *run, const struct mp_report_options *opt)
+{
+    if (!run || !run->tree_id)
+        return;
+    fprintf(out, " in #%d", run->tree_id);
+    for (size_t i = 0; run->command && run->command[i] && i < 8; i++)
+        fprintf(out, " %s", run->command[i]);
+    if (run->command && run->command[0] && run->command[1] && run->command[2] && run->command[3] &&
+        run->command[4] && run->command[5] && run->command[6] && run->command[7] && run->command[8])
+        fprintf(out, " ...");
+    if (!opt->stable)
+        fprintf(out, " (pid %d)", run->pid);
+}
+
 static int check_one(FILE *out, const char *what, const char *option, uint64_t value, uint64_t limit,
                      const struct mp_line_stats *culprit, const char *verb, uint64_t culprit_bytes,
-                     const struct mp_report_options *opt)
+                     const struct mp_report_run *run, const struct mp_report_options *opt)
 {
     if (limit == MP_NO_LIMIT || value <= limit)
         return 0;
     char v[64], l[64];
     mp_format_size(v, sizeof v, (int64_t)value, opt->precision);
     mp_format_size(l, sizeof l, (int64_t)limit, opt->precision);
-    fprintf(out, "memprof: %s %s exceeds %s %s", what, v, option, l);
+    fprintf(out, "memprof: %s %s", what, v);
+    write_where(out, run, opt);
+    fprintf(out, " exceeds %s %s", option, l);
     write_culprit(out, culprit, verb, culprit_bytes, opt);
     fputc('\n', out);
     return 1;
@@ -111,7 +128,7 @@ static int check_leaks(FILE *out, const struct mp_limits *limits, const struct m
         snprintf(what + o, sizeof what - o, ")");
     }
     return check_one(out, what, "--limit-leaks", leaked.bytes, limits->leaks, culprit,
-                     run->detached ? "held" : "leaked", culprit_bytes, opt);
+                     run->detached ? "held" : "leaked", culprit_bytes, run, opt);
 }
 
 int mp_check_limits(FILE *out, const struct mp_limits *limits, const struct mp_profile *p,
@@ -121,16 +138,58 @@ int mp_check_limits(FILE *out, const struct mp_limits *limits, const struct mp_p
     const struct mp_line_stats *at_peak = most_responsible(p, MP_BY_PEAK);
     int broken = 0;
     if (run->engine_note && (limits->heap != MP_NO_LIMIT || limits->leaks != MP_NO_LIMIT)) {
-        fprintf(out, "memprof: --limit-%s cannot be checked: the heap was not profiled (%s)\n",
-                limits->heap != MP_NO_LIMIT ? "heap" : "leaks", run->engine_note);
+        fprintf(out, "memprof: --limit-%s cannot be checked", limits->heap != MP_NO_LIMIT ? "heap" : "leaks");
+        write_where(out, run, opt);
+        fprintf(out, ": the heap was not profiled (%s)\n", run->engine_note);
         broken++;
     } else {
         broken += check_one(out, "peak heap", "--limit-heap", t->peak_heap_bytes, limits->heap, at_peak, "held",
-                            at_peak ? at_peak->peak_bytes : 0, opt);
-        broken += check_leaks(out, limits, p, run, opt);
+                            at_peak ? at_peak->peak_bytes : 0, run, opt);
+        if (!run->execed) /* execve freed what an image replaced by it held: nothing leaked */
+            broken += check_leaks(out, limits, p, run, opt);
     }
     broken += check_one(out, "peak RSS", "--limit-rss", run->peak_rss_bytes, limits->rss,
                         run->engine_note ? NULL : at_peak, "held at the heap's peak",
-                        at_peak ? at_peak->peak_bytes : 0, opt);
+                        at_peak ? at_peak->peak_bytes : 0, run, opt);
     return broken;
+}
+
+int mp_check_tree_limits(FILE *out, const struct mp_limits *limits, const struct mp_tree *tree,
+                         const struct mp_report_options *opt)
+{
+    int broken = 0;
+    for (size_t i = 0; i < tree->n; i++) {
+        const struct mp_report_run *run = tree->procs[i].run;
+        /* let go at its exec: memprof was told to leave it alone (--no-follow-exec), or a
+         * setuid program, whose heap limits cannot be checked (they fail, like an unprofiled heap) */
+        if (run->unfollowed && strncmp(run->engine_note ? run->engine_note : "", "--no-follow-exec", 16) == 0)
+            continue;
+        broken += mp_check_limits(out, limits, tree->procs[i].profile, run, opt);
+    }
+    return broken;
+}
+
+int mp_check_total_rss(FILE *out, const struct mp_limits *limits, const struct mp_tree *tree, uint64_t peak_bytes,
+                       const struct mp_report_options *opt)
+{
+    if (limits->total_rss == MP_NO_LIMIT || peak_bytes <= limits->total_rss)
+        return 0;
+    char v[64], l[64];
+    mp_format_size(v, sizeof v, (int64_t)peak_bytes, opt->precision);
+    mp_format_size(l, sizeof l, (int64_t)limits->total_rss, opt->precision);
+    fprintf(out, "memprof: total RSS %s", v);
+    if (tree->total_rss_known)
+        fprintf(out, " (%zu process%s alive at %.2f s)", tree->total_rss_processes,
+                tree->total_rss_processes == 1 ? "" : "es", tree->total_rss_seconds);
+    fprintf(out, " exceeds --limit-total-rss %s", l);
+    for (size_t i = 0; i < tree->n; i++) {
+        const struct mp_report_run *run = tree->procs[i].run;
+        if (tree->total_rss_biggest && run->tree_id == tree->total_rss_biggest) {
+            fprintf(out, " (the biggest then:");
+            write_where(out, run, opt);
+            fprintf(out, ")");
+        }
+    }
+    fputc('\n', out);
+    return 1;
 }

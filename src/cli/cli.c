@@ -80,6 +80,18 @@ static void print_help(void)
            "  -h, --help          show this help\n"
            "      --version       show the version\n"
            "\n"
+           "Process trees (PROGRAM's child processes are followed by default):\n"
+           "      --no-follow     profile PROGRAM only; its children run without memprof\n"
+           "      --follow-only GLOB  profile only processes running a matching program\n"
+           "                      ('./tests/*', '*/cc1'; repeatable); the others are still\n"
+           "                      followed, so their children are found\n"
+           "      --no-follow-exec GLOB  a process that execs a matching program runs on\n"
+           "                      without memprof, and so do its children (repeatable)\n"
+           "      --wait-children yes|no  after PROGRAM exits, wait for the processes it\n"
+           "                      left running (yes, default) or let them go (no)\n"
+           "      --top-processes N  per-process sections in a tree report, biggest peak\n"
+           "                      heap first (default 10; 0: all)\n"
+           "\n"
            "Line by line (memory_profiler's @profile for native code):\n"
            "      --function NAME memory after every line of NAME (repeatable; FILE.c:NAME\n"
            "                      picks one file's; globs such as 'parse_*' work); needs -g\n"
@@ -90,6 +102,9 @@ static void print_help(void)
            "      --limit-rss SIZE     peak RSS\n"
            "      --limit-leaks SIZE   bytes leaked, of the --leak-kinds (default: lost\n"
            "                           blocks, as valgrind's memcheck classes them)\n"
+           "      (each applies to every process of the tree on its own)\n"
+           "      --limit-total-rss SIZE  RSS of the processes alive at the same moment,\n"
+           "                           summed (sampled every --interval)\n"
            "      --limit-status N     exit status for a broken limit (default 3)\n"
            "  KiB MiB GiB TiB and K M G T are binary (1024), KB MB GB TB decimal (1000).\n"
            "  A heap or leak limit fails when the heap was not measured.\n"
@@ -193,7 +208,19 @@ static int add_export(struct mp_options *opt, int format, const char *arg)
 enum { OPT_JSON = 256, OPT_DURATION, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_ENGINE, OPT_VERSION, OPT_INTERVAL, OPT_STABLE,
        OPT_LIMIT_HEAP, OPT_LIMIT_RSS, OPT_LIMIT_LEAKS, OPT_LIMIT_STATUS, OPT_FUNCTION, OPT_METRIC, OPT_SHOW,
        OPT_CALLERS, OPT_SVG, OPT_EXPORT, OPT_WEIGHT, OPT_FRAMES, OPT_LEAK_KINDS, OPT_SUPPRESSIONS,
-       OPT_NO_DEFAULT_SUPPRESSIONS, OPT_MMAP, OPT_NO_MMAP, OPT_ALLOC_FN, OPT_NO_AUTO_ALLOC_FN };
+       OPT_NO_DEFAULT_SUPPRESSIONS, OPT_MMAP, OPT_NO_MMAP, OPT_ALLOC_FN, OPT_NO_AUTO_ALLOC_FN, OPT_NO_FOLLOW,
+       OPT_FOLLOW_ONLY, OPT_NO_FOLLOW_EXEC, OPT_WAIT_CHILDREN, OPT_TOP_PROCESSES, OPT_LIMIT_TOTAL_RSS };
+
+/* A --follow-only / --no-follow-exec pattern: a shell glob, not empty. */
+static int add_glob(const char **list, size_t *n, const char *glob, const char *name)
+{
+    if (!*glob) {
+        fprintf(stderr, "memprof: %s takes a program name or glob, such as %s '*/cc1'\n%s", name, name, usage_line);
+        return -1;
+    }
+    list[(*n)++] = glob;
+    return 0;
+}
 
 int mp_parse_leak_kinds(const char *text, unsigned *mask)
 {
@@ -248,6 +275,12 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
         { "leak-kinds", required_argument, NULL, OPT_LEAK_KINDS },
         { "suppressions", required_argument, NULL, OPT_SUPPRESSIONS },
         { "no-default-suppressions", no_argument, NULL, OPT_NO_DEFAULT_SUPPRESSIONS },
+        { "no-follow", no_argument, NULL, OPT_NO_FOLLOW },
+        { "follow-only", required_argument, NULL, OPT_FOLLOW_ONLY },
+        { "no-follow-exec", required_argument, NULL, OPT_NO_FOLLOW_EXEC },
+        { "wait-children", required_argument, NULL, OPT_WAIT_CHILDREN },
+        { "top-processes", required_argument, NULL, OPT_TOP_PROCESSES },
+        { "limit-total-rss", required_argument, NULL, OPT_LIMIT_TOTAL_RSS },
         { "pid", required_argument, NULL, 'p' },
         { "duration", required_argument, NULL, OPT_DURATION },
         { "mmap", no_argument, NULL, OPT_MMAP },
@@ -265,16 +298,22 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
     opt->engine = MP_ENGINE_AUTO;
     opt->interval_ns = 10 * 1000 * 1000;
     opt->limit_status = 3;
-    opt->limit_heap = opt->limit_rss = opt->limit_leaks = MP_NO_LIMIT;
+    opt->limit_heap = opt->limit_rss = opt->limit_leaks = opt->limit_total_rss = MP_NO_LIMIT;
     opt->auto_alloc_fn = 1;
     opt->mmap = 1;
-    /* --function, --callers and --alloc-fn can appear at most argc times: no growing needed. */
+    opt->follow = 1;
+    opt->wait_children = 1;
+    opt->top_processes = 10;
+    /* --function, --callers, --alloc-fn and the globs can appear at most argc times: no growing needed. */
     opt->functions = calloc((size_t)argc + 1, sizeof *opt->functions);
     opt->callers = calloc((size_t)argc + 1, sizeof *opt->callers);
     opt->exports = calloc((size_t)argc + 1, sizeof *opt->exports);
     opt->suppression_files = calloc((size_t)argc + 1, sizeof *opt->suppression_files);
     opt->alloc_fns = calloc((size_t)argc + 1, sizeof *opt->alloc_fns);
-    if (!opt->functions || !opt->callers || !opt->exports || !opt->suppression_files || !opt->alloc_fns) {
+    opt->follow_only = calloc((size_t)argc + 1, sizeof *opt->follow_only);
+    opt->no_follow_exec = calloc((size_t)argc + 1, sizeof *opt->no_follow_exec);
+    if (!opt->functions || !opt->callers || !opt->exports || !opt->suppression_files || !opt->alloc_fns ||
+        !opt->follow_only || !opt->no_follow_exec) {
         fprintf(stderr, "memprof: out of memory\n");
         return MP_CLI_USAGE_ERROR;
     }
@@ -342,6 +381,29 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
             break;
         case OPT_FUNCTION:
             if (add_function(opt, optarg)) return MP_CLI_USAGE_ERROR;
+            break;
+        case OPT_NO_FOLLOW: opt->follow = 0; break;
+        case OPT_FOLLOW_ONLY:
+            if (add_glob(opt->follow_only, &opt->n_follow_only, optarg, "--follow-only")) return MP_CLI_USAGE_ERROR;
+            break;
+        case OPT_NO_FOLLOW_EXEC:
+            if (add_glob(opt->no_follow_exec, &opt->n_no_follow_exec, optarg, "--no-follow-exec"))
+                return MP_CLI_USAGE_ERROR;
+            break;
+        case OPT_WAIT_CHILDREN:
+            if (strcmp(optarg, "yes") == 0) opt->wait_children = 1;
+            else if (strcmp(optarg, "no") == 0) opt->wait_children = 0;
+            else {
+                fprintf(stderr, "memprof: --wait-children takes yes or no, not '%s'\n%s", optarg, usage_line);
+                return MP_CLI_USAGE_ERROR;
+            }
+            break;
+        case OPT_TOP_PROCESSES:
+            if (mp_cli_parse_count(optarg, "--top-processes", 1000000, usage_line, &v)) return MP_CLI_USAGE_ERROR;
+            opt->top_processes = (size_t)v;
+            break;
+        case OPT_LIMIT_TOTAL_RSS:
+            if (parse_limit(optarg, "--limit-total-rss", &opt->limit_total_rss)) return MP_CLI_USAGE_ERROR;
             break;
         case OPT_METRIC:
             if (strcmp(optarg, "rss") == 0) opt->linemode.metric = MP_LM_METRIC_RSS;
@@ -434,9 +496,18 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
                 usage_line);
         return MP_CLI_USAGE_ERROR;
     }
+    if (!opt->follow && (opt->n_follow_only || opt->n_no_follow_exec || opt->limit_total_rss != MP_NO_LIMIT)) {
+        fprintf(stderr, "memprof: --no-follow profiles one process: drop %s\n%s",
+                opt->n_follow_only ? "--follow-only" : opt->n_no_follow_exec ? "--no-follow-exec" : "--limit-total-rss",
+                usage_line);
+        return MP_CLI_USAGE_ERROR;
+    }
     if (opt->attach_pid) {
         const char *bad = optind < argc ? "a program to run" : opt->engine == MP_ENGINE_AGENT ? "--engine=agent"
-                          : opt->linemode.n_functions ? "--function" : NULL;
+                          : opt->linemode.n_functions ? "--function"
+                          : opt->n_follow_only ? "--follow-only (an attached process's children are not followed)"
+                          : opt->n_no_follow_exec ? "--no-follow-exec (an attached process's children are not followed)"
+                          : opt->limit_total_rss != MP_NO_LIMIT ? "--limit-total-rss" : NULL;
         if (bad) {
             fprintf(stderr, "memprof: -p attaches to a running process: drop %s\n%s", bad, usage_line);
             return MP_CLI_USAGE_ERROR;
@@ -458,6 +529,8 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
 void mp_options_free(struct mp_options *opt)
 {
     free(opt->functions);
+    free(opt->follow_only);
+    free(opt->no_follow_exec);
     opt->functions = NULL;
     free(opt->callers);
     opt->callers = NULL;
@@ -467,4 +540,5 @@ void mp_options_free(struct mp_options *opt)
     opt->suppression_files = NULL;
     free(opt->alloc_fns);
     opt->alloc_fns = NULL;
+    opt->follow_only = opt->no_follow_exec = NULL;
 }

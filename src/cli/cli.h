@@ -38,6 +38,15 @@ struct mp_options {
     struct mp_linemode_options linemode; /* --function (repeatable), --metric */
     const char **functions;    /* storage behind linemode.functions */
     int attach_pid;            /* -p PID: attach instead of launching; 0: launch */
+    /* process trees */
+    int follow;                /* follow child processes (default 1; --no-follow: 0) */
+    const char **follow_only;  /* --follow-only GLOB (repeatable): only these programs are profiled */
+    size_t n_follow_only;
+    const char **no_follow_exec; /* --no-follow-exec GLOB (repeatable): let these programs go at exec */
+    size_t n_no_follow_exec;
+    int wait_children;         /* --wait-children=yes (default 1) or no */
+    size_t top_processes;      /* --top-processes N: per-process sections (default 10; 0: all) */
+    uint64_t limit_total_rss;  /* --limit-total-rss: bytes; MP_NO_LIMIT: none */
     double duration_s;         /* --duration: detach after this long (0: until Ctrl-C or exit) */
     char **command;            /* the program and its arguments; NULL with -p */
     unsigned show;             /* --show: enum mp_view bits; 0: the default */

@@ -7,7 +7,9 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "report/report_diff.h"
+#include "report/report_tree_diff.h"
 #include "report/json_load.h"
+#include "profile/tree_pairs.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -56,6 +58,11 @@ static void print_help(void)
            "  -o, --output FILE        write the comparison to FILE (default, or -: stdout)\n"
            "  -h, --help               show this help\n"
            "\n"
+           "Process trees (reports of a command that started other processes): the\n"
+           "images are paired by command line and place in the tree; a table shows each\n"
+           "pair, then each pair whose numbers changed is compared as above.  The limit\n"
+           "applies to each pair and to the tree's totals.\n"
+           "\n"
            "Exit status: 0, 1 when a report cannot be read, 2 on bad usage, 3 when a\n"
            "--limit-increase limit was broken.  See memprof(1).\n");
 }
@@ -94,6 +101,112 @@ static int parse_pct(const char *s, double *out)
 }
 
 enum { OPT_METRIC = 256, OPT_LIMIT, OPT_TOP, OPT_GROUP, OPT_STRIP, OPT_MAP, OPT_STABLE, OPT_PRECISION };
+
+/* Two single-process reports.  0, -1 (writing failed) or -2 (ENOMEM). */
+static int diff_one(FILE *out, const struct mp_loaded_tree *o, const struct mp_loaded_tree *n,
+                    const struct mp_diff_config *cfg, const struct mp_diff_options *dopt, double limit, int *broken)
+{
+    struct mp_diff d;
+    *broken = 0;
+    if (mp_diff_build_with(o->profiles[0], &o->runs[0], n->profiles[0], &n->runs[0], cfg, &d) != 0)
+        return -2;
+    int werr = mp_diff_write(out, &d, dopt);
+    if (limit >= 0)
+        *broken = mp_diff_check_limits(stderr, &d, limit, dopt->precision);
+    mp_diff_free(&d);
+    return werr ? -1 : 0;
+}
+
+/* "#3 ./b" */
+static void image_name(char *buf, size_t len, const struct mp_report_run *run)
+{
+    snprintf(buf, len, "#%d %s", run->tree_id, run->command && run->command[0] ? run->command[0] : "?");
+}
+
+/* The tree's totals as a one-process comparison: the highest peak heap of
+ * any image, leaked and allocated bytes of all. */
+static void tree_totals(const struct mp_tree *t, struct mp_diff_value *peak, struct mp_diff_value *leaked,
+                        struct mp_diff_value *allocated, int is_new)
+{
+    uint64_t p = 0, l = 0, a = 0;
+    for (size_t i = 0; i < t->n; i++) {
+        const struct mp_totals *tot = mp_profile_totals(t->procs[i].profile);
+        if (t->procs[i].run->engine_note)
+            continue;
+        p = tot->peak_heap_bytes > p ? tot->peak_heap_bytes : p;
+        l += tot->live_bytes;
+        a += tot->allocated_bytes;
+    }
+    if (is_new) {
+        peak->new_value = p, leaked->new_value = l, allocated->new_value = a;
+        peak->new_known = leaked->new_known = allocated->new_known = 1;
+    } else {
+        peak->old_value = p, leaked->old_value = l, allocated->old_value = a;
+        peak->old_known = leaked->old_known = allocated->old_known = 1;
+    }
+}
+
+/* Two trees (or a tree and one process).  0, -1 (writing failed) or -2 (ENOMEM). */
+static int diff_trees(FILE *out, const struct mp_loaded_tree *o, const struct mp_loaded_tree *n,
+                      const struct mp_diff_config *cfg, const struct mp_diff_options *dopt, double limit, int *broken)
+{
+    const struct mp_tree *ot = &o->tree, *nt = &n->tree;
+    const struct mp_report_run **oruns = calloc(ot->n, sizeof *oruns), **nruns = calloc(nt->n, sizeof *nruns);
+    struct mp_tree_pair *pairs = NULL;
+    size_t n_pairs = 0;
+    struct mp_diff **diffs = NULL;
+    int rc = -2;
+    *broken = 0;
+    if (!oruns || !nruns)
+        goto out;
+    for (size_t i = 0; i < ot->n; i++)
+        oruns[i] = ot->procs[i].run;
+    for (size_t i = 0; i < nt->n; i++)
+        nruns[i] = nt->procs[i].run;
+    if (mp_tree_pairs(oruns, ot->n, nruns, nt->n, &pairs, &n_pairs) != 0 ||
+        !(diffs = calloc(n_pairs ? n_pairs : 1, sizeof *diffs)))
+        goto out;
+    for (size_t k = 0; k < n_pairs; k++) {
+        if (pairs[k].old_index < 0 || pairs[k].new_index < 0)
+            continue;
+        const struct mp_tree_process *op = &ot->procs[pairs[k].old_index], *np = &nt->procs[pairs[k].new_index];
+        if (!(diffs[k] = malloc(sizeof *diffs[k])))
+            goto out;
+        if (mp_diff_build_with(op->profile, op->run, np->profile, np->run, cfg, diffs[k]) != 0) {
+            free(diffs[k]);
+            diffs[k] = NULL;
+            goto out;
+        }
+    }
+    rc = mp_tree_diff_write(out, ot, nt, pairs, n_pairs, diffs, dopt) ? -1 : 0;
+    if (limit >= 0) {
+        for (size_t k = 0; k < n_pairs; k++) {
+            if (!diffs[k])
+                continue;
+            char where[300];
+            image_name(where, sizeof where, nt->procs[pairs[k].new_index].run);
+            *broken += mp_diff_check_limits_of(stderr, diffs[k], limit, dopt->precision, where);
+        }
+        struct mp_diff totals;
+        memset(&totals, 0, sizeof totals);
+        tree_totals(ot, &totals.summary[MP_DIFF_PEAK_HEAP], &totals.summary[MP_DIFF_LEAKED_BYTES],
+                    &totals.summary[MP_DIFF_ALLOCATED_BYTES], 0);
+        tree_totals(nt, &totals.summary[MP_DIFF_PEAK_HEAP], &totals.summary[MP_DIFF_LEAKED_BYTES],
+                    &totals.summary[MP_DIFF_ALLOCATED_BYTES], 1);
+        *broken += mp_diff_check_limits_of(stderr, &totals, limit, dopt->precision, "the whole tree");
+    }
+out:
+    for (size_t k = 0; diffs && k < n_pairs; k++)
+        if (diffs[k]) {
+            mp_diff_free(diffs[k]);
+            free(diffs[k]);
+        }
+    free(diffs);
+    free(pairs);
+    free(oruns);
+    free(nruns);
+    return rc;
+}
 
 int mp_cmd_diff(int argc, char **argv)
 {
@@ -213,50 +326,46 @@ int mp_cmd_diff(int argc, char **argv)
     }
 
     const char *old_path = args[optind], *new_path = args[optind + 1];
-    struct mp_loaded_report old_r = { 0 }, new_r = { 0 };
+    struct mp_loaded_tree old_r = { 0 }, new_r = { 0 };
     char err[1024];
-    if (mp_load_report(old_path, &old_r, err, sizeof err) != 0) {
+    if (mp_load_tree(old_path, &old_r, err, sizeof err) != 0) {
         fprintf(stderr, "memprof: %s\n", err);
         status = 1;
         goto done;
     }
-    if (mp_load_report(new_path, &new_r, err, sizeof err) != 0) {
+    if (mp_load_tree(new_path, &new_r, err, sizeof err) != 0) {
         fprintf(stderr, "memprof: %s\n", err);
-        mp_loaded_report_free(&old_r);
+        mp_loaded_tree_free(&old_r);
         status = 1;
         goto done;
-    }
-
-    struct mp_diff d;
-    if (mp_diff_build_with(old_r.profile, &old_r.run, new_r.profile, &new_r.run, &cfg, &d) != 0) {
-        fprintf(stderr, "memprof: out of memory\n");
-        status = 1;
-        goto unload;
     }
     FILE *out = out_path ? mp_cli_open_output(out_path) : stdout;
     if (!out) {
         status = 1;
-        goto free_diff;
+        goto unload;
     }
     /* exact bytes: asked for, or both reports were saved for diffing */
     if (stable || (old_r.stable && new_r.stable))
         precision = MP_PRECISION_EXACT;
     struct mp_diff_options dopt = { .old_name = old_path, .new_name = new_path, .precision = precision,
                                     .top_lines = top };
-    int werr = mp_diff_write(out, &d, &dopt);
-    if (mp_cli_close_output(out) != 0)
+    int broken = 0;
+    int werr = old_r.schema == 1 && new_r.schema == 1 ? diff_one(out, &old_r, &new_r, &cfg, &dopt, limit, &broken)
+                                                      : diff_trees(out, &old_r, &new_r, &cfg, &dopt, limit, &broken);
+    if (mp_cli_close_output(out) != 0 && werr == 0)
         werr = -1;
-    if (werr) {
+    if (werr == -2) {
+        fprintf(stderr, "memprof: out of memory\n");
+        status = 1;
+    } else if (werr) {
         fprintf(stderr, "memprof: writing the comparison failed: %s\n", strerror(errno));
         status = 1;
     }
-    if (limit >= 0 && mp_diff_check_limits(stderr, &d, limit, precision) > 0 && status == 0)
+    if (broken > 0 && status == 0)
         status = DIFF_LIMIT_STATUS;
-free_diff:
-    mp_diff_free(&d);
 unload:
-    mp_loaded_report_free(&new_r);
-    mp_loaded_report_free(&old_r);
+    mp_loaded_tree_free(&new_r);
+    mp_loaded_tree_free(&old_r);
 done:
     free(args);
     free(maps);

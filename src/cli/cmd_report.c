@@ -1,6 +1,7 @@
-/* memprof: `memprof report FILE.json`: load a saved report and write it
- * again, as the text report (the default), JSON, folded stacks, the
- * pictures (flame graph, timeline, HTML) or another tool's format. */
+/* memprof: `memprof report FILE.json`: load a saved report (one process,
+ * or a process tree) and write it again, as the text report (the default),
+ * JSON, folded stacks, the pictures (flame graph, timeline, HTML) or another
+ * tool's format. */
 #define _GNU_SOURCE
 #include "cli.h"
 #include "cli_common.h"
@@ -17,8 +18,9 @@
 #include <unistd.h>
 
 static const char usage_line[] = "usage: memprof report FILE.json [--format=F] [-o FILE] [--weight W] [--frames F]\n"
-                                 "                      [--top N] [--tables N] [--precision N] [--stable]\n"
-                                 "                      [--show LIST] [--callers WHERE] [--leak-kinds K]\n";
+                                 "                      [--top N] [--tables N] [--top-processes N] [--precision N]\n"
+                                 "                      [--stable] [--show LIST] [--callers WHERE]\n"
+                                 "                      [--leak-kinds K]\n";
 
 static void print_help(void)
 {
@@ -36,7 +38,9 @@ static void print_help(void)
            "                      (ms_print, massif-visualizer); pprof: gzipped\n"
            "                      profile.proto (go tool pprof); speedscope: speedscope's\n"
            "                      JSON; html: one page with the summary, both pictures\n"
-           "                      and the tables\n"
+           "                      and the tables; a process tree's text, json and folded\n"
+           "                      show every process (folded stacks start with a frame\n"
+           "                      naming it), the other formats its highest peak heap\n"
            "      --weight W      what the flame graph and folded stacks measure: bytes\n"
            "                      (allocated, the default), calls, peak (held at the heap\n"
            "                      peak), leaked, temporary\n"
@@ -45,6 +49,8 @@ static void print_help(void)
            "  -o, --output FILE   write to FILE instead of standard output (- too)\n"
            "      --top N         rows per section: lines, callers... (default 10; 0: all)\n"
            "      --tables N      per-function tables to print (default 10; 0: all)\n"
+           "      --top-processes N  a process tree's per-process sections (default 10;\n"
+           "                      0: all)\n"
            "      --precision N   digits after the point in sizes (default 1)\n"
            "      --stable        leave out what varies between runs (RSS, times, addresses)\n"
            "                      and print exact byte counts\n"
@@ -60,7 +66,7 @@ static void print_help(void)
 }
 
 enum { OPT_FORMAT = 256, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_STABLE, OPT_SHOW, OPT_CALLERS, OPT_WEIGHT,
-       OPT_FRAMES, OPT_LEAK_KINDS };
+       OPT_FRAMES, OPT_LEAK_KINDS, OPT_TOP_PROCESSES };
 
 /* Parses the options into *opt, *format, *output; the index of the file
  * argument, or -1 after an error (status in *status). */
@@ -79,6 +85,7 @@ static int parse(int argc, char **argv, struct mp_report_options *opt, const cha
         { "weight", required_argument, NULL, OPT_WEIGHT },
         { "frames", required_argument, NULL, OPT_FRAMES },
         { "leak-kinds", required_argument, NULL, OPT_LEAK_KINDS },
+        { "top-processes", required_argument, NULL, OPT_TOP_PROCESSES },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -119,6 +126,10 @@ static int parse(int argc, char **argv, struct mp_report_options *opt, const cha
             opt->precision = (int)v;
             break;
         case OPT_STABLE: opt->stable = 1; break;
+        case OPT_TOP_PROCESSES:
+            if (mp_cli_parse_count(optarg, "--top-processes", 1000000, usage_line, &v)) return -1;
+            opt->top_processes = (size_t)v;
+            break;
         case OPT_SHOW:
         case OPT_CALLERS:
             if (c == OPT_SHOW ? mp_parse_show(optarg, &opt->show, err, sizeof err)
@@ -165,7 +176,8 @@ int mp_cmd_report(int argc, char **argv)
 {
     enum mp_format format = MP_FMT_TABLE;
     const char *output = NULL;
-    struct mp_report_options opt = { .cwd = NULL, .precision = 1, .top_lines = 10, .max_tables = 10 };
+    struct mp_report_options opt = { .cwd = NULL, .precision = 1, .top_lines = 10, .max_tables = 10,
+                                     .top_processes = 10 };
     /* --callers can appear at most argc times */
     const char **callers = calloc((size_t)argc + 1, sizeof *callers);
     if (!callers) {
@@ -178,32 +190,37 @@ int mp_cmd_report(int argc, char **argv)
         free(callers);
         return status;
     }
-    struct mp_loaded_report rep;
+    struct mp_loaded_tree rep;
     char err[1024];
-    if (mp_load_report(argv[file], &rep, err, sizeof err) != 0) {
+    if (mp_load_tree(argv[file], &rep, err, sizeof err) != 0) {
         fprintf(stderr, "memprof: %s\n", err);
         free(callers);
         return 1;
     }
+    const struct mp_tree *t = &rep.tree;
+    int single = rep.schema == 1;
     opt.stable = opt.stable || rep.stable;
     if (opt.stable)
         opt.precision = MP_PRECISION_EXACT;
     /* a --callers that names nothing is a mistake to say before writing anything */
-    if (opt.n_callers && !rep.run.engine_note && mp_unmatched_callers(rep.profile, &opt, err, sizeof err)) {
+    if (opt.n_callers && single && !t->procs[0].run->engine_note &&
+        mp_unmatched_callers(t->procs[0].profile, &opt, err, sizeof err)) {
         fprintf(stderr, "memprof: %s\n", err);
-        mp_loaded_report_free(&rep);
+        mp_loaded_tree_free(&rep);
         free(callers);
         return 2;
     }
     FILE *out = output ? mp_cli_open_output(output) : stdout;
     int rc = -1;
     if (out) {
-        rc = mp_write_format(out, format, rep.profile, &rep.run, rep.sources, &opt);
+        size_t shown;
+        rc = mp_write_tree_format(out, format, t, rep.sources, &opt, &shown);
+        mp_note_tree_format(format, t, shown);
         rc |= mp_cli_close_output(out);
         if (rc)
             fprintf(stderr, "memprof: writing the report failed: %s\n", strerror(errno));
     }
-    mp_loaded_report_free(&rep);
+    mp_loaded_tree_free(&rep);
     free(callers);
     return rc ? 1 : 0;
 }

@@ -3,6 +3,9 @@
 
 #include <string.h>
 
+#include "memprof/profile.h"
+#include "memprof/run.h"
+
 static const char *const names[] = {
     [MP_FMT_TABLE] = "table", [MP_FMT_JSON] = "json", [MP_FMT_FOLDED] = "folded",
     [MP_FMT_FLAMEGRAPH] = "flamegraph", [MP_FMT_SVG] = "svg", [MP_FMT_MASSIF] = "massif",
@@ -46,6 +49,45 @@ int mp_write_format(FILE *out, enum mp_format f, const struct mp_profile *p, con
     case MP_FMT_HTML: return mp_write_html(out, p, run, src, opt);
     default: return mp_write_text(out, p, run, src, opt);
     }
+}
+
+/* The image a one-process format draws from a tree: the highest peak heap
+ * (the first such in tree order). */
+static size_t picture_image(const struct mp_tree *t)
+{
+    size_t best = 0;
+    for (size_t i = 1; i < t->n; i++)
+        if (mp_profile_totals(t->procs[i].profile)->peak_heap_bytes >
+            mp_profile_totals(t->procs[best].profile)->peak_heap_bytes)
+            best = i;
+    return best;
+}
+
+int mp_write_tree_format(FILE *out, enum mp_format f, const struct mp_tree *t, const struct mp_sources *src,
+                         const struct mp_report_options *opt, size_t *shown)
+{
+    *shown = t->n;
+    if (t->n == 1)
+        return mp_write_format(out, f, t->procs[0].profile, t->procs[0].run, src, opt);
+    switch (f) {
+    case MP_FMT_TABLE: return mp_write_tree_text(out, t, src, opt);
+    case MP_FMT_JSON: return mp_write_tree_json(out, t, src, opt);
+    case MP_FMT_FOLDED: return mp_write_tree_folded(out, t, opt);
+    default:
+        *shown = picture_image(t);
+        return mp_write_format(out, f, t->procs[*shown].profile, t->procs[*shown].run, src, opt);
+    }
+}
+
+void mp_note_tree_format(enum mp_format f, const struct mp_tree *t, size_t shown)
+{
+    if (shown >= t->n)
+        return;
+    const struct mp_report_run *run = t->procs[shown].run;
+    fprintf(stderr, "memprof: the %s output shows one process of the tree, #%d", mp_format_name(f), run->tree_id);
+    for (char *const *a = run->command; a && *a; a++)
+        fprintf(stderr, " %s", *a);
+    fprintf(stderr, " (the highest peak heap); the text, json and folded outputs show every process\n");
 }
 
 int mp_parse_weight(const char *s, enum mp_weight *out, const char *usage)

@@ -43,6 +43,7 @@
 #define MP_RING_ENV_FD "MEMPROF_RING_FD"
 #define MP_RING_ENV_PATH "MEMPROF_RING_PATH" /* /proc/MEMPROF_PID/fd/N, when the fd was closed */
 #define MP_RING_HEADER_BYTES 4096
+#define MP_RING_SKIP_SLOTS 768
 #define MP_RING_BYTES(cap) (MP_RING_HEADER_BYTES + (uint64_t)(cap) * sizeof(struct mp_ring_record))
 
 enum mp_rec_kind {
@@ -98,6 +99,11 @@ struct mp_ring_header {
     _Atomic uint64_t head;        /* next position to reserve (writers) */
     char pad1[64];
     _Atomic uint64_t tail;        /* next position to read (reader) */
+    char pad2[64];
+    /* Processes whose program image memprof records another way (the
+     * breakpoint engine) or not at all: their agent stays out.  0: a free
+     * entry.  Set before the image runs any code (at its exec stop). */
+    _Atomic int32_t skip_pids[MP_RING_SKIP_SLOTS];
 };
 
 #define MP_RING_OPT_MMAP 1        /* mapped memory: mmap, mremap, munmap, brk, sbrk */

@@ -63,6 +63,7 @@ struct mp_ring_reader {
     size_t extra_bytes;
     _Atomic uint64_t dropped_samples, dropped_lines, dropped_heap; /* memprof's own records the ring had no room for */
     _Atomic uint64_t revoked;     /* slots of dead writers revoked while running */
+    _Atomic int32_t frozen_pid;   /* its writers are stopped for good (mp_ring_reader_freeze_pid) */
     uint64_t stuck_pos, stuck_since_ns, next_hole_check_ns; /* the hole at tail, if any */
     int stuck;
     /* control messages, in stamp order */
@@ -123,6 +124,8 @@ struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_
     atomic_init(&h->target_pid, 0);
     atomic_init(&h->tree_tracer, 0);
     atomic_init(&h->closed, 0);
+    for (int i = 0; i < MP_RING_SKIP_SLOTS; i++)
+        atomic_init(&h->skip_pids[i], 0);
     atomic_init(&h->agent_inits, 0);
     atomic_init(&h->agent_bytes, 0);
     atomic_init(&h->writer_waits, 0);
@@ -163,6 +166,25 @@ void mp_ring_reader_set_target(struct mp_ring_reader *r, pid_t pid)
 void mp_ring_reader_set_tree_tracer(struct mp_ring_reader *r, pid_t tracer)
 {
     atomic_store(&r->header->tree_tracer, (int32_t)tracer);
+}
+
+int mp_ring_reader_skip_pid(struct mp_ring_reader *r, pid_t pid, int skip)
+{
+    _Atomic int32_t *slots = r->header->skip_pids;
+    for (int i = 0; i < MP_RING_SKIP_SLOTS; i++)
+        if (atomic_load(&slots[i]) == (int32_t)pid) {
+            if (!skip)
+                atomic_store(&slots[i], 0);
+            return 0;
+        }
+    if (!skip)
+        return 0;
+    for (int i = 0; i < MP_RING_SKIP_SLOTS; i++) {
+        int32_t expected = 0;
+        if (atomic_compare_exchange_strong(&slots[i], &expected, (int32_t)pid))
+            return 0;
+    }
+    return -1;
 }
 
 void mp_ring_reader_close(struct mp_ring_reader *r)
@@ -308,7 +330,7 @@ static int consume_if_committed(struct mp_ring_reader *r)
         uint64_t ahead = r->tail + HINT_DISTANCE;
         struct mp_ring_record *next = mp_ring_slot(r->header, ahead);
         if (atomic_load_explicit(&next->seq, memory_order_acquire) == ahead + 1)
-            r->hint(r->sink_ctx, next->addr);
+            r->hint(r->sink_ctx, next->pid, next->addr);
     }
     take_record(r, slot, r->tail);
     r->tail++;
@@ -361,9 +383,10 @@ static int revoke_dead_hole(struct mp_ring_reader *r)
     uint64_t claim = atomic_load_explicit(&slot->claim, memory_order_acquire);
     uint32_t pid = 0;
     if ((claim >> 32) == (r->tail & 0xffffffffull)) {
-        if (!thread_is_gone((uint32_t)claim))
-            return 0;
         pid = atomic_load_explicit(&slot->claim_pid, memory_order_relaxed);
+        int32_t frozen = atomic_load_explicit(&r->frozen_pid, memory_order_relaxed);
+        if (!(frozen && (int32_t)pid == frozen) && !thread_is_gone((uint32_t)claim))
+            return 0;
     } else if (now - r->stuck_since_ns < UNCLAIMED_GRACE_NS) {
         return 0;
     }
@@ -634,6 +657,11 @@ int mp_ring_reader_sync(struct mp_ring_reader *r, long timeout_us)
         sleep_us(100);
     }
     return 0;
+}
+
+void mp_ring_reader_freeze_pid(struct mp_ring_reader *r, pid_t pid)
+{
+    atomic_store(&r->frozen_pid, (int32_t)pid);
 }
 
 uint64_t mp_ring_reader_revoked(const struct mp_ring_reader *r)

@@ -25,6 +25,10 @@ void mp_ring_reader_set_options(struct mp_ring_reader *r, uint32_t options); /* 
 /* Following a process tree: every process traced by thread `tracer` (its
  * TracerPid) may write.  0: only the target. */
 void mp_ring_reader_set_tree_tracer(struct mp_ring_reader *r, pid_t tracer);
+/* skip: the agent in process pid must not record (its image has the
+ * breakpoint engine, or is not profiled); 0: it may again.  0, or -1 when
+ * the table is full. */
+int mp_ring_reader_skip_pid(struct mp_ring_reader *r, pid_t pid, int skip);
 /* memprof reads no more: writers that find the ring full drop their record
  * and stop recording (processes left running must never block on it). */
 void mp_ring_reader_close(struct mp_ring_reader *r);
@@ -32,9 +36,9 @@ void mp_ring_reader_close(struct mp_ring_reader *r);
 /* Called on the reader thread for each event; ev->frames is valid only for
  * the duration of the call. */
 typedef void (*mp_event_sink)(void *ctx, const struct mp_event *ev);
-/* Optional: told the block address of a committed record a few positions
- * ahead of the one being delivered, so the sink can prefetch. */
-typedef void (*mp_event_hint)(void *ctx, uint64_t addr);
+/* Optional: told the process and block address of a committed record a
+ * few positions ahead of the one being delivered, so the sink can prefetch. */
+typedef void (*mp_event_hint)(void *ctx, uint32_t pid, uint64_t addr);
 void mp_ring_reader_set_hint(struct mp_ring_reader *r, mp_event_hint hint);
 
 /* Start a background thread that drains committed records in position order
@@ -94,6 +98,11 @@ void mp_ring_reader_dropped(const struct mp_ring_reader *r, uint64_t *samples, u
  * been delivered, or `timeout_us` passed (a writer still mid-record, or dead).
  * Nothing is skipped.  0 when caught up, -1 on timeout. */
 int mp_ring_reader_sync(struct mp_ring_reader *r, long timeout_us);
+
+/* Every thread of process pid is stopped for good (held at its exit stop):
+ * a slot one of them reserved and never committed is revoked as a dead
+ * writer's would be.  0: none. */
+void mp_ring_reader_freeze_pid(struct mp_ring_reader *r, pid_t pid);
 
 /* Slots revoked because their writer died (also delivered as MP_EV_LOST). */
 uint64_t mp_ring_reader_revoked(const struct mp_ring_reader *r);

@@ -147,3 +147,14 @@ uint64_t mp_per_second(uint64_t n, double seconds)
     double v = (double)n / seconds + 0.5;
     return v >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)v;
 }
+
+const char *mp_run_end_word(const struct mp_report_run *run)
+{
+    if (run->unfollowed)
+        return "not followed";
+    if (run->let_go || run->detached)
+        return "let go";
+    if (run->execed)
+        return "exec";
+    return run->signal ? "signal" : "exit";
+}

@@ -47,6 +47,9 @@ uint64_t mp_per_second(uint64_t n, double seconds);
 uint64_t mp_time_us(uint64_t ns);
 /* ns as the JSON report writes times: seconds with six decimals. */
 void mp_json_seconds(FILE *out, uint64_t ns);
+/* How a tree's image ended, in one word: "exit", "signal", "exec",
+ * "let go" (left running), "not followed" (let go at its execve). */
+const char *mp_run_end_word(const struct mp_report_run *run);
 
 /* s as a JSON string (quoted, escaped), or null for NULL. */
 void mp_json_string(FILE *out, const char *s);

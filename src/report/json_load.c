@@ -36,15 +36,11 @@
 #include <unistd.h>
 
 #define MAX_REPORT_BYTES ((size_t)1 << 30) /* 1 GiB */
-#define SCHEMA 1
+#define SCHEMA 2         /* the newest this memprof reads: a process tree */
+#define SCHEMA_PROCESS 1 /* one process: a report of its own, and each entry of a tree */
 /* The longest timeline a profile keeps before merging neighbours. */
 #define MAX_SAMPLES (2 * MP_TIMELINE_MAX)
 
-struct owned {
-    char **command, **warnings; /* NULL-terminated; strings interned in the profile */
-    struct mp_function_spans *function_spans;
-    struct mp_span *spans;
-};
 
 /* ---- the run ---- */
 
@@ -236,9 +232,8 @@ static int load_strings(struct loader *L, json_t *root, const char *key, char **
     return 0;
 }
 
-static int load_run(struct loader *L, json_t *root, struct mp_loaded_report *out, struct owned *own)
+static int load_run(struct loader *L, json_t *root, struct mp_report_run *run, struct jl_owned *own)
 {
-    struct mp_report_run *run = &out->run;
     json_t *exit;
     size_t n;
     if (load_strings(L, root, "command", &own->command, &n) ||
@@ -297,58 +292,139 @@ static int load_run(struct loader *L, json_t *root, struct mp_loaded_report *out
 
 /* ---- the top level ---- */
 
-static int load_root(struct loader *L, json_t *root, struct mp_loaded_report *out, struct owned *own)
+json_t *jl_parse(struct loader *L)
+{
+    const char *name = L->name, *data = L->data;
+    size_t len = L->len;
+    if (len > MAX_REPORT_BYTES) {
+        snprintf(L->err, L->errlen, "%s: larger than 1 GiB (%zu bytes): too big for a memprof report", name, len);
+        return NULL;
+    }
+    const char *nul = len ? memchr(data, '\0', len) : NULL;
+    if (nul) {
+        int line, col;
+        jl_line_column(data, len, (size_t)(nul - data), &line, &col);
+        snprintf(L->err, L->errlen, "%s:%d:%d: NUL byte in the file: not JSON text", name, line, col);
+        return NULL;
+    }
+    json_error_t je;
+    json_t *root = json_loadb(data ? data : "", len, JSON_REJECT_DUPLICATES, &je);
+    if (!root)
+        snprintf(L->err, L->errlen, "%s:%d:%d: %s", name, je.line, je.column, je.text);
+    return root;
+}
+
+/* "schema": a number this memprof reads; *schema set.  0, or -1. */
+int jl_check_schema(struct loader *L, json_t *obj, long long *schema)
+{
+    json_t *v = json_object_get(obj, "schema");
+    if (!v) {
+        if (L->depth == 0)
+            snprintf(L->err, L->errlen, "%s: not a memprof report (no \"schema\" field)", L->name);
+        else
+            return jl_fail(L, "not a memprof report (no \"schema\" field)");
+        return -1;
+    }
+    jl_enter_key(L, "schema");
+    int saved = L->show_path;
+    L->show_path = L->depth > 1;
+    if (!json_is_integer(v))
+        return jl_fail(L, "not a memprof report (\"schema\" is %s, not a number)", jl_type_name(v));
+    if (json_integer_value(v) > SCHEMA)
+        return jl_fail(L, "written by a newer memprof (schema %lld); this memprof reads schemas 1 and %d",
+                       (long long)json_integer_value(v), SCHEMA);
+    if (json_integer_value(v) < SCHEMA_PROCESS)
+        return jl_fail(L, "unknown schema %lld; this memprof reads schemas 1 and %d", (long long)json_integer_value(v),
+                       SCHEMA);
+    L->show_path = saved;
+    jl_leave(L);
+    *schema = json_integer_value(v);
+    return 0;
+}
+
+int jl_load_stable(struct loader *L, json_t *obj, int *out)
+{
+    json_t *stable = json_object_get(obj, "stable"); /* reports before --stable lack it */
+    if (stable && !json_is_boolean(stable)) {
+        jl_enter_key(L, "stable");
+        return jl_fail(L, "expected a boolean, found %s", jl_type_name(stable));
+    }
+    *out = json_is_true(stable);
+    return 0;
+}
+
+/* The loader's state about one report object, before the next one. */
+void jl_reset_object_state(struct loader *L)
+{
+    free(L->next_dup);
+    free(L->dup_tail);
+    free(L->self_next);
+    free(L->incl_next);
+    free(L->self_done);
+    free(L->incl_done);
+    free(L->texts);
+    L->next_dup = L->dup_tail = L->self_next = L->incl_next = NULL;
+    L->self_done = L->incl_done = NULL;
+    L->texts = NULL;
+    L->n_texts = L->cap_texts = 0;
+    L->n_frames = 0;
+}
+
+/* One process's report (schema 1): its profile into *p, its run into *run;
+ * source text into L->src. */
+int jl_load_process(struct loader *L, json_t *obj, struct mp_profile **p, struct mp_report_run *run,
+                    struct jl_owned *own, int *stable)
+{
+    long long schema;
+    if (jl_check_schema(L, obj, &schema))
+        return -1;
+    if (schema != SCHEMA_PROCESS) {
+        jl_enter_key(L, "schema");
+        return jl_fail(L, "a process of a tree is a schema 1 report, not schema %lld", schema);
+    }
+    if (jl_load_stable(L, obj, stable))
+        return -1;
+    L->stable = *stable;
+    jl_reset_object_state(L);
+    if (!(L->p = *p = mp_profile_new(NULL, NULL)))
+        return jl_oom(L);
+    struct mp_totals *t = mp_profile_restore_totals(L->p);
+    if (load_run(L, obj, run, own) || load_summary(L, obj, t, run) || jl_load_frames(L, obj) ||
+        jl_load_stacks(L, obj) || jl_load_lines(L, obj) || jl_load_free_sites(L, obj) || jl_load_tables(L, obj) ||
+        jl_load_peak(L, obj, t) || jl_load_peak_total(L, obj, t) || jl_load_folded(L, obj) ||
+        load_timeline(L, obj, run) || jl_load_views(L, obj))
+        return -1;
+    json_t *leaks;
+    if (jl_get_typed(L, obj, "leaks", 1, 0, &leaks))
+        return -1;
+    t->distinct_stacks = mp_profile_stack_count(L->p);
+    return 0;
+}
+
+static int load_root(struct loader *L, json_t *root, struct mp_loaded_report *out, struct jl_owned *own)
 {
     if (!json_is_object(root)) {
         snprintf(L->err, L->errlen, "%s: not a memprof report (the top level is %s, not an object)", L->name,
                  jl_type_name(root));
         return -1;
     }
-    json_t *schema = json_object_get(root, "schema");
-    if (!schema) {
-        snprintf(L->err, L->errlen, "%s: not a memprof report (no \"schema\" field)", L->name);
+    long long schema;
+    if (jl_check_schema(L, root, &schema))
+        return -1;
+    if (schema != SCHEMA_PROCESS) {
+        snprintf(L->err, L->errlen, "%s: a process tree report (schema %lld): read it with mp_load_tree", L->name,
+                 schema);
         return -1;
     }
-    jl_enter_key(L, "schema");
-    L->show_path = 0;
-    if (!json_is_integer(schema))
-        return jl_fail(L, "not a memprof report (\"schema\" is %s, not a number)", jl_type_name(schema));
-    if (json_integer_value(schema) > SCHEMA)
-        return jl_fail(L, "written by a newer memprof (schema %lld); this memprof reads schema %d",
-                       (long long)json_integer_value(schema), SCHEMA);
-    if (json_integer_value(schema) != SCHEMA)
-        return jl_fail(L, "unknown schema %lld; this memprof reads schema %d",
-                       (long long)json_integer_value(schema), SCHEMA);
-    L->show_path = 1;
-    jl_leave(L);
-
-    json_t *stable = json_object_get(root, "stable"); /* reports before --stable lack it */
-    if (stable && !json_is_boolean(stable)) {
-        jl_enter_key(L, "stable");
-        return jl_fail(L, "expected a boolean, found %s", jl_type_name(stable));
-    }
-    L->stable = out->stable = json_is_true(stable);
-
-    if (!(L->p = out->profile = mp_profile_new(NULL, NULL)) || !(L->src = out->sources = mp_sources_new()))
+    if (!(L->src = out->sources = mp_sources_new()))
         return jl_oom(L);
-    struct mp_totals *t = mp_profile_restore_totals(L->p);
-    if (load_run(L, root, out, own) || load_summary(L, root, t, &out->run) || jl_load_frames(L, root) ||
-        jl_load_stacks(L, root) || jl_load_lines(L, root) || jl_load_free_sites(L, root) ||
-        jl_load_tables(L, root) || jl_load_peak(L, root, t) ||
-        jl_load_peak_total(L, root, t) || jl_load_folded(L, root) || load_timeline(L, root, &out->run) ||
-        jl_load_views(L, root))
-        return -1;
-    json_t *leaks;
-    if (jl_get_typed(L, root, "leaks", 1, 0, &leaks))
-        return -1;
-    t->distinct_stacks = mp_profile_stack_count(L->p);
-    return 0;
+    return jl_load_process(L, root, &out->profile, &out->run, own, &out->stable);
 }
 
 /* The error is one line: control characters (jansson quotes the text near
  * a syntax error, newlines included; a file name may have them) are
  * written as escapes. */
-static void one_line(char *err, size_t errlen)
+void jl_one_line(char *err, size_t errlen)
 {
     char tmp[1024];
     size_t o = 0;
@@ -364,13 +440,18 @@ static void one_line(char *err, size_t errlen)
     snprintf(err, errlen, "%s", tmp);
 }
 
-static void free_owned(struct owned *own)
+void jl_clear_owned(struct jl_owned *own)
+{
+    free(own->command);
+    free(own->warnings);
+    free(own->function_spans);
+    free(own->spans);
+}
+
+void jl_free_owned(struct jl_owned *own)
 {
     if (own) {
-        free(own->command);
-        free(own->warnings);
-        free(own->function_spans);
-        free(own->spans);
+        jl_clear_owned(own);
         free(own);
     }
 }
@@ -388,37 +469,17 @@ static int load_buffer(const char *data, size_t len, const char *name, struct mp
     if (!name)
         name = "(report)";
     struct loader L = { .name = name, .data = data, .len = len, .err = err, .errlen = errlen, .show_path = 1 };
-    if (len > MAX_REPORT_BYTES) {
-        snprintf(err, errlen, "%s: larger than 1 GiB (%zu bytes): too big for a memprof report", name, len);
+    json_t *root = jl_parse(&L);
+    if (!root)
         return -1;
-    }
-    const char *nul = len ? memchr(data, '\0', len) : NULL;
-    if (nul) {
-        int line, col;
-        jl_line_column(data, len, (size_t)(nul - data), &line, &col);
-        snprintf(err, errlen, "%s:%d:%d: NUL byte in the file: not JSON text", name, line, col);
-        return -1;
-    }
-    json_error_t je;
-    json_t *root = json_loadb(data ? data : "", len, JSON_REJECT_DUPLICATES, &je);
-    if (!root) {
-        snprintf(err, errlen, "%s:%d:%d: %s", name, je.line, je.column, je.text);
-        return -1;
-    }
-    struct owned *own = calloc(1, sizeof *own);
+    struct jl_owned *own = calloc(1, sizeof *own);
     int rc = own ? load_root(&L, root, out, own) : jl_oom(&L);
     json_decref(root);
-    free(L.next_dup);
-    free(L.dup_tail);
-    free(L.self_next);
-    free(L.incl_next);
-    free(L.self_done);
-    free(L.incl_done);
-    free(L.texts);
+    jl_reset_object_state(&L);
     if (rc != 0) {
         if (!err[0])
             snprintf(err, errlen, "%s: cannot load the report", name);
-        free_owned(own);
+        jl_free_owned(own);
         mp_sources_free(out->sources);
         mp_profile_free(out->profile);
         memset(out, 0, sizeof *out);
@@ -433,12 +494,12 @@ int mp_load_report_buffer(const char *data, size_t len, const char *name, struct
 {
     int rc = load_buffer(data, len, name, out, err, errlen);
     if (rc != 0 && err && errlen)
-        one_line(err, errlen);
+        jl_one_line(err, errlen);
     return rc;
 }
 
 /* The whole file (or standard input), at most MAX_REPORT_BYTES + 1 bytes. */
-static char *read_input(const char *path, const char *name, size_t *len, char *err, size_t errlen)
+char *jl_read_input(const char *path, const char *name, size_t *len, char *err, size_t errlen)
 {
     int fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -506,9 +567,9 @@ int mp_load_report(const char *path, struct mp_loaded_report *out, char *err, si
     }
     const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
     size_t len = 0;
-    char *data = read_input(path, name, &len, err, errlen);
+    char *data = jl_read_input(path, name, &len, err, errlen);
     if (!data) {
-        one_line(err, errlen);
+        jl_one_line(err, errlen);
         return -1;
     }
     int rc = mp_load_report_buffer(data, len, name, out, err, errlen);
@@ -520,7 +581,7 @@ void mp_loaded_report_free(struct mp_loaded_report *r)
 {
     if (!r)
         return;
-    free_owned(r->owned);
+    jl_free_owned(r->owned);
     mp_sources_free(r->sources);
     mp_profile_free(r->profile);
     memset(r, 0, sizeof *r);

@@ -12,7 +12,7 @@
 #include "memprof/profile.h"
 #include "memprof/run.h"
 
-#define MAX_PATH 8
+#define MAX_PATH 12
 
 struct mp_sources;
 struct row_text; /* json_load_tables.c */
@@ -55,6 +55,30 @@ struct place {
     const char *file, *function, *module;
     int line;
 };
+
+/* ---- json_load.c: what the tree loader (json_load_tree.c) shares ---- */
+
+/* What a loaded report's run points to. */
+struct jl_owned {
+    char **command, **warnings; /* NULL-terminated; strings interned in the profile */
+    struct mp_function_spans *function_spans;
+    struct mp_span *spans;
+};
+/* Frees what own points to (jl_clear_owned) and own itself. */
+void jl_clear_owned(struct jl_owned *own);
+void jl_free_owned(struct jl_owned *own);
+/* The text parsed by jansson (size and NUL bytes checked first); NULL with
+ * the error written. */
+json_t *jl_parse(struct loader *L);
+/* "schema": a number this memprof reads (1 or 2). */
+int jl_check_schema(struct loader *L, json_t *obj, long long *schema);
+int jl_load_stable(struct loader *L, json_t *obj, int *out);
+/* One process's report (schema 1) at obj, its sources into L->src. */
+int jl_load_process(struct loader *L, json_t *obj, struct mp_profile **p, struct mp_report_run *run,
+                    struct jl_owned *own, int *stable);
+void jl_reset_object_state(struct loader *L);
+void jl_one_line(char *err, size_t errlen);
+char *jl_read_input(const char *path, const char *name, size_t *len, char *err, size_t errlen);
 
 /* ---- json_load_fields.c: where a field is in the text ---- */
 

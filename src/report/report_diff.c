@@ -191,6 +191,11 @@ static void pct_str(char *buf, size_t len, double pct, double limit)
 
 int mp_diff_check_limits(FILE *out, const struct mp_diff *d, double limit_pct, int precision)
 {
+    return mp_diff_check_limits_of(out, d, limit_pct, precision, NULL);
+}
+
+int mp_diff_check_limits_of(FILE *out, const struct mp_diff *d, double limit_pct, int precision, const char *where)
+{
     static const int rows[] = { MP_DIFF_PEAK_HEAP, MP_DIFF_LEAKED_BYTES, MP_DIFF_ALLOCATED_BYTES };
     int broken = 0;
     for (size_t k = 0; k < sizeof rows / sizeof *rows; k++) {
@@ -211,8 +216,8 @@ int mp_diff_check_limits(FILE *out, const struct mp_diff *d, double limit_pct, i
         }
         size_str(a, sizeof a, s->old_value, precision);
         size_str(b, sizeof b, s->new_value, precision);
-        fprintf(out, "memprof: %s %s (%s -> %s), over --limit-increase %g%%\n", summary_label[rows[k]], grew, a, b,
-                limit_pct);
+        fprintf(out, "memprof: %s%s%s %s (%s -> %s), over --limit-increase %g%%\n", summary_label[rows[k]],
+                where ? " of " : "", where ? where : "", grew, a, b, limit_pct);
         broken++;
     }
     fflush(out);

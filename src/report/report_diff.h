@@ -20,7 +20,9 @@ int mp_diff_write(FILE *out, const struct mp_diff *d, const struct mp_diff_optio
  * order), when NEW is more than `limit_pct` percent above OLD (any growth
  * from zero counts as infinite), prints to `out`
  *   memprof: peak heap grew 17.2% (100.0 MiB -> 117.2 MiB), over --limit-increase 10%
- * Returns how many limits were broken. */
+ * (with `where`, "peak heap of WHERE grew ...").  Returns how many limits
+ * were broken. */
 int mp_diff_check_limits(FILE *out, const struct mp_diff *d, double limit_pct, int precision);
+int mp_diff_check_limits_of(FILE *out, const struct mp_diff *d, double limit_pct, int precision, const char *where);
 
 #endif

@@ -13,6 +13,8 @@
  * merged and the lines are sorted, so the output is deterministic. */
 #include "memprof/report.h"
 #include "report_stacks.h"
+#include "format.h"
+#include "report_json.h"
 
 #include <inttypes.h>
 #include <stdlib.h>
@@ -66,6 +68,12 @@ out:
 
 int mp_write_folded(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
 {
+    return mp_write_folded_prefixed(out, p, opt, NULL);
+}
+
+int mp_write_folded_prefixed(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt,
+                             const char *first_frame)
+{
     size_t n_stacks = mp_profile_stack_count(p), n = 0;
     struct folded *f = calloc(n_stacks ? n_stacks : 1, sizeof *f);
     struct mp_strtab labels;
@@ -90,7 +98,8 @@ int mp_write_folded(FILE *out, const struct mp_profile *p, const struct mp_repor
         size_t j = i;
         for (; j < n && strcmp(f[j].stack, f[i].stack) == 0; j++)
             weight += f[j].weight;
-        fprintf(out, "%s %" PRIu64 "\n", f[i].stack, weight);
+        fprintf(out, "%s%s%s %" PRIu64 "\n", first_frame ? first_frame : "", first_frame ? ";" : "", f[i].stack,
+                weight);
         i = j;
     }
     fflush(out);

@@ -5,6 +5,7 @@
 #include "memprof/report.h"
 #include "format.h"
 #include "report_json_views.h"
+#include "report_json.h"
 #include "report_lines.h"
 #include "symbols/sources.h"
 #include "profile/leak_view.h"
@@ -313,10 +314,49 @@ static void write_function_spans(FILE *out, const struct mp_report_run *run, con
     fprintf(out, "\n  ]");
 }
 
+/* An image of a tree: where it is in the tree (tree ids; pid null with --stable). */
+static void write_tree_fields(FILE *out, const struct mp_report_run *run, const struct mp_report_options *opt)
+{
+    fprintf(out, "\n  \"id\": %d, \"pid\": ", run->tree_id);
+    if (opt->stable)
+        fprintf(out, "null");
+    else
+        fprintf(out, "%d", run->pid);
+    fprintf(out, ", \"parent\": ");
+    if (run->tree_parent)
+        fprintf(out, "%d", run->tree_parent);
+    else
+        fprintf(out, "null");
+    fprintf(out, ", \"exec_of\": ");
+    if (run->tree_exec_of)
+        fprintf(out, "%d", run->tree_exec_of);
+    else
+        fprintf(out, "null");
+    fprintf(out, ", \"forked\": %s, \"ended\": ", run->forked ? "true" : "false");
+    mp_json_string(out, mp_run_end_word(run));
+    if (opt->stable)
+        fprintf(out, ", \"start_seconds\": null,");
+    else
+        fprintf(out, ", \"start_seconds\": %.6f,", run->start_seconds);
+}
+
 int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                   const struct mp_sources *src, const struct mp_report_options *opt)
 {
-    fprintf(out, "{\n  \"schema\": 1,\n  \"stable\": %s,\n  \"command\": [", opt->stable ? "true" : "false");
+    if (mp_json_write_object(out, p, run, src, opt) != 0)
+        return -1;
+    fputc('\n', out);
+    fflush(out);
+    return ferror(out) ? -1 : 0;
+}
+
+int mp_json_write_object(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                         const struct mp_sources *src, const struct mp_report_options *opt)
+{
+    fprintf(out, "{\n  \"schema\": 1,\n  \"stable\": %s,", opt->stable ? "true" : "false");
+    if (run->tree_id)
+        write_tree_fields(out, run, opt);
+    fprintf(out, "\n  \"command\": [");
     for (size_t i = 0; run->command && run->command[i]; i++) {
         if (i)
             fputs(", ", out);
@@ -362,7 +402,6 @@ int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_
         fprintf(out, ",\n");
         mp_write_line_tables_json(out, run->line_profile, src, &lopt);
     }
-    fprintf(out, "\n}\n");
-    fflush(out);
+    fprintf(out, "\n}");
     return ferror(out) ? -1 : 0;
 }

@@ -7,6 +7,7 @@
 #include "report_lines.h"
 #include "report_text_mapped.h"
 #include "report_text_views.h"
+#include "report_tree.h"
 #include "symbols/sources.h"
 #include "profile/tables.h"
 
@@ -23,6 +24,10 @@ static void write_command(FILE *out, char *const *command)
 
 static void write_header(FILE *out, const struct mp_report_run *run, const struct mp_report_options *opt)
 {
+    if (run->tree_id) { /* a section of a tree report */
+        mp_text_tree_section_header(out, run, opt);
+        return;
+    }
     fprintf(out, "memprof: ");
     write_command(out, run->command);
     if (run->detached && (opt->stable || run->attached_pid <= 0))
@@ -190,6 +195,9 @@ static void write_notes(FILE *out, const struct mp_profile *p, const struct mp_r
              run->engine && strcmp(run->engine, "breakpoint") == 0 ? ", or the call was still running at detach" : "");
     if (t->unknown_frees && run->attached_pid)
         NOTE("%s frees of blocks allocated before memprof attached were not counted\n", MP_COUNT_STR(n, t->unknown_frees));
+    else if (t->unknown_frees && run->forked)
+        NOTE("%s frees of blocks it inherited from its parent (fork) were not counted\n",
+             MP_COUNT_STR(n, t->unknown_frees));
     else if (t->unknown_frees && run->engine && strcmp(run->engine, "breakpoint") == 0)
         NOTE("%s frees of blocks memprof never saw allocated were not counted (glibc frees its "
              "per-thread cache at thread exit; breakpoints see those calls)\n", MP_COUNT_STR(n, t->unknown_frees));

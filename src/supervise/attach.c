@@ -119,61 +119,11 @@ static void explain_refusal(pid_t pid, int e, char *err, size_t errlen)
                  "CAP_SYS_PTRACE (a setuid or non-dumpable process needs that)", (int)pid, strerror(e));
 }
 
-struct thread_set {
-    pid_t *tids;
-    int *stopped;       /* 1: in a ptrace-stop memprof has not resumed yet */
-    int *resume_sig;    /* the signal to deliver when resuming it */
-    size_t n, cap;
-};
-
-static long find_thread(const struct thread_set *ts, pid_t tid)
-{
-    for (size_t i = 0; i < ts->n; i++)
-        if (ts->tids[i] == tid)
-            return (long)i;
-    return -1;
-}
-
-static int add_thread(struct thread_set *ts, pid_t tid)
-{
-    if (ts->n == ts->cap) {
-        size_t cap = ts->cap ? ts->cap * 2 : 16;
-        pid_t *t = realloc(ts->tids, cap * sizeof *t);
-        if (t)
-            ts->tids = t;
-        int *s = realloc(ts->stopped, cap * sizeof *s);
-        if (s)
-            ts->stopped = s;
-        int *r = realloc(ts->resume_sig, cap * sizeof *r);
-        if (r)
-            ts->resume_sig = r;
-        if (!t || !s || !r)
-            return -1;
-        ts->cap = cap;
-    }
-    ts->tids[ts->n] = tid;
-    ts->stopped[ts->n] = 0;
-    ts->resume_sig[ts->n] = 0;
-    ts->n++;
-    return 0;
-}
-
-static void drop_thread(struct thread_set *ts, pid_t tid)
-{
-    long i = find_thread(ts, tid);
-    if (i < 0)
-        return;
-    ts->n--;
-    ts->tids[i] = ts->tids[ts->n];
-    ts->stopped[i] = ts->stopped[ts->n];
-    ts->resume_sig[i] = ts->resume_sig[ts->n];
-}
-
 static const long attach_options = PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT |
                                    PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK;
 
 /* Seizes and interrupts every thread.  0, or 1 with the reason. */
-static int seize_all(pid_t pid, struct thread_set *ts, char *err, size_t errlen)
+static int seize_all(pid_t pid, struct mp_thread_set *ts, char *err, size_t errlen)
 {
     char path[64];
     snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
@@ -187,7 +137,7 @@ static int seize_all(pid_t pid, struct thread_set *ts, char *err, size_t errlen)
         struct dirent *de;
         while ((de = readdir(d)) != NULL) {
             pid_t tid = (pid_t)atoi(de->d_name);
-            if (tid <= 0 || find_thread(ts, tid) >= 0)
+            if (tid <= 0 || mp_thread_set_find(ts, tid) >= 0)
                 continue;
             if (ptrace(PTRACE_SEIZE, tid, 0, attach_options) != 0) {
                 if (errno == ESRCH)
@@ -203,7 +153,7 @@ static int seize_all(pid_t pid, struct thread_set *ts, char *err, size_t errlen)
                 return 1;
             }
             ptrace(PTRACE_INTERRUPT, tid, 0, 0);
-            if (add_thread(ts, tid) != 0) {
+            if (mp_thread_set_add(ts, tid) != 0) {
                 closedir(d);
                 snprintf(err, errlen, "memprof: out of memory");
                 return 1;
@@ -211,85 +161,6 @@ static int seize_all(pid_t pid, struct thread_set *ts, char *err, size_t errlen)
             added = 1;
         }
         closedir(d);
-    }
-    return 0;
-}
-
-static int all_stopped(const struct thread_set *ts)
-{
-    for (size_t i = 0; i < ts->n; i++)
-        if (!ts->stopped[i])
-            return 0;
-    return 1;
-}
-
-static int sigtrap_pending(pid_t pid, pid_t tid)
-{
-    char path[96], line[256];
-    snprintf(path, sizeof path, "/proc/%d/task/%d/status", (int)pid, (int)tid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return 0;
-    int pending = 0;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long long mask;
-        if ((sscanf(line, "SigPnd: %llx", &mask) == 1 || sscanf(line, "ShdPnd: %llx", &mask) == 1) &&
-            (mask & (1ull << (SIGTRAP - 1))))
-            pending = 1;
-    }
-    fclose(f);
-    return pending;
-}
-
-/* Waits until every thread is stopped.  During the detach (`leaving`),
- * stops that are not interrupts go to the usual handler and the thread is
- * interrupted again.  Returns 1 when the process is gone. */
-static int wait_all_stopped(pid_t pid, struct thread_set *ts, int leaving, const struct mp_supervisor_hooks *hooks,
-                            struct mp_run_result *result, struct mp_tracees *tracees)
-{
-    while (!all_stopped(ts)) {
-        int status;
-        pid_t tid = mp_exit_gate_holding(tracees) ? mp_exit_gate_wait(tracees, &status, pid, hooks)
-                                                  : waitpid(-1, &status, __WALL);
-        if (tid == 0)
-            continue;
-        if (tid < 0) {
-            if (errno == EINTR)
-                continue;
-            return 1;
-        }
-        if (WIFEXITED(status) || WIFSIGNALED(status)) {
-            drop_thread(ts, tid);
-            if (mp_handle_end(tid, status, pid, hooks, result, tracees))
-                return 1;
-            continue;
-        }
-        long i = find_thread(ts, tid);
-        if (i < 0 && mp_tgid_of(tid) == pid) {
-            /* a thread made while we attached: it stops on its own */
-            mp_tracees_add_thread(tracees, tid);
-            if (add_thread(ts, tid) != 0)
-                return 1;
-            i = (long)ts->n - 1;
-        }
-        int event = status >> 16, sig = WSTOPSIG(status);
-        if (i < 0 || (leaving && event != PTRACE_EVENT_STOP)) {
-            mp_handle_stop(tid, status, pid, hooks, result, tracees); /* resumes it */
-            continue;
-        }
-        if (leaving && sigtrap_pending(pid, tid)) {
-            ptrace(PTRACE_CONT, tid, 0, 0); /* let the trap be reported and handled */
-            ptrace(PTRACE_INTERRUPT, tid, 0, 0);
-            continue;
-        }
-        ts->stopped[i] = 1;
-        ts->resume_sig[i] = event == 0 ? sig : 0; /* a signal-delivery-stop keeps its signal */
-        if (event == PTRACE_EVENT_CLONE || event == PTRACE_EVENT_FORK || event == PTRACE_EVENT_VFORK) {
-            /* a child made just now: let the usual handler follow it */
-            mp_handle_stop(tid, status, pid, hooks, result, tracees);
-            ts->stopped[i] = 0;
-            ptrace(PTRACE_INTERRUPT, tid, 0, 0);
-        }
     }
     return 0;
 }
@@ -309,15 +180,17 @@ int mp_supervise_attach(pid_t pid, double duration_s, const struct mp_supervisor
         return 1;
     }
     double start = mp_now_seconds();
-    struct thread_set ts = { 0 };
-    struct mp_tracees tracees;
-    mp_tracees_init(&tracees, pid);
+    struct mp_thread_set ts = { 0 };
+    struct mp_sup sup;
+    mp_sup_init(&sup, pid, hooks, result);
+    sup.follow = 0; /* the children of an attached process are not followed */
+    const pid_t pids[1] = { pid };
     int rc = seize_all(pid, &ts, err, errlen);
     int gone = 0;
     if (rc == 0) {
         for (size_t i = 0; i < ts.n; i++)
-            mp_tracees_add_thread(&tracees, ts.tids[i]);
-        gone = wait_all_stopped(pid, &ts, 0, hooks, result, &tracees);
+            mp_tracees_add_thread(&sup.tracees, ts.tids[i], pid);
+        gone = mp_wait_all_stopped(&sup, &ts, pids, 1, 0);
     }
     if (rc == 0 && !gone) {
         result->threads_at_attach = (int)ts.n;
@@ -331,11 +204,9 @@ int mp_supervise_attach(pid_t pid, double duration_s, const struct mp_supervisor
             ptrace(PTRACE_CONT, ts.tids[i], 0, ts.resume_sig[i]);
         }
         /* a process ending with its threads held at exit is let finish first */
-        while (!gone && (!stop_requested || mp_exit_gate_holding(&tracees))) {
+        while (!gone && (!stop_requested || sup.gated)) {
             int status;
-            pid_t tid = mp_wait_any(&status, hooks, &tracees, pid);
-            if (tid == 0)
-                continue;
+            pid_t tid = mp_wait_any(&sup, &status, 0);
             if (tid < 0) {
                 if (errno == EINTR)
                     continue;
@@ -343,13 +214,13 @@ int mp_supervise_attach(pid_t pid, double duration_s, const struct mp_supervisor
                 break;
             }
             if (WIFEXITED(status) || WIFSIGNALED(status)) {
-                drop_thread(&ts, tid);
-                gone = mp_handle_end(tid, status, pid, hooks, result, &tracees);
+                mp_thread_set_drop(&ts, tid);
+                gone = mp_handle_end(&sup, tid, status);
                 continue;
             }
-            if (find_thread(&ts, tid) < 0 && mp_tgid_of(tid) == pid)
-                add_thread(&ts, tid);
-            mp_handle_stop(tid, status, pid, hooks, result, &tracees);
+            if (mp_thread_set_find(&ts, tid) < 0 && mp_tgid_of(tid) == pid)
+                mp_thread_set_add(&ts, tid);
+            mp_handle_stop(&sup, tid, status);
         }
         remove_stop_handlers();
         attached_pid = 0;
@@ -358,7 +229,7 @@ int mp_supervise_attach(pid_t pid, double duration_s, const struct mp_supervisor
                 ts.stopped[i] = 0;
                 ptrace(PTRACE_INTERRUPT, ts.tids[i], 0, 0);
             }
-            gone = wait_all_stopped(pid, &ts, 1, hooks, result, &tracees);
+            gone = mp_wait_all_stopped(&sup, &ts, pids, 1, 1);
         }
         if (!gone) {
             if (hooks && hooks->on_detach)
@@ -372,9 +243,7 @@ int mp_supervise_attach(pid_t pid, double duration_s, const struct mp_supervisor
     if (rc != 0) /* refused half-way: let go of what was seized */
         for (size_t i = 0; i < ts.n; i++)
             ptrace(PTRACE_DETACH, ts.tids[i], 0, 0);
-    mp_tracees_free(&tracees);
-    free(ts.tids);
-    free(ts.stopped);
-    free(ts.resume_sig);
+    mp_sup_free(&sup);
+    mp_thread_set_free(&ts);
     return rc;
 }

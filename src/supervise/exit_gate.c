@@ -2,7 +2,6 @@
  * them are there (see exit_gate.h). */
 #define _GNU_SOURCE
 #include "exit_gate.h"
-#include "supervisor_internal.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -12,121 +11,98 @@
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/user.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #define GATE_TIMEOUT_S 5.0
 #define EXEC_CHECK_S 0.01
 
-static int push(pid_t **list, size_t *n, size_t *cap, pid_t tid)
+static int held(const struct mp_tproc *p, pid_t tid)
 {
-    if (*n == *cap) {
-        size_t c = *cap ? *cap * 2 : 16;
-        pid_t *g = realloc(*list, c * sizeof *g);
-        if (!g)
-            return -1;
-        *list = g;
-        *cap = c;
-    }
-    (*list)[(*n)++] = tid;
-    return 0;
-}
-
-static int drop(pid_t *list, size_t *n, pid_t tid)
-{
-    for (size_t i = 0; i < *n; i++)
-        if (list[i] == tid) {
-            list[i] = list[--*n];
-            return 1;
-        }
-    return 0;
-}
-
-static int contains(const pid_t *list, size_t n, pid_t tid)
-{
-    for (size_t i = 0; i < n; i++)
-        if (list[i] == tid)
+    for (size_t i = 0; i < p->n_gate; i++)
+        if (p->gate[i] == tid)
             return 1;
     return 0;
-}
-
-/* Threads of the process that are neither held nor past their exit. */
-static size_t threads_elsewhere(const struct mp_tracees *t, pid_t except)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < t->n_threads; i++) {
-        pid_t tid = t->threads[i];
-        if (tid && tid != except && !contains(t->held, t->n_held, tid) && !contains(t->past, t->n_past, tid))
-            n++;
-    }
-    return n;
 }
 
 /* Resumes the held threads; they go on to die. */
-static void release(struct mp_tracees *t)
+static void release(struct mp_sup *sup, struct mp_tproc *p)
 {
-    for (size_t i = 0; i < t->n_held; i++) {
-        ptrace(PTRACE_CONT, t->held[i], 0, 0);
-        if (push(&t->past, &t->n_past, &t->cap_past, t->held[i]) != 0)
-            break; /* only the bookkeeping of a dying thread is lost */
-    }
-    t->n_held = 0;
+    for (size_t i = 0; i < p->n_gate; i++)
+        ptrace(PTRACE_CONT, p->gate[i], 0, 0);
+    if (p->n_gate)
+        sup->gated--;
+    p->n_gate = 0;
 }
 
-static void fire_when_complete(struct mp_tracees *t, pid_t main_pid, const struct mp_supervisor_hooks *hooks)
+int mp_exit_gate_hold(struct mp_sup *sup, struct mp_tproc *p, pid_t tid)
 {
-    if (!t->n_held || threads_elsewhere(t, 0))
-        return;
-    hooks->on_exit_all(hooks->ctx, main_pid, t->held, t->n_held);
-    release(t);
-}
-
-void mp_exit_gate_stop(struct mp_tracees *t, pid_t tid, pid_t main_pid, const struct mp_supervisor_hooks *hooks)
-{
-    if (!hooks || !hooks->on_exit_all) {
-        ptrace(PTRACE_CONT, tid, 0, 0);
-        return;
-    }
+    const struct mp_supervisor_hooks *h = sup->hooks;
+    if (!h || !h->on_exit_all || !p->followed)
+        return 0;
     errno = 0;
     long nr = ptrace(PTRACE_PEEKUSER, tid, offsetof(struct user, regs.orig_rax), 0);
-    int alone = errno == 0 && nr == SYS_exit && !t->ending && threads_elsewhere(t, tid) > 0;
-    if (alone || push(&t->held, &t->n_held, &t->cap_held, tid) != 0) {
-        /* pthread_exit: the others live on (or no memory to hold it) */
-        ptrace(PTRACE_CONT, tid, 0, 0);
-        push(&t->past, &t->n_past, &t->cap_past, tid);
-        return;
+    if (errno == 0 && nr == SYS_exit && !p->ending)
+        return 0; /* pthread_exit: the others live on */
+    if (p->n_gate == p->cap_gate) {
+        size_t cap = p->cap_gate ? 2 * p->cap_gate : 16;
+        pid_t *g = realloc(p->gate, cap * sizeof *g);
+        if (!g)
+            return 0; /* not held: only its registers are missed */
+        p->gate = g;
+        p->cap_gate = cap;
     }
-    if (t->n_held == 1)
-        t->held_since = mp_now_seconds();
-    t->ending = 1;
-    fire_when_complete(t, main_pid, hooks);
+    if (p->n_gate == 0) {
+        sup->gated++;
+        p->gate_since = p->gate_checked = mp_now_seconds();
+    }
+    p->gate[p->n_gate++] = tid;
+    p->ending = 1;
+    return 1;
 }
 
-void mp_exit_gate_gone(struct mp_tracees *t, pid_t tid, pid_t main_pid, const struct mp_supervisor_hooks *hooks)
+void mp_exit_gate_complete(struct mp_sup *sup, struct mp_tproc *p, pid_t last)
 {
-    drop(t->past, &t->n_past, tid);
-    if (drop(t->held, &t->n_held, tid)) /* killed while held (SIGKILL from elsewhere) */
-        return;
-    if (hooks && hooks->on_exit_all)
-        fire_when_complete(t, main_pid, hooks);
+    const struct mp_supervisor_hooks *h = sup->hooks;
+    if (h && h->on_exit_all && p->followed && (last || p->n_gate)) {
+        size_t n = p->n_gate + (last != 0);
+        pid_t *tids = malloc(n * sizeof *tids);
+        if (tids) {
+            if (p->n_gate)
+                memcpy(tids, p->gate, p->n_gate * sizeof *tids);
+            if (last)
+                tids[p->n_gate] = last;
+            h->on_exit_all(h->ctx, p->pid, tids, n);
+            free(tids);
+        }
+    }
+    release(sup, p);
+    p->ending = 0;
 }
 
-int mp_exit_gate_holding(const struct mp_tracees *t)
+void mp_exit_gate_gone(struct mp_sup *sup, struct mp_tproc *p, pid_t tid)
 {
-    return t->n_held > 0;
+    for (size_t i = 0; i < p->n_gate; i++)
+        if (p->gate[i] == tid) { /* killed while held (SIGKILL from elsewhere) */
+            p->gate[i] = p->gate[--p->n_gate];
+            if (!p->n_gate)
+                sup->gated--;
+            return;
+        }
+    if (p->n_gate && p->live_threads == 0)
+        mp_exit_gate_complete(sup, p, 0); /* the one that was missing died without its exit stop */
 }
 
-/* Some thread not yet held is inside execve: it waits for the others to be
- * gone, so they must not be held. */
-static int exec_under_way(const struct mp_tracees *t, pid_t main_pid)
+/* Some thread of p not held is inside execve: it waits for the others to
+ * be gone, so they must not be held. */
+static int exec_under_way(struct mp_sup *sup, const struct mp_tproc *p)
 {
-    for (size_t i = 0; i < t->n_threads; i++) {
-        pid_t tid = t->threads[i];
-        if (!tid || contains(t->held, t->n_held, tid) || contains(t->past, t->n_past, tid))
+    pid_t tids[256];
+    size_t n = mp_tracees_threads_of(&sup->tracees, p->pid, tids, sizeof tids / sizeof *tids);
+    for (size_t i = 0; i < n; i++) {
+        if (held(p, tids[i]))
             continue;
         char path[64], buf[32] = "";
-        snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", (int)main_pid, (int)tid);
+        snprintf(path, sizeof path, "/proc/%d/task/%d/syscall", (int)p->pid, (int)tids[i]);
         FILE *f = fopen(path, "re");
         if (!f)
             continue;
@@ -140,23 +116,24 @@ static int exec_under_way(const struct mp_tracees *t, pid_t main_pid)
     return 0;
 }
 
-pid_t mp_exit_gate_wait(struct mp_tracees *t, int *status, pid_t main_pid, const struct mp_supervisor_hooks *hooks)
+void mp_exit_gate_poll(struct mp_sup *sup, struct mp_tproc *p, int all)
 {
-    (void)hooks;
-    double next_check = mp_now_seconds() + EXEC_CHECK_S;
-    for (;;) {
-        pid_t tid = waitpid(-1, status, __WALL | WNOHANG);
-        if (tid != 0)
-            return tid;
-        double now = mp_now_seconds();
-        if (now - t->held_since > GATE_TIMEOUT_S || (now >= next_check && exec_under_way(t, main_pid))) {
-            release(t);
-            t->ending = 0;
-            return 0;
-        }
-        if (now >= next_check)
-            next_check = now + EXEC_CHECK_S;
-        struct timespec ts = { 0, 200 * 1000 };
-        nanosleep(&ts, NULL);
+    if (!p->n_gate)
+        return;
+    double now = mp_now_seconds();
+    int check = now - p->gate_checked >= EXEC_CHECK_S;
+    if (check)
+        p->gate_checked = now;
+    if (all || now - p->gate_since > GATE_TIMEOUT_S || (check && exec_under_way(sup, p))) {
+        release(sup, p);
+        p->ending = 0;
     }
+}
+
+void mp_exit_gate_clear(struct mp_sup *sup, struct mp_tproc *p)
+{
+    if (p->n_gate)
+        sup->gated--;
+    p->n_gate = 0;
+    p->ending = 0;
 }

@@ -93,7 +93,8 @@ struct variant {
  * after its agent), unless memprof itself is built with ASan, which refuses
  * to start with a library preloaded before its runtime: then a shell adds
  * lib to the target's LD_PRELOAD (after the agent) and execs it, and memprof
- * profiles the new image. */
+ * profiles the new image (--follow-only: the shell's own image, which
+ * allocated, is left out of the report). */
 static int run_preloaded(char *const *opts, const char *exe, const char *arg, const char *lib, int timeout,
                          struct run_output *o)
 {
@@ -104,6 +105,8 @@ static int run_preloaded(char *const *opts, const char *exe, const char *arg, co
         argv[n++] = *opts;
     if (lib && sanitized) {
         snprintf(script, sizeof script, "LD_PRELOAD=\"${LD_PRELOAD:+$LD_PRELOAD:}%s\" exec \"$0\" \"$@\"", lib);
+        argv[n++] = "--follow-only";
+        argv[n++] = (char *)exe;
         argv[n++] = "/bin/sh";
         argv[n++] = "-c";
         argv[n++] = script;

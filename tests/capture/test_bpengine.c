@@ -153,7 +153,10 @@ static json_t *run_memprof(const char *exe, const char *engine, const char *tag,
         return NULL;
     }
     run_output_free(&o);
-    return load_json(json);
+    /* a fixture with children gives a tree: its numbers are its first process's */
+    json_t *root = load_json(json), *top = tree_process(root, 1);
+    json_decref(root);
+    return top;
 }
 
 /* ---- gdb: what a static program allocates before main ------------------- */

@@ -265,14 +265,24 @@ START_TEST(forked_child_runs_without_breakpoints)
     struct run_output o;
     char *args[] = { "--metric=heap", "--json", json, "--function", "work", (char *)exe, NULL };
     run_memprof(args, 7, &o);
-    json_t *root = load_json(json);
+    json_t *tree = load_json(json);
+    /* the child is followed: a tree whose first process is the parent, with
+     * the line tables; the child's own image saw its 1 MiB block */
+    json_t *procs = json_object_get(tree, "processes");
+    ck_assert_msg(json_is_array(procs) && json_array_size(procs) == 2, "expected the parent and the child");
+    json_t *root = json_array_get(procs, 0), *child = json_array_get(procs, 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_object_get(child, "exit"), "code")), 7);
+    json_t *cs = json_object_get(child, "summary");
+    ck_assert_int_eq(json_integer_value(json_object_get(cs, "alloc_calls")), 1);
+    ck_assert_int_eq(json_integer_value(json_object_get(cs, "allocated_bytes")), 1048576);
+    ck_assert(json_object_get(child, "line_tables") == NULL); /* line mode is the parent's */
     json_t *t = line_table(root, "work");
     int m = marker_line("linemode_fork.c", "malloc"), f = marker_line("linemode_fork.c", "free");
     ck_assert_int_eq(row_int(t, m, "occurrences"), 2);
     ck_assert_int_eq(row_int(t, f, "occurrences"), 2);
     ck_assert_int_eq(row_int(t, m, "increment_bytes"), 2 * 1048576);
     ck_assert_int_eq(row_int(t, f, "increment_bytes"), -2 * 1048576);
-    json_decref(root);
+    json_decref(tree);
     run_output_free(&o);
 }
 END_TEST

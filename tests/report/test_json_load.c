@@ -54,26 +54,61 @@ static char *write_loaded(const struct mp_loaded_report *r, enum what what, size
     return buf;
 }
 
-/* Every picture and export of a loaded report, each weight: they must not
- * fail (or crash: the suite also runs under ASan) on whatever loads. */
-static void every_picture(const struct mp_loaded_report *r)
+/* Every picture and export of a loaded report's images, each weight: they
+ * must not fail (or crash: the suite also runs under ASan) on whatever
+ * loads. */
+static void every_picture(const struct mp_loaded_tree *r)
 {
     FILE *null = fopen("/dev/null", "w");
     ck_assert_ptr_nonnull(null);
     struct mp_report_options opt = default_opt;
     opt.stable = r->stable;
-    for (int w = 0; w < MP_WEIGHT_COUNT; w++) {
-        opt.weight = (enum mp_weight)w;
-        opt.frames = w % 2 ? MP_FRAMES_FUNCTION : MP_FRAMES_LINE;
-        ck_assert_int_eq(mp_write_flamegraph(null, r->profile, &r->run, &opt), 0);
-        ck_assert_int_eq(mp_write_folded(null, r->profile, &opt), 0);
+    for (size_t i = 0; i < r->tree.n; i++) {
+        const struct mp_profile *p = r->tree.procs[i].profile;
+        const struct mp_report_run *run = r->tree.procs[i].run;
+        for (int w = 0; w < MP_WEIGHT_COUNT; w++) {
+            opt.weight = (enum mp_weight)w;
+            opt.frames = w % 2 ? MP_FRAMES_FUNCTION : MP_FRAMES_LINE;
+            ck_assert_int_eq(mp_write_flamegraph(null, p, run, &opt), 0);
+            ck_assert_int_eq(mp_write_folded(null, p, &opt), 0);
+        }
+        ck_assert_int_eq(mp_write_timeline_svg(null, p, run, &opt), 0);
+        ck_assert_int_eq(mp_write_massif(null, p, run, &opt), 0);
+        ck_assert_int_eq(mp_write_pprof(null, p, run, &opt), 0);
+        ck_assert_int_eq(mp_write_speedscope(null, p, run, &opt), 0);
+        ck_assert_int_eq(mp_write_html(null, p, run, r->sources, &opt), 0);
     }
-    ck_assert_int_eq(mp_write_timeline_svg(null, r->profile, &r->run, &opt), 0);
-    ck_assert_int_eq(mp_write_massif(null, r->profile, &r->run, &opt), 0);
-    ck_assert_int_eq(mp_write_pprof(null, r->profile, &r->run, &opt), 0);
-    ck_assert_int_eq(mp_write_speedscope(null, r->profile, &r->run, &opt), 0);
-    ck_assert_int_eq(mp_write_html(null, r->profile, &r->run, r->sources, &opt), 0);
     fclose(null);
+}
+
+/* The same for a report loaded as a tree (either schema). */
+static char *write_loaded_tree(const struct mp_loaded_tree *r, enum what what, size_t *len)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    ck_assert_ptr_nonnull(f);
+    struct mp_report_options opt = default_opt;
+    opt.stable = r->stable;
+    opt.top_processes = 0;
+    if (what == AS_TEXT_ALL)
+        opt.show = MP_VIEWS_ALL;
+    int text = what == AS_TEXT || what == AS_TEXT_ALL;
+    const struct mp_tree *t = &r->tree;
+    int rc;
+    if (r->schema == 1)
+        rc = what == AS_JSON ? mp_write_json(f, t->procs[0].profile, t->procs[0].run, r->sources, &opt)
+             : text          ? mp_write_text(f, t->procs[0].profile, t->procs[0].run, r->sources, &opt)
+                             : mp_write_folded(f, t->procs[0].profile, &opt);
+    else
+        rc = what == AS_JSON ? mp_write_tree_json(f, t, r->sources, &opt)
+             : text          ? mp_write_tree_text(f, t, r->sources, &opt)
+                             : mp_write_tree_folded(f, t, &opt);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(fclose(f), 0);
+    if (len)
+        *len = n;
+    return buf;
 }
 
 /* The first line where a and b differ, for failure messages. */
@@ -312,15 +347,18 @@ static char *variant(const char *from, const char *to)
     return replace(base, from, to);
 }
 
+/* What memprof report and memprof diff read with: the tree loader, which
+ * takes both schemas. */
 static void expect_error_len(const char *data, size_t len, const char *expected)
 {
-    struct mp_loaded_report r;
+    struct mp_loaded_tree r;
     char err[1024];
     memset(err, 'x', sizeof err);
-    ck_assert_int_eq(mp_load_report_buffer(data, len, "t.json", &r, err, sizeof err), -1);
-    ck_assert_ptr_null(r.profile);
+    ck_assert_int_eq(mp_load_tree_buffer(data, len, "t.json", &r, err, sizeof err), -1);
+    ck_assert_ptr_null(r.profiles);
+    ck_assert_uint_eq(r.tree.n, 0);
     ck_assert_str_eq(err, expected);
-    mp_loaded_report_free(&r); /* harmless after a failure */
+    mp_loaded_tree_free(&r); /* harmless after a failure */
 }
 
 static void expect_error(const char *data, const char *expected)
@@ -530,8 +568,9 @@ START_TEST(bad_schema)
 {
     expect_error("[1, 2]", "t.json: not a memprof report (the top level is an array, not an object)");
     expect_error("{\"a\": 1}", "t.json: not a memprof report (no \"schema\" field)");
-    expect_error("{\n  \"schema\": 2}", "t.json:2:13: written by a newer memprof (schema 2); this memprof reads schema 1");
-    expect_error("{\"schema\": 0}", "t.json:1:12: unknown schema 0; this memprof reads schema 1");
+    expect_error("{\n  \"schema\": 3}",
+                 "t.json:2:13: written by a newer memprof (schema 3); this memprof reads schemas 1 and 2");
+    expect_error("{\"schema\": 0}", "t.json:1:12: unknown schema 0; this memprof reads schemas 1 and 2");
     expect_error("{\"schema\": \"1\"}", "t.json:1:12: not a memprof report (\"schema\" is a string, not a number)");
     expect_error("{\"schema\": 1}", "t.json:1:1: missing field \"command\"");
     expect_variant_error("\"stable\": false", "\"stable\": 0", "t.json:1:25: stable: expected a boolean, found an integer");
@@ -850,9 +889,9 @@ START_TEST(fuzz_corpus_replays)
         char *data = read_file(path, &len);
         ck_assert_ptr_nonnull(data);
         files++;
-        struct mp_loaded_report r;
+        struct mp_loaded_tree r;
         char err[1024];
-        if (mp_load_report_buffer(data, len, e->d_name, &r, err, sizeof err) != 0) {
+        if (mp_load_tree_buffer(data, len, e->d_name, &r, err, sizeof err) != 0) {
             ck_assert_msg(err[0] && !strchr(err, '\n'), "%s: error is not one line: %s", e->d_name, err);
             ck_assert_msg(strncmp(err, e->d_name, strlen(e->d_name)) == 0, "%s: error does not name it: %s",
                           e->d_name, err);
@@ -861,9 +900,9 @@ START_TEST(fuzz_corpus_replays)
         }
         loaded++;
         size_t n;
-        char *json = write_loaded(&r, AS_JSON, &n);
-        free(write_loaded(&r, AS_TEXT_ALL, NULL)); /* every view, on every report that loads */
-        free(write_loaded(&r, AS_FOLDED, NULL));
+        char *json = write_loaded_tree(&r, AS_JSON, &n);
+        free(write_loaded_tree(&r, AS_TEXT_ALL, NULL)); /* every view, on every report that loads */
+        free(write_loaded_tree(&r, AS_FOLDED, NULL));
         every_picture(&r);
         /* Real reports (report-*.json) write themselves again byte for byte;
          * if the writer gains a field, regenerate them (scripts/fuzz says how). */
@@ -872,15 +911,15 @@ START_TEST(fuzz_corpus_replays)
             ck_assert_msg(n == len && memcmp(json, data, len) == 0, "%s does not round-trip", e->d_name);
         }
         /* Anything that loads is a fixed point once written again. */
-        struct mp_loaded_report r2;
-        ck_assert_msg(mp_load_report_buffer(json, n, e->d_name, &r2, err, sizeof err) == 0, "%s written again: %s",
+        struct mp_loaded_tree r2;
+        ck_assert_msg(mp_load_tree_buffer(json, n, e->d_name, &r2, err, sizeof err) == 0, "%s written again: %s",
                       e->d_name, err);
-        char *json2 = write_loaded(&r2, AS_JSON, NULL);
+        char *json2 = write_loaded_tree(&r2, AS_JSON, NULL);
         assert_same(e->d_name, json, json2);
         free(json2);
         free(json);
-        mp_loaded_report_free(&r2);
-        mp_loaded_report_free(&r);
+        mp_loaded_tree_free(&r2);
+        mp_loaded_tree_free(&r);
         free(data);
     }
     closedir(d);

@@ -669,7 +669,7 @@ static void expect_error(char *const *args, int status, const char *message)
     ck_assert_msg(st == status, "memprof %s %s: status %d, want %d (%s)", args[0], args[1] ? args[1] : "", st,
                   status, o.err);
     ck_assert_msg(strstr(o.err, message) != NULL, "stderr '%s' lacks '%s'", o.err, message);
-    ck_assert_int_le(count_lines(o.err), 4); /* one line, and maybe the usage (three lines for report) */
+    ck_assert_int_le(count_lines(o.err), 5); /* one line, and maybe the usage (four lines for report) */
     run_output_free(&o);
 }
 

@@ -158,7 +158,11 @@ static int32_t tracer_pid(void)
 /* Is the ring meant for this process?  (see the top of this file) */
 static int ring_is_for_us(const struct mp_ring_header *h)
 {
-    if (atomic_load(&h->target_pid) == (int32_t)getpid())
+    int32_t pid = (int32_t)getpid();
+    for (int i = 0; i < MP_RING_SKIP_SLOTS; i++)
+        if (atomic_load_explicit(&h->skip_pids[i], memory_order_relaxed) == pid)
+            return 0; /* memprof records this program another way */
+    if (atomic_load(&h->target_pid) == pid)
         return 1;
     int32_t tree = atomic_load(&h->tree_tracer);
     return tree != 0 && tracer_pid() == tree;

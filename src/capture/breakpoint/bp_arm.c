@@ -238,7 +238,7 @@ int bp_begin(struct mp_bpengine *e, pid_t pid)
     bp_disarm(e);
     e->stats.was_armed = 0;
     e->pid = pid;
-    e->use_stubs = 1; /* launched: the target inherited the ring's memfd; attached: through /proc */
+    e->use_stubs = !e->no_stubs; /* launched: the target inherited the ring's memfd; attached: through /proc */
     e->warning[0] = '\0';
     char err[256];
     if (open_mem(e, pid) != 0)

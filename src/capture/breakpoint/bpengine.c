@@ -78,6 +78,19 @@ int mp_bpengine_exec(struct mp_bpengine *e, pid_t pid)
     return 0;
 }
 
+void mp_bpengine_set_stubs(struct mp_bpengine *e, int allowed)
+{
+    e->no_stubs = !allowed;
+}
+
+int mp_bpengine_start_forked(struct mp_bpengine *e, pid_t pid)
+{
+    e->no_stubs = 1; /* the parent's stubs are shared memory: this copy must not use them */
+    if (bp_begin(e, pid) != 0)
+        return -1;
+    return bp_arm(e, &pid, 1);
+}
+
 int mp_bpengine_attach(struct mp_bpengine *e, pid_t pid, const pid_t *tids, size_t n)
 {
     e->attached = 1; /* everything is undone at detach; the ring is opened through /proc */

@@ -52,6 +52,17 @@ void mp_bpengine_set_mmap(struct mp_bpengine *e, int on);
  * (libraries mapped, constructors not yet run).  0, or -1 (warning set). */
 int mp_bpengine_exec(struct mp_bpengine *e, pid_t pid);
 
+/* 0: this engine does without the stubs in the target (returns and free
+ * stop too).  The stubs live in one region of the ring's memfd, so one
+ * process at a time may have them (the caller decides which).  Before
+ * exec/attach/start_forked. */
+void mp_bpengine_set_stubs(struct mp_bpengine *e, int allowed);
+
+/* A fork child (its only thread stopped before it ran) whose copy of the
+ * program was cleaned of its parent's breakpoints (clean_child): arm it now,
+ * without the stubs.  0, or -1 (warning set). */
+int mp_bpengine_start_forked(struct mp_bpengine *e, pid_t pid);
+
 /* memprof attached to a running process whose threads tids[] are all
  * stopped: arm now.  0, or -1 with the reason in the warning. */
 int mp_bpengine_attach(struct mp_bpengine *e, pid_t pid, const pid_t *tids, size_t n);

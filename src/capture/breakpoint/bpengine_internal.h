@@ -55,6 +55,7 @@ struct mp_bpengine {
     int mem_fd;
     int force_hw;                    /* MEMPROF_BP_HW=1: debug registers for the hot entries */
     int use_stubs;
+    int no_stubs;                    /* mp_bpengine_set_stubs(e, 0): never map the stubs */
     int attached;                    /* memprof -p: everything is undone at detach */                   /* launch mode: the ring is mapped into the target */
     struct mp_bp_inproc inproc;
     struct mp_loader_hooks loader;

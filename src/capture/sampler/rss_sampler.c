@@ -1,4 +1,5 @@
-/* memprof: periodic RSS sampling (statm via pread, about 1 us a read). */
+/* memprof: periodic RSS sampling of every followed process (statm via
+ * pread, about 1 us a read), and the tree's total per round. */
 #define _GNU_SOURCE
 #include "rss_sampler.h"
 #include "supervise/procfs.h"
@@ -8,17 +9,24 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+
+struct sampled {
+    pid_t pid;
+    struct mp_statm statm;
+};
 
 struct mp_rss_sampler {
     struct mp_ring_reader *ring;
-    struct mp_statm statm;
     uint64_t interval_ns, start_ns;
     pthread_t thread;
-    pthread_mutex_t lock;  /* one sample at a time: the thread and sample_now */
+    pthread_mutex_t lock;  /* the process list, and one sample at a time */
     pthread_cond_t wake;
     _Atomic int stop;  /* also cancels a sample waiting for room in the ring */
-    _Atomic int held;  /* mp_rss_sampler_hold: the thread skips its samples */
+    struct sampled *procs;
+    size_t n, cap;
+    struct mp_rss_total_peak peak;
 };
 
 uint64_t mp_monotonic_ns(void)
@@ -28,12 +36,35 @@ uint64_t mp_monotonic_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* wait_us: how long a full ring may hold the sample up before it is dropped. */
-static void take_sample(struct mp_rss_sampler *s, long wait_us)
+/* wait_us: how long a full ring may hold a sample up before it is dropped.
+ * With the lock held. */
+static uint64_t take_sample(struct mp_rss_sampler *s, struct sampled *p, uint64_t now, long wait_us)
 {
-    uint64_t rss = mp_statm_rss(&s->statm);
+    uint64_t rss = mp_statm_rss(&p->statm);
     if (rss)
-        mp_ring_reader_post_sample(s->ring, 0, mp_monotonic_ns() - s->start_ns, rss, wait_us, &s->stop);
+        mp_ring_reader_post_sample(s->ring, p->pid, now, rss, wait_us, &s->stop);
+    return rss;
+}
+
+static void take_round(struct mp_rss_sampler *s)
+{
+    uint64_t now = mp_monotonic_ns() - s->start_ns, total = 0, biggest = 0;
+    size_t counted = 0;
+    pid_t biggest_pid = 0;
+    for (size_t i = 0; i < s->n && !s->stop; i++) {
+        /* a busy reader catches up; stop cancels */
+        uint64_t rss = take_sample(s, &s->procs[i], now, 10 * 1000 * 1000);
+        if (!rss)
+            continue;
+        total += rss;
+        counted++;
+        if (rss > biggest) {
+            biggest = rss;
+            biggest_pid = s->procs[i].pid;
+        }
+    }
+    if (total > s->peak.bytes)
+        s->peak = (struct mp_rss_total_peak){ total, now, counted, biggest_pid, biggest };
 }
 
 static void *sampler_thread(void *arg)
@@ -44,8 +75,7 @@ static void *sampler_thread(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
-        if (!atomic_load(&s->held))
-            take_sample(s, 10 * 1000 * 1000); /* a busy reader catches up; stop cancels */
+        take_round(s);
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         uint64_t ns = (uint64_t)until.tv_nsec + s->interval_ns;
@@ -58,8 +88,7 @@ static void *sampler_thread(void *arg)
     return NULL;
 }
 
-struct mp_rss_sampler *mp_rss_sampler_start(struct mp_ring_reader *ring, pid_t pid, uint64_t interval_ns,
-                                            uint64_t start_ns)
+struct mp_rss_sampler *mp_rss_sampler_start(struct mp_ring_reader *ring, uint64_t interval_ns, uint64_t start_ns)
 {
     struct mp_rss_sampler *s = calloc(1, sizeof *s);
     if (!s)
@@ -67,10 +96,6 @@ struct mp_rss_sampler *mp_rss_sampler_start(struct mp_ring_reader *ring, pid_t p
     s->ring = ring;
     s->interval_ns = interval_ns;
     s->start_ns = start_ns;
-    if (mp_statm_open(&s->statm, pid) != 0) {
-        free(s);
-        return NULL;
-    }
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
@@ -78,7 +103,6 @@ struct mp_rss_sampler *mp_rss_sampler_start(struct mp_ring_reader *ring, pid_t p
     pthread_condattr_destroy(&attr);
     pthread_mutex_init(&s->lock, NULL);
     if (pthread_create(&s->thread, NULL, sampler_thread, s) != 0) {
-        mp_statm_close(&s->statm);
         pthread_cond_destroy(&s->wake);
         pthread_mutex_destroy(&s->lock);
         free(s);
@@ -87,7 +111,56 @@ struct mp_rss_sampler *mp_rss_sampler_start(struct mp_ring_reader *ring, pid_t p
     return s;
 }
 
-void mp_rss_sampler_sample_now(struct mp_rss_sampler *s)
+static long find(const struct mp_rss_sampler *s, pid_t pid)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (s->procs[i].pid == pid)
+            return (long)i;
+    return -1;
+}
+
+void mp_rss_sampler_add(struct mp_rss_sampler *s, pid_t pid)
+{
+    if (!s)
+        return;
+    struct sampled p = { .pid = pid };
+    if (mp_statm_open(&p.statm, pid) != 0)
+        return;
+    pthread_mutex_lock(&s->lock);
+    long i = find(s, pid);
+    if (i >= 0) { /* the same pid again (exec): a fresh descriptor */
+        mp_statm_close(&s->procs[i].statm);
+        s->procs[i] = p;
+        p.statm.fd = -1;
+    } else if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        struct sampled *g = realloc(s->procs, cap * sizeof *g);
+        if (g) {
+            s->procs = g;
+            s->cap = cap;
+        }
+    }
+    if (i < 0 && s->n < s->cap)
+        s->procs[s->n++] = p;
+    else if (i < 0)
+        mp_statm_close(&p.statm); /* out of memory: not sampled */
+    pthread_mutex_unlock(&s->lock);
+}
+
+void mp_rss_sampler_remove(struct mp_rss_sampler *s, pid_t pid)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    long i = find(s, pid);
+    if (i >= 0) {
+        mp_statm_close(&s->procs[i].statm);
+        s->procs[i] = s->procs[--s->n];
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void mp_rss_sampler_sample_now(struct mp_rss_sampler *s, pid_t pid)
 {
     if (!s)
         return;
@@ -95,14 +168,20 @@ void mp_rss_sampler_sample_now(struct mp_rss_sampler *s)
      * is posting a sample of this very moment anyway. */
     if (pthread_mutex_trylock(&s->lock) != 0)
         return;
-    take_sample(s, 50 * 1000);
+    long i = find(s, pid);
+    if (i >= 0)
+        take_sample(s, &s->procs[i], mp_monotonic_ns() - s->start_ns, 50 * 1000);
     pthread_mutex_unlock(&s->lock);
 }
 
-void mp_rss_sampler_hold(struct mp_rss_sampler *s, int held)
+void mp_rss_sampler_total_peak(struct mp_rss_sampler *s, struct mp_rss_total_peak *out)
 {
-    if (s)
-        atomic_store(&s->held, held);
+    memset(out, 0, sizeof *out);
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->lock);
+    *out = s->peak;
+    pthread_mutex_unlock(&s->lock);
 }
 
 void mp_rss_sampler_stop(struct mp_rss_sampler *s)
@@ -114,7 +193,9 @@ void mp_rss_sampler_stop(struct mp_rss_sampler *s)
     pthread_cond_signal(&s->wake);
     pthread_mutex_unlock(&s->lock);
     pthread_join(s->thread, NULL);
-    mp_statm_close(&s->statm);
+    for (size_t i = 0; i < s->n; i++)
+        mp_statm_close(&s->procs[i].statm);
+    free(s->procs);
     pthread_cond_destroy(&s->wake);
     pthread_mutex_destroy(&s->lock);
     free(s);

@@ -1,0 +1,377 @@
+/* memprof: the session (session.h): the event ring, the images and their
+ * profiles, the reader thread's side (records to the image that wrote them,
+ * symbolizers opened when an image's first stack needs one and closed when
+ * the image is done), and setting up and finishing a run.  The supervisor's
+ * hooks are session_hooks.c; which processes are followed and with which
+ * engine, session_follow.c. */
+#define _GNU_SOURCE
+#include "session.h"
+#include "capture/breakpoint/bpengine.h"
+#include "capture/linemode/linemode.h"
+#include "events/ring_reader.h"
+#include "memprof/profile.h"
+#include "profile/line_profile.h"
+#include "supervise/supervisor.h"
+#include "symbols/symbolizer.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- pid -> image maps (each used by one thread) ---- */
+
+static size_t slot_of(const struct pid_map *m, pid_t pid)
+{
+    return (size_t)(((uint64_t)(uint32_t)pid * 0x9E3779B97F4A7C15ull) >> 32) & (m->cap - 1);
+}
+
+static struct mp_image *map_get(const struct pid_map *m, pid_t pid)
+{
+    if (!m->cap)
+        return NULL;
+    for (size_t i = slot_of(m, pid);; i = (i + 1) & (m->cap - 1)) {
+        if (m->pids[i] == pid)
+            return m->imgs[i];
+        if (m->pids[i] == 0)
+            return NULL;
+    }
+}
+
+static int map_put_raw(struct pid_map *m, pid_t pid, struct mp_image *img)
+{
+    size_t i = slot_of(m, pid);
+    while (m->pids[i] != 0 && m->pids[i] != pid)
+        i = (i + 1) & (m->cap - 1);
+    if (m->pids[i] == 0)
+        m->n++;
+    m->pids[i] = pid;
+    m->imgs[i] = img;
+    return 0;
+}
+
+/* Deleted entries stay as tombstones (an image pointer of NULL): pids are
+ * few and the map is rebuilt when it grows. */
+static int map_set(struct pid_map *m, pid_t pid, struct mp_image *img)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        struct pid_map g = { .cap = m->cap ? m->cap * 2 : 64 };
+        g.pids = calloc(g.cap, sizeof *g.pids);
+        g.imgs = calloc(g.cap, sizeof *g.imgs);
+        if (!g.pids || !g.imgs) {
+            free(g.pids);
+            free(g.imgs);
+            return -1;
+        }
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->pids[i] && m->imgs[i])
+                map_put_raw(&g, m->pids[i], m->imgs[i]);
+        free(m->pids);
+        free(m->imgs);
+        *m = g;
+    }
+    return map_put_raw(m, pid, img);
+}
+
+static void map_free(struct pid_map *m)
+{
+    free(m->pids);
+    free(m->imgs);
+    memset(m, 0, sizeof *m);
+}
+
+struct mp_image *mp_session_image_of(struct mp_session *s, pid_t pid)
+{
+    return map_get(&s->sup_map, pid);
+}
+
+/* ---- commands ---- */
+
+char **mp_copy_command(char *const *argv)
+{
+    size_t n = 0, bytes = 0;
+    while (argv && argv[n])
+        bytes += strlen(argv[n++]) + 1;
+    char **v = malloc((n + 1) * sizeof *v + bytes);
+    if (!v)
+        return NULL;
+    char *o = (char *)(v + n + 1);
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(argv[i]) + 1;
+        memcpy(o, argv[i], len);
+        v[i] = o;
+        o += len;
+    }
+    v[n] = NULL;
+    return v;
+}
+
+char **mp_process_command(pid_t pid)
+{
+    char path[64], buf[8192];
+    snprintf(path, sizeof path, "/proc/%d/cmdline", (int)pid);
+    FILE *f = fopen(path, "re");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    if (n == 0)
+        n = (size_t)snprintf(buf, sizeof buf, "[pid %d]", (int)pid) + 1;
+    buf[n] = '\0';
+    char *argv[256];
+    size_t argc = 0;
+    for (size_t i = 0; i < n && argc + 1 < sizeof argv / sizeof *argv; i += strlen(buf + i) + 1)
+        argv[argc++] = buf + i;
+    argv[argc] = NULL;
+    return mp_copy_command(argv);
+}
+
+/* ---- images ---- */
+
+static int resolve_frames(void *ctx, uint64_t pc, int is_return, struct mp_frame_info *out, int max);
+
+struct mp_image *mp_session_new_image(struct mp_session *s, pid_t pid, struct mp_image *parent,
+                                      struct mp_image *exec_of)
+{
+    if (s->n_images == s->cap_images) {
+        size_t cap = s->cap_images ? s->cap_images * 2 : 16;
+        struct mp_image **g = realloc(s->images, cap * sizeof *g);
+        if (!g)
+            return NULL;
+        s->images = g;
+        s->cap_images = cap;
+    }
+    struct mp_image *img = calloc(1, sizeof *img);
+    if (!img)
+        return NULL;
+    img->profile = mp_profile_new(resolve_frames, img);
+    if (!img->profile) {
+        free(img);
+        return NULL;
+    }
+    img->seq = (unsigned)s->n_images;
+    img->pid = pid;
+    img->parent = parent;
+    img->exec_of = exec_of;
+    img->engine = "none";
+    img->start_s = (double)(mp_monotonic_ns() - s->start_ns) / 1e9;
+    s->images[s->n_images++] = img;
+    map_set(&s->sup_map, pid, img);
+    return img;
+}
+
+enum control_kind { CTL_START, CTL_EXITING, CTL_END, CTL_MARK };
+struct control { enum control_kind kind; struct mp_image *img; };
+
+static uint64_t post(struct mp_session *s, enum control_kind kind, struct mp_image *img)
+{
+    struct control *c = malloc(sizeof *c);
+    if (!c)
+        return 0;
+    c->kind = kind;
+    c->img = img;
+    return mp_ring_reader_post_control(s->ring, c);
+}
+
+void mp_session_start_image(struct mp_session *s, struct mp_image *img)
+{
+    post(s, CTL_START, img);
+}
+
+uint64_t mp_session_post_exiting(struct mp_session *s, struct mp_image *img)
+{
+    return post(s, CTL_EXITING, img);
+}
+
+void mp_session_post_end(struct mp_session *s, struct mp_image *img)
+{
+    post(s, CTL_END, img);
+}
+
+uint64_t mp_session_post_mark(struct mp_session *s, struct mp_image *img)
+{
+    return post(s, CTL_MARK, img);
+}
+
+/* ---- the reader thread's side ---- */
+
+/* The image's stacks are all resolved: keep the warnings, free libdw's state. */
+static void close_symbolizer(struct mp_image *img)
+{
+    if (!img->symbolizer)
+        return;
+    const char *const *w;
+    size_t n = mp_symbolizer_warnings(img->symbolizer, &w);
+    img->sym_warnings = n ? calloc(n, sizeof *img->sym_warnings) : NULL;
+    for (size_t i = 0; img->sym_warnings && i < n; i++)
+        if ((img->sym_warnings[img->n_sym_warnings] = strdup(w[i])))
+            img->n_sym_warnings++;
+    mp_symbolizer_close(img->symbolizer);
+    img->symbolizer = NULL;
+}
+
+static int resolve_frames(void *ctx, uint64_t pc, int is_return, struct mp_frame_info *out, int max)
+{
+    struct mp_image *img = ctx;
+    if (!img->symbolizer && !img->symbolizer_tried) {
+        img->symbolizer_tried = 1;
+        img->symbolizer = mp_symbolizer_open(img->pid, img->sym_error, sizeof img->sym_error);
+    }
+    if (!img->symbolizer) {
+        static char unknown_fn[] = "[unknown]";
+        if (max < 1)
+            return 0;
+        memset(out, 0, sizeof *out);
+        out->function = unknown_fn;
+        out->module = unknown_fn;
+        return 1;
+    }
+    return mp_symbolizer_resolve(img->symbolizer, pc, is_return, out, max);
+}
+
+static struct mp_image *reader_image(struct mp_session *s, uint32_t pid)
+{
+    if (s->last_hint && s->last_hint->pid == (pid_t)pid)
+        return s->last_hint;
+    struct mp_image *img = map_get(&s->reader_map, (pid_t)pid);
+    if (img)
+        s->last_hint = img;
+    return img;
+}
+
+static void control_sink(void *ctx, void *message)
+{
+    struct mp_session *s = ctx;
+    struct control *c = message;
+    struct mp_image *img = c->img;
+    s->last_hint = NULL;
+    switch (c->kind) {
+    case CTL_START:
+        map_set(&s->reader_map, img->pid, img);
+        break;
+    case CTL_EXITING: /* every record of it is in: nothing more to resolve */
+        close_symbolizer(img);
+        break;
+    case CTL_END:
+        close_symbolizer(img);
+        if (map_get(&s->reader_map, img->pid) == img)
+            map_set(&s->reader_map, img->pid, NULL);
+        break;
+    case CTL_MARK: /* a place in the ring (mp_session_post_mark): nothing to do */
+        break;
+    }
+    free(c);
+}
+
+static void sink_event(void *ctx, const struct mp_event *ev)
+{
+    struct mp_session *s = ctx;
+    struct mp_image *img = reader_image(s, ev->pid);
+    if (!img) {
+        if (ev->kind == MP_EV_LOST)
+            s->lost_unknown += ev->size;
+        else if (ev->kind == MP_EV_ALLOC || ev->kind == MP_EV_FREE)
+            s->foreign_events++;
+        return;
+    }
+    switch (ev->kind) {
+    case MP_EV_AGENT:
+        img->agent_started = 1;
+        img->agent_bytes = ev->size;
+        return;
+    case MP_EV_LOST:
+        img->events_lost += ev->size;
+        return;
+    default:
+        break;
+    }
+    if (img->quiet)
+        return; /* --follow-only: followed for its children, not profiled */
+    if (mp_profile_add(img->profile, ev) != 0)
+        img->profile_errors++;
+    if (s->lines && img->seq == s->line_image_seq && img->pid == s->top_pid &&
+        (ev->kind == MP_EV_LINE || ev->kind == MP_EV_SAMPLE))
+        mp_line_profile_add(s->lines, ev, mp_profile_totals(img->profile)->live_bytes);
+}
+
+static void hint_event(void *ctx, uint32_t pid, uint64_t addr)
+{
+    struct mp_session *s = ctx;
+    struct mp_image *img = reader_image(s, pid);
+    if (img)
+        mp_profile_prefetch(img->profile, addr);
+}
+
+/* ---- set up and finish ---- */
+
+int mp_session_init(struct mp_session *s, const struct mp_options *opt, char *err, size_t errlen)
+{
+    memset(s, 0, sizeof *s);
+    s->opt = opt;
+    s->line_image_seq = (unsigned)-1;
+    s->ring = mp_ring_reader_create(MP_RING_DEFAULT_CAPACITY, err, errlen);
+    if (!s->ring)
+        return -1;
+    mp_ring_reader_set_hint(s->ring, hint_event);
+    mp_ring_reader_set_control_sink(s->ring, control_sink);
+    if (mp_ring_reader_start(s->ring, sink_event, s) != 0) {
+        snprintf(err, errlen, "cannot start the reader thread: %s", strerror(errno));
+        return -1;
+    }
+    s->reader_running = 1;
+    return 0;
+}
+
+void mp_session_finish(struct mp_session *s, const struct mp_run_result *result)
+{
+    mp_rss_sampler_total_peak(s->sampler, &s->total_peak);
+    mp_rss_sampler_stop(s->sampler);
+    s->sampler = NULL;
+    if (s->reader_running) {
+        mp_ring_reader_stop(s->ring, NULL); /* what it skips arrives as MP_EV_LOST */
+        s->reader_running = 0;
+    }
+    mp_ring_reader_close(s->ring);
+    /* the target's last image ends with the target */
+    struct mp_image *top = mp_session_image_of(s, s->top_pid);
+    if (top && top->end == MP_IMAGE_RUNNING) {
+        top->end = result->detached ? MP_IMAGE_LET_GO : MP_IMAGE_EXITED;
+        top->exit_code = result->exit_code;
+        top->signal = result->signal;
+        if (result->peak_rss_bytes > top->vmhwm)
+            top->vmhwm = result->peak_rss_bytes;
+        top->end_s = result->wall_seconds;
+    }
+    for (size_t i = 0; i < s->n_images; i++) {
+        struct mp_image *img = s->images[i];
+        mp_session_drop_engine(s, img);
+        close_symbolizer(img);
+    }
+    if (s->lines) {
+        struct mp_image *li = s->line_image_seq < s->n_images ? s->images[s->line_image_seq] : NULL;
+        mp_line_profile_finish(s->lines, li ? mp_profile_totals(li->profile)->live_bytes : 0);
+    }
+}
+
+void mp_session_free(struct mp_session *s)
+{
+    mp_rss_sampler_stop(s->sampler);
+    mp_ring_reader_destroy(s->ring); /* stops the reader first */
+    for (size_t i = 0; i < s->n_images; i++) {
+        struct mp_image *img = s->images[i];
+        mp_bpengine_free(img->bp);
+        if (img->symbolizer)
+            mp_symbolizer_close(img->symbolizer);
+        for (size_t k = 0; k < img->n_sym_warnings; k++)
+            free(img->sym_warnings[k]);
+        free(img->sym_warnings);
+        mp_profile_free(img->profile);
+        free(img->command);
+        free(img);
+    }
+    free(s->images);
+    map_free(&s->sup_map);
+    map_free(&s->reader_map);
+    mp_line_profile_free(s->lines);
+    mp_linemode_free(s->linemode);
+    memset(s, 0, sizeof *s);
+}

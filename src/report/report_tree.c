@@ -1,0 +1,289 @@
+/* memprof: the text report of a process tree: a header line with the
+ * command and how it ended, the table of every program image in tree order
+ * (where it came from, how it ended, peak RSS, peak heap, allocations,
+ * leaks, wall time, the command indented by depth), the tree's totals and
+ * the images that stood out, notes about the tree, then one section per
+ * image (the single-process report, mp_write_text) for the biggest ones.
+ * --stable leaves out pids, RSS and times: images are known by number. */
+#define _GNU_SOURCE
+#include "memprof/report.h"
+#include "format.h"
+#include "report_tree.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COMMAND_WIDTH 72
+
+static void write_command(FILE *out, char *const *command, size_t max)
+{
+    size_t used = 0;
+    for (size_t i = 0; command && command[i]; i++) {
+        const char *sep = i ? " " : "";
+        size_t len = strlen(command[i]) + strlen(sep);
+        if (max && used + len > max) {
+            size_t room = max > used + 3 ? max - used - 3 : 0;
+            fprintf(out, "%s%.*s...", sep, (int)(room > strlen(sep) ? room - strlen(sep) : 0), command[i]);
+            return;
+        }
+        fprintf(out, "%s%s", sep, command[i]);
+        used += len;
+    }
+}
+
+static void write_end(FILE *out, const struct mp_report_run *run)
+{
+    if (run->unfollowed)
+        fprintf(out, "not followed");
+    else if (run->let_go)
+        fprintf(out, "left running");
+    else if (run->execed)
+        fprintf(out, "replaced by execve");
+    else if (run->signal)
+        fprintf(out, "killed by signal %d, %s", run->signal, strsignal(run->signal));
+    else
+        fprintf(out, "exit status %d", run->exit_code);
+}
+
+void mp_text_tree_section_header(FILE *out, const struct mp_report_run *run, const struct mp_report_options *opt)
+{
+    fprintf(out, "\n=== Process #%d: ", run->tree_id);
+    write_command(out, run->command, 0);
+    fprintf(out, "  (");
+    if (!opt->stable)
+        fprintf(out, "pid %d, ", run->pid);
+    if (run->tree_exec_of)
+        fprintf(out, "exec'd by #%d, ", run->tree_exec_of);
+    else if (run->tree_parent)
+        fprintf(out, "%s #%d, ", run->forked ? "forked by" : "child of", run->tree_parent);
+    write_end(out, run);
+    fprintf(out, ")\n");
+}
+
+static int heap_known(const struct mp_report_run *run)
+{
+    return !run->engine_note && !run->unfollowed;
+}
+
+struct rank { size_t index; uint64_t peak, calls; };
+
+static int by_rank(const void *a, const void *b)
+{
+    const struct rank *x = a, *y = b;
+    if (x->peak != y->peak)
+        return x->peak > y->peak ? -1 : 1;
+    if (x->calls != y->calls)
+        return x->calls > y->calls ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+size_t mp_tree_sections(const struct mp_tree *t, size_t top_processes, unsigned char *shown)
+{
+    struct rank *r = calloc(t->n ? t->n : 1, sizeof *r);
+    size_t n = 0;
+    memset(shown, 0, t->n);
+    for (size_t i = 0; i < t->n; i++) {
+        const struct mp_report_run *run = t->procs[i].run;
+        if (run->unfollowed)
+            continue;
+        const struct mp_totals *tot = mp_profile_totals(t->procs[i].profile);
+        if (r)
+            r[n] = (struct rank){ i, tot->peak_heap_bytes, tot->alloc_calls };
+        n++;
+    }
+    if (!r) { /* no room to rank: the first ones */
+        size_t k = 0;
+        for (size_t i = 0; i < t->n && (!top_processes || k < top_processes); i++)
+            if (!t->procs[i].run->unfollowed)
+                shown[i] = 1, k++;
+        return k;
+    }
+    qsort(r, n, sizeof *r, by_rank);
+    size_t k = top_processes && top_processes < n ? top_processes : n;
+    for (size_t i = 0; i < k; i++)
+        shown[r[i].index] = 1;
+    free(r);
+    return k;
+}
+
+static void write_from(char *buf, size_t len, const struct mp_report_run *run)
+{
+    if (run->tree_exec_of)
+        snprintf(buf, len, "exec #%d", run->tree_exec_of);
+    else if (run->tree_parent)
+        snprintf(buf, len, "%s#%d", run->forked ? "fork " : "", run->tree_parent);
+    else
+        snprintf(buf, len, "-");
+}
+
+static void write_ended(char *buf, size_t len, const struct mp_report_run *run)
+{
+    if (run->unfollowed)
+        snprintf(buf, len, "not followed");
+    else if (run->let_go)
+        snprintf(buf, len, "left running");
+    else if (run->execed)
+        snprintf(buf, len, "exec");
+    else if (run->signal)
+        snprintf(buf, len, "signal %d", run->signal);
+    else
+        snprintf(buf, len, "exit %d", run->exit_code);
+}
+
+static void write_table(FILE *out, const struct mp_tree *t, const struct mp_report_options *opt)
+{
+    fprintf(out, "\nProcess tree: %zu program image%s\n", t->n, t->n == 1 ? "" : "s");
+    fprintf(out, "%5s  %-9s", "#", "from");
+    if (!opt->stable)
+        fprintf(out, " %7s", "pid");
+    fprintf(out, "  %-12s", "ended");
+    if (!opt->stable)
+        fprintf(out, " %11s", "peak RSS");
+    fprintf(out, " %11s %12s %11s", "peak heap", "allocations", "leaked");
+    if (!opt->stable)
+        fprintf(out, " %9s", "wall");
+    fprintf(out, "   command\n");
+    for (size_t i = 0; i < t->n; i++) {
+        const struct mp_report_run *run = t->procs[i].run;
+        const struct mp_totals *tot = mp_profile_totals(t->procs[i].profile);
+        char from[32], ended[32], a[64], b[64], c[64];
+        write_from(from, sizeof from, run);
+        write_ended(ended, sizeof ended, run);
+        fprintf(out, "%5d  %-9s", run->tree_id, from);
+        if (!opt->stable)
+            fprintf(out, " %7d", run->pid);
+        fprintf(out, "  %-12s", ended);
+        if (!opt->stable) {
+            if (run->peak_rss_bytes)
+                mp_format_size(a, sizeof a, (int64_t)run->peak_rss_bytes, opt->precision);
+            else
+                snprintf(a, sizeof a, "-");
+            fprintf(out, " %11s", a);
+        }
+        if (heap_known(run)) {
+            mp_format_size(a, sizeof a, (int64_t)tot->peak_heap_bytes, opt->precision);
+            mp_format_count(b, sizeof b, tot->alloc_calls);
+            mp_format_size(c, sizeof c, (int64_t)tot->live_bytes, opt->precision);
+        } else {
+            snprintf(a, sizeof a, "-");
+            snprintf(b, sizeof b, "-");
+            snprintf(c, sizeof c, "-");
+        }
+        fprintf(out, " %11s %12s %11s", a, b, c);
+        if (!opt->stable) {
+            double wall = run->wall_seconds;
+            if (run->unfollowed)
+                snprintf(a, sizeof a, "-");
+            else
+                snprintf(a, sizeof a, "%.2fs", wall);
+            fprintf(out, " %9s", a);
+        }
+        int depth = run->tree_depth < 10 ? run->tree_depth : 10;
+        fprintf(out, "   %*s", 2 * depth, "");
+        write_command(out, run->command, COMMAND_WIDTH);
+        fputc('\n', out);
+    }
+}
+
+static void write_totals(FILE *out, const struct mp_tree *t, const struct mp_report_options *opt)
+{
+    uint64_t calls = 0, bytes = 0, leaked = 0, blocks = 0;
+    size_t peak_i = t->n, rss_i = t->n;
+    for (size_t i = 0; i < t->n; i++) {
+        const struct mp_report_run *run = t->procs[i].run;
+        if (!heap_known(run))
+            continue;
+        const struct mp_totals *tot = mp_profile_totals(t->procs[i].profile);
+        calls += tot->alloc_calls;
+        bytes += tot->allocated_bytes;
+        leaked += tot->live_bytes;
+        blocks += tot->live_blocks;
+        if (peak_i == t->n || tot->peak_heap_bytes > mp_profile_totals(t->procs[peak_i].profile)->peak_heap_bytes)
+            peak_i = i;
+    }
+    for (size_t i = 0; i < t->n; i++)
+        if (!t->procs[i].run->unfollowed &&
+            (rss_i == t->n || t->procs[i].run->peak_rss_bytes > t->procs[rss_i].run->peak_rss_bytes))
+            rss_i = i;
+    char a[64], b[64], c[64];
+    mp_format_count(a, sizeof a, calls);
+    mp_format_size(b, sizeof b, (int64_t)bytes, opt->precision);
+    fprintf(out, "\n  all images         %s allocation calls, %s", a, b);
+    mp_format_size(b, sizeof b, (int64_t)leaked, opt->precision);
+    mp_format_count(c, sizeof c, blocks);
+    fprintf(out, "; leaked %s in %s blocks\n", b, c);
+    if (peak_i < t->n) {
+        const struct mp_report_run *run = t->procs[peak_i].run;
+        mp_format_size(a, sizeof a, (int64_t)mp_profile_totals(t->procs[peak_i].profile)->peak_heap_bytes,
+                       opt->precision);
+        fprintf(out, "  highest peak heap  %s in #%d ", a, run->tree_id);
+        write_command(out, run->command, COMMAND_WIDTH);
+        fputc('\n', out);
+    }
+    if (opt->stable)
+        return;
+    if (rss_i < t->n && t->procs[rss_i].run->peak_rss_bytes) {
+        const struct mp_report_run *run = t->procs[rss_i].run;
+        mp_format_size(a, sizeof a, (int64_t)run->peak_rss_bytes, opt->precision);
+        fprintf(out, "  highest peak RSS   %s in #%d ", a, run->tree_id);
+        write_command(out, run->command, COMMAND_WIDTH);
+        fputc('\n', out);
+    }
+    if (t->total_rss_known) {
+        mp_format_size(a, sizeof a, (int64_t)t->total_rss_bytes, opt->precision);
+        fprintf(out, "  total RSS peak     %s at %.2f s, summed over %zu process%s alive then (sampled)\n", a,
+                t->total_rss_seconds, t->total_rss_processes, t->total_rss_processes == 1 ? "" : "es");
+    }
+}
+
+static void write_tree_notes(FILE *out, const struct mp_tree *t)
+{
+    if (!t->n_warnings && !t->events_lost)
+        return;
+    fprintf(out, "\nNotes on the tree\n");
+    if (t->events_lost)
+        fprintf(out, "  %" PRIu64 " allocator events of processes memprof could not tell were lost (their "
+                     "writer died while recording)\n", t->events_lost);
+    for (size_t i = 0; i < t->n_warnings; i++)
+        fprintf(out, "  %s\n", t->warnings[i]);
+}
+
+int mp_write_tree_text(FILE *out, const struct mp_tree *t, const struct mp_sources *src,
+                       const struct mp_report_options *opt)
+{
+    if (!t->n)
+        return -1;
+    const struct mp_report_run *first = t->procs[0].run, *last = t->procs[t->top_last].run;
+    fprintf(out, "memprof: ");
+    write_command(out, first->command, 0);
+    fprintf(out, "  (");
+    if (last->let_go || last->detached)
+        fprintf(out, "left running");
+    else if (last->signal)
+        fprintf(out, "killed by signal %d, %s", last->signal, strsignal(last->signal));
+    else
+        fprintf(out, "exit status %d", last->exit_code);
+    fprintf(out, ")\n");
+    write_table(out, t, opt);
+    write_totals(out, t, opt);
+    write_tree_notes(out, t);
+    unsigned char *shown = malloc(t->n);
+    if (!shown)
+        return -1;
+    size_t n_shown = mp_tree_sections(t, opt->top_processes, shown);
+    int rc = 0;
+    for (size_t i = 0; i < t->n && rc == 0; i++)
+        if (shown[i])
+            rc = mp_write_text(out, t->procs[i].profile, t->procs[i].run, src, opt);
+    size_t hidden = 0;
+    for (size_t i = 0; i < t->n; i++)
+        hidden += !shown[i] && !t->procs[i].run->unfollowed;
+    if (hidden)
+        fprintf(out, "\n(%zu more image%s without a section: the %zu shown held the highest peak heap; "
+                     "--top-processes=0 shows all)\n", hidden, hidden == 1 ? "" : "s", n_shown);
+    free(shown);
+    fflush(out);
+    return rc || ferror(out) ? -1 : 0;
+}
