@@ -65,11 +65,15 @@ _memprof()
         --suppressions)
             _filedir
             return ;;
+        --wait-children)
+            COMPREPLY=($(compgen -W 'yes no' -- "$cur"))
+            return ;;
         -p|--pid)
             _pids
             return ;;
         --top|--tables|--precision|--interval|--duration|--limit-heap|--limit-rss|--limit-leaks|\
-        --limit-status|--limit-increase|--function|--callers|--strip|--alloc-fn)
+        --limit-status|--limit-increase|--function|--callers|--strip|--alloc-fn|--follow-only|--no-follow-exec|\
+        --top-processes|--limit-total-rss)
             return ;;
     esac
     [[ $split == true ]] && return
@@ -77,8 +81,8 @@ _memprof()
     if [[ -n $sub ]]; then
         if [[ $cur == -* ]]; then
             if [[ $sub == report ]]; then
-                COMPREPLY=($(compgen -W '--format --output --weight --frames --top --tables --precision --stable
-                    --show --callers --leak-kinds --help' -- "$cur"))
+                COMPREPLY=($(compgen -W '--format --output --weight --frames --top --tables --top-processes
+                    --precision --stable --show --callers --leak-kinds --help' -- "$cur"))
             elif [[ $sub == plot ]]; then
                 COMPREPLY=($(compgen -W '--output --precision --help' -- "$cur"))
             else
@@ -98,7 +102,8 @@ _memprof()
         case ${words[i]} in
             -o|--output|--json|--engine|--metric|-p|--pid|--top|--tables|--precision|--interval|--duration|\
             --limit-heap|--limit-rss|--limit-leaks|--limit-status|--function|--show|--callers|--svg|--export|\
-            --weight|--frames|--leak-kinds|--suppressions|--alloc-fn)
+            --weight|--frames|--leak-kinds|--suppressions|--alloc-fn|--follow-only|--no-follow-exec|--wait-children|\
+            --top-processes|--limit-total-rss)
                 ((i++)) ;;
             -*) ;;
             *)
@@ -111,7 +116,8 @@ _memprof()
         COMPREPLY=($(compgen -W '--output --json --svg --export --weight --frames --top --tables --precision
             --engine --interval --stable --show --callers --pid --duration --function --metric --limit-heap
             --limit-rss --limit-leaks --limit-status --leak-kinds --suppressions --no-default-suppressions
-            --mmap --no-mmap --alloc-fn --no-auto-alloc-fn --help --version' -- "$cur"))
+            --mmap --no-mmap --alloc-fn --no-auto-alloc-fn --no-follow --follow-only --no-follow-exec
+            --wait-children --top-processes --limit-total-rss --help --version' -- "$cur"))
         return
     fi
     if [[ $cword -eq 1 ]]; then
