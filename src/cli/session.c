@@ -194,38 +194,117 @@ uint64_t mp_session_post_mark(struct mp_session *s, struct mp_image *img)
 
 /* ---- the reader thread's side ---- */
 
-/* The image's stacks are all resolved: keep the warnings, free libdw's state. */
-static void close_symbolizer(struct mp_image *img)
+/* A symbolizer and the images that use it: the one it was opened for, and
+ * the fork children that share that image's address space. */
+struct mp_sym_share {
+    struct mp_symbolizer *s;
+    pid_t pid;
+    int refs;
+};
+
+static struct mp_sym_share *share_open(pid_t pid, char *err, size_t errlen)
 {
-    if (!img->symbolizer)
-        return;
-    const char *const *w;
-    size_t n = mp_symbolizer_warnings(img->symbolizer, &w);
-    img->sym_warnings = n ? calloc(n, sizeof *img->sym_warnings) : NULL;
-    for (size_t i = 0; img->sym_warnings && i < n; i++)
-        if ((img->sym_warnings[img->n_sym_warnings] = strdup(w[i])))
-            img->n_sym_warnings++;
-    mp_symbolizer_close(img->symbolizer);
-    img->symbolizer = NULL;
+    struct mp_sym_share *sh = calloc(1, sizeof *sh);
+    if (!sh)
+        return NULL;
+    if (!(sh->s = mp_symbolizer_open(pid, err, errlen))) {
+        free(sh);
+        return NULL;
+    }
+    sh->pid = pid;
+    sh->refs = 1;
+    return sh;
 }
 
+static void copy_warnings(struct mp_image *img, struct mp_symbolizer *sym)
+{
+    const char *const *w;
+    size_t n = mp_symbolizer_warnings(sym, &w);
+    if (!n)
+        return;
+    char **g = realloc(img->sym_warnings, (img->n_sym_warnings + n) * sizeof *g);
+    if (!g)
+        return;
+    img->sym_warnings = g;
+    for (size_t i = 0; i < n; i++) {
+        int dup = 0;
+        for (size_t k = 0; k < img->n_sym_warnings && !dup; k++)
+            dup = strcmp(img->sym_warnings[k], w[i]) == 0;
+        if (!dup && (img->sym_warnings[img->n_sym_warnings] = strdup(w[i])))
+            img->n_sym_warnings++;
+    }
+}
+
+/* The image's stacks are all resolved: keep the warnings, free libdw's
+ * state (a shared symbolizer when its last image is done). */
+static void close_symbolizer(struct mp_image *img)
+{
+    if (img->sym) {
+        copy_warnings(img, img->sym->s);
+        if (--img->sym->refs == 0) {
+            mp_symbolizer_close(img->sym->s);
+            free(img->sym);
+        }
+        img->sym = NULL;
+    }
+    if (img->own_sym) {
+        copy_warnings(img, img->own_sym);
+        mp_symbolizer_close(img->own_sym);
+        img->own_sym = NULL;
+    }
+}
+
+static int unknown_frames(struct mp_frame_info *out, int max)
+{
+    static char unknown_fn[] = "[unknown]";
+    if (max < 1)
+        return 0;
+    memset(out, 0, sizeof *out);
+    out->function = unknown_fn;
+    out->module = unknown_fn;
+    return 1;
+}
+
+/* The symbolizer for the image (reader thread): opened when its first
+ * stack needs it, for the process; a fork child uses its parent's. */
 static int resolve_frames(void *ctx, uint64_t pc, int is_return, struct mp_frame_info *out, int max)
 {
     struct mp_image *img = ctx;
-    if (!img->symbolizer && !img->symbolizer_tried) {
-        img->symbolizer_tried = 1;
-        img->symbolizer = mp_symbolizer_open(img->pid, img->sym_error, sizeof img->sym_error);
+    if (!img->sym && !img->sym_tried) {
+        img->sym_tried = 1;
+        img->sym = share_open(img->pid, img->sym_error, sizeof img->sym_error);
     }
-    if (!img->symbolizer) {
-        static char unknown_fn[] = "[unknown]";
-        if (max < 1)
-            return 0;
-        memset(out, 0, sizeof *out);
-        out->function = unknown_fn;
-        out->module = unknown_fn;
-        return 1;
+    if (!img->sym)
+        return unknown_frames(out, max);
+    int n = mp_symbolizer_resolve(img->sym->s, pc, is_return, out, max);
+    if (img->sym->pid == img->pid || n < 1 || strcmp(out[0].module, "[unknown]") != 0)
+        return n;
+    /* not in the parent's modules: something this child mapped itself */
+    if (!img->own_sym && !img->own_sym_tried) {
+        char err[256];
+        img->own_sym_tried = 1;
+        img->own_sym = mp_symbolizer_open(img->pid, err, sizeof err);
     }
-    return mp_symbolizer_resolve(img->symbolizer, pc, is_return, out, max);
+    return img->own_sym ? mp_symbolizer_resolve(img->own_sym, pc, is_return, out, max) : n;
+}
+
+/* A fork child's image starts: it shares its parent's symbolizer (opened now
+ * for the parent if it has none yet: the parent still exists, its exit is
+ * held until this message is handled). */
+static void share_with_parent(struct mp_image *img)
+{
+    struct mp_image *p = img->parent;
+    if (!img->forked || !p || p->placeholder)
+        return;
+    if (!p->sym && !p->sym_tried && !p->reader_done) {
+        p->sym_tried = 1;
+        p->sym = share_open(p->pid, p->sym_error, sizeof p->sym_error);
+    }
+    if (p->sym) {
+        img->sym = p->sym;
+        img->sym->refs++;
+        img->sym_tried = 1;
+    }
 }
 
 static struct mp_image *reader_image(struct mp_session *s, uint32_t pid)
@@ -247,11 +326,14 @@ static void control_sink(void *ctx, void *message)
     switch (c->kind) {
     case CTL_START:
         map_set(&s->reader_map, img->pid, img);
+        share_with_parent(img);
         break;
     case CTL_EXITING: /* every record of it is in: nothing more to resolve */
+        img->reader_done = 1;
         close_symbolizer(img);
         break;
     case CTL_END:
+        img->reader_done = 1;
         close_symbolizer(img);
         if (map_get(&s->reader_map, img->pid) == img)
             map_set(&s->reader_map, img->pid, NULL);
@@ -359,8 +441,7 @@ void mp_session_free(struct mp_session *s)
     for (size_t i = 0; i < s->n_images; i++) {
         struct mp_image *img = s->images[i];
         mp_bpengine_free(img->bp);
-        if (img->symbolizer)
-            mp_symbolizer_close(img->symbolizer);
+        close_symbolizer(img);
         for (size_t k = 0; k < img->n_sym_warnings; k++)
             free(img->sym_warnings[k]);
         free(img->sym_warnings);

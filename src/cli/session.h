@@ -27,6 +27,7 @@
 
 struct mp_profile;
 struct mp_symbolizer;
+struct mp_sym_share;
 struct mp_bpengine;
 struct mp_ring_reader;
 struct mp_linemode;
@@ -42,6 +43,7 @@ enum mp_image_end {
 
 struct mp_image {
     unsigned seq;                 /* creation order */
+    uint64_t order;               /* when its fork or exec happened (siblings are shown in this order) */
     pid_t pid;
     struct mp_image *parent;      /* the image that forked the process (NULL: the first image) */
     struct mp_image *exec_of;     /* the image it replaced (same pid) */
@@ -72,8 +74,11 @@ struct mp_image {
     int had_bp;                   /* it had a breakpoint engine */
     /* reader thread */
     struct mp_profile *profile;
-    struct mp_symbolizer *symbolizer;
-    int symbolizer_tried;
+    struct mp_sym_share *sym;     /* its symbolizer, or its parent's (a fork copies the
+                                     address space: the same modules at the same places) */
+    struct mp_symbolizer *own_sym;/* a borrowed symbolizer did not know a PC: its own */
+    int sym_tried, own_sym_tried;
+    int reader_done;              /* its exit stop or end reached the reader */
     char **sym_warnings;          /* copied when the symbolizer is closed */
     size_t n_sym_warnings;
     char sym_error[256];
@@ -125,8 +130,8 @@ void mp_session_free(struct mp_session *s);
 /* ---- session_follow.c: which processes are followed, with which engine ---- */
 
 /* Following the tree (hooks). */
-int mp_session_on_new_process(void *ctx, pid_t parent, pid_t child, int shares_memory);
-int mp_session_on_exec(void *ctx, pid_t pid);
+int mp_session_on_new_process(void *ctx, pid_t parent, pid_t child, int shares_memory, uint64_t order);
+int mp_session_on_exec(void *ctx, pid_t pid, uint64_t order);
 int mp_session_on_top_end(void *ctx, size_t remaining);
 /* Does the program path / argv[0] match one of the globs? */
 int mp_follow_glob_match(const char *const *globs, size_t n, const char *path, char *const *argv);

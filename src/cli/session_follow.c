@@ -136,7 +136,7 @@ static void first_image(struct mp_session *s, pid_t pid)
     }
 }
 
-int mp_session_on_exec(void *ctx, pid_t pid)
+int mp_session_on_exec(void *ctx, pid_t pid, uint64_t order)
 {
     struct mp_session *s = ctx;
     struct mp_image *old = mp_session_image_of(s, pid);
@@ -155,6 +155,7 @@ int mp_session_on_exec(void *ctx, pid_t pid)
     struct mp_image *img = mp_session_new_image(s, pid, parent, exec_of);
     if (!img)
         return 1;
+    img->order = order;
     img->command = mp_process_command(pid);
     char exe_link[64], exe[PATH_MAX];
     snprintf(exe_link, sizeof exe_link, "/proc/%d/exe", (int)pid);
@@ -191,7 +192,7 @@ int mp_session_on_exec(void *ctx, pid_t pid)
     return 1;
 }
 
-int mp_session_on_new_process(void *ctx, pid_t parent, pid_t child, int shares_memory)
+int mp_session_on_new_process(void *ctx, pid_t parent, pid_t child, int shares_memory, uint64_t order)
 {
     struct mp_session *s = ctx;
     struct mp_image *pimg = mp_session_image_of(s, parent);
@@ -200,6 +201,7 @@ int mp_session_on_new_process(void *ctx, pid_t parent, pid_t child, int shares_m
     struct mp_image *img = mp_session_new_image(s, child, pimg, NULL);
     if (!img)
         return 1;
+    img->order = order;
     if (shares_memory) {
         /* it runs in the parent's memory, and its records are the parent's,
          * until it execs: an image of its own only then */

@@ -220,6 +220,14 @@ static void fill_run(struct mp_session *s, struct mp_session_report *r, const st
     }
 }
 
+static int by_order(const void *a, const void *b)
+{
+    const struct mp_image *x = *(const struct mp_image *const *)a, *y = *(const struct mp_image *const *)b;
+    if (x->order != y->order)
+        return x->order < y->order ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
 struct order { struct mp_session *s; struct mp_session_report *r; const struct mp_image **shown; size_t n;
                int *id_of_seq; int next_id; size_t placed; const struct mp_image **up; };
 
@@ -272,6 +280,8 @@ int mp_session_report_build(struct mp_session *s, const struct mp_run_result *re
     for (size_t i = 0; ok && i < s->n_images; i++)
         if (visible(s->images[i]))
             shown[k++] = s->images[i];
+    if (ok) /* siblings in the order their forks and execs happened */
+        qsort(shown, n, sizeof *shown, by_order);
     struct order o = { s, out, shown, n, id_of_seq, 0, 0, up };
     int via_exec;
     for (size_t i = 0; ok && i < n; i++)

@@ -61,7 +61,7 @@ static int is_stop_signal(int sig)
 /* A new child process, stopped before running anything: clean a forked
  * copy, then follow it, keep it until its exec (it runs in memory with our
  * breakpoints), or let it go. */
-static void child_ready(struct mp_sup *sup, pid_t parent, pid_t child, int kind)
+static void child_ready(struct mp_sup *sup, pid_t parent, pid_t child, int kind, uint64_t order)
 {
     const struct mp_supervisor_hooks *h = sup->hooks;
     struct mp_tproc *pp = mp_tracees_proc(&sup->tracees, parent);
@@ -69,7 +69,7 @@ static void child_ready(struct mp_sup *sup, pid_t parent, pid_t child, int kind)
     int shares = kind == MP_CHILD_SHARED_MM;
     if (!shares && h && h->on_fork)
         h->on_fork(h->ctx, parent, child);
-    int followed = sup->follow && pp && pp->followed && h->on_new_process(h->ctx, parent, child, shares);
+    int followed = sup->follow && pp && pp->followed && h->on_new_process(h->ctx, parent, child, shares, order);
     int keep = followed || (shares && h && h->on_trap); /* it runs our breakpoints until it execs */
     if (keep && mp_tracees_add_process(&sup->tracees, child, shares ? owner : child, followed) == 0) {
         ptrace(PTRACE_CONT, child, 0, 0);
@@ -87,8 +87,9 @@ static void on_new_task(struct mp_sup *sup, pid_t parent, pid_t child, int event
     /* fork copies the memory; vfork and clone(CLONE_VM) share it, and
      * breakpoints must then stay in place for the parent */
     int kind = event == PTRACE_EVENT_FORK ? MP_CHILD_FORK : MP_CHILD_SHARED_MM;
-    if (mp_tracees_announce(&sup->tracees, child, parent, kind))
-        child_ready(sup, parent, child, kind);
+    uint64_t order = ++sup->order;
+    if (mp_tracees_announce(&sup->tracees, child, parent, kind, order))
+        child_ready(sup, parent, child, kind, order);
 }
 
 static void on_exec_event(struct mp_sup *sup, struct mp_tproc *p, pid_t tid)
@@ -114,7 +115,7 @@ static void on_exec_event(struct mp_sup *sup, struct mp_tproc *p, pid_t tid)
         sup->result->execs++;
         sup->result->peak_rss_bytes = 0; /* the new image is the one profiled: VmHWM restarts too */
     }
-    int keep = !(h && h->on_exec) || h->on_exec(h->ctx, pid) || pid == sup->main_pid;
+    int keep = !(h && h->on_exec) || h->on_exec(h->ctx, pid, ++sup->order) || pid == sup->main_pid;
     if (!keep) {
         mp_tracees_remove_process(&sup->tracees, pid);
         ptrace(PTRACE_DETACH, tid, 0, 0);
@@ -201,8 +202,9 @@ void mp_handle_stop(struct mp_sup *sup, pid_t tid, int status)
         } else {
             pid_t parent;
             int kind;
-            if (mp_tracees_child_stopped(&sup->tracees, tid, &parent, &kind))
-                child_ready(sup, parent, tid, kind);
+            uint64_t order;
+            if (mp_tracees_child_stopped(&sup->tracees, tid, &parent, &kind, &order))
+                child_ready(sup, parent, tid, kind, order);
             return; /* else it waits, stopped, for its parent's fork event */
         }
         if (!p) {

@@ -19,8 +19,9 @@ struct mp_supervisor_hooks {
     /* Process pid (the target, or a followed child) replaced its image with
      * execve; called while it is stopped.  Return 1 to go on following it,
      * 0 to let it go: it is detached and runs on without memprof (the
-     * target itself is always followed).  NULL: follow. */
-    int (*on_exec)(void *ctx, pid_t pid);
+     * target itself is always followed).  `order` counts the fork and exec
+     * events in the order they happened (see on_new_process).  NULL: follow. */
+    int (*on_exec)(void *ctx, pid_t pid, uint64_t order);
     /* Process pid is exiting: its last thread is stopped at its exit stop,
      * the address space still exists and no thread of it runs any more.
      * Return 0 to let it go on, 1 to hold it there until exit_release
@@ -45,10 +46,12 @@ struct mp_supervisor_hooks {
     /* Following the tree: a new child process of a followed process (fork,
      * vfork, clone without CLONE_THREAD, posix_spawn), stopped before it ran
      * anything (after on_fork).  shares_memory: it runs in the parent's
-     * memory until it execs (vfork, CLONE_VM).  Return 1 to follow it, 0 to
-     * detach it (it runs as it would without memprof).  NULL: children are
-     * not followed. */
-    int (*on_new_process)(void *ctx, pid_t parent, pid_t child, int shares_memory);
+     * memory until it execs (vfork, CLONE_VM).  `order`: when its parent
+     * made it, among all fork and exec events (children are offered when
+     * their first stop is seen, which need not be in that order).  Return 1
+     * to follow it, 0 to detach it (it runs as it would without memprof).
+     * NULL: children are not followed. */
+    int (*on_new_process)(void *ctx, pid_t parent, pid_t child, int shares_memory, uint64_t order);
     /* A followed process other than the target ended (reaped); status as
      * waitpid gives it.  NULL: none. */
     void (*on_process_end)(void *ctx, pid_t pid, int status);

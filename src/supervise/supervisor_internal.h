@@ -17,6 +17,7 @@ struct mp_sup {
     int main_done;          /* the target ended */
     size_t held;            /* processes held at their exit stop */
     size_t gated;           /* processes whose exit gate holds threads (exit_gate.h) */
+    uint64_t order;         /* fork and exec events seen */
 };
 
 void mp_sup_init(struct mp_sup *sup, pid_t main_pid, const struct mp_supervisor_hooks *hooks,

@@ -223,7 +223,7 @@ void mp_tracees_free(struct mp_tracees *t)
     memset(t, 0, sizeof *t);
 }
 
-int mp_tracees_announce(struct mp_tracees *t, pid_t pid, pid_t parent, int kind)
+int mp_tracees_announce(struct mp_tracees *t, pid_t pid, pid_t parent, int kind, uint64_t order)
 {
     for (size_t i = 0; i < t->n_stopped; i++)
         if (t->stopped[i] == pid) {
@@ -236,16 +236,17 @@ int mp_tracees_announce(struct mp_tracees *t, pid_t pid, pid_t parent, int kind)
             return 0;
         t->announced = g;
     }
-    t->announced[t->n_announced++] = (struct pending){ pid, parent, kind };
+    t->announced[t->n_announced++] = (struct pending){ pid, parent, kind, order };
     return 0;
 }
 
-int mp_tracees_child_stopped(struct mp_tracees *t, pid_t pid, pid_t *parent, int *kind)
+int mp_tracees_child_stopped(struct mp_tracees *t, pid_t pid, pid_t *parent, int *kind, uint64_t *order)
 {
     for (size_t i = 0; i < t->n_announced; i++)
         if (t->announced[i].pid == pid) {
             *kind = t->announced[i].kind;
             *parent = t->announced[i].parent;
+            *order = t->announced[i].order;
             t->announced[i] = t->announced[--t->n_announced];
             return 1;
         }

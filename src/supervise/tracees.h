@@ -47,7 +47,7 @@ struct mp_tracees {
     struct mp_tproc *procs;
     size_t n_procs, cap_procs;
     size_t live_procs;
-    struct pending { pid_t pid, parent; int kind; } *announced; /* parent's event seen, first stop not yet */
+    struct pending { pid_t pid, parent; int kind; uint64_t order; } *announced; /* parent's event seen, first stop not yet */
     size_t n_announced, cap_announced;
     pid_t *stopped;                   /* first stop seen, parent's event not yet */
     size_t n_stopped, cap_stopped;
@@ -82,11 +82,13 @@ void mp_tracees_exec(struct mp_tracees *t, pid_t pid, pid_t former);
 /* The threads of process pid (at most max); their number. */
 size_t mp_tracees_threads_of(const struct mp_tracees *t, pid_t pid, pid_t *out, size_t max);
 
-/* The parent's event announced child `pid`: 1 and *kind, *parent set when
- * its first stop was already seen (handle it now), else 0 (remembered). */
-int mp_tracees_announce(struct mp_tracees *t, pid_t pid, pid_t parent, int kind);
-/* A task that is no known thread stopped: 1 and *kind, *parent set when its
- * parent's event was seen (handle it now), else 0 (remembered, left stopped). */
-int mp_tracees_child_stopped(struct mp_tracees *t, pid_t pid, pid_t *parent, int *kind);
+/* The parent's event announced child `pid` (the order-th fork or exec
+ * event): 1 when its first stop was already seen (handle it now), else 0
+ * (remembered). */
+int mp_tracees_announce(struct mp_tracees *t, pid_t pid, pid_t parent, int kind, uint64_t order);
+/* A task that is no known thread stopped: 1 and *parent, *kind, *order set
+ * when its parent's event was seen (handle it now), else 0 (remembered, left
+ * stopped). */
+int mp_tracees_child_stopped(struct mp_tracees *t, pid_t pid, pid_t *parent, int *kind, uint64_t *order);
 
 #endif
