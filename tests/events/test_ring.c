@@ -1,0 +1,281 @@
+/* memprof tests: the event ring's reader for process trees (events/): a slot
+ * whose writer died is revoked while the reader runs (one process of a tree
+ * killed must not stop the others' records), a live writer's slot never
+ * is, control messages arrive in their place among the records, records
+ * carry their pid, and the skip table and the closed flag are where the
+ * agent looks for them. */
+#define _GNU_SOURCE
+#include "harness.h"
+#include "events/ring.h"
+#include "events/ring_reader.h"
+
+#include <check.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_SEEN 64
+
+struct seen {
+    _Atomic int n;
+    struct { int kind; uint64_t size, time_ns; uint32_t pid; int control; } ev[MAX_SEEN];
+};
+
+static void sink(void *ctx, const struct mp_event *ev)
+{
+    struct seen *s = ctx;
+    int i = atomic_load(&s->n);
+    if (i < MAX_SEEN) {
+        s->ev[i].kind = ev->kind;
+        s->ev[i].size = ev->kind == MP_EV_ALLOC || ev->kind == MP_EV_LOST ? ev->size : 0;
+        s->ev[i].pid = ev->pid;
+        s->ev[i].time_ns = ev->time_ns;
+        s->ev[i].control = 0;
+        atomic_store(&s->n, i + 1);
+    }
+}
+
+static void control(void *ctx, void *message)
+{
+    struct seen *s = ctx;
+    int i = atomic_load(&s->n);
+    if (i < MAX_SEEN) {
+        s->ev[i].control = (int)(intptr_t)message;
+        atomic_store(&s->n, i + 1);
+    }
+}
+
+/* Waits up to 10 s until `n` events were seen; the number seen. */
+static int wait_seen(struct seen *s, int n)
+{
+    for (int i = 0; i < 1000 && atomic_load(&s->n) < n; i++)
+        usleep(10 * 1000);
+    return atomic_load(&s->n);
+}
+
+struct writer {
+    struct mp_ring_header *h;
+    size_t bytes;
+};
+
+static struct writer writer_of(struct mp_ring_reader *r, uint64_t capacity)
+{
+    struct writer w = { .bytes = MP_RING_BYTES(capacity) };
+    w.h = mmap(NULL, w.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, mp_ring_reader_fd(r), 0);
+    ck_assert_ptr_ne(w.h, MAP_FAILED);
+    return w;
+}
+
+/* The agent's steps: reserve, wait until free, claim (pid, tid). */
+static uint64_t reserve(struct writer *w, int claim, uint32_t pid, uint32_t tid)
+{
+    uint64_t pos = atomic_fetch_add(&w->h->head, 1);
+    struct mp_ring_record *slot = mp_ring_slot(w->h, pos);
+    while (atomic_load(&slot->seq) != pos)
+        usleep(50);
+    if (claim) {
+        atomic_store(&slot->claim_pid, pid);
+        atomic_store(&slot->claim, mp_ring_claim(pos, tid));
+    }
+    return pos;
+}
+
+static void commit(struct writer *w, uint64_t pos, uint32_t pid, uint64_t size)
+{
+    struct mp_ring_record *slot = mp_ring_slot(w->h, pos);
+    slot->kind = MP_REC_ALLOC;
+    slot->tid = 1;
+    slot->pid = pid;
+    slot->addr = 0x1000 + pos * 16;
+    slot->size = size;
+    slot->nframes = 0;
+    slot->truncated = 0;
+    atomic_store(&slot->seq, pos + 1);
+}
+
+static struct mp_ring_reader *new_reader(uint64_t capacity)
+{
+    char err[256];
+    struct mp_ring_reader *r = mp_ring_reader_create(capacity, err, sizeof err);
+    ck_assert_msg(r != NULL, "%s", err);
+    return r;
+}
+
+/* A process killed between reserving and committing: its slot goes, the
+ * records after it come, while the reader runs. */
+START_TEST(dead_writers_slot_is_revoked)
+{
+    struct mp_ring_reader *r = new_reader(8);
+    struct writer w = writer_of(r, 8);
+    struct seen *s = calloc(1, sizeof *s);
+    ck_assert_int_eq(mp_ring_reader_start(r, sink, s), 0);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        reserve(&w, 1, (uint32_t)getpid(), (uint32_t)syscall(SYS_gettid));
+        _exit(0); /* dies holding the slot */
+    }
+    int status;
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    commit(&w, reserve(&w, 1, 77, (uint32_t)syscall(SYS_gettid)), 77, 5);
+    commit(&w, reserve(&w, 1, 77, (uint32_t)syscall(SYS_gettid)), 77, 6);
+    ck_assert_int_eq(wait_seen(s, 3), 3);
+    ck_assert_int_eq(s->ev[0].kind, MP_EV_LOST); /* in its place, charged to the dead process */
+    ck_assert_uint_eq(s->ev[0].pid, (uint32_t)child);
+    ck_assert_int_eq(s->ev[1].kind, MP_EV_ALLOC);
+    ck_assert_uint_eq(s->ev[1].size, 5);
+    ck_assert_uint_eq(s->ev[1].pid, 77);
+    ck_assert_uint_eq(s->ev[2].size, 6);
+    ck_assert_uint_eq(mp_ring_reader_revoked(r), 1);
+    /* the revoked slot serves the next lap */
+    for (int i = 0; i < 20; i++)
+        commit(&w, reserve(&w, 1, 77, 1), 77, 100 + (uint64_t)i);
+    ck_assert_int_eq(wait_seen(s, 23), 23);
+    ck_assert_uint_eq(s->ev[22].size, 119);
+    uint64_t lost = 0;
+    ck_assert_int_eq(mp_ring_reader_stop(r, &lost), 0);
+    ck_assert_uint_eq(lost, 0);
+    munmap(w.h, w.bytes);
+    mp_ring_reader_destroy(r);
+    free(s);
+}
+END_TEST
+
+/* A slot reserved and never claimed (its writer died before it could say
+ * who it was) goes after a second; a claimed one of a live thread never. */
+START_TEST(unclaimed_slot_goes_live_one_stays)
+{
+    struct mp_ring_reader *r = new_reader(8);
+    struct writer w = writer_of(r, 8);
+    struct seen *s = calloc(1, sizeof *s);
+    ck_assert_int_eq(mp_ring_reader_start(r, sink, s), 0);
+    reserve(&w, 0, 0, 0); /* never claimed */
+    commit(&w, reserve(&w, 1, 9, 1), 9, 7);
+    ck_assert_int_eq(wait_seen(s, 2), 2);
+    ck_assert_int_eq(s->ev[0].kind, MP_EV_LOST);
+    ck_assert_uint_eq(s->ev[0].pid, 0); /* nobody to charge it to */
+    ck_assert_uint_eq(s->ev[1].size, 7);
+
+    /* our own thread claims a slot and takes its time: the reader waits */
+    uint64_t pos = reserve(&w, 1, (uint32_t)getpid(), (uint32_t)syscall(SYS_gettid));
+    commit(&w, reserve(&w, 1, 9, 1), 9, 8);
+    usleep(1500 * 1000);
+    ck_assert_int_eq(atomic_load(&s->n), 2);
+    commit(&w, pos, 9, 9);
+    ck_assert_int_eq(wait_seen(s, 4), 4);
+    ck_assert_uint_eq(s->ev[2].size, 9);
+    ck_assert_uint_eq(s->ev[3].size, 8);
+    ck_assert_uint_eq(mp_ring_reader_revoked(r), 1);
+    mp_ring_reader_stop(r, NULL);
+    munmap(w.h, w.bytes);
+    mp_ring_reader_destroy(r);
+    free(s);
+}
+END_TEST
+
+/* A control message posted after some records and before others is handed
+ * over between them, and its ticket says when. */
+START_TEST(controls_arrive_in_their_place)
+{
+    struct mp_ring_reader *r = new_reader(8);
+    struct writer w = writer_of(r, 8);
+    struct seen *s = calloc(1, sizeof *s);
+    mp_ring_reader_set_control_sink(r, control);
+    uint64_t held = reserve(&w, 1, 3, (uint32_t)syscall(SYS_gettid)); /* a record still being written */
+    commit(&w, reserve(&w, 1, 3, 1), 3, 1);
+    uint64_t t1 = mp_ring_reader_post_control(r, (void *)(intptr_t)101);
+    commit(&w, reserve(&w, 1, 3, 1), 3, 2);
+    uint64_t t2 = mp_ring_reader_post_control(r, (void *)(intptr_t)102);
+    ck_assert_int_eq(mp_ring_reader_start(r, sink, s), 0);
+    usleep(100 * 1000);
+    ck_assert_int_eq(atomic_load(&s->n), 0); /* all wait behind the record being written */
+    ck_assert(!mp_ring_reader_control_done(r, t1));
+    commit(&w, held, 3, 0);
+    ck_assert_int_eq(wait_seen(s, 5), 5);
+    ck_assert_uint_eq(s->ev[0].size, 0);
+    ck_assert_uint_eq(s->ev[1].size, 1);
+    ck_assert_int_eq(s->ev[2].control, 101);
+    ck_assert_uint_eq(s->ev[3].size, 2);
+    ck_assert_int_eq(s->ev[4].control, 102);
+    ck_assert(mp_ring_reader_control_done(r, t1) && mp_ring_reader_control_done(r, t2));
+    /* posted when nothing is pending: handed over at once */
+    uint64_t t3 = mp_ring_reader_post_control(r, (void *)(intptr_t)103);
+    ck_assert_int_eq(wait_seen(s, 6), 6);
+    ck_assert_int_eq(s->ev[5].control, 103);
+    ck_assert(mp_ring_reader_control_done(r, t3));
+    /* left at stop: handed over there */
+    mp_ring_reader_stop(r, NULL);
+    mp_ring_reader_post_control(r, (void *)(intptr_t)104);
+    mp_ring_reader_stop(r, NULL);
+    ck_assert_int_eq(atomic_load(&s->n), 7);
+    ck_assert_int_eq(s->ev[6].control, 104);
+    munmap(w.h, w.bytes);
+    mp_ring_reader_destroy(r);
+    free(s);
+}
+END_TEST
+
+/* memprof's own records carry the pid they are given. */
+START_TEST(samples_and_lines_carry_their_pid)
+{
+    struct mp_ring_reader *r = new_reader(8);
+    struct seen *s = calloc(1, sizeof *s);
+    ck_assert_int_eq(mp_ring_reader_post_sample(r, 4242, 10, 4096, 1000, NULL), 0);
+    ck_assert_int_eq(mp_ring_reader_post_line(r, 4343, 1, 7, 8192, 5555), 0);
+    ck_assert_int_eq(mp_ring_reader_start(r, sink, s), 0);
+    ck_assert_int_eq(wait_seen(s, 2), 2);
+    ck_assert_int_eq(s->ev[0].kind, MP_EV_SAMPLE);
+    ck_assert_uint_eq(s->ev[0].pid, 4242);
+    ck_assert_int_eq(s->ev[1].kind, MP_EV_LINE);
+    ck_assert_uint_eq(s->ev[1].pid, 4343);
+    ck_assert_uint_eq(s->ev[1].time_ns, 5555);
+    mp_ring_reader_destroy(r);
+    free(s);
+}
+END_TEST
+
+START_TEST(skip_table_and_closed_flag)
+{
+    struct mp_ring_reader *r = new_reader(8);
+    struct writer w = writer_of(r, 8);
+    ck_assert_int_eq(mp_ring_reader_skip_pid(r, 1234, 1), 0);
+    ck_assert_int_eq(mp_ring_reader_skip_pid(r, 1234, 1), 0); /* once is enough */
+    int found = 0;
+    for (int i = 0; i < MP_RING_SKIP_SLOTS; i++)
+        found += atomic_load(&w.h->skip_pids[i]) == 1234;
+    ck_assert_int_eq(found, 1);
+    ck_assert_int_eq(mp_ring_reader_skip_pid(r, 1234, 0), 0);
+    for (int i = 0; i < MP_RING_SKIP_SLOTS; i++)
+        ck_assert_int_ne(atomic_load(&w.h->skip_pids[i]), 1234);
+    for (int i = 0; i < MP_RING_SKIP_SLOTS; i++)
+        ck_assert_int_eq(mp_ring_reader_skip_pid(r, 10000 + i, 1), 0);
+    ck_assert_int_eq(mp_ring_reader_skip_pid(r, 99999, 1), -1); /* full: says so */
+    ck_assert_uint_eq(atomic_load(&w.h->closed), 0);
+    mp_ring_reader_set_tree_tracer(r, 555);
+    ck_assert_int_eq(atomic_load(&w.h->tree_tracer), 555);
+    mp_ring_reader_close(r);
+    ck_assert_uint_eq(atomic_load(&w.h->closed), 1);
+    munmap(w.h, w.bytes);
+    mp_ring_reader_destroy(r);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("ring");
+    TCase *tc = tcase_create("ring");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, dead_writers_slot_is_revoked);
+    tcase_add_test(tc, unclaimed_slot_goes_live_one_stays);
+    tcase_add_test(tc, controls_arrive_in_their_place);
+    tcase_add_test(tc, samples_and_lines_carry_their_pid);
+    tcase_add_test(tc, skip_table_and_closed_flag);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}
