@@ -12,6 +12,7 @@
 #include "memprof/profile.h"
 #include "profile/line_profile.h"
 #include "supervise/supervisor.h"
+#include "symbols/sym_shared.h"
 #include "symbols/symbolizer.h"
 
 #include <errno.h>
@@ -202,16 +203,28 @@ struct mp_sym_share {
     int refs;
 };
 
-static struct mp_sym_share *share_open(pid_t pid, char *err, size_t errlen)
+/* The image's map saved at its exit stop, or NULL (not there yet; asked
+ * once /proc/PID/maps is gone, which is after that stop, so there then
+ * unless the process died without one: SIGKILL). */
+static const char *saved_maps(void *ctx)
+{
+    struct mp_image *img = ctx;
+    return atomic_load_explicit(&img->maps_saved, memory_order_acquire) ? img->saved_maps : NULL;
+}
+
+static struct mp_sym_cache *shared_frames;
+
+static struct mp_sym_share *share_open(struct mp_image *owner, char *err, size_t errlen)
 {
     struct mp_sym_share *sh = calloc(1, sizeof *sh);
     if (!sh)
         return NULL;
-    if (!(sh->s = mp_symbolizer_open(pid, err, errlen))) {
+    if (!(sh->s = mp_symbolizer_open_saved(owner->pid, saved_maps, owner, err, errlen))) {
         free(sh);
         return NULL;
     }
-    sh->pid = pid;
+    mp_symbolizer_share(sh->s, shared_frames);
+    sh->pid = owner->pid;
     sh->refs = 1;
     return sh;
 }
@@ -272,7 +285,7 @@ static int resolve_frames(void *ctx, uint64_t pc, int is_return, struct mp_frame
     struct mp_image *img = ctx;
     if (!img->sym && !img->sym_tried) {
         img->sym_tried = 1;
-        img->sym = share_open(img->pid, img->sym_error, sizeof img->sym_error);
+        img->sym = share_open(img, img->sym_error, sizeof img->sym_error);
     }
     if (!img->sym)
         return unknown_frames(out, max);
@@ -283,7 +296,8 @@ static int resolve_frames(void *ctx, uint64_t pc, int is_return, struct mp_frame
     if (!img->own_sym && !img->own_sym_tried) {
         char err[256];
         img->own_sym_tried = 1;
-        img->own_sym = mp_symbolizer_open(img->pid, err, sizeof err);
+        img->own_sym = mp_symbolizer_open_saved(img->pid, saved_maps, img, err, sizeof err);
+        mp_symbolizer_share(img->own_sym, shared_frames);
     }
     return img->own_sym ? mp_symbolizer_resolve(img->own_sym, pc, is_return, out, max) : n;
 }
@@ -298,7 +312,7 @@ static void share_with_parent(struct mp_image *img)
         return;
     if (!p->sym && !p->sym_tried && !p->reader_done) {
         p->sym_tried = 1;
-        p->sym = share_open(p->pid, p->sym_error, sizeof p->sym_error);
+        p->sym = share_open(p, p->sym_error, sizeof p->sym_error);
     }
     if (p->sym) {
         img->sym = p->sym;
@@ -390,6 +404,7 @@ int mp_session_init(struct mp_session *s, const struct mp_options *opt, char *er
     memset(s, 0, sizeof *s);
     s->opt = opt;
     s->line_image_seq = (unsigned)-1;
+    s->frames = shared_frames = mp_sym_cache_new(); /* NULL: each image resolves its own */
     s->ring = mp_ring_reader_create(MP_RING_DEFAULT_CAPACITY, err, errlen);
     if (!s->ring)
         return -1;
@@ -447,11 +462,14 @@ void mp_session_free(struct mp_session *s)
         free(img->sym_warnings);
         mp_profile_free(img->profile);
         free(img->command);
+        free(img->saved_maps);
         free(img);
     }
     free(s->images);
     map_free(&s->sup_map);
     map_free(&s->reader_map);
+    mp_sym_cache_free(s->frames);
+    shared_frames = NULL;
     mp_line_profile_free(s->lines);
     mp_linemode_free(s->linemode);
     memset(s, 0, sizeof *s);

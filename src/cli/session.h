@@ -17,6 +17,7 @@
 #ifndef MEMPROF_SESSION_H
 #define MEMPROF_SESSION_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -64,6 +65,8 @@ struct mp_image {
     double start_s, end_s;        /* seconds since the launch */
     struct mp_rss_breakdown rss_at_exit;
     uint64_t exiting_ticket;      /* the control posted at its exit stop */
+    char *saved_maps;             /* /proc/PID/maps at its exit stop, for stacks resolved after it */
+    _Atomic int maps_saved;       /* saved_maps is written (release) */
     char bp_notes[3][256];        /* the breakpoint engine's notes, kept when it is freed */
     char bp_warning[640];
     uint64_t bp_unreadable, bp_abandoned; /* calls the breakpoint engine could not record */
@@ -111,6 +114,7 @@ struct mp_session {
     /* pid -> current image: one map per thread */
     struct pid_map { pid_t *pids; struct mp_image **imgs; size_t cap, n; } sup_map, reader_map;
     struct mp_image *last_hint;     /* reader: the image of the last hint */
+    struct mp_sym_cache *frames;    /* reader: frames every image's symbolizer shares */
     int stub_region_taken;
     size_t unfollowed;              /* processes let go at their exec (setuid, --no-follow-exec) */
     size_t let_go;                  /* processes let go while running */

@@ -155,7 +155,8 @@ int mp_session_on_exec(void *ctx, pid_t pid, uint64_t order)
     struct mp_image *img = mp_session_new_image(s, pid, parent, exec_of);
     if (!img)
         return 1;
-    img->order = order;
+    /* a vfork child's program takes its place among its siblings: its vfork's */
+    img->order = old && old->placeholder ? old->order : order;
     img->command = mp_process_command(pid);
     char exe_link[64], exe[PATH_MAX];
     snprintf(exe_link, sizeof exe_link, "/proc/%d/exe", (int)pid);

@@ -68,7 +68,9 @@ static void on_start(void *ctx, pid_t pid)
 }
 
 /* The process's last thread is at its exit stop: read what only exists
- * now, and hold it until the reader has every record it wrote. */
+ * now (VmHWM, the breakdown of its resident memory, its map: stacks the
+ * reader has not resolved yet resolve against it after the process is
+ * gone), then let it go on; its records reach the reader in their order. */
 static int on_exit_stop(void *ctx, pid_t pid)
 {
     struct mp_session *s = ctx;
@@ -82,8 +84,10 @@ static int on_exit_stop(void *ctx, pid_t pid)
     mp_rss_sampler_sample_now(s->sampler, pid);
     /* its timeline ends here: what follows is memprof's wait, not the program */
     mp_rss_sampler_remove(s->sampler, pid);
+    if (!atomic_load_explicit(&img->maps_saved, memory_order_relaxed) && (img->saved_maps = mp_proc_read(pid, "maps")))
+        atomic_store_explicit(&img->maps_saved, 1, memory_order_release);
     img->exiting_ticket = mp_session_post_exiting(s, img);
-    return img->exiting_ticket != 0;
+    return 0;
 }
 
 /* Every thread of the ending process is stopped, its memory intact (after
@@ -96,6 +100,8 @@ static void on_exit_all(void *ctx, pid_t pid, const pid_t *tids, size_t n)
         mp_session_classify_leaks(s, img, tids, n, img->exiting_ticket);
 }
 
+/* (No hold: the scan of its memory runs in on_exit_all, while the exit gate
+ * holds every thread; nothing else needs the process stopped longer.) */
 static int exit_release(void *ctx, pid_t pid)
 {
     struct mp_session *s = ctx;

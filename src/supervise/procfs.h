@@ -11,6 +11,9 @@ uint64_t mp_proc_status_number(pid_t pid, const char *field);
 /* Entry `type` (AT_ENTRY, AT_BASE, ...) of /proc/PID/auxv: 0, or -1 when
  * unreadable or absent. */
 int mp_proc_auxv(pid_t pid, unsigned long type, uint64_t *value);
+/* The whole of /proc/PID/NAME ("maps") as a NUL-terminated string to
+ * free(), or NULL. */
+char *mp_proc_read(pid_t pid, const char *name);
 /* Peak resident set size (VmHWM) in bytes, 0 if unavailable. */
 uint64_t mp_proc_vmhwm(pid_t pid);
 

@@ -18,6 +18,7 @@
 #include "sym_dwarf.h"
 #include "sym_runtime.h"
 #include "sym_scopes.h"
+#include "sym_shared.h"
 #include "sym_strings.h"
 #include "sym_symtab.h"
 
@@ -29,6 +30,7 @@ struct module_state {
     const char *path;           /* pooled; "[vdso]" for the vdso */
     int is_runtime;
     int debug_checked;          /* the no-debug-info check ran */
+    const char *no_debug_warning; /* what it said, or NULL */
     int cu_map_built;
     struct sym_cu_map *cu_map;  /* NULL until needed, or when useless */
     struct sym_func_cache *funcs;
@@ -50,6 +52,13 @@ struct mp_symbolizer {
     char *debuginfo_path;
     Dwfl *dwfl;
     uint64_t maps_hash;         /* of /proc/PID/maps at the last report */
+    char *saved_maps;           /* /proc/PID/maps as it was before the process ended, or NULL */
+    const char *(*saved)(void *ctx); /* asks for it */
+    void *saved_ctx;
+    int ever_reported;          /* some modules were reported */
+    int map_warned;
+    struct mp_sym_cache *shared; /* frames shared with the tree's other symbolizers, or NULL */
+    int saved_reported;         /* the modules were reported from it */
 
     struct sym_string_pool *strings;
 
@@ -183,15 +192,40 @@ static uint64_t hash_maps(pid_t pid)
 
 /* Report the modules of /proc/PID/maps (again).  Modules still mapped keep
  * their loaded ELF/DWARF; unmapped ones are dropped with their state. */
+/* The process is gone: report its modules from the saved map, once. */
+static int report_saved(struct mp_symbolizer *s)
+{
+    if (!s->saved_maps && s->saved) {
+        const char *maps = s->saved(s->saved_ctx);
+        if (maps)
+            s->saved_maps = strdup(maps);
+    }
+    if (!s->saved_maps || s->saved_reported)
+        return -1;
+    FILE *f = fmemopen(s->saved_maps, strlen(s->saved_maps), "r");
+    if (!f)
+        return -1;
+    s->saved_reported = 1;
+    dwfl_report_begin(s->dwfl);
+    int rc = dwfl_linux_proc_maps_report(s->dwfl, f);
+    dwfl_report_end(s->dwfl, module_removed, s);
+    fclose(f);
+    s->ever_reported |= rc == 0;
+    return rc;
+}
+
 static int report_modules(struct mp_symbolizer *s)
 {
     uint64_t h = hash_maps(s->pid);
-    if (h == 0 || h == s->maps_hash)
-        return -1;      /* gone, or nothing new mapped since last time */
+    if (h == 0)
+        return report_saved(s); /* gone: what it had mapped, if known */
+    if (h == s->maps_hash)
+        return -1;      /* nothing new mapped since last time */
     s->maps_hash = h;
     dwfl_report_begin(s->dwfl);
     int rc = dwfl_linux_proc_report(s->dwfl, s->pid);
     dwfl_report_end(s->dwfl, module_removed, s);
+    s->ever_reported |= rc == 0;
     return rc;
 }
 
@@ -201,7 +235,9 @@ static int start_session(struct mp_symbolizer *s)
     if (s->dwfl == NULL)
         return -1;
     s->maps_hash = 0;
-    return report_modules(s) == 0 ? 0 : -1;
+    /* a process that may be gone already is reported from its saved map,
+     * now or when it is known */
+    return report_modules(s) == 0 || s->saved ? 0 : -1;
 }
 
 static void end_session(struct mp_symbolizer *s)
@@ -234,16 +270,19 @@ static void add_warning(struct mp_symbolizer *s, const char *text)
     s->warnings[s->nwarnings++] = pooled;
 }
 
-static void warn_no_debug_info(struct mp_symbolizer *s, struct module_state *state)
+/* The warning (pooled), or NULL when the module deserves none. */
+static const char *warn_no_debug_info(struct mp_symbolizer *s, struct module_state *state)
 {
     if (state->is_runtime || state->path[0] != '/')
-        return;
+        return NULL;
     char *text;
     if (asprintf(&text, "%s has no debug info: lines are shown as function names; "
                  "rebuild it with -g", state->path) < 0)
-        return;
+        return NULL;
     add_warning(s, text);
+    const char *pooled = sym_strings_intern(s->strings, text);
     free(text);
+    return pooled;
 }
 
 /* ---- resolving ----------------------------------------------------------- */
@@ -285,7 +324,7 @@ static const char *symbol_name(struct mp_symbolizer *s, Dwfl_Module *mod,
 }
 
 static int resolve_in_module(struct mp_symbolizer *s, Dwfl_Module *mod, Dwarf_Addr addr,
-                             struct mp_frame_info *frames, int max)
+                             struct mp_frame_info *frames, int max, const char **warning)
 {
     struct module_state *state = module_state_of(s, mod);
     if (state == NULL)
@@ -311,9 +350,11 @@ static int resolve_in_module(struct mp_symbolizer *s, Dwfl_Module *mod, Dwarf_Ad
         /* A module with debug info, but not for this code: linked in from an
          * archive built without -g (libc.a in a static program). */
         outside_debug_info = !have_cu;
-    } else if (!state->debug_checked) {
+    } else {
+        if (!state->debug_checked)
+            state->no_debug_warning = warn_no_debug_info(s, state);
         state->debug_checked = 1;
-        warn_no_debug_info(s, state);
+        *warning = state->no_debug_warning;
     }
     if (n == 0) {
         memset(&frames[0], 0, sizeof frames[0]);
@@ -336,9 +377,43 @@ static int resolve_uncached(struct mp_symbolizer *s, uint64_t pc, int is_return_
     if (mod == NULL && s->dwfl != NULL && report_modules(s) == 0)
         mod = dwfl_addrmodule(s->dwfl, addr);   /* dlopen'd since the last report */
     if (mod != NULL) {
-        int n = resolve_in_module(s, mod, addr, frames, max);
-        if (n > 0)
+        /* the same file at the same offset resolves the same in any process of the tree */
+        const unsigned char *id = NULL;
+        int id_len = 0;
+        uint64_t offset = 0;
+        if (s->shared) {
+            Dwarf_Addr bias, start = 0;
+            GElf_Addr id_vaddr;
+            if (dwfl_module_getelf(mod, &bias) != NULL)
+                id_len = dwfl_module_build_id(mod, &id, &id_vaddr);
+            dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL, NULL, NULL);
+            offset = addr - start;
+            int n;
+            const char *warning;
+            const struct mp_frame_info *hit =
+                mp_sym_cache_find(s->shared, id, id_len, offset, is_return_address, &n, &warning);
+            if (hit) {
+                if (n > max)
+                    n = max;
+                memcpy(frames, hit, (size_t)n * sizeof *frames);
+                if (warning)
+                    add_warning(s, warning);
+                return n;
+            }
+        }
+        const char *warning = NULL;
+        int n = resolve_in_module(s, mod, addr, frames, max, &warning);
+        if (n > 0) {
+            mp_sym_cache_insert(s->shared, id, id_len, offset, is_return_address, frames, n, warning);
             return n;
+        }
+    }
+    if (!s->ever_reported && !s->map_warned) {
+        char text[128];
+        snprintf(text, sizeof text, "symbolizer: process %d: cannot read its memory map: its frames are [unknown]",
+                 (int)s->pid);
+        add_warning(s, text);
+        s->map_warned = 1;
     }
     char text[64];
     snprintf(text, sizeof text, "[unknown]+0x%" PRIx64, (uint64_t)addr);
@@ -419,12 +494,26 @@ static struct pc_entry *pc_cache_add(struct mp_symbolizer *s, uint64_t pc, int i
 
 struct mp_symbolizer *mp_symbolizer_open(pid_t pid, char *errbuf, size_t errlen)
 {
+    return mp_symbolizer_open_saved(pid, NULL, NULL, errbuf, errlen);
+}
+
+void mp_symbolizer_share(struct mp_symbolizer *s, struct mp_sym_cache *cache)
+{
+    if (s)
+        s->shared = cache;
+}
+
+struct mp_symbolizer *mp_symbolizer_open_saved(pid_t pid, const char *(*saved)(void *ctx), void *ctx,
+                                               char *errbuf, size_t errlen)
+{
     struct mp_symbolizer *s = calloc(1, sizeof *s);
     if (s == NULL) {
         snprintf(errbuf, errlen, "symbolizer: out of memory");
         return NULL;
     }
     s->pid = pid;
+    s->saved = saved;
+    s->saved_ctx = ctx;
     s->callbacks.find_elf = find_module_elf;
     s->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
     s->callbacks.debuginfo_path = &s->debuginfo_path;   /* NULL: the default path */
@@ -448,6 +537,9 @@ void mp_symbolizer_reset(struct mp_symbolizer *s)
     if (s == NULL)
         return;
     end_session(s);
+    free(s->saved_maps); /* a new image: its own map */
+    s->saved_maps = NULL;
+    s->saved_reported = 0;
     memset(s->pcs, 0, s->npc_slots * sizeof *s->pcs);
     s->npcs = 0;
     s->nframes = 0;
@@ -492,6 +584,7 @@ void mp_symbolizer_close(struct mp_symbolizer *s)
     if (s == NULL)
         return;
     end_session(s);
+    free(s->saved_maps);
     free(s->pcs);
     free(s->frames);
     free(s->warnings);

@@ -19,6 +19,16 @@ struct mp_symbolizer;
 /* Open for a live process (the supervisor's target).  NULL on failure with
  * a message in errbuf. */
 struct mp_symbolizer *mp_symbolizer_open(pid_t pid, char *errbuf, size_t errlen);
+/* The same for a process that may end before its stacks are resolved:
+ * when /proc/PID/maps can no longer be read, saved(ctx) is asked for what
+ * it said while the process still existed (NULL: not known), and modules
+ * are reported from that.  The text is copied. */
+struct mp_symbolizer *mp_symbolizer_open_saved(pid_t pid, const char *(*saved)(void *ctx), void *ctx,
+                                               char *errbuf, size_t errlen);
+/* Frames resolved by any symbolizer sharing `cache` (sym_shared.h: the
+ * symbolizers of one process tree) are not resolved again by this one. */
+struct mp_sym_cache;
+void mp_symbolizer_share(struct mp_symbolizer *s, struct mp_sym_cache *cache);
 
 /* Forget all modules and cached PCs (after execve the address space is new). */
 void mp_symbolizer_reset(struct mp_symbolizer *s);

@@ -46,14 +46,13 @@ static uint64_t take_sample(struct mp_rss_sampler *s, struct sampled *p, uint64_
     return rss;
 }
 
-static void take_round(struct mp_rss_sampler *s)
+static void take_round(struct mp_rss_sampler *s, long wait_us)
 {
     uint64_t now = mp_monotonic_ns() - s->start_ns, total = 0, biggest = 0;
     size_t counted = 0;
     pid_t biggest_pid = 0;
     for (size_t i = 0; i < s->n && !s->stop; i++) {
-        /* a busy reader catches up; stop cancels */
-        uint64_t rss = take_sample(s, &s->procs[i], now, 10 * 1000 * 1000);
+        uint64_t rss = take_sample(s, &s->procs[i], now, wait_us);
         if (!rss)
             continue;
         total += rss;
@@ -75,7 +74,7 @@ static void *sampler_thread(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     pthread_mutex_lock(&s->lock);
     while (!s->stop) {
-        take_round(s);
+        take_round(s, 10 * 1000 * 1000); /* a busy reader catches up; stop cancels */
         struct timespec until;
         clock_gettime(CLOCK_MONOTONIC, &until);
         uint64_t ns = (uint64_t)until.tv_nsec + s->interval_ns;
@@ -168,9 +167,8 @@ void mp_rss_sampler_sample_now(struct mp_rss_sampler *s, pid_t pid)
      * is posting a sample of this very moment anyway. */
     if (pthread_mutex_trylock(&s->lock) != 0)
         return;
-    long i = find(s, pid);
-    if (i >= 0)
-        take_sample(s, &s->procs[i], mp_monotonic_ns() - s->start_ns, 50 * 1000);
+    if (find(s, pid) >= 0)
+        take_round(s, 50 * 1000); /* every process: the sum of this moment counts too */
     pthread_mutex_unlock(&s->lock);
 }
 

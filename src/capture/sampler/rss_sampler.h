@@ -21,8 +21,9 @@ struct mp_rss_sampler *mp_rss_sampler_start(struct mp_ring_reader *ring, uint64_
 /* Sample process pid from now on (again: nothing changes), until removed. */
 void mp_rss_sampler_add(struct mp_rss_sampler *s, pid_t pid);
 void mp_rss_sampler_remove(struct mp_rss_sampler *s, pid_t pid);
-/* Takes one more sample of pid now (the process still exists), from any
- * thread; skipped when the sampler thread is taking one at this moment. */
+/* Takes one more round now, from any thread, while process pid still
+ * exists (at its exit stop): its last sample, and a sum of this moment;
+ * skipped when the sampler thread is taking one at this moment. */
 void mp_rss_sampler_sample_now(struct mp_rss_sampler *s, pid_t pid);
 
 /* The highest sum of one round: bytes, when (ns since start_ns), how many
