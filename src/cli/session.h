@@ -54,6 +54,8 @@ struct mp_image {
                                      memory and has no program of its own (never shown) */
     int quiet;                    /* followed but not profiled (--follow-only): not shown */
     char fallback_note[512];      /* the agent could not load in it, and why: breakpoints instead */
+    int tracer;                   /* a debugger or tracer: its children are its own to trace */
+    size_t children_let_go;       /* (supervisor thread) how many of them it had */
     const char *engine;           /* "agent", "breakpoint", "none" */
     char engine_note[320];        /* why the heap is not profiled ("" when it is) */
     /* supervisor thread */

@@ -108,6 +108,22 @@ static const char *privileged(pid_t pid)
     return NULL;
 }
 
+/* Debuggers and tracers trace their own children (PTRACE_TRACEME, or
+ * attaching): followed by memprof, those children could not be traced
+ * again, so a tracer's children are let go at once.  The tracer itself is
+ * profiled. */
+static int is_tracer(const char *exe, char *const *argv)
+{
+    static const char *const tracers[] = { "gdb", "gdb-multiarch", "gdbserver", "strace", "ltrace", "rr", "memprof",
+                                           "heaptrack_gui", "lldb", "lldb-server" };
+    const char *names[2] = { exe ? base_name(exe) : NULL, argv && argv[0] ? base_name(argv[0]) : NULL };
+    for (size_t k = 0; k < 2; k++)
+        for (size_t i = 0; names[k] && i < sizeof tracers / sizeof *tracers; i++)
+            if (strcmp(names[k], tracers[i]) == 0)
+                return 1;
+    return 0;
+}
+
 /* The target's first program: the engine chosen before the launch. */
 static void first_image(struct mp_session *s, pid_t pid)
 {
@@ -120,6 +136,11 @@ static void first_image(struct mp_session *s, pid_t pid)
         snprintf(img->engine_note, sizeof img->engine_note, "%s", s->top_engine_note);
     img->quiet = s->opt->n_follow_only && !mp_follow_glob_match(s->opt->follow_only, s->opt->n_follow_only,
                                                                 NULL, s->opt->command);
+    char exe_link[64], exe[PATH_MAX];
+    snprintf(exe_link, sizeof exe_link, "/proc/%d/exe", (int)pid);
+    ssize_t len = readlink(exe_link, exe, sizeof exe - 1);
+    exe[len > 0 ? len : 0] = '\0';
+    img->tracer = is_tracer(exe, s->opt->command);
     mp_session_start_image(s, img);
     mp_rss_sampler_sample_now(s->sampler, pid); /* the timeline starts with the image */
     if (strcmp(s->top_engine, "breakpoint") == 0)
@@ -176,6 +197,7 @@ int mp_session_on_exec(void *ctx, pid_t pid, uint64_t order)
     }
     img->quiet = s->opt->n_follow_only &&
                  !mp_follow_glob_match(s->opt->follow_only, s->opt->n_follow_only, exe, img->command);
+    img->tracer = is_tracer(exe, img->command);
     mp_rss_sampler_add(s->sampler, pid);
     mp_session_start_image(s, img);
     mp_rss_sampler_sample_now(s->sampler, pid); /* the timeline starts with the image */
@@ -199,6 +221,12 @@ int mp_session_on_new_process(void *ctx, pid_t parent, pid_t child, int shares_m
     struct mp_image *pimg = mp_session_image_of(s, parent);
     if (pimg && pimg->placeholder)
         pimg = pimg->parent; /* a child of a vfork child before its exec */
+    if (pimg && pimg->tracer) {
+        pimg->children_let_go++;
+        /* it traces its children itself; a vfork child in memory with our
+         * breakpoints has to stay until it execs */
+        return pimg->bp ? 0 : -1;
+    }
     struct mp_image *img = mp_session_new_image(s, child, pimg, NULL);
     if (!img)
         return 1;

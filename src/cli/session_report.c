@@ -104,6 +104,10 @@ static void image_warnings(struct mp_session *s, struct mp_session_report *r, co
         add_warning(list, n, "memprof ran out of memory while aggregating: some events are missing");
     if (img->leak_note[0])
         add_warning(list, n, img->leak_note);
+    if (img->children_let_go)
+        add_warning(list, n, keepf(r, "%zu child process%s let go at once, not followed: a debugger or tracer "
+                                      "traces its own children", img->children_let_go,
+                                   img->children_let_go == 1 ? " was" : "es were"));
     if (ring_notes) {
         uint64_t samples, lines;
         mp_ring_reader_dropped(s->ring, &samples, &lines);

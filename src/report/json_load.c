@@ -401,15 +401,20 @@ int jl_load_process(struct loader *L, json_t *obj, struct mp_profile **p, struct
     return 0;
 }
 
-static int load_root(struct loader *L, json_t *root, struct mp_loaded_report *out, struct jl_owned *own)
+int jl_check_root(struct loader *L, json_t *root, long long *schema)
 {
     if (!json_is_object(root)) {
         snprintf(L->err, L->errlen, "%s: not a memprof report (the top level is %s, not an object)", L->name,
                  jl_type_name(root));
         return -1;
     }
+    return jl_check_schema(L, root, schema);
+}
+
+static int load_root(struct loader *L, json_t *root, struct mp_loaded_report *out, struct jl_owned *own)
+{
     long long schema;
-    if (jl_check_schema(L, root, &schema))
+    if (jl_check_root(L, root, &schema))
         return -1;
     if (schema != SCHEMA_PROCESS) {
         snprintf(L->err, L->errlen, "%s: a process tree report (schema %lld): read it with mp_load_tree", L->name,
@@ -557,9 +562,8 @@ char *jl_read_input(const char *path, const char *name, size_t *len, char *err, 
     return buf;
 }
 
-int mp_load_report(const char *path, struct mp_loaded_report *out, char *err, size_t errlen)
+int jl_load_path(const char *path, jl_buffer_loader load, void *out, char *err, size_t errlen)
 {
-    memset(out, 0, sizeof *out);
     char dummy[1];
     if (!err || errlen == 0) {
         err = dummy;
@@ -572,9 +576,20 @@ int mp_load_report(const char *path, struct mp_loaded_report *out, char *err, si
         jl_one_line(err, errlen);
         return -1;
     }
-    int rc = mp_load_report_buffer(data, len, name, out, err, errlen);
+    int rc = load(data, len, name, out, err, errlen);
     free(data);
     return rc;
+}
+
+static int load_report_buffer(const char *data, size_t len, const char *name, void *out, char *err, size_t errlen)
+{
+    return mp_load_report_buffer(data, len, name, out, err, errlen);
+}
+
+int mp_load_report(const char *path, struct mp_loaded_report *out, char *err, size_t errlen)
+{
+    memset(out, 0, sizeof *out);
+    return jl_load_path(path, load_report_buffer, out, err, errlen);
 }
 
 void mp_loaded_report_free(struct mp_loaded_report *r)

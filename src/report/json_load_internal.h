@@ -72,6 +72,11 @@ void jl_free_owned(struct jl_owned *own);
 json_t *jl_parse(struct loader *L);
 /* "schema": a number this memprof reads (1 or 2). */
 int jl_check_schema(struct loader *L, json_t *obj, long long *schema);
+/* The top level: an object with a schema this memprof reads. */
+int jl_check_root(struct loader *L, json_t *root, long long *schema);
+/* Reads path ("-": standard input) and hands the text to load. */
+typedef int (*jl_buffer_loader)(const char *data, size_t len, const char *name, void *out, char *err, size_t errlen);
+int jl_load_path(const char *path, jl_buffer_loader load, void *out, char *err, size_t errlen);
 int jl_load_stable(struct loader *L, json_t *obj, int *out);
 /* One process's report (schema 1) at obj, its sources into L->src. */
 int jl_load_process(struct loader *L, json_t *obj, struct mp_profile **p, struct mp_report_run *run,

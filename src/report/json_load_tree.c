@@ -244,13 +244,8 @@ static void derive(struct mp_loaded_tree *out)
 
 static int load_tree_root(struct loader *L, json_t *root, struct mp_loaded_tree *out, struct tree_owned *own)
 {
-    if (!json_is_object(root)) {
-        snprintf(L->err, L->errlen, "%s: not a memprof report (the top level is %s, not an object)", L->name,
-                 jl_type_name(root));
-        return -1;
-    }
     long long schema;
-    if (jl_check_schema(L, root, &schema))
+    if (jl_check_root(L, root, &schema))
         return -1;
     out->schema = (int)schema;
     if (!(L->src = out->sources = mp_sources_new()))
@@ -341,22 +336,13 @@ int mp_load_tree_buffer(const char *data, size_t len, const char *name, struct m
     return 0;
 }
 
+static int load_tree_buffer(const char *data, size_t len, const char *name, void *out, char *err, size_t errlen)
+{
+    return mp_load_tree_buffer(data, len, name, out, err, errlen);
+}
+
 int mp_load_tree(const char *path, struct mp_loaded_tree *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    char dummy[1];
-    if (!err || errlen == 0) {
-        err = dummy;
-        errlen = sizeof dummy;
-    }
-    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
-    size_t len = 0;
-    char *data = jl_read_input(path, name, &len, err, errlen);
-    if (!data) {
-        jl_one_line(err, errlen);
-        return -1;
-    }
-    int rc = mp_load_tree_buffer(data, len, name, out, err, errlen);
-    free(data);
-    return rc;
+    return jl_load_path(path, load_tree_buffer, out, err, errlen);
 }

@@ -340,6 +340,17 @@ static void write_tree_fields(FILE *out, const struct mp_report_run *run, const 
         fprintf(out, ", \"start_seconds\": %.6f,", run->start_seconds);
 }
 
+void mp_json_write_command(FILE *out, char *const *command)
+{
+    fputc('[', out);
+    for (size_t i = 0; command && command[i]; i++) {
+        if (i)
+            fputs(", ", out);
+        mp_json_string(out, command[i]);
+    }
+    fputc(']', out);
+}
+
 int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                   const struct mp_sources *src, const struct mp_report_options *opt)
 {
@@ -356,13 +367,9 @@ int mp_json_write_object(FILE *out, const struct mp_profile *p, const struct mp_
     fprintf(out, "{\n  \"schema\": 1,\n  \"stable\": %s,", opt->stable ? "true" : "false");
     if (run->tree_id)
         write_tree_fields(out, run, opt);
-    fprintf(out, "\n  \"command\": [");
-    for (size_t i = 0; run->command && run->command[i]; i++) {
-        if (i)
-            fputs(", ", out);
-        mp_json_string(out, run->command[i]);
-    }
-    fprintf(out, "],\n  \"exit\": ");
+    fprintf(out, "\n  \"command\": ");
+    mp_json_write_command(out, run->command);
+    fprintf(out, ",\n  \"exit\": ");
     if (run->signal)
         fprintf(out, "{\"signal\": %d}", run->signal);
     else

@@ -10,6 +10,9 @@
 int mp_json_write_object(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                          const struct mp_sources *src, const struct mp_report_options *opt);
 
+/* argv as a JSON array of strings. */
+void mp_json_write_command(FILE *out, char *const *command);
+
 /* report_folded.c: the folded stacks with `first_frame` (NULL: none) as
  * every stack's outermost frame. */
 int mp_write_folded_prefixed(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt,

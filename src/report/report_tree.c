@@ -243,9 +243,11 @@ static void write_tree_notes(FILE *out, const struct mp_tree *t)
     if (!t->n_warnings && !t->events_lost)
         return;
     fprintf(out, "\nNotes on the tree\n");
+    char n[32];
+    mp_format_count(n, sizeof n, t->events_lost);
     if (t->events_lost)
-        fprintf(out, "  %" PRIu64 " allocator events of processes memprof could not tell were lost (their "
-                     "writer died while recording)\n", t->events_lost);
+        fprintf(out, "  %s allocator events of processes memprof could not tell were lost (their "
+                     "writer died while recording)\n", n);
     for (size_t i = 0; i < t->n_warnings; i++)
         fprintf(out, "  %s\n", t->warnings[i]);
 }

@@ -70,13 +70,9 @@ int mp_write_tree_json(FILE *out, const struct mp_tree *t, const struct mp_sourc
     if (!t->n)
         return -1;
     const struct mp_report_run *first = t->procs[0].run, *last = t->procs[t->top_last].run;
-    fprintf(out, "{\n  \"schema\": 2,\n  \"stable\": %s,\n  \"command\": [", opt->stable ? "true" : "false");
-    for (size_t i = 0; first->command && first->command[i]; i++) {
-        if (i)
-            fputs(", ", out);
-        mp_json_string(out, first->command[i]);
-    }
-    fprintf(out, "],\n  \"exit\": ");
+    fprintf(out, "{\n  \"schema\": 2,\n  \"stable\": %s,\n  \"command\": ", opt->stable ? "true" : "false");
+    mp_json_write_command(out, first->command);
+    fprintf(out, ",\n  \"exit\": ");
     if (last->let_go || last->detached)
         fprintf(out, "null");
     else if (last->signal)

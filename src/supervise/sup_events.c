@@ -69,8 +69,9 @@ static void child_ready(struct mp_sup *sup, pid_t parent, pid_t child, int kind,
     int shares = kind == MP_CHILD_SHARED_MM;
     if (!shares && h && h->on_fork)
         h->on_fork(h->ctx, parent, child);
-    int followed = sup->follow && pp && pp->followed && h->on_new_process(h->ctx, parent, child, shares, order);
-    int keep = followed || (shares && h && h->on_trap); /* it runs our breakpoints until it execs */
+    int verdict = sup->follow && pp && pp->followed ? h->on_new_process(h->ctx, parent, child, shares, order) : 0;
+    int followed = verdict > 0;
+    int keep = followed || (shares && verdict == 0 && h && h->on_trap); /* it runs our breakpoints until it execs */
     if (keep && mp_tracees_add_process(&sup->tracees, child, shares ? owner : child, followed) == 0) {
         ptrace(PTRACE_CONT, child, 0, 0);
         return;

@@ -184,9 +184,11 @@ static int launch_target(const struct mp_launch *launch, const struct mp_supervi
     return 0;
 }
 
+/* Followed processes still there, and children made just before the
+ * target ended that are not offered yet. */
 static size_t count_followed(struct mp_sup *sup)
 {
-    size_t n = 0;
+    size_t n = sup->tracees.n_announced + sup->tracees.n_stopped;
     for (size_t i = 0; i < sup->tracees.n_procs; i++)
         if (sup->tracees.procs[i].pid && sup->tracees.procs[i].followed)
             n++;

@@ -49,8 +49,10 @@ struct mp_supervisor_hooks {
      * memory until it execs (vfork, CLONE_VM).  `order`: when its parent
      * made it, among all fork and exec events (children are offered when
      * their first stop is seen, which need not be in that order).  Return 1
-     * to follow it, 0 to detach it (it runs as it would without memprof).
-     * NULL: children are not followed. */
+     * to follow it, 0 to let it go (it runs as it would without memprof;
+     * sharing memory, it is kept until its exec while breakpoints may be
+     * there), -1 to let it go at once whatever it shares.  NULL: children
+     * are not followed. */
     int (*on_new_process)(void *ctx, pid_t parent, pid_t child, int shares_memory, uint64_t order);
     /* A followed process other than the target ended (reaped); status as
      * waitpid gives it.  NULL: none. */

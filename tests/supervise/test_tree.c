@@ -438,6 +438,40 @@ START_TEST(daemon_is_let_go)
 }
 END_TEST
 
+/* Waiting for a daemon, memprof takes SIGTERM (a CI timeout) as "stop
+ * waiting": it lets the daemon go, writes the report, and the daemon runs
+ * on. */
+START_TEST(sigterm_stops_waiting)
+{
+    char file[4096], json[4200];
+    snprintf(file, sizeof file, "%s/tree_daemon_term", test_tmp_dir());
+    snprintf(json, sizeof json, "%s/tree_daemon_term.json", test_tmp_dir());
+    unlink(file);
+    unlink(json);
+    char *argv[] = { "timeout", "-s", "TERM", "2", (char *)memprof_path(), "--json", json, (char *)tree_fixture(),
+                     "daemon", file, "5000", NULL };
+    struct run_output o;
+    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 60, &o), 0);
+    ck_assert_msg(o.status == 124, "status %d (timeout's 124 expected)\n%.2000s", o.status, o.err);
+    ck_assert_ptr_nonnull(strstr(o.err, "waiting for the 1 process it left running"));
+    ck_assert_msg(access(file, F_OK) != 0, "the daemon was done before memprof was told to stop waiting");
+    json_error_t e;
+    json_t *root = json_load_file(json, 0, &e);
+    ck_assert_msg(root != NULL, "no report after SIGTERM: %s", e.text);
+    json_t *daemon = json_array_get(json_object_get(root, "processes"), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(daemon, "ended")), "let go");
+    json_decref(root);
+    run_output_free(&o);
+    char *done = NULL;
+    for (int i = 0; i < 300 && !done; i++) {
+        usleep(50 * 1000);
+        done = read_file(file, NULL);
+    }
+    ck_assert_msg(done && strcmp(done, "done\n") == 0, "the daemon memprof let go did not finish its work");
+    free(done);
+}
+END_TEST
+
 /* The static child has no agent: the breakpoint engine, with the numbers
  * of its lines exact (the static libc allocates at start-up on lines of
  * its own). */
@@ -632,6 +666,29 @@ START_TEST(follow_options)
 }
 END_TEST
 
+/* A debugger or tracer traces its own children: memprof lets them go at
+ * once (followed, they could not be traced again), says so, and profiles
+ * the tracer. */
+START_TEST(tracers_trace_their_children)
+{
+    if (access("/usr/bin/strace", X_OK) != 0)
+        return;
+    char trace[4200];
+    snprintf(trace, sizeof trace, "%s/tree_strace.out", test_tmp_dir());
+    char *args[] = { "strace", "-f", "-o", trace, (char *)tree_fixture(), "leaf", "1000", "5", NULL };
+    struct tree_run r;
+    run_tree(&r, "tree_strace", args, 120);
+    ck_assert_msg(r.o.status == 5, "status %d\n%.2000s", r.o.status, r.o.err); /* strace's is its child's */
+    ck_assert_str_eq(r.o.out, "leaf 1000\n");
+    char *t = read_file(trace, NULL);
+    ck_assert_msg(t && strstr(t, "execve(") && strstr(t, "exited with 5"), "strace did not trace its child");
+    free(t);
+    ck_assert_ptr_null(r.procs); /* strace alone */
+    ck_assert_ptr_nonnull(strstr(r.o.err, " let go at once, not followed: a debugger or tracer traces its own"));
+    tree_run_free(&r);
+}
+END_TEST
+
 /* A setgid program: the loader ignores LD_PRELOAD in it (AT_SECURE), so
  * memprof lets it run unprofiled and says so; it runs as it would. */
 START_TEST(setgid_child_runs_unprofiled)
@@ -758,11 +815,13 @@ int main(void)
     tcase_add_test(tc, exec_chain);
     tcase_add_test(tc, daemon_is_waited_for);
     tcase_add_test(tc, daemon_is_let_go);
+    tcase_add_test(tc, sigterm_stops_waiting);
     tcase_add_test(tc, static_child_of_dynamic_parent);
     tcase_add_test(tc, make_j2_project);
     tcase_add_test(tc, make_j1_stable_is_byte_identical);
     tcase_add_test(tc, follow_options);
     tcase_add_test(tc, setgid_child_runs_unprofiled);
+    tcase_add_test(tc, tracers_trace_their_children);
     tcase_add_test(tc, killed_child_does_not_hang);
     tcase_add_test(tc, limits_name_the_process);
     tcase_add_test(tc, report_and_diff_read_trees);
