@@ -75,13 +75,13 @@ struct mp_report_options {
 /* A process tree: one profile and run per program image, in tree order
  * (procs[0] is the target's first image).  Written when the tree has more
  * than one image; a single image gets the single-process writers. */
-struct mp_tree_process {
+struct mp_process_image {
     const struct mp_profile *profile;
     const struct mp_report_run *run;
 };
 
-struct mp_tree {
-    const struct mp_tree_process *procs;
+struct mp_process_tree {
+    const struct mp_process_image *procs;
     size_t n;
     size_t top_last;             /* the target's last image: the tree's command ended as it did */
     /* the highest sum of the RSS of the processes alive at one moment (sampled) */
@@ -144,14 +144,14 @@ int mp_write_html(FILE *out, const struct mp_profile *p, const struct mp_report_
  * the weight, or -1 for an unknown name. */
 int mp_weight_parse(const char *name);
 const char *mp_weight_name(enum mp_weight w);
-/* A process tree (report_tree.c, report_tree_json.c): the tree summary,
+/* A process tree (report_processes.c, report_processes_json.c): the tree summary,
  * then one section per process (the text and JSON writers above, each), at
  * most opt->top_processes of them in the text.  Folded stacks get a first
  * frame naming the process ("#2 ./a"). */
-int mp_write_tree_text(FILE *out, const struct mp_tree *t, const struct mp_sources *src,
-                       const struct mp_report_options *opt);
-int mp_write_tree_json(FILE *out, const struct mp_tree *t, const struct mp_sources *src,
-                       const struct mp_report_options *opt);
-int mp_write_tree_folded(FILE *out, const struct mp_tree *t, const struct mp_report_options *opt);
+int mp_write_process_tree_text(FILE *out, const struct mp_process_tree *t, const struct mp_sources *src,
+                               const struct mp_report_options *opt);
+int mp_write_process_tree_json(FILE *out, const struct mp_process_tree *t, const struct mp_sources *src,
+                               const struct mp_report_options *opt);
+int mp_write_process_tree_folded(FILE *out, const struct mp_process_tree *t, const struct mp_report_options *opt);
 
 #endif

@@ -154,8 +154,8 @@ int mp_check_limits(FILE *out, const struct mp_limits *limits, const struct mp_p
     return broken;
 }
 
-int mp_check_tree_limits(FILE *out, const struct mp_limits *limits, const struct mp_tree *tree,
-                         const struct mp_report_options *opt)
+int mp_check_process_tree_limits(FILE *out, const struct mp_limits *limits, const struct mp_process_tree *tree,
+                                 const struct mp_report_options *opt)
 {
     int broken = 0;
     for (size_t i = 0; i < tree->n; i++) {
@@ -169,8 +169,8 @@ int mp_check_tree_limits(FILE *out, const struct mp_limits *limits, const struct
     return broken;
 }
 
-int mp_check_total_rss(FILE *out, const struct mp_limits *limits, const struct mp_tree *tree, uint64_t peak_bytes,
-                       const struct mp_report_options *opt)
+int mp_check_total_rss(FILE *out, const struct mp_limits *limits, const struct mp_process_tree *tree,
+                       uint64_t peak_bytes, const struct mp_report_options *opt)
 {
     if (limits->total_rss == MP_NO_LIMIT || peak_bytes <= limits->total_rss)
         return 0;

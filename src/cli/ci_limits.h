@@ -33,13 +33,13 @@ int mp_check_limits(FILE *out, const struct mp_limits *limits, const struct mp_p
 /* The same for each program image of a tree (not those --no-follow-exec let
  * go): each line names the image ("in #3 ./b (pid 1236)").  Returns how
  * many limits broke, all images together. */
-int mp_check_tree_limits(FILE *out, const struct mp_limits *limits, const struct mp_tree *tree,
-                         const struct mp_report_options *opt);
+int mp_check_process_tree_limits(FILE *out, const struct mp_limits *limits, const struct mp_process_tree *tree,
+                                 const struct mp_report_options *opt);
 
 /* --limit-total-rss against the highest sum of one sampling round
  * (`peak_bytes`; the tree gives when, how many processes, the biggest).
  * 1 when broken (one line), else 0. */
-int mp_check_total_rss(FILE *out, const struct mp_limits *limits, const struct mp_tree *tree, uint64_t peak_bytes,
-                       const struct mp_report_options *opt);
+int mp_check_total_rss(FILE *out, const struct mp_limits *limits, const struct mp_process_tree *tree,
+                       uint64_t peak_bytes, const struct mp_report_options *opt);
 
 #endif

@@ -2,6 +2,8 @@
  * line (see cli_common.h). */
 #define _GNU_SOURCE
 #include "cli_common.h"
+#include "memprof/report.h"
+#include "memprof/run.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -59,4 +61,30 @@ int mp_cli_close_output(FILE *f)
     if (f == stdout)
         return fflush(f) == 0 ? 0 : -1;
     return fclose(f) == 0 ? 0 : -1;
+}
+
+size_t mp_cli_unmatched_callers(const struct mp_process_tree *t, const struct mp_report_options *opt, char *err,
+                                size_t errlen)
+{
+    size_t unmatched = 0;
+    for (size_t c = 0; c < opt->n_callers; c++) {
+        struct mp_report_options one = *opt;
+        one.callers = &opt->callers[c];
+        one.n_callers = 1;
+        char first[1024] = "";
+        int with_heap = 0, matched = 0;
+        for (size_t i = 0; i < t->n && !matched; i++) {
+            if (t->procs[i].run->engine_note)
+                continue; /* RSS only: nothing to match */
+            with_heap = 1;
+            char e[1024];
+            if (!mp_unmatched_callers(t->procs[i].profile, &one, e, sizeof e))
+                matched = 1;
+            else if (!first[0])
+                snprintf(first, sizeof first, "%s", e);
+        }
+        if (with_heap && !matched && unmatched++ == 0)
+            snprintf(err, errlen, "%s", first);
+    }
+    return unmatched;
 }

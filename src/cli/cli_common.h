@@ -4,7 +4,11 @@
 #ifndef MEMPROF_CLI_COMMON_H
 #define MEMPROF_CLI_COMMON_H
 
+#include <stddef.h>
 #include <stdio.h>
+
+struct mp_process_tree;
+struct mp_report_options;
 
 /* After getopt_long returned ':' or '?' (opterr = 0, optstring starting with
  * ':'): one line naming the problem, then `usage`, on stderr.  c is what
@@ -21,5 +25,11 @@ FILE *mp_cli_open_output(const char *path);
 /* Flushes and closes it (standard output is only flushed).  0, or -1 when
  * something could not be written. */
 int mp_cli_close_output(FILE *f);
+
+/* The --callers specs of opt that no line that allocated matches, in any
+ * image of t that has heap data (one process: mp_unmatched_callers); their
+ * count, with a sentence for the first in err. */
+size_t mp_cli_unmatched_callers(const struct mp_process_tree *t, const struct mp_report_options *opt, char *err,
+                                size_t errlen);
 
 #endif

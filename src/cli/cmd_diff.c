@@ -7,9 +7,9 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "report/report_diff.h"
-#include "report/report_tree_diff.h"
+#include "report/report_processes_diff.h"
 #include "report/json_load.h"
-#include "profile/tree_pairs.h"
+#include "profile/process_pairs.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -103,7 +103,7 @@ static int parse_pct(const char *s, double *out)
 enum { OPT_METRIC = 256, OPT_LIMIT, OPT_TOP, OPT_GROUP, OPT_STRIP, OPT_MAP, OPT_STABLE, OPT_PRECISION };
 
 /* Two single-process reports.  0, -1 (writing failed) or -2 (ENOMEM). */
-static int diff_one(FILE *out, const struct mp_loaded_tree *o, const struct mp_loaded_tree *n,
+static int diff_one(FILE *out, const struct mp_loaded_process_tree *o, const struct mp_loaded_process_tree *n,
                     const struct mp_diff_config *cfg, const struct mp_diff_options *dopt, double limit, int *broken)
 {
     struct mp_diff d;
@@ -125,7 +125,7 @@ static void image_name(char *buf, size_t len, const struct mp_report_run *run)
 
 /* The tree's totals as a one-process comparison: the highest peak heap of
  * any image, leaked and allocated bytes of all. */
-static void tree_totals(const struct mp_tree *t, struct mp_diff_value *peak, struct mp_diff_value *leaked,
+static void tree_totals(const struct mp_process_tree *t, struct mp_diff_value *peak, struct mp_diff_value *leaked,
                         struct mp_diff_value *allocated, int is_new)
 {
     uint64_t p = 0, l = 0, a = 0;
@@ -147,12 +147,12 @@ static void tree_totals(const struct mp_tree *t, struct mp_diff_value *peak, str
 }
 
 /* Two trees (or a tree and one process).  0, -1 (writing failed) or -2 (ENOMEM). */
-static int diff_trees(FILE *out, const struct mp_loaded_tree *o, const struct mp_loaded_tree *n,
+static int diff_trees(FILE *out, const struct mp_loaded_process_tree *o, const struct mp_loaded_process_tree *n,
                       const struct mp_diff_config *cfg, const struct mp_diff_options *dopt, double limit, int *broken)
 {
-    const struct mp_tree *ot = &o->tree, *nt = &n->tree;
+    const struct mp_process_tree *ot = &o->tree, *nt = &n->tree;
     const struct mp_report_run **oruns = calloc(ot->n, sizeof *oruns), **nruns = calloc(nt->n, sizeof *nruns);
-    struct mp_tree_pair *pairs = NULL;
+    struct mp_process_pair *pairs = NULL;
     size_t n_pairs = 0;
     struct mp_diff **diffs = NULL;
     int rc = -2;
@@ -163,13 +163,13 @@ static int diff_trees(FILE *out, const struct mp_loaded_tree *o, const struct mp
         oruns[i] = ot->procs[i].run;
     for (size_t i = 0; i < nt->n; i++)
         nruns[i] = nt->procs[i].run;
-    if (mp_tree_pairs(oruns, ot->n, nruns, nt->n, &pairs, &n_pairs) != 0 ||
+    if (mp_process_pairs(oruns, ot->n, nruns, nt->n, &pairs, &n_pairs) != 0 ||
         !(diffs = calloc(n_pairs ? n_pairs : 1, sizeof *diffs)))
         goto out;
     for (size_t k = 0; k < n_pairs; k++) {
         if (pairs[k].old_index < 0 || pairs[k].new_index < 0)
             continue;
-        const struct mp_tree_process *op = &ot->procs[pairs[k].old_index], *np = &nt->procs[pairs[k].new_index];
+        const struct mp_process_image *op = &ot->procs[pairs[k].old_index], *np = &nt->procs[pairs[k].new_index];
         if (!(diffs[k] = malloc(sizeof *diffs[k])))
             goto out;
         if (mp_diff_build_with(op->profile, op->run, np->profile, np->run, cfg, diffs[k]) != 0) {
@@ -178,7 +178,7 @@ static int diff_trees(FILE *out, const struct mp_loaded_tree *o, const struct mp
             goto out;
         }
     }
-    rc = mp_tree_diff_write(out, ot, nt, pairs, n_pairs, diffs, dopt) ? -1 : 0;
+    rc = mp_process_tree_diff_write(out, ot, nt, pairs, n_pairs, diffs, dopt) ? -1 : 0;
     if (limit >= 0) {
         for (size_t k = 0; k < n_pairs; k++) {
             if (!diffs[k])
@@ -326,16 +326,16 @@ int mp_cmd_diff(int argc, char **argv)
     }
 
     const char *old_path = args[optind], *new_path = args[optind + 1];
-    struct mp_loaded_tree old_r = { 0 }, new_r = { 0 };
+    struct mp_loaded_process_tree old_r = { 0 }, new_r = { 0 };
     char err[1024];
-    if (mp_load_tree(old_path, &old_r, err, sizeof err) != 0) {
+    if (mp_load_process_tree(old_path, &old_r, err, sizeof err) != 0) {
         fprintf(stderr, "memprof: %s\n", err);
         status = 1;
         goto done;
     }
-    if (mp_load_tree(new_path, &new_r, err, sizeof err) != 0) {
+    if (mp_load_process_tree(new_path, &new_r, err, sizeof err) != 0) {
         fprintf(stderr, "memprof: %s\n", err);
-        mp_loaded_tree_free(&old_r);
+        mp_loaded_process_tree_free(&old_r);
         status = 1;
         goto done;
     }
@@ -364,8 +364,8 @@ int mp_cmd_diff(int argc, char **argv)
     if (broken > 0 && status == 0)
         status = DIFF_LIMIT_STATUS;
 unload:
-    mp_loaded_tree_free(&new_r);
-    mp_loaded_tree_free(&old_r);
+    mp_loaded_process_tree_free(&new_r);
+    mp_loaded_process_tree_free(&old_r);
 done:
     free(args);
     free(maps);

@@ -190,23 +190,21 @@ int mp_cmd_report(int argc, char **argv)
         free(callers);
         return status;
     }
-    struct mp_loaded_tree rep;
+    struct mp_loaded_process_tree rep;
     char err[1024];
-    if (mp_load_tree(argv[file], &rep, err, sizeof err) != 0) {
+    if (mp_load_process_tree(argv[file], &rep, err, sizeof err) != 0) {
         fprintf(stderr, "memprof: %s\n", err);
         free(callers);
         return 1;
     }
-    const struct mp_tree *t = &rep.tree;
-    int single = rep.schema == 1;
+    const struct mp_process_tree *t = &rep.tree;
     opt.stable = opt.stable || rep.stable;
     if (opt.stable)
         opt.precision = MP_PRECISION_EXACT;
     /* a --callers that names nothing is a mistake to say before writing anything */
-    if (opt.n_callers && single && !t->procs[0].run->engine_note &&
-        mp_unmatched_callers(t->procs[0].profile, &opt, err, sizeof err)) {
+    if (opt.n_callers && mp_cli_unmatched_callers(t, &opt, err, sizeof err)) {
         fprintf(stderr, "memprof: %s\n", err);
-        mp_loaded_tree_free(&rep);
+        mp_loaded_process_tree_free(&rep);
         free(callers);
         return 2;
     }
@@ -220,7 +218,7 @@ int mp_cmd_report(int argc, char **argv)
         if (rc)
             fprintf(stderr, "memprof: writing the report failed: %s\n", strerror(errno));
     }
-    mp_loaded_tree_free(&rep);
+    mp_loaded_process_tree_free(&rep);
     free(callers);
     return rc ? 1 : 0;
 }

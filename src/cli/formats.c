@@ -53,7 +53,7 @@ int mp_write_format(FILE *out, enum mp_format f, const struct mp_profile *p, con
 
 /* The image a one-process format draws from a tree: the highest peak heap
  * (the first such in tree order). */
-static size_t picture_image(const struct mp_tree *t)
+static size_t picture_image(const struct mp_process_tree *t)
 {
     size_t best = 0;
     for (size_t i = 1; i < t->n; i++)
@@ -63,23 +63,23 @@ static size_t picture_image(const struct mp_tree *t)
     return best;
 }
 
-int mp_write_tree_format(FILE *out, enum mp_format f, const struct mp_tree *t, const struct mp_sources *src,
+int mp_write_tree_format(FILE *out, enum mp_format f, const struct mp_process_tree *t, const struct mp_sources *src,
                          const struct mp_report_options *opt, size_t *shown)
 {
     *shown = t->n;
     if (t->n == 1)
         return mp_write_format(out, f, t->procs[0].profile, t->procs[0].run, src, opt);
     switch (f) {
-    case MP_FMT_TABLE: return mp_write_tree_text(out, t, src, opt);
-    case MP_FMT_JSON: return mp_write_tree_json(out, t, src, opt);
-    case MP_FMT_FOLDED: return mp_write_tree_folded(out, t, opt);
+    case MP_FMT_TABLE: return mp_write_process_tree_text(out, t, src, opt);
+    case MP_FMT_JSON: return mp_write_process_tree_json(out, t, src, opt);
+    case MP_FMT_FOLDED: return mp_write_process_tree_folded(out, t, opt);
     default:
         *shown = picture_image(t);
         return mp_write_format(out, f, t->procs[*shown].profile, t->procs[*shown].run, src, opt);
     }
 }
 
-void mp_note_tree_format(enum mp_format f, const struct mp_tree *t, size_t shown)
+void mp_note_tree_format(enum mp_format f, const struct mp_process_tree *t, size_t shown)
 {
     if (shown >= t->n)
         return;

@@ -313,15 +313,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "memprof: writing the report failed: %s\n", strerror(errno));
 
     char callers_err[512];
-    if (opt.n_callers && rep.tree.n == 1 && !rep.tree.procs[0].run->engine_note &&
-        mp_unmatched_callers(rep.tree.procs[0].profile, &ropt, callers_err, sizeof callers_err))
+    if (opt.n_callers && mp_cli_unmatched_callers(&rep.tree, &ropt, callers_err, sizeof callers_err))
         fprintf(stderr, "memprof: %s\n", callers_err);
 
     struct mp_limits limits = { .heap = opt.limit_heap, .rss = opt.limit_rss, .leaks = opt.limit_leaks,
                                 .leak_kinds = opt.leak_kinds, .total_rss = opt.limit_total_rss };
     int limits_broken = rep.tree.n == 1 ? mp_check_limits(stderr, &limits, rep.tree.procs[0].profile,
                                                           rep.tree.procs[0].run, &ropt)
-                                        : mp_check_tree_limits(stderr, &limits, &rep.tree, &ropt);
+                                        : mp_check_process_tree_limits(stderr, &limits, &rep.tree, &ropt);
     limits_broken += mp_check_total_rss(stderr, &limits, &rep.tree, s.total_peak.bytes, &ropt);
 
     mp_sources_free(src);

@@ -304,7 +304,7 @@ int mp_session_report_build(struct mp_session *s, const struct mp_run_result *re
         const struct mp_image *p = shown_ancestor(s, chain_start(img)->parent);
         run->tree_exec_of = via_exec ? id_of_seq[u->seq] : 0;
         run->tree_parent = p ? id_of_seq[p->seq] : 0;
-        out->procs[i] = (struct mp_tree_process){ img->profile, run };
+        out->procs[i] = (struct mp_process_image){ img->profile, run };
         if (!(out->warnings[i] = calloc(MAX_WARNINGS, sizeof *out->warnings[i]))) {
             ok = 0;
             break;
@@ -337,7 +337,7 @@ int mp_session_report_build(struct mp_session *s, const struct mp_run_result *re
         run->events_lost += s->lost_unknown + mp_ring_reader_dropped_heap(s->ring);
         return 0;
     }
-    struct mp_tree *t = &out->tree;
+    struct mp_process_tree *t = &out->tree;
     t->events_lost = s->lost_unknown;
     if (s->total_peak.bytes) {
         t->total_rss_known = 1;

@@ -7,8 +7,8 @@
 #include "memprof/report.h"
 
 struct mp_session_report {
-    struct mp_tree tree;            /* procs in tree order; a single image: tree.n == 1 */
-    struct mp_tree_process *procs;
+    struct mp_process_tree tree;            /* procs in tree order; a single image: tree.n == 1 */
+    struct mp_process_image *procs;
     struct mp_report_run *runs;
     struct mp_image **images;       /* the image of each run */
     char **owned;                   /* every string the runs and the tree point to */

@@ -417,7 +417,7 @@ static int load_root(struct loader *L, json_t *root, struct mp_loaded_report *ou
     if (jl_check_root(L, root, &schema))
         return -1;
     if (schema != SCHEMA_PROCESS) {
-        snprintf(L->err, L->errlen, "%s: a process tree report (schema %lld): read it with mp_load_tree", L->name,
+        snprintf(L->err, L->errlen, "%s: a process tree report (schema %lld): read it with mp_load_process_tree", L->name,
                  schema);
         return -1;
     }

@@ -34,10 +34,10 @@ void mp_loaded_report_free(struct mp_loaded_report *r);
  * process) gives a tree of one; schema 2 one image per entry of
  * "processes", each checked like a schema-1 report, and its place in the
  * tree (ids, parents, how it ended) checked too. */
-struct mp_loaded_tree {
+struct mp_loaded_process_tree {
     int schema;                   /* as the file says: 1 or 2 */
     int stable;
-    struct mp_tree tree;          /* for the writers (memprof/report.h) */
+    struct mp_process_tree tree;          /* for the writers (memprof/report.h) */
     struct mp_profile **profiles; /* tree.n of them */
     struct mp_report_run *runs;
     struct mp_sources *sources;   /* of every image */
@@ -46,9 +46,9 @@ struct mp_loaded_tree {
 
 /* Same errors as mp_load_report, with the field's path in the tree
  * ("processes[2].stacks[3].frames[1]: ..."). */
-int mp_load_tree(const char *path, struct mp_loaded_tree *out, char *err, size_t errlen);
-int mp_load_tree_buffer(const char *data, size_t len, const char *name, struct mp_loaded_tree *out, char *err,
-                        size_t errlen);
-void mp_loaded_tree_free(struct mp_loaded_tree *t);
+int mp_load_process_tree(const char *path, struct mp_loaded_process_tree *out, char *err, size_t errlen);
+int mp_load_process_tree_buffer(const char *data, size_t len, const char *name, struct mp_loaded_process_tree *out,
+                                char *err, size_t errlen);
+void mp_loaded_process_tree_free(struct mp_loaded_process_tree *t);
 
 #endif

@@ -56,7 +56,7 @@ struct place {
     int line;
 };
 
-/* ---- json_load.c: what the tree loader (json_load_tree.c) shares ---- */
+/* ---- json_load.c: what the tree loader (json_load_processes.c) shares ---- */
 
 /* What a loaded report's run points to. */
 struct jl_owned {

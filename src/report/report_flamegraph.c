@@ -33,7 +33,7 @@
 struct fg {
     FILE *out;
     const struct mp_profile *p;
-    const struct mp_stack_tree *t;
+    const struct mp_tree *t;
     const struct mp_report_options *opt;
     double total, height;
 };
@@ -128,7 +128,7 @@ static void frame(const struct fg *fg, uint32_t id, uint64_t offset)
  * can be hundreds of frames deep). */
 static int frames(const struct fg *fg)
 {
-    const struct mp_stack_tree *t = fg->t;
+    const struct mp_tree *t = fg->t;
     uint64_t *offset = malloc(t->n * sizeof *offset);
     uint32_t *todo = malloc(t->n * sizeof *todo);
     if (!offset || !todo) {
@@ -164,7 +164,7 @@ static int frames(const struct fg *fg)
 int mp_write_flamegraph_element(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                                 const struct mp_report_options *opt)
 {
-    struct mp_stack_tree t;
+    struct mp_tree t;
     if (mp_tree_build(&t, p, opt->weight, 1, opt) != 0 || mp_tree_sort(&t, 0) != 0) {
         mp_tree_free(&t);
         return -1;

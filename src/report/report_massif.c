@@ -56,7 +56,7 @@ struct todo {
 static int write_tree(FILE *out, const struct mp_profile *p, enum mp_weight w, uint64_t total,
                       const struct mp_report_options *opt)
 {
-    struct mp_stack_tree t;
+    struct mp_tree t;
     if (mp_tree_build(&t, p, w, 0, opt) != 0 || mp_tree_sort(&t, 1) != 0) {
         mp_tree_free(&t);
         return -1;

@@ -67,7 +67,7 @@ static int64_t frame_index(struct frames *f, const char *label, uint32_t line)
 }
 
 /* Per tree node: its frame index. */
-static int index_tree(struct frames *f, const struct mp_stack_tree *t, int64_t *idx)
+static int index_tree(struct frames *f, const struct mp_tree *t, int64_t *idx)
 {
     for (uint32_t i = 1; i < t->n; i++)
         if ((idx[i] = frame_index(f, t->nodes[i].label, t->nodes[i].line)) < 0)
@@ -77,7 +77,7 @@ static int index_tree(struct frames *f, const struct mp_stack_tree *t, int64_t *
 
 /* The samples and weights of one tree: every node that stacks end at, in
  * depth-first order (children sorted by name). */
-static int write_profile(FILE *out, const struct mp_stack_tree *t, const int64_t *idx, enum mp_weight w)
+static int write_profile(FILE *out, const struct mp_tree *t, const int64_t *idx, enum mp_weight w)
 {
     uint32_t *todo = malloc((t->n ? t->n : 1) * sizeof *todo);
     uint32_t *path = malloc((t->max_depth + 1) * sizeof *path);
@@ -129,7 +129,7 @@ static int write_profile(FILE *out, const struct mp_stack_tree *t, const int64_t
 int mp_write_speedscope(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                         const struct mp_report_options *opt)
 {
-    struct mp_stack_tree trees[MP_WEIGHT_COUNT];
+    struct mp_tree trees[MP_WEIGHT_COUNT];
     int64_t *idx[MP_WEIGHT_COUNT] = { 0 };
     struct frames f;
     int rc = -1, built = 0;
@@ -137,7 +137,7 @@ int mp_write_speedscope(FILE *out, const struct mp_profile *p, const struct mp_r
     mp_strtab_init(&f.names);
     mp_hashidx_init(&f.index);
     for (; built < MP_WEIGHT_COUNT; built++) {
-        struct mp_stack_tree *t = &trees[built];
+        struct mp_tree *t = &trees[built];
         if (mp_tree_build(t, p, (enum mp_weight)built, 1, opt) != 0 || mp_tree_sort(t, 0) != 0 ||
             !(idx[built] = malloc(t->n * sizeof *idx[built])) || index_tree(&f, t, idx[built]) != 0) {
             built++;

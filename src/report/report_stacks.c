@@ -83,7 +83,7 @@ const char *mp_frame_label(struct mp_strtab *t, const struct mp_line_stats *l, c
 /* ---- the tree ---- */
 
 struct child_key {
-    const struct mp_stack_tree *t;
+    const struct mp_tree *t;
     uint32_t parent;
     const char *label;
 };
@@ -99,7 +99,7 @@ static uint64_t child_hash(uint32_t parent, const char *label)
     return mp_hash_u64(((uint64_t)parent << 32) ^ (uint64_t)(uintptr_t)label);
 }
 
-static uint32_t add_node(struct mp_stack_tree *t, uint32_t parent, const char *label, uint32_t line)
+static uint32_t add_node(struct mp_tree *t, uint32_t parent, const char *label, uint32_t line)
 {
     if (t->n == t->cap) {
         uint32_t cap = t->cap ? t->cap * 2 : 256;
@@ -128,7 +128,7 @@ static uint32_t add_node(struct mp_stack_tree *t, uint32_t parent, const char *l
 }
 
 /* The child of `parent` with this label, created when new. */
-static uint32_t child(struct mp_stack_tree *t, uint32_t parent, const char *label, uint32_t line)
+static uint32_t child(struct mp_tree *t, uint32_t parent, const char *label, uint32_t line)
 {
     struct child_key k = { t, parent, label };
     uint64_t h = child_hash(parent, label);
@@ -141,7 +141,7 @@ static uint32_t child(struct mp_stack_tree *t, uint32_t parent, const char *labe
     return id;
 }
 
-int mp_tree_build(struct mp_stack_tree *t, const struct mp_profile *p, enum mp_weight w, int outermost_first,
+int mp_tree_build(struct mp_tree *t, const struct mp_profile *p, enum mp_weight w, int outermost_first,
                   const struct mp_report_options *opt)
 {
     memset(t, 0, sizeof *t);
@@ -169,7 +169,7 @@ int mp_tree_build(struct mp_stack_tree *t, const struct mp_profile *p, enum mp_w
     return 0;
 }
 
-static const struct mp_stack_tree *sort_tree;
+static const struct mp_tree *sort_tree;
 static int sort_by_value;
 
 static int cmp_nodes(const void *a, const void *b)
@@ -181,7 +181,7 @@ static int cmp_nodes(const void *a, const void *b)
     return strcmp(x->label, y->label);
 }
 
-int mp_tree_sort(struct mp_stack_tree *t, int by_value)
+int mp_tree_sort(struct mp_tree *t, int by_value)
 {
     uint32_t *kids = malloc((t->n ? t->n : 1) * sizeof *kids);
     if (!kids)
@@ -204,7 +204,7 @@ int mp_tree_sort(struct mp_stack_tree *t, int by_value)
     return 0;
 }
 
-void mp_tree_free(struct mp_stack_tree *t)
+void mp_tree_free(struct mp_tree *t)
 {
     free(t->nodes);
     mp_hashidx_free(&t->index);

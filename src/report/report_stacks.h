@@ -43,7 +43,7 @@ struct mp_tree_node {
     uint64_t self;           /* the weight of the stacks that end here */
 };
 
-struct mp_stack_tree {
+struct mp_tree {
     struct mp_tree_node *nodes; /* nodes[0] is the root (label "all") */
     uint32_t n, cap;
     uint32_t max_depth;
@@ -54,11 +54,11 @@ struct mp_stack_tree {
 /* Merges every stack with a nonzero weight w.  outermost_first: the root's
  * children are the outermost frames (main), as in a flame graph; else the
  * allocation sites, as in massif's tree.  0, or -1 on ENOMEM. */
-int mp_tree_build(struct mp_stack_tree *t, const struct mp_profile *p, enum mp_weight w, int outermost_first,
+int mp_tree_build(struct mp_tree *t, const struct mp_profile *p, enum mp_weight w, int outermost_first,
                   const struct mp_report_options *opt);
 /* Orders every node's children: by label (flame graphs), or by value, biggest
  * first, then label (massif).  0, or -1 on ENOMEM. */
-int mp_tree_sort(struct mp_stack_tree *t, int by_value);
-void mp_tree_free(struct mp_stack_tree *t);
+int mp_tree_sort(struct mp_tree *t, int by_value);
+void mp_tree_free(struct mp_tree *t);
 
 #endif

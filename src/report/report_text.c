@@ -7,7 +7,7 @@
 #include "report_lines.h"
 #include "report_text_mapped.h"
 #include "report_text_views.h"
-#include "report_tree.h"
+#include "report_processes.h"
 #include "symbols/sources.h"
 #include "profile/tables.h"
 
@@ -25,7 +25,7 @@ static void write_command(FILE *out, char *const *command)
 static void write_header(FILE *out, const struct mp_report_run *run, const struct mp_report_options *opt)
 {
     if (run->tree_id) { /* a section of a tree report */
-        mp_text_tree_section_header(out, run, opt);
+        mp_text_process_section_header(out, run, opt);
         return;
     }
     fprintf(out, "memprof: ");

@@ -19,9 +19,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!devnull && !(devnull = fopen("/dev/null", "w")))
         abort();
-    struct mp_loaded_tree r;
+    struct mp_loaded_process_tree r;
     char err[1024];
-    if (mp_load_tree_buffer((const char *)data, size, "fuzz.json", &r, err, sizeof err) != 0) {
+    if (mp_load_process_tree_buffer((const char *)data, size, "fuzz.json", &r, err, sizeof err) != 0) {
         /* The contract: one line, naming the input. */
         if (strncmp(err, "fuzz.json", 9) != 0 || strchr(err, '\n'))
             abort();
@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct mp_report_options opt = { .cwd = NULL, .precision = 1, .top_lines = 10, .max_tables = 10,
                                      .stable = r.stable, .show = MP_VIEWS_ALL, .callers = callers, .n_callers = 2,
                                      .top_processes = 10 };
-    const struct mp_tree *t = &r.tree;
+    const struct mp_process_tree *t = &r.tree;
     /* the pictures and the other tools' formats of every image, each weight */
     for (size_t i = 0; i < t->n; i++) {
         const struct mp_profile *p = t->procs[i].profile;
@@ -57,15 +57,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                      mp_write_json(devnull, t->procs[0].profile, t->procs[0].run, r.sources, &opt) != 0 ||
                      mp_write_folded(devnull, t->procs[0].profile, &opt) != 0;
         else
-            failed = mp_write_tree_text(devnull, t, r.sources, &opt) != 0 ||
-                     mp_write_tree_json(devnull, t, r.sources, &opt) != 0 ||
-                     mp_write_tree_folded(devnull, t, &opt) != 0;
+            failed = mp_write_process_tree_text(devnull, t, r.sources, &opt) != 0 ||
+                     mp_write_process_tree_json(devnull, t, r.sources, &opt) != 0 ||
+                     mp_write_process_tree_folded(devnull, t, &opt) != 0;
         if (failed && round == 0)
             abort();
         opt.top_lines = opt.max_tables = opt.top_processes = 0;
         opt.precision = 9;
         opt.stable = !opt.stable;
     }
-    mp_loaded_tree_free(&r);
+    mp_loaded_process_tree_free(&r);
     return 0;
 }

@@ -57,7 +57,7 @@ static char *write_loaded(const struct mp_loaded_report *r, enum what what, size
 /* Every picture and export of a loaded report's images, each weight: they
  * must not fail (or crash: the suite also runs under ASan) on whatever
  * loads. */
-static void every_picture(const struct mp_loaded_tree *r)
+static void every_picture(const struct mp_loaded_process_tree *r)
 {
     FILE *null = fopen("/dev/null", "w");
     ck_assert_ptr_nonnull(null);
@@ -82,7 +82,7 @@ static void every_picture(const struct mp_loaded_tree *r)
 }
 
 /* The same for a report loaded as a tree (either schema). */
-static char *write_loaded_tree(const struct mp_loaded_tree *r, enum what what, size_t *len)
+static char *write_loaded_tree(const struct mp_loaded_process_tree *r, enum what what, size_t *len)
 {
     char *buf = NULL;
     size_t n = 0;
@@ -94,16 +94,16 @@ static char *write_loaded_tree(const struct mp_loaded_tree *r, enum what what, s
     if (what == AS_TEXT_ALL)
         opt.show = MP_VIEWS_ALL;
     int text = what == AS_TEXT || what == AS_TEXT_ALL;
-    const struct mp_tree *t = &r->tree;
+    const struct mp_process_tree *t = &r->tree;
     int rc;
     if (r->schema == 1)
         rc = what == AS_JSON ? mp_write_json(f, t->procs[0].profile, t->procs[0].run, r->sources, &opt)
              : text          ? mp_write_text(f, t->procs[0].profile, t->procs[0].run, r->sources, &opt)
                              : mp_write_folded(f, t->procs[0].profile, &opt);
     else
-        rc = what == AS_JSON ? mp_write_tree_json(f, t, r->sources, &opt)
-             : text          ? mp_write_tree_text(f, t, r->sources, &opt)
-                             : mp_write_tree_folded(f, t, &opt);
+        rc = what == AS_JSON ? mp_write_process_tree_json(f, t, r->sources, &opt)
+             : text          ? mp_write_process_tree_text(f, t, r->sources, &opt)
+                             : mp_write_process_tree_folded(f, t, &opt);
     ck_assert_int_eq(rc, 0);
     ck_assert_int_eq(fclose(f), 0);
     if (len)
@@ -351,14 +351,14 @@ static char *variant(const char *from, const char *to)
  * takes both schemas. */
 static void expect_error_len(const char *data, size_t len, const char *expected)
 {
-    struct mp_loaded_tree r;
+    struct mp_loaded_process_tree r;
     char err[1024];
     memset(err, 'x', sizeof err);
-    ck_assert_int_eq(mp_load_tree_buffer(data, len, "t.json", &r, err, sizeof err), -1);
+    ck_assert_int_eq(mp_load_process_tree_buffer(data, len, "t.json", &r, err, sizeof err), -1);
     ck_assert_ptr_null(r.profiles);
     ck_assert_uint_eq(r.tree.n, 0);
     ck_assert_str_eq(err, expected);
-    mp_loaded_tree_free(&r); /* harmless after a failure */
+    mp_loaded_process_tree_free(&r); /* harmless after a failure */
 }
 
 static void expect_error(const char *data, const char *expected)
@@ -889,9 +889,9 @@ START_TEST(fuzz_corpus_replays)
         char *data = read_file(path, &len);
         ck_assert_ptr_nonnull(data);
         files++;
-        struct mp_loaded_tree r;
+        struct mp_loaded_process_tree r;
         char err[1024];
-        if (mp_load_tree_buffer(data, len, e->d_name, &r, err, sizeof err) != 0) {
+        if (mp_load_process_tree_buffer(data, len, e->d_name, &r, err, sizeof err) != 0) {
             ck_assert_msg(err[0] && !strchr(err, '\n'), "%s: error is not one line: %s", e->d_name, err);
             ck_assert_msg(strncmp(err, e->d_name, strlen(e->d_name)) == 0, "%s: error does not name it: %s",
                           e->d_name, err);
@@ -911,15 +911,15 @@ START_TEST(fuzz_corpus_replays)
             ck_assert_msg(n == len && memcmp(json, data, len) == 0, "%s does not round-trip", e->d_name);
         }
         /* Anything that loads is a fixed point once written again. */
-        struct mp_loaded_tree r2;
-        ck_assert_msg(mp_load_tree_buffer(json, n, e->d_name, &r2, err, sizeof err) == 0, "%s written again: %s",
+        struct mp_loaded_process_tree r2;
+        ck_assert_msg(mp_load_process_tree_buffer(json, n, e->d_name, &r2, err, sizeof err) == 0, "%s written again: %s",
                       e->d_name, err);
         char *json2 = write_loaded_tree(&r2, AS_JSON, NULL);
         assert_same(e->d_name, json, json2);
         free(json2);
         free(json);
-        mp_loaded_tree_free(&r2);
-        mp_loaded_tree_free(&r);
+        mp_loaded_process_tree_free(&r2);
+        mp_loaded_process_tree_free(&r);
         free(data);
     }
     closedir(d);

@@ -36,7 +36,7 @@ static void free_tree_owned(struct tree_owned *o)
     free(o);
 }
 
-void mp_loaded_tree_free(struct mp_loaded_tree *t)
+void mp_loaded_process_tree_free(struct mp_loaded_process_tree *t)
 {
     if (!t)
         return;
@@ -50,11 +50,11 @@ void mp_loaded_tree_free(struct mp_loaded_tree *t)
     memset(t, 0, sizeof *t);
 }
 
-static int alloc_images(struct loader *L, struct mp_loaded_tree *out, struct tree_owned *own, size_t n)
+static int alloc_images(struct loader *L, struct mp_loaded_process_tree *out, struct tree_owned *own, size_t n)
 {
     out->profiles = calloc(n, sizeof *out->profiles);
     out->runs = calloc(n, sizeof *out->runs);
-    struct mp_tree_process *procs = calloc(n, sizeof *procs);
+    struct mp_process_image *procs = calloc(n, sizeof *procs);
     own->procs = calloc(n, sizeof *own->procs);
     out->tree.procs = procs;
     if (!out->profiles || !out->runs || !procs || !own->procs)
@@ -142,7 +142,7 @@ static int load_place(struct loader *L, json_t *obj, int id, int stable, struct 
 
 /* "tree": the totals the writers derive again, the sampled total RSS they
  * cannot; events lost that no image owns. */
-static int load_tree_fields(struct loader *L, json_t *root, struct mp_loaded_tree *out)
+static int load_tree_fields(struct loader *L, json_t *root, struct mp_loaded_process_tree *out)
 {
     json_t *t;
     if (jl_get_typed(L, root, "tree", 0, 0, &t))
@@ -195,7 +195,7 @@ static int load_tree_fields(struct loader *L, json_t *root, struct mp_loaded_tre
     return 0;
 }
 
-static int load_tree_warnings(struct loader *L, json_t *root, struct tree_owned *own, struct mp_tree *tree)
+static int load_tree_warnings(struct loader *L, json_t *root, struct tree_owned *own, struct mp_process_tree *tree)
 {
     json_t *w;
     if (jl_get_typed(L, root, "warnings", 1, 0, &w))
@@ -222,7 +222,7 @@ static int load_tree_warnings(struct loader *L, json_t *root, struct tree_owned 
 }
 
 /* Depths and the target's last image, from the links. */
-static void derive(struct mp_loaded_tree *out)
+static void derive(struct mp_loaded_process_tree *out)
 {
     struct mp_report_run *runs = out->runs;
     size_t n = out->tree.n, last = 0;
@@ -242,7 +242,7 @@ static void derive(struct mp_loaded_tree *out)
     out->tree.top_last = last;
 }
 
-static int load_tree_root(struct loader *L, json_t *root, struct mp_loaded_tree *out, struct tree_owned *own)
+static int load_tree_root(struct loader *L, json_t *root, struct mp_loaded_process_tree *out, struct tree_owned *own)
 {
     long long schema;
     if (jl_check_root(L, root, &schema))
@@ -278,7 +278,7 @@ static int load_tree_root(struct loader *L, json_t *root, struct mp_loaded_tree 
             return jl_fail(L, "expected an object, found %s", jl_type_name(obj));
         int stable;
         own->n = i + 1;
-        out->tree.n = i + 1; /* what mp_loaded_tree_free frees */
+        out->tree.n = i + 1; /* what mp_loaded_process_tree_free frees */
         if (jl_load_process(L, obj, &out->profiles[i], &out->runs[i], &own->procs[i], &stable))
             return -1;
         if (stable != out->stable) {
@@ -288,7 +288,7 @@ static int load_tree_root(struct loader *L, json_t *root, struct mp_loaded_tree 
         }
         if (load_place(L, obj, (int)i + 1, stable, &out->runs[i]))
             return -1;
-        struct mp_tree_process *tp = (struct mp_tree_process *)&out->tree.procs[i];
+        struct mp_process_image *tp = (struct mp_process_image *)&out->tree.procs[i];
         tp->profile = out->profiles[i];
         tp->run = &out->runs[i];
         jl_leave(L);
@@ -300,8 +300,8 @@ static int load_tree_root(struct loader *L, json_t *root, struct mp_loaded_tree 
     return 0;
 }
 
-int mp_load_tree_buffer(const char *data, size_t len, const char *name, struct mp_loaded_tree *out, char *err,
-                        size_t errlen)
+int mp_load_process_tree_buffer(const char *data, size_t len, const char *name, struct mp_loaded_process_tree *out,
+                                char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     char dummy[1];
@@ -322,14 +322,14 @@ int mp_load_tree_buffer(const char *data, size_t len, const char *name, struct m
     json_decref(root);
     jl_reset_object_state(&L);
     if (rc == 0 && out->schema == 1) { /* a tree of one: the single-process writers */
-        struct mp_tree_process *tp = (struct mp_tree_process *)&out->tree.procs[0];
+        struct mp_process_image *tp = (struct mp_process_image *)&out->tree.procs[0];
         tp->profile = out->profiles[0];
         tp->run = &out->runs[0];
     }
     if (rc != 0) {
         if (!err[0])
             snprintf(err, errlen, "%s: cannot load the report", name);
-        mp_loaded_tree_free(out);
+        mp_loaded_process_tree_free(out);
         jl_one_line(err, errlen);
         return -1;
     }
@@ -338,10 +338,10 @@ int mp_load_tree_buffer(const char *data, size_t len, const char *name, struct m
 
 static int load_tree_buffer(const char *data, size_t len, const char *name, void *out, char *err, size_t errlen)
 {
-    return mp_load_tree_buffer(data, len, name, out, err, errlen);
+    return mp_load_process_tree_buffer(data, len, name, out, err, errlen);
 }
 
-int mp_load_tree(const char *path, struct mp_loaded_tree *out, char *err, size_t errlen)
+int mp_load_process_tree(const char *path, struct mp_loaded_process_tree *out, char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     return jl_load_path(path, load_tree_buffer, out, err, errlen);

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void write_tree_summary(FILE *out, const struct mp_tree *t, const struct mp_report_options *opt)
+static void write_tree_summary(FILE *out, const struct mp_process_tree *t, const struct mp_report_options *opt)
 {
     uint64_t calls = 0, bytes = 0, frees = 0, freed = 0, leaked = 0, blocks = 0, lost = t->events_lost;
     int peak_id = 0, rss_id = 0, profiled = 0;
@@ -64,8 +64,8 @@ static void write_tree_summary(FILE *out, const struct mp_tree *t, const struct 
                 t->total_rss_bytes, t->total_rss_seconds, t->total_rss_processes);
 }
 
-int mp_write_tree_json(FILE *out, const struct mp_tree *t, const struct mp_sources *src,
-                       const struct mp_report_options *opt)
+int mp_write_process_tree_json(FILE *out, const struct mp_process_tree *t, const struct mp_sources *src,
+                               const struct mp_report_options *opt)
 {
     if (!t->n)
         return -1;
@@ -108,7 +108,7 @@ static void process_frame(char *buf, size_t len, const struct mp_report_run *run
             *c = ' ';
 }
 
-int mp_write_tree_folded(FILE *out, const struct mp_tree *t, const struct mp_report_options *opt)
+int mp_write_process_tree_folded(FILE *out, const struct mp_process_tree *t, const struct mp_report_options *opt)
 {
     for (size_t i = 0; i < t->n; i++) {
         char frame[256];

@@ -1,6 +1,6 @@
-/* memprof: pairing the images of two process trees (tree_pairs.h). */
+/* memprof: pairing the images of two process trees (process_pairs.h). */
 #define _GNU_SOURCE
-#include "tree_pairs.h"
+#include "process_pairs.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -84,14 +84,14 @@ static void pair_by(char **old_keys, size_t n_old, char **new_keys, size_t n_new
     }
 }
 
-int mp_tree_pairs(const struct mp_report_run *const *old_runs, size_t n_old,
-                  const struct mp_report_run *const *new_runs, size_t n_new, struct mp_tree_pair **out,
-                  size_t *n_out)
+int mp_process_pairs(const struct mp_report_run *const *old_runs, size_t n_old,
+                     const struct mp_report_run *const *new_runs, size_t n_new, struct mp_process_pair **out,
+                     size_t *n_out)
 {
     struct keys ko = { 0 }, kn = { 0 };
     long *old_of_new = malloc((n_new ? n_new : 1) * sizeof *old_of_new);
     long *new_of_old = malloc((n_old ? n_old : 1) * sizeof *new_of_old);
-    struct mp_tree_pair *pairs = calloc(n_old + n_new + 1, sizeof *pairs);
+    struct mp_process_pair *pairs = calloc(n_old + n_new + 1, sizeof *pairs);
     int rc = -1;
     if (!old_of_new || !new_of_old || !pairs || make_keys(old_runs, n_old, &ko) || make_keys(new_runs, n_new, &kn))
         goto out;
@@ -104,10 +104,10 @@ int mp_tree_pairs(const struct mp_report_run *const *old_runs, size_t n_old,
     pair_by(ko.prog, n_old, kn.prog, n_new, old_of_new, new_of_old);
     size_t n = 0;
     for (size_t j = 0; j < n_new; j++)
-        pairs[n++] = (struct mp_tree_pair){ old_of_new[j], (long)j };
+        pairs[n++] = (struct mp_process_pair){ old_of_new[j], (long)j };
     for (size_t i = 0; i < n_old; i++)
         if (new_of_old[i] < 0)
-            pairs[n++] = (struct mp_tree_pair){ (long)i, -1 };
+            pairs[n++] = (struct mp_process_pair){ (long)i, -1 };
     *out = pairs;
     *n_out = n;
     pairs = NULL;

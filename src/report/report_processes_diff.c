@@ -2,8 +2,8 @@
  * reports): a table of the paired images (OLD's number, NEW's, peak heap and
  * allocations with their changes, the command), then, for each pair whose
  * numbers changed, the one-process comparison (mp_diff_write).  Images only
- * in NEW are "new", only in OLD "gone".  The pairing is profile/tree_pairs.h's. */
-#include "report_tree_diff.h"
+ * in NEW are "new", only in OLD "gone".  The pairing is profile/process_pairs.h's. */
+#include "report_processes_diff.h"
 #include "format.h"
 
 #include <inttypes.h>
@@ -47,9 +47,9 @@ static void change(char *buf, size_t len, uint64_t o, uint64_t n, int size, int 
     snprintf(buf, len, "%s (%c%s)", v, n < o ? '-' : '+', c);
 }
 
-int mp_tree_diff_write(FILE *out, const struct mp_tree *old_t, const struct mp_tree *new_t,
-                       const struct mp_tree_pair *pairs, size_t n_pairs, struct mp_diff *const *diffs,
-                       const struct mp_diff_options *opt)
+int mp_process_tree_diff_write(FILE *out, const struct mp_process_tree *old_t, const struct mp_process_tree *new_t,
+                               const struct mp_process_pair *pairs, size_t n_pairs, struct mp_diff *const *diffs,
+                               const struct mp_diff_options *opt)
 {
     int precision = opt ? opt->precision : 1;
     if (opt && opt->old_name && opt->new_name)
@@ -65,9 +65,9 @@ int mp_tree_diff_write(FILE *out, const struct mp_tree *old_t, const struct mp_t
             old_t->n, old_t->n == 1 ? "" : "s", new_t->n, paired);
     fprintf(out, "%5s %5s  %-26s %-20s  %s\n", "old", "new", "peak heap", "allocations", "command");
     for (size_t k = 0; k < n_pairs; k++) {
-        const struct mp_tree_pair *p = &pairs[k];
-        const struct mp_tree_process *op = p->old_index >= 0 ? &old_t->procs[p->old_index] : NULL;
-        const struct mp_tree_process *np = p->new_index >= 0 ? &new_t->procs[p->new_index] : NULL;
+        const struct mp_process_pair *p = &pairs[k];
+        const struct mp_process_image *op = p->old_index >= 0 ? &old_t->procs[p->old_index] : NULL;
+        const struct mp_process_image *np = p->new_index >= 0 ? &new_t->procs[p->new_index] : NULL;
         char o_id[16] = "-", n_id[16] = "-", heap[128], calls[128];
         if (op)
             snprintf(o_id, sizeof o_id, "#%d", op->run->tree_id);
@@ -95,7 +95,7 @@ int mp_tree_diff_write(FILE *out, const struct mp_tree *old_t, const struct mp_t
     struct mp_diff_options section = { .old_name = NULL, .new_name = NULL, .precision = precision,
                                        .top_lines = opt ? opt->top_lines : 10 };
     for (size_t k = 0; k < n_pairs; k++) {
-        const struct mp_tree_pair *p = &pairs[k];
+        const struct mp_process_pair *p = &pairs[k];
         if (p->old_index < 0 || p->new_index < 0 || !pair_changed(diffs[k]))
             continue;
         const struct mp_report_run *o = old_t->procs[p->old_index].run, *n = new_t->procs[p->new_index].run;

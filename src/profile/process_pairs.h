@@ -14,15 +14,15 @@
 #include <stddef.h>
 #include "memprof/run.h"
 
-struct mp_tree_pair {
+struct mp_process_pair {
     long old_index, new_index;   /* positions in the arrays given; -1: none (new or gone) */
 };
 
 /* runs in tree order (tree_id = position + 1, links as run.h says).  The
  * pairs: NEW's images in tree order (paired or new), then OLD's gone ones.
  * 0, or -1 on ENOMEM. */
-int mp_tree_pairs(const struct mp_report_run *const *old_runs, size_t n_old,
-                  const struct mp_report_run *const *new_runs, size_t n_new, struct mp_tree_pair **out,
-                  size_t *n_out);
+int mp_process_pairs(const struct mp_report_run *const *old_runs, size_t n_old,
+                     const struct mp_report_run *const *new_runs, size_t n_new, struct mp_process_pair **out,
+                     size_t *n_out);
 
 #endif

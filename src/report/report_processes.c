@@ -8,7 +8,7 @@
 #define _GNU_SOURCE
 #include "memprof/report.h"
 #include "format.h"
-#include "report_tree.h"
+#include "report_processes.h"
 
 #include <inttypes.h>
 #include <signal.h>
@@ -47,7 +47,7 @@ static void write_end(FILE *out, const struct mp_report_run *run)
         fprintf(out, "exit status %d", run->exit_code);
 }
 
-void mp_text_tree_section_header(FILE *out, const struct mp_report_run *run, const struct mp_report_options *opt)
+void mp_text_process_section_header(FILE *out, const struct mp_report_run *run, const struct mp_report_options *opt)
 {
     fprintf(out, "\n=== Process #%d: ", run->tree_id);
     write_command(out, run->command, 0);
@@ -79,7 +79,7 @@ static int by_rank(const void *a, const void *b)
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
-size_t mp_tree_sections(const struct mp_tree *t, size_t top_processes, unsigned char *shown)
+size_t mp_process_sections(const struct mp_process_tree *t, size_t top_processes, unsigned char *shown)
 {
     struct rank *r = calloc(t->n ? t->n : 1, sizeof *r);
     size_t n = 0;
@@ -132,7 +132,7 @@ static void write_ended(char *buf, size_t len, const struct mp_report_run *run)
         snprintf(buf, len, "exit %d", run->exit_code);
 }
 
-static void write_table(FILE *out, const struct mp_tree *t, const struct mp_report_options *opt)
+static void write_table(FILE *out, const struct mp_process_tree *t, const struct mp_report_options *opt)
 {
     fprintf(out, "\nProcess tree: %zu program image%s\n", t->n, t->n == 1 ? "" : "s");
     fprintf(out, "%5s  %-9s", "#", "from");
@@ -187,7 +187,7 @@ static void write_table(FILE *out, const struct mp_tree *t, const struct mp_repo
     }
 }
 
-static void write_totals(FILE *out, const struct mp_tree *t, const struct mp_report_options *opt)
+static void write_totals(FILE *out, const struct mp_process_tree *t, const struct mp_report_options *opt)
 {
     uint64_t calls = 0, bytes = 0, leaked = 0, blocks = 0;
     size_t peak_i = t->n, rss_i = t->n;
@@ -238,7 +238,7 @@ static void write_totals(FILE *out, const struct mp_tree *t, const struct mp_rep
     }
 }
 
-static void write_tree_notes(FILE *out, const struct mp_tree *t)
+static void write_tree_notes(FILE *out, const struct mp_process_tree *t)
 {
     if (!t->n_warnings && !t->events_lost)
         return;
@@ -252,8 +252,8 @@ static void write_tree_notes(FILE *out, const struct mp_tree *t)
         fprintf(out, "  %s\n", t->warnings[i]);
 }
 
-int mp_write_tree_text(FILE *out, const struct mp_tree *t, const struct mp_sources *src,
-                       const struct mp_report_options *opt)
+int mp_write_process_tree_text(FILE *out, const struct mp_process_tree *t, const struct mp_sources *src,
+                               const struct mp_report_options *opt)
 {
     if (!t->n)
         return -1;
@@ -274,7 +274,7 @@ int mp_write_tree_text(FILE *out, const struct mp_tree *t, const struct mp_sourc
     unsigned char *shown = malloc(t->n);
     if (!shown)
         return -1;
-    size_t n_shown = mp_tree_sections(t, opt->top_processes, shown);
+    size_t n_shown = mp_process_sections(t, opt->top_processes, shown);
     int rc = 0;
     for (size_t i = 0; i < t->n && rc == 0; i++)
         if (shown[i])
