@@ -73,6 +73,20 @@ static const char *find_agent(char *buf, size_t len)
 
 /* environ plus LD_PRELOAD=agent (ahead of any existing one), the ring fd,
  * and the ring's path through /proc for processes that closed that fd. */
+/* Slashes that make "/proc/PID" as long whatever PID is (/proc takes no
+ * leading zeros): programs copy their environment (make keeps each variable,
+ * shells export it), so a length that followed memprof's pid would change
+ * their heap by a byte or two between runs, and --stable reports with it. */
+static int pid_pad(int pid)
+{
+    int digits = 1;
+    while (pid >= 10) {
+        pid /= 10;
+        digits++;
+    }
+    return digits < 10 ? 10 - digits : 0;
+}
+
 static char **target_environment(const char *agent, int ring_fd)
 {
     size_t n = 0;
@@ -92,7 +106,8 @@ static char **target_environment(const char *agent, int ring_fd)
     if (asprintf(&env[o++], "LD_PRELOAD=%s%s%s", agent, old_preload && *old_preload ? ":" : "",
                  old_preload ? old_preload : "") < 0 ||
         asprintf(&env[o++], "MEMPROF_RING_FD=%d", ring_fd) < 0 ||
-        asprintf(&env[o++], "MEMPROF_RING_PATH=/proc/%d/fd/%d", (int)getpid(), ring_fd) < 0)
+        asprintf(&env[o++], "MEMPROF_RING_PATH=/proc/%.*s%d/fd/%d", pid_pad((int)getpid()), "//////////",
+                 (int)getpid(), ring_fd) < 0)
         return NULL;
     env[o] = NULL;
     return env;

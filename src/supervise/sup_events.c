@@ -79,6 +79,25 @@ static void child_ready(struct mp_sup *sup, pid_t parent, pid_t child, int kind,
     ptrace(PTRACE_DETACH, child, 0, 0);
 }
 
+/* Waits up to a second for a new child's first stop: 1 stopped, 0 it
+ * ended first (killed), -1 not yet. */
+static int first_stop_of(pid_t child)
+{
+    for (int round = 0; round < 2000; round++) {
+        int status;
+        pid_t w = waitpid(child, &status, __WALL | WNOHANG);
+        if (w == child)
+            return WIFSTOPPED(status) ? 1 : 0;
+        if (w < 0 && errno != EINTR)
+            return 0;
+        if (round >= 20) { /* it has not run yet: let it */
+            struct timespec nap = { 0, 500 * 1000 };
+            nanosleep(&nap, NULL);
+        }
+    }
+    return -1;
+}
+
 static void on_new_task(struct mp_sup *sup, pid_t parent, pid_t child, int event)
 {
     if (event == PTRACE_EVENT_CLONE && mp_tgid_of(child) == parent) {
@@ -89,7 +108,18 @@ static void on_new_task(struct mp_sup *sup, pid_t parent, pid_t child, int event
      * breakpoints must then stay in place for the parent */
     int kind = event == PTRACE_EVENT_FORK ? MP_CHILD_FORK : MP_CHILD_SHARED_MM;
     uint64_t order = ++sup->order;
-    if (mp_tracees_announce(&sup->tracees, child, parent, kind, order))
+    if (mp_tracees_announce(&sup->tracees, child, parent, kind, order)) {
+        child_ready(sup, parent, child, kind, order);
+        return;
+    }
+    /* Its first stop is due at once: take it now, while the parent waits at
+     * its event, since the parent may end right after (a double fork) and
+     * whether and how the child is followed depends on the parent. */
+    int first = first_stop_of(child);
+    if (first < 0)
+        return; /* late: handled when it comes (mp_handle_stop) */
+    pid_t p;
+    if (mp_tracees_child_stopped(&sup->tracees, child, &p, &kind, &order) && first > 0)
         child_ready(sup, parent, child, kind, order);
 }
 

@@ -385,6 +385,25 @@ START_TEST(exec_chain)
 }
 END_TEST
 
+/* A program that closes every inherited fd (as daemons and some shells do)
+ * and then execs: the new image's agent finds the ring through /proc. */
+START_TEST(ring_found_after_fds_closed)
+{
+    char *args[] = { (char *)tree_fixture(), "closefds", "3000", NULL };
+    struct tree_run r;
+    run_tree(&r, "tree_closefds", args, 120);
+    ck_assert_msg(r.o.status == 6, "status %d\n%.2000s", r.o.status, r.o.err);
+    ck_assert_str_eq(r.o.out, "leaf 3000\n");
+    ck_assert_uint_eq(n_procs(&r), 2);
+    struct problems pr = { .len = 0 };
+    expect_heap(&pr, proc(&r, 0), "closefds", (struct heap){ 1, 77, 0, 77, 1, 77 });
+    expect_heap(&pr, proc(&r, 1), "leaf after closefds", leaf_numbers(3000));
+    CHECK_PROBLEMS(pr);
+    ck_assert_str_eq(json_string_value(json_object_get(json_object_get(proc(&r, 1), "summary"), "engine")), "agent");
+    tree_run_free(&r);
+}
+END_TEST
+
 START_TEST(daemon_is_waited_for)
 {
     char file[4096];
@@ -813,6 +832,7 @@ int main(void)
     tcase_add_test(tc, vfork_exec_and_posix_spawn);
     tcase_add_test(tc, shell_pipeline);
     tcase_add_test(tc, exec_chain);
+    tcase_add_test(tc, ring_found_after_fds_closed);
     tcase_add_test(tc, daemon_is_waited_for);
     tcase_add_test(tc, daemon_is_let_go);
     tcase_add_test(tc, sigterm_stops_waiting);
