@@ -461,46 +461,46 @@ void jl_free_owned(struct jl_owned *own)
     }
 }
 
-static int load_buffer(const char *data, size_t len, const char *name, struct mp_loaded_report *out, char *err,
-                       size_t errlen)
+void jl_begin(struct loader *L, const char *data, size_t len, const char *name, char *err, size_t errlen)
 {
-    memset(out, 0, sizeof *out);
-    char dummy[1];
-    if (!err || errlen == 0) {
-        err = dummy;
-        errlen = sizeof dummy;
-    }
-    err[0] = '\0';
-    if (!name)
-        name = "(report)";
-    struct loader L = { .name = name, .data = data, .len = len, .err = err, .errlen = errlen, .show_path = 1 };
-    json_t *root = jl_parse(&L);
-    if (!root)
-        return -1;
-    struct jl_owned *own = calloc(1, sizeof *own);
-    int rc = own ? load_root(&L, root, out, own) : jl_oom(&L);
-    json_decref(root);
-    jl_reset_object_state(&L);
-    if (rc != 0) {
-        if (!err[0])
-            snprintf(err, errlen, "%s: cannot load the report", name);
-        jl_free_owned(own);
-        mp_sources_free(out->sources);
-        mp_profile_free(out->profile);
-        memset(out, 0, sizeof *out);
-        return -1;
-    }
-    out->owned = own;
-    return 0;
+    memset(L, 0, sizeof *L);
+    L->name = name ? name : "(report)";
+    L->data = data;
+    L->len = len;
+    L->err = err && errlen ? err : L->no_err;
+    L->errlen = err && errlen ? errlen : sizeof L->no_err;
+    L->err[0] = '\0';
+    L->show_path = 1;
+}
+
+void jl_end_failed(struct loader *L)
+{
+    if (!L->err[0])
+        snprintf(L->err, L->errlen, "%s: cannot load the report", L->name);
+    jl_one_line(L->err, L->errlen);
 }
 
 int mp_load_report_buffer(const char *data, size_t len, const char *name, struct mp_loaded_report *out, char *err,
                           size_t errlen)
 {
-    int rc = load_buffer(data, len, name, out, err, errlen);
-    if (rc != 0 && err && errlen)
-        jl_one_line(err, errlen);
-    return rc;
+    memset(out, 0, sizeof *out);
+    struct loader L;
+    jl_begin(&L, data, len, name, err, errlen);
+    json_t *root = jl_parse(&L);
+    struct jl_owned *own = root ? calloc(1, sizeof *own) : NULL;
+    int rc = !root ? -1 : own ? load_root(&L, root, out, own) : jl_oom(&L);
+    json_decref(root);
+    jl_reset_object_state(&L);
+    if (rc != 0) {
+        jl_free_owned(own);
+        mp_sources_free(out->sources);
+        mp_profile_free(out->profile);
+        memset(out, 0, sizeof *out);
+        jl_end_failed(&L);
+        return -1;
+    }
+    out->owned = own;
+    return 0;
 }
 
 /* The whole file (or standard input), at most MAX_REPORT_BYTES + 1 bytes. */

@@ -29,6 +29,7 @@ struct loader {
     size_t len;
     char *err;
     size_t errlen;
+    char no_err[1];      /* err when the caller gave none */
     int failed;
     struct path_part path[MAX_PATH];
     int depth;
@@ -69,6 +70,11 @@ void jl_clear_owned(struct jl_owned *own);
 void jl_free_owned(struct jl_owned *own);
 /* The text parsed by jansson (size and NUL bytes checked first); NULL with
  * the error written. */
+/* A loader over data, named name ("(report)" when NULL), its message in
+ * err (nowhere when err is NULL or errlen 0), emptied. */
+void jl_begin(struct loader *L, const char *data, size_t len, const char *name, char *err, size_t errlen);
+/* A load failed: its message (a general one if none was said) on one line. */
+void jl_end_failed(struct loader *L);
 json_t *jl_parse(struct loader *L);
 /* "schema": a number this memprof reads (1 or 2). */
 int jl_check_schema(struct loader *L, json_t *obj, long long *schema);

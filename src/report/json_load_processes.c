@@ -304,15 +304,8 @@ int mp_load_process_tree_buffer(const char *data, size_t len, const char *name, 
                                 char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    char dummy[1];
-    if (!err || errlen == 0) {
-        err = dummy;
-        errlen = sizeof dummy;
-    }
-    err[0] = '\0';
-    if (!name)
-        name = "(report)";
-    struct loader L = { .name = name, .data = data, .len = len, .err = err, .errlen = errlen, .show_path = 1 };
+    struct loader L;
+    jl_begin(&L, data, len, name, err, errlen);
     json_t *root = jl_parse(&L);
     int rc = -1;
     struct tree_owned *own = calloc(1, sizeof *own);
@@ -327,10 +320,8 @@ int mp_load_process_tree_buffer(const char *data, size_t len, const char *name, 
         tp->run = &out->runs[0];
     }
     if (rc != 0) {
-        if (!err[0])
-            snprintf(err, errlen, "%s: cannot load the report", name);
         mp_loaded_process_tree_free(out);
-        jl_one_line(err, errlen);
+        jl_end_failed(&L);
         return -1;
     }
     return 0;

@@ -340,15 +340,20 @@ static void write_tree_fields(FILE *out, const struct mp_report_run *run, const 
         fprintf(out, ", \"start_seconds\": %.6f,", run->start_seconds);
 }
 
-void mp_json_write_command(FILE *out, char *const *command)
+void mp_json_write_strings(FILE *out, const char *const *strings, size_t n)
 {
     fputc('[', out);
-    for (size_t i = 0; command && command[i]; i++) {
+    for (size_t i = 0; i < n && strings[i]; i++) {
         if (i)
             fputs(", ", out);
-        mp_json_string(out, command[i]);
+        mp_json_string(out, strings[i]);
     }
     fputc(']', out);
+}
+
+void mp_json_write_command(FILE *out, char *const *command)
+{
+    mp_json_write_strings(out, (const char *const *)command, command ? SIZE_MAX : 0);
 }
 
 int mp_write_json(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
@@ -398,12 +403,8 @@ int mp_json_write_object(FILE *out, const struct mp_profile *p, const struct mp_
     fprintf(out, ",\n");
     mp_json_views(out, p, opt);
     write_folded(out, p, opt);
-    fprintf(out, ",\n  \"warnings\": [");
-    for (size_t i = 0; i < run->n_warnings; i++) {
-        fputs(i ? ", " : "", out);
-        mp_json_string(out, run->warnings[i]);
-    }
-    fprintf(out, "]");
+    fprintf(out, ",\n  \"warnings\": ");
+    mp_json_write_strings(out, run->warnings, run->n_warnings);
     if (run->line_profile) {
         struct mp_line_report_options lopt = { opt->cwd, opt->precision, (enum mp_lm_metric)opt->line_metric };
         fprintf(out, ",\n");

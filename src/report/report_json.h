@@ -10,6 +10,8 @@
 int mp_json_write_object(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                          const struct mp_sources *src, const struct mp_report_options *opt);
 
+/* n strings (fewer if a NULL comes first) as a JSON array. */
+void mp_json_write_strings(FILE *out, const char *const *strings, size_t n);
 /* argv as a JSON array of strings. */
 void mp_json_write_command(FILE *out, char *const *command);
 

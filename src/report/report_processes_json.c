@@ -81,12 +81,9 @@ int mp_write_process_tree_json(FILE *out, const struct mp_process_tree *t, const
         fprintf(out, "{\"code\": %d}", last->exit_code);
     fprintf(out, ",\n");
     write_tree_summary(out, t, opt);
-    fprintf(out, ",\n  \"warnings\": [");
-    for (size_t i = 0; i < t->n_warnings; i++) {
-        fputs(i ? ", " : "", out);
-        mp_json_string(out, t->warnings[i]);
-    }
-    fprintf(out, "],\n  \"processes\": [\n");
+    fprintf(out, ",\n  \"warnings\": ");
+    mp_json_write_strings(out, t->warnings, t->n_warnings);
+    fprintf(out, ",\n  \"processes\": [\n");
     for (size_t i = 0; i < t->n; i++) {
         if (mp_json_write_object(out, t->procs[i].profile, t->procs[i].run, src, opt) != 0)
             return -1;
