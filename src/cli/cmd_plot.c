@@ -101,19 +101,21 @@ int mp_cmd_plot(int argc, char **argv)
             return 1;
         }
     }
-    struct mp_loaded_report rep;
+    struct mp_loaded_process_tree rep;
     char err[1024];
-    if (mp_load_report(input, &rep, err, sizeof err) != 0) {
+    if (mp_load_process_tree(input, &rep, err, sizeof err) != 0) {
         fprintf(stderr, "memprof: %s\n", err);
         free(derived);
         return 1;
     }
+    /* a process tree's picture is its image with the highest peak heap */
+    size_t shown = mp_process_tree_picture_image(&rep.tree);
     const struct mp_sample *samples;
-    if (mp_profile_timeline(rep.profile, &samples) == 0) {
+    if (mp_profile_timeline(rep.tree.procs[shown].profile, &samples) == 0) {
         fprintf(stderr, "memprof: %s has no timeline to plot: %s\n", strcmp(input, "-") ? input : "<stdin>",
                 rep.stable ? "it was recorded with --stable, which leaves times out; record it again without"
                            : "no RSS sample was taken");
-        mp_loaded_report_free(&rep);
+        mp_loaded_process_tree_free(&rep);
         free(derived);
         return 1;
     }
@@ -121,15 +123,18 @@ int mp_cmd_plot(int argc, char **argv)
     FILE *out = output ? mp_cli_open_output(output) : stdout;
     int rc = 1;
     if (out) {
-        rc = mp_write_format(out, MP_FMT_SVG, rep.profile, &rep.run, rep.sources, &opt);
+        rc = mp_write_process_tree_format(out, MP_FMT_SVG, &rep.tree, rep.sources, &opt, &shown);
         rc |= mp_cli_close_output(out);
         if (rc)
             fprintf(stderr, "memprof: writing the picture failed: %s\n", strerror(errno));
-        else if (derived)
-            fprintf(stderr, "memprof: wrote %s\n", derived);
+        else {
+            mp_note_process_tree_format(MP_FMT_SVG, &rep.tree, shown);
+            if (derived)
+                fprintf(stderr, "memprof: wrote %s\n", derived);
+        }
         rc = rc ? 1 : 0;
     }
-    mp_loaded_report_free(&rep);
+    mp_loaded_process_tree_free(&rep);
     free(derived);
     return rc;
 }

@@ -212,8 +212,8 @@ int mp_cmd_report(int argc, char **argv)
     int rc = -1;
     if (out) {
         size_t shown;
-        rc = mp_write_tree_format(out, format, t, rep.sources, &opt, &shown);
-        mp_note_tree_format(format, t, shown);
+        rc = mp_write_process_tree_format(out, format, t, rep.sources, &opt, &shown);
+        mp_note_process_tree_format(format, t, shown);
         rc |= mp_cli_close_output(out);
         if (rc)
             fprintf(stderr, "memprof: writing the report failed: %s\n", strerror(errno));

@@ -51,9 +51,7 @@ int mp_write_format(FILE *out, enum mp_format f, const struct mp_profile *p, con
     }
 }
 
-/* The image a one-process format draws from a tree: the highest peak heap
- * (the first such in tree order). */
-static size_t picture_image(const struct mp_process_tree *t)
+size_t mp_process_tree_picture_image(const struct mp_process_tree *t)
 {
     size_t best = 0;
     for (size_t i = 1; i < t->n; i++)
@@ -63,7 +61,7 @@ static size_t picture_image(const struct mp_process_tree *t)
     return best;
 }
 
-int mp_write_tree_format(FILE *out, enum mp_format f, const struct mp_process_tree *t, const struct mp_sources *src,
+int mp_write_process_tree_format(FILE *out, enum mp_format f, const struct mp_process_tree *t, const struct mp_sources *src,
                          const struct mp_report_options *opt, size_t *shown)
 {
     *shown = t->n;
@@ -74,12 +72,12 @@ int mp_write_tree_format(FILE *out, enum mp_format f, const struct mp_process_tr
     case MP_FMT_JSON: return mp_write_process_tree_json(out, t, src, opt);
     case MP_FMT_FOLDED: return mp_write_process_tree_folded(out, t, opt);
     default:
-        *shown = picture_image(t);
+        *shown = mp_process_tree_picture_image(t);
         return mp_write_format(out, f, t->procs[*shown].profile, t->procs[*shown].run, src, opt);
     }
 }
 
-void mp_note_tree_format(enum mp_format f, const struct mp_process_tree *t, size_t shown)
+void mp_note_process_tree_format(enum mp_format f, const struct mp_process_tree *t, size_t shown)
 {
     if (shown >= t->n)
         return;

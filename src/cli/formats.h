@@ -29,11 +29,14 @@ int mp_write_format(FILE *out, enum mp_format f, const struct mp_profile *p, con
  * stacks; a one-process format (the pictures, massif, pprof, speedscope,
  * html) draws the image with the highest peak heap, and *shown is its index
  * (else t->n).  A tree of one image is written as one process. */
-int mp_write_tree_format(FILE *out, enum mp_format f, const struct mp_process_tree *t, const struct mp_sources *src,
+int mp_write_process_tree_format(FILE *out, enum mp_format f, const struct mp_process_tree *t, const struct mp_sources *src,
                          const struct mp_report_options *opt, size_t *shown);
+/* The image a one-process format draws from a tree: the highest peak heap
+ * (the first such in tree order). */
+size_t mp_process_tree_picture_image(const struct mp_process_tree *t);
 /* Says on stderr which image a one-process format showed (nothing when
  * shown is t->n). */
-void mp_note_tree_format(enum mp_format f, const struct mp_process_tree *t, size_t shown);
+void mp_note_process_tree_format(enum mp_format f, const struct mp_process_tree *t, size_t shown);
 
 /* --weight W and --frames F: 0, or -1 after a one-line error naming the
  * choices (and the usage line). */

@@ -129,9 +129,9 @@ static int write_reports(FILE *text_out, FILE *json_out, const struct mp_session
                          const struct mp_sources *src, const struct mp_report_options *ropt)
 {
     size_t shown;
-    int failed = mp_write_tree_format(text_out, MP_FMT_TABLE, &rep->tree, src, ropt, &shown) != 0;
+    int failed = mp_write_process_tree_format(text_out, MP_FMT_TABLE, &rep->tree, src, ropt, &shown) != 0;
     if (json_out) {
-        failed |= mp_write_tree_format(json_out, MP_FMT_JSON, &rep->tree, src, ropt, &shown) != 0;
+        failed |= mp_write_process_tree_format(json_out, MP_FMT_JSON, &rep->tree, src, ropt, &shown) != 0;
         failed |= mp_cli_close_output(json_out) != 0;
     }
     if (text_out != stderr)
@@ -316,12 +316,12 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < opt.n_exports; i++) {
         enum mp_format f = (enum mp_format)opt.exports[i].format;
         size_t shown;
-        int failed = mp_write_tree_format(export_out[i], f, &rep.tree, src, &ropt, &shown) != 0;
+        int failed = mp_write_process_tree_format(export_out[i], f, &rep.tree, src, &ropt, &shown) != 0;
         failed |= mp_cli_close_output(export_out[i]) != 0;
         if (failed)
             fprintf(stderr, "memprof: writing %s failed: %s\n", opt.exports[i].path, strerror(errno));
         else
-            mp_note_tree_format(f, &rep.tree, shown);
+            mp_note_process_tree_format(f, &rep.tree, shown);
         write_failed |= failed;
     }
     if (write_failed)

@@ -823,6 +823,73 @@ START_TEST(report_and_diff_read_trees)
 }
 END_TEST
 
+/* ---- pictures and exports of a tree ---- */
+
+/* The bytes of the folded lines whose first frame is `first`. */
+static uint64_t folded_bytes(const char *folded, const char *first)
+{
+    uint64_t sum = 0;
+    size_t n = strlen(first);
+    for (const char *l = folded; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
+        const char *end = strchr(l, '\n'), *sp = end ? end : l + strlen(l);
+        while (sp > l && sp[-1] != ' ')
+            sp--;
+        if (strncmp(l, first, n) == 0 && l[n] == ';')
+            sum += strtoull(sp, NULL, 10);
+    }
+    return sum;
+}
+
+/* Folded stacks hold every image; a one-process picture draws the image
+ * with the highest peak heap and says so; memprof plot draws the same. */
+START_TEST(pictures_of_a_tree)
+{
+    char folded[4200], svg[4200], flame[4200], plotted[4200];
+    snprintf(folded, sizeof folded, "%s/tree_pic.folded", test_tmp_dir());
+    snprintf(svg, sizeof svg, "%s/tree_pic.svg", test_tmp_dir());
+    snprintf(flame, sizeof flame, "%s/tree_pic_flame.svg", test_tmp_dir());
+    snprintf(plotted, sizeof plotted, "%s/tree_pic_plot.svg", test_tmp_dir());
+    char exp_folded[4300], exp_flame[4300];
+    snprintf(exp_folded, sizeof exp_folded, "folded=%s", folded);
+    snprintf(exp_flame, sizeof exp_flame, "flamegraph=%s", flame);
+    char *args[] = { "--export", exp_folded, "--svg", svg, "--export", exp_flame, (char *)tree_fixture(), "vfork",
+                     "1000", NULL };
+    struct tree_run r;
+    run_tree(&r, "tree_pic", args, 120);
+    ck_assert_msg(r.o.status == 0, "status %d\n%.2000s", r.o.status, r.o.err);
+    /* from tree.c: the parent mallocs 111; the leaf 1000 + 500 + 64, its peak 1500 */
+    char *text = read_file(folded, NULL);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_uint_eq(folded_bytes(text, "#1 tree"), 111);
+    ck_assert_uint_eq(folded_bytes(text, "#2 tree"), 1000 + 500 + 64);
+    free(text);
+    ck_assert_ptr_nonnull(strstr(r.o.err, "memprof: the svg output shows one process of the tree, #2 "));
+    ck_assert_ptr_nonnull(strstr(r.o.err, "memprof: the flamegraph output shows one process of the tree, #2 "));
+    ck_assert_ptr_null(strstr(r.o.err, "the folded output shows"));
+    text = read_file(flame, NULL);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_ptr_nonnull(strstr(text, "leaf"));
+    free(text);
+    /* memprof plot of the saved tree: the same picture, the same note */
+    char json[4200];
+    snprintf(json, sizeof json, "%s/tree_pic.json", test_tmp_dir());
+    char *plot[] = { (char *)memprof_path(), "plot", json, "-o", plotted, NULL };
+    struct run_output o;
+    ck_assert_int_eq(run_cmd(plot, NULL, NULL, 60, &o), 0);
+    ck_assert_msg(o.status == 0, "plot: %s", o.err);
+    ck_assert_ptr_nonnull(strstr(o.err, "memprof: the svg output shows one process of the tree, #2 "));
+    run_output_free(&o);
+    size_t n1, n2;
+    char *a = read_file(svg, &n1), *b = read_file(plotted, &n2);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    ck_assert_msg(n1 == n2 && memcmp(a, b, n1) == 0, "memprof plot of the tree differs from --svg");
+    free(a);
+    free(b);
+    tree_run_free(&r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("tree");
@@ -845,6 +912,7 @@ int main(void)
     tcase_add_test(tc, killed_child_does_not_hang);
     tcase_add_test(tc, limits_name_the_process);
     tcase_add_test(tc, report_and_diff_read_trees);
+    tcase_add_test(tc, pictures_of_a_tree);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
