@@ -323,6 +323,30 @@ START_TEST(vfork_exec_and_posix_spawn)
 }
 END_TEST
 
+/* clone() without CLONE_VM makes a process as fork does, but glibc's atfork
+ * handlers do not run in it: the agent still sees a new process (its pid
+ * page is wiped in the child) and its numbers are its own, not its
+ * parent's. */
+START_TEST(clone_child_is_its_own_process)
+{
+    struct problems pr = { .len = 0 };
+    struct tree_run r;
+    char *cl[] = { (char *)tree_fixture(), "clone", "3000", NULL };
+    run_tree(&r, "tree_clone", cl, 120);
+    ck_assert_msg(r.o.status == 0, "status %d\n%.2000s", r.o.status, r.o.err);
+    ck_assert_str_eq(r.o.out, "leaf 3000\n");
+    ck_assert_uint_eq(n_procs(&r), 2);
+    json_t *child = proc(&r, 1);
+    expect_heap(&pr, proc(&r, 0), "clone parent", (struct heap){ 1, 444, 1, 0, 0, 444 });
+    expect_heap(&pr, child, "clone child", leaf_numbers(3000));
+    ck_assert(json_is_true(json_object_get(child, "forked")));
+    ck_assert_int_eq(link_of(child, "parent"), 1);
+    ck_assert_int_eq(exit_code(child), 8);
+    CHECK_PROBLEMS(pr);
+    tree_run_free(&r);
+}
+END_TEST
+
 START_TEST(shell_pipeline)
 {
     char script[8192];
@@ -897,6 +921,7 @@ int main(void)
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, fork_storm);
     tcase_add_test(tc, vfork_exec_and_posix_spawn);
+    tcase_add_test(tc, clone_child_is_its_own_process);
     tcase_add_test(tc, shell_pipeline);
     tcase_add_test(tc, exec_chain);
     tcase_add_test(tc, ring_found_after_fds_closed);

@@ -84,11 +84,14 @@ __attribute__((noinline, cold)) static int wait_for_free_slot(struct mp_ring_rec
  * the record must be dropped (see wait_for_free_slot). */
 static inline struct mp_ring_record *reserve_slot(uint64_t *pos_out)
 {
+    uint32_t pid = *agent_pid_cell;
+    if (unlikely(pid == 0) && !(pid = agent_refresh_pid()))
+        return NULL; /* a clone() child memprof does not follow */
     uint64_t pos = atomic_fetch_add_explicit(&agent_ring->head, 1, memory_order_relaxed);
     struct mp_ring_record *slot = &agent_records[pos & agent_ring_mask];
     if (unlikely(atomic_load_explicit(&slot->seq, memory_order_acquire) != pos) && !wait_for_free_slot(slot, pos))
         return NULL;
-    atomic_store_explicit(&slot->claim_pid, agent_pid, memory_order_relaxed);
+    atomic_store_explicit(&slot->claim_pid, pid, memory_order_relaxed);
     atomic_store_explicit(&slot->claim, mp_ring_claim(pos, current_tid()), memory_order_release);
     *pos_out = pos;
     return slot;
@@ -104,7 +107,7 @@ static inline void fill_stackless(struct mp_ring_record *slot, enum mp_rec_kind 
 {
     slot->kind = kind;
     slot->tid = current_tid();
-    slot->pid = agent_pid;
+    slot->pid = *agent_pid_cell;
     slot->addr = (uint64_t)(uintptr_t)addr;
     slot->size = 0;
     slot->nframes = 0;
@@ -155,7 +158,7 @@ __attribute__((noinline)) void agent_record_stack(uint32_t kind, const void *add
     }
     slot->kind = kind;
     slot->tid = current_tid();
-    slot->pid = agent_pid;
+    slot->pid = *agent_pid_cell;
     slot->addr = (uint64_t)(uintptr_t)addr;
     slot->size = size;
     slot->nframes = (uint32_t)nframes;

@@ -39,7 +39,8 @@
 #include "agent_internal.h"
 
 _Atomic int agent_state = AGENT_UNINIT;
-uint32_t agent_pid;
+static uint32_t pid_fallback; /* without MADV_WIPEONFORK (Linux < 4.14) */
+volatile uint32_t *agent_pid_cell = &pid_fallback;
 struct mp_ring_header *agent_ring;
 struct mp_ring_record *agent_records;
 uint64_t agent_ring_mask;
@@ -310,7 +311,7 @@ static void find_allocator_text(void)
 /* pthread_atfork's child handler: a new process, with this thread only. */
 static void in_forked_child(void)
 {
-    agent_pid = (uint32_t)getpid();
+    *agent_pid_cell = (uint32_t)getpid();
     agent_tid = 0; /* the calling thread's cached tid was the parent's */
     if (atomic_load(&agent_state) != AGENT_ENABLED)
         return;
@@ -322,6 +323,26 @@ static void in_forked_child(void)
     agent_busy = 1;
     agent_post_hello();
     agent_busy = was_busy;
+}
+
+uint32_t agent_refresh_pid(void)
+{
+    in_forked_child(); /* what glibc's fork would have run */
+    return atomic_load(&agent_state) == AGENT_ENABLED ? *agent_pid_cell : 0;
+}
+
+/* The page that holds the pid, zeroed by the kernel in a fork child. */
+static void map_pid_cell(void)
+{
+    void *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED)
+        return;
+    if (madvise(page, 4096, MADV_WIPEONFORK) != 0) {
+        munmap(page, 4096);
+        return;
+    }
+    agent_pid_cell = page;
+    atomic_fetch_add(&agent_ring->agent_bytes, 4096);
 }
 
 /* The ring through MEMPROF_RING_FD, else through MEMPROF_RING_PATH (the
@@ -343,9 +364,11 @@ static int attach_any_ring(void)
 
 static int attach(void)
 {
-    agent_pid = (uint32_t)getpid();
+    *agent_pid_cell = (uint32_t)getpid();
     if (!attach_any_ring())
         return 0;
+    map_pid_cell();
+    *agent_pid_cell = (uint32_t)getpid();
     agent_own_text_count = text_ranges_of((uintptr_t)&attach, agent_own_text);
     agent_unwinder_text_count = text_ranges_of((uintptr_t)&unw_backtrace, agent_unwinder_text);
     find_allocator_text();

@@ -32,10 +32,15 @@ extern struct mp_ring_record *agent_records AGENT_HIDDEN;
 extern uint64_t agent_ring_mask AGENT_HIDDEN;
 
 /* The process the records are about, and the calling thread: cached (no
- * system call per record) and set again in a forked child.  A vfork child
- * shares them with its parent, whose memory it runs in: its records are
- * the parent's, which is what they are about. */
-extern uint32_t agent_pid AGENT_HIDDEN;
+ * system call per record) and set again in a forked child.  The pid lives
+ * in a page the kernel zeroes in a child made by fork or by clone() without
+ * CLONE_VM (MADV_WIPEONFORK): a child glibc's fork did not make (no atfork
+ * handlers) reads 0 and catches up (agent_refresh_pid: 0 when it is not a
+ * process memprof follows).  A vfork child shares them with its parent,
+ * whose memory it runs in: its records are the parent's, which is what
+ * they are about. */
+extern volatile uint32_t *agent_pid_cell AGENT_HIDDEN;
+uint32_t agent_refresh_pid(void) AGENT_HIDDEN;
 extern __thread uint32_t agent_tid AGENT_TLS;
 
 /* Writes an MP_REC_HELLO record: this process records from now on. */
