@@ -179,6 +179,40 @@ START_TEST(unclaimed_slot_goes_live_one_stays)
 }
 END_TEST
 
+/* A process held at its exit for good (mp_ring_reader_freeze_pid): a slot
+ * one of its threads claimed and never wrote goes at once, though the
+ * thread still exists, charged to that process; another process's stays. */
+START_TEST(frozen_process_slot_goes)
+{
+    struct mp_ring_reader *r = new_reader(8);
+    struct writer w = writer_of(r, 8);
+    struct seen *s = calloc(1, sizeof *s);
+    ck_assert_int_eq(mp_ring_reader_start(r, sink, s), 0);
+    uint32_t me = (uint32_t)syscall(SYS_gettid);
+    uint64_t other = reserve(&w, 1, 5151, me); /* a live thread of a running process */
+    commit(&w, reserve(&w, 1, 9, 1), 9, 8);
+    usleep(300 * 1000);
+    ck_assert_int_eq(atomic_load(&s->n), 0);
+    commit(&w, other, 5151, 5);
+    ck_assert_int_eq(wait_seen(s, 2), 2);
+    reserve(&w, 1, 4242, me); /* held at its exit: it will never write */
+    commit(&w, reserve(&w, 1, 9, 1), 9, 6);
+    usleep(300 * 1000);
+    ck_assert_int_eq(atomic_load(&s->n), 2);
+    mp_ring_reader_freeze_pid(r, 4242);
+    ck_assert_int_eq(wait_seen(s, 4), 4);
+    mp_ring_reader_freeze_pid(r, 0);
+    ck_assert_int_eq(s->ev[2].kind, MP_EV_LOST);
+    ck_assert_uint_eq(s->ev[2].pid, 4242);
+    ck_assert_uint_eq(s->ev[3].size, 6);
+    ck_assert_uint_eq(mp_ring_reader_revoked(r), 1);
+    mp_ring_reader_stop(r, NULL);
+    munmap(w.h, w.bytes);
+    mp_ring_reader_destroy(r);
+    free(s);
+}
+END_TEST
+
 /* A control message posted after some records and before others is handed
  * over between them, and its ticket says when. */
 START_TEST(controls_arrive_in_their_place)
@@ -273,6 +307,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, dead_writers_slot_is_revoked);
     tcase_add_test(tc, unclaimed_slot_goes_live_one_stays);
+    tcase_add_test(tc, frozen_process_slot_goes);
     tcase_add_test(tc, controls_arrive_in_their_place);
     tcase_add_test(tc, samples_and_lines_carry_their_pid);
     tcase_add_test(tc, skip_table_and_closed_flag);

@@ -134,6 +134,18 @@ static struct heap leaf_numbers(uint64_t size)
     return (struct heap){ 3, size + size / 2 + 64, 1, size / 2 + 64, 2, size + size / 2 };
 }
 
+/* leaf(): malloc(SIZE / 2) is lost when `sink` takes malloc(64), which
+ * stays reachable (memcheck says the same of each process, per pid) */
+static void expect_leaf_kinds(struct problems *pr, json_t *p, const char *what, uint64_t size)
+{
+    uint64_t d = summary_u64(p, "definitely_lost_bytes"), db = summary_u64(p, "definitely_lost_blocks"),
+             r = summary_u64(p, "still_reachable_bytes"), rb = summary_u64(p, "still_reachable_blocks");
+    if (d != size / 2 || db != 1 || r != 64 || rb != 1)
+        problem(pr, "%s: definitely lost %llu in %llu, still reachable %llu in %llu; want %llu in 1, 64 in 1", what,
+                (unsigned long long)d, (unsigned long long)db, (unsigned long long)r, (unsigned long long)rb,
+                (unsigned long long)(size / 2));
+}
+
 static void expect_heap(struct problems *pr, json_t *p, const char *what, struct heap want)
 {
     if (!p) {
@@ -299,6 +311,7 @@ START_TEST(vfork_exec_and_posix_spawn)
     json_t *parent = proc(&r, 0), *leaf = proc(&r, 1);
     expect_heap(&pr, parent, "vfork parent", (struct heap){ 1, 111, 1, 0, 0, 111 });
     expect_heap(&pr, leaf, "vfork+exec child", leaf_numbers(1000));
+    expect_leaf_kinds(&pr, leaf, "vfork+exec child", 1000);
     ck_assert_str_eq(arg(leaf, 1), "leaf");
     ck_assert_int_eq(exit_code(leaf), 3);
     ck_assert_int_eq(link_of(leaf, "parent"), 1);
@@ -339,6 +352,7 @@ START_TEST(clone_child_is_its_own_process)
     json_t *child = proc(&r, 1);
     expect_heap(&pr, proc(&r, 0), "clone parent", (struct heap){ 1, 444, 1, 0, 0, 444 });
     expect_heap(&pr, child, "clone child", leaf_numbers(3000));
+    expect_leaf_kinds(&pr, child, "clone child", 3000);
     ck_assert(json_is_true(json_object_get(child, "forked")));
     ck_assert_int_eq(link_of(child, "parent"), 1);
     ck_assert_int_eq(exit_code(child), 8);
