@@ -41,6 +41,9 @@ enum mp_event_kind {
                         memory it maps there (its event ring).  Not a heap event */
     MP_EV_LOST = 10, /* `size` events of process `pid` (0: unknown) were lost: their
                         writer died while recording.  Not a heap event */
+    MP_EV_MODMAP = 11,/* the target's modules changed (dlclose): the events before were made with
+                        the modules of then; a return address in code unmapped since may mean other
+                        code from now on (a library loaded where the closed one was) */
 };
 
 #define MP_EV_F_DONTUNMAP 1 /* MREMAP_DONTUNMAP: the old range stays mapped */

@@ -168,6 +168,10 @@ void mp_profile_free(struct mp_profile *p);
 void mp_profile_reset(struct mp_profile *p);
 /* Returns 0, or -1 when out of memory (the event is counted in totals only). */
 int mp_profile_add(struct mp_profile *p, const struct mp_event *ev);
+/* The target's code in [lo, hi) is gone (a library closed): stacks through
+ * it keep their lines, but a return address there is new code from now on,
+ * resolved again when it is next seen. */
+void mp_profile_forget_code(struct mp_profile *p, uint64_t lo, uint64_t hi);
 
 /* A hint that an event about this block address comes soon (the caller
  * looks a few events ahead): its table slot starts loading into the cache. */

@@ -8,6 +8,7 @@
 #include "commands.h"
 #include "report/report_diff.h"
 #include "report/report_processes_diff.h"
+#include "out_file.h"
 #include "report/json_load.h"
 #include "profile/process_pairs.h"
 
@@ -339,8 +340,8 @@ int mp_cmd_diff(int argc, char **argv)
         status = 1;
         goto done;
     }
-    FILE *out = out_path ? mp_cli_open_output(out_path) : stdout;
-    if (!out) {
+    struct mp_out_file file; /* replaced only by a complete comparison (out_file.h) */
+    if (mp_out_open(&file, out_path ? out_path : "-") != 0) {
         status = 1;
         goto unload;
     }
@@ -350,9 +351,11 @@ int mp_cmd_diff(int argc, char **argv)
     struct mp_diff_options dopt = { .old_name = old_path, .new_name = new_path, .precision = precision,
                                     .top_lines = top };
     int broken = 0;
-    int werr = old_r.schema == 1 && new_r.schema == 1 ? diff_one(out, &old_r, &new_r, &cfg, &dopt, limit, &broken)
-                                                      : diff_trees(out, &old_r, &new_r, &cfg, &dopt, limit, &broken);
-    if (mp_cli_close_output(out) != 0 && werr == 0)
+    int werr = old_r.schema == 1 && new_r.schema == 1 ? diff_one(file.f, &old_r, &new_r, &cfg, &dopt, limit, &broken)
+                                                      : diff_trees(file.f, &old_r, &new_r, &cfg, &dopt, limit, &broken);
+    if (werr)
+        mp_out_abort(&file); /* the old file stays */
+    else if (mp_out_commit(&file) != 0)
         werr = -1;
     if (werr == -2) {
         fprintf(stderr, "memprof: out of memory\n");

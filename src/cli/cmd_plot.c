@@ -5,6 +5,7 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "formats.h"
+#include "out_file.h"
 #include "report/json_load.h"
 #include "memprof/report.h"
 
@@ -120,11 +121,14 @@ int mp_cmd_plot(int argc, char **argv)
         return 1;
     }
     opt.stable = rep.stable;
-    FILE *out = output ? mp_cli_open_output(output) : stdout;
+    struct mp_out_file out; /* replaced only by a complete picture (out_file.h) */
     int rc = 1;
-    if (out) {
-        rc = mp_write_process_tree_format(out, MP_FMT_SVG, &rep.tree, rep.sources, &opt, &shown);
-        rc |= mp_cli_close_output(out);
+    if (mp_out_open(&out, output ? output : "-") == 0) {
+        rc = mp_write_process_tree_format(out.f, MP_FMT_SVG, &rep.tree, rep.sources, &opt, &shown);
+        if (rc)
+            mp_out_abort(&out); /* the old file stays */
+        else
+            rc = mp_out_commit(&out);
         if (rc)
             fprintf(stderr, "memprof: writing the picture failed: %s\n", strerror(errno));
         else {

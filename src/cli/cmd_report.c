@@ -7,6 +7,7 @@
 #include "cli_common.h"
 #include "commands.h"
 #include "formats.h"
+#include "out_file.h"
 #include "report/json_load.h"
 #include "memprof/report.h"
 
@@ -208,13 +209,18 @@ int mp_cmd_report(int argc, char **argv)
         free(callers);
         return 2;
     }
-    FILE *out = output ? mp_cli_open_output(output) : stdout;
+    /* the file is replaced only by a complete report (out_file.h) */
+    struct mp_out_file out;
     int rc = -1;
-    if (out) {
+    if (mp_out_open(&out, output ? output : "-") == 0) {
         size_t shown;
-        rc = mp_write_process_tree_format(out, format, t, rep.sources, &opt, &shown);
-        mp_note_process_tree_format(format, t, shown);
-        rc |= mp_cli_close_output(out);
+        rc = mp_write_process_tree_format(out.f, format, t, rep.sources, &opt, &shown);
+        if (rc)
+            mp_out_abort(&out); /* the old file stays */
+        else
+            rc = mp_out_commit(&out);
+        if (!rc)
+            mp_note_process_tree_format(format, t, shown);
         if (rc)
             fprintf(stderr, "memprof: writing the report failed: %s\n", strerror(errno));
     }

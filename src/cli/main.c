@@ -5,6 +5,7 @@
  * process, or the tree) -> CI limits -> exit with the target's status. */
 #define _GNU_SOURCE
 #include "ci_limits.h"
+#include "out_file.h"
 #include "cli.h"
 #include "cli_common.h"
 #include "commands.h"
@@ -124,19 +125,70 @@ static void free_environment(char **envp)
     free(envp);
 }
 
-/* Text and JSON, one process or a tree.  0, or -1 when writing failed. */
-static int write_reports(FILE *text_out, FILE *json_out, const struct mp_session_report *rep,
+#define MAX_EXPORTS 256
+
+/* The text report (FILE or standard error), the JSON report and the
+ * --svg/--export files, one process or a tree, each put in place only once
+ * complete (out_file.h): a failure leaves every file not yet put in place
+ * as it was.  0, or 1 after a line on stderr. */
+static int write_reports(const struct mp_options *opt, const struct mp_session_report *rep,
                          const struct mp_sources *src, const struct mp_report_options *ropt)
 {
-    size_t shown;
-    int failed = mp_write_process_tree_format(text_out, MP_FMT_TABLE, &rep->tree, src, ropt, &shown) != 0;
-    if (json_out) {
-        failed |= mp_write_process_tree_format(json_out, MP_FMT_JSON, &rep->tree, src, ropt, &shown) != 0;
-        failed |= mp_cli_close_output(json_out) != 0;
+    struct mp_out_file text = { .f = stderr }, json = { 0 };
+    static struct mp_out_file exports[MAX_EXPORTS];
+    size_t n_open = 0, shown;
+    int failed = 0, e = 0;
+    const char *where = opt->output_path ? opt->output_path : "standard error";
+    if (opt->output_path && mp_out_open(&text, opt->output_path) != 0)
+        return 1;
+    if (opt->json_path && mp_out_open(&json, opt->json_path) != 0)
+        failed = 1;
+    for (; !failed && n_open < opt->n_exports; n_open++)
+        if (mp_out_open(&exports[n_open], opt->exports[n_open].path) != 0)
+            failed = 1;
+    if (failed) {
+        mp_out_abort(&json);
+        for (size_t i = 0; i < n_open; i++)
+            mp_out_abort(&exports[i]);
+        if (opt->output_path)
+            mp_out_abort(&text);
+        return 1;
     }
-    if (text_out != stderr)
-        failed |= mp_cli_close_output(text_out) != 0;
-    return failed ? -1 : 0;
+    if (mp_write_process_tree_format(text.f, MP_FMT_TABLE, &rep->tree, src, ropt, &shown) != 0) {
+        failed = 1;
+        e = errno;
+    }
+    if (!failed && json.f &&
+        (mp_write_process_tree_format(json.f, MP_FMT_JSON, &rep->tree, src, ropt, &shown) != 0 ||
+         mp_out_commit(&json) != 0)) {
+        failed = 1;
+        e = errno;
+        where = opt->json_path;
+    }
+    for (size_t i = 0; !failed && i < opt->n_exports; i++) {
+        enum mp_format f = (enum mp_format)opt->exports[i].format;
+        if (mp_write_process_tree_format(exports[i].f, f, &rep->tree, src, ropt, &shown) != 0 ||
+            mp_out_commit(&exports[i]) != 0) {
+            failed = 1;
+            e = errno;
+            where = opt->exports[i].path;
+        } else {
+            mp_note_process_tree_format(f, &rep->tree, shown);
+        }
+    }
+    if (!failed && opt->output_path && mp_out_commit(&text) != 0) {
+        failed = 1;
+        e = errno;
+    }
+    if (failed) { /* what was not put in place yet is dropped: the old files stay */
+        mp_out_abort(&json);
+        for (size_t i = 0; i < opt->n_exports; i++)
+            mp_out_abort(&exports[i]);
+        if (opt->output_path)
+            mp_out_abort(&text);
+        fprintf(stderr, "memprof: writing the report to %s failed: %s\n", where, strerror(e));
+    }
+    return failed;
 }
 
 int main(int argc, char **argv)
@@ -168,19 +220,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 2;
     }
-    FILE *text_out = stderr, *json_out = NULL;
-    if (opt.output_path && !(text_out = mp_cli_open_output(opt.output_path)))
+    /* the report files are made at the end, whole (out_file.h): here only
+     * whether they can be, so that a bad path fails before the run */
+    if ((opt.output_path && mp_out_check(opt.output_path) != 0) || (opt.json_path && mp_out_check(opt.json_path) != 0))
         return 1;
-    if (opt.json_path && !(json_out = mp_cli_open_output(opt.json_path)))
-        return 1;
-    /* --svg, --export: opened now, so a bad path fails before the run */
-    static FILE *export_out[256];
-    if (opt.n_exports > sizeof export_out / sizeof *export_out) {
-        fprintf(stderr, "memprof: at most %zu --svg and --export files\n", sizeof export_out / sizeof *export_out);
+    /* --svg, --export: the same */
+    if (opt.n_exports > MAX_EXPORTS) {
+        fprintf(stderr, "memprof: at most %d --svg and --export files\n", MAX_EXPORTS);
         return 2;
     }
     for (size_t i = 0; i < opt.n_exports; i++)
-        if (!(export_out[i] = mp_cli_open_output(opt.exports[i].path)))
+        if (mp_out_check(opt.exports[i].path) != 0)
             return 1;
 
     struct mp_linemode *linemode = NULL;
@@ -284,7 +334,7 @@ int main(int argc, char **argv)
     struct mp_sources *src = mp_sources_new();
     /* the tables' lines of every image (a tree's text shows some of them); the
      * JSON report keeps every table's source lines */
-    int every_table = json_out != NULL;
+    int every_table = opt.json_path != NULL;
     for (size_t i = 0; i < opt.n_exports; i++)
         every_table |= opt.exports[i].format == MP_FMT_JSON;
     for (size_t i = 0; i < rep.tree.n; i++)
@@ -312,20 +362,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "memprof: %s was killed by signal %d (%s)\n", command && command[0] ? command[0] : "the target",
                 result.signal, strsignal(result.signal));
     }
-    int write_failed = write_reports(text_out, json_out, &rep, src, &ropt) != 0;
-    for (size_t i = 0; i < opt.n_exports; i++) {
-        enum mp_format f = (enum mp_format)opt.exports[i].format;
-        size_t shown;
-        int failed = mp_write_process_tree_format(export_out[i], f, &rep.tree, src, &ropt, &shown) != 0;
-        failed |= mp_cli_close_output(export_out[i]) != 0;
-        if (failed)
-            fprintf(stderr, "memprof: writing %s failed: %s\n", opt.exports[i].path, strerror(errno));
-        else
-            mp_note_process_tree_format(f, &rep.tree, shown);
-        write_failed |= failed;
-    }
-    if (write_failed)
-        fprintf(stderr, "memprof: writing the report failed: %s\n", strerror(errno));
+    int write_failed = write_reports(&opt, &rep, src, &ropt);
 
     char callers_err[512];
     if (opt.n_callers && mp_cli_unmatched_callers(&rep.tree, &ropt, callers_err, sizeof callers_err))

@@ -321,6 +321,34 @@ static void share_with_parent(struct mp_image *img)
     }
 }
 
+static void forget_code(void *ctx, uint64_t lo, uint64_t hi)
+{
+    struct mp_image *img = ctx;
+    mp_profile_forget_code(img->profile, lo, hi);
+}
+
+/* A library of the image's process was closed (reader thread): addresses
+ * of code unmapped since may be other code from now on.  Its own
+ * symbolizer reads the map again and forgets what it knew there; one it
+ * shares with its parent (a fork child) is left to the parent: the child
+ * opens its own, and everything it resolved is resolved again. */
+static void modules_changed(struct mp_image *img)
+{
+    if (img->sym && img->sym->pid == img->pid) {
+        mp_symbolizer_modules_changed(img->sym->s, forget_code, img);
+    } else if (img->sym) {
+        if (--img->sym->refs == 0) {
+            mp_symbolizer_close(img->sym->s);
+            free(img->sym);
+        }
+        img->sym = NULL;
+        img->sym_tried = 0;
+        mp_profile_forget_code(img->profile, 0, UINT64_MAX);
+    }
+    if (img->own_sym)
+        mp_symbolizer_modules_changed(img->own_sym, forget_code, img);
+}
+
 static struct mp_image *reader_image(struct mp_session *s, uint32_t pid)
 {
     if (s->last_hint && s->last_hint->pid == (pid_t)pid)
@@ -376,6 +404,9 @@ static void sink_event(void *ctx, const struct mp_event *ev)
         return;
     case MP_EV_LOST:
         img->events_lost += ev->size;
+        return;
+    case MP_EV_MODMAP:
+        modules_changed(img);
         return;
     default:
         break;

@@ -35,11 +35,16 @@ void mp_session_drop_engine(struct mp_session *s, struct mp_image *img)
     img->bp_was_armed = st.was_armed;
     img->had_bp = 1;
     img->bp_unreadable = st.unreadable;
-    img->bp_abandoned = st.abandoned;
+    img->bp_abandoned = st.abandoned + st.skipped; /* skipped: passed through while memprof let go */
     if (st.failed_reallocs)
         snprintf(img->bp_notes[0], sizeof img->bp_notes[0],
                  "%llu failed reallocs were counted as frees of their block (the breakpoint engine records "
                  "realloc's free before the call)", (unsigned long long)st.failed_reallocs);
+    if (st.plain_entries) /* attached only */
+        snprintf(img->bp_notes[1], sizeof img->bp_notes[1],
+                 "%d allocator entries kept a plain breakpoint (their first instructions could not be copied "
+                 "into a stub): had memprof been killed, a thread stopped there could have crashed the process",
+                 st.plain_entries);
     if (st.stepped)
         snprintf(img->bp_notes[2], sizeof img->bp_notes[2],
                  "%llu allocator entries were single-stepped (an instruction memprof cannot emulate and no "
@@ -191,6 +196,16 @@ static void on_attach(void *ctx, pid_t pid, const pid_t *tids, size_t n)
             n == 1 ? "" : "s");
 }
 
+/* memprof -p: the detach begins; allocator calls from now on are not
+ * recorded (their threads are being stopped, see bpengine.h). */
+static void on_leaving(void *ctx, pid_t pid)
+{
+    struct mp_session *s = ctx;
+    struct mp_image *img = mp_session_image_of(s, pid);
+    if (img && img->bp)
+        mp_bpengine_leaving(img->bp);
+}
+
 /* About to let process pid go (memprof -p, or a process the target left
  * running): restore it, read what only exists while it is ours. */
 static void on_detach(void *ctx, pid_t pid, const pid_t *tids, size_t n)
@@ -234,6 +249,7 @@ void mp_session_hooks(struct mp_session *s, struct mp_supervisor_hooks *h)
     h->on_thread_stop = on_thread_stop;
     h->on_thread_gone = on_thread_gone;
     h->on_attach = on_attach;
+    h->on_leaving = on_leaving;
     h->on_detach = on_detach;
     h->on_exit_all = on_exit_all;
     /* measured: 22 -> 18 us per malloc+free under the breakpoint engine */

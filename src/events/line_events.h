@@ -36,6 +36,9 @@ struct mp_lm_func {
     const char *file;        /* its definition file: absolute, normalised */
     int first_line;          /* its declaration line (the table starts there) */
     int last_line;           /* the last line with a breakpoint */
+    int end_line;            /* the last line it can have: the line before the next function
+                                defined in its file (rows of other lines in its code belong to
+                                code inlined from elsewhere; they get no breakpoint) */
 };
 
 struct mp_lm_point {
@@ -43,6 +46,9 @@ struct mp_lm_point {
     uint32_t func;           /* index into funcs */
     int line;
     int entry;               /* the entry address of an out-of-line copy */
+    int leave;               /* not a line: code of a function that is not profiled, around an
+                                inlined copy of one that is: the copy's open lines in this frame
+                                end here (func: MP_LM_NO_FUNC, line 0) */
 };
 
 struct mp_lm_map {

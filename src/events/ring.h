@@ -59,6 +59,9 @@ enum mp_rec_kind {
     MP_REC_REMAP_TO = 8,   /* MP_EV_REMAP_TO: addr, size, stack */
     MP_REC_HELLO = 9,  /* an agent started recording in process `pid` (at init, or in a forked
                           child): size = the bytes of the ring it maps */
+    MP_REC_MODMAP = 10,/* the target's modules changed (a dlclose): code that was unmapped may come back as
+                          other code at the same addresses; the records before it were made with the old
+                          modules.  Written after the change, by the agent or memprof (no payload). */
 };
 
 struct mp_ring_record {

@@ -73,6 +73,8 @@ struct mp_ring_reader {
     uint64_t ctl_posted;             /* tickets given (under ctl_lock) */
     _Atomic uint64_t ctl_done;       /* messages handed to the sink */
     mp_control_sink control_sink;
+    mp_ring_waiter waiter;        /* called while the supervisor thread waits (see the header) */
+    void *waiter_ctx;
 };
 
 static void sleep_us(long us)
@@ -141,6 +143,12 @@ struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_
     h->magic = MP_RING_MAGIC;
     r->header = h;
     return r;
+}
+
+void mp_ring_reader_set_waiter(struct mp_ring_reader *r, mp_ring_waiter waiter, void *ctx)
+{
+    r->waiter = waiter;
+    r->waiter_ctx = ctx;
 }
 
 void mp_ring_reader_set_hint(struct mp_ring_reader *r, mp_event_hint hint)
@@ -280,6 +288,11 @@ static void deliver_scratch(struct mp_ring_reader *r)
         struct mp_event line = { .kind = MP_EV_LINE, .tid = rec->tid, .pid = rec->pid, .addr = rec->addr,
                                  .rss_bytes = rec->size, .time_ns = rec->nframes ? rec->frames[0] : 0 };
         r->sink(r->sink_ctx, &line);
+        return;
+    }
+    if (rec->kind == MP_REC_MODMAP) {
+        struct mp_event modmap = { .kind = MP_EV_MODMAP, .tid = rec->tid, .pid = rec->pid };
+        r->sink(r->sink_ctx, &modmap);
         return;
     }
     if (rec->kind == MP_REC_SAMPLE) {
@@ -525,8 +538,16 @@ int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost)
  * mid-record leaves a hole the reader only passes at stop): a slot is taken
  * with compare-and-swap only when it is free, and after `wait_us` of a full
  * ring the record is dropped and counted.  0 posted, -1 dropped. */
+/* While the supervisor thread waits for the ring: every millisecond, let
+ * the waiter release what may hold the reader up. */
+static void waiting(struct mp_ring_reader *r, long waited_us, int supervisor)
+{
+    if (supervisor && r->waiter && waited_us % 1000 == 0)
+        r->waiter(r->waiter_ctx);
+}
+
 static int post_record(struct mp_ring_reader *r, const struct mp_event *ev, uint32_t kind, long wait_us,
-                       const _Atomic int *cancel)
+                       const _Atomic int *cancel, int supervisor)
 {
     struct mp_ring_header *h = r->header;
     long waited = 0;
@@ -557,6 +578,7 @@ static int post_record(struct mp_ring_reader *r, const struct mp_event *ev, uint
             return -1;
         sleep_us(50);
         waited += 50;
+        waiting(r, waited, supervisor);
     }
 }
 
@@ -564,7 +586,7 @@ int mp_ring_reader_post_sample(struct mp_ring_reader *r, pid_t pid, uint64_t tim
                                long wait_us, const _Atomic int *cancel)
 {
     struct mp_event ev = { .pid = (uint32_t)pid, .addr = time_ns, .size = rss_bytes };
-    if (post_record(r, &ev, MP_REC_SAMPLE, wait_us, cancel) == 0)
+    if (post_record(r, &ev, MP_REC_SAMPLE, wait_us, cancel, 0) == 0)
         return 0;
     atomic_fetch_add(&r->dropped_samples, 1);
     return -1;
@@ -581,6 +603,7 @@ int mp_ring_reader_reserve(struct mp_ring_reader *r, pid_t pid, pid_t tid, uint6
             return -1;
         }
         sleep_us(50);
+        waiting(r, waited + 50, 1);
     }
     /* claimed for the target's thread: the reader waits for it while it lives */
     atomic_store_explicit(&slot->claim_pid, (uint32_t)pid, memory_order_relaxed);
@@ -618,7 +641,7 @@ uint32_t mp_ring_kind_of(enum mp_event_kind kind)
 int mp_ring_reader_post_heap(struct mp_ring_reader *r, const struct mp_event *ev)
 {
     uint32_t kind = mp_ring_kind_of(ev->kind);
-    if (ev->nframes <= MP_MAX_FRAMES && post_record(r, ev, kind, 10 * 1000 * 1000, NULL) == 0)
+    if (ev->nframes <= MP_MAX_FRAMES && post_record(r, ev, kind, 10 * 1000 * 1000, NULL, 1) == 0)
         return 0;
     atomic_fetch_add(&r->dropped_heap, 1);
     return -1;
@@ -634,10 +657,16 @@ int mp_ring_reader_post_line(struct mp_ring_reader *r, pid_t pid, uint32_t tid, 
 {
     struct mp_event ev = { .tid = tid, .pid = (uint32_t)pid, .addr = line_event, .size = rss_bytes, .nframes = 1,
                            .frames = &time_ns };
-    if (post_record(r, &ev, MP_REC_LINE, 100 * 1000, NULL) == 0)
+    if (post_record(r, &ev, MP_REC_LINE, 100 * 1000, NULL, 1) == 0)
         return 0;
     atomic_fetch_add(&r->dropped_lines, 1);
     return -1;
+}
+
+int mp_ring_reader_post_modmap(struct mp_ring_reader *r, pid_t pid, uint32_t tid)
+{
+    struct mp_event ev = { .tid = tid, .pid = (uint32_t)pid };
+    return post_record(r, &ev, MP_REC_MODMAP, 10 * 1000 * 1000, NULL, 1);
 }
 
 void mp_ring_reader_dropped(const struct mp_ring_reader *r, uint64_t *samples, uint64_t *lines)
@@ -655,6 +684,7 @@ int mp_ring_reader_sync(struct mp_ring_reader *r, long timeout_us)
         if (waited >= timeout_us)
             return -1;
         sleep_us(100);
+        waiting(r, waited + 100, 1);
     }
     return 0;
 }

@@ -41,6 +41,14 @@ typedef void (*mp_event_sink)(void *ctx, const struct mp_event *ev);
 typedef void (*mp_event_hint)(void *ctx, uint32_t pid, uint64_t addr);
 void mp_ring_reader_set_hint(struct mp_ring_reader *r, mp_event_hint hint);
 
+/* Called now and then (every millisecond) while memprof's supervisor
+ * thread waits for the ring (mp_ring_reader_post_heap, _reserve,
+ * _post_modmap, _post_line, _sync): the reader may be held up by a record
+ * whose writer, a thread of the target, sits in a ptrace-stop only the
+ * supervisor thread can end.  Optional. */
+typedef void (*mp_ring_waiter)(void *ctx);
+void mp_ring_reader_set_waiter(struct mp_ring_reader *r, mp_ring_waiter waiter, void *ctx);
+
 /* Start a background thread that drains committed records in position order
  * and calls sink for each (NOP records skipped), sleeping with adaptive
  * backoff (50 us up to 2 ms) while the ring is idle.  A slot whose writer
@@ -85,6 +93,9 @@ uint32_t mp_ring_kind_of(enum mp_event_kind kind);
  * then drops and counts the event. */
 int mp_ring_reader_post_heap(struct mp_ring_reader *r, const struct mp_event *ev);
 uint64_t mp_ring_reader_dropped_heap(const struct mp_ring_reader *r);
+/* The breakpoint engine saw the target's modules change (MP_REC_MODMAP).
+ * 0, or -1 when the ring stayed full for 10 s. */
+int mp_ring_reader_post_modmap(struct mp_ring_reader *r, pid_t pid, uint32_t tid);
 /* Reserve the next position for a record written later (by the breakpoint
  * engine's stub in the target, or by mp_ring_reader_commit_reserved),
  * claimed for thread tid of process pid: the reader waits at it while that

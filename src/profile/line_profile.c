@@ -313,6 +313,13 @@ void mp_line_profile_add(struct mp_line_profile *lp, const struct mp_event *ev, 
         return;
     }
     const struct mp_lm_point *p = &lp->map->points[index];
+    if (p->leave) {
+        /* the thread left the inlined copies open in this frame: their
+         * lines end; what follows is no profiled line's */
+        while (t->n && t->open[t->n - 1].depth >= depth)
+            close_line(lp, &t->open[--t->n], rss, heap);
+        return;
+    }
     if (kind == MP_LM_EV_ENTRY) {
         /* a new frame at `depth`: whatever was open there is over */
         while (t->n && t->open[t->n - 1].depth >= depth)

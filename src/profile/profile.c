@@ -546,3 +546,16 @@ int mp_profile_add(struct mp_profile *p, const struct mp_event *ev)
     }
     return 0;
 }
+
+void mp_profile_forget_code(struct mp_profile *p, uint64_t lo, uint64_t hi)
+{
+    for (uint32_t i = 0; i < p->n_stacks; i++) {
+        const struct stack *s = &p->stacks[i];
+        for (uint32_t k = 0; k < s->nframes; k++)
+            if (s->frames[k] > lo && s->frames[k] <= hi) { /* a return address: the call is at pc - 1 */
+                mp_hashidx_remove(&p->stack_index, s->hash, i);
+                break;
+            }
+    }
+    mp_profile_free_sites_forget(p, lo, hi);
+}

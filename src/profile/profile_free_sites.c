@@ -64,3 +64,14 @@ void mp_profile_free_sites_free(struct mp_profile *p)
     free(p->free_sites);
     mp_hashidx_free(&p->free_site_index);
 }
+
+void mp_profile_free_sites_forget(struct mp_profile *p, uint64_t lo, uint64_t hi)
+{
+    for (uint32_t i = 0; i < p->n_free_sites; i++) {
+        struct free_site *f = &p->free_sites[i];
+        if (f->pc > lo && f->pc <= hi) { /* a return address: the call is at pc - 1 */
+            mp_hashidx_remove(&p->free_site_index, mp_hash_u64(f->pc), i);
+            f->pc = 0; /* found by no address any more */
+        }
+    }
+}

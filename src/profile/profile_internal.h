@@ -144,6 +144,8 @@ void mp_profile_sizes_release(struct mp_profile *p, uint32_t stack, uint64_t siz
  * UINT32_MAX when none (runtime code, ENOMEM). */
 uint32_t mp_profile_free_site_line(struct mp_profile *p, uint64_t pc);
 void mp_profile_free_sites_free(struct mp_profile *p);
+/* The code in (lo, hi] is gone: its return addresses are new code from now on. */
+void mp_profile_free_sites_forget(struct mp_profile *p, uint64_t lo, uint64_t hi);
 
 /* profile_mapped.c */
 int mp_profile_add_mapped(struct mp_profile *p, const struct mp_event *ev);

@@ -82,30 +82,6 @@ void mp_json_seconds(FILE *out, uint64_t ns)
     fprintf(out, "%.6f", (double)ns / 1e9);
 }
 
-void mp_json_string(FILE *out, const char *s)
-{
-    if (!s) {
-        fputs("null", out);
-        return;
-    }
-    fputc('"', out);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
-        case '"': fputs("\\\"", out); break;
-        case '\\': fputs("\\\\", out); break;
-        case '\n': fputs("\\n", out); break;
-        case '\r': fputs("\\r", out); break;
-        case '\t': fputs("\\t", out); break;
-        default:
-            if (*p < 0x20)
-                fprintf(out, "\\u%04x", *p);
-            else
-                fputc(*p, out);
-        }
-    }
-    fputc('"', out);
-}
-
 void mp_text_line_name(FILE *out, const struct mp_line_stats *l, const struct mp_report_options *opt)
 {
     const char *fn = mp_display_function(l->function, opt->stable);

@@ -51,7 +51,7 @@ void mp_json_seconds(FILE *out, uint64_t ns);
  * "let go" (left running), "not followed" (let go at its execve). */
 const char *mp_run_end_word(const struct mp_report_run *run);
 
-/* s as a JSON string (quoted, escaped), or null for NULL. */
-void mp_json_string(FILE *out, const char *s);
+/* mp_json_string: json_bytes.h */
+#include "json_bytes.h"
 
 #endif

@@ -21,6 +21,7 @@
 #define _GNU_SOURCE
 #include "json_load.h"
 #include "json_load_internal.h"
+#include "json_bytes.h"
 #include "symbols/sources.h"
 
 #include <errno.h>
@@ -309,8 +310,15 @@ json_t *jl_parse(struct loader *L)
     }
     json_error_t je;
     json_t *root = json_loadb(data ? data : "", len, JSON_REJECT_DUPLICATES, &je);
-    if (!root)
+    if (!root) {
         snprintf(L->err, L->errlen, "%s:%d:%d: %s", name, je.line, je.column, je.text);
+        return NULL;
+    }
+    if (jl_decode_bytes(root) != 0) { /* the bytes memprof wrote (json_bytes.h) */
+        json_decref(root);
+        jl_oom(L);
+        return NULL;
+    }
     return root;
 }
 
@@ -426,6 +434,38 @@ static int load_root(struct loader *L, json_t *root, struct mp_loaded_report *ou
     return jl_load_process(L, root, &out->profile, &out->run, own, &out->stable);
 }
 
+/* Every string value back to the bytes memprof wrote (json_bytes.h).
+ * Strings with no U+EF80-U+EFFF in them (all but a few) stay as they are. */
+int jl_decode_bytes(json_t *v)
+{
+    if (json_is_string(v)) {
+        const char *s = json_string_value(v);
+        size_t len = json_string_length(v);
+        if (!memmem(s, len, "\xee\xbe", 2) && !memmem(s, len, "\xee\xbf", 2))
+            return 0;
+        char *copy = malloc(len + 1);
+        if (!copy)
+            return -1;
+        memcpy(copy, s, len + 1);
+        size_t n = mp_json_bytes_decode(copy, len);
+        int rc = json_string_setn_nocheck(v, copy, n);
+        free(copy);
+        return rc;
+    }
+    if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            if (jl_decode_bytes(json_array_get(v, i)) != 0)
+                return -1;
+    } else if (json_is_object(v)) {
+        const char *key;
+        json_t *member;
+        json_object_foreach(v, key, member)
+            if (jl_decode_bytes(member) != 0)
+                return -1;
+    }
+    return 0;
+}
+
 /* The error is one line: control characters (jansson quotes the text near
  * a syntax error, newlines included; a file name may have them) are
  * written as escapes. */
@@ -480,26 +520,73 @@ void jl_end_failed(struct loader *L)
     jl_one_line(L->err, L->errlen);
 }
 
+int jl_parse_and_load(struct loader *L, int (*load)(struct loader *L, json_t *root, void *ctx),
+                      void (*undo)(void *ctx), void *ctx)
+{
+    /* a big report a piece at a time (json_load_lazy.c); what the splitter
+     * does not take, and anything that fails while a piece is not valid
+     * JSON, is parsed whole (jl_parse: its checks, jansson's own errors) */
+    const char *data = L->data, *name = L->name;
+    size_t len = L->len, errlen = L->errlen;
+    char *err = L->err == L->no_err ? NULL : L->err;
+    json_t *root = data && len && len <= MAX_REPORT_BYTES && !memchr(data, '\0', len) ? jl_parse_split(L, data, len)
+                                                                                       : NULL;
+    int split = root != NULL, rc;
+    for (;;) {
+        if (!root && !(root = jl_parse(L))) {
+            rc = -1;
+            break;
+        }
+        rc = load(L, root, ctx);
+        json_decref(root);
+        root = NULL;
+        if (rc == 0 || !split || (!L->lazy_broken && jl_lazy_valid(L)))
+            break;
+        /* a syntax error in a part read later: as the whole parse reports it */
+        undo(ctx);
+        jl_reset_object_state(L);
+        jl_begin(L, data, len, name, err, err ? errlen : 0);
+        split = 0;
+    }
+    jl_reset_object_state(L);
+    return rc;
+}
+
+struct report_load {
+    struct mp_loaded_report *out;
+    struct jl_owned *own;
+};
+
+static int load_report_root(struct loader *L, json_t *root, void *ctx)
+{
+    struct report_load *r = ctx;
+    r->own = calloc(1, sizeof *r->own);
+    return r->own ? load_root(L, root, r->out, r->own) : jl_oom(L);
+}
+
+static void undo_report(void *ctx)
+{
+    struct report_load *r = ctx;
+    jl_free_owned(r->own);
+    r->own = NULL;
+    mp_sources_free(r->out->sources);
+    mp_profile_free(r->out->profile);
+    memset(r->out, 0, sizeof *r->out);
+}
+
 int mp_load_report_buffer(const char *data, size_t len, const char *name, struct mp_loaded_report *out, char *err,
                           size_t errlen)
 {
     memset(out, 0, sizeof *out);
     struct loader L;
     jl_begin(&L, data, len, name, err, errlen);
-    json_t *root = jl_parse(&L);
-    struct jl_owned *own = root ? calloc(1, sizeof *own) : NULL;
-    int rc = !root ? -1 : own ? load_root(&L, root, out, own) : jl_oom(&L);
-    json_decref(root);
-    jl_reset_object_state(&L);
-    if (rc != 0) {
-        jl_free_owned(own);
-        mp_sources_free(out->sources);
-        mp_profile_free(out->profile);
-        memset(out, 0, sizeof *out);
+    struct report_load r = { out, NULL };
+    if (jl_parse_and_load(&L, load_report_root, undo_report, &r) != 0) {
+        undo_report(&r);
         jl_end_failed(&L);
         return -1;
     }
-    out->owned = own;
+    out->owned = r.own;
     return 0;
 }
 

@@ -51,4 +51,11 @@ int mp_load_process_tree_buffer(const char *data, size_t len, const char *name, 
                                 char *err, size_t errlen);
 void mp_loaded_process_tree_free(struct mp_loaded_process_tree *t);
 
+/* The big arrays of a report ("frames", "stacks", "lines") of at least
+ * this many bytes are parsed one element at a time (default 256 KiB), so
+ * loading needs about the file's size plus the profile, not ten times it.
+ * For the tests and the fuzzer: 0 reads every report that way, and the
+ * result must be the same. */
+void mp_load_report_piecewise_from(size_t bytes);
+
 #endif

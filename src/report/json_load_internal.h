@@ -23,6 +23,13 @@ struct path_part {
     size_t index;
 };
 
+/* A big top-level array read element by element (json_load_lazy.c). */
+struct jl_lazy {
+    const char *key;
+    size_t start, end;   /* just after its '[', and its ']' */
+    size_t count;
+};
+
 /* One load: the text, the error being written and the profile being rebuilt. */
 struct loader {
     const char *name, *data;
@@ -49,6 +56,18 @@ struct loader {
     /* Source text of table rows, set once all tables are checked. */
     struct row_text *texts;
     size_t n_texts, cap_texts;
+    struct jl_lazy lazy[3];
+    int n_lazy;
+    int lazy_broken;     /* an element of a big array is not valid JSON */
+};
+
+/* A top-level array: in the document, or read from the text one element
+ * at a time (each element valid until the next call). */
+struct jl_array {
+    json_t *dom;
+    struct jl_lazy *lazy;
+    size_t size, index, pos;
+    json_t *cur;
 };
 
 /* A place: {"file", "line", "function"[, "module"]} */
@@ -133,6 +152,31 @@ int jl_get_typed(struct loader *L, json_t *obj, const char *key, int want_array,
 /* A time or duration in seconds: a finite non-negative number. */
 int jl_check_seconds(struct loader *L, json_t *v, double *out);
 int jl_get_place(struct loader *L, json_t *v, struct place *pl);
+
+/* ---- json_load.c ---- */
+
+/* Every string of v back to the bytes memprof wrote (json_bytes.h).  0, or
+ * -1 when out of memory. */
+int jl_decode_bytes(json_t *v);
+
+/* ---- json_load_lazy.c: big reports a piece at a time ---- */
+
+/* The document, with "frames", "stacks" and "lines" left in the text when
+ * they are big (jl_array_open reads them); NULL when the text is not split
+ * that way (an error anywhere, or an unusual shape): parse it whole. */
+json_t *jl_parse_split(struct loader *L, const char *d, size_t n);
+/* Every element of the big arrays is valid JSON: 1, or 0. */
+int jl_lazy_valid(struct loader *L);
+/* Parses L's text (big arrays a piece at a time) and loads it with load;
+ * when a piece turns out not to be valid JSON, undo, then the whole text
+ * parsed at once.  0, or -1 with L's error set. */
+int jl_parse_and_load(struct loader *L, int (*load)(struct loader *L, json_t *root, void *ctx),
+                      void (*undo)(void *ctx), void *ctx);
+/* root[key], an array (errors as jl_get_typed). */
+int jl_array_open(struct loader *L, json_t *root, const char *key, struct jl_array *a);
+/* The next element, NULL at the end (or after an error: L->failed). */
+json_t *jl_array_next(struct loader *L, struct jl_array *a);
+void jl_array_close(struct jl_array *a);
 
 /* ---- json_load_profile.c: the profile's line records and stacks ---- */
 

@@ -300,20 +300,26 @@ static int load_tree_root(struct loader *L, json_t *root, struct mp_loaded_proce
     return 0;
 }
 
+static int load_tree_root_ctx(struct loader *L, json_t *root, void *ctx)
+{
+    struct mp_loaded_process_tree *out = ctx;
+    struct tree_owned *own = calloc(1, sizeof *own);
+    out->owned = own;
+    return own ? load_tree_root(L, root, out, own) : jl_oom(L);
+}
+
+static void undo_tree(void *ctx)
+{
+    mp_loaded_process_tree_free(ctx); /* leaves it zeroed */
+}
+
 int mp_load_process_tree_buffer(const char *data, size_t len, const char *name, struct mp_loaded_process_tree *out,
                                 char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
     struct loader L;
     jl_begin(&L, data, len, name, err, errlen);
-    json_t *root = jl_parse(&L);
-    int rc = -1;
-    struct tree_owned *own = calloc(1, sizeof *own);
-    out->owned = own;
-    if (root)
-        rc = own ? load_tree_root(&L, root, out, own) : jl_oom(&L);
-    json_decref(root);
-    jl_reset_object_state(&L);
+    int rc = jl_parse_and_load(&L, load_tree_root_ctx, undo_tree, out);
     if (rc == 0 && out->schema == 1) { /* a tree of one: the single-process writers */
         struct mp_process_image *tp = (struct mp_process_image *)&out->tree.procs[0];
         tp->profile = out->profiles[0];

@@ -122,12 +122,9 @@ static int load_stack_leaks(struct loader *L, json_t *s, struct mp_stack_info *i
 
 /* ---- sections ---- */
 
-int jl_load_frames(struct loader *L, json_t *root)
+static int load_frames(struct loader *L, struct jl_array *frames)
 {
-    json_t *frames;
-    if (jl_get_typed(L, root, "frames", 1, 0, &frames))
-        return -1;
-    size_t n = json_array_size(frames);
+    size_t n = frames->size;
     if (n >= UINT32_MAX)
         return jl_fail(L, "too many frames");
     L->n_frames = (uint32_t)n;
@@ -146,8 +143,8 @@ int jl_load_frames(struct loader *L, json_t *root)
         jl_enter_index(L, i);
         L->next_dup[i] = UINT32_MAX;
         L->dup_tail[i] = L->self_next[i] = L->incl_next[i] = (uint32_t)i;
-        json_t *frame = json_array_get(frames, i), *runtime;
-        if (jl_get_place(L, frame, &pl))
+        json_t *frame = jl_array_next(L, frames), *runtime;
+        if (!frame || jl_get_place(L, frame, &pl))
             return -1;
         struct mp_line_stats *l = mp_profile_restore_line(L->p, pl.file, pl.line, pl.function, pl.module);
         if (!l)
@@ -180,22 +177,29 @@ int jl_load_frames(struct loader *L, json_t *root)
     return 0;
 }
 
-int jl_load_stacks(struct loader *L, json_t *root)
+int jl_load_frames(struct loader *L, json_t *root)
 {
-    json_t *stacks;
-    if (jl_get_typed(L, root, "stacks", 1, 0, &stacks))
+    struct jl_array frames;
+    if (jl_array_open(L, root, "frames", &frames))
         return -1;
+    int rc = load_frames(L, &frames);
+    jl_array_close(&frames);
+    return rc;
+}
+
+static int load_stacks(struct loader *L, struct jl_array *stacks)
+{
     jl_enter_key(L, "stacks");
     uint32_t *lines = NULL;
     size_t cap = 0;
     int rc = -1;
-    for (size_t i = 0; i < json_array_size(stacks); i++) {
-        json_t *s = json_array_get(stacks, i), *frames;
+    for (size_t i = 0; i < stacks->size; i++) {
+        json_t *s = jl_array_next(L, stacks), *frames;
         struct mp_stack_info info;
         long long user;
         memset(&info, 0, sizeof info);
         jl_enter_index(L, i);
-        if (jl_expect_object(L, s) || jl_get_typed(L, s, "frames", 1, 0, &frames) ||
+        if (!s || jl_expect_object(L, s) || jl_get_typed(L, s, "frames", 1, 0, &frames) ||
             jl_get_int(L, s, "user_line", 0, (long long)L->n_frames - 1, &user) ||
             jl_get_u64(L, s, "alloc_calls", &info.alloc_calls, NULL) ||
             jl_get_u64(L, s, "allocated_bytes", &info.allocated_bytes, NULL) ||
@@ -252,18 +256,25 @@ out:
     return rc;
 }
 
-int jl_load_lines(struct loader *L, json_t *root)
+int jl_load_stacks(struct loader *L, json_t *root)
 {
-    json_t *lines;
-    if (jl_get_typed(L, root, "lines", 1, 0, &lines))
+    struct jl_array stacks;
+    if (jl_array_open(L, root, "stacks", &stacks))
         return -1;
+    int rc = load_stacks(L, &stacks);
+    jl_array_close(&stacks);
+    return rc;
+}
+
+static int load_lines(struct loader *L, struct jl_array *lines)
+{
     jl_enter_key(L, "lines");
-    for (size_t i = 0; i < json_array_size(lines); i++) {
-        json_t *v = json_array_get(lines, i);
+    for (size_t i = 0; i < lines->size; i++) {
+        json_t *v = jl_array_next(L, lines);
         struct place pl;
         struct mp_line_stats c;
         jl_enter_index(L, i);
-        if (jl_get_place(L, v, &pl) || jl_get_u64(L, v, "alloc_calls", &c.alloc_calls, NULL) ||
+        if (!v || jl_get_place(L, v, &pl) || jl_get_u64(L, v, "alloc_calls", &c.alloc_calls, NULL) ||
             jl_get_u64(L, v, "allocated_bytes", &c.allocated_bytes, NULL) ||
             jl_get_u64(L, v, "free_calls", &c.free_calls, NULL) ||
             jl_get_u64(L, v, "freed_bytes", &c.freed_bytes, NULL) ||
@@ -299,6 +310,16 @@ int jl_load_lines(struct loader *L, json_t *root)
     }
     jl_leave(L);
     return 0;
+}
+
+int jl_load_lines(struct loader *L, json_t *root)
+{
+    struct jl_array lines;
+    if (jl_array_open(L, root, "lines", &lines))
+        return -1;
+    int rc = load_lines(L, &lines);
+    jl_array_close(&lines);
+    return rc;
 }
 
 /* ---- peak ---- */

@@ -46,8 +46,12 @@ static void request_stop(int sig)
 
 static const int stop_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGALRM };
 
-/* No SA_RESTART: waitpid returns EINTR and the loop sees the request. */
-static void install_stop_handlers(double duration_s)
+/* No SA_RESTART: waitpid returns EINTR and the loop sees the request.
+ * Installed before memprof seizes anything: a Ctrl-C during the setup lets
+ * it finish, then memprof detaches at once; and they stay until every
+ * thread is detached, so a second Ctrl-C (or a timeout's SIGTERM) cannot
+ * kill memprof half-way through putting the process back. */
+static void install_stop_handlers(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -55,6 +59,10 @@ static void install_stop_handlers(double duration_s)
     sigemptyset(&sa.sa_mask);
     for (size_t i = 0; i < sizeof stop_signals / sizeof *stop_signals; i++)
         sigaction(stop_signals[i], &sa, NULL);
+}
+
+static void start_duration_timer(double duration_s)
+{
     if (duration_s > 0) {
         struct itimerval it;
         memset(&it, 0, sizeof it);
@@ -185,6 +193,9 @@ int mp_supervise_attach(pid_t pid, double duration_s, const struct mp_supervisor
     mp_sup_init(&sup, pid, hooks, result);
     sup.follow = 0; /* the children of an attached process are not followed */
     const pid_t pids[1] = { pid };
+    stop_requested = 0;
+    attached_pid = 0;
+    install_stop_handlers();
     int rc = seize_all(pid, &ts, err, errlen);
     int gone = 0;
     if (rc == 0) {
@@ -196,15 +207,19 @@ int mp_supervise_attach(pid_t pid, double duration_s, const struct mp_supervisor
         result->threads_at_attach = (int)ts.n;
         if (hooks && hooks->on_attach)
             hooks->on_attach(hooks->ctx, pid, ts.tids, ts.n);
-        stop_requested = 0;
-        attached_pid = pid;
-        install_stop_handlers(duration_s);
-        for (size_t i = 0; i < ts.n; i++) {
-            ts.stopped[i] = 0;
-            ptrace(PTRACE_CONT, ts.tids[i], 0, ts.resume_sig[i]);
+        /* a stop asked for during the setup: straight to the detach, every
+         * thread still stopped */
+        int resumed = !stop_requested;
+        if (resumed) {
+            attached_pid = pid;
+            start_duration_timer(duration_s);
+            for (size_t i = 0; i < ts.n; i++) {
+                ts.stopped[i] = 0;
+                ptrace(PTRACE_CONT, ts.tids[i], 0, ts.resume_sig[i]);
+            }
         }
         /* a process ending with its threads held at exit is let finish first */
-        while (!gone && (!stop_requested || sup.gated)) {
+        while (resumed && !gone && (!stop_requested || sup.gated)) {
             int status;
             pid_t tid = mp_wait_any(&sup, &status, 0);
             if (tid < 0) {
@@ -222,9 +237,10 @@ int mp_supervise_attach(pid_t pid, double duration_s, const struct mp_supervisor
                 mp_thread_set_add(&ts, tid);
             mp_handle_stop(&sup, tid, status);
         }
-        remove_stop_handlers();
         attached_pid = 0;
-        if (!gone) {
+        if (!gone && hooks && hooks->on_leaving)
+            hooks->on_leaving(hooks->ctx, pid);
+        if (!gone && resumed) {
             for (size_t i = 0; i < ts.n; i++) {
                 ts.stopped[i] = 0;
                 ptrace(PTRACE_INTERRUPT, ts.tids[i], 0, 0);
@@ -243,6 +259,7 @@ int mp_supervise_attach(pid_t pid, double duration_s, const struct mp_supervisor
     if (rc != 0) /* refused half-way: let go of what was seized */
         for (size_t i = 0; i < ts.n; i++)
             ptrace(PTRACE_DETACH, ts.tids[i], 0, 0);
+    remove_stop_handlers();
     mp_sup_free(&sup);
     mp_thread_set_free(&ts);
     return rc;

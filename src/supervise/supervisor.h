@@ -69,6 +69,9 @@ struct mp_supervisor_hooks {
     /* mp_supervise_attach: memprof seized the process; every thread in
      * tids[] is stopped.  NULL: none. */
     void (*on_attach)(void *ctx, pid_t pid, const pid_t *tids, size_t n);
+    /* mp_supervise_attach: the detach begins (threads are stopped one by
+     * one from now on).  NULL: none. */
+    void (*on_leaving)(void *ctx, pid_t pid);
     /* Memprof is about to detach process pid (mp_supervise_attach, or a
      * followed process let go when the target ended): every thread in
      * tids[] stopped and none with a SIGTRAP pending.  NULL: none. */

@@ -69,6 +69,10 @@ struct mp_symbolizer {
 
     const char **warnings;
     size_t nwarnings, warnings_capacity;
+
+    /* modules dropped by the last reports: their PCs may be other code now */
+    struct mp_code_range *removed;
+    size_t nremoved, removed_capacity;
 };
 
 /* ---- modules ---------------------------------------------------------- */
@@ -111,7 +115,22 @@ static struct module_state *module_state_of(struct mp_symbolizer *s, Dwfl_Module
 static int module_removed(Dwfl_Module *mod, void *userdata, const char *name,
                           Dwarf_Addr base, void *arg)
 {
-    (void)mod, (void)name, (void)base, (void)arg;
+    (void)name, (void)base;
+    struct mp_symbolizer *s = arg;
+    Dwarf_Addr start = 0, end = 0;
+    dwfl_module_info(mod, NULL, &start, &end, NULL, NULL, NULL, NULL);
+    if (s && end > start) {
+        if (s->nremoved == s->removed_capacity) {
+            size_t cap = s->removed_capacity ? s->removed_capacity * 2 : 8;
+            struct mp_code_range *r = realloc(s->removed, cap * sizeof *r);
+            if (r) {
+                s->removed = r;
+                s->removed_capacity = cap;
+            }
+        }
+        if (s->nremoved < s->removed_capacity)
+            s->removed[s->nremoved++] = (struct mp_code_range){ start, end };
+    }
     /* libdwfl passes &module->userdata here (MODCB_ARGS), not the userdata. */
     void **slot = userdata;
     module_state_free(*slot);
@@ -224,7 +243,7 @@ static int report_modules(struct mp_symbolizer *s)
     s->maps_hash = h;
     dwfl_report_begin(s->dwfl);
     int rc = dwfl_linux_proc_report(s->dwfl, s->pid);
-    dwfl_report_end(s->dwfl, module_removed, s);
+    dwfl_report_end(s->dwfl, module_removed, s); /* dropped modules wait for mp_symbolizer_modules_changed */
     s->ever_reported |= rc == 0;
     return rc;
 }
@@ -490,6 +509,31 @@ static struct pc_entry *pc_cache_add(struct mp_symbolizer *s, uint64_t pc, int i
     return &s->pcs[i];
 }
 
+/* Forget the PCs in [lo, hi): the code there is gone. */
+static void pc_cache_drop_range(struct mp_symbolizer *s, uint64_t lo, uint64_t hi)
+{
+    struct pc_entry *old = s->pcs;
+    size_t n = s->npc_slots;
+    s->pcs = calloc(n, sizeof *s->pcs);
+    if (s->pcs == NULL) { /* keep the old table rather than lose everything */
+        s->pcs = old;
+        return;
+    }
+    s->npcs = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct pc_entry *e = &old[i];
+        uint64_t addr = e->is_return_address && e->pc > 0 ? e->pc - 1 : e->pc;
+        if (e->frame_count == 0 || (addr >= lo && addr < hi))
+            continue;
+        size_t j = pc_slot(e->pc, (int)e->is_return_address, n - 1);
+        while (s->pcs[j].frame_count != 0)
+            j = (j + 1) & (n - 1);
+        s->pcs[j] = *e;
+        s->npcs++;
+    }
+    free(old);
+}
+
 /* ---- public interface ------------------------------------------------------ */
 
 struct mp_symbolizer *mp_symbolizer_open(pid_t pid, char *errbuf, size_t errlen)
@@ -543,6 +587,7 @@ void mp_symbolizer_reset(struct mp_symbolizer *s)
     memset(s->pcs, 0, s->npc_slots * sizeof *s->pcs);
     s->npcs = 0;
     s->nframes = 0;
+    s->nremoved = 0;
     start_session(s);   /* on failure every PC resolves to [unknown] */
 }
 
@@ -573,6 +618,23 @@ int mp_symbolizer_resolve(void *ctx, uint64_t pc, int is_return_address,
     return n;
 }
 
+size_t mp_symbolizer_modules_changed(struct mp_symbolizer *s, void (*gone)(void *ctx, uint64_t lo, uint64_t hi),
+                                     void *ctx)
+{
+    if (s == NULL || s->dwfl == NULL)
+        return 0;
+    s->maps_hash = 0; /* read the map again even if it hashes the same */
+    report_modules(s);
+    size_t n = s->nremoved;
+    for (size_t i = 0; i < n; i++) {
+        pc_cache_drop_range(s, s->removed[i].lo, s->removed[i].hi);
+        if (gone)
+            gone(ctx, s->removed[i].lo, s->removed[i].hi);
+    }
+    s->nremoved = 0;
+    return n;
+}
+
 size_t mp_symbolizer_warnings(struct mp_symbolizer *s, const char *const **out)
 {
     *out = s->warnings;
@@ -588,6 +650,7 @@ void mp_symbolizer_close(struct mp_symbolizer *s)
     free(s->pcs);
     free(s->frames);
     free(s->warnings);
+    free(s->removed);
     sym_strings_destroy(s->strings);
     free(s);
 }

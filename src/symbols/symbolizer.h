@@ -37,6 +37,18 @@ void mp_symbolizer_reset(struct mp_symbolizer *s);
 int mp_symbolizer_resolve(void *s, uint64_t pc, int is_return_address,
                           struct mp_frame_info *out, int max);
 
+/* A range of the target's addresses. */
+struct mp_code_range {
+    uint64_t lo, hi; /* [lo, hi) */
+};
+
+/* The target's modules changed (dlclose; MP_EV_MODMAP, in event order):
+ * read its map again; every module gone since the last time (unmapped, or
+ * replaced by another file at its addresses) has its cached PCs dropped and
+ * is passed to gone (may be NULL).  Returns how many. */
+size_t mp_symbolizer_modules_changed(struct mp_symbolizer *s, void (*gone)(void *ctx, uint64_t lo, uint64_t hi),
+                                     void *ctx);
+
 /* Warnings gathered so far (one per module without debug info, ...), each a
  * full sentence without newline.  Valid until close. */
 size_t mp_symbolizer_warnings(struct mp_symbolizer *s, const char *const **out);

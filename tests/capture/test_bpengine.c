@@ -31,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/user.h>
 #include <unistd.h>
 
@@ -719,6 +720,90 @@ START_TEST(emulate_cmp_m8)
 }
 END_TEST
 
+/* The entries' first instructions copied into an attached process's stubs
+ * (mp_emu_relocate_run): glibc 2.36's entries as gdb disassembles them
+ * (malloc: push r12; push rbp; push rbx; mov rbx,rdi; calloc: push r13;
+ * mov rax,rdi; realloc: three pushes; reallocarray: mov rax,rsi; mul rdx;
+ * memalign: cmp byte [rip+X],0; the loader's _dl_debug_state: ret and
+ * padding) cover at least 5 bytes in whole instructions, end with a jump
+ * back to the first byte not copied, and are copied as they are except the
+ * rip-relative compare, whose rewrite sets the flags as the original does
+ * (run here against the CPU). */
+START_TEST(relocate_entry_runs)
+{
+    static const struct {
+        const char *what;
+        uint8_t code[16];
+        size_t displaced;
+        int verbatim;
+    } runs[] = {
+        { "malloc", { 0x41, 0x54, 0x55, 0x53, 0x48, 0x89, 0xfb, 0x48, 0x83, 0xec, 0x10 }, 7, 1 },
+        { "calloc", { 0x41, 0x55, 0x48, 0x89, 0xf8, 0x41, 0x54, 0x55 }, 5, 1 },
+        { "realloc", { 0x41, 0x57, 0x41, 0x56, 0x41, 0x55, 0x41, 0x54 }, 6, 1 },
+        { "reallocarray", { 0x48, 0x89, 0xf0, 0x48, 0xf7, 0xe2, 0x48, 0x89, 0xc6 }, 6, 1 },
+        { "memalign", { 0x80, 0x3d, 0x71, 0x0e, 0x14, 0x00, 0x00, 0x74, 0x07, 0xe9 }, 7, 0 },
+        { "_dl_debug_state", { 0xc3, 0x66, 0x2e, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00 }, 5, 1 },
+    };
+    const uint64_t addr = 0x7f0000098930ull;
+    for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
+        uint8_t out[48];
+        size_t displaced = 0;
+        int verbatim = -1;
+        int n = mp_emu_relocate_run(runs[i].code, sizeof runs[i].code, addr, 5, out, sizeof out, &displaced, &verbatim);
+        ck_assert_msg(n > 14, "%s: not copied", runs[i].what);
+        ck_assert_msg(displaced == runs[i].displaced, "%s: %zu bytes displaced, expected %zu", runs[i].what, displaced,
+                      runs[i].displaced);
+        ck_assert_msg(verbatim == runs[i].verbatim, "%s: verbatim %d", runs[i].what, verbatim);
+        uint64_t back;
+        memcpy(&back, out + n - 8, 8);
+        ck_assert_msg(out[n - 14] == 0xff && out[n - 13] == 0x25 && back == addr + displaced,
+                      "%s: does not end with a jump back to +%zu", runs[i].what, displaced);
+        if (verbatim && runs[i].code[0] != 0xc3)
+            ck_assert_msg(memcmp(out, runs[i].code, displaced) == 0, "%s: not copied as is", runs[i].what);
+    }
+    /* an instruction it cannot copy among the first 5 bytes: none */
+    static const uint8_t lea_rip[16] = { 0x48, 0x8d, 0x05, 0x10, 0x00, 0x00, 0x00 };
+    uint8_t out[48];
+    size_t displaced;
+    int verbatim;
+    ck_assert_int_eq(mp_emu_relocate_run(lea_rip, sizeof lea_rip, addr, 5, out, sizeof out, &displaced, &verbatim), -1);
+
+    /* the rewritten compare, run: cmp byte [rip+d], imm as push rax; movabs
+     * rax, target; cmp byte [rax], imm; pop rax; then a ret instead of the
+     * jump back */
+    uint8_t *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    ck_assert(page != MAP_FAILED);
+    volatile uint8_t *cell = page + 3000; /* within the compare's rel32 reach */
+    static const uint8_t values[] = { 0, 1, 0x7f, 0x80, 0xff };
+    for (size_t v = 0; v < sizeof values; v++)
+        for (size_t w = 0; w < sizeof values; w++) {
+            uint8_t cmp[16] = { 0x80, 0x3d, 0, 0, 0, 0, values[w] };
+            /* the original at `at`: rip + 7 + disp = &cell */
+            uint64_t at = (uint64_t)(uintptr_t)page + 2048;
+            int32_t disp = (int32_t)((int64_t)(uintptr_t)cell - (int64_t)(at + 7));
+            memcpy(cmp + 2, &disp, 4);
+            int n = mp_emu_relocate_run(cmp, sizeof cmp, at, 5, page, 64, &displaced, &verbatim);
+            ck_assert_int_gt(n, 14);
+            page[n - 14] = 0xc3; /* ret instead of the jump back */
+            *cell = values[v];
+            uint64_t rax = 0x1122334455667788ull, f;
+            __asm__ volatile("lea -128(%%rsp), %%rsp\n\t"
+                             "call *%2\n\t"
+                             "pushfq\n\t"
+                             "popq %1\n\t"
+                             "lea 128(%%rsp), %%rsp"
+                             : "+a"(rax), "=&r"(f)
+                             : "r"(page)
+                             : "cc", "memory");
+            uint64_t want = cpu_cmp8(cell, values[w]);
+            ck_assert_msg((f & COMPARED) == (want & COMPARED), "cmp %#x, %#x: flags %#" PRIx64 ", the CPU says %#" PRIx64,
+                          values[v], values[w], f & COMPARED, want & COMPARED);
+            ck_assert_msg(rax == 0x1122334455667788ull, "rax not kept");
+        }
+    munmap(page, 4096);
+}
+END_TEST
+
 /* add/sub/cmp r, imm and xor r, r: the entries of jemalloc's malloc (cmp
  * rdi, 0x1000), mimalloc's malloc_usable_size (sub rsp, 0x18), jemalloc's
  * rallocx (xor ecx, ecx).  The CPU computes the same flags for the register
@@ -920,6 +1005,7 @@ int main(void)
     TCase *emu = tcase_create("emulate");
     tcase_add_test(emu, emulate_test_rr);
     tcase_add_test(emu, emulate_cmp_m8);
+    tcase_add_test(emu, relocate_entry_runs);
     tcase_add_test(emu, emulate_alu_imm);
     tcase_add_test(emu, emulate_rip_load);
     tcase_add_test(emu, emulate_lookalikes_are_stepped);

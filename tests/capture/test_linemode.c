@@ -392,6 +392,81 @@ START_TEST(edge_frames)
 }
 END_TEST
 
+/* Sum of a table's increments, and the lines it spans. */
+static json_int_t table_sum(json_t *table, int *first, int *last)
+{
+    json_t *rows = json_object_get(table, "rows");
+    json_int_t sum = 0;
+    *first = *last = 0;
+    for (size_t i = 0; i < json_array_size(rows); i++) {
+        json_t *r = json_array_get(rows, i);
+        int line = (int)json_integer_value(json_object_get(r, "line"));
+        sum += json_integer_value(json_object_get(r, "increment_bytes"));
+        if (!*first)
+            *first = line;
+        *last = line;
+    }
+    return sum;
+}
+
+/* Inlined into main at -O2, main's code interleaved with theirs (see the
+ * fixture): the functions get their own allocations, exactly, and nothing
+ * of main's 48 MiB; their tables hold only their own lines. */
+START_TEST(inlined_at_O2_heap)
+{
+    const char *exe = build_fixture("tests/fixtures/linemode_inlined.c", "gcc", "-O2 -g", "linemode_inlined");
+    ck_assert_ptr_nonnull(exe);
+    char json[4096];
+    snprintf(json, sizeof json, "%s/linemode_inlined_heap.json", test_tmp_dir());
+    struct run_output o;
+    char *args[] = { "--metric=heap", "--json", json, "--function", "make_ints", "--function", "count_words",
+                     (char *)exe, NULL };
+    run_memprof(args, 0, &o);
+    json_t *root = load_json(json);
+    const char *fx = "linemode_inlined.c";
+    int first, last;
+    json_t *ints = line_table(root, "make_ints");
+    ck_assert_int_eq(row_int(ints, marker_line(fx, "ints_malloc"), "increment_bytes"), 6000000);
+    ck_assert_int_eq(row_int(ints, marker_line(fx, "ints_fill"), "increment_bytes"), 0);
+    ck_assert_int_eq(table_sum(ints, &first, &last), 6000000);
+    ck_assert_int_ge(first, marker_line(fx, "ints_malloc") - 2); /* static int *make_ints(int n) */
+    ck_assert_int_le(last, marker_line(fx, "ints_fill") + 2);
+    json_t *words = line_table(root, "count_words");
+    ck_assert_int_eq(row_int(words, marker_line(fx, "words_strdup"), "increment_bytes"), 14);
+    ck_assert_int_eq(row_int(words, marker_line(fx, "words_free"), "increment_bytes"), -14);
+    ck_assert_int_eq(row_int(words, marker_line(fx, "words_for"), "increment_bytes"), 0);
+    ck_assert_int_eq(row_int(words, marker_line(fx, "words_count"), "occurrences"), 7);
+    ck_assert_int_eq(table_sum(words, &first, &last), 0);
+    ck_assert_int_ge(first, marker_line(fx, "words_strdup") - 3);
+    ck_assert_int_le(last, marker_line(fx, "words_free") + 2);
+    json_decref(root);
+    run_output_free(&o);
+}
+END_TEST
+
+START_TEST(inlined_at_O2_rss)
+{
+    const char *exe = build_fixture("tests/fixtures/linemode_inlined.c", "gcc", "-O2 -g", "linemode_inlined");
+    ck_assert_ptr_nonnull(exe);
+    char json[4096];
+    snprintf(json, sizeof json, "%s/linemode_inlined_rss.json", test_tmp_dir());
+    struct run_output o;
+    char *args[] = { "--json", json, "--function", "make_ints", (char *)exe, NULL };
+    run_memprof(args, 0, &o);
+    json_t *root = load_json(json);
+    int first, last;
+    json_int_t sum = table_sum(line_table(root, "make_ints"), &first, &last);
+    /* 6,000,000 bytes touched = 1465 pages; RSS also moves with what the
+     * process touches meanwhile (stack, libraries, malloc's own pages): 64
+     * pages of slack.  Before, main's 48 MiB (allocated, touched and freed
+     * after the inlined code) landed on these lines. */
+    ck_assert_msg(sum >= 5 * 1000 * 1000 && sum <= (1465 + 64) * 4096, "make_ints's lines add %lld bytes of RSS",
+                  (long long)sum);
+    json_decref(root);
+    run_output_free(&o);
+}
+END_TEST
+
 START_TEST(concurrent_threads_and_signals)
 {
     const char *exe = build_fixture("tests/fixtures/linemode_threads.c", "gcc", "-O0 -g", "linemode_threads");
@@ -430,6 +505,8 @@ int main(void)
     tcase_add_test(tc, unknown_function);
     tcase_add_test(tc, no_line_info);
     tcase_add_test(tc, edge_frames);
+    tcase_add_test(tc, inlined_at_O2_heap);
+    tcase_add_test(tc, inlined_at_O2_rss);
     tcase_add_test(tc, concurrent_threads_and_signals);
     suite_add_tcase(s, tc);
     return run_suite(s);

@@ -3,6 +3,7 @@
  * text report) fed by what it accepts.  Built and run by scripts/fuzz (libFuzzer,
  * ASan, UBSan).  A load either fails with one error line naming the input,
  * or gives a profile that every writer can render. */
+#define _GNU_SOURCE
 #include "report/json_load.h"
 #include "memprof/report.h"
 
@@ -19,9 +20,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (!devnull && !(devnull = fopen("/dev/null", "w")))
         abort();
-    struct mp_loaded_process_tree r;
-    char err[1024];
-    if (mp_load_process_tree_buffer((const char *)data, size, "fuzz.json", &r, err, sizeof err) != 0) {
+    struct mp_loaded_process_tree r, pw;
+    char err[1024], err_pw[1024];
+    /* The big arrays read one element at a time (json_load_lazy.c) must
+     * give the very same outcome as the whole document. */
+    mp_load_report_piecewise_from(0);
+    int rc_pw = mp_load_process_tree_buffer((const char *)data, size, "fuzz.json", &pw, err_pw, sizeof err_pw);
+    mp_load_report_piecewise_from((size_t)-1);
+    int rc = mp_load_process_tree_buffer((const char *)data, size, "fuzz.json", &r, err, sizeof err);
+    if (rc != rc_pw || (rc != 0 && strcmp(err, err_pw) != 0))
+        abort();
+    if (rc_pw == 0) {
+        char *a = NULL, *b = NULL;
+        size_t na = 0, nb = 0;
+        FILE *fa = open_memstream(&a, &na), *fb = open_memstream(&b, &nb);
+        struct mp_report_options o = { .precision = 1, .top_lines = 10, .max_tables = 10, .stable = r.stable };
+        if (!fa || !fb || mp_write_process_tree_json(fa, &r.tree, r.sources, &o) != 0 ||
+            mp_write_process_tree_json(fb, &pw.tree, pw.sources, &o) != 0)
+            abort();
+        fclose(fa);
+        fclose(fb);
+        if (na != nb || memcmp(a, b, na) != 0)
+            abort();
+        free(a);
+        free(b);
+        mp_loaded_process_tree_free(&pw);
+    }
+    if (rc != 0) {
         /* The contract: one line, naming the input. */
         if (strncmp(err, "fuzz.json", 9) != 0 || strchr(err, '\n'))
             abort();

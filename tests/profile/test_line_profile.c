@@ -12,12 +12,12 @@
 #include <stdlib.h>
 
 /* Two functions: a (lines 1-5, entry at point 0) and b (lines 10-12). */
-static const struct mp_lm_func funcs[] = { { "a", "/src/x.c", 1, 5 }, { "b", "/src/x.c", 10, 12 } };
+static const struct mp_lm_func funcs[] = { { "a", "/src/x.c", 1, 5, 5 }, { "b", "/src/x.c", 10, 12, 12 } };
 static const struct mp_lm_point points[] = {
-    { 0x10, 0, 1, 1 }, /* a's entry */
-    { 0x20, 0, 2, 0 }, /* a:2 */
-    { 0x30, 1, 10, 1 }, /* b's entry */
-    { 0x40, 1, 11, 0 }, /* b:11 */
+    { 0x10, 0, 1, 1, 0 }, /* a's entry */
+    { 0x20, 0, 2, 0, 0 }, /* a:2 */
+    { 0x30, 1, 10, 1, 0 }, /* b's entry */
+    { 0x40, 1, 11, 0, 0 }, /* b:11 */
 };
 static const struct mp_lm_map map = { funcs, 2, points, 4, NULL, 0, 0 };
 

@@ -348,17 +348,23 @@ static char *variant(const char *from, const char *to)
 }
 
 /* What memprof report and memprof diff read with: the tree loader, which
- * takes both schemas. */
+ * takes both schemas.  Every error twice: the arrays parsed whole, and one
+ * element at a time (json_load_lazy.c): the same line either way. */
 static void expect_error_len(const char *data, size_t len, const char *expected)
 {
-    struct mp_loaded_process_tree r;
-    char err[1024];
-    memset(err, 'x', sizeof err);
-    ck_assert_int_eq(mp_load_process_tree_buffer(data, len, "t.json", &r, err, sizeof err), -1);
-    ck_assert_ptr_null(r.profiles);
-    ck_assert_uint_eq(r.tree.n, 0);
-    ck_assert_str_eq(err, expected);
-    mp_loaded_process_tree_free(&r); /* harmless after a failure */
+    for (int piecewise = 0; piecewise < 2; piecewise++) {
+        struct mp_loaded_process_tree r;
+        char err[1024];
+        memset(err, 'x', sizeof err);
+        mp_load_report_piecewise_from(piecewise ? 0 : (size_t)-1);
+        ck_assert_int_eq(mp_load_process_tree_buffer(data, len, "t.json", &r, err, sizeof err), -1);
+        ck_assert_ptr_null(r.profiles);
+        ck_assert_uint_eq(r.tree.n, 0);
+        ck_assert_msg(strcmp(err, expected) == 0, "%s: got \"%s\", expected \"%s\"",
+                      piecewise ? "piece by piece" : "whole", err, expected);
+        mp_loaded_process_tree_free(&r); /* harmless after a failure */
+    }
+    mp_load_report_piecewise_from(256u << 10);
 }
 
 static void expect_error(const char *data, const char *expected)
@@ -889,9 +895,24 @@ START_TEST(fuzz_corpus_replays)
         char *data = read_file(path, &len);
         ck_assert_ptr_nonnull(data);
         files++;
-        struct mp_loaded_process_tree r;
-        char err[1024];
-        if (mp_load_process_tree_buffer(data, len, e->d_name, &r, err, sizeof err) != 0) {
+        struct mp_loaded_process_tree r, pw;
+        char err[1024], err_pw[1024];
+        /* piece by piece, the same outcome */
+        mp_load_report_piecewise_from(0);
+        int rc_pw = mp_load_process_tree_buffer(data, len, e->d_name, &pw, err_pw, sizeof err_pw);
+        mp_load_report_piecewise_from((size_t)-1);
+        int rc_whole = mp_load_process_tree_buffer(data, len, e->d_name, &r, err, sizeof err);
+        mp_load_report_piecewise_from(256u << 10);
+        ck_assert_msg(rc_pw == rc_whole && (rc_whole == 0 || strcmp(err, err_pw) == 0),
+                      "%s: whole: %s; piece by piece: %s", e->d_name, rc_whole ? err : "loads", rc_pw ? err_pw : "loads");
+        if (rc_pw == 0) {
+            char *a = write_loaded_tree(&r, AS_JSON, NULL), *b = write_loaded_tree(&pw, AS_JSON, NULL);
+            assert_same(e->d_name, a, b);
+            free(a);
+            free(b);
+            mp_loaded_process_tree_free(&pw);
+        }
+        if (rc_whole != 0) {
             ck_assert_msg(err[0] && !strchr(err, '\n'), "%s: error is not one line: %s", e->d_name, err);
             ck_assert_msg(strncmp(err, e->d_name, strlen(e->d_name)) == 0, "%s: error does not name it: %s",
                           e->d_name, err);

@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #include "bpengine_internal.h"
 #include "bp_alias.h"
+#include "bp_guard.h"
+#include "bp_leave.h"
 #include "supervise/procfs.h"
 #include "remote_unwind.h"
 #include "events/ring_reader.h"
@@ -53,6 +55,10 @@ int bp_int3_insert(struct mp_bpengine *e, struct bp_site *s)
     uint8_t text[16] = { 0 };
     if (pread(e->mem_fd, text, sizeof text, (off_t)s->addr) < 1)
         return -1;
+    if (text[0] == INT3) { /* someone else's breakpoint: its byte is unknown */
+        errno = EEXIST;
+        return -1;
+    }
     uint8_t int3 = INT3;
     if (pwrite(e->mem_fd, &int3, 1, (off_t)s->addr) != 1)
         return -1;
@@ -64,8 +70,57 @@ int bp_int3_insert(struct mp_bpengine *e, struct bp_site *s)
 
 void bp_int3_remove(struct mp_bpengine *e, struct bp_site *s)
 {
-    if (s->inserted && pwrite(e->mem_fd, &s->orig, 1, (off_t)s->addr) == 1)
+    if (!s->inserted)
+        return;
+    if (s->stub ? pwrite(e->mem_fd, s->saved, s->patch_len, (off_t)s->addr) == s->patch_len
+                : pwrite(e->mem_fd, &s->orig, 1, (off_t)s->addr) == 1)
         s->inserted = 0;
+}
+
+int bp_detour_insert(struct mp_bpengine *e, struct bp_site *s, const pid_t *tids, size_t n)
+{
+    uint8_t text[32];
+    size_t len;
+    if (pread(e->mem_fd, text, sizeof text, (off_t)s->addr) != (ssize_t)sizeof text || text[0] == INT3)
+        return -1;
+    uint64_t stub = mp_bp_guard_entry_stub(&e->inproc, s->addr, text, sizeof text, &len);
+    int64_t rel = (int64_t)(stub - (s->addr + 5));
+    if (!stub || rel != (int32_t)rel || len > sizeof s->saved)
+        return -1;
+    /* nobody may be, or come back, inside the bytes the jump covers: a
+     * thread there is stepped out; a signal handler that will return there
+     * returns to the same place in the copy */
+    struct mp_addr_range inside = { s->addr + 1, s->addr + len };
+    if (mp_step_out_of(e->pid, tids, n, &inside, 1, 64) != 0)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        struct mp_sigframe f[8];
+        int nf = mp_find_signal_frames(e->pid, tids[i], &inside, 1, f, 8);
+        if (nf < 0)
+            return -1;
+        for (int k = 0; k < nf; k++) {
+            uint64_t to = mp_bp_inproc_exit(&e->inproc, stub + 1 + (f[k].rip - s->addr), 0, 0);
+            if (to != f[k].rip) /* the copy does not map it one to one */
+                return -1;
+            to = stub + 1 + (f[k].rip - s->addr);
+            if (pwrite(e->mem_fd, &to, sizeof to, (off_t)f[k].rip_at) != (ssize_t)sizeof to)
+                return -1;
+        }
+    }
+    uint8_t patch[sizeof s->saved];
+    int32_t rel32 = (int32_t)rel;
+    memset(patch, INT3, sizeof patch); /* the bytes after the jump are never run */
+    patch[0] = 0xe9;
+    memcpy(patch + 1, &rel32, sizeof rel32);
+    memcpy(s->saved, text, len);
+    if (pwrite(e->mem_fd, patch, len, (off_t)s->addr) != (ssize_t)len)
+        return -1;
+    s->orig = text[0];
+    mp_emu_decode(text, &s->emu);
+    s->patch_len = (uint8_t)len;
+    s->stub = stub;
+    s->inserted = 1;
+    return 0;
 }
 
 /* ---- arming ---- */
@@ -139,6 +194,7 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
 {
     struct mp_alloc_entries entries;
     char err[256];
+    e->unguarded = 0;
     int rc = mp_bp_find_allocator(e->pid, e->mem_fd, &e->loader, &entries, err, sizeof err);
     if (rc != 0) {
         mp_alloc_entries_free(&entries);
@@ -176,12 +232,32 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
         if (s->addr && pread(e->mem_fd, text, sizeof text, (off_t)s->addr) > 0)
             mp_emu_decode(text, &s->emu);
     }
+    /* Injected system calls borrow 3 bytes of text: in an attached process
+     * the program's entry point (_start never runs again), so that if
+     * memprof died half-way no thread would meet them in malloc. */
+    e->scratch = e->sites[MP_FN_MALLOC].addr;
+    uint64_t entry, probe;
+    if (e->attached && mp_proc_auxv(e->pid, AT_ENTRY, &entry) == 0 &&
+        pread(e->mem_fd, &probe, sizeof probe, (off_t)entry) == (ssize_t)sizeof probe)
+        e->scratch = entry;
     /* free stops nothing when it can be detoured to the stub that records it */
     int free_detoured = 0;
-    if (e->use_stubs && mp_bp_inproc_map(&e->inproc, e->ring, e->pid, tids[0], e->mem_fd, e->sites[MP_FN_MALLOC].addr,
-                                         e->sites[MP_FN_MALLOC].addr, !e->attached) == 0)
-        free_detoured = mp_bp_inproc_detour_free(&e->inproc, e->mem_fd, e->sites[MP_FN_FREE].addr) == 0;
+    uint64_t free_addr = e->sites[MP_FN_FREE].addr;
+    if (e->use_stubs && mp_bp_inproc_map(&e->inproc, e->ring, e->pid, tids[0], e->mem_fd, e->scratch,
+                                         e->sites[MP_FN_MALLOC].addr, !e->attached, e->attached ? free_addr : 0) == 0) {
+        if (e->attached)
+            mp_bp_guard_install(&e->inproc, tids[0], e->mem_fd, e->scratch);
+        free_detoured = mp_bp_inproc_detour_free(&e->inproc, e->mem_fd, free_addr, e->pid, e->attached ? tids : NULL,
+                                                 e->attached ? n : 0) == 0;
+    }
     bp_client_arm(e, &entries);
+    /* Attached: entries become jumps to stubs of their own (bp_guard.h),
+     * so that a thread stopped at one when memprof dies resumes right */
+    for (int i = 0; i < MP_FN_COUNT && e->attached && e->inproc.remote; i++) {
+        struct bp_site *s = &e->sites[i];
+        if (s->addr && !(i == MP_FN_FREE && free_detoured))
+            bp_detour_insert(e, s, tids, n);
+    }
     /* Debug registers where the entry instruction cannot be emulated (no
      * stepping over it then), or for the hot entries with MEMPROF_BP_HW=1;
      * INT3 + emulation elsewhere: measured cheaper per hit here. */
@@ -189,7 +265,7 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
     e->n_dr = 0;
     for (size_t h = 0; h < sizeof hot / sizeof *hot; h++) {
         struct bp_site *s = &e->sites[hot[h]];
-        if (s->addr && !(hot[h] == MP_FN_FREE && free_detoured) && (e->force_hw || !s->emu.kind) &&
+        if (s->addr && !s->stub && !(hot[h] == MP_FN_FREE && free_detoured) && (e->force_hw || !s->emu.kind) &&
             e->n_dr < N_DEBUG_REGS) {
             s->hw_slot = e->n_dr;
             e->dr_addr[e->n_dr++] = s->addr;
@@ -209,13 +285,32 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
         if (t)
             t->dr_set = 1;
     }
+    /* attached: if memprof dies, its SIGTRAP handler carries out what is
+     * under each breakpoint (known to it before any breakpoint goes in) */
+    for (int i = 0; i < MP_FN_COUNT && e->inproc.guarded; i++) {
+        struct bp_site *s = &e->sites[i];
+        uint8_t text[16] = { 0 };
+        if (!s->addr || s->stub || (i == MP_FN_FREE && free_detoured))
+            continue;
+        if (pread(e->mem_fd, text, sizeof text, (off_t)s->addr) < 1) {
+            e->unguarded++;
+            continue;
+        }
+        if (mp_bp_guard_site(&e->inproc, s->addr, text, &s->emu, s->hw_slot >= 0) != 0)
+            e->unguarded++;
+    }
     for (int i = 0; i < MP_FN_COUNT; i++) {
         struct bp_site *s = &e->sites[i];
-        if (i == MP_FN_FREE && free_detoured)
+        if ((i == MP_FN_FREE && free_detoured) || s->stub)
             continue;
         if (s->addr && s->hw_slot < 0 && bp_int3_insert(e, s) != 0) {
-            snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: cannot write a breakpoint at "
-                     "%s in %s: %s", mp_alloc_fn_name((enum mp_alloc_fn)i), e->module, strerror(errno));
+            if (errno == EEXIST)
+                snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: %s in %s already starts "
+                         "with a breakpoint instruction (another debugger's, or one left by a killed tracer)",
+                         mp_alloc_fn_name((enum mp_alloc_fn)i), e->module);
+            else
+                snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: cannot write a breakpoint "
+                         "at %s in %s: %s", mp_alloc_fn_name((enum mp_alloc_fn)i), e->module, strerror(errno));
             for (int k = 0; k < i; k++)
                 bp_int3_remove(e, &e->sites[k]);
             for (size_t k = 0; k < n; k++)
@@ -224,6 +319,9 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
             return -1;
         }
     }
+    e->stats.plain_entries = 0;
+    for (int i = 0; i < MP_FN_COUNT && e->attached; i++)
+        e->stats.plain_entries += e->sites[i].addr && !e->sites[i].stub && !(i == MP_FN_FREE && free_detoured);
     e->ret_trap = e->sites[MP_FN_MALLOC].addr;
     e->stats.armed = 1;
     e->stats.was_armed = 1;

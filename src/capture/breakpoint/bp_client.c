@@ -7,6 +7,7 @@
  * and a detach get the hooks back as they were. */
 #define _GNU_SOURCE
 #include "bpengine_internal.h"
+#include "bp_guard.h"
 #include "remote_unwind.h"
 #include "events/ring_reader.h"
 #include "memprof/memprof.h"
@@ -25,6 +26,13 @@ void bp_client_arm(struct mp_bpengine *e, const struct mp_alloc_entries *entries
     if (!e->inproc.remote)
         return; /* no stubs in the target: the hooks stay null */
     uint64_t stub = stub_address(e);
+    /* attached: if memprof dies, its SIGTRAP handler takes the stub's INT3
+     * on to the ret (bp_guard.h) */
+    static const uint8_t ret[16] = { 0xc3 };
+    struct mp_emu ret_emu;
+    mp_emu_decode(ret, &ret_emu);
+    if (entries->n_client_hooks && e->inproc.guarded && mp_bp_guard_site(&e->inproc, stub, ret, &ret_emu, 0) != 0)
+        e->unguarded++;
     for (int i = 0; i < entries->n_client_hooks; i++) {
         struct bp_client_hook *h = &e->client_hooks[e->n_client_hooks];
         h->addr = entries->client_hooks[i];

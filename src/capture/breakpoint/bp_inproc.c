@@ -1,9 +1,10 @@
 /* memprof: mapping the breakpoint engine's stubs into the target and
  * detouring free (see bp_inproc.h).  The mapping is the ring's memfd, which
  * the launched target inherited (it is not close-on-exec): mmap runs inside
- * the target through mp_inject_syscall, MAP_SHARED and executable, at a
+ * the target through mp_inject_syscall, MAP_SHARED and read-write, at a
  * free address within +-1.5 GiB of the allocator so that free's entry can
- * jump to its stub with a rel32. */
+ * jump to its stub with a rel32; then the code pages are made
+ * read+execute. */
 #define _GNU_SOURCE
 #include "bp_inproc.h"
 #include "inject.h"
@@ -24,9 +25,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <stdlib.h>
+#include <pthread.h>
 
 #define REACH (3ull << 29) /* 1.5 GiB */
-#define BLOB_BYTES 8192
+#define BLOB_BYTES MP_STUB_BLOB_BYTES
+#define PAGE 4096ull
 
 _Static_assert(offsetof(struct mp_ring_record, kind) == 8 && offsetof(struct mp_ring_record, addr) == 16 &&
                offsetof(struct mp_ring_record, nframes) == 32 && offsetof(struct mp_ring_record, pid) == 40 &&
@@ -35,7 +38,9 @@ _Static_assert(offsetof(struct mp_ring_record, kind) == 8 && offsetof(struct mp_
                "bp_stubs.S writes records with these offsets");
 _Static_assert(offsetof(struct mp_stub_slot, frames) == MP_SLOT_FRAMES &&
                offsetof(struct mp_stub_slot, entry_sp) == MP_SLOT_ENTRY_SP &&
-               offsetof(struct mp_stub_slot, nframes) == MP_SLOT_NFRAMES, "slot layout");
+               offsetof(struct mp_stub_slot, nframes) == MP_SLOT_NFRAMES &&
+               offsetof(struct mp_stub_slot, memptr) == MP_SLOT_MEMPTR, "slot layout");
+_Static_assert(sizeof(pthread_mutex_t) <= MP_STUB_D_ACT_OURS - MP_STUB_D_LOCK, "the mutex fits");
 
 static void put_u64(unsigned char *block, int off, uint64_t v)
 {
@@ -95,8 +100,79 @@ static int64_t target_fd(struct mp_ring_reader *ring, pid_t tid, int mem_fd, uin
     return fd;
 }
 
+/* The stubs check this mutex: held by memprof's supervisor thread while it
+ * records; robust, so the kernel marks it owner-dead if memprof dies. */
+static int take_lock(struct mp_bp_inproc *ip)
+{
+    pthread_mutex_t *m = (pthread_mutex_t *)(void *)(ip->local + MP_STUB_D_LOCK);
+    pthread_mutexattr_t a;
+    if (pthread_mutexattr_init(&a) != 0)
+        return -1;
+    int rc = pthread_mutexattr_setpshared(&a, PTHREAD_PROCESS_SHARED) || pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST) ||
+             pthread_mutex_init(m, &a) || pthread_mutex_lock(m) ? -1 : 0;
+    pthread_mutexattr_destroy(&a);
+    ip->locked = rc == 0;
+    return rc;
+}
+
+void mp_bp_inproc_let_go(struct mp_bp_inproc *ip)
+{
+    if (ip->locked)
+        pthread_mutex_unlock((pthread_mutex_t *)(void *)(ip->local + MP_STUB_D_LOCK));
+    ip->locked = 0;
+}
+
+/* The 64 KiB window where free's jump must land for its last two bytes to
+ * be the original je's first two (bp_inproc.h): its first address, or 0
+ * when free does not start with `test rdi,rdi; je`. */
+static uint64_t alias_window(uint64_t free_addr, const uint8_t text[9])
+{
+    uint32_t high;
+    if (text[0] != 0x48 || text[1] != 0x85 || text[2] != 0xff)
+        return 0;
+    if (text[3] == 0x0f && text[4] == 0x84)
+        high = 0x840fu; /* je rel32 */
+    else if (text[3] == 0x74)
+        high = (uint32_t)text[4] << 8 | 0x74u; /* je rel8 */
+    else
+        return 0;
+    int32_t rel = (int32_t)(high << 16);
+    return free_addr + 5 + (uint64_t)(int64_t)rel;
+}
+
+/* The first code page mapped a second time in free's window (descriptor fd
+ * of the target).  0, or -1 when every page of the window is taken. */
+static int map_alias(struct mp_bp_inproc *ip, pid_t tid, int mem_fd, uint64_t scratch, int64_t fd, uint64_t file_off,
+                     uint64_t free_addr)
+{
+    uint8_t text[9];
+    if (pread(mem_fd, text, sizeof text, (off_t)free_addr) != (ssize_t)sizeof text)
+        return -1;
+    uint64_t lo = alias_window(free_addr, text);
+    if (!lo)
+        return -1;
+    for (uint64_t page = (lo + PAGE - 1) & ~(PAGE - 1); page <= lo + 0xffff; page += PAGE) {
+        if (page < 0x10000 || page >= 0x7ffffffff000ull)
+            continue;
+        uint64_t args[6] = { page, PAGE, PROT_READ | PROT_EXEC, MAP_SHARED | MAP_FIXED_NOREPLACE, (uint64_t)fd,
+                             file_off };
+        int64_t got;
+        if (mp_inject_syscall(tid, mem_fd, scratch, SYS_mmap, args, &got) != 0)
+            return -1;
+        if (got == (int64_t)page) {
+            ip->alias = page;
+            return 0;
+        }
+        if (got >= 0) { /* an old kernel took the address as a hint */
+            uint64_t unmap[6] = { (uint64_t)got, PAGE, 0, 0, 0, 0 };
+            mp_inject_syscall(tid, mem_fd, scratch, SYS_munmap, unmap, &got);
+        }
+    }
+    return -1;
+}
+
 int mp_bp_inproc_map(struct mp_bp_inproc *ip, struct mp_ring_reader *ring, pid_t pid, pid_t tid, int mem_fd,
-                     uint64_t scratch, uint64_t near, int inherited)
+                     uint64_t scratch, uint64_t near, int inherited, uint64_t free_for_alias)
 {
     size_t blob = (size_t)(mp_stub_blob_end - mp_stub_blob_start);
     if (blob > BLOB_BYTES)
@@ -110,20 +186,34 @@ int mp_bp_inproc_map(struct mp_bp_inproc *ip, struct mp_ring_reader *ring, pid_t
     if (fd < 0)
         return -1;
     uint64_t hint = find_gap(tid, near, total); /* any thread's maps are the process's */
-    uint64_t args[6] = { hint, total, PROT_READ | PROT_WRITE | PROT_EXEC,
-                         MAP_SHARED | (hint ? MAP_FIXED_NOREPLACE : 0), (uint64_t)fd, 0 };
-    int64_t got;
+    uint64_t args[6] = { hint, total, PROT_READ | PROT_WRITE, MAP_SHARED | (hint ? MAP_FIXED_NOREPLACE : 0),
+                         (uint64_t)fd, 0 };
+    int64_t got, ignored;
     int irc = mp_inject_syscall(tid, mem_fd, scratch, SYS_mmap, args, &got);
+    uint64_t code = (uint64_t)got + offset + MP_STUB_DATA_BYTES;
+    if (irc == 0 && got >= 0) {
+        /* the code was written through memprof's mapping: read+execute only in the target */
+        ip->local = local;
+        mp_bp_inproc_let_go(ip);
+        memset(local, 0, total - offset);
+        memcpy(local, mp_stub_blob_start, blob);
+        uint64_t prot[6] = { code, MP_STUB_CODE_BYTES, PROT_READ | PROT_EXEC, 0, 0, 0 };
+        if (mp_inject_syscall(tid, mem_fd, scratch, SYS_mprotect, prot, &ignored) != 0 || ignored != 0 ||
+            take_lock(ip) != 0) {
+            uint64_t unmap[6] = { (uint64_t)got, total, 0, 0, 0, 0 };
+            mp_inject_syscall(tid, mem_fd, scratch, SYS_munmap, unmap, &ignored);
+            irc = -1;
+        }
+    }
+    ip->alias = 0;
+    if (irc == 0 && got >= 0 && free_for_alias)
+        map_alias(ip, tid, mem_fd, scratch, fd, offset + MP_STUB_DATA_BYTES, free_for_alias);
     if (!inherited) { /* the mapping keeps the memfd; the descriptor goes */
         uint64_t close_args[6] = { (uint64_t)fd, 0, 0, 0, 0, 0 };
-        int64_t ignored;
         mp_inject_syscall(tid, mem_fd, scratch, SYS_close, close_args, &ignored);
     }
     if (irc != 0 || got < 0)
         return -1;
-    memset(local, 0, total - offset);
-    memcpy(local, mp_stub_blob_start, blob);
-    ip->local = local;
     ip->slots = (struct mp_stub_slot *)(local + BLOB_BYTES);
     ip->ring_remote = (uint64_t)got;
     ip->ring_bytes = total;
@@ -139,10 +229,13 @@ int mp_bp_inproc_map(struct mp_bp_inproc *ip, struct mp_ring_reader *ring, pid_t
     put_u64(local, MP_STUB_D_SLOTSIZE, MP_STUB_SLOT_BYTES);
     uint32_t pid32 = (uint32_t)pid;
     memcpy(local + MP_STUB_D_PID, &pid32, sizeof pid32);
+    /* the trampoline at the start of the code jumps to the free stub */
+    put_u64(local, MP_STUB_DATA_BYTES + MP_STUB_C_TRAMP + 6, ip->remote + (uint64_t)(mp_stub_free - mp_stub_blob_start));
     return 0;
 }
 
-int mp_bp_inproc_detour_free(struct mp_bp_inproc *ip, int mem_fd, uint64_t free_addr)
+int mp_bp_inproc_detour_free(struct mp_bp_inproc *ip, int mem_fd, uint64_t free_addr, pid_t pid, const pid_t *tids,
+                             size_t n)
 {
     if (!ip->remote)
         return -1;
@@ -163,16 +256,36 @@ int mp_bp_inproc_detour_free(struct mp_bp_inproc *ip, int mem_fd, uint64_t free_
         return -1;
     }
     zero = cont + (uint64_t)(int64_t)rel;
-    uint64_t stub = ip->remote + (uint64_t)(mp_stub_free - mp_stub_blob_start);
+    uint64_t stub = ip->alias ? ip->alias + MP_STUB_C_TRAMP
+                              : ip->remote + (uint64_t)(mp_stub_free - mp_stub_blob_start);
     int64_t jump = (int64_t)(stub - (free_addr + 5));
     if (jump != (int32_t)jump)
         return -1;
-    put_u64(ip->local, MP_STUB_D_FREE_CONT, cont);
-    put_u64(ip->local, MP_STUB_D_FREE_ZERO, zero);
-    atomic_thread_fence(memory_order_seq_cst);
     uint8_t jmp[5] = { 0xe9 };
     int32_t rel32 = (int32_t)jump;
     memcpy(jmp + 1, &rel32, sizeof rel32);
+    if (ip->alias && (jmp[3] != text[3] || jmp[4] != text[4]))
+        return -1; /* cannot happen: the window was chosen for it */
+    if (!ip->alias && tids) {
+        /* the plain jump: nobody may be, or come back, between free's two instructions */
+        struct mp_addr_range inside = { free_addr + 1, free_addr + 5 };
+        if (mp_step_out_of(pid, tids, n, &inside, 1, 16) != 0)
+            return -1;
+        for (size_t i = 0; i < n; i++) {
+            struct mp_sigframe f[8];
+            int nf = mp_find_signal_frames(pid, tids[i], &inside, 1, f, 8);
+            if (nf < 0)
+                return -1;
+            for (int k = 0; k < nf; k++) { /* a handler returns to free's je: to where it would have jumped */
+                uint64_t to = f[k].rdi ? cont : zero;
+                if (pwrite(mem_fd, &to, sizeof to, (off_t)f[k].rip_at) != (ssize_t)sizeof to)
+                    return -1;
+            }
+        }
+    }
+    put_u64(ip->local, MP_STUB_D_FREE_CONT, cont);
+    put_u64(ip->local, MP_STUB_D_FREE_ZERO, zero);
+    atomic_thread_fence(memory_order_seq_cst);
     memcpy(ip->free_saved, text, sizeof ip->free_saved);
     if (pwrite(mem_fd, jmp, sizeof jmp, (off_t)free_addr) != (ssize_t)sizeof jmp)
         return -1;
@@ -206,6 +319,13 @@ uint64_t mp_bp_inproc_failed_reallocs(const struct mp_bp_inproc *ip)
     return __atomic_load_n((const uint64_t *)(const void *)(ip->local + MP_STUB_D_FAILED), __ATOMIC_RELAXED);
 }
 
+uint64_t mp_bp_inproc_skipped(const struct mp_bp_inproc *ip)
+{
+    if (!ip->local || !ip->remote)
+        return 0;
+    return __atomic_load_n((const uint64_t *)(const void *)(ip->local + MP_STUB_D_SKIPPED), __ATOMIC_RELAXED);
+}
+
 int mp_bp_inproc_clean_child(const struct mp_bp_inproc *ip, int child_mem_fd)
 {
     if (!ip->free_addr)
@@ -214,46 +334,90 @@ int mp_bp_inproc_clean_child(const struct mp_bp_inproc *ip, int child_mem_fd)
                    (ssize_t)sizeof ip->free_saved ? 0 : -1;
 }
 
-int mp_bp_inproc_in_stubs(const struct mp_bp_inproc *ip, uint64_t rip)
+uint64_t mp_bp_inproc_exit(const struct mp_bp_inproc *ip, uint64_t rip, uint64_t rdi, uint64_t r11)
 {
-    return ip->remote && rip >= ip->remote && rip < ip->remote + BLOB_BYTES;
-}
-
-int mp_bp_inproc_leave_stubs(const struct mp_bp_inproc *ip, pid_t pid, pid_t tid)
-{
-    for (int steps = 0; steps < 1000000; steps++) {
-        struct user_regs_struct regs;
-        if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0)
-            return -1;
-        if (!mp_bp_inproc_in_stubs(ip, regs.rip))
-            return 0;
-        if (ptrace(PTRACE_SINGLESTEP, tid, 0, 0) != 0)
-            return -1;
-        int status;
-        while (waitpid(tid, &status, __WALL) < 0)
-            if (errno != EINTR)
-                return -1;
-        if (!WIFSTOPPED(status))
-            return -1;
-        int sig = WSTOPSIG(status);
-        if ((status >> 16) == 0 && sig != SIGTRAP)
-            syscall(SYS_tgkill, pid, tid, sig); /* queued again: delivered once detached */
+    if (!ip->remote)
+        return 0;
+    uint64_t code = ip->remote + MP_STUB_DATA_BYTES, ret0 = ip->remote + (uint64_t)(mp_stub_ret0 - mp_stub_blob_start),
+             common = ip->remote + (uint64_t)(mp_stub_ret_common - mp_stub_blob_start),
+             end = ip->remote + (uint64_t)(mp_stub_sigtrap - mp_stub_blob_start), to;
+    uint64_t k;
+    if ((rip >= code && rip < ret0) || (ip->alias && rip >= ip->alias && rip < ip->alias + PAGE)) {
+        /* the trampoline or free's stub: on into free, or to its NULL exit */
+        memcpy(&to, ip->local + (rdi ? MP_STUB_D_FREE_CONT : MP_STUB_D_FREE_ZERO), sizeof to);
+        return to;
     }
-    return -1;
+    uint64_t copies = ip->remote + (uint64_t)(mp_stub_copies - mp_stub_blob_start);
+    if (rip >= copies && rip < copies + (uint64_t)ip->n_sites * MP_STUB_COPY_BYTES) {
+        /* a copy of an entry's instructions (after an entry stub's INT3):
+         * the same place in the original, where it maps one to one */
+        int i = (int)((rip - copies) / MP_STUB_COPY_BYTES);
+        uint64_t o = rip - copies - (uint64_t)i * MP_STUB_COPY_BYTES;
+        if (ip->copy_stub[i])
+            o = o ? o - 1 : 0;
+        if (o == 0 || (ip->copy_verbatim[i] && o < ip->copy_len[i]))
+            return ip->copy_entry[i] + o;
+        return 0;
+    }
+    if (rip >= ret0 && rip < common)
+        k = (rip - ret0) / MP_STUB_RET_STUB_BYTES; /* return stub k */
+    else if (rip >= common && rip < end)
+        k = r11; /* their common part keeps k in r11 */
+    else
+        return 0;
+    return k < MP_STUB_SLOTS ? ip->slots[k].ret : 0; /* back to the caller */
 }
 
-int mp_bp_inproc_unmap(struct mp_bp_inproc *ip, pid_t tid, int mem_fd, uint64_t scratch)
+int mp_bp_inproc_in_returns(const struct mp_bp_inproc *ip, uint64_t rip)
+{
+    return ip->remote && rip >= ip->remote + (uint64_t)(mp_stub_ret0 - mp_stub_blob_start) &&
+           rip < ip->remote + (uint64_t)(mp_stub_sigtrap - mp_stub_blob_start);
+}
+
+int mp_bp_inproc_code_ranges(const struct mp_bp_inproc *ip, struct mp_addr_range out[2])
+{
+    if (!ip->remote)
+        return 0;
+    int n = 0;
+    out[n].lo = ip->remote + MP_STUB_DATA_BYTES;
+    out[n++].hi = ip->remote + BLOB_BYTES;
+    if (ip->alias) {
+        out[n].lo = ip->alias;
+        out[n++].hi = ip->alias + PAGE;
+    }
+    return n;
+}
+
+int mp_bp_inproc_restore_free(struct mp_bp_inproc *ip, int mem_fd)
+{
+    if (!ip->free_addr)
+        return 0;
+    if (pwrite(mem_fd, ip->free_saved, sizeof ip->free_saved, (off_t)ip->free_addr) != (ssize_t)sizeof ip->free_saved)
+        return -1;
+    ip->free_addr = 0;
+    return 0;
+}
+
+int mp_bp_inproc_unmap_in(const struct mp_bp_inproc *ip, pid_t tid, int mem_fd, uint64_t scratch)
 {
     if (!ip->remote)
         return 0;
     int rc = 0;
-    if (ip->free_addr && pwrite(mem_fd, ip->free_saved, sizeof ip->free_saved, (off_t)ip->free_addr) !=
-                             (ssize_t)sizeof ip->free_saved)
-        rc = -1;
-    uint64_t args[6] = { ip->ring_remote, ip->ring_bytes, 0, 0, 0, 0 };
     int64_t got;
+    if (ip->alias) {
+        uint64_t args[6] = { ip->alias, PAGE, 0, 0, 0, 0 };
+        if (mp_inject_syscall(tid, mem_fd, scratch, SYS_munmap, args, &got) != 0 || got != 0)
+            rc = -1;
+    }
+    uint64_t args[6] = { ip->ring_remote, ip->ring_bytes, 0, 0, 0, 0 };
     if (mp_inject_syscall(tid, mem_fd, scratch, SYS_munmap, args, &got) != 0 || got != 0)
         rc = -1;
+    return rc;
+}
+
+int mp_bp_inproc_unmap(struct mp_bp_inproc *ip, pid_t tid, int mem_fd, uint64_t scratch)
+{
+    int rc = mp_bp_inproc_unmap_in(ip, tid, mem_fd, scratch);
     mp_bp_inproc_reset(ip);
     return rc;
 }
@@ -262,6 +426,18 @@ void mp_bp_inproc_reset(struct mp_bp_inproc *ip)
 {
     /* keeps `local` (memprof's mapping of the memfd) for the next image */
     ip->remote = ip->ring_remote = 0;
+    ip->alias = 0;
     ip->free_addr = 0;
     ip->next_slot = 0;
+    ip->guarded = 0;
+    ip->n_sites = 0;
+    if (ip->local)
+        memset(ip->local + MP_STUB_D_SITES, 0, (size_t)MP_STUB_SITES * MP_STUB_SITE_BYTES);
+}
+
+void *mp_bp_inproc_local(const struct mp_bp_inproc *ip, uint64_t remote)
+{
+    if (!ip->remote || remote < ip->remote || remote >= ip->remote + BLOB_BYTES)
+        return NULL;
+    return ip->local + (remote - ip->remote);
 }

@@ -1,24 +1,45 @@
 /* memprof: the breakpoint engine's code inside the target (see bp_stubs.h).
  * Position-independent: copied as is; it finds everything through the data
- * block at its start.  Runs at a function's entry (free) or right after an
+ * page at its start.  Runs at a function's entry (free) or right after an
  * allocator returned, so it may use only registers the calling convention
  * lets a callee clobber and that carry no argument (free: rdi is one) or
  * result (rax). */
 #include "bp_stubs.h"
 
+#define SYS_RT_SIGACTION 13
+#define SYS_GETPID 39
+#define SYS_GETTID 186
+#define SYS_TGKILL 234
+#define SYS_RT_SIGRETURN 15
+#define SIGTRAP 5
+#define SA_RESETHAND 0x80000000
+#define TRAP_TRACE 2
+#define UC_RIP 168              /* ucontext_t: uc_mcontext.gregs[REG_RIP] */
+#define UC_EFL 176              /* gregs[REG_EFL] */
+#define EFL_TF 0x100
+#define EFL_RF 0x10000
+
     .section .rodata
-    .p2align 6
-    .globl mp_stub_blob_start, mp_stub_blob_end, mp_stub_free, mp_stub_ret0, mp_stub_client
+    .p2align 12
+    .globl mp_stub_blob_start, mp_stub_blob_end, mp_stub_code, mp_stub_free, mp_stub_ret0
+    .globl mp_stub_ret_common, mp_stub_sigtrap, mp_stub_restorer, mp_stub_client, mp_stub_copies
 mp_stub_blob_start:
 d_block:
     .fill MP_STUB_DATA_BYTES, 1, 0
+
+/* Does memprof still hold its mutex?  ZF clear: yes. */
+.macro memprof_alive
+    testl $MP_STUB_OWNER_MASK, d_block+MP_STUB_D_LOCK(%rip)
+.endm
 
 /* rdx <- a reserved ring position, r10 <- its record, once the record is
  * free for this lap (the reader in memprof drains meanwhile), then claimed
  * for thread \tid (a 64-bit register, upper half zero) of this process
  * (ring.h, Holes).  A slot memprof revoked meanwhile (it took the thread
- * for dead) goes to \revoked: nothing may be written.  Clobbers r11. */
-.macro reserve_record tid, revoked
+ * for dead) goes to \revoked: nothing may be written; to \gone if memprof
+ * goes away while the ring is full.  Clobbers \tmp (\tmp32: its low half;
+ * never r11 in the return stubs, which keep k there). */
+.macro reserve_record tid, revoked, gone, tmp, tmp32
     mov $1, %edx
     mov d_block+MP_STUB_D_HEAD(%rip), %r10
     lock xadd %rdx, (%r10)
@@ -26,71 +47,89 @@ d_block:
     and d_block+MP_STUB_D_MASK(%rip), %r10
     imul d_block+MP_STUB_D_RECSIZE(%rip), %r10
     add d_block+MP_STUB_D_RECS(%rip), %r10
-1:  mov (%r10), %r11
-    cmp %rdx, %r11
+1:  mov (%r10), \tmp
+    cmp %rdx, \tmp
     je 2f
-    sub %rdx, %r11
+    sub %rdx, \tmp
     jg \revoked                    /* seq past our position: revoked */
     pause
-    jmp 1b
-2:  mov d_block+MP_STUB_D_PID(%rip), %r11d
-    mov %r11d, 44(%r10)             /* claim_pid */
-    mov %rdx, %r11
-    shl $32, %r11
-    or \tid, %r11
-    mov %r11, 48(%r10)              /* claim */
+    memprof_alive
+    jnz 1b
+    jmp \gone
+2:  mov d_block+MP_STUB_D_PID(%rip), \tmp32
+    mov \tmp32, 44(%r10)            /* claim_pid */
+    mov %rdx, \tmp
+    shl $32, \tmp
+    or \tid, \tmp
+    mov \tmp, 48(%r10)              /* claim */
 .endm
 
-/* The record's pid (r10: the record; clobbers r11). */
-.macro record_pid
-    mov d_block+MP_STUB_D_PID(%rip), %r11d
-    mov %r11d, 40(%r10)
+/* The record's pid (r10: the record; clobbers \tmp32). */
+.macro record_pid tmp32
+    mov d_block+MP_STUB_D_PID(%rip), \tmp32
+    mov \tmp32, 40(%r10)
 .endm
+
+mp_stub_code:
+    /* the trampoline: free's jump lands here when this page is mapped a
+     * second time next to free (bp_inproc.c); memprof fills the address */
+    jmp *0(%rip)
+    .quad 0
 
     .p2align 4
 mp_stub_free:                       /* free(rdi), jumped to from free's entry */
     test %rdi, %rdi
     jz 9f
-    mov $186, %eax                  /* gettid: the claim names the thread */
+    memprof_alive
+    jz 7f
+    mov $SYS_GETTID, %eax           /* the claim names the thread */
     syscall                         /* clobbers rcx and r11 */
     mov %eax, %esi
-    reserve_record %rsi, 8f
+    reserve_record %rsi, 8f, 7f, %r11, %r11d
     movl $2, 8(%r10)                /* MP_REC_FREE */
     movl %esi, 12(%r10)             /* tid */
     mov %rdi, 16(%r10)
     movq $0, 24(%r10)
     movq $1, 32(%r10)               /* nframes 1, truncated 0 */
-    record_pid
+    record_pid %r11d
     mov (%rsp), %r11                /* the frame: free's return address */
     mov %r11, 56(%r10)
     inc %rdx
     mov %rdx, (%r10)                /* commit: seq = pos + 1 */
 8:  test %rdi, %rdi                 /* the displaced instruction's flags */
     jmp *d_block+MP_STUB_D_FREE_CONT(%rip)
+7:  lock incq d_block+MP_STUB_D_SKIPPED(%rip) /* memprof let go: not recorded */
+    jmp 8b
 9:  test %rdi, %rdi
     jmp *d_block+MP_STUB_D_FREE_ZERO(%rip)
 
     .p2align 4
-mp_stub_client:                     /* memprof.h's hook points here: memprof takes the trap */
-    int3
-    ret
-
-    .p2align 4
-mp_stub_ret0:                       /* stub k: ecx = k, then the common part */
+mp_stub_ret0:                       /* stub k: r11d = k, then the common part */
     .set k, 0
     .rept MP_STUB_SLOTS
-    .byte 0xb9
+    .byte 0x41, 0xbb                /* mov $k, %r11d (r11 keeps k to the end: bp_inproc_exit) */
     .long k
     .byte 0xe9
     .long ret_common - (. + 4)
     .set k, k + 1
     .endr
 
+mp_stub_ret_common:
 ret_common:                         /* rax: the allocator's result */
-    mov %ecx, %r9d
+    mov %r11d, %r9d
     imul d_block+MP_STUB_D_SLOTSIZE(%rip), %r9
     add d_block+MP_STUB_D_SLOTS(%rip), %r9
-    mov MP_SLOT_FREE_POS(%r9), %rdx /* realloc: the FREE reserved before the call */
+    memprof_alive
+    jz 3f                           /* memprof is gone: just go back */
+    mov %rax, %r8                   /* r8: the block (posix_memalign: behind memptr) */
+    mov MP_SLOT_MEMPTR(%r9), %rsi
+    test %rsi, %rsi
+    jz 4f
+    xor %r8d, %r8d
+    test %eax, %eax
+    jnz 4f
+    mov (%rsi), %r8
+4:  mov MP_SLOT_FREE_POS(%r9), %rdx /* realloc: the FREE reserved before the call */
     test %rdx, %rdx
     jz 6f
     dec %rdx
@@ -99,7 +138,7 @@ ret_common:                         /* rax: the allocator's result */
     imul d_block+MP_STUB_D_RECSIZE(%rip), %r10
     add d_block+MP_STUB_D_RECS(%rip), %r10
     mov $2, %esi                    /* MP_REC_FREE */
-    test %rax, %rax
+    test %r8, %r8
     jnz 5f
     testl $MP_SLOT_F_FREE_ALWAYS, MP_SLOT_FLAGS(%r9)
     jnz 5f
@@ -111,7 +150,7 @@ ret_common:                         /* rax: the allocator's result */
     mov %rsi, 16(%r10)
     movq $0, 24(%r10)
     movq $1, 32(%r10)               /* nframes 1, truncated 0 */
-    record_pid
+    record_pid %ecx
     mov MP_SLOT_RET(%r9), %rsi      /* the frame: realloc's return address */
     mov %rsi, 56(%r10)
     inc %rdx
@@ -119,18 +158,18 @@ ret_common:                         /* rax: the allocator's result */
     movq $0, MP_SLOT_FREE_POS(%r9)
 6:  testl $MP_SLOT_F_NO_ALLOC, MP_SLOT_FLAGS(%r9)
     jnz 7f
-    test %rax, %rax
+    test %r8, %r8
     jz 8f
     mov MP_SLOT_TID(%r9), %esi
-    reserve_record %rsi, 7f
+    reserve_record %rsi, 7f, 7f, %rcx, %ecx
     movl $1, 8(%r10)                /* MP_REC_ALLOC */
     mov %esi, 12(%r10)
-    mov %rax, 16(%r10)
+    mov %r8, 16(%r10)
     mov MP_SLOT_SIZE(%r9), %rsi
     mov %rsi, 24(%r10)
     mov MP_SLOT_NFRAMES(%r9), %rsi  /* nframes and truncated */
     mov %rsi, 32(%r10)
-    record_pid
+    record_pid %ecx
     mov MP_SLOT_NFRAMES(%r9), %ecx
     lea MP_SLOT_FRAMES(%r9), %rsi
     lea 56(%r10), %rdi
@@ -142,8 +181,105 @@ ret_common:                         /* rax: the allocator's result */
 8:  testl $MP_SLOT_F_COUNT_FAIL, MP_SLOT_FLAGS(%r9)
     jz 7f
     lock incq d_block+MP_STUB_D_FAILED(%rip)
-7:  mov MP_SLOT_RET(%r9), %rcx
+7:  xor %r8d, %r8d                 /* no copy of the block's address left in a register: the leak
+                                       scan reads a stopped thread's registers as roots */
+    mov MP_SLOT_RET(%r9), %rcx
     movq $0, MP_SLOT_BUSY(%r9)      /* the slot is free again */
     jmp *%rcx
+3:  lock incq d_block+MP_STUB_D_SKIPPED(%rip) /* memprof let go: not recorded */
+    jmp 7b
+
+/* SIGTRAP handler (attached processes): rdi = signal, rsi = siginfo,
+ * rdx = ucontext.  While memprof is attached it never sees memprof's own
+ * traps (memprof takes them before any handler); it runs for the
+ * program's own SIGTRAPs, and for memprof's breakpoints once memprof is
+ * gone.  Every register is restored by rt_sigreturn. */
+    .p2align 4
+mp_stub_sigtrap:
+    mov UC_RIP(%rdx), %rax
+    lea d_block+MP_STUB_D_SITES(%rip), %rcx
+    mov $MP_STUB_SITES, %r8d
+1:  mov (%rcx), %r9                 /* a breakpoint's address; 0: no more */
+    test %r9, %r9
+    jz 4f
+    cmpl $MP_STUB_SITE_INT3, 16(%rcx)
+    jne 2f
+    lea 1(%r9), %r10
+    cmp %r10, %rax
+    jne 3f
+    mov 8(%rcx), %r10
+    mov %r10, UC_RIP(%rdx)          /* run the displaced instruction, then on */
+    ret
+2:  cmp %r9, %rax
+    jne 3f
+    orq $EFL_RF, UC_EFL(%rdx)       /* a debug register: resume without trapping again */
+    ret
+3:  add $MP_STUB_SITE_BYTES, %rcx
+    dec %r8d
+    jnz 1b
+4:  cmpl $TRAP_TRACE, 8(%rsi)       /* a single step memprof left behind when it died */
+    jne 5f
+    testq $EFL_TF, UC_EFL(%rdx)
+    jz 5f
+    memprof_alive
+    jnz 5f
+    andq $~EFL_TF, UC_EFL(%rdx)
+    ret
+5:  /* not memprof's: the program's own disposition */
+    mov d_block+MP_STUB_D_ACT_ORIG(%rip), %rax
+    cmp $1, %rax
+    jbe 6f                          /* SIG_DFL or SIG_IGN */
+    testl $SA_RESETHAND, d_block+MP_STUB_D_ACT_ORIG+8(%rip)
+    jz 5f
+    push %rdi
+    push %rsi
+    push %rdx
+    mov $SYS_RT_SIGACTION, %eax
+    mov $SIGTRAP, %edi
+    lea d_block+MP_STUB_D_ACT_DFL(%rip), %rsi
+    xor %edx, %edx
+    mov $8, %r10d
+    syscall
+    pop %rdx
+    pop %rsi
+    pop %rdi
+5:  jmp *d_block+MP_STUB_D_ACT_ORIG(%rip) /* the program's handler, as if called by the kernel */
+6:  /* ignored: a SIGTRAP sent by someone is dropped; a trap (kernel-made,
+     * si_code > 0) or SIG_DFL gets the default action, as without memprof */
+    jb 7f
+    cmpl $0, 8(%rsi)
+    jg 7f
+    ret
+7:  mov $SYS_RT_SIGACTION, %eax
+    mov $SIGTRAP, %edi
+    lea d_block+MP_STUB_D_ACT_DFL(%rip), %rsi
+    xor %edx, %edx
+    mov $8, %r10d
+    syscall
+    mov $SYS_GETTID, %eax
+    syscall
+    mov %rax, %rsi
+    mov $SYS_GETPID, %eax
+    syscall
+    mov %rax, %rdi
+    mov $SIGTRAP, %edx
+    mov $SYS_TGKILL, %eax
+    syscall                         /* delivered when the handler returns */
+    ret
+
+    .p2align 4
+mp_stub_restorer:
+    mov $SYS_RT_SIGRETURN, %eax
+    syscall
+    hlt
+
+    .p2align 4
+mp_stub_client:                     /* memprof.h's hook points here: memprof takes the trap */
+    int3
+    ret
+
+    .p2align 4
+mp_stub_copies:                     /* bp_guard.c writes them through memprof's mapping */
+    .fill MP_STUB_SITES * MP_STUB_COPY_BYTES, 1, 0xcc
 mp_stub_blob_end:
     .section .note.GNU-stack,"",@progbits

@@ -1,22 +1,42 @@
 /* memprof: the breakpoint engine's code inside the target (bp_stubs.S).
  *
  * A blob memprof copies into a shared mapping of its event ring in the
- * target: a data block the supervisor fills, a detour for free that writes
- * the FREE record into the ring itself (so free costs no stop at all), and
- * one return stub per call slot: an allocating call whose return address
- * was replaced by stub k returns into it, and the stub writes the ALLOC
- * record (the stack the supervisor left in slot k, the returned address)
- * and jumps to the real return address.  Both follow the ring's protocol
- * (ring.h): a FREE reserves its record before the memory is released, an
- * ALLOC after the allocator returned, as the agent does.  Last, the target
- * of memprof.h's hook: an INT3 (memprof records the annotation) and a ret. */
+ * target: a data page the supervisor fills (read-write in the target), then
+ * the code (read+execute in the target: memprof writes it through its own
+ * mapping of the memfd, so no page is ever writable and executable in the
+ * target):
+ *  - a detour for free that writes the FREE record into the ring itself (so
+ *    free costs no stop at all), reached from free's entry directly or
+ *    through the trampoline at the start of the first code page (which
+ *    memprof maps a second time where free's patched jump needs it);
+ *  - one return stub per call slot: an allocating call whose return address
+ *    was replaced by stub k returns into it, and the stub writes the ALLOC
+ *    record (the stack the supervisor left in slot k, the returned address)
+ *    and jumps to the real return address;
+ *  - the target of memprof.h's hook: an INT3 (memprof records the
+ *    annotation) and a ret;
+ *  - (attached processes) the allocator entries' stubs: an entry's first
+ *    instructions are replaced by a jump to an INT3 followed by a copy of
+ *    them and a jump back, so that a thread stopped at that INT3 resumes
+ *    correctly even if memprof dies and the kernel drops its SIGTRAP; and a
+ *    SIGTRAP handler with copies of the instructions under memprof's other
+ *    INT3s, for a thread that meets one after memprof died.
+ * Both stubs follow the ring's protocol (ring.h): a FREE reserves its record
+ * before the memory is released, an ALLOC after the allocator returned, as
+ * the agent does.  They record only while memprof holds the robust mutex in
+ * the data page: when memprof dies the kernel marks it owner-dead, when it
+ * detaches it unlocks it, and the stubs then only pass calls through (a
+ * full ring no longer blocks them). */
 #ifndef MEMPROF_BP_STUBS_H
 #define MEMPROF_BP_STUBS_H
 
 #define MP_STUB_SLOTS 512
-#define MP_STUB_SLOT_BYTES 448
-#define MP_STUB_RET_STUB_BYTES 10
-/* data block offsets */
+#define MP_STUB_SLOT_BYTES 512
+#define MP_STUB_RET_STUB_BYTES 11
+#define MP_STUB_DATA_BYTES 4096 /* the data page; the code starts after it */
+#define MP_STUB_CODE_BYTES 12288
+#define MP_STUB_BLOB_BYTES (MP_STUB_DATA_BYTES + MP_STUB_CODE_BYTES)
+/* data page offsets */
 #define MP_STUB_D_HEAD 0        /* address of the ring's head */
 #define MP_STUB_D_RECS 8        /* address of record 0 */
 #define MP_STUB_D_MASK 16       /* capacity - 1 */
@@ -26,8 +46,23 @@
 #define MP_STUB_D_FREE_CONT 48  /* free + the length of the displaced instructions */
 #define MP_STUB_D_FREE_ZERO 56  /* where free goes for NULL (its je target) */
 #define MP_STUB_D_FAILED 64     /* reallocs that failed (a counter the stubs increment) */
-#define MP_STUB_D_PID 72        /* the process the records are about (32 bits) */
-#define MP_STUB_DATA_BYTES 128
+#define MP_STUB_D_SKIPPED 72    /* calls passed through unrecorded once memprof let go (a counter) */
+#define MP_STUB_D_PID 80        /* the process the records are about (32 bits) */
+#define MP_STUB_D_LOCK 128      /* memprof's robust pthread mutex (the futex word first) */
+#define MP_STUB_D_ACT_OURS 192  /* struct kernel_sigaction: the SIGTRAP handler memprof installs */
+#define MP_STUB_D_ACT_ORIG 224  /* the program's own SIGTRAP action */
+#define MP_STUB_D_ACT_DFL 256   /* SIG_DFL */
+#define MP_STUB_D_ACT_NOW 288   /* scratch: the action found at detach */
+#define MP_STUB_D_SITES 320     /* MP_STUB_SITES x {address, copy, kind}: memprof's breakpoints */
+#define MP_STUB_SITES 64       /* every allocator entry (C++ and mapping calls too), the loader's, the hook's */
+#define MP_STUB_SITE_BYTES 24
+#define MP_STUB_SITE_INT3 1     /* an INT3 at address: go on at copy */
+#define MP_STUB_SITE_HW 2       /* a debug register at address: resume with RF */
+/* the futex word's owner bits (FUTEX_TID_MASK): 0 once memprof died or let go */
+#define MP_STUB_OWNER_MASK 0x3fffffff
+/* code offsets (from the start of the code) */
+#define MP_STUB_C_TRAMP 0       /* jmp *[rip]; .quad the free stub (memprof fills it) */
+#define MP_STUB_COPY_BYTES 48   /* per site: [INT3] the displaced instructions, then a jump back */
 /* slot offsets */
 #define MP_SLOT_BUSY 0
 #define MP_SLOT_RET 8
@@ -44,7 +79,8 @@
 #define MP_SLOT_ENTRY_SP 40
 #define MP_SLOT_FREE_POS 48     /* realloc: ring position + 1 reserved for the FREE; 0: none */
 #define MP_SLOT_FREE_ADDR 56
-#define MP_SLOT_FRAMES 64
+#define MP_SLOT_MEMPTR 64       /* posix_memalign: where the result is stored; 0: the result is rax */
+#define MP_SLOT_FRAMES 128
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -61,12 +97,17 @@ struct mp_stub_slot {
     uint64_t free_pos;      /* realloc of a block: its FREE's ring position + 1, reserved at the
                                entry; the stub commits it (a NOP when realloc failed) */
     uint64_t free_addr;
+    uint64_t memptr;        /* posix_memalign(memptr, ...): the block is *memptr when it returns 0 */
+    uint64_t pad[7];
     uint64_t frames[MP_MAX_FRAMES];
 };
 _Static_assert(sizeof(struct mp_stub_slot) == MP_STUB_SLOT_BYTES, "slot layout");
 
+/* The blob: mp_stub_blob_start is the data page (zeros), mp_stub_code the
+ * code that follows it. */
 extern const unsigned char mp_stub_blob_start[], mp_stub_blob_end[];
-extern const unsigned char mp_stub_free[], mp_stub_ret0[], mp_stub_client[];
+extern const unsigned char mp_stub_code[], mp_stub_free[], mp_stub_ret0[], mp_stub_ret_common[], mp_stub_sigtrap[],
+    mp_stub_restorer[], mp_stub_client[], mp_stub_copies[];
 #endif
 
 #endif

@@ -244,8 +244,15 @@ int mp_bp_find_loader(pid_t pid, struct mp_loader_hooks *out, char *err, size_t 
 
 int mp_bp_link_map_consistent(int mem_fd, const struct mp_loader_hooks *hooks)
 {
+    return mp_bp_link_map_state(mem_fd, hooks) == RT_CONSISTENT;
+}
+
+int mp_bp_link_map_state(int mem_fd, const struct mp_loader_hooks *hooks)
+{
     struct r_debug rd;
-    return read_mem(mem_fd, hooks->r_debug, &rd, sizeof rd) == 0 && rd.r_map && rd.r_state == RT_CONSISTENT;
+    if (read_mem(mem_fd, hooks->r_debug, &rd, sizeof rd) != 0 || !rd.r_map)
+        return -1;
+    return (int)rd.r_state;
 }
 
 /* Binds the names no earlier module defined to this one's definitions;

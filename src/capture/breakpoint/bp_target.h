@@ -119,6 +119,9 @@ int mp_bp_find_loader(pid_t pid, struct mp_loader_hooks *out, char *err, size_t 
 
 /* 1 when the loader's link map is consistent (r_state RT_CONSISTENT). */
 int mp_bp_link_map_consistent(int mem_fd, const struct mp_loader_hooks *hooks);
+/* r_state (RT_CONSISTENT, RT_ADD: objects being mapped, RT_DELETE: being
+ * unmapped), or -1 when the link map cannot be read. */
+int mp_bp_link_map_state(int mem_fd, const struct mp_loader_hooks *hooks);
 
 /* The allocator: with hooks->debug_state == 0 the executable itself, else
  * the link map.  0 when malloc and free were found, 1 when not (yet), -1

@@ -11,12 +11,17 @@
 #define _GNU_SOURCE
 #include "bpengine.h"
 #include "bpengine_internal.h"
+#include "bp_guard.h"
+#include "bp_leave.h"
 #include "supervise/procfs.h"
 #include "remote_unwind.h"
 #include "events/ring_reader.h"
 #include "capture/trap/stepover.h"
 
+#include <dirent.h>
 #include <elf.h>
+#include <link.h>
+#include <sys/wait.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -34,12 +39,45 @@
 
 /* ---- life of the engine ---- */
 
+/* The supervisor thread waits for room in the ring: a thread of the target
+ * may hold a ring position in a stub while it sits in a signal-delivery
+ * stop, which only this thread can end.  Pass such signals on, as the
+ * supervisor would (stops of other kinds stay for its loop). */
+static void release_signal_stops(void *ctx)
+{
+    struct mp_bpengine *e = ctx;
+    if (e->pid <= 0)
+        return;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)e->pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        pid_t tid = (pid_t)atoi(de->d_name);
+        siginfo_t si;
+        memset(&si, 0, sizeof si);
+        if (tid <= 0 || waitid(P_PID, (id_t)tid, &si, WSTOPPED | WNOHANG | WNOWAIT | __WALL) != 0 ||
+            si.si_pid != tid || si.si_code != CLD_TRAPPED)
+            continue;
+        int sig = si.si_status;
+        if ((sig & ~0x7f) || sig == SIGTRAP || sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU)
+            continue; /* an event, a breakpoint, job control: the supervisor's */
+        int status;
+        if (waitpid(tid, &status, WNOHANG | __WALL) == tid && WIFSTOPPED(status))
+            ptrace(PTRACE_CONT, tid, 0, (status >> 16) == 0 ? WSTOPSIG(status) : 0);
+    }
+    closedir(d);
+}
+
 struct mp_bpengine *mp_bpengine_new(struct mp_ring_reader *ring)
 {
     struct mp_bpengine *e = calloc(1, sizeof *e);
     if (!e)
         return NULL;
     e->ring = ring;
+    mp_ring_reader_set_waiter(ring, release_signal_stops, e);
     e->mem_fd = -1;
     mp_hashidx_init(&e->thread_index);
     const char *hw = getenv("MEMPROF_BP_HW");
@@ -94,9 +132,31 @@ int mp_bpengine_start_forked(struct mp_bpengine *e, pid_t pid)
 int mp_bpengine_attach(struct mp_bpengine *e, pid_t pid, const pid_t *tids, size_t n)
 {
     e->attached = 1; /* everything is undone at detach; the ring is opened through /proc */
-    if (bp_begin(e, pid) != 0)
+    if (bp_begin(e, pid) != 0 || bp_arm(e, tids, n) != 0)
         return -1;
-    return bp_arm(e, tids, n);
+    /* dlopen and dlclose from now on pass the loader's breakpoint (on_loader) */
+    if (e->loader.debug_state) {
+        struct bp_site *s = &e->loader_site;
+        uint8_t text[16] = { 0 };
+        s->addr = e->loader.debug_state;
+        s->fn = -1;
+        s->hw_slot = -1;
+        e->loader_state = mp_bp_link_map_state(e->mem_fd, &e->loader);
+        if (pread(e->mem_fd, text, sizeof text, (off_t)s->addr) > 0) {
+            mp_emu_decode(text, &s->emu);
+            /* a jump to a stub; else only a breakpoint memprof's SIGTRAP handler can carry out */
+            if (bp_detour_insert(e, s, tids, n) != 0 &&
+                (!e->inproc.guarded || mp_bp_guard_site(&e->inproc, s->addr, text, &s->emu, 0) == 0))
+                bp_int3_insert(e, s);
+        }
+    }
+    return 0;
+}
+
+void mp_bpengine_leaving(struct mp_bpengine *e)
+{
+    if (e)
+        e->leaving = 1;
 }
 
 void mp_bpengine_thread_stop(struct mp_bpengine *e, pid_t tid)
@@ -298,6 +358,12 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
                     const struct user_regs_struct *regs)
 {
     int fn = site->fn;
+    if (e->leaving) {
+        /* detaching: every thread is being stopped, some of them inside the
+         * stubs with ring positions the reader waits for; nothing new */
+        e->stats.skipped++;
+        return 0;
+    }
     enum mp_fn_kind kind = mp_alloc_fn_kind((enum mp_alloc_fn)fn);
     if (bp_call_open(e, t)) {
         /* below the open call's frame: realloc calling malloc; at the same
@@ -353,9 +419,10 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
         free_always = realloc_of_block && size == 0;
         if (free_always && !e->n_allocator_text)
             return 0;
-        /* posix_memalign's and xallocx's results are not the block in rax:
-         * their returns come back through a trap */
-        slot = kind == MP_KIND_POSIX_MEMALIGN || kind == MP_KIND_XALLOCX ? -1 : mp_bp_inproc_take_slot(&e->inproc);
+        /* through a stub when there is one (posix_memalign's stub reads the
+         * block behind its pointer); xallocx's result is not a block: its
+         * return comes back through a trap */
+        slot = kind == MP_KIND_XALLOCX ? -1 : mp_bp_inproc_take_slot(&e->inproc);
         frames = slot >= 0 ? e->inproc.slots[slot].frames : t->frames;
         n = mp_remote_unwind_at_entry(e->unwinder, regs->rsp, regs->rbp, frames, MP_MAX_FRAMES, &truncated);
         if (n <= 0) {
@@ -384,6 +451,7 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
                    (free_always ? MP_SLOT_F_FREE_ALWAYS : 0) | (kind == MP_KIND_FREE ? MP_SLOT_F_NO_ALLOC : 0);
         k->free_pos = free_pos;
         k->free_addr = a[0];
+        k->memptr = kind == MP_KIND_POSIX_MEMALIGN ? a[0] : 0; /* its stub reads the block behind it */
         k->nframes = kind == MP_KIND_FREE ? 0 : (uint32_t)n;
         k->truncated = truncated;
     }
@@ -408,7 +476,7 @@ int bp_open_call(struct mp_bpengine *e, struct bp_thread *t, const struct bp_sit
         __atomic_store_n(&k->busy, 1, __ATOMIC_RELEASE);
     }
     uint64_t words[2];
-    int merged = site->inserted && mp_emu_push_value(&site->emu, regs, &words[0]);
+    int merged = site->inserted && !site->stub && mp_emu_push_value(&site->emu, regs, &words[0]);
     words[1] = hijack;
     ssize_t want = merged ? 16 : 8;
     if (pwrite(e->mem_fd, merged ? words : &words[1], (size_t)want, (off_t)(regs->rsp - (merged ? 8 : 0))) != want) {
@@ -429,23 +497,46 @@ int bp_open_call(struct mp_bpengine *e, struct bp_thread *t, const struct bp_sit
     return merged;
 }
 
-/* _dl_debug_state: arm once the link map is consistent. */
+/* The loader's breakpoint.  Until armed: arm once the link map is
+ * consistent (a static program: at its entry point, once).  Then every
+ * dlopen and dlclose passes here (RT_ADD or RT_DELETE, then
+ * RT_CONSISTENT): before a library goes, the reader takes every record so
+ * far (their return addresses resolve while the library is there); once it
+ * went, an MP_REC_MODMAP record says that its addresses may be other code
+ * from now on (see ring.h). */
 static void on_loader(struct mp_bpengine *e, pid_t tid)
 {
-    if (e->loader.debug_state && !mp_bp_link_map_consistent(e->mem_fd, &e->loader))
+    if (!e->stats.armed) {
+        if (e->loader.debug_state && !mp_bp_link_map_consistent(e->mem_fd, &e->loader))
+            return;
+        if (!e->loader.debug_state)
+            bp_int3_remove(e, &e->loader_site);
+        bp_arm(e, &tid, 1);
+        e->loader_state = RT_CONSISTENT;
         return;
-    bp_int3_remove(e, &e->loader_site);
-    bp_arm(e, &tid, 1);
+    }
+    int state = mp_bp_link_map_state(e->mem_fd, &e->loader);
+    if (e->leaving)
+        return;
+    if (state == RT_DELETE && e->loader_state != RT_DELETE)
+        mp_ring_reader_sync(e->ring, 200 * 1000);
+    if (state == RT_CONSISTENT && e->loader_state != RT_CONSISTENT) {
+        mp_remote_unwinder_refresh(e->unwinder);
+        if (e->loader_state == RT_DELETE)
+            mp_ring_reader_post_modmap(e->ring, e->pid, (uint32_t)tid);
+    }
+    e->loader_state = state;
 }
 
 static struct bp_site *site_at(struct mp_bpengine *e, uint64_t rip, int hw)
 {
     for (int i = 0; i < MP_FN_COUNT; i++) {
         struct bp_site *s = &e->sites[i];
-        if (s->addr && (hw ? s->hw_slot >= 0 && s->addr == rip : s->inserted && s->addr + 1 == rip))
+        if (s->addr && (hw ? s->hw_slot >= 0 && s->addr == rip : s->inserted && (s->stub ? s->stub : s->addr) + 1 == rip))
             return s;
     }
-    if (!hw && e->loader_site.inserted && e->loader_site.addr + 1 == rip)
+    const struct bp_site *l = &e->loader_site;
+    if (!hw && l->inserted && (l->stub ? l->stub : l->addr) + 1 == rip)
         return &e->loader_site;
     return NULL;
 }
@@ -489,6 +580,10 @@ int mp_bpengine_on_trap(struct mp_bpengine *e, pid_t tid)
         e->stats.emulated++;
         if (ptrace(PTRACE_SETREGS, tid, 0, &regs) == 0)
             ptrace(PTRACE_CONT, tid, 0, 0);
+        return 1;
+    }
+    if (s->stub && !changed) { /* the thread is in the stub's copy, past its INT3: on it goes */
+        ptrace(PTRACE_CONT, tid, 0, 0);
         return 1;
     }
     if (changed || s->hw_slot >= 0) {
@@ -535,13 +630,50 @@ int mp_bpengine_clean_child(struct mp_bpengine *e, pid_t child)
     for (int i = 0; i < MP_FN_COUNT; i++)
         all[i] = &e->sites[i];
     all[MP_FN_COUNT] = &e->loader_site;
-    for (int i = 0; i <= MP_FN_COUNT; i++)
-        if (all[i]->inserted && pwrite(fd, &all[i]->orig, 1, (off_t)all[i]->addr) != 1)
+    for (int i = 0; i <= MP_FN_COUNT; i++) {
+        const struct bp_site *s = all[i];
+        if (s->inserted && (s->stub ? pwrite(fd, s->saved, s->patch_len, (off_t)s->addr) != s->patch_len
+                                    : pwrite(fd, &s->orig, 1, (off_t)s->addr) != 1))
             rc = -1;
+    }
     if (mp_bp_inproc_clean_child(&e->inproc, fd) != 0 || bp_client_restore(e, fd) != 0)
+        rc = -1;
+    /* attached: the child keeps nothing of memprof's (launched programs
+     * never had the handler; their children keep the mapping, unused) */
+    if (e->attached && (mp_bp_guard_clean_child(&e->inproc, child, fd, e->scratch) != 0 ||
+                        mp_bp_inproc_unmap_in(&e->inproc, child, fd, e->scratch) != 0))
         rc = -1;
     close(fd);
     return rc;
+}
+
+/* A call still open at detach (the thread is inside the allocator, or in
+ * its entry stub's copy) gets its own return address back; its record is
+ * lost (counted abandoned).  A thread already in its return stub is left
+ * to finish it. */
+static int close_open_call(struct mp_bpengine *e, pid_t tid)
+{
+    struct bp_thread *t = bp_thread_find(e, tid);
+    if (!t || !bp_call_open(e, t))
+        return 0;
+    struct user_regs_struct regs;
+    if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0)
+        return -1;
+    if (mp_bp_inproc_in_returns(&e->inproc, regs.rip))
+        return 0;
+    if (t->slot < 0 && regs.rip == e->ret_trap && regs.rsp == t->entry_sp + 8) {
+        /* stopped on the return itself, before the breakpoint fired */
+        on_return(e, t, &regs);
+        return ptrace(PTRACE_SETREGS, tid, 0, &regs) == 0 ? 0 : -1;
+    }
+    uint64_t ours = t->slot >= 0 ? mp_bp_inproc_ret_stub(&e->inproc, t->slot) : e->ret_trap, there = 0;
+    if (pread(e->mem_fd, &there, sizeof there, (off_t)t->entry_sp) != sizeof there ||
+        (there == ours && pwrite(e->mem_fd, &t->ret, sizeof t->ret, (off_t)t->entry_sp) != sizeof t->ret))
+        return -1;
+    e->stats.abandoned++; /* the call ends after memprof left */
+    bp_slot_abandon(e, t);
+    t->pending = 0;
+    return 0;
 }
 
 int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
@@ -549,43 +681,11 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
     if (!e || e->mem_fd < 0)
         return 0;
     int rc = 0;
-    /* nobody may be inside the stubs when they go: step them out (they
-     * finish their record and jump on to the caller or into free) */
-    for (size_t i = 0; i < n && e->inproc.remote; i++) {
-        struct user_regs_struct regs;
-        if (ptrace(PTRACE_GETREGS, tids[i], 0, &regs) == 0 && mp_bp_inproc_in_stubs(&e->inproc, regs.rip) &&
-            mp_bp_inproc_leave_stubs(&e->inproc, e->pid, tids[i]) != 0)
-            rc = -1;
-    }
-    /* calls still open get their own return address back */
-    for (size_t i = 0; i < n; i++) {
-        struct bp_thread *t = bp_thread_find(e, tids[i]);
-        if (t && bp_call_open(e, t)) {
-            struct user_regs_struct regs;
-            uint64_t ours = t->slot >= 0 ? mp_bp_inproc_ret_stub(&e->inproc, t->slot) : e->ret_trap, there = 0;
-            if (ptrace(PTRACE_GETREGS, tids[i], 0, &regs) != 0) {
-                rc = -1;
-            } else if (t->slot < 0 && regs.rip == e->ret_trap && regs.rsp == t->entry_sp + 8) {
-                /* stopped on the return itself, before the breakpoint fired */
-                on_return(e, t, &regs);
-                if (ptrace(PTRACE_SETREGS, tids[i], 0, &regs) != 0)
-                    rc = -1;
-            } else if (pread(e->mem_fd, &there, sizeof there, (off_t)t->entry_sp) != sizeof there ||
-                       (there == ours &&
-                        pwrite(e->mem_fd, &t->ret, sizeof t->ret, (off_t)t->entry_sp) != sizeof t->ret)) {
-                rc = -1;
-            } else {
-                e->stats.abandoned++; /* the call ends after memprof left */
-                bp_slot_abandon(e, t);
-                t->pending = 0;
-            }
-        }
-        if (e->n_dr)
-            bp_dr_clear(tids[i]);
-    }
+    /* 1. nothing leads into memprof's code any more: the breakpoints,
+     * free's jump and memprof.h's hooks go (free's last two patched bytes
+     * are its own, so a thread at free+3 is fine either way), debug
+     * registers are cleared */
     if (bp_client_restore(e, e->mem_fd) != 0)
-        rc = -1;
-    if (n && mp_bp_inproc_unmap(&e->inproc, tids[0], e->mem_fd, e->sites[MP_FN_MALLOC].addr) != 0)
         rc = -1;
     for (int i = 0; i < MP_FN_COUNT; i++)
         bp_int3_remove(e, &e->sites[i]);
@@ -593,10 +693,57 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
     for (int i = 0; i < MP_FN_COUNT; i++)
         if (e->sites[i].inserted)
             rc = -1;
-    if (rc)
+    if (mp_bp_inproc_restore_free(&e->inproc, e->mem_fd) != 0)
+        rc = -1;
+    for (size_t i = 0; i < n && e->n_dr; i++)
+        bp_dr_clear(tids[i]);
+    /* 2. open calls return to their callers, and release the ring
+     * positions they reserved (other threads' records may wait on them) */
+    struct mp_addr_range code[2];
+    int ncode = mp_bp_inproc_code_ranges(&e->inproc, code);
+    for (size_t i = 0; i < n; i++)
+        if (close_open_call(e, tids[i]) != 0)
+            rc = -1;
+    /* 3. threads inside the stubs finish them, in turns (one may wait for
+     * room in the ring that another's record holds); then, if some still
+     * wait (for a record whose writer is in a signal handler, say), the
+     * stubs stop recording and let them through */
+    int keep = 0;
+    if (ncode && mp_step_out_of(e->pid, tids, n, code, ncode, 2000) != 0) {
+        mp_bp_inproc_let_go(&e->inproc);
+        if (mp_step_out_of(e->pid, tids, n, code, ncode, 2000) != 0)
+            keep = 1;
+    }
+    mp_bp_inproc_let_go(&e->inproc);
+    e->stats.skipped += mp_bp_inproc_skipped(&e->inproc);
+    /* 4. the program's own SIGTRAP action back */
+    if (mp_bp_guard_remove(&e->inproc, tids[0], e->mem_fd, e->scratch) != 0)
+        rc = -1;
+    /* 5. a signal handler that will return into the stubs returns to where
+     * the thread would have gone from there (the frame's saved rip is
+     * rewritten); if one cannot (it returns into memprof's own handler),
+     * the stubs stay, passing calls through, rather than crash the process */
+    for (size_t i = 0; i < n && ncode && !keep; i++) {
+        struct mp_sigframe f[16];
+        int nf = mp_find_signal_frames(e->pid, tids[i], code, ncode, f, 16);
+        if (nf < 0)
+            keep = 1;
+        for (int k = 0; k < nf && !keep; k++) {
+            uint64_t to = f[k].restorer_inside ? 0 : mp_bp_inproc_exit(&e->inproc, f[k].rip, f[k].rdi, f[k].r11);
+            if (!to || pwrite(e->mem_fd, &to, sizeof to, (off_t)f[k].rip_at) != (ssize_t)sizeof to)
+                keep = 1;
+        }
+    }
+    uint64_t left = keep ? e->inproc.ring_bytes : 0;
+    if (ncode && !keep && n && mp_bp_inproc_unmap(&e->inproc, tids[0], e->mem_fd, e->scratch) != 0)
+        rc = -1;
+    if (keep)
+        snprintf(e->warning, sizeof e->warning,
+                 "memprof left its stubs (%llu KiB, which now only pass calls through) mapped in process %d: a "
+                 "thread was still to return into them", (unsigned long long)(left >> 10), (int)e->pid);
+    else if (rc)
         snprintf(e->warning, sizeof e->warning,
                  "memprof could not restore everything in process %d before detaching", (int)e->pid);
     bp_disarm(e);
     return rc;
 }
-

@@ -5,6 +5,9 @@
  * Entries: INT3 with the displaced instruction emulated (emulate.c), or a
  * debug register where it cannot be (or with MEMPROF_BP_HW=1); one stop of
  * the calling thread, which is unwound from outside (remote_unwind.c).
+ * Attached, an entry is instead a jump to a stub of its own: an INT3, then
+ * a copy of the entry's first instructions (bp_guard.h), so that a thread
+ * stopped there when memprof is killed resumes right.
  * Return values: the return address is replaced, as uretprobes do, by a
  * stub in memprof's mapping inside the target (bp_inproc.h) that writes the
  * ALLOC record and jumps back; free is detoured to a stub that writes its
@@ -40,6 +43,9 @@ struct mp_bpengine_stats {
     uint64_t failed_reallocs;   /* realloc failed: the block was counted as freed at the call */
     uint64_t unreadable;        /* calls skipped: the thread's stack could not be read */
     uint64_t lost_stops;        /* a signal stop swallowed while stepping */
+    uint64_t skipped;           /* calls in flight at detach the stubs let through unrecorded */
+    int plain_entries;          /* attached: entries that kept an INT3 (no stub of their own): a thread
+                                   stopped at one when memprof is killed may crash the process */
 };
 
 struct mp_bpengine *mp_bpengine_new(struct mp_ring_reader *ring);
@@ -66,6 +72,10 @@ int mp_bpengine_start_forked(struct mp_bpengine *e, pid_t pid);
 /* memprof attached to a running process whose threads tids[] are all
  * stopped: arm now.  0, or -1 with the reason in the warning. */
 int mp_bpengine_attach(struct mp_bpengine *e, pid_t pid, const pid_t *tids, size_t n);
+
+/* memprof -p is about to stop every thread and detach: entries met from
+ * now on are carried out but not recorded (counted as skipped). */
+void mp_bpengine_leaving(struct mp_bpengine *e);
 
 /* A thread stopped at PTRACE_EVENT_STOP that is not a group-stop (a new
  * thread's first stop, or an interrupt): give it the debug registers. */

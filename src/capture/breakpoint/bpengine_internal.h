@@ -25,6 +25,10 @@ struct bp_site {
     uint8_t orig;           /* the byte under the INT3 */
     uint8_t inserted;
     struct mp_emu emu;
+    uint64_t stub;          /* attached: the entry jumps to this stub (bp_guard.h), whose INT3 is
+                               at `stub`; 0: an INT3 at the entry itself */
+    uint8_t patch_len;      /* the bytes the jump covers, saved in `saved` */
+    uint8_t saved[16];
 };
 
 struct bp_thread {
@@ -56,10 +60,15 @@ struct mp_bpengine {
     int force_hw;                    /* MEMPROF_BP_HW=1: debug registers for the hot entries */
     int use_stubs;
     int no_stubs;                    /* mp_bpengine_set_stubs(e, 0): never map the stubs */
-    int attached;                    /* memprof -p: everything is undone at detach */                   /* launch mode: the ring is mapped into the target */
+    int attached;                    /* memprof -p: everything is undone at detach */
+    int leaving;                     /* the detach began: entries are no longer recorded */
+    uint64_t scratch;                /* text memprof borrows for injected system calls */
+    int unguarded;                   /* attached: breakpoints memprof's SIGTRAP handler cannot carry out */
     struct mp_bp_inproc inproc;
     struct mp_loader_hooks loader;
-    struct bp_site loader_site;      /* until armed (dynamic programs) */
+    struct bp_site loader_site;      /* _dl_debug_state (dynamic programs; after arming: dlopen and
+                                        dlclose), or the entry point until armed (static ones) */
+    int loader_state;                /* r_state at its last hit */
     struct bp_site sites[MP_FN_COUNT];
     uint64_t allocator_text[MP_BP_MAX_TEXT][2]; /* malloc's library when not libc (bp_target.h) */
     int n_allocator_text;
@@ -127,6 +136,9 @@ int bp_client_trap(struct mp_bpengine *e, struct bp_thread *t, const struct user
 int bp_dr_write(struct mp_bpengine *e, pid_t tid);  /* the image's debug registers into one stopped thread */
 void bp_dr_clear(pid_t tid);
 int bp_int3_insert(struct mp_bpengine *e, struct bp_site *s);
+/* Attached: the entry becomes a jump to a stub of its own (every thread,
+ * tids[], stopped).  0, or -1: it takes an INT3 instead. */
+int bp_detour_insert(struct mp_bpengine *e, struct bp_site *s, const pid_t *tids, size_t n);
 void bp_int3_remove(struct mp_bpengine *e, struct bp_site *s);
 /* Find the allocator and put the breakpoints in (tids[] stopped).  0, or -1 with the warning set. */
 int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n);

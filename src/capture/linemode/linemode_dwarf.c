@@ -16,7 +16,14 @@
  *          own file.  Several rows at one address: the last one wins (as in
  *          gdb).  The entry address of each out-of-line copy is flagged: a
  *          frame starts there.  An inlined copy makes the out-of-line
- *          function containing it an anchor (a frame-only entry).
+ *          function containing it an anchor (a frame-only entry); when
+ *          that function is not profiled itself, each of its line rows
+ *          outside the copies becomes a "leave" point: the thread left the
+ *          inlined copy there, so the copy's line ends (what the rest of the
+ *          function does is not the copy's).  Rows whose line is outside the
+ *          chosen function's own lines (decl line up to the next function
+ *          defined in its file) are code inlined from elsewhere and get no
+ *          point.
  *
  * Addresses stay link-time; the load bias is added when arming. */
 #define _GNU_SOURCE
@@ -178,6 +185,9 @@ static int in_ranges(const struct vec *v, Dwarf_Addr a)
 
 static void add_point(struct resolver *r, struct vec *v, uint64_t addr, uint32_t func, int line, int prio)
 {
+    const struct mp_lm_func *f = (const struct mp_lm_func *)r->funcs.items + func;
+    if (line > 0 && (line < f->first_line || (f->end_line > 0 && line > f->end_line)))
+        return; /* not one of the function's own lines */
     struct raw_point *p = lm_vec_push(v);
     if (!p) {
         r->oom = 1;
@@ -222,6 +232,104 @@ static int line_addr(Dwarf_Lines *lines, size_t i, Dwarf_Addr *a)
 {
     Dwarf_Line *l = dwarf_onesrcline(lines, i);
     return l && dwarf_lineaddr(l, a) == 0 ? 0 : -1;
+}
+
+/* An inlined copy's entry, and the start of each of its address ranges
+ * (the optimizer interleaves the caller's instructions with the copy's:
+ * the thread leaves the copy and comes back), open a line even when there
+ * is no is_stmt row there: the line of the row covering the address (a
+ * real row at that address wins). */
+static void add_entry_row(struct resolver *r, Dwarf_Die *die, Dwarf_Addr entry, uint32_t func)
+{
+    Dwarf_Die cu;
+    Dwarf_Lines *lines;
+    size_t n_lines;
+    if (!dwarf_diecu(die, &cu, NULL, NULL) || dwarf_getsrclines(&cu, &lines, &n_lines) != 0 || !n_lines)
+        return;
+    size_t lo = 0, hi = n_lines; /* the first row after entry */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        Dwarf_Addr a;
+        if (line_addr(lines, mid, &a) == 0 && a <= entry)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* the rows covering the entry (several may share its address: one of
+     * the function's own lines, not the caller's) */
+    const struct mp_lm_func *f = (const struct mp_lm_func *)r->funcs.items + func;
+    Dwarf_Addr at = 0;
+    for (size_t i = lo; i-- > 0;) {
+        Dwarf_Line *l = dwarf_onesrcline(lines, i);
+        Dwarf_Addr a;
+        int lineno;
+        if (!l || dwarf_lineaddr(l, &a) != 0 || dwarf_lineno(l, &lineno) != 0)
+            continue;
+        if (at && a != at)
+            break;
+        at = a;
+        if (lineno >= f->first_line && (f->end_line <= 0 || lineno <= f->end_line)) {
+            add_point(r, &r->points, entry, func, lineno, 0);
+            return;
+        }
+    }
+}
+
+/* The rows of the function `enclosing` (not profiled: its own rows are no
+ * points) as candidate leave points, once per function; build_points drops
+ * those inside inlined copies of chosen functions. */
+static void add_leaves(struct resolver *r, Dwarf_Die *enclosing)
+{
+    Dwarf_Off off, origin;
+    uint32_t ignored;
+    off = dwarf_dieoffset(enclosing);
+    if (find_chosen(r, off, &ignored) || (origin_of(enclosing, &origin) && find_chosen(r, origin, &ignored)))
+        return; /* profiled itself: its own lines end the copies' lines */
+    const Dwarf_Off *done = r->leave_done.items;
+    for (size_t i = 0; i < r->leave_done.n; i++)
+        if (done[i] == off)
+            return;
+    Dwarf_Off *d = lm_vec_push(&r->leave_done);
+    if (!d) {
+        r->oom = 1;
+        return;
+    }
+    *d = off;
+    Dwarf_Die cu;
+    Dwarf_Lines *lines;
+    size_t n_lines;
+    if (!dwarf_diecu(enclosing, &cu, NULL, NULL) || dwarf_getsrclines(&cu, &lines, &n_lines) != 0)
+        return;
+    Dwarf_Addr base, lo, hi;
+    ptrdiff_t it = 0;
+    while ((it = dwarf_ranges(enclosing, it, &base, &lo, &hi)) > 0) {
+        size_t first = 0, last = n_lines; /* the rows are sorted by address */
+        while (first < last) {
+            size_t mid = first + (last - first) / 2;
+            Dwarf_Addr a;
+            if (line_addr(lines, mid, &a) == 0 && a < lo)
+                first = mid + 1;
+            else
+                last = mid;
+        }
+        for (size_t i = first; i < n_lines; i++) {
+            Dwarf_Addr a;
+            bool end = false;
+            Dwarf_Line *l = dwarf_onesrcline(lines, i);
+            if (!l || dwarf_lineaddr(l, &a) != 0)
+                continue;
+            if (a >= hi)
+                break;
+            if (a < lo || dwarf_lineendsequence(l, &end) != 0 || end)
+                continue;
+            uint64_t *v = lm_vec_push(&r->leaves);
+            if (!v) {
+                r->oom = 1;
+                return;
+            }
+            *v = a;
+        }
+    }
 }
 
 static void add_copy(struct resolver *r, Dwarf_Die *die, uint32_t func, int inlined, Dwarf_Die *enclosing)
@@ -276,6 +384,13 @@ static void add_copy(struct resolver *r, Dwarf_Die *die, uint32_t func, int inli
         }
     }
     Dwarf_Addr entry;
+    if (inlined) { /* where the thread comes (back) into the copy, its line starts */
+        if (entry_of(die, &entry) == 0)
+            add_entry_row(r, die, entry, func);
+        const struct range *rg = r->ranges.items;
+        for (size_t k = 0; k < r->ranges.n; k++)
+            add_entry_row(r, die, rg[k].lo, func);
+    }
     if (!inlined) {
         if (entry_of(die, &entry) == 0)
             add_point(r, &r->entries, entry, func, f->first_line, 1);
@@ -285,6 +400,16 @@ static void add_copy(struct resolver *r, Dwarf_Die *die, uint32_t func, int inli
             *a = entry;
         else
             r->oom = 1;
+        const struct range *rg = r->ranges.items;
+        for (size_t k = 0; k < r->ranges.n; k++) {
+            struct range *c = lm_vec_push(&r->copies);
+            if (!c) {
+                r->oom = 1;
+                break;
+            }
+            *c = rg[k];
+        }
+        add_leaves(r, enclosing);
     }
 }
 

@@ -70,7 +70,7 @@ static int build_points(struct resolver *r, struct mp_linemode *lm)
     for (size_t i = 0; i < r->points.n; i++) {
         if (i + 1 < r->points.n && raw[i + 1].addr == raw[i].addr)
             continue; /* the last row at an address wins */
-        lm->points[n++] = (struct mp_lm_point){ raw[i].addr, raw[i].func, raw[i].line, 0 };
+        lm->points[n++] = (struct mp_lm_point){ raw[i].addr, raw[i].func, raw[i].line, 0, 0 };
     }
     /* entries: flag the row there, or add one on the declaration line */
     struct raw_point *ent = r->entries.items;
@@ -86,8 +86,29 @@ static int build_points(struct resolver *r, struct mp_linemode *lm)
             dup |= lm->points[j].addr == ent[i].addr;
         if (!dup) {
             int line = ent[i].line > 0 ? ent[i].line : 0;
-            lm->points[n++] = (struct mp_lm_point){ ent[i].addr, ent[i].func, line, 1 };
+            lm->points[n++] = (struct mp_lm_point){ ent[i].addr, ent[i].func, line, 1, 0 };
         }
+    }
+    /* leave points: rows of unprofiled functions around inlined copies,
+     * outside every copy and where no point is */
+    uint64_t *lv = r->leaves.items;
+    const struct range *cp = r->copies.items;
+    if (r->leaves.n)
+        qsort(lv, r->leaves.n, sizeof *lv, cmp_u64);
+    size_t n_lines = n;
+    qsort(lm->points, n, sizeof *lm->points, cmp_u64);
+    struct mp_lm_point *grown = r->leaves.n ? realloc(lm->points, (n + r->leaves.n) * sizeof *grown) : lm->points;
+    if (!grown)
+        return -1;
+    lm->points = grown;
+    for (size_t i = 0; i < r->leaves.n; i++) {
+        if (i && lv[i] == lv[i - 1])
+            continue;
+        int inside = n_lines && bsearch(&lv[i], lm->points, n_lines, sizeof *lm->points, cmp_point_addr);
+        for (size_t k = 0; k < r->copies.n && !inside; k++)
+            inside = lv[i] >= cp[k].lo && lv[i] < cp[k].hi;
+        if (!inside)
+            lm->points[n++] = (struct mp_lm_point){ lv[i], MP_LM_NO_FUNC, 0, 0, 1 };
     }
     lm->n_points = n;
     qsort(lm->points, n, sizeof *lm->points, cmp_u64); /* addr is the first member */
@@ -108,6 +129,8 @@ static int build_points(struct resolver *r, struct mp_linemode *lm)
     }
     /* table extents */
     for (size_t i = 0; i < n; i++) {
+        if (lm->points[i].leave)
+            continue;
         struct mp_lm_func *f = &lm->funcs[lm->points[i].func];
         int line = lm->points[i].line;
         if (line <= 0)
@@ -118,6 +141,22 @@ static int build_points(struct resolver *r, struct mp_linemode *lm)
             f->last_line = line;
     }
     return 0;
+}
+
+/* Each chosen function's own lines end before the next function defined
+ * in its file (the definitions pass 1 found); rows of later or earlier
+ * lines in its code were inlined from elsewhere. */
+static void bound_lines(struct resolver *r)
+{
+    const struct cand *c = r->cands.items;
+    struct mp_lm_func *funcs = r->funcs.items;
+    for (size_t f = 0; f < r->funcs.n; f++) {
+        int next = 0;
+        for (size_t i = 0; i < r->cands.n; i++)
+            if (c[i].file == funcs[f].file && c[i].line > funcs[f].first_line && (!next || c[i].line < next))
+                next = c[i].line;
+        funcs[f].end_line = next ? next - 1 : 0;
+    }
 }
 
 /* ---- entry point ---- */
@@ -138,6 +177,9 @@ static void free_resolver(struct resolver *r)
     free(r->anchors.items);
     free(r->ranges.items);
     free(r->excluded.items);
+    free(r->copies.items);
+    free(r->leaves.items);
+    free(r->leave_done.items);
 }
 
 static const Dwfl_Callbacks offline_callbacks = {
@@ -165,6 +207,9 @@ int mp_linemode_resolve(const char *path, const char *const *patterns, size_t n_
     r.anchors.size = sizeof(uint64_t);
     r.ranges.size = sizeof(struct range);
     r.excluded.size = sizeof(struct range);
+    r.copies.size = sizeof(struct range);
+    r.leaves.size = sizeof(uint64_t);
+    r.leave_done.size = sizeof(Dwarf_Off);
     int rc = 1;
     Dwfl *dwfl = NULL;
     struct stat st;
@@ -245,6 +290,7 @@ int mp_linemode_resolve(const char *path, const char *const *patterns, size_t n_
     }
     if (r.chosen.n)
         qsort(r.chosen.items, r.chosen.n, sizeof(struct chosen), lm_cmp_chosen);
+    bound_lines(&r);
     lm_for_each_cu(&r, 2);
     lm->funcs = r.funcs.items;
     lm->n_funcs = r.funcs.n;

@@ -75,6 +75,9 @@ struct resolver {
     struct vec anchors;    /* uint64_t */
     struct vec ranges;     /* struct range: scratch, the copy's ranges */
     struct vec excluded;   /* struct range: scratch, ranges of functions inlined into it */
+    struct vec copies;     /* struct range: every inlined copy of a chosen function */
+    struct vec leaves;     /* uint64_t: rows of unprofiled functions holding inlined copies */
+    struct vec leave_done; /* Dwarf_Off: those functions, once their rows were taken */
     size_t seq;
     int oom;
 };

@@ -404,3 +404,124 @@ int mp_emu_push_value(const struct mp_emu *e, const struct user_regs_struct *reg
     *value = *reg_ptr((struct user_regs_struct *)regs, e->reg);
     return 1;
 }
+
+int mp_emu_relocate(const struct mp_emu *e, const uint8_t *orig, uint64_t addr, uint8_t *out, size_t cap)
+{
+    size_t n = 0;
+    switch (e->kind) {
+    case EMU_NOP:
+    case EMU_PUSH:
+    case EMU_POP:
+    case EMU_LEAVE:
+    case EMU_RET:
+    case EMU_MOV_RR:
+    case EMU_TEST_RR:
+    case EMU_ALU_RI:
+    case EMU_XOR_RR:
+    case EMU_MOV_RI:
+        n = e->len; /* position-independent: as is */
+        if (n > cap)
+            return -1;
+        memcpy(out, orig, n);
+        break;
+    case EMU_LOAD:
+    case EMU_STORE:
+    case EMU_STORE_IMM:
+    case EMU_LEA:
+        if (e->base == BASE_RIP || e->len > cap)
+            return -1;
+        n = e->len;
+        memcpy(out, orig, n);
+        break;
+    case EMU_CMP_M8: { /* push rax; movabs rax, target; cmp byte [rax], imm8; pop rax (no flag changes around it) */
+        uint64_t target = addr + e->len + (uint64_t)(int64_t)e->disp;
+        if (cap < 15)
+            return -1;
+        out[n++] = 0x50;
+        out[n++] = 0x48;
+        out[n++] = 0xb8;
+        memcpy(out + n, &target, 8);
+        n += 8;
+        out[n++] = 0x80;
+        out[n++] = 0x38;
+        out[n++] = (uint8_t)e->imm;
+        out[n++] = 0x58;
+        break;
+    }
+    default:
+        return -1; /* a jump or call would need its target rewritten: not needed at entries */
+    }
+    uint64_t back = addr + e->len;
+    if (n + 14 > cap)
+        return -1;
+    static const uint8_t jmp_abs[6] = { 0xff, 0x25, 0, 0, 0, 0 }; /* jmp *0(%rip) */
+    memcpy(out + n, jmp_abs, sizeof jmp_abs);
+    memcpy(out + n + 6, &back, 8);
+    return (int)(n + 14);
+}
+
+/* The length of a register-to-register ALU or move instruction (a REX
+ * prefix at most, ModRM with mod 3: no memory operand, so it runs the same
+ * anywhere), or 0.  Only for copying instructions, never to emulate them. */
+static size_t reg_only_len(const uint8_t *b)
+{
+    size_t i = (b[0] & 0xf0) == 0x40 ? 1 : 0;
+    static const uint8_t ops[] = { 0x01, 0x03, 0x09, 0x0b, 0x21, 0x23, 0x29, 0x2b, 0x31, 0x33, 0x39, 0x3b,
+                                   0x85, 0x87, 0x89, 0x8b, 0xf7 };
+    if ((b[i + 1] >> 6) != 3 || !memchr(ops, b[i], sizeof ops))
+        return 0;
+    if (b[i] == 0xf7 && ((b[i + 1] >> 3) & 7) < 2)
+        return 0; /* test r/m, imm32 carries an immediate */
+    return i + 2;
+}
+
+int mp_emu_relocate_run(const uint8_t *orig, size_t orig_len, uint64_t addr, size_t min_len, uint8_t *out, size_t cap,
+                        size_t *displaced, int *verbatim)
+{
+    size_t in = 0, n = 0;
+    *verbatim = 1;
+    while (in < min_len) {
+        struct mp_emu e;
+        uint8_t window[16] = { 0 };
+        memcpy(window, orig + in, orig_len - in < sizeof window ? orig_len - in : sizeof window);
+        mp_emu_decode(window, &e);
+        if (!e.kind && in > 0) { /* past the first: only copied, never emulated */
+            size_t len = reg_only_len(window);
+            if (!len || in + len > orig_len || n + len > cap)
+                return -1;
+            memcpy(out + n, window, len);
+            n += len;
+            in += len;
+            continue;
+        }
+        if (!e.kind || in + e.len > orig_len)
+            return -1;
+        if (e.kind == EMU_RET) { /* nothing runs after it: the bytes up to min_len are dead padding */
+            if (n + 1 > cap)
+                return -1;
+            out[n++] = 0xc3;
+            in = min_len;
+            break;
+        }
+        uint8_t one[32];
+        int len = mp_emu_relocate(&e, orig + in, addr + in, one, sizeof one);
+        if (len < 14)
+            return -1;
+        len -= 14; /* without its jump back */
+        if (len != e.len || memcmp(one, orig + in, (size_t)len) != 0)
+            *verbatim = 0;
+        if (n + (size_t)len > cap)
+            return -1;
+        memcpy(out + n, one, (size_t)len);
+        n += (size_t)len;
+        in += e.len;
+    }
+    uint64_t back = addr + in;
+    static const uint8_t jmp_abs[6] = { 0xff, 0x25, 0, 0, 0, 0 };
+    if (n + 14 > cap)
+        return -1;
+    memcpy(out + n, jmp_abs, sizeof jmp_abs);
+    memcpy(out + n + 6, &back, 8);
+    *displaced = in;
+    return (int)(n + 14);
+}

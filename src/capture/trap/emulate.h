@@ -4,6 +4,7 @@
 #ifndef MEMPROF_EMULATE_H
 #define MEMPROF_EMULATE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* The instruction under a breakpoint, when it is one emulate.c can carry
@@ -33,5 +34,21 @@ int mp_emu_is_register_move(const struct mp_emu *e);
 
 /* When the instruction is a push: 1 and the value it stores at rsp - 8. */
 int mp_emu_push_value(const struct mp_emu *e, const struct user_regs_struct *regs, uint64_t *value);
+
+/* The instruction (orig: its bytes, at addr) rewritten to run anywhere,
+ * followed by an absolute jump to addr + its length: what a thread runs
+ * instead when memprof is not there to carry it out (bp_guard.c).  Length
+ * written to out, or -1 (cap too small, or an instruction that is not
+ * relocated: jumps, calls, rip-relative moves). */
+int mp_emu_relocate(const struct mp_emu *e, const uint8_t *orig, uint64_t addr, uint8_t *out, size_t cap);
+
+/* The instructions at addr (orig: orig_len bytes of them) covering at
+ * least min_len bytes, relocated one after the other (a return ends them:
+ * what follows it up to min_len is taken as dead padding), then the jump
+ * back to addr + *displaced.  *verbatim: 1 when every instruction was
+ * copied as is (so an address inside them maps to the same offset in the
+ * copy).  Length written, or -1. */
+int mp_emu_relocate_run(const uint8_t *orig, size_t orig_len, uint64_t addr, size_t min_len, uint8_t *out, size_t cap,
+                        size_t *displaced, int *verbatim);
 
 #endif

@@ -1,0 +1,166 @@
+/* memprof: threads out of the bytes memprof changes (see bp_leave.h). */
+#define _GNU_SOURCE
+#include "bp_leave.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define STACK_SCAN_MAX (1u << 20)
+
+int mp_addr_in_ranges(uint64_t rip, const struct mp_addr_range *r, int nr)
+{
+    for (int i = 0; i < nr; i++)
+        if (rip >= r[i].lo && rip < r[i].hi)
+            return 1;
+    return 0;
+}
+
+#define MAX_HELD 8
+
+struct held {
+    long steps;       /* -1: given up on */
+    int n, sig[MAX_HELD];
+};
+
+/* One single step of a stopped thread.  A signal that arrives for it is
+ * held (delivering it now would run its handler, or make the step report it
+ * again and again).  0, or -1 when the thread is gone. */
+static int step_once(pid_t tid, struct held *h)
+{
+    if (ptrace(PTRACE_SINGLESTEP, tid, 0, 0) != 0)
+        return -1;
+    for (;;) {
+        int status;
+        pid_t w = waitpid(tid, &status, __WALL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 || !WIFSTOPPED(status))
+            return -1;
+        int sig = WSTOPSIG(status), event = status >> 16;
+        if (event == 0 && sig != SIGTRAP) {
+            if (h->n < MAX_HELD)
+                h->sig[h->n++] = sig;
+            if (ptrace(PTRACE_SINGLESTEP, tid, 0, 0) != 0)
+                return -1;
+            continue;
+        }
+        return 0;
+    }
+}
+
+int mp_step_out_of(pid_t pid, const pid_t *tids, size_t n, const struct mp_addr_range *r, int nr, long max_steps)
+{
+    struct held *held = calloc(n ? n : 1, sizeof *held);
+    if (!held)
+        return -1;
+    int rc = 0;
+    for (int inside = 1; inside;) {
+        inside = 0;
+        for (size_t i = 0; i < n; i++) {
+            struct user_regs_struct regs;
+            if (held[i].steps < 0 || ptrace(PTRACE_GETREGS, tids[i], 0, &regs) != 0 ||
+                !mp_addr_in_ranges(regs.rip, r, nr))
+                continue;
+            if (held[i].steps++ >= max_steps || step_once(tids[i], &held[i]) != 0) {
+                held[i].steps = -1; /* given up on: the caller leaves the bytes in place */
+                rc = -1;
+                continue;
+            }
+            inside = 1;
+        }
+    }
+    /* queued again: delivered when the thread runs on */
+    for (size_t i = 0; i < n; i++)
+        for (int k = 0; k < held[i].n; k++)
+            syscall(SYS_tgkill, pid, tids[i], held[i].sig[k]);
+    free(held);
+    return rc;
+}
+
+/* The end of the mapping that holds addr, from /proc/PID/maps; 0 if none. */
+static uint64_t mapping_end(FILE *maps, uint64_t addr)
+{
+    char line[512];
+    rewind(maps);
+    while (fgets(line, sizeof line, maps)) {
+        unsigned long lo, hi;
+        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && addr >= lo && addr < hi)
+            return hi;
+    }
+    return 0;
+}
+
+/* Is `addr` an rt_sigreturn trampoline: glibc's __restore_rt
+ * (mov $15,%rax; syscall) or memprof's own (mov $15,%eax; syscall)? */
+static int is_restorer(pid_t pid, uint64_t addr)
+{
+    static const uint8_t glibc[9] = { 0x48, 0xc7, 0xc0, 0x0f, 0, 0, 0, 0x0f, 0x05 };
+    static const uint8_t short_form[7] = { 0xb8, 0x0f, 0, 0, 0, 0x0f, 0x05 };
+    uint8_t code[9];
+    struct iovec local = { code, sizeof code }, remote = { (void *)(uintptr_t)addr, sizeof code };
+    if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof code)
+        return 0;
+    return memcmp(code, glibc, sizeof glibc) == 0 || memcmp(code, short_form, sizeof short_form) == 0;
+}
+
+/* A signal frame, from the handler's return address on: the ucontext's
+ * gregs start 6 words further (uc_flags, uc_link, uc_stack). */
+#define FRAME_GREGS 6
+#define G_R11 3
+#define G_RDI 8
+#define G_RIP 16
+
+int mp_find_signal_frames(pid_t pid, pid_t tid, const struct mp_addr_range *r, int nr, struct mp_sigframe *out,
+                          int max)
+{
+    struct user_regs_struct regs;
+    if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0)
+        return 0; /* gone */
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/maps", (int)pid);
+    FILE *maps = fopen(path, "re");
+    if (!maps)
+        return -1;
+    uint64_t lo = regs.rsp & ~7ull, hi = mapping_end(maps, lo);
+    fclose(maps);
+    if (!hi)
+        return -1;
+    size_t len = hi - lo > STACK_SCAN_MAX ? STACK_SCAN_MAX : (size_t)(hi - lo), nw = len / 8;
+    uint64_t *w = malloc(len);
+    if (!w)
+        return -1;
+    struct iovec local = { w, len }, remote = { (void *)(uintptr_t)lo, len };
+    int n = process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -1;
+    uint64_t restorer = 0; /* the last one confirmed */
+    for (size_t k = 0; n >= 0 && k + FRAME_GREGS + G_RIP < nw; k++) {
+        uint64_t ret = w[k], rip = w[k + FRAME_GREGS + G_RIP];
+        int ret_inside = mp_addr_in_ranges(ret, r, nr);
+        if (!ret || (!ret_inside && !mp_addr_in_ranges(rip, r, nr)))
+            continue;
+        if (ret != restorer && !is_restorer(pid, ret))
+            continue;
+        restorer = ret;
+        if (n == max) {
+            n = -1;
+            break;
+        }
+        out[n].rip_at = lo + (k + FRAME_GREGS + G_RIP) * 8;
+        out[n].rip = rip;
+        out[n].rdi = w[k + FRAME_GREGS + G_RDI];
+        out[n].r11 = w[k + FRAME_GREGS + G_R11];
+        out[n].restorer_inside = ret_inside;
+        n++;
+    }
+    free(w);
+    return n;
+}
