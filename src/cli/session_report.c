@@ -90,6 +90,20 @@ static void add_warning(const char **list, size_t *n, const char *w)
         list[(*n)++] = w;
 }
 
+/* The target wrote over the ring (events/ring.h, Trust): NULL if not. */
+static const char *ring_damage_note(struct mp_session *s, struct mp_session_report *r)
+{
+    uint64_t dropped;
+    if (!mp_ring_reader_damage(s->ring, &dropped))
+        return NULL;
+    if (!dropped)
+        return "the target damaged memprof's event ring (shared memory in its address space), which memprof "
+               "repaired: records it held then may be missing from the heap numbers; RSS was still measured";
+    return keepf(r, "the target damaged memprof's event ring (shared memory in its address space): %" PRIu64
+                    " records were dropped and others it held then may be missing from the heap numbers; RSS was "
+                    "still measured", dropped);
+}
+
 /* The notes of one image, in the order the single-process report always
  * had them.  `ring_notes`: the ring's own drops belong to this image (the
  * only one shown). */
@@ -116,6 +130,7 @@ static void image_warnings(struct mp_session *s, struct mp_session_report *r, co
         if (samples || lines)
             add_warning(list, n, keepf(r, "%" PRIu64 " RSS samples and %" PRIu64 " line events were dropped: the "
                                           "event ring stayed full", samples, lines));
+        add_warning(list, n, ring_damage_note(s, r));
     }
     for (size_t i = 0; i < img->n_sym_warnings; i++)
         add_warning(list, n, img->sym_warnings[i]);
@@ -354,6 +369,7 @@ int mp_session_report_build(struct mp_session *s, const struct mp_run_result *re
     if (samples || lines)
         add_warning(out->tree_warnings, &nw, keepf(out, "%" PRIu64 " RSS samples and %" PRIu64 " line events were "
                                                         "dropped: the event ring stayed full", samples, lines));
+    add_warning(out->tree_warnings, &nw, ring_damage_note(s, out));
     if (mp_ring_reader_dropped_heap(s->ring))
         add_warning(out->tree_warnings, &nw, keepf(out, "%" PRIu64 " allocator events of breakpoint engines were "
                                                         "dropped: the event ring stayed full for 10 s",

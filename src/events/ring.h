@@ -29,8 +29,19 @@
  * copies neither).  A reader stuck at a slot claimed for that position by a
  * thread that no longer exists, or at a free slot left unclaimed for a
  * second, revokes it: seq = pos + capacity (free for the next lap), and it
- * counts an event lost.  A writer that finds seq past its position (signed
-  * seq - pos > 0) while it waits was revoked: it writes nothing. */
+ * counts an event lost.  A writer that finds seq == pos + capacity while
+ * it waits was revoked, and so was one whose position the reader's
+ * published tail has passed: it writes nothing.
+ *
+ * Trust: the ring is memory of the target, which may write anything into
+ * it (a wild pointer, or on purpose), while memprof may run as root.  So
+ * the reader takes nothing from it on trust: the capacity is its own (set
+ * at creation; the memfd is sealed against shrinking), every index is
+ * masked, every record's frame count is bounded and read once, a head far
+ * from the reader's tail is reset, a sequence number that cannot be there
+ * is repaired, and a slot claimed by a live thread that does not commit
+ * within a few seconds of its running time is revoked.  Each record lost
+ * that way is counted: the report says the target damaged the ring. */
 #ifndef MEMPROF_RING_H
 #define MEMPROF_RING_H
 
@@ -107,16 +118,22 @@ struct mp_ring_header {
      * breakpoint engine) or not at all: their agent stays out.  0: a free
      * entry.  Set before the image runs any code (at its exec stop). */
     _Atomic int32_t skip_pids[MP_RING_SKIP_SLOTS];
+    /* records agents dropped because the ring made no sense to them (a
+     * position far from the reader's: the target wrote over the header) */
+    _Atomic uint64_t writer_drops;
 };
 
 #define MP_RING_OPT_MMAP 1        /* mapped memory: mmap, mremap, munmap, brk, sbrk */
 
 _Static_assert(sizeof(struct mp_ring_header) <= MP_RING_HEADER_BYTES, "ring header fits");
 
-static inline struct mp_ring_record *mp_ring_slot(struct mp_ring_header *h, uint64_t pos)
+/* The slot of `pos`.  mask: capacity - 1 as its owner knows it (memprof
+ * keeps its own copy: the header's capacity is shared memory the target
+ * can write, see Trust below). */
+static inline struct mp_ring_record *mp_ring_slot(struct mp_ring_header *h, uint64_t mask, uint64_t pos)
 {
     struct mp_ring_record *recs = (struct mp_ring_record *)((char *)h + MP_RING_HEADER_BYTES);
-    return &recs[pos & (h->capacity - 1)];
+    return &recs[pos & mask];
 }
 
 #endif

@@ -10,7 +10,7 @@
  * queued with the ring position they were posted at and handed over in
  * that place of the stream. */
 #define _GNU_SOURCE
-#include "ring_reader.h"
+#include "ring_reader_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -35,54 +35,8 @@
 #define MAX_CAPACITY (1ULL << 24)
 /* Yields allowed while a writer holds the slot at tail, before sleeping. */
 #define BUSY_POLLS_MAX 1000
-/* A hole: how often its writer is looked for, and how long a slot may stay
- * reserved without a claim (a writer takes a few instructions to claim). */
-#define HOLE_CHECK_NS (5 * 1000 * 1000ull)
-#define UNCLAIMED_GRACE_NS (1000 * 1000 * 1000ull)
 
-struct control {
-    uint64_t stamp;               /* the ring head when it was posted */
-    void *message;
-    struct control *next;
-};
-
-struct mp_ring_reader {
-    int fd;
-    struct mp_ring_header *header;
-    size_t map_bytes;
-    uint64_t capacity;
-    uint64_t tail;                /* next position to read; only the reader touches it */
-    pthread_t thread;
-    int thread_running;
-    _Atomic int stop_requested;
-    mp_event_sink sink;
-    mp_event_hint hint;
-    void *sink_ctx;
-    struct mp_ring_record scratch; /* copy of the record being delivered */
-    void *extra;                  /* mp_ring_reader_extra's part of the memfd, mapped here */
-    size_t extra_bytes;
-    _Atomic uint64_t dropped_samples, dropped_lines, dropped_heap; /* memprof's own records the ring had no room for */
-    _Atomic uint64_t revoked;     /* slots of dead writers revoked while running */
-    _Atomic int32_t frozen_pid;   /* its writers are stopped for good (mp_ring_reader_freeze_pid) */
-    uint64_t stuck_pos, stuck_since_ns, next_hole_check_ns; /* the hole at tail, if any */
-    int stuck;
-    /* control messages, in stamp order */
-    pthread_mutex_t ctl_lock;
-    struct control *ctl_head, *ctl_tail;
-    _Atomic uint64_t ctl_next_stamp; /* stamp of ctl_head, UINT64_MAX when empty */
-    uint64_t ctl_posted;             /* tickets given (under ctl_lock) */
-    _Atomic uint64_t ctl_done;       /* messages handed to the sink */
-    mp_control_sink control_sink;
-    mp_ring_waiter waiter;        /* called while the supervisor thread waits (see the header) */
-    void *waiter_ctx;
-};
-
-static void sleep_us(long us)
-{
-    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
+#define sleep_us mp_reader_sleep_us
 
 struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_t errlen)
 {
@@ -100,7 +54,10 @@ struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_
     atomic_init(&r->ctl_next_stamp, UINT64_MAX);
     r->map_bytes = MP_RING_BYTES(capacity);
     r->capacity = capacity;
-    r->fd = memfd_create("memprof-ring", 0); /* no MFD_CLOEXEC: the target inherits it */
+    r->mask = capacity - 1;
+    /* no MFD_CLOEXEC: the target inherits it.  Sealed against shrinking
+     * (below): memprof's mapping must never lose its pages (SIGBUS). */
+    r->fd = memfd_create("memprof-ring", MFD_ALLOW_SEALING);
     if (r->fd < 0) {
         snprintf(err, errlen, "memfd_create: %s", strerror(errno));
         free(r);
@@ -108,6 +65,12 @@ struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_
     }
     if (ftruncate(r->fd, (off_t)r->map_bytes) != 0) {
         snprintf(err, errlen, "ftruncate ring to %zu bytes: %s", r->map_bytes, strerror(errno));
+        close(r->fd);
+        free(r);
+        return NULL;
+    }
+    if (fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
+        snprintf(err, errlen, "sealing the ring's memfd: %s", strerror(errno));
         close(r->fd);
         free(r);
         return NULL;
@@ -120,6 +83,7 @@ struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_
         return NULL;
     }
     struct mp_ring_header *h = map;
+    r->records = (struct mp_ring_record *)((char *)map + MP_RING_HEADER_BYTES);
     h->version = MP_RING_VERSION;
     h->record_size = sizeof(struct mp_ring_record);
     h->capacity = capacity;
@@ -134,9 +98,10 @@ struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_
     atomic_init(&h->options, 0);
     atomic_init(&h->head, 0);
     atomic_init(&h->tail, 0);
+    atomic_init(&h->writer_drops, 0);
     for (uint64_t pos = 0; pos < capacity; pos++) {
-        atomic_init(&mp_ring_slot(h, pos)->seq, pos);
-        atomic_init(&mp_ring_slot(h, pos)->claim, mp_ring_claim(pos + 1, 0)); /* no claim for lap 0 */
+        atomic_init(&r->records[pos].seq, pos);
+        atomic_init(&r->records[pos].claim, mp_ring_claim(pos + 1, 0)); /* no claim for lap 0 */
     }
     /* Magic last: a header with the magic is complete. */
     atomic_thread_fence(memory_order_release);
@@ -217,8 +182,12 @@ uint64_t mp_ring_reader_post_control(struct mp_ring_reader *r, void *message)
         atomic_fetch_add(&r->ctl_done, 1);
         return ticket;
     }
-    /* the head under the lock: stamps stay in posting order */
-    c->stamp = atomic_load_explicit(&r->header->head, memory_order_acquire);
+    /* the head under the lock: stamps stay in posting order (a head the
+     * target moved far away would hold the message back for good: the
+     * reader's tail then) */
+    uint64_t head = atomic_load_explicit(&r->header->head, memory_order_acquire);
+    uint64_t tail = atomic_load_explicit(&r->published_tail, memory_order_acquire);
+    c->stamp = mp_reader_head_plausible(r, head, tail) ? head : tail;
     c->message = message;
     c->next = NULL;
     if (r->ctl_tail)
@@ -266,19 +235,29 @@ static inline void controls_due(struct mp_ring_reader *r)
 }
 
 /* Copies the record at `pos` (committed) into r->scratch and hands the slot
- * back to the writers for the next lap. */
-static void take_record(struct mp_ring_reader *r, struct mp_ring_record *slot, uint64_t pos)
+ * back to the writers for the next lap.  Each field is read once (the
+ * target may change them while they are copied: a torn record is wrong,
+ * never out of bounds).  0 when the record cannot be one (more frames than
+ * a record holds): dropped and counted as damage. */
+static int take_record(struct mp_ring_reader *r, struct mp_ring_record *slot, uint64_t pos)
 {
+    volatile struct mp_ring_record *shared = slot;
     struct mp_ring_record *copy = &r->scratch;
-    copy->kind = slot->kind;
-    copy->tid = slot->tid;
-    copy->pid = slot->pid;
-    copy->addr = slot->addr;
-    copy->size = slot->size;
-    copy->nframes = slot->nframes <= MP_MAX_FRAMES ? slot->nframes : MP_MAX_FRAMES;
-    copy->truncated = slot->truncated;
-    memcpy(copy->frames, slot->frames, copy->nframes * sizeof(uint64_t));
+    copy->kind = shared->kind;
+    copy->tid = shared->tid;
+    copy->pid = shared->pid;
+    copy->addr = shared->addr;
+    copy->size = shared->size;
+    uint32_t nframes = shared->nframes;
+    copy->truncated = shared->truncated;
+    int valid = nframes <= MP_MAX_FRAMES;
+    copy->nframes = valid ? nframes : 0;
+    for (uint32_t i = 0; i < copy->nframes; i++)
+        copy->frames[i] = shared->frames[i];
     atomic_store_explicit(&slot->seq, pos + r->capacity, memory_order_release);
+    if (!valid)
+        mp_reader_count_damage(r, 1);
+    return valid;
 }
 
 static void deliver_scratch(struct mp_ring_reader *r)
@@ -336,90 +315,27 @@ static void deliver_scratch(struct mp_ring_reader *r)
 static int consume_if_committed(struct mp_ring_reader *r)
 {
     controls_due(r);
-    struct mp_ring_record *slot = mp_ring_slot(r->header, r->tail);
+    struct mp_ring_record *slot = mp_reader_slot(r, r->tail);
     if (atomic_load_explicit(&slot->seq, memory_order_acquire) != r->tail + 1)
         return 0;
     if (r->hint) {
         uint64_t ahead = r->tail + HINT_DISTANCE;
-        struct mp_ring_record *next = mp_ring_slot(r->header, ahead);
+        struct mp_ring_record *next = mp_reader_slot(r, ahead);
         if (atomic_load_explicit(&next->seq, memory_order_acquire) == ahead + 1)
             r->hint(r->sink_ctx, next->pid, next->addr);
     }
-    take_record(r, slot, r->tail);
+    int valid = take_record(r, slot, r->tail);
     r->tail++;
     r->stuck = 0;
-    if (r->sink != NULL)
+    if (r->sink != NULL && valid)
         deliver_scratch(r);
-    return 1;
-}
-
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/* A thread that has exited: /proc/TID gone, or a zombie. */
-static int thread_is_gone(uint32_t tid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof path, "/proc/%u/stat", tid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT || errno == ESRCH;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
-    if (n <= 0)
-        return 1;
-    buf[n] = '\0';
-    const char *close_paren = strrchr(buf, ')');
-    return close_paren && close_paren[1] == ' ' && (close_paren[2] == 'Z' || close_paren[2] == 'X');
-}
-
-/* The slot at tail is reserved and not committed.  Revoke it when its
- * writer is dead (ring.h, Holes): 1 if revoked (tail moved on). */
-static int revoke_dead_hole(struct mp_ring_reader *r)
-{
-    uint64_t now = now_ns();
-    if (!r->stuck || r->stuck_pos != r->tail) {
-        r->stuck = 1;
-        r->stuck_pos = r->tail;
-        r->stuck_since_ns = now;
-        r->next_hole_check_ns = now + HOLE_CHECK_NS;
-        return 0;
-    }
-    if (now < r->next_hole_check_ns)
-        return 0;
-    r->next_hole_check_ns = now + HOLE_CHECK_NS;
-    struct mp_ring_record *slot = mp_ring_slot(r->header, r->tail);
-    uint64_t claim = atomic_load_explicit(&slot->claim, memory_order_acquire);
-    uint32_t pid = 0;
-    if ((claim >> 32) == (r->tail & 0xffffffffull)) {
-        pid = atomic_load_explicit(&slot->claim_pid, memory_order_relaxed);
-        int32_t frozen = atomic_load_explicit(&r->frozen_pid, memory_order_relaxed);
-        if (!(frozen && (int32_t)pid == frozen) && !thread_is_gone((uint32_t)claim))
-            return 0;
-    } else if (now - r->stuck_since_ns < UNCLAIMED_GRACE_NS) {
-        return 0;
-    }
-    uint64_t expected = r->tail;
-    if (!atomic_compare_exchange_strong_explicit(&slot->seq, &expected, r->tail + r->capacity,
-                                                 memory_order_acq_rel, memory_order_acquire))
-        return 0; /* committed meanwhile (or not yet free: the reader is not there) */
-    r->tail++;
-    r->stuck = 0;
-    atomic_fetch_add(&r->revoked, 1);
-    if (r->sink) {
-        struct mp_event lost = { .kind = MP_EV_LOST, .pid = pid, .size = 1 };
-        r->sink(r->sink_ctx, &lost);
-    }
     return 1;
 }
 
 static void publish_tail(struct mp_ring_reader *r)
 {
-    atomic_store_explicit(&r->header->tail, r->tail, memory_order_release);
+    atomic_store_explicit(&r->header->tail, r->tail, memory_order_release); /* for the agents */
+    atomic_store_explicit(&r->published_tail, r->tail, memory_order_release);
 }
 
 static void *reader_thread(void *arg)
@@ -434,15 +350,19 @@ static void *reader_thread(void *arg)
     while (!atomic_load_explicit(&r->stop_requested, memory_order_acquire)) {
         uint64_t consumed = 0;
         while (consume_if_committed(r))
-            if ((++consumed & 1023) == 0)
+            if ((++consumed & 1023) == 0) {
                 publish_tail(r);
+                if (atomic_load_explicit(&r->stop_requested, memory_order_acquire))
+                    break; /* writers that never pause (let go, still running) do not hold stop up */
+            }
         if (consumed != 0) {
             publish_tail(r);
             idle_us = 0;
             busy_polls = 0;
             continue;
         }
-        if (atomic_load_explicit(&r->header->head, memory_order_acquire) != r->tail && revoke_dead_hole(r)) {
+        uint64_t head = atomic_load_explicit(&r->header->head, memory_order_acquire);
+        if (mp_reader_guard(r, head)) {
             publish_tail(r);
             continue;
         }
@@ -450,8 +370,7 @@ static void *reader_thread(void *arg)
          * middle of a record (or the ring is full and writers wait for us):
          * yield for a while instead of sleeping.  A bounded number of polls,
          * so a dead writer's hole does not keep this thread spinning. */
-        if (atomic_load_explicit(&r->header->head, memory_order_acquire) != r->tail &&
-            busy_polls < BUSY_POLLS_MAX) {
+        if (head != r->tail && busy_polls < BUSY_POLLS_MAX) {
             busy_polls++;
             sched_yield();
             continue;
@@ -483,21 +402,24 @@ int mp_ring_reader_start(struct mp_ring_reader *r, mp_event_sink sink, void *ctx
 
 /* The slot at tail was reserved but is not committed.  Give a (supposedly
  * dead) writer what is left of the stop's grace period, then skip the slot
- * and free it for the next lap.  Returns 1 if the slot was skipped. */
+ * and free it for the next lap.  1 if the slot was skipped as its writer's
+ * (a hole), 2 as the target's damage (a sequence number no writer stores). */
 static int skip_uncommitted(struct mp_ring_reader *r, long *grace_left_us)
 {
-    struct mp_ring_record *slot = mp_ring_slot(r->header, r->tail);
+    struct mp_ring_record *slot = mp_reader_slot(r, r->tail);
+    uint64_t seq;
     for (;;) {
-        if (atomic_load_explicit(&slot->seq, memory_order_acquire) == r->tail + 1)
+        seq = atomic_load_explicit(&slot->seq, memory_order_acquire);
+        if (seq == r->tail + 1)
             return 0;
-        if (*grace_left_us <= 0)
+        if (*grace_left_us <= 0 || seq != r->tail)
             break;
         sleep_us(100);
         *grace_left_us -= 100;
     }
     atomic_store_explicit(&slot->seq, r->tail + r->capacity, memory_order_release);
     r->tail++;
-    return 1;
+    return seq == r->tail - 1 ? 1 : 2;
 }
 
 int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost)
@@ -510,13 +432,16 @@ int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost)
     /* Scan every reserved position up to head: committed records after a
      * hole are still delivered, in order, and each hole is examined on its
      * own. */
-    uint64_t head = atomic_load_explicit(&r->header->head, memory_order_acquire);
+    uint64_t head = mp_reader_drain_end(r, atomic_load_explicit(&r->header->head, memory_order_acquire));
     uint64_t skipped = 0;
     long grace_left_us = STOP_GRACE_US;
     while (r->tail < head) {
         if (consume_if_committed(r))
             continue;
-        if (skip_uncommitted(r, &grace_left_us)) {
+        int how = skip_uncommitted(r, &grace_left_us);
+        if (how == 2) {
+            mp_reader_count_damage(r, 1);
+        } else if (how == 1) {
             skipped++;
             if (r->sink) {
                 struct mp_event ev = { .kind = MP_EV_LOST, .size = 1 };
@@ -551,9 +476,10 @@ static int post_record(struct mp_ring_reader *r, const struct mp_event *ev, uint
 {
     struct mp_ring_header *h = r->header;
     long waited = 0;
-    for (;;) {
+    /* bounded: the target may move the head or the slots all the time */
+    for (unsigned tries = 0; tries < 100000; tries++) {
         uint64_t pos = atomic_load_explicit(&h->head, memory_order_acquire);
-        struct mp_ring_record *slot = mp_ring_slot(h, pos);
+        struct mp_ring_record *slot = mp_reader_slot(r, pos);
         if (atomic_load_explicit(&slot->seq, memory_order_acquire) == pos) {
             if (!atomic_compare_exchange_weak_explicit(&h->head, &pos, pos + 1, memory_order_acq_rel,
                                                        memory_order_relaxed))
@@ -580,6 +506,7 @@ static int post_record(struct mp_ring_reader *r, const struct mp_event *ev, uint
         waited += 50;
         waiting(r, waited, supervisor);
     }
+    return -1;
 }
 
 int mp_ring_reader_post_sample(struct mp_ring_reader *r, pid_t pid, uint64_t time_ns, uint64_t rss_bytes,
@@ -596,9 +523,11 @@ int mp_ring_reader_reserve(struct mp_ring_reader *r, pid_t pid, pid_t tid, uint6
 {
     struct mp_ring_header *h = r->header;
     uint64_t p = atomic_fetch_add_explicit(&h->head, 1, memory_order_acq_rel);
-    struct mp_ring_record *slot = mp_ring_slot(h, p);
+    struct mp_ring_record *slot = mp_reader_slot(r, p);
+    uint64_t tail = atomic_load_explicit(&r->published_tail, memory_order_acquire);
     for (long waited = 0; atomic_load_explicit(&slot->seq, memory_order_acquire) != p; waited += 50) {
-        if (waited > 10 * 1000 * 1000) { /* the reader is gone: nothing will free it */
+        /* the reader is gone (nothing will free it), or the target moved the head */
+        if (waited > 10 * 1000 * 1000 || !mp_reader_head_plausible(r, p, tail)) {
             atomic_fetch_add(&r->dropped_heap, 1);
             return -1;
         }
@@ -614,7 +543,7 @@ int mp_ring_reader_reserve(struct mp_ring_reader *r, pid_t pid, pid_t tid, uint6
 
 void mp_ring_reader_commit_reserved(struct mp_ring_reader *r, uint64_t pos, const struct mp_event *ev)
 {
-    struct mp_ring_record *slot = mp_ring_slot(r->header, pos);
+    struct mp_ring_record *slot = mp_reader_slot(r, pos);
     slot->kind = ev ? mp_ring_kind_of(ev->kind) : MP_REC_NOP;
     slot->tid = ev ? ev->tid : 0;
     slot->pid = atomic_load_explicit(&slot->claim_pid, memory_order_relaxed);
@@ -680,7 +609,7 @@ int mp_ring_reader_sync(struct mp_ring_reader *r, long timeout_us)
     if (!r->thread_running)
         return 0;
     uint64_t head = atomic_load_explicit(&r->header->head, memory_order_acquire);
-    for (long waited = 0; atomic_load_explicit(&r->header->tail, memory_order_acquire) < head; waited += 100) {
+    for (long waited = 0; atomic_load_explicit(&r->published_tail, memory_order_acquire) < head; waited += 100) {
         if (waited >= timeout_us)
             return -1;
         sleep_us(100);
@@ -697,6 +626,16 @@ void mp_ring_reader_freeze_pid(struct mp_ring_reader *r, pid_t pid)
 uint64_t mp_ring_reader_revoked(const struct mp_ring_reader *r)
 {
     return atomic_load(&r->revoked);
+}
+
+int mp_ring_reader_damage(const struct mp_ring_reader *r, uint64_t *records_dropped)
+{
+    /* the agents' own count comes from the target's memory: shown, never used for anything else */
+    uint64_t agents = atomic_load(&r->header->writer_drops);
+    if (agents > atomic_load(&r->published_tail) + r->capacity + MP_RING_MAX_WAITERS)
+        agents = 0; /* more than ever reserved: the count itself was written over */
+    *records_dropped = atomic_load(&r->damaged_records) + agents;
+    return atomic_load(&r->damage_seen) != 0 || *records_dropped != 0;
 }
 
 void mp_ring_reader_reset_agent_stats(struct mp_ring_reader *r)

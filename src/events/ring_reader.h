@@ -15,8 +15,8 @@
 
 struct mp_ring_reader;
 
-/* memfd (NOT close-on-exec, so the target inherits it) sized
- * MP_RING_BYTES(capacity), mapped, header initialised.  capacity: power of
+/* memfd (NOT close-on-exec, so the target inherits it; sealed against
+ * shrinking) sized MP_RING_BYTES(capacity), mapped, header initialised.  capacity: power of
  * two (records).  NULL + message on failure. */
 struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_t errlen);
 int mp_ring_reader_fd(const struct mp_ring_reader *r);
@@ -117,6 +117,12 @@ void mp_ring_reader_freeze_pid(struct mp_ring_reader *r, pid_t pid);
 
 /* Slots revoked because their writer died (also delivered as MP_EV_LOST). */
 uint64_t mp_ring_reader_revoked(const struct mp_ring_reader *r);
+
+/* Nonzero when the target damaged the ring (wrote over its header or its
+ * records, or held a slot and never filled it: ring.h, Trust);
+ * *records_dropped: records lost because of it (memprof's count plus what
+ * the agents say they dropped). */
+int mp_ring_reader_damage(const struct mp_ring_reader *r, uint64_t *records_dropped);
 
 /* A new image (execve): its agent counts afresh. */
 void mp_ring_reader_reset_agent_stats(struct mp_ring_reader *r);

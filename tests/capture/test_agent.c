@@ -437,11 +437,12 @@ END_TEST
 struct fake_writer {
     struct mp_ring_header *h;
     size_t bytes;
+    uint64_t mask;
 };
 
 static struct fake_writer fake_writer_attach(struct mp_ring_reader *r, uint64_t capacity)
 {
-    struct fake_writer w = {.bytes = MP_RING_BYTES(capacity)};
+    struct fake_writer w = {.bytes = MP_RING_BYTES(capacity), .mask = capacity - 1};
     w.h = mmap(NULL, w.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, mp_ring_reader_fd(r), 0);
     ck_assert_ptr_ne(w.h, MAP_FAILED);
     ck_assert(w.h->magic == MP_RING_MAGIC);
@@ -452,14 +453,14 @@ static struct fake_writer fake_writer_attach(struct mp_ring_reader *r, uint64_t 
 static uint64_t fake_reserve(struct fake_writer *w)
 {
     uint64_t pos = atomic_fetch_add(&w->h->head, 1);
-    while (atomic_load(&mp_ring_slot(w->h, pos)->seq) != pos)
+    while (atomic_load(&mp_ring_slot(w->h, w->mask, pos)->seq) != pos)
         usleep(50);
     return pos;
 }
 
 static void fake_commit_alloc(struct fake_writer *w, uint64_t pos, uint64_t size)
 {
-    struct mp_ring_record *slot = mp_ring_slot(w->h, pos);
+    struct mp_ring_record *slot = mp_ring_slot(w->h, w->mask, pos);
     slot->kind = MP_REC_ALLOC;
     slot->tid = 1;
     slot->addr = 0x1000 + pos * 16;

@@ -62,11 +62,12 @@ static int wait_seen(struct seen *s, int n)
 struct writer {
     struct mp_ring_header *h;
     size_t bytes;
+    uint64_t mask;
 };
 
 static struct writer writer_of(struct mp_ring_reader *r, uint64_t capacity)
 {
-    struct writer w = { .bytes = MP_RING_BYTES(capacity) };
+    struct writer w = { .bytes = MP_RING_BYTES(capacity), .mask = capacity - 1 };
     w.h = mmap(NULL, w.bytes, PROT_READ | PROT_WRITE, MAP_SHARED, mp_ring_reader_fd(r), 0);
     ck_assert_ptr_ne(w.h, MAP_FAILED);
     return w;
@@ -76,7 +77,7 @@ static struct writer writer_of(struct mp_ring_reader *r, uint64_t capacity)
 static uint64_t reserve(struct writer *w, int claim, uint32_t pid, uint32_t tid)
 {
     uint64_t pos = atomic_fetch_add(&w->h->head, 1);
-    struct mp_ring_record *slot = mp_ring_slot(w->h, pos);
+    struct mp_ring_record *slot = mp_ring_slot(w->h, w->mask, pos);
     while (atomic_load(&slot->seq) != pos)
         usleep(50);
     if (claim) {
@@ -88,7 +89,7 @@ static uint64_t reserve(struct writer *w, int claim, uint32_t pid, uint32_t tid)
 
 static void commit(struct writer *w, uint64_t pos, uint32_t pid, uint64_t size)
 {
-    struct mp_ring_record *slot = mp_ring_slot(w->h, pos);
+    struct mp_ring_record *slot = mp_ring_slot(w->h, w->mask, pos);
     slot->kind = MP_REC_ALLOC;
     slot->tid = 1;
     slot->pid = pid;
@@ -300,6 +301,152 @@ START_TEST(skip_table_and_closed_flag)
 }
 END_TEST
 
+/* ---- the trust boundary (ring.h, Trust): the target writes anything ---- */
+
+/* A committed record whose sequence number the target then wrote over:
+ * claimed for its position, so it was filled: taken as committed; the
+ * damage is said. */
+START_TEST(scribbled_sequence_number_is_repaired)
+{
+    struct mp_ring_reader *r = new_reader(8);
+    struct writer w = writer_of(r, 8);
+    struct seen *s = calloc(1, sizeof *s);
+    uint64_t pos = reserve(&w, 1, 5, (uint32_t)syscall(SYS_gettid));
+    commit(&w, pos, 5, 1);
+    atomic_store(&mp_ring_slot(w.h, w.mask, pos)->seq, 0xdeadbeefcafeull);
+    commit(&w, reserve(&w, 1, 5, (uint32_t)syscall(SYS_gettid)), 5, 2);
+    ck_assert_int_eq(mp_ring_reader_start(r, sink, s), 0);
+    ck_assert_int_eq(wait_seen(s, 2), 2);
+    ck_assert_uint_eq(s->ev[0].size, 1);
+    ck_assert_uint_eq(s->ev[1].size, 2);
+    uint64_t dropped;
+    ck_assert(mp_ring_reader_damage(r, &dropped));
+    ck_assert_uint_eq(dropped, 0);
+    /* the ring goes on: another lap */
+    for (int i = 0; i < 20; i++)
+        commit(&w, reserve(&w, 1, 5, 1), 5, 100 + (uint64_t)i);
+    ck_assert_int_eq(wait_seen(s, 22), 22);
+    ck_assert_uint_eq(s->ev[21].size, 119);
+    mp_ring_reader_destroy(r);
+    munmap(w.h, w.bytes);
+    free(s);
+}
+END_TEST
+
+/* A writer waiting for a slot whose sequence number the target wrote over
+ * goes on once the reader gets there. */
+START_TEST(writer_waiting_on_scribbled_slot_goes_on)
+{
+    struct mp_ring_reader *r = new_reader(8);
+    struct writer w = writer_of(r, 8);
+    struct seen *s = calloc(1, sizeof *s);
+    atomic_store(&mp_ring_slot(w.h, w.mask, 0)->seq, ~0ull - 3);
+    ck_assert_int_eq(mp_ring_reader_start(r, sink, s), 0);
+    commit(&w, reserve(&w, 1, 5, (uint32_t)syscall(SYS_gettid)), 5, 9); /* waits for the repair */
+    ck_assert_int_eq(wait_seen(s, 1), 1);
+    ck_assert_uint_eq(s->ev[0].size, 9);
+    mp_ring_reader_destroy(r);
+    munmap(w.h, w.bytes);
+    free(s);
+}
+END_TEST
+
+/* The header's capacity, head and tail are the target's: the reader keeps
+ * its own capacity, resets a head it cannot reach, and stops in time. */
+START_TEST(header_garbage_is_not_trusted)
+{
+    struct mp_ring_reader *r = new_reader(8);
+    struct writer w = writer_of(r, 8);
+    struct seen *s = calloc(1, sizeof *s);
+    commit(&w, reserve(&w, 1, 5, 1), 5, 1);
+    w.h->capacity = 1ull << 40;
+    w.h->record_size = 1;
+    atomic_store(&w.h->tail, 123456789);
+    atomic_store(&w.h->head, 0xffffffffffff0000ull);
+    ck_assert_int_eq(mp_ring_reader_start(r, sink, s), 0);
+    ck_assert_int_eq(wait_seen(s, 1), 1);
+    for (int i = 0; i < 100 && atomic_load(&w.h->head) != 1; i++)
+        usleep(10 * 1000);
+    ck_assert_uint_eq(atomic_load(&w.h->head), 1); /* back at the reader's tail */
+    commit(&w, reserve(&w, 1, 5, 1), 5, 2);
+    ck_assert_int_eq(wait_seen(s, 2), 2);
+    ck_assert_uint_eq(s->ev[1].size, 2);
+    /* a huge head at stop: drained up to one ring's worth, no more */
+    atomic_store(&w.h->head, 0x7fffffffffffffffull);
+    uint64_t lost = 0;
+    ck_assert_int_eq(mp_ring_reader_stop(r, &lost), 0);
+    ck_assert_uint_le(lost, 8);
+    uint64_t dropped;
+    ck_assert(mp_ring_reader_damage(r, &dropped));
+    /* memprof's own writers are bounded too */
+    atomic_store(&w.h->head, 0x7fffffffffffffffull);
+    ck_assert_int_eq(mp_ring_reader_post_sample(r, 1, 1, 1, 1000, NULL), -1);
+    mp_ring_reader_destroy(r);
+    munmap(w.h, w.bytes);
+    free(s);
+}
+END_TEST
+
+/* A committed record with more frames than a record holds: dropped. */
+START_TEST(impossible_frame_count_is_dropped)
+{
+    struct mp_ring_reader *r = new_reader(8);
+    struct writer w = writer_of(r, 8);
+    struct seen *s = calloc(1, sizeof *s);
+    uint64_t pos = reserve(&w, 1, 5, 1);
+    struct mp_ring_record *slot = mp_ring_slot(w.h, w.mask, pos);
+    slot->kind = MP_REC_ALLOC;
+    slot->pid = 5;
+    slot->size = 3;
+    slot->nframes = 0xffffffffu;
+    atomic_store(&slot->seq, pos + 1);
+    commit(&w, reserve(&w, 1, 5, 1), 5, 4);
+    ck_assert_int_eq(mp_ring_reader_start(r, sink, s), 0);
+    ck_assert_int_eq(wait_seen(s, 1), 1);
+    ck_assert_uint_eq(s->ev[0].size, 4);
+    uint64_t dropped;
+    ck_assert(mp_ring_reader_damage(r, &dropped));
+    ck_assert_uint_eq(dropped, 1);
+    mp_ring_reader_destroy(r);
+    munmap(w.h, w.bytes);
+    free(s);
+}
+END_TEST
+
+/* A live thread that claims a slot and never commits: revoked after a few
+ * seconds of its running time, counted as damage. */
+START_TEST(live_writer_that_never_commits_times_out)
+{
+    struct mp_ring_reader *r = new_reader(8);
+    struct writer w = writer_of(r, 8);
+    struct seen *s = calloc(1, sizeof *s);
+    reserve(&w, 1, (uint32_t)getpid(), (uint32_t)syscall(SYS_gettid)); /* never committed */
+    commit(&w, reserve(&w, 1, 5, 1), 5, 6);
+    ck_assert_int_eq(mp_ring_reader_start(r, sink, s), 0);
+    usleep(1000 * 1000);
+    ck_assert_int_eq(atomic_load(&s->n), 0);
+    ck_assert_int_eq(wait_seen(s, 1), 1);
+    ck_assert_uint_eq(s->ev[0].size, 6);
+    uint64_t dropped;
+    ck_assert(mp_ring_reader_damage(r, &dropped));
+    ck_assert_uint_eq(dropped, 1);
+    mp_ring_reader_destroy(r);
+    munmap(w.h, w.bytes);
+    free(s);
+}
+END_TEST
+
+/* The memfd cannot shrink under memprof's mapping. */
+START_TEST(memfd_cannot_shrink)
+{
+    struct mp_ring_reader *r = new_reader(8);
+    ck_assert_int_ne(ftruncate(mp_ring_reader_fd(r), 0), 0);
+    ck_assert_int_ne(ftruncate(mp_ring_reader_fd(r), 4096), 0);
+    ck_assert_int_eq(ftruncate(mp_ring_reader_fd(r), MP_RING_BYTES(8) + 4096), 0); /* growing is harmless */
+    mp_ring_reader_destroy(r);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ring");
@@ -311,6 +458,12 @@ int main(void)
     tcase_add_test(tc, controls_arrive_in_their_place);
     tcase_add_test(tc, samples_and_lines_carry_their_pid);
     tcase_add_test(tc, skip_table_and_closed_flag);
+    tcase_add_test(tc, scribbled_sequence_number_is_repaired);
+    tcase_add_test(tc, writer_waiting_on_scribbled_slot_goes_on);
+    tcase_add_test(tc, header_garbage_is_not_trusted);
+    tcase_add_test(tc, impossible_frame_count_is_dropped);
+    tcase_add_test(tc, live_writer_that_never_commits_times_out);
+    tcase_add_test(tc, memfd_cannot_shrink);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

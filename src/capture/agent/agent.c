@@ -29,6 +29,9 @@
 
 #include "agent_internal.h"
 
+/* Writer threads that may wait for room at once (pid_max is at most 2^22). */
+#define AGENT_MAX_WAITERS (1ull << 22)
+
 /* Frames unw_backtrace may report above the caller: libunwind's and ours. */
 #define UNWIND_SKIP_SLACK 16
 
@@ -56,12 +59,21 @@ __attribute__((noinline, cold)) static int wait_for_free_slot(struct mp_ring_rec
         uint64_t seq = atomic_load_explicit(&slot->seq, memory_order_acquire);
         if (seq == pos)
             break;
-        if ((int64_t)(seq - pos) > 0) {
+        if (seq == pos + agent_ring_mask + 1) { /* revoked: exactly the next lap */
+            ok = 0;
+            break;
+        } /* any other value was written over by the program: memprof repairs it */
+        if (atomic_load_explicit(&agent_ring->closed, memory_order_relaxed)) {
+            atomic_store(&agent_state, AGENT_DISABLED);
             ok = 0;
             break;
         }
-        if (atomic_load_explicit(&agent_ring->closed, memory_order_relaxed)) {
-            atomic_store(&agent_state, AGENT_DISABLED);
+        /* A position the reader can never reach (the program wrote over
+         * the ring's header): drop the record rather than wait for good. */
+        if ((attempt & 63) == 63 &&
+            pos - atomic_load_explicit(&agent_ring->tail, memory_order_relaxed) >
+                2 * (agent_ring_mask + 1) + AGENT_MAX_WAITERS) {
+            atomic_fetch_add_explicit(&agent_ring->writer_drops, 1, memory_order_relaxed);
             ok = 0;
             break;
         }

@@ -1,0 +1,211 @@
+/* memprof: what the ring reader does when the record at its tail is not
+ * committed (ring.h, Holes and Trust).
+ *
+ * - The shared head far from the tail (or behind it): the target wrote
+ *   over the header; the head is set back to the tail.
+ * - A sequence number at the tail that is neither "free for this lap" nor
+ *   "committed": written by the target.  A slot claimed for this position
+ *   was filled (its writer saw it free) and is taken as committed; any
+ *   other is set back to "free", so a writer waiting for it goes on.
+ * - Reserved and claimed by a thread that no longer exists, or by one of
+ *   a process held at its exit stop for good (mp_ring_reader_freeze_pid):
+ *   revoked (MP_EV_LOST, charged to the claiming process).
+ * - Claimed by a live thread that does not commit within
+ *   WRITER_TIMEOUT_NS of its running time (time it spends stopped, by job
+ *   control or by memprof itself, does not count): revoked, counted as
+ *   damage (an honest writer holds a slot for microseconds).
+ * - Reserved and never claimed for UNCLAIMED_GRACE_NS (a writer dies or
+ *   is stopped between its fetch_add and its claim, or the target moved
+ *   the head), : revoked, with every position after it
+ *   reserved by then and still unclaimed; a slot whose sequence number
+ *   was set back to "free", after REPAIRED_GRACE_NS. */
+#define _GNU_SOURCE
+#include "ring_reader_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How often a hole's writer is looked at. */
+#define HOLE_CHECK_NS (5 * 1000 * 1000ull)
+#define UNCLAIMED_GRACE_NS (1000 * 1000 * 1000ull)
+#define WRITER_TIMEOUT_NS (5 * 1000 * 1000 * 1000ull)
+/* After a sequence number was set back to "free", a writer waiting for
+ * the slot fills it within microseconds. */
+#define REPAIRED_GRACE_NS (20 * 1000 * 1000ull)
+
+void mp_reader_sleep_us(long us)
+{
+    struct timespec ts = {us / 1000000, (us % 1000000) * 1000};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+uint64_t mp_reader_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void mp_reader_count_damage(struct mp_ring_reader *r, uint64_t records)
+{
+    atomic_fetch_add(&r->damage_seen, 1);
+    atomic_fetch_add(&r->damaged_records, records);
+}
+
+/* The state letter of thread tid in /proc/TID/stat ('R', 'S', 'D', 'T',
+ * 't', ...), or 0 when it has exited (gone, or a zombie). */
+static char thread_state(uint32_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%u/stat", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT || errno == ESRCH ? 0 : 'S';
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    const char *close_paren = strrchr(buf, ')');
+    if (!close_paren || close_paren[1] != ' ')
+        return 'S';
+    char state = close_paren[2];
+    return state == 'Z' || state == 'X' || state == 'x' ? 0 : state;
+}
+
+/* Frees the slot at tail for the next lap (if it is still free for this
+ * one) and moves on.  1 if done. */
+static int revoke_at_tail(struct mp_ring_reader *r)
+{
+    struct mp_ring_record *slot = mp_reader_slot(r, r->tail);
+    uint64_t expected = r->tail;
+    if (!atomic_compare_exchange_strong_explicit(&slot->seq, &expected, r->tail + r->capacity,
+                                                 memory_order_acq_rel, memory_order_acquire))
+        return 0; /* committed meanwhile, or changed by the target: looked at again */
+    r->tail++;
+    r->stuck = 0;
+    return 1;
+}
+
+static void deliver_lost(struct mp_ring_reader *r, uint32_t pid)
+{
+    atomic_fetch_add(&r->revoked, 1);
+    if (r->sink) {
+        struct mp_event lost = { .kind = MP_EV_LOST, .pid = pid, .size = 1 };
+        r->sink(r->sink_ctx, &lost);
+    }
+}
+
+/* Positions from tail up to the head seen when the hole began, reserved
+ * all that time and never claimed: revoked together. */
+static int revoke_unclaimed_run(struct mp_ring_reader *r)
+{
+    int n = 0;
+    uint64_t end = r->stuck_head;
+    while (r->tail < end) {
+        struct mp_ring_record *slot = mp_reader_slot(r, r->tail);
+        uint64_t claim = atomic_load_explicit(&slot->claim, memory_order_acquire);
+        if ((claim >> 32) == (r->tail & 0xffffffffull) ||
+            atomic_load_explicit(&slot->seq, memory_order_acquire) != r->tail)
+            break; /* claimed (its writer is looked at), or committed */
+        if (!revoke_at_tail(r))
+            break;
+        n++;
+        if (atomic_load(&r->damage_seen) == 0)
+            deliver_lost(r, 0); /* a writer died (or stopped) before it could claim */
+        else
+            mp_reader_count_damage(r, 1); /* or the target moved the head */
+    }
+    return n > 0;
+}
+
+/* The slot at tail is free for this lap and reserved (head > tail). */
+static int examine_hole(struct mp_ring_reader *r, uint64_t head)
+{
+    uint64_t now = mp_reader_now_ns();
+    if (!r->stuck || r->stuck_pos != r->tail) {
+        r->stuck = 1;
+        r->stuck_pos = r->tail;
+        r->stuck_head = head;
+        r->stuck_since_ns = r->last_check_ns = now;
+        r->stuck_running_ns = 0;
+        r->next_hole_check_ns = now + HOLE_CHECK_NS;
+        return 0;
+    }
+    if (now < r->next_hole_check_ns)
+        return 0;
+    r->next_hole_check_ns = now + HOLE_CHECK_NS;
+    struct mp_ring_record *slot = mp_reader_slot(r, r->tail);
+    uint64_t claim = atomic_load_explicit(&slot->claim, memory_order_acquire);
+    if (r->repaired && r->repaired_pos == r->tail) {
+        /* its sequence number was written over and set back to free: a
+         * writer waiting for it fills it within microseconds */
+        if (now - r->stuck_since_ns < REPAIRED_GRACE_NS || !revoke_at_tail(r))
+            return 0;
+        r->repaired = 0;
+        mp_reader_count_damage(r, 1);
+        return 1;
+    }
+    if ((claim >> 32) != (r->tail & 0xffffffffull))
+        return now - r->stuck_since_ns >= UNCLAIMED_GRACE_NS && revoke_unclaimed_run(r);
+    uint32_t pid = atomic_load_explicit(&slot->claim_pid, memory_order_relaxed);
+    /* a process held at its exit stop for good: its writers never go on */
+    int32_t frozen = atomic_load_explicit(&r->frozen_pid, memory_order_relaxed);
+    char state = frozen && (int32_t)pid == frozen ? 0 : thread_state((uint32_t)claim);
+    if (state == 0) { /* its writer died (or never runs again) */
+        if (!revoke_at_tail(r))
+            return 0;
+        deliver_lost(r, pid);
+        return 1;
+    }
+    if (state != 'T' && state != 't')
+        r->stuck_running_ns += now - r->last_check_ns;
+    r->last_check_ns = now;
+    if (r->stuck_running_ns < WRITER_TIMEOUT_NS || !revoke_at_tail(r))
+        return 0;
+    mp_reader_count_damage(r, 1); /* alive and never finishing: not an honest writer */
+    return 1;
+}
+
+int mp_reader_guard(struct mp_ring_reader *r, uint64_t head)
+{
+    if (!mp_reader_head_plausible(r, head, r->tail)) {
+        struct mp_ring_header *h = r->header;
+        if (atomic_compare_exchange_strong(&h->head, &head, r->tail))
+            mp_reader_count_damage(r, 0);
+        return 1;
+    }
+    struct mp_ring_record *slot = mp_reader_slot(r, r->tail);
+    uint64_t seq = atomic_load_explicit(&slot->seq, memory_order_acquire);
+    if (seq != r->tail && seq != r->tail + 1) {
+        /* No writer stores that here.  Claimed for this position: its
+         * writer filled it (it had seen the slot free), so it is taken as
+         * committed (checked like any record).  Else: free for this lap,
+         * so a writer waiting for it goes on. */
+        uint64_t claim = atomic_load_explicit(&slot->claim, memory_order_acquire);
+        int claimed = (claim >> 32) == (r->tail & 0xffffffffull);
+        if (atomic_compare_exchange_strong(&slot->seq, &seq, claimed ? r->tail + 1 : r->tail)) {
+            mp_reader_count_damage(r, 0);
+            r->repaired = !claimed;
+            r->repaired_pos = r->tail;
+        }
+        r->stuck = 0;
+        return 1;
+    }
+    if (seq != r->tail || head == r->tail)
+        return 0;
+    return examine_hole(r, head);
+}
+
+uint64_t mp_reader_drain_end(struct mp_ring_reader *r, uint64_t head)
+{
+    if (mp_reader_head_plausible(r, head, r->tail))
+        return head;
+    mp_reader_count_damage(r, 0);
+    return r->tail + r->capacity;
+}

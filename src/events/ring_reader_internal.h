@@ -1,0 +1,102 @@
+/* memprof: the ring reader's private state, shared by ring_reader.c (the
+ * memfd, the reader thread, memprof's own records, control messages) and
+ * ring_guard.c (what the reader does about slots that are not committed:
+ * dead writers, writers that never finish, and damage done by the target).
+ *
+ * Everything here is memprof's own memory: the capacity, the records'
+ * address and the tail are never read back from the shared header (see
+ * ring.h, Trust). */
+#ifndef MEMPROF_RING_READER_INTERNAL_H
+#define MEMPROF_RING_READER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "ring.h"
+#include "ring_reader.h"
+
+/* How far the shared head may lead the tail: a ring's worth of records,
+ * plus one position per writer thread waiting for room (pid_max is at
+ * most 2^22).  A head further ahead (or behind the tail) was written by
+ * the target. */
+#define MP_RING_MAX_WAITERS (1ull << 22)
+
+struct control {
+    uint64_t stamp;               /* the ring head when it was posted */
+    void *message;
+    struct control *next;
+};
+
+struct mp_ring_reader {
+    int fd;
+    struct mp_ring_header *header;
+    struct mp_ring_record *records; /* header + MP_RING_HEADER_BYTES: memprof's own pointer */
+    size_t map_bytes;
+    uint64_t capacity;            /* memprof's own copy (the header's may be anything) */
+    uint64_t mask;                /* capacity - 1 */
+    uint64_t tail;                /* next position to read; only the reader touches it */
+    _Atomic uint64_t published_tail; /* tail, for memprof's other threads */
+    pthread_t thread;
+    int thread_running;
+    _Atomic int stop_requested;
+    mp_event_sink sink;
+    mp_event_hint hint;
+    void *sink_ctx;
+    struct mp_ring_record scratch; /* copy of the record being delivered */
+    void *extra;                  /* mp_ring_reader_extra's part of the memfd, mapped here */
+    size_t extra_bytes;
+    _Atomic uint64_t dropped_samples, dropped_lines, dropped_heap; /* memprof's own records the ring had no room for */
+    _Atomic uint64_t revoked;     /* slots of dead writers revoked while running */
+    _Atomic int32_t frozen_pid;   /* its writers are stopped for good (mp_ring_reader_freeze_pid) */
+    /* the target's damage (ring.h, Trust) */
+    _Atomic uint64_t damaged_records; /* records dropped because of it */
+    _Atomic uint64_t damage_seen;     /* repairs made (head reset, slots, bad records) */
+    /* the hole at tail, if any (ring_guard.c) */
+    int stuck;
+    uint64_t stuck_pos, stuck_head, stuck_since_ns, next_hole_check_ns, last_check_ns;
+    uint64_t stuck_running_ns;    /* time its claiming thread was seen running */
+    int repaired;                 /* repaired_pos: the last slot whose sequence number was repaired */
+    uint64_t repaired_pos;
+    /* control messages, in stamp order */
+    pthread_mutex_t ctl_lock;
+    struct control *ctl_head, *ctl_tail;
+    _Atomic uint64_t ctl_next_stamp; /* stamp of ctl_head, UINT64_MAX when empty */
+    uint64_t ctl_posted;             /* tickets given (under ctl_lock) */
+    _Atomic uint64_t ctl_done;       /* messages handed to the sink */
+    mp_control_sink control_sink;
+    mp_ring_waiter waiter;        /* called while the supervisor thread waits (see ring_reader.h) */
+    void *waiter_ctx;
+};
+
+static inline struct mp_ring_record *mp_reader_slot(const struct mp_ring_reader *r, uint64_t pos)
+{
+    return &r->records[pos & r->mask];
+}
+
+/* Is `head` (read from the shared header) a position writers can hold? */
+static inline int mp_reader_head_plausible(const struct mp_ring_reader *r, uint64_t head, uint64_t tail)
+{
+    return head - tail <= r->capacity + MP_RING_MAX_WAITERS;
+}
+
+void mp_reader_sleep_us(long us);
+uint64_t mp_reader_now_ns(void);
+
+/* ---- ring_guard.c ---- */
+
+/* The record at tail is not committed and head (the shared head, read
+ * now) says what writers reserved.  Repairs what the target damaged (a
+ * head it moved, a sequence number that cannot be there), revokes the
+ * slot of a writer that died or never finishes, and a run of positions
+ * reserved and never claimed.  1 when it changed something (look again). */
+int mp_reader_guard(struct mp_ring_reader *r, uint64_t head);
+/* The final drain's bound: head if plausible, else tail + capacity
+ * (counted as damage). */
+uint64_t mp_reader_drain_end(struct mp_ring_reader *r, uint64_t head);
+/* The target damaged the ring: `records` records dropped because of it
+ * (0: a repair that lost none).  Counted apart from the writers that died
+ * (MP_EV_LOST): the report says the target damaged the ring. */
+void mp_reader_count_damage(struct mp_ring_reader *r, uint64_t records);
+
+#endif

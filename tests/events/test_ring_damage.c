@@ -1,0 +1,133 @@
+/* memprof tests: the ring's trust boundary end to end.  A program that
+ * scribbles over memprof's event ring (tests/fixtures/ring_scribble.c:
+ * random header, 0xff fill, random fill, torn records, a truncated memfd, a
+ * writer that claims a slot and never fills it) must not crash or hang
+ * memprof, nor change its own fate: the same output and exit status as
+ * natively (exit 7, or death by SIGUSR1).  memprof says the ring was
+ * damaged, with how many records it dropped, and still reports what it
+ * saw: at least the allocations made before the damage that had left the
+ * ring (the fixture's first 20,000 rounds, less one ring's worth that may
+ * still have been in it), never more than valgrind counts. */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define ROUNDS 20000          /* ring_scribble.c: rounds before the damage */
+#define RING_SLOTS 4096       /* MP_RING_DEFAULT_CAPACITY */
+
+static const char *fixture(void)
+{
+    static const char *exe;
+    if (!exe) {
+        char flags[512];
+        snprintf(flags, sizeof flags, "-O1 -g -I%s -I%s", repo_path("src"), repo_path("include"));
+        exe = build_fixture("tests/fixtures/ring_scribble.c", "gcc", flags, "ring_scribble");
+    }
+    ck_assert_ptr_nonnull(exe);
+    return exe;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Runs the fixture in `mode` natively and under memprof; checks fate,
+ * output, the note and the totals.  expect_note: the report must say the
+ * ring was damaged. */
+static void check_mode(const char *mode, int expect_note)
+{
+    const char *exe = fixture();
+    struct run_output native;
+    char *nargv[] = {(char *)exe, (char *)mode, NULL};
+    ck_assert_int_eq(run_cmd(nargv, NULL, NULL, 60, &native), 0);
+
+    char report[512], json[512];
+    snprintf(report, sizeof report, "%s/scribble_%s.txt", test_tmp_dir(), mode);
+    snprintf(json, sizeof json, "%s/scribble_%s.json", test_tmp_dir(), mode);
+    char *argv[] = {(char *)memprof_path(), "-o", report, "--json", json, (char *)exe, (char *)mode, NULL};
+    struct run_output o;
+    double t0 = now_s();
+    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 90, &o), 0);
+    double took = now_s() - t0;
+    ck_assert_msg(o.status == native.status, "%s: memprof exited %d, the program natively %d\n%.3000s", mode,
+                  o.status, native.status, o.err);
+    ck_assert_msg(strcmp(o.out, native.out) == 0, "%s: output differs: '%s' vs '%s'", mode, o.out, native.out);
+    ck_assert_msg(!strstr(o.err, "AddressSanitizer") && !strstr(o.err, "runtime error"), "%s:\n%.3000s", mode,
+                  o.err);
+    ck_assert_msg(took < 60, "%s: %.1f s", mode, took);
+
+    size_t len;
+    char *text = read_file(report, &len);
+    ck_assert_msg(text != NULL, "%s: no report\n%.2000s", mode, o.err);
+    const char *note = strstr(text, "the target damaged memprof's event ring");
+    if (expect_note)
+        ck_assert_msg(note != NULL, "%s: no note about the damage in\n%.4000s", mode, text);
+    else
+        ck_assert_msg(note == NULL, "%s: a note about damage that memprof prevented\n%.4000s", mode, text);
+
+    json_error_t jerr;
+    json_t *root = json_load_file(json, 0, &jerr);
+    ck_assert_msg(root != NULL, "%s: %s", mode, jerr.text);
+    uint64_t calls = summary_u64(root, "alloc_calls");
+    ck_assert_msg(calls >= ROUNDS - RING_SLOTS, "%s: %llu allocation calls seen", mode, (unsigned long long)calls);
+    /* torn records may change kind; torn and stall start a thread (its
+     * allocations are not in valgrind's run, where there is no ring) */
+    if (strncmp(mode, "torn", 4) != 0 && strcmp(mode, "stall") != 0) {
+        static uint64_t valgrind_allocs;
+        if (!valgrind_allocs) {
+            uint64_t v_frees, v_bytes;
+            valgrind_totals(exe, 0, &valgrind_allocs, &v_frees, &v_bytes); /* mode "none" */
+        }
+        ck_assert_msg(calls <= valgrind_allocs, "%s: %llu allocation calls, valgrind counts %llu", mode,
+                      (unsigned long long)calls, (unsigned long long)valgrind_allocs);
+    }
+    json_decref(root);
+    free(text);
+    run_output_free(&o);
+    run_output_free(&native);
+}
+
+START_TEST(random_header) { check_mode("header", 1); }
+END_TEST
+START_TEST(fill_ff) { check_mode("fill", 1); }
+END_TEST
+START_TEST(fill_ff_then_killed) { check_mode("fill:kill", 1); }
+END_TEST
+START_TEST(random_fill) { check_mode("random", 1); }
+END_TEST
+START_TEST(torn_records) { check_mode("torn", 1); }
+END_TEST
+START_TEST(torn_then_killed) { check_mode("torn:kill", 1); }
+END_TEST
+/* sealed: the memfd cannot shrink under memprof's mapping (no SIGBUS) */
+START_TEST(truncated_memfd) { check_mode("shrink", 0); }
+END_TEST
+/* a writer that claims a slot and never fills it, alive to the end */
+START_TEST(stalled_writer) { check_mode("stall", 1); }
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("ring_damage");
+    TCase *tc = tcase_create("ring_damage");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, random_header);
+    tcase_add_test(tc, fill_ff);
+    tcase_add_test(tc, fill_ff_then_killed);
+    tcase_add_test(tc, random_fill);
+    tcase_add_test(tc, torn_records);
+    tcase_add_test(tc, torn_then_killed);
+    tcase_add_test(tc, truncated_memfd);
+    tcase_add_test(tc, stalled_writer);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}
