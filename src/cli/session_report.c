@@ -8,6 +8,7 @@
 #include "capture/linemode/linemode.h"
 #include "events/ring_reader.h"
 #include "memprof/profile.h"
+#include "report/format.h"
 
 #include <fnmatch.h>
 #include <inttypes.h>
@@ -104,6 +105,18 @@ static const char *ring_damage_note(struct mp_session *s, struct mp_session_repo
                     "still measured", dropped);
 }
 
+/* Stacks the agent ended at a damaged frame: NULL if none. */
+static const char *unwind_faults_note(struct mp_session *s, struct mp_session_report *r)
+{
+    uint64_t n = mp_ring_reader_unwind_faults(s->ring);
+    if (!n)
+        return NULL;
+    char count[32];
+    return keepf(r, "%s call stacks were cut short: the program's unwind tables (.eh_frame) describe a frame "
+                    "wrongly, so those allocations are charged to the frames found before it",
+                 MP_COUNT_STR(count, n));
+}
+
 /* The notes of one image, in the order the single-process report always
  * had them.  `ring_notes`: the ring's own drops belong to this image (the
  * only one shown). */
@@ -131,6 +144,7 @@ static void image_warnings(struct mp_session *s, struct mp_session_report *r, co
             add_warning(list, n, keepf(r, "%" PRIu64 " RSS samples and %" PRIu64 " line events were dropped: the "
                                           "event ring stayed full", samples, lines));
         add_warning(list, n, ring_damage_note(s, r));
+        add_warning(list, n, unwind_faults_note(s, r));
     }
     for (size_t i = 0; i < img->n_sym_warnings; i++)
         add_warning(list, n, img->sym_warnings[i]);
@@ -370,6 +384,7 @@ int mp_session_report_build(struct mp_session *s, const struct mp_run_result *re
         add_warning(out->tree_warnings, &nw, keepf(out, "%" PRIu64 " RSS samples and %" PRIu64 " line events were "
                                                         "dropped: the event ring stayed full", samples, lines));
     add_warning(out->tree_warnings, &nw, ring_damage_note(s, out));
+    add_warning(out->tree_warnings, &nw, unwind_faults_note(s, out));
     if (mp_ring_reader_dropped_heap(s->ring))
         add_warning(out->tree_warnings, &nw, keepf(out, "%" PRIu64 " allocator events of breakpoint engines were "
                                                         "dropped: the event ring stayed full for 10 s",

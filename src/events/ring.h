@@ -121,6 +121,9 @@ struct mp_ring_header {
     /* records agents dropped because the ring made no sense to them (a
      * position far from the reader's: the target wrote over the header) */
     _Atomic uint64_t writer_drops;
+    /* stacks the agent ended early: unwinding faulted on damaged unwind
+     * tables (.eh_frame) of the program */
+    _Atomic uint64_t unwind_faults;
 };
 
 #define MP_RING_OPT_MMAP 1        /* mapped memory: mmap, mremap, munmap, brk, sbrk */

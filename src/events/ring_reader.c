@@ -99,6 +99,7 @@ struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_
     atomic_init(&h->head, 0);
     atomic_init(&h->tail, 0);
     atomic_init(&h->writer_drops, 0);
+    atomic_init(&h->unwind_faults, 0);
     for (uint64_t pos = 0; pos < capacity; pos++) {
         atomic_init(&r->records[pos].seq, pos);
         atomic_init(&r->records[pos].claim, mp_ring_claim(pos + 1, 0)); /* no claim for lap 0 */
@@ -652,6 +653,11 @@ uint64_t mp_ring_reader_agent_bytes(const struct mp_ring_reader *r)
 uint32_t mp_ring_reader_agent_inits(const struct mp_ring_reader *r)
 {
     return atomic_load(&r->header->agent_inits);
+}
+
+uint64_t mp_ring_reader_unwind_faults(const struct mp_ring_reader *r)
+{
+    return atomic_load(&r->header->unwind_faults);
 }
 
 uint64_t mp_ring_reader_writer_waits(const struct mp_ring_reader *r)

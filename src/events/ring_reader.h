@@ -129,6 +129,9 @@ void mp_ring_reader_reset_agent_stats(struct mp_ring_reader *r);
 uint64_t mp_ring_reader_agent_bytes(const struct mp_ring_reader *r);
 uint32_t mp_ring_reader_agent_inits(const struct mp_ring_reader *r);
 uint64_t mp_ring_reader_writer_waits(const struct mp_ring_reader *r);
+/* Stacks the agents ended early at a frame the program's unwind tables
+ * describe wrongly (the faults their unwinding survived). */
+uint64_t mp_ring_reader_unwind_faults(const struct mp_ring_reader *r);
 
 /* The breakpoint engine's code and call slots, in the same memfd after the
  * ring (page-rounded `bytes`; the first call sizes it).  Mapped here; the

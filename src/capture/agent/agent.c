@@ -12,7 +12,8 @@
  * addresses stay consistent across threads.
  *
  * The hot path takes no locks and makes no syscalls: one acquire load of the
- * agent state, a thread-local guard, libunwind's cached unw_backtrace, one
+ * agent state, a thread-local guard, libunwind's cached unw_backtrace
+ * (under a fault guard: agent_unwind.c), one
  * fetch_add on the ring head, the slot's claim (ring.h, Holes) and a
  * release store on the slot.  Each record carries the cached pid, so one
  * ring serves a whole process tree. */
@@ -148,7 +149,7 @@ __attribute__((noinline)) void agent_record_stack(uint32_t kind, const void *add
 {
     int saved_errno = errno;
     void *pcs[MP_MAX_FRAMES + UNWIND_SKIP_SLACK + 1];
-    int n = unw_backtrace(pcs, (int)(sizeof pcs / sizeof pcs[0]));
+    int n = agent_backtrace(pcs, (int)(sizeof pcs / sizeof pcs[0]));
     int skip = 0;
     while (skip < n && pc_in(agent_unwinder_text, agent_unwinder_text_count,
                              (uintptr_t)pcs[skip]))

@@ -374,10 +374,14 @@ static int attach(void)
     find_allocator_text();
     dl_iterate_phdr(collect_loader_text, NULL);
     dl_iterate_phdr(count_agent_tls, NULL);
-    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+    /* No shared cache: its lock would stay held if a fault in damaged unwind
+     * tables ends an unwind (agent_unwind.c); the per-thread trace cache of
+     * unw_backtrace keeps steady-state unwinding fast. */
+    unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
     /* Warm libunwind up (its one-time init takes a lock and masks signals). */
     void *warmup[4];
     unw_backtrace(warmup, 4);
+    agent_unwind_guard_install();
     if (pthread_atfork(NULL, NULL, in_forked_child) != 0)
         return 0; /* cannot protect the ring from a child: stay out */
     agent_client_enable();

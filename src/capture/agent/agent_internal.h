@@ -84,6 +84,22 @@ extern int agent_allocator_text_count AGENT_HIDDEN;
 extern int agent_loader_text_count AGENT_HIDDEN;
 extern size_t agent_tls_modules AGENT_HIDDEN;
 
+static inline int agent_pc_in_ranges(const struct agent_text_range *ranges, int count, uintptr_t pc)
+{
+    for (int i = 0; i < count; i++)
+        if (pc >= ranges[i].lo && pc < ranges[i].hi)
+            return 1;
+    return 0;
+}
+
+/* ---- unwinding under a fault guard (agent_unwind.c) ---- */
+/* Installs the agent's SIGSEGV/SIGBUS handler (the program's dispositions
+ * are kept and served by it). */
+void agent_unwind_guard_install(void) AGENT_HIDDEN;
+/* unw_backtrace that survives damaged unwind tables: a fault ends the
+ * stack at the frames found so far and is counted in the ring's header. */
+int agent_backtrace(void **pcs, int max) AGENT_HIDDEN;
+
 /* Try to attach to the ring once (first caller wins; see agent_init.c). */
 void agent_init(void) AGENT_HIDDEN;
 

@@ -1,0 +1,121 @@
+/* memprof tests: damaged unwind tables must not kill a healthy program
+ * under the agent (issue 12 item 4).
+ *
+ * Builds tests/fixtures/eh_frame.c (gcc -O2 -g), then writes random bytes
+ * (a fixed xorshift seed) over its .eh_frame after the first CIE, i.e.
+ * over every FDE, with libelf finding the section's file offset.  The
+ * damaged program runs natively ("sum 1000 handled 2", exit 0: nothing
+ * reads the tables).  Under memprof it must run the same, with exactly
+ * valgrind's allocation totals (valgrind does not unwind to count), the
+ * stacks cut short counted in a note, and the program's own SIGSEGV
+ * (sigaction) and SIGBUS (signal) handlers still called.  Before the fault
+ * guard, libunwind's unw_backtrace killed it with SIGSEGV. */
+#define _GNU_SOURCE
+#include <check.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* Overwrites the FDEs of exe's .eh_frame with random bytes; their count. */
+static size_t damage_eh_frame(const char *exe, uint64_t seed)
+{
+    ck_assert(elf_version(EV_CURRENT) != EV_NONE);
+    int fd = open(exe, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    ck_assert_ptr_nonnull(elf);
+    size_t shstrndx;
+    ck_assert_int_eq(elf_getshdrstrndx(elf, &shstrndx), 0);
+    off_t offset = -1;
+    size_t size = 0;
+    for (Elf_Scn *scn = NULL; (scn = elf_nextscn(elf, scn)) != NULL;) {
+        GElf_Shdr sh;
+        gelf_getshdr(scn, &sh);
+        const char *name = elf_strptr(elf, shstrndx, sh.sh_name);
+        if (name && strcmp(name, ".eh_frame") == 0) {
+            offset = (off_t)sh.sh_offset;
+            size = sh.sh_size;
+        }
+    }
+    elf_end(elf);
+    ck_assert_msg(offset > 0 && size > 64, "no .eh_frame in %s", exe);
+    uint32_t cie_length;
+    ck_assert_int_eq(pread(fd, &cie_length, 4, offset), 4);
+    size_t keep = 4 + cie_length; /* the first CIE stays: the FDEs are garbage */
+    ck_assert_uint_lt(keep, size);
+    unsigned char *junk = malloc(size - keep);
+    for (size_t i = 0; i < size - keep; i++) {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        junk[i] = (unsigned char)seed;
+    }
+    ck_assert_int_eq(pwrite(fd, junk, size - keep, offset + (off_t)keep), (ssize_t)(size - keep));
+    free(junk);
+    close(fd);
+    return size - keep;
+}
+
+static void check_damaged(uint64_t seed, const char *tag)
+{
+    const char *built = build_fixture("tests/fixtures/eh_frame.c", "gcc", "-O2 -g", tag);
+    ck_assert_ptr_nonnull(built);
+    char exe[512];
+    snprintf(exe, sizeof exe, "%s", built);
+    damage_eh_frame(exe, seed);
+
+    struct run_output native, o;
+    char *nargv[] = {exe, NULL};
+    ck_assert_int_eq(run_cmd(nargv, NULL, NULL, 60, &native), 0);
+    ck_assert_int_eq(native.status, 0);
+    ck_assert_str_eq(native.out, "sum 1000 handled 2\n");
+
+    char json[600];
+    snprintf(json, sizeof json, "%s.json", exe);
+    char *argv[] = {(char *)memprof_path(), "--json", json, "-o", "/dev/null", exe, NULL};
+    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 120, &o), 0);
+    ck_assert_msg(o.status == 0, "memprof exited %d\n%.3000s", o.status, o.err);
+    ck_assert_str_eq(o.out, native.out);
+
+    uint64_t allocs, frees, bytes;
+    valgrind_totals(exe, 1, &allocs, &frees, &bytes);
+    json_error_t jerr;
+    json_t *root = json_load_file(json, 0, &jerr);
+    ck_assert_msg(root != NULL, "%s", jerr.text);
+    ck_assert_uint_eq(summary_u64(root, "alloc_calls"), allocs);
+    ck_assert_uint_eq(summary_u64(root, "allocated_bytes"), bytes);
+    ck_assert_uint_eq(summary_u64(root, "free_calls"), frees);
+    size_t len;
+    char *text = read_file(json, &len);
+    ck_assert_msg(strstr(text, "call stacks were cut short: the program's unwind tables (.eh_frame)") != NULL,
+                  "no note about the damaged unwind tables:\n%.4000s", text);
+    free(text);
+    json_decref(root);
+    run_output_free(&o);
+    run_output_free(&native);
+}
+
+START_TEST(random_fdes_seed_3) { check_damaged(3, "eh_frame_3"); }
+END_TEST
+START_TEST(random_fdes_seed_77) { check_damaged(77, "eh_frame_77"); }
+END_TEST
+START_TEST(random_fdes_seed_1234) { check_damaged(1234, "eh_frame_1234"); }
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("eh_frame");
+    TCase *tc = tcase_create("eh_frame");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, random_fdes_seed_3);
+    tcase_add_test(tc, random_fdes_seed_77);
+    tcase_add_test(tc, random_fdes_seed_1234);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}
