@@ -215,13 +215,17 @@ struct run_info {
 static struct run_info run_fixture(const char *fixture, const char *arg, uint64_t capacity,
                                    int mark_as_target, struct collector *c)
 {
-    char err[256], path[PATH_MAX], preload[PATH_MAX + 16], ring_env[64];
+    char err[256], path[PATH_MAX], preload[PATH_MAX + 16], ring_env[64], ring_path[96];
     struct mp_ring_reader *r = mp_ring_reader_create(capacity, err, sizeof err);
     ck_assert_msg(r != NULL, "mp_ring_reader_create: %s", err);
     fixture_path(fixture, path, sizeof path);
     snprintf(preload, sizeof preload, "LD_PRELOAD=%s", agent_path);
     snprintf(ring_env, sizeof ring_env, "%s=%d", MP_RING_ENV_FD, mp_ring_reader_fd(r));
-    char *envp[] = {preload, ring_env, NULL};
+    /* as memprof does: the descriptor is close-on-exec in a process whose
+     * children are not followed, and an exec'd image finds the ring here */
+    snprintf(ring_path, sizeof ring_path, "%s=/proc/%d/fd/%d", MP_RING_ENV_PATH, (int)getpid(),
+             mp_ring_reader_fd(r));
+    char *envp[] = {preload, ring_env, ring_path, NULL};
     char *argv[] = {path, (char *)arg, NULL};
 
     pid_t pid = fork();

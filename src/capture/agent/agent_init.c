@@ -169,6 +169,28 @@ static int ring_is_for_us(const struct mp_ring_header *h)
     return tree != 0 && tracer_pid() == tree;
 }
 
+/* What the agent saw of the ring, for agent_hygiene.c: the memfd (device
+ * and inode) behind MEMPROF_RING_FD, and whether memprof follows this
+ * process's children. */
+static dev_t ring_dev;
+static ino_t ring_ino;
+static int ring_env_fd = -1;     /* MEMPROF_RING_FD, when it is the ring */
+static int children_followed;
+
+/* Does memprof follow the children of this process (it traces it as part
+ * of a tree it follows)? */
+static int follows_children(const struct mp_ring_header *h)
+{
+    int32_t tree = atomic_load(&h->tree_tracer);
+    return tree != 0 && !atomic_load(&h->closed) && tracer_pid() == tree;
+}
+
+int agent_fd_is_ring(int fd)
+{
+    struct stat st;
+    return fd >= 0 && ring_ino != 0 && fstat(fd, &st) == 0 && st.st_dev == ring_dev && st.st_ino == ring_ino;
+}
+
 /* Maps the ring behind `fd` if it is a valid ring meant for this process. */
 static int attach_ring(int fd)
 {
@@ -184,7 +206,13 @@ static int attach_ring(int fd)
     int valid = peek->magic == MP_RING_MAGIC && peek->version == MP_RING_VERSION &&
                 peek->record_size == sizeof(struct mp_ring_record) && capacity != 0 &&
                 (capacity & (capacity - 1)) == 0 && capacity <= (1ULL << 30) &&
-                (uint64_t)st.st_size >= MP_RING_BYTES(capacity) && ring_is_for_us(peek);
+                (uint64_t)st.st_size >= MP_RING_BYTES(capacity);
+    if (valid) {
+        ring_dev = st.st_dev;
+        ring_ino = st.st_ino;
+        children_followed = follows_children(peek);
+        valid = ring_is_for_us(peek);
+    }
     munmap(peek, MP_RING_HEADER_BYTES);
     if (!valid)
         return 0;
@@ -317,6 +345,13 @@ static void in_forked_child(void)
         return;
     if (!ring_is_for_us(agent_ring)) {
         atomic_store(&agent_state, AGENT_DISABLED);
+        if (!follows_children(agent_ring)) { /* nothing of memprof's for what it runs */
+            agent_scrub_environment();
+            if (agent_fd_is_ring(ring_env_fd))
+                close(ring_env_fd);
+            munmap(agent_ring, MP_RING_BYTES(agent_ring_mask + 1));
+            agent_ring = NULL;
+        }
         return;
     }
     int was_busy = agent_busy;
@@ -349,15 +384,19 @@ static void map_pid_cell(void)
  * inherited descriptor was closed). */
 static int attach_any_ring(void)
 {
-    if (attach_ring(find_ring_fd()))
+    int fd = find_ring_fd();
+    int ok = attach_ring(fd);
+    if (agent_fd_is_ring(fd))
+        ring_env_fd = fd;
+    if (ok)
         return 1;
     char path[64];
     if (env_value(MP_RING_ENV_PATH, path, sizeof path) != 0 || strncmp(path, "/proc/", 6) != 0)
         return 0;
-    int fd = open(path, O_RDWR | O_CLOEXEC);
+    fd = open(path, O_RDWR | O_CLOEXEC);
     if (fd < 0)
         return 0;
-    int ok = attach_ring(fd);
+    ok = attach_ring(fd);
     close(fd); /* the mapping keeps the memfd */
     return ok;
 }
@@ -386,6 +425,8 @@ static int attach(void)
         return 0; /* cannot protect the ring from a child: stay out */
     agent_client_enable();
     atomic_fetch_add(&agent_ring->agent_inits, 1);
+    if (!children_followed && agent_fd_is_ring(ring_env_fd)) /* its execve is followed: the path serves */
+        fcntl(ring_env_fd, F_SETFD, fcntl(ring_env_fd, F_GETFD) | FD_CLOEXEC);
     return 1;
 }
 
@@ -411,4 +452,12 @@ __attribute__((constructor)) static void agent_constructor(void)
 {
     if (atomic_load_explicit(&agent_state, memory_order_relaxed) == AGENT_UNINIT)
         agent_init();
+    /* Before main, one thread: a program memprof does not profile, whose
+     * children it does not follow either, passes nothing of memprof's on
+     * (agent_hygiene.c). */
+    if (atomic_load(&agent_state) == AGENT_DISABLED && !children_followed) {
+        agent_scrub_environment();
+        if (agent_fd_is_ring(ring_env_fd))
+            close(ring_env_fd);
+    }
 }

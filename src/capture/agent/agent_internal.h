@@ -100,6 +100,13 @@ void agent_unwind_guard_install(void) AGENT_HIDDEN;
  * stack at the frames found so far and is counted in the ring's header. */
 int agent_backtrace(void **pcs, int max) AGENT_HIDDEN;
 
+/* ---- nothing of memprof's for programs it does not profile (agent_hygiene.c) ---- */
+/* Takes MEMPROF_RING_FD, MEMPROF_RING_PATH and the agent's LD_PRELOAD entry
+ * out of environ (in place: only before main or in a forked child). */
+void agent_scrub_environment(void) AGENT_HIDDEN;
+/* Is fd the ring's memfd (the one the agent found)? */
+int agent_fd_is_ring(int fd) AGENT_HIDDEN;
+
 /* Try to attach to the ring once (first caller wins; see agent_init.c). */
 void agent_init(void) AGENT_HIDDEN;
 

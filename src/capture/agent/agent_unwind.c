@@ -143,7 +143,8 @@ int agent_backtrace(void **pcs, int max)
     unwind_jump = &jump;
     if (sigsetjmp(jump, 0) != 0) {
         guard_depth = 0;
-        atomic_fetch_add_explicit(&agent_ring->unwind_faults, 1, memory_order_relaxed);
+        if (agent_ring)
+            atomic_fetch_add_explicit(&agent_ring->unwind_faults, 1, memory_order_relaxed);
         int n = 0;
         while (n < max && pcs[n] != NULL)
             n++;
