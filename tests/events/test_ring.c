@@ -303,14 +303,46 @@ END_TEST
 
 /* ---- the trust boundary (ring.h, Trust): the target writes anything ---- */
 
+/* A reader of an 8-slot ring, a writer mapping it, and what was seen. */
+struct ring_case {
+    struct mp_ring_reader *r;
+    struct writer w;
+    struct seen *s;
+};
+
+static struct ring_case open_case(void)
+{
+    struct ring_case c;
+    c.r = new_reader(8);
+    c.w = writer_of(c.r, 8);
+    c.s = calloc(1, sizeof *c.s);
+    return c;
+}
+
+static void close_case(struct ring_case *c)
+{
+    mp_ring_reader_destroy(c->r);
+    munmap(c->w.h, c->w.bytes);
+    free(c->s);
+}
+
+/* The reader's damage count: it must say the ring was damaged. */
+static uint64_t damage_dropped(struct ring_case *c)
+{
+    uint64_t dropped;
+    ck_assert(mp_ring_reader_damage(c->r, &dropped));
+    return dropped;
+}
+
 /* A committed record whose sequence number the target then wrote over:
  * claimed for its position, so it was filled: taken as committed; the
  * damage is said. */
 START_TEST(scribbled_sequence_number_is_repaired)
 {
-    struct mp_ring_reader *r = new_reader(8);
-    struct writer w = writer_of(r, 8);
-    struct seen *s = calloc(1, sizeof *s);
+    struct ring_case c = open_case();
+    struct mp_ring_reader *r = c.r;
+    struct writer w = c.w;
+    struct seen *s = c.s;
     uint64_t pos = reserve(&w, 1, 5, (uint32_t)syscall(SYS_gettid));
     commit(&w, pos, 5, 1);
     atomic_store(&mp_ring_slot(w.h, w.mask, pos)->seq, 0xdeadbeefcafeull);
@@ -319,17 +351,13 @@ START_TEST(scribbled_sequence_number_is_repaired)
     ck_assert_int_eq(wait_seen(s, 2), 2);
     ck_assert_uint_eq(s->ev[0].size, 1);
     ck_assert_uint_eq(s->ev[1].size, 2);
-    uint64_t dropped;
-    ck_assert(mp_ring_reader_damage(r, &dropped));
-    ck_assert_uint_eq(dropped, 0);
+    ck_assert_uint_eq(damage_dropped(&c), 0);
     /* the ring goes on: another lap */
     for (int i = 0; i < 20; i++)
         commit(&w, reserve(&w, 1, 5, 1), 5, 100 + (uint64_t)i);
     ck_assert_int_eq(wait_seen(s, 22), 22);
     ck_assert_uint_eq(s->ev[21].size, 119);
-    mp_ring_reader_destroy(r);
-    munmap(w.h, w.bytes);
-    free(s);
+    close_case(&c);
 }
 END_TEST
 
@@ -337,17 +365,16 @@ END_TEST
  * goes on once the reader gets there. */
 START_TEST(writer_waiting_on_scribbled_slot_goes_on)
 {
-    struct mp_ring_reader *r = new_reader(8);
-    struct writer w = writer_of(r, 8);
-    struct seen *s = calloc(1, sizeof *s);
+    struct ring_case c = open_case();
+    struct mp_ring_reader *r = c.r;
+    struct writer w = c.w;
+    struct seen *s = c.s;
     atomic_store(&mp_ring_slot(w.h, w.mask, 0)->seq, ~0ull - 3);
     ck_assert_int_eq(mp_ring_reader_start(r, sink, s), 0);
     commit(&w, reserve(&w, 1, 5, (uint32_t)syscall(SYS_gettid)), 5, 9); /* waits for the repair */
     ck_assert_int_eq(wait_seen(s, 1), 1);
     ck_assert_uint_eq(s->ev[0].size, 9);
-    mp_ring_reader_destroy(r);
-    munmap(w.h, w.bytes);
-    free(s);
+    close_case(&c);
 }
 END_TEST
 
@@ -355,9 +382,10 @@ END_TEST
  * its own capacity, resets a head it cannot reach, and stops in time. */
 START_TEST(header_garbage_is_not_trusted)
 {
-    struct mp_ring_reader *r = new_reader(8);
-    struct writer w = writer_of(r, 8);
-    struct seen *s = calloc(1, sizeof *s);
+    struct ring_case c = open_case();
+    struct mp_ring_reader *r = c.r;
+    struct writer w = c.w;
+    struct seen *s = c.s;
     commit(&w, reserve(&w, 1, 5, 1), 5, 1);
     w.h->capacity = 1ull << 40;
     w.h->record_size = 1;
@@ -376,23 +404,21 @@ START_TEST(header_garbage_is_not_trusted)
     uint64_t lost = 0;
     ck_assert_int_eq(mp_ring_reader_stop(r, &lost), 0);
     ck_assert_uint_le(lost, 8);
-    uint64_t dropped;
-    ck_assert(mp_ring_reader_damage(r, &dropped));
+    damage_dropped(&c);
     /* memprof's own writers are bounded too */
     atomic_store(&w.h->head, 0x7fffffffffffffffull);
     ck_assert_int_eq(mp_ring_reader_post_sample(r, 1, 1, 1, 1000, NULL), -1);
-    mp_ring_reader_destroy(r);
-    munmap(w.h, w.bytes);
-    free(s);
+    close_case(&c);
 }
 END_TEST
 
 /* A committed record with more frames than a record holds: dropped. */
 START_TEST(impossible_frame_count_is_dropped)
 {
-    struct mp_ring_reader *r = new_reader(8);
-    struct writer w = writer_of(r, 8);
-    struct seen *s = calloc(1, sizeof *s);
+    struct ring_case c = open_case();
+    struct mp_ring_reader *r = c.r;
+    struct writer w = c.w;
+    struct seen *s = c.s;
     uint64_t pos = reserve(&w, 1, 5, 1);
     struct mp_ring_record *slot = mp_ring_slot(w.h, w.mask, pos);
     slot->kind = MP_REC_ALLOC;
@@ -404,12 +430,8 @@ START_TEST(impossible_frame_count_is_dropped)
     ck_assert_int_eq(mp_ring_reader_start(r, sink, s), 0);
     ck_assert_int_eq(wait_seen(s, 1), 1);
     ck_assert_uint_eq(s->ev[0].size, 4);
-    uint64_t dropped;
-    ck_assert(mp_ring_reader_damage(r, &dropped));
-    ck_assert_uint_eq(dropped, 1);
-    mp_ring_reader_destroy(r);
-    munmap(w.h, w.bytes);
-    free(s);
+    ck_assert_uint_eq(damage_dropped(&c), 1);
+    close_case(&c);
 }
 END_TEST
 
@@ -417,9 +439,10 @@ END_TEST
  * seconds of its running time, counted as damage. */
 START_TEST(live_writer_that_never_commits_times_out)
 {
-    struct mp_ring_reader *r = new_reader(8);
-    struct writer w = writer_of(r, 8);
-    struct seen *s = calloc(1, sizeof *s);
+    struct ring_case c = open_case();
+    struct mp_ring_reader *r = c.r;
+    struct writer w = c.w;
+    struct seen *s = c.s;
     reserve(&w, 1, (uint32_t)getpid(), (uint32_t)syscall(SYS_gettid)); /* never committed */
     commit(&w, reserve(&w, 1, 5, 1), 5, 6);
     ck_assert_int_eq(mp_ring_reader_start(r, sink, s), 0);
@@ -427,12 +450,8 @@ START_TEST(live_writer_that_never_commits_times_out)
     ck_assert_int_eq(atomic_load(&s->n), 0);
     ck_assert_int_eq(wait_seen(s, 1), 1);
     ck_assert_uint_eq(s->ev[0].size, 6);
-    uint64_t dropped;
-    ck_assert(mp_ring_reader_damage(r, &dropped));
-    ck_assert_uint_eq(dropped, 1);
-    mp_ring_reader_destroy(r);
-    munmap(w.h, w.bytes);
-    free(s);
+    ck_assert_uint_eq(damage_dropped(&c), 1);
+    close_case(&c);
 }
 END_TEST
 
