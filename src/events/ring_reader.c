@@ -239,7 +239,8 @@ static inline void controls_due(struct mp_ring_reader *r)
  * back to the writers for the next lap.  Each field is read once (the
  * target may change them while they are copied: a torn record is wrong,
  * never out of bounds).  0 when the record cannot be one (more frames than
- * a record holds): dropped and counted as damage. */
+ * a record holds, an allocation bigger than the address space allows):
+ * dropped and counted as damage. */
 static int take_record(struct mp_ring_reader *r, struct mp_ring_record *slot, uint64_t pos)
 {
     volatile struct mp_ring_record *shared = slot;
@@ -251,7 +252,9 @@ static int take_record(struct mp_ring_reader *r, struct mp_ring_record *slot, ui
     copy->size = shared->size;
     uint32_t nframes = shared->nframes;
     copy->truncated = shared->truncated;
-    int valid = nframes <= MP_MAX_FRAMES;
+    /* no allocation is bigger than 16 TiB (the address space is 128 TiB):
+     * a size beyond was written by the target (and would overflow totals) */
+    int valid = nframes <= MP_MAX_FRAMES && !(copy->kind == MP_REC_ALLOC && copy->size > (1ull << 44));
     copy->nframes = valid ? nframes : 0;
     for (uint32_t i = 0; i < copy->nframes; i++)
         copy->frames[i] = shared->frames[i];

@@ -412,7 +412,8 @@ START_TEST(header_garbage_is_not_trusted)
 }
 END_TEST
 
-/* A committed record with more frames than a record holds: dropped. */
+/* A committed record with more frames than a record holds, or an
+ * allocation bigger than the address space: dropped. */
 START_TEST(impossible_frame_count_is_dropped)
 {
     struct ring_case c = open_case();
@@ -426,11 +427,13 @@ START_TEST(impossible_frame_count_is_dropped)
     slot->size = 3;
     slot->nframes = 0xffffffffu;
     atomic_store(&slot->seq, pos + 1);
+    pos = reserve(&w, 1, 5, 1);
+    commit(&w, pos, 5, 1ull << 60); /* no allocation is that big: dropped too */
     commit(&w, reserve(&w, 1, 5, 1), 5, 4);
     ck_assert_int_eq(mp_ring_reader_start(r, sink, s), 0);
     ck_assert_int_eq(wait_seen(s, 1), 1);
     ck_assert_uint_eq(s->ev[0].size, 4);
-    ck_assert_uint_eq(damage_dropped(&c), 1);
+    ck_assert_uint_eq(damage_dropped(&c), 2);
     close_case(&c);
 }
 END_TEST
