@@ -73,6 +73,7 @@ enum mp_rec_kind {
     MP_REC_MODMAP = 10,/* the target's modules changed (a dlclose): code that was unmapped may come back as
                           other code at the same addresses; the records before it were made with the old
                           modules.  Written after the change, by the agent or memprof (no payload). */
+    MP_REC_KINDS       /* one past the last kind: a record of any other was written by the target */
 };
 
 struct mp_ring_record {
@@ -129,6 +130,11 @@ struct mp_ring_header {
 #define MP_RING_OPT_MMAP 1        /* mapped memory: mmap, mremap, munmap, brk, sbrk */
 
 _Static_assert(sizeof(struct mp_ring_header) <= MP_RING_HEADER_BYTES, "ring header fits");
+
+/* The user address space of x86-64 (128 TiB): every block and mapping a
+ * record describes lies below it (with 5-level paging the kernel maps above
+ * it only when mmap is given a hint address there, which no allocator does). */
+#define MP_RING_USER_SPACE (1ull << 47)
 
 /* The slot of `pos`.  mask: capacity - 1 as its owner knows it (memprof
  * keeps its own copy: the header's capacity is shared memory the target

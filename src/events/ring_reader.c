@@ -235,11 +235,34 @@ static inline void controls_due(struct mp_ring_reader *r)
         apply_controls(r, r->tail);
 }
 
+/* Can the record (its fields copied once) be one a writer made?  Its kind
+ * is one there is, its frames fit in a record, and the block or range of
+ * memory it describes lies in the user address space (a mapping may be
+ * many TiB: reservations made with MAP_NORESERVE; anything beyond was
+ * written by the target, and would overflow the totals). */
+static int record_plausible(const struct mp_ring_record *rec, uint32_t nframes)
+{
+    if (rec->kind >= MP_REC_KINDS || nframes > MP_MAX_FRAMES)
+        return 0;
+    uint64_t addr = rec->addr;
+    switch (rec->kind) {
+    case MP_REC_ALLOC:
+        addr &= ~MP_CLIENT_BLOCK; /* a piece of the program's own allocator (memprof/event.h) */
+        /* fallthrough */
+    case MP_REC_MAP:
+    case MP_REC_UNMAP:
+    case MP_REC_REMAP_FROM:
+    case MP_REC_REMAP_TO:
+        return rec->size <= MP_RING_USER_SPACE && addr <= MP_RING_USER_SPACE - rec->size;
+    default:
+        return 1;
+    }
+}
+
 /* Copies the record at `pos` (committed) into r->scratch and hands the slot
  * back to the writers for the next lap.  Each field is read once (the
  * target may change them while they are copied: a torn record is wrong,
- * never out of bounds).  0 when the record cannot be one (more frames than
- * a record holds, an allocation bigger than the address space allows):
+ * never out of bounds).  0 when the record cannot be one (record_plausible):
  * dropped and counted as damage. */
 static int take_record(struct mp_ring_reader *r, struct mp_ring_record *slot, uint64_t pos)
 {
@@ -252,9 +275,7 @@ static int take_record(struct mp_ring_reader *r, struct mp_ring_record *slot, ui
     copy->size = shared->size;
     uint32_t nframes = shared->nframes;
     copy->truncated = shared->truncated;
-    /* no allocation is bigger than 16 TiB (the address space is 128 TiB):
-     * a size beyond was written by the target (and would overflow totals) */
-    int valid = nframes <= MP_MAX_FRAMES && !(copy->kind == MP_REC_ALLOC && copy->size > (1ull << 44));
+    int valid = record_plausible(copy, nframes);
     copy->nframes = valid ? nframes : 0;
     for (uint32_t i = 0; i < copy->nframes; i++)
         copy->frames[i] = shared->frames[i];
@@ -294,7 +315,7 @@ static void deliver_scratch(struct mp_ring_reader *r)
         [MP_REC_UNMAP] = MP_EV_UNMAP, [MP_REC_REMAP_FROM] = MP_EV_REMAP_FROM, [MP_REC_REMAP_TO] = MP_EV_REMAP_TO,
     };
     if (rec->kind >= sizeof kinds / sizeof *kinds || !kinds[rec->kind])
-        return; /* MP_REC_NOP (or garbage) carries nothing */
+        return; /* MP_REC_NOP carries nothing */
     /* a FREE carries at most its call site; UNMAP and REMAP_FROM nothing
      * (REMAP_FROM's truncated field holds its flags) */
     int stackless = rec->kind == MP_REC_UNMAP || rec->kind == MP_REC_REMAP_FROM;

@@ -24,7 +24,7 @@
 
 struct seen {
     _Atomic int n;
-    struct { int kind; uint64_t size, time_ns; uint32_t pid; int control; } ev[MAX_SEEN];
+    struct { int kind; uint64_t size, addr, time_ns; uint32_t pid, flags; int control; } ev[MAX_SEEN];
 };
 
 static void sink(void *ctx, const struct mp_event *ev)
@@ -33,7 +33,9 @@ static void sink(void *ctx, const struct mp_event *ev)
     int i = atomic_load(&s->n);
     if (i < MAX_SEEN) {
         s->ev[i].kind = ev->kind;
-        s->ev[i].size = ev->kind == MP_EV_ALLOC || ev->kind == MP_EV_LOST ? ev->size : 0;
+        s->ev[i].size = ev->kind == MP_EV_FREE ? 0 : ev->size;
+        s->ev[i].addr = ev->addr;
+        s->ev[i].flags = ev->flags;
         s->ev[i].pid = ev->pid;
         s->ev[i].time_ns = ev->time_ns;
         s->ev[i].control = 0;
@@ -438,6 +440,79 @@ START_TEST(impossible_frame_count_is_dropped)
 }
 END_TEST
 
+/* Records of every kind a writer makes, as big as they come, are taken
+ * and never counted as damage: a 64 TiB reservation (MAP_NORESERVE), a
+ * 20 TiB block (possible with overcommit_memory=1), a mremap's flags in
+ * `truncated`, a line event's time in frames[0], a piece of the program's
+ * own allocator (MP_CLIENT_BLOCK in its address); a range that leaves the
+ * user address space (or wraps) is dropped. */
+static void commit_kind(struct writer *w, uint64_t pos, uint32_t kind, uint64_t addr, uint64_t size,
+                        uint32_t nframes, uint32_t truncated)
+{
+    struct mp_ring_record *slot = mp_ring_slot(w->h, w->mask, pos);
+    slot->kind = kind;
+    slot->tid = 1;
+    slot->pid = 5;
+    slot->addr = addr;
+    slot->size = size;
+    slot->nframes = nframes;
+    slot->truncated = truncated;
+    slot->frames[0] = 777;
+    atomic_store(&slot->seq, pos + 1);
+}
+
+START_TEST(every_legitimate_kind_is_taken)
+{
+    struct ring_case c = open_case();
+    struct writer w = c.w;
+    struct seen *s = c.s;
+    const uint64_t tib = 1ull << 40, base = 0x7f0000000000ull - 64 * tib;
+    ck_assert_int_eq(mp_ring_reader_start(c.r, sink, s), 0); /* 17 records pass through 8 slots */
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_MAP, base, 64 * tib, 1, 0);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_REMAP_FROM, base, 64 * tib, 0, 1 /* MREMAP_MAYMOVE */);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_REMAP_TO, base - tib, 64 * tib + 4096, 1, 0);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_UNMAP, base - tib, 64 * tib + 4096, 0, 0);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_ALLOC, 0x100000000ull, 20 * tib, 1, 0);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_FREE, 0x100000000ull, 0, 1, 0);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_LINE, 3, 4096, 1, 0);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_HELLO, 0, 1 << 20, 0, 0);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_NOP, 0, 0, 0, 0);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_ALLOC, 0x7f0000001000ull | MP_CLIENT_BLOCK, 24, 1, 0);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_MODMAP, 0, 0, 0, 0); /* as agent_dl.c and memprof write it */
+    /* not one a writer makes: past the address space, wrapping, no such kind */
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_MAP, 0, MP_RING_USER_SPACE + 4096, 1, 0);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_UNMAP, ~0ull - 4095, 8192, 0, 0);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_REMAP_TO, MP_RING_USER_SPACE - 4096, 8192, 1, 0);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_KINDS, 0x1000, 16, 0, 0);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_ALLOC, 0x2000, 48, 1, 0);
+    ck_assert_int_eq(wait_seen(s, 11), 11);
+    usleep(100 * 1000);
+    ck_assert_int_eq(atomic_load(&s->n), 11);
+    ck_assert_int_eq(s->ev[0].kind, MP_EV_MAP);
+    ck_assert_uint_eq(s->ev[0].size, 64 * tib);
+    ck_assert_int_eq(s->ev[1].kind, MP_EV_REMAP_FROM);
+    ck_assert_uint_eq(s->ev[1].flags, 1);
+    ck_assert_int_eq(s->ev[2].kind, MP_EV_REMAP_TO);
+    ck_assert_uint_eq(s->ev[2].addr, base - tib);
+    ck_assert_int_eq(s->ev[3].kind, MP_EV_UNMAP);
+    ck_assert_uint_eq(s->ev[3].size, 64 * tib + 4096);
+    ck_assert_int_eq(s->ev[4].kind, MP_EV_ALLOC);
+    ck_assert_uint_eq(s->ev[4].size, 20 * tib);
+    ck_assert_int_eq(s->ev[5].kind, MP_EV_FREE);
+    ck_assert_int_eq(s->ev[6].kind, MP_EV_LINE);
+    ck_assert_uint_eq(s->ev[6].time_ns, 777);
+    ck_assert_int_eq(s->ev[7].kind, MP_EV_AGENT);
+    ck_assert_int_eq(s->ev[8].kind, MP_EV_ALLOC); /* an annotated piece */
+    ck_assert_uint_eq(s->ev[8].addr, 0x7f0000001000ull | MP_CLIENT_BLOCK);
+    ck_assert_int_eq(s->ev[9].kind, MP_EV_MODMAP);
+    ck_assert_uint_eq(s->ev[9].pid, 5);
+    ck_assert_int_eq(s->ev[10].kind, MP_EV_ALLOC);
+    ck_assert_uint_eq(s->ev[10].size, 48);
+    ck_assert_uint_eq(damage_dropped(&c), 4);
+    close_case(&c);
+}
+END_TEST
+
 /* A live thread that claims a slot and never commits: revoked after a few
  * seconds of its running time, counted as damage. */
 START_TEST(live_writer_that_never_commits_times_out)
@@ -484,6 +559,7 @@ int main(void)
     tcase_add_test(tc, writer_waiting_on_scribbled_slot_goes_on);
     tcase_add_test(tc, header_garbage_is_not_trusted);
     tcase_add_test(tc, impossible_frame_count_is_dropped);
+    tcase_add_test(tc, every_legitimate_kind_is_taken);
     tcase_add_test(tc, live_writer_that_never_commits_times_out);
     tcase_add_test(tc, memfd_cannot_shrink);
     suite_add_tcase(s, tc);
