@@ -17,6 +17,7 @@
  * SIGSEGV and SIGBUS deliverable while it unwinds for the agent. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
+#include <errno.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -201,14 +202,23 @@ EXPORT int dl_iterate_phdr(phdr_callback callback, void *data)
  * (sigprocmask): a fault while SIGSEGV is blocked would kill the program
  * outright.  Inside a guarded unwind, faults stay deliverable.  Otherwise
  * this is glibc's sigprocmask (pthread_sigmask: the same function). */
+static int set_mask(int how, const sigset_t *set, sigset_t *old)
+{
+    int rc = pthread_sigmask(how, set, old);
+    if (rc == 0)
+        return 0;
+    errno = rc; /* sigprocmask's convention: -1 and errno (EINVAL for a bad `how`) */
+    return -1;
+}
+
 EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
     if (guard_depth == 0 || set == NULL || how == SIG_UNBLOCK)
-        return pthread_sigmask(how, set, old) == 0 ? 0 : -1;
+        return set_mask(how, set, old);
     sigset_t without_faults = *set;
     sigdelset(&without_faults, SIGSEGV);
     sigdelset(&without_faults, SIGBUS);
-    return pthread_sigmask(how, &without_faults, old) == 0 ? 0 : -1;
+    return set_mask(how, &without_faults, old);
 }
 
 /* ---- the program's own dispositions ---- */
