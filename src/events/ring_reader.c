@@ -681,7 +681,9 @@ uint32_t mp_ring_reader_agent_inits(const struct mp_ring_reader *r)
 
 uint64_t mp_ring_reader_unwind_faults(const struct mp_ring_reader *r)
 {
-    return atomic_load(&r->header->unwind_faults);
+    /* one per record at most: more than were ever reserved was written over */
+    uint64_t faults = atomic_load(&r->header->unwind_faults);
+    return faults > atomic_load(&r->published_tail) + r->capacity + MP_RING_MAX_WAITERS ? 0 : faults;
 }
 
 uint64_t mp_ring_reader_writer_waits(const struct mp_ring_reader *r)
