@@ -1,5 +1,5 @@
-/* memprof: option errors, counts and output files shared by every command
- * line (see cli_common.h). */
+/* memprof: option errors, counts and caller specs shared by every command
+ * line (see cli_common.h; output files are out_file.c's). */
 #define _GNU_SOURCE
 #include "cli_common.h"
 #include "memprof/report.h"
@@ -44,23 +44,6 @@ int mp_cli_parse_count(const char *s, const char *name, long max, const char *us
     }
     *out = v;
     return 0;
-}
-
-FILE *mp_cli_open_output(const char *path)
-{
-    if (strcmp(path, "-") == 0)
-        return stdout;
-    FILE *f = fopen(path, "we");
-    if (!f)
-        fprintf(stderr, "memprof: cannot write %s: %s: choose a writable path\n", path, strerror(errno));
-    return f;
-}
-
-int mp_cli_close_output(FILE *f)
-{
-    if (f == stdout)
-        return fflush(f) == 0 ? 0 : -1;
-    return fclose(f) == 0 ? 0 : -1;
 }
 
 size_t mp_cli_unmatched_callers(const struct mp_process_tree *t, const struct mp_report_options *opt, char *err,

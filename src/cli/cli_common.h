@@ -19,13 +19,6 @@ void mp_cli_option_error(int c, char *const *argv, const char *usage);
  * as "--top") and `usage` on stderr, and -1. */
 int mp_cli_parse_count(const char *s, const char *name, long max, const char *usage, long *out);
 
-/* Opens an output: "-" is standard output, anything else a file created or
- * truncated ("w", close-on-exec).  NULL after a one-line error on stderr. */
-FILE *mp_cli_open_output(const char *path);
-/* Flushes and closes it (standard output is only flushed).  0, or -1 when
- * something could not be written. */
-int mp_cli_close_output(FILE *f);
-
 /* The --callers specs of opt that no line that allocated matches, in any
  * image of t that has heap data (one process: mp_unmatched_callers); their
  * count, with a sentence for the first in err. */
