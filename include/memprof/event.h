@@ -44,6 +44,12 @@ enum mp_event_kind {
     MP_EV_MODMAP = 11,/* the target's modules changed (dlclose): the events before were made with
                         the modules of then; a return address in code unmapped since may mean other
                         code from now on (a library loaded where the closed one was) */
+    MP_EV_PYCODE = 12,/* Python: the agent describes one code object once: `addr`
+                        is its id, `payload`/`payload_len` the description
+                        (events/py_channel.h); frames name it (mp_pyframe) */
+    MP_EV_PYSTART = 13,/* Python: the agent found CPython `size` (Py_Version) with
+                        _PyRuntime at `addr` and waits for its struct layout
+                        (events/py_channel.h) */
 };
 
 #define MP_EV_F_DONTUNMAP 1 /* MREMAP_DONTUNMAP: the old range stays mapped */
@@ -61,10 +67,28 @@ struct mp_event {
     const uint64_t *frames;/* return addresses, innermost first: frames[0] is the
                               return address into the code that called the allocator
                               (MP_EV_FREE: at most one frame, the free or realloc
-                              call's return address; none when the engine has none) */
+                              call's return address; none when the engine has none);
+                              in a Python process, Python frames (mp_pyframe) stand
+                              where the interpreter's evaluation loop ran them */
     uint64_t time_ns;      /* MP_EV_SAMPLE, MP_EV_LINE: nanoseconds since the target started */
     uint64_t rss_bytes;    /* MP_EV_SAMPLE: resident set size */
     uint32_t flags;        /* MP_EV_REMAP_FROM: MP_EV_F_* */
+    const uint8_t *payload;/* MP_EV_PYCODE: the description, valid during the call */
+    uint32_t payload_len;
 };
+
+/* A Python frame in `frames`: the code object the agent described under
+ * `code_id` (MP_EV_PYCODE, always before the first event naming it) and the
+ * instruction it was at (index of the code unit, 0xffffffff before the
+ * first).  The tag makes it an address no user-space code can have. */
+#define MP_PYFRAME_TAG 0xfe00000000000000ull
+#define MP_PYFRAME_MAX_CODE_ID 0xffffffu
+static inline uint64_t mp_pyframe(uint32_t code_id, uint32_t instr)
+{
+    return MP_PYFRAME_TAG | ((uint64_t)(code_id & MP_PYFRAME_MAX_CODE_ID) << 32) | instr;
+}
+static inline int mp_is_pyframe(uint64_t frame) { return (frame >> 56) == (MP_PYFRAME_TAG >> 56); }
+static inline uint32_t mp_pyframe_code(uint64_t frame) { return (uint32_t)(frame >> 32) & MP_PYFRAME_MAX_CODE_ID; }
+static inline uint32_t mp_pyframe_instr(uint64_t frame) { return (uint32_t)frame; }
 
 #endif

@@ -4,6 +4,8 @@
  * while the ring reader feeds the profiles -> sources -> writers (one
  * process, or the tree) -> CI limits -> exit with the target's status. */
 #define _GNU_SOURCE
+#include "capture/python/py_detect.h"
+#include "capture/python/py_session.h"
 #include "ci_limits.h"
 #include "out_file.h"
 #include "cli.h"
@@ -235,11 +237,21 @@ int main(int argc, char **argv)
 
     struct mp_linemode *linemode = NULL;
     const struct mp_linemode_options *lmo = &opt.linemode;
+    const char **native_functions = NULL, **python_functions = NULL;
+    size_t n_native = 0, n_python = 0;
     if (lmo->n_functions) {
         /* before anything runs: a bad name is a usage error */
-        rc = mp_linemode_resolve(path, lmo->functions, lmo->n_functions, &linemode, err, sizeof err);
+        native_functions = calloc(lmo->n_functions, sizeof *native_functions);
+        python_functions = calloc(lmo->n_functions, sizeof *python_functions);
+        rc = !native_functions || !python_functions ? 1
+             : mp_py_split_functions(path, lmo->functions, lmo->n_functions, native_functions, &n_native,
+                                     python_functions, &n_python, err, sizeof err);
+        if (rc == 0 && n_native)
+            rc = mp_linemode_resolve(path, native_functions, n_native, &linemode, err, sizeof err);
+        free(native_functions);
         if (rc) {
-            fprintf(stderr, "%s\n", err);
+            fprintf(stderr, "%s\n", rc == 1 && !python_functions ? "memprof: out of memory" : err);
+            free(python_functions);
             return rc;
         }
     }
@@ -295,8 +307,27 @@ int main(int argc, char **argv)
         if (!s.lines) {
             fprintf(stderr, "memprof: out of memory\n");
             mp_session_free(&s);
+            free(python_functions);
             return 1;
         }
+    }
+    /* CPython: its layout, code objects and line mode (capture/python) */
+    s.python = mp_py_session_new(mp_ring_reader_py_channel(s.ring));
+    if (s.python && n_python) {
+        s.python_lines = 1;
+        if (mp_py_session_set_patterns(s.python, python_functions, n_python, err, sizeof err) != 0) {
+            fprintf(stderr, "%s\n", err);
+            mp_session_free(&s);
+            free(python_functions);
+            return 2;
+        }
+        s.lines = mp_line_profile_new(mp_py_session_map(s.python));
+    }
+    free(python_functions);
+    if (!s.python || (n_python && !s.lines)) {
+        fprintf(stderr, "memprof: out of memory\n");
+        mp_session_free(&s);
+        return 1;
     }
 
     struct mp_launch launch = { path, opt.command, envp };

@@ -8,6 +8,8 @@
 #include "session.h"
 #include "capture/breakpoint/bpengine.h"
 #include "capture/linemode/linemode.h"
+#include "capture/python/py_session.h"
+#include "events/py_channel.h"
 #include "events/ring_reader.h"
 #include "memprof/profile.h"
 #include "profile/line_profile.h"
@@ -149,6 +151,7 @@ struct mp_image *mp_session_new_image(struct mp_session *s, pid_t pid, struct mp
         free(img);
         return NULL;
     }
+    img->session = s;
     img->seq = (unsigned)s->n_images;
     img->pid = pid;
     img->parent = parent;
@@ -283,6 +286,8 @@ static int unknown_frames(struct mp_frame_info *out, int max)
 static int resolve_frames(void *ctx, uint64_t pc, int is_return, struct mp_frame_info *out, int max)
 {
     struct mp_image *img = ctx;
+    if (mp_is_pyframe(pc)) /* only the image that has the Python channel has them */
+        return mp_py_session_resolve(img->session->python, pc, out, max);
     if (!img->sym && !img->sym_tried) {
         img->sym_tried = 1;
         img->sym = share_open(img, img->sym_error, sizeof img->sym_error);
@@ -349,6 +354,54 @@ static void modules_changed(struct mp_image *img)
         mp_symbolizer_modules_changed(img->own_sym, forget_code, img);
 }
 
+/* An agent found CPython in img's process and has the channel: answer it
+ * (an earlier owner's code objects are forgotten: ids are per process). */
+static void python_start(struct mp_session *s, struct mp_image *img, const struct mp_event *ev)
+{
+    if (s->python_image && s->python_image != img)
+        mp_py_session_reset(s->python);
+    s->python_image = img;
+    if (s->python_notes_seq == (unsigned)-1)
+        s->python_notes_seq = img->seq;
+    if (s->python_lines && s->line_image_seq == (unsigned)-1)
+        s->line_image_seq = img->seq;
+    mp_py_session_start(s->python, img->pid, ev);
+}
+
+/* The image that had the channel is done: another interpreter may take it. */
+static void python_release(struct mp_session *s, struct mp_image *img)
+{
+    if (img != s->python_image)
+        return;
+    s->python_image = NULL;
+    atomic_store(&mp_ring_reader_py_channel(s->ring)->state, MP_PY_IDLE);
+}
+
+/* Python's events: 1 when ev was one. */
+static int python_event(struct mp_session *s, struct mp_image *img, const struct mp_event *ev)
+{
+    switch (ev->kind) {
+    case MP_EV_PYSTART:
+        python_start(s, img, ev);
+        return 1;
+    case MP_EV_PYCODE:
+        if (img == s->python_image && mp_py_session_code(s->python, ev) && s->python_lines && s->lines)
+            mp_line_profile_refresh(s->lines);
+        return 1;
+    case MP_EV_LINE:
+        if (!s->python_lines)
+            return 0;
+        if (s->lines && img == s->python_image && img->seq == s->line_image_seq) {
+            struct mp_event line = *ev;
+            if (mp_py_session_line_event(s->python, &line) == 0)
+                mp_line_profile_add(s->lines, &line, mp_profile_totals(img->profile)->live_bytes);
+        }
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static struct mp_image *reader_image(struct mp_session *s, uint32_t pid)
 {
     if (s->last_hint && s->last_hint->pid == (pid_t)pid)
@@ -373,10 +426,12 @@ static void control_sink(void *ctx, void *message)
     case CTL_EXITING: /* every record of it is in: nothing more to resolve */
         img->reader_done = 1;
         close_symbolizer(img);
+        python_release(s, img);
         break;
     case CTL_END:
         img->reader_done = 1;
         close_symbolizer(img);
+        python_release(s, img);
         if (map_get(&s->reader_map, img->pid) == img)
             map_set(&s->reader_map, img->pid, NULL);
         break;
@@ -391,6 +446,8 @@ static void sink_event(void *ctx, const struct mp_event *ev)
     struct mp_session *s = ctx;
     struct mp_image *img = reader_image(s, ev->pid);
     if (!img) {
+        if (ev->kind == MP_EV_PYSTART) /* nobody to profile it: its agent must not wait */
+            atomic_store(&mp_ring_reader_py_channel(s->ring)->state, MP_PY_IDLE);
         if (ev->kind == MP_EV_LOST)
             s->lost_unknown += ev->size;
         else if (ev->kind == MP_EV_ALLOC || ev->kind == MP_EV_FREE)
@@ -411,11 +468,13 @@ static void sink_event(void *ctx, const struct mp_event *ev)
     default:
         break;
     }
+    if (ev->kind >= MP_EV_LINE && python_event(s, img, ev))
+        return;
     if (img->quiet)
         return; /* --follow-only: followed for its children, not profiled */
     if (mp_profile_add(img->profile, ev) != 0)
         img->profile_errors++;
-    if (s->lines && img->seq == s->line_image_seq && img->pid == s->top_pid &&
+    if (s->lines && img->seq == s->line_image_seq && (img->pid == s->top_pid || s->python_lines) &&
         (ev->kind == MP_EV_LINE || ev->kind == MP_EV_SAMPLE))
         mp_line_profile_add(s->lines, ev, mp_profile_totals(img->profile)->live_bytes);
 }
@@ -435,6 +494,7 @@ int mp_session_init(struct mp_session *s, const struct mp_options *opt, char *er
     memset(s, 0, sizeof *s);
     s->opt = opt;
     s->line_image_seq = (unsigned)-1;
+    s->python_notes_seq = (unsigned)-1;
     s->frames = shared_frames = mp_sym_cache_new(); /* NULL: each image resolves its own */
     s->ring = mp_ring_reader_create(MP_RING_DEFAULT_CAPACITY, err, errlen);
     if (!s->ring)
@@ -503,5 +563,6 @@ void mp_session_free(struct mp_session *s)
     shared_frames = NULL;
     mp_line_profile_free(s->lines);
     mp_linemode_free(s->linemode);
+    mp_py_session_free(s->python);
     memset(s, 0, sizeof *s);
 }

@@ -33,6 +33,7 @@ struct mp_bpengine;
 struct mp_ring_reader;
 struct mp_linemode;
 struct mp_line_profile;
+struct mp_py_session;
 
 enum mp_image_end {
     MP_IMAGE_RUNNING,   /* not ended (yet) */
@@ -43,6 +44,7 @@ enum mp_image_end {
 };
 
 struct mp_image {
+    struct mp_session *session;
     unsigned seq;                 /* creation order */
     uint64_t order;               /* when its fork or exec happened (siblings are shown in this order) */
     pid_t pid;
@@ -99,6 +101,13 @@ struct mp_session {
     struct mp_rss_sampler *sampler;
     struct mp_linemode *linemode;   /* --function: the first image of the target only */
     struct mp_line_profile *lines;
+    /* CPython (capture/python): one interpreter of the tree at a time has the
+     * ring's Python channel, and Python frames (reader thread) */
+    struct mp_py_session *python;
+    int python_lines;               /* --function names Python functions: the tables are
+                                       about the first image that had the channel */
+    struct mp_image *python_image;  /* the image that has the channel, or NULL */
+    unsigned python_notes_seq;      /* the first image that had it ((unsigned)-1: none) */
     pid_t top_pid;
     unsigned line_image_seq;        /* the image line mode's tables are about */
     uint64_t start_ns;

@@ -7,6 +7,8 @@
 #include "profile/line_profile.h"
 #include "capture/linemode/linemode.h"
 #include "events/ring_reader.h"
+#include "events/py_channel.h"
+#include "capture/python/py_session.h"
 #include "memprof/profile.h"
 #include "report/format.h"
 
@@ -178,6 +180,23 @@ static void image_warnings(struct mp_session *s, struct mp_session_report *r, co
         if (lst.lost_stops)
             add_warning(list, n, "a thread exited or was stopped by job control while line mode stepped it over a "
                                  "breakpoint: that stop was not passed on");
+    }
+    /* CPython's notes: with the first image that had the Python channel (the
+     * target's first image when none had it) */
+    unsigned python_seq = s->python_notes_seq != (unsigned)-1 ? s->python_notes_seq : 0;
+    if (s->python && img->seq == python_seq) {
+        const char *py[16];
+        size_t k = mp_py_session_notes(s->python, mp_ring_reader_pycode_broken(s->ring), py, 16);
+        for (size_t i = 0; i < k; i++)
+            add_warning(list, n, py[i]);
+        uint32_t others = atomic_load(&mp_ring_reader_py_channel(s->ring)->other_interpreters);
+        if (others)
+            add_warning(list, n, keepf(r, "%u Python interpreter%s of the process tree had native frames only: "
+                                          "memprof reads the Python frames of one interpreter at a time, not of "
+                                          "another running meanwhile or of a forked copy of it", others,
+                                       others == 1 ? "" : "s"));
+        if (s->python_lines && s->python_notes_seq == (unsigned)-1)
+            add_warning(list, n, "--function on Python code needs the agent in a CPython process: no line tables");
     }
 }
 

@@ -48,12 +48,13 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include "memprof/event.h"
+#include "events/py_channel.h"
 
 #define MP_RING_MAGIC 0x31666f72706d656dULL /* "memprof1" */
-#define MP_RING_VERSION 2
+#define MP_RING_VERSION 3
 #define MP_RING_ENV_FD "MEMPROF_RING_FD"
 #define MP_RING_ENV_PATH "MEMPROF_RING_PATH" /* /proc/MEMPROF_PID/fd/N, when the fd was closed */
-#define MP_RING_HEADER_BYTES 4096
+#define MP_RING_HEADER_BYTES 8192 /* the header page, then the Python channel's */
 #define MP_RING_SKIP_SLOTS 768
 #define MP_RING_BYTES(cap) (MP_RING_HEADER_BYTES + (uint64_t)(cap) * sizeof(struct mp_ring_record))
 
@@ -62,8 +63,9 @@ enum mp_rec_kind {
     MP_REC_ALLOC = 1,
     MP_REC_FREE = 2,
     MP_REC_SAMPLE = 3, /* written by memprof's RSS sampler: addr = time_ns, size = rss bytes */
-    MP_REC_LINE = 4,   /* written by memprof's line mode: tid, addr = line-event id, size = rss bytes,
-                          frames[0] = time_ns (nframes 1) */
+    MP_REC_LINE = 4,   /* line mode (memprof's breakpoints, or the agent in a Python process):
+                          tid, addr = line-event id, size = rss bytes, frames[0] = time_ns
+                          (nframes 1) */
     MP_REC_MAP = 5,    /* MP_EV_MAP: addr, size, stack */
     MP_REC_UNMAP = 6,  /* MP_EV_UNMAP: addr, size (reserved before the call, NOP if it failed) */
     MP_REC_REMAP_FROM = 7, /* MP_EV_REMAP_FROM: addr, size, flags in `truncated` (reserved before) */
@@ -73,7 +75,12 @@ enum mp_rec_kind {
     MP_REC_MODMAP = 10,/* the target's modules changed (a dlclose): code that was unmapped may come back as
                           other code at the same addresses; the records before it were made with the old
                           modules.  Written after the change, by the agent or memprof (no payload). */
-    MP_REC_KINDS       /* one past the last kind: a record of any other was written by the target */
+    MP_REC_PYCODE = 11,/* one chunk of a Python code description (py_channel.h): addr = code id,
+                          size = payload bytes in all, truncated = chunk index, nframes = bytes in
+                          this chunk, frames = the bytes; the chunks of one description are
+                          consecutive positions */
+    MP_REC_PYSTART = 12,/* the agent found CPython: addr = &_PyRuntime, size = Py_Version */
+    MP_REC_KINDS        /* one past the last kind: a record of any other was written by the target */
 };
 
 struct mp_ring_record {
@@ -129,7 +136,15 @@ struct mp_ring_header {
 
 #define MP_RING_OPT_MMAP 1        /* mapped memory: mmap, mremap, munmap, brk, sbrk */
 
-_Static_assert(sizeof(struct mp_ring_header) <= MP_RING_HEADER_BYTES, "ring header fits");
+_Static_assert(sizeof(struct mp_ring_header) <= MP_PY_CHANNEL_OFFSET, "ring header fits");
+_Static_assert(MP_PY_CHANNEL_OFFSET + sizeof(struct mp_py_channel) <= MP_RING_HEADER_BYTES,
+               "the Python channel fits in the header's second page");
+
+/* The Python channel (py_channel.h), in the header's second page. */
+static inline struct mp_py_channel *mp_ring_py_channel(struct mp_ring_header *h)
+{
+    return (struct mp_py_channel *)((char *)h + MP_PY_CHANNEL_OFFSET);
+}
 
 /* The user address space of x86-64 (128 TiB): every block and mapping a
  * record describes lies below it (with 5-level paging the kernel maps above

@@ -239,13 +239,23 @@ static inline void controls_due(struct mp_ring_reader *r)
  * is one there is, its frames fit in a record, and the block or range of
  * memory it describes lies in the user address space (a mapping may be
  * many TiB: reservations made with MAP_NORESERVE; anything beyond was
- * written by the target, and would overflow the totals). */
+ * written by the target, and would overflow the totals).  A Python code
+ * chunk's nframes counts bytes, as many as the frames hold, and it lies
+ * within its description (py_channel.h). */
 static int record_plausible(const struct mp_ring_record *rec, uint32_t nframes)
 {
-    if (rec->kind >= MP_REC_KINDS || nframes > MP_MAX_FRAMES)
+    if (rec->kind >= MP_REC_KINDS)
+        return 0;
+    if (rec->kind == MP_REC_PYCODE) /* chunk `truncated` of a description of `size` bytes: nframes of them */
+        return nframes <= sizeof rec->frames && rec->addr <= UINT32_MAX && rec->size > 0 &&
+               rec->size <= MP_PYCODE_MAX_PAYLOAD && nframes <= rec->size &&
+               rec->truncated <= (rec->size - 1) / sizeof rec->frames;
+    if (nframes > MP_MAX_FRAMES)
         return 0;
     uint64_t addr = rec->addr;
     switch (rec->kind) {
+    case MP_REC_PYSTART: /* &_PyRuntime, Py_Version */
+        return rec->addr < MP_RING_USER_SPACE && rec->size <= UINT32_MAX;
     case MP_REC_ALLOC:
         addr &= ~MP_CLIENT_BLOCK; /* a piece of the program's own allocator (memprof/event.h) */
         /* fallthrough */
@@ -277,7 +287,9 @@ static int take_record(struct mp_ring_reader *r, struct mp_ring_record *slot, ui
     copy->truncated = shared->truncated;
     int valid = record_plausible(copy, nframes);
     copy->nframes = valid ? nframes : 0;
-    for (uint32_t i = 0; i < copy->nframes; i++)
+    /* a Python code chunk's nframes counts bytes (record_plausible bounds them by the frames' room) */
+    uint32_t words = copy->kind == MP_REC_PYCODE ? (copy->nframes + 7) / 8 : copy->nframes;
+    for (uint32_t i = 0; i < words; i++)
         copy->frames[i] = shared->frames[i];
     atomic_store_explicit(&slot->seq, pos + r->capacity, memory_order_release);
     if (!valid)
@@ -285,9 +297,62 @@ static int take_record(struct mp_ring_reader *r, struct mp_ring_record *slot, ui
     return valid;
 }
 
+/* One chunk of a code description: appended; the last one delivers it. */
+static void take_pycode_chunk(struct mp_ring_reader *r, const struct mp_ring_record *rec)
+{
+    uint32_t chunk = rec->truncated, bytes = rec->nframes;
+    if (chunk == 0) {
+        if (r->pycode_next_chunk != 0)
+            r->pycode_broken++; /* the previous one never finished */
+        r->pycode_next_chunk = 0;
+        if (rec->size == 0 || rec->size > MP_PYCODE_MAX_PAYLOAD) {
+            r->pycode_broken++;
+            return;
+        }
+        uint8_t *grown = realloc(r->pycode, rec->size);
+        if (!grown) {
+            r->pycode_broken++;
+            return;
+        }
+        r->pycode = grown;
+        r->pycode_id = rec->addr;
+        r->pycode_len = (uint32_t)rec->size;
+        r->pycode_have = 0;
+    } else if (chunk != r->pycode_next_chunk || rec->addr != r->pycode_id) {
+        if (r->pycode_next_chunk != 0)
+            r->pycode_broken++;
+        r->pycode_next_chunk = 0;
+        return;
+    }
+    if (bytes > sizeof rec->frames || bytes > r->pycode_len - r->pycode_have) {
+        r->pycode_broken++;
+        r->pycode_next_chunk = 0;
+        return;
+    }
+    memcpy(r->pycode + r->pycode_have, rec->frames, bytes);
+    r->pycode_have += bytes;
+    r->pycode_next_chunk = chunk + 1;
+    if (r->pycode_have < r->pycode_len)
+        return;
+    r->pycode_next_chunk = 0;
+    struct mp_event ev = { .kind = MP_EV_PYCODE, .tid = rec->tid, .pid = rec->pid, .addr = r->pycode_id,
+                           .payload = r->pycode, .payload_len = r->pycode_len };
+    r->sink(r->sink_ctx, &ev);
+}
+
 static void deliver_scratch(struct mp_ring_reader *r)
 {
     const struct mp_ring_record *rec = &r->scratch;
+    if (rec->kind == MP_REC_PYCODE) {
+        take_pycode_chunk(r, rec);
+        return;
+    }
+    if (rec->kind == MP_REC_PYSTART) {
+        struct mp_event start = { .kind = MP_EV_PYSTART, .tid = rec->tid, .pid = rec->pid, .addr = rec->addr,
+                                  .size = rec->size };
+        r->sink(r->sink_ctx, &start);
+        return;
+    }
     if (rec->kind == MP_REC_LINE) {
         struct mp_event line = { .kind = MP_EV_LINE, .tid = rec->tid, .pid = rec->pid, .addr = rec->addr,
                                  .rss_bytes = rec->size, .time_ns = rec->nframes ? rec->frames[0] : 0 };
@@ -667,6 +732,26 @@ void mp_ring_reader_reset_agent_stats(struct mp_ring_reader *r)
 {
     atomic_store(&r->header->agent_inits, 0);
     atomic_store(&r->header->agent_bytes, 0);
+    /* A new image: its interpreter, if any, asks afresh (the patterns stay). */
+    struct mp_py_channel *py = mp_ring_py_channel(r->header);
+    atomic_store(&py->state, MP_PY_IDLE);
+    atomic_store(&py->codes_described, 0);
+    atomic_store(&py->codes_over_limit, 0);
+    atomic_store(&py->unreadable_names, 0);
+    atomic_store(&py->hooks_installed, 0);
+    atomic_store(&py->hooks_replaced, 0);
+    atomic_store(&py->trace_conflicts, 0);
+    r->pycode_next_chunk = 0;
+}
+
+struct mp_py_channel *mp_ring_reader_py_channel(struct mp_ring_reader *r)
+{
+    return mp_ring_py_channel(r->header);
+}
+
+uint64_t mp_ring_reader_pycode_broken(const struct mp_ring_reader *r)
+{
+    return r->pycode_broken;
 }
 
 uint64_t mp_ring_reader_agent_bytes(const struct mp_ring_reader *r)
@@ -704,6 +789,7 @@ void mp_ring_reader_destroy(struct mp_ring_reader *r)
     }
     pthread_mutex_destroy(&r->ctl_lock);
     munmap(r->header, r->map_bytes);
+    free(r->pycode);
     if (r->extra)
         munmap(r->extra, r->extra_bytes);
     close(r->fd);

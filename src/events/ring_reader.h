@@ -14,6 +14,7 @@
 #define MP_RING_DEFAULT_CAPACITY 4096
 
 struct mp_ring_reader;
+struct mp_py_channel;
 
 /* memfd (NOT close-on-exec, so the target inherits it; sealed against
  * shrinking) sized MP_RING_BYTES(capacity), mapped, header initialised.  capacity: power of
@@ -33,7 +34,8 @@ int mp_ring_reader_skip_pid(struct mp_ring_reader *r, pid_t pid, int skip);
  * and stop recording (processes left running must never block on it). */
 void mp_ring_reader_close(struct mp_ring_reader *r);
 
-/* Called on the reader thread for each event; ev->frames is valid only for
+/* Called on the reader thread for each event; ev->frames (and a Python code
+ * description's ev->payload, assembled from its chunks) is valid only for
  * the duration of the call. */
 typedef void (*mp_event_sink)(void *ctx, const struct mp_event *ev);
 /* Optional: told the process and block address of a committed record a
@@ -124,8 +126,12 @@ uint64_t mp_ring_reader_revoked(const struct mp_ring_reader *r);
  * the agents say they dropped). */
 int mp_ring_reader_damage(const struct mp_ring_reader *r, uint64_t *records_dropped);
 
-/* A new image (execve): its agent counts afresh. */
+/* A new image (execve): its agent counts afresh (the Python channel too). */
 void mp_ring_reader_reset_agent_stats(struct mp_ring_reader *r);
+/* The Python channel in the ring's header (events/py_channel.h). */
+struct mp_py_channel *mp_ring_reader_py_channel(struct mp_ring_reader *r);
+/* Python code descriptions that arrived incomplete (their writer died). */
+uint64_t mp_ring_reader_pycode_broken(const struct mp_ring_reader *r);
 uint64_t mp_ring_reader_agent_bytes(const struct mp_ring_reader *r);
 uint32_t mp_ring_reader_agent_inits(const struct mp_ring_reader *r);
 uint64_t mp_ring_reader_writer_waits(const struct mp_ring_reader *r);

@@ -67,6 +67,11 @@ struct mp_ring_reader {
     mp_control_sink control_sink;
     mp_ring_waiter waiter;        /* called while the supervisor thread waits (see ring_reader.h) */
     void *waiter_ctx;
+    /* The Python code description being assembled from MP_REC_PYCODE chunks. */
+    uint8_t *pycode;
+    uint64_t pycode_id;
+    uint32_t pycode_len, pycode_have, pycode_next_chunk;
+    uint64_t pycode_broken;       /* descriptions that arrived incomplete (a writer died) */
 };
 
 static inline struct mp_ring_record *mp_reader_slot(const struct mp_ring_reader *r, uint64_t pos)

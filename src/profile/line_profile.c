@@ -34,6 +34,7 @@ struct mp_line_profile {
     const struct mp_lm_map *map;
     struct mp_lp_row **rows;     /* per function */
     size_t *n_rows;
+    size_t n_funcs;              /* functions that have rows and spans (the map may grow) */
     struct thread_state *threads;
     size_t n_slots, n_threads;
     uint64_t last_rss;
@@ -53,7 +54,7 @@ static void free_threads(struct mp_line_profile *lp)
 
 static void clear_spans(struct mp_line_profile *lp)
 {
-    for (size_t f = 0; f < lp->map->n_funcs; f++) {
+    for (size_t f = 0; f < lp->n_funcs; f++) {
         free(lp->spans[f].spans);
         memset(&lp->spans[f], 0, sizeof lp->spans[f]);
     }
@@ -61,12 +62,48 @@ static void clear_spans(struct mp_line_profile *lp)
 
 static void clear_rows(struct mp_line_profile *lp)
 {
-    for (size_t f = 0; f < lp->map->n_funcs; f++)
+    for (size_t f = 0; f < lp->n_funcs; f++)
         for (size_t r = 0; r < lp->n_rows[f]; r++) {
             int line = lp->rows[f][r].line;
             memset(&lp->rows[f][r], 0, sizeof lp->rows[f][r]);
             lp->rows[f][r].line = line;
         }
+}
+
+int mp_line_profile_refresh(struct mp_line_profile *lp)
+{
+    const struct mp_lm_map *map = lp->map;
+    if (map->n_funcs <= lp->n_funcs)
+        return 0;
+    struct mp_lp_row **rows = realloc(lp->rows, map->n_funcs * sizeof *rows);
+    if (rows)
+        lp->rows = rows;
+    size_t *n_rows = realloc(lp->n_rows, map->n_funcs * sizeof *n_rows);
+    if (n_rows)
+        lp->n_rows = n_rows;
+    struct func_spans *spans = realloc(lp->spans, map->n_funcs * sizeof *spans);
+    if (spans)
+        lp->spans = spans;
+    if (!rows || !n_rows || !spans)
+        return -1;
+    for (size_t f = lp->n_funcs; f < map->n_funcs; f++) {
+        const struct mp_lm_func *fn = &map->funcs[f];
+        lp->rows[f] = NULL;
+        lp->n_rows[f] = 0;
+        memset(&lp->spans[f], 0, sizeof lp->spans[f]);
+        lp->n_funcs = f + 1;
+        if (fn->first_line <= 0 || fn->last_line < fn->first_line)
+            continue;
+        lp->n_rows[f] = (size_t)(fn->last_line - fn->first_line + 1);
+        lp->rows[f] = calloc(lp->n_rows[f], sizeof **lp->rows);
+        if (!lp->rows[f]) {
+            lp->n_rows[f] = 0;
+            return -1;
+        }
+        for (size_t r = 0; r < lp->n_rows[f]; r++)
+            lp->rows[f][r].line = fn->first_line + (int)r;
+    }
+    return 0;
 }
 
 struct mp_line_profile *mp_line_profile_new(const struct mp_lm_map *map)
@@ -75,26 +112,9 @@ struct mp_line_profile *mp_line_profile_new(const struct mp_lm_map *map)
     if (!lp)
         return NULL;
     lp->map = map;
-    size_t n = map->n_funcs ? map->n_funcs : 1;
-    lp->rows = calloc(n, sizeof *lp->rows);
-    lp->n_rows = calloc(n, sizeof *lp->n_rows);
-    lp->spans = calloc(n, sizeof *lp->spans);
-    if (!lp->rows || !lp->n_rows || !lp->spans) {
+    if (mp_line_profile_refresh(lp) != 0) {
         mp_line_profile_free(lp);
         return NULL;
-    }
-    for (size_t f = 0; f < map->n_funcs; f++) {
-        const struct mp_lm_func *fn = &map->funcs[f];
-        if (fn->first_line <= 0 || fn->last_line < fn->first_line)
-            continue;
-        lp->n_rows[f] = (size_t)(fn->last_line - fn->first_line + 1);
-        lp->rows[f] = calloc(lp->n_rows[f], sizeof **lp->rows);
-        if (!lp->rows[f]) {
-            mp_line_profile_free(lp);
-            return NULL;
-        }
-        for (size_t r = 0; r < lp->n_rows[f]; r++)
-            lp->rows[f][r].line = fn->first_line + (int)r;
     }
     return lp;
 }
@@ -105,7 +125,7 @@ void mp_line_profile_free(struct mp_line_profile *lp)
         return;
     free_threads(lp);
     if (lp->rows)
-        for (size_t f = 0; f < lp->map->n_funcs; f++)
+        for (size_t f = 0; f < lp->n_funcs; f++)
             free(lp->rows[f]);
     if (lp->spans)
         clear_spans(lp);
@@ -165,7 +185,7 @@ static struct mp_lp_row *row_of(struct mp_line_profile *lp, uint32_t point)
 {
     const struct mp_lm_point *p = &lp->map->points[point];
     const struct mp_lm_func *f = &lp->map->funcs[p->func];
-    if (p->line < f->first_line || p->line > f->last_line || !lp->rows[p->func])
+    if (p->func >= lp->n_funcs || p->line < f->first_line || p->line > f->last_line || !lp->rows[p->func])
         return NULL;
     return &lp->rows[p->func][p->line - f->first_line];
 }
@@ -229,7 +249,7 @@ static void compact_spans(struct func_spans *fs)
 
 static void add_span(struct mp_line_profile *lp, uint32_t func, uint64_t start, uint64_t end)
 {
-    if (func >= lp->map->n_funcs)
+    if (func >= lp->n_funcs)
         return;
     struct func_spans *fs = &lp->spans[func];
     if (end < start)
@@ -345,7 +365,7 @@ void mp_line_profile_add(struct mp_line_profile *lp, const struct mp_event *ev, 
         o->depth = depth;
         o->func = p->func;
         o->call_start_ns = lp->last_time_ns;
-        if (p->func < lp->map->n_funcs)
+        if (p->func < lp->n_funcs)
             lp->spans[p->func].calls++;
         start_line(lp, o, index, rss, heap);
         return;
@@ -369,14 +389,14 @@ void mp_line_profile_finish(struct mp_line_profile *lp, uint64_t heap)
         while (t->tid && t->n)
             pop_line(lp, t, lp->last_rss, heap);
     }
-    for (size_t f = 0; f < lp->map->n_funcs; f++)
+    for (size_t f = 0; f < lp->n_funcs; f++)
         compact_spans(&lp->spans[f]);
 }
 
 const struct mp_span *mp_line_profile_spans(const struct mp_line_profile *lp, size_t func, size_t *n_spans,
                                             uint64_t *calls)
 {
-    if (func >= lp->map->n_funcs) {
+    if (func >= lp->n_funcs) {
         *n_spans = 0;
         *calls = 0;
         return NULL;
@@ -393,7 +413,7 @@ const struct mp_lm_map *mp_line_profile_map(const struct mp_line_profile *lp)
 
 const struct mp_lp_row *mp_line_profile_rows(const struct mp_line_profile *lp, size_t func, size_t *n_rows)
 {
-    if (func >= lp->map->n_funcs) {
+    if (func >= lp->n_funcs) {
         *n_rows = 0;
         return NULL;
     }
@@ -405,12 +425,12 @@ struct mp_function_spans *mp_line_profile_function_spans(const struct mp_line_pr
 {
     *n = 0;
     size_t called = 0;
-    for (size_t f = 0; f < lp->map->n_funcs; f++)
+    for (size_t f = 0; f < lp->n_funcs; f++)
         called += lp->spans[f].calls != 0;
     struct mp_function_spans *out = called ? calloc(called, sizeof *out) : NULL;
     if (!out)
         return NULL;
-    for (size_t f = 0; f < lp->map->n_funcs; f++) {
+    for (size_t f = 0; f < lp->n_funcs; f++) {
         const struct func_spans *fs = &lp->spans[f];
         if (fs->calls)
             out[(*n)++] = (struct mp_function_spans){ lp->map->funcs[f].name, lp->map->funcs[f].file, fs->spans, fs->n,

@@ -36,8 +36,11 @@ struct mp_lp_row {
     uint64_t mem_rss, mem_heap;             /* the most seen right after it */
 };
 
-/* map must outlive the profile (it belongs to the struct mp_linemode). */
+/* map must outlive the profile (it belongs to the struct mp_linemode, or
+ * to the Python session, whose map grows as the functions' code arrives). */
 struct mp_line_profile *mp_line_profile_new(const struct mp_lm_map *map);
+/* The map gained functions: give them rows.  0, or -1 on ENOMEM. */
+int mp_line_profile_refresh(struct mp_line_profile *lp);
 void mp_line_profile_free(struct mp_line_profile *lp);
 /* Forget everything (the target exec'd). */
 void mp_line_profile_reset(struct mp_line_profile *lp);

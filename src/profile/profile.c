@@ -225,11 +225,13 @@ static int has_id(const struct id_list *l, uint32_t id)
 
 /* Resolve every frame of a new stack and choose its lines: every frame for
  * printing, the distinct non-runtime ones for inclusive counters, and the
- * user line (innermost non-runtime frame). */
+ * user line: the innermost Python frame when the stack has one (the line
+ * tracemalloc would give: what a C extension or the interpreter allocated
+ * for it is the Python line's), else the innermost non-runtime frame. */
 static int attribute_stack(struct mp_profile *p, struct stack *s)
 {
     struct id_list incl = { 0 }, frames = { 0 };
-    uint32_t self = UINT32_MAX, named = UINT32_MAX;
+    uint32_t self = UINT32_MAX, named = UINT32_MAX, python = UINT32_MAX;
     struct mp_frame_info info[MAX_INLINE_DEPTH];
     int failed = 0;
     for (uint32_t i = 0; i < s->nframes && !failed; i++) {
@@ -244,6 +246,8 @@ static int attribute_stack(struct mp_profile *p, struct stack *s)
             if (id == UINT32_MAX)
                 continue;
             failed = push_id(&frames, id) != 0;
+            if (python == UINT32_MAX && mp_is_pyframe(s->frames[i]))
+                python = id;
             if (named == UINT32_MAX && has_name(&info[j]))
                 named = id;
             if (info[j].is_runtime)
@@ -254,7 +258,12 @@ static int attribute_stack(struct mp_profile *p, struct stack *s)
                 failed = push_id(&incl, id) != 0;
         }
     }
-    s->info.no_user_frame = self == UINT32_MAX;
+    if (!failed && python != UINT32_MAX && python != self) {
+        self = python;
+        if (!has_id(&incl, self))
+            failed = push_id(&incl, self) != 0;
+    }
+    s->info.no_user_frame = self == UINT32_MAX; /* a Python line is the program's own */
     if (!failed && self == UINT32_MAX) {
         /* No user frame (runtime start-up): the innermost frame with a name. */
         self = named != UINT32_MAX ? named : frames.n ? frames.ids[0] : UINT32_MAX;

@@ -178,3 +178,26 @@ char *mp_proc_read(pid_t pid, const char *name)
         buf[len] = '\0';
     return buf;
 }
+
+int mp_proc_mapped_file(pid_t pid, uint64_t addr, char *path, size_t len)
+{
+    char name[64], line[4096 + 128];
+    snprintf(name, sizeof name, "/proc/%d/maps", (int)pid);
+    FILE *f = fopen(name, "re");
+    if (!f)
+        return -1;
+    int rc = -1;
+    while (rc != 0 && fgets(line, sizeof line, f)) {
+        unsigned long long lo, hi;
+        int file_at = 0;
+        if (sscanf(line, "%llx-%llx %*s %*s %*s %*s %n", &lo, &hi, &file_at) < 2 || !file_at)
+            continue;
+        if (addr < lo || addr >= hi || line[file_at] != '/')
+            continue;
+        line[strcspn(line, "\n")] = '\0';
+        snprintf(path, len, "%s", line + file_at);
+        rc = 0;
+    }
+    fclose(f);
+    return rc;
+}

@@ -16,6 +16,9 @@ int mp_proc_auxv(pid_t pid, unsigned long type, uint64_t *value);
 char *mp_proc_read(pid_t pid, const char *name);
 /* Peak resident set size (VmHWM) in bytes, 0 if unavailable. */
 uint64_t mp_proc_vmhwm(pid_t pid);
+/* The path of the file mapped at `addr` in pid (from /proc/PID/maps, with
+ * " (deleted)" left on).  0, or -1 when no file is mapped there. */
+int mp_proc_mapped_file(pid_t pid, uint64_t addr, char *path, size_t len);
 
 /* A /proc/PID/statm reader kept open: pread is about 1 us. */
 struct mp_statm { int fd; long page_size; };

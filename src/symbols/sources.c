@@ -151,7 +151,9 @@ static int covered(const struct source_file *f, int first, int last)
 
 void mp_sources_want(struct mp_sources *s, const char *file, int first, int last)
 {
-    if (!s || !file)
+    /* "<string>", "<frozen getpath>", "<stdin>": Python code that has no
+     * file, nothing missing */
+    if (!s || !file || file[0] == '<')
         return;
     if (first <= 0) {
         first = 1;

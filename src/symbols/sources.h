@@ -14,7 +14,8 @@ void mp_sources_free(struct mp_sources *s);
 /* Ask for lines first..last (1-based) of `file`, read by the next
  * mp_sources_read; first <= 0 asks for the whole file, last < first for no
  * line (only whether the file can be read: files are read, and noted as
- * missing, in the order they were first asked for). */
+ * missing, in the order they were first asked for).  A name in angle
+ * brackets (Python's "<string>") is no file: it is not asked for. */
 void mp_sources_want(struct mp_sources *s, const char *file, int first, int last);
 /* Read the lines asked for since the last call: each file once, streamed,
  * keeping only those lines.  A file that cannot be read is remembered as

@@ -13,6 +13,9 @@ static const char *const runtime_module_patterns[] = {
     "libdl.so*",
     "libjemalloc.so*", "libtcmalloc*.so*", "libmimalloc*.so*", /* allocators a program links or preloads */
     "\\[vdso\\]*",      /* kernel-provided code, never a user line */
+    /* The CPython interpreter: in a Python process the user line is the
+     * Python line its evaluation loop ran (capture/python). */
+    "python[23]", "python[23].[0-9]*", "libpython[23]*.so*",
 };
 
 static const char *const system_header_patterns[] = {

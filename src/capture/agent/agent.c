@@ -158,6 +158,14 @@ __attribute__((noinline)) void agent_record_stack(uint32_t kind, const void *add
         skip++;
     int nframes = n - skip;
     uint32_t truncated = 0;
+    /* In a Python process the interpreter's evaluation frames become the
+     * Python frames they run (agent_pyframes.c). */
+    uint64_t merged[MP_MAX_FRAMES];
+    const void *frames = pcs + skip;
+    if (unlikely(agent_py_frames_on)) {
+        nframes = agent_py_merge(pcs + skip, nframes, merged, &truncated);
+        frames = merged;
+    }
     if (nframes > MP_MAX_FRAMES) {
         nframes = MP_MAX_FRAMES;
         truncated = 1;
@@ -176,7 +184,7 @@ __attribute__((noinline)) void agent_record_stack(uint32_t kind, const void *add
     slot->size = size;
     slot->nframes = (uint32_t)nframes;
     slot->truncated = truncated;
-    memcpy(slot->frames, pcs + skip, (size_t)nframes * sizeof(uint64_t));
+    memcpy(slot->frames, frames, (size_t)nframes * sizeof(uint64_t));
     commit_slot(slot, pos);
     errno = saved_errno;
 }
@@ -226,6 +234,21 @@ void agent_commit_range(uint64_t pos, uint32_t kind, const void *addr, uint64_t 
     fill_stackless(slot, kind, addr);
     slot->size = size;
     slot->truncated = flags;
+    commit_slot(slot, pos);
+}
+
+struct mp_ring_record *agent_reserve_slot(uint64_t *pos)
+{
+    struct mp_ring_record *slot = reserve_slot(pos);
+    if (slot) {
+        slot->tid = current_tid();
+        slot->pid = *agent_pid_cell;
+    }
+    return slot;
+}
+
+void agent_commit_slot(struct mp_ring_record *slot, uint64_t pos)
+{
     commit_slot(slot, pos);
 }
 

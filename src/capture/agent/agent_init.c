@@ -357,6 +357,7 @@ static void in_forked_child(void)
     int was_busy = agent_busy;
     agent_busy = 1;
     agent_post_hello();
+    agent_python_forked();
     agent_busy = was_busy;
 }
 
@@ -460,4 +461,8 @@ __attribute__((constructor)) static void agent_constructor(void)
         if (agent_fd_is_ring(ring_env_fd))
             close(ring_env_fd);
     }
+    /* Every object is relocated now, before main: a CPython interpreter
+     * can be recognised and its allocator wrapped before Py_Initialize. */
+    if (atomic_load_explicit(&agent_state, memory_order_acquire) == AGENT_ENABLED)
+        agent_python_start();
 }

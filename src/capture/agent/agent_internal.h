@@ -211,6 +211,11 @@ void agent_commit_free(uint64_t pos, const void *addr, const void *site) AGENT_H
 /* A reserved slot filled with a stackless range record (MP_REC_UNMAP,
  * MP_REC_REMAP_FROM; MP_REC_NOP: the call failed). */
 void agent_commit_range(uint64_t pos, uint32_t kind, const void *addr, uint64_t size, uint32_t flags) AGENT_HIDDEN;
+/* Raw slots, for records of other kinds (Python code descriptions): tid
+ * and pid filled in; NULL when the record must be dropped (as
+ * agent_reserve's AGENT_NO_SLOT). */
+struct mp_ring_record *agent_reserve_slot(uint64_t *pos) AGENT_HIDDEN;
+void agent_commit_slot(struct mp_ring_record *slot, uint64_t pos) AGENT_HIDDEN;
 
 /* ---- the annotation API (agent_client.c) ---- */
 /* Points the copies of memprof.h's hook in the loaded objects at the agent. */
@@ -218,5 +223,20 @@ void agent_client_enable(void) AGENT_HIDDEN;
 
 /* ---- mapped memory (agent_mmap.c) ---- */
 extern int agent_mmap_enabled AGENT_HIDDEN;  /* MP_RING_OPT_MMAP, read at attach */
+
+/* ---- Python (agent_python.c, agent_pyframes.c, agent_pytrace.c) ---- */
+
+/* Nonzero once the Python frames of allocating threads are read. */
+extern int agent_py_frames_on AGENT_HIDDEN;
+/* Replaces the interpreter's evaluation frames among `native` (return
+ * addresses, innermost first) with the Python frames they run; writes at
+ * most MP_MAX_FRAMES frames to out and returns their number (*truncated set
+ * when some were left out). */
+int agent_py_merge(void *const *native, int n_native, uint64_t *out, uint32_t *truncated) AGENT_HIDDEN;
+/* From the constructor, once the ring is attached: is this CPython?  Then
+ * wrap its allocator domains and get the frame layout from memprof. */
+void agent_python_start(void) AGENT_HIDDEN;
+/* In a forked child: native frames only (see agent_python.c). */
+void agent_python_forked(void) AGENT_HIDDEN;
 
 #endif
