@@ -66,6 +66,7 @@ deps:
 	@pkg-config --exists libdw libunwind check jansson zlib libpng 2>/dev/null && command -v valgrind >/dev/null \
 	  && command -v g++ >/dev/null && command -v gdb >/dev/null && command -v chromium >/dev/null \
 	  && command -v go >/dev/null && command -v python3 >/dev/null && test -f "$(SPEEDSCOPE_INDEX)" \
+	  && command -v python3-dbg >/dev/null && [ -x /usr/bin/python3 ] \
 	  && [ "$$(dpkg-query -W -f='$${Status}\n' libjemalloc2 libtcmalloc-minimal4 libmimalloc2.0 2>/dev/null \
 	       | grep -c 'install ok installed')" = 3 ] || scripts/install-deps
 

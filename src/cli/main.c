@@ -330,7 +330,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    struct mp_launch launch = { path, opt.command, envp };
+    struct mp_launch launch = { path, opt.command, envp, opt.stable };
     struct mp_supervisor_hooks hooks;
     mp_session_hooks(&s, &hooks);
     struct mp_run_result result;

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/ptrace.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -90,6 +91,13 @@ static void run_child(const struct mp_launch *launch, int go_fd, int err_fd)
     while (read(go_fd, &go, 1) < 0 && errno == EINTR)
         ;
     close(go_fd);
+    if (launch->no_aslr) {
+        /* as gdb does: a program whose memory use depends on addresses
+         * (Python hashes objects by address) then repeats exactly */
+        int persona = personality(0xffffffff);
+        if (persona != -1)
+            personality((unsigned long)persona | ADDR_NO_RANDOMIZE);
+    }
     execve(launch->path, launch->argv, launch->envp);
     int e = errno;
     while (write(err_fd, &e, sizeof e) < 0 && errno == EINTR)

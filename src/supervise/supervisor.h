@@ -86,6 +86,7 @@ struct mp_launch {
     const char *path;   /* resolved program path */
     char *const *argv;  /* argv[0] is what the user typed */
     char *const *envp;  /* environment for the target */
+    int no_aslr;        /* run it without address-space randomisation (--stable) */
 };
 
 struct mp_run_result {

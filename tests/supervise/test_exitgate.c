@@ -85,7 +85,7 @@ static void run(char **argv, struct seen *s, struct mp_run_result *r)
     memset(s, 0, sizeof *s);
     struct mp_supervisor_hooks hooks = { .ctx = s, .on_exit_all = on_exit_all };
     extern char **environ;
-    struct mp_launch launch = { path, argv, environ };
+    struct mp_launch launch = { path, argv, environ, 0 };
     alarm(60);
     ck_assert_int_eq(mp_supervise(&launch, &hooks, r, err, sizeof err), 0);
     alarm(0);

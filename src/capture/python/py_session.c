@@ -158,8 +158,14 @@ void mp_py_session_start(struct mp_py_session *s, pid_t pid, const struct mp_eve
     struct mp_py_layout layout;
     uint32_t minor = s->version >> 16;
     int known = minor == 0x030b || minor == 0x030c; /* line tables and frame chains memprof reads */
+    /* MEMPROF_PYTHON_LAYOUT=builtin skips the debug information, =none reads
+     * no Python frames (what an unknown version gets). */
+    const char *force = getenv("MEMPROF_PYTHON_LAYOUT");
+    int use_dwarf = !force || strcmp(force, "builtin") != 0;
+    if (force && strcmp(force, "none") == 0)
+        known = 0;
     int rc = -1;
-    if (known && s->interpreter[0])
+    if (known && use_dwarf && s->interpreter[0])
         rc = mp_py_layout_dwarf(s->interpreter, s->version, &layout, s->layout_problem, sizeof s->layout_problem);
     if (rc == 0) {
         s->layout_source = 1;
