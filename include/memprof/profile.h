@@ -16,6 +16,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "memprof/event.h"
 #include "memprof/frame.h"
 
@@ -94,6 +95,20 @@ struct mp_totals {
     uint64_t peak_total_mapped_bytes;   /* the mapped part of it */
     uint32_t peak_total_stack;          /* stack of the event that reached it, or UINT32_MAX */
 };
+
+/* A Python line: a .py file, or Python code without a file ("<string>"). */
+static inline int mp_line_is_python(const struct mp_line_stats *l)
+{
+    size_t len = l->file ? strlen(l->file) : 0;
+    return len && (l->file[0] == '<' || (len > 3 && strcmp(l->file + len - 3, ".py") == 0));
+}
+
+/* The C program's main, where shown stacks end (what is above it is the C
+ * library's start); a Python function named main is not it. */
+static inline int mp_line_is_c_main(const struct mp_line_stats *l)
+{
+    return strcmp(l->function, "main") == 0 && !mp_line_is_python(l);
+}
 
 /* One interned call stack, resolved. */
 struct mp_stack_info {

@@ -283,16 +283,21 @@ static int unknown_frames(struct mp_frame_info *out, int max)
 
 /* The symbolizer for the image (reader thread): opened when its first
  * stack needs it, for the process; a fork child uses its parent's. */
+static struct mp_symbolizer *image_symbolizer(struct mp_image *img)
+{
+    if (!img->sym && !img->sym_tried) {
+        img->sym_tried = 1;
+        img->sym = share_open(img, img->sym_error, sizeof img->sym_error);
+    }
+    return img->sym ? img->sym->s : NULL;
+}
+
 static int resolve_frames(void *ctx, uint64_t pc, int is_return, struct mp_frame_info *out, int max)
 {
     struct mp_image *img = ctx;
     if (mp_is_pyframe(pc)) /* only the image that has the Python channel has them */
         return mp_py_session_resolve(img->session->python, pc, out, max);
-    if (!img->sym && !img->sym_tried) {
-        img->sym_tried = 1;
-        img->sym = share_open(img, img->sym_error, sizeof img->sym_error);
-    }
-    if (!img->sym)
+    if (!image_symbolizer(img))
         return unknown_frames(out, max);
     int n = mp_symbolizer_resolve(img->sym->s, pc, is_return, out, max);
     if (img->sym->pid == img->pid || n < 1 || strcmp(out[0].module, "[unknown]") != 0)
@@ -365,7 +370,7 @@ static void python_start(struct mp_session *s, struct mp_image *img, const struc
         s->python_notes_seq = img->seq;
     if (s->python_lines && s->line_image_seq == (unsigned)-1)
         s->line_image_seq = img->seq;
-    mp_py_session_start(s->python, img->pid, ev);
+    mp_py_session_start(s->python, img->pid, ev, image_symbolizer(img)); /* (its debug information) */
 }
 
 /* The image that had the channel is done: another interpreter may take it. */

@@ -74,7 +74,7 @@ static int add_path(struct builder *b, uint32_t parent, const uint32_t *lines, s
 
 static int is_main(const struct mp_profile *p, uint32_t line)
 {
-    return strcmp(mp_profile_line(p, line)->function, "main") == 0;
+    return mp_line_is_c_main(mp_profile_line(p, line));
 }
 
 /* Where a path stops going outwards: main's frame at or beyond `from`, or

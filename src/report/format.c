@@ -99,7 +99,7 @@ void mp_text_stack(FILE *out, const struct mp_profile *p, const struct mp_stack_
         fprintf(out, "      %s ", st->frame_lines[i] == st->self_line ? "->" : "at");
         mp_text_line_name(out, l, opt);
         fputc('\n', out);
-        if (strcmp(l->function, "main") == 0)
+        if (mp_line_is_c_main(l))
             break;
     }
 }

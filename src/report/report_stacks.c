@@ -62,7 +62,7 @@ uint64_t mp_weight_total(const struct mp_profile *p, enum mp_weight w)
 uint32_t mp_stack_shown_frames(const struct mp_profile *p, const struct mp_stack_info *st)
 {
     for (uint32_t i = 0; i < st->n_frames; i++)
-        if (strcmp(mp_profile_line(p, st->frame_lines[i])->function, "main") == 0)
+        if (mp_line_is_c_main(mp_profile_line(p, st->frame_lines[i])))
             return i + 1;
     return st->n_frames;
 }

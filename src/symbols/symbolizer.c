@@ -442,6 +442,17 @@ static int resolve_uncached(struct mp_symbolizer *s, uint64_t pc, int is_return_
     return 1;
 }
 
+Dwarf *mp_symbolizer_dwarf(struct mp_symbolizer *s, uint64_t addr, const char **path)
+{
+    Dwfl_Module *mod = s->dwfl ? dwfl_addrmodule(s->dwfl, addr) : NULL;
+    if (mod == NULL && s->dwfl != NULL && report_modules(s) == 0)
+        mod = dwfl_addrmodule(s->dwfl, addr);
+    Dwarf_Addr bias;
+    if (path)
+        *path = mod ? dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL) : NULL;
+    return mod ? dwfl_module_getdwarf(mod, &bias) : NULL;
+}
+
 /* ---- the PC cache --------------------------------------------------------- */
 
 static size_t pc_slot(uint64_t pc, int is_return_address, size_t mask)

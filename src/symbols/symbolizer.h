@@ -49,6 +49,13 @@ struct mp_code_range {
 size_t mp_symbolizer_modules_changed(struct mp_symbolizer *s, void (*gone)(void *ctx, uint64_t lo, uint64_t hi),
                                      void *ctx);
 
+/* The debug information (libdw's Dwarf) of the module mapped at `addr`, for
+ * readers of more than lines (CPython's struct layouts), or NULL; *path (if
+ * path) its file name.  Valid until reset or close.  Sharing it means its
+ * compressed sections are decompressed once. */
+typedef struct Dwarf Dwarf;
+Dwarf *mp_symbolizer_dwarf(struct mp_symbolizer *s, uint64_t addr, const char **path);
+
 /* Warnings gathered so far (one per module without debug info, ...), each a
  * full sentence without newline.  Valid until close. */
 size_t mp_symbolizer_warnings(struct mp_symbolizer *s, const char *const **out);

@@ -14,6 +14,7 @@
  * Python line holds at the peak and for the peak itself. */
 #define _GNU_SOURCE
 #include <check.h>
+#include <glob.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
@@ -597,6 +598,51 @@ START_TEST(diff_limits_report)
 }
 END_TEST
 
+/* Other interpreters when this machine has some (pyenv builds: libpython
+ * shared, with debug information): 3.11 and 3.12 give the same exact lines;
+ * any other version a note, native frames and no crash. */
+START_TEST(other_interpreters)
+{
+    glob_t g;
+    if (glob("/root/.pyenv/versions/3.*/bin/python3.[0-9]*", 0, NULL, &g) != 0) {
+        printf("  no other interpreter here: skipped\n");
+        return;
+    }
+    struct py_fixture f;
+    load_fixture("tests/fixtures/python/py_alloc.py", &f);
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        const char *python = g.gl_pathv[i];
+        const char *base = strrchr(python, '/') + 1; /* python3.N or python3.NN only */
+        if (strspn(base + 8, "0123456789") != strlen(base + 8) || access(python, X_OK) != 0)
+            continue;
+        char json[PATH_MAX + 32];
+        snprintf(json, sizeof json, "%s/other-%zu.json", test_tmp_dir(), i);
+        char *argv[] = { (char *)memprof_path(), "--json", json, "-o", "/dev/null", (char *)python, f.path, NULL };
+        struct run_output o;
+        ck_assert_int_eq(run_cmd(argv, NULL, NULL, 300, &o), 0);
+        ck_assert_msg(o.status == 0, "%s: status %d: %s", python, o.status, o.err);
+        run_output_free(&o);
+        json_error_t jerr;
+        json_t *root = json_load_file(json, 0, &jerr);
+        ck_assert_ptr_nonnull(root);
+        char w[4096];
+        warnings_text(root, w, sizeof w);
+        const char *minor = strstr(strrchr(python, '/'), "python3.");
+        int known = minor && (strncmp(minor, "python3.11", 10) == 0 || strncmp(minor, "python3.12", 10) == 0);
+        if (known) {
+            struct problems p = { 0 };
+            check_annotations(root, &f, &p);
+            ck_assert_msg(p.n == 0, "%s:\n%s", python, p.text);
+        } else {
+            ck_assert_msg(strstr(w, "memprof reads the Python frames of 3.11 and 3.12 only") != NULL, "%s: %s", python, w);
+        }
+        printf("  %s: %s\n", python, known ? "exact lines" : "native frames and a note");
+        json_decref(root);
+    }
+    globfree(&g);
+}
+END_TEST
+
 int main(void)
 {
     if (access(PYTHON, X_OK) != 0) {
@@ -619,6 +665,7 @@ int main(void)
     tcase_add_test(tc, unknown_version);
     tcase_add_test(tc, stable_runs_identical);
     tcase_add_test(tc, diff_limits_report);
+    tcase_add_test(tc, other_interpreters);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

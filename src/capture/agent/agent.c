@@ -147,6 +147,10 @@ void agent_post_hello(void)
  * functions. */
 __attribute__((noinline)) void agent_record_stack(uint32_t kind, const void *addr, size_t size)
 {
+    if (unlikely(agent_py_frames_on)) {
+        agent_py_record_stack(kind, addr, size); /* Python frames: agent_pyframes.c */
+        return;
+    }
     int saved_errno = errno;
     void *pcs[MP_MAX_FRAMES + UNWIND_SKIP_SLACK + 1];
     int n = agent_backtrace(pcs, (int)(sizeof pcs / sizeof pcs[0]));
@@ -158,14 +162,6 @@ __attribute__((noinline)) void agent_record_stack(uint32_t kind, const void *add
         skip++;
     int nframes = n - skip;
     uint32_t truncated = 0;
-    /* In a Python process the interpreter's evaluation frames become the
-     * Python frames they run (agent_pyframes.c). */
-    uint64_t merged[MP_MAX_FRAMES];
-    const void *frames = pcs + skip;
-    if (unlikely(agent_py_frames_on)) {
-        nframes = agent_py_merge(pcs + skip, nframes, merged, &truncated);
-        frames = merged;
-    }
     if (nframes > MP_MAX_FRAMES) {
         nframes = MP_MAX_FRAMES;
         truncated = 1;
@@ -184,7 +180,7 @@ __attribute__((noinline)) void agent_record_stack(uint32_t kind, const void *add
     slot->size = size;
     slot->nframes = (uint32_t)nframes;
     slot->truncated = truncated;
-    memcpy(slot->frames, frames, (size_t)nframes * sizeof(uint64_t));
+    memcpy(slot->frames, pcs + skip, (size_t)nframes * sizeof(uint64_t));
     commit_slot(slot, pos);
     errno = saved_errno;
 }

@@ -228,11 +228,9 @@ extern int agent_mmap_enabled AGENT_HIDDEN;  /* MP_RING_OPT_MMAP, read at attach
 
 /* Nonzero once the Python frames of allocating threads are read. */
 extern int agent_py_frames_on AGENT_HIDDEN;
-/* Replaces the interpreter's evaluation frames among `native` (return
- * addresses, innermost first) with the Python frames they run; writes at
- * most MP_MAX_FRAMES frames to out and returns their number (*truncated set
- * when some were left out). */
-int agent_py_merge(void *const *native, int n_native, uint64_t *out, uint32_t *truncated) AGENT_HIDDEN;
+/* agent_record_stack in a Python process: the stack merges the Python
+ * frames the interpreter runs into the native ones. */
+void agent_py_record_stack(uint32_t kind, const void *addr, size_t size) AGENT_HIDDEN;
 /* From the constructor, once the ring is attached: is this CPython?  Then
  * wrap its allocator domains and get the frame layout from memprof. */
 void agent_python_start(void) AGENT_HIDDEN;

@@ -19,11 +19,23 @@
  * always holds.
  *
  * The native frames below the innermost Python frame (what allocated, in C)
- * are all kept; above it, only those outside the interpreter (C extensions
- * calling back into Python, a qsort comparing with a Python key...): the
- * interpreter's own call plumbing between two Python frames says nothing
- * the Python frames do not, and a record holds MP_MAX_FRAMES frames. */
+ * are all kept; above it, only those outside the interpreter between two
+ * runs (C extensions calling back into Python, a qsort comparing with a
+ * Python key...): the interpreter's own call plumbing between Python frames,
+ * and main and the C library's start past the outermost one, say nothing
+ * the Python frames do not, and a record holds MP_MAX_FRAMES frames.
+ *
+ * Cost: the Python frames are read first.  With a single run (no C code
+ * between Python frames, the common case) only the native frames up to the
+ * evaluation loop matter, so libunwind is asked for a few frames first and
+ * for all only when the loop is not among them. */
+#define _GNU_SOURCE
 #include "agent_python.h"
+
+#include <errno.h>
+#include <string.h>
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
 
 #define MAX_WALK 4096 /* frames followed at most (a cycle would be corruption) */
 
@@ -34,10 +46,11 @@ struct py_frame {
 
 /* The thread's Python frames, innermost first; their number.  *more is set
  * when frames were left out. */
-static int walk(struct py_frame *out, int max, int *more)
+static int walk(struct py_frame *out, int max, int *more, uint32_t *runs)
 {
     const struct mp_py_layout *L = &agent_py.layout;
     *more = 0;
+    *runs = 0;
     uintptr_t tstate = (uintptr_t)agent_py.this_thread_state();
     if (!tstate)
         return 0;
@@ -83,7 +96,14 @@ static int walk(struct py_frame *out, int max, int *more)
             run++;
         frame = previous;
     }
+    *runs = run;
     return n;
+}
+
+/* pc, a return address, is in the evaluation loop (pc - 1 is the call). */
+static int is_eval_pc(uintptr_t pc)
+{
+    return pc - 1 >= agent_py.eval_lo && pc - 1 < agent_py.eval_hi;
 }
 
 static int in_interpreter(uintptr_t pc)
@@ -94,19 +114,23 @@ static int in_interpreter(uintptr_t pc)
     return 0;
 }
 
-int agent_py_merge(void *const *native, int n_native, uint64_t *out, uint32_t *truncated)
+/* Replaces the evaluation loop's frames among `native` (return addresses,
+ * innermost first) with the runs of Python frames; at most MP_MAX_FRAMES
+ * frames go to out; their number. */
+static int merge(const struct py_frame *py, int n_py, void *const *native, int n_native, uint64_t *out,
+                 uint32_t *truncated)
 {
-    struct py_frame py[MP_MAX_FRAMES];
-    int more = 0;
-    int n_py = walk(py, MP_MAX_FRAMES, &more);
-    if (more)
-        *truncated = 1;
     int o = 0, k = 0, i = 0;
     uint32_t runs_seen = 0;
+    /* Past the outermost evaluation frame are main and the C library's
+     * start: nothing the Python frames do not say better. */
+    if (n_py)
+        while (n_native > 0 && !is_eval_pc((uintptr_t)native[n_native - 1]))
+            n_native--;
     for (; i < n_native && o < MP_MAX_FRAMES; i++) {
         uintptr_t pc = (uintptr_t)native[i];
         /* pc is a return address: pc - 1 lies in the calling function */
-        if (pc - 1 >= agent_py.eval_lo && pc - 1 < agent_py.eval_hi && n_py) {
+        if (n_py && is_eval_pc(pc)) {
             while (k < n_py && py[k].run == runs_seen && o < MP_MAX_FRAMES)
                 out[o++] = py[k++].frame;
             runs_seen++;
@@ -121,4 +145,73 @@ int agent_py_merge(void *const *native, int n_native, uint64_t *out, uint32_t *t
     if (k < n_py || i < n_native)
         *truncated = 1;
     return o;
+}
+
+static int in_ranges(const struct agent_text_range *r, int n, uintptr_t pc)
+{
+    for (int i = 0; i < n; i++)
+        if (pc >= r[i].lo && pc < r[i].hi)
+            return 1;
+    return 0;
+}
+
+/* Native frames: libunwind's cached unw_backtrace, the unwinder's and the
+ * agent's own frames dropped.  With a single run of Python frames (no C
+ * code between Python frames) only the frames up to the evaluation loop
+ * matter: LEAF_FRAMES are asked for first, all of them only if the loop is
+ * not among those (or there are several runs to place). */
+#define LEAF_FRAMES 12
+#define UNWIND_MAX (MP_MAX_FRAMES + 16 + 1)
+
+static int native_frames(void **pcs, int all, int *skip)
+{
+    int n = unw_backtrace(pcs, all ? UNWIND_MAX : LEAF_FRAMES);
+    int k = 0;
+    while (k < n && in_ranges(agent_unwinder_text, agent_unwinder_text_count, (uintptr_t)pcs[k]))
+        k++;
+    while (k < n && in_ranges(agent_own_text, agent_own_text_count, (uintptr_t)pcs[k]))
+        k++;
+    *skip = k;
+    return n;
+}
+
+static int has_eval_frame(void *const *pcs, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (is_eval_pc((uintptr_t)pcs[i]))
+            return 1;
+    return 0;
+}
+
+__attribute__((noinline)) void agent_py_record_stack(uint32_t kind, const void *addr, size_t size)
+{
+    int saved_errno = errno;
+    struct py_frame py[MP_MAX_FRAMES];
+    int more = 0;
+    uint32_t runs = 0, truncated = 0;
+    int n_py = walk(py, MP_MAX_FRAMES, &more, &runs);
+    void *pcs[UNWIND_MAX];
+    int skip, n;
+    int all = runs > 1 || n_py == 0;
+    n = native_frames(pcs, all, &skip);
+    if (!all && !has_eval_frame(pcs + skip, n - skip))
+        n = native_frames(pcs, 1, &skip);
+    uint64_t frames[MP_MAX_FRAMES];
+    int nframes = merge(py, n_py, pcs + skip, n - skip, frames, &truncated);
+    if (more)
+        truncated = 1; /* native frames past UNWIND_MAX: only the interpreter's plumbing, dropped anyway */
+    uint64_t pos;
+    struct mp_ring_record *slot = agent_reserve_slot(&pos);
+    if (!slot) {
+        errno = saved_errno;
+        return;
+    }
+    slot->kind = kind;
+    slot->addr = (uint64_t)(uintptr_t)addr;
+    slot->size = size;
+    slot->nframes = (uint32_t)nframes;
+    slot->truncated = truncated;
+    memcpy(slot->frames, frames, (size_t)nframes * sizeof(uint64_t));
+    agent_commit_slot(slot, pos);
+    errno = saved_errno;
 }

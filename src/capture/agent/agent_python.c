@@ -2,9 +2,9 @@
  * memprof for its frame layout, and wrapping its allocator.
  *
  * Recognition: from the constructor (every object relocated, main not yet
- * running), an executable or library exporting _PyRuntime and
- * PyMem_SetAllocator is CPython; its version is Py_Version (3.11 and later)
- * or the text of Py_GetVersion().
+ * running), an executable or library exporting PyMem_SetAllocator (and
+ * _PyRuntime since 3.7) is CPython; its version is Py_Version (3.11 and
+ * later) or the text of Py_GetVersion().
  *
  * Layout: the agent posts MP_REC_PYSTART and waits (at most 30 s) for
  * memprof to answer in the ring's Python channel: a layout from the
@@ -313,7 +313,11 @@ void agent_python_start(void)
 {
     int saved_errno = errno, was_busy = agent_busy;
     agent_busy = 1; /* dlsym may allocate: not the program's */
+    /* _PyRuntime (3.7 and later) marks the interpreter's object; older ones
+     * are found by their allocator API, and get the unsupported note. */
     void *runtime = dlsym(RTLD_DEFAULT, "_PyRuntime");
+    if (!runtime)
+        runtime = dlsym(RTLD_DEFAULT, "PyMem_SetAllocator");
     py_get_allocator = (void (*)(int, py_allocator *))dlsym(RTLD_DEFAULT, "PyMem_GetAllocator");
     py_set_allocator = (void (*)(int, py_allocator *))dlsym(RTLD_DEFAULT, "PyMem_SetAllocator");
     int (*add_audit_hook)(py_audit_hook, void *) =

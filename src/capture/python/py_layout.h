@@ -20,6 +20,10 @@ int mp_py_layout_builtin(uint32_t version, struct mp_py_layout *out);
  * of `version`.  0; -1 when there is no debug information (err empty); -2
  * when it lacks something (err names it: a layout memprof cannot read). */
 int mp_py_layout_dwarf(const char *path, uint32_t version, struct mp_py_layout *out, char *err, size_t errlen);
+/* The same from debug information already open (the symbolizer's, so the
+ * sections are read once). */
+typedef struct Dwarf Dwarf;
+int mp_py_layout_from_dwarf(Dwarf *dw, uint32_t version, struct mp_py_layout *out, char *err, size_t errlen);
 
 /* "3.11.2" for 0x030b02f0. */
 void mp_py_version_text(uint32_t version, char *buf, size_t len);

@@ -95,14 +95,17 @@ static int is_priority_unit(const char *name)
     return 0;
 }
 
-static void search_all(Dwfl_Module *mod, struct search *s)
+static void search_all(Dwarf *dw, struct search *s)
 {
     for (int pass = 0; pass < 2 && s->n_found < W_COUNT; pass++) {
-        Dwarf_Die *cu = NULL;
-        Dwarf_Addr bias;
-        while (s->n_found < W_COUNT && (cu = dwfl_module_nextcu(mod, cu, &bias)) != NULL)
-            if (is_priority_unit(dwarf_diename(cu)) == (pass == 0))
-                search_unit(s, cu);
+        Dwarf_Off off = 0, next;
+        size_t header;
+        while (s->n_found < W_COUNT && dwarf_nextcu(dw, off, &next, &header, NULL, NULL, NULL) == 0) {
+            Dwarf_Die cu;
+            if (dwarf_offdie(dw, off + header, &cu) && is_priority_unit(dwarf_diename(&cu)) == (pass == 0))
+                search_unit(s, &cu);
+            off = next;
+        }
     }
 }
 
@@ -277,6 +280,19 @@ static const Dwfl_Callbacks offline_callbacks = {
     .section_address = dwfl_offline_section_address,
 };
 
+int mp_py_layout_from_dwarf(Dwarf *dw, uint32_t version, struct mp_py_layout *out, char *err, size_t errlen)
+{
+    err[0] = '\0';
+    if (!dw)
+        return -1;
+    struct search s;
+    memset(&s, 0, sizeof s);
+    search_all(dw, &s);
+    memset(out, 0, sizeof *out);
+    out->version = version;
+    return fill(&s, out, err, errlen);
+}
+
 int mp_py_layout_dwarf(const char *path, uint32_t version, struct mp_py_layout *out, char *err, size_t errlen)
 {
     err[0] = '\0';
@@ -286,14 +302,7 @@ int mp_py_layout_dwarf(const char *path, uint32_t version, struct mp_py_layout *
     if (mod) {
         dwfl_report_end(dwfl, NULL, NULL);
         Dwarf_Addr bias;
-        if (dwfl_module_getdwarf(mod, &bias) != NULL) {
-            struct search s;
-            memset(&s, 0, sizeof s);
-            search_all(mod, &s);
-            memset(out, 0, sizeof *out);
-            out->version = version;
-            rc = fill(&s, out, err, errlen);
-        }
+        rc = mp_py_layout_from_dwarf(dwfl_module_getdwarf(mod, &bias), version, out, err, errlen);
     }
     if (dwfl)
         dwfl_end(dwfl);

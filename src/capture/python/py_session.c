@@ -14,6 +14,7 @@
 #include "py_layout.h"
 #include "supervise/procfs.h"
 #include "symbols/py_linetable.h"
+#include "symbols/symbolizer.h"
 
 struct py_code {
     char *file, *qualname;
@@ -141,7 +142,7 @@ static void find_stdlib(struct mp_py_session *s)
         snprintf(s->stdlib, sizeof s->stdlib, "%s", path);
 }
 
-void mp_py_session_start(struct mp_py_session *s, pid_t pid, const struct mp_event *ev)
+void mp_py_session_start(struct mp_py_session *s, pid_t pid, const struct mp_event *ev, struct mp_symbolizer *sym)
 {
     struct mp_py_channel *ch = s->channel;
     s->seen = 1;
@@ -165,7 +166,10 @@ void mp_py_session_start(struct mp_py_session *s, pid_t pid, const struct mp_eve
     if (force && strcmp(force, "none") == 0)
         known = 0;
     int rc = -1;
-    if (known && use_dwarf && s->interpreter[0])
+    if (known && use_dwarf && sym)
+        rc = mp_py_layout_from_dwarf(mp_symbolizer_dwarf(sym, ev->addr, NULL), s->version, &layout,
+                                     s->layout_problem, sizeof s->layout_problem);
+    else if (known && use_dwarf && s->interpreter[0])
         rc = mp_py_layout_dwarf(s->interpreter, s->version, &layout, s->layout_problem, sizeof s->layout_problem);
     if (rc == 0) {
         s->layout_source = 1;

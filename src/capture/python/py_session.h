@@ -36,8 +36,10 @@ int mp_py_session_set_patterns(struct mp_py_session *s, const char *const *patte
 /* The target (pid) exec'd a new image: its code objects are new. */
 void mp_py_session_reset(struct mp_py_session *s);
 
-/* MP_EV_PYSTART from the agent of process pid: answer it. */
-void mp_py_session_start(struct mp_py_session *s, pid_t pid, const struct mp_event *ev);
+/* MP_EV_PYSTART from the agent of process pid: answer it.  sym (may be
+ * NULL): the target's symbolizer, whose debug information is shared. */
+struct mp_symbolizer;
+void mp_py_session_start(struct mp_py_session *s, pid_t pid, const struct mp_event *ev, struct mp_symbolizer *sym);
 /* MP_EV_PYCODE: keep the description.  1 when line mode's map gained a
  * function (refresh the line profile), else 0. */
 int mp_py_session_code(struct mp_py_session *s, const struct mp_event *ev);
