@@ -5,6 +5,7 @@
  * process, or the tree) -> CI limits -> exit with the target's status. */
 #define _GNU_SOURCE
 #include "capture/python/py_detect.h"
+#include "capture/python/py_remote.h"
 #include "capture/python/py_session.h"
 #include "ci_limits.h"
 #include "out_file.h"

@@ -8,6 +8,7 @@
 #include "session.h"
 #include "capture/breakpoint/bpengine.h"
 #include "capture/linemode/linemode.h"
+#include "capture/python/py_remote.h"
 #include "capture/python/py_session.h"
 #include "events/py_channel.h"
 #include "events/ring_reader.h"
@@ -568,6 +569,7 @@ void mp_session_free(struct mp_session *s)
     shared_frames = NULL;
     mp_line_profile_free(s->lines);
     mp_linemode_free(s->linemode);
+    mp_py_remote_free(s->python_remote);
     mp_py_session_free(s->python);
     memset(s, 0, sizeof *s);
 }

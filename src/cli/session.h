@@ -34,6 +34,7 @@ struct mp_ring_reader;
 struct mp_linemode;
 struct mp_line_profile;
 struct mp_py_session;
+struct mp_py_remote;
 
 enum mp_image_end {
     MP_IMAGE_RUNNING,   /* not ended (yet) */
@@ -108,6 +109,7 @@ struct mp_session {
                                        about the first image that had the channel */
     struct mp_image *python_image;  /* the image that has the channel, or NULL */
     unsigned python_notes_seq;      /* the first image that had it ((unsigned)-1: none) */
+    struct mp_py_remote *python_remote; /* memprof -p on CPython: its frames, read from outside */
     pid_t top_pid;
     unsigned line_image_seq;        /* the image line mode's tables are about */
     uint64_t start_ns;

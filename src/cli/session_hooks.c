@@ -8,9 +8,11 @@
 #include "session.h"
 #include "capture/breakpoint/bpengine.h"
 #include "capture/linemode/linemode.h"
+#include "capture/python/py_remote.h"
 #include "events/ring_reader.h"
 #include "supervise/procfs.h"
 #include "supervise/supervisor.h"
+#include "symbols/symbolizer.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -183,10 +185,21 @@ static void on_attach(void *ctx, pid_t pid, const pid_t *tids, size_t n)
         return;
     img->command = mp_process_command(pid);
     img->engine = "breakpoint";
+    /* CPython: its Python frames, read from outside (the layout from the
+     * interpreter's debug information: a symbolizer of its own, for now) */
+    char sym_err[256];
+    struct mp_symbolizer *sym = mp_symbolizer_open(pid, sym_err, sizeof sym_err);
+    s->python_remote = mp_py_remote_open(pid, s->python, sym);
+    if (sym)
+        mp_symbolizer_close(sym);
+    if (s->python_remote)
+        s->python_notes_seq = img->seq;
     mp_session_start_image(s, img);
     img->bp = mp_bpengine_new(s->ring);
-    if (img->bp)
+    if (img->bp) {
         mp_bpengine_set_mmap(img->bp, s->opt->mmap);
+        mp_bpengine_set_python(img->bp, s->python_remote);
+    }
     if (img->bp) {
         img->stub_owner = 1;
         s->stub_region_taken = 1;

@@ -46,6 +46,12 @@ struct mp_py_layout {
     uint8_t state_kind_bit, state_compact_bit, state_ascii_bit, pad0;
     int32_t bytes_size;          /* PyVarObject.ob_size of a bytes object */
     int32_t bytes_sval;          /* PyBytesObject.ob_sval */
+    /* Finding a thread's state from outside (memprof -p): */
+    int32_t runtime_interpreters_head; /* _PyRuntimeState.interpreters.head */
+    int32_t interp_next;         /* PyInterpreterState.next */
+    int32_t interp_threads_head; /* PyInterpreterState.threads.head */
+    int32_t tstate_next;         /* PyThreadState.next */
+    int32_t tstate_native_thread_id; /* PyThreadState.native_thread_id: the kernel's tid */
 };
 
 enum mp_py_state {

@@ -34,7 +34,8 @@ static const struct named fields[] = {
     N(object_type), N(code_filename), N(code_name), N(code_qualname), N(code_firstlineno),
     N(code_linetable), N(code_firsttraceable), N(code_code_adaptive), N(str_length), N(str_state),
     N(str_ascii_size), N(str_compact_size), N(str_utf8_length), N(str_utf8), B(state_kind_bit),
-    B(state_compact_bit), B(state_ascii_bit), N(bytes_size), N(bytes_sval),
+    B(state_compact_bit), B(state_ascii_bit), N(bytes_size), N(bytes_sval), N(runtime_interpreters_head),
+    N(interp_next), N(interp_threads_head), N(tstate_next), N(tstate_native_thread_id),
 };
 
 static long field_value(const struct mp_py_layout *l, const struct named *f)

@@ -18,6 +18,7 @@
  * can read the block's type before it goes). */
 #define _GNU_SOURCE
 #include "agent_python.h"
+#include "events/py_read.h"
 
 #include <sched.h>
 #include <string.h>
@@ -106,70 +107,18 @@ static struct code_slot *find_slot(uintptr_t code)
     }
 }
 
-/* ---- reading str and bytes objects ---- */
+/* ---- reading str objects (events/py_read.h) ---- */
 
-static size_t put_utf8(char *buf, size_t cap, size_t at, uint32_t c)
+static int read_own(void *ctx, uint64_t addr, void *dst, size_t len)
 {
-    char tmp[4];
-    size_t n;
-    if (c >= 0xDC80 && c <= 0xDCFF) { /* surrogateescape: the file name's own byte */
-        tmp[0] = (char)(c - 0xDC00);
-        n = 1;
-    } else if (c < 0x80) {
-        tmp[0] = (char)c;
-        n = 1;
-    } else if (c < 0x800) {
-        tmp[0] = (char)(0xC0 | (c >> 6));
-        tmp[1] = (char)(0x80 | (c & 0x3F));
-        n = 2;
-    } else if (c < 0x10000) {
-        tmp[0] = (char)(0xE0 | (c >> 12));
-        tmp[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-        tmp[2] = (char)(0x80 | (c & 0x3F));
-        n = 3;
-    } else {
-        tmp[0] = (char)(0xF0 | (c >> 18));
-        tmp[1] = (char)(0x80 | ((c >> 12) & 0x3F));
-        tmp[2] = (char)(0x80 | ((c >> 6) & 0x3F));
-        tmp[3] = (char)(0x80 | (c & 0x3F));
-        n = 4;
-    }
-    if (at + n > cap)
-        return at;
-    memcpy(buf + at, tmp, n);
-    return at + n;
+    (void)ctx;
+    memcpy(dst, (const void *)(uintptr_t)addr, len);
+    return 0;
 }
 
 long agent_py_str(uintptr_t str, char *buf, size_t cap)
 {
-    const struct mp_py_layout *L = &agent_py.layout;
-    if (!str)
-        return -1;
-    uint32_t state = *(const uint32_t *)(str + (uintptr_t)L->str_state);
-    unsigned kind = (state >> L->state_kind_bit) & 7, compact = (state >> L->state_compact_bit) & 1,
-             ascii = (state >> L->state_ascii_bit) & 1;
-    int64_t length = *(const int64_t *)(str + (uintptr_t)L->str_length);
-    if (!compact || length < 0)
-        return -1; /* a legacy string: reading it could need Python */
-    if (ascii) {
-        size_t n = (size_t)length < cap ? (size_t)length : cap;
-        memcpy(buf, (const char *)(str + (uintptr_t)L->str_ascii_size), n);
-        return (long)n;
-    }
-    const char *utf8 = *(const char *const *)(str + (uintptr_t)L->str_utf8);
-    if (utf8) {
-        int64_t len = *(const int64_t *)(str + (uintptr_t)L->str_utf8_length);
-        size_t n = len >= 0 && (size_t)len < cap ? (size_t)len : cap;
-        memcpy(buf, utf8, n);
-        return (long)n;
-    }
-    const uint8_t *data = (const uint8_t *)(str + (uintptr_t)L->str_compact_size);
-    size_t at = 0;
-    for (int64_t i = 0; i < length && at < cap; i++) {
-        uint32_t c = kind == 1 ? data[i] : kind == 2 ? ((const uint16_t *)data)[i] : ((const uint32_t *)data)[i];
-        at = put_utf8(buf, cap, at, c);
-    }
-    return kind == 1 || kind == 2 || kind == 4 ? (long)at : -1;
+    return mp_py_read_str(&agent_py.layout, str, buf, cap, read_own, NULL);
 }
 
 /* ---- describing ---- */

@@ -1,5 +1,6 @@
 /* memprof agent: the Python frames of the allocating thread, merged into
- * its native stack.
+ * its native stack (events/py_merge.h says how), and the ALLOC record of a
+ * Python process.
  *
  * The thread's own PyThreadState comes from PyGILState_GetThisThreadState
  * (a pthread key: no allocation, no re-entry, valid with or without the
@@ -8,22 +9,6 @@
  * walk follows tstate->cframe->current_frame and each frame's `previous`,
  * as tracemalloc does, skipping incomplete frames (not yet past their
  * first traceable instruction) and 3.12's shim frames.
- *
- * Merging, as py-spy --native and memray's native mode do: one call of the
- * evaluation loop (_PyEval_EvalFrameDefault) runs a run of Python frames
- * (3.11 runs Python-to-Python calls inline), ended by the frame marked
- * is_entry (3.11) or by a shim frame (3.12).  The k-th native frame in the
- * evaluation loop is replaced by the k-th run.  Runs left over (an
- * evaluation frame in a part of the function the symbol table does not
- * cover, such as a .cold split) go last, so the order of the Python frames
- * always holds.
- *
- * The native frames below the innermost Python frame (what allocated, in C)
- * are all kept; above it, only those outside the interpreter between two
- * runs (C extensions calling back into Python, a qsort comparing with a
- * Python key...): the interpreter's own call plumbing between Python frames,
- * and main and the C library's start past the outermost one, say nothing
- * the Python frames do not, and a record holds MP_MAX_FRAMES frames.
  *
  * Cost: the Python frames are read first.  With a single run (no C code
  * between Python frames, the common case) only the native frames up to the
@@ -39,14 +24,9 @@
 
 #define MAX_WALK 4096 /* frames followed at most (a cycle would be corruption) */
 
-struct py_frame {
-    uint64_t frame; /* mp_pyframe() */
-    uint32_t run;   /* evaluation-loop call, innermost 0 */
-};
-
 /* The thread's Python frames, innermost first; their number.  *more is set
  * when frames were left out. */
-static int walk(struct py_frame *out, int max, int *more, uint32_t *runs)
+static int walk(struct mp_py_run_frame *out, int max, int *more, uint32_t *runs)
 {
     const struct mp_py_layout *L = &agent_py.layout;
     *more = 0;
@@ -100,53 +80,6 @@ static int walk(struct py_frame *out, int max, int *more, uint32_t *runs)
     return n;
 }
 
-/* pc, a return address, is in the evaluation loop (pc - 1 is the call). */
-static int is_eval_pc(uintptr_t pc)
-{
-    return pc - 1 >= agent_py.eval_lo && pc - 1 < agent_py.eval_hi;
-}
-
-static int in_interpreter(uintptr_t pc)
-{
-    for (int i = 0; i < agent_py.interp_text_count; i++)
-        if (pc - 1 >= agent_py.interp_text[i].lo && pc - 1 < agent_py.interp_text[i].hi)
-            return 1;
-    return 0;
-}
-
-/* Replaces the evaluation loop's frames among `native` (return addresses,
- * innermost first) with the runs of Python frames; at most MP_MAX_FRAMES
- * frames go to out; their number. */
-static int merge(const struct py_frame *py, int n_py, void *const *native, int n_native, uint64_t *out,
-                 uint32_t *truncated)
-{
-    int o = 0, k = 0, i = 0;
-    uint32_t runs_seen = 0;
-    /* Past the outermost evaluation frame are main and the C library's
-     * start: nothing the Python frames do not say better. */
-    if (n_py)
-        while (n_native > 0 && !is_eval_pc((uintptr_t)native[n_native - 1]))
-            n_native--;
-    for (; i < n_native && o < MP_MAX_FRAMES; i++) {
-        uintptr_t pc = (uintptr_t)native[i];
-        /* pc is a return address: pc - 1 lies in the calling function */
-        if (n_py && is_eval_pc(pc)) {
-            while (k < n_py && py[k].run == runs_seen && o < MP_MAX_FRAMES)
-                out[o++] = py[k++].frame;
-            runs_seen++;
-            continue;
-        }
-        if (runs_seen && n_py && in_interpreter(pc))
-            continue;
-        out[o++] = pc;
-    }
-    while (k < n_py && o < MP_MAX_FRAMES)
-        out[o++] = py[k++].frame;
-    if (k < n_py || i < n_native)
-        *truncated = 1;
-    return o;
-}
-
 static int in_ranges(const struct agent_text_range *r, int n, uintptr_t pc)
 {
     for (int i = 0; i < n; i++)
@@ -178,7 +111,7 @@ static int native_frames(void **pcs, int all, int *skip)
 static int has_eval_frame(void *const *pcs, int n)
 {
     for (int i = 0; i < n; i++)
-        if (is_eval_pc((uintptr_t)pcs[i]))
+        if (mp_py_is_eval_pc(&agent_py.text, (uintptr_t)pcs[i]))
             return 1;
     return 0;
 }
@@ -186,7 +119,7 @@ static int has_eval_frame(void *const *pcs, int n)
 __attribute__((noinline)) void agent_py_record_stack(uint32_t kind, const void *addr, size_t size)
 {
     int saved_errno = errno;
-    struct py_frame py[MP_MAX_FRAMES];
+    struct mp_py_run_frame py[MP_MAX_FRAMES];
     int more = 0;
     uint32_t runs = 0, truncated = 0;
     int n_py = walk(py, MP_MAX_FRAMES, &more, &runs);
@@ -196,8 +129,10 @@ __attribute__((noinline)) void agent_py_record_stack(uint32_t kind, const void *
     n = native_frames(pcs, all, &skip);
     if (!all && !has_eval_frame(pcs + skip, n - skip))
         n = native_frames(pcs, 1, &skip);
-    uint64_t frames[MP_MAX_FRAMES];
-    int nframes = merge(py, n_py, pcs + skip, n - skip, frames, &truncated);
+    uint64_t native[UNWIND_MAX], frames[MP_MAX_FRAMES];
+    for (int i = skip; i < n; i++)
+        native[i - skip] = (uintptr_t)pcs[i];
+    int nframes = mp_py_merge(&agent_py.text, py, n_py, native, n - skip, frames, MP_MAX_FRAMES, &truncated);
     if (more)
         truncated = 1; /* native frames past UNWIND_MAX: only the interpreter's plumbing, dropped anyway */
     uint64_t pos;

@@ -280,17 +280,19 @@ static int collect_interpreter_text(struct dl_phdr_info *info, size_t size, void
 {
     (void)size;
     (void)data;
+    struct mp_py_text *t = &agent_py.text;
     int holds = 0;
     for (int i = 0; i < info->dlpi_phnum; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-        holds |= ph->p_type == PT_LOAD && agent_py.eval_lo >= lo && agent_py.eval_lo < lo + ph->p_memsz;
+        holds |= ph->p_type == PT_LOAD && t->eval_lo >= lo && t->eval_lo < lo + ph->p_memsz;
     }
-    for (int i = 0; holds && i < info->dlpi_phnum && agent_py.interp_text_count < AGENT_MAX_TEXT_RANGES; i++) {
+    for (int i = 0; holds && i < info->dlpi_phnum && t->n < MP_PY_TEXT_RANGES; i++) {
         const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
         if (ph->p_type == PT_LOAD && (ph->p_flags & PF_X)) {
-            uintptr_t lo = info->dlpi_addr + ph->p_vaddr;
-            agent_py.interp_text[agent_py.interp_text_count++] = (struct agent_text_range){ lo, lo + ph->p_memsz };
+            t->lo[t->n] = info->dlpi_addr + ph->p_vaddr;
+            t->hi[t->n] = t->lo[t->n] + ph->p_memsz;
+            t->n++;
         }
     }
     return holds;
@@ -303,8 +305,8 @@ static int find_eval_loop(void)
     const ElfW(Sym) *sym = NULL;
     if (!eval || !dladdr1(eval, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym || sym->st_size == 0)
         return 0;
-    agent_py.eval_lo = (uintptr_t)eval;
-    agent_py.eval_hi = (uintptr_t)eval + sym->st_size;
+    agent_py.text.eval_lo = (uintptr_t)eval;
+    agent_py.text.eval_hi = (uintptr_t)eval + sym->st_size;
     dl_iterate_phdr(collect_interpreter_text, NULL);
     return 1;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include "agent_internal.h"
 #include "events/py_channel.h"
+#include "events/py_merge.h"
 
 /* The interpreter, as found at start (valid once agent_py_frames_on). */
 struct agent_py {
@@ -19,9 +20,7 @@ struct agent_py {
     void *(*this_thread_state)(void);   /* PyGILState_GetThisThreadState: reads a
                                            pthread key, never allocates nor re-enters */
     uintptr_t code_type;                /* &PyCode_Type */
-    uintptr_t eval_lo, eval_hi;         /* _PyEval_EvalFrameDefault's text */
-    struct agent_text_range interp_text[AGENT_MAX_TEXT_RANGES]; /* the interpreter's code */
-    int interp_text_count;
+    struct mp_py_text text;             /* the evaluation loop and the interpreter's code */
     int line_mode;                      /* channel->patterns is not empty */
 };
 extern struct agent_py agent_py AGENT_HIDDEN;

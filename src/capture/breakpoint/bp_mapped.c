@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "bpengine_internal.h"
 #include "remote_unwind.h"
+#include "capture/python/py_remote.h"
 #include "events/ring_reader.h"
 
 #include <sys/mman.h>
@@ -64,6 +65,9 @@ int bp_mapped_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
         e->stats.self_calls++;
         return 0;
     }
+    uint64_t ret = t->frames[0];
+    if (e->python) /* a CPython process: its Python frames join the stack */
+        n = mp_py_remote_merge(e->python, t->tid, t->frames, n, MP_MAX_FRAMES, &truncated);
     enum mp_fn_kind kind = mp_alloc_fn_kind((enum mp_alloc_fn)site->fn);
     t->map_pos = 0;
     t->old_brk = 0;
@@ -91,7 +95,7 @@ int bp_mapped_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
     default:
         return 0;
     }
-    int merged = bp_open_call(e, t, site, regs, -1, a, n, truncated, t->frames[0]);
+    int merged = bp_open_call(e, t, site, regs, -1, a, n, truncated, ret);
     if (merged < 0)
         commit(e, t, NULL);
     return merged < 0 ? 0 : merged;

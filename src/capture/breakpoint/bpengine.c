@@ -15,6 +15,7 @@
 #include "bp_leave.h"
 #include "supervise/procfs.h"
 #include "remote_unwind.h"
+#include "capture/python/py_remote.h"
 #include "events/ring_reader.h"
 #include "capture/trap/stepover.h"
 
@@ -199,6 +200,12 @@ void mp_bpengine_free(struct mp_bpengine *e)
     free(e->threads);
     free(e->free_ids);
     free(e);
+}
+
+void mp_bpengine_set_python(struct mp_bpengine *e, struct mp_py_remote *python)
+{
+    if (e)
+        e->python = python;
 }
 
 /* ---- hits ---- */
@@ -391,8 +398,8 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
     uint32_t truncated = 0;
     int n = 0, free_always = 0, realloc_of_block = 0, skip;
     uint64_t size = requested_size(fn, a, &skip);
+    uint64_t ret = 0; /* the call's return address (frames[0] may be a Python frame) */
     if (kind == MP_KIND_FREE) {
-        uint64_t ret = 0;
         int have_ret = pread(e->mem_fd, &ret, sizeof ret, (off_t)regs->rsp) == sizeof ret;
         if (have_ret && in_allocator(e, ret)) {
             e->stats.self_calls++;
@@ -435,6 +442,9 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
             e->stats.self_calls++;
             return 0;
         }
+        ret = frames[0];
+        if (e->python)
+            n = mp_py_remote_merge(e->python, t->tid, frames, n, MP_MAX_FRAMES, &truncated);
         /* realloc of a block: its FREE takes its place in the ring before
          * the memory can be reused.  Through a stub, as the agent does: a
          * position reserved now, committed by the stub (a NOP if realloc
@@ -455,7 +465,7 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
         k->nframes = kind == MP_KIND_FREE ? 0 : (uint32_t)n;
         k->truncated = truncated;
     }
-    int merged = bp_open_call(e, t, site, regs, slot, a, n, truncated, frames[0]);
+    int merged = bp_open_call(e, t, site, regs, slot, a, n, truncated, ret);
     if (merged < 0) {
         bp_release_free_pos(e, free_pos, t->tid, a[0]);
         return 0;

@@ -72,6 +72,10 @@ int mp_bpengine_start_forked(struct mp_bpengine *e, pid_t pid);
 /* memprof attached to a running process whose threads tids[] are all
  * stopped: arm now.  0, or -1 with the reason in the warning. */
 int mp_bpengine_attach(struct mp_bpengine *e, pid_t pid, const pid_t *tids, size_t n);
+/* The process runs CPython: merge its Python frames into the stacks
+ * (capture/python/py_remote.h; the engine does not own it). */
+struct mp_py_remote;
+void mp_bpengine_set_python(struct mp_bpengine *e, struct mp_py_remote *python);
 
 /* memprof -p is about to stop every thread and detach: entries met from
  * now on are carried out but not recorded (counted as skipped). */

@@ -55,6 +55,7 @@ struct bp_client_hook {
 struct mp_bpengine {
     struct mp_ring_reader *ring;
     struct mp_remote_unwinder *unwinder;
+    struct mp_py_remote *python;     /* a CPython process: its Python frames join the stacks */
     pid_t pid;
     int mem_fd;
     int force_hw;                    /* MEMPROF_BP_HW=1: debug registers for the hot entries */

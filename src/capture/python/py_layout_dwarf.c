@@ -17,11 +17,12 @@
 #include <string.h>
 
 enum want {
-    W_TSTATE, W_CFRAME, W_FRAME, W_CODE, W_OBJECT, W_ASCII, W_COMPACT, W_BYTES, W_OWNER, W_COUNT
+    W_TSTATE, W_CFRAME, W_FRAME, W_CODE, W_OBJECT, W_ASCII, W_COMPACT, W_BYTES, W_OWNER, W_RUNTIME, W_INTERP,
+    W_COUNT
 };
 static const char *const want_names[W_COUNT] = {
     "_ts", "_PyCFrame", "_PyInterpreterFrame", "PyCodeObject", "_object",
-    "PyASCIIObject", "PyCompactUnicodeObject", "PyBytesObject", "_frameowner",
+    "PyASCIIObject", "PyCompactUnicodeObject", "PyBytesObject", "_frameowner", "_PyRuntimeState", "_is",
 };
 
 struct search {
@@ -84,7 +85,7 @@ static int is_priority_unit(const char *name)
 {
     static const char *const units[] = {
         "Python/ceval.c", "Python/pystate.c", "Objects/codeobject.c", "Objects/unicodeobject.c",
-        "Objects/bytesobject.c", "Python/frame.c",
+        "Objects/bytesobject.c", "Python/frame.c", "Python/pylifecycle.c",
     };
     size_t len = name ? strlen(name) : 0;
     for (size_t i = 0; i < sizeof units / sizeof *units; i++) {
@@ -219,11 +220,17 @@ static const struct field fields[] = {
     BIT(W_ASCII, "state.ascii", state_ascii_bit),
     F(W_BYTES, "ob_base.ob_size", bytes_size),
     F(W_BYTES, "ob_sval", bytes_sval),
+    F(W_RUNTIME, "interpreters.head", runtime_interpreters_head),
+    F(W_INTERP, "next", interp_next),
+    F(W_INTERP, "threads.head", interp_threads_head),
+    F(W_TSTATE, "next", tstate_next),
+    F(W_TSTATE, "native_thread_id", tstate_native_thread_id),
 };
 
 static const char *const type_labels[W_COUNT] = {
     "PyThreadState", "_PyCFrame", "_PyInterpreterFrame", "PyCodeObject", "PyObject",
-    "PyASCIIObject", "PyCompactUnicodeObject", "PyBytesObject", "enum _frameowner",
+    "PyASCIIObject", "PyCompactUnicodeObject", "PyBytesObject", "enum _frameowner", "_PyRuntimeState",
+    "PyInterpreterState",
 };
 
 static int fill(struct search *s, struct mp_py_layout *out, char *err, size_t errlen)

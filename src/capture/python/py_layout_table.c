@@ -37,6 +37,11 @@ static const struct mp_py_layout layout_311 = {
     .state_ascii_bit = 6,
     .bytes_size = 16,
     .bytes_sval = 32,
+    .runtime_interpreters_head = 40,
+    .interp_next = 0,
+    .interp_threads_head = 16,
+    .tstate_next = 8,
+    .tstate_native_thread_id = 160,
 };
 
 static const struct mp_py_layout layout_312 = {
@@ -69,6 +74,11 @@ static const struct mp_py_layout layout_312 = {
     .state_ascii_bit = 6,
     .bytes_size = 16,
     .bytes_sval = 32,
+    .runtime_interpreters_head = 40,
+    .interp_next = 0,
+    .interp_threads_head = 72,
+    .tstate_next = 8,
+    .tstate_native_thread_id = 144,
 };
 
 int mp_py_layout_builtin(uint32_t version, struct mp_py_layout *out)

@@ -3,6 +3,7 @@
 #include "py_session.h"
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ struct func_extra {
 
 struct mp_py_session {
     struct mp_py_channel *channel;
+    pthread_mutex_t lock;   /* the codes: memprof -p adds them on the supervisor's thread */
     struct py_code *codes;  /* by id - 1 */
     size_t n_codes, cap_codes;
     char cwd[PATH_MAX];     /* the target's, for relative file names */
@@ -37,6 +39,7 @@ struct mp_py_session {
     char stdlib[PATH_MAX];  /* where "<frozen NAME>" modules' sources are */
     uint32_t version;
     int seen, layout_source, unsupported;
+    int attached;           /* memprof -p: the breakpoint engine, no agent */
     char layout_problem[256];
     /* line mode */
     char **patterns;
@@ -56,8 +59,10 @@ struct mp_py_session {
 struct mp_py_session *mp_py_session_new(struct mp_py_channel *channel)
 {
     struct mp_py_session *s = calloc(1, sizeof *s);
-    if (s)
+    if (s) {
         s->channel = channel;
+        pthread_mutex_init(&s->lock, NULL);
+    }
     return s;
 }
 
@@ -87,6 +92,7 @@ void mp_py_session_free(struct mp_py_session *s)
     free(s->funcs);
     free(s->extra);
     free(s->points);
+    pthread_mutex_destroy(&s->lock);
     free(s);
 }
 
@@ -117,7 +123,9 @@ int mp_py_session_set_patterns(struct mp_py_session *s, const char *const *patte
 
 void mp_py_session_reset(struct mp_py_session *s)
 {
+    pthread_mutex_lock(&s->lock);
     free_codes(s);
+    pthread_mutex_unlock(&s->lock);
 }
 
 /* ---- the layout ---- */
@@ -142,21 +150,20 @@ static void find_stdlib(struct mp_py_session *s)
         snprintf(s->stdlib, sizeof s->stdlib, "%s", path);
 }
 
-void mp_py_session_start(struct mp_py_session *s, pid_t pid, const struct mp_event *ev, struct mp_symbolizer *sym)
+int mp_py_session_layout(struct mp_py_session *s, pid_t pid, uint64_t runtime, uint32_t version,
+                         struct mp_symbolizer *sym, struct mp_py_layout *layout)
 {
-    struct mp_py_channel *ch = s->channel;
     s->seen = 1;
-    s->version = (uint32_t)ev->size;
+    s->version = version;
     s->unsupported = 0;
     s->layout_problem[0] = '\0';
     char link[64];
     snprintf(link, sizeof link, "/proc/%d/cwd", (int)pid);
     ssize_t n = readlink(link, s->cwd, sizeof s->cwd - 1);
     s->cwd[n > 0 ? n : 0] = '\0';
-    if (mp_proc_mapped_file(pid, ev->addr, s->interpreter, sizeof s->interpreter) != 0)
+    if (mp_proc_mapped_file(pid, runtime, s->interpreter, sizeof s->interpreter) != 0)
         s->interpreter[0] = '\0';
     find_stdlib(s);
-    struct mp_py_layout layout;
     uint32_t minor = s->version >> 16;
     int known = minor == 0x030b || minor == 0x030c; /* line tables and frame chains memprof reads */
     /* MEMPROF_PYTHON_LAYOUT=builtin skips the debug information, =none reads
@@ -167,22 +174,37 @@ void mp_py_session_start(struct mp_py_session *s, pid_t pid, const struct mp_eve
         known = 0;
     int rc = -1;
     if (known && use_dwarf && sym)
-        rc = mp_py_layout_from_dwarf(mp_symbolizer_dwarf(sym, ev->addr, NULL), s->version, &layout,
+        rc = mp_py_layout_from_dwarf(mp_symbolizer_dwarf(sym, runtime, NULL), s->version, layout,
                                      s->layout_problem, sizeof s->layout_problem);
     else if (known && use_dwarf && s->interpreter[0])
-        rc = mp_py_layout_dwarf(s->interpreter, s->version, &layout, s->layout_problem, sizeof s->layout_problem);
+        rc = mp_py_layout_dwarf(s->interpreter, s->version, layout, s->layout_problem, sizeof s->layout_problem);
     if (rc == 0) {
         s->layout_source = 1;
-    } else if (known && mp_py_layout_builtin(s->version, &layout) == 0) {
+    } else if (known && mp_py_layout_builtin(s->version, layout) == 0) {
         s->layout_source = 2;
     } else {
         s->unsupported = 1;
+        return -1;
+    }
+    return 0;
+}
+
+void mp_py_session_start(struct mp_py_session *s, pid_t pid, const struct mp_event *ev, struct mp_symbolizer *sym)
+{
+    struct mp_py_channel *ch = s->channel;
+    struct mp_py_layout layout;
+    if (mp_py_session_layout(s, pid, ev->addr, (uint32_t)ev->size, sym, &layout) != 0) {
         atomic_store_explicit(&ch->state, MP_PY_UNSUPPORTED, memory_order_release);
         return;
     }
     ch->layout = layout;
     ch->layout_source = (uint32_t)s->layout_source;
     atomic_store_explicit(&ch->state, MP_PY_ANSWERED, memory_order_release);
+}
+
+void mp_py_session_attached(struct mp_py_session *s)
+{
+    s->attached = 1;
 }
 
 /* ---- code objects ---- */
@@ -276,7 +298,18 @@ static int32_t target_func(struct mp_py_session *s, const struct py_code *c, int
     return (int32_t)f;
 }
 
+static int add_code(struct mp_py_session *s, const struct mp_event *ev);
+static int resolve_locked(struct mp_py_session *s, uint64_t frame, struct mp_frame_info *out);
+
 int mp_py_session_code(struct mp_py_session *s, const struct mp_event *ev)
+{
+    pthread_mutex_lock(&s->lock);
+    int added = add_code(s, ev);
+    pthread_mutex_unlock(&s->lock);
+    return added;
+}
+
+static int add_code(struct mp_py_session *s, const struct mp_event *ev)
 {
     struct mp_py_code_head head;
     if (ev->payload_len < sizeof head)
@@ -330,6 +363,16 @@ int mp_py_session_resolve(struct mp_py_session *s, uint64_t frame, struct mp_fra
 {
     if (max < 1)
         return 0;
+    pthread_mutex_lock(&s->lock);
+    int n = resolve_locked(s, frame, out);
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+/* The strings stay valid after the lock: descriptions are only freed at
+ * reset (a new image, after the profile forgot its stacks) or free. */
+static int resolve_locked(struct mp_py_session *s, uint64_t frame, struct mp_frame_info *out)
+{
     uint32_t id = mp_pyframe_code(frame);
     memset(out, 0, sizeof *out);
     out->module = s->interpreter[0] ? s->interpreter : "[python]";
@@ -401,10 +444,14 @@ size_t mp_py_session_notes(struct mp_py_session *s, uint64_t pycode_broken, cons
     s->n_notes = 0;
     if (s->seen && s->unsupported)
         note(s, "CPython %s (%s): memprof reads the Python frames of 3.11 and 3.12 only; allocations carry "
-                "native frames", version, s->interpreter[0] ? s->interpreter : "?");
+                "native frames", s->version ? version : "before 3.11", s->interpreter[0] ? s->interpreter : "?");
     else if (s->seen && s->layout_problem[0] && s->layout_source == 2)
         note(s, "CPython %s: its debug information was not usable (%s); Python frames were read with memprof's "
                 "built-in layout", version, s->layout_problem);
+    if (s->seen && s->attached && !s->unsupported)
+        note(s, "attached to CPython %s: memprof -p sees its mallocs (large objects included, with their Python "
+                "lines), not the small objects of its own allocator (pymalloc): run the program under memprof for "
+                "those", version);
     uint64_t over = atomic_load(&ch->codes_over_limit), unreadable = atomic_load(&ch->unreadable_names);
     if (over)
         note(s, "%llu Python code objects came after the first %u: their frames are left out of the stacks",

@@ -9,8 +9,10 @@
  *    turns the agent's line events into the map's events;
  *  - the notes the report prints about all this.
  *
- * Everything but mp_py_session_notes runs on the ring reader's thread (the
- * profile resolves stacks there); notes are read after it stopped. */
+ * Everything runs on the ring reader's thread (the profile resolves stacks
+ * there), but memprof -p's code descriptions (py_remote.c), which come from
+ * the supervisor's thread: the codes are under a lock.  Notes are read after
+ * both stopped. */
 #ifndef MEMPROF_PY_SESSION_H
 #define MEMPROF_PY_SESSION_H
 
@@ -40,6 +42,16 @@ void mp_py_session_reset(struct mp_py_session *s);
  * NULL): the target's symbolizer, whose debug information is shared. */
 struct mp_symbolizer;
 void mp_py_session_start(struct mp_py_session *s, pid_t pid, const struct mp_event *ev, struct mp_symbolizer *sym);
+/* The layout for the interpreter of process pid whose _PyRuntime (or
+ * another of its symbols) is at `runtime`: 0 with *layout, or -1 when there
+ * is none (unsupported: the notes say so).  What _start answers the agent,
+ * what memprof -p reads with. */
+struct mp_py_layout;
+int mp_py_session_layout(struct mp_py_session *s, pid_t pid, uint64_t runtime, uint32_t version,
+                         struct mp_symbolizer *sym, struct mp_py_layout *layout);
+/* memprof -p: the notes say what the breakpoint engine cannot see. */
+void mp_py_session_attached(struct mp_py_session *s);
+
 /* MP_EV_PYCODE: keep the description.  1 when line mode's map gained a
  * function (refresh the line profile), else 0. */
 int mp_py_session_code(struct mp_py_session *s, const struct mp_event *ev);
