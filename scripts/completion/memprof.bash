@@ -4,7 +4,7 @@
 _memprof()
 {
     local cur prev words cword
-    _init_completion -s || return
+    _init_completion -s -n : || return
 
     # memprof report / plot / diff: their own options, then JSON files
     local sub=""
@@ -71,8 +71,21 @@ _memprof()
         -p|--pid)
             _pids
             return ;;
+        --function)
+            # Python functions: FILE.py: then the file's def names
+            if [[ $cur == *.py:* && -r ${cur%:*} ]]; then
+                local file=${cur%:*}
+                COMPREPLY=($(compgen -P "$file:" -W "$(sed -n \
+                    's/^[[:space:]]*\(async[[:space:]]\+\)\?def[[:space:]]\+\([A-Za-z_][A-Za-z0-9_]*\).*/\2/p' \
+                    "$file")" -- "${cur##*:}"))
+                __ltrim_colon_completions "$cur"
+            elif [[ $cur != *:* ]]; then
+                COMPREPLY=($(compgen -f -X '!*.py' -S : -- "$cur"))
+                [[ ${#COMPREPLY[@]} -gt 0 ]] && compopt -o nospace
+            fi
+            return ;;
         --top|--tables|--precision|--interval|--duration|--limit-heap|--limit-rss|--limit-leaks|\
-        --limit-status|--limit-increase|--function|--callers|--strip|--alloc-fn|--follow-only|--no-follow-exec|\
+        --limit-status|--limit-increase|--callers|--strip|--alloc-fn|--follow-only|--no-follow-exec|\
         --top-processes|--limit-total-rss)
             return ;;
     esac

@@ -94,9 +94,10 @@ static void print_help(void)
            "      --top-processes N  per-process sections in a tree report, biggest peak\n"
            "                      heap first (default 10; 0: all)\n"
            "\n"
-           "Line by line (memory_profiler's @profile for native code):\n"
+           "Line by line (memory_profiler's @profile, for native and Python code):\n"
            "      --function NAME memory after every line of NAME (repeatable; FILE.c:NAME\n"
            "                      picks one file's; globs such as 'parse_*' work); needs -g\n"
+           "                      FILE.py:NAME, or NAME under python3: a Python function\n"
            "      --metric M      what the --function tables show: rss (default) or heap\n"
            "\n"
            "CI limits (the report is still written; memprof then exits with status 3):\n"
@@ -126,7 +127,9 @@ static void print_help(void)
            "  memprof plot FILE.json [-o FILE.svg]                 memory over time, as SVG\n"
            "  memprof diff OLD.json NEW.json                       what changed\n"
            "\n"
-           "Build PROGRAM with -g for file:line attribution.  See memprof(1).\n");
+           "Build PROGRAM with -g for file:line attribution; Python programs\n"
+           "(memprof python3 app.py, CPython 3.11 and 3.12) get their Python lines.\n"
+           "See memprof(1).\n");
 }
 
 /* "10ms", "0.5s", "250" (milliseconds); 1 ms to 60 s. */
