@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -475,6 +476,64 @@ START_TEST(line_mode_heap)
 }
 END_TEST
 
+/* Threads, a generator, and a thread with its own trace function: the
+ * occurrences are exact per thread; the untraced call gets a note. */
+START_TEST(line_mode_threads)
+{
+    struct py_fixture f;
+    load_fixture("tests/fixtures/python/py_linemode_threads.py", &f);
+    const char *args[] = { "--function", "py_linemode_threads.py:work", "--function", "py_linemode_threads.py:chunks",
+                           NULL };
+    struct run_output o;
+    json_t *root = profile(args, f.path, NULL, &o);
+    json_t *tables = json_object_get(root, "line_tables");
+    ck_assert_uint_eq(json_array_size(tables), 2);
+    struct problems p = { 0 };
+    for (int i = 0; i < f.n; i++) {
+        const struct py_expect *e = &f.lines[i];
+        json_t *row = NULL, *table, *r;
+        size_t t, k;
+        json_array_foreach(tables, t, table) json_array_foreach(json_object_get(table, "rows"), k, r)
+            if (json_integer_value(json_object_get(r, "line")) == e->line) row = r;
+        if (!row || (uint64_t)json_integer_value(json_object_get(row, "occurrences")) != e->occurrences)
+            problem(&p, "line %d: %lld occurrences, the source says %llu", e->line,
+                    row ? (long long)json_integer_value(json_object_get(row, "occurrences")) : -1LL,
+                    (unsigned long long)e->occurrences);
+    }
+    char w[2048];
+    if (!strstr(warnings_text(root, w, sizeof w), "calls of the --function targets were not traced"))
+        problem(&p, "no note on the untraced call: %s", w);
+    ck_assert_msg(p.n == 0, "%s", p.text);
+    json_decref(root);
+    run_output_free(&o);
+}
+END_TEST
+
+/* Non-ASCII names: a function and a class named in Unicode, in a directory
+ * and file named so too. */
+START_TEST(unicode_names)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/dossier-\xc3\xa9", test_tmp_dir());
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/\xd0\xbf\xd1\x80\xd0\xbe\xd0\xb1\xd0\xb0.py", dir); /* проба.py */
+    FILE *s = fopen(path, "w");
+    ck_assert_ptr_nonnull(s);
+    fputs("def gr\xc3\xb6\xc3\x9f" "e(n):\n    return bytearray(n)\n\n\n"   /* größe */
+          "class \xc3\x9cn:\n    def \xe6\x96\xb9(self):\n        return gr\xc3\xb6\xc3\x9f" "e(4096)\n\n\n"
+          "x = \xc3\x9cn().\xe6\x96\xb9()\n", s);
+    fclose(s);
+    struct run_output o;
+    json_t *root = profile(NULL, path, NULL, &o);
+    json_t *l = line_entry(root, path, 2);
+    ck_assert_msg(l != NULL, "no line 2 of the Unicode file");
+    ck_assert_str_eq(json_string_value(json_object_get(l, "function")), "gr\xc3\xb6\xc3\x9f" "e");
+    ck_assert_uint_eq(obj_u64(l, "allocated_bytes"), 56 + 4096 + 1);
+    json_decref(root);
+    run_output_free(&o);
+}
+END_TEST
+
 /* The RSS table: the same rows and occurrences, and a text table in
  * memory_profiler's format with the .py source. */
 START_TEST(line_mode_rss_text)
@@ -713,6 +772,8 @@ int main(void)
     tcase_add_test(tc, leaks_at_exit);
     tcase_add_test(tc, line_mode_heap);
     tcase_add_test(tc, line_mode_rss_text);
+    tcase_add_test(tc, line_mode_threads);
+    tcase_add_test(tc, unicode_names);
     tcase_add_test(tc, line_mode_bad_names);
     tcase_add_test(tc, unknown_version);
     tcase_add_test(tc, stable_runs_identical);
