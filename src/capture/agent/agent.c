@@ -196,6 +196,9 @@ static inline void fill_free(struct mp_ring_record *slot, const void *addr, cons
 
 void agent_record_free(const void *addr, const void *site)
 {
+    /* before the slot is reserved: reading Python frames may describe a
+     * code object, which takes slots of its own */
+    site = agent_free_site(site);
     uint64_t pos;
     struct mp_ring_record *slot = reserve_slot(&pos);
     if (unlikely(!slot))
@@ -331,6 +334,7 @@ static inline void *realloc_entry(void *ptr, size_t size, const void *site)
     if (ptr == NULL) {
         result = agent_next.realloc(NULL, size);
     } else {
+        site = agent_free_site(site); /* before the slot is reserved */
         uint64_t free_pos = agent_reserve();
         result = agent_next.realloc(ptr, size);
         /* glibc, jemalloc, tcmalloc: realloc(p, 0) frees p and may return

@@ -224,9 +224,10 @@ EXPORT void *rallocx(void *ptr, size_t size, int flags)
     if (!should_record())
         return f(ptr, size, flags);
     agent_busy = 1;
+    const void *site = agent_free_site(__builtin_return_address(0)); /* before the slot is reserved */
     uint64_t free_pos = agent_reserve();
     void *p = f(ptr, size, flags);
-    agent_commit_free(free_pos, p ? ptr : NULL, __builtin_return_address(0));
+    agent_commit_free(free_pos, p ? ptr : NULL, site);
     if (p)
         agent_record_alloc(p, size);
     agent_busy = 0;

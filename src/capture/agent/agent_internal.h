@@ -231,6 +231,14 @@ extern int agent_py_frames_on AGENT_HIDDEN;
 /* agent_record_stack in a Python process: the stack merges the Python
  * frames the interpreter runs into the native ones. */
 void agent_py_record_stack(uint32_t kind, const void *addr, size_t size) AGENT_HIDDEN;
+/* A free's site in a Python process: the Python line that released the
+ * memory (its innermost Python frame), else native_site.  Call it before
+ * reserving a slot: it may describe a code object (slots of its own). */
+const void *agent_py_free_site(const void *native_site) AGENT_HIDDEN;
+static inline const void *agent_free_site(const void *native_site)
+{
+    return unlikely(agent_py_frames_on) ? agent_py_free_site(native_site) : native_site;
+}
 /* From the constructor, once the ring is attached: is this CPython?  Then
  * wrap its allocator domains and get the frame layout from memprof. */
 void agent_python_start(void) AGENT_HIDDEN;

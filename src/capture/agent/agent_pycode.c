@@ -41,7 +41,7 @@ static uint32_t next_id = 1;
 static atomic_flag table_lock = ATOMIC_FLAG_INIT;
 static _Atomic uint32_t generation = 1;
 
-#define CACHE_SLOTS 32
+#define CACHE_SLOTS 64
 struct cache_entry {
     uintptr_t code;
     uint32_t id, gen;

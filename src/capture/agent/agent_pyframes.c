@@ -116,6 +116,14 @@ static int has_eval_frame(void *const *pcs, int n)
     return 0;
 }
 
+const void *agent_py_free_site(const void *native_site)
+{
+    struct mp_py_run_frame py[1];
+    int more;
+    uint32_t runs;
+    return walk(py, 1, &more, &runs) == 1 ? (const void *)(uintptr_t)py[0].frame : native_site;
+}
+
 __attribute__((noinline)) void agent_py_record_stack(uint32_t kind, const void *addr, size_t size)
 {
     int saved_errno = errno;

@@ -108,9 +108,13 @@ static void *wrap_realloc(void *ctx, void *ptr, size_t size)
     if (ptr == NULL) {
         result = d->next.realloc(d->next.ctx, NULL, size);
     } else {
+        /* the Python line freeing the old block, found before its slot is
+         * reserved (reading frames may describe a code object) */
+        const void *site = agent_py_frames_on ? agent_py_free_site(__builtin_return_address(0))
+                                              : __builtin_return_address(0);
         uint64_t free_pos = agent_reserve();
         result = d->next.realloc(d->next.ctx, ptr, size);
-        agent_commit_free(free_pos, result != NULL ? ptr : NULL, __builtin_return_address(0));
+        agent_commit_free(free_pos, result != NULL ? ptr : NULL, site);
     }
     if (result != NULL)
         agent_record_alloc(result, size);
