@@ -33,8 +33,8 @@
 
 struct py_expect {
     int line;
-    int has_expect, has_peak, has_temporary, has_leak, has_lines, has_heap;
-    uint64_t calls, bytes, peak, temporary, leak_bytes, leak_blocks, occurrences;
+    int has_expect, has_peak, has_temporary, has_leak, has_lines, has_heap, has_freed;
+    uint64_t calls, bytes, peak, temporary, leak_bytes, leak_blocks, occurrences, freed_calls, freed_bytes;
     int64_t heap;
 };
 
@@ -84,6 +84,11 @@ static void load_fixture(const char *name, struct py_fixture *f)
                 e->has_leak = 1;
                 e->leak_bytes = (uint64_t)field(a, "bytes=");
                 e->leak_blocks = (uint64_t)field(a, "blocks=");
+            }
+            if ((a = strstr(hash, "@freed "))) {
+                e->has_freed = 1;
+                e->freed_calls = (uint64_t)field(a, "calls=");
+                e->freed_bytes = (uint64_t)field(a, "bytes=");
             }
             if ((a = strstr(hash, "@lines "))) {
                 e->has_lines = 1;
@@ -164,11 +169,41 @@ static const char *warnings_text(json_t *root, char *buf, size_t len)
     return buf;
 }
 
-/* Every @expect/@peak/@temporary/@leak of the fixture against the report. */
+/* The row of the fixture's line `line` in its function's table (the
+ * <module> table spans the whole file, blank inside the functions: the row
+ * that freed the most is the function's). */
+static json_t *table_row(json_t *root, const char *fixture, int line)
+{
+    size_t t, k;
+    json_t *table, *row, *best = NULL;
+    json_array_foreach(json_object_get(root, "tables"), t, table)
+    {
+        const char *file = json_string_value(json_object_get(table, "file"));
+        if (!file || !is_fixture_file(file, fixture))
+            continue;
+        json_array_foreach(json_object_get(table, "rows"), k, row)
+        {
+            if (json_integer_value(json_object_get(row, "line")) == line &&
+                (!best || obj_u64(row, "site_freed_bytes") > obj_u64(best, "site_freed_bytes")))
+                best = row;
+        }
+    }
+    return best;
+}
+
+/* Every @expect/@peak/@temporary/@leak/@freed of the fixture against the report. */
 static void check_annotations(json_t *root, const struct py_fixture *f, struct problems *p)
 {
     for (int i = 0; i < f->n; i++) {
         const struct py_expect *e = &f->lines[i];
+        if (e->has_freed) {
+            json_t *row = table_row(root, f->path, e->line);
+            uint64_t calls = row ? obj_u64(row, "site_free_calls") : 0, bytes = row ? obj_u64(row, "site_freed_bytes") : 0;
+            if (calls != e->freed_calls || bytes != e->freed_bytes)
+                problem(p, "line %d freed %llu blocks, %llu bytes; the source says %llu, %llu", e->line,
+                        (unsigned long long)calls, (unsigned long long)bytes, (unsigned long long)e->freed_calls,
+                        (unsigned long long)e->freed_bytes);
+        }
         if (!e->has_expect && !e->has_peak && !e->has_temporary && !e->has_leak)
             continue;
         json_t *l = line_entry(root, f->path, e->line);
