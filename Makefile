@@ -96,9 +96,10 @@ $(AGENT): $(AGENT_SRCS) $(HEADERS)
 	$(CC) $(WARN) $(CFLAGS) -fPIC -shared -fvisibility=hidden -fexceptions $(CPPFLAGS_ALL) $(CPPFLAGS) $(LDFLAGS) -o $@ \
 	  $(AGENT_SRCS) $(UNW_LIBS) -pthread
 
-$(BUILD)/tests/%: tests/%.c tests/harness.c $(OBJS) $(HEADERS) | $(BUILD)
+$(BUILD)/tests/%: tests/%.c tests/harness.c tests/py_harness.c $(OBJS) $(HEADERS) | $(BUILD)
 	@mkdir -p $(@D)
-	$(CC) $(WARN) -O0 -g $(SANFLAGS) $(CPPFLAGS_ALL) -Itests $(DW_CFLAGS) $(CHECK_CFLAGS) -o $@ $< tests/harness.c $(OBJS) $(DW_LIBS) $(CHECK_LIBS) -lstdc++ -pthread
+	$(CC) $(WARN) -O0 -g $(SANFLAGS) $(CPPFLAGS_ALL) -Itests $(DW_CFLAGS) $(CHECK_CFLAGS) -o $@ $< tests/harness.c \
+	  tests/py_harness.c $(OBJS) $(DW_LIBS) $(CHECK_LIBS) -lstdc++ -pthread
 
 $(BUILD):
 	mkdir -p $(BUILD)/tests

@@ -1,0 +1,129 @@
+/* memprof: Check tests for Python processes memprof does not launch with
+ * Debian's stock interpreter: memprof -p on a running Python program (the
+ * breakpoint engine, Python frames read from outside), and the other
+ * interpreters this machine may have (pyenv builds: 3.11 and 3.12 give the
+ * same exact lines, other versions a note). */
+#define _GNU_SOURCE
+#include <check.h>
+#include <glob.h>
+#include <jansson.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "py_harness.h"
+
+/* memprof -p on a running Python program: its Python lines, the note on
+ * what the breakpoint engine cannot see, and the program runs on. */
+START_TEST(attach_running)
+{
+    const char *fixture = repo_path("tests/fixtures/python/py_attach.py");
+    int out[2];
+    ck_assert_int_eq(pipe(out), 0);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        dup2(out[1], 1);
+        close(out[0]);
+        execl(PYTHON, PYTHON, fixture, (char *)NULL);
+        _exit(127);
+    }
+    close(out[1]);
+    char ready[16] = "";
+    ck_assert_int_gt(read(out[0], ready, sizeof ready - 1), 0);
+    ck_assert_msg(strncmp(ready, "ready", 5) == 0, "fixture said %s", ready);
+    char pidtext[16], json[PATH_MAX + 16];
+    snprintf(pidtext, sizeof pidtext, "%d", (int)pid);
+    snprintf(json, sizeof json, "%s/attach.json", test_tmp_dir());
+    char *argv[] = { (char *)memprof_path(), "-p", pidtext, "--duration", "2s", "--json", json, "-o", "/dev/null", NULL };
+    struct run_output o;
+    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 120, &o), 0);
+    int alive = kill(pid, 0) == 0;
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    close(out[0]);
+    ck_assert_msg(o.status == 0, "memprof -p: %d: %s", o.status, o.err);
+    run_output_free(&o);
+    ck_assert_msg(alive, "the program did not survive the detach");
+    json_error_t jerr;
+    json_t *root = json_load_file(json, 0, &jerr);
+    ck_assert_ptr_nonnull(root);
+    struct py_fixture f;
+    load_fixture("tests/fixtures/python/py_attach.py", &f);
+    json_t *l = line_entry(root, f.path, f.lines[0].line);
+    ck_assert_msg(l != NULL, "no %s:%d in the report", f.path, f.lines[0].line);
+    uint64_t calls = obj_u64(l, "alloc_calls"), bytes = obj_u64(l, "allocated_bytes");
+    /* one buffer a turn, about a millisecond each: some hundreds in 2 s */
+    ck_assert_msg(calls >= 50 && bytes >= calls * 100001 && bytes <= calls * 200000,
+                  "%llu calls, %llu bytes: not buffers of 100001..200000 bytes", (unsigned long long)calls,
+                  (unsigned long long)bytes);
+    char w[2048];
+    ck_assert_msg(strstr(warnings_text(root, w, sizeof w), "not the small objects of its own allocator"), "%s", w);
+    json_decref(root);
+}
+END_TEST
+
+/* Other interpreters when this machine has some (pyenv builds: libpython
+ * shared, with debug information): 3.11 and 3.12 give the same exact lines;
+ * any other version a note, native frames and no crash. */
+START_TEST(other_interpreters)
+{
+    glob_t g;
+    if (glob("/root/.pyenv/versions/3.*/bin/python3.[0-9]*", 0, NULL, &g) != 0) {
+        printf("  no other interpreter here: skipped\n");
+        return;
+    }
+    struct py_fixture f;
+    load_fixture("tests/fixtures/python/py_alloc.py", &f);
+    for (size_t i = 0; i < g.gl_pathc; i++) {
+        const char *python = g.gl_pathv[i];
+        const char *base = strrchr(python, '/') + 1; /* python3.N or python3.NN only */
+        if (strspn(base + 8, "0123456789") != strlen(base + 8) || access(python, X_OK) != 0)
+            continue;
+        char json[PATH_MAX + 32];
+        snprintf(json, sizeof json, "%s/other-%zu.json", test_tmp_dir(), i);
+        char *argv[] = { (char *)memprof_path(), "--json", json, "-o", "/dev/null", (char *)python, f.path, NULL };
+        struct run_output o;
+        ck_assert_int_eq(run_cmd(argv, NULL, NULL, 300, &o), 0);
+        ck_assert_msg(o.status == 0, "%s: status %d: %s", python, o.status, o.err);
+        run_output_free(&o);
+        json_error_t jerr;
+        json_t *root = json_load_file(json, 0, &jerr);
+        ck_assert_ptr_nonnull(root);
+        char w[4096];
+        warnings_text(root, w, sizeof w);
+        const char *minor = strstr(strrchr(python, '/'), "python3.");
+        int known = minor && (strncmp(minor, "python3.11", 10) == 0 || strncmp(minor, "python3.12", 10) == 0);
+        if (known) {
+            struct problems p = { 0 };
+            check_annotations(root, &f, &p);
+            ck_assert_msg(p.n == 0, "%s:\n%s", python, p.text);
+        } else {
+            ck_assert_msg(strstr(w, "memprof reads the Python frames of 3.11 and 3.12 only") != NULL, "%s: %s", python, w);
+        }
+        printf("  %s: %s\n", python, known ? "exact lines" : "native frames and a note");
+        json_decref(root);
+    }
+    globfree(&g);
+}
+END_TEST
+
+int main(void)
+{
+    if (access(PYTHON, X_OK) != 0) {
+        printf("no %s: scripts/install-deps installs it\n", PYTHON);
+        return 1;
+    }
+    Suite *s = suite_create("python_attach");
+    TCase *tc = tcase_create("attach");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, attach_running);
+    tcase_add_test(tc, other_interpreters);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}
