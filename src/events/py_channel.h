@@ -81,6 +81,8 @@ struct mp_py_channel {
                                             with its debug hooks (-X dev) */
     _Atomic uint64_t trace_conflicts;    /* line mode: calls not traced, the thread had a trace
                                             function of its own (a debugger, coverage) */
+    _Atomic uint32_t layout_mismatch;    /* the layout does not fit the interpreter's type
+                                            objects: no Python frames */
     _Atomic uint32_t other_interpreters; /* interpreters of the process tree that ran while
                                             another had the channel, and forked copies of the
                                             one that had it: native frames only */

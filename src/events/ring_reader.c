@@ -741,6 +741,7 @@ void mp_ring_reader_reset_agent_stats(struct mp_ring_reader *r)
     atomic_store(&py->hooks_installed, 0);
     atomic_store(&py->hooks_replaced, 0);
     atomic_store(&py->trace_conflicts, 0);
+    atomic_store(&py->layout_mismatch, 0);
     r->pycode_next_chunk = 0;
 }
 

@@ -315,6 +315,19 @@ static int find_eval_loop(void)
     return 1;
 }
 
+/* The layout agrees with the interpreter's own type objects: code and
+ * bytes objects have the sizes it says (tp_basicsize follows ob_type,
+ * ob_size and tp_name).  A build the built-in table does not describe (a
+ * debug build with Py_TRACE_REFS, a patched one) fails this. */
+static int layout_fits(void)
+{
+    const struct mp_py_layout *L = &agent_py.layout;
+    const char *bytes_type = dlsym(RTLD_DEFAULT, "PyBytes_Type");
+    int64_t code_size = *(const int64_t *)(agent_py.code_type + (uintptr_t)L->object_type + 24);
+    int64_t bytes_size = bytes_type ? *(const int64_t *)(bytes_type + L->object_type + 24) : -1;
+    return code_size == L->code_code_adaptive && bytes_size == L->bytes_sval + 1;
+}
+
 void agent_python_start(void)
 {
     int saved_errno = errno, was_busy = agent_busy;
@@ -340,6 +353,10 @@ void agent_python_start(void)
     agent_py.code_type = (uintptr_t)dlsym(RTLD_DEFAULT, "PyCode_Type");
     int frames = ask_layout((uintptr_t)runtime, version) && agent_py.this_thread_state && agent_py.code_type &&
                  find_eval_loop();
+    if (frames && !layout_fits()) {
+        frames = 0; /* reading frames with it could crash the program */
+        atomic_store(&agent_py.channel->layout_mismatch, 1);
+    }
     /* The audit hook's entry is allocated now (PyMem_RawMalloc) and freed
      * at exit (PyMem_RawFree): add it only when it is needed (the domains
      * will be replaced, or line mode), and when the raw domain will get

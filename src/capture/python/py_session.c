@@ -445,6 +445,10 @@ size_t mp_py_session_notes(struct mp_py_session *s, uint64_t pycode_broken, cons
     if (s->seen && s->unsupported)
         note(s, "CPython %s (%s): memprof reads the Python frames of 3.11 and 3.12 only; allocations carry "
                 "native frames", s->version ? version : "before 3.11", s->interpreter[0] ? s->interpreter : "?");
+    else if (s->seen && atomic_load(&ch->layout_mismatch))
+        note(s, "CPython %s: the %s layout does not fit this interpreter's objects (a build of its own?): "
+                "allocations carry native frames; its debug information would give the right one", version,
+             s->layout_source == 1 ? "debug information's" : "built-in");
     else if (s->seen && s->layout_problem[0] && s->layout_source == 2)
         note(s, "CPython %s: its debug information was not usable (%s); Python frames were read with memprof's "
                 "built-in layout", version, s->layout_problem);
