@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "harness.h"
 
@@ -229,3 +230,13 @@ int frame_is_python(json_t *frame)
     return len > 3 && (strcmp(file + len - 3, ".py") == 0 || file[0] == '<');
 }
 
+
+int py_run_suite(Suite *s)
+{
+    if (access(PYTHON, X_OK) != 0) {
+        printf("no %s: scripts/install-deps installs it\n", PYTHON);
+        srunner_free(srunner_create(s));
+        return 1;
+    }
+    return run_suite(s);
+}

@@ -62,4 +62,8 @@ json_t *frame_at(json_t *table, json_t *stack_frames, size_t k);
 /* A frame of a .py file (or of Python code without a file, "<string>"). */
 int frame_is_python(json_t *frame);
 
+/* run_suite(s), or 1 with a line saying so when PYTHON is not there. */
+struct Suite;
+int py_run_suite(struct Suite *s);
+
 #endif

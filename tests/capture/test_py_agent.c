@@ -148,10 +148,6 @@ END_TEST
 
 int main(void)
 {
-    if (access(PYTHON, X_OK) != 0) {
-        printf("no %s: scripts/install-deps installs it\n", PYTHON);
-        return 1;
-    }
     Suite *s = suite_create("py_agent");
     TCase *tc = tcase_create("agent");
     tcase_set_timeout(tc, 120);
@@ -159,5 +155,5 @@ int main(void)
     tcase_add_test(tc, skewed_layout_refused);
     tcase_add_test(tc, no_layout);
     suite_add_tcase(s, tc);
-    return run_suite(s);
+    return py_run_suite(s);
 }

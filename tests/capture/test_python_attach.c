@@ -115,15 +115,11 @@ END_TEST
 
 int main(void)
 {
-    if (access(PYTHON, X_OK) != 0) {
-        printf("no %s: scripts/install-deps installs it\n", PYTHON);
-        return 1;
-    }
     Suite *s = suite_create("python_attach");
     TCase *tc = tcase_create("attach");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, attach_running);
     tcase_add_test(tc, other_interpreters);
     suite_add_tcase(s, tc);
-    return run_suite(s);
+    return py_run_suite(s);
 }

@@ -126,10 +126,6 @@ END_TEST
 
 int main(void)
 {
-    if (access(PYTHON, X_OK) != 0) {
-        printf("no %s: scripts/install-deps installs it\n", PYTHON);
-        return 1;
-    }
     Suite *s = suite_create("python_linemode");
     TCase *tc = tcase_create("linemode");
     tcase_set_timeout(tc, 300);
@@ -138,5 +134,5 @@ int main(void)
     tcase_add_test(tc, line_mode_rss_text);
     tcase_add_test(tc, line_mode_bad_names);
     suite_add_tcase(s, tc);
-    return run_suite(s);
+    return py_run_suite(s);
 }
