@@ -27,6 +27,7 @@
 #include "memprof/profile.h"
 #include "memprof/report.h"
 #include "events/ring.h"
+#include "events/py_channel.h"
 #include "events/ring_reader.h"
 #include "capture/sampler/rss_sampler.h"
 #include "symbols/sources.h"

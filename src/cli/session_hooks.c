@@ -9,6 +9,7 @@
 #include "capture/breakpoint/bpengine.h"
 #include "capture/linemode/linemode.h"
 #include "capture/python/py_remote.h"
+#include "events/py_channel.h"
 #include "events/ring_reader.h"
 #include "supervise/procfs.h"
 #include "supervise/supervisor.h"
@@ -68,6 +69,7 @@ static void on_start(void *ctx, pid_t pid)
     s->top_pid = pid;
     mp_ring_reader_set_target(s->ring, pid);
     s->start_ns = mp_monotonic_ns();
+    mp_ring_reader_py_channel(s->ring)->start_ns = s->start_ns; /* Python line mode's clock */
     s->sampler = mp_rss_sampler_start(s->ring, s->opt->interval_ns, s->start_ns);
     mp_rss_sampler_add(s->sampler, pid);
     if (s->linemode)

@@ -71,6 +71,8 @@ struct mp_py_channel {
      * runs: patterns "FILE.py:NAME" or "NAME" (fnmatch globs), each ended
      * by '\n'; empty when off. */
     char patterns[MP_PY_PATTERNS_MAX];
+    uint64_t start_ns;                   /* CLOCK_MONOTONIC when the target started: line
+                                            events carry the time since (MP_REC_LINE) */
     /* What the agent saw, for the report's notes. */
     _Atomic uint64_t codes_described;
     _Atomic uint64_t codes_over_limit;   /* code objects past MP_PYFRAME_MAX_CODE_ID: no frame */

@@ -31,6 +31,7 @@
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "events/line_events.h"
@@ -176,7 +177,11 @@ static void post_line_event(uint64_t event_id)
     slot->kind = MP_REC_LINE;
     slot->addr = event_id;
     slot->size = rss_now();
-    slot->nframes = 0;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    uint64_t ns = (uint64_t)now.tv_sec * 1000000000u + (uint64_t)now.tv_nsec, start = agent_py.channel->start_ns;
+    slot->frames[0] = ns > start ? ns - start : 0; /* the time line mode's spans are drawn with */
+    slot->nframes = 1;
     slot->truncated = 0;
     agent_commit_slot(slot, pos);
 }
