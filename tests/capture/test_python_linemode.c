@@ -48,6 +48,19 @@ START_TEST(line_mode_heap)
             problem(&p, "line %d: %llu occurrences, increment %lld; the source says %llu, %lld", e->line,
                     (unsigned long long)occ, (long long)inc, (unsigned long long)e->occurrences, (long long)e->heap);
     }
+    /* the timeline's spans: build's two calls, one after the other */
+    json_t *spans = json_array_get(json_object_get(root, "function_spans"), 0);
+    ck_assert_str_eq(json_string_value(json_object_get(spans, "function")), "build");
+    ck_assert_int_eq(json_integer_value(json_object_get(spans, "calls")), 2);
+    json_t *list = json_object_get(spans, "spans");
+    double last_end = 0;
+    for (size_t i = 0; i < json_array_size(list); i++) {
+        double start = json_number_value(json_array_get(json_array_get(list, i), 0)),
+               end = json_number_value(json_array_get(json_array_get(list, i), 1));
+        if (!(start > 0 && end >= start && start >= last_end))
+            problem(&p, "span %zu: %f..%f after %f", i, start, end, last_end);
+        last_end = end;
+    }
     ck_assert_msg(p.n == 0, "%s", p.text);
     json_decref(root);
     run_output_free(&o);
