@@ -6,6 +6,7 @@
  * restoring a saved profile in profile_restore.c. */
 #include "profile_internal.h"
 
+#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -195,6 +196,22 @@ static int has_name(const struct mp_frame_info *f)
     return f->file != NULL || strstr(f->function, "+0x") == NULL;
 }
 
+/* CPython's allocator API, where a stack starts when the interpreter itself
+ * allocates (its start-up, before any Python frame): not a line to charge,
+ * as malloc is not (a build that calls through PyObject_Malloc rather than
+ * jumping shows it as the innermost frame: Debian's python3.11). */
+static int is_python_allocator_entry(const char *function)
+{
+    static const char *const patterns[] = { "PyObject_*alloc", "PyMem_*alloc", "_PyObject_*alloc", "_PyMem_*alloc",
+                                            "_PyMem_Debug*" };
+    if (function == NULL || (function[0] != 'P' && function[0] != '_'))
+        return 0;
+    for (size_t i = 0; i < sizeof patterns / sizeof *patterns; i++)
+        if (fnmatch(patterns[i], function, 0) == 0)
+            return 1;
+    return 0;
+}
+
 /* A growable array of line ids. */
 struct id_list {
     uint32_t *ids;
@@ -248,7 +265,7 @@ static int attribute_stack(struct mp_profile *p, struct stack *s)
             failed = push_id(&frames, id) != 0;
             if (python == UINT32_MAX && mp_is_pyframe(s->frames[i]))
                 python = id;
-            if (named == UINT32_MAX && has_name(&info[j]))
+            if (named == UINT32_MAX && has_name(&info[j]) && !is_python_allocator_entry(info[j].function))
                 named = id;
             if (info[j].is_runtime)
                 continue;

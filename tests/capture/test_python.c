@@ -34,6 +34,24 @@ START_TEST(object_sizes_are_cpythons)
 }
 END_TEST
 
+/* The interpreter's allocator API is never a line allocations are charged
+ * to, as malloc is not: what the interpreter allocates for itself before any
+ * Python frame goes to its caller (Debian's python3.11 calls through
+ * PyObject_Malloc where other builds jump: 7,202 calls of its start-up were
+ * charged to obmalloc.c's PyObject_Malloc). */
+static void check_no_allocator_lines(json_t *root, struct problems *p)
+{
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_object_get(root, "lines"), i, l)
+    {
+        const char *fn = json_string_value(json_object_get(l, "function"));
+        if (fn && (strncmp(fn, "PyObject_", 9) == 0 || strncmp(fn, "PyMem_", 6) == 0) &&
+            strcmp(fn + strlen(fn) - 5, "alloc") == 0 && obj_u64(l, "alloc_calls") > 0)
+            problem(p, "%llu allocations charged to %s itself", (unsigned long long)obj_u64(l, "alloc_calls"), fn);
+    }
+}
+
 static void check_alloc_fixture(char *const env[])
 {
     struct py_fixture f;
@@ -53,6 +71,7 @@ static void check_alloc_fixture(char *const env[])
         problem(&p, "warnings: %s", w);
     if (summary_u64(root, "unknown_frees") != 0)
         problem(&p, "%llu frees of blocks never seen", (unsigned long long)summary_u64(root, "unknown_frees"));
+    check_no_allocator_lines(root, &p);
     ck_assert_msg(p.n == 0, "%s", p.text);
     json_decref(root);
     run_output_free(&o);
@@ -279,6 +298,44 @@ START_TEST(unknown_version)
 }
 END_TEST
 
+/* PYTHONMALLOC=malloc (every domain on malloc, which the agent sees
+ * anyway) keeps every number exact, and the report says the allocator was
+ * replaced; Python's debug allocator (PYTHONDEVMODE, -X dev) keeps the big
+ * lines exact and says the rest is not. */
+START_TEST(allocator_replaced)
+{
+    struct py_fixture f;
+    load_fixture("tests/fixtures/python/py_alloc.py", &f);
+    struct run_output o;
+    char *env_malloc[] = { "PYTHONMALLOC=malloc", NULL };
+    json_t *root = py_profile(NULL, f.path, env_malloc, &o);
+    struct problems p = { 0 };
+    check_annotations(root, &f, &p);
+    char w[4096];
+    if (!strstr(warnings_text(root, w, sizeof w), "Python replaced its allocator while starting (PYTHONMALLOC)"))
+        problem(&p, "PYTHONMALLOC=malloc: no note: %s", w);
+    json_decref(root);
+    run_output_free(&o);
+    char *env_dev[] = { "PYTHONDEVMODE=1", NULL };
+    root = py_profile(NULL, f.path, env_dev, &o);
+    for (int i = 0; i < f.n; i++) {
+        const struct py_expect *e = &f.lines[i];
+        json_t *l = line_entry(root, f.path, e->line);
+        if (e->has_expect && e->bytes > (1u << 20) &&
+            (!l || obj_u64(l, "allocated_bytes") != e->bytes || obj_u64(l, "alloc_calls") != e->calls))
+            problem(&p, "PYTHONDEVMODE=1: line %d: %llu calls, %llu bytes; the source says %llu, %llu", e->line,
+                    l ? (unsigned long long)obj_u64(l, "alloc_calls") : 0ULL,
+                    l ? (unsigned long long)obj_u64(l, "allocated_bytes") : 0ULL, (unsigned long long)e->calls,
+                    (unsigned long long)e->bytes);
+    }
+    if (!strstr(warnings_text(root, w, sizeof w), "Python's debug allocator (-X dev, PYTHONMALLOC=debug) replaced"))
+        problem(&p, "PYTHONDEVMODE=1: no note: %s", w);
+    ck_assert_msg(p.n == 0, "%s", p.text);
+    json_decref(root);
+    run_output_free(&o);
+}
+END_TEST
+
 /* --stable: two runs give the same bytes (memprof runs the program without
  * address-space randomisation: CPython hashes some objects by address). */
 START_TEST(stable_runs_identical)
@@ -355,6 +412,7 @@ int main(void)
     tcase_add_test(tc, leaks_at_exit);
     tcase_add_test(tc, unicode_names);
     tcase_add_test(tc, unknown_version);
+    tcase_add_test(tc, allocator_replaced);
     tcase_add_test(tc, stable_runs_identical);
     tcase_add_test(tc, diff_limits_report);
     suite_add_tcase(s, tc);
