@@ -2,7 +2,8 @@
  * Debian's stock interpreter: memprof -p on a running Python program (the
  * breakpoint engine, Python frames read from outside), and the other
  * interpreters this machine may have (pyenv builds: 3.11 and 3.12 give the
- * same exact lines, other versions a note). */
+ * same exact lines, other versions a note), and a C program that embeds
+ * Debian's libpython3.11.so. */
 #define _GNU_SOURCE
 #include <check.h>
 #include <glob.h>
@@ -113,6 +114,54 @@ START_TEST(other_interpreters)
 }
 END_TEST
 
+/* A C program embedding the interpreter (libpython3.11.so, not the
+ * executable, is CPython): the fixture's Python lines are as exact as under
+ * python3, and the program's own malloc keeps its C line. */
+START_TEST(embedded_interpreter)
+{
+    if (access("/usr/bin/python3-config", X_OK) != 0) {
+        printf("  no python3-config (libpython3-dev): skipped\n");
+        return;
+    }
+    char exe[PATH_MAX], cmd[3 * PATH_MAX];
+    snprintf(exe, sizeof exe, "%s/py_embed", test_tmp_dir());
+    snprintf(cmd, sizeof cmd,
+             "gcc -g $(/usr/bin/python3-config --embed --cflags) -o '%s' '%s' -Wl,--no-as-needed "
+             "$(/usr/bin/python3-config --embed --ldflags)",
+             exe, repo_path("tests/fixtures/python/py_embed.c"));
+    ck_assert_msg(system(cmd) == 0, "%s", cmd);
+    struct py_fixture f;
+    load_fixture("tests/fixtures/python/py_alloc.py", &f);
+    char json[PATH_MAX + 16];
+    snprintf(json, sizeof json, "%s/embed.json", test_tmp_dir());
+    char *argv[] = { (char *)memprof_path(), "--json", json, "-o", "/dev/null", exe, f.path, NULL };
+    struct run_output o;
+    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 300, &o), 0);
+    ck_assert_msg(o.status == 0, "memprof py_embed: status %d: %s", o.status, o.err);
+    run_output_free(&o);
+    json_error_t jerr;
+    json_t *root = json_load_file(json, 0, &jerr);
+    ck_assert_ptr_nonnull(root);
+    struct problems p = { 0 };
+    check_annotations(root, &f, &p);
+    char *text = read_file(repo_path("tests/fixtures/python/py_embed.c"), NULL);
+    ck_assert_ptr_nonnull(text);
+    char *mark = strstr(text, "/* own block");
+    ck_assert_ptr_nonnull(mark);
+    int own = 1;
+    for (char *q = text; q < mark; q++)
+        own += *q == '\n';
+    json_t *l = line_entry(root, "py_embed.c", own);
+    free(text);
+    if (!l || obj_u64(l, "alloc_calls") != 1 || obj_u64(l, "allocated_bytes") != 123457)
+        problem(&p, "py_embed.c:%d: %llu calls, %llu bytes; the source says 1, 123457", own,
+                l ? (unsigned long long)obj_u64(l, "alloc_calls") : 0ULL,
+                l ? (unsigned long long)obj_u64(l, "allocated_bytes") : 0ULL);
+    ck_assert_msg(p.n == 0, "%s", p.text);
+    json_decref(root);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("python_attach");
@@ -120,6 +169,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, attach_running);
     tcase_add_test(tc, other_interpreters);
+    tcase_add_test(tc, embedded_interpreter);
     suite_add_tcase(s, tc);
     return py_run_suite(s);
 }
