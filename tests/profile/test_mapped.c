@@ -16,7 +16,6 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -157,35 +156,6 @@ START_TEST(static_programs)
 }
 END_TEST
 
-/* CPython keeps its small objects in arenas it maps itself (pymalloc): they
- * are mapped memory.  The script prints the bytes of its 200,000 strings
- * (sys.getsizeof: each under pymalloc's 512-byte limit, so all in arenas);
- * the mapped peak must hold them (the heap alone, 2.4 MiB here, cannot). */
-START_TEST(python_arenas_are_mapped)
-{
-    const char *python = "/usr/bin/python3";
-    ck_assert_msg(access(python, X_OK) == 0, "%s missing: run scripts/install-deps", python);
-    char json[4096];
-    snprintf(json, sizeof json, "%s/mapped_python.json", test_tmp_dir());
-    char *argv[] = { (char *)memprof_path(), "-o", "/dev/null", "--json", json, (char *)python, "-c",
-                     "import sys\nx = [str(i) * 3 for i in range(200000)]\nprint(sum(map(sys.getsizeof, x)))", NULL };
-    struct run_output o;
-    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 120, &o), 0);
-    ck_assert_msg(o.status == 0, "python: status %d\n%.1000s", o.status, o.err);
-    unsigned long long objects = strtoull(o.out, NULL, 10);
-    run_output_free(&o);
-    ck_assert_uint_gt(objects, 200000ull * 49);
-    json_error_t err;
-    json_t *root = json_load_file(json, 0, &err);
-    ck_assert_msg(root != NULL, "%s", err.text);
-    ck_assert_msg(summary_u64(root, "peak_mapped_bytes") >= objects, "mapped peak %llu < the strings' %llu bytes",
-                  (unsigned long long)summary_u64(root, "peak_mapped_bytes"), objects);
-    ck_assert_uint_ge(summary_u64(root, "peak_total_bytes"), summary_u64(root, "peak_mapped_bytes"));
-    ck_assert_uint_ge(summary_u64(root, "peak_total_bytes"), summary_u64(root, "peak_heap_bytes"));
-    json_decref(root);
-}
-END_TEST
-
 START_TEST(no_mmap_leaves_it_out)
 {
     static struct fixture_spec f;
@@ -315,7 +285,6 @@ int main(void)
     tcase_add_test(tc, mapped_c);
     tcase_add_test(tc, no_mmap_leaves_it_out);
     tcase_add_test(tc, static_programs);
-    tcase_add_test(tc, python_arenas_are_mapped);
     tcase_add_test(tc, text_report_shows_mapped);
     tcase_add_test(tc, annotated_pool_c);
     suite_add_tcase(s, tc);

@@ -1,0 +1,119 @@
+/* memprof: Check tests for Python programs and what memprof does for every
+ * program's memory: mapped memory.
+ *
+ * pymalloc's arenas: CPython maps them itself, from inside its allocator
+ * (the domains the agent wraps), so under Python profiling they are not
+ * mapped memory; the objects inside are heap blocks at their exact sizes.
+ * The fixture prints the bytes its strings hold (sys.getsizeof), and
+ * tracemalloc, run separately, gives the line's bytes at the peak: the
+ * heap holds them, the mapped figures do not (less than one 1 MiB arena). */
+#define _GNU_SOURCE
+#include <check.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "py_harness.h"
+
+#define ARENA_BYTES (1u << 20) /* pymalloc's arena in 3.11 and 3.12 (ARENA_BITS 20) */
+
+/* The line of `path` holding `text` (the first one). */
+static int line_of(const char *path, const char *text)
+{
+    char *src = read_file(path, NULL);
+    ck_assert_msg(src != NULL, "cannot read %s", path);
+    char *at = strstr(src, text);
+    ck_assert_msg(at != NULL, "%s: no \"%s\"", path, text);
+    int line = 1;
+    for (char *q = src; q < at; q++)
+        line += *q == '\n';
+    free(src);
+    return line;
+}
+
+/* The fixture line's counter, summed over its functions' entries (a list
+ * comprehension's line is also its enclosing function's). */
+static uint64_t line_sum(json_t *root, const char *fixture, int line, const char *key)
+{
+    uint64_t sum = 0;
+    size_t i;
+    json_t *l;
+    json_array_foreach(json_object_get(root, "lines"), i, l)
+    {
+        const char *file = json_string_value(json_object_get(l, "file"));
+        if (file && is_fixture_file(file, fixture) && obj_u64(l, "line") == (uint64_t)line)
+            sum += obj_u64(l, key);
+    }
+    return sum;
+}
+
+START_TEST(pymalloc_arenas_are_not_mapped)
+{
+    const char *fixture = repo_path("tests/fixtures/python/py_strings.py");
+    int strings_line = line_of(fixture, "# the strings' line");
+    /* tracemalloc: the line's bytes at the peak */
+    char *tm_argv[] = { PYTHON, "-X", "tracemalloc=1", (char *)repo_path("tests/fixtures/python/tm_oracle.py"),
+                        (char *)fixture, NULL };
+    struct run_output t;
+    ck_assert_int_eq(run_cmd(tm_argv, NULL, NULL, 120, &t), 0);
+    ck_assert_msg(t.status == 0, "tm_oracle.py: %s", t.err);
+    unsigned long long tm_line = 0, printed_tm = strtoull(t.out, NULL, 10);
+    char *save = NULL;
+    for (char *l = strtok_r(t.out, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+        int line;
+        unsigned long long bytes, blocks;
+        if (sscanf(l, "LINE %d %llu %llu", &line, &bytes, &blocks) == 3 && line == strings_line)
+            tm_line = bytes;
+    }
+    run_output_free(&t);
+
+    struct run_output o;
+    json_t *root = py_profile(NULL, fixture, NULL, &o);
+    unsigned long long printed = strtoull(o.out, NULL, 10);
+    run_output_free(&o);
+    ck_assert_uint_gt(printed, 200000ull * 49); /* 200,000 strings of 49 bytes or more */
+    ck_assert_uint_eq(printed, printed_tm);
+    ck_assert_uint_ge(tm_line, printed);
+
+    struct problems p = { 0 };
+    /* the heap holds the strings, as tracemalloc says */
+    uint64_t peak = line_sum(root, fixture, strings_line, "peak_bytes");
+    if (peak < printed)
+        problem(&p, "the strings' line holds %llu bytes at the peak, fewer than its objects' %llu",
+                (unsigned long long)peak, printed);
+    double rel = ((double)peak - (double)tm_line) / (double)tm_line;
+    if (rel > 0.01 || rel < -0.01)
+        problem(&p, "the strings' line: %llu bytes at the peak, tracemalloc %llu", (unsigned long long)peak, tm_line);
+    if (summary_u64(root, "peak_heap_bytes") < printed)
+        problem(&p, "peak heap %llu < the strings' %llu", (unsigned long long)summary_u64(root, "peak_heap_bytes"),
+                printed);
+    /* and the mapped figures do not: the line maps nothing, and all that is
+     * mapped is less than one arena */
+    if (line_sum(root, fixture, strings_line, "map_calls") || line_sum(root, fixture, strings_line, "mapped_bytes"))
+        problem(&p, "the strings' line mapped %llu bytes",
+                (unsigned long long)line_sum(root, fixture, strings_line, "mapped_bytes"));
+    if (summary_u64(root, "peak_mapped_bytes") >= ARENA_BYTES)
+        problem(&p, "mapped peak %llu: pymalloc's arenas counted as mapped",
+                (unsigned long long)summary_u64(root, "peak_mapped_bytes"));
+    uint64_t total = summary_u64(root, "peak_total_bytes"), total_mapped = summary_u64(root, "peak_total_mapped_bytes");
+    if (total - total_mapped < printed || total_mapped >= ARENA_BYTES)
+        problem(&p, "peak heap + mapped %llu (%llu mapped): the strings' bytes are not on the heap side",
+                (unsigned long long)total, (unsigned long long)total_mapped);
+    if (total < summary_u64(root, "peak_heap_bytes") || total < summary_u64(root, "peak_mapped_bytes"))
+        problem(&p, "peak heap + mapped %llu below one of its parts", (unsigned long long)total);
+    ck_assert_msg(p.n == 0, "%s", p.text);
+    json_decref(root);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("python_alloc");
+    TCase *tc = tcase_create("python_alloc");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, pymalloc_arenas_are_not_mapped);
+    suite_add_tcase(s, tc);
+    return py_run_suite(s);
+}
