@@ -16,7 +16,16 @@
  * Folding moves each stack to its first user frame outside the folded
  * functions and drops their lines from its inclusive set; the lines' self
  * counters are then the sums of their stacks' (every counter is kept per
- * stack), and the other lines' inclusive counters do not change. */
+ * stack), and the other lines' inclusive counters do not change.
+ *
+ * Python: a stack with a Python frame is charged to a Python line (its
+ * innermost, as tracemalloc does; see attribute_stack), whatever native
+ * frames lie below it (a C extension, a C library called through ctypes).
+ * Folding keeps it so: in such a stack only Python frames can be charged,
+ * so a native wrapper below the Python line changes nothing, and a Python
+ * function an --alloc-fn glob names hands its allocations to the Python
+ * line that called it.  Detection leaves Python functions alone: their
+ * lines are what a Python profile is about. */
 #define _GNU_SOURCE
 #include "profile_internal.h"
 
@@ -40,6 +49,7 @@ struct fn {
 struct fold {
     struct mp_profile *p;
     uint32_t *fn_of;    /* line -> function */
+    uint8_t *python;    /* line -> a Python line */
     struct fn *fns;
     uint32_t n_fns;
 };
@@ -64,12 +74,15 @@ static int number_functions(struct fold *f)
     uint32_t *order = malloc((p->n_lines ? p->n_lines : 1) * sizeof *order);
     f->fn_of = malloc((p->n_lines ? p->n_lines : 1) * sizeof *f->fn_of);
     f->fns = calloc(p->n_lines ? p->n_lines : 1, sizeof *f->fns);
-    if (!order || !f->fn_of || !f->fns) {
+    f->python = malloc(p->n_lines ? p->n_lines : 1);
+    if (!order || !f->fn_of || !f->fns || !f->python) {
         free(order);
         return -1;
     }
-    for (uint32_t i = 0; i < p->n_lines; i++)
+    for (uint32_t i = 0; i < p->n_lines; i++) {
         order[i] = i;
+        f->python[i] = (uint8_t)mp_line_is_python(&p->lines[i]);
+    }
     sort_profile = p;
     qsort(order, p->n_lines, sizeof *order, cmp_function);
     for (uint32_t i = 0; i < p->n_lines; i++) {
@@ -89,10 +102,19 @@ static int name_matches(const char *name, const char *const *globs, size_t n, in
     return 0;
 }
 
-/* A frame that can carry an allocation after folding. */
-static int chargeable(const struct fold *f, uint32_t line)
+/* A frame that can carry an allocation after folding (python: the stack
+ * has a Python frame, and only those can). */
+static int chargeable(const struct fold *f, uint32_t line, int python)
 {
-    return !f->p->lines[line].is_runtime && !f->fns[f->fn_of[line]].folded;
+    return !f->p->lines[line].is_runtime && !f->fns[f->fn_of[line]].folded && (!python || f->python[line]);
+}
+
+static int has_python_frame(const struct fold *f, const struct stack *s)
+{
+    for (uint32_t k = 0; k < s->info.n_frames; k++)
+        if (f->python[s->frame_lines[k]])
+            return 1;
+    return 0;
 }
 
 /* One round of detection: returns the number of functions newly folded. */
@@ -107,8 +129,9 @@ static int detect_round(struct fold *f)
         const struct stack *s = &p->stacks[i];
         uint32_t n = s->info.n_frames, eff = UINT32_MAX, at = 0;
         const uint32_t *fl = s->frame_lines;
+        int python = has_python_frame(f, s);
         for (; at < n && eff == UINT32_MAX; at++)
-            if (chargeable(f, fl[at]))
+            if (chargeable(f, fl[at], python))
                 eff = fl[at];
         if (eff == UINT32_MAX)
             continue;
@@ -120,7 +143,7 @@ static int detect_round(struct fold *f)
         fn->seen = 1;
         int caller = 0;
         for (uint32_t k = at; k < n; k++) {
-            if (!chargeable(f, fl[k]))
+            if (!chargeable(f, fl[k], python))
                 continue;
             struct fn *outer = &f->fns[f->fn_of[fl[k]]];
             if (outer == fn)
@@ -181,9 +204,10 @@ static void apply(struct fold *f)
     uint8_t *still_self = calloc(p->n_lines ? p->n_lines : 1, 1);
     for (uint32_t i = 0; i < p->n_stacks; i++) {
         struct stack *s = &p->stacks[i];
+        int python = has_python_frame(f, s);
         for (uint32_t k = 0; k < s->info.n_frames; k++) {
             uint32_t l = s->frame_lines[k];
-            if (chargeable(f, l)) {
+            if (chargeable(f, l, python)) {
                 s->self_line = s->info.self_line = l;
                 break;
             }
@@ -229,6 +253,7 @@ int mp_profile_fold(struct mp_profile *p, const char *const *globs, size_t n_glo
     if (number_functions(&f) != 0) {
         free(f.fn_of);
         free(f.fns);
+        free(f.python);
         return -1;
     }
     for (uint32_t k = 0; k < f.n_fns; k++)
@@ -237,7 +262,7 @@ int mp_profile_fold(struct mp_profile *p, const char *const *globs, size_t n_glo
     for (uint32_t i = 0; detect && i < p->n_lines; i++) {
         const struct mp_line_stats *l = &p->lines[i];
         struct fn *fn = &f.fns[f.fn_of[i]];
-        if (!fn->folded && l->file && !l->is_runtime &&
+        if (!fn->folded && l->file && !l->is_runtime && !f.python[i] &&
             name_matches(l->function, wrapper_names, sizeof wrapper_names / sizeof *wrapper_names, FNM_CASEFOLD))
             fn->candidate = 1;
     }
@@ -259,6 +284,7 @@ int mp_profile_fold(struct mp_profile *p, const char *const *globs, size_t n_glo
     }
     free(f.fn_of);
     free(f.fns);
+    free(f.python);
     return 0;
 }
 
