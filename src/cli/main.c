@@ -5,7 +5,6 @@
  * process, or the tree) -> CI limits -> exit with the target's status. */
 #define _GNU_SOURCE
 #include "capture/python/py_detect.h"
-#include "capture/python/py_remote.h"
 #include "capture/python/py_session.h"
 #include "ci_limits.h"
 #include "out_file.h"
@@ -27,7 +26,6 @@
 #include "memprof/profile.h"
 #include "memprof/report.h"
 #include "events/ring.h"
-#include "events/py_channel.h"
 #include "events/ring_reader.h"
 #include "capture/sampler/rss_sampler.h"
 #include "symbols/sources.h"

@@ -2,8 +2,9 @@
  * Debian's stock interpreter: memprof -p on a running Python program (the
  * breakpoint engine, Python frames read from outside), and the other
  * interpreters this machine may have (pyenv builds: 3.11 and 3.12 give the
- * same exact lines, other versions a note), and a C program that embeds
- * Debian's libpython3.11.so. */
+ * same exact lines, other versions a note), a C program that embeds
+ * Debian's libpython3.11.so, and the interpreters of a process tree (one
+ * has Python frames at a time; the others' bytes are still seen). */
 #define _GNU_SOURCE
 #include <check.h>
 #include <glob.h>
@@ -162,6 +163,73 @@ START_TEST(embedded_interpreter)
 }
 END_TEST
 
+/* The process's line with exactly `bytes` allocated, and whether any of its
+ * allocations was charged to a Python line. */
+static int has_line_of(json_t *proc, uint64_t bytes, int *python_lines)
+{
+    int found = 0;
+    size_t i;
+    json_t *l;
+    *python_lines = 0;
+    json_array_foreach(json_object_get(proc, "lines"), i, l)
+    {
+        const char *file = json_string_value(json_object_get(l, "file"));
+        size_t len = file ? strlen(file) : 0;
+        if (obj_u64(l, "alloc_calls") && len > 3 && strcmp(file + len - 3, ".py") == 0)
+            *python_lines = 1;
+        found |= obj_u64(l, "allocated_bytes") == bytes;
+    }
+    return found;
+}
+
+/* One interpreter of a process tree at a time has the Python channel: the
+ * program (its line exact), not the interpreter it runs meanwhile nor its
+ * forked copy, whose bytes are seen with native frames; a note counts them.
+ * Sizes from py_tree.py's source. */
+START_TEST(process_tree)
+{
+    struct py_fixture f;
+    load_fixture("tests/fixtures/python/py_tree.py", &f);
+    struct run_output o;
+    json_t *root = py_profile(NULL, f.path, NULL, &o);
+    run_output_free(&o);
+    struct problems p = { 0 };
+    json_t *procs = json_object_get(root, "processes");
+    ck_assert_msg(json_array_size(procs) == 3, "%zu processes, 3 expected", json_array_size(procs));
+    int seen_parent = 0, seen_exec = 0, seen_fork = 0;
+    size_t i;
+    json_t *proc;
+    json_array_foreach(procs, i, proc)
+    {
+        json_t *cmd = json_object_get(proc, "command");
+        int is_c = json_array_size(cmd) > 1 && strcmp(json_string_value(json_array_get(cmd, 1)), "-c") == 0;
+        int forked = json_is_true(json_object_get(proc, "forked")), python_lines;
+        if (!is_c && !forked) {
+            seen_parent = 1;
+            check_annotations(proc, &f, &p);
+            char w[4096];
+            warnings_text(proc, w, sizeof w);
+            if (!strstr(w, "2 Python interpreters of the process tree had native frames only"))
+                problem(&p, "the program's notes: %s", w);
+        } else if (is_c) {
+            seen_exec = 1;
+            if (!has_line_of(proc, 2000001, &python_lines) || python_lines)
+                problem(&p, "python3 -c: its 2,000,001-byte buffer %s, Python lines %d",
+                        has_line_of(proc, 2000001, &python_lines) ? "seen" : "not seen", python_lines);
+        } else {
+            seen_fork = 1;
+            if (!has_line_of(proc, 1000001, &python_lines) || python_lines)
+                problem(&p, "the forked copy: its 1,000,001-byte buffer %s, Python lines %d",
+                        has_line_of(proc, 1000001, &python_lines) ? "seen" : "not seen", python_lines);
+        }
+    }
+    if (!seen_parent || !seen_exec || !seen_fork)
+        problem(&p, "processes: program %d, python3 -c %d, forked copy %d", seen_parent, seen_exec, seen_fork);
+    ck_assert_msg(p.n == 0, "%s", p.text);
+    json_decref(root);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("python_attach");
@@ -170,6 +238,7 @@ int main(void)
     tcase_add_test(tc, attach_running);
     tcase_add_test(tc, other_interpreters);
     tcase_add_test(tc, embedded_interpreter);
+    tcase_add_test(tc, process_tree);
     suite_add_tcase(s, tc);
     return py_run_suite(s);
 }
