@@ -25,6 +25,8 @@
 struct seen {
     _Atomic int n;
     struct { int kind; uint64_t size, addr, time_ns; uint32_t pid, flags; int control; } ev[MAX_SEEN];
+    uint8_t payload[1024];    /* the last MP_EV_PYCODE's description */
+    uint32_t payload_len;
 };
 
 static void sink(void *ctx, const struct mp_event *ev)
@@ -39,6 +41,10 @@ static void sink(void *ctx, const struct mp_event *ev)
         s->ev[i].pid = ev->pid;
         s->ev[i].time_ns = ev->time_ns;
         s->ev[i].control = 0;
+        if (ev->kind == MP_EV_PYCODE && ev->payload_len <= sizeof s->payload) {
+            memcpy(s->payload, ev->payload, ev->payload_len);
+            s->payload_len = ev->payload_len;
+        }
         atomic_store(&s->n, i + 1);
     }
 }
@@ -513,6 +519,59 @@ START_TEST(every_legitimate_kind_is_taken)
 }
 END_TEST
 
+/* The agent's Python records (agent_python.c, agent_pycode.c): a
+ * PYSTART, and a code description in chunks whose nframes counts bytes
+ * (up to the 384 the frames hold), are taken and assembled, not counted as
+ * damage; a chunk with more bytes than a record holds, a description
+ * bigger than MP_PYCODE_MAX_PAYLOAD, and a chunk past its description's
+ * end cannot be one a writer made: dropped as damage. */
+static void commit_pycode(struct writer *w, uint32_t id, uint32_t total, uint32_t chunk, uint32_t bytes, uint8_t fill)
+{
+    uint64_t pos = reserve(w, 1, 5, 1);
+    struct mp_ring_record *slot = mp_ring_slot(w->h, w->mask, pos);
+    slot->kind = MP_REC_PYCODE;
+    slot->tid = 1;
+    slot->pid = 5;
+    slot->addr = id;
+    slot->size = total;
+    slot->nframes = bytes;
+    slot->truncated = chunk;
+    memset(slot->frames, fill, sizeof slot->frames);
+    atomic_store(&slot->seq, pos + 1);
+}
+
+START_TEST(python_records_are_taken)
+{
+    struct ring_case c = open_case();
+    struct writer w = c.w;
+    struct seen *s = c.s;
+    const uint32_t room = MP_MAX_FRAMES * sizeof(uint64_t); /* bytes a chunk holds: 384 */
+    ck_assert_int_eq(mp_ring_reader_start(c.r, sink, s), 0);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_PYSTART, 0x7f1234567000ull, 0x030b02f0, 0, 0);
+    commit_pycode(&w, 9, room + 100, 0, room, 0xab); /* one description in two chunks */
+    commit_pycode(&w, 9, room + 100, 1, 100, 0xcd);
+    commit_pycode(&w, 10, 2 * room, 0, room + 1, 0); /* not one a writer makes */
+    commit_pycode(&w, 10, MP_PYCODE_MAX_PAYLOAD + 1, 0, room, 0);
+    commit_pycode(&w, 10, 2 * room, 2, room, 0);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_ALLOC, 0x2000, 48, 1, 0);
+    ck_assert_int_eq(wait_seen(s, 3), 3);
+    usleep(100 * 1000);
+    ck_assert_int_eq(atomic_load(&s->n), 3);
+    ck_assert_int_eq(s->ev[0].kind, MP_EV_PYSTART);
+    ck_assert_uint_eq(s->ev[0].addr, 0x7f1234567000ull);
+    ck_assert_uint_eq(s->ev[0].size, 0x030b02f0);
+    ck_assert_int_eq(s->ev[1].kind, MP_EV_PYCODE);
+    ck_assert_uint_eq(s->ev[1].addr, 9);
+    ck_assert_uint_eq(s->payload_len, room + 100);
+    for (uint32_t i = 0; i < room + 100; i++)
+        ck_assert_uint_eq(s->payload[i], i < room ? 0xab : 0xcd);
+    ck_assert_int_eq(s->ev[2].kind, MP_EV_ALLOC);
+    ck_assert_uint_eq(mp_ring_reader_pycode_broken(c.r), 0);
+    ck_assert_uint_eq(damage_dropped(&c), 3);
+    close_case(&c);
+}
+END_TEST
+
 /* A live thread that claims a slot and never commits: revoked after a few
  * seconds of its running time, counted as damage. */
 START_TEST(live_writer_that_never_commits_times_out)
@@ -559,6 +618,7 @@ int main(void)
     tcase_add_test(tc, writer_waiting_on_scribbled_slot_goes_on);
     tcase_add_test(tc, header_garbage_is_not_trusted);
     tcase_add_test(tc, impossible_frame_count_is_dropped);
+    tcase_add_test(tc, python_records_are_taken);
     tcase_add_test(tc, every_legitimate_kind_is_taken);
     tcase_add_test(tc, live_writer_that_never_commits_times_out);
     tcase_add_test(tc, memfd_cannot_shrink);
