@@ -646,3 +646,42 @@ long picture_distinct_colours(const struct picture *img, long cap)
     free(seen);
     return n;
 }
+
+size_t damage_eh_frame(const char *exe, uint64_t seed)
+{
+    ck_assert(elf_version(EV_CURRENT) != EV_NONE);
+    int fd = open(exe, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    ck_assert_ptr_nonnull(elf);
+    size_t shstrndx;
+    ck_assert_int_eq(elf_getshdrstrndx(elf, &shstrndx), 0);
+    off_t offset = -1;
+    size_t size = 0;
+    for (Elf_Scn *scn = NULL; (scn = elf_nextscn(elf, scn)) != NULL;) {
+        GElf_Shdr sh;
+        gelf_getshdr(scn, &sh);
+        const char *name = elf_strptr(elf, shstrndx, sh.sh_name);
+        if (name && strcmp(name, ".eh_frame") == 0) {
+            offset = (off_t)sh.sh_offset;
+            size = sh.sh_size;
+        }
+    }
+    elf_end(elf);
+    ck_assert_msg(offset > 0 && size > 64, "no .eh_frame in %s", exe);
+    uint32_t cie_length;
+    ck_assert_int_eq(pread(fd, &cie_length, 4, offset), 4);
+    size_t keep = 4 + cie_length; /* the first CIE stays: the FDEs are garbage */
+    ck_assert_uint_lt(keep, size);
+    unsigned char *junk = malloc(size - keep);
+    for (size_t i = 0; i < size - keep; i++) {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        junk[i] = (unsigned char)seed;
+    }
+    ck_assert_int_eq(pwrite(fd, junk, size - keep, offset + (off_t)keep), (ssize_t)(size - keep));
+    free(junk);
+    close(fd);
+    return size - keep;
+}

@@ -34,6 +34,12 @@ const char *build_fixture_with(const char *name, const char *compiler, const cha
 
 char *read_file(const char *path, size_t *len);
 
+/* Overwrites the FDEs of the ELF file's .eh_frame (all but its first CIE)
+ * with random bytes from an xorshift seed; the bytes written.  The file
+ * runs as before natively (nothing reads them); an unwinder that trusts
+ * them reads wild addresses. */
+size_t damage_eh_frame(const char *path, uint64_t seed);
+
 /* The first n numbers (digits, "," as thousands separator) after `marker`
  * in text, as valgrind prints them.  0, or -1 if the marker is missing. */
 int numbers_after(const char *text, const char *marker, unsigned long long *out, int n);

@@ -106,6 +106,19 @@ json_t *py_profile(const char *const *args, const char *fixture, char *const env
     return root;
 }
 
+int fixture_line_of(const char *path, const char *text)
+{
+    char *src = read_file(path, NULL);
+    ck_assert_msg(src != NULL, "cannot read %s", path);
+    char *at = strstr(src, text);
+    ck_assert_msg(at != NULL, "%s: no \"%s\"", path, text);
+    int line = 1;
+    for (char *q = src; q < at; q++)
+        line += *q == '\n';
+    free(src);
+    return line;
+}
+
 int is_fixture_file(const char *file, const char *fixture)
 {
     const char *base = strrchr(fixture, '/');

@@ -43,6 +43,8 @@ void load_fixture(const char *name, struct py_fixture *f);
  * environment, may be NULL); fails the test unless it exits 0.  The report. */
 json_t *py_profile(const char *const *args, const char *fixture, char *const env[], struct run_output *o);
 
+/* The line of `path` holding `text` (the first one). */
+int fixture_line_of(const char *path, const char *text);
 /* Is `file` the fixture (its whole path, or its last components)? */
 int is_fixture_file(const char *file, const char *fixture);
 /* The "lines" entry of the fixture's line `line`, or NULL. */

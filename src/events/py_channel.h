@@ -88,6 +88,8 @@ struct mp_py_channel {
     _Atomic uint32_t other_interpreters; /* interpreters of the process tree that ran while
                                             another had the channel, and forked copies of the
                                             one that had it: native frames only */
+    _Atomic uint64_t frame_faults;       /* Python stacks cut short: a frame led to memory
+                                            that is not there (the program wrote over it) */
 };
 
 #define MP_PY_CHANNEL_OFFSET 4096        /* in the ring's header (ring.h) */

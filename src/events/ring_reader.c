@@ -738,6 +738,7 @@ void mp_ring_reader_reset_agent_stats(struct mp_ring_reader *r)
     atomic_store(&py->codes_described, 0);
     atomic_store(&py->codes_over_limit, 0);
     atomic_store(&py->unreadable_names, 0);
+    atomic_store(&py->frame_faults, 0);
     atomic_store(&py->hooks_installed, 0);
     atomic_store(&py->hooks_replaced, 0);
     atomic_store(&py->trace_conflicts, 0);

@@ -24,20 +24,6 @@
 
 #define ARENA_BYTES (1u << 20) /* pymalloc's arena in 3.11 and 3.12 (ARENA_BITS 20) */
 
-/* The line of `path` holding `text` (the first one). */
-static int line_of(const char *path, const char *text)
-{
-    char *src = read_file(path, NULL);
-    ck_assert_msg(src != NULL, "cannot read %s", path);
-    char *at = strstr(src, text);
-    ck_assert_msg(at != NULL, "%s: no \"%s\"", path, text);
-    int line = 1;
-    for (char *q = src; q < at; q++)
-        line += *q == '\n';
-    free(src);
-    return line;
-}
-
 /* The fixture line's counter, summed over its functions' entries (a list
  * comprehension's line is also its enclosing function's). */
 static uint64_t line_sum(json_t *root, const char *fixture, int line, const char *key)
@@ -57,7 +43,7 @@ static uint64_t line_sum(json_t *root, const char *fixture, int line, const char
 START_TEST(pymalloc_arenas_are_not_mapped)
 {
     const char *fixture = repo_path("tests/fixtures/python/py_strings.py");
-    int strings_line = line_of(fixture, "# the strings' line");
+    int strings_line = fixture_line_of(fixture, "# the strings' line");
     /* tracemalloc: the line's bytes at the peak */
     char *tm_argv[] = { PYTHON, "-X", "tracemalloc=1", (char *)repo_path("tests/fixtures/python/tm_oracle.py"),
                         (char *)fixture, NULL };
@@ -170,7 +156,7 @@ static json_t *run_wrapped(const char *const *args, const struct py_fixture *f, 
     struct run_output o;
     json_t *root = py_profile(args, f->path, env, &o);
     run_output_free(&o);
-    struct buffer_stacks b = { .fixture = f->path, .line = line_of(f->path, "= lib.make_buffer(N)") };
+    struct buffer_stacks b = { .fixture = f->path, .line = fixture_line_of(f->path, "= lib.make_buffer(N)") };
     count_buffer_stacks(root, &b);
     if (b.calls != 20 || b.bytes != 2000000 || b.elsewhere)
         problem(p, "%s: make_buffer's blocks: %llu calls, %llu bytes on the Python line that calls it (20 and "
@@ -200,7 +186,7 @@ START_TEST(folding_keeps_the_python_line)
     /* a Python function named: its blocks go to the Python line calling it */
     const char *python_fn[] = { "--alloc-fn", "alloc_block", NULL };
     root = run_wrapped(python_fn, &f, &p, "--alloc-fn alloc_block");
-    int inner = f.lines[0].line, caller = line_of(f.path, "    blocks[i] = alloc_block(N)");
+    int inner = f.lines[0].line, caller = fixture_line_of(f.path, "    blocks[i] = alloc_block(N)");
     uint64_t calls = line_sum(root, f.path, caller, "alloc_calls"), bytes = line_sum(root, f.path, caller, "allocated_bytes");
     if (calls != f.lines[0].calls || bytes != f.lines[0].bytes || line_sum(root, f.path, inner, "alloc_calls"))
         problem(&p, "--alloc-fn alloc_block: its caller's line has %llu calls, %llu bytes (%llu and %llu expected), "

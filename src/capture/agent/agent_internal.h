@@ -99,6 +99,11 @@ void agent_unwind_guard_install(void) AGENT_HIDDEN;
 /* unw_backtrace that survives damaged unwind tables: a fault ends the
  * stack at the frames found so far and is counted in the ring's header. */
 int agent_backtrace(void **pcs, int max) AGENT_HIDDEN;
+/* fn(arg) under the same guard: a fault in the agent's own code (a read of
+ * memory that is not there) ends it at once; -1 then, else 0.  fn must
+ * take no lock and reserve no ring slot (it is left where it faulted), and
+ * publish its progress with a signal fence before it reads further. */
+int agent_guarded_call(void (*fn)(void *), void *arg) AGENT_HIDDEN;
 
 /* ---- nothing of memprof's for programs it does not profile (agent_hygiene.c) ---- */
 /* Takes MEMPROF_RING_FD, MEMPROF_RING_PATH and the agent's LD_PRELOAD entry

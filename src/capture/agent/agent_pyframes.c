@@ -8,7 +8,9 @@
  * changed by this very thread, so reading them here needs no lock.  The
  * walk follows tstate->cframe->current_frame and each frame's `previous`,
  * as tracemalloc does, skipping incomplete frames (not yet past their
- * first traceable instruction) and 3.12's shim frames.
+ * first traceable instruction) and 3.12's shim frames.  It reads under the
+ * agent's fault guard (agent_unwind.c), as the native unwinding does: a
+ * program that wrote over a frame gets a shorter stack, never a crash.
  *
  * Cost: the Python frames are read first.  With a single run (no C code
  * between Python frames, the common case) only the native frames up to the
@@ -18,25 +20,36 @@
 #include "agent_python.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <string.h>
-#define UNW_LOCAL_ONLY
-#include <libunwind.h>
 
 #define MAX_WALK 4096 /* frames followed at most (a cycle would be corruption) */
 
-/* The thread's Python frames, innermost first; their number.  *more is set
- * when frames were left out. */
-static int walk(struct mp_py_run_frame *out, int max, int *more, uint32_t *runs)
+/* One complete frame as read: its code object, instruction and run. */
+struct raw_frame {
+    uintptr_t code;
+    uint32_t lasti;
+    uint32_t run; /* evaluation-loop call, innermost 0 */
+};
+
+struct raw_walk {
+    uintptr_t tstate;
+    struct raw_frame *out;
+    int max;
+    volatile int n;          /* frames read (what a fault leaves is kept) */
+    volatile int more;       /* frames were left out */
+    volatile uint32_t runs;
+};
+
+/* Follows the thread's frame chain, under the fault guard: reads only (no
+ * lock, no slot), each frame published before the next is read. */
+static void read_frames(void *arg)
 {
+    struct raw_walk *w = arg;
     const struct mp_py_layout *L = &agent_py.layout;
-    *more = 0;
-    *runs = 0;
-    uintptr_t tstate = (uintptr_t)agent_py.this_thread_state();
-    if (!tstate)
-        return 0;
-    uintptr_t cframe = *(const uintptr_t *)(tstate + (uintptr_t)L->tstate_cframe);
+    uintptr_t cframe = *(const uintptr_t *)(w->tstate + (uintptr_t)L->tstate_cframe);
     if (!cframe)
-        return 0;
+        return;
     uintptr_t frame = *(const uintptr_t *)(cframe + (uintptr_t)L->cframe_current_frame);
     int n = 0;
     uint32_t run = 0;
@@ -58,25 +71,53 @@ static int walk(struct mp_py_run_frame *out, int max, int *more, uint32_t *runs)
         int32_t traceable = *(const int32_t *)(code + (uintptr_t)L->code_firsttraceable);
         int complete = owner == L->owner_generator || prev_instr >= first + (uintptr_t)traceable * 2;
         if (complete) {
-            if (n == max) {
-                *more = 1;
+            if (n == w->max) {
+                w->more = 1;
                 break;
             }
-            struct agent_code c;
-            if (agent_code_get(code, 1, &c) != 0 || c.id == 0) {
-                *more = 1; /* no id for it: leave it out */
-            } else {
-                intptr_t lasti = ((intptr_t)prev_instr - (intptr_t)first) / 2;
-                out[n].frame = mp_pyframe(c.id, lasti < 0 ? 0xffffffffu : (uint32_t)lasti);
-                out[n].run = run;
-                n++;
-            }
+            intptr_t lasti = ((intptr_t)prev_instr - (intptr_t)first) / 2;
+            w->out[n] = (struct raw_frame){ code, lasti < 0 ? 0xffffffffu : (uint32_t)lasti, run };
+            atomic_signal_fence(memory_order_seq_cst);
+            w->n = ++n;
         }
         if (L->frame_is_entry >= 0 && *(const char *)(frame + (uintptr_t)L->frame_is_entry))
             run++;
         frame = previous;
     }
-    *runs = run;
+    w->runs = run;
+}
+
+/* The thread's Python frames, innermost first; their number.  *more is set
+ * when frames were left out.  A frame chain that leads to memory that is
+ * not there (the program wrote over a frame) ends at the frames read
+ * before it; the channel counts it for the report. */
+static int walk(struct mp_py_run_frame *out, int max, int *more, uint32_t *runs)
+{
+    *more = 0;
+    *runs = 0;
+    uintptr_t tstate = (uintptr_t)agent_py.this_thread_state();
+    if (!tstate)
+        return 0;
+    struct raw_frame raw[MP_MAX_FRAMES];
+    struct raw_walk w = { .tstate = tstate, .out = raw, .max = max < MP_MAX_FRAMES ? max : MP_MAX_FRAMES };
+    if (agent_guarded_call(read_frames, &w) != 0) {
+        atomic_fetch_add_explicit(&agent_py.channel->frame_faults, 1, memory_order_relaxed);
+        w.more = 1;
+        w.runs = w.n ? raw[w.n - 1].run : 0;
+    }
+    int n = 0;
+    for (int i = 0; i < w.n; i++) {
+        struct agent_code c;
+        if (agent_code_get(raw[i].code, 1, &c) != 0 || c.id == 0) {
+            *more = 1; /* no id for it: leave it out */
+            continue;
+        }
+        out[n].frame = mp_pyframe(c.id, raw[i].lasti);
+        out[n].run = raw[i].run;
+        n++;
+    }
+    *more |= w.more;
+    *runs = w.runs;
     return n;
 }
 
@@ -88,7 +129,7 @@ static int in_ranges(const struct agent_text_range *r, int n, uintptr_t pc)
     return 0;
 }
 
-/* Native frames: libunwind's cached unw_backtrace, the unwinder's and the
+/* Native frames: libunwind's unw_backtrace, the unwinder's and the
  * agent's own frames dropped.  With a single run of Python frames (no C
  * code between Python frames) only the frames up to the evaluation loop
  * matter: LEAF_FRAMES are asked for first, all of them only if the loop is
@@ -98,7 +139,7 @@ static int in_ranges(const struct agent_text_range *r, int n, uintptr_t pc)
 
 static int native_frames(void **pcs, int all, int *skip)
 {
-    int n = unw_backtrace(pcs, all ? UNWIND_MAX : LEAF_FRAMES);
+    int n = agent_backtrace(pcs, all ? UNWIND_MAX : LEAF_FRAMES); /* under the fault guard (agent_unwind.c) */
     int k = 0;
     while (k < n && in_ranges(agent_unwinder_text, agent_unwinder_text_count, (uintptr_t)pcs[k]))
         k++;
@@ -135,7 +176,9 @@ __attribute__((noinline)) void agent_py_record_stack(uint32_t kind, const void *
     int skip, n;
     int all = runs > 1 || n_py == 0;
     n = native_frames(pcs, all, &skip);
-    if (!all && !has_eval_frame(pcs + skip, n - skip))
+    /* fewer than asked: the stack ended there (or a damaged frame ended it,
+     * counted once: asking again would only fault again) */
+    if (!all && n == LEAF_FRAMES && !has_eval_frame(pcs + skip, n - skip))
         n = native_frames(pcs, 1, &skip);
     uint64_t native[UNWIND_MAX], frames[MP_MAX_FRAMES];
     for (int i = skip; i < n; i++)

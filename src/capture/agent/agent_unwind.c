@@ -14,7 +14,10 @@
  * loader's dl_iterate_phdr (which holds the loader's lock while libunwind
  * looks at a module's tables) is caught in the callback and returns from
  * it, so the lock is released as usual; libunwind's sigprocmask calls keep
- * SIGSEGV and SIGBUS deliverable while it unwinds for the agent. */
+ * SIGSEGV and SIGBUS deliverable while it unwinds for the agent.
+ *
+ * The same guard serves the agent's other reads of memory it does not own
+ * (agent_guarded_call: a Python process's frames, agent_pyframes.c). */
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <errno.h>
@@ -155,6 +158,24 @@ int agent_backtrace(void **pcs, int max)
     int n = unw_backtrace(pcs, max);
     guard_depth = 0;
     return n;
+}
+
+int agent_guarded_call(void (*fn)(void *), void *arg)
+{
+    if (!guard_installed || guard_depth != 0) {
+        fn(arg);
+        return 0;
+    }
+    sigjmp_buf jump;
+    unwind_jump = &jump;
+    if (sigsetjmp(jump, 0) != 0) {
+        guard_depth = 0;
+        return -1;
+    }
+    guard_depth = 1;
+    fn(arg);
+    guard_depth = 0;
+    return 0;
 }
 
 /* ---- the loader's module walk, used by libunwind under the loader's lock ---- */

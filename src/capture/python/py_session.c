@@ -463,6 +463,11 @@ size_t mp_py_session_notes(struct mp_py_session *s, uint64_t pycode_broken, cons
     if (unreadable)
         note(s, "%llu Python file or function names could not be read without calling Python: shown as "
                 "<unknown>", (unsigned long long)unreadable);
+    uint64_t frame_faults = atomic_load(&ch->frame_faults);
+    if (frame_faults)
+        note(s, "%llu Python call stacks were cut short: a Python frame led to memory that is not there (the "
+                "program wrote over it), so those allocations are charged to the frames read before it",
+             (unsigned long long)frame_faults);
     uint32_t replaced = atomic_load(&ch->hooks_replaced);
     if (replaced == 1)
         note(s, "Python replaced its allocator while starting (PYTHONMALLOC): memprof wrapped it again; blocks "
