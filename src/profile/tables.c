@@ -11,11 +11,7 @@ static int strcmp_null(const char *a, const char *b)
     return strcmp(a, b);
 }
 
-/* Lines that belong in a table: line info, in the function's own file and
- * within its known extent (optimised code sometimes maps a PC inside an
- * inlined function to its caller's line: that line stays in "Top lines" but
- * must not stretch the inlined function's table). */
-static int tabulable(const struct mp_line_stats *l)
+int mp_line_tabulable(const struct mp_line_stats *l)
 {
     return l->file && l->line > 0 && l->func_file && strcmp(l->file, l->func_file) == 0 &&
            mp_line_has_table_data(l) && (l->func_first_line <= 0 || l->line >= l->func_first_line) &&
@@ -95,7 +91,7 @@ int mp_tables_build(const struct mp_profile *p, struct mp_tables *out)
     if (!idx)
         return -1;
     for (size_t i = 0; i < n_lines; i++)
-        if (tabulable(mp_profile_line(p, i)))
+        if (mp_line_tabulable(mp_profile_line(p, i)))
             idx[n++] = i;
     sort_profile = p;
     qsort(idx, n, sizeof *idx, cmp_by_function);

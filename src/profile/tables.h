@@ -46,6 +46,12 @@ static inline int mp_line_has_table_data(const struct mp_line_stats *l)
     return l->incl_calls > 0 || l->site_free_calls > 0 || l->incl_mapped_bytes > 0;
 }
 
+/* Lines that belong in a table: line info, in the function's own file and
+ * within its known extent (optimised code sometimes maps a PC inside an
+ * inlined function to its caller's line: that line stays in "Top lines" but
+ * must not stretch the inlined function's table). */
+int mp_line_tabulable(const struct mp_line_stats *l);
+
 /* All functions with line info that allocated or freed, biggest first (by
  * the largest Allocated of their rows), ties broken by file, then function
  * name.  Returns 0 or -1 on ENOMEM. */

@@ -6,11 +6,15 @@ void mp_report_load_sources(struct mp_sources *src, const struct mp_profile *p, 
 {
     if (!src)
         return;
-    /* Every allocating function's file, in the order of the profile's lines
-     * (the order of the report's "not found" notes)... */
+    /* The file of every function that has a table, in the order of the
+     * profile's lines (the order of the report's "not found" notes; a line
+     * outside its function's file, such as one whose function's file is
+     * named relative to its compilation directory, has no table, and its
+     * file is not looked for: the JSON's tables are all `memprof report`
+     * knows of)... */
     for (size_t i = 0; i < mp_profile_line_count(p); i++) {
         const struct mp_line_stats *l = mp_profile_line(p, i);
-        if (l->func_file && mp_line_has_table_data(l))
+        if (mp_line_tabulable(l))
             mp_sources_want(src, l->func_file, 1, 0);
     }
     /* ...and of each only the rows of its tables that are shown (the

@@ -4,7 +4,8 @@
  * object sizes of CPython, checked here against sys.getsizeof first), and
  * tracemalloc, run separately on the same fixture
  * (tests/fixtures/python/tm_oracle.py), as the oracle for the bytes each
- * Python line holds at the peak and for the peak itself; Unicode names, an
+ * Python line holds at the peak and for the peak itself; Unicode names and
+ * names that are not UTF-8, an
  * interpreter without a layout, --stable, memprof diff, report and limits. */
 #define _GNU_SOURCE
 #include <check.h>
@@ -272,6 +273,69 @@ START_TEST(unicode_names)
 }
 END_TEST
 
+/* A script whose directory and file names are not UTF-8 (Latin-1 "le\xe7on"
+ * and a lone 0xff byte): Python keeps those bytes as surrogates
+ * (surrogateescape) and the agent turns them back into the bytes.  The text
+ * report names the file by its bytes and shows its source line; the JSON is
+ * strict UTF-8 with each such byte as U+EF80-U+EFFF (0xe7 is U+EFE7, 0xff
+ * U+EFFF); `memprof report` of it prints the text report again, byte for
+ * byte.  Sizes: bytearray(n) is the object (56) and its buffer (n + 1), the
+ * biggest line of the run (its table is the first shown). */
+START_TEST(non_utf8_file_name)
+{
+    char dir[PATH_MAX], path[PATH_MAX + 32], json[PATH_MAX + 32], text[PATH_MAX + 32];
+    snprintf(dir, sizeof dir, "%s/le\xe7on", test_tmp_dir());
+    mkdir(dir, 0755);
+    snprintf(path, sizeof path, "%s/bad\xff.py", dir);
+    snprintf(json, sizeof json, "%s/bad.json", dir);
+    snprintf(text, sizeof text, "%s/bad.txt", dir);
+    FILE *s = fopen(path, "w");
+    ck_assert_ptr_nonnull(s);
+    fputs("def build(n):\n    return bytearray(n)\n\n\nkeep = build(8 << 20)\n", s);
+    fclose(s);
+    char *argv[] = { (char *)memprof_path(), "-o", text, "--json", json, PYTHON, path, NULL };
+    struct run_output o;
+    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 300, &o), 0);
+    ck_assert_msg(o.status == 0, "memprof: status %d: %s", o.status, o.err);
+    run_output_free(&o);
+
+    json_error_t je;
+    json_t *root = json_load_file(json, 0, &je); /* strict: valid UTF-8 only */
+    ck_assert_msg(root != NULL, "%s is not valid JSON: %d:%d: %s", json, je.line, je.column, je.text);
+    const char *in_json = "le\xee\xbf\xa7on/bad\xee\xbf\xbf.py";
+    json_t *line2 = NULL, *l;
+    size_t i;
+    json_array_foreach(json_object_get(root, "lines"), i, l)
+    {
+        const char *file = json_string_value(json_object_get(l, "file"));
+        size_t fl = file ? strlen(file) : 0, wl = strlen(in_json);
+        if (fl >= wl && strcmp(file + fl - wl, in_json) == 0 && obj_u64(l, "line") == 2)
+            line2 = l;
+    }
+    ck_assert_msg(line2 != NULL, "no line 2 of %s in the JSON", in_json);
+    ck_assert_str_eq(json_string_value(json_object_get(line2, "function")), "build");
+    ck_assert_uint_eq(obj_u64(line2, "alloc_calls"), 2);
+    ck_assert_uint_eq(obj_u64(line2, "allocated_bytes"), 56 + (8u << 20) + 1);
+    json_decref(root);
+
+    size_t want_len;
+    char *want = read_file(text, &want_len);
+    ck_assert_ptr_nonnull(want);
+    ck_assert_msg(memmem(want, want_len, "le\xe7on/bad\xff.py:2 (build)", 23) != NULL,
+                  "the text report does not name the file by its bytes:\n%.3000s", want);
+    ck_assert_msg(memmem(want, want_len, "    return bytearray(n)", 23) != NULL, "no source line:\n%.3000s", want);
+    char *rep[] = { (char *)memprof_path(), "report", json, NULL };
+    ck_assert_int_eq(run_cmd(rep, NULL, NULL, 120, &o), 0);
+    ck_assert_msg(o.status == 0, "memprof report: %s", o.err);
+    ck_assert_msg(o.out_len == want_len && memcmp(o.out, want, want_len) == 0,
+                  "memprof report differs from the report written while recording:\n--- recorded\n%s\n--- "
+                  "report\n%s",
+                  want, o.out);
+    free(want);
+    run_output_free(&o);
+}
+END_TEST
+
 /* An interpreter memprof has no layout for: native frames, a note, the
  * numbers still whole (pymalloc is wrapped all the same). */
 START_TEST(unknown_version)
@@ -411,6 +475,7 @@ int main(void)
     tcase_add_test(tc, threads);
     tcase_add_test(tc, leaks_at_exit);
     tcase_add_test(tc, unicode_names);
+    tcase_add_test(tc, non_utf8_file_name);
     tcase_add_test(tc, unknown_version);
     tcase_add_test(tc, allocator_replaced);
     tcase_add_test(tc, stable_runs_identical);
