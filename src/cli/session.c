@@ -388,7 +388,10 @@ static int python_event(struct mp_session *s, struct mp_image *img, const struct
 {
     switch (ev->kind) {
     case MP_EV_PYSTART:
-        python_start(s, img, ev);
+        /* the agent asks only once it has the channel (IDLE -> REQUESTED):
+         * anything else is a record the target wrote over (ring.h, Trust) */
+        if (atomic_load(&mp_ring_reader_py_channel(s->ring)->state) == MP_PY_REQUESTED)
+            python_start(s, img, ev);
         return 1;
     case MP_EV_PYCODE:
         if (img == s->python_image && mp_py_session_code(s->python, ev) && s->python_lines && s->lines)

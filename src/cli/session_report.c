@@ -189,7 +189,9 @@ static void image_warnings(struct mp_session *s, struct mp_session_report *r, co
         size_t k = mp_py_session_notes(s->python, mp_ring_reader_pycode_broken(s->ring), py, 16);
         for (size_t i = 0; i < k; i++)
             add_warning(list, n, py[i]);
-        uint32_t others = atomic_load(&mp_ring_reader_py_channel(s->ring)->other_interpreters);
+        uint32_t others = mp_py_session_seen(s->python) /* else the channel's count is not the agents' */
+                              ? atomic_load(&mp_ring_reader_py_channel(s->ring)->other_interpreters)
+                              : 0;
         if (others)
             add_warning(list, n, keepf(r, "%u Python interpreter%s of the process tree had native frames only: "
                                           "memprof reads the Python frames of one interpreter at a time, not of "

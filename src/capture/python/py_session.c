@@ -436,26 +436,9 @@ __attribute__((format(printf, 2, 3))) static void note(struct mp_py_session *s, 
     va_end(ap);
 }
 
-size_t mp_py_session_notes(struct mp_py_session *s, uint64_t pycode_broken, const char **out, size_t max)
+/* The notes of what the agent counted in the channel. */
+static void agent_count_notes(struct mp_py_session *s, struct mp_py_channel *ch, uint64_t pycode_broken)
 {
-    struct mp_py_channel *ch = s->channel;
-    char version[32];
-    mp_py_version_text(s->version, version, sizeof version);
-    s->n_notes = 0;
-    if (s->seen && s->unsupported)
-        note(s, "CPython %s (%s): memprof reads the Python frames of 3.11 and 3.12 only; allocations carry "
-                "native frames", s->version ? version : "before 3.11", s->interpreter[0] ? s->interpreter : "?");
-    else if (s->seen && atomic_load(&ch->layout_mismatch))
-        note(s, "CPython %s: the %s layout does not fit this interpreter's objects (a build of its own?): "
-                "allocations carry native frames; its debug information would give the right one", version,
-             s->layout_source == 1 ? "debug information's" : "built-in");
-    else if (s->seen && s->layout_problem[0] && s->layout_source == 2)
-        note(s, "CPython %s: its debug information was not usable (%s); Python frames were read with memprof's "
-                "built-in layout", version, s->layout_problem);
-    if (s->seen && s->attached && !s->unsupported)
-        note(s, "attached to CPython %s: memprof -p sees its mallocs (large objects included, with their Python "
-                "lines), not the small objects of its own allocator (pymalloc): run the program under memprof for "
-                "those", version);
     uint64_t over = atomic_load(&ch->codes_over_limit), unreadable = atomic_load(&ch->unreadable_names);
     if (over)
         note(s, "%llu Python code objects came after the first %u: their frames are left out of the stacks",
@@ -483,6 +466,33 @@ size_t mp_py_session_notes(struct mp_py_session *s, uint64_t pycode_broken, cons
     if (conflicts)
         note(s, "line mode: %llu calls of the --function targets were not traced: their thread had a trace "
                 "function of its own (a debugger, coverage)", (unsigned long long)conflicts);
+}
+
+size_t mp_py_session_notes(struct mp_py_session *s, uint64_t pycode_broken, const char **out, size_t max)
+{
+    struct mp_py_channel *ch = s->channel;
+    char version[32];
+    mp_py_version_text(s->version, version, sizeof version);
+    s->n_notes = 0;
+    if (s->seen && s->unsupported)
+        note(s, "CPython %s (%s): memprof reads the Python frames of 3.11 and 3.12 only; allocations carry "
+                "native frames", s->version ? version : "before 3.11", s->interpreter[0] ? s->interpreter : "?");
+    else if (s->seen && atomic_load(&ch->layout_mismatch))
+        note(s, "CPython %s: the %s layout does not fit this interpreter's objects (a build of its own?): "
+                "allocations carry native frames; its debug information would give the right one", version,
+             s->layout_source == 1 ? "debug information's" : "built-in");
+    else if (s->seen && s->layout_problem[0] && s->layout_source == 2)
+        note(s, "CPython %s: its debug information was not usable (%s); Python frames were read with memprof's "
+                "built-in layout", version, s->layout_problem);
+    if (s->seen && s->attached && !s->unsupported)
+        note(s, "attached to CPython %s: memprof -p sees its mallocs (large objects included, with their Python "
+                "lines), not the small objects of its own allocator (pymalloc): run the program under memprof for "
+                "those", version);
+    /* The agent's counts live in the channel, the target's memory: only an
+     * interpreter that asked for a layout writes them (a program that wrote
+     * over the ring gets the ring's damage note, not Python's). */
+    if (s->seen)
+        agent_count_notes(s, ch, pycode_broken);
     for (size_t i = 0; i < s->n_patterns && i < 32; i++)
         if (!(s->pattern_matched & (1u << i)))
             note(s, "--function %s: no Python function of that name ran", s->patterns[i]);
