@@ -97,14 +97,18 @@ static void add_warning(const char **list, size_t *n, const char *w)
 static const char *ring_damage_note(struct mp_session *s, struct mp_session_report *r)
 {
     uint64_t dropped;
-    if (!mp_ring_reader_damage(s->ring, &dropped))
+    int records_hit;
+    if (!mp_ring_reader_damage(s->ring, &dropped, &records_hit))
         return NULL;
+    const char *hit = records_hit ? "; it also wrote over records waiting in the ring, which may be missing or "
+                                    "count what it wrote" : "";
     if (!dropped)
-        return "the target damaged memprof's event ring (shared memory in its address space), which memprof "
-               "repaired: records it held then may be missing from the heap numbers; RSS was still measured";
-    return keepf(r, "the target damaged memprof's event ring (shared memory in its address space): %" PRIu64
-                    " records were dropped and others it held then may be missing from the heap numbers; RSS was "
-                    "still measured", dropped);
+        return keepf(r, "the target damaged memprof's event ring (shared memory in its address space), which "
+                        "memprof repaired: no record was dropped%s; RSS was still measured", hit);
+    char count[32];
+    return keepf(r, "the target damaged memprof's event ring (shared memory in its address space): %s records "
+                    "were lost because of it and are missing from the heap numbers%s; RSS was still measured",
+                 MP_COUNT_STR(count, dropped), hit);
 }
 
 /* Stacks the agent ended at a damaged frame: NULL if none. */

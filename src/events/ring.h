@@ -38,10 +38,22 @@
  * the reader takes nothing from it on trust: the capacity is its own (set
  * at creation; the memfd is sealed against shrinking), every index is
  * masked, every record's frame count is bounded and read once, a head far
- * from the reader's tail is reset, a sequence number that cannot be there
- * is repaired, and a slot claimed by a live thread that does not commit
- * within a few seconds of its running time is revoked.  Each record lost
- * that way is counted: the report says the target damaged the ring. */
+ * from the reader's tail is reset, a tail that is not the reader's is
+ * written again, a sequence number that cannot be there is repaired, and a
+ * slot claimed by a live thread that does not commit within a few seconds
+ * of its running time is revoked.  Each record lost that way is counted:
+ * the report says the target damaged the ring.
+ *
+ * The agent, likewise, keeps what it needs in its own memory: the capacity
+ * (read once, at attach), whether memprof still reads (its tracer, not the
+ * header's `closed`, which only makes it look), and its counts (records it
+ * had to drop, stacks cut short), which travel in records (MP_REC_DROPS,
+ * MP_REC_TRUNC_FAULT), not in the header.  A position it reserved that the
+ * reader can never reach (a head written over: far from the published
+ * tail, behind it, or past MP_RING_POS_LIMIT) is given up for a new one
+ * once the reader has set the head back; only a writer that cannot get a
+ * position the reader reaches within a second drops its record, and
+ * counts it. */
 #ifndef MEMPROF_RING_H
 #define MEMPROF_RING_H
 
@@ -51,7 +63,7 @@
 #include "events/py_channel.h"
 
 #define MP_RING_MAGIC 0x31666f72706d656dULL /* "memprof1" */
-#define MP_RING_VERSION 3
+#define MP_RING_VERSION 4
 #define MP_RING_ENV_FD "MEMPROF_RING_FD"
 #define MP_RING_ENV_PATH "MEMPROF_RING_PATH" /* /proc/MEMPROF_PID/fd/N, when the fd was closed */
 #define MP_RING_HEADER_BYTES 8192 /* the header page, then the Python channel's */
@@ -80,8 +92,26 @@ enum mp_rec_kind {
                           this chunk, frames = the bytes; the chunks of one description are
                           consecutive positions */
     MP_REC_PYSTART = 12,/* the agent found CPython: addr = &_PyRuntime, size = Py_Version */
+    MP_REC_DROPS = 13, /* an agent dropped `size` records of process `pid` since its last DROPS record:
+                          the target had damaged the ring (ring.h, Trust); counted as that damage */
     MP_REC_KINDS        /* one past the last kind: a record of any other was written by the target */
 };
+
+/* In an ALLOC, MAP or REMAP_TO record's `truncated`: bit 0, the stack was
+ * deeper than MP_MAX_FRAMES; this bit, unwinding faulted on the program's
+ * damaged unwind tables and the stack ends at the frames found before. */
+#define MP_REC_TRUNC_FAULT 2u
+
+/* No position a writer reserves honestly reaches it (2^62 records: a
+ * century at a billion a second); one there comes from a head the target
+ * wrote over. */
+#define MP_RING_POS_LIMIT (1ull << 62)
+
+/* How far the shared head may lead the tail: a ring's worth of records,
+ * plus one position per writer thread waiting for room (pid_max is at
+ * most 2^22).  A head further ahead (or behind the tail) was written by
+ * the target. */
+#define MP_RING_MAX_WAITERS (1ull << 22)
 
 struct mp_ring_record {
     _Atomic uint64_t seq;
@@ -111,8 +141,9 @@ struct mp_ring_header {
                                      tree_tracer is set and matches their TracerPid */
     _Atomic int32_t tree_tracer;  /* memprof follows a process tree: every process whose
                                      tracer (TracerPid) is this thread writes; 0: none */
-    _Atomic uint32_t closed;      /* memprof stopped reading: a writer that finds the
-                                     ring full drops its record and stops recording */
+    _Atomic uint32_t closed;      /* memprof stopped reading: a hint that makes a waiting
+                                     writer look whether memprof still traces its process
+                                     (the agent stops recording when not) */
     _Atomic uint32_t agent_inits; /* incremented by each agent that attached */
     _Atomic uint64_t agent_bytes; /* the agent's own memory inside the target */
     _Atomic uint64_t writer_waits;/* times a writer found the ring full and waited */
@@ -126,12 +157,6 @@ struct mp_ring_header {
      * breakpoint engine) or not at all: their agent stays out.  0: a free
      * entry.  Set before the image runs any code (at its exec stop). */
     _Atomic int32_t skip_pids[MP_RING_SKIP_SLOTS];
-    /* records agents dropped because the ring made no sense to them (a
-     * position far from the reader's: the target wrote over the header) */
-    _Atomic uint64_t writer_drops;
-    /* stacks the agent ended early: unwinding faulted on damaged unwind
-     * tables (.eh_frame) of the program */
-    _Atomic uint64_t unwind_faults;
 };
 
 #define MP_RING_OPT_MMAP 1        /* mapped memory: mmap, mremap, munmap, brk, sbrk */

@@ -1,5 +1,6 @@
 /* memprof: what the ring reader does when the record at its tail is not
- * committed (ring.h, Holes and Trust).
+ * committed (ring.h, Holes and Trust), and about a header the target
+ * wrote over (its fixed words are written again from memprof's copy).
  *
  * - The shared head far from the tail (or behind it): the target wrote
  *   over the header; the head is set back to the tail.
@@ -124,6 +125,30 @@ static int revoke_unclaimed_run(struct mp_ring_reader *r)
     return n > 0;
 }
 
+/* After a slot written over went unclaimed for REPAIRED_GRACE_NS: the
+ * target wrote over a stretch of the ring (records waiting in it, gone).
+ * The positions after it, up to the head seen when the hole began, whose
+ * sequence numbers no writer stores either go too, each counted, rather
+ * than one grace period each.  A writer that holds one takes a new
+ * position (ring.h, Trust). */
+static void revoke_written_over_run(struct mp_ring_reader *r)
+{
+    while (r->tail < r->stuck_head) {
+        struct mp_ring_record *slot = mp_reader_slot(r, r->tail);
+        uint64_t seq = atomic_load_explicit(&slot->seq, memory_order_acquire);
+        if (seq == r->tail || seq == r->tail + 1)
+            return; /* free (a writer may come) or committed: looked at as usual */
+        uint64_t claim = atomic_load_explicit(&slot->claim, memory_order_acquire);
+        if ((claim >> 32) == (r->tail & 0xffffffffull))
+            return; /* claimed for it: taken as committed by mp_reader_guard */
+        if (!atomic_compare_exchange_strong(&slot->seq, &seq, r->tail + r->capacity))
+            return;
+        r->tail++;
+        mp_reader_count_damage(r, 1);
+    }
+    r->stuck = 0;
+}
+
 /* The slot at tail is free for this lap and reserved (head > tail). */
 static int examine_hole(struct mp_ring_reader *r, uint64_t head)
 {
@@ -149,6 +174,7 @@ static int examine_hole(struct mp_ring_reader *r, uint64_t head)
             return 0;
         r->repaired = 0;
         mp_reader_count_damage(r, 1);
+        revoke_written_over_run(r);
         return 1;
     }
     if ((claim >> 32) != (r->tail & 0xffffffffull))
@@ -172,11 +198,27 @@ static int examine_hole(struct mp_ring_reader *r, uint64_t head)
     return 1;
 }
 
+/* Where a head the target wrote over goes back to: past the last position
+ * of this lap a writer holds (claimed or committed), so no new writer
+ * gets a position that is still some writer's. */
+static uint64_t head_in_use(const struct mp_ring_reader *r)
+{
+    uint64_t head = r->tail;
+    for (uint64_t pos = r->tail; pos < r->tail + r->capacity; pos++) {
+        struct mp_ring_record *slot = mp_reader_slot(r, pos);
+        uint64_t seq = atomic_load_explicit(&slot->seq, memory_order_acquire);
+        uint64_t claim = atomic_load_explicit(&slot->claim, memory_order_relaxed);
+        if (seq == pos + 1 || (seq == pos && (claim >> 32) == (pos & 0xffffffffull)))
+            head = pos + 1;
+    }
+    return head;
+}
+
 int mp_reader_guard(struct mp_ring_reader *r, uint64_t head)
 {
     if (!mp_reader_head_plausible(r, head, r->tail)) {
         struct mp_ring_header *h = r->header;
-        if (atomic_compare_exchange_strong(&h->head, &head, r->tail))
+        if (atomic_compare_exchange_strong(&h->head, &head, head_in_use(r)))
             mp_reader_count_damage(r, 0);
         return 1;
     }
@@ -191,6 +233,7 @@ int mp_reader_guard(struct mp_ring_reader *r, uint64_t head)
         int claimed = (claim >> 32) == (r->tail & 0xffffffffull);
         if (atomic_compare_exchange_strong(&slot->seq, &seq, claimed ? r->tail + 1 : r->tail)) {
             mp_reader_count_damage(r, 0);
+            atomic_fetch_add(&r->slots_repaired, 1);
             r->repaired = !claimed;
             r->repaired_pos = r->tail;
         }
@@ -200,6 +243,43 @@ int mp_reader_guard(struct mp_ring_reader *r, uint64_t head)
     if (seq != r->tail || head == r->tail)
         return 0;
     return examine_hole(r, head);
+}
+
+/* Writes memprof's words into the header (under own_lock). */
+static void write_header_words(struct mp_ring_reader *r)
+{
+    struct mp_ring_header *h = r->header;
+    h->version = MP_RING_VERSION;
+    h->record_size = sizeof(struct mp_ring_record);
+    h->capacity = r->capacity;
+    atomic_store(&h->target_pid, r->own.target_pid);
+    atomic_store(&h->tree_tracer, r->own.tree_tracer);
+    atomic_store(&h->options, r->own.options);
+    atomic_store(&h->closed, r->own.closed);
+    for (int i = 0; i < MP_RING_SKIP_SLOTS; i++)
+        atomic_store_explicit(&h->skip_pids[i], r->own.skip_pids[i], memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+    h->magic = MP_RING_MAGIC;
+}
+
+int mp_reader_check_header(struct mp_ring_reader *r)
+{
+    struct mp_ring_header *h = r->header;
+    pthread_mutex_lock(&r->own_lock);
+    volatile struct mp_ring_header *v = h;
+    int same = v->magic == MP_RING_MAGIC && v->version == MP_RING_VERSION &&
+               v->record_size == sizeof(struct mp_ring_record) && v->capacity == r->capacity &&
+               atomic_load(&h->target_pid) == r->own.target_pid &&
+               atomic_load(&h->tree_tracer) == r->own.tree_tracer && atomic_load(&h->options) == r->own.options &&
+               atomic_load(&h->closed) == r->own.closed;
+    for (int i = 0; same && i < MP_RING_SKIP_SLOTS; i++)
+        same = atomic_load_explicit(&h->skip_pids[i], memory_order_relaxed) == r->own.skip_pids[i];
+    if (!same) {
+        write_header_words(r);
+        mp_reader_count_damage(r, 0);
+    }
+    pthread_mutex_unlock(&r->own_lock);
+    return !same;
 }
 
 uint64_t mp_reader_drain_end(struct mp_ring_reader *r, uint64_t head)

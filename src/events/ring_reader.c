@@ -51,6 +51,7 @@ struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_
         return NULL;
     }
     pthread_mutex_init(&r->ctl_lock, NULL);
+    pthread_mutex_init(&r->own_lock, NULL);
     atomic_init(&r->ctl_next_stamp, UINT64_MAX);
     r->map_bytes = MP_RING_BYTES(capacity);
     r->capacity = capacity;
@@ -98,8 +99,6 @@ struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_
     atomic_init(&h->options, 0);
     atomic_init(&h->head, 0);
     atomic_init(&h->tail, 0);
-    atomic_init(&h->writer_drops, 0);
-    atomic_init(&h->unwind_faults, 0);
     for (uint64_t pos = 0; pos < capacity; pos++) {
         atomic_init(&r->records[pos].seq, pos);
         atomic_init(&r->records[pos].claim, mp_ring_claim(pos + 1, 0)); /* no claim for lap 0 */
@@ -127,43 +126,63 @@ int mp_ring_reader_fd(const struct mp_ring_reader *r)
     return r->fd;
 }
 
+/* The header's words are memprof's: kept in r->own too (see
+ * mp_reader_check_header). */
 void mp_ring_reader_set_options(struct mp_ring_reader *r, uint32_t options)
 {
+    pthread_mutex_lock(&r->own_lock);
+    r->own.options = options;
     atomic_store(&r->header->options, options);
+    pthread_mutex_unlock(&r->own_lock);
 }
 
 void mp_ring_reader_set_target(struct mp_ring_reader *r, pid_t pid)
 {
+    pthread_mutex_lock(&r->own_lock);
+    r->own.target_pid = (int32_t)pid;
     atomic_store(&r->header->target_pid, (int32_t)pid);
+    pthread_mutex_unlock(&r->own_lock);
 }
 
 void mp_ring_reader_set_tree_tracer(struct mp_ring_reader *r, pid_t tracer)
 {
+    pthread_mutex_lock(&r->own_lock);
+    r->own.tree_tracer = (int32_t)tracer;
     atomic_store(&r->header->tree_tracer, (int32_t)tracer);
+    pthread_mutex_unlock(&r->own_lock);
 }
 
 int mp_ring_reader_skip_pid(struct mp_ring_reader *r, pid_t pid, int skip)
 {
-    _Atomic int32_t *slots = r->header->skip_pids;
-    for (int i = 0; i < MP_RING_SKIP_SLOTS; i++)
-        if (atomic_load(&slots[i]) == (int32_t)pid) {
-            if (!skip)
-                atomic_store(&slots[i], 0);
-            return 0;
+    int32_t *slots = r->own.skip_pids, rc = 0, at = -1;
+    pthread_mutex_lock(&r->own_lock);
+    for (int i = 0; i < MP_RING_SKIP_SLOTS && at < 0; i++)
+        if (slots[i] == (int32_t)pid)
+            at = i;
+    if (at >= 0 && !skip) {
+        slots[at] = 0;
+        atomic_store(&r->header->skip_pids[at], 0);
+    } else if (at < 0 && skip) {
+        for (int i = 0; i < MP_RING_SKIP_SLOTS && at < 0; i++)
+            if (slots[i] == 0)
+                at = i;
+        if (at >= 0) {
+            slots[at] = (int32_t)pid;
+            atomic_store(&r->header->skip_pids[at], (int32_t)pid);
+        } else {
+            rc = -1;
         }
-    if (!skip)
-        return 0;
-    for (int i = 0; i < MP_RING_SKIP_SLOTS; i++) {
-        int32_t expected = 0;
-        if (atomic_compare_exchange_strong(&slots[i], &expected, (int32_t)pid))
-            return 0;
     }
-    return -1;
+    pthread_mutex_unlock(&r->own_lock);
+    return rc;
 }
 
 void mp_ring_reader_close(struct mp_ring_reader *r)
 {
+    pthread_mutex_lock(&r->own_lock);
+    r->own.closed = 1;
     atomic_store(&r->header->closed, 1);
+    pthread_mutex_unlock(&r->own_lock);
 }
 
 void mp_ring_reader_set_control_sink(struct mp_ring_reader *r, mp_control_sink sink)
@@ -264,6 +283,8 @@ static int record_plausible(const struct mp_ring_record *rec, uint32_t nframes)
     case MP_REC_REMAP_FROM:
     case MP_REC_REMAP_TO:
         return rec->size <= MP_RING_USER_SPACE && addr <= MP_RING_USER_SPACE - rec->size;
+    case MP_REC_DROPS: /* one agent's records since its last report: fewer than it could reserve */
+        return rec->size <= (1ull << 40);
     default:
         return 1;
     }
@@ -342,7 +363,7 @@ static void take_pycode_chunk(struct mp_ring_reader *r, const struct mp_ring_rec
 
 static void deliver_scratch(struct mp_ring_reader *r)
 {
-    const struct mp_ring_record *rec = &r->scratch;
+    struct mp_ring_record *rec = &r->scratch;
     if (rec->kind == MP_REC_PYCODE) {
         take_pycode_chunk(r, rec);
         return;
@@ -352,6 +373,15 @@ static void deliver_scratch(struct mp_ring_reader *r)
                                   .size = rec->size };
         r->sink(r->sink_ctx, &start);
         return;
+    }
+    if (rec->kind == MP_REC_DROPS) { /* records an agent could not write: the target's damage */
+        mp_reader_count_damage(r, rec->size);
+        return;
+    }
+    if ((rec->kind == MP_REC_ALLOC || rec->kind == MP_REC_MAP || rec->kind == MP_REC_REMAP_TO) &&
+        (rec->truncated & MP_REC_TRUNC_FAULT)) {
+        atomic_fetch_add_explicit(&r->unwind_faults, 1, memory_order_relaxed);
+        rec->truncated &= ~MP_REC_TRUNC_FAULT;
     }
     if (rec->kind == MP_REC_LINE) {
         struct mp_event line = { .kind = MP_EV_LINE, .tid = rec->tid, .pid = rec->pid, .addr = rec->addr,
@@ -424,6 +454,10 @@ static int consume_if_committed(struct mp_ring_reader *r)
 
 static void publish_tail(struct mp_ring_reader *r)
 {
+    /* only the reader writes it: another value there was the target's */
+    if (atomic_load_explicit(&r->header->tail, memory_order_relaxed) !=
+        atomic_load_explicit(&r->published_tail, memory_order_relaxed))
+        mp_reader_count_damage(r, 0);
     atomic_store_explicit(&r->header->tail, r->tail, memory_order_release); /* for the agents */
     atomic_store_explicit(&r->published_tail, r->tail, memory_order_release);
 }
@@ -456,6 +490,9 @@ static void *reader_thread(void *arg)
             publish_tail(r);
             continue;
         }
+        if (atomic_load_explicit(&r->header->tail, memory_order_relaxed) != r->tail)
+            publish_tail(r); /* the target wrote over it (counted there) */
+        mp_reader_check_header(r);
         /* A slot reserved but not yet committed means a writer is in the
          * middle of a record (or the ring is full and writers wait for us):
          * yield for a while instead of sleeping.  A bounded number of polls,
@@ -540,6 +577,7 @@ int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost)
         }
     }
     publish_tail(r);
+    mp_reader_check_header(r);
     apply_controls(r, UINT64_MAX);
     if (lost != NULL)
         *lost += skipped;
@@ -718,13 +756,10 @@ uint64_t mp_ring_reader_revoked(const struct mp_ring_reader *r)
     return atomic_load(&r->revoked);
 }
 
-int mp_ring_reader_damage(const struct mp_ring_reader *r, uint64_t *records_dropped)
+int mp_ring_reader_damage(const struct mp_ring_reader *r, uint64_t *records_dropped, int *records_hit)
 {
-    /* the agents' own count comes from the target's memory: shown, never used for anything else */
-    uint64_t agents = atomic_load(&r->header->writer_drops);
-    if (agents > atomic_load(&r->published_tail) + r->capacity + MP_RING_MAX_WAITERS)
-        agents = 0; /* more than ever reserved: the count itself was written over */
-    *records_dropped = atomic_load(&r->damaged_records) + agents;
+    *records_dropped = atomic_load(&r->damaged_records);
+    *records_hit = atomic_load(&r->slots_repaired) != 0;
     return atomic_load(&r->damage_seen) != 0 || *records_dropped != 0;
 }
 
@@ -768,9 +803,7 @@ uint32_t mp_ring_reader_agent_inits(const struct mp_ring_reader *r)
 
 uint64_t mp_ring_reader_unwind_faults(const struct mp_ring_reader *r)
 {
-    /* one per record at most: more than were ever reserved was written over */
-    uint64_t faults = atomic_load(&r->header->unwind_faults);
-    return faults > atomic_load(&r->published_tail) + r->capacity + MP_RING_MAX_WAITERS ? 0 : faults;
+    return atomic_load(&r->unwind_faults);
 }
 
 uint64_t mp_ring_reader_writer_waits(const struct mp_ring_reader *r)
@@ -790,6 +823,7 @@ void mp_ring_reader_destroy(struct mp_ring_reader *r)
         free(c);
     }
     pthread_mutex_destroy(&r->ctl_lock);
+    pthread_mutex_destroy(&r->own_lock);
     munmap(r->header, r->map_bytes);
     free(r->pycode);
     if (r->extra)

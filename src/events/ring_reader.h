@@ -123,8 +123,10 @@ uint64_t mp_ring_reader_revoked(const struct mp_ring_reader *r);
 /* Nonzero when the target damaged the ring (wrote over its header or its
  * records, or held a slot and never filled it: ring.h, Trust);
  * *records_dropped: records lost because of it (memprof's count plus what
- * the agents say they dropped). */
-int mp_ring_reader_damage(const struct mp_ring_reader *r, uint64_t *records_dropped);
+ * the agents reported in MP_REC_DROPS records); *records_hit: the target
+ * wrote over slots too (a record waiting in one then is lost uncounted,
+ * or counts what the target wrote). */
+int mp_ring_reader_damage(const struct mp_ring_reader *r, uint64_t *records_dropped, int *records_hit);
 
 /* A new image (execve): its agent counts afresh (the Python channel too). */
 void mp_ring_reader_reset_agent_stats(struct mp_ring_reader *r);

@@ -16,12 +16,6 @@
 #include "ring.h"
 #include "ring_reader.h"
 
-/* How far the shared head may lead the tail: a ring's worth of records,
- * plus one position per writer thread waiting for room (pid_max is at
- * most 2^22).  A head further ahead (or behind the tail) was written by
- * the target. */
-#define MP_RING_MAX_WAITERS (1ull << 22)
-
 struct control {
     uint64_t stamp;               /* the ring head when it was posted */
     void *message;
@@ -49,9 +43,22 @@ struct mp_ring_reader {
     _Atomic uint64_t dropped_samples, dropped_lines, dropped_heap; /* memprof's own records the ring had no room for */
     _Atomic uint64_t revoked;     /* slots of dead writers revoked while running */
     _Atomic int32_t frozen_pid;   /* its writers are stopped for good (mp_ring_reader_freeze_pid) */
+    /* What memprof wrote into the header, in its own memory: the header's
+     * copy is written again from it when the target wrote over it (an
+     * agent attaching later, in an exec'd program or a fork child, reads
+     * it).  Under own_lock (memprof's threads set it, the reader checks). */
+    pthread_mutex_t own_lock;
+    struct {
+        int32_t target_pid, tree_tracer;
+        uint32_t options, closed;
+        int32_t skip_pids[MP_RING_SKIP_SLOTS];
+    } own;
     /* the target's damage (ring.h, Trust) */
     _Atomic uint64_t damaged_records; /* records dropped because of it */
     _Atomic uint64_t damage_seen;     /* repairs made (head reset, slots, bad records) */
+    _Atomic uint64_t unwind_faults;   /* stacks the agents ended at a fault (MP_REC_TRUNC_FAULT) */
+    _Atomic uint64_t slots_repaired;  /* slots whose sequence number the target wrote over: a
+                                         record in one then is lost, uncounted */
     /* the hole at tail, if any (ring_guard.c) */
     int stuck;
     uint64_t stuck_pos, stuck_head, stuck_since_ns, next_hole_check_ns, last_check_ns;
@@ -96,6 +103,10 @@ uint64_t mp_reader_now_ns(void);
  * slot of a writer that died or never finishes, and a run of positions
  * reserved and never claimed.  1 when it changed something (look again). */
 int mp_reader_guard(struct mp_ring_reader *r, uint64_t head);
+/* The header's fixed words (magic, version, sizes, capacity, the pids,
+ * options, the skip table, closed) as memprof wrote them: written again,
+ * and counted as damage, when the target changed them.  1 if it had. */
+int mp_reader_check_header(struct mp_ring_reader *r);
 /* The final drain's bound: head if plausible, else tail + capacity
  * (counted as damage). */
 uint64_t mp_reader_drain_end(struct mp_ring_reader *r, uint64_t head);

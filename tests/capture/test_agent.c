@@ -228,14 +228,26 @@ static struct run_info run_fixture(const char *fixture, const char *arg, uint64_
     char *envp[] = {preload, ring_env, ring_path, NULL};
     char *argv[] = {path, (char *)arg, NULL};
 
+    /* as memprof does: the target's pid is set by memprof's side (the
+     * reader keeps its own copy of the header's words) before the child
+     * runs the program */
+    int go[2];
+    ck_assert_int_eq(pipe(go), 0);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        if (mark_as_target)
-            mp_ring_reader_set_target(r, getpid());
+        char byte;
+        close(go[1]);
+        if (read(go[0], &byte, 1) != 1)
+            _exit(126);
         execve(path, argv, envp);
         _exit(127);
     }
+    close(go[0]);
+    if (mark_as_target)
+        mp_ring_reader_set_target(r, pid);
+    ck_assert_int_eq(write(go[1], "g", 1), 1);
+    close(go[1]);
     ck_assert_int_eq(mp_ring_reader_start(r, collect, c), 0);
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);

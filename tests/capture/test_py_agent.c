@@ -84,13 +84,25 @@ static void run_python(struct run *r, const char *code)
     char *envp[] = { preload, ring_env, NULL };
     char *argv[] = { PYTHON, "-c", (char *)code, NULL };
     ck_assert_int_eq(mp_ring_reader_start(r->ring, sink, r), 0);
+    /* as memprof does: the target's pid is set by memprof's side (the
+     * reader keeps its own copy of the header's words, ring.h) before the
+     * child runs the program */
+    int go[2];
+    ck_assert_int_eq(pipe(go), 0);
     pid_t pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        mp_ring_reader_set_target(r->ring, getpid());
+        char byte;
+        close(go[1]);
+        if (read(go[0], &byte, 1) != 1)
+            _exit(126);
         execve(PYTHON, argv, envp);
         _exit(127);
     }
+    close(go[0]);
+    mp_ring_reader_set_target(r->ring, pid);
+    ck_assert_int_eq(write(go[1], "g", 1), 1);
+    close(go[1]);
     int status;
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "python: status %d", status);

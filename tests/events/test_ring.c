@@ -12,6 +12,7 @@
 #include <check.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -338,7 +339,8 @@ static void close_case(struct ring_case *c)
 static uint64_t damage_dropped(struct ring_case *c)
 {
     uint64_t dropped;
-    ck_assert(mp_ring_reader_damage(c->r, &dropped));
+    int records_hit;
+    ck_assert(mp_ring_reader_damage(c->r, &dropped, &records_hit));
     return dropped;
 }
 
@@ -572,6 +574,56 @@ START_TEST(python_records_are_taken)
 }
 END_TEST
 
+/* What the agent counts travels in records, not in the header the target
+ * can write over: an MP_REC_DROPS record's count is damage, a stack cut
+ * short by a fault (MP_REC_TRUNC_FAULT) is counted and delivered as an
+ * ordinary stack. */
+START_TEST(agent_counts_travel_in_records)
+{
+    struct ring_case c = open_case();
+    struct writer w = c.w;
+    struct seen *s = c.s;
+    ck_assert_int_eq(mp_ring_reader_start(c.r, sink, s), 0);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_DROPS, 0, 5, 0, 0);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_ALLOC, 0x2000, 48, 1, MP_REC_TRUNC_FAULT);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_ALLOC, 0x3000, 16, 1, MP_REC_TRUNC_FAULT | 1);
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_DROPS, 0, 1ull << 50, 0, 0); /* no agent drops that many */
+    ck_assert_int_eq(wait_seen(s, 2), 2);
+    usleep(100 * 1000);
+    ck_assert_int_eq(atomic_load(&s->n), 2);
+    ck_assert_int_eq(s->ev[0].kind, MP_EV_ALLOC);
+    ck_assert_uint_eq(s->ev[0].size, 48);
+    ck_assert_uint_eq(mp_ring_reader_unwind_faults(c.r), 2);
+    ck_assert_uint_eq(damage_dropped(&c), 5 + 1); /* the implausible DROPS record is itself dropped */
+    close_case(&c);
+}
+END_TEST
+
+/* The header's fixed words written over (0xff, the closed flag set): the
+ * reader writes memprof's values back, so an agent attaching later (an
+ * exec'd program) finds the ring, and says the ring was damaged. */
+START_TEST(header_words_are_written_back)
+{
+    struct ring_case c = open_case();
+    mp_ring_reader_set_target(c.r, 4242);
+    ck_assert_int_eq(mp_ring_reader_skip_pid(c.r, 77, 1), 0);
+    ck_assert_int_eq(mp_ring_reader_start(c.r, sink, c.s), 0);
+    memset(c.w.h, 0xff, offsetof(struct mp_ring_header, head));
+    memset((char *)c.w.h + offsetof(struct mp_ring_header, skip_pids), 0xff, sizeof c.w.h->skip_pids);
+    for (int i = 0; i < 100 && c.w.h->magic != MP_RING_MAGIC; i++)
+        usleep(10 * 1000);
+    ck_assert_uint_eq(c.w.h->magic, MP_RING_MAGIC);
+    ck_assert_uint_eq(c.w.h->capacity, 8);
+    ck_assert_uint_eq(c.w.h->record_size, sizeof(struct mp_ring_record));
+    ck_assert_int_eq(atomic_load(&c.w.h->target_pid), 4242);
+    ck_assert_uint_eq(atomic_load(&c.w.h->closed), 0);
+    ck_assert_int_eq(atomic_load(&c.w.h->skip_pids[0]), 77);
+    ck_assert_int_eq(atomic_load(&c.w.h->skip_pids[1]), 0);
+    ck_assert_uint_eq(damage_dropped(&c), 0);
+    close_case(&c);
+}
+END_TEST
+
 /* A live thread that claims a slot and never commits: revoked after a few
  * seconds of its running time, counted as damage. */
 START_TEST(live_writer_that_never_commits_times_out)
@@ -614,6 +666,8 @@ int main(void)
     tcase_add_test(tc, controls_arrive_in_their_place);
     tcase_add_test(tc, samples_and_lines_carry_their_pid);
     tcase_add_test(tc, skip_table_and_closed_flag);
+    tcase_add_test(tc, agent_counts_travel_in_records);
+    tcase_add_test(tc, header_words_are_written_back);
     tcase_add_test(tc, scribbled_sequence_number_is_repaired);
     tcase_add_test(tc, writer_waiting_on_scribbled_slot_goes_on);
     tcase_add_test(tc, header_garbage_is_not_trusted);

@@ -30,11 +30,13 @@
 
 #include "agent_internal.h"
 
-/* Writer threads that may wait for room at once (pid_max is at most 2^22). */
-#define AGENT_MAX_WAITERS (1ull << 22)
-
 /* Frames unw_backtrace may report above the caller: libunwind's and ours. */
 #define UNWIND_SKIP_SLACK 16
+
+/* How long a writer tries to get a position the reader reaches (the
+ * reader sets a head the target wrote over back within milliseconds)
+ * before it drops its record. */
+#define UNREACHABLE_BUDGET_NS (1000 * 1000 * 1000ull)
 
 __thread uint32_t agent_tid;
 
@@ -47,67 +49,158 @@ static inline uint32_t current_tid(void)
 
 /* ---- ring writer ------------------------------------------------------ */
 
-/* The ring is full: the slot still holds a record of the previous lap that
- * the reader has not consumed.  Wait (never drop): spin, yield, then sleep.
- * 0 when the record must not be written: memprof revoked the slot (it took
- * this thread for dead: ring.h, Holes) or stopped reading (then the agent
- * stops recording: nothing would ever free a slot again). */
-__attribute__((noinline, cold)) static int wait_for_free_slot(struct mp_ring_record *slot, uint64_t pos)
+/* Records this process dropped and has not reported yet (MP_REC_DROPS),
+ * and whether the last writer that gave up found no reachable position
+ * (then the next ones do not wait the budget again): the agent's own
+ * memory, not the header's (ring.h, Trust). */
+_Atomic uint64_t agent_drops_unreported;
+static _Atomic int ring_unreachable;
+
+/* Can the reader reach `pos`: not behind the tail it published, not
+ * further ahead than writers can be (see ring.h, Trust). */
+static inline int position_reachable(uint64_t pos, uint64_t tail)
 {
-    int saved_errno = errno, ok = 1;
+    return pos < MP_RING_POS_LIMIT && pos - tail <= agent_ring_mask + 1 + MP_RING_MAX_WAITERS;
+}
+
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void back_off(unsigned attempt)
+{
+    if (attempt < 64) {
+        __builtin_ia32_pause();
+    } else if (attempt < 96) {
+        sched_yield();
+    } else {
+        /* Raw syscall: not a cancellation point, so a cancelled thread
+         * can never die holding a reserved slot. */
+        struct timespec nap = {0, 20 * 1000};
+        syscall(SYS_nanosleep, &nap, NULL);
+    }
+}
+
+/* The slot at `pos` is not free for this lap, or `pos` is one no honest
+ * writer gets.
+ * - The ring is full (the slot holds a record of the previous lap that the
+ *   reader has not consumed): wait (never drop): spin, yield, then sleep.
+ * - The slot is exactly one lap ahead: memprof revoked it (it took this
+ *   thread for dead and counted the record: ring.h, Holes), which it does
+ *   only after a second at least; sooner than that, the position is one
+ *   the reader had passed already (the target moved the head back): take
+ *   a new one.
+ * - A position the reader never reaches (the target moved the head far
+ *   ahead, see position_reachable): take a new one once the reader has
+ *   set the head back.  None within UNREACHABLE_BUDGET_NS: the record is
+ *   dropped and counted (reported in an MP_REC_DROPS record).
+ * NULL when the record must not be written (those cases, or memprof no
+ * longer traces this process: nobody reads, the agent stops recording). */
+#define REVOKE_MIN_NS (1000 * 1000 * 1000ull) /* ring_guard.c: UNCLAIMED_GRACE_NS */
+
+__attribute__((noinline, cold)) static struct mp_ring_record *reserve_slow(uint64_t *pos_io)
+{
+    int saved_errno = errno;
+    uint64_t pos = *pos_io;
+    struct mp_ring_record *slot = &agent_records[pos & agent_ring_mask], *result = NULL;
+    uint64_t reserved_ns = monotonic_ns(), unreachable_since = 0;
     atomic_fetch_add_explicit(&agent_ring->writer_waits, 1, memory_order_relaxed);
     for (unsigned attempt = 0;; attempt++) {
         uint64_t seq = atomic_load_explicit(&slot->seq, memory_order_acquire);
-        if (seq == pos)
+        if (seq == pos && pos < MP_RING_POS_LIMIT) {
+            result = slot;
             break;
-        if (seq == pos + agent_ring_mask + 1) { /* revoked: exactly the next lap */
-            ok = 0;
-            break;
-        } /* any other value was written over by the program: memprof repairs it */
-        if (atomic_load_explicit(&agent_ring->closed, memory_order_relaxed)) {
+        }
+        uint64_t tail = atomic_load_explicit(&agent_ring->tail, memory_order_acquire);
+        int renew = 0;
+        if (seq == pos + agent_ring_mask + 1) {
+            if (monotonic_ns() - reserved_ns >= REVOKE_MIN_NS)
+                break; /* revoked */
+            renew = 1;
+        } else if (!position_reachable(pos, tail)) {
+            uint64_t head = atomic_load_explicit(&agent_ring->head, memory_order_acquire);
+            renew = position_reachable(head, tail); /* set back by the reader */
+            uint64_t now = monotonic_ns();
+            if (!renew && !unreachable_since)
+                unreachable_since = now;
+            if (!renew && (atomic_load_explicit(&ring_unreachable, memory_order_relaxed) ||
+                           now - unreachable_since > UNREACHABLE_BUDGET_NS)) {
+                atomic_store_explicit(&ring_unreachable, 1, memory_order_relaxed);
+                atomic_fetch_add_explicit(&agent_drops_unreported, 1, memory_order_relaxed);
+                break;
+            }
+        }
+        if (renew) {
+            pos = atomic_fetch_add_explicit(&agent_ring->head, 1, memory_order_relaxed);
+            slot = &agent_records[pos & agent_ring_mask];
+            reserved_ns = monotonic_ns();
+            unreachable_since = 0;
+        }
+        /* nobody reads any more: memprof let this process go (or died) */
+        unsigned every = atomic_load_explicit(&agent_ring->closed, memory_order_relaxed) ? 255 : 4095;
+        if ((attempt & every) == every && !agent_memprof_traces()) {
             atomic_store(&agent_state, AGENT_DISABLED);
-            ok = 0;
             break;
         }
-        /* A position the reader can never reach (the program wrote over
-         * the ring's header): drop the record rather than wait for good. */
-        if ((attempt & 63) == 63 &&
-            pos - atomic_load_explicit(&agent_ring->tail, memory_order_relaxed) >
-                2 * (agent_ring_mask + 1) + AGENT_MAX_WAITERS) {
-            atomic_fetch_add_explicit(&agent_ring->writer_drops, 1, memory_order_relaxed);
-            ok = 0;
-            break;
-        }
-        if (attempt < 64) {
-            __builtin_ia32_pause();
-        } else if (attempt < 96) {
-            sched_yield();
-        } else {
-            /* Raw syscall: not a cancellation point, so a cancelled thread
-             * can never die holding a reserved slot. */
-            struct timespec nap = {0, 20 * 1000};
-            syscall(SYS_nanosleep, &nap, NULL);
-        }
+        if (!renew)
+            back_off(attempt);
+    }
+    if (result) {
+        atomic_store_explicit(&ring_unreachable, 0, memory_order_relaxed);
+        *pos_io = pos;
     }
     errno = saved_errno;
-    return ok;
+    return result;
 }
 
 /* A slot for this thread's next record, claimed (ring.h, Holes); NULL when
- * the record must be dropped (see wait_for_free_slot). */
-static inline struct mp_ring_record *reserve_slot(uint64_t *pos_out)
+ * the record must be dropped (see reserve_slow). */
+static inline struct mp_ring_record *reserve_claimed(uint64_t *pos_out, uint32_t pid)
 {
-    uint32_t pid = *agent_pid_cell;
-    if (unlikely(pid == 0) && !(pid = agent_refresh_pid()))
-        return NULL; /* a clone() child memprof does not follow */
     uint64_t pos = atomic_fetch_add_explicit(&agent_ring->head, 1, memory_order_relaxed);
     struct mp_ring_record *slot = &agent_records[pos & agent_ring_mask];
-    if (unlikely(atomic_load_explicit(&slot->seq, memory_order_acquire) != pos) && !wait_for_free_slot(slot, pos))
+    if (unlikely(atomic_load_explicit(&slot->seq, memory_order_acquire) != pos || pos >= MP_RING_POS_LIMIT) &&
+        !(slot = reserve_slow(&pos)))
         return NULL;
     atomic_store_explicit(&slot->claim_pid, pid, memory_order_relaxed);
     atomic_store_explicit(&slot->claim, mp_ring_claim(pos, current_tid()), memory_order_release);
     *pos_out = pos;
     return slot;
+}
+
+static inline void commit_slot(struct mp_ring_record *slot, uint64_t pos);
+static inline void fill_stackless(struct mp_ring_record *slot, enum mp_rec_kind kind, const void *addr);
+
+/* Reports the records dropped so far in an MP_REC_DROPS record (kept for
+ * the next try if that one cannot be written either). */
+void agent_report_drops(void)
+{
+    uint64_t n = atomic_exchange_explicit(&agent_drops_unreported, 0, memory_order_relaxed);
+    uint32_t pid = *agent_pid_cell;
+    if (!n || !agent_ring || atomic_load(&agent_state) != AGENT_ENABLED || pid == 0)
+        return;
+    uint64_t pos;
+    struct mp_ring_record *slot = reserve_claimed(&pos, pid);
+    if (!slot) {
+        atomic_fetch_add_explicit(&agent_drops_unreported, n, memory_order_relaxed);
+        return;
+    }
+    fill_stackless(slot, MP_REC_DROPS, NULL);
+    slot->size = n;
+    commit_slot(slot, pos);
+}
+
+static inline struct mp_ring_record *reserve_slot(uint64_t *pos_out)
+{
+    uint32_t pid = *agent_pid_cell;
+    if (unlikely(pid == 0) && !(pid = agent_refresh_pid()))
+        return NULL; /* a clone() child memprof does not follow */
+    if (unlikely(atomic_load_explicit(&agent_drops_unreported, memory_order_relaxed) != 0))
+        agent_report_drops();
+    return reserve_claimed(pos_out, pid);
 }
 
 static inline void commit_slot(struct mp_ring_record *slot, uint64_t pos)
@@ -153,7 +246,8 @@ __attribute__((noinline)) void agent_record_stack(uint32_t kind, const void *add
     }
     int saved_errno = errno;
     void *pcs[MP_MAX_FRAMES + UNWIND_SKIP_SLACK + 1];
-    int n = agent_backtrace(pcs, (int)(sizeof pcs / sizeof pcs[0]));
+    int faulted = 0;
+    int n = agent_backtrace(pcs, (int)(sizeof pcs / sizeof pcs[0]), &faulted);
     int skip = 0;
     while (skip < n && pc_in(agent_unwinder_text, agent_unwinder_text_count,
                              (uintptr_t)pcs[skip]))
@@ -161,10 +255,10 @@ __attribute__((noinline)) void agent_record_stack(uint32_t kind, const void *add
     while (skip < n && pc_in(agent_own_text, agent_own_text_count, (uintptr_t)pcs[skip]))
         skip++;
     int nframes = n - skip;
-    uint32_t truncated = 0;
+    uint32_t truncated = faulted ? MP_REC_TRUNC_FAULT : 0;
     if (nframes > MP_MAX_FRAMES) {
         nframes = MP_MAX_FRAMES;
-        truncated = 1;
+        truncated |= 1;
     }
 
     uint64_t pos;

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #define UNW_LOCAL_ONLY
 #include <libunwind.h>
@@ -135,12 +136,14 @@ static int find_ring_fd(void)
  * with raw system calls (this runs in forked children too). */
 static int32_t tracer_pid(void)
 {
-    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    /* raw system calls: no cancellation point (a writer waiting for room
+     * asks too, holding a reserved position) */
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/status", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return 0;
     char buf[4096];
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
+    ssize_t n = syscall(SYS_read, fd, buf, sizeof buf - 1);
+    syscall(SYS_close, fd);
     if (n <= 0)
         return 0;
     buf[n] = '\0';
@@ -156,6 +159,14 @@ static int32_t tracer_pid(void)
     return v;
 }
 
+/* What the agent keeps of the header in its own memory, read when it
+ * attached (the target may write over the header later: ring.h, Trust):
+ * the thread of memprof's that follows the tree (0: none), and the tracer
+ * this process had then (memprof's: while it traces the process, it reads
+ * the ring). */
+static int32_t ring_tree_tracer;
+static int32_t memprof_tracer;
+
 /* Is the ring meant for this process?  (see the top of this file) */
 static int ring_is_for_us(const struct mp_ring_header *h)
 {
@@ -165,8 +176,14 @@ static int ring_is_for_us(const struct mp_ring_header *h)
             return 0; /* memprof records this program another way */
     if (atomic_load(&h->target_pid) == pid)
         return 1;
-    int32_t tree = atomic_load(&h->tree_tracer);
-    return tree != 0 && tracer_pid() == tree;
+    return ring_tree_tracer != 0 && tracer_pid() == ring_tree_tracer;
+}
+
+int agent_memprof_traces(void)
+{
+    if (memprof_tracer == 0) /* not traced when it attached: the header's word is all there is */
+        return !atomic_load(&agent_ring->closed);
+    return tracer_pid() == memprof_tracer;
 }
 
 /* What the agent saw of the ring, for agent_hygiene.c: the memfd (device
@@ -179,10 +196,9 @@ static int children_followed;
 
 /* Does memprof follow the children of this process (it traces it as part
  * of a tree it follows)? */
-static int follows_children(const struct mp_ring_header *h)
+static int follows_children(void)
 {
-    int32_t tree = atomic_load(&h->tree_tracer);
-    return tree != 0 && !atomic_load(&h->closed) && tracer_pid() == tree;
+    return ring_tree_tracer != 0 && tracer_pid() == ring_tree_tracer;
 }
 
 int agent_fd_is_ring(int fd)
@@ -210,7 +226,9 @@ static int attach_ring(int fd)
     if (valid) {
         ring_dev = st.st_dev;
         ring_ino = st.st_ino;
-        children_followed = follows_children(peek);
+        ring_tree_tracer = atomic_load(&peek->tree_tracer);
+        memprof_tracer = tracer_pid();
+        children_followed = follows_children();
         valid = ring_is_for_us(peek);
     }
     munmap(peek, MP_RING_HEADER_BYTES);
@@ -341,11 +359,12 @@ static void in_forked_child(void)
 {
     *agent_pid_cell = (uint32_t)getpid();
     agent_tid = 0; /* the calling thread's cached tid was the parent's */
+    atomic_store(&agent_drops_unreported, 0); /* the parent's, reported by the parent */
     if (atomic_load(&agent_state) != AGENT_ENABLED)
         return;
     if (!ring_is_for_us(agent_ring)) {
         atomic_store(&agent_state, AGENT_DISABLED);
-        if (!follows_children(agent_ring)) { /* nothing of memprof's for what it runs */
+        if (!follows_children()) { /* nothing of memprof's for what it runs */
             agent_scrub_environment();
             if (agent_fd_is_ring(ring_env_fd))
                 close(ring_env_fd);
@@ -465,4 +484,15 @@ __attribute__((constructor)) static void agent_constructor(void)
      * can be recognised and its allocator wrapped before Py_Initialize. */
     if (atomic_load_explicit(&agent_state, memory_order_acquire) == AGENT_ENABLED)
         agent_python_start();
+}
+
+/* At exit: records dropped since the last record are reported now. */
+__attribute__((destructor)) static void agent_destructor(void)
+{
+    if (atomic_load(&agent_drops_unreported) != 0 && atomic_load(&agent_state) == AGENT_ENABLED) {
+        int was_busy = agent_busy;
+        agent_busy = 1;
+        agent_report_drops();
+        agent_busy = was_busy;
+    }
 }

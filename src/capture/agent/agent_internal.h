@@ -46,6 +46,15 @@ extern __thread uint32_t agent_tid AGENT_TLS;
 /* Writes an MP_REC_HELLO record: this process records from now on. */
 void agent_post_hello(void) AGENT_HIDDEN;
 
+/* Records this process had to drop (the target damaged the ring: ring.h,
+ * Trust), not reported yet; agent_report_drops writes them in an
+ * MP_REC_DROPS record (done before the next record, and at exit). */
+extern _Atomic uint64_t agent_drops_unreported AGENT_HIDDEN;
+void agent_report_drops(void) AGENT_HIDDEN;
+/* Does memprof still trace this process (so it still reads the ring)?
+ * Asked of the kernel (TracerPid), never of the shared header. */
+int agent_memprof_traces(void) AGENT_HIDDEN;
+
 /* Recursion guard: nonzero while this thread runs agent code (our own
  * bookkeeping, libunwind, init).  Allocator calls made meanwhile go straight
  * to glibc and are not recorded. */
@@ -97,8 +106,9 @@ static inline int agent_pc_in_ranges(const struct agent_text_range *ranges, int 
  * are kept and served by it). */
 void agent_unwind_guard_install(void) AGENT_HIDDEN;
 /* unw_backtrace that survives damaged unwind tables: a fault ends the
- * stack at the frames found so far and is counted in the ring's header. */
-int agent_backtrace(void **pcs, int max) AGENT_HIDDEN;
+ * stack at the frames found so far and sets *faulted (the record says so:
+ * MP_REC_TRUNC_FAULT). */
+int agent_backtrace(void **pcs, int max, int *faulted) AGENT_HIDDEN;
 /* fn(arg) under the same guard: a fault in the agent's own code (a read of
  * memory that is not there) ends it at once; -1 then, else 0.  fn must
  * take no lock and reserve no ring slot (it is left where it faulted), and

@@ -137,9 +137,10 @@ static int in_ranges(const struct agent_text_range *r, int n, uintptr_t pc)
 #define LEAF_FRAMES 12
 #define UNWIND_MAX (MP_MAX_FRAMES + 16 + 1)
 
-static int native_frames(void **pcs, int all, int *skip)
+static int native_frames(void **pcs, int all, int *skip, int *faulted)
 {
-    int n = agent_backtrace(pcs, all ? UNWIND_MAX : LEAF_FRAMES); /* under the fault guard (agent_unwind.c) */
+    /* under the fault guard (agent_unwind.c): a fault sets *faulted */
+    int n = agent_backtrace(pcs, all ? UNWIND_MAX : LEAF_FRAMES, faulted);
     int k = 0;
     while (k < n && in_ranges(agent_unwinder_text, agent_unwinder_text_count, (uintptr_t)pcs[k]))
         k++;
@@ -174,12 +175,12 @@ __attribute__((noinline)) void agent_py_record_stack(uint32_t kind, const void *
     int n_py = walk(py, MP_MAX_FRAMES, &more, &runs);
     void *pcs[UNWIND_MAX];
     int skip, n;
-    int all = runs > 1 || n_py == 0;
-    n = native_frames(pcs, all, &skip);
-    /* fewer than asked: the stack ended there (or a damaged frame ended it,
-     * counted once: asking again would only fault again) */
+    int all = runs > 1 || n_py == 0, faulted = 0;
+    n = native_frames(pcs, all, &skip, &faulted);
+    /* fewer than asked: the stack ended there (or a damaged frame ended it:
+     * asking again would only fault again) */
     if (!all && n == LEAF_FRAMES && !has_eval_frame(pcs + skip, n - skip))
-        n = native_frames(pcs, 1, &skip);
+        n = native_frames(pcs, 1, &skip, &faulted);
     uint64_t native[UNWIND_MAX], frames[MP_MAX_FRAMES];
     for (int i = skip; i < n; i++)
         native[i - skip] = (uintptr_t)pcs[i];
@@ -196,7 +197,7 @@ __attribute__((noinline)) void agent_py_record_stack(uint32_t kind, const void *
     slot->addr = (uint64_t)(uintptr_t)addr;
     slot->size = size;
     slot->nframes = (uint32_t)nframes;
-    slot->truncated = truncated;
+    slot->truncated = truncated | (faulted ? MP_REC_TRUNC_FAULT : 0); /* counted by the reader (ring.h) */
     memcpy(slot->frames, frames, (size_t)nframes * sizeof(uint64_t));
     agent_commit_slot(slot, pos);
     errno = saved_errno;

@@ -5,7 +5,7 @@
  * makes unw_backtrace read wild addresses.  So the agent unwinds under a
  * fault guard: its own SIGSEGV and SIGBUS handler, which, while this
  * thread is inside unw_backtrace, jumps back out (the stack ends at the
- * frames found so far, and the ring's header counts it for the report),
+ * frames found so far, and its record says so: MP_REC_TRUNC_FAULT),
  * and otherwise does exactly what the program's own disposition says.
  *
  * The program keeps its handlers: sigaction() and signal() for SIGSEGV and
@@ -136,7 +136,7 @@ void agent_unwind_guard_install(void)
     guard_installed = 1;
 }
 
-int agent_backtrace(void **pcs, int max)
+int agent_backtrace(void **pcs, int max, int *faulted)
 {
     if (!guard_installed)
         return unw_backtrace(pcs, max);
@@ -147,8 +147,7 @@ int agent_backtrace(void **pcs, int max)
     unwind_jump = &jump;
     if (sigsetjmp(jump, 0) != 0) {
         guard_depth = 0;
-        if (agent_ring)
-            atomic_fetch_add_explicit(&agent_ring->unwind_faults, 1, memory_order_relaxed);
+        *faulted = 1;
         int n = 0;
         while (n < max && pcs[n] != NULL)
             n++;
