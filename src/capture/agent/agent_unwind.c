@@ -268,3 +268,70 @@ EXPORT sighandler_t signal(int sig, sighandler_t handler)
         return SIG_ERR;
     return old.sa_handler;
 }
+
+/* glibc's other ways to set a disposition call its sigaction internally,
+ * past the one above: each is served here the way glibc does it, through
+ * the sigaction above.  bsd_signal and ssignal are signal; sysv_signal
+ * (signal() itself in a program built with a strict -std=c11, as
+ * __sysv_signal) resets the disposition after one signal and does not
+ * block it meanwhile; sigset(SIG_HOLD) blocks the signal, any other
+ * disposition is set and unblocks it (SIG_HOLD returned when it was
+ * blocked).  A raw rt_sigaction system call is beyond any interposition:
+ * see the manual page. */
+EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler)
+{
+    return signal(sig, handler);
+}
+
+EXPORT sighandler_t ssignal(int sig, sighandler_t handler)
+{
+    return signal(sig, handler);
+}
+
+EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler)
+{
+    if (handler == SIG_ERR || sig <= 0 || sig >= NSIG) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    struct sigaction act, old;
+    memset(&act, 0, sizeof act);
+    act.sa_handler = handler;
+    act.sa_flags = SA_RESETHAND | SA_NODEFER; /* glibc: SA_ONESHOT | SA_NOMASK | SA_INTERRUPT */
+    sigemptyset(&act.sa_mask);
+    if (sigaction(sig, &act, &old) != 0)
+        return SIG_ERR;
+    return old.sa_handler;
+}
+
+EXPORT sighandler_t __sysv_signal(int sig, sighandler_t handler)
+{
+    return sysv_signal(sig, handler);
+}
+
+EXPORT sighandler_t sigset(int sig, sighandler_t disp)
+{
+    if (disp == SIG_ERR || sig <= 0 || sig >= NSIG) {
+        errno = EINVAL;
+        return SIG_ERR;
+    }
+    sigset_t set, was;
+    sigemptyset(&set);
+    sigaddset(&set, sig);
+    struct sigaction act, old;
+    if (disp == SIG_HOLD) {
+        if (pthread_sigmask(SIG_BLOCK, &set, &was) != 0)
+            return SIG_ERR;
+        if (sigismember(&was, sig))
+            return SIG_HOLD;
+        if (sigaction(sig, NULL, &old) != 0)
+            return SIG_ERR;
+        return old.sa_handler;
+    }
+    memset(&act, 0, sizeof act);
+    act.sa_handler = disp;
+    sigemptyset(&act.sa_mask);
+    if (sigaction(sig, &act, &old) != 0 || pthread_sigmask(SIG_UNBLOCK, &set, &was) != 0)
+        return SIG_ERR;
+    return sigismember(&was, sig) ? SIG_HOLD : old.sa_handler;
+}
