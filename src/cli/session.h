@@ -149,6 +149,10 @@ void mp_session_free(struct mp_session *s);
 /* Following the tree (hooks). */
 int mp_session_on_new_process(void *ctx, pid_t parent, pid_t child, int shares_memory, uint64_t order);
 int mp_session_on_exec(void *ctx, pid_t pid, uint64_t order);
+/* Process pid, stopped at the exec of a program memprof lets go: closes
+ * the ring's descriptors in it (session_letgo.c).  0, or -1 if one could
+ * not be closed. */
+int mp_session_close_ring_in(struct mp_session *s, pid_t pid);
 int mp_session_on_top_end(void *ctx, size_t remaining);
 /* Does the program path / argv[0] match one of the globs? */
 int mp_follow_glob_match(const char *const *globs, size_t n, const char *path, char *const *argv);

@@ -188,7 +188,9 @@ int mp_session_on_exec(void *ctx, pid_t pid, uint64_t order)
         mp_follow_glob_match(s->opt->no_follow_exec, s->opt->n_no_follow_exec, exe, img->command))
         why = "--no-follow-exec names its program: memprof let it run on unprofiled";
     if (why) {
-        snprintf(img->engine_note, sizeof img->engine_note, "%s", why);
+        int kept = mp_session_close_ring_in(s, pid) != 0; /* nothing of memprof's for it */
+        snprintf(img->engine_note, sizeof img->engine_note, "%s%s", why,
+                 kept ? " (memprof could not close its event ring's descriptor there)" : "");
         img->end = MP_IMAGE_UNFOLLOWED;
         img->end_s = img->start_s;
         s->unfollowed++;

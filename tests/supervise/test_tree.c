@@ -774,6 +774,45 @@ START_TEST(setgid_child_runs_unprofiled)
 }
 END_TEST
 
+/* A setuid program memprof lets go keeps nothing of memprof's: the
+ * loader does not preload the agent into it (so the agent cannot close
+ * the ring's descriptor there, as it does in other programs memprof does
+ * not profile), and memprof closes it at the exec stop.  The fixture
+ * counts its descriptors that are the ring: 0, as natively (1 before). */
+START_TEST(setuid_child_keeps_no_ring_descriptor)
+{
+    if (geteuid() != 0)
+        return; /* needs root to hand the copy to another user */
+    const char *built = build_fixture("tests/fixtures/ring_fds.c", "gcc", "-O0 -g", "ring_fds");
+    ck_assert_ptr_nonnull(built);
+    char copy[4200], cmd[8600];
+    snprintf(copy, sizeof copy, "%s/ring_fds_setuid", test_tmp_dir());
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", built, copy);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(chown(copy, 65534, 65534), 0); /* nobody's: running it changes the euid */
+    ck_assert_int_eq(chmod(copy, 04755), 0);
+    struct run_output native;
+    char *nargv[] = { copy, NULL };
+    ck_assert_int_eq(run_cmd(nargv, NULL, NULL, 30, &native), 0);
+    ck_assert_str_eq(native.out, "ring descriptors 0\n");
+    /* sh runs it in a child of its own ("; true": not exec'd in its place) */
+    char script[4300];
+    snprintf(script, sizeof script, "'%s'; true", copy);
+    char *args[] = { "/bin/sh", "-c", script, NULL };
+    struct tree_run r;
+    run_tree(&r, "ring_fds_setuid", args, 60);
+    ck_assert_msg(r.o.status == 0, "status %d\n%.2000s", r.o.status, r.o.err);
+    ck_assert_str_eq(r.o.out, native.out);
+    json_t *child = proc(&r, 1);
+    ck_assert_ptr_nonnull(child);
+    ck_assert_str_eq(ended(child), "not followed");
+    ck_assert_ptr_nonnull(strstr(r.o.err, "setuid or setgid program"));
+    ck_assert_ptr_null(strstr(r.o.err, "could not close"));
+    tree_run_free(&r);
+    run_output_free(&native);
+}
+END_TEST
+
 /* A child killed while it allocates: no hang, the rest exact. */
 START_TEST(killed_child_does_not_hang)
 {
@@ -947,6 +986,7 @@ int main(void)
     tcase_add_test(tc, make_j1_stable_is_byte_identical);
     tcase_add_test(tc, follow_options);
     tcase_add_test(tc, setgid_child_runs_unprofiled);
+    tcase_add_test(tc, setuid_child_keeps_no_ring_descriptor);
     tcase_add_test(tc, tracers_trace_their_children);
     tcase_add_test(tc, killed_child_does_not_hang);
     tcase_add_test(tc, limits_name_the_process);

@@ -14,5 +14,11 @@
  * register.  Returns 0 and the kernel's result in *ret (-errno on failure
  * of the call itself), or -1 when the injection could not be done. */
 int mp_inject_syscall(pid_t tid, int mem_fd, uint64_t scratch, long nr, const uint64_t args[6], int64_t *ret);
+/* The same for a thread stopped at its PTRACE_EVENT_EXEC: the execve it
+ * is stopped in still writes its result into rax when it goes on, so the
+ * call's number is loaded by the injected code (8 bytes at scratch:
+ * mov eax, nr; syscall; int3). */
+int mp_inject_syscall_at_exec(pid_t tid, int mem_fd, uint64_t scratch, long nr, const uint64_t args[6],
+                              int64_t *ret);
 
 #endif
