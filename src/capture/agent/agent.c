@@ -50,8 +50,8 @@ static inline uint32_t current_tid(void)
 /* ---- ring writer ------------------------------------------------------ */
 
 /* Records this process dropped and has not reported yet (MP_REC_DROPS),
- * and whether the last writer that gave up found no reachable position
- * (then the next ones do not wait the budget again): the agent's own
+ * and whether the last writer that waited for a reachable position gave
+ * up (then the next ones wait a 200th of the budget): the agent's own
  * memory, not the header's (ring.h, Trust). */
 _Atomic uint64_t agent_drops_unreported;
 static _Atomic int ring_unreachable;
@@ -126,8 +126,11 @@ __attribute__((noinline, cold)) static struct mp_ring_record *reserve_slow(uint6
             uint64_t now = monotonic_ns();
             if (!renew && !unreachable_since)
                 unreachable_since = now;
-            if (!renew && (atomic_load_explicit(&ring_unreachable, memory_order_relaxed) ||
-                           now - unreachable_since > UNREACHABLE_BUDGET_NS)) {
+            /* after a writer gave up, the next ones wait a few milliseconds only */
+            uint64_t budget = atomic_load_explicit(&ring_unreachable, memory_order_relaxed)
+                                  ? UNREACHABLE_BUDGET_NS / 200
+                                  : UNREACHABLE_BUDGET_NS;
+            if (!renew && now - unreachable_since > budget) {
                 atomic_store_explicit(&ring_unreachable, 1, memory_order_relaxed);
                 atomic_fetch_add_explicit(&agent_drops_unreported, 1, memory_order_relaxed);
                 break;
