@@ -190,7 +190,8 @@ static void image_warnings(struct mp_session *s, struct mp_session_report *r, co
     unsigned python_seq = s->python_notes_seq != (unsigned)-1 ? s->python_notes_seq : 0;
     if (s->python && img->seq == python_seq) {
         const char *py[16];
-        size_t k = mp_py_session_notes(s->python, mp_ring_reader_pycode_broken(s->ring), py, 16);
+        size_t k = mp_py_session_notes(s->python, mp_ring_reader_pycode_broken(s->ring),
+                                       mp_ring_reader_records_bound(s->ring), py, 16);
         for (size_t i = 0; i < k; i++)
             add_warning(list, n, py[i]);
         uint32_t others = mp_py_session_seen(s->python) /* else the channel's count is not the agents' */

@@ -791,6 +791,11 @@ uint64_t mp_ring_reader_pycode_broken(const struct mp_ring_reader *r)
     return r->pycode_broken;
 }
 
+uint64_t mp_ring_reader_records_bound(const struct mp_ring_reader *r)
+{
+    return atomic_load(&r->published_tail) + r->capacity + MP_RING_MAX_WAITERS;
+}
+
 uint64_t mp_ring_reader_agent_bytes(const struct mp_ring_reader *r)
 {
     return atomic_load(&r->header->agent_bytes);

@@ -134,6 +134,11 @@ void mp_ring_reader_reset_agent_stats(struct mp_ring_reader *r);
 struct mp_py_channel *mp_ring_reader_py_channel(struct mp_ring_reader *r);
 /* Python code descriptions that arrived incomplete (their writer died). */
 uint64_t mp_ring_reader_pycode_broken(const struct mp_ring_reader *r);
+/* The most records the agents can have reserved so far (the positions the
+ * reader passed, a ring's worth and one per waiting writer): a count the
+ * agents keep in shared memory (the Python channel's) that is higher was
+ * written by the target. */
+uint64_t mp_ring_reader_records_bound(const struct mp_ring_reader *r);
 uint64_t mp_ring_reader_agent_bytes(const struct mp_ring_reader *r);
 uint32_t mp_ring_reader_agent_inits(const struct mp_ring_reader *r);
 uint64_t mp_ring_reader_writer_waits(const struct mp_ring_reader *r);

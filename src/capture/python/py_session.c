@@ -437,7 +437,8 @@ __attribute__((format(printf, 2, 3))) static void note(struct mp_py_session *s, 
 }
 
 /* The notes of what the agent counted in the channel. */
-static void agent_count_notes(struct mp_py_session *s, struct mp_py_channel *ch, uint64_t pycode_broken)
+static void agent_count_notes(struct mp_py_session *s, struct mp_py_channel *ch, uint64_t pycode_broken,
+                              uint64_t records_bound)
 {
     uint64_t over = atomic_load(&ch->codes_over_limit), unreadable = atomic_load(&ch->unreadable_names);
     if (over)
@@ -446,8 +447,8 @@ static void agent_count_notes(struct mp_py_session *s, struct mp_py_channel *ch,
     if (unreadable)
         note(s, "%llu Python file or function names could not be read without calling Python: shown as "
                 "<unknown>", (unsigned long long)unreadable);
-    uint64_t frame_faults = atomic_load(&ch->frame_faults);
-    if (frame_faults)
+    uint64_t frame_faults = atomic_load(&ch->frame_faults); /* one per record at most */
+    if (frame_faults && frame_faults <= records_bound)
         note(s, "%llu Python call stacks were cut short: a Python frame led to memory that is not there (the "
                 "program wrote over it), so those allocations are charged to the frames read before it",
              (unsigned long long)frame_faults);
@@ -468,7 +469,8 @@ static void agent_count_notes(struct mp_py_session *s, struct mp_py_channel *ch,
                 "function of its own (a debugger, coverage)", (unsigned long long)conflicts);
 }
 
-size_t mp_py_session_notes(struct mp_py_session *s, uint64_t pycode_broken, const char **out, size_t max)
+size_t mp_py_session_notes(struct mp_py_session *s, uint64_t pycode_broken, uint64_t records_bound,
+                           const char **out, size_t max)
 {
     struct mp_py_channel *ch = s->channel;
     char version[32];
@@ -492,7 +494,7 @@ size_t mp_py_session_notes(struct mp_py_session *s, uint64_t pycode_broken, cons
      * interpreter that asked for a layout writes them (a program that wrote
      * over the ring gets the ring's damage note, not Python's). */
     if (s->seen)
-        agent_count_notes(s, ch, pycode_broken);
+        agent_count_notes(s, ch, pycode_broken, records_bound);
     for (size_t i = 0; i < s->n_patterns && i < 32; i++)
         if (!(s->pattern_matched & (1u << i)))
             note(s, "--function %s: no Python function of that name ran", s->patterns[i]);

@@ -66,8 +66,11 @@ const struct mp_lm_map *mp_py_session_map(const struct mp_py_session *s);
 int mp_py_session_line_event(struct mp_py_session *s, struct mp_event *ev);
 
 /* Sentences for the report (what could not be done and why), in a fixed
- * order; at most max.  pycode_broken: mp_ring_reader_pycode_broken. */
-size_t mp_py_session_notes(struct mp_py_session *s, uint64_t pycode_broken, const char **out, size_t max);
+ * order; at most max.  pycode_broken: mp_ring_reader_pycode_broken;
+ * records_bound: mp_ring_reader_records_bound (a count of stacks in the
+ * channel above it is not the agent's). */
+size_t mp_py_session_notes(struct mp_py_session *s, uint64_t pycode_broken, uint64_t records_bound,
+                           const char **out, size_t max);
 
 /* 1 when the run had a CPython interpreter. */
 int mp_py_session_seen(const struct mp_py_session *s);
