@@ -77,6 +77,30 @@ void bp_int3_remove(struct mp_bpengine *e, struct bp_site *s)
         s->inserted = 0;
 }
 
+/* How fast entry of function fn reads its arguments (bp_stubs.h). */
+static int site_kind(int fn)
+{
+    switch (fn) {
+    case MP_FN_MALLOC:
+    case MP_FN_VALLOC:
+    case MP_FN_PVALLOC:
+        return MP_SITE_ARG0;
+    case MP_FN_CALLOC:
+        return MP_SITE_CALLOC;
+    case MP_FN_REALLOC:
+        return MP_SITE_REALLOC;
+    case MP_FN_ALIGNED_ALLOC:
+    case MP_FN_MEMALIGN:
+        return MP_SITE_ARG1;
+    case MP_FN_POSIX_MEMALIGN:
+        return MP_SITE_POSIX_MEMALIGN;
+    default: /* stop every time: free (when not detoured), reallocarray (its overflow check),
+              * operator new (it may throw through a replaced return address: on_throw) and
+              * delete, jemalloc's *allocx, the mapping calls, __cxa_throw */
+        return MP_SITE_TRAP;
+    }
+}
+
 int bp_detour_insert(struct mp_bpengine *e, struct bp_site *s, const pid_t *tids, size_t n)
 {
     uint8_t text[32];
@@ -84,8 +108,10 @@ int bp_detour_insert(struct mp_bpengine *e, struct bp_site *s, const pid_t *tids
     if (pread(e->mem_fd, text, sizeof text, (off_t)s->addr) != (ssize_t)sizeof text || text[0] == INT3)
         return -1;
     uint64_t stub = mp_bp_guard_entry_stub(&e->inproc, s->addr, text, sizeof text, &len);
-    int64_t rel = (int64_t)(stub - (s->addr + 5));
-    if (!stub || rel != (int32_t)rel || len > sizeof s->saved)
+    /* launched: through the fast entry, which stops only for stacks it does not know */
+    uint64_t to = stub && e->inproc.shapes_local ? mp_bp_inproc_fast_site(&e->inproc, stub, site_kind(s->fn)) : stub;
+    int64_t rel = (int64_t)(to - (s->addr + 5));
+    if (!stub || !to || rel != (int32_t)rel || len > sizeof s->saved)
         return -1;
     /* nobody may be, or come back, inside the bytes the jump covers: a
      * thread there is stepped out; a signal handler that will return there
@@ -251,9 +277,15 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
                                                  e->attached ? n : 0) == 0;
     }
     bp_client_arm(e, &entries);
-    /* Attached: entries become jumps to stubs of their own (bp_guard.h),
-     * so that a thread stopped at one when memprof dies resumes right */
-    for (int i = 0; i < MP_FN_COUNT && e->attached && e->inproc.remote; i++) {
+    /* Launched: entries jump to fast entries (bp_shapes.h), so that a call
+     * from a stack seen before is recorded without a stop (MEMPROF_BP_FAST=0:
+     * every call stops, as before).  Attached: entries become jumps to stubs
+     * of their own (bp_guard.h), so that a thread stopped at one when
+     * memprof dies resumes right. */
+    const char *fast = getenv("MEMPROF_BP_FAST");
+    if (!e->attached && e->inproc.remote && !(fast && strcmp(fast, "0") == 0))
+        mp_bp_inproc_enable_fast(&e->inproc);
+    for (int i = 0; i < MP_FN_COUNT && (e->attached || e->inproc.shapes_local) && e->inproc.remote; i++) {
         struct bp_site *s = &e->sites[i];
         if (s->addr && !(i == MP_FN_FREE && free_detoured))
             bp_detour_insert(e, s, tids, n);
@@ -322,7 +354,9 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
     e->stats.plain_entries = 0;
     for (int i = 0; i < MP_FN_COUNT && e->attached; i++)
         e->stats.plain_entries += e->sites[i].addr && !e->sites[i].stub && !(i == MP_FN_FREE && free_detoured);
-    e->ret_trap = e->sites[MP_FN_MALLOC].addr;
+    /* a return through a trap: malloc's breakpoint (its stub's INT3 when
+     * the entry jumps to one, never through a fast entry) */
+    e->ret_trap = e->sites[MP_FN_MALLOC].stub ? e->sites[MP_FN_MALLOC].stub : e->sites[MP_FN_MALLOC].addr;
     e->stats.armed = 1;
     e->stats.was_armed = 1;
     e->stats.hardware = e->n_dr;

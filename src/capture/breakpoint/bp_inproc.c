@@ -7,6 +7,7 @@
  * read+execute. */
 #define _GNU_SOURCE
 #include "bp_inproc.h"
+#include "bp_shapes.h"
 #include "inject.h"
 #include "events/ring.h"
 #include "events/ring_reader.h"
@@ -30,6 +31,7 @@
 #define REACH (3ull << 29) /* 1.5 GiB */
 #define BLOB_BYTES MP_STUB_BLOB_BYTES
 #define PAGE 4096ull
+#define SLOTS_END (BLOB_BYTES + (size_t)MP_STUB_SLOTS * MP_STUB_SLOT_BYTES) /* then the shape table */
 
 _Static_assert(offsetof(struct mp_ring_record, kind) == 8 && offsetof(struct mp_ring_record, addr) == 16 &&
                offsetof(struct mp_ring_record, nframes) == 32 && offsetof(struct mp_ring_record, pid) == 40 &&
@@ -178,8 +180,7 @@ int mp_bp_inproc_map(struct mp_bp_inproc *ip, struct mp_ring_reader *ring, pid_t
     if (blob > BLOB_BYTES)
         return -1;
     uint64_t offset, total;
-    unsigned char *local = mp_ring_reader_extra(ring, BLOB_BYTES + (size_t)MP_STUB_SLOTS * MP_STUB_SLOT_BYTES,
-                                                &offset, &total);
+    unsigned char *local = mp_ring_reader_extra(ring, SLOTS_END + MP_SHAPE_TABLE_BYTES, &offset, &total);
     if (!local)
         return -1;
     int64_t fd = target_fd(ring, tid, mem_fd, scratch, inherited);
@@ -195,7 +196,7 @@ int mp_bp_inproc_map(struct mp_bp_inproc *ip, struct mp_ring_reader *ring, pid_t
         /* the code was written through memprof's mapping: read+execute only in the target */
         ip->local = local;
         mp_bp_inproc_let_go(ip);
-        memset(local, 0, total - offset);
+        memset(local, 0, SLOTS_END); /* the shape table's arena is only read where its buckets lead */
         memcpy(local, mp_stub_blob_start, blob);
         uint64_t prot[6] = { code, MP_STUB_CODE_BYTES, PROT_READ | PROT_EXEC, 0, 0, 0 };
         if (mp_inject_syscall(tid, mem_fd, scratch, SYS_mprotect, prot, &ignored) != 0 || ignored != 0 ||
@@ -229,6 +230,10 @@ int mp_bp_inproc_map(struct mp_bp_inproc *ip, struct mp_ring_reader *ring, pid_t
     put_u64(local, MP_STUB_D_SLOTSIZE, MP_STUB_SLOT_BYTES);
     uint32_t pid32 = (uint32_t)pid;
     memcpy(local + MP_STUB_D_PID, &pid32, sizeof pid32);
+    put_u64(local, MP_STUB_D_CODE_LO, ip->remote + MP_STUB_DATA_BYTES);
+    put_u64(local, MP_STUB_D_CODE_HI, ip->remote + BLOB_BYTES);
+    put_u64(local, MP_STUB_D_RET0, ip->remote + (uint64_t)(mp_stub_ret0 - mp_stub_blob_start));
+    ip->shapes_local = NULL; /* no table: the fast entries stop every call (bp_shapes.h) */
     /* the trampoline at the start of the code jumps to the free stub */
     put_u64(local, MP_STUB_DATA_BYTES + MP_STUB_C_TRAMP + 6, ip->remote + (uint64_t)(mp_stub_free - mp_stub_blob_start));
     return 0;
@@ -299,12 +304,64 @@ int mp_bp_inproc_take_slot(struct mp_bp_inproc *ip)
         return -1;
     for (uint32_t i = 0; i < MP_STUB_SLOTS; i++) {
         uint32_t k = (ip->next_slot + i) % MP_STUB_SLOTS;
-        if (__atomic_load_n(&ip->slots[k].busy, __ATOMIC_ACQUIRE) == 0) {
+        uint64_t idle = 0;
+        if (__atomic_compare_exchange_n(&ip->slots[k].busy, &idle, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
             ip->next_slot = (k + 1) % MP_STUB_SLOTS;
             return (int)k;
         }
     }
     return -1;
+}
+
+void mp_bp_inproc_release_slot(struct mp_bp_inproc *ip, int slot)
+{
+    if (slot < 0 || !ip->remote)
+        return;
+    __atomic_store_n(&ip->slots[slot].entry_sp, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&ip->slots[slot].busy, 0, __ATOMIC_RELEASE);
+}
+
+int mp_bp_inproc_enable_fast(struct mp_bp_inproc *ip)
+{
+    if (!ip->remote || !ip->local)
+        return -1;
+    mp_bp_shapes_init(ip, ip->local + SLOTS_END, ip->remote + SLOTS_END);
+    return 0;
+}
+
+uint64_t mp_bp_inproc_fast_site(struct mp_bp_inproc *ip, uint64_t stub, int kind)
+{
+    uint64_t copies = ip->remote + (uint64_t)(mp_stub_copies - mp_stub_blob_start);
+    if (!ip->remote || stub < copies || (stub - copies) % MP_STUB_COPY_BYTES)
+        return 0;
+    uint64_t i = (stub - copies) / MP_STUB_COPY_BYTES;
+    if (i >= MP_STUB_SITES)
+        return 0;
+    put_u64(ip->local, MP_STUB_D_SITE_COPY + (int)i * 8, stub);
+    put_u64(ip->local, MP_STUB_D_SITE_KIND + (int)i * 8, (uint64_t)kind);
+    return ip->remote + (uint64_t)(mp_stub_fast0 - mp_stub_blob_start) + i * MP_STUB_FAST_BYTES;
+}
+
+int mp_bp_inproc_is_code(const struct mp_bp_inproc *ip, uint64_t addr)
+{
+    return ip->remote && addr >= ip->remote + MP_STUB_DATA_BYTES && addr < ip->remote + BLOB_BYTES;
+}
+
+static uint64_t data_u64(const struct mp_bp_inproc *ip, size_t off)
+{
+    if (!ip->local || !ip->remote)
+        return 0;
+    return __atomic_load_n((const uint64_t *)(const void *)(ip->local + off), __ATOMIC_RELAXED);
+}
+
+uint64_t mp_bp_inproc_fast_calls(const struct mp_bp_inproc *ip)
+{
+    return data_u64(ip, MP_STUB_D_FAST);
+}
+
+uint64_t mp_bp_inproc_fast_passed(const struct mp_bp_inproc *ip)
+{
+    return data_u64(ip, MP_STUB_D_PASSED);
 }
 
 uint64_t mp_bp_inproc_ret_stub(const struct mp_bp_inproc *ip, int slot)
@@ -431,6 +488,7 @@ void mp_bp_inproc_reset(struct mp_bp_inproc *ip)
     ip->next_slot = 0;
     ip->guarded = 0;
     ip->n_sites = 0;
+    ip->shapes_local = NULL;
     if (ip->local)
         memset(ip->local + MP_STUB_D_SITES, 0, (size_t)MP_STUB_SITES * MP_STUB_SITE_BYTES);
 }

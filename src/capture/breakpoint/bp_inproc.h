@@ -49,6 +49,10 @@ struct mp_bp_inproc {
     uint8_t copy_verbatim[MP_STUB_SITES];
     uint64_t free_addr;         /* detoured free, 0: none */
     uint8_t free_saved[5];      /* the bytes the jump replaced */
+    unsigned char *shapes_local;/* bp_shapes.h: the table (memprof's view); NULL: none */
+    uint64_t shapes_remote;     /* its address in the target */
+    size_t shapes_used;         /* bytes of the arena taken */
+    uint64_t n_shapes;
 };
 
 /* Maps the ring into the target (thread tid stopped, no other thread
@@ -86,8 +90,23 @@ int mp_bp_inproc_unmap(struct mp_bp_inproc *ip, pid_t tid, int mem_fd, uint64_t 
 /* The same in another process that has the same mappings (a fork child,
  * stopped: tid, its memory mem_fd); memprof's view is kept.  0, or -1. */
 int mp_bp_inproc_unmap_in(const struct mp_bp_inproc *ip, pid_t tid, int mem_fd, uint64_t scratch);
-/* A free slot, marked busy by the caller after filling it; -1 if none. */
+/* A free slot, claimed (busy) for the caller to fill; -1 if none.  The
+ * fast entries claim slots too, with the same compare-and-swap. */
 int mp_bp_inproc_take_slot(struct mp_bp_inproc *ip);
+/* A claimed slot given back unused, or one whose call will never return. */
+void mp_bp_inproc_release_slot(struct mp_bp_inproc *ip, int slot);
+/* Launched processes: the shape table goes after the slots and the fast
+ * entries look it up (bp_shapes.h).  0, or -1 when there is no mapping. */
+int mp_bp_inproc_enable_fast(struct mp_bp_inproc *ip);
+/* Copy i (the entry stub at `stub`, from mp_bp_guard_entry_stub) is
+ * reached through fast entry i, which reads its arguments as `kind`
+ * (MP_SITE_*): the address the allocator's entry should jump to. */
+uint64_t mp_bp_inproc_fast_site(struct mp_bp_inproc *ip, uint64_t stub, int kind);
+/* 1 when addr is in memprof's code in the target (a replaced return address). */
+int mp_bp_inproc_is_code(const struct mp_bp_inproc *ip, uint64_t addr);
+/* Calls the fast entries recorded, and nested calls they passed on, without a stop. */
+uint64_t mp_bp_inproc_fast_calls(const struct mp_bp_inproc *ip);
+uint64_t mp_bp_inproc_fast_passed(const struct mp_bp_inproc *ip);
 uint64_t mp_bp_inproc_ret_stub(const struct mp_bp_inproc *ip, int slot);
 uint64_t mp_bp_inproc_failed_reallocs(const struct mp_bp_inproc *ip);
 /* Calls the stubs passed through unrecorded after memprof let go. */

@@ -23,6 +23,7 @@
     .p2align 12
     .globl mp_stub_blob_start, mp_stub_blob_end, mp_stub_code, mp_stub_free, mp_stub_ret0
     .globl mp_stub_ret_common, mp_stub_sigtrap, mp_stub_restorer, mp_stub_client, mp_stub_copies
+    .globl mp_stub_fast0
 mp_stub_blob_start:
 d_block:
     .fill MP_STUB_DATA_BYTES, 1, 0
@@ -184,6 +185,7 @@ ret_common:                         /* rax: the allocator's result */
 7:  xor %r8d, %r8d                 /* no copy of the block's address left in a register: the leak
                                        scan reads a stopped thread's registers as roots */
     mov MP_SLOT_RET(%r9), %rcx
+    movq $0, MP_SLOT_ENTRY_SP(%r9)  /* no call matches it (bpengine.c: calls in flight) */
     movq $0, MP_SLOT_BUSY(%r9)      /* the slot is free again */
     jmp *%rcx
 3:  lock incq d_block+MP_STUB_D_SKIPPED(%rip) /* memprof let go: not recorded */
@@ -272,6 +274,174 @@ mp_stub_restorer:
     mov $SYS_RT_SIGRETURN, %eax
     syscall
     hlt
+
+/* The fast entries: entry i is `mov $i, %r11d; jmp fast_common`. */
+    .p2align 4
+mp_stub_fast0:
+    .set k, 0
+    .rept MP_STUB_SITES
+    .byte 0x41, 0xbb                /* mov $k, %r11d */
+    .long k
+    .byte 0xe9
+    .long fast_common - (. + 4)
+    .set k, k + 1
+    .endr
+
+/* At an allocator's entry (r11 = the site): the arguments rdi, rsi, rdx
+ * and every callee-saved register are kept; rax, rcx, r8-r11 and the red
+ * zone below rsp are the callee's to use.  Red zone: -8 the site, -16 the
+ * shape, -24 the size, -32 realloc's block, -40 posix_memalign's memptr,
+ * -48 the slot. */
+fast_common:
+    mov %r11, -8(%rsp)
+    memprof_alive
+    jz 90f                          /* memprof is gone: on into the copy */
+    lea d_block+MP_STUB_D_SITE_KIND(%rip), %r10
+    mov (%r10,%r11,8), %r9          /* the site's kind */
+    test %r9, %r9
+    jz 91f
+    mov (%rsp), %rax                /* the return address */
+    cmp d_block+MP_STUB_D_CODE_LO(%rip), %rax
+    jb 1f
+    cmp d_block+MP_STUB_D_CODE_HI(%rip), %rax
+    jb 92f                          /* already ours: a tail call of a recorded call */
+1:  mov %rax, %r10                  /* the bucket: the return address hashed */
+    mov $MP_SHAPE_HASH, %rcx
+    imul %rcx, %r10
+    shr $(64 - MP_SHAPE_BUCKET_BITS), %r10
+    mov d_block+MP_STUB_D_BUCKETS(%rip), %rcx
+    test %rcx, %rcx
+    jz 91f
+    mov (%rcx,%r10,8), %r10
+2:  test %r10, %r10                 /* r10: a shape of the bucket */
+    jz 91f                          /* unknown: the supervisor unwinds it */
+    cmp MP_SHAPE_RA(%r10), %rax
+    jne 5f
+    mov MP_SHAPE_N(%r10), %r8d
+    lea MP_SHAPE_FRAMES(%r10,%r8,8), %r8 /* off[] */
+    mov $1, %ecx                    /* frame 1 on, innermost first: frame i's place is
+                                       known once frames 0..i-1 matched */
+3:  cmp MP_SHAPE_N(%r10), %ecx
+    jae 4f
+    mov (%r8,%rcx,8), %r11
+    mov (%rsp,%r11), %r11
+    cmp MP_SHAPE_FRAMES(%r10,%rcx,8), %r11
+    jne 5f
+    inc %ecx
+    jmp 3b
+4:  mov MP_SHAPE_END(%r10), %ecx
+    test %ecx, %ecx
+    jz 6f                           /* the last frame's rule ends the stack */
+    mov MP_SHAPE_END_OFF(%r10), %r11d
+    mov (%rsp,%r11), %r11
+    cmp $MP_SHAPE_END_ZERO, %ecx
+    jne 41f
+    test %r11, %r11
+    jnz 5f
+    jmp 6f
+41: cmp d_block+MP_STUB_D_CODE_LO(%rip), %r11
+    jb 5f
+    cmp d_block+MP_STUB_D_CODE_HI(%rip), %r11
+    jae 5f
+6:  cmpl $MP_SHAPE_PASS, MP_SHAPE_KIND(%r10)
+    je 92f                          /* inside a recorded call */
+    jmp 10f
+5:  mov MP_SHAPE_NEXT(%r10), %r10
+    jmp 2b
+
+10: mov %r10, -16(%rsp)             /* a known stack: the size, by the site's kind */
+    movq $0, -32(%rsp)
+    movq $0, -40(%rsp)
+    mov %rdi, %rax
+    cmp $MP_SITE_CALLOC, %r9
+    jne 11f
+    imul %rsi, %rax
+    jmp 19f
+11: cmp $MP_SITE_REALLOC, %r9
+    jne 12f
+    mov %rsi, %rax
+    test %rdi, %rdi
+    jz 19f
+    test %rsi, %rsi
+    jz 91f                          /* realloc(p, 0): the supervisor decides (glibc frees through
+                                       free, other allocators inside) */
+    mov %rdi, -32(%rsp)
+    jmp 19f
+12: cmp $MP_SITE_ARG1, %r9
+    jne 13f
+    mov %rsi, %rax
+    jmp 19f
+13: cmp $MP_SITE_POSIX_MEMALIGN, %r9
+    jne 19f
+    mov %rdx, %rax
+    mov %rdi, -40(%rsp)
+19: mov %rax, -24(%rsp)
+    mov $1, %r10d                   /* a free slot, claimed */
+    lock xadd %r10, d_block+MP_STUB_D_NEXT_SLOT(%rip)
+    mov $MP_STUB_SLOTS, %r11d
+20: and $(MP_STUB_SLOTS - 1), %r10d
+    mov %r10, %r9
+    imul d_block+MP_STUB_D_SLOTSIZE(%rip), %r9
+    add d_block+MP_STUB_D_SLOTS(%rip), %r9
+    xor %eax, %eax
+    mov $1, %ecx
+    lock cmpxchg %rcx, MP_SLOT_BUSY(%r9)
+    je 21f
+    inc %r10d
+    dec %r11d
+    jnz 20b
+    jmp 91f                         /* none: the supervisor's return trap */
+21: mov %r10, -48(%rsp)             /* r9: slot k = r10 */
+    mov $SYS_GETTID, %eax
+    syscall                         /* clobbers rcx, r11 */
+    mov %eax, MP_SLOT_TID(%r9)
+    mov %eax, %r8d                  /* the claim names the thread */
+    movq $0, MP_SLOT_FREE_POS(%r9)
+    cmpq $0, -32(%rsp)
+    je 24f
+    /* realloc of a block: its FREE's place in the ring, before the memory
+     * can be reused (ring.h); rdx is no argument of realloc's */
+    reserve_record %r8, 28f, 27f, %rcx, %ecx
+    inc %rdx
+    mov %rdx, MP_SLOT_FREE_POS(%r9) /* position + 1; the return stub commits it */
+    jmp 24f
+27: movq $0, MP_SLOT_BUSY(%r9)      /* memprof went away: nothing recorded */
+    jmp 90f
+28: movq $0, MP_SLOT_BUSY(%r9)      /* the position was revoked: the supervisor decides */
+    jmp 91f
+24: mov (%rsp), %rax
+    mov %rax, MP_SLOT_RET(%r9)
+    mov -24(%rsp), %rax
+    mov %rax, MP_SLOT_SIZE(%r9)
+    movl $0, MP_SLOT_FLAGS(%r9)
+    mov -32(%rsp), %rax
+    mov %rax, MP_SLOT_FREE_ADDR(%r9)
+    mov -40(%rsp), %rax
+    mov %rax, MP_SLOT_MEMPTR(%r9)
+    mov -16(%rsp), %r10
+    mov MP_SHAPE_N(%r10), %ecx
+    mov %rcx, MP_SLOT_NFRAMES(%r9)  /* nframes, truncated 0 */
+25: dec %ecx
+    js 26f
+    mov MP_SHAPE_FRAMES(%r10,%rcx,8), %rax
+    mov %rax, MP_SLOT_FRAMES(%r9,%rcx,8)
+    jmp 25b
+26: mov %rsp, MP_SLOT_ENTRY_SP(%r9) /* last: the supervisor matches calls on it */
+    lock incq d_block+MP_STUB_D_FAST(%rip)
+    mov -48(%rsp), %r10             /* the call returns through return stub k */
+    imul $MP_STUB_RET_STUB_BYTES, %r10, %r10
+    add d_block+MP_STUB_D_RET0(%rip), %r10
+    mov %r10, (%rsp)
+90: mov -8(%rsp), %r11              /* on into copy i, past its INT3 */
+    lea d_block+MP_STUB_D_SITE_COPY(%rip), %r10
+    mov (%r10,%r11,8), %r10
+    inc %r10
+    jmp *%r10
+91: mov -8(%rsp), %r11              /* to copy i's INT3: the supervisor decides */
+    lea d_block+MP_STUB_D_SITE_COPY(%rip), %r10
+    jmp *(%r10,%r11,8)
+92: lock incq d_block+MP_STUB_D_PASSED(%rip)
+    jmp 90b
 
     .p2align 4
 mp_stub_client:                     /* memprof.h's hook points here: memprof takes the trap */

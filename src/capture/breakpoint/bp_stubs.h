@@ -56,6 +56,42 @@
 #define MP_STUB_D_SITES 320     /* MP_STUB_SITES x {address, copy, kind}: memprof's breakpoints */
 #define MP_STUB_SITES 64       /* every allocator entry (C++ and mapping calls too), the loader's, the hook's */
 #define MP_STUB_SITE_BYTES 24
+/* The fast entries (launched processes, bp_shapes.h): an allocator entry
+ * jumps to fast entry i, which looks its caller's stack up in the shape
+ * table; a known stack is recorded without a stop, an unknown one goes to
+ * the INT3 of copy i, a nested call (a tail call, or a call made inside a
+ * recorded allocator call) on into the copy, unrecorded. */
+#define MP_STUB_D_CODE_LO 1856   /* memprof's code in the target: [lo, hi) */
+#define MP_STUB_D_CODE_HI 1864
+#define MP_STUB_D_BUCKETS 1872   /* the shape table's buckets (target address; 0: no table) */
+#define MP_STUB_D_NEXT_SLOT 1880 /* where the next slot search starts (a counter) */
+#define MP_STUB_D_RET0 1888      /* return stub 0 (target address) */
+#define MP_STUB_D_FAST 1896      /* calls recorded without a stop (a counter) */
+#define MP_STUB_D_PASSED 1904    /* nested calls passed on without a stop (a counter) */
+#define MP_STUB_D_SITE_KIND 1920 /* MP_STUB_SITES x u64: how fast entry i reads its arguments */
+#define MP_STUB_D_SITE_COPY 2432 /* MP_STUB_SITES x u64: the INT3 of copy i (the entry stub) */
+#define MP_SITE_TRAP 0          /* always the INT3 */
+#define MP_SITE_ARG0 1          /* size = rdi (malloc, valloc, pvalloc) */
+#define MP_SITE_CALLOC 2        /* size = rdi * rsi */
+#define MP_SITE_REALLOC 3       /* block rdi, size rsi; realloc(p, 0) records nothing */
+#define MP_SITE_ARG1 4          /* size = rsi (memalign, aligned_alloc) */
+#define MP_SITE_POSIX_MEMALIGN 5 /* memptr rdi, size rdx */
+#define MP_STUB_FAST_BYTES 11   /* one fast entry: mov $i, %r11d; jmp */
+/* a shape (bp_shapes.h), in the table after the slots */
+#define MP_SHAPE_NEXT 0         /* target address of the next in the bucket; 0: the last */
+#define MP_SHAPE_RA 8           /* frames[0], the key */
+#define MP_SHAPE_N 16           /* u32: frames */
+#define MP_SHAPE_KIND 20        /* u32: MP_SHAPE_RECORD or MP_SHAPE_PASS */
+#define MP_SHAPE_END 24         /* u32: MP_SHAPE_END_* */
+#define MP_SHAPE_END_OFF 28     /* u32: where the end is checked, from rsp */
+#define MP_SHAPE_FRAMES 32      /* u64 frames[n], then u64 off[n] (rsp + off[i]: frame i) */
+#define MP_SHAPE_RECORD 1
+#define MP_SHAPE_PASS 2         /* a call inside a recorded call: passed on */
+#define MP_SHAPE_END_RULE 0     /* the last frame's rule ends the stack */
+#define MP_SHAPE_END_ZERO 1     /* a zero return address at END_OFF */
+#define MP_SHAPE_END_CODE 2     /* a return address in memprof's code at END_OFF (a recorded call) */
+#define MP_SHAPE_BUCKET_BITS 12
+#define MP_SHAPE_HASH 0x9E3779B97F4A7C15
 #define MP_STUB_SITE_INT3 1     /* an INT3 at address: go on at copy */
 #define MP_STUB_SITE_HW 2       /* a debug register at address: resume with RF */
 /* the futex word's owner bits (FUTEX_TID_MASK): 0 once memprof died or let go */
@@ -102,12 +138,15 @@ struct mp_stub_slot {
     uint64_t frames[MP_MAX_FRAMES];
 };
 _Static_assert(sizeof(struct mp_stub_slot) == MP_STUB_SLOT_BYTES, "slot layout");
+_Static_assert(MP_STUB_D_SITES + MP_STUB_SITES * MP_STUB_SITE_BYTES <= MP_STUB_D_CODE_LO &&
+               MP_STUB_D_SITE_KIND + MP_STUB_SITES * 8 <= MP_STUB_D_SITE_COPY &&
+               MP_STUB_D_SITE_COPY + MP_STUB_SITES * 8 <= MP_STUB_DATA_BYTES, "data page layout");
 
 /* The blob: mp_stub_blob_start is the data page (zeros), mp_stub_code the
  * code that follows it. */
 extern const unsigned char mp_stub_blob_start[], mp_stub_blob_end[];
 extern const unsigned char mp_stub_code[], mp_stub_free[], mp_stub_ret0[], mp_stub_ret_common[], mp_stub_sigtrap[],
-    mp_stub_restorer[], mp_stub_client[], mp_stub_copies[];
+    mp_stub_restorer[], mp_stub_client[], mp_stub_copies[], mp_stub_fast0[];
 #endif
 
 #endif

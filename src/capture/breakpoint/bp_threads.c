@@ -108,7 +108,7 @@ void bp_slot_abandon(struct mp_bpengine *e, struct bp_thread *t)
     struct mp_stub_slot *k = &e->inproc.slots[t->slot];
     bp_release_free_pos(e, k->free_pos, t->tid, k->free_addr);
     k->free_pos = 0;
-    __atomic_store_n(&k->busy, 0, __ATOMIC_RELEASE);
+    mp_bp_inproc_release_slot(&e->inproc, t->slot);
 }
 
 /* Is the thread still inside the allocator call we saw it enter? */

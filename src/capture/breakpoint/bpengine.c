@@ -13,6 +13,7 @@
 #include "bpengine_internal.h"
 #include "bp_guard.h"
 #include "bp_leave.h"
+#include "bp_shapes.h"
 #include "supervise/procfs.h"
 #include "remote_unwind.h"
 #include "capture/python/py_remote.h"
@@ -184,6 +185,9 @@ void mp_bpengine_stats(const struct mp_bpengine *e, struct mp_bpengine_stats *ou
 {
     *out = e->stats;
     out->failed_reallocs += mp_bp_inproc_failed_reallocs(&e->inproc);
+    out->fast += mp_bp_inproc_fast_calls(&e->inproc);
+    out->fast_passed += mp_bp_inproc_fast_passed(&e->inproc);
+    out->shapes += e->inproc.shapes_local ? e->inproc.n_shapes : 0;
 }
 
 const char *mp_bpengine_warning(const struct mp_bpengine *e)
@@ -357,6 +361,65 @@ static int on_throw(struct mp_bpengine *e, struct bp_thread *t, const struct use
     return 0;
 }
 
+/* Is the thread, entering an allocator at rsp, inside a call the fast
+ * entries recorded (its slot names the thread, and the return address
+ * they replaced is still on its stack above rsp)?  The calls it stopped
+ * for are bp_call_open's.  Slots of calls the thread left without
+ * returning (a longjmp out of a signal handler) are freed on the way. */
+static int inside_fast_call(struct mp_bpengine *e, const struct bp_thread *t, uint64_t rsp)
+{
+    int inside = 0;
+    for (int k = 0; k < MP_STUB_SLOTS && e->inproc.shapes_local; k++) {
+        struct mp_stub_slot *sl = &e->inproc.slots[k];
+        uint64_t sp = __atomic_load_n(&sl->entry_sp, __ATOMIC_ACQUIRE), there = 0;
+        if (!sp || !__atomic_load_n(&sl->busy, __ATOMIC_ACQUIRE) || sl->tid != (uint32_t)t->tid ||
+            (t->pending && t->slot == k))
+            continue;
+        if (pread(e->mem_fd, &there, sizeof there, (off_t)sp) != (ssize_t)sizeof there)
+            continue;
+        if (there == mp_bp_inproc_ret_stub(&e->inproc, k) && rsp <= sp) {
+            inside = 1;
+            continue;
+        }
+        /* its return address is gone from the stack: the call will never return */
+        e->stats.abandoned++;
+        bp_release_free_pos(e, sl->free_pos, t->tid, sl->free_addr);
+        sl->free_pos = 0;
+        mp_bp_inproc_release_slot(&e->inproc, k);
+    }
+    return inside;
+}
+
+/* A stop the fast entries can spare next time: the stack, as unwound at
+ * this entry, goes into the shape table as a call to record, or (nested)
+ * as one to pass on.  Each table entry costs one stop, once. */
+static void learn_shape(struct mp_bpengine *e, const uint64_t *frames, int n, uint32_t truncated,
+                        const struct mp_unwind_shape *sh, int nested)
+{
+    if (!e->inproc.shapes_local || n <= 0 || truncated)
+        return;
+    for (int i = 0; i < n - 1; i++)
+        if (mp_bp_inproc_is_code(&e->inproc, frames[i]))
+            return;
+    int last_ours = mp_bp_inproc_is_code(&e->inproc, frames[n - 1]);
+    if (nested != last_ours)
+        return; /* a nested call whose outer call the walk did not reach, or the reverse: stop again */
+    if (mp_bp_shapes_add(&e->inproc, frames, n, sh, nested ? MP_SHAPE_PASS : MP_SHAPE_RECORD) < 0)
+        e->stats.shapes_full = 1;
+}
+
+/* A nested entry (see on_entry): its stack, for the shape table. */
+static void learn_nested(struct mp_bpengine *e, const struct user_regs_struct *regs)
+{
+    if (!e->inproc.shapes_local)
+        return;
+    uint64_t frames[MP_MAX_FRAMES];
+    uint32_t truncated;
+    struct mp_unwind_shape sh;
+    int n = mp_remote_unwind_shape(e->unwinder, regs->rsp, regs->rbp, frames, MP_MAX_FRAMES, &truncated, &sh);
+    learn_shape(e, frames, n, truncated, &sh, 1);
+}
+
 /* An entry: record what can be recorded now, replace the return address
  * when the result is needed.  When the entry is an INT3 on a push, the push
  * is carried out with the same write (one pwrite of 16 bytes): returns 1,
@@ -382,11 +445,19 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
             if (fn == MP_FN_MALLOC)
                 t->inner_size = regs->rdi; /* (the exception object of a new that throws) */
             e->stats.nested++;
+            learn_nested(e, regs);
             return 0;
         }
         e->stats.abandoned++; /* the earlier call was left without returning (longjmp) */
         bp_slot_abandon(e, t);
         t->pending = 0;
+    }
+    if (inside_fast_call(e, t, regs->rsp)) {
+        /* (__cxa_throw never runs inside the calls the fast entries record:
+         * operator new and the other calls that may throw always stop) */
+        e->stats.nested++;
+        learn_nested(e, regs);
+        return 0;
     }
     if (kind == MP_KIND_THROW)
         return 0; /* no allocator call of ours open */
@@ -396,6 +467,7 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
     int slot = -1;
     uint64_t *frames = t->frames, free_pos = 0;
     uint32_t truncated = 0;
+    struct mp_unwind_shape shape = { 0 };
     int n = 0, free_always = 0, realloc_of_block = 0, skip;
     uint64_t size = requested_size(fn, a, &skip);
     uint64_t ret = 0; /* the call's return address (frames[0] may be a Python frame) */
@@ -431,15 +503,17 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
          * return comes back through a trap */
         slot = kind == MP_KIND_XALLOCX ? -1 : mp_bp_inproc_take_slot(&e->inproc);
         frames = slot >= 0 ? e->inproc.slots[slot].frames : t->frames;
-        n = mp_remote_unwind_at_entry(e->unwinder, regs->rsp, regs->rbp, frames, MP_MAX_FRAMES, &truncated);
+        n = mp_remote_unwind_shape(e->unwinder, regs->rsp, regs->rbp, frames, MP_MAX_FRAMES, &truncated, &shape);
         if (n <= 0) {
             e->stats.unreadable++;
+            mp_bp_inproc_release_slot(&e->inproc, slot);
             if (realloc_of_block)
                 post_free(e, t->tid, a[0], regs->rsp); /* the block is taken as freed */
             return 0;
         }
         if (in_allocator(e, frames[0])) {
             e->stats.self_calls++;
+            mp_bp_inproc_release_slot(&e->inproc, slot);
             return 0;
         }
         ret = frames[0];
@@ -470,6 +544,8 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
         bp_release_free_pos(e, free_pos, t->tid, a[0]);
         return 0;
     }
+    if (kind != MP_KIND_FREE)
+        learn_shape(e, frames, n, truncated, &shape, 0);
     return merged;
 }
 
@@ -482,16 +558,14 @@ int bp_open_call(struct mp_bpengine *e, struct bp_thread *t, const struct bp_sit
         struct mp_stub_slot *k = &e->inproc.slots[slot];
         k->ret = ret;
         k->tid = (uint32_t)t->tid;
-        k->entry_sp = regs->rsp;
-        __atomic_store_n(&k->busy, 1, __ATOMIC_RELEASE);
+        __atomic_store_n(&k->entry_sp, regs->rsp, __ATOMIC_RELEASE); /* last: calls in flight match on it */
     }
     uint64_t words[2];
     int merged = site->inserted && !site->stub && mp_emu_push_value(&site->emu, regs, &words[0]);
     words[1] = hijack;
     ssize_t want = merged ? 16 : 8;
     if (pwrite(e->mem_fd, merged ? words : &words[1], (size_t)want, (off_t)(regs->rsp - (merged ? 8 : 0))) != want) {
-        if (slot >= 0)
-            __atomic_store_n(&e->inproc.slots[slot].busy, 0, __ATOMIC_RELEASE);
+        mp_bp_inproc_release_slot(&e->inproc, slot);
         e->stats.unreadable++;
         return -1;
     }
@@ -528,8 +602,10 @@ static void on_loader(struct mp_bpengine *e, pid_t tid)
     int state = mp_bp_link_map_state(e->mem_fd, &e->loader);
     if (e->leaving)
         return;
-    if (state == RT_DELETE && e->loader_state != RT_DELETE)
+    if (state == RT_DELETE && e->loader_state != RT_DELETE) {
         mp_ring_reader_sync(e->ring, 200 * 1000);
+        mp_bp_shapes_flush(&e->inproc); /* their return addresses may be other code soon */
+    }
     if (state == RT_CONSISTENT && e->loader_state != RT_CONSISTENT) {
         mp_remote_unwinder_refresh(e->unwinder);
         if (e->loader_state == RT_DELETE)
@@ -581,7 +657,8 @@ int mp_bpengine_on_trap(struct mp_bpengine *e, pid_t tid)
     int changed = 0;
     if (s->fn < 0) {
         on_loader(e, tid);
-    } else if (t && t->pending && t->slot < 0 && s->addr == e->ret_trap && regs.rsp == t->entry_sp + 8) {
+    } else if (t && t->pending && t->slot < 0 && (s->stub ? s->stub : s->addr) == e->ret_trap &&
+               regs.rsp == t->entry_sp + 8) {
         on_return(e, t, &regs);
         changed = 1;
     } else if (t && on_entry(e, t, s, &regs)) {

@@ -44,6 +44,10 @@ struct mp_bpengine_stats {
     uint64_t unreadable;        /* calls skipped: the thread's stack could not be read */
     uint64_t lost_stops;        /* a signal stop swallowed while stepping */
     uint64_t skipped;           /* calls in flight at detach the stubs let through unrecorded */
+    uint64_t fast;              /* calls the fast entries recorded without a stop (bp_shapes.h) */
+    uint64_t fast_passed;       /* nested calls they passed on without a stop */
+    uint64_t shapes;            /* stacks in the shape table (each cost one stop) */
+    int shapes_full;            /* the table had no room for a new stack: it stops every time */
     int plain_entries;          /* attached: entries that kept an INT3 (no stub of their own): a thread
                                    stopped at one when memprof is killed may crash the process */
 };

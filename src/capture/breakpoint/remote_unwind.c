@@ -308,41 +308,68 @@ void mp_remote_unwinder_refresh(struct mp_remote_unwinder *u)
     u->rules_used = 0;
 }
 
-int mp_remote_unwind_at_entry(struct mp_remote_unwinder *u, uint64_t rsp, uint64_t rbp,
-                              uint64_t *frames, int max, uint32_t *truncated)
+int mp_remote_unwind_shape(struct mp_remote_unwinder *u, uint64_t rsp, uint64_t rbp, uint64_t *frames, int max,
+                           uint32_t *truncated, struct mp_unwind_shape *shape)
 {
+    struct mp_unwind_shape ignored;
+    if (shape == NULL)
+        shape = &ignored;
+    shape->valid = 0;
+    shape->rsp_based = 0;
+    shape->end_zero = 0;
     *truncated = 0;
     u->stack_low = rsp;
     /* the stack changed since the last stop; most stacks fit in the first
      * 4 KiB (a smaller read is measurably cheaper), deeper ones refill */
     fill_window(u, rsp, FIRST_READ_BYTES);
-    uint64_t pc, sp = rsp + 8;
+    uint64_t pc, sp = rsp + 8, at = rsp;
     if (read_word(u, rsp, &pc) != 0)
         return 0;
-    int n = 0, rbp_known = 1;
+    int n = 0, rbp_known = 1, rsp_only = 1;
     struct rule_entry scratch;
     while (pc != 0) {
         if (n >= max) {
             *truncated = 1;
-            break;
+            return n;
         }
+        if (n < MP_UNWIND_SHAPE_MAX)
+            shape->off[n] = (uint32_t)(at - rsp);
+        else
+            rsp_only = 0; /* deeper than a shape holds */
         frames[n++] = pc;
         if (u->dwfl == NULL)
-            break;
+            return n;
         const struct rule_entry *r = lookup_rule(u, pc, &scratch);
-        if (r->kind != RULE_STEP || ((r->flags & CFA_FROM_RBP) && !rbp_known))
-            break;
+        shape->rsp_based = rsp_only;
+        if (r->kind != RULE_STEP) {
+            shape->valid = rsp_only && (r->kind == RULE_END || r->kind == RULE_NOMOD);
+            return n;
+        }
+        if ((r->flags & CFA_FROM_RBP) && !rbp_known)
+            return n;
+        rsp_only &= !(r->flags & CFA_FROM_RBP);
         uint64_t cfa = ((r->flags & CFA_FROM_RBP) ? rbp : sp) + (uint64_t)(int64_t)r->cfa_off;
         uint64_t ra;
-        if (cfa <= sp || read_word(u, cfa + (uint64_t)(int64_t)r->ra_off, &ra) != 0)
-            break;
+        at = cfa + (uint64_t)(int64_t)r->ra_off;
+        rsp_only &= at - rsp <= UINT32_MAX;
+        if (cfa <= sp || read_word(u, at, &ra) != 0)
+            return n;
         if ((r->flags & RBP_SAVED) && read_word(u, cfa + (uint64_t)(int64_t)r->rbp_off, &rbp) != 0)
-            break;
+            return n;
         rbp_known = (r->flags & RBP_SAVED) || (rbp_known && !(r->flags & RBP_LOST));
         sp = cfa;
         pc = ra;
     }
+    shape->valid = rsp_only && n > 0;
+    shape->end_zero = 1;
+    shape->end_off = (uint32_t)(at - rsp);
     return n;
+}
+
+int mp_remote_unwind_at_entry(struct mp_remote_unwinder *u, uint64_t rsp, uint64_t rbp,
+                              uint64_t *frames, int max, uint32_t *truncated)
+{
+    return mp_remote_unwind_shape(u, rsp, rbp, frames, max, truncated, NULL);
 }
 
 void mp_remote_unwinder_free(struct mp_remote_unwinder *u)
