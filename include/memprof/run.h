@@ -51,6 +51,9 @@ struct mp_report_run {
     int mapped_profiled;         /* mapped memory was recorded (not --no-mmap) */
     uint64_t events_lost;        /* records the engine could not deliver */
     uint64_t agent_bytes;        /* the agent's own memory inside the target */
+    int has_engine_stops;        /* the breakpoint engine ran: engine_stops is known */
+    uint64_t engine_stops;       /* times it stopped a thread of the target (the rest of the
+                                    calls were recorded inside the target without a stop) */
     struct mp_rss_breakdown rss_at_exit;
     const struct mp_line_profile *line_profile; /* line mode's tables (--function), or NULL */
     const struct mp_function_spans *function_spans; /* line mode: when each function ran */

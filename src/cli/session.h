@@ -76,7 +76,8 @@ struct mp_image {
     char bp_warning[640];
     uint64_t bp_unreadable, bp_abandoned; /* calls the breakpoint engine could not record */
     uint64_t agent_bytes_bp;      /* the breakpoint engine's mapping in the process */
-    int bp_armed_or_trapped;
+    int bp_armed_or_trapped;      /* then bp_stops is known */
+    uint64_t bp_stops;            /* times the engine stopped a thread of the process */
     int bp_was_armed;             /* its allocator was found, at some point */
     char leak_note[256];          /* why its leak kinds are missing */
     int had_bp;                   /* it had a breakpoint engine */

@@ -35,6 +35,7 @@ void mp_session_drop_engine(struct mp_session *s, struct mp_image *img)
     if (w)
         snprintf(img->bp_warning, sizeof img->bp_warning, "%s", w);
     img->bp_armed_or_trapped = st.armed || st.traps;
+    img->bp_stops = st.traps;
     img->bp_was_armed = st.was_armed;
     img->had_bp = 1;
     img->bp_unreadable = st.unreadable;

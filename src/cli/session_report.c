@@ -263,6 +263,8 @@ static void fill_run(struct mp_session *s, struct mp_session_report *r, const st
     run->mapped_profiled = s->opt->mmap;
     run->events_lost = img->events_lost + img->bp_unreadable + img->bp_abandoned;
     run->agent_bytes = img->agent_bytes + img->agent_bytes_bp;
+    run->has_engine_stops = img->had_bp && img->bp_armed_or_trapped;
+    run->engine_stops = img->bp_stops;
     run->rss_at_exit = img->rss_at_exit;
     run->pid = img->pid;
     run->forked = img->forked;

@@ -76,9 +76,15 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
             run->engine_note || !run->mapped_profiled ? "false" : "true", t->map_calls, t->mapped_bytes,
             t->unmap_calls, t->unmapped_bytes, t->mapped_live_bytes);
     fprintf(out, ",\n              \"peak_mapped_bytes\": %" PRIu64 ", \"peak_total_bytes\": %" PRIu64
-                 ", \"peak_total_mapped_bytes\": %" PRIu64 "}",
+                 ", \"peak_total_mapped_bytes\": %" PRIu64,
             t->peak_mapped_bytes, t->map_calls ? t->peak_total_bytes : t->peak_heap_bytes,
             t->map_calls ? t->peak_total_mapped_bytes : 0);
+    /* the breakpoint engine's stops; vary with the threads' schedule: null with --stable */
+    if (run->has_engine_stops && !opt->stable)
+        fprintf(out, ", \"engine_stops\": %" PRIu64, run->engine_stops);
+    else if (run->has_engine_stops)
+        fprintf(out, ", \"engine_stops\": null");
+    fputc('}', out);
 }
 
 void mp_json_place_fields(FILE *out, const struct mp_line_stats *l, const struct mp_report_options *opt)

@@ -97,6 +97,11 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
         else
             fprintf(out, "  memprof's agent    %s mapped into the program (its event ring), not in these counts\n", a);
     }
+    if (run->has_engine_stops && !opt->stable) {
+        mp_format_count(a, sizeof a, run->engine_stops);
+        mp_format_count(c, sizeof c, t->alloc_calls + t->free_calls);
+        fprintf(out, "  engine stops       %s for %s allocator calls (the rest recorded without a stop)\n", a, c);
+    }
 }
 
 static void write_top_lines(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
