@@ -384,6 +384,61 @@ START_TEST(bp_cxx_global_cpp) { check_fixture("bp_cxx_global.cpp", NULL); }
 END_TEST
 START_TEST(bp_fork_c) { check_fixture("bp_fork.c", NULL); }
 END_TEST
+START_TEST(bp_loop_c) { check_fixture("bp_loop.c", NULL); }
+END_TEST
+
+/* ------------------------------------------------------------------------ */
+/* Stops: one per distinct stack, not one per call                          */
+/* ------------------------------------------------------------------------ */
+
+/* bp_loop.c allocates 30000 times (10000 rounds x 3 lines) from 3 stacks
+ * (its header).  summary.engine_stops (null with --stable, so this run is
+ * without) must be at most one per distinct stack: 3, plus one per call
+ * made outside the loop (static glibc's before main, whose stacks are all
+ * different), plus 6 for the loader's breakpoint and arming.  At -O0 every
+ * frame is rbp-based: no stack can be matched, so each of the loop's 30000
+ * allocations stops (its frees never do: free's stub records them).
+ * MEMPROF_BP_FAST=0 turns the fast entries off: every allocation stops,
+ * and the totals are the same. */
+static void check_stops(const char *flags, const char *tag, int fast)
+{
+    const char *exe = build_fixture("tests/fixtures/bp_loop.c", "gcc", flags, tag);
+    ck_assert_ptr_nonnull(exe);
+    char json[4096];
+    snprintf(json, sizeof json, "%s/%s.json", test_tmp_dir(), tag);
+    unlink(json);
+    char *argv[] = { (char *)memprof_path(), "--engine=breakpoint", "-o", "/dev/null", "--json", json, (char *)exe,
+                     NULL };
+    char *env[] = { fast ? "MEMPROF_BP_FAST=1" : "MEMPROF_BP_FAST=0", NULL };
+    struct run_output o;
+    ck_assert_int_eq(run_cmd(argv, NULL, env, 300, &o), 0);
+    ck_assert_msg(o.status == 0, "%s: memprof exited %d\n%.3000s", tag, o.status, o.err);
+    run_output_free(&o);
+    json_t *root = load_json(json);
+    const uint64_t loop_allocs = 30000, loop_calls = 60000, stacks = 3;
+    uint64_t allocs = summary_u64(root, "alloc_calls"), calls = allocs + summary_u64(root, "free_calls"),
+             stops = summary_u64(root, "engine_stops");
+    ck_assert_msg(allocs >= loop_allocs && calls >= loop_calls, "%s: %" PRIu64 " allocator calls", tag, calls);
+    ck_assert_msg(summary_u64(root, "events_lost") == 0, "%s: events lost", tag);
+    int rbp_frames = strstr(flags, "-O0") != NULL;
+    if (fast && !rbp_frames)
+        ck_assert_msg(stops <= stacks + (calls - loop_calls) + 6,
+                      "%s: %" PRIu64 " stops for %" PRIu64 " allocations (%" PRIu64 " calls): expected at most %"
+                      PRIu64, tag, stops, allocs, calls, stacks + (calls - loop_calls) + 6);
+    else
+        ck_assert_msg(stops >= loop_allocs, "%s: %" PRIu64 " stops for %" PRIu64 " allocations: every one must stop",
+                      tag, stops, allocs);
+    json_decref(root);
+}
+
+START_TEST(stops_per_stack)
+{
+    check_stops("-O2 -g", "bp_stops_o2", 1);
+    check_stops("-O2 -g -static", "bp_stops_static", 1);
+    check_stops("-O0 -g", "bp_stops_o0", 1);
+    check_stops("-O2 -g", "bp_stops_off", 0);
+}
+END_TEST
 
 /* ------------------------------------------------------------------------ */
 /* Both engines on one binary, and valgrind                                  */
@@ -994,6 +1049,8 @@ int main(void)
     tcase_add_test(tc, bp_calls_c);
     tcase_add_test(tc, bp_cxx_global_cpp);
     tcase_add_test(tc, bp_fork_c);
+    tcase_add_test(tc, bp_loop_c);
+    tcase_add_test(tc, stops_per_stack);
     suite_add_tcase(s, tc);
     TCase *eq = tcase_create("engines");
     tcase_set_timeout(eq, 900);
