@@ -97,10 +97,9 @@ static int load_summary(struct loader *L, json_t *root, struct mp_totals *t, str
         jl_get_leak_kinds(L, s, t->leak_bytes, t->leak_blocks, 1, &t->leaks_classified) ||
         jl_load_mapped_summary(L, s, t, run))
         return -1;
-    /* the breakpoint engine's reports since its fast entries; null with --stable */
+    /* the breakpoint engine's reports since its fast entries (not with --stable) */
     if (json_object_get(s, "engine_stops")) {
-        int null_stops = 0;
-        if (jl_get_u64(L, s, "engine_stops", &run->engine_stops, &null_stops))
+        if (jl_get_u64(L, s, "engine_stops", &run->engine_stops, NULL))
             return -1;
         run->has_engine_stops = 1;
     }

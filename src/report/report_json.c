@@ -79,11 +79,9 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
                  ", \"peak_total_mapped_bytes\": %" PRIu64,
             t->peak_mapped_bytes, t->map_calls ? t->peak_total_bytes : t->peak_heap_bytes,
             t->map_calls ? t->peak_total_mapped_bytes : 0);
-    /* the breakpoint engine's stops; vary with the threads' schedule: null with --stable */
+    /* the breakpoint engine's stops; vary with the threads' schedule: not with --stable */
     if (run->has_engine_stops && !opt->stable)
         fprintf(out, ", \"engine_stops\": %" PRIu64, run->engine_stops);
-    else if (run->has_engine_stops)
-        fprintf(out, ", \"engine_stops\": null");
     fputc('}', out);
 }
 
