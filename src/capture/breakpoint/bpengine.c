@@ -445,7 +445,10 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
             if (fn == MP_FN_MALLOC)
                 t->inner_size = regs->rdi; /* (the exception object of a new that throws) */
             e->stats.nested++;
-            learn_nested(e, regs);
+            /* calls inside operator new keep stopping: the malloc of a
+             * bad_alloc it throws must be seen (on_throw) */
+            if (t->fn < MP_FN_NEW || t->fn > MP_FN_NEW_ARRAY_ALIGNED_NOTHROW)
+                learn_nested(e, regs);
             return 0;
         }
         e->stats.abandoned++; /* the earlier call was left without returning (longjmp) */
