@@ -72,7 +72,7 @@ struct mp_image {
     uint64_t exiting_ticket;      /* the control posted at its exit stop */
     char *saved_maps;             /* /proc/PID/maps at its exit stop, for stacks resolved after it */
     _Atomic int maps_saved;       /* saved_maps is written (release) */
-    char bp_notes[3][256];        /* the breakpoint engine's notes, kept when it is freed */
+    char bp_notes[4][256];        /* the breakpoint engine's notes, kept when it is freed */
     char bp_warning[640];
     uint64_t bp_unreadable, bp_abandoned; /* calls the breakpoint engine could not record */
     uint64_t agent_bytes_bp;      /* the breakpoint engine's mapping in the process */

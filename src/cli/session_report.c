@@ -160,6 +160,7 @@ static void image_warnings(struct mp_session *s, struct mp_session_report *r, co
         add_warning(list, n, img->bp_notes[0][0] ? img->bp_notes[0] : NULL);
         add_warning(list, n, img->bp_notes[2][0] ? img->bp_notes[2] : NULL);
         add_warning(list, n, img->bp_notes[1][0] ? img->bp_notes[1] : NULL);
+        add_warning(list, n, img->bp_notes[3][0] ? img->bp_notes[3] : NULL);
         uint64_t lost = img->bp_unreadable + img->bp_abandoned + (ring_notes ? mp_ring_reader_dropped_heap(s->ring) : 0);
         if (lost)
             add_warning(list, n, keepf(r, "%llu allocator calls were not recorded: %llu unreadable stacks, %llu "

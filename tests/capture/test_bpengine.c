@@ -440,6 +440,40 @@ START_TEST(stops_per_stack)
 }
 END_TEST
 
+/* bp_shapes_full.c allocates from 2^14 distinct stacks of about 33 frames
+ * (its header): more than the 1 MiB table of known stacks holds.  The
+ * totals stay exact (16384 mallocs of 16 bytes, each freed: the fixture's
+ * arithmetic, and valgrind's), nothing is lost, every allocation stops
+ * (no stack repeats), and the report says the table filled up. */
+START_TEST(shapes_full)
+{
+    check_fixture("bp_shapes_full.c", NULL);
+    const char *exe = build_fixture("tests/fixtures/bp_shapes_full.c", "gcc", "-O2 -g", "bp_shapes_full_o2");
+    ck_assert_ptr_nonnull(exe);
+    char json[4096];
+    snprintf(json, sizeof json, "%s/bp_shapes_full.json", test_tmp_dir());
+    unlink(json);
+    char *argv[] = { (char *)memprof_path(), "--engine=breakpoint", "-o", "/dev/null", "--json", json, (char *)exe,
+                     NULL };
+    struct run_output o;
+    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 300, &o), 0);
+    ck_assert_msg(o.status == 0, "memprof exited %d\n%.3000s", o.status, o.err);
+    run_output_free(&o);
+    json_t *root = load_json(json);
+    ck_assert_uint_eq(summary_u64(root, "alloc_calls"), 16384);
+    ck_assert_uint_eq(summary_u64(root, "allocated_bytes"), 16384 * 16);
+    ck_assert_uint_eq(summary_u64(root, "free_calls"), 16384);
+    ck_assert_uint_eq(summary_u64(root, "events_lost"), 0);
+    ck_assert_uint_ge(summary_u64(root, "engine_stops"), 16384);
+    char *warnings = json_dumps(json_object_get(root, "warnings"), 0);
+    ck_assert_ptr_nonnull(warnings);
+    ck_assert_msg(strstr(warnings, "table of known stacks filled up") != NULL, "no note of the full table: %s",
+                  warnings);
+    free(warnings);
+    json_decref(root);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------ */
 /* Both engines on one binary, and valgrind                                  */
 /* ------------------------------------------------------------------------ */
@@ -1051,6 +1085,7 @@ int main(void)
     tcase_add_test(tc, bp_fork_c);
     tcase_add_test(tc, bp_loop_c);
     tcase_add_test(tc, stops_per_stack);
+    tcase_add_test(tc, shapes_full);
     suite_add_tcase(s, tc);
     TCase *eq = tcase_create("engines");
     tcase_set_timeout(eq, 900);
