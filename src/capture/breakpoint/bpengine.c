@@ -737,6 +737,36 @@ int mp_bpengine_clean_child(struct mp_bpengine *e, pid_t child)
     return rc;
 }
 
+/* Calls the fast entries recorded that thread tid is still inside at
+ * detach (memprof knows them only by their slots): each gets its own
+ * return address back, as close_open_call does, before the stubs can go.
+ * A thread still in the stubs is stepped out of them first (detach's step
+ * 3); then this runs again for calls it opened meanwhile. */
+static int close_fast_calls(struct mp_bpengine *e, pid_t tid)
+{
+    const struct bp_thread *t = bp_thread_find(e, tid);
+    int rc = 0;
+    for (int k = 0; k < MP_STUB_SLOTS && e->inproc.remote && e->inproc.slots; k++) {
+        struct mp_stub_slot *sl = &e->inproc.slots[k];
+        uint64_t sp = __atomic_load_n(&sl->entry_sp, __ATOMIC_ACQUIRE), there = 0;
+        if (!sp || !__atomic_load_n(&sl->busy, __ATOMIC_ACQUIRE) || sl->tid != (uint32_t)tid ||
+            (t && t->pending && t->slot == k))
+            continue;
+        if (pread(e->mem_fd, &there, sizeof there, (off_t)sp) != (ssize_t)sizeof there)
+            continue;
+        if (there == mp_bp_inproc_ret_stub(&e->inproc, k) &&
+            pwrite(e->mem_fd, &sl->ret, sizeof sl->ret, (off_t)sp) != (ssize_t)sizeof sl->ret) {
+            rc = -1;
+            continue;
+        }
+        e->stats.abandoned++; /* the call ends after memprof left */
+        bp_release_free_pos(e, sl->free_pos, tid, sl->free_addr);
+        sl->free_pos = 0;
+        mp_bp_inproc_release_slot(&e->inproc, k);
+    }
+    return rc;
+}
+
 /* A call still open at detach (the thread is inside the allocator, or in
  * its entry stub's copy) gets its own return address back; its record is
  * lost (counted abandoned).  A thread already in its return stub is left
@@ -792,7 +822,7 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
     struct mp_addr_range code[2];
     int ncode = mp_bp_inproc_code_ranges(&e->inproc, code);
     for (size_t i = 0; i < n; i++)
-        if (close_open_call(e, tids[i]) != 0)
+        if (close_open_call(e, tids[i]) != 0 || close_fast_calls(e, tids[i]) != 0)
             rc = -1;
     /* 3. threads inside the stubs finish them, in turns (one may wait for
      * room in the ring that another's record holds); then, if some still
@@ -806,6 +836,9 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
     }
     mp_bp_inproc_let_go(&e->inproc);
     e->stats.skipped += mp_bp_inproc_skipped(&e->inproc);
+    for (size_t i = 0; i < n && !keep; i++) /* the fast entries' calls the steps opened */
+        if (close_fast_calls(e, tids[i]) != 0)
+            keep = 1;
     /* 4. the program's own SIGTRAP action back */
     if (mp_bp_guard_remove(&e->inproc, tids[0], e->mem_fd, e->scratch) != 0)
         rc = -1;
