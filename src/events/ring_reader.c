@@ -254,6 +254,10 @@ static inline void controls_due(struct mp_ring_reader *r)
         apply_controls(r, r->tail);
 }
 
+/* More records than any run writes (a trillion): a count of dropped
+ * records written over (an MP_REC_DROPS record's, or the stubs'). */
+#define DROPS_LIMIT (1ull << 40)
+
 /* Can the record (its fields copied once) be one a writer made?  Its kind
  * is one there is, its frames fit in a record, and the block or range of
  * memory it describes lies in the user address space (a mapping may be
@@ -284,7 +288,7 @@ static int record_plausible(const struct mp_ring_record *rec, uint32_t nframes)
     case MP_REC_REMAP_TO:
         return rec->size <= MP_RING_USER_SPACE && addr <= MP_RING_USER_SPACE - rec->size;
     case MP_REC_DROPS: /* one agent's records since its last report: fewer than it could reserve */
-        return rec->size <= (1ull << 40);
+        return rec->size <= DROPS_LIMIT;
     default:
         return 1;
     }
@@ -754,6 +758,11 @@ void mp_ring_reader_freeze_pid(struct mp_ring_reader *r, pid_t pid)
 uint64_t mp_ring_reader_revoked(const struct mp_ring_reader *r)
 {
     return atomic_load(&r->revoked);
+}
+
+void mp_ring_reader_add_drops(struct mp_ring_reader *r, uint64_t records)
+{
+    mp_reader_count_damage(r, records > DROPS_LIMIT ? 0 : records);
 }
 
 int mp_ring_reader_damage(const struct mp_ring_reader *r, uint64_t *records_dropped, int *records_hit)

@@ -128,6 +128,14 @@ uint64_t mp_ring_reader_revoked(const struct mp_ring_reader *r);
  * or counts what the target wrote). */
 int mp_ring_reader_damage(const struct mp_ring_reader *r, uint64_t *records_dropped, int *records_hit);
 
+/* Records writers inside the target other than the agent (the breakpoint
+ * engine's stubs, which keep their count in their own data page) dropped
+ * because the target damaged the ring (a position the reader never
+ * reaches): counted as that damage, in *records_dropped above, as the
+ * agents' MP_REC_DROPS records are.  The count comes from the target's
+ * memory: one no run reaches counts as damage of unknown size. */
+void mp_ring_reader_add_drops(struct mp_ring_reader *r, uint64_t records);
+
 /* A new image (execve): its agent counts afresh (the Python channel too). */
 void mp_ring_reader_reset_agent_stats(struct mp_ring_reader *r);
 /* The Python channel in the ring's header (events/py_channel.h). */

@@ -221,10 +221,14 @@ int mp_bp_inproc_map(struct mp_bp_inproc *ip, struct mp_ring_reader *ring, pid_t
     ip->remote = (uint64_t)got + offset;
     ip->next_slot = 0;
     ip->free_addr = 0;
+    ip->ring = ring;
+    ip->drops_reported = 0; /* the blob's data page starts at 0 */
     uint64_t cap = (offset - MP_RING_HEADER_BYTES) / sizeof(struct mp_ring_record);
     put_u64(local, MP_STUB_D_HEAD, ip->ring_remote + offsetof(struct mp_ring_header, head));
     put_u64(local, MP_STUB_D_RECS, ip->ring_remote + MP_RING_HEADER_BYTES);
     put_u64(local, MP_STUB_D_MASK, cap - 1);
+    put_u64(local, MP_STUB_D_TAIL, ip->ring_remote + offsetof(struct mp_ring_header, tail));
+    put_u64(local, MP_STUB_D_FAR, 2 * cap + MP_RING_MAX_WAITERS);
     put_u64(local, MP_STUB_D_RECSIZE, sizeof(struct mp_ring_record));
     put_u64(local, MP_STUB_D_SLOTS, ip->remote + BLOB_BYTES);
     put_u64(local, MP_STUB_D_SLOTSIZE, MP_STUB_SLOT_BYTES);
@@ -383,6 +387,19 @@ uint64_t mp_bp_inproc_skipped(const struct mp_bp_inproc *ip)
     return __atomic_load_n((const uint64_t *)(const void *)(ip->local + MP_STUB_D_SKIPPED), __ATOMIC_RELAXED);
 }
 
+void mp_bp_inproc_report_drops(struct mp_bp_inproc *ip)
+{
+    if (!ip->ring || !ip->remote || !ip->local)
+        return; /* not mapped (any more) */
+    uint64_t n = data_u64(ip, MP_STUB_D_DROPS);
+    if (n == ip->drops_reported)
+        return;
+    /* the target can write the counter too: one that went back is damage
+     * of an unknown number of records (the reader bounds the count) */
+    mp_ring_reader_add_drops(ip->ring, n > ip->drops_reported ? n - ip->drops_reported : 0);
+    ip->drops_reported = n;
+}
+
 int mp_bp_inproc_clean_child(const struct mp_bp_inproc *ip, int child_mem_fd)
 {
     if (!ip->free_addr)
@@ -482,6 +499,7 @@ int mp_bp_inproc_unmap(struct mp_bp_inproc *ip, pid_t tid, int mem_fd, uint64_t 
 void mp_bp_inproc_reset(struct mp_bp_inproc *ip)
 {
     /* keeps `local` (memprof's mapping of the memfd) for the next image */
+    mp_bp_inproc_report_drops(ip);
     ip->remote = ip->ring_remote = 0;
     ip->alias = 0;
     ip->free_addr = 0;

@@ -53,6 +53,8 @@ struct mp_bp_inproc {
     uint64_t shapes_remote;     /* its address in the target */
     size_t shapes_used;         /* bytes of the arena taken */
     uint64_t n_shapes;
+    struct mp_ring_reader *ring;/* the ring the stubs write into */
+    uint64_t drops_reported;    /* of MP_STUB_D_DROPS, handed to the ring reader so far */
 };
 
 /* Maps the ring into the target (thread tid stopped, no other thread
@@ -113,6 +115,11 @@ uint64_t mp_bp_inproc_failed_reallocs(const struct mp_bp_inproc *ip);
 uint64_t mp_bp_inproc_skipped(const struct mp_bp_inproc *ip);
 /* A fork child's copy of free gets its original bytes back. */
 int mp_bp_inproc_clean_child(const struct mp_bp_inproc *ip, int child_mem_fd);
+/* Records the stubs dropped since the last call (positions the reader
+ * never reaches: the target wrote over the ring's head or tail) go to the
+ * ring reader, which reports them as the target's damage.  Also done by
+ * mp_bp_inproc_reset. */
+void mp_bp_inproc_report_drops(struct mp_bp_inproc *ip);
 /* The image is gone (exec): forget the target's addresses. */
 void mp_bp_inproc_reset(struct mp_bp_inproc *ip);
 /* memprof's address of the target's address `remote` inside the blob

@@ -37,9 +37,13 @@ d_block:
  * free for this lap (the reader in memprof drains meanwhile), then claimed
  * for thread \tid (a 64-bit register, upper half zero) of this process
  * (ring.h, Holes).  A slot memprof revoked meanwhile (it took the thread
- * for dead) goes to \revoked: nothing may be written; to \gone if memprof
- * goes away while the ring is full.  Clobbers \tmp (\tmp32: its low half;
- * never r11 in the return stubs, which keep k there). */
+ * for dead: its sequence number is exactly the next lap's) goes to
+ * \revoked: nothing may be written; so does a position the reader can
+ * never reach (the target wrote over the ring's header: counted in the
+ * header's writer_drops, as the agent does); to \gone if memprof goes away
+ * while the ring is full.  Any other sequence number was written by the
+ * target: memprof repairs it, the writer waits.  Clobbers \tmp (\tmp32:
+ * its low half; never r11 in the return stubs, which keep k there). */
 .macro reserve_record tid, revoked, gone, tmp, tmp32
     mov $1, %edx
     mov d_block+MP_STUB_D_HEAD(%rip), %r10
@@ -48,16 +52,29 @@ d_block:
     and d_block+MP_STUB_D_MASK(%rip), %r10
     imul d_block+MP_STUB_D_RECSIZE(%rip), %r10
     add d_block+MP_STUB_D_RECS(%rip), %r10
-1:  mov (%r10), \tmp
+.Lwait\@:
+    mov (%r10), \tmp
     cmp %rdx, \tmp
-    je 2f
+    je .Lfree\@
     sub %rdx, \tmp
-    jg \revoked                    /* seq past our position: revoked */
+    sub d_block+MP_STUB_D_MASK(%rip), \tmp
+    cmp $1, \tmp
+    je \revoked                    /* seq == pos + capacity: revoked */
+    mov d_block+MP_STUB_D_TAIL(%rip), \tmp
+    mov (\tmp), \tmp
+    neg \tmp
+    add %rdx, \tmp                 /* pos - tail */
+    cmp d_block+MP_STUB_D_FAR(%rip), \tmp
+    ja .Lfar\@
     pause
     memprof_alive
-    jnz 1b
+    jnz .Lwait\@
     jmp \gone
-2:  mov d_block+MP_STUB_D_PID(%rip), \tmp32
+.Lfar\@:
+    lock incq d_block+MP_STUB_D_DROPS(%rip)
+    jmp \revoked
+.Lfree\@:
+    mov d_block+MP_STUB_D_PID(%rip), \tmp32
     mov \tmp32, 44(%r10)            /* claim_pid */
     mov %rdx, \tmp
     shl $32, \tmp

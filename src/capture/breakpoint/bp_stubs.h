@@ -48,6 +48,12 @@
 #define MP_STUB_D_FAILED 64     /* reallocs that failed (a counter the stubs increment) */
 #define MP_STUB_D_SKIPPED 72    /* calls passed through unrecorded once memprof let go (a counter) */
 #define MP_STUB_D_PID 80        /* the process the records are about (32 bits) */
+#define MP_STUB_D_TAIL 88       /* address of the ring's tail (the reader's, published) */
+#define MP_STUB_D_FAR 96        /* a position farther than this from the tail can never be read:
+                                   the target wrote over the ring's header (ring.h) */
+#define MP_STUB_D_DROPS 104     /* records the stubs dropped, their position one the reader never
+                                   reaches (a counter: memprof adds it to the ring's damage,
+                                   mp_bp_inproc_report_drops) */
 #define MP_STUB_D_LOCK 128      /* memprof's robust pthread mutex (the futex word first) */
 #define MP_STUB_D_ACT_OURS 192  /* struct kernel_sigaction: the SIGTRAP handler memprof installs */
 #define MP_STUB_D_ACT_ORIG 224  /* the program's own SIGTRAP action */
