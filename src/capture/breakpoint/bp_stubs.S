@@ -304,13 +304,19 @@ mp_stub_fast0:
     .set k, k + 1
     .endr
 
-/* At an allocator's entry (r11 = the site): the arguments rdi, rsi, rdx
- * and every callee-saved register are kept; rax, rcx, r8-r11 and the red
- * zone below rsp are the callee's to use.  Red zone: -8 the site, -16 the
- * shape, -24 the size, -32 realloc's block, -40 posix_memalign's memptr,
- * -48 the slot. */
+/* At an allocator's entry (r11 = the site).  Every register but r10 and
+ * r11 reaches the allocator (its copy) as it came (mmap's sixth argument
+ * is r9): rax, rcx, rdx, r8 and r9 are kept in the red zone below rsp
+ * (the callee's to use).  Red zone: -8 the site, -16 the shape, -24 the
+ * size, -32 realloc's block, -40 posix_memalign's memptr, -48 the slot,
+ * -56..-88 rax, rcx, rdx, r8, r9. */
 fast_common:
     mov %r11, -8(%rsp)
+    mov %rax, -56(%rsp)             /* the registers it uses, put back on the way out */
+    mov %rcx, -64(%rsp)
+    mov %rdx, -72(%rsp)
+    mov %r8, -80(%rsp)
+    mov %r9, -88(%rsp)
     memprof_alive
     jz 90f                          /* memprof is gone: on into the copy */
     lea d_block+MP_STUB_D_SITE_KIND(%rip), %r10
@@ -453,10 +459,16 @@ fast_common:
     lea d_block+MP_STUB_D_SITE_COPY(%rip), %r10
     mov (%r10,%r11,8), %r10
     inc %r10
-    jmp *%r10
+    jmp 99f
 91: mov -8(%rsp), %r11              /* to copy i's INT3: the supervisor decides */
     lea d_block+MP_STUB_D_SITE_COPY(%rip), %r10
-    jmp *(%r10,%r11,8)
+    mov (%r10,%r11,8), %r10
+99: mov -56(%rsp), %rax
+    mov -64(%rsp), %rcx
+    mov -72(%rsp), %rdx
+    mov -80(%rsp), %r8
+    mov -88(%rsp), %r9
+    jmp *%r10
 92: lock incq d_block+MP_STUB_D_PASSED(%rip)
     jmp 90b
 
