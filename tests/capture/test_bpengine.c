@@ -832,6 +832,14 @@ START_TEST(relocate_entry_runs)
         { "reallocarray", { 0x48, 0x89, 0xf0, 0x48, 0xf7, 0xe2, 0x48, 0x89, 0xc6 }, 6, 1 },
         { "memalign", { 0x80, 0x3d, 0x71, 0x0e, 0x14, 0x00, 0x00, 0x74, 0x07, 0xe9 }, 7, 0 },
         { "_dl_debug_state", { 0xc3, 0x66, 0x2e, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00 }, 5, 1 },
+        /* mov r10d, ecx; test r9d, 0xfff (glibc's mmap) */
+        { "mmap", { 0x41, 0x89, 0xca, 0x41, 0xf7, 0xc1, 0xff, 0x0f, 0x00, 0x00, 0x75, 0x14 }, 10, 1 },
+        /* mov r8, rdi; cmp rsi, 0x1000 (jemalloc's sdallocx) */
+        { "sdallocx", { 0x49, 0x89, 0xf8, 0x48, 0x81, 0xfe, 0x00, 0x10, 0x00, 0x00, 0x77, 0x0c }, 10, 1 },
+        /* push r12; mov r12, [rip + d] (glibc's sbrk): the load rewritten */
+        { "sbrk", { 0x41, 0x54, 0x4c, 0x8b, 0x25, 0xa7, 0x51, 0x0d, 0x00, 0x80, 0x3d }, 9, 0 },
+        /* test rdi, rdi; je +0x13 (jemalloc's sized delete): the jump rewritten */
+        { "sized delete", { 0x48, 0x85, 0xff, 0x74, 0x13, 0x48, 0x83, 0xec, 0x08 }, 5, 0 },
     };
     const uint64_t addr = 0x7f0000098930ull;
     for (size_t i = 0; i < sizeof runs / sizeof *runs; i++) {
@@ -856,6 +864,26 @@ START_TEST(relocate_entry_runs)
     size_t displaced;
     int verbatim;
     ck_assert_int_eq(mp_emu_relocate_run(lea_rip, sizeof lea_rip, addr, 5, out, sizeof out, &displaced, &verbatim), -1);
+    /* je +0x13 after the test: jne over an absolute jump to addr + 5 + 0x13 */
+    static const uint8_t sized_delete[16] = { 0x48, 0x85, 0xff, 0x74, 0x13, 0x48, 0x83, 0xec, 0x08 };
+    ck_assert_int_gt(mp_emu_relocate_run(sized_delete, sizeof sized_delete, addr, 5, out, sizeof out, &displaced,
+                                         &verbatim), 14);
+    uint64_t target;
+    memcpy(&target, out + 3 + 2 + 6, 8);
+    ck_assert_msg(memcmp(out, sized_delete, 3) == 0 && out[3] == 0x75 && out[4] == 14 && out[5] == 0xff &&
+                      out[6] == 0x25 && target == addr + 5 + 0x13,
+                  "je not rewritten as jne over a jump to its target");
+    /* a jump on (mimalloc's nothrow new: jmp mi_new_nothrow@plt): an
+     * absolute jump to its target, nothing after it */
+    static const uint8_t jump_on[16] = { 0xe9, 0xdb, 0x43, 0xff, 0xff, 0x66, 0x2e, 0x0f };
+    ck_assert_int_eq(mp_emu_relocate_run(jump_on, sizeof jump_on, addr, 5, out, sizeof out, &displaced, &verbatim), 14);
+    memcpy(&target, out + 6, 8);
+    ck_assert_msg(displaced == 5 && !verbatim && out[0] == 0xff && out[1] == 0x25 && target == addr + 5 - 0xbc25,
+                  "jmp rel32 not relocated: %zu displaced, target %#" PRIx64, displaced, target);
+    /* a conditional jump into the bytes the copy replaces: none */
+    static const uint8_t jump_back[16] = { 0x48, 0x85, 0xff, 0x74, 0xfc, 0x90, 0x90 };
+    ck_assert_int_eq(mp_emu_relocate_run(jump_back, sizeof jump_back, addr, 5, out, sizeof out, &displaced, &verbatim),
+                     -1);
 
     /* the rewritten compare, run: cmp byte [rip+d], imm as push rax; movabs
      * rax, target; cmp byte [rax], imm; pop rax; then a ret instead of the
@@ -889,6 +917,38 @@ START_TEST(relocate_entry_runs)
                           values[v], values[w], f & COMPARED, want & COMPARED);
             ck_assert_msg(rax == 0x1122334455667788ull, "rax not kept");
         }
+
+    /* the rewritten rip-relative loads, run: movabs reg, target; mov reg,
+     * [reg] (r12 and r13 as a base need a SIB byte and a displacement) */
+    static const struct {
+        uint8_t code[3];
+        int reg; /* 0 rax, 12 r12, 13 r13 (32 bits) */
+    } loads[] = { { { 0x48, 0x8b, 0x05 }, 0 }, { { 0x4c, 0x8b, 0x25 }, 12 }, { { 0x44, 0x8b, 0x2d }, 13 } };
+    volatile uint64_t *word = (volatile uint64_t *)(void *)(page + 3072);
+    *word = 0x8877665544332211ull;
+    for (size_t i = 0; i < sizeof loads / sizeof *loads; i++) {
+        uint64_t at = (uint64_t)(uintptr_t)page + 2048;
+        uint8_t load[16] = { loads[i].code[0], loads[i].code[1], loads[i].code[2], 0, 0, 0, 0, 0x90, 0x90 };
+        int32_t disp = (int32_t)((int64_t)(uintptr_t)word - (int64_t)(at + 7));
+        memcpy(load + 3, &disp, 4);
+        int n = mp_emu_relocate_run(load, sizeof load, at, 5, page, 64, &displaced, &verbatim);
+        ck_assert_int_gt(n, 14);
+        ck_assert(displaced == 7 && !verbatim);
+        page[n - 14] = 0xc3;
+        uint64_t got = 0;
+        if (loads[i].reg == 0)
+            __asm__ volatile("lea -128(%%rsp), %%rsp\n\tcall *%1\n\tlea 128(%%rsp), %%rsp"
+                             : "=a"(got) : "r"(page) : "memory");
+        else if (loads[i].reg == 12)
+            __asm__ volatile("lea -128(%%rsp), %%rsp\n\tcall *%1\n\tlea 128(%%rsp), %%rsp\n\tmov %%r12, %0"
+                             : "=r"(got) : "r"(page) : "r12", "memory");
+        else
+            __asm__ volatile("lea -128(%%rsp), %%rsp\n\tmov $-1, %%r13\n\tcall *%1\n\tlea 128(%%rsp), %%rsp\n\t"
+                             "mov %%r13, %0"
+                             : "=r"(got) : "r"(page) : "r13", "memory");
+        uint64_t want = loads[i].reg == 13 ? 0x44332211ull : 0x8877665544332211ull;
+        ck_assert_msg(got == want, "load %zu: %#" PRIx64 ", expected %#" PRIx64, i, got, want);
+    }
     munmap(page, 4096);
 }
 END_TEST

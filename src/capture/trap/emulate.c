@@ -425,6 +425,29 @@ int mp_emu_relocate(const struct mp_emu *e, const uint8_t *orig, uint64_t addr, 
         memcpy(out, orig, n);
         break;
     case EMU_LOAD:
+        if (e->base == BASE_RIP) { /* movabs reg, target; mov reg, [reg] (the flags untouched) */
+            uint64_t target = addr + e->len + (uint64_t)(int64_t)e->disp;
+            uint8_t r = e->reg & 7, x = e->reg >> 3;
+            if (cap < 14 + 14)
+                return -1;
+            out[n++] = (uint8_t)(0x48 | x);
+            out[n++] = (uint8_t)(0xb8 + r);
+            memcpy(out + n, &target, 8);
+            n += 8;
+            out[n++] = (uint8_t)(0x40 | (e->width == 8 ? 8 : 0) | (x ? 4 | 1 : 0));
+            out[n++] = 0x8b;
+            if (r == 4) { /* rsp/r12 as a base needs a SIB byte */
+                out[n++] = 0x24;
+                out[n++] = 0x24;
+            } else if (r == 5) { /* rbp/r13 as a base needs a displacement */
+                out[n++] = 0x6d;
+                out[n++] = 0x00;
+            } else {
+                out[n++] = (uint8_t)(r << 3 | r);
+            }
+            break;
+        }
+        /* fallthrough */
     case EMU_STORE:
     case EMU_STORE_IMM:
     case EMU_LEA:
@@ -460,19 +483,51 @@ int mp_emu_relocate(const struct mp_emu *e, const uint8_t *orig, uint64_t addr, 
     return (int)(n + 14);
 }
 
-/* The length of a register-to-register ALU or move instruction (a REX
- * prefix at most, ModRM with mod 3: no memory operand, so it runs the same
- * anywhere), or 0.  Only for copying instructions, never to emulate them. */
+/* The length of a register-to-register ALU or move instruction, or one
+ * with a register and an immediate (a REX prefix at most, ModRM with mod 3:
+ * no memory operand, so it runs the same anywhere: libc's mmap tests its
+ * offset with test r32, imm32), or 0.  Only for copying instructions,
+ * never to emulate them. */
 static size_t reg_only_len(const uint8_t *b)
 {
     size_t i = (b[0] & 0xf0) == 0x40 ? 1 : 0;
     static const uint8_t ops[] = { 0x01, 0x03, 0x09, 0x0b, 0x21, 0x23, 0x29, 0x2b, 0x31, 0x33, 0x39, 0x3b,
-                                   0x85, 0x87, 0x89, 0x8b, 0xf7 };
+                                   0x85, 0x87, 0x89, 0x8b, 0xf7, 0x81, 0x83, 0xc1 };
     if ((b[i + 1] >> 6) != 3 || !memchr(ops, b[i], sizeof ops))
         return 0;
     if (b[i] == 0xf7 && ((b[i + 1] >> 3) & 7) < 2)
-        return 0; /* test r/m, imm32 carries an immediate */
+        return i + 6; /* test r/m, imm32 */
+    if (b[i] == 0x81)
+        return i + 6; /* ALU r/m, imm32 */
+    if (b[i] == 0x83 || b[i] == 0xc1)
+        return i + 3; /* ALU r/m, imm8; shifts by imm8 */
     return i + 2;
+}
+
+/* jmp *0(%rip); .quad target: 14 bytes at out. */
+static size_t put_abs_jump(uint8_t *out, uint64_t target)
+{
+    static const uint8_t jmp_abs[6] = { 0xff, 0x25, 0, 0, 0, 0 };
+    memcpy(out, jmp_abs, sizeof jmp_abs);
+    memcpy(out + 6, &target, 8);
+    return 14;
+}
+
+/* A conditional jump (jcc rel8 or rel32) at b: its condition (0-15) and
+ * length, the target's offset in *disp; or 0. */
+static size_t jcc_len(const uint8_t *b, int *cond, int32_t *disp)
+{
+    if (b[0] >= 0x70 && b[0] <= 0x7f) {
+        *cond = b[0] - 0x70;
+        *disp = (int8_t)b[1];
+        return 2;
+    }
+    if (b[0] == 0x0f && b[1] >= 0x80 && b[1] <= 0x8f) {
+        *cond = b[1] - 0x80;
+        *disp = i32(b + 2);
+        return 6;
+    }
+    return 0;
 }
 
 int mp_emu_relocate_run(const uint8_t *orig, size_t orig_len, uint64_t addr, size_t min_len, uint8_t *out, size_t cap,
@@ -485,6 +540,29 @@ int mp_emu_relocate_run(const uint8_t *orig, size_t orig_len, uint64_t addr, siz
         uint8_t window[16] = { 0 };
         memcpy(window, orig + in, orig_len - in < sizeof window ? orig_len - in : sizeof window);
         mp_emu_decode(window, &e);
+        int cond;
+        int32_t disp;
+        size_t jlen = in > 0 ? jcc_len(window, &cond, &disp) : 0;
+        if (jlen) { /* past the first: j!cc over an absolute jump to its target */
+            uint64_t target = addr + in + jlen + (uint64_t)(int64_t)disp;
+            if (in + jlen > orig_len || n + 2 + 14 > cap || (target > addr && target < addr + in + jlen))
+                return -1; /* (a target inside the bytes the copy replaces) */
+            out[n++] = (uint8_t)(0x70 + (cond ^ 1));
+            out[n++] = 14;
+            n += put_abs_jump(out + n, target);
+            in += jlen;
+            *verbatim = 0;
+            continue;
+        }
+        if (e.kind == EMU_JMP && e.len >= min_len - in && in + e.len <= orig_len) {
+            /* a jump on (mimalloc's forms of new and delete): nothing after it runs */
+            if (n + 14 > cap)
+                return -1;
+            n += put_abs_jump(out + n, addr + in + e.len + (uint64_t)(int64_t)e.disp);
+            *displaced = in + e.len;
+            *verbatim = 0;
+            return (int)n;
+        }
         if (!e.kind && in > 0) { /* past the first: only copied, never emulated */
             size_t len = reg_only_len(window);
             if (!len || in + len > orig_len || n + len > cap)
@@ -516,12 +594,9 @@ int mp_emu_relocate_run(const uint8_t *orig, size_t orig_len, uint64_t addr, siz
         n += (size_t)len;
         in += e.len;
     }
-    uint64_t back = addr + in;
-    static const uint8_t jmp_abs[6] = { 0xff, 0x25, 0, 0, 0, 0 };
     if (n + 14 > cap)
         return -1;
-    memcpy(out + n, jmp_abs, sizeof jmp_abs);
-    memcpy(out + n + 6, &back, 8);
+    n += put_abs_jump(out + n, addr + in);
     *displaced = in;
-    return (int)(n + 14);
+    return (int)n;
 }

@@ -44,8 +44,10 @@ int mp_emu_relocate(const struct mp_emu *e, const uint8_t *orig, uint64_t addr, 
 
 /* The instructions at addr (orig: orig_len bytes of them) covering at
  * least min_len bytes, relocated one after the other (a return ends them:
- * what follows it up to min_len is taken as dead padding), then the jump
- * back to addr + *displaced.  *verbatim: 1 when every instruction was
+ * what follows it up to min_len is taken as dead padding; so does a jump
+ * rel32 long enough to cover the rest; a conditional jump after the first
+ * becomes one over an absolute jump to its target), then the jump back to
+ * addr + *displaced.  *verbatim: 1 when every instruction was
  * copied as is (so an address inside them maps to the same offset in the
  * copy).  Length written, or -1. */
 int mp_emu_relocate_run(const uint8_t *orig, size_t orig_len, uint64_t addr, size_t min_len, uint8_t *out, size_t cap,
