@@ -401,6 +401,22 @@ const struct fixture_line *fixture_line_at(const struct fixture_spec *f, int lin
     return NULL;
 }
 
+int fixture_source_line(const char *name, const char *needle)
+{
+    char path[512], text[1024];
+    snprintf(path, sizeof path, "tests/fixtures/%s", name);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot read %s", path);
+    int ln = 0, found = 0;
+    while (!found && fgets(text, sizeof text, f)) {
+        ln++;
+        if (strstr(text, needle))
+            found = ln;
+    }
+    fclose(f);
+    return found;
+}
+
 int fixture_file_is(const char *path, const char *name)
 {
     if (!path)

@@ -110,6 +110,9 @@ struct fixture_spec {
 void fixture_parse(const char *name, struct fixture_spec *f);
 /* The annotations of line `line`, or NULL if it has none. */
 const struct fixture_line *fixture_line_at(const struct fixture_spec *f, int line);
+/* The first line (1-based) of tests/fixtures/NAME whose text holds
+ * `needle`, or 0. */
+int fixture_source_line(const char *name, const char *needle);
 /* Is `path` (may be NULL) the fixture NAME: the whole path, or its last
  * components? */
 int fixture_file_is(const char *path, const char *name);

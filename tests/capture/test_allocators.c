@@ -60,13 +60,15 @@ struct expected {
     uint64_t calls, bytes, frees;
     uint64_t unattributed_calls, unattributed_bytes;
     uint64_t dtv_extra;   /* bytes each DTV gains */
+    uint64_t stops_beyond; /* breakpoint engine: stops allowed beyond one per call made outside the
+                              fixture's lines (0: not checked; see loop_stops) */
 };
 
 static struct expected expect_for(const struct fixture_spec *f, struct process_objects base,
                                   struct process_objects with)
 {
     struct expected x = { f->total_calls, f->total_bytes, f->total_frees, f->unattributed_calls,
-                          f->unattributed_bytes, 16 * (uint64_t)(with.tls_modules - base.tls_modules) };
+                          f->unattributed_bytes, 16 * (uint64_t)(with.tls_modules - base.tls_modules), 0 };
     for (int i = 0; i < f->n_lines; i++)
         if (f->lines[i].has_dtv)
             x.bytes += f->lines[i].dtv_calls * x.dtv_extra;
@@ -146,12 +148,13 @@ static void check_memprof(const struct fixture_spec *f, const struct variant *v,
                     " %" PRIu64, v->what, engine, calls, bytes, frees, x->calls, x->bytes, x->frees);
     if (summary_u64(root, "events_lost"))
         problem(pr, "%s, %s: events lost", v->what, engine);
+    uint64_t outside_calls = 0; /* allocator calls made outside the fixture's lines */
     /* glibc frees an exiting thread's cache with free: breakpoints see those
      * (the notes say so), no other combination has unknown frees */
     int tcache_frees = strcmp(engine, "breakpoint") == 0 && !v->a->lib && strstr(f->name, "threads");
     if (summary_u64(root, "unknown_frees") && !tcache_frees)
         problem(pr, "%s, %s: %" PRIu64 " unknown frees", v->what, engine, summary_u64(root, "unknown_frees"));
-    uint64_t in_fixture_calls = 0, in_fixture_bytes = 0;
+    uint64_t in_fixture_calls = 0, in_fixture_bytes = 0, in_fixture_frees = 0;
     uint64_t seen[FIXTURE_MAX_LINES][4];
     int seen_line[FIXTURE_MAX_LINES];
     int n_seen = 0;
@@ -163,6 +166,7 @@ static void check_memprof(const struct fixture_spec *f, const struct variant *v,
         int ln = (int)obj_u64(l, "line");
         in_fixture_calls += obj_u64(l, "alloc_calls");
         in_fixture_bytes += obj_u64(l, "allocated_bytes");
+        in_fixture_frees += obj_u64(l, "free_calls");
         const struct fixture_line *e = fixture_line_at(f, ln);
         if (!e || !e->has_expect) {
             if (obj_u64(l, "alloc_calls"))
@@ -195,6 +199,11 @@ static void check_memprof(const struct fixture_spec *f, const struct variant *v,
         problem(pr, "%s, %s: outside the fixture %" PRIu64 " calls %" PRIu64 " bytes, expected %" PRIu64 " %" PRIu64,
                 v->what, engine, calls - in_fixture_calls, bytes - in_fixture_bytes, x->unattributed_calls,
                 x->unattributed_bytes);
+    outside_calls = (calls - in_fixture_calls) + (frees - in_fixture_frees);
+    uint64_t stops = x->stops_beyond && strcmp(engine, "breakpoint") == 0 ? summary_u64(root, "engine_stops") : 0;
+    if (stops > x->stops_beyond + outside_calls)
+        problem(pr, "%s, %s: %" PRIu64 " stops, expected at most %" PRIu64 " (%" PRIu64 " calls outside the loop)",
+                v->what, engine, stops, x->stops_beyond + outside_calls, outside_calls);
     json_decref(root);
 }
 
@@ -289,7 +298,7 @@ START_TEST(new_throws_cpp)
         ck_assert_ptr_nonnull(exe);
         snprintf(what, sizeof what, "new_throws.cpp [%s]", f.builds[b][1]);
         struct variant v = { &allocators[0], exe, NULL, what };
-        struct expected x = { f.total_calls, f.total_bytes, f.total_frees, f.unattributed_calls, f.unattributed_bytes, 0 };
+        struct expected x = { f.total_calls, f.total_bytes, f.total_frees, f.unattributed_calls, f.unattributed_bytes, 0, 0 };
         check_memprof(&f, &v, "agent", &x, &pr);
         check_memprof(&f, &v, "breakpoint", &x, &pr);
     }
@@ -318,10 +327,109 @@ START_TEST(jemalloc_api_c)
         run_output_free(&o);
         snprintf(what, sizeof what, "jemalloc_api.c [%s]", f.builds[b][1]);
         struct variant v = { je, exe, NULL, what };
-        struct expected x = { f.total_calls, f.total_bytes, f.total_frees, f.unattributed_calls, f.unattributed_bytes, 0 };
+        struct expected x = { f.total_calls, f.total_bytes, f.total_frees, f.unattributed_calls, f.unattributed_bytes, 0, 0 };
         check_memprof(&f, &v, "agent", &x, &pr);
         check_memprof(&f, &v, "breakpoint", &x, &pr);
     }
+    ck_assert_msg(pr.n == 0, "%d problem(s):\n%s", pr.n, pr.text);
+}
+END_TEST
+
+/* The breakpoint engine's fast entries on each allocator: a loop fixture's
+ * calls stop at most once per distinct stack.  Its own lines' calls are
+ * all in its loops; the stops allowed beyond one per call made elsewhere
+ * (before main, at exit: a few, each from a stack of its own) are
+ * `stacks` (its header), plus `per_call`, plus 20 for the loader's
+ * breakpoint, arming and the allocator library's calls to itself (left
+ * out, but each stops once). */
+static uint64_t loop_stops(uint64_t stacks, uint64_t per_call)
+{
+    return stacks + per_call + 20;
+}
+
+/* bp_new_loop.cpp (operator new and delete in loops, then news that throw)
+ * on every allocator, preloaded, both engines: its own numbers, and under
+ * the breakpoint engine at most its 30 stacks' stops, and 5 per throw:
+ * each throw inside a recorded new stops once (test_bpengine.c), and
+ * tcmalloc asks the system for the impossible block (mmap, sbrk twice,
+ * brk) from frames based on rbp, which the fast entries never match.
+ * mimalloc's operator new cannot throw (it aborts, natively too): there
+ * the fixture is built without its throws (-DBP_NEW_LOOP_THROWS=0), and
+ * the numbers are the annotations less the throwing line's. */
+START_TEST(bp_new_loop_cpp)
+{
+    static struct fixture_spec full, none;
+    fixture_parse("bp_new_loop.cpp", &full);
+    none = full;
+    int throw_line = fixture_source_line("bp_new_loop.cpp", "new char[huge]");
+    ck_assert_int_gt(throw_line, 0);
+    const struct fixture_line *t = fixture_line_at(&full, throw_line);
+    ck_assert_ptr_nonnull(t);
+    none.total_calls -= t->alloc_calls;
+    none.total_bytes -= t->allocated_bytes;
+    none.total_frees -= t->free_calls;
+    for (int i = 0; i < none.n_lines; i++)
+        if (none.lines[i].line == throw_line)
+            none.lines[i].alloc_calls = none.lines[i].allocated_bytes = none.lines[i].free_calls =
+                none.lines[i].freed_bytes = 0;
+    static struct problems pr;
+    memset(&pr, 0, sizeof pr);
+    const char *flags = "-O2 -g -std=c++17", *flags_none = "-O2 -g -std=c++17 -DBP_NEW_LOOP_THROWS=0";
+    char with_throws[4096], without[4096];
+    const char *built = build_fixture("tests/fixtures/bp_new_loop.cpp", "g++", flags, "alloc_bp_new_loop");
+    ck_assert_ptr_nonnull(built);
+    snprintf(with_throws, sizeof with_throws, "%s", built);
+    built = build_fixture("tests/fixtures/bp_new_loop.cpp", "g++", flags_none, "alloc_bp_new_loop_nothrows");
+    ck_assert_ptr_nonnull(built);
+    snprintf(without, sizeof without, "%s", built);
+    struct process_objects base = objects_of(with_throws, NULL);
+    for (size_t ai = 0; ai < N_ALLOCATORS; ai++) {
+        const struct allocator *a = &allocators[ai];
+        require_library(a);
+        for (int throws = 0; throws < 2; throws++) {
+            if (throws && strcmp(a->name, "mimalloc") == 0)
+                continue;
+            const struct fixture_spec *f = throws ? &full : &none;
+            const char *exe = throws ? with_throws : without;
+            char what[600];
+            snprintf(what, sizeof what, "bp_new_loop.cpp [%s], %s%s", throws ? flags : flags_none, a->name,
+                     a->lib ? " preloaded" : "");
+            struct variant v = { a, exe, a->lib, what };
+            struct expected x = expect_for(f, base, objects_of(exe, v.preload));
+            x.stops_beyond = loop_stops(30, throws ? 5 * t->alloc_calls : 0);
+            check_memprof(f, &v, "agent", &x, &pr);
+            check_memprof(f, &v, "breakpoint", &x, &pr);
+        }
+    }
+    ck_assert_msg(pr.n == 0, "%d problem(s):\n%s", pr.n, pr.text);
+}
+END_TEST
+
+/* bp_jemalloc_loop.c: jemalloc's own API in a loop (linked), both engines:
+ * its numbers; the breakpoint engine stops at most once for each of its
+ * stacks (6 calls in the loop, free and the calls inside sdallocx and
+ * dallocx: at most 12). */
+START_TEST(bp_jemalloc_loop_c)
+{
+    static struct fixture_spec f;
+    fixture_parse("bp_jemalloc_loop.c", &f);
+    static struct problems pr;
+    memset(&pr, 0, sizeof pr);
+    const struct allocator *je = &allocators[1];
+    require_library(je);
+    const char *exe = build_fixture_with("tests/fixtures/bp_jemalloc_loop.c", f.builds[0][0], f.builds[0][1], je->lib,
+                                         "alloc_bp_jemalloc_loop");
+    ck_assert_ptr_nonnull(exe);
+    char *argv[] = { (char *)exe, NULL };
+    struct run_output o;
+    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 60, &o), 0);
+    ck_assert_msg(o.status == 0, "%s natively: status %d", exe, o.status);
+    run_output_free(&o);
+    struct variant v = { je, exe, NULL, "bp_jemalloc_loop.c" };
+    struct expected x = { f.total_calls, f.total_bytes, f.total_frees, f.unattributed_calls, f.unattributed_bytes, 0,
+                          loop_stops(12, 0) };
+    check_memprof(&f, &v, "agent", &x, &pr);
+    check_memprof(&f, &v, "breakpoint", &x, &pr);
     ck_assert_msg(pr.n == 0, "%d problem(s):\n%s", pr.n, pr.text);
 }
 END_TEST
@@ -379,6 +487,8 @@ int main(void)
     tcase_add_test(tc, threads_c);
     tcase_add_test(tc, cxx_cpp);
     tcase_add_test(tc, alloc_forms_cpp);
+    tcase_add_test(tc, bp_new_loop_cpp);
+    tcase_add_test(tc, bp_jemalloc_loop_c);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -391,18 +391,28 @@ END_TEST
 /* Stops: one per distinct stack, not one per call                          */
 /* ------------------------------------------------------------------------ */
 
-/* bp_loop.c allocates 30000 times (10000 rounds x 3 lines) from 3 stacks
- * (its header).  summary.engine_stops (null with --stable, so this run is
- * without) must be at most one per distinct stack: 3, plus one per call
- * made outside the loop (static glibc's before main, whose stacks are all
- * different), plus 6 for the loader's breakpoint and arming.  At -O0 every
- * frame is rbp-based: no stack can be matched, so each of the loop's 30000
- * allocations stops (its frees never do: free's stub records them).
- * MEMPROF_BP_FAST=0 turns the fast entries off: every allocation stops,
- * and the totals are the same. */
-static void check_stops(const char *flags, const char *tag, int fast)
+/* A loop fixture's stops.  It makes loop_calls allocator calls
+ * (loop_allocs of them allocations) from at most `stacks` distinct call
+ * stacks, and `per_call` more stops it cannot avoid (a throw inside a
+ * recorded call stops once).  summary.engine_stops (null with --stable, so
+ * this run is without) must be at most one per distinct stack, plus
+ * per_call, plus one per call made outside the loop (static glibc's before
+ * main, whose stacks are all different), plus 6 for the loader's
+ * breakpoint and arming.  At -O0 every frame is rbp-based: no stack can be
+ * matched, so each of the loop's allocations stops (the frees of glibc's
+ * free never do: its stub records them).  MEMPROF_BP_FAST=0 turns the fast
+ * entries off: every allocation stops, and the totals are the same. */
+struct loop_case {
+    const char *name, *compiler;
+    uint64_t loop_allocs, loop_calls, stacks, per_call;
+    const char *static_line; /* text of a line whose numbers a static build changes (or NULL) */
+};
+
+static void check_stops(const struct loop_case *c, const char *flags, const char *tag, int fast)
 {
-    const char *exe = build_fixture("tests/fixtures/bp_loop.c", "gcc", flags, tag);
+    char rel[256];
+    snprintf(rel, sizeof rel, "tests/fixtures/%s", c->name);
+    const char *exe = build_fixture(rel, c->compiler, flags, tag);
     ck_assert_ptr_nonnull(exe);
     char json[4096];
     snprintf(json, sizeof json, "%s/%s.json", test_tmp_dir(), tag);
@@ -415,28 +425,100 @@ static void check_stops(const char *flags, const char *tag, int fast)
     ck_assert_msg(o.status == 0, "%s: memprof exited %d\n%.3000s", tag, o.status, o.err);
     run_output_free(&o);
     json_t *root = load_json(json);
-    const uint64_t loop_allocs = 30000, loop_calls = 60000, stacks = 3;
     uint64_t allocs = summary_u64(root, "alloc_calls"), calls = allocs + summary_u64(root, "free_calls"),
              stops = summary_u64(root, "engine_stops");
-    ck_assert_msg(allocs >= loop_allocs && calls >= loop_calls, "%s: %" PRIu64 " allocator calls", tag, calls);
+    ck_assert_msg(allocs >= c->loop_allocs && calls >= c->loop_calls, "%s: %" PRIu64 " allocator calls", tag, calls);
     ck_assert_msg(summary_u64(root, "events_lost") == 0, "%s: events lost", tag);
+    ck_assert_msg(summary_u64(root, "unknown_frees") == 0, "%s: unknown frees", tag);
+    uint64_t bound = c->stacks + c->per_call + (calls - c->loop_calls) + 6;
     int rbp_frames = strstr(flags, "-O0") != NULL;
     if (fast && !rbp_frames)
-        ck_assert_msg(stops <= stacks + (calls - loop_calls) + 6,
+        ck_assert_msg(stops <= bound,
                       "%s: %" PRIu64 " stops for %" PRIu64 " allocations (%" PRIu64 " calls): expected at most %"
-                      PRIu64, tag, stops, allocs, calls, stacks + (calls - loop_calls) + 6);
+                      PRIu64, tag, stops, allocs, calls, bound);
     else
-        ck_assert_msg(stops >= loop_allocs, "%s: %" PRIu64 " stops for %" PRIu64 " allocations: every one must stop",
+        ck_assert_msg(stops >= c->loop_allocs, "%s: %" PRIu64 " stops for %" PRIu64 " allocations: every one must stop",
                       tag, stops, allocs);
+    /* and every line exactly as annotated, whether its calls stopped or not */
+    static struct fixture_spec f;
+    parse_fixture(c->name, &f);
+    static struct line_numbers by_line[MAX_LINE];
+    fixture_lines(root, c->name, by_line);
+    int varies = strstr(flags, "-static") && c->static_line ? fixture_source_line(c->name, c->static_line) : 0;
+    for (int i = 0; i < f.n_lines; i++) {
+        const struct fixture_line *e = &f.lines[i];
+        const struct line_numbers *ob = &by_line[e->line];
+        if (!e->has_expect || e->line == varies)
+            continue;
+        ck_assert_msg(ob->v[F_CALLS] == e->alloc_calls && ob->v[F_BYTES] == e->allocated_bytes &&
+                          ob->v[F_FREES] == e->free_calls && ob->v[F_FREED] == e->freed_bytes,
+                      "%s: line %d: calls=%" PRIu64 " bytes=%" PRIu64 " frees=%" PRIu64 " freed=%" PRIu64
+                      ", expected %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64,
+                      tag, e->line, ob->v[F_CALLS], ob->v[F_BYTES], ob->v[F_FREES], ob->v[F_FREED], e->alloc_calls,
+                      e->allocated_bytes, e->free_calls, e->freed_bytes);
+    }
     json_decref(root);
 }
 
+/* bp_loop.c: 40000 allocations and 40000 frees from 4 stacks, and a
+ * reallocarray that overflows from a fifth (its header). */
+static const struct loop_case bp_loop = { "bp_loop.c", "gcc", 40000, 80000, 5, 0, NULL };
+
 START_TEST(stops_per_stack)
 {
-    check_stops("-O2 -g", "bp_stops_o2", 1);
-    check_stops("-O2 -g -static", "bp_stops_static", 1);
-    check_stops("-O0 -g", "bp_stops_o0", 1);
-    check_stops("-O2 -g", "bp_stops_off", 0);
+    check_stops(&bp_loop, "-O2 -g", "bp_stops_o2", 1);
+    check_stops(&bp_loop, "-O2 -g -static", "bp_stops_static", 1);
+    check_stops(&bp_loop, "-O0 -g", "bp_stops_o0", 1);
+    check_stops(&bp_loop, "-O2 -g", "bp_stops_off", 0);
+}
+END_TEST
+
+/* bp_new_loop.cpp (its header): 20000 operator new calls from 4 stacks,
+ * each block deleted, and 200 news that throw bad_alloc from a fifth
+ * (each an allocation, the exception object, and its free): 40400 calls.
+ * Their distinct stacks: the 5 new lines, the new forms libstdc++'s calls
+ * inside them (the nothrow new calls the plain one), the mallocs inside
+ * those, and the throw's own (__cxa_allocate_exception's malloc, malloc's
+ * mmap, brk and sbrk when it fails): at most 30.  Each throw inside a new
+ * stops once (__cxa_throw), so that the new's return address is its own
+ * again before the exception unwinds through it.  (A static build's first
+ * throw also makes libgcc's unwinder malloc its tables, charged to the
+ * throwing line: its numbers are not compared there.) */
+static const struct loop_case bp_new_loop = { "bp_new_loop.cpp", "g++", 20200, 40400, 30, 200, "new char[huge]" };
+
+START_TEST(stops_per_stack_cxx)
+{
+    check_stops(&bp_new_loop, "-O2 -g -std=c++17", "bp_new_stops_o2", 1);
+    check_stops(&bp_new_loop, "-O2 -g -std=c++17 -static", "bp_new_stops_static", 1);
+    check_stops(&bp_new_loop, "-O0 -g -std=c++17", "bp_new_stops_o0", 1);
+    check_stops(&bp_new_loop, "-O2 -g -std=c++17", "bp_new_stops_off", 0);
+}
+END_TEST
+
+START_TEST(bp_new_loop_cpp) { check_fixture("bp_new_loop.cpp", NULL); }
+END_TEST
+
+/* bp_mmap_args.c checks that mmap and mremap get the arguments it passed
+ * (the sixth and fifth in r9 and r8, which the entry stubs must keep):
+ * exit 0 natively and under the engine, dynamic and static. */
+START_TEST(mapping_calls_keep_their_arguments)
+{
+    static const char *const flags[] = { "-O2 -g", "-O2 -g -static" };
+    for (size_t i = 0; i < sizeof flags / sizeof *flags; i++) {
+        char tag[64];
+        snprintf(tag, sizeof tag, "bp_mmap_args_%zu", i);
+        const char *exe = build_fixture("tests/fixtures/bp_mmap_args.c", "gcc", flags[i], tag);
+        ck_assert_ptr_nonnull(exe);
+        char *native[] = { (char *)exe, NULL };
+        char *argv[] = { (char *)memprof_path(), "--engine=breakpoint", "-o", "/dev/null", (char *)exe, NULL };
+        struct run_output o;
+        ck_assert_int_eq(run_cmd(native, NULL, NULL, 60, &o), 0);
+        ck_assert_msg(o.status == 0, "%s natively: status %d", tag, o.status);
+        run_output_free(&o);
+        ck_assert_int_eq(run_cmd(argv, NULL, NULL, 120, &o), 0);
+        ck_assert_msg(o.status == 0, "%s under the breakpoint engine: status %d\n%.2000s", tag, o.status, o.err);
+        run_output_free(&o);
+    }
 }
 END_TEST
 
@@ -568,6 +650,9 @@ START_TEST(engines_agree_cxx)
 {
     engines_agree("tests/fixtures/cxx.cpp", "g++", "-O2 -g", "bpeq_cxx_o2", 1);
     engines_agree("tests/fixtures/bp_cxx_global.cpp", "g++", "-O0 -g", "bpeq_cxx_global", 1);
+    /* without its throws (valgrind's operator new cannot throw): the fast entries' news and deletes */
+    engines_agree("tests/fixtures/bp_new_loop.cpp", "g++", "-O2 -g -std=c++17 -DBP_NEW_LOOP_THROWS=0",
+                  "bpeq_new_loop", 1);
 }
 END_TEST
 
@@ -1145,6 +1230,9 @@ int main(void)
     tcase_add_test(tc, bp_fork_c);
     tcase_add_test(tc, bp_loop_c);
     tcase_add_test(tc, stops_per_stack);
+    tcase_add_test(tc, stops_per_stack_cxx);
+    tcase_add_test(tc, bp_new_loop_cpp);
+    tcase_add_test(tc, mapping_calls_keep_their_arguments);
     tcase_add_test(tc, shapes_full);
     suite_add_tcase(s, tc);
     TCase *eq = tcase_create("engines");

@@ -80,23 +80,46 @@ void bp_int3_remove(struct mp_bpengine *e, struct bp_site *s)
 /* How fast entry of function fn reads its arguments (bp_stubs.h). */
 static int site_kind(int fn)
 {
+    if (bp_fn_is_new(fn))
+        return bp_fn_is_new(fn) > 1 ? MP_SITE_NEW_NOTHROW : MP_SITE_NEW;
+    if (fn >= MP_FN_DELETE && fn <= MP_FN_DELETE_ARRAY_ALIGNED_NOTHROW)
+        return MP_SITE_FREE_CALL;
     switch (fn) {
     case MP_FN_MALLOC:
+        return MP_SITE_MALLOC;
     case MP_FN_VALLOC:
     case MP_FN_PVALLOC:
+    case MP_FN_MALLOCX:
         return MP_SITE_ARG0;
     case MP_FN_CALLOC:
         return MP_SITE_CALLOC;
     case MP_FN_REALLOC:
+    case MP_FN_RALLOCX:
         return MP_SITE_REALLOC;
+    case MP_FN_REALLOCARRAY:
+        return MP_SITE_REALLOCARRAY;
     case MP_FN_ALIGNED_ALLOC:
     case MP_FN_MEMALIGN:
         return MP_SITE_ARG1;
     case MP_FN_POSIX_MEMALIGN:
         return MP_SITE_POSIX_MEMALIGN;
-    default: /* stop every time: free (when not detoured), reallocarray (its overflow check),
-              * operator new (it may throw through a replaced return address: on_throw) and
-              * delete, jemalloc's *allocx, the mapping calls, __cxa_throw */
+    case MP_FN_XALLOCX:
+        return MP_SITE_XALLOCX;
+    case MP_FN_FREE: /* (when its entry is not glibc's, which free's own stub takes) */
+        return MP_SITE_FREE;
+    case MP_FN_SDALLOCX:
+    case MP_FN_DALLOCX:
+        return MP_SITE_FREE_CALL;
+    case MP_FN_MMAP:
+    case MP_FN_MMAP64:
+    case MP_FN_MUNMAP:
+    case MP_FN_MREMAP:
+    case MP_FN_BRK:
+    case MP_FN_SBRK:
+        return MP_SITE_MAPPED;
+    case MP_FN_CXA_THROW:
+        return MP_SITE_THROW;
+    default:
         return MP_SITE_TRAP;
     }
 }

@@ -41,7 +41,13 @@ _Static_assert(offsetof(struct mp_ring_record, kind) == 8 && offsetof(struct mp_
 _Static_assert(offsetof(struct mp_stub_slot, frames) == MP_SLOT_FRAMES &&
                offsetof(struct mp_stub_slot, entry_sp) == MP_SLOT_ENTRY_SP &&
                offsetof(struct mp_stub_slot, nframes) == MP_SLOT_NFRAMES &&
-               offsetof(struct mp_stub_slot, memptr) == MP_SLOT_MEMPTR, "slot layout");
+               offsetof(struct mp_stub_slot, memptr) == MP_SLOT_MEMPTR &&
+               offsetof(struct mp_stub_slot, inner_size) == MP_SLOT_INNER_SIZE &&
+               offsetof(struct mp_stub_slot, extra) == MP_SLOT_EXTRA && offsetof(struct mp_stub_slot, tid) == MP_SLOT_TID &&
+               offsetof(struct mp_stub_slot, flags) == MP_SLOT_FLAGS &&
+               offsetof(struct mp_stub_slot, free_pos) == MP_SLOT_FREE_POS &&
+               offsetof(struct mp_stub_slot, free_addr) == MP_SLOT_FREE_ADDR,
+               "slot layout");
 _Static_assert(sizeof(pthread_mutex_t) <= MP_STUB_D_ACT_OURS - MP_STUB_D_LOCK, "the mutex fits");
 
 static void put_u64(unsigned char *block, int off, uint64_t v)

@@ -5,12 +5,15 @@
  * malloc maps through the same mmap; the engine's nesting rule leaves those
  * out), and not from libc's own text (pthread_create's stacks, free's
  * munmap of a large chunk, sbrk calling brk) or the allocator library's.
- * These calls are rare: each returns through the trap at malloc's entry
- * (one more stop) and is finished in C.  A range that goes away takes its
+ * The program's own calls are rare: each stops, returns through the trap
+ * at malloc's entry (one more stop) and is finished in C; the others pass
+ * on without a stop once their stack is known (the fast entries: calls
+ * inside a recorded call, and libc's own, MP_SHAPE_SKIP).  A range that goes away takes its
  * ring position at the entry, before the memory can be reused; one that
  * appears is posted at the return. */
 #define _GNU_SOURCE
 #include "bpengine_internal.h"
+#include "bp_stubs.h"
 #include "remote_unwind.h"
 #include "capture/python/py_remote.h"
 #include "events/ring_reader.h"
@@ -55,7 +58,8 @@ int bp_mapped_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
 {
     uint64_t a[6] = { regs->rdi, regs->rsi, regs->rdx, regs->rcx, regs->r8, regs->r9 };
     uint32_t truncated = 0;
-    int n = mp_remote_unwind_at_entry(e->unwinder, regs->rsp, regs->rbp, t->frames, MP_MAX_FRAMES, &truncated);
+    struct mp_unwind_shape shape;
+    int n = mp_remote_unwind_shape(e->unwinder, regs->rsp, regs->rbp, t->frames, MP_MAX_FRAMES, &truncated, &shape);
     if (n <= 0) {
         e->stats.unreadable++;
         return 0;
@@ -63,6 +67,7 @@ int bp_mapped_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
     if (bp_in_text((const uint64_t(*)[2])e->libc_text, e->n_libc_text, t->frames[0]) ||
         bp_in_text((const uint64_t(*)[2])e->allocator_text, e->n_allocator_text, t->frames[0])) {
         e->stats.self_calls++;
+        bp_learn_shape(e, t->frames, n, truncated, &shape, MP_SHAPE_SKIP); /* passed on from now on */
         return 0;
     }
     uint64_t ret = t->frames[0];

@@ -62,7 +62,7 @@ int mp_bp_shapes_add(struct mp_bp_inproc *ip, const uint64_t *frames, int n, con
         h.n = (uint32_t)n - 1; /* the last frame is memprof's: any of its return addresses */
         h.end = MP_SHAPE_END_CODE;
         h.end_off = sh->off[n - 1];
-    } else {
+    } else { /* MP_SHAPE_RECORD, MP_SHAPE_SKIP: the whole stack */
         if (!sh->valid)
             return 0;
         h.n = (uint32_t)n;

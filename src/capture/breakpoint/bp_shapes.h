@@ -34,7 +34,8 @@ void mp_bp_shapes_init(struct mp_bp_inproc *ip, unsigned char *local, uint64_t r
  * valid, the walk ended by the last frame's rule or a zero return address);
  * MP_SHAPE_PASS: a call inside a recorded one, frames[n-1] being the
  * recorded call's return address replaced by memprof's (only frames before
- * it are matched; the last only has to be memprof's code).  1 added, 0 it
+ * it are matched; the last only has to be memprof's code); MP_SHAPE_SKIP:
+ * as RECORD, for a mapping call that is not the program's.  1 added, 0 it
  * was there or cannot be matched, -1 the arena is full. */
 int mp_bp_shapes_add(struct mp_bp_inproc *ip, const uint64_t *frames, int n, const struct mp_unwind_shape *sh,
                      int kind);

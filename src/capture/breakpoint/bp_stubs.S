@@ -82,6 +82,23 @@ d_block:
     mov \tmp, 48(%r10)              /* claim */
 .endm
 
+/* The FREE record of block \block (at the record r10, position rdx,
+ * reserved for thread \tid32), one frame: \site; then committed.
+ * Clobbers \tmp (\tmp32: its low half). */
+.macro write_free block, tid32, site, tmp, tmp32
+    movl $2, 8(%r10)                /* MP_REC_FREE */
+    movl \tid32, 12(%r10)
+    mov \block, 16(%r10)
+    movq $0, 24(%r10)
+    movq $1, 32(%r10)               /* nframes 1, truncated 0 */
+    mov d_block+MP_STUB_D_PID(%rip), \tmp32
+    mov \tmp32, 40(%r10)
+    mov \site, \tmp
+    mov \tmp, 56(%r10)
+    inc %rdx
+    mov %rdx, (%r10)                /* commit: seq = pos + 1 */
+.endm
+
 /* The record's pid (r10: the record; clobbers \tmp32). */
 .macro record_pid tmp32
     mov d_block+MP_STUB_D_PID(%rip), \tmp32
@@ -104,16 +121,7 @@ mp_stub_free:                       /* free(rdi), jumped to from free's entry */
     syscall                         /* clobbers rcx and r11 */
     mov %eax, %esi
     reserve_record %rsi, 8f, 7f, %r11, %r11d
-    movl $2, 8(%r10)                /* MP_REC_FREE */
-    movl %esi, 12(%r10)             /* tid */
-    mov %rdi, 16(%r10)
-    movq $0, 24(%r10)
-    movq $1, 32(%r10)               /* nframes 1, truncated 0 */
-    record_pid %r11d
-    mov (%rsp), %r11                /* the frame: free's return address */
-    mov %r11, 56(%r10)
-    inc %rdx
-    mov %rdx, (%r10)                /* commit: seq = pos + 1 */
+    write_free %rdi, %esi, (%rsp), %r11, %r11d /* the frame: free's return address */
 8:  test %rdi, %rdi                 /* the displaced instruction's flags */
     jmp *d_block+MP_STUB_D_FREE_CONT(%rip)
 7:  lock incq d_block+MP_STUB_D_SKIPPED(%rip) /* memprof let go: not recorded */
@@ -140,6 +148,8 @@ ret_common:                         /* rax: the allocator's result */
     memprof_alive
     jz 3f                           /* memprof is gone: just go back */
     mov %rax, %r8                   /* r8: the block (posix_memalign: behind memptr) */
+    testl $MP_SLOT_F_XALLOCX, MP_SLOT_FLAGS(%r9)
+    jnz 50f
     mov MP_SLOT_MEMPTR(%r9), %rsi
     test %rsi, %rsi
     jz 4f
@@ -207,6 +217,24 @@ ret_common:                         /* rax: the allocator's result */
     jmp *%rcx
 3:  lock incq d_block+MP_STUB_D_SKIPPED(%rip) /* memprof let go: not recorded */
     jmp 7b
+50: /* xallocx: rax is the block's real size.  Resized in place when that is
+     * at least the size asked for: the block's FREE, then its ALLOC of
+     * min(real size, size + extra) bytes (as on_return counts it) */
+    xor %r8d, %r8d
+    cmp MP_SLOT_SIZE(%r9), %rax
+    jb 6b
+    mov MP_SLOT_TID(%r9), %esi
+    reserve_record %rsi, 7b, 7b, %rcx, %ecx
+    mov MP_SLOT_FREE_ADDR(%r9), %r8
+    write_free %r8, %esi, MP_SLOT_RET(%r9), %rcx, %ecx
+    mov MP_SLOT_SIZE(%r9), %rcx
+    add MP_SLOT_EXTRA(%r9), %rcx
+    jc 51f
+    cmp %rax, %rcx
+    jbe 52f
+51: mov %rax, %rcx
+52: mov %rcx, MP_SLOT_SIZE(%r9)
+    jmp 6b                          /* the ALLOC of r8 */
 
 /* SIGTRAP handler (attached processes): rdi = signal, rsi = siginfo,
  * rdx = ucontext.  While memprof is attached it never sees memprof's own
@@ -305,29 +333,41 @@ mp_stub_fast0:
     .endr
 
 /* At an allocator's entry (r11 = the site).  Every register but r10 and
- * r11 reaches the allocator (its copy) as it came (mmap's sixth argument
- * is r9): rax, rcx, rdx, r8 and r9 are kept in the red zone below rsp
- * (the callee's to use).  Red zone: -8 the site, -16 the shape, -24 the
- * size, -32 realloc's block, -40 posix_memalign's memptr, -48 the slot,
- * -56..-88 rax, rcx, rdx, r8, r9. */
+ * r11 reaches the allocator (its copy) as it came: rax, rcx, rdx, r8 and
+ * r9 are kept in the red zone below rsp (the callee's to use) and put back
+ * on the way out.  Red zone: -8 the site, -16..-48 rax, rcx, rdx, r8, r9,
+ * -56 the shape, -64 the site's kind, -72 the slot's number. */
+#define RZ_SITE -8
+#define RZ_RAX -16
+#define RZ_RCX -24
+#define RZ_RDX -32
+#define RZ_R8 -40
+#define RZ_R9 -48
+#define RZ_SHAPE -56
+#define RZ_KIND -64
+#define RZ_SLOT -72
 fast_common:
-    mov %r11, -8(%rsp)
-    mov %rax, -56(%rsp)             /* the registers it uses, put back on the way out */
-    mov %rcx, -64(%rsp)
-    mov %rdx, -72(%rsp)
-    mov %r8, -80(%rsp)
-    mov %r9, -88(%rsp)
+    mov %r11, RZ_SITE(%rsp)
+    mov %rax, RZ_RAX(%rsp)
+    mov %rcx, RZ_RCX(%rsp)
+    mov %rdx, RZ_RDX(%rsp)
+    mov %r8, RZ_R8(%rsp)
+    mov %r9, RZ_R9(%rsp)
     memprof_alive
     jz 90f                          /* memprof is gone: on into the copy */
     lea d_block+MP_STUB_D_SITE_KIND(%rip), %r10
-    mov (%r10,%r11,8), %r9          /* the site's kind */
+    mov (%r10,%r11,8), %r9          /* r9: the site's kind */
     test %r9, %r9
     jz 91f
-    mov (%rsp), %rax                /* the return address */
+    cmp $MP_SITE_FREE, %r9
+    jb 1f
+    test %rdi, %rdi                 /* free(NULL) and the like: nothing to record */
+    jz 90f
+1:  mov (%rsp), %rax                /* the return address */
     cmp d_block+MP_STUB_D_CODE_LO(%rip), %rax
     jb 1f
     cmp d_block+MP_STUB_D_CODE_HI(%rip), %rax
-    jb 92f                          /* already ours: a tail call of a recorded call */
+    jb 93f                          /* already ours: a tail call of a recorded call */
 1:  mov %rax, %r10                  /* the bucket: the return address hashed */
     mov $MP_SHAPE_HASH, %rcx
     imul %rcx, %r10
@@ -367,38 +407,40 @@ fast_common:
     cmp d_block+MP_STUB_D_CODE_HI(%rip), %r11
     jae 5f
 6:  cmpl $MP_SHAPE_PASS, MP_SHAPE_KIND(%r10)
-    je 92f                          /* inside a recorded call */
-    jmp 10f
+    je 7f
+    cmp $MP_SITE_MAPPED, %r9
+    je 61f
+    cmp $MP_SITE_THROW, %r9
+    jne 8f
+61: cmpl $MP_SHAPE_SKIP, MP_SHAPE_KIND(%r10)
+    je 92f                          /* libc's own mapping call, a throw with no call of ours open */
+    jmp 91f                         /* the program's mapping call: the supervisor records it */
+8:  cmpl $MP_SHAPE_RECORD, MP_SHAPE_KIND(%r10)
+    je 10f
+    jmp 91f
+7:  mov %r11, %rax                  /* inside a recorded call: r11 is its return stub */
+    jmp 93f
 5:  mov MP_SHAPE_NEXT(%r10), %r10
     jmp 2b
 
-10: mov %r10, -16(%rsp)             /* a known stack: the size, by the site's kind */
-    movq $0, -32(%rsp)
-    movq $0, -40(%rsp)
-    mov %rdi, %rax
-    cmp $MP_SITE_CALLOC, %r9
-    jne 11f
-    imul %rsi, %rax
-    jmp 19f
-11: cmp $MP_SITE_REALLOC, %r9
-    jne 12f
+10: mov %r10, RZ_SHAPE(%rsp)        /* a known stack, to record */
+    mov %r9, RZ_KIND(%rsp)
+    /* calls that cannot succeed, and the ones the supervisor decides on,
+     * before a slot is taken */
     mov %rsi, %rax
-    test %rdi, %rdi
-    jz 19f
-    test %rsi, %rsi
+    cmp $MP_SITE_REALLOC, %r9
+    je 11f
+    cmp $MP_SITE_REALLOCARRAY, %r9
+    jne 12f
+    mulq RZ_RDX(%rsp)               /* rsi * rdx (rdx is back from the red zone on the way out) */
+    jc 90f                          /* overflows: fails with ENOMEM, the block untouched */
+11: test %rdi, %rdi
+    jz 12f
+    test %rax, %rax
     jz 91f                          /* realloc(p, 0): the supervisor decides (glibc frees through
                                        free, other allocators inside) */
-    mov %rdi, -32(%rsp)
-    jmp 19f
-12: cmp $MP_SITE_ARG1, %r9
-    jne 13f
-    mov %rsi, %rax
-    jmp 19f
-13: cmp $MP_SITE_POSIX_MEMALIGN, %r9
-    jne 19f
-    mov %rdx, %rax
-    mov %rdi, -40(%rsp)
-19: mov %rax, -24(%rsp)
+12: cmp $MP_SITE_FREE, %r9
+    je 30f                          /* free: the record alone */
     mov $1, %r10d                   /* a free slot, claimed */
     lock xadd %r10, d_block+MP_STUB_D_NEXT_SLOT(%rip)
     mov $MP_STUB_SLOTS, %r11d
@@ -414,16 +456,78 @@ fast_common:
     dec %r11d
     jnz 20b
     jmp 91f                         /* none: the supervisor's return trap */
-21: mov %r10, -48(%rsp)             /* r9: slot k = r10 */
+21: mov %r10, RZ_SLOT(%rsp)         /* r9: slot k = r10 */
     mov $SYS_GETTID, %eax
     syscall                         /* clobbers rcx, r11 */
     mov %eax, MP_SLOT_TID(%r9)
-    mov %eax, %r8d                  /* the claim names the thread */
-    movq $0, MP_SLOT_FREE_POS(%r9)
-    cmpq $0, -32(%rsp)
-    je 24f
+    mov %eax, %r8d                  /* r8: the thread, for the claims */
+    xor %eax, %eax
+    mov %rax, MP_SLOT_FREE_POS(%r9)
+    mov %rax, MP_SLOT_FREE_ADDR(%r9)
+    mov %rax, MP_SLOT_MEMPTR(%r9)
+    mov %rax, MP_SLOT_INNER_SIZE(%r9)
+    mov %rax, MP_SLOT_EXTRA(%r9)
+    movl $0, MP_SLOT_FLAGS(%r9)
+    mov RZ_KIND(%rsp), %rcx
+    mov %rdi, %rax                  /* rax: the size, by the site's kind */
+    cmp $MP_SITE_CALLOC, %rcx
+    jne 13f
+    imul %rsi, %rax
+    jmp 19f
+13: cmp $MP_SITE_REALLOC, %rcx
+    je 14f
+    cmp $MP_SITE_REALLOCARRAY, %rcx
+    jne 15f
+    mov %rsi, %rax
+    imul RZ_RDX(%rsp), %rax         /* (no overflow: checked above) */
+    jmp 141f
+14: mov %rsi, %rax
+141: mov %rdi, MP_SLOT_FREE_ADDR(%r9) /* realloc of a block: its FREE below; of NULL: none */
+    jmp 19f
+15: cmp $MP_SITE_ARG1, %rcx
+    jne 16f
+    mov %rsi, %rax
+    jmp 19f
+16: cmp $MP_SITE_POSIX_MEMALIGN, %rcx
+    jne 17f
+    mov RZ_RDX(%rsp), %rax
+    mov %rdi, MP_SLOT_MEMPTR(%r9)
+    jmp 19f
+17: cmp $MP_SITE_NEW, %rcx
+    jne 171f
+    movl $MP_SLOT_F_NEW, MP_SLOT_FLAGS(%r9)
+    jmp 19f
+171: cmp $MP_SITE_NEW_NOTHROW, %rcx
+    jne 18f
+    movl $MP_SLOT_F_NEW_NOTHROW, MP_SLOT_FLAGS(%r9)
+    jmp 19f
+18: cmp $MP_SITE_XALLOCX, %rcx
+    jne 181f
+    mov %rsi, %rax
+    mov %rdi, MP_SLOT_FREE_ADDR(%r9) /* the return stub writes its FREE and ALLOC */
+    mov RZ_RDX(%rsp), %rcx
+    mov %rcx, MP_SLOT_EXTRA(%r9)
+    movl $MP_SLOT_F_XALLOCX, MP_SLOT_FLAGS(%r9)
+    jmp 19f
+181: cmp $MP_SITE_FREE_CALL, %rcx
+    jne 19f
+    /* operator delete and the like: the FREE now, before the memory goes;
+     * the slot only ends the call (calls inside it pass on) */
+    movl $MP_SLOT_F_NO_ALLOC, MP_SLOT_FLAGS(%r9)
+    reserve_record %r8, 28f, 27f, %rcx, %ecx
+    write_free %rdi, %r8d, (%rsp), %rcx, %ecx
+    xor %eax, %eax
+    mov %rax, MP_SLOT_SIZE(%r9)
+    mov %rax, MP_SLOT_NFRAMES(%r9)  /* nframes and truncated 0: the return records nothing */
+    jmp 26f
+19: mov %rax, MP_SLOT_SIZE(%r9)
+    mov MP_SLOT_FREE_ADDR(%r9), %rax
+    test %rax, %rax
+    jz 24f
+    testl $MP_SLOT_F_XALLOCX, MP_SLOT_FLAGS(%r9)
+    jnz 24f
     /* realloc of a block: its FREE's place in the ring, before the memory
-     * can be reused (ring.h); rdx is no argument of realloc's */
+     * can be reused (ring.h) */
     reserve_record %r8, 28f, 27f, %rcx, %ecx
     inc %rdx
     mov %rdx, MP_SLOT_FREE_POS(%r9) /* position + 1; the return stub commits it */
@@ -432,16 +536,7 @@ fast_common:
     jmp 90f
 28: movq $0, MP_SLOT_BUSY(%r9)      /* the position was revoked: the supervisor decides */
     jmp 91f
-24: mov (%rsp), %rax
-    mov %rax, MP_SLOT_RET(%r9)
-    mov -24(%rsp), %rax
-    mov %rax, MP_SLOT_SIZE(%r9)
-    movl $0, MP_SLOT_FLAGS(%r9)
-    mov -32(%rsp), %rax
-    mov %rax, MP_SLOT_FREE_ADDR(%r9)
-    mov -40(%rsp), %rax
-    mov %rax, MP_SLOT_MEMPTR(%r9)
-    mov -16(%rsp), %r10
+24: mov RZ_SHAPE(%rsp), %r10
     mov MP_SHAPE_N(%r10), %ecx
     mov %rcx, MP_SLOT_NFRAMES(%r9)  /* nframes, truncated 0 */
 25: dec %ecx
@@ -449,26 +544,60 @@ fast_common:
     mov MP_SHAPE_FRAMES(%r10,%rcx,8), %rax
     mov %rax, MP_SLOT_FRAMES(%r9,%rcx,8)
     jmp 25b
-26: mov %rsp, MP_SLOT_ENTRY_SP(%r9) /* last: the supervisor matches calls on it */
+26: mov (%rsp), %rax
+    mov %rax, MP_SLOT_RET(%r9)
+    mov %rsp, MP_SLOT_ENTRY_SP(%r9) /* last: the supervisor matches calls on it */
     lock incq d_block+MP_STUB_D_FAST(%rip)
-    mov -48(%rsp), %r10             /* the call returns through return stub k */
+    mov RZ_SLOT(%rsp), %r10         /* the call returns through return stub k */
     imul $MP_STUB_RET_STUB_BYTES, %r10, %r10
     add d_block+MP_STUB_D_RET0(%rip), %r10
     mov %r10, (%rsp)
-90: mov -8(%rsp), %r11              /* on into copy i, past its INT3 */
+    jmp 90f
+
+30: /* free: its FREE record, before the memory goes */
+    mov $SYS_GETTID, %eax
+    syscall                         /* clobbers rcx, r11 */
+    mov %eax, %r8d
+    reserve_record %r8, 91f, 90f, %rcx, %ecx
+    write_free %rdi, %r8d, (%rsp), %rcx, %ecx
+    lock incq d_block+MP_STUB_D_FAST(%rip)
+    /* fall through: on into the copy */
+
+90: mov RZ_SITE(%rsp), %r11         /* on into copy i, past its INT3 */
     lea d_block+MP_STUB_D_SITE_COPY(%rip), %r10
     mov (%r10,%r11,8), %r10
     inc %r10
     jmp 99f
-91: mov -8(%rsp), %r11              /* to copy i's INT3: the supervisor decides */
+91: mov RZ_SITE(%rsp), %r11         /* to copy i's INT3: the supervisor decides */
     lea d_block+MP_STUB_D_SITE_COPY(%rip), %r10
     mov (%r10,%r11,8), %r10
-99: mov -56(%rsp), %rax
-    mov -64(%rsp), %rcx
-    mov -72(%rsp), %rdx
-    mov -80(%rsp), %r8
-    mov -88(%rsp), %r9
+99: mov RZ_RAX(%rsp), %rax
+    mov RZ_RCX(%rsp), %rcx
+    mov RZ_RDX(%rsp), %rdx
+    mov RZ_R8(%rsp), %r8
+    mov RZ_R9(%rsp), %r9
     jmp *%r10
+
+93: /* a call inside a recorded one (rax: the recorded call's return
+     * address, ours): passed on.  malloc's size goes into the recorded
+     * call's slot: if that is an operator new that throws, the last block
+     * malloc gave inside is its exception object (bp_fast.c).  A throw
+     * inside one stops: the return address must be put back first */
+    cmp $MP_SITE_THROW, %r9
+    je 91b
+    cmp $MP_SITE_MALLOC, %r9
+    jne 92f
+    sub d_block+MP_STUB_D_RET0(%rip), %rax
+    cmp $(MP_STUB_SLOTS * MP_STUB_RET_STUB_BYTES), %rax
+    jae 91b                         /* it returns through a trap: the supervisor keeps the size */
+    imul $5958, %rax, %rcx          /* k = rax / 11 (exact for rax < 2^16 / 11 * 11) */
+    shr $16, %rcx
+    imul $MP_STUB_RET_STUB_BYTES, %rcx, %r8
+    cmp %rax, %r8
+    jne 91b
+    imul d_block+MP_STUB_D_SLOTSIZE(%rip), %rcx
+    add d_block+MP_STUB_D_SLOTS(%rip), %rcx
+    mov %rdi, MP_SLOT_INNER_SIZE(%rcx)
 92: lock incq d_block+MP_STUB_D_PASSED(%rip)
     jmp 90b
 
@@ -481,4 +610,8 @@ mp_stub_client:                     /* memprof.h's hook points here: memprof tak
 mp_stub_copies:                     /* bp_guard.c writes them through memprof's mapping */
     .fill MP_STUB_SITES * MP_STUB_COPY_BYTES, 1, 0xcc
 mp_stub_blob_end:
+    .org mp_stub_blob_start + MP_STUB_BLOB_BYTES /* fails ("move .org backwards") when the stubs do not fit */
+    .if MP_STUB_RET_STUB_BYTES != 11 || MP_STUB_SLOTS * MP_STUB_RET_STUB_BYTES >= 65536 / 11 * 11
+    .error "fast_common divides by MP_STUB_RET_STUB_BYTES with 5958 / 2^16"
+    .endif
     .section .note.GNU-stack,"",@progbits

@@ -34,7 +34,7 @@
 #define MP_STUB_SLOT_BYTES 512
 #define MP_STUB_RET_STUB_BYTES 11
 #define MP_STUB_DATA_BYTES 4096 /* the data page; the code starts after it */
-#define MP_STUB_CODE_BYTES 12288
+#define MP_STUB_CODE_BYTES 16384
 #define MP_STUB_BLOB_BYTES (MP_STUB_DATA_BYTES + MP_STUB_CODE_BYTES)
 /* data page offsets */
 #define MP_STUB_D_HEAD 0        /* address of the ring's head */
@@ -66,7 +66,15 @@
  * jumps to fast entry i, which looks its caller's stack up in the shape
  * table; a known stack is recorded without a stop, an unknown one goes to
  * the INT3 of copy i, a nested call (a tail call, or a call made inside a
- * recorded allocator call) on into the copy, unrecorded. */
+ * recorded allocator call) on into the copy, unrecorded.  An allocating
+ * call is recorded as a stopped one is: a slot, its return address
+ * replaced by the slot's return stub; a free at its entry (free-like calls
+ * that may call others, as operator delete, also take a slot so that those
+ * pass on).  Every register but r10 and r11 reaches the copy as it came
+ * (mmap's sixth argument is r9).  operator new may throw through the
+ * replaced return address: __cxa_throw always stops, and memprof gives
+ * every open call of the thread its return address back there
+ * (bp_fast.c). */
 #define MP_STUB_D_CODE_LO 1856   /* memprof's code in the target: [lo, hi) */
 #define MP_STUB_D_CODE_HI 1864
 #define MP_STUB_D_BUCKETS 1872   /* the shape table's buckets (target address; 0: no table) */
@@ -77,11 +85,25 @@
 #define MP_STUB_D_SITE_KIND 1920 /* MP_STUB_SITES x u64: how fast entry i reads its arguments */
 #define MP_STUB_D_SITE_COPY 2432 /* MP_STUB_SITES x u64: the INT3 of copy i (the entry stub) */
 #define MP_SITE_TRAP 0          /* always the INT3 */
-#define MP_SITE_ARG0 1          /* size = rdi (malloc, valloc, pvalloc) */
+#define MP_SITE_ARG0 1          /* size = rdi (valloc, pvalloc, mallocx) */
 #define MP_SITE_CALLOC 2        /* size = rdi * rsi */
-#define MP_SITE_REALLOC 3       /* block rdi, size rsi; realloc(p, 0) records nothing */
+#define MP_SITE_REALLOC 3       /* block rdi, size rsi (realloc, rallocx); realloc(p, 0): the INT3 */
 #define MP_SITE_ARG1 4          /* size = rsi (memalign, aligned_alloc) */
 #define MP_SITE_POSIX_MEMALIGN 5 /* memptr rdi, size rdx */
+#define MP_SITE_MALLOC 6        /* size = rdi; inside a recorded call, its size is kept in that
+                                   call's slot (inner_size: a new's exception object) */
+#define MP_SITE_NEW 7           /* size = rdi (operator new, new[], aligned): MP_SLOT_F_NEW */
+#define MP_SITE_REALLOCARRAY 8  /* block rdi, size rsi * rdx (an overflow fails: nothing recorded) */
+#define MP_SITE_XALLOCX 9       /* block rdi resized in place to rsi (+ rdx): MP_SLOT_F_XALLOCX */
+#define MP_SITE_NEW_NOTHROW 10  /* size = rdi (the nothrow forms): MP_SLOT_F_NEW_NOTHROW */
+#define MP_SITE_MAPPED 11       /* mmap, munmap, mremap, brk, sbrk: passed on inside a recorded call
+                                   or from a stack memprof skips (MP_SHAPE_SKIP), else the INT3 */
+#define MP_SITE_THROW 12        /* __cxa_throw: passed on from a stack with no recorded call open
+                                   (MP_SHAPE_SKIP), else the INT3 (bp_fast.c) */
+#define MP_SITE_FREE 13         /* (and the kinds after it) the FREE record of rdi at the entry,
+                                   no slot (free) */
+#define MP_SITE_FREE_CALL 14    /* the same, and a slot (MP_SLOT_F_NO_ALLOC) so that calls inside
+                                   pass on: operator delete, sdallocx, dallocx */
 #define MP_STUB_FAST_BYTES 11   /* one fast entry: mov $i, %r11d; jmp */
 /* a shape (bp_shapes.h), in the table after the slots */
 #define MP_SHAPE_NEXT 0         /* target address of the next in the bucket; 0: the last */
@@ -93,6 +115,9 @@
 #define MP_SHAPE_FRAMES 32      /* u64 frames[n], then u64 off[n] (rsp + off[i]: frame i) */
 #define MP_SHAPE_RECORD 1
 #define MP_SHAPE_PASS 2         /* a call inside a recorded call: passed on */
+#define MP_SHAPE_SKIP 3         /* a mapping call that is not the program's (libc's own, the
+                                   allocator's), or a throw with no recorded call open: passed
+                                   on; any other call from there stops */
 #define MP_SHAPE_END_RULE 0     /* the last frame's rule ends the stack */
 #define MP_SHAPE_END_ZERO 1     /* a zero return address at END_OFF */
 #define MP_SHAPE_END_CODE 2     /* a return address in memprof's code at END_OFF (a recorded call) */
@@ -116,12 +141,20 @@
                                    (realloc(p, 0) of an allocator that frees inside) */
 #define MP_SLOT_F_NO_ALLOC 4    /* a free-like call (operator delete, sdallocx): its return
                                    records nothing, it only ends the call */
+#define MP_SLOT_F_NEW 8         /* an operator new: if it throws, its exception object (the last
+                                   malloc inside, inner_size bytes) is the program's */
+#define MP_SLOT_F_NEW_NOTHROW 32 /* a nothrow operator new: an exception thrown inside it (by the
+                                   new it calls) is caught inside; it returns NULL */
+#define MP_SLOT_F_XALLOCX 16    /* xallocx(free_addr, size, extra): rax is the real size; at least
+                                   size: FREE + ALLOC of the block, min(real, size + extra) bytes */
 #define MP_SLOT_NFRAMES 32
 #define MP_SLOT_TRUNCATED 36
 #define MP_SLOT_ENTRY_SP 40
 #define MP_SLOT_FREE_POS 48     /* realloc: ring position + 1 reserved for the FREE; 0: none */
 #define MP_SLOT_FREE_ADDR 56
 #define MP_SLOT_MEMPTR 64       /* posix_memalign: where the result is stored; 0: the result is rax */
+#define MP_SLOT_INNER_SIZE 72   /* the size of the last malloc made inside the call */
+#define MP_SLOT_EXTRA 80        /* xallocx's extra */
 #define MP_SLOT_FRAMES 128
 
 #ifndef __ASSEMBLER__
@@ -140,7 +173,9 @@ struct mp_stub_slot {
                                entry; the stub commits it (a NOP when realloc failed) */
     uint64_t free_addr;
     uint64_t memptr;        /* posix_memalign(memptr, ...): the block is *memptr when it returns 0 */
-    uint64_t pad[7];
+    uint64_t inner_size;    /* the last malloc inside the call asked for this (a new that throws) */
+    uint64_t extra;         /* xallocx(ptr, size, extra, flags) */
+    uint64_t pad[5];
     uint64_t frames[MP_MAX_FRAMES];
 };
 _Static_assert(sizeof(struct mp_stub_slot) == MP_STUB_SLOT_BYTES, "slot layout");

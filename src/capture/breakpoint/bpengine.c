@@ -334,90 +334,30 @@ static int in_allocator(const struct mp_bpengine *e, uint64_t pc)
     return bp_in_text((const uint64_t(*)[2])e->allocator_text, e->n_allocator_text, pc);
 }
 
-/* Itanium C++ ABI (libsupc++): __cxa_allocate_exception mallocs the thrown
- * object behind a __cxa_refcounted_exception header, 128 bytes on x86-64. */
-#define CXA_EXCEPTION_HEADER 128
-
 /* __cxa_throw inside an open allocator call (operator new throwing
  * bad_alloc): the unwinder must find the real return address, or the
  * program terminates; the call is over (it allocated nothing), but the
  * exception object it allocated inside is the program's until the catch
- * ends, as the agent records it. */
+ * ends, as the agent records it.  (A nothrow new catches what the new it
+ * calls throws, frees it, and returns NULL: nothing to record.) */
 static int on_throw(struct mp_bpengine *e, struct bp_thread *t, const struct user_regs_struct *regs)
 {
     if (pwrite(e->mem_fd, &t->ret, sizeof t->ret, (off_t)t->entry_sp) != sizeof t->ret)
         return 0;
-    if (t->slot >= 0) { /* the stack is in the slot */
+    uint64_t inner = t->inner_size;
+    if (t->slot >= 0) { /* the stack is in the slot, and the inner size (the stubs pass mallocs on) */
         const struct mp_stub_slot *k = &e->inproc.slots[t->slot];
-        t->nframes = k->nframes;
+        t->nframes = k->nframes <= MP_MAX_FRAMES ? k->nframes : MP_MAX_FRAMES;
         t->truncated = k->truncated;
-        memcpy(t->frames, k->frames, k->nframes * sizeof *t->frames);
+        memcpy(t->frames, k->frames, t->nframes * sizeof *t->frames);
+        inner = k->inner_size;
     }
     bp_slot_abandon(e, t);
     t->pending = 0;
-    if (t->inner_size && mp_alloc_fn_kind((enum mp_alloc_fn)t->fn) == MP_KIND_ALLOC && regs->rdi > CXA_EXCEPTION_HEADER)
-        bp_post(e, MP_EV_ALLOC, t->tid, regs->rdi - CXA_EXCEPTION_HEADER, t->inner_size, t);
+    if (inner && bp_fn_is_new(t->fn) == 1 && regs->rdi > MP_CXA_EXCEPTION_HEADER)
+        bp_post(e, MP_EV_ALLOC, t->tid, regs->rdi - MP_CXA_EXCEPTION_HEADER, inner, t);
     t->inner_size = 0;
     return 0;
-}
-
-/* Is the thread, entering an allocator at rsp, inside a call the fast
- * entries recorded (its slot names the thread, and the return address
- * they replaced is still on its stack above rsp)?  The calls it stopped
- * for are bp_call_open's.  Slots of calls the thread left without
- * returning (a longjmp out of a signal handler) are freed on the way. */
-static int inside_fast_call(struct mp_bpengine *e, const struct bp_thread *t, uint64_t rsp)
-{
-    int inside = 0;
-    for (int k = 0; k < MP_STUB_SLOTS && e->inproc.shapes_local; k++) {
-        struct mp_stub_slot *sl = &e->inproc.slots[k];
-        uint64_t sp = __atomic_load_n(&sl->entry_sp, __ATOMIC_ACQUIRE), there = 0;
-        if (!sp || !__atomic_load_n(&sl->busy, __ATOMIC_ACQUIRE) || sl->tid != (uint32_t)t->tid ||
-            (t->pending && t->slot == k))
-            continue;
-        if (pread(e->mem_fd, &there, sizeof there, (off_t)sp) != (ssize_t)sizeof there)
-            continue;
-        if (there == mp_bp_inproc_ret_stub(&e->inproc, k) && rsp <= sp) {
-            inside = 1;
-            continue;
-        }
-        /* its return address is gone from the stack: the call will never return */
-        e->stats.abandoned++;
-        bp_release_free_pos(e, sl->free_pos, t->tid, sl->free_addr);
-        sl->free_pos = 0;
-        mp_bp_inproc_release_slot(&e->inproc, k);
-    }
-    return inside;
-}
-
-/* A stop the fast entries can spare next time: the stack, as unwound at
- * this entry, goes into the shape table as a call to record, or (nested)
- * as one to pass on.  Each table entry costs one stop, once. */
-static void learn_shape(struct mp_bpengine *e, const uint64_t *frames, int n, uint32_t truncated,
-                        const struct mp_unwind_shape *sh, int nested)
-{
-    if (!e->inproc.shapes_local || n <= 0 || truncated)
-        return;
-    for (int i = 0; i < n - 1; i++)
-        if (mp_bp_inproc_is_code(&e->inproc, frames[i]))
-            return;
-    int last_ours = mp_bp_inproc_is_code(&e->inproc, frames[n - 1]);
-    if (nested != last_ours)
-        return; /* a nested call whose outer call the walk did not reach, or the reverse: stop again */
-    if (mp_bp_shapes_add(&e->inproc, frames, n, sh, nested ? MP_SHAPE_PASS : MP_SHAPE_RECORD) < 0)
-        e->stats.shapes_full = 1;
-}
-
-/* A nested entry (see on_entry): its stack, for the shape table. */
-static void learn_nested(struct mp_bpengine *e, const struct user_regs_struct *regs)
-{
-    if (!e->inproc.shapes_local)
-        return;
-    uint64_t frames[MP_MAX_FRAMES];
-    uint32_t truncated;
-    struct mp_unwind_shape sh;
-    int n = mp_remote_unwind_shape(e->unwinder, regs->rsp, regs->rbp, frames, MP_MAX_FRAMES, &truncated, &sh);
-    learn_shape(e, frames, n, truncated, &sh, 1);
 }
 
 /* An entry: record what can be recorded now, replace the return address
@@ -440,30 +380,39 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
          * stack pointer: a tail call (reallocarray jumps to realloc), whose
          * return address is already ours.  The outer call records. */
         if (regs->rsp <= t->entry_sp) {
-            if (kind == MP_KIND_THROW)
-                return on_throw(e, t, regs);
-            if (fn == MP_FN_MALLOC)
-                t->inner_size = regs->rdi; /* (the exception object of a new that throws) */
+            if (kind == MP_KIND_THROW) {
+                on_throw(e, t, regs);
+                bp_fast_throw(e, t, regs);
+                return 0;
+            }
+            if (fn == MP_FN_MALLOC) { /* (the exception object of a new that throws) */
+                t->inner_size = regs->rdi;
+                if (t->slot >= 0)
+                    e->inproc.slots[t->slot].inner_size = regs->rdi;
+            }
             e->stats.nested++;
-            /* calls inside operator new keep stopping: the malloc of a
-             * bad_alloc it throws must be seen (on_throw) */
-            if (t->fn < MP_FN_NEW || t->fn > MP_FN_NEW_ARRAY_ALIGNED_NOTHROW)
-                learn_nested(e, regs);
+            bp_learn_stack(e, regs, MP_SHAPE_PASS);
             return 0;
         }
         e->stats.abandoned++; /* the earlier call was left without returning (longjmp) */
         bp_slot_abandon(e, t);
         t->pending = 0;
     }
-    if (inside_fast_call(e, t, regs->rsp)) {
-        /* (__cxa_throw never runs inside the calls the fast entries record:
-         * operator new and the other calls that may throw always stop) */
-        e->stats.nested++;
-        learn_nested(e, regs);
+    if (kind == MP_KIND_THROW) {
+        /* the calls the fast entries recorded that it may unwind through;
+         * none: a throw from there passes on from now on */
+        if (bp_fast_throw(e, t, regs) == 0)
+            bp_learn_stack(e, regs, MP_SHAPE_SKIP);
         return 0;
     }
-    if (kind == MP_KIND_THROW)
-        return 0; /* no allocator call of ours open */
+    int outer = bp_fast_call_around(e, t, regs->rsp);
+    if (outer >= 0) { /* inside a call the fast entries recorded */
+        if (fn == MP_FN_MALLOC)
+            e->inproc.slots[outer].inner_size = regs->rdi;
+        e->stats.nested++;
+        bp_learn_stack(e, regs, MP_SHAPE_PASS);
+        return 0;
+    }
     if (kind >= MP_KIND_MMAP)
         return bp_mapped_entry(e, t, site, regs);
     uint64_t a[6] = { regs->rdi, regs->rsi, regs->rdx, regs->rcx, regs->r8, regs->r9 };
@@ -482,6 +431,8 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
         }
         if (a[0])
             post_free_at(e, t->tid, a[0], have_ret ? &ret : NULL);
+        if (a[0] && have_ret)
+            bp_learn_stack(e, regs, MP_SHAPE_RECORD); /* next time the fast entry records it */
         /* free itself calls nothing we watch; operator delete and sdallocx
          * may (jemalloc's sized aligned delete ends in a jump to sdallocx):
          * their call stays open until they return, so that is not counted
@@ -492,8 +443,6 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
         frames[0] = ret;
         n = 1;
     } else {
-        if (skip)
-            return 0;
         realloc_of_block = resizes(fn) && a[0];
         /* glibc's realloc(p, 0) frees p through free itself, which records
          * it; other allocators free inside: the reserved FREE is committed
@@ -502,9 +451,8 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
         if (free_always && !e->n_allocator_text)
             return 0;
         /* through a stub when there is one (posix_memalign's stub reads the
-         * block behind its pointer); xallocx's result is not a block: its
-         * return comes back through a trap */
-        slot = kind == MP_KIND_XALLOCX ? -1 : mp_bp_inproc_take_slot(&e->inproc);
+         * block behind its pointer, xallocx's counts its real size) */
+        slot = skip ? -1 : mp_bp_inproc_take_slot(&e->inproc);
         frames = slot >= 0 ? e->inproc.slots[slot].frames : t->frames;
         n = mp_remote_unwind_shape(e->unwinder, regs->rsp, regs->rbp, frames, MP_MAX_FRAMES, &truncated, &shape);
         if (n <= 0) {
@@ -517,6 +465,10 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
         if (in_allocator(e, frames[0])) {
             e->stats.self_calls++;
             mp_bp_inproc_release_slot(&e->inproc, slot);
+            return 0;
+        }
+        if (skip) { /* it fails, recording nothing; next time the fast entry sees that itself */
+            bp_learn_shape(e, frames, n, truncated, &shape, MP_SHAPE_RECORD);
             return 0;
         }
         ret = frames[0];
@@ -535,9 +487,13 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
         struct mp_stub_slot *k = &e->inproc.slots[slot];
         k->size = size;
         k->flags = (realloc_of_block && !free_pos ? MP_SLOT_F_COUNT_FAIL : 0) |
-                   (free_always ? MP_SLOT_F_FREE_ALWAYS : 0) | (kind == MP_KIND_FREE ? MP_SLOT_F_NO_ALLOC : 0);
+                   (free_always ? MP_SLOT_F_FREE_ALWAYS : 0) | (kind == MP_KIND_FREE ? MP_SLOT_F_NO_ALLOC : 0) |
+                   (bp_fn_is_new(fn) == 1 ? MP_SLOT_F_NEW : bp_fn_is_new(fn) ? MP_SLOT_F_NEW_NOTHROW : 0) |
+                   (kind == MP_KIND_XALLOCX ? MP_SLOT_F_XALLOCX : 0);
         k->free_pos = free_pos;
         k->free_addr = a[0];
+        k->inner_size = 0;
+        k->extra = kind == MP_KIND_XALLOCX ? a[2] : 0;
         k->memptr = kind == MP_KIND_POSIX_MEMALIGN ? a[0] : 0; /* its stub reads the block behind it */
         k->nframes = kind == MP_KIND_FREE ? 0 : (uint32_t)n;
         k->truncated = truncated;
@@ -547,8 +503,8 @@ static int on_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_
         bp_release_free_pos(e, free_pos, t->tid, a[0]);
         return 0;
     }
-    if (kind != MP_KIND_FREE)
-        learn_shape(e, frames, n, truncated, &shape, 0);
+    if (kind != MP_KIND_FREE && !e->python) /* a C stack does not tell a Python one */
+        bp_learn_shape(e, frames, n, truncated, &shape, MP_SHAPE_RECORD);
     return merged;
 }
 
@@ -737,36 +693,6 @@ int mp_bpengine_clean_child(struct mp_bpengine *e, pid_t child)
     return rc;
 }
 
-/* Calls the fast entries recorded that thread tid is still inside at
- * detach (memprof knows them only by their slots): each gets its own
- * return address back, as close_open_call does, before the stubs can go.
- * A thread still in the stubs is stepped out of them first (detach's step
- * 3); then this runs again for calls it opened meanwhile. */
-static int close_fast_calls(struct mp_bpengine *e, pid_t tid)
-{
-    const struct bp_thread *t = bp_thread_find(e, tid);
-    int rc = 0;
-    for (int k = 0; k < MP_STUB_SLOTS && e->inproc.remote && e->inproc.slots; k++) {
-        struct mp_stub_slot *sl = &e->inproc.slots[k];
-        uint64_t sp = __atomic_load_n(&sl->entry_sp, __ATOMIC_ACQUIRE), there = 0;
-        if (!sp || !__atomic_load_n(&sl->busy, __ATOMIC_ACQUIRE) || sl->tid != (uint32_t)tid ||
-            (t && t->pending && t->slot == k))
-            continue;
-        if (pread(e->mem_fd, &there, sizeof there, (off_t)sp) != (ssize_t)sizeof there)
-            continue;
-        if (there == mp_bp_inproc_ret_stub(&e->inproc, k) &&
-            pwrite(e->mem_fd, &sl->ret, sizeof sl->ret, (off_t)sp) != (ssize_t)sizeof sl->ret) {
-            rc = -1;
-            continue;
-        }
-        e->stats.abandoned++; /* the call ends after memprof left */
-        bp_release_free_pos(e, sl->free_pos, tid, sl->free_addr);
-        sl->free_pos = 0;
-        mp_bp_inproc_release_slot(&e->inproc, k);
-    }
-    return rc;
-}
-
 /* A call still open at detach (the thread is inside the allocator, or in
  * its entry stub's copy) gets its own return address back; its record is
  * lost (counted abandoned).  A thread already in its return stub is left
@@ -822,7 +748,7 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
     struct mp_addr_range code[2];
     int ncode = mp_bp_inproc_code_ranges(&e->inproc, code);
     for (size_t i = 0; i < n; i++)
-        if (close_open_call(e, tids[i]) != 0 || close_fast_calls(e, tids[i]) != 0)
+        if (close_open_call(e, tids[i]) != 0 || bp_fast_close_calls(e, tids[i]) != 0)
             rc = -1;
     /* 3. threads inside the stubs finish them, in turns (one may wait for
      * room in the ring that another's record holds); then, if some still
@@ -837,7 +763,7 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
     mp_bp_inproc_let_go(&e->inproc);
     e->stats.skipped += mp_bp_inproc_skipped(&e->inproc);
     for (size_t i = 0; i < n && !keep; i++) /* the fast entries' calls the steps opened */
-        if (close_fast_calls(e, tids[i]) != 0)
+        if (bp_fast_close_calls(e, tids[i]) != 0)
             keep = 1;
     /* 4. the program's own SIGTRAP action back */
     if (mp_bp_guard_remove(&e->inproc, tids[0], e->mem_fd, e->scratch) != 0)

@@ -121,6 +121,50 @@ int bp_open_call(struct mp_bpengine *e, struct bp_thread *t, const struct bp_sit
                  uint64_t ret);
 int bp_in_text(const uint64_t (*ranges)[2], int n, uint64_t pc);
 
+/* 1 for operator new's forms that throw bad_alloc (plain, array,
+ * aligned), 2 for the nothrow ones (libstdc++'s call the throwing one and
+ * catch what it throws), 0 for any other function. */
+static inline int bp_fn_is_new(int fn)
+{
+    switch (fn) {
+    case MP_FN_NEW: case MP_FN_NEW_ARRAY: case MP_FN_NEW_ALIGNED: case MP_FN_NEW_ARRAY_ALIGNED:
+        return 1;
+    case MP_FN_NEW_NOTHROW: case MP_FN_NEW_ARRAY_NOTHROW: case MP_FN_NEW_ALIGNED_NOTHROW:
+    case MP_FN_NEW_ARRAY_ALIGNED_NOTHROW:
+        return 2;
+    default:
+        return 0;
+    }
+}
+
+/* Itanium C++ ABI (libsupc++): __cxa_allocate_exception mallocs the thrown
+ * object behind a __cxa_refcounted_exception header, 128 bytes on x86-64. */
+#define MP_CXA_EXCEPTION_HEADER 128
+
+/* ---- bp_fast.c: the fast entries' calls, the shape table ---- */
+struct mp_unwind_shape;
+/* The innermost call the fast entries recorded for thread t that a call
+ * entering at rsp is inside (its slot), or -1.  Slots of calls the thread
+ * left without returning (a longjmp) are freed on the way. */
+int bp_fast_call_around(struct mp_bpengine *e, const struct bp_thread *t, uint64_t rsp);
+/* A stop the fast entries can spare next time: a stack unwound at an
+ * entry (frames[0..n-1]) goes into the shape table as `kind`
+ * (MP_SHAPE_RECORD: a call to record; MP_SHAPE_PASS: one inside a recorded
+ * call, passed on; MP_SHAPE_SKIP: a mapping call not the program's).  Each
+ * table entry costs one stop, once. */
+void bp_learn_shape(struct mp_bpengine *e, const uint64_t *frames, int n, uint32_t truncated,
+                    const struct mp_unwind_shape *sh, int kind);
+/* The same, unwinding the stopped thread's stack first. */
+void bp_learn_stack(struct mp_bpengine *e, const struct user_regs_struct *regs, int kind);
+/* __cxa_throw (object rdi) in thread t: each call the fast entries recorded
+ * that the exception may unwind through gets its return address back; an
+ * operator new among them gave the program its exception object.  The
+ * number of the thread's calls it found open. */
+int bp_fast_throw(struct mp_bpengine *e, struct bp_thread *t, const struct user_regs_struct *regs);
+/* Detach: the calls the fast entries recorded that thread tid is still in
+ * get their own return addresses back.  0, or -1. */
+int bp_fast_close_calls(struct mp_bpengine *e, pid_t tid);
+
 /* ---- bp_mapped.c: mmap, munmap, mremap, brk, sbrk ---- */
 int bp_mapped_entry(struct mp_bpengine *e, struct bp_thread *t, const struct bp_site *site,
                     const struct user_regs_struct *regs);
