@@ -306,33 +306,40 @@ START_TEST(new_throws_cpp)
 }
 END_TEST
 
-/* jemalloc's own API, linked (its prototypes resolve against jemalloc). */
-START_TEST(jemalloc_api_c)
+/* A fixture that uses jemalloc's own API, linked with it (its prototypes
+ * resolve against jemalloc): every build runs natively (exit 0), then under
+ * both engines; stops_beyond: see struct expected (0: not checked). */
+static void check_jemalloc_fixture(const char *name, uint64_t stops_beyond)
 {
     static struct fixture_spec f;
-    fixture_parse("jemalloc_api.c", &f);
+    fixture_parse(name, &f);
     static struct problems pr;
     memset(&pr, 0, sizeof pr);
     const struct allocator *je = &allocators[1];
     require_library(je);
+    char rel[256];
+    snprintf(rel, sizeof rel, "tests/fixtures/%s", name);
     for (int b = 0; b < f.n_builds; b++) {
         char tag[160], what[256];
-        fixture_tag(tag, sizeof tag, "alloc_", "jemalloc_api.c", b);
-        const char *exe = build_fixture_with("tests/fixtures/jemalloc_api.c", f.builds[b][0], f.builds[b][1], je->lib, tag);
+        fixture_tag(tag, sizeof tag, "alloc_", name, b);
+        const char *exe = build_fixture_with(rel, f.builds[b][0], f.builds[b][1], je->lib, tag);
         ck_assert_ptr_nonnull(exe);
         char *argv[] = { (char *)exe, NULL };
         struct run_output o;
         ck_assert_int_eq(run_cmd(argv, NULL, NULL, 60, &o), 0);
         ck_assert_msg(o.status == 0, "%s natively: status %d", exe, o.status);
         run_output_free(&o);
-        snprintf(what, sizeof what, "jemalloc_api.c [%s]", f.builds[b][1]);
+        snprintf(what, sizeof what, "%s [%s]", name, f.builds[b][1]);
         struct variant v = { je, exe, NULL, what };
-        struct expected x = { f.total_calls, f.total_bytes, f.total_frees, f.unattributed_calls, f.unattributed_bytes, 0, 0 };
+        struct expected x = { f.total_calls, f.total_bytes, f.total_frees, f.unattributed_calls, f.unattributed_bytes, 0,
+                              stops_beyond };
         check_memprof(&f, &v, "agent", &x, &pr);
         check_memprof(&f, &v, "breakpoint", &x, &pr);
     }
     ck_assert_msg(pr.n == 0, "%d problem(s):\n%s", pr.n, pr.text);
 }
+
+START_TEST(jemalloc_api_c) { check_jemalloc_fixture("jemalloc_api.c", 0); }
 END_TEST
 
 /* The breakpoint engine's fast entries on each allocator: a loop fixture's
@@ -409,29 +416,7 @@ END_TEST
  * its numbers; the breakpoint engine stops at most once for each of its
  * stacks (6 calls in the loop, free and the calls inside sdallocx and
  * dallocx: at most 12). */
-START_TEST(bp_jemalloc_loop_c)
-{
-    static struct fixture_spec f;
-    fixture_parse("bp_jemalloc_loop.c", &f);
-    static struct problems pr;
-    memset(&pr, 0, sizeof pr);
-    const struct allocator *je = &allocators[1];
-    require_library(je);
-    const char *exe = build_fixture_with("tests/fixtures/bp_jemalloc_loop.c", f.builds[0][0], f.builds[0][1], je->lib,
-                                         "alloc_bp_jemalloc_loop");
-    ck_assert_ptr_nonnull(exe);
-    char *argv[] = { (char *)exe, NULL };
-    struct run_output o;
-    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 60, &o), 0);
-    ck_assert_msg(o.status == 0, "%s natively: status %d", exe, o.status);
-    run_output_free(&o);
-    struct variant v = { je, exe, NULL, "bp_jemalloc_loop.c" };
-    struct expected x = { f.total_calls, f.total_bytes, f.total_frees, f.unattributed_calls, f.unattributed_bytes, 0,
-                          loop_stops(12, 0) };
-    check_memprof(&f, &v, "agent", &x, &pr);
-    check_memprof(&f, &v, "breakpoint", &x, &pr);
-    ck_assert_msg(pr.n == 0, "%d problem(s):\n%s", pr.n, pr.text);
-}
+START_TEST(bp_jemalloc_loop_c) { check_jemalloc_fixture("bp_jemalloc_loop.c", loop_stops(12, 0)); }
 END_TEST
 
 /* The blocks come from the allocator the program chose, under memprof too
