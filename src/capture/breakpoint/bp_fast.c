@@ -6,11 +6,13 @@
  * - the shape table: each stop teaches it the stack it unwound, to record
  *   or (inside a recorded call) to pass on, next time without a stop;
  * - an exception thrown inside recorded calls (operator new's bad_alloc):
- *   __cxa_throw always stops, and every call of the thread the exception
- *   may unwind through gets its own return address back before the
- *   unwinder reads it (the stubs' code has no unwind tables); a new that
- *   throws gave the program its exception object, the last block malloc
- *   returned inside it (the slot's inner_size, which the stubs keep);
+ *   __cxa_throw stops when a recorded call of the thread is open (its
+ *   fast entry passes on only from stacks known to have none), and every
+ *   call of the thread the exception may unwind through gets its own
+ *   return address back before the unwinder reads it (the stubs' code has
+ *   no unwind tables); a new that throws gave the program its exception
+ *   object, the last block malloc returned inside it (the slot's
+ *   inner_size, which the stubs keep);
  * - detach: the recorded calls still open get their return addresses back. */
 #define _GNU_SOURCE
 #include "bpengine_internal.h"

@@ -72,9 +72,9 @@
  * that may call others, as operator delete, also take a slot so that those
  * pass on).  Every register but r10 and r11 reaches the copy as it came
  * (mmap's sixth argument is r9).  operator new may throw through the
- * replaced return address: __cxa_throw always stops, and memprof gives
- * every open call of the thread its return address back there
- * (bp_fast.c). */
+ * replaced return address: __cxa_throw stops inside a recorded call, and
+ * memprof gives every open call of the thread its return address back
+ * there (bp_fast.c). */
 #define MP_STUB_D_CODE_LO 1856   /* memprof's code in the target: [lo, hi) */
 #define MP_STUB_D_CODE_HI 1864
 #define MP_STUB_D_BUCKETS 1872   /* the shape table's buckets (target address; 0: no table) */
