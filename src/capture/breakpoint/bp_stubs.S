@@ -39,12 +39,16 @@ d_block:
  * (ring.h, Holes).  A slot memprof revoked meanwhile (it took the thread
  * for dead: its sequence number is exactly the next lap's) goes to
  * \revoked: nothing may be written; so does a position the reader can
- * never reach (the target wrote over the ring's header: counted in the
- * header's writer_drops, as the agent does); to \gone if memprof goes away
- * while the ring is full.  Any other sequence number was written by the
- * target: memprof repairs it, the writer waits.  Clobbers \tmp (\tmp32:
- * its low half; never r11 in the return stubs, which keep k there). */
-.macro reserve_record tid, revoked, gone, tmp, tmp32
+ * never reach (the target wrote over the ring's head or tail: far from the
+ * tail, or behind it when first looked at, where its slot may look
+ * revoked), counted in the data page's MP_STUB_D_DROPS when \count_drops
+ * (memprof adds that count to the ring's damage; the header's words are
+ * the target's to write over, so nothing of the stubs' is kept there);
+ * to \gone if memprof goes away while the ring is full.  Any other
+ * sequence number was written by the target: memprof repairs it, the
+ * writer waits.  Clobbers \tmp (\tmp32: its low half; never r11 in the
+ * return stubs, which keep k there). */
+.macro reserve_record tid, revoked, gone, tmp, tmp32, count_drops=1
     mov $1, %edx
     mov d_block+MP_STUB_D_HEAD(%rip), %r10
     lock xadd %rdx, (%r10)
@@ -52,6 +56,17 @@ d_block:
     and d_block+MP_STUB_D_MASK(%rip), %r10
     imul d_block+MP_STUB_D_RECSIZE(%rip), %r10
     add d_block+MP_STUB_D_RECS(%rip), %r10
+    mov (%r10), \tmp
+    cmp %rdx, \tmp
+    je .Lfree\@
+    /* not free at first look: a position behind the tail (the head was
+     * set back) is never read, whatever its slot holds */
+    mov d_block+MP_STUB_D_TAIL(%rip), \tmp
+    mov (\tmp), \tmp
+    neg \tmp
+    add %rdx, \tmp                 /* pos - tail */
+    cmp d_block+MP_STUB_D_FAR(%rip), \tmp
+    ja .Lfar\@
 .Lwait\@:
     mov (%r10), \tmp
     cmp %rdx, \tmp
@@ -71,7 +86,9 @@ d_block:
     jnz .Lwait\@
     jmp \gone
 .Lfar\@:
+    .if \count_drops
     lock incq d_block+MP_STUB_D_DROPS(%rip)
+    .endif
     jmp \revoked
 .Lfree\@:
     mov d_block+MP_STUB_D_PID(%rip), \tmp32
@@ -514,7 +531,7 @@ fast_common:
     /* operator delete and the like: the FREE now, before the memory goes;
      * the slot only ends the call (calls inside it pass on) */
     movl $MP_SLOT_F_NO_ALLOC, MP_SLOT_FLAGS(%r9)
-    reserve_record %r8, 28f, 27f, %rcx, %ecx
+    reserve_record %r8, 28f, 27f, %rcx, %ecx, 0
     write_free %rdi, %r8d, (%rsp), %rcx, %ecx
     xor %eax, %eax
     mov %rax, MP_SLOT_SIZE(%r9)
@@ -528,13 +545,14 @@ fast_common:
     jnz 24f
     /* realloc of a block: its FREE's place in the ring, before the memory
      * can be reused (ring.h) */
-    reserve_record %r8, 28f, 27f, %rcx, %ecx
+    reserve_record %r8, 28f, 27f, %rcx, %ecx, 0
     inc %rdx
     mov %rdx, MP_SLOT_FREE_POS(%r9) /* position + 1; the return stub commits it */
     jmp 24f
 27: movq $0, MP_SLOT_BUSY(%r9)      /* memprof went away: nothing recorded */
     jmp 90f
-28: movq $0, MP_SLOT_BUSY(%r9)      /* the position was revoked: the supervisor decides */
+28: movq $0, MP_SLOT_BUSY(%r9)      /* the position was revoked or unreachable: the supervisor
+                                       decides (a stop records the call: nothing is dropped) */
     jmp 91f
 24: mov RZ_SHAPE(%rsp), %r10
     mov MP_SHAPE_N(%r10), %ecx
@@ -558,7 +576,7 @@ fast_common:
     mov $SYS_GETTID, %eax
     syscall                         /* clobbers rcx, r11 */
     mov %eax, %r8d
-    reserve_record %r8, 91f, 90f, %rcx, %ecx
+    reserve_record %r8, 91f, 90f, %rcx, %ecx, 0
     write_free %rdi, %r8d, (%rsp), %rcx, %ecx
     lock incq d_block+MP_STUB_D_FAST(%rip)
     /* fall through: on into the copy */
