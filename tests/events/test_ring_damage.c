@@ -124,12 +124,14 @@ static void check_engine_mode(const char *mode, enum expect expect, int is_stati
     ck_assert_msg(root != NULL, "%s: %s", mode, jerr.text);
     uint64_t calls = summary_u64(root, "alloc_calls");
     ck_assert_msg(calls >= ROUNDS - RING_SLOTS, "%s: %llu allocation calls seen", mode, (unsigned long long)calls);
-    if (expect == NOTE_NOTHING_LOST) {
+    if (expect == NOTE_NOTHING_LOST && !is_static) { /* valgrind does not see a static program's malloc */
         uint64_t v_allocs, v_frees, v_bytes;
         valgrind_totals(exe, 0, &v_allocs, &v_frees, &v_bytes); /* mode "none": the same calls */
         ck_assert_uint_eq(calls, v_allocs);
         ck_assert_uint_eq(summary_u64(root, "free_calls"), v_frees);
         ck_assert_uint_eq(summary_u64(root, "allocated_bytes"), v_bytes);
+    }
+    if (expect == NOTE_NOTHING_LOST) {
         ck_assert_uint_eq(line_alloc_calls(root, work_malloc_line()), 2 * ROUNDS);
         ck_assert_msg(strstr(note, "which memprof repaired: no record was dropped; RSS") != NULL, "%s: %.600s",
                       mode, note);
@@ -181,16 +183,20 @@ END_TEST
 START_TEST(stalled_writer) { check_mode("stall", NOTE); }
 END_TEST
 /* The breakpoint engine's stubs follow the same protocol: with the head
- * thrown far away, a stub's position is one the reader never reaches, and
- * it drops its record (counted) instead of waiting for good (seeds 1 and 4
- * hung the program when the stubs took any sequence number past their
- * position for a revocation and waited behind any other); behind a stalled
- * writer, they wait until memprof revokes its slot. */
+ * thrown far away (random seeds 1-4), or wrapped around behind the tail
+ * (0xff in every word: a position's slot may then look revoked), a stub's
+ * position is one the reader never reaches, and it takes a new one once
+ * memprof has set the head back, as the agent does: nothing is lost (seeds
+ * 1 and 4 hung the program when the stubs took any sequence number past
+ * their position for a revocation and waited behind any other; dropping
+ * such records lost up to all 40,000 of the rounds after the damage);
+ * behind a stalled writer, they wait until memprof revokes its slot. */
 START_TEST(random_header_stubs)
 {
     static const char *const seeds[] = { "1", "2", "3", "4" };
     for (size_t i = 0; i < sizeof seeds / sizeof *seeds; i++)
-        check_engine_mode("header", NOTE, 1, seeds[i]);
+        check_engine_mode("header", NOTE_NOTHING_LOST, 1, seeds[i]);
+    check_engine_mode("ffheader", NOTE_NOTHING_LOST, 1, NULL);
 }
 END_TEST
 START_TEST(stalled_writer_stubs) { check_engine_mode("stall", NOTE, 1, NULL); }

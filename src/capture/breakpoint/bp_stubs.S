@@ -33,25 +33,39 @@ d_block:
     testl $MP_STUB_OWNER_MASK, d_block+MP_STUB_D_LOCK(%rip)
 .endm
 
+/* A position the reader never reaches is waited on for at most this many
+ * polls for memprof to set the head back (it does within milliseconds),
+ * then the record is dropped: about 0.9 s on the Xeon this was measured
+ * on (a pause and a few loads each; pause costs 10 to 140 cycles by CPU),
+ * the agent's budget (agent.c, UNREACHABLE_BUDGET_NS). */
+#define FAR_POLLS (1 << 26)
+/* Where the polls left are counted: the red zone below rsp, under what
+ * fast_common keeps there (a signal handler's frame goes below it). */
+#define RZ_FAR_POLLS -120
+
 /* rdx <- a reserved ring position, r10 <- its record, once the record is
  * free for this lap (the reader in memprof drains meanwhile), then claimed
  * for thread \tid (a 64-bit register, upper half zero) of this process
  * (ring.h, Holes).  A slot memprof revoked meanwhile (it took the thread
  * for dead: its sequence number is exactly the next lap's) goes to
- * \revoked: nothing may be written; so does a position the reader can
- * never reach (the target wrote over the ring's head or tail: far from the
- * tail, or behind it when first looked at, where its slot may look
- * revoked), counted in the data page's MP_STUB_D_DROPS when \count_drops
- * (memprof adds that count to the ring's damage; the header's words are
- * the target's to write over, so nothing of the stubs' is kept there);
- * to \gone if memprof goes away while the ring is full.  Any other
- * sequence number was written by the target: memprof repairs it, the
- * writer waits.  Clobbers \tmp (\tmp32: its low half; never r11 in the
- * return stubs, which keep k there). */
+ * \revoked: nothing may be written.  A position the reader never reaches
+ * (the target wrote over the ring's head or tail: far from the tail, or
+ * behind it when first looked at, where its slot may look revoked) is
+ * traded for a new one once memprof has set the head back, as the agent
+ * does; if memprof does not within FAR_POLLS polls, the record is dropped
+ * (to \revoked), counted in the data page's MP_STUB_D_DROPS when
+ * \count_drops (memprof adds that count to the ring's damage; the header
+ * is the target's to write over, so nothing of the stubs' is kept there).
+ * To \gone if memprof goes away meanwhile.  Any other sequence number was
+ * written by the target: memprof repairs it, the writer waits.  Clobbers
+ * \tmp (\tmp32: its low half; never r11 in the return stubs, which keep k
+ * there). */
 .macro reserve_record tid, revoked, gone, tmp, tmp32, count_drops=1
+.Lagain\@:
     mov $1, %edx
     mov d_block+MP_STUB_D_HEAD(%rip), %r10
     lock xadd %rdx, (%r10)
+.Lslot\@:
     mov %rdx, %r10
     and d_block+MP_STUB_D_MASK(%rip), %r10
     imul d_block+MP_STUB_D_RECSIZE(%rip), %r10
@@ -86,6 +100,24 @@ d_block:
     jnz .Lwait\@
     jmp \gone
 .Lfar\@:
+    movl $FAR_POLLS, RZ_FAR_POLLS(%rsp)
+.Lfarwait\@:
+    pause
+    memprof_alive
+    jz \gone
+    mov d_block+MP_STUB_D_TAIL(%rip), \tmp
+    mov (\tmp), \tmp
+    neg \tmp                        /* -tail */
+    mov d_block+MP_STUB_D_HEAD(%rip), %r10
+    mov (%r10), %r10
+    add \tmp, %r10                  /* head - tail */
+    add %rdx, \tmp                  /* pos - tail */
+    cmp d_block+MP_STUB_D_FAR(%rip), \tmp
+    jbe .Lslot\@                    /* reachable again (the tail had been written over) */
+    cmp d_block+MP_STUB_D_FAR(%rip), %r10
+    jbe .Lagain\@                   /* memprof set the head back: a new position */
+    decl RZ_FAR_POLLS(%rsp)
+    jnz .Lfarwait\@
     .if \count_drops
     lock incq d_block+MP_STUB_D_DROPS(%rip)
     .endif
