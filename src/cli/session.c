@@ -441,8 +441,10 @@ static void control_sink(void *ctx, void *message)
         img->reader_done = 1;
         close_symbolizer(img);
         python_release(s, img);
-        if (map_get(&s->reader_map, img->pid) == img)
+        if (map_get(&s->reader_map, img->pid) == img) {
             map_set(&s->reader_map, img->pid, NULL);
+            mp_ring_reader_forget_stacks(s->ring, img->pid);
+        }
         break;
     case CTL_MARK: /* a place in the ring (mp_session_post_mark): nothing to do */
         break;

@@ -63,7 +63,7 @@
 #include "events/py_channel.h"
 
 #define MP_RING_MAGIC 0x31666f72706d656dULL /* "memprof1" */
-#define MP_RING_VERSION 4
+#define MP_RING_VERSION 5
 #define MP_RING_ENV_FD "MEMPROF_RING_FD"
 #define MP_RING_ENV_PATH "MEMPROF_RING_PATH" /* /proc/MEMPROF_PID/fd/N, when the fd was closed */
 #define MP_RING_HEADER_BYTES 8192 /* the header page, then the Python channel's */
@@ -94,10 +94,15 @@ enum mp_rec_kind {
     MP_REC_PYSTART = 12,/* the agent found CPython: addr = &_PyRuntime, size = Py_Version */
     MP_REC_DROPS = 13, /* an agent dropped `size` records of process `pid` since its last DROPS record:
                           the target had damaged the ring (ring.h, Trust); counted as that damage */
-    MP_REC_KINDS        /* one past the last kind: a record of any other was written by the target */
+    MP_REC_STACK = 14, /* the agent names a stack: addr = its id (1..MP_RING_STACK_IDS-1, per process,
+                          from the process's HELLO on), frames/nframes/truncated = the stack (with
+                          MP_REC_TRUNC_FAULT: each allocation of that stack counts as one cut short) */
+    MP_REC_ALLOC_ID = 15, /* MP_REC_ALLOC whose stack is the one named by a STACK record of the
+                          same process before it: stack_id; no frames (one cache line a record) */
+    MP_REC_KINDS       /* one past the last kind: a record of any other was written by the target */
 };
 
-/* In an ALLOC, MAP or REMAP_TO record's `truncated`: bit 0, the stack was
+/* In an ALLOC, MAP, REMAP_TO or STACK record's `truncated`: bit 0, the stack was
  * deeper than MP_MAX_FRAMES; this bit, unwinding faulted on the program's
  * damaged unwind tables and the stack ends at the frames found before. */
 #define MP_REC_TRUNC_FAULT 2u
@@ -113,14 +118,19 @@ enum mp_rec_kind {
  * the target. */
 #define MP_RING_MAX_WAITERS (1ull << 22)
 
+/* 64-byte aligned (7 cache lines): a record without frames (ALLOC_ID,
+ * FREE, ...) fills exactly its slot's first line. */
 struct mp_ring_record {
-    _Atomic uint64_t seq;
+    _Alignas(64) _Atomic uint64_t seq;
     uint32_t kind;       /* enum mp_rec_kind */
     uint32_t tid;
     uint64_t addr;
     uint64_t size;
     uint32_t nframes;
-    uint32_t truncated;
+    union {
+        uint32_t truncated;
+        uint32_t stack_id; /* MP_REC_ALLOC_ID */
+    };
     uint32_t pid;        /* the process whose memory the record is about */
     _Atomic uint32_t claim_pid; /* the claiming writer's pid, stored before claim (not copied) */
     _Atomic uint64_t claim; /* (pos & 0xffffffff) << 32 | tid of the writer (see above) */
@@ -158,6 +168,11 @@ struct mp_ring_header {
      * entry.  Set before the image runs any code (at its exec stop). */
     _Atomic int32_t skip_pids[MP_RING_SKIP_SLOTS];
 };
+
+/* Stack ids an agent gives (MP_REC_STACK): 1 to MP_RING_STACK_IDS - 1, at
+ * most one per entry of its table of stacks.  A larger id was written by
+ * the target. */
+#define MP_RING_STACK_IDS (1u << 15)
 
 #define MP_RING_OPT_MMAP 1        /* mapped memory: mmap, mremap, munmap, brk, sbrk */
 

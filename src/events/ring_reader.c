@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "ring.h"
+#include "ring_stacks.h"
 
 #define IDLE_SLEEP_MIN_US 50
 #define IDLE_SLEEP_MAX_US 2000
@@ -50,6 +51,12 @@ struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
+    r->stacks = mp_ring_stacks_new();
+    if (r->stacks == NULL) {
+        snprintf(err, errlen, "out of memory");
+        free(r);
+        return NULL;
+    }
     pthread_mutex_init(&r->ctl_lock, NULL);
     pthread_mutex_init(&r->own_lock, NULL);
     atomic_init(&r->ctl_next_stamp, UINT64_MAX);
@@ -61,18 +68,21 @@ struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_
     r->fd = memfd_create("memprof-ring", MFD_ALLOW_SEALING);
     if (r->fd < 0) {
         snprintf(err, errlen, "memfd_create: %s", strerror(errno));
+        mp_ring_stacks_free(r->stacks);
         free(r);
         return NULL;
     }
     if (ftruncate(r->fd, (off_t)r->map_bytes) != 0) {
         snprintf(err, errlen, "ftruncate ring to %zu bytes: %s", r->map_bytes, strerror(errno));
         close(r->fd);
+        mp_ring_stacks_free(r->stacks);
         free(r);
         return NULL;
     }
     if (fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_SEAL) != 0) {
         snprintf(err, errlen, "sealing the ring's memfd: %s", strerror(errno));
         close(r->fd);
+        mp_ring_stacks_free(r->stacks);
         free(r);
         return NULL;
     }
@@ -80,6 +90,7 @@ struct mp_ring_reader *mp_ring_reader_create(uint64_t capacity, char *err, size_
     if (map == MAP_FAILED) {
         snprintf(err, errlen, "mmap ring: %s", strerror(errno));
         close(r->fd);
+        mp_ring_stacks_free(r->stacks);
         free(r);
         return NULL;
     }
@@ -279,6 +290,10 @@ static int record_plausible(const struct mp_ring_record *rec, uint32_t nframes)
     switch (rec->kind) {
     case MP_REC_PYSTART: /* &_PyRuntime, Py_Version */
         return rec->addr < MP_RING_USER_SPACE && rec->size <= UINT32_MAX;
+    case MP_REC_ALLOC_ID: /* its stack is named by its id, it carries none */
+        if (nframes != 0)
+            return 0;
+        /* fallthrough */
     case MP_REC_ALLOC:
         addr &= ~MP_CLIENT_BLOCK; /* a piece of the program's own allocator (memprof/event.h) */
         /* fallthrough */
@@ -289,6 +304,8 @@ static int record_plausible(const struct mp_ring_record *rec, uint32_t nframes)
         return rec->size <= MP_RING_USER_SPACE && addr <= MP_RING_USER_SPACE - rec->size;
     case MP_REC_DROPS: /* one agent's records since its last report: fewer than it could reserve */
         return rec->size <= DROPS_LIMIT;
+    case MP_REC_STACK:
+        return addr != 0 && addr < MP_RING_STACK_IDS;
     default:
         return 1;
     }
@@ -404,7 +421,26 @@ static void deliver_scratch(struct mp_ring_reader *r)
         r->sink(r->sink_ctx, &sample);
         return;
     }
+    if (rec->kind == MP_REC_STACK) {
+        if (mp_ring_stacks_define(r->stacks, rec->pid, rec->addr, rec->frames, rec->nframes, rec->truncated) != 0)
+            mp_reader_count_damage(r, 1);
+        return;
+    }
+    if (rec->kind == MP_REC_ALLOC_ID) {
+        uint32_t nframes = 0, truncated = 1; /* a stack never named: its STACK record was lost */
+        const uint64_t *frames = mp_ring_stacks_find(r->stacks, rec->pid, rec->stack_id, &nframes, &truncated);
+        if (truncated & MP_REC_TRUNC_FAULT) { /* a stack cut short by a fault: each allocation counts */
+            atomic_fetch_add_explicit(&r->unwind_faults, 1, memory_order_relaxed);
+            truncated &= ~MP_REC_TRUNC_FAULT;
+        }
+        struct mp_event alloc = { .kind = MP_EV_ALLOC, .tid = rec->tid, .pid = rec->pid, .addr = rec->addr,
+                                  .size = rec->size, .nframes = nframes, .truncated = truncated,
+                                  .frames = frames };
+        r->sink(r->sink_ctx, &alloc);
+        return;
+    }
     if (rec->kind == MP_REC_HELLO) {
+        mp_ring_stacks_forget(r->stacks, rec->pid); /* a new agent: its ids start afresh */
         struct mp_event hello = { .kind = MP_EV_AGENT, .tid = rec->tid, .pid = rec->pid, .size = rec->size };
         r->sink(r->sink_ctx, &hello);
         return;
@@ -750,6 +786,11 @@ int mp_ring_reader_sync(struct mp_ring_reader *r, long timeout_us)
     return 0;
 }
 
+void mp_ring_reader_forget_stacks(struct mp_ring_reader *r, pid_t pid)
+{
+    mp_ring_stacks_forget(r->stacks, (uint32_t)pid);
+}
+
 void mp_ring_reader_freeze_pid(struct mp_ring_reader *r, pid_t pid)
 {
     atomic_store(&r->frozen_pid, (int32_t)pid);
@@ -838,6 +879,7 @@ void mp_ring_reader_destroy(struct mp_ring_reader *r)
     }
     pthread_mutex_destroy(&r->ctl_lock);
     pthread_mutex_destroy(&r->own_lock);
+    mp_ring_stacks_free(r->stacks);
     munmap(r->header, r->map_bytes);
     free(r->pycode);
     if (r->extra)

@@ -112,6 +112,10 @@ void mp_ring_reader_dropped(const struct mp_ring_reader *r, uint64_t *samples, u
  * Nothing is skipped.  0 when caught up, -1 on timeout. */
 int mp_ring_reader_sync(struct mp_ring_reader *r, long timeout_us);
 
+/* Process pid is gone: the stacks its agent named (MP_REC_STACK) are
+ * dropped.  On the reader's thread only (the control sink runs there). */
+void mp_ring_reader_forget_stacks(struct mp_ring_reader *r, pid_t pid);
+
 /* Every thread of process pid is stopped for good (held at its exit stop):
  * a slot one of them reserved and never committed is revoked as a dead
  * writer's would be.  0: none. */

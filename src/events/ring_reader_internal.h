@@ -38,6 +38,7 @@ struct mp_ring_reader {
     mp_event_hint hint;
     void *sink_ctx;
     struct mp_ring_record scratch; /* copy of the record being delivered */
+    struct mp_ring_stacks *stacks; /* the stacks the agents named (ring_stacks.c) */
     void *extra;                  /* mp_ring_reader_extra's part of the memfd, mapped here */
     size_t extra_bytes;
     _Atomic uint64_t dropped_samples, dropped_lines, dropped_heap; /* memprof's own records the ring had no room for */

@@ -25,7 +25,7 @@
 
 struct seen {
     _Atomic int n;
-    struct { int kind; uint64_t size, addr, time_ns; uint32_t pid, flags; int control; } ev[MAX_SEEN];
+    struct { int kind; uint64_t size, addr, time_ns, frames[2]; uint32_t pid, flags, nframes, truncated; int control; } ev[MAX_SEEN];
     uint8_t payload[1024];    /* the last MP_EV_PYCODE's description */
     uint32_t payload_len;
 };
@@ -41,6 +41,10 @@ static void sink(void *ctx, const struct mp_event *ev)
         s->ev[i].flags = ev->flags;
         s->ev[i].pid = ev->pid;
         s->ev[i].time_ns = ev->time_ns;
+        s->ev[i].nframes = ev->nframes;
+        s->ev[i].truncated = ev->truncated;
+        for (uint32_t k = 0; k < 2 && k < ev->nframes; k++)
+            s->ev[i].frames[k] = ev->frames[k];
         s->ev[i].control = 0;
         if (ev->kind == MP_EV_PYCODE && ev->payload_len <= sizeof s->payload) {
             memcpy(s->payload, ev->payload, ev->payload_len);
@@ -624,6 +628,114 @@ START_TEST(header_words_are_written_back)
 }
 END_TEST
 
+/* Stacks named once (MP_REC_STACK) and allocations by id
+ * (MP_REC_ALLOC_ID): the allocation gets the frames of its process's
+ * stack of that id; an id never named gives an allocation without a stack
+ * (counted as cut short, the allocation itself counted); a new agent in a
+ * process (HELLO: an exec) names its stacks afresh; ids no agent gives,
+ * and an ALLOC_ID that carries frames, are the target's damage; each
+ * allocation of a stack named cut short by a fault (MP_REC_TRUNC_FAULT)
+ * counts as a stack cut short. */
+static void commit_stack(struct writer *w, uint32_t pid, uint64_t id, uint64_t f0, uint32_t nframes,
+                         uint32_t truncated)
+{
+    struct mp_ring_record *slot = mp_ring_slot(w->h, w->mask, reserve(w, 1, pid, 1));
+    uint64_t pos = atomic_load(&slot->seq);
+    slot->kind = MP_REC_STACK;
+    slot->tid = 1;
+    slot->pid = pid;
+    slot->addr = id;
+    slot->size = 0;
+    slot->nframes = nframes;
+    slot->truncated = truncated;
+    slot->frames[0] = f0;
+    slot->frames[1] = f0 + 1;
+    atomic_store(&slot->seq, pos + 1);
+}
+
+static void commit_alloc_id(struct writer *w, uint32_t pid, uint32_t id, uint64_t size, uint32_t nframes)
+{
+    struct mp_ring_record *slot = mp_ring_slot(w->h, w->mask, reserve(w, 1, pid, 1));
+    uint64_t pos = atomic_load(&slot->seq);
+    slot->kind = MP_REC_ALLOC_ID;
+    slot->tid = 1;
+    slot->pid = pid;
+    slot->addr = 0x10000 + size;
+    slot->size = size;
+    slot->nframes = nframes;
+    slot->stack_id = id;
+    atomic_store(&slot->seq, pos + 1);
+}
+
+START_TEST(named_stacks_give_allocations_their_frames)
+{
+    struct ring_case c = open_case();
+    struct writer w = c.w;
+    struct seen *s = c.s;
+    ck_assert_int_eq(mp_ring_reader_start(c.r, sink, s), 0);
+    commit_stack(&w, 5, 1, 0x401000, 2, 0);
+    commit_stack(&w, 6, 1, 0x601000, 2, 0);   /* another process's id 1 */
+    commit_alloc_id(&w, 5, 1, 10, 0);      /* 0: frames 0x401000, 0x401001 */
+    commit_alloc_id(&w, 6, 1, 11, 0);      /* 1: 0x601000 */
+    commit_alloc_id(&w, 5, 2, 12, 0);      /* 2: never named: no frames, cut short */
+    commit_kind(&w, reserve(&w, 1, 5, 1), MP_REC_HELLO, 0, 1 << 20, 0, 0); /* 3: process 5 exec'd */
+    commit_alloc_id(&w, 5, 1, 13, 0);      /* 4: its old id 1 is gone */
+    commit_stack(&w, 5, 1, 0x501000, 1, 0);
+    commit_alloc_id(&w, 5, 1, 14, 0);      /* 5: the new id 1 */
+    commit_stack(&w, 5, 0, 0x1, 1, 0);                 /* damage: no id 0 */
+    commit_stack(&w, 5, MP_RING_STACK_IDS, 0x1, 1, 0); /* damage: an id no agent gives */
+    commit_stack(&w, 5, 1ull << 40, 0x1, 1, 0);        /* damage */
+    commit_alloc_id(&w, 5, 1, 15, 3);               /* damage: frames in an ALLOC_ID */
+    ck_assert_int_eq(wait_seen(s, 6), 6);
+    usleep(100 * 1000); /* the reader idle: memprof forgets on the reader's thread */
+    mp_ring_reader_forget_stacks(c.r, 6); /* process 6 ended */
+    commit_alloc_id(&w, 6, 1, 17, 0);      /* 6: no frames */
+    commit_alloc_id(&w, 5, 1, 16, 0);      /* 7: process 5 keeps its stacks */
+    ck_assert_int_eq(wait_seen(s, 8), 8);
+    usleep(100 * 1000);
+    ck_assert_int_eq(atomic_load(&s->n), 8);
+    ck_assert_int_eq(s->ev[0].kind, MP_EV_ALLOC);
+    ck_assert_uint_eq(s->ev[0].size, 10);
+    ck_assert_uint_eq(s->ev[0].pid, 5);
+    ck_assert_uint_eq(s->ev[0].nframes, 2);
+    ck_assert_uint_eq(s->ev[0].frames[0], 0x401000);
+    ck_assert_uint_eq(s->ev[0].frames[1], 0x401001);
+    ck_assert_uint_eq(s->ev[0].truncated, 0);
+    ck_assert_uint_eq(s->ev[1].nframes, 2);
+    ck_assert_uint_eq(s->ev[1].frames[0], 0x601000);
+    ck_assert_uint_eq(s->ev[2].size, 12);
+    ck_assert_uint_eq(s->ev[2].nframes, 0);
+    ck_assert_uint_eq(s->ev[2].truncated, 1);
+    ck_assert_int_eq(s->ev[3].kind, MP_EV_AGENT);
+    ck_assert_uint_eq(s->ev[4].size, 13);
+    ck_assert_uint_eq(s->ev[4].nframes, 0);
+    ck_assert_uint_eq(s->ev[4].truncated, 1);
+    ck_assert_uint_eq(s->ev[5].size, 14);
+    ck_assert_uint_eq(s->ev[5].nframes, 1);
+    ck_assert_uint_eq(s->ev[5].frames[0], 0x501000);
+    ck_assert_uint_eq(s->ev[6].size, 17);
+    ck_assert_uint_eq(s->ev[6].nframes, 0);
+    ck_assert_uint_eq(s->ev[6].truncated, 1);
+    ck_assert_uint_eq(s->ev[7].size, 16);
+    ck_assert_uint_eq(s->ev[7].frames[0], 0x501000);
+    ck_assert_uint_eq(damage_dropped(&c), 4);
+    ck_assert_uint_eq(mp_ring_reader_unwind_faults(c.r), 0);
+    /* a stack cut short by a fault (MP_REC_TRUNC_FAULT), deeper than a
+     * record too: each allocation of it counts as one cut short */
+    commit_stack(&w, 5, 2, 0x402000, 2, MP_REC_TRUNC_FAULT | 1);
+    commit_alloc_id(&w, 5, 2, 18, 0);      /* 8 */
+    commit_alloc_id(&w, 5, 2, 19, 0);      /* 9 */
+    ck_assert_int_eq(wait_seen(s, 10), 10);
+    for (int i = 8; i < 10; i++) {
+        ck_assert_uint_eq(s->ev[i].nframes, 2);
+        ck_assert_uint_eq(s->ev[i].frames[0], 0x402000);
+        ck_assert_uint_eq(s->ev[i].truncated, 1);
+    }
+    ck_assert_uint_eq(mp_ring_reader_unwind_faults(c.r), 2);
+    close_case(&c);
+}
+END_TEST
+
 /* A live thread that claims a slot and never commits: revoked after a few
  * seconds of its running time, counted as damage. */
 START_TEST(live_writer_that_never_commits_times_out)
@@ -674,6 +786,7 @@ int main(void)
     tcase_add_test(tc, impossible_frame_count_is_dropped);
     tcase_add_test(tc, python_records_are_taken);
     tcase_add_test(tc, every_legitimate_kind_is_taken);
+    tcase_add_test(tc, named_stacks_give_allocations_their_frames);
     tcase_add_test(tc, live_writer_that_never_commits_times_out);
     tcase_add_test(tc, memfd_cannot_shrink);
     suite_add_tcase(s, tc);

@@ -1,6 +1,7 @@
 /* memprof tests: the ring's trust boundary end to end.  A program that
  * scribbles over memprof's event ring (tests/fixtures/ring_scribble.c:
- * random header, 0xff fill, random fill, torn records, a truncated memfd, a
+ * random header, 0xff fill, random fill, torn records, forged stack records
+ * (MP_REC_STACK, MP_REC_ALLOC_ID), a truncated memfd, a
  * writer that claims a slot and never fills it) must not crash or hang
  * memprof, nor change its own fate: the same output and exit status as
  * natively (exit 7, or death by SIGUSR1).  memprof says the ring was
@@ -136,10 +137,10 @@ static void check_engine_mode(const char *mode, enum expect expect, int is_stati
         ck_assert_msg(strstr(note, "which memprof repaired: no record was dropped; RSS") != NULL, "%s: %.600s",
                       mode, note);
     }
-    /* torn records may change kind; torn and stall start a thread (its
-     * allocations are not in valgrind's run, where there is no ring);
-     * valgrind does not see a static program's malloc */
-    if (strncmp(mode, "torn", 4) != 0 && strcmp(mode, "stall") != 0 && !is_static) {
+    /* torn and forged records may change kind; torn, forge and stall start
+     * a thread (its allocations are not in valgrind's run, where there is
+     * no ring); valgrind does not see a static program's malloc */
+    if (strncmp(mode, "torn", 4) != 0 && strcmp(mode, "forge") != 0 && strcmp(mode, "stall") != 0 && !is_static) {
         static uint64_t valgrind_allocs;
         if (!valgrind_allocs) {
             uint64_t v_frees, v_bytes;
@@ -165,6 +166,10 @@ END_TEST
 START_TEST(ff_header) { check_mode("ffheader", NOTE_NOTHING_LOST); }
 END_TEST
 START_TEST(ff_header_then_killed) { check_mode("ffheader:kill", NOTE_NOTHING_LOST); }
+END_TEST
+/* stack records and allocations by stack id, forged (ring.h: MP_REC_STACK,
+ * MP_REC_ALLOC_ID) */
+START_TEST(forged_stack_records) { check_mode("forge", NOTE); }
 END_TEST
 START_TEST(fill_ff) { check_mode("fill", NOTE); }
 END_TEST
@@ -210,6 +215,7 @@ int main(void)
     tcase_add_test(tc, random_header);
     tcase_add_test(tc, ff_header);
     tcase_add_test(tc, ff_header_then_killed);
+    tcase_add_test(tc, forged_stack_records);
     tcase_add_test(tc, fill_ff);
     tcase_add_test(tc, fill_ff_then_killed);
     tcase_add_test(tc, random_fill);

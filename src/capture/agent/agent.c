@@ -236,6 +236,58 @@ void agent_post_hello(void)
 
 /* ---- records ---------------------------------------------------------- */
 
+_Static_assert(AGENT_STACK_IDS == MP_RING_STACK_IDS, "the reader takes every id the agent gives");
+_Static_assert(AGENT_STACK_MAX_FRAMES == MP_MAX_FRAMES, "a named stack fits a record");
+
+/* A record that names a stack (agent_stacks.c): addr = its id. */
+static int post_stack(uint32_t id, const uint64_t *frames, uint32_t n, uint32_t truncated)
+{
+    uint64_t pos;
+    struct mp_ring_record *slot = reserve_slot(&pos);
+    if (unlikely(!slot))
+        return 0;
+    fill_stackless(slot, MP_REC_STACK, (const void *)(uintptr_t)id);
+    slot->nframes = n;
+    slot->truncated = truncated;
+    memcpy(slot->frames, frames, (size_t)n * sizeof *frames);
+    commit_slot(slot, pos);
+    return 1;
+}
+
+/* An allocation whose stack the table knows (or learns now): an
+ * MP_REC_ALLOC_ID record; a stack the table has no room for travels
+ * whole in an MP_REC_ALLOC record. */
+__attribute__((noinline)) static void record_alloc_id(void *const *pcs, uint32_t n, uint32_t truncated,
+                                                      const void *addr, size_t size)
+{
+    const uint64_t *frames = (const uint64_t *)pcs;
+    struct agent_stack_claim claim;
+    uint32_t id = agent_stacks_find(agent_stack_table, frames, n, truncated,
+                                    agent_stack_hash(frames, n, truncated), &claim);
+    if (id == 0 && claim.entry) {
+        if (!post_stack(claim.entry->id, frames, n, truncated)) {
+            agent_stacks_abandon(&claim);
+            return; /* the ring takes nothing from this thread now (reserve_slot) */
+        }
+        id = claim.entry->id;
+        agent_stacks_publish(&claim);
+    }
+    uint64_t pos;
+    struct mp_ring_record *slot = reserve_slot(&pos);
+    if (unlikely(!slot))
+        return;
+    fill_stackless(slot, id ? MP_REC_ALLOC_ID : MP_REC_ALLOC, addr);
+    slot->size = size;
+    if (id) {
+        slot->stack_id = id;
+    } else {
+        slot->nframes = n;
+        slot->truncated = truncated;
+        memcpy(slot->frames, frames, (size_t)n * sizeof *frames);
+    }
+    commit_slot(slot, pos);
+}
+
 #define pc_in agent_pc_in
 
 /* Captures the caller's stack and writes an ALLOC (or MAP...) record.
@@ -264,6 +316,11 @@ __attribute__((noinline)) void agent_record_stack(uint32_t kind, const void *add
         truncated |= 1;
     }
 
+    if (likely(kind == MP_REC_ALLOC && agent_stack_table != NULL)) {
+        record_alloc_id(pcs + skip, (uint32_t)nframes, truncated, addr, size);
+        errno = saved_errno;
+        return;
+    }
     uint64_t pos;
     struct mp_ring_record *slot = reserve_slot(&pos);
     if (unlikely(!slot)) {

@@ -53,6 +53,7 @@ __attribute__((visibility("default"))) int dlclose(void *handle)
         wait_for_reader();
     errno = saved;
     int rc = real_dlclose(handle);
+    agent_fast_unwind_forget(); /* other code may come where it was */
     if (recording) {
         saved = errno;
         post_modmap();

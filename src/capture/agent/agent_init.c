@@ -44,6 +44,7 @@ static uint32_t pid_fallback; /* without MADV_WIPEONFORK (Linux < 4.14) */
 volatile uint32_t *agent_pid_cell = &pid_fallback;
 struct mp_ring_header *agent_ring;
 struct mp_ring_record *agent_records;
+struct agent_stack_table *agent_stack_table;
 uint64_t agent_ring_mask;
 __thread int agent_busy;
 __thread void *agent_new_inner;
@@ -124,6 +125,13 @@ static int env_value(const char *name, char *out, size_t len)
         return 0;
     }
     return env_from_proc_environ(name, out, len);
+}
+
+/* Is environment variable name set to value? */
+static int env_is(const char *name, const char *value)
+{
+    char v[32];
+    return env_value(name, v, sizeof v) == 0 && strcmp(v, value) == 0;
 }
 
 static int find_ring_fd(void)
@@ -428,6 +436,8 @@ static int attach(void)
         return 0;
     map_pid_cell();
     *agent_pid_cell = (uint32_t)getpid();
+    if (agent_pid_cell != &pid_fallback) /* the table, like the pid, must start afresh in a child */
+        agent_stack_table = agent_stacks_create();
     agent_own_text_count = text_ranges_of((uintptr_t)&attach, agent_own_text);
     agent_unwinder_text_count = text_ranges_of((uintptr_t)&unw_backtrace, agent_unwinder_text);
     find_allocator_text();
@@ -437,6 +447,8 @@ static int attach(void)
      * tables ends an unwind (agent_unwind.c); the per-thread trace cache of
      * unw_backtrace keeps steady-state unwinding fast. */
     unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
+    if (!env_is(MEMPROF_ENV_UNWINDER, "libunwind"))
+        agent_fast_unwind_init();
     /* Warm libunwind up (its one-time init takes a lock and masks signals). */
     void *warmup[4];
     unw_backtrace(warmup, 4);
@@ -460,10 +472,13 @@ void agent_init(void)
     agent_busy = 1;
     agent_resolve(); /* first: everything below may allocate */
     int ok = attach();
-    atomic_store_explicit(&agent_state, ok ? AGENT_ENABLED : AGENT_DISABLED,
-                          memory_order_release);
+    /* HELLO first: memprof forgets the ids an earlier image of this
+     * process gave its stacks there (an exec), so no other thread may
+     * record before it */
     if (ok)
         agent_post_hello();
+    atomic_store_explicit(&agent_state, ok ? AGENT_ENABLED : AGENT_DISABLED,
+                          memory_order_release);
     agent_busy = was_busy;
     errno = saved_errno;
 }

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "events/ring.h"
+#include "agent_stacks.h"
 
 #define AGENT_HIDDEN __attribute__((visibility("hidden")))
 #define AGENT_TLS __attribute__((tls_model("initial-exec"), visibility("hidden")))
@@ -114,6 +115,31 @@ int agent_backtrace(void **pcs, int max, int *faulted) AGENT_HIDDEN;
  * take no lock and reserve no ring slot (it is left where it faulted), and
  * publish its progress with a signal fence before it reads further. */
 int agent_guarded_call(void (*fn)(void *), void *arg) AGENT_HIDDEN;
+
+/* ---- the fast walk (agent_fastunwind.c, agent_cfi.c) ---- */
+enum { AGENT_RULE_SLOW = 0, AGENT_RULE_STEP = 1, AGENT_RULE_END = 2 };
+struct agent_cfi_rule {
+    uint8_t kind;       /* AGENT_RULE_*: END: the return address is undefined (the outermost frame) */
+    uint8_t cfa_rbp;    /* CFA = rbp + cfa_off, else rsp + cfa_off; the return address at CFA - 8 */
+    uint8_t rbp_saved;  /* the caller's rbp at CFA + rbp_off (else rbp is unchanged) */
+    int16_t rbp_off;
+    int32_t cfa_off;
+};
+/* The rule of code address pc from the program's .eh_frame: 0, or -1
+ * (SLOW) when only libunwind can step over it. */
+int agent_cfi_rule(uintptr_t pc, struct agent_cfi_rule *rule) AGENT_HIDDEN;
+/* MEMPROF_AGENT_UNWINDER=libunwind: every stack is walked by libunwind
+ * (the fast walk is for the common frame only; this compares them). */
+#define MEMPROF_ENV_UNWINDER "MEMPROF_AGENT_UNWINDER"
+/* 1 when the fast walk can be used (its table is mapped). */
+int agent_fast_unwind_init(void) AGENT_HIDDEN;
+/* Code was unmapped (dlclose): the rules learnt go. */
+void agent_fast_unwind_forget(void) AGENT_HIDDEN;
+/* The return addresses of the calling thread's stack, as unw_backtrace
+ * gives them; -1 when a frame needs libunwind.  Under the fault guard:
+ * agent_fast_frames holds the frames found so far. */
+int agent_fast_backtrace(void **pcs, int max) AGENT_HIDDEN;
+extern __thread volatile int agent_fast_frames AGENT_TLS;
 
 /* ---- nothing of memprof's for programs it does not profile (agent_hygiene.c) ---- */
 /* Takes MEMPROF_RING_FD, MEMPROF_RING_PATH and the agent's LD_PRELOAD entry
@@ -231,6 +257,10 @@ void agent_commit_range(uint64_t pos, uint32_t kind, const void *addr, uint64_t 
  * agent_reserve's AGENT_NO_SLOT). */
 struct mp_ring_record *agent_reserve_slot(uint64_t *pos) AGENT_HIDDEN;
 void agent_commit_slot(struct mp_ring_record *slot, uint64_t pos) AGENT_HIDDEN;
+
+/* ---- stacks named once (agent_stacks.c) ---- */
+/* NULL: every ALLOC record carries its whole stack. */
+extern struct agent_stack_table *agent_stack_table AGENT_HIDDEN;
 
 /* ---- the annotation API (agent_client.c) ---- */
 /* Points the copies of memprof.h's hook in the loaded objects at the agent. */

@@ -136,25 +136,43 @@ void agent_unwind_guard_install(void)
     guard_installed = 1;
 }
 
+/* Which walk this thread is in, for the fault path: the fast one
+ * (agent_fast_frames counts what it found) or libunwind's (which fills
+ * the zeroed buffer in order). */
+static __thread volatile int in_libunwind LOCAL_TLS;
+
+static int libunwind_backtrace(void **pcs, int max)
+{
+    in_libunwind = 1;
+    /* after a fault, the frames before the first empty entry were found */
+    memset(pcs, 0, (size_t)max * sizeof *pcs);
+    return unw_backtrace(pcs, max);
+}
+
 int agent_backtrace(void **pcs, int max, int *faulted)
 {
-    if (!guard_installed)
-        return unw_backtrace(pcs, max);
-    /* unw_backtrace fills the buffer in order: after a fault, the frames
-     * before the first empty entry were found */
-    memset(pcs, 0, (size_t)max * sizeof *pcs);
+    if (!guard_installed) {
+        int n = agent_fast_backtrace(pcs, max);
+        return n >= 0 ? n : unw_backtrace(pcs, max);
+    }
     sigjmp_buf jump;
     unwind_jump = &jump;
     if (sigsetjmp(jump, 0) != 0) {
         guard_depth = 0;
         *faulted = 1;
+        if (!in_libunwind) /* the frame being looked at when it faulted is not one */
+            return agent_fast_frames > 0 ? agent_fast_frames - 1 : 0;
         int n = 0;
         while (n < max && pcs[n] != NULL)
             n++;
         return n;
     }
+    in_libunwind = 0;
+    agent_fast_frames = 0;
     guard_depth = 1;
-    int n = unw_backtrace(pcs, max);
+    int n = agent_fast_backtrace(pcs, max);
+    if (n < 0)
+        n = libunwind_backtrace(pcs, max);
     guard_depth = 0;
     return n;
 }
