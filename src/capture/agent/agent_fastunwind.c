@@ -18,10 +18,6 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
-#ifdef AGENT_CFI_DEBUG
-#include <stdio.h>
-#include <unistd.h>
-#endif
 
 #include "agent_internal.h"
 
@@ -83,9 +79,7 @@ __attribute__((noinline, cold)) static uint64_t learn(uintptr_t pc)
     memset(&r, 0, sizeof r);
     if (agent_cfi_rule(pc, &r) != 0)
         r.kind = AGENT_RULE_SLOW;
-#ifdef AGENT_CFI_DEBUG
-    { char b[96]; int k = snprintf(b, sizeof b, "learn %lx kind %d cfa %s%+d rbp %d@%d\n", (unsigned long)pc, r.kind, r.cfa_rbp ? "rbp" : "rsp", r.cfa_off, r.rbp_saved, r.rbp_off); write(2, b, k); }
-#endif
+
     uint64_t packed = pack(pc, &r);
     uint32_t home = home_of(pc), at = home;
     for (uint32_t i = 0; i < RULE_PROBES; i++) {
