@@ -13,7 +13,8 @@
  * packed rule, and the rule carries 16 bits of its address, so a rule
  * read while another thread writes the entry for another address is
  * taken for a miss.  dlclose empties it (agent_dl.c): other code may come
- * to the same addresses.  Runs under the fault guard (agent_unwind.c). */
+ * to the same addresses (and the threads' last walks, below).  Runs under
+ * the fault guard (agent_unwind.c). */
 #define _GNU_SOURCE
 #include <stdint.h>
 #include <string.h>
@@ -65,10 +66,13 @@ int agent_fast_unwind_init(void)
     return 1;
 }
 
+static _Atomic uint32_t rule_generation;
+
 void agent_fast_unwind_forget(void)
 {
     if (!rules)
         return;
+    atomic_fetch_add(&rule_generation, 1); /* the threads' last walks go too */
     for (uint32_t i = 0; i < RULE_SLOTS; i++)
         atomic_store_explicit(&rules[i].pc, 0, memory_order_relaxed);
 }
@@ -116,6 +120,83 @@ static inline uint64_t rule_of(uintptr_t pc)
 /* Frames found so far: read after a fault (agent_unwind.c). */
 __thread volatile int agent_fast_frames AGENT_TLS;
 
+/* ---- the last walk of each thread ----
+ *
+ * Consecutive allocations of a thread mostly share the upper part of
+ * their stacks.  The walk is a function of the first frame's registers
+ * (rip, rsp, rbp), the rules (fixed until a dlclose: the generation) and
+ * the words it reads from the stack: each frame's return address and,
+ * where a frame saved it, the caller's rbp.  So when the walk reaches a
+ * frame in the very state (rip, rsp, rbp) of a frame of the thread's last
+ * walk, and every word the last walk read above that frame still holds
+ * what it read, the rest of the walk is the same: it is copied instead of
+ * done again (a compare per frame, the loads independent of each other).
+ * The words read all lie above that frame on the thread's stack (its rsp
+ * is the same), so they are mapped.  rbp values are kept inverted: the
+ * leak scan takes a thread's TLS as roots, and rbp may hold a pointer to a
+ * block. */
+#define WALK_MAX 80
+
+/* The state of one frame and what stepping over it read. */
+struct walk_frame {
+    uintptr_t pc, rsp, rbp_inv;
+    uintptr_t ra_at;  /* where the caller's pc was read (0: none, the last frame's END rule) */
+    uintptr_t rbp_at; /* where the caller's rbp was read (0: unchanged) */
+    uintptr_t cfa_rbp; /* the frame's CFA is rbp-based */
+};
+
+struct walk {
+    int n;            /* frames */
+    int complete;     /* the walk reached the outermost frame (not cut at max, no libunwind) */
+    uint32_t gen;     /* rule generation it was made with */
+    struct walk_frame f[WALK_MAX];
+};
+
+static __thread struct walk last_walk __attribute__((tls_model("initial-exec")));
+
+/* Does the walk from frame j up depend on the rbp frame j starts with?
+ * Only if a frame uses it for its CFA before one takes the caller's rbp
+ * from the stack (rbp often holds data in optimised code: it need not
+ * match then). */
+static int rbp_matters(const struct walk *w, int j)
+{
+    for (int k = j; k < w->n; k++) {
+        if (w->f[k].cfa_rbp)
+            return 1;
+        if (w->f[k].rbp_at)
+            return 0;
+    }
+    return 0;
+}
+
+/* Does every word the walk read from frame j up still hold what it read? */
+static int still_there(const struct walk *w, int j)
+{
+    int same = 1;
+    for (int k = j; k < w->n; k++) {
+        const struct walk_frame *f = &w->f[k];
+        if (f->ra_at)
+            same &= *(const uintptr_t *)f->ra_at == (k + 1 < w->n ? f[1].pc : 0);
+        if (f->rbp_at && k + 1 < w->n)
+            same &= ~*(const uintptr_t *)f->rbp_at == f[1].rbp_inv;
+    }
+    return same;
+}
+
+/* The walk just made (frames 0..n-1 in `fresh`) becomes the thread's
+ * last one, followed by the last one's frames from j on (tail frames). */
+static void keep_walk(struct walk *last, const struct walk_frame *fresh, int n, int j, int tail, int complete,
+                      uint32_t gen)
+{
+    if (tail > 0 && n != j)
+        memmove(&last->f[n], &last->f[j], (size_t)tail * sizeof last->f[0]);
+    for (int k = 0; k < n; k++)
+        last->f[k] = fresh[k];
+    last->n = n + tail;
+    last->complete = complete;
+    last->gen = gen;
+}
+
 __attribute__((noinline)) int agent_fast_backtrace(void **pcs, int max)
 {
     if (!rules)
@@ -124,27 +205,63 @@ __attribute__((noinline)) int agent_fast_backtrace(void **pcs, int max)
     /* where this frame is: the rule of this very address describes it
      * (rbp first: the compiler may give rbp to an output) */
     __asm__ volatile("mov %%rbp, %2\n\tmov %%rsp, %1\n\tlea 0(%%rip), %0" : "=r"(rip), "=r"(rsp), "=r"(rbp));
+    if (max > WALK_MAX)
+        max = WALK_MAX;
+    uint32_t gen = atomic_load_explicit(&rule_generation, memory_order_relaxed);
+    struct walk *last = &last_walk;
+    int reuse = last->complete && last->gen == gen, j = 0;
+    struct walk_frame fresh[WALK_MAX];
     uintptr_t lookup = rip;
     int n = 0;
     while (n < max) {
-        pcs[n++] = (void *)rip;
-        agent_fast_frames = n;
+        if (reuse) {
+            while (j < last->n && last->f[j].rsp < rsp)
+                j++;
+            if (j < last->n && last->f[j].rsp == rsp && last->f[j].pc == rip &&
+                (last->f[j].rbp_inv == ~rbp || !rbp_matters(last, j))) {
+                if (still_there(last, j)) {
+                    int tail = last->n - j, copy = tail < max - n ? tail : max - n;
+                    for (int k = 0; k < copy; k++)
+                        pcs[n + k] = (void *)last->f[j + k].pc;
+                    keep_walk(last, fresh, n, j, copy, copy == tail, gen);
+                    return n + copy;
+                }
+                reuse = 0; /* something above changed: walk on */
+            }
+        }
+        struct walk_frame *f = &fresh[n];
+        pcs[n] = (void *)rip;
+        f->pc = rip;
+        f->rsp = rsp;
+        f->rbp_inv = ~rbp;
+        f->ra_at = 0;
+        f->rbp_at = 0;
+        f->cfa_rbp = 0;
+        agent_fast_frames = ++n;
         uint64_t packed = rule_of(lookup);
         unsigned kind = packed >> KIND_SHIFT & 3;
         if (kind == K_END)
-            return n;
+            break;
         if (kind != K_STEP)
             return -1;
         uintptr_t cfa = (packed >> 32 & 1 ? rbp : rsp) + (uintptr_t)(int64_t)(int32_t)(uint32_t)packed;
         if (cfa <= rsp)
             return -1; /* a caller's frame lies above: libunwind decides */
+        f->ra_at = cfa - 8;
+        f->cfa_rbp = packed >> 32 & 1;
         rip = *(const uintptr_t *)(cfa - 8);
-        if (packed >> 35 & 1)
-            rbp = *(const uintptr_t *)(cfa + (intptr_t)((int64_t)(packed << 16) >> 52));
+        if (packed >> 35 & 1) {
+            uintptr_t at = cfa + (uintptr_t)(intptr_t)((int64_t)(packed << 16) >> 52);
+            f->rbp_at = at;
+            rbp = *(const uintptr_t *)at;
+        }
         rsp = cfa;
         if (rip == 0)
-            return n; /* the outermost frame */
+            break; /* the outermost frame */
         lookup = rip - 1; /* a return address: the call is before it */
+        if (n == max)
+            return n; /* cut short: not kept (its end is not known) */
     }
+    keep_walk(last, fresh, n, 0, 0, 1, gen);
     return n;
 }
