@@ -23,6 +23,7 @@
 
 /* set by supervisor.c's handlers */
 extern volatile sig_atomic_t mp_job_stop_seen;
+extern volatile sig_atomic_t mp_top_exiting;
 void mp_stop_like_the_target(int sig);
 
 double mp_now_seconds(void)
@@ -169,6 +170,8 @@ static void on_exit_stop(struct mp_sup *sup, struct mp_tproc *p, pid_t tid)
             ptrace(PTRACE_CONT, tid, 0, 0);
         return;
     }
+    if (p->pid == sup->main_pid)
+        mp_top_exiting = 1; /* signals to memprof can no longer reach it */
     int hold = !p->held_tid && p->followed && h && h->on_exit && h->on_exit(h->ctx, p->pid) && h->exit_release;
     mp_exit_gate_complete(sup, p, tid); /* on_exit_all, with every thread stopped */
     if (hold) {

@@ -31,6 +31,7 @@
 
 static volatile sig_atomic_t target_pid_for_signals;
 static volatile sig_atomic_t stop_waiting; /* after the target ended: let the rest go */
+volatile sig_atomic_t mp_top_exiting;        /* its last thread reached its exit stop (sup_events.c) */
 
 static const int forwarded_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2,
                                          SIGALRM, SIGWINCH };
@@ -43,7 +44,11 @@ static void forward_signal(int sig, siginfo_t *info, void *uctx)
      * has it already.  Anything else came from a process aiming at memprof. */
     if (info->si_code != SI_KERNEL && target_pid_for_signals > 0)
         kill(target_pid_for_signals, sig);
-    if (target_pid_for_signals == 0 && (sig == SIGINT || sig == SIGTERM || sig == SIGHUP))
+    /* The target ended, or is ending: its last thread stopped at its exit,
+     * where memprof may hold it a while (its records drained, its leaks
+     * scanned) before it is reaped; a signal forwarded then is lost in its
+     * exit, and was meant for memprof's wait for the rest of the tree. */
+    if ((target_pid_for_signals == 0 || mp_top_exiting) && (sig == SIGINT || sig == SIGTERM || sig == SIGHUP))
         stop_waiting = 1;
 }
 
@@ -207,8 +212,9 @@ int mp_supervise(const struct mp_launch *launch, const struct mp_supervisor_hook
                  struct mp_run_result *result, char *err, size_t errlen)
 {
     memset(result, 0, sizeof *result);
-    install_signal_handlers();
     stop_waiting = 0;
+    mp_top_exiting = 0;
+    install_signal_handlers();
     double start = mp_now_seconds();
     pid_t pid;
     int rc = launch_target(launch, hooks, &pid, err, errlen);
