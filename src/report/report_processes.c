@@ -3,7 +3,10 @@
  * (where it came from, how it ended, peak RSS, peak heap, allocations,
  * leaks, wall time, the command indented by depth), the tree's totals and
  * the images that stood out, notes about the tree, then one section per
- * image (the single-process report, mp_write_text) for the biggest ones.
+ * image (the single-process report, mp_write_text) for the biggest ones,
+ * biggest first.  Images of negligible heap (shells, wrappers: under 1% of
+ * the highest peak heap) are folded into one line of the table and get no
+ * section, unless --top-processes=0 asks for everything.
  * --stable leaves out pids, RSS and times: images are known by number. */
 #define _GNU_SOURCE
 #include "memprof/report.h"
@@ -67,45 +70,78 @@ static int heap_known(const struct mp_report_run *run)
     return !run->engine_note && !run->unfollowed;
 }
 
-struct rank { size_t index; uint64_t peak, calls; };
+/* The highest peak heap of any image whose heap is known. */
+static uint64_t highest_peak_heap(const struct mp_process_tree *t)
+{
+    uint64_t highest = 0;
+    for (size_t i = 0; i < t->n; i++)
+        if (heap_known(t->procs[i].run) && mp_profile_totals(t->procs[i].profile)->peak_heap_bytes > highest)
+            highest = mp_profile_totals(t->procs[i].profile)->peak_heap_bytes;
+    return highest;
+}
+
+/* Under 1% of the highest: a wrapper's few kilobytes next to the program's
+ * megabytes. */
+#define NEGLIGIBLE_PER_CENT 1
+
+static int negligible_below(const struct mp_process_tree *t, size_t i, uint64_t highest)
+{
+    return heap_known(t->procs[i].run) && highest > 0 &&
+           mp_profile_totals(t->procs[i].profile)->peak_heap_bytes * 100 < highest * NEGLIGIBLE_PER_CENT;
+}
+
+int mp_process_negligible(const struct mp_process_tree *t, size_t i)
+{
+    return negligible_below(t, i, highest_peak_heap(t));
+}
+
+struct rank { size_t index; uint64_t peak; int id; };
 
 static int by_rank(const void *a, const void *b)
 {
     const struct rank *x = a, *y = b;
     if (x->peak != y->peak)
         return x->peak > y->peak ? -1 : 1;
-    if (x->calls != y->calls)
-        return x->calls > y->calls ? -1 : 1;
+    if (x->id != y->id)
+        return x->id < y->id ? -1 : 1;
     return x->index < y->index ? -1 : x->index > y->index;
 }
 
-size_t mp_process_sections(const struct mp_process_tree *t, size_t top_processes, unsigned char *shown)
+size_t mp_process_sections(const struct mp_process_tree *t, size_t top_processes, size_t *order)
 {
+    uint64_t highest = highest_peak_heap(t);
     struct rank *r = calloc(t->n ? t->n : 1, sizeof *r);
     size_t n = 0;
-    memset(shown, 0, t->n);
     for (size_t i = 0; i < t->n; i++) {
         const struct mp_report_run *run = t->procs[i].run;
-        if (run->unfollowed)
+        if (run->unfollowed || (top_processes && negligible_below(t, i, highest)))
             continue;
-        const struct mp_totals *tot = mp_profile_totals(t->procs[i].profile);
-        if (r)
-            r[n] = (struct rank){ i, tot->peak_heap_bytes, tot->alloc_calls };
-        n++;
+        if (!r) { /* no room to rank: the first ones, in tree order */
+            if (!top_processes || n < top_processes)
+                order[n++] = i;
+            continue;
+        }
+        r[n++] = (struct rank){ i, heap_known(run) ? mp_profile_totals(t->procs[i].profile)->peak_heap_bytes : 0,
+                                run->tree_id };
     }
-    if (!r) { /* no room to rank: the first ones */
-        size_t k = 0;
-        for (size_t i = 0; i < t->n && (!top_processes || k < top_processes); i++)
-            if (!t->procs[i].run->unfollowed)
-                shown[i] = 1, k++;
-        return k;
-    }
+    if (!r)
+        return n;
     qsort(r, n, sizeof *r, by_rank);
     size_t k = top_processes && top_processes < n ? top_processes : n;
     for (size_t i = 0; i < k; i++)
-        shown[r[i].index] = 1;
+        order[i] = r[i].index;
     free(r);
     return k;
+}
+
+/* A table row left out: an image of negligible heap that ended the usual
+ * way (exit or exec), not the target's first; none with --top-processes=0. */
+static int folded_row(const struct mp_process_tree *t, size_t i, uint64_t highest,
+                      const struct mp_report_options *opt)
+{
+    const struct mp_report_run *run = t->procs[i].run;
+    return opt->top_processes && i != 0 && !run->signal && !run->let_go && !run->detached &&
+           negligible_below(t, i, highest);
 }
 
 static void write_from(char *buf, size_t len, const struct mp_report_run *run)
@@ -145,9 +181,17 @@ static void write_table(FILE *out, const struct mp_process_tree *t, const struct
     if (!opt->stable)
         fprintf(out, " %9s", "wall");
     fprintf(out, "   command\n");
+    uint64_t highest = highest_peak_heap(t), folded_peak = 0;
+    size_t folded = 0;
     for (size_t i = 0; i < t->n; i++) {
         const struct mp_report_run *run = t->procs[i].run;
         const struct mp_totals *tot = mp_profile_totals(t->procs[i].profile);
+        if (folded_row(t, i, highest, opt)) {
+            folded++;
+            if (tot->peak_heap_bytes > folded_peak)
+                folded_peak = tot->peak_heap_bytes;
+            continue;
+        }
         char from[32], ended[32], a[64], b[64], c[64];
         write_from(from, sizeof from, run);
         write_ended(ended, sizeof ended, run);
@@ -184,6 +228,14 @@ static void write_table(FILE *out, const struct mp_process_tree *t, const struct
         fprintf(out, "   %*s", 2 * depth, "");
         write_command(out, run->command, COMMAND_WIDTH);
         fputc('\n', out);
+    }
+    if (folded) {
+        char n[32], peak[64];
+        mp_format_count(n, sizeof n, folded);
+        mp_format_size(peak, sizeof peak, (int64_t)folded_peak, opt->precision);
+        fprintf(out, "  (%s more image%s not listed: shells and wrappers that ended by exit or exec, each with\n"
+                     "   a peak heap under %d%% of the highest, %s at most; --top-processes=0 lists them)\n",
+                n, folded == 1 ? "" : "s", NEGLIGIBLE_PER_CENT, peak);
     }
 }
 
@@ -271,21 +323,24 @@ int mp_write_process_tree_text(FILE *out, const struct mp_process_tree *t, const
     write_table(out, t, opt);
     write_totals(out, t, opt);
     write_tree_notes(out, t);
-    unsigned char *shown = malloc(t->n);
-    if (!shown)
+    size_t *order = malloc((t->n ? t->n : 1) * sizeof *order);
+    if (!order)
         return -1;
-    size_t n_shown = mp_process_sections(t, opt->top_processes, shown);
+    size_t n_shown = mp_process_sections(t, opt->top_processes, order);
     int rc = 0;
-    for (size_t i = 0; i < t->n && rc == 0; i++)
-        if (shown[i])
-            rc = mp_write_text(out, t->procs[i].profile, t->procs[i].run, src, opt);
-    size_t hidden = 0;
+    for (size_t k = 0; k < n_shown && rc == 0; k++)
+        rc = mp_write_text(out, t->procs[order[k]].profile, t->procs[order[k]].run, src, opt);
+    size_t followed = 0;
     for (size_t i = 0; i < t->n; i++)
-        hidden += !shown[i] && !t->procs[i].run->unfollowed;
-    if (hidden)
-        fprintf(out, "\n(%zu more image%s without a section: the %zu shown held the highest peak heap; "
-                     "--top-processes=0 shows all)\n", hidden, hidden == 1 ? "" : "s", n_shown);
-    free(shown);
+        followed += !t->procs[i].run->unfollowed;
+    size_t hidden = followed - n_shown;
+    if (hidden) {
+        char n[32];
+        mp_format_count(n, sizeof n, hidden);
+        fprintf(out, "\n(%s more image%s without a section: the %zu shown held the highest peak heap; "
+                     "--top-processes=0 shows all)\n", n, hidden == 1 ? "" : "s", n_shown);
+    }
+    free(order);
     fflush(out);
     return rc || ferror(out) ? -1 : 0;
 }

@@ -9,9 +9,15 @@
  * child of #1, exit status 0)"; no pid with --stable. */
 void mp_text_process_section_header(FILE *out, const struct mp_report_run *run, const struct mp_report_options *opt);
 
-/* The images that get a section: the `top_processes` with the highest peak
- * heap (then most allocations, then tree order), all when 0; unfollowed
- * images never.  Fills shown[i] (1/0) for each image; returns how many. */
-size_t mp_process_sections(const struct mp_process_tree *t, size_t top_processes, unsigned char *shown);
+/* The images that get a section, in the order they are written: highest
+ * peak heap first, ties by image number (deterministic: --stable output
+ * stays byte-identical).  At most `top_processes` (0: every followed
+ * image); with a limit, images of negligible heap (mp_process_negligible)
+ * get none.  Fills order[] (room for t->n) and returns how many. */
+size_t mp_process_sections(const struct mp_process_tree *t, size_t top_processes, size_t *order);
+
+/* An image whose peak heap is under 1% of the tree's highest (shells and
+ * wrappers that only start the program that matters): 1, else 0. */
+int mp_process_negligible(const struct mp_process_tree *t, size_t i);
 
 #endif

@@ -993,6 +993,108 @@ static uint64_t folded_bytes(const char *folded, const char *first)
 
 /* Folded stacks hold every image; a one-process picture draws the image
  * with the highest peak heap and says so; memprof plot draws the same. */
+/* A chain of shell wrappers that exec the program (pyenv's shims, in
+ * small): WRAPPERS scripts, each running $(dirname "$0") (dash forks and
+ * the child execs dirname) and then exec'ing the next; the last execs
+ * "tree leaf 4194304 0".  Images, from the scripts: 3 per wrapper (the
+ * shell, the fork, dirname) and the leaf.  The leaf's peak heap is 6 MiB
+ * (4194304 + 2097152, leaf_numbers); a shell's or dirname's is some
+ * kilobytes, under 1% of it: those rows are folded into one line, they get
+ * no section, and the leaf's section comes first. */
+#define WRAPPERS 3
+#define WRAPPED_SIZE 4194304
+
+static void write_wrappers(char dir[4096])
+{
+    snprintf(dir, 4096, "%s/wrappers", test_tmp_dir());
+    mkdir(dir, 0755);
+    for (int i = 1; i <= WRAPPERS; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/w%d.sh", dir, i);
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        fprintf(f, "#!/bin/sh\nd=$(dirname \"$0\")\n");
+        if (i < WRAPPERS)
+            fprintf(f, "exec \"$d/w%d.sh\" \"$@\"\n", i + 1);
+        else
+            fprintf(f, "exec %s leaf %d 0\n", tree_fixture(), WRAPPED_SIZE);
+        ck_assert_int_eq(fclose(f), 0);
+        ck_assert_int_eq(chmod(path, 0755), 0);
+    }
+}
+
+/* The "=== Process #N" numbers of text's sections, in order; how many. */
+static size_t section_ids(const char *text, int *ids, size_t max)
+{
+    size_t n = 0;
+    for (const char *h = text; n < max && (h = strstr(h, "\n=== Process #")); h++)
+        ids[n++] = atoi(h + strlen("\n=== Process #"));
+    return n;
+}
+
+static uint64_t peak_heap_of(struct tree_run *r, int id)
+{
+    return summary_u64(proc(r, (size_t)id - 1), "peak_heap_bytes");
+}
+
+START_TEST(wrapper_chain_ranked)
+{
+    char dir[4096], w1[4200], report[4200];
+    write_wrappers(dir);
+    snprintf(w1, sizeof w1, "%s/w1.sh", dir);
+    snprintf(report, sizeof report, "%s/tree_wrappers.txt", test_tmp_dir());
+    const size_t images = 3 * WRAPPERS + 1;
+
+    char *args[] = { "--stable", "-o", report, w1, NULL };
+    struct tree_run r;
+    run_tree(&r, "tree_wrappers", args, 120);
+    ck_assert_msg(r.o.status == 0, "status %d\n%.2000s", r.o.status, r.o.err);
+    ck_assert_uint_eq(n_procs(&r), images);
+    struct problems pr = { .len = 0 };
+    expect_heap(&pr, proc(&r, images - 1), "the wrapped program", leaf_numbers(WRAPPED_SIZE));
+    CHECK_PROBLEMS(pr);
+    char *text = read_file(report, NULL);
+    ck_assert_ptr_nonnull(text);
+    /* the table: the target's row, the leaf's, and one line for the rest */
+    char want[256];
+    snprintf(want, sizeof want, "\n  (%zu more images not listed: ", images - 2);
+    ck_assert_msg(strstr(text, want) != NULL, "no '%s' in\n%.3000s", want + 1, text);
+    ck_assert_msg(strstr(text, "\n    1  -  ") != NULL, "the target's row is not listed\n%.3000s", text);
+    snprintf(want, sizeof want, "\n   %zu  exec #%zu ", images, images - 3); /* the last wrapper's shell */
+    ck_assert_msg(strstr(text, want) != NULL, "the leaf's row is not listed\n%.3000s", text);
+    ck_assert_ptr_null(strstr(text, "\n    2  fork #1 "));
+    /* one section, the leaf's, with its exact peak */
+    int ids[64];
+    ck_assert_uint_eq(section_ids(text, ids, 64), 1);
+    ck_assert_int_eq(ids[0], (int)images);
+    ck_assert_ptr_nonnull(strstr(text, "peak heap          6,291,456 B"));
+    snprintf(want, sizeof want, "\n(%zu more images without a section: the 1 shown", images - 1);
+    ck_assert_msg(strstr(text, want) != NULL, "no '%s' in\n%.3000s", want + 1, text);
+    free(text);
+    tree_run_free(&r);
+
+    /* --top-processes=0: every row and every section, biggest peak heap
+     * first, ties by number */
+    char *all_args[] = { "--stable", "--top-processes", "0", "-o", report, w1, NULL };
+    run_tree(&r, "tree_wrappers_all", all_args, 120);
+    ck_assert_int_eq(r.o.status, 0);
+    text = read_file(report, NULL);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_ptr_null(strstr(text, "more images not listed"));
+    ck_assert_ptr_nonnull(strstr(text, "\n    2  fork #1 "));
+    size_t n = section_ids(text, ids, 64);
+    ck_assert_uint_eq(n, images);
+    ck_assert_int_eq(ids[0], (int)images);
+    for (size_t i = 1; i < n; i++) {
+        uint64_t a = peak_heap_of(&r, ids[i - 1]), b = peak_heap_of(&r, ids[i]);
+        ck_assert_msg(a > b || (a == b && ids[i - 1] < ids[i]), "section #%d (%llu B) before #%d (%llu B)",
+                      ids[i - 1], (unsigned long long)a, ids[i], (unsigned long long)b);
+    }
+    free(text);
+    tree_run_free(&r);
+}
+END_TEST
+
 START_TEST(pictures_of_a_tree)
 {
     char folded[4200], svg[4200], flame[4200], plotted[4200];
@@ -1067,6 +1169,7 @@ int main(void)
     tcase_add_test(tc, limits_name_the_process);
     tcase_add_test(tc, report_and_diff_read_trees);
     tcase_add_test(tc, pictures_of_a_tree);
+    tcase_add_test(tc, wrapper_chain_ranked);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
