@@ -34,25 +34,6 @@ void mp_format_size(char *buf, size_t len, int64_t bytes, int precision)
     snprintf(buf, len, "%.*f %s", precision, v, units[u]);
 }
 
-void mp_format_count(char *buf, size_t len, uint64_t n)
-{
-    char digits[32];
-    int nd = snprintf(digits, sizeof digits, "%" PRIu64, n);
-    size_t o = 0;
-    for (int i = 0; i < nd && o + 1 < len; i++) {
-        if (i > 0 && (nd - i) % 3 == 0 && o + 2 < len)
-            buf[o++] = ',';
-        buf[o++] = digits[i];
-    }
-    buf[o < len ? o : len - 1] = '\0';
-}
-
-const char *mp_count_str(char *buf, size_t len, uint64_t n)
-{
-    mp_format_count(buf, len, n);
-    return buf;
-}
-
 const char *mp_display_path(const char *path, const char *cwd)
 {
     if (!path || !cwd || !*cwd)

@@ -6,15 +6,11 @@
 #include <stdint.h>
 #include <stdio.h>
 #include "memprof/report.h"
+#include "base/count.h" /* mp_format_count, MP_COUNT_STR: "1,234,567" */
 
 /* "512 B", "4.0 KiB", "1.5 MiB", "2.0 GiB" (binary units, `precision` decimals);
  * "15,984 B" with MP_PRECISION_EXACT. */
 void mp_format_size(char *buf, size_t len, int64_t bytes, int precision);
-/* "1,234,567": every count in a text report is written this way. */
-void mp_format_count(char *buf, size_t len, uint64_t n);
-/* mp_format_count, returning buf: for printf arguments. */
-const char *mp_count_str(char *buf, size_t len, uint64_t n);
-#define MP_COUNT_STR(buf, n) mp_count_str((buf), sizeof(buf), (uint64_t)(n))
 /* `path` relative to `cwd` when it lies under it, else unchanged. */
 const char *mp_display_path(const char *path, const char *cwd);
 

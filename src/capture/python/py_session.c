@@ -11,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/count.h"
 #include "events/py_channel.h"
 #include "py_layout.h"
 #include "supervise/procfs.h"
@@ -440,18 +441,19 @@ __attribute__((format(printf, 2, 3))) static void note(struct mp_py_session *s, 
 static void agent_count_notes(struct mp_py_session *s, struct mp_py_channel *ch, uint64_t pycode_broken,
                               uint64_t records_bound)
 {
+    char n[32], limit[32];
     uint64_t over = atomic_load(&ch->codes_over_limit), unreadable = atomic_load(&ch->unreadable_names);
     if (over)
-        note(s, "%llu Python code objects came after the first %u: their frames are left out of the stacks",
-             (unsigned long long)over, MP_PYFRAME_MAX_CODE_ID);
+        note(s, "%s Python code objects came after the first %s: their frames are left out of the stacks",
+             MP_COUNT_STR(n, over), MP_COUNT_STR(limit, MP_PYFRAME_MAX_CODE_ID));
     if (unreadable)
-        note(s, "%llu Python file or function names could not be read without calling Python: shown as "
-                "<unknown>", (unsigned long long)unreadable);
+        note(s, "%s Python file or function names could not be read without calling Python: shown as "
+                "<unknown>", MP_COUNT_STR(n, unreadable));
     uint64_t frame_faults = atomic_load(&ch->frame_faults); /* one per record at most */
     if (frame_faults && frame_faults <= records_bound)
-        note(s, "%llu Python call stacks were cut short: a Python frame led to memory that is not there (the "
+        note(s, "%s Python call stacks were cut short: a Python frame led to memory that is not there (the "
                 "program wrote over it), so those allocations are charged to the frames read before it",
-             (unsigned long long)frame_faults);
+             MP_COUNT_STR(n, frame_faults));
     uint32_t replaced = atomic_load(&ch->hooks_replaced);
     if (replaced == 1)
         note(s, "Python replaced its allocator while starting (PYTHONMALLOC): memprof wrapped it again; blocks "
@@ -461,12 +463,12 @@ static void agent_count_notes(struct mp_py_session *s, struct mp_py_channel *ch,
                 "started: memprof wrapped it again, but blocks allocated in between are counted at other "
                 "addresses (frees never seen allocated, blocks never freed): run without it for exact numbers");
     if (pycode_broken)
-        note(s, "%llu Python code descriptions arrived incomplete: their frames show as [unknown Python code]",
-             (unsigned long long)pycode_broken);
+        note(s, "%s Python code descriptions arrived incomplete: their frames show as [unknown Python code]",
+             MP_COUNT_STR(n, pycode_broken));
     uint64_t conflicts = atomic_load(&ch->trace_conflicts);
     if (conflicts)
-        note(s, "line mode: %llu calls of the --function targets were not traced: their thread had a trace "
-                "function of its own (a debugger, coverage)", (unsigned long long)conflicts);
+        note(s, "line mode: %s calls of the --function targets were not traced: their thread had a trace "
+                "function of its own (a debugger, coverage)", MP_COUNT_STR(n, conflicts));
 }
 
 size_t mp_py_session_notes(struct mp_py_session *s, uint64_t pycode_broken, uint64_t records_bound,
