@@ -3,6 +3,9 @@
  * thousand mappings, so this stays cheap next to the system calls it
  * mirrors. */
 #include "regions.h"
+#include "base/bsearch_u64.h"
+
+#include <stddef.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -21,15 +24,7 @@ void mp_regions_free(struct mp_regions *t)
 /* The first region whose end is above addr. */
 static size_t first_ending_after(const struct mp_regions *t, uint64_t addr)
 {
-    size_t lo = 0, hi = t->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (t->r[mid].end <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return mp_count_keys_at_or_below(t->r, t->n, sizeof *t->r, offsetof(struct mp_region, end), addr);
 }
 
 static int reserve(struct mp_regions *t, size_t more)

@@ -16,6 +16,9 @@
  * end bounding the walk back. */
 #define _GNU_SOURCE
 #include "sym_symtab.h"
+#include "base/bsearch_u64.h"
+
+#include <stddef.h>
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -206,28 +209,13 @@ size_t sym_symtab_count(const struct sym_symtab *table)
 /* Entries with value <= addr in each sorted array (binary search). */
 static size_t sized_at_or_below(const struct part *p, GElf_Addr addr)
 {
-    size_t lo = 0, hi = p->n_sized;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (p->sized[mid].value <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return mp_count_keys_at_or_below(p->sized, p->n_sized, sizeof *p->sized, offsetof(struct sized_sym, value), addr);
 }
 
 static size_t labels_at_or_below(const struct part *p, GElf_Addr addr)
 {
-    size_t lo = 0, hi = p->n_labels;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (p->labels[mid].value <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return mp_count_keys_at_or_below(p->labels, p->n_labels, sizeof *p->labels, offsetof(struct label_sym, value),
+                                     addr);
 }
 
 /* libdwfl's choice among the sized symbols of a part holding addr, made in
