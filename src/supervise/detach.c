@@ -78,6 +78,9 @@ static int all_stopped(const struct mp_thread_set *ts)
     return 1;
 }
 
+/* A SIGTRAP pending for tid: 1 when it is the thread's own (our INT3s
+ * raise it for the thread alone), 2 when only the process has one (sent
+ * by kill: any thread may take it), 0 when none. */
 static int sigtrap_pending(pid_t tid)
 {
     char path[96], line[256];
@@ -88,9 +91,10 @@ static int sigtrap_pending(pid_t tid)
     int pending = 0;
     while (fgets(line, sizeof line, f)) {
         unsigned long long mask;
-        if ((sscanf(line, "SigPnd: %llx", &mask) == 1 || sscanf(line, "ShdPnd: %llx", &mask) == 1) &&
-            (mask & (1ull << (SIGTRAP - 1))))
+        if (sscanf(line, "SigPnd: %llx", &mask) == 1 && (mask & (1ull << (SIGTRAP - 1))))
             pending = 1;
+        else if (!pending && sscanf(line, "ShdPnd: %llx", &mask) == 1 && (mask & (1ull << (SIGTRAP - 1))))
+            pending = 2;
     }
     fclose(f);
     return pending;
@@ -142,9 +146,18 @@ int mp_wait_all_stopped(struct mp_sup *sup, struct mp_thread_set *ts, const pid_
                 mp_thread_set_drop(ts, tid); /* let go meanwhile (exec of a process not followed) */
             continue;
         }
-        if (leaving && sigtrap_pending(tid)) {
-            ptrace(PTRACE_CONT, tid, 0, 0); /* let the trap be reported and handled */
-            ptrace(PTRACE_INTERRUPT, tid, 0, 0);
+        int trap = leaving ? sigtrap_pending(tid) : 0;
+        if (trap) {
+            /* let the trap be reported and handled: its signal-delivery
+             * stop comes back here (above), which interrupts the thread
+             * again.  Not interrupted at once: the kernel reports an
+             * interrupt before it takes a pending signal, so an interrupt
+             * sent before the thread ran again was reported again with the
+             * trap still pending, round after round (memprof spun forever
+             * in the detach, seen once in the attach + SIGINT storm). */
+            ptrace(PTRACE_CONT, tid, 0, 0);
+            if (trap == 2) /* the process's: another thread may take it */
+                ptrace(PTRACE_INTERRUPT, tid, 0, 0);
             continue;
         }
         ts->stopped[i] = 1;
