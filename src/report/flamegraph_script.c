@@ -9,8 +9,12 @@
 
 const char mp_flamegraph_script[] =
     "(function () {\n"
-    "  var root = document.getElementById('memprof-flamegraph');\n"
-    "  if (!root) return;\n"
+    "  /* each graph of the page (an HTML report of a process tree has one per\n"
+    "     process) once: the script is in each of them */\n"
+    "  var all = document.querySelectorAll('svg.memprof-fg');\n"
+    "  for (var k = 0; k < all.length; k++)\n"
+    "    if (!all[k].getAttribute('data-live')) { all[k].setAttribute('data-live', '1'); graph(all[k]); }\n"
+    "  function graph(root) {\n"
     "  var X0 = +root.getAttribute('data-x0'), W = +root.getAttribute('data-w');\n"
     "  var CW = +root.getAttribute('data-char'), total = +root.getAttribute('data-total');\n"
     "  var frames = root.querySelectorAll('g.f');\n"
@@ -98,4 +102,5 @@ const char mp_flamegraph_script[] =
     "      e.preventDefault(); ask();\n"
     "    } else if (e.key === 'Escape') search(null);\n"
     "  });\n"
+    "  }\n"
     "})();\n";

@@ -9,10 +9,11 @@
 /* The script that makes the flame graph interactive (flamegraph_script.c). */
 extern const char mp_flamegraph_script[];
 
-/* The flame graph, id "memprof-flamegraph" (report_flamegraph.c).  0, or -1
- * on ENOMEM or a write error. */
+/* The flame graph, element id `id` (NULL: "memprof-flamegraph"), class
+ * "memprof-fg": the script brings every such graph of a page to life once
+ * (report_flamegraph.c).  0, or -1 on ENOMEM or a write error. */
 int mp_write_flamegraph_element(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
-                                const struct mp_report_options *opt);
+                                const struct mp_report_options *opt, const char *id);
 
 /* The timeline (report_timeline_svg.c).  0, or -1 on ENOMEM or a write
  * error. */

@@ -162,7 +162,7 @@ static int frames(const struct fg *fg)
 }
 
 int mp_write_flamegraph_element(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
-                                const struct mp_report_options *opt)
+                                const struct mp_report_options *opt, const char *id)
 {
     struct mp_tree t;
     if (mp_tree_build(&t, p, opt->weight, 1, opt) != 0 || mp_tree_sort(&t, 0) != 0) {
@@ -175,10 +175,10 @@ int mp_write_flamegraph_element(FILE *out, const struct mp_profile *p, const str
         height = TOP + 80 + BOTTOM;
     char cmd[512], size[160];
     mp_run_command(cmd, sizeof cmd, run);
-    fprintf(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"memprof-flamegraph\" width=\"%.0f\" height=\"%.0f\" "
+    fprintf(out, "<svg xmlns=\"http://www.w3.org/2000/svg\" id=\"%s\" class=\"memprof-fg\" width=\"%.0f\" height=\"%.0f\" "
                  "viewBox=\"0 0 %.0f %.0f\" data-x0=\"%.0f\" data-w=\"%.0f\" data-char=\"%.2f\" data-total=\"%" PRIu64
                  "\" font-family=\"DejaVu Sans Mono, Menlo, Consolas, monospace\" font-size=\"%.0f\">\n",
-            WIDTH, height, WIDTH, height, PAD, WIDTH - 2 * PAD, CHAR_W, total, FONT);
+            id ? id : "memprof-flamegraph", WIDTH, height, WIDTH, height, PAD, WIDTH - 2 * PAD, CHAR_W, total, FONT);
     fprintf(out, "<title>memprof flame graph: %s: ", mp_weight_title(opt->weight));
     mp_xml_text(out, cmd, 200);
     fprintf(out, "</title>\n<style>g.f { cursor: pointer; } g.f:hover rect { stroke: #000; stroke-width: 0.6; } "
@@ -224,5 +224,5 @@ int mp_write_flamegraph(FILE *out, const struct mp_profile *p, const struct mp_r
                         const struct mp_report_options *opt)
 {
     fprintf(out, "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n");
-    return mp_write_flamegraph_element(out, p, run, opt);
+    return mp_write_flamegraph_element(out, p, run, opt, NULL);
 }

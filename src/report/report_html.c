@@ -9,6 +9,7 @@
 #include "memprof/report.h"
 #include "format.h"
 #include "pictures.h"
+#include "report_html.h"
 #include "report_stacks.h"
 #include "svg.h"
 #include "profile/leak_view.h"
@@ -35,6 +36,8 @@ static const char style[] =
     "table.src td.src { text-align: left; white-space: pre; tab-size: 4; } table.src tr.hot { background: #fff1e6; }\n"
     "td, th { white-space: nowrap; } div.scroll { overflow-x: auto; max-width: 100%; }\n"
     "table.src tr:hover, table.lines tr:hover { background: #f4f8ff; }\n"
+    "pre.view { font-size: 13px; margin: 4px 0 12px; } details { margin: 12px 0; } details > summary { cursor: "
+    "pointer; color: #555; }\n"
     ".note { color: #7a4b00; } .muted { color: #777; } svg { max-width: 100%; height: auto; }\n";
 
 static void html(FILE *out, const char *s)
@@ -71,11 +74,11 @@ static void line_name(FILE *out, const struct mp_line_stats *l, const struct mp_
 }
 
 static void summary(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
-                    const struct mp_report_options *opt)
+                    const struct mp_report_options *opt, const char *sfx)
 {
     const struct mp_totals *t = mp_profile_totals(p);
     char a[64], b[64];
-    fprintf(out, "<h2 id=\"summary\">Summary</h2>\n<table class=\"summary\">\n");
+    fprintf(out, "<h2 id=\"summary%s\">Summary</h2>\n<table class=\"summary\">\n", sfx);
     if (!opt->stable) {
         mp_format_size(a, sizeof a, (int64_t)run->peak_rss_bytes, opt->precision);
         fprintf(out, "<tr><td>peak RSS</td><td class=\"l\">%s (the kernel's VmHWM)</td></tr>\n", a);
@@ -131,19 +134,24 @@ static void notes(FILE *out, const struct mp_profile *p, const struct mp_report_
     fprintf(out, "</ul>\n");
 }
 
-static void top_lines(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
+static void top_lines(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                      const struct mp_report_options *opt, const char *sfx)
 {
     size_t n;
     size_t *idx = mp_lines_by_bytes(p, &n);
+    int mapped = mp_profile_totals(p)->map_calls > 0; /* then a column of its own, as in the text */
     if (idx && n) {
         size_t shown = opt->top_lines && opt->top_lines < n ? opt->top_lines : n;
-        fprintf(out, "<h2 id=\"top\">Top lines by bytes allocated</h2>\n<table class=\"lines\">\n<tr><th>allocated"
-                     "</th><th>calls</th><th>live at exit</th><th class=\"l\">line</th></tr>\n");
+        fprintf(out, "<h2 id=\"top%s\">Top lines by bytes allocated%s</h2>\n<table class=\"lines\">\n<tr><th>allocated"
+                     "</th><th>calls</th>%s<th>%s</th><th class=\"l\">line</th></tr>\n", sfx, mapped ? " or mapped" : "",
+                mapped ? "<th>mapped</th>" : "", run->detached ? "live at detach" : "live at exit");
         for (size_t i = 0; i < shown; i++) {
             const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
             fprintf(out, "<tr>");
             size_cell(out, (int64_t)l->allocated_bytes, opt);
             count_cell(out, l->alloc_calls);
+            if (mapped)
+                size_cell(out, (int64_t)l->mapped_bytes, opt);
             size_cell(out, (int64_t)l->live_bytes, opt);
             fprintf(out, "<td class=\"l\">");
             line_name(out, l, opt);
@@ -156,45 +164,17 @@ static void top_lines(FILE *out, const struct mp_profile *p, const struct mp_rep
     free(idx);
 }
 
-/* Lines by their bytes at the peak. */
-static void peak_lines(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
-{
-    const struct mp_totals *t = mp_profile_totals(p);
-    size_t n;
-    size_t *idx = mp_lines_sorted(p, MP_BY_PEAK, &n);
-    fprintf(out, "<h2 id=\"peak\">Lines holding the peak</h2>\n<p class=\"muted\">What each line's own "
-                 "allocations held at the moment the heap reached its peak.</p>\n");
-    if (!idx || n == 0) {
-        fprintf(out, "<p>None.</p>\n");
-        free(idx);
-        return;
-    }
-    size_t shown = opt->top_lines && opt->top_lines < n ? opt->top_lines : n;
-    fprintf(out, "<table class=\"lines\">\n<tr><th>held</th><th>share</th><th class=\"l\">line</th></tr>\n");
-    for (size_t i = 0; i < shown; i++) {
-        const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
-        fprintf(out, "<tr>");
-        size_cell(out, (int64_t)l->peak_bytes, opt);
-        fprintf(out, "<td>%.1f%%</td><td class=\"l\">",
-                t->peak_heap_bytes ? 100.0 * (double)l->peak_bytes / (double)t->peak_heap_bytes : 0.0);
-        line_name(out, l, opt);
-        fprintf(out, "</td></tr>\n");
-    }
-    fprintf(out, "</table>\n");
-    free(idx);
-}
-
 /* The leaks as the text report and --limit-leaks see them: memcheck's four
  * kinds (when the scan ran), then the lines holding the kinds --leak-kinds
  * selects, suppressed stacks left out. */
 static void leaks(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
-                  const struct mp_report_options *opt)
+                  const struct mp_report_options *opt, const char *sfx)
 {
     const struct mp_totals *t = mp_profile_totals(p);
     unsigned mask = !t->leaks_classified ? MP_LEAK_MASK_ALL
                     : opt->leak_kinds    ? opt->leak_kinds
                                          : MP_LEAK_MASK_DEFAULT;
-    fprintf(out, "<h2 id=\"leaks\">%s</h2>\n", run->detached ? "Live at detach" : "Leaks");
+    fprintf(out, "<h2 id=\"leaks%s\">%s</h2>\n", sfx, run->detached ? "Live at detach" : "Leaks");
     if (t->live_blocks == 0) {
         fprintf(out, "<p>%s</p>\n", run->detached ? "None." : "None: every block was freed.");
         return;
@@ -270,16 +250,16 @@ static void table(FILE *out, const struct mp_table *t, const struct mp_sources *
 }
 
 static int tables(FILE *out, const struct mp_profile *p, const struct mp_sources *src,
-                  const struct mp_report_options *opt)
+                  const struct mp_report_options *opt, const char *sfx)
 {
     struct mp_tables tables;
     if (mp_tables_build(p, &tables) != 0)
         return -1;
     if (tables.n) {
-        fprintf(out, "<h2 id=\"tables\">Line by line</h2>\n<p class=\"muted\">One table per function that allocated "
+        fprintf(out, "<h2 id=\"tables%s\">Line by line</h2>\n<p class=\"muted\">One table per function that allocated "
                      "or freed, as in the text report (see memprof(1), Tables): what each line allocated (with what "
                      "it called), freed, the net, the most it held at once, what it still held at the end, and its "
-                     "allocator calls.</p>\n");
+                     "allocator calls.</p>\n", sfx);
     }
     size_t shown = opt->max_tables && opt->max_tables < tables.n ? opt->max_tables : tables.n;
     for (size_t i = 0; i < shown; i++)
@@ -290,16 +270,42 @@ static int tables(FILE *out, const struct mp_profile *p, const struct mp_sources
     return 0;
 }
 
-int mp_write_html(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
-                  const struct mp_sources *src, const struct mp_report_options *opt)
+void mp_html_page_start(FILE *out, const struct mp_report_run *run)
 {
-    char cmd[1024], outcome[96];
+    char cmd[1024];
     mp_run_command(cmd, sizeof cmd, run);
-    mp_run_outcome(outcome, sizeof outcome, run);
     fprintf(out, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
                  "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>memprof: ");
     html(out, cmd);
-    fprintf(out, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<h1>memprof report</h1>\n<p><code>", style);
+    fprintf(out, "</title>\n<style>\n%s</style>\n</head>\n<body>\n<h1>memprof report</h1>\n", style);
+}
+
+int mp_html_page_end(FILE *out)
+{
+    fprintf(out, "<p class=\"muted\">Written by memprof %s. This page loads nothing from the network.</p>\n"
+                 "</body>\n</html>\n", MEMPROF_VERSION);
+    fflush(out);
+    return ferror(out) ? -1 : 0;
+}
+
+/* The views in the text report's order (report_text.c), each where --show
+ * puts it; the pictures after the summary. */
+int mp_html_process_body(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                         const struct mp_sources *src, const struct mp_report_options *options, const char *sfx)
+{
+    struct mp_report_options o = *options;
+    if (o.stable)
+        o.precision = MP_PRECISION_EXACT; /* as the text report: every byte */
+    if (!o.show)
+        o.show = MP_VIEWS_DEFAULT;
+    if (o.n_callers)
+        o.show |= MP_VIEW_CALLERS;
+    const struct mp_report_options *opt = &o;
+    unsigned show = o.show;
+    char cmd[1024], outcome[96], id[64];
+    mp_run_command(cmd, sizeof cmd, run);
+    mp_run_outcome(outcome, sizeof outcome, run);
+    fprintf(out, "<p><code>");
     html(out, cmd);
     fprintf(out, "</code> &#8212; %s", outcome);
     if (run->engine) {
@@ -307,26 +313,61 @@ int mp_write_html(FILE *out, const struct mp_profile *p, const struct mp_report_
         html(out, run->engine);
     }
     fprintf(out, "</p>\n");
-    summary(out, p, run, opt);
+    if (show & MP_VIEW_SUMMARY)
+        summary(out, p, run, opt, sfx);
     notes(out, p, run);
     int rc = 0;
-    fprintf(out, "<h2 id=\"timeline\">Memory over time</h2>\n");
+    fprintf(out, "<h2 id=\"timeline%s\">Memory over time</h2>\n", sfx);
     if (opt->stable)
         fprintf(out, "<p class=\"muted\">No timeline: --stable reports leave times out.</p>\n");
     else
         rc |= mp_write_timeline_element(out, p, run, opt);
-    if (!run->engine_note) {
-        fprintf(out, "<h2 id=\"flamegraph\">Flame graph: %s</h2>\n<p class=\"muted\">Hover a frame for its numbers, "
+    int heap = !run->engine_note;
+    if (heap) {
+        snprintf(id, sizeof id, "memprof-flamegraph%s", sfx);
+        fprintf(out, "<h2 id=\"flamegraph%s\">Flame graph: %s</h2>\n<p class=\"muted\">Hover a frame for its numbers, "
                      "click to zoom into it, Search to highlight frames.</p>\n",
-                mp_weight_title(opt->weight));
-        rc |= mp_write_flamegraph_element(out, p, run, opt);
-        top_lines(out, p, opt);
-        peak_lines(out, p, opt);
-        leaks(out, p, run, opt);
-        rc |= tables(out, p, src, opt);
+                sfx, mp_weight_title(opt->weight));
+        rc |= mp_write_flamegraph_element(out, p, run, opt, id);
+        if (show & MP_VIEW_TOP)
+            top_lines(out, p, run, opt, sfx);
+        static const struct { unsigned view; const char *name; } views[] = {
+            { MP_VIEW_CALLS, "calls" }, { MP_VIEW_PEAK, "peak" }, { MP_VIEW_LEAKS, "leaks" },
+            { MP_VIEW_TEMPORARY, "temporary" }, { MP_VIEW_LARGEST, "largest" }, { MP_VIEW_SIZES, "sizes" },
+            { MP_VIEW_THREADS, "threads" }, { MP_VIEW_RATE, "rate" }, { MP_VIEW_TREE, "tree" },
+            { MP_VIEW_CALLERS, "callers" }, { MP_VIEW_RSS, "rss" },
+        };
+        for (size_t i = 0; i < sizeof views / sizeof *views; i++) {
+            if (!(show & views[i].view))
+                continue;
+            if (views[i].view == MP_VIEW_LEAKS) {
+                /* the kinds and lines as a table; the stacks as the text has them */
+                leaks(out, p, run, opt, sfx);
+                if (mp_profile_totals(p)->live_blocks || mp_profile_totals(p)->map_calls) {
+                    fprintf(out, "<details><summary>Their stacks, as in the text report</summary>\n");
+                    rc |= mp_html_text_view(out, MP_VIEW_LEAKS, NULL, p, run, opt);
+                    fprintf(out, "</details>\n");
+                }
+                continue;
+            }
+            snprintf(id, sizeof id, "%s%s", views[i].name, sfx);
+            rc |= mp_html_text_view(out, views[i].view, id, p, run, opt);
+        }
     }
-    fprintf(out, "<p class=\"muted\">Written by memprof %s. This page loads nothing from the network.</p>\n"
-                 "</body>\n</html>\n", MEMPROF_VERSION);
-    fflush(out);
+    if (run->line_profile) {
+        struct mp_line_report_options lopt = { opt->cwd, opt->precision, (enum mp_lm_metric)opt->line_metric };
+        snprintf(id, sizeof id, "linemode%s", sfx);
+        rc |= mp_html_line_tables(out, run->line_profile, src, &lopt, id);
+    }
+    if (heap && (show & MP_VIEW_TABLES))
+        rc |= tables(out, p, src, opt, sfx);
     return rc || ferror(out) ? -1 : 0;
+}
+
+int mp_write_html(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                  const struct mp_sources *src, const struct mp_report_options *opt)
+{
+    mp_html_page_start(out, run);
+    int rc = mp_html_process_body(out, p, run, src, opt, "");
+    return mp_html_page_end(out) || rc ? -1 : 0;
 }

@@ -16,7 +16,7 @@
 #include <inttypes.h>
 #include <string.h>
 
-static void format_mib(char *buf, size_t len, int64_t bytes, int precision)
+void mp_line_format_mib(char *buf, size_t len, int64_t bytes, int precision)
 {
     if (precision < 0) /* --stable: exact bytes, as in every section of a --stable report */
         mp_format_size(buf, len, bytes, precision);
@@ -24,7 +24,7 @@ static void format_mib(char *buf, size_t len, int64_t bytes, int precision)
         snprintf(buf, len, "%*.*f MiB", precision + 4, precision, (double)bytes / (1024.0 * 1024.0));
 }
 
-static void row_values(const struct mp_lp_row *row, enum mp_lm_metric metric, uint64_t *mem, int64_t *inc)
+void mp_line_row_values(const struct mp_lp_row *row, enum mp_lm_metric metric, uint64_t *mem, int64_t *inc)
 {
     *mem = metric == MP_LM_METRIC_HEAP ? row->mem_heap : row->mem_rss;
     *inc = metric == MP_LM_METRIC_HEAP ? row->increment_heap : row->increment_rss;
@@ -68,10 +68,10 @@ int mp_write_line_tables_text(FILE *out, const struct mp_line_profile *lp, const
             ran = 1;
             uint64_t mem;
             int64_t inc;
-            row_values(row, opt->metric, &mem, &inc);
+            mp_line_row_values(row, opt->metric, &mem, &inc);
             char m[64], i[64], o[32];
-            format_mib(m, sizeof m, (int64_t)mem, opt->precision);
-            format_mib(i, sizeof i, inc, opt->precision);
+            mp_line_format_mib(m, sizeof m, (int64_t)mem, opt->precision);
+            mp_line_format_mib(i, sizeof i, inc, opt->precision);
             mp_format_count(o, sizeof o, row->occurrences);
             fprintf(out, "%6d %12s %12s  %10s   %s\n", row->line, m, i, o, text);
         }
@@ -103,7 +103,7 @@ int mp_write_line_tables_json(FILE *out, const struct mp_line_profile *lp, const
             uint64_t mem = 0;
             int64_t inc = 0;
             if (row->has_data)
-                row_values(row, opt->metric, &mem, &inc);
+                mp_line_row_values(row, opt->metric, &mem, &inc);
             fprintf(out, "%s\n      {\"line\": %d, \"mem_usage_bytes\": %" PRIu64 ", \"increment_bytes\": %" PRId64
                          ", \"occurrences\": %" PRIu64 ", \"text\": ",
                     r ? "," : "", row->line, mem, inc, row->occurrences);

@@ -14,6 +14,11 @@ struct mp_line_report_options {
     enum mp_lm_metric metric;  /* Mem usage and Increment: RSS (default) or heap */
 };
 
+/* A size as memory_profiler writes it ("   12.3 MiB", exact bytes with
+ * --stable's precision), and a row's Mem usage and Increment in `metric`. */
+void mp_line_format_mib(char *buf, size_t len, int64_t bytes, int precision);
+void mp_line_row_values(const struct mp_lp_row *row, enum mp_lm_metric metric, uint64_t *mem, int64_t *inc);
+
 /* Read the source files of the tables (before the writers run). */
 void mp_line_profile_load_sources(const struct mp_line_profile *lp, struct mp_sources *src);
 

@@ -1,0 +1,238 @@
+/* memprof tests: the HTML report carries what the text report shows for
+ * the same options: every --show view (the same text, section by section),
+ * line mode's memory_profiler tables (--function), and a saved report
+ * renders to the same page as the live run.  Numbers come from the
+ * fixture's own annotations (tests/fixtures/demo.c, README). */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *tmp_path(const char *name)
+{
+    char *p = NULL;
+    ck_assert_int_ge(asprintf(&p, "%s/%s", test_tmp_dir(), name), 0);
+    return p;
+}
+
+static void memprof_ok(char *const *args, char **out)
+{
+    char *argv[64] = { (char *)memprof_path() };
+    size_t n = 1;
+    for (; args[n - 1]; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    struct run_output o;
+    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 300, &o), 0);
+    ck_assert_msg(o.status == 0, "memprof %s ... exited %d: %s", args[0], o.status, o.err);
+    if (out)
+        *out = strdup(strcmp(args[0], "report") == 0 ? o.out : o.err);
+    run_output_free(&o);
+}
+
+/* 12928 -> "12,928 B" (--stable's exact sizes) */
+static void exact(char *buf, size_t len, unsigned long long v)
+{
+    char digits[32], grouped[48];
+    int n = snprintf(digits, sizeof digits, "%llu", v), o = 0;
+    for (int i = 0; i < n; i++) {
+        if (i && (n - i) % 3 == 0)
+            grouped[o++] = ',';
+        grouped[o++] = digits[i];
+    }
+    grouped[o] = '\0';
+    snprintf(buf, len, "%s B", grouped);
+}
+
+/* The text a reader of the HTML section `id` sees: each heading and each
+ * preformatted block on its lines, as the text report lays them out
+ * ("\nHeading\nrows..."), entities decoded. */
+static char *section_as_text(const char *page, const char *id)
+{
+    char key[128];
+    snprintf(key, sizeof key, "<h2 id=\"%s\">", id);
+    const char *at = strstr(page, key);
+    ck_assert_msg(at != NULL, "no section %s in the HTML report", id);
+    const char *end = strstr(at + 1, "<h2");
+    size_t cap = strlen(at) + 1, o = 0;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    int in_tag = 0, keep = 0;
+    for (const char *s = at; *s && (!end || s < end); s++) {
+        if (*s == '<') {
+            in_tag = 1;
+            if (!strncmp(s, "<h2", 3) || !strncmp(s, "<h3", 3)) {
+                text[o++] = '\n';
+                keep = 1;
+            } else if (!strncmp(s, "</h2>", 5) || !strncmp(s, "</h3>", 5)) {
+                text[o++] = '\n';
+                keep = 0;
+            } else if (!strncmp(s, "<pre", 4)) {
+                keep = 1;
+            } else if (!strncmp(s, "</pre>", 6)) {
+                keep = 0;
+            }
+            continue;
+        }
+        if (in_tag) {
+            in_tag = *s != '>';
+            continue;
+        }
+        if (!keep)
+            continue;
+        if (*s == '&') {
+            static const char *const ent[][2] = { { "&lt;", "<" }, { "&gt;", ">" }, { "&amp;", "&" } };
+            for (size_t e = 0; e < 3; e++)
+                if (!strncmp(s, ent[e][0], strlen(ent[e][0]))) {
+                    text[o++] = ent[e][1][0];
+                    s += strlen(ent[e][0]) - 1;
+                    break;
+                }
+            continue;
+        }
+        text[o++] = *s;
+    }
+    text[o] = '\0';
+    return text;
+}
+
+/* Each view of the text report, run alone, against its HTML section. */
+START_TEST(views_say_what_the_text_says)
+{
+    const char *exe = build_fixture("tests/fixtures/demo.c", "gcc", "-O0 -g", "hv-demo");
+    char *json = tmp_path("hv-demo.json"), *html = tmp_path("hv-demo.html"), *again = tmp_path("hv-again.html");
+    char exp[4096];
+    snprintf(exp, sizeof exp, "html=%s", html);
+    char *run[] = { "--stable", "--top=0", "--show=all", "--callers", "demo.c:29", "-o", "/dev/null", "--json", json,
+                    "--export", exp, (char *)exe, NULL };
+    memprof_ok(run, NULL);
+    size_t len;
+    char *page = read_file(html, &len);
+    ck_assert_ptr_nonnull(page);
+    static const char *const views[] = { "calls", "peak", "temporary", "largest", "sizes", "threads", "rate",
+                                         "tree", "callers", "rss" };
+    for (size_t i = 0; i < sizeof views / sizeof *views; i++) {
+        char show[64], *text;
+        snprintf(show, sizeof show, "--show=%s", views[i]);
+        /* --callers adds the callers view: only with it */
+        int callers = !strcmp(views[i], "callers");
+        char *report[] = { "report", json, "--stable", "--top=0", show, callers ? "--callers" : NULL, "demo.c:29",
+                           NULL };
+        memprof_ok(report, &text);
+        /* the text report: its first line names the command; then the view */
+        char *body = strchr(text, '\n');
+        ck_assert_ptr_nonnull(body);
+        body++;
+        char *notes = strstr(body, "\nNotes\n");
+        if (notes)
+            notes[1] = '\0';
+        char key[64];
+        snprintf(key, sizeof key, "<h2 id=\"%s\">", views[i]);
+        if (!*body) { /* nothing to say (rss with --stable): no section either */
+            ck_assert_msg(strstr(page, key) == NULL, "view %s: the text has none, the HTML has one", views[i]);
+            free(text);
+            continue;
+        }
+        char *from_html = section_as_text(page, views[i]);
+        ck_assert_msg(strcmp(body, from_html) == 0, "view %s: the text report says\n%s\nthe HTML report says\n%s",
+                      views[i], body, from_html);
+        free(from_html);
+        free(text);
+    }
+    /* The numbers from the source: lines 41 (100 x 128 B) and 55 (1 x 128 B)
+     * fill the bucket 128 B..256 B; the calloc on line 37 (2,400 B) is
+     * alone in 2 KiB..4 KiB. */
+    const struct fixture_spec *f = NULL;
+    struct fixture_spec spec;
+    fixture_parse("demo.c", &spec);
+    f = &spec;
+    const struct fixture_line *l41 = fixture_line_at(f, 41), *l55 = fixture_line_at(f, 55), *l37 = fixture_line_at(f, 37);
+    char *sizes = section_as_text(page, "sizes"), want[256], a[32], b[32];
+    exact(a, sizeof a, l41->allocated_bytes + l55->allocated_bytes);
+    snprintf(b, sizeof b, "%llu", (unsigned long long)(l41->alloc_calls + l55->alloc_calls));
+    snprintf(want, sizeof want, "%12s %12s %12s %12s   ", "128 B", "256 B", b, a);
+    ck_assert_msg(strstr(sizes, want) != NULL, "no '%s' in\n%s", want, sizes);
+    exact(a, sizeof a, l37->allocated_bytes);
+    snprintf(want, sizeof want, "%12s %12s %12s %12s   #\n", "2,048 B", "4,096 B", "1", a);
+    ck_assert_msg(strstr(sizes, want) != NULL, "no '%s' in\n%s", want, sizes);
+    free(sizes);
+    /* The callers of copy_string's strdup (line 29): build_table's line 40
+     * (100 calls, 650 B) and rename_record's line 50 (1 call, 6 B) */
+    char *callers = section_as_text(page, "callers");
+    exact(a, sizeof a, fixture_line_at(f, 40)->incl_bytes);
+    ck_assert_msg(strstr(callers, a) && strstr(callers, "demo.c:40 (build_table)") &&
+                      strstr(callers, "demo.c:50 (rename_record)"), "callers:\n%s", callers);
+    free(callers);
+
+    /* memprof report of the saved JSON: the same page */
+    char *rerender[] = { "report", json, "--stable", "--top=0", "--show=all", "--callers", "demo.c:29", "--format=html", "-o",
+                         again, NULL };
+    memprof_ok(rerender, NULL);
+    size_t len2;
+    char *page2 = read_file(again, &len2);
+    ck_assert_msg(len == len2 && memcmp(page, page2, len) == 0, "the HTML of %s differs from the live run's", json);
+    free(page2);
+    free(page);
+    free(json);
+    free(html);
+    free(again);
+}
+END_TEST
+
+/* --function build_table --metric heap: memory_profiler's table in the
+ * HTML, each line's heap increment and occurrences from the source. */
+START_TEST(line_mode_tables)
+{
+    const char *exe = build_fixture("tests/fixtures/demo.c", "gcc", "-O0 -g", "hv-demo-lm");
+    char *html = tmp_path("hv-lm.html"), *text = NULL;
+    char exp[4096];
+    snprintf(exp, sizeof exp, "html=%s", html);
+    char *run[] = { "--stable", "--function", "build_table", "--metric", "heap", "--export", exp, (char *)exe, NULL };
+    memprof_ok(run, &text);
+    char *page = read_file(html, NULL);
+    ck_assert_ptr_nonnull(page);
+    char *section = strstr(page, "<h2 id=\"linemode\">Line mode (--function)</h2>");
+    ck_assert_msg(section != NULL, "no line mode section");
+    char *end = strstr(section + 1, "<h2");
+    ck_assert_ptr_nonnull(end);
+    *end = '\0';
+    ck_assert_ptr_nonnull(strstr(section, "<th>Mem usage</th><th>Increment</th><th>Occurrences</th>"));
+    struct fixture_spec f;
+    fixture_parse("demo.c", &f);
+    /* line 37, calloc: once, its 2,400 B; line 41, malloc: 100 times, 12,800
+     * B; the heap after it at most what build_table allocated in all (main's
+     * @incl on line 75: 15,850 B) */
+    const struct fixture_line *l37 = fixture_line_at(&f, 37), *l41 = fixture_line_at(&f, 41),
+                              *l75 = fixture_line_at(&f, 75);
+    char want[512], a[32], b[32], c[32];
+    exact(a, sizeof a, l37->allocated_bytes);
+    snprintf(want, sizeof want, "<tr class=\"hot\"><td>37</td><td>%s</td><td>%s</td><td>%llu</td><td class=\"src\">"
+             "\tstruct record *table = calloc(n, sizeof *table);", a, a, (unsigned long long)l37->alloc_calls);
+    ck_assert_msg(strstr(section, want) != NULL, "no '%s' in\n%s", want, section);
+    exact(a, sizeof a, l75->incl_bytes);
+    exact(b, sizeof b, l41->allocated_bytes);
+    snprintf(c, sizeof c, "%llu", (unsigned long long)l41->alloc_calls);
+    snprintf(want, sizeof want, "<tr class=\"hot\"><td>41</td><td>%s</td><td>%s</td><td>%s</td>", a, b, c);
+    ck_assert_msg(strstr(section, want) != NULL, "no '%s' in\n%s", want, section);
+    /* and the text report's table says the same */
+    snprintf(want, sizeof want, "%6d %12s %12s  %10s   ", 41, a, b, c);
+    ck_assert_msg(strstr(text, want) != NULL, "no '%s' in the text report:\n%s", want, text);
+    free(page);
+    free(html);
+    free(text);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("html_views");
+    TCase *tc = tcase_create("html_views");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, views_say_what_the_text_says);
+    tcase_add_test(tc, line_mode_tables);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}
