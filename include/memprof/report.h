@@ -70,6 +70,9 @@ struct mp_report_options {
     enum mp_frame_names frames;  /* flame graph, folded stacks, speedscope */
     unsigned leak_kinds;         /* --leak-kinds: bits 1 << enum mp_leak_kind; 0: definite and indirect */
     size_t top_processes;        /* tree reports: per-process sections; 0: all */
+    int process;                 /* --process N: the image (tree number) the pictures and
+                                    exports of a tree draw, the only one in HTML; 0: the
+                                    image with the highest peak heap (HTML: each) */
 };
 
 /* A process tree: one profile and run per program image, in tree order
@@ -153,5 +156,10 @@ int mp_write_process_tree_text(FILE *out, const struct mp_process_tree *t, const
 int mp_write_process_tree_json(FILE *out, const struct mp_process_tree *t, const struct mp_sources *src,
                                const struct mp_report_options *opt);
 int mp_write_process_tree_folded(FILE *out, const struct mp_process_tree *t, const struct mp_report_options *opt);
+/* One HTML page: the tree's summary, then one section per image (each with
+ * its pictures and views), as many as the text has; only opt->process's
+ * when set (report_html_tree.c). */
+int mp_write_process_tree_html(FILE *out, const struct mp_process_tree *t, const struct mp_sources *src,
+                               const struct mp_report_options *opt);
 
 #endif

@@ -94,6 +94,9 @@ static void print_help(void)
            "      --top-processes N  per-process sections in a tree report, biggest peak\n"
            "                      heap first (default 10); images under 1%% of the highest\n"
            "                      peak heap (wrappers) are folded; 0: everything\n"
+           "      --process N     the image (#N) that --svg and the one-picture --export\n"
+           "                      formats draw (default: the highest peak heap), and the\n"
+           "                      only one in html (default: a section for each)\n"
            "\n"
            "Line by line (memory_profiler's @profile, for native and Python code):\n"
            "      --function NAME memory after every line of NAME (repeatable; FILE.c:NAME\n"
@@ -215,7 +218,7 @@ enum { OPT_JSON = 256, OPT_DURATION, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_ENG
        OPT_LIMIT_HEAP, OPT_LIMIT_RSS, OPT_LIMIT_LEAKS, OPT_LIMIT_STATUS, OPT_FUNCTION, OPT_METRIC, OPT_SHOW,
        OPT_CALLERS, OPT_SVG, OPT_EXPORT, OPT_WEIGHT, OPT_FRAMES, OPT_LEAK_KINDS, OPT_SUPPRESSIONS,
        OPT_NO_DEFAULT_SUPPRESSIONS, OPT_MMAP, OPT_NO_MMAP, OPT_ALLOC_FN, OPT_NO_AUTO_ALLOC_FN, OPT_NO_FOLLOW,
-       OPT_FOLLOW_ONLY, OPT_NO_FOLLOW_EXEC, OPT_WAIT_CHILDREN, OPT_TOP_PROCESSES, OPT_LIMIT_TOTAL_RSS };
+       OPT_FOLLOW_ONLY, OPT_NO_FOLLOW_EXEC, OPT_WAIT_CHILDREN, OPT_TOP_PROCESSES, OPT_LIMIT_TOTAL_RSS, OPT_PROCESS };
 
 /* A --follow-only / --no-follow-exec pattern: a shell glob, not empty. */
 static int add_glob(const char **list, size_t *n, const char *glob, const char *name)
@@ -286,6 +289,7 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
         { "no-follow-exec", required_argument, NULL, OPT_NO_FOLLOW_EXEC },
         { "wait-children", required_argument, NULL, OPT_WAIT_CHILDREN },
         { "top-processes", required_argument, NULL, OPT_TOP_PROCESSES },
+        { "process", required_argument, NULL, OPT_PROCESS },
         { "limit-total-rss", required_argument, NULL, OPT_LIMIT_TOTAL_RSS },
         { "pid", required_argument, NULL, 'p' },
         { "duration", required_argument, NULL, OPT_DURATION },
@@ -407,6 +411,9 @@ enum mp_cli_result mp_parse_options(int argc, char **argv, struct mp_options *op
         case OPT_TOP_PROCESSES:
             if (mp_cli_parse_count(optarg, "--top-processes", 1000000, usage_line, &v)) return MP_CLI_USAGE_ERROR;
             opt->top_processes = (size_t)v;
+            break;
+        case OPT_PROCESS:
+            if (mp_cli_parse_process(optarg, usage_line, &opt->process)) return MP_CLI_USAGE_ERROR;
             break;
         case OPT_LIMIT_TOTAL_RSS:
             if (parse_limit(optarg, "--limit-total-rss", &opt->limit_total_rss)) return MP_CLI_USAGE_ERROR;

@@ -46,6 +46,7 @@ struct mp_options {
     size_t n_no_follow_exec;
     int wait_children;         /* --wait-children=yes (default 1) or no */
     size_t top_processes;      /* --top-processes N: per-process sections (default 10; 0: all) */
+    int process;               /* --process N: the image the one-image exports draw (0: highest peak heap) */
     uint64_t limit_total_rss;  /* --limit-total-rss: bytes; MP_NO_LIMIT: none */
     double duration_s;         /* --duration: detach after this long (0: until Ctrl-C or exit) */
     char **command;            /* the program and its arguments; NULL with -p */

@@ -46,6 +46,22 @@ int mp_cli_parse_count(const char *s, const char *name, long max, const char *us
     return 0;
 }
 
+int mp_cli_parse_process(const char *s, const char *usage, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (s[0] == '#')
+        v = strtol(s + 1, &end, 10);
+    if (errno || end == s || *end || v < 1 || v > 1000000000) {
+        fprintf(stderr, "memprof: --process takes a process number of the tree (#N in the text report: 1, 2, ...), "
+                        "not '%s'\n%s", s, usage);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
 size_t mp_cli_unmatched_callers(const struct mp_process_tree *t, const struct mp_report_options *opt, char *err,
                                 size_t errlen)
 {

@@ -18,6 +18,9 @@ void mp_cli_option_error(int c, char *const *argv, const char *usage);
 /* A whole number from 0 to max; else a one-line error (naming `name`, such
  * as "--top") and `usage` on stderr, and -1. */
 int mp_cli_parse_count(const char *s, const char *name, long max, const char *usage, long *out);
+/* --process N: a process tree's image number (1 or more); 0, or -1 after a
+ * one-line error and the usage. */
+int mp_cli_parse_process(const char *s, const char *usage, int *out);
 
 /* The --callers specs of opt that no line that allocated matches, in any
  * image of t that has heap data (one process: mp_unmatched_callers); their

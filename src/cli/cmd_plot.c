@@ -32,6 +32,8 @@ static void print_help(void)
            "                      goes to standard output, or, when that is a terminal, to\n"
            "                      PROFILE.svg beside the report\n"
            "      --precision N   digits after the point in sizes (default 1)\n"
+           "      --process N     of a process tree, draw image #N (default: the one with\n"
+           "                      the highest peak heap)\n"
            "  -h, --help          show this help\n"
            "\n"
            "See memprof(1).\n");
@@ -51,13 +53,14 @@ static char *svg_name(const char *json)
     return s;
 }
 
-enum { OPT_PRECISION = 256 };
+enum { OPT_PRECISION = 256, OPT_PROCESS };
 
 int mp_cmd_plot(int argc, char **argv)
 {
     static const struct option longopts[] = {
         { "output", required_argument, NULL, 'o' },
         { "precision", required_argument, NULL, OPT_PRECISION },
+        { "process", required_argument, NULL, OPT_PROCESS },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -75,6 +78,9 @@ int mp_cmd_plot(int argc, char **argv)
             opt.precision = (int)v;
             break;
         }
+        case OPT_PROCESS:
+            if (mp_cli_parse_process(optarg, usage_line, &opt.process)) return 2;
+            break;
         case 'h': print_help(); return 0;
         default:
             mp_cli_option_error(c, argv, usage_line);
@@ -109,8 +115,14 @@ int mp_cmd_plot(int argc, char **argv)
         free(derived);
         return 1;
     }
-    /* a process tree's picture is its image with the highest peak heap */
-    size_t shown = mp_process_tree_picture_image(&rep.tree);
+    if (mp_check_process(&rep.tree, opt.process, err, sizeof err)) {
+        fprintf(stderr, "memprof: %s\n", err);
+        mp_loaded_process_tree_free(&rep);
+        free(derived);
+        return 2;
+    }
+    /* a process tree's picture is --process's image, or the highest peak heap */
+    size_t shown = mp_process_tree_picture_image(&rep.tree, opt.process);
     const struct mp_sample *samples;
     if (mp_profile_timeline(rep.tree.procs[shown].profile, &samples) == 0) {
         fprintf(stderr, "memprof: %s has no timeline to plot: %s\n", strcmp(input, "-") ? input : "<stdin>",
@@ -132,7 +144,7 @@ int mp_cmd_plot(int argc, char **argv)
         if (rc)
             fprintf(stderr, "memprof: writing the picture failed: %s\n", strerror(errno));
         else {
-            mp_note_process_tree_format(MP_FMT_SVG, &rep.tree, shown);
+            mp_note_process_tree_format(MP_FMT_SVG, &rep.tree, shown, opt.process != 0);
             if (derived)
                 fprintf(stderr, "memprof: wrote %s\n", derived);
         }

@@ -19,8 +19,8 @@
 #include <unistd.h>
 
 static const char usage_line[] = "usage: memprof report FILE.json [--format=F] [-o FILE] [--weight W] [--frames F]\n"
-                                 "                      [--top N] [--tables N] [--top-processes N] [--precision N]\n"
-                                 "                      [--stable] [--show LIST] [--callers WHERE]\n"
+                                 "                      [--top N] [--tables N] [--top-processes N] [--process N]\n"
+                                 "                      [--precision N] [--stable] [--show LIST] [--callers WHERE]\n"
                                  "                      [--leak-kinds K]\n";
 
 static void print_help(void)
@@ -39,9 +39,10 @@ static void print_help(void)
            "                      (ms_print, massif-visualizer); pprof: gzipped\n"
            "                      profile.proto (go tool pprof); speedscope: speedscope's\n"
            "                      JSON; html: one page with the summary, both pictures\n"
-           "                      and the tables; a process tree's text, json and folded\n"
-           "                      show every process (folded stacks start with a frame\n"
-           "                      naming it), the other formats its highest peak heap\n"
+           "                      and every view of the text; a process tree's text,\n"
+           "                      json, folded and html show every process (folded\n"
+           "                      stacks start with a frame naming it), the other\n"
+           "                      formats one (--process)\n"
            "      --weight W      what the flame graph and folded stacks measure: bytes\n"
            "                      (allocated, the default), calls, peak (held at the heap\n"
            "                      peak), leaked, temporary\n"
@@ -52,6 +53,8 @@ static void print_help(void)
            "      --tables N      per-function tables to print (default 10; 0: all)\n"
            "      --top-processes N  a process tree's per-process sections (default 10;\n"
            "                      0: all)\n"
+           "      --process N     the image (#N) a process tree's one-picture formats draw\n"
+           "                      (default: the highest peak heap); html: only that one\n"
            "      --precision N   digits after the point in sizes (default 1)\n"
            "      --stable        leave out what varies between runs (RSS, times, addresses)\n"
            "                      and print exact byte counts\n"
@@ -67,7 +70,7 @@ static void print_help(void)
 }
 
 enum { OPT_FORMAT = 256, OPT_TOP, OPT_TABLES, OPT_PRECISION, OPT_STABLE, OPT_SHOW, OPT_CALLERS, OPT_WEIGHT,
-       OPT_FRAMES, OPT_LEAK_KINDS, OPT_TOP_PROCESSES };
+       OPT_FRAMES, OPT_LEAK_KINDS, OPT_TOP_PROCESSES, OPT_PROCESS };
 
 /* Parses the options into *opt, *format, *output; the index of the file
  * argument, or -1 after an error (status in *status). */
@@ -87,6 +90,7 @@ static int parse(int argc, char **argv, struct mp_report_options *opt, const cha
         { "frames", required_argument, NULL, OPT_FRAMES },
         { "leak-kinds", required_argument, NULL, OPT_LEAK_KINDS },
         { "top-processes", required_argument, NULL, OPT_TOP_PROCESSES },
+        { "process", required_argument, NULL, OPT_PROCESS },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -130,6 +134,9 @@ static int parse(int argc, char **argv, struct mp_report_options *opt, const cha
         case OPT_TOP_PROCESSES:
             if (mp_cli_parse_count(optarg, "--top-processes", 1000000, usage_line, &v)) return -1;
             opt->top_processes = (size_t)v;
+            break;
+        case OPT_PROCESS:
+            if (mp_cli_parse_process(optarg, usage_line, &opt->process)) return -1;
             break;
         case OPT_SHOW:
         case OPT_CALLERS:
@@ -202,6 +209,12 @@ int mp_cmd_report(int argc, char **argv)
     opt.stable = opt.stable || rep.stable;
     if (opt.stable)
         opt.precision = MP_PRECISION_EXACT;
+    if (mp_check_process(t, opt.process, err, sizeof err)) {
+        fprintf(stderr, "memprof: %s\n", err);
+        mp_loaded_process_tree_free(&rep);
+        free(callers);
+        return 2;
+    }
     /* a --callers that names nothing is a mistake to say before writing anything */
     if (opt.n_callers && mp_cli_unmatched_callers(t, &opt, err, sizeof err)) {
         fprintf(stderr, "memprof: %s\n", err);
@@ -220,7 +233,7 @@ int mp_cmd_report(int argc, char **argv)
         else
             rc = mp_out_commit(&out);
         if (!rc)
-            mp_note_process_tree_format(format, t, shown);
+            mp_note_process_tree_format(format, t, shown, opt.process != 0);
         if (rc)
             fprintf(stderr, "memprof: writing the report failed: %s\n", strerror(errno));
     }

@@ -51,9 +51,20 @@ int mp_write_format(FILE *out, enum mp_format f, const struct mp_profile *p, con
     }
 }
 
-size_t mp_process_tree_picture_image(const struct mp_process_tree *t)
+size_t mp_process_tree_find(const struct mp_process_tree *t, int id)
 {
-    size_t best = 0;
+    for (size_t i = 0; i < t->n; i++)
+        if (t->procs[i].run->tree_id == id)
+            return i;
+    return t->n;
+}
+
+size_t mp_process_tree_picture_image(const struct mp_process_tree *t, int process)
+{
+    size_t best = process ? mp_process_tree_find(t, process) : t->n;
+    if (best < t->n)
+        return best;
+    best = 0;
     for (size_t i = 1; i < t->n; i++)
         if (mp_profile_totals(t->procs[i].profile)->peak_heap_bytes >
             mp_profile_totals(t->procs[best].profile)->peak_heap_bytes)
@@ -71,21 +82,40 @@ int mp_write_process_tree_format(FILE *out, enum mp_format f, const struct mp_pr
     case MP_FMT_TABLE: return mp_write_process_tree_text(out, t, src, opt);
     case MP_FMT_JSON: return mp_write_process_tree_json(out, t, src, opt);
     case MP_FMT_FOLDED: return mp_write_process_tree_folded(out, t, opt);
+    case MP_FMT_HTML: return mp_write_process_tree_html(out, t, src, opt);
     default:
-        *shown = mp_process_tree_picture_image(t);
+        *shown = mp_process_tree_picture_image(t, opt->process);
         return mp_write_format(out, f, t->procs[*shown].profile, t->procs[*shown].run, src, opt);
     }
 }
 
-void mp_note_process_tree_format(enum mp_format f, const struct mp_process_tree *t, size_t shown)
+void mp_note_process_tree_format(enum mp_format f, const struct mp_process_tree *t, size_t shown, int chosen)
 {
     if (shown >= t->n)
         return;
     const struct mp_report_run *run = t->procs[shown].run;
+    size_t others = 0;
+    for (size_t i = 0; i < t->n; i++)
+        others += i != shown && !t->procs[i].run->unfollowed;
     fprintf(stderr, "memprof: the %s output shows one process of the tree, #%d", mp_format_name(f), run->tree_id);
     for (char *const *a = run->command; a && *a; a++)
         fprintf(stderr, " %s", *a);
-    fprintf(stderr, " (the highest peak heap); the text, json and folded outputs show every process\n");
+    fprintf(stderr, " (%s); %zu other%s: --process N draws another, the html output shows each\n",
+            chosen ? "chosen by --process" : "the highest peak heap", others,
+            others == 1 ? "" : "s");
+}
+
+int mp_check_process(const struct mp_process_tree *t, int process, char *err, size_t len)
+{
+    if (!process || mp_process_tree_find(t, process) < t->n)
+        return 0;
+    if (t->n == 1)
+        snprintf(err, len, "--process %d: the report has one process, #%d: drop --process", process,
+                 t->procs[0].run->tree_id ? t->procs[0].run->tree_id : 1);
+    else
+        snprintf(err, len, "--process %d: the tree has no process #%d (its images are #%d to #%d; the text report "
+                 "lists them)", process, process, t->procs[0].run->tree_id, t->procs[t->n - 1].run->tree_id);
+    return -1;
 }
 
 int mp_parse_weight(const char *s, enum mp_weight *out, const char *usage)

@@ -25,18 +25,25 @@ int mp_format_is_binary(enum mp_format f);
 int mp_write_format(FILE *out, enum mp_format f, const struct mp_profile *p, const struct mp_report_run *run,
                     const struct mp_sources *src, const struct mp_report_options *opt);
 
-/* Writes a process tree in format f: the tree's own text, JSON and folded
- * stacks; a one-process format (the pictures, massif, pprof, speedscope,
- * html) draws the image with the highest peak heap, and *shown is its index
- * (else t->n).  A tree of one image is written as one process. */
+/* Writes a process tree in format f: the tree's own text, JSON, folded
+ * stacks and HTML (one section per image); a one-process format (the
+ * pictures, massif, pprof, speedscope) draws the image opt->process names
+ * (by tree number), else the one with the highest peak heap, and *shown is
+ * its index (else t->n).  A tree of one image is written as one process. */
 int mp_write_process_tree_format(FILE *out, enum mp_format f, const struct mp_process_tree *t, const struct mp_sources *src,
                          const struct mp_report_options *opt, size_t *shown);
-/* The image a one-process format draws from a tree: the highest peak heap
- * (the first such in tree order). */
-size_t mp_process_tree_picture_image(const struct mp_process_tree *t);
-/* Says on stderr which image a one-process format showed (nothing when
- * shown is t->n). */
-void mp_note_process_tree_format(enum mp_format f, const struct mp_process_tree *t, size_t shown);
+/* The index of image #id, or t->n. */
+size_t mp_process_tree_find(const struct mp_process_tree *t, int id);
+/* The image a one-process format draws from a tree: #process when there is
+ * one, else the highest peak heap (the first such in tree order). */
+size_t mp_process_tree_picture_image(const struct mp_process_tree *t, int process);
+/* Says on stderr which image a one-process format showed, why (`chosen`:
+ * by --process), and how many others there are and how to see them
+ * (nothing when shown is t->n). */
+void mp_note_process_tree_format(enum mp_format f, const struct mp_process_tree *t, size_t shown, int chosen);
+/* --process N names an image of t (or is 0): 0, else -1 with a sentence in
+ * err. */
+int mp_check_process(const struct mp_process_tree *t, int process, char *err, size_t len);
 
 /* --weight W and --frames F: 0, or -1 after a one-line error naming the
  * choices (and the usage line). */

@@ -175,7 +175,7 @@ static int write_reports(const struct mp_options *opt, const struct mp_session_r
             e = errno;
             where = opt->exports[i].path;
         } else {
-            mp_note_process_tree_format(f, &rep->tree, shown);
+            mp_note_process_tree_format(f, &rep->tree, shown, ropt->process != 0);
         }
     }
     if (!failed && opt->output_path && mp_out_commit(&text) != 0) {
@@ -387,7 +387,14 @@ int main(int argc, char **argv)
         .leak_kinds = opt.leak_kinds,
         .line_metric = lmo->metric,
         .top_processes = opt.top_processes,
+        .process = opt.process,
     };
+    char process_err[256];
+    if (mp_check_process(&rep.tree, ropt.process, process_err, sizeof process_err)) {
+        /* the run is done: draw the default image rather than nothing */
+        fprintf(stderr, "memprof: %s; the pictures show the default image\n", process_err);
+        ropt.process = 0;
+    }
     if (result.signal) {
         char *const *command = rep.tree.procs[rep.tree.top_last].run->command;
         fprintf(stderr, "memprof: %s was killed by signal %d (%s)\n", command && command[0] ? command[0] : "the target",

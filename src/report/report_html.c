@@ -38,6 +38,9 @@ static const char style[] =
     "table.src tr:hover, table.lines tr:hover { background: #f4f8ff; }\n"
     "pre.view { font-size: 13px; margin: 4px 0 12px; } details { margin: 12px 0; } details > summary { cursor: "
     "pointer; color: #555; }\n"
+    "section.process { border-top: 3px solid #9aa9bf; margin-top: 40px; } h2.process { background: #eef3fb; "
+    "padding: 6px 8px; border: none; } ul.procs { font-family: 'DejaVu Sans Mono', Menlo, monospace; "
+    "font-size: 13px; }\n"
     ".note { color: #7a4b00; } .muted { color: #777; } svg { max-width: 100%; height: auto; }\n";
 
 static void html(FILE *out, const char *s)

@@ -15,6 +15,11 @@
 int mp_html_text_view(FILE *out, unsigned view, const char *id, const struct mp_profile *p,
                       const struct mp_report_run *run, const struct mp_report_options *opt);
 
+/* Text in the text report's layout ("\nTitle\nrows...\n\nTitle\n..."), each
+ * title a heading (the first an <h2 id=id>, NULL: <h3>), the rows
+ * preformatted. */
+void mp_html_text_sections(FILE *out, const char *text, size_t len, const char *id);
+
 /* Line mode's memory_profiler tables (--function), under an <h2 id=id>. */
 int mp_html_line_tables(FILE *out, const struct mp_line_profile *lp, const struct mp_sources *src,
                         const struct mp_line_report_options *opt, const char *id);

@@ -51,11 +51,17 @@ static void text_view(FILE *f, unsigned view, const struct mp_profile *p, const 
 
 /* One chunk of a text section: "Title\nrows...".  The title is a heading
  * (<h2 id=...> for a section's first chunk, <h3> otherwise); the rows are
- * preformatted. */
+ * preformatted.  A chunk that starts indented is all rows. */
 static void chunk(FILE *out, const char *s, size_t len, const char *id)
 {
     const char *nl = memchr(s, '\n', len);
     size_t title = nl ? (size_t)(nl - s) : len;
+    if (s[0] == ' ') { /* rows without a title (the tree's totals) */
+        fputs("<div class=\"scroll\"><pre class=\"view\">", out);
+        html(out, s, len);
+        fputs("</pre></div>\n", out);
+        return;
+    }
     if (id)
         fprintf(out, "<h2 id=\"%s\">", id);
     else
@@ -66,6 +72,22 @@ static void chunk(FILE *out, const char *s, size_t len, const char *id)
         fputs("<div class=\"scroll\"><pre class=\"view\">", out);
         html(out, nl + 1, len - title - 1);
         fputs("</pre></div>\n", out);
+    }
+}
+
+void mp_html_text_sections(FILE *out, const char *text, size_t len, const char *id)
+{
+    /* the text's sections begin after a blank line */
+    const char *s = text, *end = text + len;
+    for (int n = 0; s < end; n++) {
+        while (s < end && *s == '\n')
+            s++;
+        if (s >= end)
+            break;
+        const char *blank = memmem(s, (size_t)(end - s), "\n\n", 2);
+        size_t clen = blank ? (size_t)(blank + 1 - s) : (size_t)(end - s);
+        chunk(out, s, clen, n == 0 ? id : NULL);
+        s += clen;
     }
 }
 
@@ -82,18 +104,7 @@ int mp_html_text_view(FILE *out, unsigned view, const char *id, const struct mp_
         free(buf);
         return -1;
     }
-    /* the text's sections begin after a blank line */
-    const char *s = buf, *end = buf + len;
-    for (int n = 0; s < end; n++) {
-        while (s < end && *s == '\n')
-            s++;
-        if (s >= end)
-            break;
-        const char *blank = memmem(s, (size_t)(end - s), "\n\n", 2);
-        size_t clen = blank ? (size_t)(blank + 1 - s) : (size_t)(end - s);
-        chunk(out, s, clen, n == 0 ? id : NULL);
-        s += clen;
-    }
+    mp_html_text_sections(out, buf, len, id);
     free(buf);
     return ferror(out) ? -1 : 0;
 }

@@ -304,6 +304,13 @@ static void write_tree_notes(FILE *out, const struct mp_process_tree *t)
         fprintf(out, "  %s\n", t->warnings[i]);
 }
 
+void mp_text_process_tree_summary(FILE *out, const struct mp_process_tree *t, const struct mp_report_options *opt)
+{
+    write_table(out, t, opt);
+    write_totals(out, t, opt);
+    write_tree_notes(out, t);
+}
+
 int mp_write_process_tree_text(FILE *out, const struct mp_process_tree *t, const struct mp_sources *src,
                                const struct mp_report_options *opt)
 {
@@ -320,9 +327,7 @@ int mp_write_process_tree_text(FILE *out, const struct mp_process_tree *t, const
     else
         fprintf(out, "exit status %d", last->exit_code);
     fprintf(out, ")\n");
-    write_table(out, t, opt);
-    write_totals(out, t, opt);
-    write_tree_notes(out, t);
+    mp_text_process_tree_summary(out, t, opt);
     size_t *order = malloc((t->n ? t->n : 1) * sizeof *order);
     if (!order)
         return -1;

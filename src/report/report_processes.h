@@ -20,4 +20,8 @@ size_t mp_process_sections(const struct mp_process_tree *t, size_t top_processes
  * wrappers that only start the program that matters): 1, else 0. */
 int mp_process_negligible(const struct mp_process_tree *t, size_t i);
 
+/* The tree's summary: the table of its images, the totals, the notes on
+ * the tree (the text report's part before the sections). */
+void mp_text_process_tree_summary(FILE *out, const struct mp_process_tree *t, const struct mp_report_options *opt);
+
 #endif

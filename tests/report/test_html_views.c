@@ -226,6 +226,134 @@ START_TEST(line_mode_tables)
 }
 END_TEST
 
+static int count(const char *s, const char *needle)
+{
+    int n = 0;
+    for (const char *at = s; (at = strstr(at, needle)); at++)
+        n++;
+    return n;
+}
+
+static struct run_output memprof_run(char *const *args)
+{
+    char *argv[64] = { (char *)memprof_path() };
+    size_t n = 1;
+    for (; args[n - 1]; n++)
+        argv[n] = args[n - 1];
+    argv[n] = NULL;
+    struct run_output o;
+    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 300, &o), 0);
+    return o;
+}
+
+/* A process tree (tests/fixtures/tree.c, "vfork 1000"): #1 mallocs 111
+ * bytes; its child execs "leaf 1000", #2, which mallocs 1000, 500 and 64
+ * (1,564 B) with a peak heap of 1,500 B.  The HTML has a section for each,
+ * each with its own working flame graph; the one-picture formats draw #2
+ * (the highest peak heap) or the image --process names, and say so. */
+START_TEST(process_tree_pictures)
+{
+    const char *tree = build_fixture("tests/fixtures/tree.c", "gcc", "-O0 -g", "hv-tree");
+    char *json = tmp_path("hv-tree.json"), *html = tmp_path("hv-tree.html"), *flame = tmp_path("hv-tree-fg.svg");
+    char *again = tmp_path("hv-tree-again.html"), *one = tmp_path("hv-tree-one.html");
+    char exp_html[4096], exp_flame[4096];
+    snprintf(exp_html, sizeof exp_html, "html=%s", html);
+    snprintf(exp_flame, sizeof exp_flame, "flamegraph=%s", flame);
+    char *run[] = { "--stable", "-o", "/dev/null", "--json", json, "--export", exp_html, "--export", exp_flame,
+                    "--process", "1", (char *)tree, "vfork", "1000", NULL };
+    struct run_output o = memprof_run(run);
+    ck_assert_msg(o.status == 0, "status %d: %s", o.status, o.err);
+    /* the flame graph drew #1, as asked, and the note says what else there is */
+    ck_assert_msg(strstr(o.err, "memprof: the flamegraph output shows one process of the tree, #1 ") &&
+                      strstr(o.err, "(chosen by --process); 1 other: --process N draws another"),
+                  "note: %s", o.err);
+    ck_assert_ptr_null(strstr(o.err, "the html output shows one"));
+    run_output_free(&o);
+    char *svg = read_file(flame, NULL);
+    ck_assert_ptr_nonnull(svg);
+    ck_assert_ptr_nonnull(strstr(svg, "data-total=\"111\""));
+    free(svg);
+    /* --process at record time also picks the HTML's one section */
+    char *page = read_file(html, NULL);
+    ck_assert_ptr_nonnull(page);
+    ck_assert_int_eq(count(page, "<section class=\"process\""), 1);
+    ck_assert_ptr_nonnull(strstr(page, "<section class=\"process\" id=\"process-1\">"));
+    free(page);
+
+    /* memprof report: every image, each with its numbers */
+    char *all[] = { "report", json, "--format=html", "-o", again, NULL };
+    o = memprof_run(all);
+    ck_assert_msg(o.status == 0, "report: %s", o.err);
+    ck_assert_msg(strstr(o.err, "shows one process") == NULL, "html is the whole tree: %s", o.err);
+    run_output_free(&o);
+    page = read_file(again, NULL);
+    ck_assert_ptr_nonnull(page);
+    ck_assert_int_eq(count(page, "<section class=\"process\""), 2);
+    const char *p1 = strstr(page, "id=\"process-1\""), *p2 = strstr(page, "id=\"process-2\"");
+    ck_assert_ptr_nonnull(p1);
+    ck_assert_ptr_nonnull(p2);
+    ck_assert_ptr_nonnull(strstr(p1, "id=\"memprof-flamegraph-p1\" class=\"memprof-fg\""));
+    ck_assert_ptr_nonnull(strstr(p2, "id=\"memprof-flamegraph-p2\" class=\"memprof-fg\""));
+    char *d1 = strstr(p1, "data-total=\"111\""), *d2 = strstr(p2, "data-total=\"1564\"");
+    ck_assert_msg(d1 && d1 < p2 && d2, "flame graph totals: #1 111, #2 1564");
+    char *h1 = strstr(p1, "<td>peak heap</td><td class=\"l\">111 B"),
+         *h2 = strstr(p2, "<td>peak heap</td><td class=\"l\">1,500 B");
+    ck_assert_msg(h1 && h1 < p2 && h2, "peak heap: #1 111 B, #2 1,500 B");
+    /* the leaf leaked 500 + 64 bytes in 2 blocks */
+    ck_assert_ptr_nonnull(strstr(p2, "leaked at exit</td><td class=\"l\">564 B in 2 blocks"));
+    /* the tree's table, as the text report has it */
+    ck_assert_ptr_nonnull(strstr(page, "<h2 id=\"tree\">Process tree: 2 program images</h2>"));
+
+    /* both flame graphs run their script in Chromium */
+    need_program("chromium", "chromium");
+    {
+        char *argv[] = { (char *)repo_path("scripts/chromium"), "dom", again, "3000", NULL };
+        struct run_output d;
+        ck_assert_int_eq(run_cmd(argv, NULL, NULL, 180, &d), 0);
+        ck_assert_msg(d.status == 0, "chromium: %s", d.err);
+        ck_assert_msg(count(d.out, "class=\"memprof-fg\" width") == 2 && count(d.out, "data-live=\"1\"") == 2,
+                      "both flame graphs brought to life: %d", count(d.out, "data-live=\"1\""));
+        run_output_free(&d);
+        char *png = tmp_path("hv-tree.png");
+        chromium_screenshot(again, png, 1280, 3000);
+        struct picture img;
+        picture_load(png, &img);
+        long ink = picture_count_ink(&img, 0xffffff);
+        ck_assert_msg(ink > (long)img.width * img.height / 50, "%s looks blank", png);
+        picture_free(&img);
+        free(png);
+    }
+    free(page);
+
+    /* --process 2: only #2's section; a number the tree lacks: an error */
+    char *only[] = { "report", json, "--format=html", "--process", "2", "-o", one, NULL };
+    o = memprof_run(only);
+    ck_assert_msg(o.status == 0, "report --process 2: %s", o.err);
+    run_output_free(&o);
+    page = read_file(one, NULL);
+    ck_assert_int_eq(count(page, "<section class=\"process\""), 1);
+    ck_assert_ptr_nonnull(strstr(page, "id=\"process-2\""));
+    free(page);
+    char *bad[] = { "report", json, "--format=svg", "--process", "3", NULL };
+    o = memprof_run(bad);
+    ck_assert_int_eq(o.status, 2);
+    ck_assert_msg(strstr(o.err, "--process 3: the tree has no process #3 (its images are #1 to #2") != NULL, "%s",
+                  o.err);
+    ck_assert_int_eq(count_lines(o.err), 1);
+    run_output_free(&o);
+    char *zero[] = { "report", json, "--process", "0", NULL };
+    o = memprof_run(zero);
+    ck_assert_int_eq(o.status, 2);
+    ck_assert_ptr_nonnull(strstr(o.err, "--process takes a process number of the tree"));
+    run_output_free(&o);
+    free(json);
+    free(html);
+    free(flame);
+    free(again);
+    free(one);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("html_views");
@@ -233,6 +361,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, views_say_what_the_text_says);
     tcase_add_test(tc, line_mode_tables);
+    tcase_add_test(tc, process_tree_pictures);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
