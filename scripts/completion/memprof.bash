@@ -86,7 +86,7 @@ _memprof()
             return ;;
         --top|--tables|--precision|--interval|--duration|--limit-heap|--limit-rss|--limit-leaks|\
         --limit-status|--limit-increase|--callers|--strip|--alloc-fn|--follow-only|--no-follow-exec|\
-        --top-processes|--limit-total-rss)
+        --top-processes|--process|--limit-total-rss)
             return ;;
     esac
     [[ $split == true ]] && return
@@ -94,10 +94,10 @@ _memprof()
     if [[ -n $sub ]]; then
         if [[ $cur == -* ]]; then
             if [[ $sub == report ]]; then
-                COMPREPLY=($(compgen -W '--format --output --weight --frames --top --tables --top-processes
+                COMPREPLY=($(compgen -W '--format --output --weight --frames --top --tables --top-processes --process
                     --precision --stable --show --callers --leak-kinds --help' -- "$cur"))
             elif [[ $sub == plot ]]; then
-                COMPREPLY=($(compgen -W '--output --precision --help' -- "$cur"))
+                COMPREPLY=($(compgen -W '--output --precision --process --help' -- "$cur"))
             else
                 COMPREPLY=($(compgen -W '--metric --group-by --strip --map --limit-increase --top --stable
                     --precision --output --help' -- "$cur"))
@@ -116,7 +116,7 @@ _memprof()
             -o|--output|--json|--engine|--metric|-p|--pid|--top|--tables|--precision|--interval|--duration|\
             --limit-heap|--limit-rss|--limit-leaks|--limit-status|--function|--show|--callers|--svg|--export|\
             --weight|--frames|--leak-kinds|--suppressions|--alloc-fn|--follow-only|--no-follow-exec|--wait-children|\
-            --top-processes|--limit-total-rss)
+            --top-processes|--process|--limit-total-rss)
                 ((i++)) ;;
             -*) ;;
             *)
@@ -130,7 +130,7 @@ _memprof()
             --engine --interval --stable --show --callers --pid --duration --function --metric --limit-heap
             --limit-rss --limit-leaks --limit-status --leak-kinds --suppressions --no-default-suppressions
             --mmap --no-mmap --alloc-fn --no-auto-alloc-fn --no-follow --follow-only --no-follow-exec
-            --wait-children --top-processes --limit-total-rss --help --version' -- "$cur"))
+            --wait-children --top-processes --process --limit-total-rss --help --version' -- "$cur"))
         return
     fi
     if [[ $cword -eq 1 ]]; then
