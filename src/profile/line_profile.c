@@ -41,6 +41,7 @@ struct mp_line_profile {
     uint64_t last_time_ns;
     uint64_t bad_events;
     struct func_spans *spans;    /* per function */
+    int saved_metric;            /* -1: recorded; else the one metric a saved report holds */
 };
 
 static void free_threads(struct mp_line_profile *lp)
@@ -112,6 +113,7 @@ struct mp_line_profile *mp_line_profile_new(const struct mp_lm_map *map)
     if (!lp)
         return NULL;
     lp->map = map;
+    lp->saved_metric = -1;
     if (mp_line_profile_refresh(lp) != 0) {
         mp_line_profile_free(lp);
         return NULL;
@@ -442,4 +444,33 @@ struct mp_function_spans *mp_line_profile_function_spans(const struct mp_line_pr
 uint64_t mp_line_profile_bad_events(const struct mp_line_profile *lp)
 {
     return lp->bad_events;
+}
+
+/* ---- tables read back from a saved report ---- */
+
+struct mp_line_profile *mp_line_profile_restored(const struct mp_lm_map *map, enum mp_lm_metric metric)
+{
+    struct mp_line_profile *lp = mp_line_profile_new(map);
+    if (lp)
+        lp->saved_metric = (int)metric;
+    return lp;
+}
+
+int mp_line_profile_set_row(struct mp_line_profile *lp, size_t func, int line, uint64_t occurrences, uint64_t mem,
+                            int64_t increment)
+{
+    if (func >= lp->n_funcs || !lp->rows[func] || line < lp->rows[func][0].line ||
+        (size_t)(line - lp->rows[func][0].line) >= lp->n_rows[func])
+        return -1;
+    struct mp_lp_row *row = &lp->rows[func][line - lp->rows[func][0].line];
+    row->has_data = occurrences > 0;
+    row->occurrences = occurrences;
+    row->mem_rss = row->mem_heap = mem;
+    row->increment_rss = row->increment_heap = increment;
+    return 0;
+}
+
+int mp_line_profile_saved_metric(const struct mp_line_profile *lp)
+{
+    return lp->saved_metric;
 }

@@ -65,6 +65,15 @@ const struct mp_span *mp_line_profile_spans(const struct mp_line_profile *lp, si
  * (struct mp_report_run.function_spans): a malloc'd array (free it) whose
  * entries point into lp; NULL with *n = 0 when none ran or out of memory. */
 struct mp_function_spans *mp_line_profile_function_spans(const struct mp_line_profile *lp, size_t *n);
+/* A saved report's tables (the JSON's "line_tables"): a profile over map
+ * whose rows are set one by one, holding one metric (both fields of a row
+ * carry it).  set_row: 0, or -1 for a line outside the function's rows. */
+struct mp_line_profile *mp_line_profile_restored(const struct mp_lm_map *map, enum mp_lm_metric metric);
+int mp_line_profile_set_row(struct mp_line_profile *lp, size_t func, int line, uint64_t occurrences, uint64_t mem,
+                            int64_t increment);
+/* The metric of a restored profile, or -1 for a recorded one (it has both). */
+int mp_line_profile_saved_metric(const struct mp_line_profile *lp);
+
 /* Events that did not fit the map (bad ids): should be 0. */
 uint64_t mp_line_profile_bad_events(const struct mp_line_profile *lp);
 

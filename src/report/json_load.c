@@ -22,6 +22,7 @@
 #include "json_load.h"
 #include "json_load_internal.h"
 #include "json_bytes.h"
+#include "profile/line_profile.h"
 #include "symbols/sources.h"
 
 #include <errno.h>
@@ -251,6 +252,8 @@ static int load_run(struct loader *L, json_t *root, struct mp_report_run *run, s
     if (jl_load_function_spans(L, root, &own->function_spans, &run->n_function_spans, &own->spans))
         return -1;
     run->function_spans = own->function_spans;
+    if (jl_load_line_tables(L, root, own, &run->line_profile))
+        return -1;
     json_t *attach = json_object_get(root, "attach"); /* memprof -p only */
     if (attach) {
         long long pid;
@@ -497,6 +500,9 @@ void jl_clear_owned(struct jl_owned *own)
     free(own->warnings);
     free(own->function_spans);
     free(own->spans);
+    mp_line_profile_free(own->line_profile);
+    free(own->lm_map);
+    free(own->lm_funcs);
 }
 
 void jl_free_owned(struct jl_owned *own)

@@ -15,6 +15,9 @@
 #define MAX_PATH 12
 
 struct mp_sources;
+struct mp_lm_func;
+struct mp_lm_map;
+struct mp_line_profile;
 struct row_text; /* json_load_tables.c */
 
 /* One step of a field's path: a key or an array index. */
@@ -83,6 +86,9 @@ struct jl_owned {
     char **command, **warnings; /* NULL-terminated; strings interned in the profile */
     struct mp_function_spans *function_spans;
     struct mp_span *spans;
+    struct mp_lm_func *lm_funcs;          /* line mode's tables: the functions, */
+    struct mp_lm_map *lm_map;             /* their map */
+    struct mp_line_profile *line_profile; /* and the rows */
 };
 /* Frees what own points to (jl_clear_owned) and own itself. */
 void jl_clear_owned(struct jl_owned *own);
@@ -211,6 +217,12 @@ int jl_load_tables(struct loader *L, json_t *root);
 int jl_load_free_sites(struct loader *L, json_t *root);
 /* "size_histogram", "largest" (after the stacks) and "threads" */
 int jl_load_views(struct loader *L, json_t *root);
+/* ---- json_load_line_tables.c: line mode's "line_tables" (optional) ---- */
+
+/* Reads root's "line_tables" into own (lm_funcs, lm_map, line_profile) and
+ * points *out at the profile; *out NULL when the report has none. */
+int jl_load_line_tables(struct loader *L, json_t *root, struct jl_owned *own, const struct mp_line_profile **out);
+
 /* ---- json_load_spans.c: line mode's "function_spans" (optional) ---- */
 
 /* Fills *out (n entries, NULL when absent) and *storage (their spans, one

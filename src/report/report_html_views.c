@@ -110,8 +110,10 @@ int mp_html_text_view(FILE *out, unsigned view, const char *id, const struct mp_
 }
 
 int mp_html_line_tables(FILE *out, const struct mp_line_profile *lp, const struct mp_sources *src,
-                        const struct mp_line_report_options *opt, const char *id)
+                        const struct mp_line_report_options *options, const char *id)
 {
+    struct mp_line_report_options o = mp_line_report_options_for(lp, options);
+    const struct mp_line_report_options *opt = &o;
     const struct mp_lm_map *map = mp_line_profile_map(lp);
     if (!map->n_funcs)
         return 0;

@@ -30,6 +30,15 @@ void mp_line_row_values(const struct mp_lp_row *row, enum mp_lm_metric metric, u
     *inc = metric == MP_LM_METRIC_HEAP ? row->increment_heap : row->increment_rss;
 }
 
+struct mp_line_report_options mp_line_report_options_for(const struct mp_line_profile *lp,
+                                                        const struct mp_line_report_options *opt)
+{
+    struct mp_line_report_options o = *opt;
+    if (mp_line_profile_saved_metric(lp) >= 0) /* a saved report holds one metric */
+        o.metric = (enum mp_lm_metric)mp_line_profile_saved_metric(lp);
+    return o;
+}
+
 void mp_line_profile_load_sources(const struct mp_line_profile *lp, struct mp_sources *src)
 {
     const struct mp_lm_map *map = mp_line_profile_map(lp);
@@ -39,8 +48,10 @@ void mp_line_profile_load_sources(const struct mp_line_profile *lp, struct mp_so
 }
 
 int mp_write_line_tables_text(FILE *out, const struct mp_line_profile *lp, const struct mp_sources *src,
-                              const struct mp_line_report_options *opt)
+                              const struct mp_line_report_options *options)
 {
+    struct mp_line_report_options o = mp_line_report_options_for(lp, options);
+    const struct mp_line_report_options *opt = &o;
     const struct mp_lm_map *map = mp_line_profile_map(lp);
     if (map->n_funcs)
         fprintf(out, "\nLine by line (--function): Mem usage is the %s after the line, Increment what the line "
@@ -82,8 +93,10 @@ int mp_write_line_tables_text(FILE *out, const struct mp_line_profile *lp, const
 }
 
 int mp_write_line_tables_json(FILE *out, const struct mp_line_profile *lp, const struct mp_sources *src,
-                              const struct mp_line_report_options *opt)
+                              const struct mp_line_report_options *options)
 {
+    struct mp_line_report_options o = mp_line_report_options_for(lp, options);
+    const struct mp_line_report_options *opt = &o;
     const struct mp_lm_map *map = mp_line_profile_map(lp);
     fprintf(out, "  \"line_tables\": [");
     size_t shown = 0;

@@ -19,6 +19,10 @@ struct mp_line_report_options {
 void mp_line_format_mib(char *buf, size_t len, int64_t bytes, int precision);
 void mp_line_row_values(const struct mp_lp_row *row, enum mp_lm_metric metric, uint64_t *mem, int64_t *inc);
 
+/* opt, with the metric a saved report's tables hold (they have one). */
+struct mp_line_report_options mp_line_report_options_for(const struct mp_line_profile *lp,
+                                                        const struct mp_line_report_options *opt);
+
 /* Read the source files of the tables (before the writers run). */
 void mp_line_profile_load_sources(const struct mp_line_profile *lp, struct mp_sources *src);
 

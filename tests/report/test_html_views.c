@@ -187,10 +187,12 @@ END_TEST
 START_TEST(line_mode_tables)
 {
     const char *exe = build_fixture("tests/fixtures/demo.c", "gcc", "-O0 -g", "hv-demo-lm");
-    char *html = tmp_path("hv-lm.html"), *text = NULL;
+    char *html = tmp_path("hv-lm.html"), *json = tmp_path("hv-lm.json"), *again = tmp_path("hv-lm-again.html");
+    char *text = NULL;
     char exp[4096];
     snprintf(exp, sizeof exp, "html=%s", html);
-    char *run[] = { "--stable", "--function", "build_table", "--metric", "heap", "--export", exp, (char *)exe, NULL };
+    char *run[] = { "--stable", "--function", "build_table", "--metric", "heap", "--json", json, "--export", exp,
+                    (char *)exe, NULL };
     memprof_ok(run, &text);
     char *page = read_file(html, NULL);
     ck_assert_ptr_nonnull(page);
@@ -220,8 +222,51 @@ START_TEST(line_mode_tables)
     /* and the text report's table says the same */
     snprintf(want, sizeof want, "%6d %12s %12s  %10s   ", 41, a, b, c);
     ck_assert_msg(strstr(text, want) != NULL, "no '%s' in the text report:\n%s", want, text);
+    /* memprof report of the saved JSON: the same tables, in text and HTML */
+    char *saved_text = NULL;
+    char *report[] = { "report", json, NULL };
+    memprof_ok(report, &saved_text);
+    char *tables = strstr(text, "\nLine by line (--function)");
+    ck_assert_ptr_nonnull(tables);
+    char *tables_end = strstr(tables + 1, "\nFilename: ");
+    ck_assert_ptr_nonnull(tables_end);
+    tables_end = strstr(tables_end + 1, "\nFilename: "); /* the heap tables follow line mode's one table */
+    ck_assert_ptr_nonnull(tables_end);
+    *tables_end = '\0';
+    ck_assert_msg(strstr(saved_text, tables) != NULL, "memprof report lacks the line tables:\n%s\nwant\n%s", saved_text,
+                  tables);
+    free(saved_text);
+    char *rerender[] = { "report", json, "--format=html", "-o", again, NULL };
+    memprof_ok(rerender, NULL);
+    size_t l1, l2;
+    free(page);
+    page = read_file(html, &l1);
+    char *page2 = read_file(again, &l2);
+    ck_assert_msg(l1 == l2 && memcmp(page, page2, l1) == 0, "memprof report --format=html differs from the run's");
+    free(page2);
+    /* a saved table whose rows skip a line is refused in one line */
+    char *bad = tmp_path("hv-lm-bad.json");
+    size_t jl;
+    char *j = read_file(json, &jl), *row = strstr(strstr(j, "\"line_tables\""), "{\"line\": 37,");
+    ck_assert_ptr_nonnull(row);
+    memcpy(row, "{\"line\": 73,", strlen("{\"line\": 73,"));
+    FILE *f2 = fopen(bad, "w");
+    ck_assert_ptr_nonnull(f2);
+    fwrite(j, 1, jl, f2);
+    fclose(f2);
+    char *argv[] = { (char *)memprof_path(), "report", bad, NULL };
+    struct run_output o;
+    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 60, &o), 0);
+    ck_assert_int_eq(o.status, 1);
+    ck_assert_msg(strstr(o.err, "line_tables[0].rows[") && strstr(o.err, "a table's rows are its lines in order") &&
+                      count_lines(o.err) == 1, "%s", o.err);
+    run_output_free(&o);
+    free(j);
+    free(bad);
     free(page);
     free(html);
+    free(json);
+    free(again);
     free(text);
 }
 END_TEST
