@@ -6,10 +6,12 @@
  * the leaks (by memcheck's kinds, as --limit-leaks counts them), and one
  * memory_profiler table per function with its source
  * (--tables of them; the text report's columns). */
+#define _GNU_SOURCE
 #include "memprof/report.h"
 #include "format.h"
 #include "pictures.h"
 #include "report_html.h"
+#include "report_text_views.h"
 #include "report_stacks.h"
 #include "svg.h"
 #include "profile/leak_view.h"
@@ -118,23 +120,35 @@ static void summary(FILE *out, const struct mp_profile *p, const struct mp_repor
     fprintf(out, "</td></tr>\n</table>\n");
 }
 
-static void notes(FILE *out, const struct mp_profile *p, const struct mp_report_run *run)
+/* The text report's notes, one item each. */
+static int notes(FILE *out, const struct mp_profile *p, const struct mp_report_run *run, const struct mp_sources *src,
+                 const struct mp_report_options *opt)
 {
-    const struct mp_totals *t = mp_profile_totals(p);
-    if (!run->n_warnings && !run->events_lost && !t->truncated_stacks)
-        return;
-    fprintf(out, "<ul class=\"note\">\n");
-    if (run->events_lost)
-        fprintf(out, "<li>%" PRIu64 " allocator events were lost</li>\n", run->events_lost);
-    if (t->truncated_stacks)
-        fprintf(out, "<li>%" PRIu64 " allocations had stacks deeper than %d frames: outer callers are not "
-                     "charged</li>\n", t->truncated_stacks, MP_MAX_FRAMES);
-    for (size_t i = 0; i < run->n_warnings; i++) {
-        fprintf(out, "<li>");
-        html(out, run->warnings[i]);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    if (!mem)
+        return -1;
+    mp_text_notes(mem, p, run, src, opt);
+    if (fclose(mem) != 0) {
+        free(buf);
+        return -1;
+    }
+    int items = 0;
+    for (char *line = buf, *next; line && *line; line = next) {
+        next = strchr(line, '\n');
+        if (next)
+            *next++ = '\0';
+        if (strncmp(line, "  ", 2) != 0)
+            continue; /* the "Notes" title */
+        fprintf(out, "%s<li>", items++ ? "" : "<ul class=\"note\">\n");
+        html(out, line + 2);
         fprintf(out, "</li>\n");
     }
-    fprintf(out, "</ul>\n");
+    if (items)
+        fprintf(out, "</ul>\n");
+    free(buf);
+    return 0;
 }
 
 static void top_lines(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
@@ -296,13 +310,7 @@ int mp_html_page_end(FILE *out)
 int mp_html_process_body(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                          const struct mp_sources *src, const struct mp_report_options *options, const char *sfx)
 {
-    struct mp_report_options o = *options;
-    if (o.stable)
-        o.precision = MP_PRECISION_EXACT; /* as the text report: every byte */
-    if (!o.show)
-        o.show = MP_VIEWS_DEFAULT;
-    if (o.n_callers)
-        o.show |= MP_VIEW_CALLERS;
+    struct mp_report_options o = mp_text_options(options); /* as the text report applies them */
     const struct mp_report_options *opt = &o;
     unsigned show = o.show;
     char cmd[1024], outcome[96], id[64];
@@ -318,8 +326,7 @@ int mp_html_process_body(FILE *out, const struct mp_profile *p, const struct mp_
     fprintf(out, "</p>\n");
     if (show & MP_VIEW_SUMMARY)
         summary(out, p, run, opt, sfx);
-    notes(out, p, run);
-    int rc = 0;
+    int rc = notes(out, p, run, src, opt);
     fprintf(out, "<h2 id=\"timeline%s\">Memory over time</h2>\n", sfx);
     if (opt->stable)
         fprintf(out, "<p class=\"muted\">No timeline: --stable reports leave times out.</p>\n");

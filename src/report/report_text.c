@@ -188,8 +188,8 @@ static void write_table(FILE *out, const struct mp_table *t, const struct mp_sou
     }
 }
 
-static void write_notes(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
-                        const struct mp_sources *src, const struct mp_report_options *opt)
+void mp_text_notes(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                   const struct mp_sources *src, const struct mp_report_options *opt)
 {
     const struct mp_totals *t = mp_profile_totals(p);
     int header = 0;
@@ -247,8 +247,7 @@ static void write_tables(FILE *out, const struct mp_profile *p, const struct mp_
     mp_tables_free(&tables);
 }
 
-int mp_write_text(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
-                  const struct mp_sources *src, const struct mp_report_options *options)
+struct mp_report_options mp_text_options(const struct mp_report_options *options)
 {
     struct mp_report_options o = *options;
     if (o.stable)
@@ -257,6 +256,13 @@ int mp_write_text(FILE *out, const struct mp_profile *p, const struct mp_report_
         o.show = MP_VIEWS_DEFAULT;
     if (o.n_callers)
         o.show |= MP_VIEW_CALLERS;
+    return o;
+}
+
+int mp_write_text(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                  const struct mp_sources *src, const struct mp_report_options *options)
+{
+    struct mp_report_options o = mp_text_options(options);
     const struct mp_report_options *opt = &o;
     unsigned show = o.show;
     int heap = !run->engine_note;
@@ -299,7 +305,7 @@ int mp_write_text(FILE *out, const struct mp_profile *p, const struct mp_report_
     }
     if (heap && (show & MP_VIEW_TABLES))
         write_tables(out, p, src, opt);
-    write_notes(out, p, run, src, opt);
+    mp_text_notes(out, p, run, src, opt);
     fflush(out);
     return ferror(out) ? -1 : 0;
 }

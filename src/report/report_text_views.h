@@ -12,6 +12,14 @@
 #include "memprof/profile.h"
 #include "memprof/report.h"
 
+/* report_text.c: the options as the text report applies them (--stable:
+ * exact sizes; the default views; --callers adds the callers view), and
+ * the notes at the report's end. */
+struct mp_report_options mp_text_options(const struct mp_report_options *opt);
+struct mp_sources;
+void mp_text_notes(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
+                   const struct mp_sources *src, const struct mp_report_options *opt);
+
 /* report_text_peak.c */
 void mp_text_peak(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt);
 void mp_text_temporaries(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt);

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static char *tmp_path(const char *name)
 {
@@ -18,7 +20,7 @@ static char *tmp_path(const char *name)
     return p;
 }
 
-static void memprof_ok(char *const *args, char **out)
+static struct run_output memprof_run(char *const *args)
 {
     char *argv[64] = { (char *)memprof_path() };
     size_t n = 1;
@@ -27,6 +29,12 @@ static void memprof_ok(char *const *args, char **out)
     argv[n] = NULL;
     struct run_output o;
     ck_assert_int_eq(run_cmd(argv, NULL, NULL, 300, &o), 0);
+    return o;
+}
+
+static void memprof_ok(char *const *args, char **out)
+{
+    struct run_output o = memprof_run(args);
     ck_assert_msg(o.status == 0, "memprof %s ... exited %d: %s", args[0], o.status, o.err);
     if (out)
         *out = strdup(strcmp(args[0], "report") == 0 ? o.out : o.err);
@@ -279,18 +287,6 @@ static int count(const char *s, const char *needle)
     return n;
 }
 
-static struct run_output memprof_run(char *const *args)
-{
-    char *argv[64] = { (char *)memprof_path() };
-    size_t n = 1;
-    for (; args[n - 1]; n++)
-        argv[n] = args[n - 1];
-    argv[n] = NULL;
-    struct run_output o;
-    ck_assert_int_eq(run_cmd(argv, NULL, NULL, 300, &o), 0);
-    return o;
-}
-
 /* A process tree (tests/fixtures/tree.c, "vfork 1000"): #1 mallocs 111
  * bytes; its child execs "leaf 1000", #2, which mallocs 1000, 500 and 64
  * (1,564 B) with a peak heap of 1,500 B.  The HTML has a section for each,
@@ -399,6 +395,51 @@ START_TEST(process_tree_pictures)
 }
 END_TEST
 
+/* The notes at the text report's end are the HTML's notes: a program
+ * whose source file is gone gets "source file ... not found". */
+START_TEST(notes_as_the_text_has_them)
+{
+    char *dir = tmp_path("hv-gone"), *src = tmp_path("hv-gone/gone.c"), *exe = tmp_path("hv-gone/gone");
+    char *html = tmp_path("hv-gone/gone.html"), *text = NULL;
+    mkdir(dir, 0755);
+    size_t len;
+    char *code = read_file(repo_path("tests/fixtures/demo.c"), &len);
+    ck_assert_ptr_nonnull(code);
+    FILE *f = fopen(src, "w");
+    ck_assert_ptr_nonnull(f);
+    fwrite(code, 1, len, f);
+    fclose(f);
+    free(code);
+    char *cc[] = { "gcc", "-O0", "-g", "-o", exe, src, NULL };
+    struct run_output o;
+    ck_assert_int_eq(run_cmd(cc, NULL, NULL, 120, &o), 0);
+    ck_assert_msg(o.status == 0, "gcc: %s", o.err);
+    run_output_free(&o);
+    ck_assert_int_eq(unlink(src), 0);
+    char exp[4096];
+    snprintf(exp, sizeof exp, "html=%s", html);
+    char *run[] = { "--export", exp, exe, NULL };
+    memprof_ok(run, &text);
+    /* the path as the text shows it (relative to the current directory) */
+    char *note = strstr(text, "  source file ");
+    ck_assert_ptr_nonnull(note);
+    char *end = strstr(note, "hv-gone/gone.c not found: its Line Contents column is empty\n");
+    ck_assert_ptr_nonnull(end);
+    char want[4200];
+    snprintf(want, sizeof want, "<ul class=\"note\">\n<li>%.*shv-gone/gone.c not found: its Line Contents column "
+             "is empty</li>\n</ul>\n", (int)(end - note - 2), note + 2);
+    char *page = read_file(html, NULL);
+    ck_assert_ptr_nonnull(page);
+    ck_assert_msg(strstr(page, want) != NULL, "no '%s' in the HTML", want);
+    free(page);
+    free(text);
+    free(dir);
+    free(src);
+    free(exe);
+    free(html);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("html_views");
@@ -407,6 +448,7 @@ int main(void)
     tcase_add_test(tc, views_say_what_the_text_says);
     tcase_add_test(tc, line_mode_tables);
     tcase_add_test(tc, process_tree_pictures);
+    tcase_add_test(tc, notes_as_the_text_has_them);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
