@@ -54,7 +54,7 @@ void mp_session_drop_engine(struct mp_session *s, struct mp_image *img)
                  "%llu allocator entries were single-stepped (an instruction memprof cannot emulate and no "
                  "debug register left): other threads may have passed that entry unseen meanwhile",
                  (unsigned long long)st.stepped);
-    if (st.shapes_full) /* launched: stacks it could not add to the fast entries' table */
+    if (st.shapes_full) /* stacks it could not add to the fast entries' table */
         snprintf(img->bp_notes[3], sizeof img->bp_notes[3],
                  "the breakpoint engine's table of known stacks filled up (%llu stacks): calls from stacks not in "
                  "it stopped the program every time (slower; nothing was lost)", (unsigned long long)st.shapes);

@@ -640,6 +640,87 @@ END_TEST
 START_TEST(attach_threads_static) { threads(1); }
 END_TEST
 
+/* A busy process (tests/fixtures/attach_busy.c: 4 workers allocating and
+ * checking their blocks without a pause, a 1 kHz timer signal landing
+ * anywhere, memprof's stubs included) with the fast entries on
+ * (MEMPROF_BP_FAST=1: not yet the default under -p): memprof -p attaches and leaves again and again, by SIGINT or
+ * SIGTERM, some cycles right after the attach, at a random moment, some
+ * after a burst of known calls.  Each burst's two lines are exact (numbers
+ * from the fixture's header: 4 workers x 4000 rounds), and nearly all of
+ * its 32,000 allocations are recorded without a stop (a stop per distinct
+ * stack is the engine's cost; with every call stopping there would be
+ * 32,000).  The target checks its memory after each cycle and exits 0. */
+START_TEST(attach_busy_fast)
+{
+    const char *name = "attach_busy.c";
+    const char *exe = build_fixture("tests/fixtures/attach_busy.c", "gcc", "-O2 -g -pthread", "attach_busy");
+    ck_assert_ptr_nonnull(exe);
+    int malloc_line = fixture_source_line(name, "burst: the malloc line"),
+        calloc_line = fixture_source_line(name, "burst: the calloc line");
+    ck_assert(malloc_line > 0 && calloc_line > 0);
+    /* per burst: {calls, bytes, frees, freed} of each line (the fixture's header) */
+    const uint64_t want[2][4] = { { 16000, 1152000, 16000, 1152000 }, { 16000, 1600000, 16000, 1600000 } };
+    const int lines[2] = { malloc_line, calloc_line };
+    char json[4096], text[4096];
+    paths_for("attach_busy", json, text, sizeof json);
+    struct proc t, m;
+    start_target(&t, exe);
+    setenv("MEMPROF_BP_FAST", "1", 1); /* (this test runs in a process of its own) */
+    unsigned seed = (unsigned)getpid();
+    for (int cycle = 0; cycle < 12; cycle++) {
+        char what[128];
+        int burst = cycle % 3 == 0;
+        snprintf(what, sizeof what, "attach_busy.c, cycle %d (%s)", cycle, burst ? "burst" : "random detach");
+        start_memprof(&m, t.pid, json, text, NULL, 5); /* main + 4 workers */
+        if (burst)
+            command(&t, "burst", "burst done", what);
+        else
+            usleep((useconds_t)(rand_r(&seed) % 150000));
+        kill(m.pid, cycle % 2 ? SIGTERM : SIGINT);
+        finish_memprof(&m, 60, what, NULL, NULL, NULL);
+        proc_close(&m);
+        command(&t, "check", "ok", what);
+        if (!burst)
+            continue;
+        json_error_t je;
+        json_t *root = json_load_file(json, 0, &je);
+        ck_assert_msg(root != NULL, "%s: %s is not JSON: %s", what, json, je.text);
+        struct problems pr = { .len = 0 };
+        uint64_t got[2][4] = { { 0 } };
+        json_t *ls = json_object_get(root, "lines");
+        for (size_t i = 0; json_is_array(ls) && i < json_array_size(ls); i++) {
+            json_t *l = json_array_get(ls, i);
+            if (!fixture_file_is(json_string_value(json_object_get(l, "file")), name))
+                continue;
+            for (int k = 0; k < 2; k++)
+                if (obj_u64(l, "line") == (uint64_t)lines[k]) {
+                    got[k][0] += obj_u64(l, "alloc_calls");
+                    got[k][1] += obj_u64(l, "allocated_bytes");
+                    got[k][2] += obj_u64(l, "free_calls");
+                    got[k][3] += obj_u64(l, "freed_bytes");
+                }
+        }
+        for (int k = 0; k < 2; k++)
+            if (memcmp(got[k], want[k], sizeof want[k]) != 0)
+                problem(&pr, "line %d: calls=%" PRIu64 " bytes=%" PRIu64 " frees=%" PRIu64 " freed=%" PRIu64
+                        ", expected %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64, lines[k], got[k][0], got[k][1],
+                        got[k][2], got[k][3], want[k][0], want[k][1], want[k][2], want[k][3]);
+        uint64_t stops = summary_u64(root, "engine_stops"), allocs = summary_u64(root, "alloc_calls");
+        if (stops * 100 > want[0][0] + want[1][0])
+            problem(&pr, "%" PRIu64 " engine stops for %" PRIu64 " allocations: the fast entries did not record the "
+                    "burst's 32,000 calls without stops", stops, allocs);
+        /* a call still running at detach is lost, and said so: at most one per thread */
+        if (summary_u64(root, "events_lost") > 5)
+            problem(&pr, "events_lost %" PRIu64 ", at most 5 expected (one open call per thread)",
+                    summary_u64(root, "events_lost"));
+        json_decref(root);
+        ck_assert_msg(pr.n == 0, "%s: %d problem(s) in %s\n%s", what, pr.n, json, pr.text);
+    }
+    target_survives(&t, "check", "ok", "attach_busy.c after 12 attaches");
+    proc_close(&t);
+}
+END_TEST
+
 /* The target exits while memprof is attached: memprof reports and exits 0. */
 START_TEST(attach_target_exits)
 {
@@ -780,6 +861,7 @@ int main(void)
     tcase_add_test(tc, attach_threads_dynamic);
     tcase_add_test(tc, attach_threads_static);
     tcase_add_test(tc, attach_target_exits);
+    tcase_add_test(tc, attach_busy_fast);
     suite_add_tcase(s, tc);
     TCase *err = tcase_create("errors");
     tcase_set_timeout(err, 120);

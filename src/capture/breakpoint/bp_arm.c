@@ -131,7 +131,7 @@ int bp_detour_insert(struct mp_bpengine *e, struct bp_site *s, const pid_t *tids
     if (pread(e->mem_fd, text, sizeof text, (off_t)s->addr) != (ssize_t)sizeof text || text[0] == INT3)
         return -1;
     uint64_t stub = mp_bp_guard_entry_stub(&e->inproc, s->addr, text, sizeof text, &len);
-    /* launched: through the fast entry, which stops only for stacks it does not know */
+    /* through the fast entry, which stops only for stacks it does not know */
     uint64_t to = stub && e->inproc.shapes_local ? mp_bp_inproc_fast_site(&e->inproc, stub, site_kind(s->fn)) : stub;
     int64_t rel = (int64_t)(to - (s->addr + 5));
     if (!stub || !to || rel != (int32_t)rel || len > sizeof s->saved)
@@ -300,13 +300,18 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
                                                  e->attached ? n : 0) == 0;
     }
     bp_client_arm(e, &entries);
-    /* Launched: entries jump to fast entries (bp_shapes.h), so that a call
-     * from a stack seen before is recorded without a stop (MEMPROF_BP_FAST=0:
-     * every call stops, as before).  Attached: entries become jumps to stubs
-     * of their own (bp_guard.h), so that a thread stopped at one when
-     * memprof dies resumes right. */
+    /* Entries jump to fast entries (bp_shapes.h), so that a call from a
+     * stack seen before is recorded without a stop (MEMPROF_BP_FAST=0:
+     * every call stops, as before), and on to stubs of their own
+     * (bp_guard.h): an INT3 and a copy of the entry's instructions, so that
+     * a thread stopped there when memprof dies resumes right.  Attached,
+     * the detach makes the fast entries unreachable before the SIGTRAP
+     * handler that carries out those INT3s goes (bpengine.c); still only
+     * with MEMPROF_BP_FAST=1 there: the attach storm (scripts/torture)
+     * still kills a target now and then with them. */
     const char *fast = getenv("MEMPROF_BP_FAST");
-    if (!e->attached && e->inproc.remote && !(fast && strcmp(fast, "0") == 0))
+    int want_fast = e->attached ? fast && strcmp(fast, "1") == 0 : !(fast && strcmp(fast, "0") == 0);
+    if (e->inproc.remote && want_fast)
         mp_bp_inproc_enable_fast(&e->inproc);
     for (int i = 0; i < MP_FN_COUNT && (e->attached || e->inproc.shapes_local) && e->inproc.remote; i++) {
         struct bp_site *s = &e->sites[i];

@@ -40,8 +40,8 @@ static uint64_t fast_call_sp(const struct mp_bpengine *e, const struct bp_thread
     const struct mp_stub_slot *sl = &e->inproc.slots[k];
     uint64_t sp = __atomic_load_n(&sl->entry_sp, __ATOMIC_ACQUIRE);
     if (!sp || !__atomic_load_n(&sl->busy, __ATOMIC_ACQUIRE) || sl->tid != (uint32_t)t->tid ||
-        (t->pending && t->slot == k))
-        return 0;
+        (t->pending && t->slot == k && sp == t->entry_sp && sl->ret == t->ret))
+        return 0; /* (t's pending call is over when the slot holds another: bp_call_open) */
     return sp;
 }
 

@@ -448,6 +448,46 @@ uint64_t mp_bp_inproc_exit(const struct mp_bp_inproc *ip, uint64_t rip, uint64_t
     return k < MP_STUB_SLOTS ? ip->slots[k].ret : 0; /* back to the caller */
 }
 
+/* ucontext gregs (REG_R8 ... REG_RIP), from the saved rip back */
+#define GREG_R8 0
+#define GREG_R9 1
+#define GREG_RDX 12
+#define GREG_RAX 13
+#define GREG_RCX 14
+#define GREG_RSP 15
+#define GREG_RIP 16
+
+int mp_bp_inproc_fast_frame(struct mp_bp_inproc *ip, int mem_fd, uint64_t rip_at, uint64_t rip)
+{
+    if (!ip->remote)
+        return 0;
+    uint64_t at_slot = ip->remote + (uint64_t)(mp_stub_fast_tid_slot - mp_stub_blob_start),
+             at_free = ip->remote + (uint64_t)(mp_stub_fast_tid_free - mp_stub_blob_start);
+    if (rip != at_slot && rip != at_free)
+        return 0;
+    uint64_t g[GREG_RIP + 1], rz[9]; /* rz[i]: rsp - 72 + 8 * i */
+    off_t base = (off_t)(rip_at - GREG_RIP * 8);
+    if (pread(mem_fd, g, sizeof g, base) != (ssize_t)sizeof g || g[GREG_RIP] != rip ||
+        pread(mem_fd, rz, sizeof rz, (off_t)(g[GREG_RSP] - 72)) != (ssize_t)sizeof rz)
+        return -1;
+#define RZ(off) rz[(72 + (off)) / 8]
+    uint64_t site = RZ(MP_STUB_RZ_SITE), slot = RZ(MP_STUB_RZ_SLOT);
+    if (site >= (uint64_t)ip->n_sites || !ip->copy_entry[site] || (rip == at_slot && slot >= MP_STUB_SLOTS))
+        return -1;
+    g[GREG_R8] = RZ(MP_STUB_RZ_R8);
+    g[GREG_R9] = RZ(MP_STUB_RZ_R9);
+    g[GREG_RDX] = RZ(MP_STUB_RZ_RDX);
+    g[GREG_RAX] = RZ(MP_STUB_RZ_RAX);
+    g[GREG_RCX] = RZ(MP_STUB_RZ_RCX);
+#undef RZ
+    g[GREG_RIP] = ip->copy_entry[site]; /* the entry, its own bytes again: the call runs unrecorded */
+    if (pwrite(mem_fd, g, sizeof g, base) != (ssize_t)sizeof g)
+        return -1;
+    if (rip == at_slot)
+        mp_bp_inproc_release_slot(ip, (int)slot); /* taken, nothing written to it yet but the claim */
+    return 1;
+}
+
 int mp_bp_inproc_in_returns(const struct mp_bp_inproc *ip, uint64_t rip)
 {
     return ip->remote && rip >= ip->remote + (uint64_t)(mp_stub_ret0 - mp_stub_blob_start) &&

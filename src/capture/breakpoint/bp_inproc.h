@@ -81,6 +81,13 @@ int mp_bp_inproc_code_ranges(const struct mp_bp_inproc *ip, struct mp_addr_range
  * entry's original instructions (a copy).  0 when there is no such place
  * (the SIGTRAP handler, inside a rewritten instruction). */
 uint64_t mp_bp_inproc_exit(const struct mp_bp_inproc *ip, uint64_t rip, uint64_t rdi, uint64_t r11);
+/* A signal frame (its saved rip at rip_at, the rip saved there) that
+ * returns into a fast entry right after its gettid system call, where a
+ * signal is most often delivered: rewritten to return to the allocator's
+ * entry with the registers the call came with (the fast entry keeps them
+ * in the red zone), the slot it took released.  1 when rewritten, 0 when
+ * rip is not such a point, -1 on failure. */
+int mp_bp_inproc_fast_frame(struct mp_bp_inproc *ip, int mem_fd, uint64_t rip_at, uint64_t rip);
 /* 1 when rip is in the return stubs (an allocating call returning). */
 int mp_bp_inproc_in_returns(const struct mp_bp_inproc *ip, uint64_t rip);
 /* Leaving (every thread stopped): free's bytes back.  0, or -1. */

@@ -11,6 +11,8 @@
 #define SYS_GETTID 186
 #define SYS_TGKILL 234
 #define SYS_RT_SIGRETURN 15
+#define SYS_SCHED_YIELD 24
+#define SYS_NANOSLEEP 35
 #define SIGTRAP 5
 #define SA_RESETHAND 0x80000000
 #define TRAP_TRACE 2
@@ -23,7 +25,7 @@
     .p2align 12
     .globl mp_stub_blob_start, mp_stub_blob_end, mp_stub_code, mp_stub_free, mp_stub_ret0
     .globl mp_stub_ret_common, mp_stub_sigtrap, mp_stub_restorer, mp_stub_client, mp_stub_copies
-    .globl mp_stub_fast0
+    .globl mp_stub_fast0, mp_stub_fast_tid_slot, mp_stub_fast_tid_free
 mp_stub_blob_start:
 d_block:
     .fill MP_STUB_DATA_BYTES, 1, 0
@@ -42,6 +44,14 @@ d_block:
 /* Where the polls left are counted: the red zone below rsp, under what
  * fast_common keeps there (a signal handler's frame goes below it). */
 #define RZ_FAR_POLLS -120
+/* A full ring is waited on as the agent waits (agent.c, back_off): 64
+ * polls with a pause, then 32 with sched_yield, then 20 us naps, so that
+ * a waiting writer leaves the CPU to memprof's reader (spinning, it took
+ * the reader's time on a busy machine).  The polls so far: in the red
+ * zone too, above the far polls. */
+#define RZ_WAITS -112
+#define WAIT_SPINS 64
+#define WAIT_YIELDS 96
 
 /* rdx <- a reserved ring position, r10 <- its record, once the record is
  * free for this lap (the reader in memprof drains meanwhile), then claimed
@@ -81,6 +91,7 @@ d_block:
     add %rdx, \tmp                 /* pos - tail */
     cmp d_block+MP_STUB_D_FAR(%rip), \tmp
     ja .Lfar\@
+    movl $0, RZ_WAITS(%rsp)
 .Lwait\@:
     mov (%r10), \tmp
     cmp %rdx, \tmp
@@ -95,10 +106,18 @@ d_block:
     add %rdx, \tmp                 /* pos - tail */
     cmp d_block+MP_STUB_D_FAR(%rip), \tmp
     ja .Lfar\@
-    pause
     memprof_alive
-    jnz .Lwait\@
-    jmp \gone
+    jz \gone
+    incl RZ_WAITS(%rsp)
+    cmpl $WAIT_SPINS, RZ_WAITS(%rsp)
+    jae .Lback\@
+    pause
+    jmp .Lwait\@
+.Lback\@:
+    lea -128(%rsp), %rsp            /* below the red zone: the call's return address */
+    call stub_back_off
+    lea 128(%rsp), %rsp
+    jmp .Lwait\@
 .Lfar\@:
     movl $FAR_POLLS, RZ_FAR_POLLS(%rsp)
 .Lfarwait\@:
@@ -508,6 +527,7 @@ fast_common:
 21: mov %r10, RZ_SLOT(%rsp)         /* r9: slot k = r10 */
     mov $SYS_GETTID, %eax
     syscall                         /* clobbers rcx, r11 */
+mp_stub_fast_tid_slot:              /* (a signal is often delivered here: bp_inproc_fast_frame) */
     mov %eax, MP_SLOT_TID(%r9)
     mov %eax, %r8d                  /* r8: the thread, for the claims */
     xor %eax, %eax
@@ -607,6 +627,7 @@ fast_common:
 30: /* free: its FREE record, before the memory goes */
     mov $SYS_GETTID, %eax
     syscall                         /* clobbers rcx, r11 */
+mp_stub_fast_tid_free:              /* (and here) */
     mov %eax, %r8d
     reserve_record %r8, 91f, 90f, %rcx, %ecx, 0
     write_free %rdi, %r8d, (%rsp), %rcx, %ecx
@@ -650,6 +671,41 @@ fast_common:
     mov %rdi, MP_SLOT_INNER_SIZE(%rcx)
 92: lock incq d_block+MP_STUB_D_PASSED(%rip)
     jmp 90b
+
+/* One wait for room in the ring (reserve_record, after WAIT_SPINS
+ * polls): sched_yield, or a 20 us nap past WAIT_YIELDS polls.  Called
+ * with rsp 128 bytes below the waiter's (whose red zone holds RZ_WAITS);
+ * every register is kept (the system calls clobber rax, rcx and r11).
+ * Outside the ranges bp_inproc_exit maps: a signal frame here at detach
+ * leaves the stubs in place (bpengine.c). */
+stub_back_off:
+    push %rax
+    push %rcx
+    push %rdx
+    push %rsi
+    push %rdi
+    push %r11
+#define BACK_OFF_WAITS (6 * 8 + 8 + 128 + RZ_WAITS) /* RZ_WAITS from here */
+    cmpl $WAIT_YIELDS, BACK_OFF_WAITS(%rsp)
+    jae 1f
+    mov $SYS_SCHED_YIELD, %eax
+    syscall
+    jmp 2f
+1:  movl $WAIT_YIELDS, BACK_OFF_WAITS(%rsp)
+    push $20000                     /* struct timespec { 0, 20000 ns } */
+    push $0
+    mov %rsp, %rdi
+    xor %esi, %esi
+    mov $SYS_NANOSLEEP, %eax
+    syscall
+    add $16, %rsp
+2:  pop %r11
+    pop %rdi
+    pop %rsi
+    pop %rdx
+    pop %rcx
+    pop %rax
+    ret
 
     .p2align 4
 mp_stub_client:                     /* memprof.h's hook points here: memprof takes the trap */

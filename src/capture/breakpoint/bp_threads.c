@@ -119,8 +119,13 @@ int bp_call_open(struct mp_bpengine *e, struct bp_thread *t)
     if (t->slot < 0)
         return 1; /* its return comes through a trap: pending until then */
     const struct mp_stub_slot *k = &e->inproc.slots[t->slot];
-    if (__atomic_load_n(&k->busy, __ATOMIC_ACQUIRE) && k->entry_sp == t->entry_sp && k->tid == (uint32_t)t->tid)
+    if (__atomic_load_n(&k->busy, __ATOMIC_ACQUIRE) && k->entry_sp == t->entry_sp && k->tid == (uint32_t)t->tid &&
+        k->ret == t->ret)
         return 1;
-    t->pending = 0; /* the stub ran: the call is over */
+    /* the stub ran: the call is over (the slot may hold a later call of
+     * the thread's that a fast entry recorded, at the same stack pointer
+     * even, but then to another return address, or to the same one: the
+     * same call as far as a detach is concerned) */
+    t->pending = 0;
     return 0;
 }

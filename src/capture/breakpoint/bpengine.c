@@ -763,12 +763,9 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
     mp_bp_inproc_let_go(&e->inproc);
     e->stats.skipped += mp_bp_inproc_skipped(&e->inproc);
     for (size_t i = 0; i < n && !keep; i++) /* the fast entries' calls the steps opened */
-        if (bp_fast_close_calls(e, tids[i]) != 0)
+        if (close_open_call(e, tids[i]) != 0 || bp_fast_close_calls(e, tids[i]) != 0)
             keep = 1;
-    /* 4. the program's own SIGTRAP action back */
-    if (mp_bp_guard_remove(&e->inproc, tids[0], e->mem_fd, e->scratch) != 0)
-        rc = -1;
-    /* 5. a signal handler that will return into the stubs returns to where
+    /* 4. a signal handler that will return into the stubs returns to where
      * the thread would have gone from there (the frame's saved rip is
      * rewritten); if one cannot (it returns into memprof's own handler),
      * the stubs stay, passing calls through, rather than crash the process */
@@ -778,18 +775,29 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
         if (nf < 0)
             keep = 1;
         for (int k = 0; k < nf && !keep; k++) {
+            int fast = f[k].restorer_inside ? 0 : mp_bp_inproc_fast_frame(&e->inproc, e->mem_fd, f[k].rip_at, f[k].rip);
+            if (fast) {
+                keep = fast < 0;
+                continue;
+            }
             uint64_t to = f[k].restorer_inside ? 0 : mp_bp_inproc_exit(&e->inproc, f[k].rip, f[k].rdi, f[k].r11);
             if (!to || pwrite(e->mem_fd, &to, sizeof to, (off_t)f[k].rip_at) != (ssize_t)sizeof to)
                 keep = 1;
         }
     }
+    /* 5. only now, with no thread able to come back into the stubs, the
+     * program's own SIGTRAP action back.  Stubs left in place keep the
+     * handler: a thread a signal interrupted inside a fast entry may still
+     * go on to its copy's INT3, which the handler carries out */
+    if (!keep && mp_bp_guard_remove(&e->inproc, tids[0], e->mem_fd, e->scratch) != 0)
+        rc = -1;
     uint64_t left = keep ? e->inproc.ring_bytes : 0;
     if (ncode && !keep && n && mp_bp_inproc_unmap(&e->inproc, tids[0], e->mem_fd, e->scratch) != 0)
         rc = -1;
     if (keep)
         snprintf(e->warning, sizeof e->warning,
-                 "memprof left its stubs (%llu KiB, which now only pass calls through) mapped in process %d: a "
-                 "thread was still to return into them", (unsigned long long)(left >> 10), (int)e->pid);
+                 "memprof left its stubs (%llu KiB, which now only pass calls through) and its SIGTRAP handler "
+                 "in process %d: a thread was still to return into them", (unsigned long long)(left >> 10), (int)e->pid);
     else if (rc)
         snprintf(e->warning, sizeof e->warning,
                  "memprof could not restore everything in process %d before detaching", (int)e->pid);
