@@ -75,6 +75,10 @@ struct mp_event {
     uint32_t flags;        /* MP_EV_REMAP_FROM: MP_EV_F_* */
     const uint8_t *payload;/* MP_EV_PYCODE: the description, valid during the call */
     uint32_t payload_len;
+    uint64_t *stack_memo;  /* MP_EV_ALLOC: a word that stays with these frames (the
+                              engine's name for the stack) where the profile may keep
+                              its own id for them, or NULL; the engine sets it to 0
+                              whenever the name is given to other frames */
 };
 
 /* A Python frame in `frames`: the code object the agent described under

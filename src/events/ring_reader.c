@@ -428,14 +428,16 @@ static void deliver_scratch(struct mp_ring_reader *r)
     }
     if (rec->kind == MP_REC_ALLOC_ID) {
         uint32_t nframes = 0, truncated = 1; /* a stack never named: its STACK record was lost */
-        const uint64_t *frames = mp_ring_stacks_find(r->stacks, rec->pid, rec->stack_id, &nframes, &truncated);
+        uint64_t *memo = NULL;
+        const uint64_t *frames =
+            mp_ring_stacks_find(r->stacks, rec->pid, rec->stack_id, &nframes, &truncated, &memo);
         if (truncated & MP_REC_TRUNC_FAULT) { /* a stack cut short by a fault: each allocation counts */
             atomic_fetch_add_explicit(&r->unwind_faults, 1, memory_order_relaxed);
             truncated &= ~MP_REC_TRUNC_FAULT;
         }
         struct mp_event alloc = { .kind = MP_EV_ALLOC, .tid = rec->tid, .pid = rec->pid, .addr = rec->addr,
                                   .size = rec->size, .nframes = nframes, .truncated = truncated,
-                                  .frames = frames };
+                                  .frames = frames, .stack_memo = memo };
         r->sink(r->sink_ctx, &alloc);
         return;
     }

@@ -19,6 +19,7 @@ struct named_stack {
     uint64_t *frames;     /* NULL: not named */
     uint32_t nframes;
     uint32_t truncated;
+    uint64_t memo;        /* the profile's word for these frames (mp_event.stack_memo) */
 };
 
 struct process_stacks {
@@ -101,17 +102,19 @@ int mp_ring_stacks_define(struct mp_ring_stacks *s, uint32_t pid, uint64_t id, c
     n->frames = copy;
     n->nframes = nframes;
     n->truncated = truncated & (1u | MP_REC_TRUNC_FAULT); /* deeper than a record; cut short by a fault */
+    n->memo = 0; /* other frames: what the profile knew of the old ones is void */
     return 0;
 }
 
 const uint64_t *mp_ring_stacks_find(struct mp_ring_stacks *s, uint32_t pid, uint32_t id, uint32_t *nframes,
-                                    uint32_t *truncated)
+                                    uint32_t *truncated, uint64_t **memo)
 {
     struct process_stacks *p = lookup(s, pid);
     if (!p || id >= p->cap || !p->by_id[id].frames)
         return NULL;
     *nframes = p->by_id[id].nframes;
     *truncated = p->by_id[id].truncated;
+    *memo = &p->by_id[id].memo;
     return p->by_id[id].frames;
 }
 

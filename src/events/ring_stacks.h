@@ -16,9 +16,10 @@ void mp_ring_stacks_free(struct mp_ring_stacks *s);
 int mp_ring_stacks_define(struct mp_ring_stacks *s, uint32_t pid, uint64_t id, const uint64_t *frames,
                           uint32_t nframes, uint32_t truncated);
 /* The frames of process pid's stack `id` (valid until the next define or
- * forget of that process), or NULL when it never named one. */
+ * forget of that process), or NULL when it never named one; *memo is the
+ * word that goes with them (mp_event.stack_memo: 0 when they were named). */
 const uint64_t *mp_ring_stacks_find(struct mp_ring_stacks *s, uint32_t pid, uint32_t id, uint32_t *nframes,
-                                    uint32_t *truncated);
+                                    uint32_t *truncated, uint64_t **memo);
 /* Process pid names its stacks afresh (a new agent: an exec, a new
  * process with a pid used before), or is gone. */
 void mp_ring_stacks_forget(struct mp_ring_stacks *s, uint32_t pid);

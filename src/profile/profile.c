@@ -7,6 +7,7 @@
 #include "profile_internal.h"
 
 #include <fnmatch.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,6 +46,16 @@ void mp_dirty_free(struct dirty_set *d)
     memset(d, 0, sizeof *d);
 }
 
+/* A memo epoch no other profile (or earlier state of this one) used. */
+static uint32_t new_memo_epoch(void)
+{
+    static _Atomic uint32_t last;
+    uint32_t e;
+    while ((e = atomic_fetch_add_explicit(&last, 1, memory_order_relaxed) + 1) == 0)
+        ;
+    return e;
+}
+
 static void init(struct mp_profile *p, mp_resolve_fn resolve, void *resolve_ctx)
 {
     memset(p, 0, sizeof *p);
@@ -60,6 +71,7 @@ static void init(struct mp_profile *p, mp_resolve_fn resolve, void *resolve_ctx)
     p->last_thread = UINT32_MAX;
     p->totals.peak_stack = UINT32_MAX;
     p->totals.peak_total_stack = UINT32_MAX;
+    p->memo_epoch = new_memo_epoch();
 }
 
 struct mp_profile *mp_profile_new(mp_resolve_fn resolve, void *resolve_ctx)
@@ -460,9 +472,19 @@ static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
     p->totals.allocated_bytes += ev->size;
     if (ev->truncated)
         p->totals.truncated_stacks++;
-    uint32_t sid = mp_profile_intern_stack(p, ev->frames, ev->nframes);
-    if (sid == UINT32_MAX)
-        return -1;
+    /* The engine's name for the stack carries the id found the last time
+     * (one hash and compare of the frames per distinct stack, not per event). */
+    uint64_t memo = ev->stack_memo ? *ev->stack_memo : 0;
+    uint32_t sid;
+    if (memo >> 32 == p->memo_epoch && (uint32_t)memo < p->n_stacks) {
+        sid = (uint32_t)memo;
+    } else {
+        sid = mp_profile_intern_stack(p, ev->frames, ev->nframes);
+        if (sid == UINT32_MAX)
+            return -1;
+        if (ev->stack_memo)
+            *ev->stack_memo = (uint64_t)p->memo_epoch << 32 | sid;
+    }
     struct mp_block b = { ev->addr, ev->size, sid, ev->tid }, old;
     int put = mp_blocktab_put(&p->blocks, &b, &old);
     if (put < 0)
@@ -575,6 +597,7 @@ int mp_profile_add(struct mp_profile *p, const struct mp_event *ev)
 
 void mp_profile_forget_code(struct mp_profile *p, uint64_t lo, uint64_t hi)
 {
+    p->memo_epoch = new_memo_epoch(); /* frames remembered as a stack may be new code now */
     for (uint32_t i = 0; i < p->n_stacks; i++) {
         const struct stack *s = &p->stacks[i];
         for (uint32_t k = 0; k < s->nframes; k++)

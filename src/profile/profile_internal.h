@@ -60,6 +60,9 @@ struct mp_profile {
     struct stack *stacks;
     uint32_t n_stacks, cap_stacks;
     struct mp_hashidx stack_index;
+    uint32_t memo_epoch;     /* high word of what it writes in mp_event.stack_memo: new
+                                for each profile and whenever a stack's frames may no
+                                longer name it (forgotten code), never 0 */
 
     struct mp_line_stats *lines;
     uint32_t n_lines, cap_lines;
