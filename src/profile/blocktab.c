@@ -118,9 +118,13 @@ static uint32_t thread_of(struct mp_blocktab *t, uint32_t tid)
 
 /* ---- packed slots ---------------------------------------------------------- */
 
+/* Fibonacci hashing: the top bits of addr times 2^64 / golden ratio (one
+ * multiply; backward-shift deletion computes it for every slot it passes).
+ * Blocks a few bytes apart land far apart; the capacity is a power of two,
+ * so mask = capacity - 1 has as many leading zeros as the shift. */
 static size_t home_of(const struct mp_blocktab *t, uint64_t addr)
 {
-    return mp_hash_u64(addr) & t->mask;
+    return (size_t)((addr * UINT64_C(0x9E3779B97F4A7C15)) >> __builtin_clzll(t->mask));
 }
 
 static uint32_t thread_index(const struct mp_packed_block *s)
