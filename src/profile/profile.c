@@ -405,8 +405,10 @@ static void mark_thread(struct mp_profile *p, const struct thread *t)
     mp_dirty_mark(&p->dirty_threads, (uint32_t)(t - p->threads));
 }
 
-/* Undo a block's contribution to the live counters. */
-static void release_block(struct mp_profile *p, const struct mp_block *b)
+/* Undo a block's contribution to the live counters; `freed` when a free
+ * ends it (its inclusive freed bytes counted in the same pass over its
+ * lines: count_free counts the rest). */
+static void release_block(struct mp_profile *p, const struct mp_block *b, int freed)
 {
     struct stack *s = &p->stacks[b->stack];
     struct mp_line_stats *self = &p->lines[s->self_line];
@@ -416,8 +418,16 @@ static void release_block(struct mp_profile *p, const struct mp_block *b)
     s->info.live_bytes -= b->size;
     s->info.live_blocks--;
     mp_profile_mark_stack(p, b->stack);
-    for (uint32_t i = 0; i < s->n_incl; i++)
-        p->lines[s->incl_lines[i]].incl_live_bytes -= b->size;
+    if (freed) {
+        for (uint32_t i = 0; i < s->n_incl; i++) {
+            struct mp_line_stats *l = &p->lines[s->incl_lines[i]];
+            l->incl_live_bytes -= b->size;
+            l->incl_freed_bytes += b->size;
+        }
+    } else {
+        for (uint32_t i = 0; i < s->n_incl; i++)
+            p->lines[s->incl_lines[i]].incl_live_bytes -= b->size;
+    }
     struct thread *t = mp_profile_thread_slot(p, b->tid);
     if (t) {
         t->s.live_bytes -= b->size;
@@ -429,7 +439,8 @@ static void release_block(struct mp_profile *p, const struct mp_block *b)
     p->totals.live_blocks--;
 }
 
-/* A free (or realloc) of a block memprof saw allocated. */
+/* A free (or realloc) of a block memprof saw allocated (after
+ * release_block(..., 1)). */
 static void count_free(struct mp_profile *p, const struct mp_block *b, const struct mp_event *ev)
 {
     struct stack *s = &p->stacks[b->stack];
@@ -438,8 +449,6 @@ static void count_free(struct mp_profile *p, const struct mp_block *b, const str
     self->freed_bytes += b->size;
     s->info.free_calls++;
     s->info.freed_bytes += b->size;
-    for (uint32_t i = 0; i < s->n_incl; i++)
-        p->lines[s->incl_lines[i]].incl_freed_bytes += b->size;
     p->totals.free_calls++;
     p->totals.freed_bytes += b->size;
     struct thread *owner = mp_profile_thread_slot(p, b->tid);
@@ -491,7 +500,7 @@ static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
         return -1;
     if (put == 1) {
         p->totals.reused_live_blocks++; /* a free we never saw */
-        release_block(p, &old);
+        release_block(p, &old, 0);
     }
     struct thread *t = mp_profile_thread_slot(p, ev->tid);
     if (t) {
@@ -580,7 +589,7 @@ int mp_profile_add(struct mp_profile *p, const struct mp_event *ev)
     if (ev->kind == MP_EV_FREE) {
         struct mp_block b;
         if (mp_blocktab_take(&p->blocks, ev->addr, &b)) {
-            release_block(p, &b);
+            release_block(p, &b, 1);
             count_free(p, &b, ev);
         } else {
             p->totals.unknown_frees++;
