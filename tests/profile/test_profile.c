@@ -355,6 +355,52 @@ START_TEST(each_stack_resolved_once)
 }
 END_TEST
 
+/* An engine that names stacks (the agent's stack ids) hands the profile a
+ * word per name (mp_event.stack_memo): an allocation with a filled word is
+ * not hashed again, and the word is trusted only by the profile that filled
+ * it, and only until code is forgotten (dlclose: the same frames are a new
+ * stack from then on). */
+static void alloc_memo(struct mp_profile *p, uint64_t addr, const uint64_t *frames, uint32_t n, uint64_t *memo)
+{
+    struct mp_event ev = { .kind = MP_EV_ALLOC, .tid = 1, .addr = addr, .size = 8, .nframes = n, .frames = frames,
+                           .stack_memo = memo };
+    ck_assert_int_eq(mp_profile_add(p, &ev), 0);
+}
+
+START_TEST(stack_memo_names_a_stack_until_voided)
+{
+    static const uint64_t a[] = { 0x1000, 0x5000 }, b[] = { 0x5000, 0x1000 };
+    uint64_t memo = 0;
+    struct mp_profile *p1 = new_profile();
+    alloc_memo(p1, 0x100, a, 2, &memo);
+    ck_assert_uint_ne(memo, 0);
+    alloc_memo(p1, 0x110, a, 2, &memo);
+    ck_assert_uint_eq(mp_profile_totals(p1)->distinct_stacks, 1);
+    ck_assert_uint_eq(mp_profile_stack(p1, 0)->alloc_calls, 2);
+    ck_assert_uint_eq(rs.calls, 2);
+    /* Another profile: its stack 0 is b; p1's word for a must not name it. */
+    struct mp_profile *p2 = new_profile();
+    alloc_memo(p2, 0x100, b, 2, NULL);
+    alloc_memo(p2, 0x110, a, 2, &memo);
+    ck_assert_uint_eq(mp_profile_totals(p2)->distinct_stacks, 2);
+    ck_assert_uint_eq(mp_profile_stack(p2, 0)->alloc_calls, 1);
+    ck_assert_uint_eq(mp_profile_stack(p2, 1)->alloc_calls, 1);
+    /* p1 again, with the word p2 wrote: a is still its stack 0. */
+    alloc_memo(p1, 0x120, a, 2, &memo);
+    ck_assert_uint_eq(mp_profile_totals(p1)->distinct_stacks, 1);
+    ck_assert_uint_eq(mp_profile_stack(p1, 0)->alloc_calls, 3);
+    /* The code at 0x5000 is gone: the same frames are a new stack. */
+    mp_profile_forget_code(p1, 0x4000, 0x6000);
+    alloc_memo(p1, 0x130, a, 2, &memo);
+    ck_assert_uint_eq(mp_profile_totals(p1)->distinct_stacks, 2);
+    ck_assert_uint_eq(mp_profile_stack(p1, 0)->alloc_calls, 3);
+    ck_assert_uint_eq(mp_profile_stack(p1, 1)->alloc_calls, 1);
+    ck_assert_uint_eq(mp_profile_totals(p1)->live_blocks, 4);
+    mp_profile_free(p1);
+    mp_profile_free(p2);
+}
+END_TEST
+
 /* A new stack resolves each distinct PC at most once, even when it repeats
  * (recursion): the resolver is the expensive part. */
 START_TEST(repeated_pc_in_a_new_stack_resolved_once)
@@ -1582,6 +1628,7 @@ int main(void)
     tcase_add_test(tc, self_and_inclusive_attribution);
     tcase_add_test(tc, recursion_counts_a_line_once);
     tcase_add_test(tc, each_stack_resolved_once);
+    tcase_add_test(tc, stack_memo_names_a_stack_until_voided);
     tcase_add_test(tc, repeated_pc_in_a_new_stack_resolved_once);
     tcase_add_test(tc, no_user_frame_goes_to_innermost_named_frame);
     tcase_add_test(tc, empty_stack_is_unknown);
