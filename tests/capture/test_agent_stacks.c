@@ -4,7 +4,8 @@
  * an entry being filled is never found; a full table (ids, pool, probes)
  * says so instead of handing out a wrong id; a table the program wrote
  * over never makes the agent read outside it; a forked child starts with
- * an empty table and ids from 1. */
+ * an empty table and ids from 1; a stack's hash is the fold the agent's
+ * walk keeps frame by frame from the outermost frame in. */
 #define _GNU_SOURCE
 #include "harness.h"
 #include "capture/agent/agent_stacks.c"
@@ -32,6 +33,33 @@ static uint32_t id_of(struct agent_stack_table *t, const uint64_t *f, uint32_t n
     }
     return id;
 }
+
+/* The walk (agent_fastunwind.c) keeps, for each frame, the fold of
+ * agent_stack_hash_step over it and the frames above it, and hashes a
+ * stack with agent_stack_hash_end of that fold: it must be the table's
+ * hash, or every stack would get a new id on each walk. */
+START_TEST(hash_is_the_walks_fold)
+{
+    uint64_t f[48];
+    stack_of(f, 48, 7);
+    for (uint32_t n = 0; n <= 48; n += 8) {
+        uint64_t fold = AGENT_STACK_HASH_SEED;
+        for (uint32_t i = n; i-- > 0;) /* outermost first */
+            fold = agent_stack_hash_step(fold, f[i]);
+        ck_assert_uint_eq(agent_stack_hash_end(fold, n, 0), agent_stack_hash(f, n, 0));
+        ck_assert_uint_ne(agent_stack_hash_end(fold, n, 1), agent_stack_hash(f, n, 0));
+    }
+    /* the inner frames of one stack are the outer frames' fold carried on */
+    uint64_t outer = AGENT_STACK_HASH_SEED;
+    for (uint32_t i = 48; i-- > 10;)
+        outer = agent_stack_hash_step(outer, f[i]);
+    uint64_t whole = outer;
+    for (uint32_t i = 10; i-- > 0;)
+        whole = agent_stack_hash_step(whole, f[i]);
+    ck_assert_uint_eq(agent_stack_hash_end(whole, 48, 0), agent_stack_hash(f, 48, 0));
+    ck_assert_uint_eq(agent_stack_hash_end(outer, 38, 0), agent_stack_hash(f + 10, 38, 0));
+}
+END_TEST
 
 START_TEST(same_stack_same_id)
 {
@@ -200,6 +228,7 @@ int main(void)
 {
     Suite *s = suite_create("agent_stacks");
     TCase *tc = tcase_create("core");
+    tcase_add_test(tc, hash_is_the_walks_fold);
     tcase_add_test(tc, same_stack_same_id);
     tcase_add_test(tc, colliding_hashes);
     tcase_add_test(tc, claimed_entry_is_not_found);

@@ -258,19 +258,29 @@ static int post_stack(uint32_t id, const uint64_t *frames, uint32_t n, uint32_t 
  * MP_REC_ALLOC_ID record; a stack the table has no room for travels
  * whole in an MP_REC_ALLOC record. */
 __attribute__((noinline)) static void record_alloc_id(void *const *pcs, uint32_t n, uint32_t truncated,
-                                                      const void *addr, size_t size)
+                                                      const void *addr, size_t size, int skip)
 {
     const uint64_t *frames = (const uint64_t *)pcs;
-    struct agent_stack_claim claim;
-    uint32_t id = agent_stacks_find(agent_stack_table, frames, n, truncated,
-                                    agent_stack_hash(frames, n, truncated), &claim);
-    if (id == 0 && claim.entry) {
-        if (!post_stack(claim.entry->id, frames, n, truncated)) {
-            agent_stacks_abandon(&claim);
-            return; /* the ring takes nothing from this thread now (reserve_slot) */
+    uint32_t pid = *agent_pid_cell;
+    /* the very frames of this thread's last allocation: its id */
+    uint32_t id = truncated & MP_REC_TRUNC_FAULT ? 0 : agent_fast_same_stack(pid);
+    if (id == 0) {
+        struct agent_stack_claim claim;
+        uint64_t fold;
+        uint64_t hash = truncated == 0 && agent_fast_stack_fold(skip, (int)n, &fold)
+                            ? agent_stack_hash_end(fold, n, truncated) /* the walk kept it */
+                            : agent_stack_hash(frames, n, truncated);
+        id = agent_stacks_find(agent_stack_table, frames, n, truncated, hash, &claim);
+        if (id == 0 && claim.entry) {
+            if (!post_stack(claim.entry->id, frames, n, truncated)) {
+                agent_stacks_abandon(&claim);
+                return; /* the ring takes nothing from this thread now (reserve_slot) */
+            }
+            id = claim.entry->id;
+            agent_stacks_publish(&claim);
         }
-        id = claim.entry->id;
-        agent_stacks_publish(&claim);
+        if (id != 0 && !(truncated & MP_REC_TRUNC_FAULT))
+            agent_fast_note_stack(id, pid);
     }
     uint64_t pos;
     struct mp_ring_record *slot = reserve_slot(&pos);
@@ -317,7 +327,7 @@ __attribute__((noinline)) void agent_record_stack(uint32_t kind, const void *add
     }
 
     if (likely(kind == MP_REC_ALLOC && agent_stack_table != NULL)) {
-        record_alloc_id(pcs + skip, (uint32_t)nframes, truncated, addr, size);
+        record_alloc_id(pcs + skip, (uint32_t)nframes, truncated, addr, size, skip);
         errno = saved_errno;
         return;
     }

@@ -132,9 +132,16 @@ __thread volatile int agent_fast_frames AGENT_TLS;
  * what it read, the rest of the walk is the same: it is copied instead of
  * done again (a compare per frame, the loads independent of each other).
  * The words read all lie above that frame on the thread's stack (its rsp
- * is the same), so they are mapped.  rbp values are kept inverted: the
- * leak scan takes a thread's TLS as roots, and rbp may hold a pointer to a
- * block. */
+ * is the same), so they are mapped.  Those words are checked once per
+ * walk, from the outermost frame in: the first one changed bounds which
+ * frames can be taken over, and the walk goes on until it meets one of
+ * them (a call made again deep in a stack does not make the whole stack
+ * be walked again).
+ *
+ * The last walk is kept outermost frame first, so the frames taken over
+ * stay where they are and only the new inner ones are written.  rbp
+ * values are kept inverted: the leak scan takes a thread's TLS as roots,
+ * and rbp may hold a pointer to a block. */
 #define WALK_MAX 80
 
 /* The state of one frame and what stepping over it read. */
@@ -143,62 +150,103 @@ struct walk_frame {
     uintptr_t ra_at;  /* where the caller's pc was read (0: none, the last frame's END rule) */
     uintptr_t rbp_at; /* where the caller's rbp was read (0: unchanged) */
     uintptr_t cfa_rbp; /* the frame's CFA is rbp-based */
+    uint64_t packed;   /* the rule it was stepped over with */
+    uint64_t fold;     /* agent_stack_hash_step over the pcs of this frame and those above it */
 };
 
 struct walk {
     int n;            /* frames */
     int complete;     /* the walk reached the outermost frame (not cut at max, no libunwind) */
     uint32_t gen;     /* rule generation it was made with */
-    struct walk_frame f[WALK_MAX];
+    uint32_t stack_id, stack_pid; /* agent_fast_note_stack: the id these frames were given, in that process */
+    struct walk_frame r[WALK_MAX]; /* r[0] the outermost frame, r[n - 1] the innermost */
 };
 
 static __thread struct walk last_walk __attribute__((tls_model("initial-exec")));
+/* The last call's frames are the kept walk's, all of them (see agent_fast_same_stack). */
+static __thread int last_call_same __attribute__((tls_model("initial-exec")));
+static __thread int last_call_kept __attribute__((tls_model("initial-exec")));
 
-/* Does the walk from frame j up depend on the rbp frame j starts with?
- * Only if a frame uses it for its CFA before one takes the caller's rbp
- * from the stack (rbp often holds data in optimised code: it need not
- * match then). */
-static int rbp_matters(const struct walk *w, int j)
+/* Does the walk from frame r[m] outwards depend on the rbp that frame
+ * starts with?  Only if a frame uses it for its CFA before one takes the
+ * caller's rbp from the stack (rbp often holds data in optimised code: it
+ * need not match then). */
+static int rbp_matters(const struct walk *w, int m)
 {
-    for (int k = j; k < w->n; k++) {
-        if (w->f[k].cfa_rbp)
+    for (; m >= 0; m--) {
+        if (w->r[m].cfa_rbp)
             return 1;
-        if (w->f[k].rbp_at)
+        if (w->r[m].rbp_at)
             return 0;
     }
     return 0;
 }
 
-/* Does every word the walk read from frame j up still hold what it read? */
-static int still_there(const struct walk *w, int j)
+/* The first frame from the outermost in, up to r[m], whose words do not
+ * hold what the last walk read any more (m + 1: none).  Frames outer than
+ * it can be taken over. */
+static int first_changed(const struct walk *w, int m)
 {
-    int same = 1;
-    for (int k = j; k < w->n; k++) {
-        const struct walk_frame *f = &w->f[k];
-        if (f->ra_at)
-            same &= *(const uintptr_t *)f->ra_at == (k + 1 < w->n ? f[1].pc : 0);
-        if (f->rbp_at && k + 1 < w->n)
-            same &= ~*(const uintptr_t *)f->rbp_at == f[1].rbp_inv;
+    for (int k = 0; k <= m; k++) {
+        const struct walk_frame *f = &w->r[k];
+        if (f->ra_at && *(const uintptr_t *)f->ra_at != (k > 0 ? f[-1].pc : 0))
+            return k;
+        if (f->rbp_at && k > 0 && ~*(const uintptr_t *)f->rbp_at != f[-1].rbp_inv)
+            return k;
     }
-    return same;
+    return m + 1;
 }
 
-/* The walk just made (frames 0..n-1 in `fresh`) becomes the thread's
- * last one, followed by the last one's frames from j on (tail frames). */
-static void keep_walk(struct walk *last, const struct walk_frame *fresh, int n, int j, int tail, int complete,
-                      uint32_t gen)
+/* The walk just made becomes the thread's last one: the last one's frames
+ * r[0..outer-1] (taken over), then the n new ones (fresh[0] innermost). */
+static void keep_walk(struct walk *last, const struct walk_frame *fresh, int n, int outer, uint32_t gen)
 {
-    if (tail > 0 && n != j)
-        memmove(&last->f[n], &last->f[j], (size_t)tail * sizeof last->f[0]);
-    for (int k = 0; k < n; k++)
-        last->f[k] = fresh[k];
-    last->n = n + tail;
-    last->complete = complete;
+    int same = last->complete && last->gen == gen && outer + n == last->n;
+    for (int k = 0; same && k < n; k++)
+        same = fresh[k].pc == last->r[outer + n - 1 - k].pc;
+    uint64_t fold = outer > 0 ? last->r[outer - 1].fold : AGENT_STACK_HASH_SEED;
+    for (int k = n - 1; k >= 0; k--) {
+        struct walk_frame *f = &last->r[outer + n - 1 - k];
+        *f = fresh[k];
+        fold = agent_stack_hash_step(fold, f->pc);
+        f->fold = fold;
+    }
+    last->n = outer + n;
+    last->complete = 1;
     last->gen = gen;
+    if (!same)
+        last->stack_id = 0;
+    last_call_same = same;
+    last_call_kept = 1;
+}
+
+uint32_t agent_fast_same_stack(uint32_t pid)
+{
+    const struct walk *last = &last_walk;
+    return last_call_same && last->stack_pid == pid ? last->stack_id : 0;
+}
+
+int agent_fast_stack_fold(int skip, int count, uint64_t *fold)
+{
+    const struct walk *last = &last_walk;
+    if (!last_call_kept || count < 0 || last->n - skip != count)
+        return 0;
+    *fold = count > 0 ? last->r[count - 1].fold : AGENT_STACK_HASH_SEED;
+    return 1;
+}
+
+void agent_fast_note_stack(uint32_t id, uint32_t pid)
+{
+    if (!last_call_kept)
+        return;
+    last_walk.stack_id = id;
+    last_walk.stack_pid = pid;
 }
 
 __attribute__((noinline)) int agent_fast_backtrace(void **pcs, int max)
 {
+    last_call_same = 0;
+    last_call_kept = 0;
     if (!rules)
         return -1;
     uintptr_t rip, rsp, rbp;
@@ -209,24 +257,36 @@ __attribute__((noinline)) int agent_fast_backtrace(void **pcs, int max)
         max = WALK_MAX;
     uint32_t gen = atomic_load_explicit(&rule_generation, memory_order_relaxed);
     struct walk *last = &last_walk;
-    int reuse = last->complete && last->gen == gen, j = 0;
+    int same_rules = last->complete && last->gen == gen, reuse = same_rules;
+    int m = last->n - 1; /* the last walk's frame to compare with (moves outwards) */
+    int limit = -1;      /* frames r[0..limit-1] can be taken over (-1: not checked yet) */
     struct walk_frame fresh[WALK_MAX];
     uintptr_t lookup = rip;
     int n = 0;
     while (n < max) {
         if (reuse) {
-            while (j < last->n && last->f[j].rsp < rsp)
-                j++;
-            if (j < last->n && last->f[j].rsp == rsp && last->f[j].pc == rip &&
-                (last->f[j].rbp_inv == ~rbp || !rbp_matters(last, j))) {
-                if (still_there(last, j)) {
-                    int tail = last->n - j, copy = tail < max - n ? tail : max - n;
-                    for (int k = 0; k < copy; k++)
-                        pcs[n + k] = (void *)last->f[j + k].pc;
-                    keep_walk(last, fresh, n, j, copy, copy == tail, gen);
-                    return n + copy;
+            while (m >= 0 && last->r[m].rsp < rsp)
+                m--;
+            if (m < 0) {
+                reuse = 0;
+            } else if (last->r[m].rsp == rsp && last->r[m].pc == rip &&
+                       (last->r[m].rbp_inv == ~rbp || !rbp_matters(last, m))) {
+                if (limit < 0)
+                    limit = first_changed(last, m);
+                if (m < limit) {
+                    int tail = m + 1;
+                    if (tail > max - n) { /* cut short: the last walk stays */
+                        for (int k = 0; k < max - n; k++)
+                            pcs[n + k] = (void *)last->r[m - k].pc;
+                        return max;
+                    }
+                    for (int k = 0; k < tail; k++)
+                        pcs[n + k] = (void *)last->r[m - k].pc;
+                    keep_walk(last, fresh, n, tail, gen);
+                    return n + tail;
                 }
-                reuse = 0; /* something above changed: walk on */
+                if (limit == 0)
+                    reuse = 0; /* the outermost frame changed: nothing to take over */
             }
         }
         struct walk_frame *f = &fresh[n];
@@ -237,8 +297,11 @@ __attribute__((noinline)) int agent_fast_backtrace(void **pcs, int max)
         f->ra_at = 0;
         f->rbp_at = 0;
         f->cfa_rbp = 0;
+        /* the last walk's frame at this depth, at this very address: its rule */
+        int at = last->n - 1 - n;
+        uint64_t packed = same_rules && at >= 0 && last->r[at].pc == rip ? last->r[at].packed : rule_of(lookup);
+        f->packed = packed;
         agent_fast_frames = ++n;
-        uint64_t packed = rule_of(lookup);
         unsigned kind = packed >> KIND_SHIFT & 3;
         if (kind == K_END)
             break;
@@ -262,6 +325,6 @@ __attribute__((noinline)) int agent_fast_backtrace(void **pcs, int max)
         if (n == max)
             return n; /* cut short: not kept (its end is not known) */
     }
-    keep_walk(last, fresh, n, 0, 0, 1, gen);
+    keep_walk(last, fresh, n, 0, gen);
     return n;
 }

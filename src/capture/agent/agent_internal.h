@@ -139,6 +139,20 @@ void agent_fast_unwind_forget(void) AGENT_HIDDEN;
  * gives them; -1 when a frame needs libunwind.  Under the fault guard:
  * agent_fast_frames holds the frames found so far. */
 int agent_fast_backtrace(void **pcs, int max) AGENT_HIDDEN;
+/* The stack id of process pid that the frames of the thread's last
+ * agent_fast_backtrace were given (agent_fast_note_stack), when those
+ * frames are the very ones of the walk it was noted for; else 0.  So a
+ * thread allocating again from the same stack neither hashes it nor looks
+ * it up. */
+uint32_t agent_fast_same_stack(uint32_t pid) AGENT_HIDDEN;
+/* When pcs[skip..skip+count-1] of the thread's last agent_fast_backtrace
+ * are the outer part of the walk it kept, down to its outermost frame:
+ * *fold = the fold of agent_stack_hash_step over them, and 1 (no frame
+ * hashed again); else 0. */
+int agent_fast_stack_fold(int skip, int count, uint64_t *fold) AGENT_HIDDEN;
+/* The frames the thread's last agent_fast_backtrace returned (all of the
+ * walk it kept) were given stack id `id` in process pid. */
+void agent_fast_note_stack(uint32_t id, uint32_t pid) AGENT_HIDDEN;
 extern __thread volatile int agent_fast_frames AGENT_TLS;
 
 /* ---- nothing of memprof's for programs it does not profile (agent_hygiene.c) ---- */

@@ -54,15 +54,10 @@ struct agent_stack_table *agent_stacks_create(void)
 
 uint64_t agent_stack_hash(const uint64_t *frames, uint32_t n, uint32_t truncated)
 {
-    uint64_t h = 0x9e3779b97f4a7c15ull ^ ((uint64_t)n << 1 | truncated);
-    for (uint32_t i = 0; i < n; i++) {
-        h = (h ^ frames[i]) * 0xff51afd7ed558ccdull;
-        h ^= h >> 31;
-    }
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ull;
-    h ^= h >> 33;
-    return h;
+    uint64_t h = AGENT_STACK_HASH_SEED;
+    for (uint32_t i = n; i-- > 0;)
+        h = agent_stack_hash_step(h, frames[i]);
+    return agent_stack_hash_end(h, n, truncated);
 }
 
 static int entry_holds(const struct agent_stack_table *t, const struct agent_stack_entry *e, const uint64_t *frames,

@@ -45,6 +45,24 @@ struct agent_stack_claim {
 struct agent_stack_table *agent_stacks_create(void);
 size_t agent_stacks_bytes(void);
 
+/* A stack's hash: its frames folded from the outermost in (so a walk that
+ * keeps the fold of each frame and the frames above it has the hash of
+ * any inner part at hand: agent_stack_hash_step, then _end), then the
+ * frame count and truncation mixed in. */
+#define AGENT_STACK_HASH_SEED 0x9e3779b97f4a7c15ull
+static inline uint64_t agent_stack_hash_step(uint64_t h, uint64_t frame)
+{
+    h = (h ^ frame) * 0xff51afd7ed558ccdull;
+    return h ^ (h >> 31);
+}
+static inline uint64_t agent_stack_hash_end(uint64_t h, uint32_t n, uint32_t truncated)
+{
+    h ^= ((uint64_t)n << 1 | truncated) * 0xc2b2ae3d27d4eb4full;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return h;
+}
 uint64_t agent_stack_hash(const uint64_t *frames, uint32_t n, uint32_t truncated);
 
 /* The id of this stack (hash: agent_stack_hash of it) when it was named
