@@ -170,6 +170,11 @@ static inline struct mp_ring_record *reserve_claimed(uint64_t *pos_out, uint32_t
         return NULL;
     atomic_store_explicit(&slot->claim_pid, pid, memory_order_relaxed);
     atomic_store_explicit(&slot->claim, mp_ring_claim(pos, current_tid()), memory_order_release);
+    /* The next position's slot, most likely this thread's next record:
+     * fetched for writing now (the reader wrote it last, on the other
+     * core), so the next record does not wait for it.  A hint only
+     * (prefetchw: a no-op where the processor lacks it). */
+    __asm__ volatile("prefetchw %0" ::"m"(*(const char *)&agent_records[(pos + 1) & agent_ring_mask]));
     *pos_out = pos;
     return slot;
 }
