@@ -5,8 +5,9 @@
  * and passes the fd to the target in the environment as MEMPROF_RING_FD=<fd>.
  * Slots work like Vyukov's bounded queue: a writer reserves position `pos` with
  * fetch_add on `head`, waits until slot->seq == pos (the slot is free for this
- * lap: the ring never drops, a writer waits when it is full), fills the record,
- * then stores seq = pos + 1 with release order.  The reader, at position `tail`,
+ * lap: the ring never drops, a writer waits when it is full: ring_wait.h),
+ * fills the record, then stores seq = pos + 1 with release order.  The
+ * reader, at position `tail`,
  * waits for seq == tail + 1, copies the record, stores seq = tail + capacity and
  * advances tail.
  *
@@ -63,7 +64,7 @@
 #include "events/py_channel.h"
 
 #define MP_RING_MAGIC 0x31666f72706d656dULL /* "memprof1" */
-#define MP_RING_VERSION 5
+#define MP_RING_VERSION 6
 #define MP_RING_ENV_FD "MEMPROF_RING_FD"
 #define MP_RING_ENV_PATH "MEMPROF_RING_PATH" /* /proc/MEMPROF_PID/fd/N, when the fd was closed */
 #define MP_RING_HEADER_BYTES 8192 /* the header page, then the Python channel's */
@@ -158,7 +159,12 @@ struct mp_ring_header {
     _Atomic uint64_t agent_bytes; /* the agent's own memory inside the target */
     _Atomic uint64_t writer_waits;/* times a writer found the ring full and waited */
     _Atomic uint32_t options;     /* MP_RING_OPT_*: what the agent records, set before launch */
-    char pad0[60];
+    /* Waiting (ring_wait.h): futex words, hints only (the target may write
+     * them; every wait has a timeout). */
+    _Atomic uint32_t writers_asleep; /* writers waiting for room (futex-waiting on writers_wake) */
+    _Atomic uint32_t writers_wake;   /* bumped by the reader when it made room and writers sleep */
+    _Atomic uint32_t reader_asleep;  /* 1 while the reader sleeps idle (futex-waiting on it) */
+    char pad0[48];
     _Atomic uint64_t head;        /* next position to reserve (writers) */
     char pad1[64];
     _Atomic uint64_t tail;        /* next position to read (reader) */

@@ -11,6 +11,7 @@
  * that place of the stream. */
 #define _GNU_SOURCE
 #include "ring_reader_internal.h"
+#include "events/ring_wait.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -502,6 +503,7 @@ static void publish_tail(struct mp_ring_reader *r)
         mp_reader_count_damage(r, 0);
     atomic_store_explicit(&r->header->tail, r->tail, memory_order_release); /* for the agents */
     atomic_store_explicit(&r->published_tail, r->tail, memory_order_release);
+    mp_ring_wake_writers(r->header); /* room made: writers asleep need not sleep their nap out */
 }
 
 static void *reader_thread(void *arg)
@@ -513,6 +515,7 @@ static void *reader_thread(void *arg)
     pthread_sigmask(SIG_BLOCK, &all, NULL);
     long idle_us = 0;
     unsigned busy_polls = 0;
+    int woken_idle = 0; /* the last nap ended early and nothing came since */
     while (!atomic_load_explicit(&r->stop_requested, memory_order_acquire)) {
         uint64_t consumed = 0;
         while (consume_if_committed(r))
@@ -525,6 +528,7 @@ static void *reader_thread(void *arg)
             publish_tail(r);
             idle_us = 0;
             busy_polls = 0;
+            woken_idle = 0;
             continue;
         }
         uint64_t head = atomic_load_explicit(&r->header->head, memory_order_acquire);
@@ -546,7 +550,12 @@ static void *reader_thread(void *arg)
         }
         idle_us = idle_us == 0 ? IDLE_SLEEP_MIN_US
                                : (idle_us * 2 > IDLE_SLEEP_MAX_US ? IDLE_SLEEP_MAX_US : idle_us * 2);
-        sleep_us(idle_us);
+        if (woken_idle) { /* the last nap ended early for nothing (ring_wait.h): a plain one */
+            sleep_us(idle_us);
+            woken_idle = 0;
+        } else {
+            woken_idle = mp_ring_reader_nap(r->header, idle_us);
+        }
     }
     return NULL;
 }

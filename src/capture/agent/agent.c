@@ -29,6 +29,7 @@
 #include <libunwind.h>
 
 #include "agent_internal.h"
+#include "events/ring_wait.h"
 
 /* Frames unw_backtrace may report above the caller: libunwind's and ours. */
 #define UNWIND_SKIP_SLACK 16
@@ -70,18 +71,18 @@ static uint64_t monotonic_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-static void back_off(unsigned attempt)
+/* How long a writer sleeps at most for the reader to make room: it is
+ * woken as soon as the reader has (ring_wait.h). */
+#define WRITER_NAP_NS (200 * 1000)
+
+static void back_off(unsigned attempt, struct mp_ring_record *slot, uint64_t pos)
 {
-    if (attempt < 64) {
+    if (attempt < 64)
         __builtin_ia32_pause();
-    } else if (attempt < 96) {
+    else if (attempt < 96)
         sched_yield();
-    } else {
-        /* Raw syscall: not a cancellation point, so a cancelled thread
-         * can never die holding a reserved slot. */
-        struct timespec nap = {0, 20 * 1000};
-        syscall(SYS_nanosleep, &nap, NULL);
-    }
+    else
+        mp_ring_writer_sleep(agent_ring, &slot->seq, pos, WRITER_NAP_NS);
 }
 
 /* The slot at `pos` is not free for this lap, or `pos` is one no honest
@@ -108,6 +109,7 @@ __attribute__((noinline, cold)) static struct mp_ring_record *reserve_slow(uint6
     struct mp_ring_record *slot = &agent_records[pos & agent_ring_mask], *result = NULL;
     uint64_t reserved_ns = monotonic_ns(), unreachable_since = 0;
     atomic_fetch_add_explicit(&agent_ring->writer_waits, 1, memory_order_relaxed);
+    mp_ring_wake_reader(agent_ring); /* full: an idle reader's nap ends now */
     for (unsigned attempt = 0;; attempt++) {
         uint64_t seq = atomic_load_explicit(&slot->seq, memory_order_acquire);
         if (seq == pos && pos < MP_RING_POS_LIMIT) {
@@ -149,7 +151,7 @@ __attribute__((noinline, cold)) static struct mp_ring_record *reserve_slow(uint6
             break;
         }
         if (!renew)
-            back_off(attempt);
+            back_off(attempt, slot, pos);
     }
     if (result) {
         atomic_store_explicit(&ring_unreachable, 0, memory_order_relaxed);
