@@ -15,17 +15,27 @@
  *   WRITER_TIMEOUT_NS of its running time (time it spends stopped, by job
  *   control or by memprof itself, does not count): revoked, counted as
  *   damage (an honest writer holds a slot for microseconds).
- * - Reserved and never claimed for UNCLAIMED_GRACE_NS (a writer dies or
- *   is stopped between its fetch_add and its claim, or the target moved
- *   the head), : revoked, with every position after it
- *   reserved by then and still unclaimed; a slot whose sequence number
- *   was set back to "free", after REPAIRED_GRACE_NS. */
+ * - Reserved and never claimed (a writer died between its fetch_add and
+ *   its claim, or the target moved the head): revoked, with every
+ *   position after it reserved by then and still unclaimed, once
+ *   UNCLAIMED_GRACE_NS have passed and every thread that could be its
+ *   writer could have claimed it.  Who reserved it is not known, so the
+ *   threads of the processes whose records the reader took lately (and
+ *   the target's) are looked at: each must have ended, be asleep (a writer
+ *   between fetch_add and claim does not sleep), or have run since the
+ *   hole was first looked at (then it would have claimed).  A thread
+ *   runnable that has not run since (a writer descheduled on a loaded
+ *   machine), or stopped (job control, a debugger, memprof), holds the
+ *   slot, up to UNCLAIMED_MAX_NS.  A slot whose sequence number was set
+ *   back to "free" goes after REPAIRED_GRACE_NS. */
 #define _GNU_SOURCE
 #include "ring_reader_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +44,12 @@
 #define HOLE_CHECK_NS (5 * 1000 * 1000ull)
 #define UNCLAIMED_GRACE_NS (1000 * 1000 * 1000ull)
 #define WRITER_TIMEOUT_NS (5 * 1000 * 1000 * 1000ull)
+/* An unclaimed slot is held for writers that have not run (or are
+ * stopped) this long at most: a bound, not a wait anyone should meet. */
+#define UNCLAIMED_MAX_NS (60 * 1000 * 1000 * 1000ull)
+/* How often the candidate writers' threads are looked at (reads of /proc
+ * for each thread) once the grace has passed. */
+#define WRITERS_CHECK_NS (50 * 1000 * 1000ull)
 /* After a sequence number was set back to "free", a writer waiting for
  * the slot fills it within microseconds. */
 #define REPAIRED_GRACE_NS (20 * 1000 * 1000ull)
@@ -77,6 +93,114 @@ static char thread_state(uint32_t tid)
         return 'S';
     char state = close_paren[2];
     return state == 'Z' || state == 'X' || state == 'x' ? 0 : state;
+}
+
+void mp_reader_note_writer_slow(struct mp_ring_reader *r, uint32_t pid)
+{
+    r->last_writer_pid = pid;
+    for (unsigned i = 0; i < MP_READER_WRITER_PIDS; i++)
+        if (r->writer_pids[i] == pid)
+            return;
+    r->writer_pids[r->next_writer_slot] = pid;
+    r->next_writer_slot = (r->next_writer_slot + 1) % MP_READER_WRITER_PIDS;
+}
+
+/* The time thread tid has run, in ns (/proc/TID/schedstat; else its user
+ * and system times in /proc/TID/stat), or UINT64_MAX when unreadable. */
+static uint64_t thread_run_ns(uint32_t tid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%u/schedstat", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        unsigned long long ns;
+        if (n > 0) {
+            buf[n] = '\0';
+            if (sscanf(buf, "%llu", &ns) == 1)
+                return ns;
+        }
+    }
+    snprintf(path, sizeof path, "/proc/%u/stat", tid);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return UINT64_MAX;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return UINT64_MAX;
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    unsigned long long utime, stime;
+    /* after ")": state ppid pgrp session tty_nr tpgid flags minflt cminflt
+     * majflt cmajflt utime stime */
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+        return UINT64_MAX;
+    long hz = sysconf(_SC_CLK_TCK);
+    return (utime + stime) * (1000000000ull / (uint64_t)(hz > 0 ? hz : 100));
+}
+
+static void note_threads_of(struct mp_ring_reader *r, uint32_t pid)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%u/task", pid);
+    DIR *d = opendir(path);
+    if (!d)
+        return;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL && r->n_hole_threads < MP_READER_HOLE_THREADS) {
+        uint32_t tid = (uint32_t)strtoul(de->d_name, NULL, 10);
+        if (tid == 0)
+            continue;
+        r->hole_threads[r->n_hole_threads].pid = pid;
+        r->hole_threads[r->n_hole_threads].tid = tid;
+        r->hole_threads[r->n_hole_threads].run_ns = thread_run_ns(tid);
+        r->n_hole_threads++;
+    }
+    closedir(d);
+}
+
+/* The threads that may hold the unclaimed hole at tail (memprof's own
+ * post records too), and how long each had run by now. */
+static void take_hole_threads(struct mp_ring_reader *r)
+{
+    r->n_hole_threads = 0;
+    pthread_mutex_lock(&r->own_lock);
+    uint32_t target = (uint32_t)r->own.target_pid;
+    pthread_mutex_unlock(&r->own_lock);
+    uint32_t self = (uint32_t)getpid();
+    note_threads_of(r, self);
+    if (target && target != self)
+        note_threads_of(r, target);
+    for (unsigned i = 0; i < MP_READER_WRITER_PIDS; i++) {
+        uint32_t pid = r->writer_pids[i];
+        if (pid && pid != target && pid != self)
+            note_threads_of(r, pid);
+    }
+    r->hole_baseline = 1;
+}
+
+/* 1 while some thread that may hold the unclaimed hole could not have
+ * claimed it yet: runnable (or in uninterruptible sleep) and not run
+ * since take_hole_threads, or stopped. */
+static int writers_may_yet_claim(struct mp_ring_reader *r)
+{
+    int32_t frozen = atomic_load_explicit(&r->frozen_pid, memory_order_relaxed);
+    for (size_t i = 0; i < r->n_hole_threads; i++) {
+        uint32_t tid = r->hole_threads[i].tid;
+        char state = thread_state(tid);
+        if (state == 0 || state == 'S' || state == 'I')
+            continue; /* ended, or asleep: not between its fetch_add and its claim */
+        if (frozen && r->hole_threads[i].pid == (uint32_t)frozen)
+            continue; /* held at its exit for good: never writes again */
+        if (state == 'T' || state == 't')
+            return 1;
+        uint64_t before = r->hole_threads[i].run_ns, now = thread_run_ns(tid);
+        if (before == UINT64_MAX || now == UINT64_MAX || now == before)
+            return 1; /* runnable and not run since (or unknown) */
+    }
+    return 0;
 }
 
 /* Frees the slot at tail for the next lap (if it is still free for this
@@ -160,6 +284,7 @@ static int examine_hole(struct mp_ring_reader *r, uint64_t head)
         r->stuck_since_ns = r->last_check_ns = now;
         r->stuck_running_ns = 0;
         r->next_hole_check_ns = now + HOLE_CHECK_NS;
+        r->hole_baseline = 0;
         return 0;
     }
     if (now < r->next_hole_check_ns)
@@ -177,8 +302,21 @@ static int examine_hole(struct mp_ring_reader *r, uint64_t head)
         revoke_written_over_run(r);
         return 1;
     }
-    if ((claim >> 32) != (r->tail & 0xffffffffull))
-        return now - r->stuck_since_ns >= UNCLAIMED_GRACE_NS && revoke_unclaimed_run(r);
+    if ((claim >> 32) != (r->tail & 0xffffffffull)) {
+        if (!r->hole_baseline)
+            take_hole_threads(r); /* 5 ms in: an honest writer claims within microseconds */
+        uint64_t age = now - r->stuck_since_ns;
+        if (age < UNCLAIMED_GRACE_NS)
+            return 0;
+        if (age < UNCLAIMED_MAX_NS) {
+            if (now < r->next_writers_check_ns)
+                return 0;
+            r->next_writers_check_ns = now + WRITERS_CHECK_NS;
+            if (writers_may_yet_claim(r))
+                return 0;
+        }
+        return revoke_unclaimed_run(r);
+    }
     uint32_t pid = atomic_load_explicit(&slot->claim_pid, memory_order_relaxed);
     /* a process held at its exit stop for good: its writers never go on */
     int32_t frozen = atomic_load_explicit(&r->frozen_pid, memory_order_relaxed);

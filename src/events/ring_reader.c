@@ -324,6 +324,7 @@ static int take_record(struct mp_ring_reader *r, struct mp_ring_record *slot, ui
     copy->kind = shared->kind;
     copy->tid = shared->tid;
     copy->pid = shared->pid;
+    mp_reader_note_writer(r, copy->pid);
     copy->addr = shared->addr;
     copy->size = shared->size;
     uint32_t nframes = shared->nframes;

@@ -16,6 +16,9 @@
 #include "ring.h"
 #include "ring_reader.h"
 
+#define MP_READER_WRITER_PIDS 16
+#define MP_READER_HOLE_THREADS 512
+
 struct control {
     uint64_t stamp;               /* the ring head when it was posted */
     void *message;
@@ -64,6 +67,17 @@ struct mp_ring_reader {
     int stuck;
     uint64_t stuck_pos, stuck_head, stuck_since_ns, next_hole_check_ns, last_check_ns;
     uint64_t stuck_running_ns;    /* time its claiming thread was seen running */
+    /* Whose threads may hold a slot reserved and not yet claimed: the
+     * processes whose records the reader took lately (ring_guard.c), and
+     * the threads of those processes when such a hole was first looked at,
+     * with the time each had run by then. */
+    uint32_t writer_pids[MP_READER_WRITER_PIDS];
+    uint32_t last_writer_pid;
+    unsigned next_writer_slot;
+    int hole_baseline;            /* hole_threads taken for the hole at stuck_pos */
+    size_t n_hole_threads;
+    struct { uint32_t pid, tid; uint64_t run_ns; } hole_threads[MP_READER_HOLE_THREADS];
+    uint64_t next_writers_check_ns;
     int repaired;                 /* repaired_pos: the last slot whose sequence number was repaired */
     uint64_t repaired_pos;
     /* control messages, in stamp order */
@@ -108,6 +122,14 @@ int mp_reader_guard(struct mp_ring_reader *r, uint64_t head);
  * options, the skip table, closed) as memprof wrote them: written again,
  * and counted as damage, when the target changed them.  1 if it had. */
 int mp_reader_check_header(struct mp_ring_reader *r);
+/* The record just taken came from process pid (cheap when it is the last
+ * one's): remembered as a process that writes to the ring. */
+void mp_reader_note_writer_slow(struct mp_ring_reader *r, uint32_t pid);
+static inline void mp_reader_note_writer(struct mp_ring_reader *r, uint32_t pid)
+{
+    if (pid != r->last_writer_pid)
+        mp_reader_note_writer_slow(r, pid);
+}
 /* The final drain's bound: head if plausible, else tail + capacity
  * (counted as damage). */
 uint64_t mp_reader_drain_end(struct mp_ring_reader *r, uint64_t head);

@@ -193,6 +193,84 @@ START_TEST(unclaimed_slot_goes_live_one_stays)
 }
 END_TEST
 
+/* A writer stopped (SIGSTOP) between its reservation and its claim, for
+ * longer than the grace an unclaimed slot used to get (1 s of wall time:
+ * a writer merely descheduled on a loaded machine lost its record): the
+ * reader waits for it, nothing is lost; once it goes on, its record comes
+ * in its place.  A writer of a known process that dies there instead is
+ * revoked (counted) as before. */
+START_TEST(stopped_unclaimed_writer_loses_nothing)
+{
+    struct mp_ring_reader *r = new_reader(8);
+    struct writer w = writer_of(r, 8);
+    struct seen *s = calloc(1, sizeof *s);
+    ck_assert_int_eq(mp_ring_reader_start(r, sink, s), 0);
+    int go[2];
+    ck_assert_int_eq(pipe(go), 0);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        uint32_t me = (uint32_t)getpid(), tid = (uint32_t)syscall(SYS_gettid);
+        commit(&w, reserve(&w, 1, me, tid), me, 1); /* the reader learns this process writes */
+        char b;
+        if (read(go[0], &b, 1) != 1)
+            _exit(2);
+        uint64_t pos = atomic_fetch_add(&w.h->head, 1);
+        raise(SIGSTOP); /* between its fetch_add and its claim */
+        struct mp_ring_record *slot = mp_ring_slot(w.h, w.mask, pos);
+        while (atomic_load(&slot->seq) != pos)
+            usleep(50);
+        atomic_store(&slot->claim_pid, me);
+        atomic_store(&slot->claim, mp_ring_claim(pos, tid));
+        commit(&w, pos, me, 42);
+        _exit(0);
+    }
+    ck_assert_int_eq(wait_seen(s, 1), 1);
+    ck_assert_uint_eq(s->ev[0].size, 1);
+    ck_assert_uint_eq(s->ev[0].pid, (uint32_t)child);
+    ck_assert_int_eq(write(go[1], "g", 1), 1);
+    int status;
+    ck_assert_int_eq(waitpid(child, &status, WUNTRACED), child);
+    ck_assert(WIFSTOPPED(status));
+    commit(&w, reserve(&w, 1, 9, 1), 9, 7); /* behind the hole */
+    usleep(2500 * 1000);
+    ck_assert_int_eq(atomic_load(&s->n), 1);
+    ck_assert_uint_eq(mp_ring_reader_revoked(r), 0);
+    kill(child, SIGCONT);
+    ck_assert_int_eq(wait_seen(s, 3), 3);
+    ck_assert_int_eq(s->ev[1].kind, MP_EV_ALLOC);
+    ck_assert_uint_eq(s->ev[1].size, 42);
+    ck_assert_uint_eq(s->ev[1].pid, (uint32_t)child);
+    ck_assert_uint_eq(s->ev[2].size, 7);
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert_uint_eq(mp_ring_reader_revoked(r), 0);
+
+    /* the same process dies between its fetch_add and its claim */
+    child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        uint32_t me = (uint32_t)getpid();
+        commit(&w, reserve(&w, 1, me, (uint32_t)syscall(SYS_gettid)), me, 2);
+        atomic_fetch_add(&w.h->head, 1);
+        _exit(0);
+    }
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    commit(&w, reserve(&w, 1, 9, 1), 9, 8);
+    ck_assert_int_eq(wait_seen(s, 6), 6);
+    ck_assert_uint_eq(s->ev[3].size, 2);
+    ck_assert_int_eq(s->ev[4].kind, MP_EV_LOST);
+    ck_assert_uint_eq(s->ev[5].size, 8);
+    ck_assert_uint_eq(mp_ring_reader_revoked(r), 1);
+    mp_ring_reader_stop(r, NULL);
+    munmap(w.h, w.bytes);
+    mp_ring_reader_destroy(r);
+    free(s);
+    close(go[0]);
+    close(go[1]);
+}
+END_TEST
+
 /* A process held at its exit for good (mp_ring_reader_freeze_pid): a slot
  * one of its threads claimed and never wrote goes at once, though the
  * thread still exists, charged to that process; another process's stays. */
@@ -774,6 +852,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, dead_writers_slot_is_revoked);
     tcase_add_test(tc, unclaimed_slot_goes_live_one_stays);
+    tcase_add_test(tc, stopped_unclaimed_writer_loses_nothing);
     tcase_add_test(tc, frozen_process_slot_goes);
     tcase_add_test(tc, controls_arrive_in_their_place);
     tcase_add_test(tc, samples_and_lines_carry_their_pid);
