@@ -130,6 +130,30 @@ static void explain_refusal(pid_t pid, int e, char *err, size_t errlen)
 static const long attach_options = PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC | PTRACE_O_TRACEEXIT |
                                    PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK;
 
+/* A process whose main thread has ended (a zombie thread-group leader:
+ * pthread_exit in main, or the whole process exited and not yet reaped)
+ * cannot be traced through its pid: ptrace refuses the leader, and its
+ * memory is no longer reachable through /proc/PID.  1 with the reason. */
+static int leader_has_ended(pid_t pid, char *err, size_t errlen)
+{
+    char *status = mp_proc_read(pid, "status");
+    if (!status)
+        return 0; /* seize_all says what is wrong */
+    const char *state = strstr(status, "\nState:");
+    int zombie = state && strchr(state + 8, 'Z') && strchr(state + 8, 'Z') < strchr(state + 8, '\n');
+    free(status);
+    if (!zombie)
+        return 0;
+    if (mp_proc_status_number(pid, "Threads") > 1)
+        snprintf(err, errlen, "memprof: the main thread of process %d has ended (pthread_exit) while its other "
+                 "threads run on: memprof cannot attach to it; profile the program from its start "
+                 "(memprof PROGRAM)", (int)pid);
+    else
+        snprintf(err, errlen, "memprof: process %d has exited (a zombie its parent has not reaped): nothing to "
+                 "attach to", (int)pid);
+    return 1;
+}
+
 /* Seizes and interrupts every thread.  0, or 1 with the reason. */
 static int seize_all(pid_t pid, struct mp_thread_set *ts, char *err, size_t errlen)
 {
@@ -187,6 +211,8 @@ int mp_supervise_attach(pid_t pid, double duration_s, const struct mp_supervisor
                  "process (its main thread), not memprof's own", (int)pid);
         return 1;
     }
+    if (leader_has_ended(pid, err, errlen))
+        return 1;
     double start = mp_now_seconds();
     struct mp_thread_set ts = { 0 };
     struct mp_sup sup;

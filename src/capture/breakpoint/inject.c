@@ -1,17 +1,164 @@
 /* memprof: one system call run inside a stopped tracee (see inject.h).
  * orig_rax is set to -1 while it runs, so a thread that was stopped inside
  * an interrupted system call does not have our registers "restarted"; the
- * saved registers put back afterwards restart its own call as before. */
+ * saved registers put back afterwards restart its own call as before.
+ *
+ * The wait for the call is bounded (INJECT_TIMEOUT_MS): a call that blocks,
+ * or a thread that never stops again (its process is exiting or exec'ing
+ * from another thread, which waits for this one), does not hold memprof
+ * forever; the thread is interrupted, its registers and the text put back,
+ * and the injection fails.  A signal the thread receives meanwhile is kept:
+ * queued again to it once its registers are back (it is delivered when
+ * the thread goes on), never dropped. */
 #define _GNU_SOURCE
 #include "inject.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ptrace.h>
+#include <sys/syscall.h>
 #include <sys/user.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
+
+#define INJECT_TIMEOUT_MS 3000
+#define INTERRUPT_TIMEOUT_MS 1000
+/* signals arriving during one call (it takes microseconds) */
+#define MAX_KEPT_SIGNALS 64
+
+struct kept_signals {
+    int n;
+    siginfo_t info[MAX_KEPT_SIGNALS];
+};
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* waitpid for tid until deadline (ms, CLOCK_MONOTONIC): its pid, 0 on
+ * timeout, -1 when it cannot be waited for. */
+static pid_t wait_until(pid_t tid, int *status, uint64_t deadline)
+{
+    long nap_us = 20;
+    for (;;) {
+        pid_t w = waitpid(tid, status, __WALL | WNOHANG);
+        if (w != 0 && !(w < 0 && errno == EINTR))
+            return w;
+        if (now_ms() >= deadline)
+            return 0;
+        struct timespec ts = { 0, nap_us * 1000 };
+        nanosleep(&ts, NULL);
+        if (nap_us < 2000)
+            nap_us *= 2;
+    }
+}
+
+/* The thread group tid belongs to (/proc/TID/status), or tid. */
+static pid_t tgid_of(pid_t tid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return tid;
+    pid_t tgid = tid;
+    while (fgets(buf, sizeof buf, f))
+        if (strncmp(buf, "Tgid:", 5) == 0) {
+            tgid = (pid_t)atoi(buf + 5);
+            break;
+        }
+    fclose(f);
+    return tgid > 0 ? tgid : tid;
+}
+
+/* The thread's signals, queued to it again in the order they came, with
+ * their siginfo where the kernel allows it (a code < 0, as sigqueue's);
+ * else as a plain tgkill. */
+static void requeue_signals(pid_t tid, const struct kept_signals *kept)
+{
+    if (kept->n == 0)
+        return;
+    pid_t tgid = tgid_of(tid);
+    for (int i = 0; i < kept->n; i++) {
+        siginfo_t info = kept->info[i];
+        if (info.si_code < 0 && syscall(SYS_rt_tgsigqueueinfo, tgid, tid, info.si_signo, &info) == 0)
+            continue;
+        syscall(SYS_tgkill, tgid, tid, info.si_signo);
+    }
+}
+
+/* A signal-delivery-stop for sig: remembered; 0 when that took the last
+ * room left. */
+static int keep_signal(pid_t tid, int sig, struct kept_signals *kept)
+{
+    siginfo_t *info = &kept->info[kept->n];
+    if (ptrace(PTRACE_GETSIGINFO, tid, 0, info) != 0) {
+        memset(info, 0, sizeof *info);
+        info->si_code = SI_USER;
+    }
+    info->si_signo = sig;
+    kept->n++;
+    return kept->n < MAX_KEPT_SIGNALS;
+}
+
+enum wait_end { CALL_DONE, CALL_FAILED, THREAD_STOPPED, THREAD_GONE, THREAD_CHANGED };
+
+/* Runs the thread until it reaches the int3 after the call.  CALL_DONE
+ * (*ret set), CALL_FAILED (it stopped elsewhere: registers can be put
+ * back), THREAD_STOPPED (timed out or out of room, now stopped again),
+ * THREAD_GONE (exited, or never stopped again: registers cannot be put
+ * back), THREAD_CHANGED (it exec'd: nothing of the old image to restore). */
+static enum wait_end run_call(pid_t tid, uint64_t end_rip, struct kept_signals *kept, int64_t *ret)
+{
+    uint64_t deadline = now_ms() + INJECT_TIMEOUT_MS;
+    int interrupted = 0;
+    for (;;) {
+        int status;
+        pid_t w = wait_until(tid, &status, deadline);
+        if (w == 0) {
+            if (interrupted)
+                return THREAD_GONE; /* never stopped again (a zombie, or stuck in its exit) */
+            interrupted = 1;
+            deadline = now_ms() + INTERRUPT_TIMEOUT_MS;
+            if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) != 0)
+                return THREAD_GONE;
+            continue;
+        }
+        if (w < 0 || !WIFSTOPPED(status))
+            return THREAD_GONE; /* gone: nothing left to restore */
+        int sig = WSTOPSIG(status), event = status >> 16;
+        if (event == PTRACE_EVENT_EXIT) {
+            ptrace(PTRACE_CONT, tid, 0, 0); /* its process is ending: let it */
+            return THREAD_GONE;
+        }
+        if (event == PTRACE_EVENT_EXEC)
+            return THREAD_CHANGED;
+        if (sig == SIGTRAP && event == 0) {
+            struct user_regs_struct after;
+            if (ptrace(PTRACE_GETREGS, tid, 0, &after) != 0)
+                return THREAD_GONE;
+            if (after.rip != end_rip)
+                return CALL_FAILED;
+            *ret = (int64_t)after.rax;
+            return CALL_DONE;
+        }
+        if (interrupted && event == PTRACE_EVENT_STOP)
+            return THREAD_STOPPED; /* our interrupt: stopped, registers can go back */
+        if (event == 0 && !keep_signal(tid, sig, kept))
+            return THREAD_STOPPED; /* no room for another: stop here (it is stopped) */
+        /* a group-stop or an event: let it through the call; a signal is
+         * kept and queued again afterwards */
+        if (ptrace(PTRACE_CONT, tid, 0, 0) != 0)
+            return THREAD_GONE;
+    }
+}
 
 /* Runs `code` (ending in syscall; int3) at scratch with the call's
  * registers set. */
@@ -34,32 +181,25 @@ static int inject_code(pid_t tid, int mem_fd, uint64_t scratch, const uint8_t *c
     regs.r10 = args[3];
     regs.r8 = args[4];
     regs.r9 = args[5];
-    int rc = -1;
-    if (ptrace(PTRACE_SETREGS, tid, 0, &regs) == 0 && ptrace(PTRACE_CONT, tid, 0, 0) == 0) {
-        for (;;) {
-            int status;
-            pid_t w = waitpid(tid, &status, __WALL);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w < 0 || !WIFSTOPPED(status))
-                return -1; /* gone: nothing left to restore */
-            if (WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0) {
-                struct user_regs_struct after;
-                if (ptrace(PTRACE_GETREGS, tid, 0, &after) == 0 && after.rip == scratch + code_len) {
-                    *ret = (int64_t)after.rax;
-                    rc = 0;
-                }
-                break;
-            }
-            /* anything else (a signal for it, an event): let it through the
-             * call; a signal is dropped here, the call takes microseconds */
-            ptrace(PTRACE_CONT, tid, 0, 0);
-        }
-    }
-    /* The scratch text must come back: a failure is the caller's failure. */
+    static struct kept_signals kept; /* one injection at a time: memprof's supervisor thread */
+    kept.n = 0;
+    enum wait_end end = CALL_FAILED;
+    if (ptrace(PTRACE_SETREGS, tid, 0, &regs) == 0 && ptrace(PTRACE_CONT, tid, 0, 0) == 0)
+        end = run_call(tid, scratch + code_len, &kept, ret);
+    else if (ptrace(PTRACE_SETREGS, tid, 0, &saved) != 0)
+        end = THREAD_GONE;
+    if (end == THREAD_CHANGED)
+        return -1; /* a new program: the old text and registers are no more */
+    /* The scratch text must come back (the process's other threads may
+     * still run it): a failure is the caller's failure. */
+    int rc = end == CALL_DONE ? 0 : -1;
     if (pwrite(mem_fd, saved_text, code_len, (off_t)scratch) != (ssize_t)code_len)
         rc = -1;
-    ptrace(PTRACE_SETREGS, tid, 0, &saved);
+    if (end == THREAD_GONE)
+        return -1;
+    if (ptrace(PTRACE_SETREGS, tid, 0, &saved) != 0)
+        rc = -1;
+    requeue_signals(tid, &kept);
     return rc;
 }
 
