@@ -74,8 +74,13 @@ void mp_reader_count_damage(struct mp_ring_reader *r, uint64_t records)
     atomic_fetch_add(&r->damaged_records, records);
 }
 
+/* Task flag PF_POSTCOREDUMP: set by do_exit before a thread's
+ * PTRACE_EVENT_EXIT stop (Linux >= 5.19), on no other stop. */
+#define TASK_FLAG_EXITING 0x8ul
+
 /* The state letter of thread tid in /proc/TID/stat ('R', 'S', 'D', 'T',
- * 't', ...), or 0 when it has exited (gone, or a zombie). */
+ * 't', ...), or 0 when it has exited (gone, or a zombie) or is held at its
+ * exit stop (ending: it never writes again). */
 static char thread_state(uint32_t tid)
 {
     char path[64], buf[512];
@@ -92,7 +97,13 @@ static char thread_state(uint32_t tid)
     if (!close_paren || close_paren[1] != ' ')
         return 'S';
     char state = close_paren[2];
-    return state == 'Z' || state == 'X' || state == 'x' ? 0 : state;
+    if (state == 'Z' || state == 'X' || state == 'x')
+        return 0;
+    unsigned long flags = 0; /* after the state: ppid pgrp session tty_nr tpgid flags */
+    if (state == 't' && sscanf(close_paren + 3, "%*d %*d %*d %*d %*d %lu", &flags) == 1 &&
+        (flags & TASK_FLAG_EXITING))
+        return 0;
+    return state;
 }
 
 void mp_reader_note_writer_slow(struct mp_ring_reader *r, uint32_t pid)

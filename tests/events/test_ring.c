@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ptrace.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -262,6 +263,52 @@ START_TEST(stopped_unclaimed_writer_loses_nothing)
     ck_assert_int_eq(s->ev[4].kind, MP_EV_LOST);
     ck_assert_uint_eq(s->ev[5].size, 8);
     ck_assert_uint_eq(mp_ring_reader_revoked(r), 1);
+    mp_ring_reader_stop(r, NULL);
+    munmap(w.h, w.bytes);
+    mp_ring_reader_destroy(r);
+    free(s);
+    close(go[0]);
+    close(go[1]);
+}
+END_TEST
+
+/* A writer held at its exit stop (PTRACE_EVENT_EXIT, as memprof's exit
+ * gate holds threads) after it reserved a slot and never claimed it: the
+ * thread still exists, stopped, but never writes again; its slot goes and
+ * is counted while the thread is held (not after the hold ends). */
+START_TEST(unclaimed_slot_of_thread_at_exit_stop_goes)
+{
+    struct mp_ring_reader *r = new_reader(8);
+    struct writer w = writer_of(r, 8);
+    struct seen *s = calloc(1, sizeof *s);
+    ck_assert_int_eq(mp_ring_reader_start(r, sink, s), 0);
+    int go[2];
+    ck_assert_int_eq(pipe(go), 0);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        uint32_t me = (uint32_t)getpid();
+        char b;
+        if (read(go[0], &b, 1) != 1)
+            _exit(2);
+        commit(&w, reserve(&w, 1, me, (uint32_t)syscall(SYS_gettid)), me, 3);
+        atomic_fetch_add(&w.h->head, 1);
+        _exit(0); /* stops at its exit: held by this test */
+    }
+    ck_assert_int_eq(ptrace(PTRACE_SEIZE, child, 0, PTRACE_O_TRACEEXIT), 0);
+    ck_assert_int_eq(write(go[1], "g", 1), 1);
+    int status;
+    ck_assert_int_eq(waitpid(child, &status, __WALL), child);
+    ck_assert(WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_EXIT);
+    commit(&w, reserve(&w, 1, 9, 1), 9, 4);
+    ck_assert_int_eq(wait_seen(s, 3), 3);
+    ck_assert_uint_eq(s->ev[0].size, 3);
+    ck_assert_int_eq(s->ev[1].kind, MP_EV_LOST);
+    ck_assert_uint_eq(s->ev[2].size, 4);
+    ck_assert_uint_eq(mp_ring_reader_revoked(r), 1);
+    ck_assert_int_eq(ptrace(PTRACE_CONT, child, 0, 0), 0);
+    ck_assert_int_eq(waitpid(child, &status, __WALL), child);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
     mp_ring_reader_stop(r, NULL);
     munmap(w.h, w.bytes);
     mp_ring_reader_destroy(r);
@@ -853,6 +900,7 @@ int main(void)
     tcase_add_test(tc, dead_writers_slot_is_revoked);
     tcase_add_test(tc, unclaimed_slot_goes_live_one_stays);
     tcase_add_test(tc, stopped_unclaimed_writer_loses_nothing);
+    tcase_add_test(tc, unclaimed_slot_of_thread_at_exit_stop_goes);
     tcase_add_test(tc, frozen_process_slot_goes);
     tcase_add_test(tc, controls_arrive_in_their_place);
     tcase_add_test(tc, samples_and_lines_carry_their_pid);
