@@ -29,8 +29,9 @@
  * of pos) << 32 | its tid, before it writes anything else (the reader
  * copies neither).  A reader stuck at a slot claimed for that position by a
  * thread that no longer exists, or at a free slot left unclaimed for a
- * second, revokes it: seq = pos + capacity (free for the next lap), and it
- * counts an event lost.  A writer that finds seq == pos + capacity while
+ * second once every thread that could hold it could have claimed it
+ * (ring_guard.c), revokes it: seq = pos + capacity (free for the next
+ * lap), and it counts an event lost.  A writer that finds seq == pos + capacity while
  * it waits was revoked, and so was one whose position the reader's
  * published tail has passed: it writes nothing.
  *
