@@ -1,0 +1,132 @@
+/* memprof tests: system calls run inside a stopped tracee
+ * (capture/breakpoint/inject.c), as memprof -p does at attach.
+ *
+ * A child of this test (its code and data at the same addresses as ours)
+ * is seized and stopped.  A getpid run in it returns its pid.  A read of a
+ * pipe nobody writes blocks for good: the injection must give up within
+ * its bound, put the child's registers and the borrowed text back, and keep
+ * the SIGUSR2 sent to the child while the read blocked (the old wait
+ * dropped it).  Detached, the child goes on: it sleeps ROUNDS times and
+ * exits with 40 + the SIGUSR2 it handled, so 41 (one signal sent). */
+#define _GNU_SOURCE
+#include "harness.h"
+#include "capture/breakpoint/inject.h"
+
+#include <check.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ROUNDS 20
+
+static volatile sig_atomic_t handled;
+static char read_buffer[64];
+
+static void on_usr2(int sig)
+{
+    (void)sig;
+    handled++;
+}
+
+/* Borrowed as scratch text: never run by the child. */
+__attribute__((noinline, used)) void inject_scratch_never_run(void)
+{
+    __asm__ volatile("nop; nop; nop; nop; nop; nop; nop; nop; nop; nop; nop; nop; nop; nop; nop; nop");
+}
+
+struct later_signal { pid_t pid; };
+
+static void *send_later(void *arg)
+{
+    struct later_signal *l = arg;
+    struct timespec nap = { 0, 500 * 1000 * 1000 };
+    nanosleep(&nap, NULL);
+    union sigval value = { .sival_int = 7 };
+    sigqueue(l->pid, SIGUSR2, value);
+    return NULL;
+}
+
+START_TEST(blocked_call_is_bounded_and_signal_kept)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr2;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    ck_assert_int_eq(sigaction(SIGUSR2, &sa, NULL), 0);
+    int never[2];
+    ck_assert_int_eq(pipe(never), 0);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        close(never[1]); /* the test keeps the only write end open: a read blocks */
+        for (int i = 0; i < ROUNDS; i++) {
+            struct timespec nap = { 0, 20 * 1000 * 1000 };
+            nanosleep(&nap, NULL);
+        }
+        _exit(40 + (int)handled);
+    }
+    close(never[0]);
+    ck_assert_int_eq(ptrace(PTRACE_SEIZE, child, 0, 0), 0);
+    ck_assert_int_eq(ptrace(PTRACE_INTERRUPT, child, 0, 0), 0);
+    int status;
+    ck_assert_int_eq(waitpid(child, &status, __WALL), child);
+    ck_assert(WIFSTOPPED(status));
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/mem", (int)child);
+    int mem = open(path, O_RDWR | O_CLOEXEC);
+    ck_assert_int_ge(mem, 0);
+    uint64_t scratch = (uint64_t)(uintptr_t)&inject_scratch_never_run;
+    uint8_t text_before[16], text_after[16];
+    ck_assert_int_eq(pread(mem, text_before, sizeof text_before, (off_t)scratch), (ssize_t)sizeof text_before);
+    struct user_regs_struct before, after;
+    ck_assert_int_eq(ptrace(PTRACE_GETREGS, child, 0, &before), 0);
+
+    uint64_t none[6] = { 0 };
+    int64_t ret = 0;
+    ck_assert_int_eq(mp_inject_syscall(child, mem, scratch, SYS_getpid, none, &ret), 0);
+    ck_assert_int_eq(ret, child);
+
+    pthread_t sender;
+    struct later_signal later = { child };
+    ck_assert_int_eq(pthread_create(&sender, NULL, send_later, &later), 0);
+    /* read(never[0] in the child, read_buffer, 1): nobody ever writes */
+    uint64_t args[6] = { (uint64_t)never[0], (uint64_t)(uintptr_t)read_buffer, 1, 0, 0, 0 };
+    ck_assert_int_eq(mp_inject_syscall(child, mem, scratch, SYS_read, args, &ret), -1);
+    pthread_join(sender, NULL);
+
+    ck_assert_int_eq(ptrace(PTRACE_GETREGS, child, 0, &after), 0);
+    ck_assert_uint_eq(after.rip, before.rip);
+    ck_assert_uint_eq(after.rsp, before.rsp);
+    ck_assert_uint_eq(after.rax, before.rax);
+    ck_assert_uint_eq(after.orig_rax, before.orig_rax);
+    ck_assert_int_eq(pread(mem, text_after, sizeof text_after, (off_t)scratch), (ssize_t)sizeof text_after);
+    ck_assert(memcmp(text_before, text_after, sizeof text_before) == 0);
+    close(mem);
+
+    ck_assert_int_eq(ptrace(PTRACE_DETACH, child, 0, 0), 0);
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 41, "the child ended with status %#x", status);
+    close(never[1]);
+    signal(SIGUSR2, SIG_DFL);
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("inject");
+    TCase *tc = tcase_create("inject");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, blocked_call_is_bounded_and_signal_kept);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}
