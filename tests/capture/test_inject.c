@@ -7,12 +7,16 @@
  * its bound, put the child's registers and the borrowed text back, and keep
  * the SIGUSR2 sent to the child while the read blocked (the old wait
  * dropped it).  Detached, the child goes on: it sleeps ROUNDS times and
- * exits with 40 + the SIGUSR2 it handled, so 41 (one signal sent). */
+ * exits with 40 + the SIGUSR2 it handled, so 41 (one signal sent).
+ * A process killed while its thread runs such a call ends the wait (the
+ * old one waited for good). */
 #define _GNU_SOURCE
 #include "harness.h"
 #include "capture/breakpoint/inject.h"
 
 #include <check.h>
+#include <dirent.h>
+#include <stdlib.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -121,12 +125,104 @@ START_TEST(blocked_call_is_bounded_and_signal_kept)
 }
 END_TEST
 
+static void *sleep_forever(void *arg)
+{
+    (void)arg;
+    for (;;)
+        pause();
+    return NULL;
+}
+
+struct later_kill { pid_t pid; };
+
+static void *kill_later(void *arg)
+{
+    struct later_kill *l = arg;
+    struct timespec nap = { 0, 300 * 1000 * 1000 };
+    nanosleep(&nap, NULL);
+    kill(l->pid, SIGKILL);
+    return NULL;
+}
+
+/* The process is killed while its main thread runs an injected call and
+ * its other thread is held in a ptrace stop (as at attach): the main
+ * thread reports its exit stop, and once let go it becomes a zombie that
+ * waitpid does not report while the other thread waits at its own exit
+ * stop for the tracer.  The old wait followed it there for good; the
+ * injection must end (failed) and leave the rest to the caller. */
+START_TEST(process_killed_during_call)
+{
+    int never[2], ready[2];
+    ck_assert_int_eq(pipe(never), 0);
+    ck_assert_int_eq(pipe(ready), 0);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        close(never[1]);
+        pthread_t t;
+        if (pthread_create(&t, NULL, sleep_forever, NULL) != 0)
+            _exit(1);
+        if (write(ready[1], "r", 1) != 1)
+            _exit(1);
+        sleep_forever(NULL);
+    }
+    close(never[0]);
+    char b;
+    ck_assert_int_eq(read(ready[0], &b, 1), 1);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)child);
+    pid_t other = 0;
+    DIR *d = opendir(path);
+    ck_assert_ptr_nonnull(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (atoi(de->d_name) > 0 && atoi(de->d_name) != child)
+            other = (pid_t)atoi(de->d_name);
+    closedir(d);
+    ck_assert_int_gt(other, 0);
+    pid_t tids[2] = { child, other };
+    int status;
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(ptrace(PTRACE_SEIZE, tids[i], 0, PTRACE_O_TRACEEXIT), 0);
+        ck_assert_int_eq(ptrace(PTRACE_INTERRUPT, tids[i], 0, 0), 0);
+        ck_assert_int_eq(waitpid(tids[i], &status, __WALL), tids[i]);
+        ck_assert(WIFSTOPPED(status));
+    }
+    snprintf(path, sizeof path, "/proc/%d/mem", (int)child);
+    int mem = open(path, O_RDWR | O_CLOEXEC);
+    ck_assert_int_ge(mem, 0);
+    pthread_t killer;
+    struct later_kill later = { child };
+    ck_assert_int_eq(pthread_create(&killer, NULL, kill_later, &later), 0);
+    uint64_t args[6] = { (uint64_t)never[0], (uint64_t)(uintptr_t)read_buffer, 1, 0, 0, 0 };
+    int64_t ret = 0;
+    ck_assert_int_eq(mp_inject_syscall(child, mem, (uint64_t)(uintptr_t)&inject_scratch_never_run, SYS_read, args,
+                                       &ret),
+                     -1);
+    pthread_join(killer, NULL);
+    close(mem);
+    /* the rest, as the supervisor does: every exit stop let go, all reaped */
+    for (int reaped = 0; reaped < 2;) {
+        pid_t w = waitpid(-1, &status, __WALL);
+        ck_assert_int_gt(w, 0);
+        if (WIFSTOPPED(status))
+            ptrace(PTRACE_CONT, w, 0, 0);
+        else
+            reaped++;
+    }
+    close(never[1]);
+    close(ready[0]);
+    close(ready[1]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("inject");
     TCase *tc = tcase_create("inject");
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, blocked_call_is_bounded_and_signal_kept);
+    tcase_add_test(tc, process_killed_during_call);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
