@@ -21,9 +21,10 @@
  *   UNCLAIMED_GRACE_NS have passed and every thread that could be its
  *   writer could have claimed it.  Who reserved it is not known, so the
  *   threads of the processes whose records the reader took lately (and
- *   the target's) are looked at: each must have ended, be asleep (a writer
- *   between fetch_add and claim does not sleep), or have run since the
- *   hole was first looked at (then it would have claimed).  A thread
+ *   the target's and memprof's own) are noted when the grace has passed;
+ *   each must then have ended (or be held at its exit stop), be asleep (a
+ *   writer between fetch_add and claim does not sleep), or have run since
+ *   (it would have claimed).  A thread
  *   runnable that has not run since (a writer descheduled on a loaded
  *   machine), or stopped (job control, a debugger, memprof), holds the
  *   slot, up to UNCLAIMED_MAX_NS.  A slot whose sequence number was set
@@ -314,11 +315,16 @@ static int examine_hole(struct mp_ring_reader *r, uint64_t head)
         return 1;
     }
     if ((claim >> 32) != (r->tail & 0xffffffffull)) {
-        if (!r->hole_baseline)
-            take_hole_threads(r); /* 5 ms in: an honest writer claims within microseconds */
         uint64_t age = now - r->stuck_since_ns;
         if (age < UNCLAIMED_GRACE_NS)
             return 0;
+        if (!r->hole_baseline) {
+            /* Taken only now (cheap holes stay cheap): a thread that runs
+             * after this and still has not claimed is not its writer. */
+            take_hole_threads(r);
+            r->next_writers_check_ns = now + WRITERS_CHECK_NS;
+            return 0;
+        }
         if (age < UNCLAIMED_MAX_NS) {
             if (now < r->next_writers_check_ns)
                 return 0;

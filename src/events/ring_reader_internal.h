@@ -69,7 +69,7 @@ struct mp_ring_reader {
     uint64_t stuck_running_ns;    /* time its claiming thread was seen running */
     /* Whose threads may hold a slot reserved and not yet claimed: the
      * processes whose records the reader took lately (ring_guard.c), and
-     * the threads of those processes when such a hole was first looked at,
+     * the threads of those processes when such a hole's grace had passed,
      * with the time each had run by then. */
     uint32_t writer_pids[MP_READER_WRITER_PIDS];
     uint32_t last_writer_pid;
