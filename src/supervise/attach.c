@@ -177,7 +177,8 @@ static int seize_all(pid_t pid, struct mp_thread_set *ts, char *err, size_t errl
                 int e = errno;
                 closedir(d);
                 if (ts->n == 0) {
-                    explain_refusal(pid, e, err, errlen);
+                    if (!leader_has_ended(pid, err, errlen)) /* it may have ended just now */
+                        explain_refusal(pid, e, err, errlen);
                     return 1;
                 }
                 snprintf(err, errlen, "memprof: cannot trace thread %d of process %d: %s", (int)tid, (int)pid,
