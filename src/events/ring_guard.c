@@ -12,9 +12,11 @@
  *   a process held at its exit stop for good (mp_ring_reader_freeze_pid):
  *   revoked (MP_EV_LOST, charged to the claiming process).
  * - Claimed by a live thread that does not commit within
- *   WRITER_TIMEOUT_NS of its running time (time it spends stopped, by job
- *   control or by memprof itself, does not count): revoked, counted as
- *   damage (an honest writer holds a slot for microseconds).
+ *   WRITER_TIMEOUT_NS of its running time (the CPU time it used while
+ *   runnable, /proc/TID/schedstat: time waiting for a CPU on a loaded
+ *   machine does not count, nor time stopped by job control or by memprof
+ *   itself; time blocked does): revoked, counted as damage (an honest
+ *   writer holds a slot for microseconds).
  * - Reserved and never claimed (a writer died between its fetch_add and
  *   its claim, or the target moved the head): revoked, with every
  *   position after it reserved by then and still unclaimed, once
@@ -295,6 +297,7 @@ static int examine_hole(struct mp_ring_reader *r, uint64_t head)
         r->stuck_head = head;
         r->stuck_since_ns = r->last_check_ns = now;
         r->stuck_running_ns = 0;
+        r->stuck_writer_run_ns = UINT64_MAX;
         r->next_hole_check_ns = now + HOLE_CHECK_NS;
         r->hole_baseline = 0;
         return 0;
@@ -344,8 +347,18 @@ static int examine_hole(struct mp_ring_reader *r, uint64_t head)
         deliver_lost(r, pid);
         return 1;
     }
-    if (state != 'T' && state != 't')
-        r->stuck_running_ns += now - r->last_check_ns;
+    if (state == 'R') {
+        /* runnable: the time it actually ran (on a loaded machine it may
+         * wait for a CPU for seconds) */
+        uint64_t run = thread_run_ns((uint32_t)claim);
+        if (run == UINT64_MAX)
+            r->stuck_running_ns += now - r->last_check_ns;
+        else if (r->stuck_writer_run_ns != UINT64_MAX && run >= r->stuck_writer_run_ns)
+            r->stuck_running_ns += run - r->stuck_writer_run_ns;
+        r->stuck_writer_run_ns = run;
+    } else if (state != 'T' && state != 't') {
+        r->stuck_running_ns += now - r->last_check_ns; /* blocked while holding a slot: not honest */
+    }
     r->last_check_ns = now;
     if (r->stuck_running_ns < WRITER_TIMEOUT_NS || !revoke_at_tail(r))
         return 0;

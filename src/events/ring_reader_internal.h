@@ -67,6 +67,7 @@ struct mp_ring_reader {
     int stuck;
     uint64_t stuck_pos, stuck_head, stuck_since_ns, next_hole_check_ns, last_check_ns;
     uint64_t stuck_running_ns;    /* time its claiming thread was seen running */
+    uint64_t stuck_writer_run_ns; /* its CPU time at the last look (UINT64_MAX: none yet) */
     /* Whose threads may hold a slot reserved and not yet claimed: the
      * processes whose records the reader took lately (ring_guard.c), and
      * the threads of those processes when such a hole's grace had passed,
