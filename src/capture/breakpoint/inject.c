@@ -110,12 +110,43 @@ static int keep_signal(pid_t tid, int sig, struct kept_signals *kept)
 
 enum wait_end { CALL_DONE, CALL_FAILED, THREAD_STOPPED, THREAD_GONE, THREAD_CHANGED };
 
+/* -ERESTARTSYS .. -ERESTART_RESTARTBLOCK: a call interrupted, to be
+ * restarted (never a call's result). */
+static int interrupted_call(long rax)
+{
+    return rax <= -512 && rax >= -516;
+}
+
+/* The thread stopped at our interrupt, its registers read into now: the
+ * call may have finished just before.  At the int3 with a result: done.
+ * Past the int3: done, and its SIGTRAP is still pending: taken here
+ * (synchronous, it is the first signal the thread meets when it goes on:
+ * no instruction of its runs before), with the saved registers already
+ * back, so the thread stays stopped and the program never sees it. */
+static enum wait_end finish_after_interrupt(pid_t tid, uint64_t end_rip, const struct user_regs_struct *now,
+                                            const struct user_regs_struct *saved, int64_t *ret)
+{
+    if (now->rip == end_rip - 1 && !interrupted_call((long)now->rax)) {
+        *ret = (int64_t)now->rax;
+        return CALL_DONE;
+    }
+    if (now->rip != end_rip)
+        return THREAD_STOPPED;
+    *ret = (int64_t)now->rax;
+    int status;
+    if (ptrace(PTRACE_SETREGS, tid, 0, saved) != 0 || ptrace(PTRACE_CONT, tid, 0, 0) != 0 ||
+        wait_until(tid, &status, now_ms() + INTERRUPT_TIMEOUT_MS) <= 0 || !WIFSTOPPED(status))
+        return THREAD_GONE;
+    return WSTOPSIG(status) == SIGTRAP && (status >> 16) == 0 ? CALL_DONE : THREAD_STOPPED;
+}
+
 /* Runs the thread until it reaches the int3 after the call.  CALL_DONE
  * (*ret set), CALL_FAILED (it stopped elsewhere: registers can be put
  * back), THREAD_STOPPED (timed out or out of room, now stopped again),
  * THREAD_GONE (exited, or never stopped again: registers cannot be put
  * back), THREAD_CHANGED (it exec'd: nothing of the old image to restore). */
-static enum wait_end run_call(pid_t tid, uint64_t end_rip, struct kept_signals *kept, int64_t *ret)
+static enum wait_end run_call(pid_t tid, uint64_t end_rip, const struct user_regs_struct *saved,
+                              struct kept_signals *kept, int64_t *ret)
 {
     uint64_t deadline = now_ms() + INJECT_TIMEOUT_MS;
     int interrupted = 0;
@@ -149,8 +180,12 @@ static enum wait_end run_call(pid_t tid, uint64_t end_rip, struct kept_signals *
             *ret = (int64_t)after.rax;
             return CALL_DONE;
         }
-        if (interrupted && event == PTRACE_EVENT_STOP)
-            return THREAD_STOPPED; /* our interrupt: stopped, registers can go back */
+        if (interrupted && event == PTRACE_EVENT_STOP) { /* our interrupt: stopped */
+            struct user_regs_struct now;
+            if (ptrace(PTRACE_GETREGS, tid, 0, &now) != 0)
+                return THREAD_STOPPED;
+            return finish_after_interrupt(tid, end_rip, &now, saved, ret);
+        }
         if (event == 0 && !keep_signal(tid, sig, kept))
             return THREAD_STOPPED; /* no room for another: stop here (it is stopped) */
         /* a group-stop or an event: let it through the call; a signal is
@@ -185,7 +220,7 @@ static int inject_code(pid_t tid, int mem_fd, uint64_t scratch, const uint8_t *c
     kept.n = 0;
     enum wait_end end = CALL_FAILED;
     if (ptrace(PTRACE_SETREGS, tid, 0, &regs) == 0 && ptrace(PTRACE_CONT, tid, 0, 0) == 0)
-        end = run_call(tid, scratch + code_len, &kept, ret);
+        end = run_call(tid, scratch + code_len, &saved, &kept, ret);
     else if (ptrace(PTRACE_SETREGS, tid, 0, &saved) != 0)
         end = THREAD_GONE;
     if (end == THREAD_CHANGED)
