@@ -140,7 +140,9 @@ static int leader_has_ended(pid_t pid, char *err, size_t errlen)
     if (!status)
         return 0; /* seize_all says what is wrong */
     const char *state = strstr(status, "\nState:");
-    int zombie = state && strchr(state + 8, 'Z') && strchr(state + 8, 'Z') < strchr(state + 8, '\n');
+    if (state)
+        state += strlen("\nState:") + strspn(state + strlen("\nState:"), " \t");
+    int zombie = state && *state == 'Z'; /* "State:\tZ (zombie)" */
     free(status);
     if (!zombie)
         return 0;
