@@ -8,8 +8,9 @@
  * the SIGUSR2 sent to the child while the read blocked (the old wait
  * dropped it).  Detached, the child goes on: it sleeps ROUNDS times and
  * exits with 40 + the SIGUSR2 it handled, so 41 (one signal sent).
- * A process killed while its thread runs such a call ends the wait (the
- * old one waited for good). */
+ * A process killed while its thread runs such a call ends the wait, and a
+ * main thread stopped at its exit while another lives is not used (the old
+ * wait stayed for good in both). */
 #define _GNU_SOURCE
 #include "harness.h"
 #include "capture/breakpoint/inject.h"
@@ -216,6 +217,56 @@ START_TEST(process_killed_during_call)
 }
 END_TEST
 
+static void *leader_exits(void *arg)
+{
+    (void)arg;
+    return NULL;
+}
+
+/* The main thread stopped at its exit (pthread_exit) while another thread
+ * lives: let go, it would not run the call but end, and waitpid never
+ * reports it while the other runs.  The old wait stayed for good; the
+ * injection must refuse at once and leave the thread where it was. */
+START_TEST(thread_at_exit_stop_is_not_used)
+{
+    int ready[2];
+    ck_assert_int_eq(pipe(ready), 0);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, sleep_forever, NULL) != 0)
+            _exit(1);
+        char b;
+        if (read(ready[0], &b, 1) != 1) /* seized by now */
+            _exit(1);
+        pthread_exit(leader_exits(NULL));
+    }
+    ck_assert_int_eq(ptrace(PTRACE_SEIZE, child, 0, PTRACE_O_TRACEEXIT), 0);
+    ck_assert_int_eq(write(ready[1], "g", 1), 1);
+    int status;
+    ck_assert_int_eq(waitpid(child, &status, __WALL), child);
+    ck_assert(WIFSTOPPED(status) && (status >> 16) == PTRACE_EVENT_EXIT);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/mem", (int)child);
+    int mem = open(path, O_RDWR | O_CLOEXEC);
+    ck_assert_int_ge(mem, 0);
+    uint64_t none[6] = { 0 };
+    int64_t ret = 0;
+    ck_assert_int_eq(mp_inject_syscall(child, mem, (uint64_t)(uintptr_t)&inject_scratch_never_run, SYS_getpid,
+                                       none, &ret),
+                     -1);
+    close(mem);
+    /* still at its exit stop, untouched: it goes on ending */
+    ck_assert_int_eq(ptrace(PTRACE_CONT, child, 0, 0), 0);
+    kill(child, SIGKILL);
+    ck_assert_int_eq(waitpid(child, &status, __WALL), child);
+    ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    close(ready[0]);
+    close(ready[1]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("inject");
@@ -223,6 +274,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, blocked_call_is_bounded_and_signal_kept);
     tcase_add_test(tc, process_killed_during_call);
+    tcase_add_test(tc, thread_at_exit_stop_is_not_used);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -7,7 +7,8 @@
  * or a thread that never stops again (its process is exiting or exec'ing
  * from another thread, which waits for this one), does not hold memprof
  * forever; the thread is interrupted, its registers and the text put back,
- * and the injection fails.  A signal the thread receives meanwhile is kept:
+ * and the injection fails; a thread already ending (stopped at its exit)
+ * is not used at all.  A signal the thread receives meanwhile is kept:
  * queued again to it once its registers are back (it is delivered when
  * the thread goes on), never dropped. */
 #define _GNU_SOURCE
@@ -195,6 +196,30 @@ static enum wait_end run_call(pid_t tid, uint64_t end_rip, const struct user_reg
     }
 }
 
+/* Task flags PF_EXITING and PF_POSTCOREDUMP (/proc/TID/stat): the thread
+ * is ending (at its PTRACE_EVENT_EXIT stop, or past it). */
+#define TASK_FLAGS_ENDING 0xcul
+
+/* 1 when thread tid is ending: let go, it would exit, not run the call
+ * (and a main thread that ends while others live is never reported by
+ * waitpid until they are gone). */
+static int thread_ending(pid_t tid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)tid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    unsigned long flags = 0; /* after ")": state ppid pgrp session tty_nr tpgid flags */
+    if (!p || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %lu", &flags) != 1)
+        return 0;
+    return (flags & TASK_FLAGS_ENDING) != 0;
+}
+
 /* Runs `code` (ending in syscall; int3) at scratch with the call's
  * registers set. */
 static int inject_code(pid_t tid, int mem_fd, uint64_t scratch, const uint8_t *code, size_t code_len, long nr,
@@ -202,6 +227,8 @@ static int inject_code(pid_t tid, int mem_fd, uint64_t scratch, const uint8_t *c
 {
     uint8_t saved_text[16];
     struct user_regs_struct saved, regs;
+    if (thread_ending(tid))
+        return -1;
     if (ptrace(PTRACE_GETREGS, tid, 0, &saved) != 0 ||
         pread(mem_fd, saved_text, code_len, (off_t)scratch) != (ssize_t)code_len ||
         pwrite(mem_fd, code, code_len, (off_t)scratch) != (ssize_t)code_len)
