@@ -98,8 +98,10 @@ START_TEST(blocked_call_is_bounded_and_signal_kept)
 
     uint64_t none[6] = { 0 };
     int64_t ret = 0;
+    mp_inject_clear_failure();
     ck_assert_int_eq(mp_inject_syscall(child, mem, scratch, SYS_getpid, none, &ret), 0);
     ck_assert_int_eq(ret, child);
+    ck_assert_ptr_null(mp_inject_failure());
 
     pthread_t sender;
     struct later_signal later = { child };
@@ -108,6 +110,11 @@ START_TEST(blocked_call_is_bounded_and_signal_kept)
     uint64_t args[6] = { (uint64_t)never[0], (uint64_t)(uintptr_t)read_buffer, 1, 0, 0, 0 };
     ck_assert_int_eq(mp_inject_syscall(child, mem, scratch, SYS_read, args, &ret), -1);
     pthread_join(sender, NULL);
+    char want[160];
+    snprintf(want, sizeof want,
+             "a system call memprof ran in thread %d did not finish within 3 s (or the thread ended)", (int)child);
+    ck_assert_ptr_nonnull(mp_inject_failure());
+    ck_assert_str_eq(mp_inject_failure(), want);
 
     ck_assert_int_eq(ptrace(PTRACE_GETREGS, child, 0, &after), 0);
     ck_assert_uint_eq(after.rip, before.rip);
@@ -253,10 +260,15 @@ START_TEST(thread_at_exit_stop_is_not_used)
     ck_assert_int_ge(mem, 0);
     uint64_t none[6] = { 0 };
     int64_t ret = 0;
+    mp_inject_clear_failure();
     ck_assert_int_eq(mp_inject_syscall(child, mem, (uint64_t)(uintptr_t)&inject_scratch_never_run, SYS_getpid,
                                        none, &ret),
                      -1);
     close(mem);
+    char want[160];
+    snprintf(want, sizeof want, "thread %d of the process is ending (its process exits)", (int)child);
+    ck_assert_ptr_nonnull(mp_inject_failure());
+    ck_assert_str_eq(mp_inject_failure(), want);
     /* still at its exit stop, untouched: it goes on ending */
     ck_assert_int_eq(ptrace(PTRACE_CONT, child, 0, 0), 0);
     kill(child, SIGKILL);

@@ -7,6 +7,7 @@
 #include "bp_alias.h"
 #include "bp_guard.h"
 #include "bp_leave.h"
+#include "inject.h"
 #include "supervise/procfs.h"
 #include "remote_unwind.h"
 #include "events/ring_reader.h"
@@ -292,8 +293,16 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
     /* free stops nothing when it can be detoured to the stub that records it */
     int free_detoured = 0;
     uint64_t free_addr = e->sites[MP_FN_FREE].addr;
-    if (e->use_stubs && mp_bp_inproc_map(&e->inproc, e->ring, e->pid, tids[0], e->mem_fd, e->scratch,
-                                         e->sites[MP_FN_MALLOC].addr, !e->attached, e->attached ? free_addr : 0) == 0) {
+    mp_inject_clear_failure();
+    int mapped = e->use_stubs && mp_bp_inproc_map(&e->inproc, e->ring, e->pid, tids[0], e->mem_fd, e->scratch,
+                                                  e->sites[MP_FN_MALLOC].addr, !e->attached,
+                                                  e->attached ? free_addr : 0) == 0;
+    if (e->use_stubs && !mapped && mp_inject_failure()) {
+        /* nothing is armed yet: the process is left as it was */
+        snprintf(e->warning, sizeof e->warning, "the breakpoint engine is off: %s", mp_inject_failure());
+        return -1;
+    }
+    if (mapped) {
         if (e->attached)
             mp_bp_guard_install(&e->inproc, tids[0], e->mem_fd, e->scratch);
         free_detoured = mp_bp_inproc_detour_free(&e->inproc, e->mem_fd, free_addr, e->pid, e->attached ? tids : NULL,

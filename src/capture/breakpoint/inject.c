@@ -196,6 +196,19 @@ static enum wait_end run_call(pid_t tid, uint64_t end_rip, const struct user_reg
     }
 }
 
+static char failure[160];
+static int failed;
+
+const char *mp_inject_failure(void)
+{
+    return failed ? failure : NULL;
+}
+
+void mp_inject_clear_failure(void)
+{
+    failed = 0;
+}
+
 /* Task flags PF_EXITING and PF_POSTCOREDUMP (/proc/TID/stat): the thread
  * is ending (at its PTRACE_EVENT_EXIT stop, or past it). */
 #define TASK_FLAGS_ENDING 0xcul
@@ -227,8 +240,11 @@ static int inject_code(pid_t tid, int mem_fd, uint64_t scratch, const uint8_t *c
 {
     uint8_t saved_text[16];
     struct user_regs_struct saved, regs;
-    if (thread_ending(tid))
+    if (thread_ending(tid)) {
+        snprintf(failure, sizeof failure, "thread %d of the process is ending (its process exits)", (int)tid);
+        failed = 1;
         return -1;
+    }
     if (ptrace(PTRACE_GETREGS, tid, 0, &saved) != 0 ||
         pread(mem_fd, saved_text, code_len, (off_t)scratch) != (ssize_t)code_len ||
         pwrite(mem_fd, code, code_len, (off_t)scratch) != (ssize_t)code_len)
@@ -250,6 +266,12 @@ static int inject_code(pid_t tid, int mem_fd, uint64_t scratch, const uint8_t *c
         end = run_call(tid, scratch + code_len, &saved, &kept, ret);
     else if (ptrace(PTRACE_SETREGS, tid, 0, &saved) != 0)
         end = THREAD_GONE;
+    if (end == THREAD_STOPPED || end == THREAD_GONE) {
+        snprintf(failure, sizeof failure,
+                 "a system call memprof ran in thread %d did not finish within %d s (or the thread ended)", (int)tid,
+                 INJECT_TIMEOUT_MS / 1000);
+        failed = 1;
+    }
     if (end == THREAD_CHANGED)
         return -1; /* a new program: the old text and registers are no more */
     /* The scratch text must come back (the process's other threads may

@@ -21,4 +21,11 @@ int mp_inject_syscall(pid_t tid, int mem_fd, uint64_t scratch, long nr, const ui
 int mp_inject_syscall_at_exec(pid_t tid, int mem_fd, uint64_t scratch, long nr, const uint64_t args[6],
                               int64_t *ret);
 
+/* Why an injection failed since mp_inject_clear_failure in a way that
+ * means memprof cannot go on with that thread (a call did not finish
+ * within its bound, or the thread is ending), as a phrase for a one-line
+ * message; NULL when none did. */
+const char *mp_inject_failure(void);
+void mp_inject_clear_failure(void);
+
 #endif
