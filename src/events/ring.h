@@ -31,9 +31,9 @@
  * thread that no longer exists, or at a free slot left unclaimed for a
  * second once every thread that could hold it could have claimed it
  * (ring_guard.c), revokes it: seq = pos + capacity (free for the next
- * lap), and it counts an event lost.  A writer that finds seq == pos + capacity while
- * it waits was revoked, and so was one whose position the reader's
- * published tail has passed: it writes nothing.
+ * lap), and it counts an event lost.  A writer that finds seq == pos +
+ * capacity while it waits was revoked, and so was one whose position the
+ * reader's published tail has passed: it writes nothing.
  *
  * Trust: the ring is memory of the target, which may write anything into
  * it (a wild pointer, or on purpose), while memprof may run as root.  So

@@ -77,9 +77,10 @@ void mp_reader_count_damage(struct mp_ring_reader *r, uint64_t records)
     atomic_fetch_add(&r->damaged_records, records);
 }
 
-/* Task flag PF_POSTCOREDUMP: set by do_exit before a thread's
- * PTRACE_EVENT_EXIT stop (Linux >= 5.19), on no other stop. */
-#define TASK_FLAG_EXITING 0x8ul
+/* Task flags PF_EXITING and PF_POSTCOREDUMP: the latter set by do_exit
+ * before a thread's PTRACE_EVENT_EXIT stop (Linux >= 5.19), on no other
+ * stop. */
+#define TASK_FLAG_EXITING 0xcul
 
 /* The state letter of thread tid in /proc/TID/stat ('R', 'S', 'D', 'T',
  * 't', ...), or 0 when it has exited (gone, or a zombie) or is held at its
