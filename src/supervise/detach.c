@@ -88,16 +88,22 @@ static int sigtrap_pending(pid_t tid)
     FILE *f = fopen(path, "re");
     if (!f)
         return 0;
-    int pending = 0;
+    int pending = 0, blocked = 0;
     while (fgets(line, sizeof line, f)) {
         unsigned long long mask;
         if (sscanf(line, "SigPnd: %llx", &mask) == 1 && (mask & (1ull << (SIGTRAP - 1))))
             pending = 1;
         else if (!pending && sscanf(line, "ShdPnd: %llx", &mask) == 1 && (mask & (1ull << (SIGTRAP - 1))))
             pending = 2;
+        else if (sscanf(line, "SigBlk: %llx", &mask) == 1 && (mask & (1ull << (SIGTRAP - 1))))
+            blocked = 1;
     }
     fclose(f);
-    return pending;
+    /* A SIGTRAP this thread blocks (one the program sent itself: ours are
+     * forced, never blocked) is not taken while it stays blocked: no
+     * signal-delivery stop would come back, and waiting for one would wait
+     * for good.  The thread is stopped: that is all the detach needs. */
+    return blocked ? 0 : pending;
 }
 
 static int in_pids(const pid_t *pids, size_t n, pid_t pid)
