@@ -23,6 +23,9 @@ void mp_cli_option_error(int c, char *const *argv, const char *usage)
         if (eq && optopt)  /* a known option that takes no value got one */
             fprintf(stderr, "memprof: option %.*s takes no value: write %.*s, not %s\n%s", len, arg, len, arg,
                     arg, usage);
+        else if (len == 8 && strncmp(arg, "--format", 8) == 0 && strstr(usage, " PROGRAM ")) /* report's, on a run */
+            fprintf(stderr, "memprof: unknown option --format: a run writes other formats with --export FORMAT=FILE "
+                            "(memprof report FILE.json --format=FORMAT renders a saved report)\n%s", usage);
         else
             fprintf(stderr, "memprof: unknown option %.*s\n%s", len, arg, usage);
         return;

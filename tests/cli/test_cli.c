@@ -49,6 +49,10 @@ START_TEST(values_given_to_flags_are_errors_that_name_the_option)
         { { "--stable=yes", "true", NULL }, "memprof: option --stable takes no value: write --stable, not --stable=yes" },
         { { "--bogus=1", "true", NULL }, "memprof: unknown option --bogus" },
         { { "-x", "true", NULL }, "memprof: unknown option -x" },
+        /* report's option tried on a run: the error names the run's way */
+        { { "--format=html", "true", NULL },
+          "memprof: unknown option --format: a run writes other formats with --export FORMAT=FILE (memprof report "
+          "FILE.json --format=FORMAT renders a saved report)" },
         { { "--top", NULL }, "memprof: option --top needs a value" },
         { { "report", "--stable=1", "a.json", NULL },
           "memprof: option --stable takes no value: write --stable, not --stable=1" },
