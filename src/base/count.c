@@ -24,3 +24,11 @@ const char *mp_count_str(char *buf, size_t len, uint64_t n)
     mp_format_count(buf, len, n);
     return buf;
 }
+
+const char *mp_count_noun(char *buf, size_t len, uint64_t n, const char *one, const char *many)
+{
+    char count[32];
+    mp_format_count(count, sizeof count, n);
+    snprintf(buf, len, "%s %s", count, mp_plural(n, one, many));
+    return buf;
+}

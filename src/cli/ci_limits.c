@@ -180,7 +180,7 @@ int mp_check_total_rss(FILE *out, const struct mp_limits *limits, const struct m
     fprintf(out, "memprof: total RSS %s", v);
     if (tree->total_rss_known)
         fprintf(out, " (%zu process%s alive at %.2f s)", tree->total_rss_processes,
-                tree->total_rss_processes == 1 ? "" : "es", tree->total_rss_seconds);
+                mp_plural(tree->total_rss_processes, "", "es"), tree->total_rss_seconds);
     fprintf(out, " exceeds --limit-total-rss %s", l);
     for (size_t i = 0; i < tree->n; i++) {
         const struct mp_report_run *run = tree->procs[i].run;

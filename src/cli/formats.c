@@ -1,4 +1,5 @@
 /* memprof: the report formats by name (see formats.h). */
+#include "base/count.h"
 #include "formats.h"
 
 #include <string.h>
@@ -102,7 +103,7 @@ void mp_note_process_tree_format(enum mp_format f, const struct mp_process_tree 
         fprintf(stderr, " %s", *a);
     fprintf(stderr, " (%s); %zu other%s: --process N draws another, the html output shows each\n",
             chosen ? "chosen by --process" : "the highest peak heap", others,
-            others == 1 ? "" : "s");
+            mp_plural(others, "", "s"));
 }
 
 int mp_check_process(const struct mp_process_tree *t, int process, char *err, size_t len)

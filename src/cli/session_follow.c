@@ -7,6 +7,7 @@
  * programs (or when the environment lost them), nothing for setuid/setgid
  * programs and those --no-follow-exec names, which are let go. */
 #define _GNU_SOURCE
+#include "base/count.h"
 #include "session.h"
 #include "agent_check.h"
 #include "capture/breakpoint/bpengine.h"
@@ -273,9 +274,9 @@ int mp_session_on_top_end(void *ctx, size_t remaining)
     write_command(stderr, s->opt->command);
     if (s->opt->wait_children)
         fprintf(stderr, " ended; waiting for the %zu process%s it left running (Ctrl-C or --wait-children=no "
-                        "lets them go on without memprof)\n", remaining, remaining == 1 ? "" : "es");
+                        "lets them go on without memprof)\n", remaining, mp_plural(remaining, "", "es"));
     else
         fprintf(stderr, " ended; the %zu process%s it left running go%s on without memprof (--wait-children=no)\n",
-                remaining, remaining == 1 ? "" : "es", remaining == 1 ? "es" : "");
+                remaining, mp_plural(remaining, "", "es"), mp_plural(remaining, "es", ""));
     return s->opt->wait_children;
 }

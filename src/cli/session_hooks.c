@@ -5,6 +5,7 @@
  * image whose memory they run in, attaching and detaching.  Following
  * children and exec is session_follow.c. */
 #define _GNU_SOURCE
+#include "base/count.h"
 #include "session.h"
 #include "capture/breakpoint/bpengine.h"
 #include "capture/linemode/linemode.h"
@@ -40,24 +41,28 @@ void mp_session_drop_engine(struct mp_session *s, struct mp_image *img)
     img->had_bp = 1;
     img->bp_unreadable = st.unreadable;
     img->bp_abandoned = st.abandoned + st.skipped; /* skipped: passed through while memprof let go */
+    char count[64];
     if (st.failed_reallocs)
         snprintf(img->bp_notes[0], sizeof img->bp_notes[0],
-                 "%llu failed reallocs were counted as frees of their block (the breakpoint engine records "
-                 "realloc's free before the call)", (unsigned long long)st.failed_reallocs);
+                 "%s counted as %s of %s block (the breakpoint engine records realloc's free before the call)",
+                 MP_COUNT_NOUN(count, st.failed_reallocs, "failed realloc was", "failed reallocs were"),
+                 mp_plural(st.failed_reallocs, "a free", "frees"), mp_plural(st.failed_reallocs, "its", "their"));
     if (st.plain_entries) /* attached only */
         snprintf(img->bp_notes[1], sizeof img->bp_notes[1],
-                 "%d allocator entries kept a plain breakpoint (their first instructions could not be copied "
-                 "into a stub): had memprof been killed, a thread stopped there could have crashed the process",
-                 st.plain_entries);
+                 "%s a plain breakpoint (%s first instructions could not be copied into a stub): had memprof been "
+                 "killed, a thread stopped there could have crashed the process",
+                 MP_COUNT_NOUN(count, st.plain_entries, "allocator entry kept", "allocator entries kept"),
+                 mp_plural(st.plain_entries, "its", "their"));
     if (st.stepped)
         snprintf(img->bp_notes[2], sizeof img->bp_notes[2],
-                 "%llu allocator entries were single-stepped (an instruction memprof cannot emulate and no "
-                 "debug register left): other threads may have passed that entry unseen meanwhile",
-                 (unsigned long long)st.stepped);
+                 "%s single-stepped (an instruction memprof cannot emulate and no debug register left): other "
+                 "threads may have passed that entry unseen meanwhile",
+                 MP_COUNT_NOUN(count, st.stepped, "allocator entry was", "allocator entries were"));
     if (st.shapes_full) /* stacks it could not add to the fast entries' table */
         snprintf(img->bp_notes[3], sizeof img->bp_notes[3],
-                 "the breakpoint engine's table of known stacks filled up (%llu stacks): calls from stacks not in "
-                 "it stopped the program every time (slower; nothing was lost)", (unsigned long long)st.shapes);
+                 "the breakpoint engine's table of known stacks filled up (%s): calls from stacks not in "
+                 "it stopped the program every time (slower; nothing was lost)",
+                 MP_COUNT_NOUN(count, st.shapes, "stack", "stacks"));
     img->agent_bytes_bp = mp_bpengine_mapped_bytes(e);
     mp_bpengine_free(e);
     img->bp = NULL;
@@ -213,7 +218,7 @@ static void on_attach(void *ctx, pid_t pid, const pid_t *tids, size_t n)
         mp_bpengine_attach(img->bp, pid, tids, n);
     }
     fprintf(stderr, "memprof: attached to process %d (%zu thread%s): Ctrl-C detaches and reports\n", (int)pid, n,
-            n == 1 ? "" : "s");
+            mp_plural(n, "", "s"));
 }
 
 /* memprof -p: the detach begins; allocator calls from now on are not

@@ -105,10 +105,10 @@ static const char *ring_damage_note(struct mp_session *s, struct mp_session_repo
     if (!dropped)
         return keepf(r, "the target damaged memprof's event ring (shared memory in its address space), which "
                         "memprof repaired: no record was dropped%s; RSS was still measured", hit);
-    char count[32];
-    return keepf(r, "the target damaged memprof's event ring (shared memory in its address space): %s records "
-                    "were lost because of it and are missing from the heap numbers%s; RSS was still measured",
-                 MP_COUNT_STR(count, dropped), hit);
+    char count[64];
+    return keepf(r, "the target damaged memprof's event ring (shared memory in its address space): %s lost "
+                    "because of it and %s missing from the heap numbers%s; RSS was still measured",
+                 MP_COUNT_NOUN(count, dropped, "record was", "records were"), mp_plural(dropped, "is", "are"), hit);
 }
 
 /* Stacks the agent ended at a damaged frame: NULL if none. */
@@ -117,10 +117,11 @@ static const char *unwind_faults_note(struct mp_session *s, struct mp_session_re
     uint64_t n = mp_ring_reader_unwind_faults(s->ring);
     if (!n)
         return NULL;
-    char count[32];
-    return keepf(r, "%s call stacks were cut short: the program's unwind tables (.eh_frame) describe a frame "
-                    "wrongly, so those allocations are charged to the frames found before it",
-                 MP_COUNT_STR(count, n));
+    char count[64];
+    return keepf(r, "%s cut short: the program's unwind tables (.eh_frame) describe a frame wrongly, so %s "
+                    "charged to the frames found before it",
+                 MP_COUNT_NOUN(count, n, "call stack was", "call stacks were"),
+                 mp_plural(n, "that allocation is", "those allocations are"));
 }
 
 /* The notes of one image, in the order the single-process report always
@@ -140,15 +141,17 @@ static void image_warnings(struct mp_session *s, struct mp_session_report *r, co
     if (img->children_let_go)
         add_warning(list, n, keepf(r, "%zu child process%s let go at once, not followed: a debugger or tracer "
                                       "traces its own children", img->children_let_go,
-                                   img->children_let_go == 1 ? " was" : "es were"));
+                                   mp_plural(img->children_let_go, " was", "es were")));
     if (ring_notes) {
         uint64_t samples, lines;
         mp_ring_reader_dropped(s->ring, &samples, &lines);
         if (s->opt->stable)
             samples = 0; /* RSS is not part of a --stable report */
+        char a[64], b[64];
         if (samples || lines)
-            add_warning(list, n, keepf(r, "%" PRIu64 " RSS samples and %" PRIu64 " line events were dropped: the "
-                                          "event ring stayed full", samples, lines));
+            add_warning(list, n, keepf(r, "%s and %s were dropped: the event ring stayed full",
+                                       MP_COUNT_NOUN(a, samples, "RSS sample", "RSS samples"),
+                                       MP_COUNT_NOUN(b, lines, "line event", "line events")));
         add_warning(list, n, ring_damage_note(s, r));
         add_warning(list, n, unwind_faults_note(s, r));
     }
@@ -162,11 +165,13 @@ static void image_warnings(struct mp_session *s, struct mp_session_report *r, co
         add_warning(list, n, img->bp_notes[1][0] ? img->bp_notes[1] : NULL);
         add_warning(list, n, img->bp_notes[3][0] ? img->bp_notes[3] : NULL);
         uint64_t lost = img->bp_unreadable + img->bp_abandoned + (ring_notes ? mp_ring_reader_dropped_heap(s->ring) : 0);
+        char a[64], b[64], c[64];
         if (lost)
-            add_warning(list, n, keepf(r, "%llu allocator calls were not recorded: %llu unreadable stacks, %llu "
-                                          "calls left without a return (longjmp, thread exit, or still running at "
-                                          "detach)", (unsigned long long)lost,
-                                       (unsigned long long)img->bp_unreadable, (unsigned long long)img->bp_abandoned));
+            add_warning(list, n, keepf(r, "%s not recorded: %s, %s without a return (longjmp, thread exit, or "
+                                          "still running at detach)",
+                                       MP_COUNT_NOUN(a, lost, "allocator call was", "allocator calls were"),
+                                       MP_COUNT_NOUN(b, img->bp_unreadable, "unreadable stack", "unreadable stacks"),
+                                       MP_COUNT_NOUN(c, img->bp_abandoned, "call left", "calls left")));
     }
     if (s->linemode && img->seq == s->line_image_seq) {
         struct mp_linemode_stats lst;
@@ -178,10 +183,12 @@ static void image_warnings(struct mp_session *s, struct mp_session_report *r, co
             add_warning(list, n, "line mode found no image of the program to put its breakpoints in");
         if (s->opt->linemode.metric == MP_LM_METRIC_HEAP && img->engine_note[0])
             add_warning(list, n, "--metric=heap needs the heap engine: the --function tables show a heap of 0");
+        char steps[64];
         if (lst.steps_with_threads)
-            add_warning(list, n, keepf(r, "line mode stepped over %llu breakpoints while other threads ran: they "
-                                          "may have run those lines unseen (Occurrences can be low by up to that "
-                                          "many)", (unsigned long long)lst.steps_with_threads));
+            add_warning(list, n, keepf(r, "line mode stepped over %s while other threads ran: they may have run "
+                                          "%s unseen (Occurrences can be low by up to that many)",
+                                       MP_COUNT_NOUN(steps, lst.steps_with_threads, "breakpoint", "breakpoints"),
+                                       mp_plural(lst.steps_with_threads, "that line", "those lines")));
         if (lst.lost_stops)
             add_warning(list, n, "a thread exited or was stopped by job control while line mode stepped it over a "
                                  "breakpoint: that stop was not passed on");
@@ -202,7 +209,7 @@ static void image_warnings(struct mp_session *s, struct mp_session_report *r, co
             add_warning(list, n, keepf(r, "%u Python interpreter%s of the process tree had native frames only: "
                                           "memprof reads the Python frames of one interpreter at a time, not of "
                                           "another running meanwhile or of a forked copy of it", others,
-                                       others == 1 ? "" : "s"));
+                                       mp_plural(others, "", "s")));
         if (s->python_lines && s->python_notes_seq == (unsigned)-1)
             add_warning(list, n, "--function on Python code needs the agent in a CPython process: no line tables");
     }

@@ -115,3 +115,9 @@ const char *mp_run_end_word(const struct mp_report_run *run)
         return "exec";
     return run->signal ? "signal" : "exit";
 }
+
+void mp_text_more_lines(FILE *out, size_t more)
+{
+    char buf[64];
+    fprintf(out, "  (%s; --top=0 shows all)\n", MP_COUNT_NOUN(buf, more, "more line", "more lines"));
+}

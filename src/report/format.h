@@ -22,6 +22,9 @@ const char *mp_display_function(const char *function, int stable);
  * text reports name a line. */
 void mp_text_line_name(FILE *out, const struct mp_line_stats *l, const struct mp_report_options *opt);
 
+/* "  (3 more lines; --top=0 shows all)": what a table left out. */
+void mp_text_more_lines(FILE *out, size_t more);
+
 /* A stack as the text reports show it: innermost first, "->" at the user
  * line; like a debugger's backtrace it ends at main (the C runtime's
  * start-up frames say nothing). */

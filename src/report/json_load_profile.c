@@ -111,9 +111,10 @@ static int load_stack_leaks(struct loader *L, json_t *s, struct mp_stack_info *i
             bytes += info->leak_bytes[k];
             blocks += info->leak_blocks[k];
         }
+        char b[64], c[64];
         if (bytes != info->live_bytes || blocks != info->live_blocks)
-            return jl_fail(L, "leak kinds add up to %llu bytes in %llu blocks, not leaked_bytes and leaked_blocks",
-                           (unsigned long long)bytes, (unsigned long long)blocks);
+            return jl_fail(L, "leak kinds add up to %s in %s, not leaked_bytes and leaked_blocks",
+                           MP_COUNT_NOUN(b, bytes, "byte", "bytes"), MP_COUNT_NOUN(c, blocks, "block", "blocks"));
     }
     if (json_object_get(s, "suppressed") && jl_get_str(L, s, "suppressed", 0, suppressed))
         return -1;

@@ -49,7 +49,7 @@ static void numbers(char *buf, size_t len, uint64_t v, uint64_t total, const str
         snprintf(buf, len, "%s (%s bytes), %.1f%% of %s", size, count, pct, mp_weight_title(opt->weight));
     } else {
         snprintf(buf, len, "%s %s%s, %.1f%%", count, opt->weight == MP_WEIGHT_CALLS ? "call" : "temporary allocation",
-                 v == 1 ? "" : "s", pct);
+                 mp_plural(v, "", "s"), pct);
     }
 }
 

@@ -94,24 +94,24 @@ static void summary(FILE *out, const struct mp_profile *p, const struct mp_repor
         fprintf(out, "</td></tr>\n</table>\n");
         return;
     }
-    mp_format_count(a, sizeof a, t->alloc_calls);
+    MP_COUNT_NOUN(a, t->alloc_calls, "call", "calls");
     mp_format_size(b, sizeof b, (int64_t)t->allocated_bytes, opt->precision);
-    fprintf(out, "<tr><td>allocations</td><td class=\"l\">%s calls, %s</td></tr>\n", a, b);
-    mp_format_count(a, sizeof a, t->free_calls);
+    fprintf(out, "<tr><td>allocations</td><td class=\"l\">%s, %s</td></tr>\n", a, b);
+    MP_COUNT_NOUN(a, t->free_calls, "call", "calls");
     mp_format_size(b, sizeof b, (int64_t)t->freed_bytes, opt->precision);
-    fprintf(out, "<tr><td>frees</td><td class=\"l\">%s calls, %s</td></tr>\n", a, b);
+    fprintf(out, "<tr><td>frees</td><td class=\"l\">%s, %s</td></tr>\n", a, b);
     mp_format_size(a, sizeof a, (int64_t)t->peak_heap_bytes, opt->precision);
     fprintf(out, "<tr><td>peak heap</td><td class=\"l\">%s", a);
     if (t->peak_stack != UINT32_MAX) {
         fprintf(out, ", reached at ");
         line_name(out, mp_profile_line(p, mp_profile_stack(p, t->peak_stack)->self_line), opt);
     }
-    mp_format_count(a, sizeof a, t->temporary_calls);
-    fprintf(out, "</td></tr>\n<tr><td>temporary</td><td class=\"l\">%s call%s (freed before their thread "
-                 "allocated again)</td></tr>\n", a, t->temporary_calls == 1 ? "" : "s");
+    MP_COUNT_NOUN(a, t->temporary_calls, "call", "calls");
+    fprintf(out, "</td></tr>\n<tr><td>temporary</td><td class=\"l\">%s (freed before their thread "
+                 "allocated again)</td></tr>\n", a);
     mp_format_size(a, sizeof a, (int64_t)t->live_bytes, opt->precision);
-    mp_format_count(b, sizeof b, t->live_blocks);
-    fprintf(out, "<tr><td>%s</td><td class=\"l\">%s in %s blocks", run->detached ? "live at detach" : "leaked at exit",
+    MP_COUNT_NOUN(b, t->live_blocks, "block", "blocks");
+    fprintf(out, "<tr><td>%s</td><td class=\"l\">%s in %s", run->detached ? "live at detach" : "leaked at exit",
             a, b);
     for (int k = 0; t->leaks_classified && t->live_blocks && k < MP_LEAK_KINDS; k++) {
         mp_format_size(a, sizeof a, (int64_t)t->leak_bytes[k], opt->precision);
@@ -175,8 +175,10 @@ static void top_lines(FILE *out, const struct mp_profile *p, const struct mp_rep
             fprintf(out, "</td></tr>\n");
         }
         fprintf(out, "</table>\n");
+        char more[64];
         if (shown < n)
-            fprintf(out, "<p class=\"muted\">%zu more lines (--top=0 shows all)</p>\n", n - shown);
+            fprintf(out, "<p class=\"muted\">%s (--top=0 shows all)</p>\n",
+                    MP_COUNT_NOUN(more, n - shown, "more line", "more lines"));
     }
     free(idx);
 }
@@ -279,10 +281,12 @@ static int tables(FILE *out, const struct mp_profile *p, const struct mp_sources
                      "allocator calls.</p>\n", sfx);
     }
     size_t shown = opt->max_tables && opt->max_tables < tables.n ? opt->max_tables : tables.n;
+    char more[64];
     for (size_t i = 0; i < shown; i++)
         table(out, &tables.tables[i], src, opt);
     if (shown < tables.n)
-        fprintf(out, "<p class=\"muted\">%zu more functions allocated (--tables=0 shows all)</p>\n", tables.n - shown);
+        fprintf(out, "<p class=\"muted\">%s allocated (--tables=0 shows all)</p>\n",
+                MP_COUNT_NOUN(more, tables.n - shown, "more function", "more functions"));
     mp_tables_free(&tables);
     return 0;
 }

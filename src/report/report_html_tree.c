@@ -84,7 +84,7 @@ int mp_write_process_tree_html(FILE *out, const struct mp_process_tree *t, const
         followed += !t->procs[i].run->unfollowed;
     size_t hidden = followed > n_shown ? followed - n_shown : 0;
     if (hidden)
-        fprintf(out, "<p class=\"muted\">%zu more image%s without a section: %s</p>\n", hidden, hidden == 1 ? "" : "s",
+        fprintf(out, "<p class=\"muted\">%zu more image%s without a section: %s</p>\n", hidden, mp_plural(hidden, "", "s"),
                 opt->process ? "memprof report FILE.json --format=html without --process shows each"
                              : "the ones shown held the highest peak heap; --top-processes=0 shows all");
     int rc = 0;

@@ -73,7 +73,7 @@ static int write_tree(FILE *out, const struct mp_profile *p, enum mp_weight w, u
         fprintf(out, "%*s", (int)it.depth, "");
         if (it.below) {
             fprintf(out, "n0: %" PRIu64 " in %u place%s, all below massif's threshold (%.2f%%)\n", it.below_bytes,
-                    it.below, it.below == 1 ? "" : "s", THRESHOLD_PCT);
+                    it.below, mp_plural(it.below, "", "s"), THRESHOLD_PCT);
             continue;
         }
         const struct mp_tree_node *node = &t.nodes[it.node];

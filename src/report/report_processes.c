@@ -170,7 +170,7 @@ static void write_ended(char *buf, size_t len, const struct mp_report_run *run)
 
 static void write_table(FILE *out, const struct mp_process_tree *t, const struct mp_report_options *opt)
 {
-    fprintf(out, "\nProcess tree: %zu program image%s\n", t->n, t->n == 1 ? "" : "s");
+    fprintf(out, "\nProcess tree: %zu program image%s\n", t->n, mp_plural(t->n, "", "s"));
     fprintf(out, "%5s  %-9s", "#", "from");
     if (!opt->stable)
         fprintf(out, " %7s", "pid");
@@ -235,7 +235,7 @@ static void write_table(FILE *out, const struct mp_process_tree *t, const struct
         mp_format_size(peak, sizeof peak, (int64_t)folded_peak, opt->precision);
         fprintf(out, "  (%s more image%s not listed: shells and wrappers that ended by exit or exec, each with\n"
                      "   a peak heap under %d%% of the highest, %s at most; --top-processes=0 lists them)\n",
-                n, folded == 1 ? "" : "s", NEGLIGIBLE_PER_CENT, peak);
+                n, mp_plural(folded, "", "s"), NEGLIGIBLE_PER_CENT, peak);
     }
 }
 
@@ -260,12 +260,11 @@ static void write_totals(FILE *out, const struct mp_process_tree *t, const struc
             (rss_i == t->n || t->procs[i].run->peak_rss_bytes > t->procs[rss_i].run->peak_rss_bytes))
             rss_i = i;
     char a[64], b[64], c[64];
-    mp_format_count(a, sizeof a, calls);
+    MP_COUNT_NOUN(a, calls, "allocation call", "allocation calls");
     mp_format_size(b, sizeof b, (int64_t)bytes, opt->precision);
-    fprintf(out, "\n  all images         %s allocation calls, %s", a, b);
+    fprintf(out, "\n  all images         %s, %s", a, b);
     mp_format_size(b, sizeof b, (int64_t)leaked, opt->precision);
-    mp_format_count(c, sizeof c, blocks);
-    fprintf(out, "; leaked %s in %s blocks\n", b, c);
+    fprintf(out, "; leaked %s in %s\n", b, MP_COUNT_NOUN(c, blocks, "block", "blocks"));
     if (peak_i < t->n) {
         const struct mp_report_run *run = t->procs[peak_i].run;
         mp_format_size(a, sizeof a, (int64_t)mp_profile_totals(t->procs[peak_i].profile)->peak_heap_bytes,
@@ -285,8 +284,8 @@ static void write_totals(FILE *out, const struct mp_process_tree *t, const struc
     }
     if (t->total_rss_known) {
         mp_format_size(a, sizeof a, (int64_t)t->total_rss_bytes, opt->precision);
-        fprintf(out, "  total RSS peak     %s at %.2f s, summed over %zu process%s alive then (sampled)\n", a,
-                t->total_rss_seconds, t->total_rss_processes, t->total_rss_processes == 1 ? "" : "es");
+        fprintf(out, "  total RSS peak     %s at %.2f s, summed over %s alive then (sampled)\n", a,
+                t->total_rss_seconds, MP_COUNT_NOUN(b, t->total_rss_processes, "process", "processes"));
     }
 }
 
@@ -295,11 +294,11 @@ static void write_tree_notes(FILE *out, const struct mp_process_tree *t)
     if (!t->n_warnings && !t->events_lost)
         return;
     fprintf(out, "\nNotes on the tree\n");
-    char n[32];
-    mp_format_count(n, sizeof n, t->events_lost);
+    char n[64];
     if (t->events_lost)
-        fprintf(out, "  %s allocator events of processes memprof could not tell were lost (their "
-                     "writer died while recording)\n", n);
+        fprintf(out, "  %s of processes memprof could not tell %s lost (their writer died while recording)\n",
+                MP_COUNT_NOUN(n, t->events_lost, "allocator event", "allocator events"),
+                mp_plural(t->events_lost, "was", "were"));
     for (size_t i = 0; i < t->n_warnings; i++)
         fprintf(out, "  %s\n", t->warnings[i]);
 }
@@ -343,7 +342,7 @@ int mp_write_process_tree_text(FILE *out, const struct mp_process_tree *t, const
         char n[32];
         mp_format_count(n, sizeof n, hidden);
         fprintf(out, "\n(%s more image%s without a section: the %zu shown held the highest peak heap; "
-                     "--top-processes=0 shows all)\n", n, hidden == 1 ? "" : "s", n_shown);
+                     "--top-processes=0 shows all)\n", n, mp_plural(hidden, "", "s"), n_shown);
     }
     free(order);
     fflush(out);

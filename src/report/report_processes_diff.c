@@ -62,7 +62,7 @@ int mp_process_tree_diff_write(FILE *out, const struct mp_process_tree *old_t, c
         }
     fprintf(out, "Process trees: %zu image%s in the old report, %zu in the new, %zu paired (by command line and "
                  "place in the tree, else by command line, else by program)\n",
-            old_t->n, old_t->n == 1 ? "" : "s", new_t->n, paired);
+            old_t->n, mp_plural(old_t->n, "", "s"), new_t->n, paired);
     fprintf(out, "%5s %5s  %-26s %-20s  %s\n", "old", "new", "peak heap", "allocations", "command");
     for (size_t k = 0; k < n_pairs; k++) {
         const struct mp_process_pair *p = &pairs[k];
@@ -91,7 +91,7 @@ int mp_process_tree_diff_write(FILE *out, const struct mp_process_tree *old_t, c
         fputc('\n', out);
     }
     if (paired > changed)
-        fprintf(out, "  %zu paired image%s unchanged\n", paired - changed, paired - changed == 1 ? "" : "s");
+        fprintf(out, "  %zu paired image%s unchanged\n", paired - changed, mp_plural(paired - changed, "", "s"));
     struct mp_diff_options section = { .old_name = NULL, .new_name = NULL, .precision = precision,
                                        .top_lines = opt ? opt->top_lines : 10 };
     for (size_t k = 0; k < n_pairs; k++) {

@@ -54,9 +54,9 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
         fprintf(out, "  heap               not profiled: %s\n", run->engine_note);
         return;
     }
-    mp_format_count(a, sizeof a, t->alloc_calls);
+    MP_COUNT_NOUN(a, t->alloc_calls, "call", "calls");
     mp_format_size(b, sizeof b, (int64_t)t->allocated_bytes, opt->precision);
-    fprintf(out, "  allocations        %s calls, %s\n", a, b);
+    fprintf(out, "  allocations        %s, %s\n", a, b);
     double wall = mp_saved_seconds(run->wall_seconds);
     if (!opt->stable && wall >= 0.001 && t->alloc_calls) { /* heaptrack's "calls to allocation functions: N (N/s)" */
         uint64_t bytes = mp_per_second(t->allocated_bytes, wall);
@@ -64,9 +64,9 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
         mp_format_size(b, sizeof b, bytes > INT64_MAX ? INT64_MAX : (int64_t)bytes, opt->precision);
         fprintf(out, "  allocation rate    %s calls/s, %s/s over %.3f s\n", a, b, wall);
     }
-    mp_format_count(a, sizeof a, t->free_calls);
+    MP_COUNT_NOUN(a, t->free_calls, "call", "calls");
     mp_format_size(b, sizeof b, (int64_t)t->freed_bytes, opt->precision);
-    fprintf(out, "  frees              %s calls, %s\n", a, b);
+    fprintf(out, "  frees              %s, %s\n", a, b);
     mp_format_size(a, sizeof a, (int64_t)t->peak_heap_bytes, opt->precision);
     fprintf(out, "  peak heap          %s", a);
     if (t->peak_stack != UINT32_MAX) {
@@ -74,11 +74,10 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
         mp_text_line_name(out, mp_profile_line(p, mp_profile_stack(p, t->peak_stack)->self_line), opt);
     }
     fputc('\n', out);
-    mp_format_count(a, sizeof a, t->temporary_calls);
-    fprintf(out, "  temporary          %s calls\n", a);
+    fprintf(out, "  temporary          %s\n", MP_COUNT_NOUN(a, t->temporary_calls, "call", "calls"));
     mp_format_size(a, sizeof a, (int64_t)t->live_bytes, opt->precision);
-    mp_format_count(c, sizeof c, t->live_blocks);
-    fprintf(out, run->detached ? "  live at detach     %s in %s blocks" : "  leaked at exit     %s in %s blocks", a, c);
+    MP_COUNT_NOUN(c, t->live_blocks, "block", "blocks");
+    fprintf(out, run->detached ? "  live at detach     %s in %s" : "  leaked at exit     %s in %s", a, c);
     if (t->leaks_classified && t->live_blocks) {
         static const char *const words[MP_LEAK_KINDS] = { "definitely lost", "indirectly", "possibly",
                                                           "still reachable" };
@@ -99,8 +98,8 @@ static void write_summary(FILE *out, const struct mp_profile *p, const struct mp
     }
     if (run->has_engine_stops && !opt->stable) {
         mp_format_count(a, sizeof a, run->engine_stops);
-        mp_format_count(c, sizeof c, t->alloc_calls + t->free_calls);
-        fprintf(out, "  engine stops       %s for %s allocator calls (the rest recorded without a stop)\n", a, c);
+        MP_COUNT_NOUN(c, t->alloc_calls + t->free_calls, "allocator call", "allocator calls");
+        fprintf(out, "  engine stops       %s for %s (the rest recorded without a stop)\n", a, c);
     }
 }
 
@@ -114,7 +113,6 @@ static void write_top_lines(FILE *out, const struct mp_profile *p, const struct 
         return;
     }
     size_t shown = opt->top_lines && opt->top_lines < n ? opt->top_lines : n;
-    char more[32];
     int mapped = mp_profile_totals(p)->map_calls > 0; /* then a column of its own */
     fprintf(out, mapped ? "\nTop lines by bytes allocated or mapped\n" : "\nTop lines by bytes allocated\n");
     /* memprof -p: the process runs on, so what is live is live at detach */
@@ -139,7 +137,7 @@ static void write_top_lines(FILE *out, const struct mp_profile *p, const struct 
         fputc('\n', out);
     }
     if (shown < n)
-        fprintf(out, "  (%s more lines; --top=0 shows all)\n", MP_COUNT_STR(more, n - shown));
+        mp_text_more_lines(out, n - shown);
     free(idx);
 }
 
@@ -193,31 +191,38 @@ void mp_text_notes(FILE *out, const struct mp_profile *p, const struct mp_report
 {
     const struct mp_totals *t = mp_profile_totals(p);
     int header = 0;
+/* "1 free of a block", "2 frees of blocks" */
+#define FREES_OF_BLOCKS(buf, k) MP_COUNT_NOUN(buf, k, "free of a block", "frees of blocks")
 #define NOTE(...) do { if (!header++) fprintf(out, "\nNotes\n"); fprintf(out, "  " __VA_ARGS__); } while (0)
-    char n[32];
+    char n[96];
     if (run->events_lost)
-        NOTE("%s allocator events were lost (their thread died while recording%s)\n", MP_COUNT_STR(n, run->events_lost),
+        NOTE("%s lost (their thread died while recording%s)\n",
+             MP_COUNT_NOUN(n, run->events_lost, "allocator event was", "allocator events were"),
              run->engine && strcmp(run->engine, "breakpoint") == 0 ? ", or the call was still running at detach" : "");
     if (t->unknown_frees && run->attached_pid)
-        NOTE("%s frees of blocks allocated before memprof attached were not counted\n", MP_COUNT_STR(n, t->unknown_frees));
+        NOTE("%s allocated before memprof attached %s not counted\n", FREES_OF_BLOCKS(n, t->unknown_frees),
+             mp_plural(t->unknown_frees, "was", "were"));
     else if (t->unknown_frees && run->forked)
-        NOTE("%s frees of blocks it inherited from its parent (fork) were not counted\n",
-             MP_COUNT_STR(n, t->unknown_frees));
+        NOTE("%s it inherited from its parent (fork) %s not counted\n", FREES_OF_BLOCKS(n, t->unknown_frees),
+             mp_plural(t->unknown_frees, "was", "were"));
     else if (t->unknown_frees && run->engine && strcmp(run->engine, "breakpoint") == 0)
-        NOTE("%s frees of blocks memprof never saw allocated were not counted (glibc frees its "
-             "per-thread cache at thread exit; breakpoints see those calls)\n", MP_COUNT_STR(n, t->unknown_frees));
+        NOTE("%s memprof never saw allocated %s not counted (glibc frees its per-thread cache at thread exit; "
+             "breakpoints see those calls)\n", FREES_OF_BLOCKS(n, t->unknown_frees),
+             mp_plural(t->unknown_frees, "was", "were"));
     else if (t->unknown_frees)
-        NOTE("%s frees of blocks allocated before profiling started were not counted\n", MP_COUNT_STR(n, t->unknown_frees));
+        NOTE("%s allocated before profiling started %s not counted\n", FREES_OF_BLOCKS(n, t->unknown_frees),
+             mp_plural(t->unknown_frees, "was", "were"));
     if (t->reused_live_blocks)
-        NOTE("%s allocations reused an address memprof still saw live (a free it never saw)\n",
-             MP_COUNT_STR(n, t->reused_live_blocks));
+        NOTE("%s an address memprof still saw live (a free it never saw)\n",
+             MP_COUNT_NOUN(n, t->reused_live_blocks, "allocation reused", "allocations reused"));
     if (t->unsited_free_calls && (opt->show & MP_VIEW_TABLES))
-        NOTE("%s frees were called from code with no line of the program (operator delete, library code) or "
-             "came without a call site: the tables' Freed column leaves them out\n",
-             MP_COUNT_STR(n, t->unsited_free_calls));
+        NOTE("%s called from code with no line of the program (operator delete, library code) or came "
+             "without a call site: the tables' Freed column leaves %s out\n",
+             MP_COUNT_NOUN(n, t->unsited_free_calls, "free was", "frees were"),
+             mp_plural(t->unsited_free_calls, "it", "them"));
     if (t->truncated_stacks)
-        NOTE("%s allocations had stacks deeper than %d frames: outer callers are not charged\n",
-             MP_COUNT_STR(n, t->truncated_stacks), MP_MAX_FRAMES);
+        NOTE("%s deeper than %d frames: outer callers are not charged\n",
+             MP_COUNT_NOUN(n, t->truncated_stacks, "allocation had a stack", "allocations had stacks"), MP_MAX_FRAMES);
     mp_text_folded_note(out, p, &header, opt);
     for (size_t i = 0; i < run->n_warnings; i++)
         NOTE("%s\n", run->warnings[i]);
@@ -238,12 +243,12 @@ static void write_tables(FILE *out, const struct mp_profile *p, const struct mp_
     if (mp_tables_build(p, &tables) != 0)
         return;
     size_t shown = opt->max_tables && opt->max_tables < tables.n ? opt->max_tables : tables.n;
-    char more[32];
+    char more[64];
     for (size_t i = 0; i < shown; i++)
         write_table(out, &tables.tables[i], src, opt, mp_profile_totals(p)->map_calls > 0);
     if (shown < tables.n)
-        fprintf(out, "\n(%s more functions allocated or freed; --tables=0 shows all)\n",
-                MP_COUNT_STR(more, tables.n - shown));
+        fprintf(out, "\n(%s allocated or freed; --tables=0 shows all)\n",
+                MP_COUNT_NOUN(more, tables.n - shown, "more function", "more functions"));
     mp_tables_free(&tables);
 }
 

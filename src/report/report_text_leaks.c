@@ -28,8 +28,7 @@ static void write_amount(FILE *out, uint64_t bytes, uint64_t blocks, const struc
 {
     char a[64], b[64];
     mp_format_size(a, sizeof a, (int64_t)bytes, opt->precision);
-    mp_format_count(b, sizeof b, blocks);
-    fprintf(out, "%s in %s blocks", a, b);
+    fprintf(out, "%s in %s", a, MP_COUNT_NOUN(b, blocks, "block", "blocks"));
 }
 
 /* The lines and the biggest stacks of the kinds in mask. */
@@ -49,9 +48,8 @@ static void write_detail(FILE *out, const struct mp_profile *p, const struct mp_
         mp_text_line_name(out, mp_profile_line(p, lines[i].line), opt);
         fputc('\n', out);
     }
-    char more[32];
     if (shown < n)
-        fprintf(out, "  (%s more lines; --top=0 shows all)\n", MP_COUNT_STR(more, n - shown));
+        mp_text_more_lines(out, n - shown);
     free(lines);
     size_t *stacks = mp_leak_stacks(p, mask, &n);
     for (size_t i = 0; i < limit(n, LEAK_STACKS_SHOWN); i++) {

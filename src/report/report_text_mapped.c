@@ -15,10 +15,10 @@ void mp_text_mapped_summary(FILE *out, const struct mp_profile *p, const struct 
     if (!t->map_calls)
         return;
     char a[64], b[64], c[64];
-    mp_format_count(a, sizeof a, t->map_calls);
+    MP_COUNT_NOUN(a, t->map_calls, "call", "calls");
     mp_format_size(b, sizeof b, (int64_t)t->mapped_bytes, opt->precision);
     mp_format_size(c, sizeof c, (int64_t)t->unmapped_bytes, opt->precision);
-    fprintf(out, "  mapped             %s calls, %s (mmap, mremap, brk); %s unmapped\n", a, b, c);
+    fprintf(out, "  mapped             %s, %s (mmap, mremap, brk); %s unmapped\n", a, b, c);
     mp_format_size(a, sizeof a, (int64_t)t->peak_mapped_bytes, opt->precision);
     fprintf(out, "  peak mapped        %s\n", a);
     mp_format_size(a, sizeof a, (int64_t)t->peak_total_bytes, opt->precision);
@@ -41,9 +41,8 @@ static size_t limit(size_t n, size_t max)
 /* The lines with the most bytes, --top of them, and how many more there were. */
 static void more_lines(FILE *out, size_t n, size_t shown)
 {
-    char more[32];
     if (shown < n)
-        fprintf(out, "  (%s more lines; --top=0 shows all)\n", MP_COUNT_STR(more, n - shown));
+        mp_text_more_lines(out, n - shown);
 }
 
 void mp_text_mapped_peak(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt)
@@ -112,8 +111,8 @@ void mp_text_folded_note(FILE *out, const struct mp_profile *p, int *header, con
     fprintf(out, "  allocation wrappers charged to their callers:");
     for (size_t i = 0; i < n; i++) {
         char c[64];
-        mp_format_count(c, sizeof c, f[i].calls);
-        fprintf(out, "%s %s (%s%s calls)", i ? "," : "", mp_display_function(f[i].function, opt->stable),
+        MP_COUNT_NOUN(c, f[i].calls, "call", "calls");
+        fprintf(out, "%s %s (%s%s)", i ? "," : "", mp_display_function(f[i].function, opt->stable),
                 f[i].automatic ? "found, " : "", c);
         automatic |= f[i].automatic;
     }

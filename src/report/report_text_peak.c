@@ -30,7 +30,6 @@ void mp_text_peak(FILE *out, const struct mp_profile *p, const struct mp_report_
     size_t n;
     size_t *idx = mp_lines_sorted(p, MP_BY_PEAK, &n);
     size_t shown = limit(n, opt->top_lines);
-    char more[32];
     if (shown) {
         fprintf(out, "\nLines holding the peak\n%12s %12s   %s\n", "held", "share", "line");
         for (size_t i = 0; i < shown; i++) {
@@ -41,7 +40,7 @@ void mp_text_peak(FILE *out, const struct mp_profile *p, const struct mp_report_
             fputc('\n', out);
         }
         if (shown < n)
-            fprintf(out, "  (%s more lines; --top=0 shows all)\n", MP_COUNT_STR(more, n - shown));
+            mp_text_more_lines(out, n - shown);
     }
     free(idx);
 }
@@ -51,7 +50,6 @@ void mp_text_temporaries(FILE *out, const struct mp_profile *p, const struct mp_
     size_t n;
     size_t *idx = mp_lines_sorted(p, MP_BY_TEMPORARY, &n);
     size_t shown = limit(n, opt->top_lines);
-    char more[32];
     if (shown) {
         fprintf(out, "\nTemporary allocations (freed before their thread allocated again)\n%12s %12s   %s\n",
                 "temporary", "of calls", "line");
@@ -65,7 +63,7 @@ void mp_text_temporaries(FILE *out, const struct mp_profile *p, const struct mp_
             fputc('\n', out);
         }
         if (shown < n)
-            fprintf(out, "  (%s more lines; --top=0 shows all)\n", MP_COUNT_STR(more, n - shown));
+            mp_text_more_lines(out, n - shown);
     }
     free(idx);
 }

@@ -51,7 +51,8 @@ static int shown(const struct printer *pr, const struct mp_tree_node *n, size_t 
 static void print_node(const struct printer *pr, uint32_t id, int depth, int steps);
 
 /* Children of a node (or the roots): those shown, then one row for the rest. */
-static void print_children(const struct printer *pr, const uint32_t *ids, size_t n, int depth, const char *what)
+/* callers: the children are callers (a --callers tree), else call sites. */
+static void print_children(const struct printer *pr, const uint32_t *ids, size_t n, int depth, int callers)
 {
     size_t i = 0;
     while (i < n && shown(pr, &pr->t->nodes[ids[i]], i))
@@ -64,9 +65,10 @@ static void print_children(const struct printer *pr, const uint32_t *ids, size_t
         calls += pr->t->nodes[ids[j]].calls;
         peak += pr->t->nodes[ids[j]].peak_bytes;
     }
-    char more[32];
+    char more[64];
     columns(pr, bytes, calls, peak, depth);
-    fprintf(pr->out, "(%s more %s; --top=0 shows all)\n", MP_COUNT_STR(more, n - i), what);
+    fprintf(pr->out, "(%s; --top=0 shows all)\n", callers ? MP_COUNT_NOUN(more, n - i, "more caller", "more callers")
+                                                          : MP_COUNT_NOUN(more, n - i, "more call site", "more call sites"));
 }
 
 /* A node's only child that carries all of it continues the same chain:
@@ -96,7 +98,7 @@ static void print_node(const struct printer *pr, uint32_t id, int depth, int ste
         print_node(pr, pr->t->child_ids[n->first_child], depth, steps + 1);
     else
         print_children(pr, pr->t->child_ids + n->first_child, n->n_children, depth + 1,
-                       pr->t->nodes[0].line == MP_TREE_TARGET ? "callers" : "call sites");
+                       pr->t->nodes[0].line == MP_TREE_TARGET);
 }
 
 static void header(FILE *out, const char *last)
@@ -115,7 +117,7 @@ void mp_text_tree(FILE *out, const struct mp_profile *p, const struct mp_report_
     fprintf(out, "\nCall tree (top-down from main and thread start routines: what each call site allocated, "
                  "itself and through its callees)\n");
     header(out, "call site");
-    print_children(&pr, t.roots, t.n_roots, 0, "call sites");
+    print_children(&pr, t.roots, t.n_roots, 0, 0);
     mp_calltree_free(&t);
 }
 
@@ -127,18 +129,18 @@ static void callers_of(FILE *out, const struct mp_profile *p, const struct mp_re
     if (mp_calltree_callers(p, flags, &t) != 0)
         return;
     const struct mp_tree_node *root = &t.nodes[0];
-    char a[64], c[32];
+    char a[64], c[64];
     mp_format_size(a, sizeof a, root->bytes > INT64_MAX ? INT64_MAX : (int64_t)root->bytes, opt->precision);
     fprintf(out, "\nCallers of ");
     if (line)
         mp_text_line_name(out, line, opt);
     else
         fputs(name, out);
-    fprintf(out, ": %s in %s calls\n", a, MP_COUNT_STR(c, root->calls));
+    fprintf(out, ": %s in %s\n", a, MP_COUNT_NOUN(c, root->calls, "call", "calls"));
     if (root->n_children) {
         struct printer pr = { out, p, opt, &t, root->bytes };
         header(out, "caller");
-        print_children(&pr, t.child_ids + root->first_child, root->n_children, 0, "callers");
+        print_children(&pr, t.child_ids + root->first_child, root->n_children, 0, 1);
     } else {
         fprintf(out, "  (no caller inside the program: its stacks start here, in main, a thread or unknown code)\n");
     }

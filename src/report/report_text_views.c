@@ -56,7 +56,7 @@ void mp_text_calls(FILE *out, const struct mp_profile *p, const struct mp_report
         idx[i] = v[i].line;
     free(v);
     size_t shown = limit(n, opt->top_lines);
-    char a[64], b[64], c[64], more[32];
+    char a[64], b[64], c[64];
     fprintf(out, "\nTop lines by allocation calls\n%12s %12s %12s   %s\n", "calls", "allocated", "temporary", "line");
     for (size_t i = 0; i < shown; i++) {
         const struct mp_line_stats *l = mp_profile_line(p, idx[i]);
@@ -67,7 +67,7 @@ void mp_text_calls(FILE *out, const struct mp_profile *p, const struct mp_report
         fputc('\n', out);
     }
     if (shown < n)
-        fprintf(out, "  (%s more lines; --top=0 shows all)\n", MP_COUNT_STR(more, n - shown));
+        mp_text_more_lines(out, n - shown);
     free(idx);
 }
 
@@ -83,8 +83,8 @@ void mp_text_largest(FILE *out, const struct mp_profile *p, const struct mp_repo
     size_t shown = limit(n, opt->top_lines);
     fprintf(out, "\nLargest allocations (single blocks by size; calls of that size from that stack)\n");
     for (size_t i = 0; i < shown; i++) {
-        char a[64], b[32], c[32];
-        fprintf(out, "  %s calls of %s (%s live at %s) from:\n", MP_COUNT_STR(b, v[i].calls),
+        char a[64], b[64], c[32];
+        fprintf(out, "  %s of %s (%s live at %s) from:\n", MP_COUNT_NOUN(b, v[i].calls, "call", "calls"),
                 size_str(a, sizeof a, v[i].size, opt), MP_COUNT_STR(c, v[i].live_blocks),
                 run->detached ? "detach" : "exit");
         mp_text_stack(out, p, mp_profile_stack(p, v[i].stack), opt);
@@ -184,8 +184,9 @@ void mp_text_rate(FILE *out, const struct mp_profile *p, const struct mp_report_
     /* from the first sample on (the program starts there), in up to
      * RATE_ROWS slices of consecutive samples */
     size_t rows = n - 1 < RATE_ROWS ? n - 1 : RATE_ROWS;
-    fprintf(out, " (the run in %zu slices between RSS samples)\n%10s %10s %12s %12s %12s %12s\n", rows, "from",
-            "to", "calls", "calls/s", "bytes/s", "heap at end");
+    char slices[64];
+    fprintf(out, " (the run in %s between RSS samples)\n%10s %10s %12s %12s %12s %12s\n",
+            MP_COUNT_NOUN(slices, rows, "slice", "slices"), "from", "to", "calls", "calls/s", "bytes/s", "heap at end");
     uint64_t t0 = mp_saved_time_ns(s[0].time_ns), calls0 = s[0].alloc_calls, bytes0 = s[0].allocated_bytes;
     for (size_t r = 0; r < rows; r++) {
         const struct mp_sample *e = &s[1 + (r + 1) * (n - 1) / rows - 1];

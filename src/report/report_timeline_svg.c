@@ -274,7 +274,7 @@ static void lanes(const struct plot *pl, const struct mp_report_run *run, double
         double y = top + (double)f * LANE_H;
         fprintf(out, "<g class=\"lane\"><title>");
         mp_xml_text(out, fs->function, 0);
-        fprintf(out, ": %" PRIu64 " call%s (line mode)</title>\n", fs->calls, fs->calls == 1 ? "" : "s");
+        fprintf(out, ": %" PRIu64 " call%s (line mode)</title>\n", fs->calls, mp_plural(fs->calls, "", "s"));
         fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#f3f3f3\"/>\n", pl->x0, y,
                 pl->w, LANE_H - 4);
         fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#444\">", pl->x0 - 6, y + 12);

@@ -446,8 +446,8 @@ START_TEST(leak_kinds_load_and_are_checked)
     ck_assert_uint_eq(mp_profile_stack(r.profile, 0)->leak_blocks[MP_LEAK_DEFINITE], 1);
     ck_assert_str_eq(mp_profile_stack(r.profile, 0)->suppressed, "leak:f (my.supp:1)");
     char *text = write_loaded(&r, AS_TEXT, NULL);
-    ck_assert_msg(strstr(text, "Leaks: 8 B in 1 blocks never freed, by memcheck's kinds\n"
-                               "  definitely lost    8 B in 1 blocks, suppressed 8 B in 1 blocks\n") != NULL, "%s", text);
+    ck_assert_msg(strstr(text, "Leaks: 8 B in 1 block never freed, by memcheck's kinds\n"
+                               "  definitely lost    8 B in 1 block, suppressed 8 B in 1 block\n") != NULL, "%s", text);
     ck_assert_msg(strstr(text, "         8 B            1   leak:f (my.supp:1)\n") != NULL, "%s", text);
     free(text);
     /* written again, it loads again and writes itself unchanged */
@@ -471,7 +471,7 @@ START_TEST(leak_kinds_load_and_are_checked)
     /* a stack's kinds must add up to what it leaked */
     char *wrong = replace(with_summary, "\"leaked_bytes\": 8, \"leaked_blocks\": 1}]",
                           "\"leaked_bytes\": 8, \"leaked_blocks\": 1, " KINDS(4, 1, 0, 0, 0, 0, 0, 0) "}]");
-    expect_error(wrong, "t.json:10:13: stacks[0]: leak kinds add up to 4 bytes in 1 blocks, not leaked_bytes and "
+    expect_error(wrong, "t.json:10:13: stacks[0]: leak kinds add up to 4 bytes in 1 block, not leaked_bytes and "
                         "leaked_blocks");
     free(wrong);
     /* a stack with live blocks needs kinds when the summary has them */

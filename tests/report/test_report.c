@@ -292,12 +292,12 @@ static void expect_text(const char *got, const char *want)
     "     1.0 KiB            2   app.c:9 (main)\n"                                                 \
     "     1.0 KiB            1   app.c:10 (main)\n"
 #define LEAK_STACKS                                                                                \
-    "  4.0 KiB in 1 blocks allocated from:\n"                                                      \
+    "  4.0 KiB in 1 block allocated from:\n"                                                      \
     "      -> /zzz-memprof-missing/gone.c:3 (other)\n"                                             \
     "  1.0 KiB in 2 blocks allocated from:\n"                                                      \
     "      at malloc (/lib/x86_64-linux-gnu/libc.so.6)\n"                                          \
     "      -> app.c:9 (main)\n"                                                                    \
-    "  1.0 KiB in 1 blocks allocated from:\n"                                                      \
+    "  1.0 KiB in 1 block allocated from:\n"                                                      \
     "      at malloc (/lib/x86_64-linux-gnu/libc.so.6)\n"                                          \
     "      -> app.c:10 (main)\n"
 #define PEAK_AND_LEAKS_TEXT PEAK_AND_LEAKS_HEAD PEAK_LINES_ALL LEAKS_HEAD LEAK_LINES_ALL LEAK_STACKS
@@ -354,11 +354,11 @@ static const char *expected_default_text(void)
            "     4" BLANK81 "\n"
            "\n"
            "Notes\n"
-           "  1 frees of blocks allocated before profiling started were not counted\n"
+           "  1 free of a block allocated before profiling started was not counted\n"
            /* E9 */
-           "  1 frees were called from code with no line of the program (operator delete, library code) or "
-           "came without a call site: the tables' Freed column leaves them out\n"
-           "  1 allocations had stacks deeper than 48 frames: outer callers are not charged\n"
+           "  1 free was called from code with no line of the program (operator delete, library code) or "
+           "came without a call site: the tables' Freed column leaves it out\n"
+           "  1 allocation had a stack deeper than 48 frames: outer callers are not charged\n"
            "  source file /zzz-memprof-missing/gone.c not found: its Line Contents column is empty\n";
 }
 
@@ -473,7 +473,7 @@ START_TEST(text_report_limits)
                        LEAKS_HEAD
                        "     4.0 KiB            1   /zzz-memprof-missing/gone.c:3 (other)\n"
                        "     1.0 KiB            2   app.c:9 (main)\n"
-                       "  (1 more lines; --top=0 shows all)\n"
+                       "  (1 more line; --top=0 shows all)\n"
                        /* the three biggest stacks whatever --top says */
                        LEAK_STACKS
                        "\n"
@@ -491,10 +491,10 @@ START_TEST(text_report_limits)
                        "(2 more functions allocated or freed; --tables=0 shows all)\n"
                        "\n"
                        "Notes\n"
-                       "  1 frees of blocks allocated before profiling started were not counted\n"
-                       "  1 frees were called from code with no line of the program (operator delete, library "
-                       "code) or came without a call site: the tables' Freed column leaves them out\n"
-                       "  1 allocations had stacks deeper than 48 frames: outer callers are not charged\n"
+                       "  1 free of a block allocated before profiling started was not counted\n"
+                       "  1 free was called from code with no line of the program (operator delete, library "
+                       "code) or came without a call site: the tables' Freed column leaves it out\n"
+                       "  1 allocation had a stack deeper than 48 frames: outer callers are not charged\n"
                        "  source file /zzz-memprof-missing/gone.c not found: its Line Contents column is empty\n";
     expect_text(got, want);
     free(got);
@@ -570,7 +570,7 @@ START_TEST(text_report_reused_note_and_counts)
     char *got = text_report(p, &run, src, &opt);
     /* 1234 * 2048 = 2527232 = 2.41 MiB */
     ck_assert_ptr_nonnull(strstr(got, "\n  allocations        1,234 calls, 2.4 MiB\n"));
-    ck_assert_ptr_nonnull(strstr(got, "\n  leaked at exit     2.0 KiB in 1 blocks\n"));
+    ck_assert_ptr_nonnull(strstr(got, "\n  leaked at exit     2.0 KiB in 1 block\n"));
     ck_assert_ptr_nonnull(strstr(got, "\n  1,233 allocations reused an address memprof still saw live (a free it "
                                       "never saw)\n"));
     /* Table row: 2.4 MiB allocated, none freed on the line, held at most
@@ -1132,7 +1132,7 @@ START_TEST(text_report_temporaries_and_rss_at_exit)
     expect_text(head, "\nLines holding the peak\n"
                       "        held        share   line\n"
                       "     2.0 KiB        87.2%   app.c:4 (make)\n"
-                      "  (1 more lines; --top=0 shows all)\n"
+                      "  (1 more line; --top=0 shows all)\n"
                       "\n"
                       "Leaks: none (every block was freed)\n"
                       "\n"
@@ -1223,9 +1223,9 @@ START_TEST(leaks_biggest_stacks_text_and_json)
                        "       300 B            1   /zzz-memprof-missing/gone.c:3 (other)\n"
                        "       200 B            1   libfoo.so+0x40 (/usr/lib/libfoo.so)\n"
                        "       101 B            2   app.c:10 (main)\n"
-                       "  1.2 KiB in 1 blocks allocated from:\n"
+                       "  1.2 KiB in 1 block allocated from:\n"
                        "      -> /a.c:3 (h)\n"
-                       "  1.1 KiB in 1 blocks allocated from:\n"
+                       "  1.1 KiB in 1 block allocated from:\n"
                        "      -> /a.c:3 (e)\n"
                        "  900 B in 2 blocks allocated from:\n"
                        "      -> /a.c:9 (z)\n");
@@ -1378,6 +1378,15 @@ START_TEST(format_count)
     ck_assert_int_eq(s[4], 'x');
     s = count_str(5, 1);
     ck_assert_str_eq(s, "");
+    /* a count with its noun: singular for exactly one, whatever the count's digits */
+    char buf[64];
+    ck_assert_str_eq(MP_COUNT_NOUN(buf, 0, "call", "calls"), "0 calls");
+    ck_assert_str_eq(MP_COUNT_NOUN(buf, 1, "call", "calls"), "1 call");
+    ck_assert_str_eq(MP_COUNT_NOUN(buf, 2, "call", "calls"), "2 calls");
+    ck_assert_str_eq(MP_COUNT_NOUN(buf, 1001, "process", "processes"), "1,001 processes");
+    ck_assert_str_eq(MP_COUNT_NOUN(buf, 21, "block", "blocks"), "21 blocks");
+    ck_assert_str_eq(mp_plural(1, "was", "were"), "was");
+    ck_assert_str_eq(mp_plural(0, "was", "were"), "were");
 }
 END_TEST
 
@@ -1434,15 +1443,15 @@ START_TEST(views_text_exact)
                 "           1      1,024 B            0   app.c:10 (main)\n"
                 /* by size; the two 4 KiB entries by stack (s1 before s3) */
                 "\nLargest allocations (single blocks by size; calls of that size from that stack)\n"
-                "  1 calls of 1,572,864 B (0 live at exit) from:\n"
+                "  1 call of 1,572,864 B (0 live at exit) from:\n"
                 "      -> libfoo.so+0x40 (/usr/lib/libfoo.so)\n"
-                "  1 calls of 4,096 B (0 live at exit) from:\n"
+                "  1 call of 4,096 B (0 live at exit) from:\n"
                 "      at malloc (/lib/x86_64-linux-gnu/libc.so.6)\n"
                 "      -> app.c:4 (make)\n"
                 "      at app.c:8 (main)\n"
-                "  1 calls of 4,096 B (1 live at exit) from:\n"
+                "  1 call of 4,096 B (1 live at exit) from:\n"
                 "      -> /zzz-memprof-missing/gone.c:3 (other)\n"
-                "  1 calls of 1,024 B (1 live at exit) from:\n"
+                "  1 call of 1,024 B (1 live at exit) from:\n"
                 "      at malloc (/lib/x86_64-linux-gnu/libc.so.6)\n"
                 "      -> app.c:10 (main)\n"
                 "  2 calls of 512 B (2 live at exit) from:\n"
@@ -1474,8 +1483,8 @@ START_TEST(views_text_exact)
                 "     1,024 B    0.1%            1      1,024 B   app.c:10 (main)\n"
                 "\n"
                 "Notes\n"
-                "  1 frees of blocks allocated before profiling started were not counted\n"
-                "  1 allocations had stacks deeper than 48 frames: outer callers are not charged\n");
+                "  1 free of a block allocated before profiling started was not counted\n"
+                "  1 allocation had a stack deeper than 48 frames: outer callers are not charged\n");
     free(got);
     /* --top 2: two roots, then one row for the rest; children below 1% of the bytes fold too */
     got = views_text(p, MP_VIEW_TREE, 1, 2);
@@ -1502,14 +1511,14 @@ START_TEST(views_callers_text)
                                       .callers = callers, .n_callers = 5 };
     char *got = text_report(p, &run, src, &opt);
     char *part = text_between(got, "\nCallers of make:", "\n\nNotes");
-    expect_text(part, "\nCallers of make: 4,096 B in 1 calls\n"
+    expect_text(part, "\nCallers of make: 4,096 B in 1 call\n"
                       "   allocated   share        calls      at peak   caller\n"
                       "     4,096 B  100.0%            1          0 B   app.c:8 (main)\n"
                       /* one line named: shown by its place */
-                      "\nCallers of app.c:4 (make): 4,096 B in 1 calls\n"
+                      "\nCallers of app.c:4 (make): 4,096 B in 1 call\n"
                       "   allocated   share        calls      at peak   caller\n"
                       "     4,096 B  100.0%            1          0 B   app.c:8 (main)\n"
-                      "\nCallers of /zzz-memprof-missing/gone.c:3 (other): 4,096 B in 1 calls\n"
+                      "\nCallers of /zzz-memprof-missing/gone.c:3 (other): 4,096 B in 1 call\n"
                       "  (no caller inside the program: its stacks start here, in main, a thread or unknown code)\n"
                       "\nCallers of app.c:99: no allocation went through it (lines of app.c that allocated: 4, 8, 9, "
                       "10)\n"
@@ -1585,8 +1594,8 @@ START_TEST(stable_reports_show_one_byte)
     ra = views_text(a, MP_VIEWS_ALL, 1, 0);
     rb = views_text(b, MP_VIEWS_ALL, 1, 0);
     ck_assert_str_ne(ra, rb);
-    ck_assert_ptr_nonnull(strstr(ra, "\n  allocations        1 calls, 15,984 B\n"));
-    ck_assert_ptr_nonnull(strstr(rb, "\n  allocations        1 calls, 15,985 B\n"));
+    ck_assert_ptr_nonnull(strstr(ra, "\n  allocations        1 call, 15,984 B\n"));
+    ck_assert_ptr_nonnull(strstr(rb, "\n  allocations        1 call, 15,985 B\n"));
     /* and no rounded size is left anywhere in a --stable report */
     ck_assert_ptr_null(strstr(ra, "KiB"));
     ck_assert_ptr_null(strstr(ra, "MiB"));

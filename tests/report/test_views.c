@@ -199,10 +199,10 @@ static void check_build(const char *flags, const char *out)
     /* the largest allocations, biggest first, with their user lines */
     char *largest = section(got, "Largest allocations");
     /* (a section ends at an empty line; the largest one has none inside) */
-    const char *const order[] = { "  1 calls of 3,145,728 B (0 live at exit) from:\n",
+    const char *const order[] = { "  1 call of 3,145,728 B (0 live at exit) from:\n",
                                   "  5 calls of 1,048,576 B (0 live at exit) from:\n",
                                   "  16 calls of 4,096 B (0 live at exit) from:\n",
-                                  "  1 calls of 100 B (1 live at exit) from:\n",
+                                  "  1 call of 100 B (1 live at exit) from:\n",
                                   "  10,000 calls of 48 B (0 live at exit) from:\n",
                                   "  1,000 calls of 48 B (0 live at exit) from:\n" };
     const char *at = largest;
@@ -211,13 +211,13 @@ static void check_build(const char *flags, const char *out)
         ck_assert_msg(next != NULL, "no [%s] after the previous entry in\n%s", order[i], largest);
         at = next + strlen(order[i]);
     }
-    snprintf(want, sizeof want, "  1 calls of 3,145,728 B (0 live at exit) from:\n      -> %s\n", place(big, "main"));
+    snprintf(want, sizeof want, "  1 call of 3,145,728 B (0 live at exit) from:\n      -> %s\n", place(big, "main"));
     ck_assert(strstr(largest, want));
     snprintf(want, sizeof want, "  10,000 calls of 48 B (0 live at exit) from:\n      -> %s\n      at %s\n      at %s\n",
              place(record, "make_record"), place(loop_call, "small_loop"), place(small_loop, "main"));
     ck_assert_msg(strstr(largest, want), "want\n%s\nin\n%s", want, largest);
-    snprintf(want, sizeof want, "  %s calls of 272 B (%s live at exit) from:\n", MP_COUNT_STR(a, vg.dtv_calls),
-             MP_COUNT_STR(b, vg.dtv_calls));
+    snprintf(want, sizeof want, "  %s %s of 272 B (%s live at exit) from:\n", MP_COUNT_STR(a, vg.dtv_calls),
+             vg.dtv_calls == 1 ? "call" : "calls", MP_COUNT_STR(b, vg.dtv_calls));
     ck_assert_msg(strstr(largest, want), "want [%s] in\n%s", want, largest);
     free(largest);
 
@@ -254,7 +254,7 @@ static void check_build(const char *flags, const char *out)
              "48 B", "0 B", "10,000");
     ck_assert(strstr(got, want));
     largest = section(got, "Largest allocations");
-    snprintf(want, sizeof want, "  1 calls of 100 B (1 live at exit) from:\n      -> %s\n", place(leak, "main"));
+    snprintf(want, sizeof want, "  1 call of 100 B (1 live at exit) from:\n      -> %s\n", place(leak, "main"));
     ck_assert_msg(strstr(largest, want), "want\n%s\nin\n%s", want, largest);
     snprintf(want, sizeof want, "  5 calls of 1,048,576 B (0 live at exit) from:\n      -> %s\n", place(worker, "worker"));
     ck_assert_msg(strstr(largest, want), "want\n%s\nin\n%s", want, largest);
