@@ -13,6 +13,7 @@
 #include "report_html.h"
 #include "report_text_views.h"
 #include "report_stacks.h"
+#include "report_summary.h"
 #include "svg.h"
 #include "profile/leak_view.h"
 #include "profile/tables.h"
@@ -78,46 +79,27 @@ static void line_name(FILE *out, const struct mp_line_stats *l, const struct mp_
     fputc(')', out);
 }
 
+static void summary_row(void *out, const char *label, const char *value, const char *hint)
+{
+    fprintf(out, "<tr><td>");
+    html(out, label);
+    fprintf(out, "</td><td class=\"l\">");
+    html(out, value);
+    if (hint) {
+        fprintf(out, " <span class=\"muted\">(");
+        html(out, hint);
+        fprintf(out, ")</span>");
+    }
+    fprintf(out, "</td></tr>\n");
+}
+
+/* The text summary's rows (report_summary.h), as a table. */
 static void summary(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                     const struct mp_report_options *opt, const char *sfx)
 {
-    const struct mp_totals *t = mp_profile_totals(p);
-    char a[64], b[64];
     fprintf(out, "<h2 id=\"summary%s\">Summary</h2>\n<table class=\"summary\">\n", sfx);
-    if (!opt->stable) {
-        mp_format_size(a, sizeof a, (int64_t)run->peak_rss_bytes, opt->precision);
-        fprintf(out, "<tr><td>peak RSS</td><td class=\"l\">%s (the kernel's VmHWM)</td></tr>\n", a);
-    }
-    if (run->engine_note) {
-        fprintf(out, "<tr><td>heap</td><td class=\"l\">not profiled: ");
-        html(out, run->engine_note);
-        fprintf(out, "</td></tr>\n</table>\n");
-        return;
-    }
-    MP_COUNT_NOUN(a, t->alloc_calls, "call", "calls");
-    mp_format_size(b, sizeof b, (int64_t)t->allocated_bytes, opt->precision);
-    fprintf(out, "<tr><td>allocations</td><td class=\"l\">%s, %s</td></tr>\n", a, b);
-    MP_COUNT_NOUN(a, t->free_calls, "call", "calls");
-    mp_format_size(b, sizeof b, (int64_t)t->freed_bytes, opt->precision);
-    fprintf(out, "<tr><td>frees</td><td class=\"l\">%s, %s</td></tr>\n", a, b);
-    mp_format_size(a, sizeof a, (int64_t)t->peak_heap_bytes, opt->precision);
-    fprintf(out, "<tr><td>peak heap</td><td class=\"l\">%s", a);
-    if (t->peak_stack != UINT32_MAX) {
-        fprintf(out, ", reached at ");
-        line_name(out, mp_profile_line(p, mp_profile_stack(p, t->peak_stack)->self_line), opt);
-    }
-    MP_COUNT_NOUN(a, t->temporary_calls, "call", "calls");
-    fprintf(out, "</td></tr>\n<tr><td>temporary</td><td class=\"l\">%s (freed before their thread "
-                 "allocated again)</td></tr>\n", a);
-    mp_format_size(a, sizeof a, (int64_t)t->live_bytes, opt->precision);
-    MP_COUNT_NOUN(b, t->live_blocks, "block", "blocks");
-    fprintf(out, "<tr><td>%s</td><td class=\"l\">%s in %s", run->detached ? "live at detach" : "leaked at exit",
-            a, b);
-    for (int k = 0; t->leaks_classified && t->live_blocks && k < MP_LEAK_KINDS; k++) {
-        mp_format_size(a, sizeof a, (int64_t)t->leak_bytes[k], opt->precision);
-        fprintf(out, "%s%s %s", k ? ", " : ": ", a, mp_leak_kind_title(k));
-    }
-    fprintf(out, "</td></tr>\n</table>\n");
+    mp_summary_rows(p, run, opt, summary_row, out);
+    fprintf(out, "</table>\n");
 }
 
 /* The text report's notes, one item each. */

@@ -8,6 +8,7 @@
 #include "report_text_mapped.h"
 #include "report_text_views.h"
 #include "report_processes.h"
+#include "report_summary.h"
 #include "symbols/sources.h"
 #include "profile/tables.h"
 
@@ -40,67 +41,18 @@ static void write_header(FILE *out, const struct mp_report_run *run, const struc
         fprintf(out, "  (exit status %d)\n", run->exit_code);
 }
 
+/* "  allocations        6 calls, 1.5 MiB": the label in 19 columns */
+static void summary_row(void *out, const char *label, const char *value, const char *hint)
+{
+    (void)hint;
+    fprintf(out, "  %-18s %s\n", label, value);
+}
+
 static void write_summary(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
                           const struct mp_report_options *opt)
 {
-    const struct mp_totals *t = mp_profile_totals(p);
-    char a[64], b[64], c[64];
     fprintf(out, "\nSummary\n");
-    if (!opt->stable) {
-        mp_format_size(a, sizeof a, (int64_t)run->peak_rss_bytes, opt->precision);
-        fprintf(out, "  peak RSS           %s\n", a);
-    }
-    if (run->engine_note) {
-        fprintf(out, "  heap               not profiled: %s\n", run->engine_note);
-        return;
-    }
-    MP_COUNT_NOUN(a, t->alloc_calls, "call", "calls");
-    mp_format_size(b, sizeof b, (int64_t)t->allocated_bytes, opt->precision);
-    fprintf(out, "  allocations        %s, %s\n", a, b);
-    double wall = mp_saved_seconds(run->wall_seconds);
-    if (!opt->stable && wall >= 0.001 && t->alloc_calls) { /* heaptrack's "calls to allocation functions: N (N/s)" */
-        uint64_t bytes = mp_per_second(t->allocated_bytes, wall);
-        mp_format_count(a, sizeof a, mp_per_second(t->alloc_calls, wall));
-        mp_format_size(b, sizeof b, bytes > INT64_MAX ? INT64_MAX : (int64_t)bytes, opt->precision);
-        fprintf(out, "  allocation rate    %s calls/s, %s/s over %.3f s\n", a, b, wall);
-    }
-    MP_COUNT_NOUN(a, t->free_calls, "call", "calls");
-    mp_format_size(b, sizeof b, (int64_t)t->freed_bytes, opt->precision);
-    fprintf(out, "  frees              %s, %s\n", a, b);
-    mp_format_size(a, sizeof a, (int64_t)t->peak_heap_bytes, opt->precision);
-    fprintf(out, "  peak heap          %s", a);
-    if (t->peak_stack != UINT32_MAX) {
-        fprintf(out, ", reached at ");
-        mp_text_line_name(out, mp_profile_line(p, mp_profile_stack(p, t->peak_stack)->self_line), opt);
-    }
-    fputc('\n', out);
-    fprintf(out, "  temporary          %s\n", MP_COUNT_NOUN(a, t->temporary_calls, "call", "calls"));
-    mp_format_size(a, sizeof a, (int64_t)t->live_bytes, opt->precision);
-    MP_COUNT_NOUN(c, t->live_blocks, "block", "blocks");
-    fprintf(out, run->detached ? "  live at detach     %s in %s" : "  leaked at exit     %s in %s", a, c);
-    if (t->leaks_classified && t->live_blocks) {
-        static const char *const words[MP_LEAK_KINDS] = { "definitely lost", "indirectly", "possibly",
-                                                          "still reachable" };
-        for (int k = 0; k < MP_LEAK_KINDS; k++) {
-            mp_format_size(a, sizeof a, (int64_t)t->leak_bytes[k], opt->precision);
-            fprintf(out, "%s%s %s", k ? ", " : ": ", a, words[k]);
-        }
-    }
-    fputc('\n', out);
-    mp_text_mapped_summary(out, p, run, opt);
-    if (run->agent_bytes && !opt->stable) {
-        mp_format_size(a, sizeof a, (int64_t)run->agent_bytes, opt->precision);
-        if (run->engine && strcmp(run->engine, "breakpoint") == 0)
-            fprintf(out, "  memprof's stubs    %s mapped into the program (event ring and code), not in these counts\n",
-                    a);
-        else
-            fprintf(out, "  memprof's agent    %s mapped into the program (its event ring), not in these counts\n", a);
-    }
-    if (run->has_engine_stops && !opt->stable) {
-        mp_format_count(a, sizeof a, run->engine_stops);
-        MP_COUNT_NOUN(c, t->alloc_calls + t->free_calls, "allocator call", "allocator calls");
-        fprintf(out, "  engine stops       %s for %s (the rest recorded without a stop)\n", a, c);
-    }
+    mp_summary_rows(p, run, opt, summary_row, out);
 }
 
 static void write_top_lines(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,

@@ -8,31 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-void mp_text_mapped_summary(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
-                            const struct mp_report_options *opt)
-{
-    const struct mp_totals *t = mp_profile_totals(p);
-    if (!t->map_calls)
-        return;
-    char a[64], b[64], c[64];
-    MP_COUNT_NOUN(a, t->map_calls, "call", "calls");
-    mp_format_size(b, sizeof b, (int64_t)t->mapped_bytes, opt->precision);
-    mp_format_size(c, sizeof c, (int64_t)t->unmapped_bytes, opt->precision);
-    fprintf(out, "  mapped             %s, %s (mmap, mremap, brk); %s unmapped\n", a, b, c);
-    mp_format_size(a, sizeof a, (int64_t)t->peak_mapped_bytes, opt->precision);
-    fprintf(out, "  peak mapped        %s\n", a);
-    mp_format_size(a, sizeof a, (int64_t)t->peak_total_bytes, opt->precision);
-    mp_format_size(b, sizeof b, (int64_t)t->peak_total_mapped_bytes, opt->precision);
-    fprintf(out, "  peak heap + mapped %s (%s mapped)", a, b);
-    if (t->peak_total_stack != UINT32_MAX) {
-        fprintf(out, ", reached at ");
-        mp_text_line_name(out, mp_profile_line(p, mp_profile_stack(p, t->peak_total_stack)->self_line), opt);
-    }
-    fputc('\n', out);
-    mp_format_size(a, sizeof a, (int64_t)t->mapped_live_bytes, opt->precision);
-    fprintf(out, run->detached ? "  mapped at detach   %s\n" : "  mapped at exit     %s\n", a);
-}
-
 static size_t limit(size_t n, size_t max)
 {
     return max && max < n ? max : n;

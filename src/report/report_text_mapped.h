@@ -9,10 +9,6 @@
 #include "memprof/profile.h"
 #include "memprof/report.h"
 
-/* Summary rows: mapped calls and bytes, the mapped peak, the peak of heap +
- * mapped, still mapped at exit. */
-void mp_text_mapped_summary(FILE *out, const struct mp_profile *p, const struct mp_report_run *run,
-                            const struct mp_report_options *opt);
 /* The peak of heap + mapped with the lines holding it (with the peak view). */
 void mp_text_mapped_peak(FILE *out, const struct mp_profile *p, const struct mp_report_options *opt);
 /* The lines still holding mapped memory at exit (with the leaks view). */

@@ -442,6 +442,97 @@ START_TEST(notes_as_the_text_has_them)
 }
 END_TEST
 
+/* "&", "<", ">", '"' and "'" as the page writes them. */
+static void html_escaped(char *out, size_t cap, const char *s, size_t n)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n && o + 8 < cap; i++) {
+        const char *e = s[i] == '&' ? "&amp;" : s[i] == '<' ? "&lt;" : s[i] == '>' ? "&gt;" : s[i] == '"' ? "&quot;"
+                      : s[i] == '\'' ? "&#39;" : NULL;
+        if (e) {
+            memcpy(out + o, e, strlen(e));
+            o += strlen(e);
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+}
+
+/* Every row of the text summary ("  label              value": the label in
+ * 19 columns) is a row of the HTML summary with the same label and value
+ * (and maybe a hint after it), and the HTML has no other; `must` are labels
+ * the run must show. */
+static void summary_rows_agree(const char *text, const char *page, const char *const *must, size_t n_must)
+{
+    const char *at = strstr(text, "\nSummary\n");
+    ck_assert_ptr_nonnull(at);
+    at += strlen("\nSummary\n");
+    const char *table = strstr(page, "<table class=\"summary\">\n");
+    ck_assert_ptr_nonnull(table);
+    const char *table_end = strstr(table, "</table>");
+    ck_assert_ptr_nonnull(table_end);
+    size_t rows = 0, found_must = 0;
+    while (strncmp(at, "  ", 2) == 0) {
+        const char *eol = strchr(at, '\n');
+        ck_assert_ptr_nonnull(eol);
+        ck_assert_msg(eol - at > 21 && at[20] == ' ', "not a summary row: %.*s", (int)(eol - at), at);
+        size_t label_len = 19;
+        while (label_len && at[2 + label_len - 1] == ' ')
+            label_len--;
+        char label[64], value[4096], want[4300];
+        html_escaped(label, sizeof label, at + 2, label_len);
+        html_escaped(value, sizeof value, at + 21, (size_t)(eol - at - 21));
+        snprintf(want, sizeof want, "<tr><td>%s</td><td class=\"l\">%s", label, value);
+        const char *row = strstr(table, want);
+        ck_assert_msg(row && row < table_end, "the HTML summary has no row [%s]:\n%.*s", want,
+                      (int)(table_end - table), table);
+        /* then the cell ends, or a hint of what the number is follows */
+        row += strlen(want);
+        ck_assert_msg(!strncmp(row, "</td></tr>\n", 11) || !strncmp(row, " <span class=\"muted\">(", strlen(" <span class=\"muted\">(")),
+                      "row [%s] goes on: %.80s", want, row);
+        for (size_t i = 0; i < n_must; i++)
+            found_must += strcmp(label, must[i]) == 0;
+        rows++;
+        at = eol + 1;
+    }
+    ck_assert_uint_eq(found_must, n_must);
+    size_t html_rows = 0;
+    for (const char *r = strstr(table, "<tr>"); r && r < table_end; r = strstr(r + 1, "<tr>"))
+        html_rows++;
+    ck_assert_uint_eq(html_rows, rows);
+}
+
+/* The HTML summary carries every row the text summary has, from the same
+ * run: the allocation rate, mapped memory (mapped.c maps and unmaps), the
+ * agent's bytes, and the breakpoint engine's stops. */
+START_TEST(summary_as_the_text_has_it)
+{
+    const char *exe = build_fixture("tests/fixtures/mapped.c", "gcc", "-O0 -g", "hv-mapped");
+    char *html = tmp_path("hv-mapped.html");
+    char exp[4096];
+    snprintf(exp, sizeof exp, "html=%s", html);
+    static const char *const agent_rows[] = { "peak RSS", "allocations", "allocation rate", "frees", "peak heap",
+                                              "temporary", "leaked at exit", "mapped", "peak mapped",
+                                              "peak heap + mapped", "mapped at exit", "memprof&#39;s agent" };
+    static const char *const bp_rows[] = { "memprof&#39;s stubs", "engine stops" };
+    for (int e = 0; e < 2; e++) {
+        char *text = NULL;
+        char *run[] = { "--export", exp, e ? "--engine=breakpoint" : "--engine=agent", (char *)exe, NULL };
+        memprof_ok(run, &text);
+        char *page = read_file(html, NULL);
+        ck_assert_ptr_nonnull(page);
+        if (e)
+            summary_rows_agree(text, page, bp_rows, 2);
+        else
+            summary_rows_agree(text, page, agent_rows, sizeof agent_rows / sizeof *agent_rows);
+        free(page);
+        free(text);
+    }
+    free(html);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("html_views");
@@ -451,6 +542,7 @@ int main(void)
     tcase_add_test(tc, line_mode_tables);
     tcase_add_test(tc, process_tree_pictures);
     tcase_add_test(tc, notes_as_the_text_has_them);
+    tcase_add_test(tc, summary_as_the_text_has_it);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
