@@ -5,8 +5,9 @@
  * the images that stood out, notes about the tree, then one section per
  * image (the single-process report, mp_write_text) for the biggest ones,
  * biggest first.  Images of negligible heap (shells, wrappers: under 1% of
- * the highest peak heap) are folded into one line of the table and get no
- * section, unless --top-processes=0 asks for everything.
+ * the highest peak heap) that ended by exit or exec are folded into one
+ * line of the table and get no section, unless --top-processes=0 asks for
+ * everything; a killed one never is.
  * --stable leaves out pids, RSS and times: images are known by number. */
 #define _GNU_SOURCE
 #include "memprof/report.h"
@@ -95,6 +96,17 @@ int mp_process_negligible(const struct mp_process_tree *t, size_t i)
     return negligible_below(t, i, highest_peak_heap(t));
 }
 
+/* Left out (no section; folded out of the table too, but for the target's
+ * first image, where the table starts): an image of negligible heap that
+ * ended the usual way (exit or exec).  One killed by a signal (or crashed),
+ * let go or detached is never hidden, however small.  Nothing is with
+ * --top-processes=0. */
+static int left_out(const struct mp_process_tree *t, size_t i, uint64_t highest, size_t top_processes)
+{
+    const struct mp_report_run *run = t->procs[i].run;
+    return top_processes && !run->signal && !run->let_go && !run->detached && negligible_below(t, i, highest);
+}
+
 struct rank { size_t index; uint64_t peak; int id; };
 
 static int by_rank(const void *a, const void *b)
@@ -114,7 +126,7 @@ size_t mp_process_sections(const struct mp_process_tree *t, size_t top_processes
     size_t n = 0;
     for (size_t i = 0; i < t->n; i++) {
         const struct mp_report_run *run = t->procs[i].run;
-        if (run->unfollowed || (top_processes && negligible_below(t, i, highest)))
+        if (run->unfollowed || left_out(t, i, highest, top_processes))
             continue;
         if (!r) { /* no room to rank: the first ones, in tree order */
             if (!top_processes || n < top_processes)
@@ -134,14 +146,11 @@ size_t mp_process_sections(const struct mp_process_tree *t, size_t top_processes
     return k;
 }
 
-/* A table row left out: an image of negligible heap that ended the usual
- * way (exit or exec), not the target's first; none with --top-processes=0. */
+/* A table row left out: an image left out (left_out), but not the target's first (the table's root). */
 static int folded_row(const struct mp_process_tree *t, size_t i, uint64_t highest,
                       const struct mp_report_options *opt)
 {
-    const struct mp_report_run *run = t->procs[i].run;
-    return opt->top_processes && i != 0 && !run->signal && !run->let_go && !run->detached &&
-           negligible_below(t, i, highest);
+    return i != 0 && left_out(t, i, highest, opt->top_processes);
 }
 
 static void write_from(char *buf, size_t len, const struct mp_report_run *run)

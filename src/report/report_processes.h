@@ -13,7 +13,8 @@ void mp_text_process_section_header(FILE *out, const struct mp_report_run *run, 
  * peak heap first, ties by image number (deterministic: --stable output
  * stays byte-identical).  At most `top_processes` (0: every followed
  * image); with a limit, images of negligible heap (mp_process_negligible)
- * get none.  Fills order[] (room for t->n) and returns how many. */
+ * that ended the usual way get none (one killed by a signal, let go or
+ * detached always has one, as it keeps its row in the table).  Fills order[] (room for t->n) and returns how many. */
 size_t mp_process_sections(const struct mp_process_tree *t, size_t top_processes, size_t *order);
 
 /* An image whose peak heap is under 1% of the tree's highest (shells and
