@@ -10,6 +10,7 @@
  * them (attached processes) each costs one more: GETREGS, SETREGS, CONT. */
 #define _GNU_SOURCE
 #include "bpengine.h"
+#include "base/count.h"
 #include "bpengine_internal.h"
 #include "bp_guard.h"
 #include "bp_leave.h"
@@ -794,10 +795,11 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
     uint64_t left = keep ? e->inproc.ring_bytes : 0;
     if (ncode && !keep && n && mp_bp_inproc_unmap(&e->inproc, tids[0], e->mem_fd, e->scratch) != 0)
         rc = -1;
+    char kib[32];
     if (keep)
         snprintf(e->warning, sizeof e->warning,
-                 "memprof left its stubs (%llu KiB, which now only pass calls through) and its SIGTRAP handler "
-                 "in process %d: a thread was still to return into them", (unsigned long long)(left >> 10), (int)e->pid);
+                 "memprof left its stubs (%s KiB, which now only pass calls through) and its SIGTRAP handler "
+                 "in process %d: a thread was still to return into them", MP_COUNT_STR(kib, left >> 10), (int)e->pid);
     else if (rc)
         snprintf(e->warning, sizeof e->warning,
                  "memprof could not restore everything in process %d before detaching", (int)e->pid);

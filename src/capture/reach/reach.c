@@ -21,6 +21,7 @@
  * malloc's bookkeeping, not the program's, and is not followed. */
 #define _GNU_SOURCE
 #include "reach_internal.h"
+#include "base/count.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -357,8 +358,9 @@ int mp_reach_classify(pid_t pid, const pid_t *tids, size_t n_tids, const struct 
     s.heur = (struct heuristics){ .rd = &s.rd, .regions = &s.regions, .blocks = blocks,
                                   .head = (const uint64_t(*)[3])s.head };
     if (read_blocks(&s) != 0 || scan_roots(&s, opt) != 0) {
-        snprintf(err, errlen, s.cap_edges * 2 > MAX_EDGES ? "more than %llu pointers between blocks"
-                                                          : "out of memory", (unsigned long long)MAX_EDGES);
+        char max[32];
+        snprintf(err, errlen, s.cap_edges * 2 > MAX_EDGES ? "more than %s pointers between blocks"
+                                                          : "out of memory", MP_COUNT_STR(max, MAX_EDGES));
         goto out;
     }
     for (size_t i = 0; i < n_regs; i++) {
