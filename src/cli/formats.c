@@ -101,9 +101,9 @@ void mp_note_process_tree_format(enum mp_format f, const struct mp_process_tree 
     fprintf(stderr, "memprof: the %s output shows one process of the tree, #%d", mp_format_name(f), run->tree_id);
     for (char *const *a = run->command; a && *a; a++)
         fprintf(stderr, " %s", *a);
-    fprintf(stderr, " (%s); %zu other%s: --process N draws another, the html output shows each\n",
-            chosen ? "chosen by --process" : "the highest peak heap", others,
-            mp_plural(others, "", "s"));
+    char n[64];
+    fprintf(stderr, " (%s); %s: --process N draws another, the html output shows each\n",
+            chosen ? "chosen by --process" : "the highest peak heap", MP_COUNT_NOUN(n, others, "other", "others"));
 }
 
 int mp_check_process(const struct mp_process_tree *t, int process, char *err, size_t len)

@@ -272,11 +272,13 @@ int mp_session_on_top_end(void *ctx, size_t remaining)
     struct mp_session *s = ctx;
     fprintf(stderr, "memprof: ");
     write_command(stderr, s->opt->command);
+    char n[64];
+    MP_COUNT_NOUN(n, remaining, "process", "processes");
     if (s->opt->wait_children)
-        fprintf(stderr, " ended; waiting for the %zu process%s it left running (Ctrl-C or --wait-children=no "
-                        "lets them go on without memprof)\n", remaining, mp_plural(remaining, "", "es"));
+        fprintf(stderr, " ended; waiting for the %s it left running (Ctrl-C or --wait-children=no lets %s go on "
+                        "without memprof)\n", n, mp_plural(remaining, "it", "them"));
     else
-        fprintf(stderr, " ended; the %zu process%s it left running go%s on without memprof (--wait-children=no)\n",
-                remaining, mp_plural(remaining, "", "es"), mp_plural(remaining, "es", ""));
+        fprintf(stderr, " ended; the %s it left running go%s on without memprof (--wait-children=no)\n", n,
+                mp_plural(remaining, "es", ""));
     return s->opt->wait_children;
 }

@@ -111,6 +111,20 @@ static const char *ring_damage_note(struct mp_session *s, struct mp_session_repo
                  MP_COUNT_NOUN(count, dropped, "record was", "records were"), mp_plural(dropped, "is", "are"), hit);
 }
 
+/* RSS samples and line events the full ring made the writers drop: NULL if none. */
+static const char *dropped_note(struct mp_session *s, struct mp_session_report *r)
+{
+    uint64_t samples, lines;
+    mp_ring_reader_dropped(s->ring, &samples, &lines);
+    if (s->opt->stable)
+        samples = 0; /* RSS is not part of a --stable report */
+    if (!samples && !lines)
+        return NULL;
+    char a[64], b[64];
+    return keepf(r, "%s and %s were dropped: the event ring stayed full",
+                 MP_COUNT_NOUN(a, samples, "RSS sample", "RSS samples"), MP_COUNT_NOUN(b, lines, "line event", "line events"));
+}
+
 /* Stacks the agent ended at a damaged frame: NULL if none. */
 static const char *unwind_faults_note(struct mp_session *s, struct mp_session_report *r)
 {
@@ -130,6 +144,7 @@ static const char *unwind_faults_note(struct mp_session *s, struct mp_session_re
 static void image_warnings(struct mp_session *s, struct mp_session_report *r, const struct mp_image *img,
                            int ring_notes, const char **list, size_t *n)
 {
+    char count[64];
     if (img->sym_error[0])
         add_warning(list, n, img->sym_error);
     if (img->fallback_note[0])
@@ -139,19 +154,11 @@ static void image_warnings(struct mp_session *s, struct mp_session_report *r, co
     if (img->leak_note[0])
         add_warning(list, n, img->leak_note);
     if (img->children_let_go)
-        add_warning(list, n, keepf(r, "%zu child process%s let go at once, not followed: a debugger or tracer "
-                                      "traces its own children", img->children_let_go,
-                                   mp_plural(img->children_let_go, " was", "es were")));
+        add_warning(list, n, keepf(r, "%s let go at once, not followed: a debugger or tracer traces its own "
+                                      "children", MP_COUNT_NOUN(count, img->children_let_go, "child process was",
+                                                                "child processes were")));
     if (ring_notes) {
-        uint64_t samples, lines;
-        mp_ring_reader_dropped(s->ring, &samples, &lines);
-        if (s->opt->stable)
-            samples = 0; /* RSS is not part of a --stable report */
-        char a[64], b[64];
-        if (samples || lines)
-            add_warning(list, n, keepf(r, "%s and %s were dropped: the event ring stayed full",
-                                       MP_COUNT_NOUN(a, samples, "RSS sample", "RSS samples"),
-                                       MP_COUNT_NOUN(b, lines, "line event", "line events")));
+        add_warning(list, n, dropped_note(s, r));
         add_warning(list, n, ring_damage_note(s, r));
         add_warning(list, n, unwind_faults_note(s, r));
     }
@@ -206,10 +213,10 @@ static void image_warnings(struct mp_session *s, struct mp_session_report *r, co
                               ? atomic_load(&mp_ring_reader_py_channel(s->ring)->other_interpreters)
                               : 0;
         if (others)
-            add_warning(list, n, keepf(r, "%u Python interpreter%s of the process tree had native frames only: "
+            add_warning(list, n, keepf(r, "%s of the process tree had native frames only: "
                                           "memprof reads the Python frames of one interpreter at a time, not of "
-                                          "another running meanwhile or of a forked copy of it", others,
-                                       mp_plural(others, "", "s")));
+                                          "another running meanwhile or of a forked copy of it",
+                                       MP_COUNT_NOUN(count, others, "Python interpreter", "Python interpreters")));
         if (s->python_lines && s->python_notes_seq == (unsigned)-1)
             add_warning(list, n, "--function on Python code needs the agent in a CPython process: no line tables");
     }
@@ -412,23 +419,21 @@ int mp_session_report_build(struct mp_session *s, const struct mp_run_result *re
         t->total_rss_processes = s->total_peak.processes;
     }
     size_t nw = 0;
-    uint64_t samples, lines;
-    mp_ring_reader_dropped(s->ring, &samples, &lines);
-    if (s->opt->stable)
-        samples = 0;
-    if (samples || lines)
-        add_warning(out->tree_warnings, &nw, keepf(out, "%" PRIu64 " RSS samples and %" PRIu64 " line events were "
-                                                        "dropped: the event ring stayed full", samples, lines));
+    add_warning(out->tree_warnings, &nw, dropped_note(s, out));
     add_warning(out->tree_warnings, &nw, ring_damage_note(s, out));
     add_warning(out->tree_warnings, &nw, unwind_faults_note(s, out));
+    char count[64];
     if (mp_ring_reader_dropped_heap(s->ring))
-        add_warning(out->tree_warnings, &nw, keepf(out, "%" PRIu64 " allocator events of breakpoint engines were "
-                                                        "dropped: the event ring stayed full for 10 s",
-                                                   mp_ring_reader_dropped_heap(s->ring)));
+        add_warning(out->tree_warnings, &nw, keepf(out, "%s of breakpoint engines %s dropped: the event ring stayed "
+                                                        "full for 10 s",
+                                                   MP_COUNT_NOUN(count, mp_ring_reader_dropped_heap(s->ring),
+                                                                 "allocator event", "allocator events"),
+                                                   mp_plural(mp_ring_reader_dropped_heap(s->ring), "was", "were")));
     unmatched_alloc_fns(s, out, out->tree_warnings, &nw);
     if (s->foreign_events)
-        add_warning(out->tree_warnings, &nw, keepf(out, "%" PRIu64 " allocator events came from processes memprof "
-                                                        "does not follow: not counted", s->foreign_events));
+        add_warning(out->tree_warnings, &nw, keepf(out, "%s from processes memprof does not follow: not counted",
+                                                   MP_COUNT_NOUN(count, s->foreign_events, "allocator event came",
+                                                                 "allocator events came")));
     for (size_t i = 0; i < n; i++) {
         const struct mp_report_run *run = &out->runs[i];
         if (run->unfollowed)

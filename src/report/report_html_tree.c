@@ -83,8 +83,10 @@ int mp_write_process_tree_html(FILE *out, const struct mp_process_tree *t, const
     for (size_t i = 0; i < t->n; i++)
         followed += !t->procs[i].run->unfollowed;
     size_t hidden = followed > n_shown ? followed - n_shown : 0;
+    char more[64];
     if (hidden)
-        fprintf(out, "<p class=\"muted\">%zu more image%s without a section: %s</p>\n", hidden, mp_plural(hidden, "", "s"),
+        fprintf(out, "<p class=\"muted\">%s without a section: %s</p>\n",
+                MP_COUNT_NOUN(more, hidden, "more image", "more images"),
                 opt->process ? "memprof report FILE.json --format=html without --process shows each"
                              : "the ones shown held the highest peak heap; --top-processes=0 shows all");
     int rc = 0;

@@ -179,7 +179,8 @@ static void write_ended(char *buf, size_t len, const struct mp_report_run *run)
 
 static void write_table(FILE *out, const struct mp_process_tree *t, const struct mp_report_options *opt)
 {
-    fprintf(out, "\nProcess tree: %zu program image%s\n", t->n, mp_plural(t->n, "", "s"));
+    char n[64];
+    fprintf(out, "\nProcess tree: %s\n", MP_COUNT_NOUN(n, t->n, "program image", "program images"));
     fprintf(out, "%5s  %-9s", "#", "from");
     if (!opt->stable)
         fprintf(out, " %7s", "pid");
@@ -239,12 +240,11 @@ static void write_table(FILE *out, const struct mp_process_tree *t, const struct
         fputc('\n', out);
     }
     if (folded) {
-        char n[32], peak[64];
-        mp_format_count(n, sizeof n, folded);
+        char n[64], peak[64];
         mp_format_size(peak, sizeof peak, (int64_t)folded_peak, opt->precision);
-        fprintf(out, "  (%s more image%s not listed: shells and wrappers that ended by exit or exec, each with\n"
+        fprintf(out, "  (%s not listed: shells and wrappers that ended by exit or exec, each with\n"
                      "   a peak heap under %d%% of the highest, %s at most; --top-processes=0 lists them)\n",
-                n, mp_plural(folded, "", "s"), NEGLIGIBLE_PER_CENT, peak);
+                MP_COUNT_NOUN(n, folded, "more image", "more images"), NEGLIGIBLE_PER_CENT, peak);
     }
 }
 
@@ -348,10 +348,10 @@ int mp_write_process_tree_text(FILE *out, const struct mp_process_tree *t, const
         followed += !t->procs[i].run->unfollowed;
     size_t hidden = followed - n_shown;
     if (hidden) {
-        char n[32];
-        mp_format_count(n, sizeof n, hidden);
-        fprintf(out, "\n(%s more image%s without a section: the %zu shown held the highest peak heap; "
-                     "--top-processes=0 shows all)\n", n, mp_plural(hidden, "", "s"), n_shown);
+        char n[64], shown[32];
+        fprintf(out, "\n(%s without a section: the %s shown held the highest peak heap; "
+                     "--top-processes=0 shows all)\n", MP_COUNT_NOUN(n, hidden, "more image", "more images"),
+                MP_COUNT_STR(shown, n_shown));
     }
     free(order);
     fflush(out);

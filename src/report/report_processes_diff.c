@@ -60,9 +60,10 @@ int mp_process_tree_diff_write(FILE *out, const struct mp_process_tree *old_t, c
             paired++;
             changed += pair_changed(diffs[k]);
         }
-    fprintf(out, "Process trees: %zu image%s in the old report, %zu in the new, %zu paired (by command line and "
+    char a[64], b[32], c[32];
+    fprintf(out, "Process trees: %s in the old report, %s in the new, %s paired (by command line and "
                  "place in the tree, else by command line, else by program)\n",
-            old_t->n, mp_plural(old_t->n, "", "s"), new_t->n, paired);
+            MP_COUNT_NOUN(a, old_t->n, "image", "images"), MP_COUNT_STR(b, new_t->n), MP_COUNT_STR(c, paired));
     fprintf(out, "%5s %5s  %-26s %-20s  %s\n", "old", "new", "peak heap", "allocations", "command");
     for (size_t k = 0; k < n_pairs; k++) {
         const struct mp_process_pair *p = &pairs[k];
@@ -91,7 +92,7 @@ int mp_process_tree_diff_write(FILE *out, const struct mp_process_tree *old_t, c
         fputc('\n', out);
     }
     if (paired > changed)
-        fprintf(out, "  %zu paired image%s unchanged\n", paired - changed, mp_plural(paired - changed, "", "s"));
+        fprintf(out, "  %s unchanged\n", MP_COUNT_NOUN(a, paired - changed, "paired image", "paired images"));
     struct mp_diff_options section = { .old_name = NULL, .new_name = NULL, .precision = precision,
                                        .top_lines = opt ? opt->top_lines : 10 };
     for (size_t k = 0; k < n_pairs; k++) {
