@@ -226,8 +226,17 @@ static void peak_marker(const struct plot *pl, double from, double to, double v,
     double ly = y - 30 > pl->y0 + 16 ? y - 30 : y + 22; /* baseline of the first line */
     if (ly > pl->y0 + pl->h - 24)
         ly = pl->y0 + pl->h - 24;
+    /* a peak interval wide enough to leave no room on either side: the
+     * label goes over the band, inside the picture */
+    /* (from the picture's edge, the text running inward: the box's width
+     * is an estimate) */
+    if (!right && lx - width - 4 < 2)
+        right = 1, lx = pl->x0 + 6;
+    else if (right && lx + width + 4 > WIDTH - 2)
+        right = 0, lx = pl->x0 + pl->w - 6;
+    double box_x = right ? lx - 4 : lx - width - 4;
     fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#fff\" fill-opacity=\"0.85\" "
-                 "rx=\"3\"/>\n", right ? lx - 4 : lx - width - 4, ly - 14, width + 8, held[0] ? 36.0 : 20.0);
+                 "rx=\"3\"/>\n", box_x, ly - 14, width + 8, held[0] ? 36.0 : 20.0);
     fprintf(out, "<text class=\"peak-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-weight=\"bold\" "
                  "fill=\"#8b0000\">%s</text>\n",
             lx, ly, right ? "start" : "end", label);

@@ -384,6 +384,37 @@ START_TEST(timeline_two_hours)
 }
 END_TEST
 
+/* A peak whose interval spans the whole run (two samples, the first at the
+ * start, the peak in the last): the label has no room on either side of
+ * the band and goes over it, its box inside the picture (it was drawn
+ * left of the band's start, off the picture's left edge). */
+START_TEST(timeline_peak_label_inside)
+{
+    double t[3] = { 0.001, 0.002, 1.0 };
+    uint64_t rss[3] = { 1 << 20, 2 << 20, 3 << 20 }, heap[3] = { 0, 0, 0 }, heap_max[3] = { 0, 0, 100 << 10 };
+    char *json = tmp_path("pic-label.json"), *svg = tmp_path("pic-label.svg");
+    write_report(json, 100 << 10, t, rss, heap, heap_max, 3);
+    char *plot[] = { "plot", json, "-o", svg, NULL };
+    memprof_ok(plot);
+    char *text = read_file(svg, NULL);
+    const char *label = strstr(text, "<text class=\"peak-label\"");
+    ck_assert_ptr_nonnull(label);
+    const char *box = label;
+    while (box > text && strncmp(box, "<rect", 5))
+        box--;
+    double x, y, w, h;
+    ck_assert_int_eq(sscanf(box, "<rect x=\"%lf\" y=\"%lf\" width=\"%lf\" height=\"%lf\"", &x, &y, &w, &h), 4);
+    int svg_width;
+    ck_assert_int_eq(sscanf(strstr(text, "<svg "), "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\"", &svg_width),
+                     1);
+    ck_assert_msg(x >= 0 && x + w <= svg_width, "the label's box [%g, %g] is not inside [0, %d]", x, x + w,
+                  svg_width);
+    free(text);
+    free(json);
+    free(svg);
+}
+END_TEST
+
 START_TEST(timeline_one_millisecond)
 {
     /* Three samples in 1.1 ms; the peak (40 KiB) between the last two. */
@@ -727,6 +758,7 @@ int main(void)
     tcase_add_test(tc, timeline_two_hours);
     tcase_add_test(tc, timeline_one_millisecond);
     tcase_add_test(tc, timeline_line_mode_spans);
+    tcase_add_test(tc, timeline_peak_label_inside);
     tcase_add_test(tc, flamegraph_demo);
     tcase_add_test(tc, html_report_and_flamegraph_script);
     tcase_add_test(tc, command_line);
