@@ -130,6 +130,14 @@ int mp_bp_guard_clean_child(struct mp_bp_inproc *ip, pid_t child, int child_mem_
     return mp_inject_syscall(child, child_mem_fd, scratch, SYS_rt_sigaction, args, &got) == 0 && got == 0 ? 0 : -1;
 }
 
+uint64_t mp_bp_guard_program_restorer(const struct mp_bp_inproc *ip)
+{
+    if (!ip->remote || !ip->local)
+        return 0;
+    const struct kernel_sigaction *orig = (const struct kernel_sigaction *)(const void *)(ip->local + MP_STUB_D_ACT_ORIG);
+    return orig->handler > 1 && (orig->flags & SA_RESTORER) ? orig->restorer : 0;
+}
+
 int mp_bp_guard_remove(struct mp_bp_inproc *ip, pid_t tid, int mem_fd, uint64_t scratch)
 {
     if (!ip->guarded)

@@ -35,6 +35,10 @@ int mp_bp_guard_clean_child(struct mp_bp_inproc *ip, pid_t child, int child_mem_
  * address, or 0 when the instructions cannot be copied. */
 uint64_t mp_bp_guard_entry_stub(struct mp_bp_inproc *ip, uint64_t addr, const uint8_t *text, size_t text_len,
                                 size_t *patch_len);
+/* The rt_sigreturn trampoline the program's own SIGTRAP handler was
+ * installed with (memprof's handler calls that handler with memprof's
+ * trampoline as its return address); 0 if none. */
+uint64_t mp_bp_guard_program_restorer(const struct mp_bp_inproc *ip);
 /* Leaving: the program's action back, if the program did not replace
  * memprof's meanwhile.  0, or -1. */
 int mp_bp_guard_remove(struct mp_bp_inproc *ip, pid_t tid, int mem_fd, uint64_t scratch);

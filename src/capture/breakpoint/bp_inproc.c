@@ -414,10 +414,57 @@ int mp_bp_inproc_clean_child(const struct mp_bp_inproc *ip, int child_mem_fd)
                    (ssize_t)sizeof ip->free_saved ? 0 : -1;
 }
 
+/* The stubs' naps: reserve_record's `lea -128(%rsp),%rsp; call
+ * stub_back_off; lea 128(%rsp),%rsp`.  At rip: 1 the first lea (rsp as
+ * the waiter's), 2 the call, 3 the lea after it (rsp 128 lower); 0: none
+ * of them. */
+static const uint8_t LEA_DOWN[5] = { 0x48, 0x8d, 0x64, 0x24, 0x80 }, LEA_UP[8] = { 0x48, 0x8d, 0xa4, 0x24, 0x80, 0, 0, 0 };
+#define NAP_CALL_BYTES (sizeof LEA_DOWN + 5 + sizeof LEA_UP)
+
+static int nap_at(const struct mp_bp_inproc *ip, uint64_t rip)
+{
+    uint64_t code = ip->remote + MP_STUB_DATA_BYTES, off;
+    for (int which = 1; which <= 3; which++) {
+        uint64_t start = rip - (which == 1 ? 0 : which == 2 ? sizeof LEA_DOWN : sizeof LEA_DOWN + 5);
+        if (!ip->remote || start < code || start + NAP_CALL_BYTES > ip->remote + BLOB_BYTES)
+            continue;
+        off = start - ip->remote;
+        const uint8_t *b = ip->local + off;
+        int32_t rel;
+        memcpy(&rel, b + sizeof LEA_DOWN + 1, sizeof rel);
+        uint64_t target = start + sizeof LEA_DOWN + 5 + (uint64_t)(int64_t)rel,
+                 back_off = ip->remote + (uint64_t)(mp_stub_back_off - mp_stub_blob_start);
+        if (memcmp(b, LEA_DOWN, sizeof LEA_DOWN) == 0 && b[sizeof LEA_DOWN] == 0xe8 && target == back_off &&
+            memcmp(b + sizeof LEA_DOWN + 5, LEA_UP, sizeof LEA_UP) == 0)
+            return which;
+    }
+    return 0;
+}
+
+int mp_bp_inproc_skip_nap(void *ctx, struct user_regs_struct *regs)
+{
+    const struct mp_bp_inproc *ip = ctx;
+    uint64_t restorer = ip->remote + (uint64_t)(mp_stub_restorer - mp_stub_blob_start);
+    if (ip->remote && regs->rip >= restorer && regs->rip < restorer + 16)
+        return -1;
+    switch (nap_at(ip, regs->rip)) {
+    case 1: /* not made: lea, call and lea skipped, rsp unchanged */
+        regs->rip += NAP_CALL_BYTES;
+        return 1;
+    case 2: /* made: as if it returned */
+        regs->rip += 5;
+        return 1;
+    }
+    return 0;
+}
+
 uint64_t mp_bp_inproc_exit(const struct mp_bp_inproc *ip, uint64_t rip, uint64_t rdi, uint64_t r11)
 {
     if (!ip->remote)
         return 0;
+    int nap = nap_at(ip, rip);
+    if (nap == 2 || nap == 3)
+        return 0; /* rsp is 128 below the routine's: a new rip alone would not do */
     uint64_t code = ip->remote + MP_STUB_DATA_BYTES, ret0 = ip->remote + (uint64_t)(mp_stub_ret0 - mp_stub_blob_start),
              common = ip->remote + (uint64_t)(mp_stub_ret_common - mp_stub_blob_start),
              end = ip->remote + (uint64_t)(mp_stub_sigtrap - mp_stub_blob_start), to;

@@ -81,6 +81,14 @@ int mp_bp_inproc_code_ranges(const struct mp_bp_inproc *ip, struct mp_addr_range
  * entry's original instructions (a copy).  0 when there is no such place
  * (the SIGTRAP handler, inside a rewritten instruction). */
 uint64_t mp_bp_inproc_exit(const struct mp_bp_inproc *ip, uint64_t rip, uint64_t rdi, uint64_t r11);
+/* mp_run_frame_out's fixup (ctx: the struct mp_bp_inproc): a call of
+ * the stubs' nap (waiting for room in the ring) not yet made is skipped,
+ * or one just made taken as returned: the nap's frame would reach more
+ * than 128 bytes below the waiting code's stack pointer, into the signal
+ * frame being run out.  -1 at memprof's rt_sigreturn trampoline (it would
+ * change the thread's own signal mask and FPU state). */
+struct user_regs_struct;
+int mp_bp_inproc_skip_nap(void *ctx, struct user_regs_struct *regs);
 /* A signal frame (its saved rip at rip_at, the rip saved there) that
  * returns into a fast entry right after its gettid system call, where a
  * signal is most often delivered: rewritten to return to the allocator's

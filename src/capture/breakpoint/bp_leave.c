@@ -118,7 +118,10 @@ static int is_restorer(pid_t pid, uint64_t addr)
 #define FRAME_GREGS 6
 #define G_R11 3
 #define G_RDI 8
+#define G_RSP 15
 #define G_RIP 16
+#define G_EFL 17
+#define EFL_TF 0x100
 
 int mp_find_signal_frames(pid_t pid, pid_t tid, const struct mp_addr_range *r, int nr, struct mp_sigframe *out,
                           int max)
@@ -154,6 +157,7 @@ int mp_find_signal_frames(pid_t pid, pid_t tid, const struct mp_addr_range *r, i
             n = -1;
             break;
         }
+        out[n].at = lo + k * 8;
         out[n].rip_at = lo + (k + FRAME_GREGS + G_RIP) * 8;
         out[n].rip = rip;
         out[n].rdi = w[k + FRAME_GREGS + G_RDI];
@@ -163,4 +167,73 @@ int mp_find_signal_frames(pid_t pid, pid_t tid, const struct mp_addr_range *r, i
     }
     free(w);
     return n;
+}
+
+int mp_sigframe_is_live(pid_t pid, pid_t tid, const struct mp_sigframe *f)
+{
+    struct user_regs_struct regs;
+    if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0)
+        return 0;
+    uint64_t sp = regs.rsp;
+    for (int depth = 0; depth < 16; depth++) {
+        if (sp == f->at)
+            return 1;
+        uint64_t w[FRAME_GREGS + G_RSP + 1];
+        struct iovec local = { w, sizeof w }, remote = { (void *)(uintptr_t)sp, sizeof w };
+        if (sp > f->at || process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof w || !is_restorer(pid, w[0]))
+            return 0;
+        sp = w[FRAME_GREGS + G_RSP]; /* the context this frame saved: at a handler's entry too? */
+    }
+    return 0;
+}
+
+int mp_run_frame_out(pid_t pid, pid_t tid, int mem_fd, const struct mp_sigframe *f, const struct mp_addr_range *r,
+                     int nr, long max_steps, struct mp_leave_fixup fixup)
+{
+    struct user_regs_struct saved, regs;
+    uint64_t g[G_EFL + 1];
+    off_t base = (off_t)(f->rip_at - G_RIP * 8);
+    if (ptrace(PTRACE_GETREGS, tid, 0, &saved) != 0 || pread(mem_fd, g, sizeof g, base) != (ssize_t)sizeof g)
+        return -1;
+    regs = saved;
+    unsigned long long *gp[G_EFL + 1] = { &regs.r8,  &regs.r9,  &regs.r10, &regs.r11, &regs.r12, &regs.r13,
+                                &regs.r14, &regs.r15, &regs.rdi, &regs.rsi, &regs.rbp, &regs.rbx,
+                                &regs.rdx, &regs.rax, &regs.rcx, &regs.rsp, &regs.rip, &regs.eflags };
+    for (int i = 0; i <= G_EFL; i++)
+        *gp[i] = g[i];
+    regs.orig_rax = (uint64_t)-1; /* no system call to restart */
+    struct held h = { 0 };
+    int rc = 0, moved = 0;
+    for (long steps = 0;; steps++) {
+        int fixed = fixup.fn ? fixup.fn(fixup.ctx, &regs) : 0;
+        moved |= fixed > 0;
+        if (!mp_addr_in_ranges(regs.rip, r, nr))
+            break;
+        if (fixed < 0 || steps >= max_steps || ptrace(PTRACE_SETREGS, tid, 0, &regs) != 0) {
+            rc = -1;
+            break;
+        }
+        int stepped = step_once(tid, &h);
+        moved |= stepped == 0;
+        if (stepped != 0 || ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0) {
+            rc = -1;
+            break;
+        }
+    }
+    /* written back whenever the context moved, even if it did not get out:
+     * what it did meanwhile (a slot taken, a return address replaced) is
+     * then the frame's, and the stubs must stay (the caller's choice) */
+    if (moved && (rc == 0 || mp_addr_in_ranges(regs.rip, r, nr))) {
+        uint64_t flags = g[G_EFL];
+        for (int i = 0; i <= G_EFL; i++)
+            g[i] = *gp[i];
+        g[G_EFL] = (g[G_EFL] & ~(uint64_t)EFL_TF) | (flags & EFL_TF);
+        if (pwrite(mem_fd, g, sizeof g, base) != (ssize_t)sizeof g)
+            rc = -1;
+    }
+    if (ptrace(PTRACE_SETREGS, tid, 0, &saved) != 0)
+        rc = -1;
+    for (int k = 0; k < h.n; k++)
+        syscall(SYS_tgkill, pid, tid, h.sig[k]);
+    return rc;
 }

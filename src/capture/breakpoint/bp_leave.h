@@ -31,6 +31,7 @@ int mp_step_out_of(pid_t pid, const pid_t *tids, size_t n, const struct mp_addr_
 /* A signal frame a handler will return through (or a stale copy of one: a
  * dead frame the stack kept; the same fix serves both). */
 struct mp_sigframe {
+    uint64_t at;          /* the frame: the handler's return address (the restorer) */
     uint64_t rip_at;      /* where the interrupted rip is saved */
     uint64_t rip, rdi, r11; /* the interrupted registers memprof needs */
     int restorer_inside;  /* the handler returns into the ranges itself */
@@ -44,5 +45,39 @@ struct mp_sigframe {
  * when the stack could not be read or there were more. */
 int mp_find_signal_frames(pid_t pid, pid_t tid, const struct mp_addr_range *r, int nr, struct mp_sigframe *out,
                           int max);
+
+/* Before each step of mp_run_frame_out: fn may move the registers past
+ * code that must not run there (1 when it did, 0 when it did nothing),
+ * or forbid going on (-1: the run fails). */
+struct user_regs_struct;
+struct mp_leave_fixup {
+    int (*fn)(void *ctx, struct user_regs_struct *regs);
+    void *ctx;
+};
+
+/* Is frame f (of mp_find_signal_frames) one the thread will surely return
+ * through, not a stale copy the stack kept?  1 when the thread is stopped
+ * at its handler's first instruction (rsp at the frame's return address),
+ * or at the first instruction of a handler whose frame saved a context
+ * that is itself at such an entry, and so on (the kernel sets up one frame
+ * per pending signal before the thread runs again, as when memprof
+ * resumed a signal-delivery stop and interrupted the thread at once); 0
+ * when that cannot be told. */
+int mp_sigframe_is_live(pid_t pid, pid_t tid, const struct mp_sigframe *f);
+
+/* Thread tid is stopped in a handler whose live frame f saved a context
+ * inside the ranges: that context is run on (single steps, as if the
+ * handler had already returned) until its rip leaves them, and the
+ * context it left them in is written into the frame instead: the handler
+ * then returns there, and nothing of the ranges is left to it.  The code in
+ * the ranges only touches the stack within 128 bytes below the context's
+ * rsp (the kernel puts the frame at least 128 below it) and memory
+ * memprof owns, so running it first changes nothing the handler can see
+ * (a call that would reach deeper, the stubs' nap while the ring is full,
+ * is skipped by `fixup`).
+ * The thread's own registers are put back; signals that arrive meanwhile
+ * are queued again.  0, or -1 (the frame is left as it was). */
+int mp_run_frame_out(pid_t pid, pid_t tid, int mem_fd, const struct mp_sigframe *f, const struct mp_addr_range *r,
+                     int nr, long max_steps, struct mp_leave_fixup fixup);
 
 #endif

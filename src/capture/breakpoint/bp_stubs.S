@@ -25,7 +25,7 @@
     .p2align 12
     .globl mp_stub_blob_start, mp_stub_blob_end, mp_stub_code, mp_stub_free, mp_stub_ret0
     .globl mp_stub_ret_common, mp_stub_sigtrap, mp_stub_restorer, mp_stub_client, mp_stub_copies
-    .globl mp_stub_fast0, mp_stub_fast_tid_slot, mp_stub_fast_tid_free
+    .globl mp_stub_fast0, mp_stub_fast_tid_slot, mp_stub_fast_tid_free, mp_stub_back_off
 mp_stub_blob_start:
 d_block:
     .fill MP_STUB_DATA_BYTES, 1, 0
@@ -188,7 +188,9 @@ mp_stub_free:                       /* free(rdi), jumped to from free's entry */
     mov $SYS_GETTID, %eax           /* the claim names the thread */
     syscall                         /* clobbers rcx and r11 */
     mov %eax, %esi
-    reserve_record %rsi, 8f, 7f, %r11, %r11d
+    /* memprof letting go while this waits for room: the position is left a
+     * hole the reader counts as lost, so not counted as skipped too */
+    reserve_record %rsi, 8f, 8f, %r11, %r11d
     write_free %rdi, %esi, (%rsp), %r11, %r11d /* the frame: free's return address */
 8:  test %rdi, %rdi                 /* the displaced instruction's flags */
     jmp *d_block+MP_STUB_D_FREE_CONT(%rip)
@@ -639,7 +641,9 @@ mp_stub_fast_tid_free:              /* (and here) */
     mov (%r10,%r11,8), %r10
     inc %r10
     jmp 99f
-91: mov RZ_SITE(%rsp), %r11         /* to copy i's INT3: the supervisor decides */
+91: memprof_alive                   /* (a thread a signal held in here while memprof let go: */
+    jz 90b                          /* on into the copy, never to the INT3 nobody takes) */
+    mov RZ_SITE(%rsp), %r11         /* to copy i's INT3: the supervisor decides */
     lea d_block+MP_STUB_D_SITE_COPY(%rip), %r10
     mov (%r10,%r11,8), %r10
 99: mov RZ_RAX(%rsp), %rax
@@ -676,8 +680,9 @@ mp_stub_fast_tid_free:              /* (and here) */
  * polls): sched_yield, or a 20 us nap past WAIT_YIELDS polls.  Called
  * with rsp 128 bytes below the waiter's (whose red zone holds RZ_WAITS);
  * every register is kept (the system calls clobber rax, rcx and r11).
- * Outside the ranges bp_inproc_exit maps: a signal frame here at detach
- * leaves the stubs in place (bpengine.c). */
+ * A signal frame that returns here or to the call is run out at detach
+ * (bp_leave.h: mp_run_frame_out; a call not yet made is skipped). */
+mp_stub_back_off:
 stub_back_off:
     push %rax
     push %rcx

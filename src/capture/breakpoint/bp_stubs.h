@@ -188,7 +188,7 @@ _Static_assert(MP_STUB_D_SITES + MP_STUB_SITES * MP_STUB_SITE_BYTES <= MP_STUB_D
 extern const unsigned char mp_stub_blob_start[], mp_stub_blob_end[];
 extern const unsigned char mp_stub_code[], mp_stub_free[], mp_stub_ret0[], mp_stub_ret_common[], mp_stub_sigtrap[],
     mp_stub_restorer[], mp_stub_client[], mp_stub_copies[], mp_stub_fast0[], mp_stub_fast_tid_slot[],
-    mp_stub_fast_tid_free[];
+    mp_stub_fast_tid_free[], mp_stub_back_off[];
 /* fast_common's red zone (below the rsp of the allocator's entry): the
  * site, then rax, rcx, rdx, r8, r9 as they came, ..., the slot taken */
 #define MP_STUB_RZ_SITE (-8)

@@ -723,6 +723,51 @@ static int close_open_call(struct mp_bpengine *e, pid_t tid)
     return 0;
 }
 
+/* The signal frames of thread tid whose handler returns into the stubs
+ * (memprof let go: the stubs only pass calls on).  A frame the thread
+ * surely returns through (it is stopped at the handler's entry, as after
+ * memprof resumed a signal-delivery stop during the detach) is run out:
+ * its context runs on until it leaves the stubs, and the handler returns
+ * there (bp_leave.h).  Another (the thread is inside the handler, or the
+ * frame is a stale copy) is sent where it would have gone: to the
+ * allocator's entry with its registers from a fast entry's gettid, into
+ * free, back to a return stub's caller, into the original of an entry's
+ * copy.  A handler of the program's that memprof's SIGTRAP handler called
+ * returns through the program's own restorer.  0, or -1 when a frame
+ * cannot be sent anywhere safe (the stubs then stay). */
+static int leave_frames(struct mp_bpengine *e, pid_t tid, const struct mp_addr_range *code, int ncode)
+{
+    struct mp_sigframe f[16];
+    int nf = mp_find_signal_frames(e->pid, tid, code, ncode, f, 16);
+    if (nf < 0)
+        return -1;
+    for (int k = 0; k < nf; k++) {
+        if (f[k].restorer_inside) {
+            uint64_t own = mp_bp_guard_program_restorer(&e->inproc);
+            if (!own || mp_addr_in_ranges(own, code, ncode) ||
+                pwrite(e->mem_fd, &own, sizeof own, (off_t)f[k].at) != (ssize_t)sizeof own)
+                return -1;
+            if (!mp_addr_in_ranges(f[k].rip, code, ncode))
+                continue;
+        }
+        if (mp_sigframe_is_live(e->pid, tid, &f[k])) {
+            struct mp_leave_fixup fix = { mp_bp_inproc_skip_nap, &e->inproc };
+            if (mp_run_frame_out(e->pid, tid, e->mem_fd, &f[k], code, ncode, 4000, fix) != 0)
+                return -1;
+            continue;
+        }
+        int fast = mp_bp_inproc_fast_frame(&e->inproc, e->mem_fd, f[k].rip_at, f[k].rip);
+        if (fast < 0)
+            return -1;
+        if (fast)
+            continue;
+        uint64_t to = mp_bp_inproc_exit(&e->inproc, f[k].rip, f[k].rdi, f[k].r11);
+        if (!to || pwrite(e->mem_fd, &to, sizeof to, (off_t)f[k].rip_at) != (ssize_t)sizeof to)
+            return -1;
+    }
+    return 0;
+}
+
 int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
 {
     if (!e || e->mem_fd < 0)
@@ -745,12 +790,23 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
     for (size_t i = 0; i < n && e->n_dr; i++)
         bp_dr_clear(tids[i]);
     /* 2. open calls return to their callers, and release the ring
-     * positions they reserved (other threads' records may wait on them) */
+     * positions they reserved (other threads' records may wait on them);
+     * not yet the fast entries' calls of a thread inside the stubs, or
+     * whose signal handler returns into them: it may be between writing
+     * its slot and replacing the return address (its slot dropped now, the
+     * call would return into the stubs once they are gone: SIGSEGV in the
+     * attach storm) */
     struct mp_addr_range code[2];
     int ncode = mp_bp_inproc_code_ranges(&e->inproc, code);
-    for (size_t i = 0; i < n; i++)
-        if (close_open_call(e, tids[i]) != 0 || bp_fast_close_calls(e, tids[i]) != 0)
+    for (size_t i = 0; i < n; i++) {
+        struct user_regs_struct regs;
+        struct mp_sigframe f[1];
+        int inside = ncode && (ptrace(PTRACE_GETREGS, tids[i], 0, &regs) != 0 ||
+                               mp_addr_in_ranges(regs.rip, code, ncode) ||
+                               mp_find_signal_frames(e->pid, tids[i], code, ncode, f, 1) != 0);
+        if (close_open_call(e, tids[i]) != 0 || (!inside && bp_fast_close_calls(e, tids[i]) != 0))
             rc = -1;
+    }
     /* 3. threads inside the stubs finish them, in turns (one may wait for
      * room in the ring that another's record holds); then, if some still
      * wait (for a record whose writer is in a signal handler, say), the
@@ -763,33 +819,18 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
     }
     mp_bp_inproc_let_go(&e->inproc);
     e->stats.skipped += mp_bp_inproc_skipped(&e->inproc);
-    for (size_t i = 0; i < n && !keep; i++) /* the fast entries' calls the steps opened */
+    /* 4. a signal handler that will return into the stubs: see leave_frames */
+    for (size_t i = 0; i < n && ncode && !keep; i++)
+        keep = leave_frames(e, tids[i], code, ncode) != 0;
+    /* 5. the fast entries' calls the steps and the runs opened, and those
+     * of threads that were inside the stubs */
+    for (size_t i = 0; i < n && !keep; i++)
         if (close_open_call(e, tids[i]) != 0 || bp_fast_close_calls(e, tids[i]) != 0)
             keep = 1;
-    /* 4. a signal handler that will return into the stubs returns to where
-     * the thread would have gone from there (the frame's saved rip is
-     * rewritten); if one cannot (it returns into memprof's own handler),
-     * the stubs stay, passing calls through, rather than crash the process */
-    for (size_t i = 0; i < n && ncode && !keep; i++) {
-        struct mp_sigframe f[16];
-        int nf = mp_find_signal_frames(e->pid, tids[i], code, ncode, f, 16);
-        if (nf < 0)
-            keep = 1;
-        for (int k = 0; k < nf && !keep; k++) {
-            int fast = f[k].restorer_inside ? 0 : mp_bp_inproc_fast_frame(&e->inproc, e->mem_fd, f[k].rip_at, f[k].rip);
-            if (fast) {
-                keep = fast < 0;
-                continue;
-            }
-            uint64_t to = f[k].restorer_inside ? 0 : mp_bp_inproc_exit(&e->inproc, f[k].rip, f[k].rdi, f[k].r11);
-            if (!to || pwrite(e->mem_fd, &to, sizeof to, (off_t)f[k].rip_at) != (ssize_t)sizeof to)
-                keep = 1;
-        }
-    }
-    /* 5. only now, with no thread able to come back into the stubs, the
+    /* 6. only now, with no thread able to come back into the stubs, the
      * program's own SIGTRAP action back.  Stubs left in place keep the
-     * handler: a thread a signal interrupted inside a fast entry may still
-     * go on to its copy's INT3, which the handler carries out */
+     * handler (a context saved right at a copy's INT3 still meets it; the
+     * fast entries no longer go to one once memprof let go) */
     if (!keep && mp_bp_guard_remove(&e->inproc, tids[0], e->mem_fd, e->scratch) != 0)
         rc = -1;
     uint64_t left = keep ? e->inproc.ring_bytes : 0;

@@ -1,0 +1,250 @@
+/* memprof tests: a signal handler that would return into code memprof is
+ * about to remove (capture/breakpoint/bp_leave.c), as at the detach of
+ * memprof -p when a signal interrupted a thread inside the breakpoint
+ * engine's stubs.
+ *
+ * A child of this test (its code at the same addresses as ours) spins in
+ * leave_region(), an assembly routine that stands for the stubs: it waits
+ * for leave_go, then computes 41 + 42 + its argument using its red zone
+ * and returns.  The test stops the child there with SIGUSR1 pending and
+ * steps it into the handler, so that the handler's signal frame returns
+ * into the region.  The frame must be found and known to be live (the
+ * thread stands at the handler's first instruction); run out, its saved
+ * context must have left the region (the routine's remaining
+ * instructions ran, red zone included, the frame untouched) while the
+ * thread's own registers are as before.  Detached, the child finishes its
+ * handlers and checks what leave_region returned: 41 + 42 + 100 = 183,
+ * each handler run once; it exits 0 then (exit codes 2-4 name what broke).
+ * A frame is live through a chain of frames too (a second signal delivered
+ * at the first handler's entry); a thread already past its handler's first
+ * instruction does not prove its frame live. */
+#define _GNU_SOURCE
+#include "harness.h"
+#include "capture/breakpoint/bp_leave.h"
+
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+volatile unsigned char leave_go;
+long leave_region(long arg);
+extern const char leave_region_end[];
+
+__asm__(".pushsection .text\n"
+        ".globl leave_region, leave_region_end\n"
+        ".type leave_region, @function\n"
+        "leave_region:\n"
+        "1:  pause\n"
+        "    cmpb $0, leave_go(%rip)\n"
+        "    je 1b\n"
+        "    mov $41, %eax\n"
+        "    mov %rax, -8(%rsp)\n"   /* the red zone: the kernel put the frame below it */
+        "    mov %rdi, -16(%rsp)\n"
+        "    inc %eax\n"
+        "    add -8(%rsp), %rax\n"
+        "    add -16(%rsp), %rax\n"
+        "    ret\n"
+        "leave_region_end:\n"
+        ".size leave_region, . - leave_region\n"
+        ".popsection\n");
+
+static volatile sig_atomic_t usr1_runs, usr2_runs;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    usr1_runs++;
+}
+
+static void on_usr2(int sig)
+{
+    (void)sig;
+    usr2_runs++;
+}
+
+static void child_main(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_handler = on_usr1;
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = on_usr2;
+    sigaction(SIGUSR2, &sa, NULL);
+    long r = leave_region(100);
+    if (r != 183)
+        _exit(2);
+    if (usr1_runs != 1)
+        _exit(3);
+    if (usr2_runs > 1)
+        _exit(4); /* (0 or 1: one test sends it) */
+    _exit(0);
+}
+
+static const struct mp_addr_range region = { (uint64_t)(uintptr_t)leave_region,
+                                             (uint64_t)(uintptr_t)leave_region_end };
+
+static int wait_stop(pid_t pid, int *sig)
+{
+    int status;
+    for (;;) {
+        pid_t w = waitpid(pid, &status, __WALL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w != pid || !WIFSTOPPED(status))
+            return -1;
+        *sig = WSTOPSIG(status);
+        return status >> 16;
+    }
+}
+
+/* A child seized and stopped in leave_region() in the signal-delivery stop
+ * of a SIGUSR1, then stepped into on_usr1: it stands at the handler's first
+ * instruction, its frame returning into the region. */
+static pid_t child_in_handler(void)
+{
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0)
+        child_main();
+    ck_assert_int_eq(ptrace(PTRACE_SEIZE, child, 0, 0), 0);
+    struct user_regs_struct regs;
+    int sig = 0, tries;
+    for (tries = 0; tries < 500; tries++) {
+        struct timespec nap = { 0, 2 * 1000 * 1000 };
+        nanosleep(&nap, NULL);
+        kill(child, SIGUSR1);
+        ck_assert_int_eq(wait_stop(child, &sig), 0);
+        ck_assert_int_eq(sig, SIGUSR1);
+        ck_assert_int_eq(ptrace(PTRACE_GETREGS, child, 0, &regs), 0);
+        if (mp_addr_in_ranges(regs.rip, &region, 1))
+            break;
+        ck_assert_int_eq(ptrace(PTRACE_CONT, child, 0, 0), 0); /* not there yet: dropped, again */
+    }
+    ck_assert_int_lt(tries, 500);
+    ck_assert_int_eq(ptrace(PTRACE_SINGLESTEP, child, 0, SIGUSR1), 0);
+    ck_assert_int_eq(wait_stop(child, &sig), 0);
+    ck_assert_int_eq(sig, SIGTRAP);
+    ck_assert_int_eq(ptrace(PTRACE_GETREGS, child, 0, &regs), 0);
+    ck_assert_msg(regs.rip == (uint64_t)(uintptr_t)on_usr1, "not at on_usr1's entry: rip %#llx", regs.rip);
+    return child;
+}
+
+static void set_go(pid_t child)
+{
+    unsigned char one = 1;
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/mem", (int)child);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, &one, 1, (off_t)(uintptr_t)&leave_go), 1);
+    close(fd);
+}
+
+static void detach_and_check(pid_t child, const char *what)
+{
+    ck_assert_int_eq(ptrace(PTRACE_DETACH, child, 0, 0), 0);
+    int status;
+    ck_assert_int_eq(waitpid(child, &status, 0), child);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "%s: the child ended with status %#x", what,
+                  status);
+}
+
+/* Runs frame f out and checks the thread's registers are as before. */
+static void run_out(pid_t child, const struct mp_sigframe *f)
+{
+    struct user_regs_struct before, after;
+    ck_assert_int_eq(ptrace(PTRACE_GETREGS, child, 0, &before), 0);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/mem", (int)child);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    struct mp_leave_fixup none = { NULL, NULL };
+    ck_assert_int_eq(mp_run_frame_out(child, child, fd, f, &region, 1, 1000, none), 0);
+    uint64_t rip = 0;
+    ck_assert_int_eq(pread(fd, &rip, sizeof rip, (off_t)f->rip_at), (ssize_t)sizeof rip);
+    close(fd);
+    ck_assert_msg(!mp_addr_in_ranges(rip, &region, 1), "the frame still returns into the region (%#llx)",
+                  (unsigned long long)rip);
+    ck_assert_int_eq(ptrace(PTRACE_GETREGS, child, 0, &after), 0);
+    ck_assert(after.rip == before.rip && after.rsp == before.rsp && after.rdi == before.rdi &&
+              after.rax == before.rax);
+}
+
+/* The one frame that returns into the region is found, known live and run
+ * out; the child then finishes. */
+static void run_out_the_frame(pid_t child, const char *what)
+{
+    struct mp_sigframe f[4];
+    ck_assert_int_eq(mp_find_signal_frames(child, child, &region, 1, f, 4), 1); /* (on_usr2's returns to on_usr1) */
+    ck_assert(!f[0].restorer_inside && mp_addr_in_ranges(f[0].rip, &region, 1));
+    ck_assert_int_eq(mp_sigframe_is_live(child, child, &f[0]), 1);
+    set_go(child);
+    run_out(child, &f[0]);
+    detach_and_check(child, what);
+}
+
+START_TEST(frame_at_handler_entry_is_run_out)
+{
+    run_out_the_frame(child_in_handler(), "one frame run out");
+}
+END_TEST
+
+/* A second signal delivered at the first handler's entry: its frame sits
+ * on top, and the first one is live through it. */
+START_TEST(frame_live_through_a_chain)
+{
+    pid_t child = child_in_handler();
+    int sig;
+    kill(child, SIGUSR2); /* taken before on_usr1 runs an instruction: its delivery stop */
+    ck_assert_int_eq(ptrace(PTRACE_SINGLESTEP, child, 0, 0), 0);
+    ck_assert_int_eq(wait_stop(child, &sig), 0);
+    ck_assert_int_eq(sig, SIGUSR2);
+    ck_assert_int_eq(ptrace(PTRACE_SINGLESTEP, child, 0, SIGUSR2), 0);
+    ck_assert_int_eq(wait_stop(child, &sig), 0);
+    ck_assert_int_eq(sig, SIGTRAP);
+    struct user_regs_struct regs;
+    ck_assert_int_eq(ptrace(PTRACE_GETREGS, child, 0, &regs), 0);
+    ck_assert(regs.rip == (uint64_t)(uintptr_t)on_usr2);
+    run_out_the_frame(child, "a frame under another");
+}
+END_TEST
+
+/* A thread that went on inside its handler: nothing says its frame is not
+ * a stale copy the stack kept, so it is not proven live (the detach then
+ * falls back on the mapping of known points, or keeps the stubs). */
+START_TEST(frame_not_proven_inside_the_handler)
+{
+    pid_t child = child_in_handler();
+    int sig;
+    ck_assert_int_eq(ptrace(PTRACE_SINGLESTEP, child, 0, 0), 0); /* the handler's first instruction */
+    ck_assert_int_eq(wait_stop(child, &sig), 0);
+    struct mp_sigframe f[4];
+    ck_assert_int_eq(mp_find_signal_frames(child, child, &region, 1, f, 4), 1);
+    ck_assert_int_eq(mp_sigframe_is_live(child, child, &f[0]), 0);
+    set_go(child); /* the handler returns into the region, which finishes as ever */
+    detach_and_check(child, "a frame left as it was");
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("bp_leave");
+    TCase *tc = tcase_create("bp_leave");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, frame_at_handler_entry_is_run_out);
+    tcase_add_test(tc, frame_live_through_a_chain);
+    tcase_add_test(tc, frame_not_proven_inside_the_handler);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}
