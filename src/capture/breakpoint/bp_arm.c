@@ -314,12 +314,11 @@ int bp_arm(struct mp_bpengine *e, const pid_t *tids, size_t n)
      * every call stops, as before), and on to stubs of their own
      * (bp_guard.h): an INT3 and a copy of the entry's instructions, so that
      * a thread stopped there when memprof dies resumes right.  Attached,
-     * the detach makes the fast entries unreachable before the SIGTRAP
-     * handler that carries out those INT3s goes (bpengine.c); still only
-     * with MEMPROF_BP_FAST=1 there: the attach storm (scripts/torture)
-     * still kills a target now and then with them. */
+     * the detach makes the fast entries unreachable, then moves every
+     * thread and every signal frame out of the stubs before they go
+     * (bpengine.c: mp_bpengine_detach). */
     const char *fast = getenv("MEMPROF_BP_FAST");
-    int want_fast = e->attached ? fast && strcmp(fast, "1") == 0 : !(fast && strcmp(fast, "0") == 0);
+    int want_fast = !(fast && strcmp(fast, "0") == 0);
     if (e->inproc.remote && want_fast)
         mp_bp_inproc_enable_fast(&e->inproc);
     for (int i = 0; i < MP_FN_COUNT && (e->attached || e->inproc.shapes_local) && e->inproc.remote; i++) {
