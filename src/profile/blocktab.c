@@ -8,7 +8,6 @@
 
 #define ADDR_BITS 47
 #define ADDR_MASK ((UINT64_C(1) << ADDR_BITS) - 1)
-#define PENDING (UINT64_C(1) << ADDR_BITS)   /* set on every slot while growing */
 #define THREAD_SHIFT 48
 #define MAX_THREADS 0xffffu                  /* thread indexes 0 .. MAX_THREADS - 1 */
 #define NO_THREAD UINT32_MAX
@@ -151,67 +150,59 @@ static struct mp_packed_block *find_packed(const struct mp_blocktab *t, uint64_t
     }
 }
 
-/* Room for `cap` slots: the first `old_cap` keep their contents, the rest
- * are zero.  Big tables are mapped (and remapped, which moves page tables,
- * not bytes) on huge pages. */
-static int resize_slots(struct mp_blocktab *t, size_t old_cap, size_t cap)
+/* Zeroed room for `cap` slots: malloc'd, or mapped (on huge pages) from
+ * MAPPED_FROM bytes on.  NULL on ENOMEM. */
+static struct mp_packed_block *new_slots(size_t cap)
 {
-    size_t old_bytes = old_cap * sizeof *t->slots, bytes = cap * sizeof *t->slots;
-    void *p;
-    if (bytes < MAPPED_FROM) {
-        p = realloc(t->slots, bytes);
-        if (!p)
-            return -1;
-        memset((char *)p + old_bytes, 0, bytes - old_bytes);
-    } else if (t->mapped_bytes) {
-        p = mremap(t->slots, t->mapped_bytes, bytes, MREMAP_MAYMOVE);
-        if (p == MAP_FAILED)
-            return -1;
-        t->mapped_bytes = bytes;
-    } else {
-        p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED)
-            return -1;
-        memcpy(p, t->slots, old_bytes);
-        free(t->slots);
-        t->mapped_bytes = bytes;
-    }
-    if (t->mapped_bytes)
-        madvise(p, bytes, MADV_HUGEPAGE);   /* a hint: fine if THP is off */
-    t->slots = p;
-    return 0;
+    size_t bytes = cap * sizeof(struct mp_packed_block);
+    if (bytes < MAPPED_FROM)
+        return calloc(cap, sizeof(struct mp_packed_block));
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    madvise(p, bytes, MADV_HUGEPAGE);   /* a hint: fine if THP is off */
+    return p;
 }
 
-/* Doubles the table in place: every old slot is marked pending, then each
- * pending entry is taken out and put at the first slot from its new home
- * that is empty or pending (swapping with a pending one, which is placed
- * next).  A placed entry never moves again and every slot between its home
- * and it was a placed entry when it landed, so probe chains stay unbroken
- * (hashbrown's in-place rehash, with linear probing). */
+/* Doubles the table.  The home of an address is the top bits of its hash,
+ * so an entry's new home is twice its old one (or one more): walking the
+ * old slots in order from an empty one (so no probe chain is cut) puts the
+ * entries into the new table in near order of their new homes.  Both
+ * tables are read and written front to back, no cache miss per entry (the
+ * rehash in place this replaces swapped entries across the whole table);
+ * the old table's pages are given back as the walk leaves them, so the two
+ * together never hold more than the new one will. */
 static int grow(struct mp_blocktab *t)
 {
     size_t old_cap = t->slots ? t->mask + 1 : 0, cap = old_cap ? old_cap * 2 : FIRST_CAPACITY;
-    if (resize_slots(t, old_cap, cap) != 0)
+    struct mp_packed_block *old = t->slots, *s = new_slots(cap);
+    if (!s)
         return -1;
+    size_t old_mask = t->mask, old_mapped = t->mapped_bytes;
+    t->slots = s;
     t->mask = cap - 1;
-    struct mp_packed_block *s = t->slots;
-    for (size_t i = 0; i < old_cap; i++)
-        if (s[i].key)
-            s[i].key |= PENDING;
-    for (size_t i = 0; i < old_cap; i++) {
-        while (s[i].key & PENDING) {
-            struct mp_packed_block e = s[i];
-            e.key &= ~PENDING;
-            s[i].key = 0;
-            size_t j = home_of(t, e.key & ADDR_MASK);
-            while (s[j].key && !(s[j].key & PENDING))
+    t->mapped_bytes = cap * sizeof *s >= MAPPED_FROM ? cap * sizeof *s : 0;
+    if (!old)
+        return 0;
+    size_t first = 0;
+    while (old[first].key != 0)   /* one is empty: the load stays under 80% */
+        first++;
+    const size_t chunk = MAPPED_FROM / sizeof *old; /* slots given back at a time */
+    for (size_t k = 1; k <= old_cap; k++) {
+        size_t i = (first + k) & old_mask;
+        if (old[i].key) {
+            size_t j = home_of(t, old[i].key & ADDR_MASK);
+            while (s[j].key)
                 j = (j + 1) & t->mask;
-            if (s[j].key) {         /* pending: it waits in slot i for its turn */
-                s[i] = s[j];
-            }
-            s[j] = e;
+            s[j] = old[i];
         }
+        if (old_mapped && (i + 1) % chunk == 0 && i + 1 - chunk > first)
+            madvise(old + i + 1 - chunk, MAPPED_FROM, MADV_DONTNEED); /* walked through, whole */
     }
+    if (old_mapped)
+        munmap(old, old_mapped);
+    else
+        free(old);
     return 0;
 }
 

@@ -5,10 +5,12 @@
  * A block takes one 16-byte slot: its address (47 bits) and its thread's
  * index (16 bits) in one word, its size and stack id in the other.  Open
  * addressing, linear probing, backward-shift deletion; the table doubles at
- * 80% load, in place (the slots are rehashed where they lie, the new half
- * appended by mremap), so it holds 20-40 bytes per live block and never a
- * second copy of itself.  Tables of 2 MiB and more are mapped on huge pages
- * (MADV_HUGEPAGE): growing faults in 2 MiB at a time instead of 4 KiB.
+ * 80% load into a new one, walked front to back (an entry's new home is
+ * twice its old one), with the old one's pages given back as the walk
+ * leaves them: it holds 20-40 bytes per live block, and never more than the
+ * doubled table while it grows.  Tables of 2 MiB and more are mapped on
+ * huge pages (MADV_HUGEPAGE): growing faults in 2 MiB at a time instead of
+ * 4 KiB.
  * Thread indexes are reused once their threads hold no block, so only a
  * program with more than 65,535 threads holding blocks at once needs more.
  * Blocks that do not pack (an address at or above 2^47, a size of 4 GiB or

@@ -1,8 +1,9 @@
 /* memprof: tests of the live-block table (src/profile/blocktab.c).
  *
  * Random puts, takes and gets against a plain array indexed by address
- * (the reference), across the table's in-place growth, its move to a
- * huge-page mapping and remapping, and the side table for blocks that do not
+ * (the reference), across the table's growth (into a new table walked in
+ * order, the old one's pages given back as it goes), its move to a
+ * huge-page mapping, and the side table for blocks that do not
  * pack (addresses at or above 2^47, sizes of 4 GiB or more, more than
  * 65,535 threads holding blocks, moving between the two as a block at one
  * address changes), thread indexes reused once their threads hold nothing;
