@@ -9,9 +9,11 @@
  * address changes), thread indexes reused once their threads hold nothing;
  * the sorted list of live blocks the reachability scan reads (packed, wide
  * and address 0 alike, in address order); and the memory bound: at most 40
- * bytes per live block at any moment. */
+ * bytes per live block at any moment, and no more than the doubled table
+ * while the table grows. */
 #include <check.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -266,6 +268,51 @@ START_TEST(at_most_40_bytes_per_live_block)
 }
 END_TEST
 
+/* VmHWM or VmRSS of this process, in bytes. */
+static size_t status_bytes(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[256];
+    size_t kib = 0, len = strlen(field);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, len) == 0 && line[len] == ':')
+            kib = strtoull(line + len + 1, NULL, 10);
+    fclose(f);
+    return kib << 10;
+}
+
+/* While the table doubles, memory peaks at the new table (plus a few 2 MiB
+ * chunks), not at old + new: the old one's pages are given back as the
+ * growth walks them.  The peak is read as VmHWM after resetting it
+ * (clear_refs 5) just before the put that grows the table. */
+START_TEST(growing_holds_at_most_the_new_table)
+{
+    struct mp_blocktab t;
+    mp_blocktab_init(&t);
+    struct mp_block old;
+    uint32_t i = 1;
+    size_t grows_at = (size_t)(1u << 22) * 4 / 5; /* 4M slots hold this many at 80% */
+    for (; mp_blocktab_count(&t) < grows_at; i++) {
+        struct mp_block b = { 0x7f0000000000ull + (uint64_t)i * 32, 16, 1, 1000 }; /* 64 MiB of slots */
+        REQUIRE(mp_blocktab_put(&t, &b, &old) == 0, "put %u failed", i);
+    }
+    ck_assert_uint_eq(t.mask + 1, 1u << 22);
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fputs("5", f) >= 0, 1);
+    ck_assert_int_eq(fclose(f), 0);
+    size_t before = status_bytes("VmRSS");
+    struct mp_block b = { 0x7f0000000000ull + (uint64_t)i * 32, 16, 1, 1000 };
+    ck_assert_int_eq(mp_blocktab_put(&t, &b, &old), 0);
+    ck_assert_uint_eq(t.mask + 1, 1u << 23);
+    size_t old_bytes = (size_t)16 << 22, new_bytes = (size_t)16 << 23, peak = status_bytes("VmHWM");
+    ck_assert_msg(peak - before <= new_bytes - old_bytes + (8u << 20),
+                  "growing from %zu to %zu bytes raised the peak by %zu bytes", old_bytes, new_bytes, peak - before);
+    mp_blocktab_free(&t);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("blocktab");
@@ -275,6 +322,7 @@ int main(void)
     tcase_add_test(tc, block_moves_between_packed_and_wide);
     tcase_add_test(tc, thread_indexes_are_reused);
     tcase_add_test(tc, at_most_40_bytes_per_live_block);
+    tcase_add_test(tc, growing_holds_at_most_the_new_table);
     suite_add_tcase(s, tc);
     SRunner *r = srunner_create(s);
     srunner_run_all(r, CK_NORMAL);
