@@ -162,7 +162,8 @@ struct mp_ring_header {
     _Atomic uint32_t options;     /* MP_RING_OPT_*: what the agent records, set before launch */
     /* Waiting (ring_wait.h): futex words, hints only (the target may write
      * them; every wait has a timeout). */
-    _Atomic uint32_t writers_asleep; /* writers waiting for room (futex-waiting on writers_wake) */
+    _Atomic uint32_t writers_asleep; /* 1: writers wait for room (futex-waiting on writers_wake); the
+                                        reader sets it back to 0 as it wakes them */
     _Atomic uint32_t writers_wake;   /* bumped by the reader when it made room and writers sleep */
     _Atomic uint32_t reader_asleep;  /* 1 while the reader sleeps idle (futex-waiting on it) */
     char pad0[48];

@@ -2,7 +2,7 @@
  *
  * A writer that finds the ring full (ring.h) spins a little, yields, and
  * then sleeps on a futex in the ring's header (writers_wake) after saying
- * so (writers_asleep); the reader, each time it publishes its tail (room
+ * so (the writers_asleep flag); the reader, each time it publishes its tail (room
  * made), wakes the sleeping writers at once instead of letting each sleep
  * out a fixed nap.  The reader, idle, sleeps on its own futex word
  * (reader_asleep); a writer that finds the ring full wakes it, so a ring
@@ -45,25 +45,31 @@ static inline void mp_ring_wake_reader(struct mp_ring_header *h)
 }
 
 /* Writer: sleep until the reader makes room (or timeout_ns passed), unless
- * the slot at pos is free already. */
+ * the slot at pos is free already.  writers_asleep is a flag, not a count:
+ * each sleeper sets it, the reader takes it back (an exchange) and wakes
+ * them all.  So nothing a writer must undo after its sleep: one that
+ * siglongjmps out of it, or a target that writes the word, costs the
+ * reader one wake-up call, not one at every tail it publishes. */
 static inline void mp_ring_writer_sleep(struct mp_ring_header *h, _Atomic uint64_t *slot_seq, uint64_t pos,
                                         long timeout_ns)
 {
     uint32_t wake = atomic_load_explicit(&h->writers_wake, memory_order_acquire);
-    atomic_fetch_add_explicit(&h->writers_asleep, 1, memory_order_seq_cst);
+    atomic_store_explicit(&h->writers_asleep, 1, memory_order_seq_cst);
     mp_ring_wake_reader(h);
     if (atomic_load_explicit(slot_seq, memory_order_seq_cst) != pos) {
         struct timespec nap = {0, timeout_ns};
         mp_ring_futex(&h->writers_wake, FUTEX_WAIT, wake, &nap);
     }
-    atomic_fetch_sub_explicit(&h->writers_asleep, 1, memory_order_relaxed);
 }
 
-/* Reader, after it published its tail: wake the writers that sleep. */
+/* Reader, after it published its tail: wake the writers that sleep (the
+ * flag taken back first: one that sets it again after this sees the room
+ * made, or a new writers_wake, before it sleeps). */
 static inline void mp_ring_wake_writers(struct mp_ring_header *h)
 {
-    atomic_thread_fence(memory_order_seq_cst); /* the slots freed before the count is read */
-    if (atomic_load_explicit(&h->writers_asleep, memory_order_relaxed) != 0) {
+    atomic_thread_fence(memory_order_seq_cst); /* the slots freed before the flag is read */
+    if (atomic_load_explicit(&h->writers_asleep, memory_order_relaxed) != 0 &&
+        atomic_exchange_explicit(&h->writers_asleep, 0, memory_order_seq_cst) != 0) {
         atomic_fetch_add_explicit(&h->writers_wake, 1, memory_order_release);
         mp_ring_futex(&h->writers_wake, FUTEX_WAKE, INT_MAX, NULL);
     }
