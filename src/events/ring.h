@@ -65,7 +65,7 @@
 #include "events/py_channel.h"
 
 #define MP_RING_MAGIC 0x31666f72706d656dULL /* "memprof1" */
-#define MP_RING_VERSION 6
+#define MP_RING_VERSION 7
 #define MP_RING_ENV_FD "MEMPROF_RING_FD"
 #define MP_RING_ENV_PATH "MEMPROF_RING_PATH" /* /proc/MEMPROF_PID/fd/N, when the fd was closed */
 #define MP_RING_HEADER_BYTES 8192 /* the header page, then the Python channel's */
@@ -101,6 +101,10 @@ enum mp_rec_kind {
                           MP_REC_TRUNC_FAULT: each allocation of that stack counts as one cut short) */
     MP_REC_ALLOC_ID = 15, /* MP_REC_ALLOC whose stack is the one named by a STACK record of the
                           same process before it: stack_id; no frames (one cache line a record) */
+    MP_REC_FREES = 16, /* frees of one thread, in the order it made them: frames[0..nframes) are
+                          block addresses, each freed at the site given by the word before it
+                          that has MP_FREES_SITE set (that bit cleared: the return address of
+                          the free call); no site word yet: no site */
     MP_REC_KINDS       /* one past the last kind: a record of any other was written by the target */
 };
 
@@ -108,6 +112,10 @@ enum mp_rec_kind {
  * deeper than MP_MAX_FRAMES; this bit, unwinding faulted on the program's
  * damaged unwind tables and the stack ends at the frames found before. */
 #define MP_REC_TRUNC_FAULT 2u
+
+/* In an MP_REC_FREES record's frames: a site word (no block address has
+ * it: they lie in the user address space). */
+#define MP_FREES_SITE (1ull << 63)
 
 /* No position a writer reserves honestly reaches it (2^62 records: a
  * century at a billion a second); one there comes from a head the target
@@ -183,6 +191,8 @@ struct mp_ring_header {
 #define MP_RING_STACK_IDS (1u << 15)
 
 #define MP_RING_OPT_MMAP 1        /* mapped memory: mmap, mremap, munmap, brk, sbrk */
+#define MP_RING_OPT_FREES_AT_ONCE 2 /* each free written at its call, none in batches (line mode:
+                                       memprof's line records must fall between the right frees) */
 
 _Static_assert(sizeof(struct mp_ring_header) <= MP_PY_CHANNEL_OFFSET, "ring header fits");
 _Static_assert(MP_PY_CHANNEL_OFFSET + sizeof(struct mp_py_channel) <= MP_RING_HEADER_BYTES,

@@ -384,6 +384,24 @@ static void take_pycode_chunk(struct mp_ring_reader *r, const struct mp_ring_rec
     r->sink(r->sink_ctx, &ev);
 }
 
+/* A batch of one thread's frees (ring.h, MP_REC_FREES): one MP_EV_FREE
+ * per block address, in order, each with the site word before it (its
+ * frames were copied once and bounded by take_record). */
+static void deliver_frees(struct mp_ring_reader *r, const struct mp_ring_record *rec)
+{
+    uint64_t site = 0;
+    for (uint32_t i = 0; i < rec->nframes; i++) {
+        uint64_t word = rec->frames[i];
+        if (word & MP_FREES_SITE) {
+            site = word & ~MP_FREES_SITE;
+            continue;
+        }
+        struct mp_event ev = { .kind = MP_EV_FREE, .tid = rec->tid, .pid = rec->pid, .addr = word,
+                               .nframes = site != 0, .frames = &site };
+        r->sink(r->sink_ctx, &ev);
+    }
+}
+
 static void deliver_scratch(struct mp_ring_reader *r)
 {
     struct mp_ring_record *rec = &r->scratch;
@@ -395,6 +413,10 @@ static void deliver_scratch(struct mp_ring_reader *r)
         struct mp_event start = { .kind = MP_EV_PYSTART, .tid = rec->tid, .pid = rec->pid, .addr = rec->addr,
                                   .size = rec->size };
         r->sink(r->sink_ctx, &start);
+        return;
+    }
+    if (rec->kind == MP_REC_FREES) {
+        deliver_frees(r, rec);
         return;
     }
     if (rec->kind == MP_REC_DROPS) { /* records an agent could not write: the target's damage */

@@ -792,6 +792,55 @@ static void commit_alloc_id(struct writer *w, uint32_t pid, uint32_t id, uint64_
     atomic_store(&slot->seq, pos + 1);
 }
 
+/* An MP_REC_FREES record (the agent's frees in a batch): one free per
+ * block address, in order, each with the site word before it; the frame
+ * count bounded as in every record (the target may write anything). */
+static void commit_frees(struct writer *w, uint32_t pid, const uint64_t *words, uint32_t n)
+{
+    uint64_t pos = reserve(w, 1, pid, 1);
+    struct mp_ring_record *slot = mp_ring_slot(w->h, w->mask, pos);
+    slot->kind = MP_REC_FREES;
+    slot->tid = 3;
+    slot->pid = pid;
+    slot->addr = 0;
+    slot->size = 0;
+    slot->nframes = n;
+    slot->truncated = 0;
+    memcpy(slot->frames, words, (size_t)(n < MP_MAX_FRAMES ? n : MP_MAX_FRAMES) * sizeof *words);
+    atomic_store(&slot->seq, pos + 1);
+}
+
+START_TEST(frees_in_one_record_arrive_in_order)
+{
+    struct ring_case c = open_case();
+    struct writer w = c.w;
+    struct seen *s = c.s;
+    ck_assert_int_eq(mp_ring_reader_start(c.r, sink, s), 0);
+    uint64_t words[MP_MAX_FRAMES] = { 0x1000, MP_FREES_SITE | 0x401234, 0x2000, 0x3000, MP_FREES_SITE | 0x405678,
+                                      0x4000 };
+    commit_frees(&w, 5, words, 6);
+    commit_frees(&w, 5, words, MP_MAX_FRAMES + 1); /* damage: more frames than a record holds */
+    commit_frees(&w, 5, words, 0);                   /* nothing */
+    commit(&w, reserve(&w, 1, 5, 1), 5, 21);
+    ck_assert_int_eq(wait_seen(s, 5), 5);
+    usleep(100 * 1000);
+    ck_assert_int_eq(atomic_load(&s->n), 5);
+    const uint64_t addr[] = { 0x1000, 0x2000, 0x3000, 0x4000 }, site[] = { 0, 0x401234, 0x401234, 0x405678 };
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(s->ev[i].kind, MP_EV_FREE);
+        ck_assert_uint_eq(s->ev[i].pid, 5);
+        ck_assert_uint_eq(s->ev[i].addr, addr[i]);
+        ck_assert_uint_eq(s->ev[i].nframes, site[i] != 0);
+        if (site[i])
+            ck_assert_uint_eq(s->ev[i].frames[0], site[i]);
+    }
+    ck_assert_int_eq(s->ev[4].kind, MP_EV_ALLOC);
+    ck_assert_uint_eq(s->ev[4].size, 21);
+    ck_assert_uint_eq(damage_dropped(&c), 1);
+    close_case(&c);
+}
+END_TEST
+
 START_TEST(named_stacks_give_allocations_their_frames)
 {
     struct ring_case c = open_case();
@@ -914,6 +963,7 @@ int main(void)
     tcase_add_test(tc, python_records_are_taken);
     tcase_add_test(tc, every_legitimate_kind_is_taken);
     tcase_add_test(tc, named_stacks_give_allocations_their_frames);
+    tcase_add_test(tc, frees_in_one_record_arrive_in_order);
     tcase_add_test(tc, live_writer_that_never_commits_times_out);
     tcase_add_test(tc, memfd_cannot_shrink);
     suite_add_tcase(s, tc);
