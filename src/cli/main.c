@@ -275,7 +275,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "memprof: cannot set up the event ring: %s\n", err);
         return 1;
     }
-    mp_ring_reader_set_options(s.ring, opt.mmap ? MP_RING_OPT_MMAP : 0);
+    mp_ring_reader_set_options(s.ring, (opt.mmap ? MP_RING_OPT_MMAP : 0) |
+                                           (linemode ? MP_RING_OPT_FREES_AT_ONCE : 0));
     s.attach = attach;
     s.top_engine = engine;
     s.top_engine_note = engine_note;

@@ -9,7 +9,9 @@
  * runs, so libstdc++'s operator new calling malloc, or an allocator calling
  * itself, counts once.  A free reserves its slot before the memory is
  * released; an allocation reserves after the allocator returned, so
- * addresses stay consistent across threads.
+ * addresses stay consistent across threads.  free() itself mostly waits
+ * in a per-thread list and goes out with others in one record, its block
+ * released then (agent_frees.c).
  *
  * The hot path takes no locks and makes no syscalls: one acquire load of the
  * agent state, a thread-local guard, libunwind's cached unw_backtrace
@@ -210,6 +212,8 @@ static inline struct mp_ring_record *reserve_slot(uint64_t *pos_out)
         return NULL; /* a clone() child memprof does not follow */
     if (unlikely(atomic_load_explicit(&agent_drops_unreported, memory_order_relaxed) != 0))
         agent_report_drops();
+    if (unlikely(agent_frees.words != 0)) /* the thread's earlier frees go first (agent_frees.c) */
+        agent_frees_flush();
     return reserve_claimed(pos_out, pid);
 }
 
@@ -378,6 +382,18 @@ void agent_record_free(const void *addr, const void *site)
     commit_slot(slot, pos);
 }
 
+void agent_post_frees(const uint64_t *words, uint32_t n)
+{
+    uint64_t pos;
+    struct mp_ring_record *slot = reserve_slot(&pos);
+    if (unlikely(!slot))
+        return;
+    fill_stackless(slot, MP_REC_FREES, NULL);
+    slot->nframes = n;
+    memcpy(slot->frames, words, (size_t)n * sizeof *words);
+    commit_slot(slot, pos);
+}
+
 uint64_t agent_reserve(void)
 {
     uint64_t pos;
@@ -452,13 +468,20 @@ EXPORT void free(void *ptr)
 {
     if (ptr == NULL)
         return;
-    if (!should_record()) {
+    if (!should_record_keep_frees()) {
+        if (unlikely(agent_frees.words != 0) && !agent_busy)
+            agent_frees_flush(); /* no longer recorded: what waits goes now */
         next_free(ptr);
         return;
     }
     agent_busy = 1;
-    if (likely(!agent_is_boot(ptr)))
+    if (likely(!agent_is_boot(ptr))) {
+        if (likely(agent_frees_defer(ptr, __builtin_return_address(0)))) {
+            agent_busy = 0; /* released with its record (agent_frees.c) */
+            return;
+        }
         agent_record_free(ptr, __builtin_return_address(0));
+    }
     next_free(ptr);
     agent_busy = 0;
 }

@@ -250,6 +250,7 @@ static int attach_ring(int fd)
     agent_records = (struct mp_ring_record *)((char *)map + MP_RING_HEADER_BYTES);
     agent_ring_mask = capacity - 1;
     agent_mmap_enabled = (atomic_load(&agent_ring->options) & MP_RING_OPT_MMAP) != 0;
+    agent_frees_at_once = (atomic_load(&agent_ring->options) & MP_RING_OPT_FREES_AT_ONCE) != 0;
     atomic_fetch_add(&agent_ring->agent_bytes, bytes);
     return 1;
 }
@@ -362,11 +363,20 @@ static void find_allocator_text(void)
         agent_allocator_text_count = text_ranges_of(m, agent_allocator_text);
 }
 
+/* pthread_atfork's prepare handler: the frees waiting go out in the
+ * parent (agent_frees.c). */
+static void before_fork(void)
+{
+    if (agent_frees.words != 0 && !agent_busy)
+        agent_frees_flush();
+}
+
 /* pthread_atfork's child handler: a new process, with this thread only. */
 static void in_forked_child(void)
 {
     *agent_pid_cell = (uint32_t)getpid();
     agent_tid = 0; /* the calling thread's cached tid was the parent's */
+    agent_frees_forked();
     atomic_store(&agent_drops_unreported, 0); /* the parent's, reported by the parent */
     if (atomic_load(&agent_state) != AGENT_ENABLED)
         return;
@@ -453,9 +463,10 @@ static int attach(void)
     void *warmup[4];
     unw_backtrace(warmup, 4);
     agent_unwind_guard_install();
-    if (pthread_atfork(NULL, NULL, in_forked_child) != 0)
+    if (pthread_atfork(before_fork, NULL, in_forked_child) != 0)
         return 0; /* cannot protect the ring from a child: stay out */
     agent_client_enable();
+    agent_frees_start();
     atomic_fetch_add(&agent_ring->agent_inits, 1);
     if (!children_followed && agent_fd_is_ring(ring_env_fd)) /* its execve is followed: the path serves */
         fcntl(ring_env_fd, F_SETFD, fcntl(ring_env_fd, F_GETFD) | FD_CLOEXEC);
@@ -501,9 +512,12 @@ __attribute__((constructor)) static void agent_constructor(void)
         agent_python_start();
 }
 
-/* At exit: records dropped since the last record are reported now. */
+/* At exit: the frees waiting and the records dropped since the last
+ * record are written now. */
 __attribute__((destructor)) static void agent_destructor(void)
 {
+    if (!agent_busy)
+        agent_frees_end(); /* and frees are written one by one from now on */
     if (atomic_load(&agent_drops_unreported) != 0 && atomic_load(&agent_state) == AGENT_ENABLED) {
         int was_busy = agent_busy;
         agent_busy = 1;

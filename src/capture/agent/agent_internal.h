@@ -231,9 +231,35 @@ static inline int agent_pc_in(const struct agent_text_range *ranges, int count, 
     return 0;
 }
 
+/* ---- frees written in batches (agent_frees.c) ---- */
+/* The calling thread's frees not written yet: `words` words of an
+ * MP_REC_FREES record (ring.h), whose blocks are not released yet. */
+struct agent_frees {
+    uint32_t words;
+    uint32_t bytes;      /* usable bytes waiting (each block counted up to the bound) */
+    uint64_t site;       /* the last site word in word[] (MP_FREES_SITE | site), or 0 */
+    uint64_t word[MP_MAX_FRAMES];
+};
+extern __thread struct agent_frees agent_frees AGENT_TLS;
+extern int agent_frees_at_once AGENT_HIDDEN; /* MP_RING_OPT_FREES_AT_ONCE, read at attach */
+/* free(ptr) from site, recorded: 1 when the free waits in the list (it
+ * may have gone out at once: a large block, a full list), 0 when it must
+ * be written and released now.  With agent_busy set. */
+int agent_frees_defer(void *ptr, const void *site) AGENT_HIDDEN;
+/* Writes the list (one MP_REC_FREES record) and releases its blocks. */
+void agent_frees_flush(void) AGENT_HIDDEN;
+/* A child not made by glibc's fork: the parent's list, released unwritten. */
+void agent_frees_forked(void) AGENT_HIDDEN;
+/* At attach (registers the exit flush) and at the agent's destructor. */
+void agent_frees_start(void) AGENT_HIDDEN;
+void agent_frees_end(void) AGENT_HIDDEN;
+/* Writes one MP_REC_FREES record of words[0..n) (agent.c). */
+void agent_post_frees(const uint64_t *words, uint32_t n) AGENT_HIDDEN;
+
 /* Inlined into the exported functions: __builtin_return_address(0) is then
- * their caller. */
-__attribute__((always_inline)) static inline int should_record(void)
+ * their caller.  Every allocator or mapping call but free's: the thread's
+ * waiting frees go out first (agent_frees.c). */
+__attribute__((always_inline)) static inline int should_record_keep_frees(void)
 {
     int state = atomic_load_explicit(&agent_state, memory_order_acquire);
     if (likely(state == AGENT_ENABLED))
@@ -245,6 +271,13 @@ __attribute__((always_inline)) static inline int should_record(void)
         return atomic_load_explicit(&agent_state, memory_order_acquire) == AGENT_ENABLED;
     }
     return 0;
+}
+
+__attribute__((always_inline)) static inline int should_record(void)
+{
+    if (unlikely(agent_frees.words != 0) && !agent_busy)
+        agent_frees_flush();
+    return should_record_keep_frees();
 }
 
 /* Captures the caller's stack and writes a record of this kind (MP_REC_ALLOC,
