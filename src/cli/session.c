@@ -3,9 +3,11 @@
  * symbolizers opened when an image's first stack needs one and closed when
  * the image is done), and setting up and finishing a run.  The supervisor's
  * hooks are session_hooks.c; which processes are followed and with which
- * engine, session_follow.c. */
+ * engine, session_follow.c; what the timeline gets of RSS readings,
+ * session_timeline.c. */
 #define _GNU_SOURCE
 #include "session.h"
+#include "session_timeline.h"
 #include "capture/breakpoint/bpengine.h"
 #include "capture/linemode/linemode.h"
 #include "capture/python/py_remote.h"
@@ -452,24 +454,6 @@ static void control_sink(void *ctx, void *message)
     free(c);
 }
 
-/* What the profile gets of an RSS sample or a line event: its timeline
- * sample.  Line mode reads RSS at each trap, with the thread stopped: the
- * same moments as the function spans' ends, so those reads are samples too
- * and a span on the timeline holds the memory its function used whatever
- * the sampler thread's timing.  The timeline stays in time order
- * (profile.h): a sampler sample that arrives after a later trap's (its
- * round began before the trap) takes that trap's time. */
-static struct mp_event timeline_sample(const struct mp_profile *p, const struct mp_event *ev)
-{
-    struct mp_event sample = { .kind = MP_EV_SAMPLE, .pid = ev->pid, .time_ns = ev->time_ns,
-                               .rss_bytes = ev->rss_bytes };
-    const struct mp_sample *tl;
-    size_t n = mp_profile_timeline(p, &tl);
-    if (n && sample.time_ns < tl[n - 1].time_ns)
-        sample.time_ns = tl[n - 1].time_ns;
-    return sample;
-}
-
 static void sink_event(void *ctx, const struct mp_event *ev)
 {
     struct mp_session *s = ctx;
@@ -501,11 +485,9 @@ static void sink_event(void *ctx, const struct mp_event *ev)
         return;
     if (img->quiet)
         return; /* --follow-only: followed for its children, not profiled */
-    struct mp_event sample;
     if (ev->kind == MP_EV_SAMPLE || (ev->kind == MP_EV_LINE && ev->rss_bytes)) {
-        sample = timeline_sample(img->profile, ev);
-        if (mp_profile_add(img->profile, &sample) != 0)
-            img->profile_errors++;
+        if (!mp_session_timeline_reading(img, ev, s->opt->interval_ns))
+            return; /* stale */
     } else if (mp_profile_add(img->profile, ev) != 0) {
         img->profile_errors++;
     }

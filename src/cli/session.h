@@ -95,6 +95,10 @@ struct mp_image {
     uint64_t agent_bytes;
     uint64_t events_lost;
     uint64_t profile_errors;
+    /* its timeline's RSS readings (session_timeline.c) */
+    uint64_t timeline_trap_ns;    /* the last line mode trap's reading: its time */
+    uint64_t timeline_high_rss;   /* the highest RSS on the timeline */
+    int timeline_had_trap;
 };
 
 struct mp_session {
