@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "sym_cu_map.h"
+#include "sym_debug_cache.h"
 #include "sym_dwarf.h"
 #include "sym_runtime.h"
 #include "sym_scopes.h"
@@ -570,7 +571,7 @@ struct mp_symbolizer *mp_symbolizer_open_saved(pid_t pid, const char *(*saved)(v
     s->saved = saved;
     s->saved_ctx = ctx;
     s->callbacks.find_elf = find_module_elf;
-    s->callbacks.find_debuginfo = dwfl_standard_find_debuginfo;
+    s->callbacks.find_debuginfo = sym_debug_cache_find; /* the standard search, inflated once */
     s->callbacks.debuginfo_path = &s->debuginfo_path;   /* NULL: the default path */
     s->strings = sym_strings_create();
     if (s->strings == NULL || pc_cache_grow(s) != 0) {

@@ -1,7 +1,8 @@
 /* memprof: tests of the symbolizer (src/symbols/).
  *
  * main() builds the fixtures from tests/fixtures/sym_* into a temporary
- * directory (-O0 -g, -O2 -g, no -g, split debug behind a .gnu_debuglink,
+ * directory (-O0 -g, -O2 -g, no -g, split debug behind a .gnu_debuglink
+ * (also compressed, as Debian's -dbg packages are: read through its inflated copy),
  * .debug_aranges removed, a dlopen'd plugin, a C++ program).  Each test runs a
  * fixture, reads the addresses it prints, opens the symbolizer on its pid and
  * checks the frames against "@line NAME" markers in the fixture sources. */
@@ -27,7 +28,7 @@
 #define VECTOR_SRC "tests/fixtures/sym_vector.cpp"
 
 static char build_dir[256];
-static char bin_o0[512], bin_o2[512], bin_nodebug[512], bin_debuglink[512],
+static char bin_o0[512], bin_o2[512], bin_nodebug[512], bin_debuglink[512], bin_zdebuglink[512],
     bin_noaranges[512], bin_plugin[512], bin_vector[512], bin_clang[512];
 static int have_clang;
 
@@ -221,6 +222,20 @@ START_TEST(test_split_debug_via_debuglink)
 {
     ck_assert_int_eq(run_command("! readelf -S %s | grep -q debug_info", bin_debuglink), 0);
     check_target_lines(bin_debuglink, 1);
+}
+END_TEST
+
+/* The same with the debug file's sections compressed: read through the
+ * inflated copy written into the cache directory on first use, then reused. */
+START_TEST(test_compressed_split_debug_via_cache)
+{
+    char copies[700];
+    snprintf(copies, sizeof copies, "%s/xdg/memprof/debug", build_dir);
+    ck_assert_int_eq(run_command("readelf -SW %s.debug | grep -q '\\.debug_info .* C '", bin_zdebuglink), 0);
+    for (int run = 0; run < 2; run++) {
+        check_target_lines(bin_zdebuglink, 1);
+        ck_assert_int_eq(run_command("test $(ls %s | grep -c '^target_zdebuglink\\.debug-') = 1", copies), 0);
+    }
 }
 END_TEST
 
@@ -477,6 +492,7 @@ static int build_fixtures(void)
     snprintf(bin_o2, sizeof bin_o2, "%s/target_O2", build_dir);
     snprintf(bin_nodebug, sizeof bin_nodebug, "%s/target_nodebug", build_dir);
     snprintf(bin_debuglink, sizeof bin_debuglink, "%s/target_debuglink", build_dir);
+    snprintf(bin_zdebuglink, sizeof bin_zdebuglink, "%s/target_zdebuglink", build_dir);
     snprintf(bin_noaranges, sizeof bin_noaranges, "%s/target_noaranges", build_dir);
     snprintf(bin_plugin, sizeof bin_plugin, "%s/sym_plugin.so", build_dir);
     snprintf(bin_vector, sizeof bin_vector, "%s/vector", build_dir);
@@ -492,6 +508,11 @@ static int build_fixtures(void)
                        bin_o0, bin_debuglink, build_dir, base_name(bin_debuglink),
                        base_name(bin_debuglink), base_name(bin_debuglink),
                        base_name(bin_debuglink), base_name(bin_debuglink))
+        || run_command("cp %s %s && cd %s && objcopy --only-keep-debug --compress-debug-sections=zlib %s %s.debug"
+                       " && objcopy --strip-debug %s && objcopy --add-gnu-debuglink=%s.debug %s",
+                       bin_o0, bin_zdebuglink, build_dir, base_name(bin_zdebuglink),
+                       base_name(bin_zdebuglink), base_name(bin_zdebuglink),
+                       base_name(bin_zdebuglink), base_name(bin_zdebuglink))
         || run_command("objcopy --remove-section=.debug_aranges %s %s", bin_o0, bin_noaranges)
         || run_command("gcc -O0 -g -shared -fPIC -o %s " PLUGIN_SRC, bin_plugin)
         || run_command("g++ -O2 -g -o %s " VECTOR_SRC, bin_vector))
@@ -507,6 +528,7 @@ static Suite *symbolizer_suite(void)
     tcase_add_test(tc, test_lines_and_inline_chain_O0);
     tcase_add_test(tc, test_lines_and_inline_chain_O2);
     tcase_add_test(tc, test_split_debug_via_debuglink);
+    tcase_add_test(tc, test_compressed_split_debug_via_cache);
     tcase_add_test(tc, test_without_debug_aranges);
     tcase_add_test(tc, test_clang_build);
     tcase_add_test(tc, test_runtime_frames_and_vdso);
@@ -525,6 +547,10 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     unsetenv("DEBUGINFOD_URLS");    /* hermetic: no debug info downloads */
     int ok = build_fixtures() == 0;
+    char xdg[300]; /* inflated debug files go here, not into the user's cache */
+    snprintf(xdg, sizeof xdg, "%s/xdg", build_dir);
+    setenv("XDG_CACHE_HOME", xdg, 1);
+    unsetenv("MEMPROF_DEBUG_CACHE");
     int failed = 1;
     if (ok) {
         SRunner *runner = srunner_create(symbolizer_suite());

@@ -1,0 +1,27 @@
+/* memprof symbolizer: separate debug files with compressed DWARF, inflated
+ * once.  Debian's -dbg and -dbgsym packages ship their DWARF compressed
+ * (SHF_COMPRESSED); libdw inflates every debug section of a file when it
+ * opens it (libc6-dbg: 4 MB on disk, 40-60 ms of zlib at every run).  The
+ * first run writes an inflated copy into memprof's cache directory
+ * ($XDG_CACHE_HOME/memprof/debug, else ~/.cache/memprof/debug); later runs
+ * map that copy.  MEMPROF_DEBUG_CACHE=0 turns it off; a directory that
+ * cannot be written, or any failure, means the original file is read as
+ * before. */
+#ifndef MEMPROF_SYM_DEBUG_CACHE_H
+#define MEMPROF_SYM_DEBUG_CACHE_H
+
+#include <elfutils/libdwfl.h>
+
+/* A Dwfl_Callbacks.find_debuginfo: dwfl_standard_find_debuginfo's file, or
+ * its inflated copy from the cache. */
+int sym_debug_cache_find(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+                         const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+                         char **debuginfo_file_name);
+
+/* The inflated copy of the debug file open at fd (path: its name), made
+ * now if missing: an fd and *cached_path (malloc'd), or -1 when the file
+ * has no compressed debug section, is not the one with build_id (when
+ * given), or the cache cannot be used. */
+int sym_debug_cache_open(int fd, const char *path, const unsigned char *build_id, int id_len, char **cached_path);
+
+#endif
