@@ -1,13 +1,23 @@
 /* memprof symbolizer: inflated copies of compressed debug files (see
- * sym_debug_cache.h).  A copy is named after the file it was made from
- * (its name, and a hash of its device, inode, size and change time: a
- * reinstalled package gets a new copy), written under a temporary name
- * and renamed, so a run that reads it sees all of it or none; it is
- * checked (an ELF whose sections lie within it, none compressed, owned by
- * this user) before it is used. */
+ * sym_debug_cache.h).  The copies live in memprof's private cache
+ * directory (sym_cache_dir.c: owned by the user, no symlinks), and every
+ * file operation is relative to its descriptor.  A copy is named after
+ * the module it serves (its file name, a hash of its path) and a hash of
+ * what identifies the debug file's contents (device, inode, size, change
+ * times): "libc.so.6-<path hash>-<contents hash>".  It is written under a
+ * temporary name, checked, fsync'd and renamed (then the directory
+ * fsync'd), and the older copies for the same module are removed.  At
+ * every use it must be a regular file of ours (looked at before it is
+ * opened, opened without blocking: a FIFO cannot hang us), an ELF file
+ * whose sections lie within it, none compressed, with the original's
+ * build-id.  A fresh copy that fails that check leaves a ".bad" marker in
+ * its place, so the work is not redone at every run.  Files over
+ * COPY_MAX_BYTES inflated, or over a quarter of the free space, are not
+ * copied; nor, for root, files owned by another user. */
 #define _GNU_SOURCE
 #include "sym_debug_cache.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <elfutils/libdwelf.h>
@@ -17,9 +27,24 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "sym_cache_dir.h"
+
 #define NAME_MAX_KEPT 96
+#define NAME_SIZE 160 /* NAME_MAX_KEPT, two hashes */
+#define BUILD_ID_MAX 64
+#define COPY_MAX_BYTES (1ull << 30)
+#define STALE_TMP_SECONDS 3600
+
+/* What the original debug file tells before anything is written. */
+struct original {
+    unsigned char id[BUILD_ID_MAX];
+    int id_len;
+    uint64_t inflated; /* bytes of the copy, near enough: every section inflated */
+};
 
 static int cache_enabled(void)
 {
@@ -27,46 +52,16 @@ static int cache_enabled(void)
     return !v || !(strcmp(v, "0") == 0 || strcmp(v, "off") == 0 || strcmp(v, "no") == 0);
 }
 
-/* $XDG_CACHE_HOME/memprof/debug or $HOME/.cache/memprof/debug (malloc'd), or NULL. */
-static char *cache_dir(void)
-{
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    char *dir = NULL;
-    int n;
-    if (xdg && xdg[0] == '/')
-        n = asprintf(&dir, "%s/memprof/debug", xdg);
-    else if (home && home[0] == '/')
-        n = asprintf(&dir, "%s/.cache/memprof/debug", home);
-    else
-        return NULL;
-    return n < 0 ? NULL : dir;
-}
-
-/* mkdir -p, private to the user where it creates. */
-static int make_dirs(char *dir)
-{
-    for (char *p = dir + 1;; p++) {
-        if (*p != '/' && *p != '\0')
-            continue;
-        char c = *p;
-        *p = '\0';
-        int rc = mkdir(dir, 0700);
-        *p = c;
-        if (rc != 0 && errno != EEXIST)
-            return -1;
-        if (c == '\0')
-            return 0;
-    }
-}
-
-/* Does the file have a compressed DWARF section, and nothing that ties it
- * to its directory (a .gnu_debugaltlink may name its dwz file relatively)? */
-static int worth_inflating(Elf *elf)
+/* Does the file have a compressed DWARF section, a build-id, and nothing
+ * that ties it to its directory (a .gnu_debugaltlink may name its dwz file
+ * relatively)?  Fills *o. */
+static int worth_inflating(Elf *elf, struct original *o)
 {
     size_t shstrndx;
     if (elf_kind(elf) != ELF_K_ELF || elf_getshdrstrndx(elf, &shstrndx) != 0)
         return 0;
     int compressed = 0;
+    o->inflated = 0;
     for (Elf_Scn *scn = NULL; (scn = elf_nextscn(elf, scn)) != NULL;) {
         GElf_Shdr shdr;
         if (gelf_getshdr(scn, &shdr) == NULL)
@@ -76,15 +71,31 @@ static int worth_inflating(Elf *elf)
             return 0;
         if (strcmp(name, ".gnu_debugaltlink") == 0 || strncmp(name, ".zdebug", 7) == 0)
             return 0;
-        if ((shdr.sh_flags & SHF_COMPRESSED) && strncmp(name, ".debug_", 7) == 0)
-            compressed = 1;
+        uint64_t size = shdr.sh_type == SHT_NOBITS ? 0 : shdr.sh_size;
+        if (shdr.sh_flags & SHF_COMPRESSED) {
+            GElf_Chdr chdr;
+            if (gelf_getchdr(scn, &chdr) == NULL)
+                return 0;
+            size = chdr.ch_size; /* what the header claims: the cap below bounds it */
+            if (strncmp(name, ".debug_", 7) == 0)
+                compressed = 1;
+        }
+        if (size > COPY_MAX_BYTES || o->inflated + size > COPY_MAX_BYTES)
+            return 0;
+        o->inflated += size;
     }
+    const void *id = NULL;
+    o->id_len = (int)dwelf_elf_gnu_build_id(elf, &id);
+    if (o->id_len <= 0 || o->id_len > BUILD_ID_MAX)
+        return 0;
+    memcpy(o->id, id, (size_t)o->id_len);
     return compressed;
 }
 
-/* Is the copy at fd whole: an ELF file whose section table and sections
- * lie within it, none of them compressed? */
-static int copy_is_whole(int fd)
+/* Is the copy at fd whole and the original's: an ELF file whose section
+ * table and sections lie within it, none of them compressed, with the
+ * original's build-id? */
+static int copy_is_whole(int fd, const struct original *o)
 {
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid())
@@ -105,28 +116,37 @@ static int copy_is_whole(int fd)
                                             shdr.sh_size > (uint64_t)st.st_size - shdr.sh_offset)))
             whole = 0;
     }
+    const void *id = NULL;
+    whole = whole && dwelf_elf_gnu_build_id(elf, &id) == o->id_len && memcmp(id, o->id, (size_t)o->id_len) == 0;
     elf_end(elf);
     return whole;
 }
 
-/* The copy's name: the file's own, and a hash of what identifies its
- * contents (FNV-1a). */
-static char *copy_name(const char *dir, const char *path, const struct stat *st)
+static uint64_t fnv1a(const void *data, size_t len, uint64_t h)
+{
+    const unsigned char *b = data;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    return h;
+}
+
+/* The module's part of a copy's name, "libc.so.6-<path hash>-" (copies of
+ * the same module share it), into prefix; then the whole name into name. */
+static int copy_names(const char *label, const struct stat *st, char *prefix, size_t prefix_size, char *name,
+                      size_t name_size)
 {
     const uint64_t parts[] = { st->st_dev, st->st_ino, (uint64_t)st->st_size, (uint64_t)st->st_mtim.tv_sec,
                                (uint64_t)st->st_mtim.tv_nsec, (uint64_t)st->st_ctim.tv_sec,
                                (uint64_t)st->st_ctim.tv_nsec };
-    uint64_t h = 1469598103934665603ull;
-    const unsigned char *b = (const unsigned char *)parts;
-    for (size_t i = 0; i < sizeof parts; i++)
-        h = (h ^ b[i]) * 1099511628211ull;
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    char *name = NULL;
-    if (asprintf(&name, "%s/%.*s-%016llx", dir, NAME_MAX_KEPT, base[0] && base[0] != '.' ? base : "debug",
-                 (unsigned long long)h) < 0)
-        return NULL;
-    return name;
+    const uint64_t basis = 1469598103934665603ull;
+    const char *slash = strrchr(label, '/');
+    const char *base = slash ? slash + 1 : label;
+    int n = snprintf(prefix, prefix_size, "%.*s-%08llx-", NAME_MAX_KEPT, base[0] && base[0] != '.' ? base : "debug",
+                     (unsigned long long)(fnv1a(label, strlen(label), basis) & 0xffffffffull));
+    if (n < 0 || (size_t)n >= prefix_size)
+        return -1;
+    n = snprintf(name, name_size, "%s%016llx", prefix, (unsigned long long)fnv1a(parts, sizeof parts, basis));
+    return n < 0 || (size_t)n >= name_size ? -1 : 0;
 }
 
 /* Copies fd's bytes into out. */
@@ -151,17 +171,100 @@ static int copy_bytes(int fd, int out)
     }
 }
 
-/* Writes the inflated copy of fd at `path` (under a temporary name first). */
-static int write_copy(int fd, const char *path)
+/* Is `name` in the directory a regular file of ours (not followed)? */
+static int ours_at(int dir, const char *name, struct stat *st)
 {
-    char *tmp = NULL;
-    if (asprintf(&tmp, "%s.XXXXXX", path) < 0)
-        return -1;
-    int out = mkostemp(tmp, O_CLOEXEC);
-    if (out < 0) {
-        free(tmp);
-        return -1;
+    return fstatat(dir, name, st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st->st_mode) && st->st_uid == geteuid();
+}
+
+/* Opens the copy `name`: its fd; -1 when there is none, -2 when something
+ * that is not a regular file of ours is there (left alone), -3 when ours
+ * is not whole or not the original's. */
+static int open_copy(int dir, const char *name, const struct original *o)
+{
+    struct stat st;
+    if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+        return errno == ENOENT ? -1 : -2;
+    if (!S_ISREG(st.st_mode) || st.st_uid != geteuid())
+        return -2;
+    /* O_NONBLOCK: should a FIFO take its place since, the open does not wait */
+    int fd = openat(dir, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0)
+        return errno == ENOENT ? -1 : -2;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        close(fd);
+        return -2;
     }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0 || !copy_is_whole(fd, o)) {
+        close(fd);
+        return -3;
+    }
+    return fd;
+}
+
+/* Removes what older runs left for the same module: copies of older
+ * versions of its debug file, their markers, and temporary files over an
+ * hour old (a run that died while writing).  Only regular files of ours. */
+static void remove_older(int dir, const char *prefix, const char *keep)
+{
+    int fd = dup(dir);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (d == NULL) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    size_t plen = strlen(prefix);
+    time_t now = time(NULL);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        struct stat st;
+        if (strncmp(e->d_name, prefix, plen) != 0 || strcmp(e->d_name, keep) == 0 || !ours_at(dir, e->d_name, &st))
+            continue;
+        if (strstr(e->d_name + plen, ".tmp.") && now - st.st_mtime < STALE_TMP_SECONDS)
+            continue; /* perhaps being written by another run now */
+        unlinkat(dir, e->d_name, 0);
+    }
+    closedir(d);
+}
+
+/* Leaves the marker of a copy that was made and failed its check. */
+static void mark_bad(int dir, const char *name)
+{
+    char marker[NAME_SIZE + 8];
+    snprintf(marker, sizeof marker, "%s.bad", name);
+    int fd = openat(dir, marker, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
+}
+
+static int has_marker(int dir, const char *name)
+{
+    char marker[NAME_SIZE + 8];
+    struct stat st;
+    snprintf(marker, sizeof marker, "%s.bad", name);
+    return fstatat(dir, marker, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Is there room for the copy: a quarter of the free space at most? */
+static int has_room(int dir, uint64_t bytes)
+{
+    struct statvfs vfs;
+    return fstatvfs(dir, &vfs) == 0 && bytes <= (uint64_t)vfs.f_bavail * vfs.f_frsize / 4;
+}
+
+/* Writes the inflated copy of fd as `name` in dir: under a temporary name,
+ * inflated in place, checked, fsync'd, renamed, the directory fsync'd.  A
+ * copy that fails the check is marked bad instead. */
+static int write_copy(int fd, int dir, const char *name, const struct original *o)
+{
+    char tmp[NAME_SIZE + 48];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%d.%lx", name, (int)getpid(), (unsigned long)ts.tv_nsec);
+    int out = openat(dir, tmp, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (out < 0)
+        return -1;
     int ok = copy_bytes(fd, out) == 0;
     Elf *elf = ok ? elf_begin(out, ELF_C_RDWR, NULL) : NULL;
     ok = elf != NULL;
@@ -175,51 +278,58 @@ static int write_copy(int fd, const char *path)
     ok = ok && elf_update(elf, ELF_C_WRITE) >= 0;
     if (elf)
         elf_end(elf);
+    int written = ok;
+    ok = ok && copy_is_whole(out, o) && fsync(out) == 0;
     ok = close(out) == 0 && ok;
-    ok = ok && rename(tmp, path) == 0;
-    if (!ok)
-        unlink(tmp);
-    free(tmp);
-    return ok ? 0 : -1;
+    ok = ok && renameat(dir, tmp, dir, name) == 0;
+    if (!ok) {
+        unlinkat(dir, tmp, 0);
+        if (written) /* made but not right: do not make it again at every run */
+            mark_bad(dir, name);
+        return -1;
+    }
+    fsync(dir);
+    return 0;
 }
 
-int sym_debug_cache_open(int fd, const char *path, const unsigned char *build_id, int id_len, char **cached_path)
+int sym_debug_cache_open(int fd, const char *label, const unsigned char *build_id, int id_len, char **cached_path)
 {
     struct stat st;
-    if (!cache_enabled() || path == NULL || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+    if (!cache_enabled() || label == NULL || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
+        return -1;
+    if (st.st_uid != geteuid() && st.st_uid != 0) /* root does not copy what another user made */
         return -1;
     elf_version(EV_CURRENT);
+    struct original o;
     Elf *elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-    int worth = elf && worth_inflating(elf);
-    if (worth && build_id) { /* the file must be the module's (a stale link in .build-id is not) */
-        const void *id = NULL;
-        worth = dwelf_elf_gnu_build_id(elf, &id) == id_len && memcmp(id, build_id, (size_t)id_len) == 0;
-    }
+    int worth = elf && worth_inflating(elf, &o);
     if (elf)
         elf_end(elf);
-    char *dir = worth ? cache_dir() : NULL;
-    char *copy = dir ? copy_name(dir, path, &st) : NULL;
-    int cached = -1;
-    for (int attempt = 0; copy && cached < 0 && attempt < 2; attempt++) {
-        cached = open(copy, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (cached >= 0 && !copy_is_whole(cached)) {
-            struct stat cst;
-            /* a copy of ours that is not whole is made again; anything else is left alone */
-            int ours = fstat(cached, &cst) == 0 && S_ISREG(cst.st_mode) && cst.st_uid == geteuid();
-            close(cached);
-            cached = -1;
-            if (!ours || attempt > 0)
-                break;
-        }
-        if (cached < 0 && attempt == 0 && (make_dirs(dir) != 0 || write_copy(fd, copy) != 0))
-            break;
+    /* the file must be the module's (a stale link in .build-id is not) */
+    if (!worth || (build_id && (id_len != o.id_len || memcmp(build_id, o.id, (size_t)id_len) != 0)))
+        return -1;
+    char prefix[NAME_SIZE], name[NAME_SIZE];
+    if (copy_names(label, &st, prefix, sizeof prefix, name, sizeof name) != 0)
+        return -1;
+    char *dir_path = NULL;
+    int dir = sym_cache_dir_open("debug", &dir_path);
+    if (dir < 0)
+        return -1;
+    int cached = has_marker(dir, name) ? -2 : open_copy(dir, name, &o);
+    if (cached == -3 && unlinkat(dir, name, 0) == 0) /* ours and damaged: made again */
+        cached = -1;
+    if (cached == -1 && has_room(dir, o.inflated + (uint64_t)st.st_size) && write_copy(fd, dir, name, &o) == 0) {
+        remove_older(dir, prefix, name);
+        cached = open_copy(dir, name, &o);
     }
-    free(dir);
-    if (cached < 0) {
-        free(copy);
+    close(dir);
+    if (cached < 0 || asprintf(cached_path, "%s/%s", dir_path, name) < 0) {
+        if (cached >= 0)
+            close(cached);
+        free(dir_path);
         return -1;
     }
-    *cached_path = copy;
+    free(dir_path);
     return cached;
 }
 
@@ -227,23 +337,23 @@ int sym_debug_cache_open(int fd, const char *path, const unsigned char *build_id
  * opens what it finds there itself (a descriptor returned afterwards would
  * not be read): so that place is looked at here first, as libdwfl would
  * with the default search path, and its file replaced by its copy. */
-static int find_by_build_id(Dwfl_Module *mod, char **debuginfo_file_name)
+static int find_by_build_id(Dwfl_Module *mod, const char *label, char **debuginfo_file_name)
 {
     const unsigned char *id;
     GElf_Addr vaddr;
     int len = dwfl_module_build_id(mod, &id, &vaddr);
-    if (len < 2 || len > 64)
+    if (len < 2 || len > BUILD_ID_MAX)
         return -1;
-    char path[64 + 2 * 64 + 16];
+    char path[64 + 2 * BUILD_ID_MAX + 16];
     int at = snprintf(path, sizeof path, "/usr/lib/debug/.build-id/%02x/", id[0]);
     for (int i = 1; i < len; i++)
         at += snprintf(path + at, sizeof path - (size_t)at, "%02x", id[i]);
     snprintf(path + at, sizeof path - (size_t)at, ".debug");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
         return -1;
     char *cached_path = NULL;
-    int cached = sym_debug_cache_open(fd, path, id, len, &cached_path);
+    int cached = sym_debug_cache_open(fd, label ? label : path, id, len, &cached_path);
     close(fd);
     if (cached < 0)
         return -1;
@@ -256,15 +366,19 @@ int sym_debug_cache_find(Dwfl_Module *mod, void **userdata, const char *modname,
                          const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
                          char **debuginfo_file_name)
 {
-    int cached = cache_enabled() ? find_by_build_id(mod, debuginfo_file_name) : -1;
+    int cached = cache_enabled() ? find_by_build_id(mod, file_name, debuginfo_file_name) : -1;
     if (cached >= 0)
         return cached;
     int fd = dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file, debuglink_crc,
                                           debuginfo_file_name);
     if (fd < 0)
         return fd;
+    const unsigned char *id = NULL;
+    GElf_Addr vaddr;
+    int len = dwfl_module_build_id(mod, &id, &vaddr);
     char *cached_path = NULL;
-    cached = sym_debug_cache_open(fd, *debuginfo_file_name, NULL, 0, &cached_path);
+    cached = sym_debug_cache_open(fd, file_name ? file_name : *debuginfo_file_name, len > 0 ? id : NULL,
+                                  len > 0 ? len : 0, &cached_path);
     if (cached < 0)
         return fd;
     close(fd);

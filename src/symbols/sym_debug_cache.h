@@ -5,8 +5,8 @@
  * first run writes an inflated copy into memprof's cache directory
  * ($XDG_CACHE_HOME/memprof/debug, else ~/.cache/memprof/debug); later runs
  * map that copy.  MEMPROF_DEBUG_CACHE=0 turns it off; a directory that
- * cannot be written, or any failure, means the original file is read as
- * before. */
+ * cannot be written or is not the user's alone, or any failure, means the
+ * original file is read as before. */
 #ifndef MEMPROF_SYM_DEBUG_CACHE_H
 #define MEMPROF_SYM_DEBUG_CACHE_H
 
@@ -18,10 +18,12 @@ int sym_debug_cache_find(Dwfl_Module *mod, void **userdata, const char *modname,
                          const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
                          char **debuginfo_file_name);
 
-/* The inflated copy of the debug file open at fd (path: its name), made
- * now if missing: an fd and *cached_path (malloc'd), or -1 when the file
- * has no compressed debug section, is not the one with build_id (when
- * given), or the cache cannot be used. */
-int sym_debug_cache_open(int fd, const char *path, const unsigned char *build_id, int id_len, char **cached_path);
+/* The inflated copy of the debug file open at fd, made now if missing:
+ * an fd and *cached_path (malloc'd), or -1 when the file has no compressed
+ * debug section or no build-id, is not the one with build_id (when given),
+ * is too big, or the cache cannot be used safely (sym_cache_dir.h).
+ * label: the module's file name (the copy is named after it, and replaces
+ * older copies made for it). */
+int sym_debug_cache_open(int fd, const char *label, const unsigned char *build_id, int id_len, char **cached_path);
 
 #endif

@@ -9,15 +9,23 @@
  * again; a damaged copy is made again; nothing is written for a file without
  * compressed sections, for another build-id, with MEMPROF_DEBUG_CACHE=0, or
  * where the cache directory cannot be made (and the caller reads the
- * original). */
+ * original).  Hostile caches (the suite runs as root, as `sudo memprof -p`
+ * does): a symlinked debug directory or parent, a directory of another
+ * user's or writable by all, root with another user's HOME, a FIFO at the
+ * copy's name, a copy with another build-id, a file whose headers claim
+ * gigabytes: nothing is written outside, nothing hangs, nothing wrong is
+ * used.  (test_symbolizer checks the lines through such caches.) */
 #define _GNU_SOURCE
 #include <check.h>
+#include <dirent.h>
+#include <elfutils/libdwelf.h>
 #include <fcntl.h>
 #include <gelf.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -181,6 +189,257 @@ START_TEST(test_nothing_written_when_not_wanted_or_not_possible)
 }
 END_TEST
 
+static int count_entries(const char *path)
+{
+    DIR *d = opendir(path);
+    if (d == NULL)
+        return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;)
+        n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return n;
+}
+
+/* The copy's file name (without its directory), made in a scratch cache. */
+static void copy_base_name(char *out, size_t size)
+{
+    fresh_cache("scratch");
+    char *copy;
+    int fd = open_copy(zdebug, &copy);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    snprintf(out, size, "%s", strrchr(copy, '/') + 1);
+    free(copy);
+}
+
+START_TEST(test_symlinked_directories_are_not_followed)
+{
+    char cmd[4096], outside[700], *copy;
+    /* HOME/memprof/debug -> a directory elsewhere */
+    const char *home = fresh_cache("symlink-debug");
+    snprintf(outside, sizeof outside, "%s/outside-debug", dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -m 700 '%s' && mkdir -p -m 700 '%s/memprof' && ln -s '%s' '%s/memprof/debug'",
+             outside, outside, home, outside, home);
+    ck_assert_int_eq(sh(cmd), 0);
+    ck_assert_int_eq(open_copy(zdebug, &copy), -1);
+    ck_assert_int_eq(count_entries(outside), 0);
+    /* HOME/memprof -> a directory elsewhere (holding a debug directory) */
+    home = fresh_cache("symlink-parent");
+    snprintf(outside, sizeof outside, "%s/outside-parent", dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -p -m 700 '%s/debug' && mkdir -m 700 '%s' && ln -s '%s' '%s/memprof'",
+             outside, outside, home, outside, home);
+    ck_assert_int_eq(sh(cmd), 0);
+    ck_assert_int_eq(open_copy(zdebug, &copy), -1);
+    ck_assert_int_eq(count_entries(outside), 1);
+    snprintf(cmd, sizeof cmd, "%s/debug", outside);
+    ck_assert_int_eq(count_entries(cmd), 0);
+}
+END_TEST
+
+START_TEST(test_directory_not_ours_alone_keeps_no_cache)
+{
+    char cmd[4096], *copy;
+    /* the debug directory belongs to nobody */
+    const char *home = fresh_cache("nobodys");
+    snprintf(cmd, sizeof cmd, "mkdir -p -m 700 '%s/memprof/debug' && chown nobody '%s/memprof/debug'", home, home);
+    ck_assert_int_eq(sh(cmd), 0);
+    ck_assert_int_eq(open_copy(zdebug, &copy), -1);
+    ck_assert_int_eq(cached_files(home), 0);
+    /* the memprof directory is writable by all (its debug directory ours) */
+    home = fresh_cache("world-writable");
+    snprintf(cmd, sizeof cmd, "mkdir -p -m 700 '%s/memprof/debug' && chmod 0777 '%s/memprof'", home, home);
+    ck_assert_int_eq(sh(cmd), 0);
+    ck_assert_int_eq(open_copy(zdebug, &copy), -1);
+    ck_assert_int_eq(cached_files(home), 0);
+    /* the debug directory itself 0777 */
+    home = fresh_cache("world-writable-debug");
+    snprintf(cmd, sizeof cmd, "mkdir -p -m 700 '%s/memprof/debug' && chmod 0777 '%s/memprof/debug'", home, home);
+    ck_assert_int_eq(sh(cmd), 0);
+    ck_assert_int_eq(open_copy(zdebug, &copy), -1);
+    ck_assert_int_eq(cached_files(home), 0);
+}
+END_TEST
+
+/* root (the suite's user) with the HOME of another user, as after sudo -E */
+START_TEST(test_root_with_another_users_home_writes_nothing)
+{
+    ck_assert_int_eq(geteuid(), 0);
+    char home[700], cmd[4096], *copy;
+    snprintf(home, sizeof home, "%s/alice", dir);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s' && mkdir -m 755 '%s' && chown nobody '%s'", home, home, home);
+    ck_assert_int_eq(sh(cmd), 0);
+    unsetenv("XDG_CACHE_HOME");
+    unsetenv("MEMPROF_DEBUG_CACHE");
+    setenv("HOME", home, 1);
+    ck_assert_int_eq(open_copy(zdebug, &copy), -1);
+    ck_assert_int_eq(count_entries(home), 0);
+    /* the same through XDG_CACHE_HOME */
+    setenv("XDG_CACHE_HOME", home, 1);
+    ck_assert_int_eq(open_copy(zdebug, &copy), -1);
+    ck_assert_int_eq(count_entries(home), 0);
+}
+END_TEST
+
+START_TEST(test_fifo_at_the_copys_name_does_not_hang)
+{
+    char name[300], cmd[4096], *copy;
+    copy_base_name(name, sizeof name);
+    const char *home = fresh_cache("fifo");
+    snprintf(cmd, sizeof cmd, "mkdir -p -m 700 '%s/memprof/debug' && mkfifo '%s/memprof/debug/%s'", home, home, name);
+    ck_assert_int_eq(sh(cmd), 0);
+    alarm(20); /* bounded: a hang is a failure, not a stuck suite */
+    ck_assert_int_eq(open_copy(zdebug, &copy), -1);
+    alarm(0);
+    snprintf(cmd, sizeof cmd, "test -p '%s/memprof/debug/%s'", home, name); /* left alone */
+    ck_assert_int_eq(sh(cmd), 0);
+    ck_assert_int_eq(cached_files(home), 1);
+}
+END_TEST
+
+/* The section header of `section` in the file at fd. */
+static GElf_Shdr section_header(int fd, const char *section)
+{
+    Elf *elf = elf_begin(fd, ELF_C_READ, NULL);
+    ck_assert_ptr_nonnull(elf);
+    size_t strndx;
+    ck_assert_int_eq(elf_getshdrstrndx(elf, &strndx), 0);
+    GElf_Shdr found = { 0 };
+    for (Elf_Scn *scn = NULL; (scn = elf_nextscn(elf, scn)) != NULL;) {
+        GElf_Shdr shdr;
+        ck_assert_ptr_nonnull(gelf_getshdr(scn, &shdr));
+        if (strcmp(elf_strptr(elf, strndx, shdr.sh_name), section) == 0)
+            found = shdr;
+    }
+    elf_end(elf);
+    ck_assert_msg(found.sh_size > 0, "no %s", section);
+    return found;
+}
+
+static int same_build_id(int fd_a, const char *path_b)
+{
+    int fd_b = open(path_b, O_RDONLY);
+    ck_assert_int_ge(fd_b, 0);
+    Elf *a = elf_begin(fd_a, ELF_C_READ, NULL), *b = elf_begin(fd_b, ELF_C_READ, NULL);
+    const void *ia, *ib;
+    ssize_t la = dwelf_elf_gnu_build_id(a, &ia), lb = dwelf_elf_gnu_build_id(b, &ib);
+    int same = la > 0 && la == lb && memcmp(ia, ib, (size_t)la) == 0;
+    elf_end(a);
+    elf_end(b);
+    close(fd_b);
+    return same;
+}
+
+START_TEST(test_copy_with_another_build_id_is_not_used)
+{
+    const char *home = fresh_cache("build-id");
+    char *copy, *again;
+    int fd = open_copy(zdebug, &copy);
+    ck_assert_int_ge(fd, 0);
+    struct stat first;
+    ck_assert_int_eq(fstat(fd, &first), 0);
+    /* the copy's build-id changed in place: same size, other bytes */
+    GElf_Shdr note = section_header(fd, ".note.gnu.build-id");
+    close(fd);
+    int rw = open(copy, O_RDWR);
+    ck_assert_int_ge(rw, 0);
+    unsigned char byte;
+    off_t last = (off_t)(note.sh_offset + note.sh_size - 1);
+    ck_assert_int_eq(pread(rw, &byte, 1, last), 1);
+    byte ^= 0xff;
+    ck_assert_int_eq(pwrite(rw, &byte, 1, last), 1);
+    ck_assert_int_eq(same_build_id(rw, zdebug), 0);
+    close(rw);
+    /* ours: made again, the original's build-id and bytes */
+    fd = open_copy(zdebug, &again);
+    ck_assert_int_ge(fd, 0);
+    struct stat second;
+    ck_assert_int_eq(fstat(fd, &second), 0);
+    unsigned char now;
+    ck_assert_int_eq(pread(fd, &now, 1, last), 1);
+    ck_assert_uint_eq(now, (unsigned char)(byte ^ 0xff)); /* the original's byte again */
+    ck_assert_int_eq(second.st_size, first.st_size);
+    ck_assert_int_eq(same_build_id(fd, zdebug), 1);
+    assert_same_sections(fd, reference);
+    close(fd);
+    free(again);
+    /* not ours (nobody's), damaged the same way: not used, left alone */
+    rw = open(copy, O_RDWR);
+    ck_assert_int_ge(rw, 0);
+    ck_assert_int_eq(pwrite(rw, &byte, 1, last), 1);
+    close(rw);
+    ck_assert_int_eq(chown(copy, 65534, 65534), 0);
+    ck_assert_int_eq(open_copy(zdebug, &again), -1);
+    ck_assert_int_eq(cached_files(home), 1);
+    free(copy);
+}
+END_TEST
+
+START_TEST(test_new_version_removes_the_old_copy)
+{
+    const char *home = fresh_cache("versions");
+    char *first, *second, cmd[4096];
+    snprintf(cmd, sizeof cmd, "cp -p '%s' '%s.v'", zdebug, zdebug);
+    ck_assert_int_eq(sh(cmd), 0);
+    char path[700];
+    snprintf(path, sizeof path, "%s.v", zdebug);
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    int cached = sym_debug_cache_open(fd, zdebug, NULL, 0, &first);
+    ck_assert_int_ge(cached, 0);
+    close(cached);
+    close(fd);
+    /* the debug file changes (an upgrade): a new copy, the old one gone */
+    snprintf(cmd, sizeof cmd, "touch -d '2001-02-03 04:05:06' '%s'", path);
+    ck_assert_int_eq(sh(cmd), 0);
+    fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    cached = sym_debug_cache_open(fd, zdebug, NULL, 0, &second);
+    ck_assert_int_ge(cached, 0);
+    close(fd);
+    ck_assert_str_ne(first, second);
+    ck_assert_int_eq(access(first, F_OK), -1);
+    ck_assert_int_eq(access(second, F_OK), 0);
+    ck_assert_int_eq(cached_files(home), 1);
+    assert_same_sections(cached, reference);
+    close(cached);
+    free(first);
+    free(second);
+}
+END_TEST
+
+START_TEST(test_marked_bad_copy_is_not_made_again)
+{
+    char name[300], cmd[4096], *copy;
+    copy_base_name(name, sizeof name);
+    const char *home = fresh_cache("marked");
+    snprintf(cmd, sizeof cmd, "mkdir -p -m 700 '%s/memprof/debug' && touch '%s/memprof/debug/%s.bad'", home, home, name);
+    ck_assert_int_eq(sh(cmd), 0);
+    ck_assert_int_eq(open_copy(zdebug, &copy), -1);
+    ck_assert_int_eq(cached_files(home), 1); /* the marker alone */
+}
+END_TEST
+
+/* A compressed section whose header claims 4 GiB inflated: not copied. */
+START_TEST(test_file_claiming_gigabytes_is_not_copied)
+{
+    const char *home = fresh_cache("huge");
+    char path[700], cmd[4096], *copy;
+    snprintf(path, sizeof path, "%s.huge", zdebug);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", zdebug, path);
+    ck_assert_int_eq(sh(cmd), 0);
+    int fd = open(path, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    GElf_Shdr info = section_header(fd, ".debug_info");
+    ck_assert_uint_ne(info.sh_flags & SHF_COMPRESSED, 0);
+    uint64_t claim = 4ull << 30; /* Elf64_Chdr: ch_type, ch_reserved, then ch_size */
+    ck_assert_int_eq(pwrite(fd, &claim, sizeof claim, (off_t)info.sh_offset + 8), (ssize_t)sizeof claim);
+    ck_assert_int_eq(sym_debug_cache_open(fd, path, NULL, 0, &copy), -1);
+    close(fd);
+    ck_assert_int_le(cached_files(home), 0);
+}
+END_TEST
+
 static int build(void)
 {
     snprintf(dir, sizeof dir, "%s/memprof-debugcache-XXXXXX", test_tmp_dir());
@@ -208,6 +467,14 @@ static Suite *debug_cache_suite(void)
     tcase_add_test(tc, test_copy_is_the_inflated_file);
     tcase_add_test(tc, test_copy_reused_then_remade_when_damaged);
     tcase_add_test(tc, test_nothing_written_when_not_wanted_or_not_possible);
+    tcase_add_test(tc, test_symlinked_directories_are_not_followed);
+    tcase_add_test(tc, test_directory_not_ours_alone_keeps_no_cache);
+    tcase_add_test(tc, test_root_with_another_users_home_writes_nothing);
+    tcase_add_test(tc, test_fifo_at_the_copys_name_does_not_hang);
+    tcase_add_test(tc, test_copy_with_another_build_id_is_not_used);
+    tcase_add_test(tc, test_new_version_removes_the_old_copy);
+    tcase_add_test(tc, test_marked_bad_copy_is_not_made_again);
+    tcase_add_test(tc, test_file_claiming_gigabytes_is_not_copied);
     suite_add_tcase(suite, tc);
     return suite;
 }

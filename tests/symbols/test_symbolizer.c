@@ -234,8 +234,40 @@ START_TEST(test_compressed_split_debug_via_cache)
     ck_assert_int_eq(run_command("readelf -SW %s.debug | grep -q '\\.debug_info .* C '", bin_zdebuglink), 0);
     for (int run = 0; run < 2; run++) {
         check_target_lines(bin_zdebuglink, 1);
-        ck_assert_int_eq(run_command("test $(ls %s | grep -c '^target_zdebuglink\\.debug-') = 1", copies), 0);
+        ck_assert_int_eq(run_command("test $(ls %s | grep -c '^target_zdebuglink-') = 1", copies), 0);
     }
+}
+END_TEST
+
+/* Through caches that must not be used (a symlinked debug directory, a
+ * FIFO at the copy's name, a directory writable by all): the lines are
+ * the same, read from the original, and nothing is written elsewhere. */
+START_TEST(test_compressed_split_debug_through_hostile_caches)
+{
+    char xdg[700], copies[800];
+    snprintf(xdg, sizeof xdg, "%s/xdg", build_dir);
+    snprintf(copies, sizeof copies, "%s/memprof/debug", xdg);
+    setenv("XDG_CACHE_HOME", xdg, 1);
+    check_target_lines(bin_zdebuglink, 1); /* the copy's name, learnt in the normal cache */
+    ck_assert_int_eq(run_command("rm -rf %s/hostile* && mkdir -m 700 %s/hostile-out %s/hostile-fifo"
+                                 " %s/hostile-link %s/hostile-open && mkdir -p -m 700 %s/hostile-fifo/memprof/debug"
+                                 " %s/hostile-link/memprof %s/hostile-open/memprof/debug"
+                                 " && ln -s %s/hostile-out %s/hostile-link/memprof/debug"
+                                 " && chmod 777 %s/hostile-open/memprof/debug"
+                                 " && mkfifo %s/hostile-fifo/memprof/debug/$(ls %s | grep '^target_zdebuglink-')",
+                                 build_dir, build_dir, build_dir, build_dir, build_dir, build_dir, build_dir,
+                                 build_dir, build_dir, build_dir, build_dir, build_dir, copies),
+                     0);
+    const char *homes[] = { "hostile-link", "hostile-fifo", "hostile-open" };
+    for (int i = 0; i < 3; i++) {
+        snprintf(xdg, sizeof xdg, "%s/%s", build_dir, homes[i]);
+        setenv("XDG_CACHE_HOME", xdg, 1);
+        check_target_lines(bin_zdebuglink, 1);
+    }
+    ck_assert_int_eq(run_command("test -z \"$(find %s/hostile-out %s/hostile-open/memprof/debug -mindepth 1)\""
+                                 " && test $(ls -A %s/hostile-fifo/memprof/debug | wc -l) = 1",
+                                 build_dir, build_dir, build_dir),
+                     0);
 }
 END_TEST
 
@@ -529,6 +561,7 @@ static Suite *symbolizer_suite(void)
     tcase_add_test(tc, test_lines_and_inline_chain_O2);
     tcase_add_test(tc, test_split_debug_via_debuglink);
     tcase_add_test(tc, test_compressed_split_debug_via_cache);
+    tcase_add_test(tc, test_compressed_split_debug_through_hostile_caches);
     tcase_add_test(tc, test_without_debug_aranges);
     tcase_add_test(tc, test_clang_build);
     tcase_add_test(tc, test_runtime_frames_and_vdso);
