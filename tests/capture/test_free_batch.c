@@ -122,6 +122,34 @@ START_TEST(test_large_block_released_at_once)
 }
 END_TEST
 
+/* Batched, a small freed block stays the allocator's until the thread's
+ * next allocator call; MEMPROF_FREE_BATCH=0 releases it at its free, as
+ * natively (the fixture's own mallinfo2 reading says which). */
+static void check_held(char *const env[], const char *expected)
+{
+    const char *exe = build("held");
+    char *argv[] = { (char *)memprof_path(), "-o", "/dev/null", (char *)exe, NULL };
+    struct run_output o;
+    ck_assert_int_eq(run_cmd(argv, NULL, env, 60, &o), 0);
+    ck_assert_msg(o.status == 0, "memprof exited %d\n%.3000s", o.status, o.err);
+    ck_assert_str_eq(o.out, expected);
+    run_output_free(&o);
+}
+
+START_TEST(test_small_block_held_until_next_call)
+{
+    char *const native[] = { NULL };
+    char *argv[] = { (char *)build("held"), NULL };
+    struct run_output o;
+    ck_assert_int_eq(run_cmd(argv, NULL, native, 60, &o), 0);
+    ck_assert_str_eq(o.out, "released\n"); /* glibc alone releases it at once */
+    run_output_free(&o);
+    check_held(native, "held\n");
+    char *const off[] = { "MEMPROF_FREE_BATCH=0", NULL };
+    check_held(off, "released\n");
+}
+END_TEST
+
 START_TEST(test_threads_hand_blocks_over)
 {
     /* pthread_create's own allocations (the new thread's DTV) too: the
@@ -151,6 +179,7 @@ int main(void)
     tcase_add_test(tc, test_runs_then__exit);
     tcase_add_test(tc, test_large_block_released_at_once);
     tcase_add_test(tc, test_threads_hand_blocks_over);
+    tcase_add_test(tc, test_small_block_held_until_next_call);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
