@@ -57,7 +57,7 @@ static inline void mp_ring_writer_sleep(struct mp_ring_header *h, _Atomic uint64
     atomic_store_explicit(&h->writers_asleep, 1, memory_order_seq_cst);
     mp_ring_wake_reader(h);
     if (atomic_load_explicit(slot_seq, memory_order_seq_cst) != pos) {
-        struct timespec nap = {0, timeout_ns};
+        struct timespec nap = {timeout_ns / 1000000000L, timeout_ns % 1000000000L};
         mp_ring_futex(&h->writers_wake, FUTEX_WAIT, wake, &nap);
     }
 }
