@@ -16,8 +16,12 @@
  * handlers and checks what leave_region returned: 41 + 42 + 100 = 183,
  * each handler run once; it exits 0 then (exit codes 2-4 name what broke).
  * A frame is live through a chain of frames too (a second signal delivered
- * at the first handler's entry); a thread already past its handler's first
- * instruction does not prove its frame live. */
+ * at the first handler's entry), also when the second handler runs on an
+ * alternate stack (the first frame is on the interrupted stack); a thread
+ * already past its handler's first instruction does not prove its frame
+ * live.  A handler that uses more stack than is read, or a context that
+ * faults when stepped, is "cannot tell" (the detach then keeps the stubs),
+ * never a hang nor a signal the program did not have. */
 #define _GNU_SOURCE
 #include "harness.h"
 #include "capture/breakpoint/bp_leave.h"
@@ -30,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -38,7 +43,14 @@
 
 volatile unsigned char leave_go;
 long leave_region(long arg);
-extern const char leave_region_end[];
+extern const char leave_region_end[], leave_fault[];
+
+/* How the child sets up its handlers (set before the fork). */
+enum { PLAIN, USR2_ON_ALT_STACK, USR1_DEEP } child_mode;
+#define ALT_SIZE (64 * 1024)
+#define DEEP_BYTES (1536 * 1024) /* more than bp_leave.c reads of a stack */
+static char *volatile alt_stack; /* the child's, read by the test */
+static volatile int deep_ready;
 
 __asm__(".pushsection .text\n"
         ".globl leave_region, leave_region_end\n"
@@ -53,6 +65,10 @@ __asm__(".pushsection .text\n"
         "    inc %eax\n"
         "    add -8(%rsp), %rax\n"
         "    add -16(%rsp), %rax\n"
+        "    ret\n"
+        ".globl leave_fault\n"
+        "leave_fault:\n"
+        "    movq 0, %rax\n"          /* SIGSEGV */
         "    ret\n"
         "leave_region_end:\n"
         ".size leave_region, . - leave_region\n"
@@ -72,13 +88,42 @@ static void on_usr2(int sig)
     usr2_runs++;
 }
 
+/* A handler deep in its stack that waits for leave_go there. */
+static __attribute__((noinline)) void deep(void)
+{
+    char big[DEEP_BYTES];
+    memset(big, 1, sizeof big);
+    __asm__ volatile("" : : "r"(big) : "memory");
+    deep_ready = 1;
+    while (!leave_go)
+        ;
+}
+
+static void on_usr1_deep(int sig)
+{
+    (void)sig;
+    usr1_runs++;
+    deep();
+}
+
 static void child_main(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sigemptyset(&sa.sa_mask);
-    sa.sa_handler = on_usr1;
+    sa.sa_handler = child_mode == USR1_DEEP ? on_usr1_deep : on_usr1;
     sigaction(SIGUSR1, &sa, NULL);
+    if (child_mode == USR2_ON_ALT_STACK) {
+        /* its own mapping between two PROT_NONE pages: no neighbour merges into it */
+        char *m = mmap(NULL, ALT_SIZE + 8192, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED || mprotect(m + 4096, ALT_SIZE, PROT_READ | PROT_WRITE) != 0)
+            _exit(5);
+        stack_t ss = { .ss_sp = m + 4096, .ss_size = ALT_SIZE, .ss_flags = 0 };
+        if (sigaltstack(&ss, NULL) != 0)
+            _exit(5);
+        alt_stack = m + 4096;
+        sa.sa_flags = SA_ONSTACK;
+    }
     sa.sa_handler = on_usr2;
     sigaction(SIGUSR2, &sa, NULL);
     long r = leave_region(100);
@@ -136,19 +181,43 @@ static pid_t child_in_handler(void)
     ck_assert_int_eq(wait_stop(child, &sig), 0);
     ck_assert_int_eq(sig, SIGTRAP);
     ck_assert_int_eq(ptrace(PTRACE_GETREGS, child, 0, &regs), 0);
-    ck_assert_msg(regs.rip == (uint64_t)(uintptr_t)on_usr1, "not at on_usr1's entry: rip %#llx", regs.rip);
+    uint64_t handler = (uint64_t)(uintptr_t)(child_mode == USR1_DEEP ? on_usr1_deep : on_usr1);
+    ck_assert_msg(regs.rip == handler, "not at the handler's entry: rip %#llx", regs.rip);
     return child;
+}
+
+static int open_mem(pid_t child)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/mem", (int)child);
+    int fd = open(path, O_RDWR | O_CLOEXEC);
+    ck_assert_int_ge(fd, 0);
+    return fd;
 }
 
 static void set_go(pid_t child)
 {
     unsigned char one = 1;
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/mem", (int)child);
-    int fd = open(path, O_RDWR | O_CLOEXEC);
-    ck_assert_int_ge(fd, 0);
+    int fd = open_mem(child);
     ck_assert_int_eq(pwrite(fd, &one, 1, (off_t)(uintptr_t)&leave_go), 1);
     close(fd);
+}
+
+/* Delivers SIGUSR2 at the handler's entry the child stands at: it then
+ * stands at on_usr2's entry, the first handler's frame under its own. */
+static void into_usr2(pid_t child)
+{
+    int sig;
+    kill(child, SIGUSR2); /* taken before the handler runs an instruction: its delivery stop */
+    ck_assert_int_eq(ptrace(PTRACE_SINGLESTEP, child, 0, 0), 0);
+    ck_assert_int_eq(wait_stop(child, &sig), 0);
+    ck_assert_int_eq(sig, SIGUSR2);
+    ck_assert_int_eq(ptrace(PTRACE_SINGLESTEP, child, 0, SIGUSR2), 0);
+    ck_assert_int_eq(wait_stop(child, &sig), 0);
+    ck_assert_int_eq(sig, SIGTRAP);
+    struct user_regs_struct regs;
+    ck_assert_int_eq(ptrace(PTRACE_GETREGS, child, 0, &regs), 0);
+    ck_assert(regs.rip == (uint64_t)(uintptr_t)on_usr2);
 }
 
 static void detach_and_check(pid_t child, const char *what)
@@ -205,18 +274,98 @@ END_TEST
 START_TEST(frame_live_through_a_chain)
 {
     pid_t child = child_in_handler();
-    int sig;
-    kill(child, SIGUSR2); /* taken before on_usr1 runs an instruction: its delivery stop */
-    ck_assert_int_eq(ptrace(PTRACE_SINGLESTEP, child, 0, 0), 0);
-    ck_assert_int_eq(wait_stop(child, &sig), 0);
-    ck_assert_int_eq(sig, SIGUSR2);
-    ck_assert_int_eq(ptrace(PTRACE_SINGLESTEP, child, 0, SIGUSR2), 0);
-    ck_assert_int_eq(wait_stop(child, &sig), 0);
-    ck_assert_int_eq(sig, SIGTRAP);
-    struct user_regs_struct regs;
-    ck_assert_int_eq(ptrace(PTRACE_GETREGS, child, 0, &regs), 0);
-    ck_assert(regs.rip == (uint64_t)(uintptr_t)on_usr2);
+    into_usr2(child);
     run_out_the_frame(child, "a frame under another");
+}
+END_TEST
+
+/* The same with on_usr2 on an alternate stack (SA_ONSTACK): the thread's
+ * stack is then not the one holding on_usr1's frame, which must still be
+ * found (the interrupted context's stack is read too), live and run out. */
+START_TEST(frame_under_a_handler_on_an_alternate_stack)
+{
+    child_mode = USR2_ON_ALT_STACK;
+    pid_t child = child_in_handler();
+    into_usr2(child);
+    struct user_regs_struct regs;
+    uint64_t alt = 0;
+    int fd = open_mem(child);
+    ck_assert_int_eq(pread(fd, &alt, sizeof alt, (off_t)(uintptr_t)&alt_stack), (ssize_t)sizeof alt);
+    close(fd);
+    ck_assert_int_eq(ptrace(PTRACE_GETREGS, child, 0, &regs), 0);
+    ck_assert_msg(alt && regs.rsp >= alt && regs.rsp < alt + ALT_SIZE, "on_usr2 is not on the alternate stack");
+    run_out_the_frame(child, "a frame under a handler on an alternate stack");
+}
+END_TEST
+
+/* on_usr1 uses 1.5 MiB of stack below its frame, more than is read: the
+ * frame is not found, and that must say "cannot tell", not "none". */
+START_TEST(frame_under_a_deep_handler_cannot_be_told)
+{
+    child_mode = USR1_DEEP;
+    pid_t child = child_in_handler();
+    ck_assert_int_eq(ptrace(PTRACE_CONT, child, 0, 0), 0);
+    int fd = open_mem(child), ready = 0, sig;
+    for (int tries = 0; tries < 5000 && !ready; tries++) {
+        struct timespec nap = { 0, 1000 * 1000 };
+        nanosleep(&nap, NULL);
+        ck_assert_int_eq(pread(fd, &ready, sizeof ready, (off_t)(uintptr_t)&deep_ready), (ssize_t)sizeof ready);
+    }
+    close(fd);
+    ck_assert(ready);
+    ck_assert_int_eq(ptrace(PTRACE_INTERRUPT, child, 0, 0), 0);
+    ck_assert_int_eq(wait_stop(child, &sig), PTRACE_EVENT_STOP);
+    struct mp_sigframe f[4];
+    ck_assert_int_eq(mp_find_signal_frames(child, child, &region, 1, f, 4), -1);
+    set_go(child);
+    detach_and_check(child, "a deep handler");
+}
+END_TEST
+
+/* A saved context at an instruction that faults: running it out gives up
+ * (it used to step it forever), the frame and the thread as they were, and
+ * the fault is not queued for the program (which would die of it). */
+START_TEST(faulting_context_is_given_up)
+{
+    pid_t child = child_in_handler();
+    struct mp_sigframe f[4];
+    ck_assert_int_eq(mp_find_signal_frames(child, child, &region, 1, f, 4), 1);
+    uint64_t fault = (uint64_t)(uintptr_t)leave_fault, back = 0;
+    int fd = open_mem(child);
+    ck_assert_int_eq(pwrite(fd, &fault, sizeof fault, (off_t)f[0].rip_at), (ssize_t)sizeof fault);
+    struct mp_sigframe at_fault = f[0];
+    at_fault.rip = fault;
+    struct user_regs_struct before, after;
+    ck_assert_int_eq(ptrace(PTRACE_GETREGS, child, 0, &before), 0);
+    struct mp_leave_fixup none = { NULL, NULL };
+    ck_assert_int_eq(mp_run_frame_out(child, child, fd, &at_fault, &region, 1, 1000, none), -1);
+    ck_assert_int_eq(ptrace(PTRACE_GETREGS, child, 0, &after), 0);
+    ck_assert(after.rip == before.rip && after.rsp == before.rsp);
+    ck_assert_int_eq(pread(fd, &back, sizeof back, (off_t)f[0].rip_at), (ssize_t)sizeof back);
+    ck_assert(back == fault);
+    ck_assert_int_eq(pwrite(fd, &f[0].rip, sizeof f[0].rip, (off_t)f[0].rip_at), (ssize_t)sizeof f[0].rip);
+    close(fd);
+    set_go(child);
+    detach_and_check(child, "a faulting context given up");
+}
+END_TEST
+
+/* A thread standing at an instruction that faults is not stepped forever
+ * either. */
+START_TEST(faulting_thread_is_given_up)
+{
+    pid_t child = child_in_handler();
+    struct user_regs_struct regs, at_fault;
+    ck_assert_int_eq(ptrace(PTRACE_GETREGS, child, 0, &regs), 0);
+    at_fault = regs;
+    at_fault.rip = (uint64_t)(uintptr_t)leave_fault;
+    ck_assert_int_eq(ptrace(PTRACE_SETREGS, child, 0, &at_fault), 0);
+    ck_assert_int_eq(mp_step_out_of(child, &child, 1, &region, 1, 1000), -1);
+    ck_assert_int_eq(ptrace(PTRACE_GETREGS, child, 0, &at_fault), 0);
+    ck_assert(at_fault.rip == (uint64_t)(uintptr_t)leave_fault);
+    ck_assert_int_eq(ptrace(PTRACE_SETREGS, child, 0, &regs), 0);
+    set_go(child);
+    detach_and_check(child, "a faulting thread given up");
 }
 END_TEST
 
@@ -245,6 +394,10 @@ int main(void)
     tcase_add_test(tc, frame_at_handler_entry_is_run_out);
     tcase_add_test(tc, frame_live_through_a_chain);
     tcase_add_test(tc, frame_not_proven_inside_the_handler);
+    tcase_add_test(tc, frame_under_a_handler_on_an_alternate_stack);
+    tcase_add_test(tc, frame_under_a_deep_handler_cannot_be_told);
+    tcase_add_test(tc, faulting_context_is_given_up);
+    tcase_add_test(tc, faulting_thread_is_given_up);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -34,11 +34,16 @@ struct held {
 
 /* One single step of a stopped thread.  A signal that arrives for it is
  * held (delivering it now would run its handler, or make the step report it
- * again and again).  0, or -1 when the thread is gone. */
+ * again and again).  The same signal back at the same rip is the
+ * instruction's own (a fault: stepping on, with the signal held, would
+ * fault again forever): not held, and a third time gives up.  0, or -1
+ * when the thread is gone or its instruction faults. */
 static int step_once(pid_t tid, struct held *h)
 {
     if (ptrace(PTRACE_SINGLESTEP, tid, 0, 0) != 0)
         return -1;
+    uint64_t last_rip = 0;
+    int last_sig = 0, again = 0, stored = 0;
     for (;;) {
         int status;
         pid_t w = waitpid(tid, &status, __WALL);
@@ -48,8 +53,24 @@ static int step_once(pid_t tid, struct held *h)
             return -1;
         int sig = WSTOPSIG(status), event = status >> 16;
         if (event == 0 && sig != SIGTRAP) {
-            if (h->n < MAX_HELD)
-                h->sig[h->n++] = sig;
+            struct user_regs_struct regs;
+            if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0)
+                return -1;
+            if (sig == last_sig && regs.rip == last_rip) {
+                if (stored) { /* it was the instruction's, not one sent */
+                    h->n--;
+                    stored = 0;
+                }
+                if (++again >= 2)
+                    return -1;
+            } else {
+                last_sig = sig;
+                last_rip = regs.rip;
+                again = 0;
+                stored = h->n < MAX_HELD;
+                if (stored)
+                    h->sig[h->n++] = sig;
+            }
             if (ptrace(PTRACE_SINGLESTEP, tid, 0, 0) != 0)
                 return -1;
             continue;
@@ -121,7 +142,61 @@ static int is_restorer(pid_t pid, uint64_t addr)
 #define G_RSP 15
 #define G_RIP 16
 #define G_EFL 17
+#define G_CSGSFS 18
+#define USER_CS 0x33
 #define EFL_TF 0x100
+
+/* The signal frames from sp to the end of its mapping (see
+ * mp_find_signal_frames), appended to out[*n..max).  A frame whose
+ * interrupted context is on another stack (a handler on an alternate
+ * stack) has that stack scanned too, `hops` more times at most.  0, or -1
+ * when this cannot be told. */
+static int scan_stack(pid_t pid, FILE *maps, uint64_t sp, const struct mp_addr_range *r, int nr,
+                      struct mp_sigframe *out, int max, int *n, int hops)
+{
+    uint64_t lo = sp & ~7ull, hi = mapping_end(maps, lo);
+    if (!hi || hi - lo > STACK_SCAN_MAX) /* not a stack, or more of it in use than is read */
+        return -1;
+    size_t len = (size_t)(hi - lo), nw = len / 8;
+    uint64_t *w = malloc(len);
+    if (!w)
+        return -1;
+    struct iovec local = { w, len }, remote = { (void *)(uintptr_t)lo, len };
+    int rc = process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -1;
+    uint64_t restorer = 0, not_restorer = 0; /* the last ones read */
+    for (size_t k = 0; rc == 0 && k + FRAME_GREGS + G_CSGSFS < nw; k++) {
+        uint64_t ret = w[k], rip = w[k + FRAME_GREGS + G_RIP], rsp = w[k + FRAME_GREGS + G_RSP];
+        int ret_inside = mp_addr_in_ranges(ret, r, nr), ours = ret_inside || mp_addr_in_ranges(rip, r, nr);
+        /* elsewhere: an interrupted context on another stack (so far as
+         * the frame looks like one: small uc_flags, no uc_link, user code) */
+        int elsewhere = rsp && (rsp < lo || rsp >= hi) && w[k + 1] < 64 && !w[k + 2] &&
+                        (w[k + FRAME_GREGS + G_CSGSFS] & 0xffff) == USER_CS;
+        if (!ret || ret == not_restorer || (!ours && !elsewhere))
+            continue;
+        if (ret != restorer && !is_restorer(pid, ret)) {
+            not_restorer = ret;
+            continue;
+        }
+        restorer = ret;
+        if (ours) {
+            if (*n == max) {
+                rc = -1;
+                break;
+            }
+            out[*n].at = lo + k * 8;
+            out[*n].rip_at = lo + (k + FRAME_GREGS + G_RIP) * 8;
+            out[*n].rip = rip;
+            out[*n].rdi = w[k + FRAME_GREGS + G_RDI];
+            out[*n].r11 = w[k + FRAME_GREGS + G_R11];
+            out[*n].restorer_inside = ret_inside;
+            (*n)++;
+        }
+        if (elsewhere && (hops == 0 || scan_stack(pid, maps, rsp, r, nr, out, max, n, hops - 1) != 0))
+            rc = -1;
+    }
+    free(w);
+    return rc;
+}
 
 int mp_find_signal_frames(pid_t pid, pid_t tid, const struct mp_addr_range *r, int nr, struct mp_sigframe *out,
                           int max)
@@ -134,39 +209,9 @@ int mp_find_signal_frames(pid_t pid, pid_t tid, const struct mp_addr_range *r, i
     FILE *maps = fopen(path, "re");
     if (!maps)
         return -1;
-    uint64_t lo = regs.rsp & ~7ull, hi = mapping_end(maps, lo);
+    int n = 0, rc = scan_stack(pid, maps, regs.rsp, r, nr, out, max, &n, 4);
     fclose(maps);
-    if (!hi)
-        return -1;
-    size_t len = hi - lo > STACK_SCAN_MAX ? STACK_SCAN_MAX : (size_t)(hi - lo), nw = len / 8;
-    uint64_t *w = malloc(len);
-    if (!w)
-        return -1;
-    struct iovec local = { w, len }, remote = { (void *)(uintptr_t)lo, len };
-    int n = process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -1;
-    uint64_t restorer = 0; /* the last one confirmed */
-    for (size_t k = 0; n >= 0 && k + FRAME_GREGS + G_RIP < nw; k++) {
-        uint64_t ret = w[k], rip = w[k + FRAME_GREGS + G_RIP];
-        int ret_inside = mp_addr_in_ranges(ret, r, nr);
-        if (!ret || (!ret_inside && !mp_addr_in_ranges(rip, r, nr)))
-            continue;
-        if (ret != restorer && !is_restorer(pid, ret))
-            continue;
-        restorer = ret;
-        if (n == max) {
-            n = -1;
-            break;
-        }
-        out[n].at = lo + k * 8;
-        out[n].rip_at = lo + (k + FRAME_GREGS + G_RIP) * 8;
-        out[n].rip = rip;
-        out[n].rdi = w[k + FRAME_GREGS + G_RDI];
-        out[n].r11 = w[k + FRAME_GREGS + G_R11];
-        out[n].restorer_inside = ret_inside;
-        n++;
-    }
-    free(w);
-    return n;
+    return rc == 0 ? n : -1;
 }
 
 int mp_sigframe_is_live(pid_t pid, pid_t tid, const struct mp_sigframe *f)
@@ -180,7 +225,7 @@ int mp_sigframe_is_live(pid_t pid, pid_t tid, const struct mp_sigframe *f)
             return 1;
         uint64_t w[FRAME_GREGS + G_RSP + 1];
         struct iovec local = { w, sizeof w }, remote = { (void *)(uintptr_t)sp, sizeof w };
-        if (sp > f->at || process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof w || !is_restorer(pid, w[0]))
+        if (process_vm_readv(pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof w || !is_restorer(pid, w[0]))
             return 0;
         sp = w[FRAME_GREGS + G_RSP]; /* the context this frame saved: at a handler's entry too? */
     }

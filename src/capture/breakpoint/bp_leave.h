@@ -24,7 +24,8 @@ int mp_addr_in_ranges(uint64_t rip, const struct mp_addr_range *r, int nr);
 /* Single-steps, in turns, every thread whose rip is in one of the ranges
  * until none is (a thread waiting for another one, say for room in the
  * ring, gets its turn while the other makes progress).  A signal that
- * arrives for a thread meanwhile is queued again for it.  0, or -1 when a
+ * arrives for a thread meanwhile is queued again for it (not one its own
+ * instruction raised: a fault gives that thread up).  0, or -1 when a
  * thread could not be stepped out within max_steps steps of its own. */
 int mp_step_out_of(pid_t pid, const pid_t *tids, size_t n, const struct mp_addr_range *r, int nr, long max_steps);
 
@@ -38,11 +39,14 @@ struct mp_sigframe {
 };
 
 /* The signal frames on thread tid's stack (from its rsp to the end of the
- * mapping rsp is in, at most 1 MiB: the handler's own stack, alternate or
- * not) whose saved rip, or whose restorer, is in one of the ranges.  A
- * frame is recognised by the handler's return address, an rt_sigreturn
- * trampoline (glibc's or memprof's).  Returns how many (up to max), or -1
- * when the stack could not be read or there were more. */
+ * mapping rsp is in: the handler's own stack, alternate or not) whose
+ * saved rip, or whose restorer, is in one of the ranges.  A frame whose
+ * interrupted context is on another stack (a handler on an alternate
+ * stack) has that stack read too.  A frame is recognised by the handler's
+ * return address, an rt_sigreturn trampoline (glibc's or memprof's).
+ * Returns how many (up to max), or -1 when that cannot be told: a stack
+ * could not be read, holds more than 1 MiB in use above rsp (a frame
+ * could be further up), or there were more than max. */
 int mp_find_signal_frames(pid_t pid, pid_t tid, const struct mp_addr_range *r, int nr, struct mp_sigframe *out,
                           int max);
 
@@ -76,7 +80,8 @@ int mp_sigframe_is_live(pid_t pid, pid_t tid, const struct mp_sigframe *f);
  * (a call that would reach deeper, the stubs' nap while the ring is full,
  * is skipped by `fixup`).
  * The thread's own registers are put back; signals that arrive meanwhile
- * are queued again.  0, or -1 (the frame is left as it was). */
+ * are queued again.  0, or -1 (the frame is left as it was, unless the
+ * context moved and did not get out; a context that faults gives up). */
 int mp_run_frame_out(pid_t pid, pid_t tid, int mem_fd, const struct mp_sigframe *f, const struct mp_addr_range *r,
                      int nr, long max_steps, struct mp_leave_fixup fixup);
 
