@@ -798,13 +798,20 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
      * attach storm) */
     struct mp_addr_range code[2];
     int ncode = mp_bp_inproc_code_ranges(&e->inproc, code);
+    /* which threads were inside (1), or may be (NULL: all): only those
+     * are stepped in step 3 and can have frames in step 4 (closing calls
+     * only puts return addresses back), so only their stacks are read
+     * again */
+    unsigned char *inside = calloc(n ? n : 1, 1);
     for (size_t i = 0; i < n; i++) {
         struct user_regs_struct regs;
         struct mp_sigframe f[1];
-        int inside = ncode && (ptrace(PTRACE_GETREGS, tids[i], 0, &regs) != 0 ||
-                               mp_addr_in_ranges(regs.rip, code, ncode) ||
-                               mp_find_signal_frames(e->pid, tids[i], code, ncode, f, 1) != 0);
-        if (close_open_call(e, tids[i]) != 0 || (!inside && bp_fast_close_calls(e, tids[i]) != 0))
+        int in = ncode && (ptrace(PTRACE_GETREGS, tids[i], 0, &regs) != 0 ||
+                           mp_addr_in_ranges(regs.rip, code, ncode) ||
+                           mp_find_signal_frames(e->pid, tids[i], code, ncode, f, 1) != 0);
+        if (inside)
+            inside[i] = (unsigned char)in;
+        if (close_open_call(e, tids[i]) != 0 || (!in && bp_fast_close_calls(e, tids[i]) != 0))
             rc = -1;
     }
     /* 3. threads inside the stubs finish them, in turns (one may wait for
@@ -821,7 +828,9 @@ int mp_bpengine_detach(struct mp_bpengine *e, const pid_t *tids, size_t n)
     e->stats.skipped += mp_bp_inproc_skipped(&e->inproc);
     /* 4. a signal handler that will return into the stubs: see leave_frames */
     for (size_t i = 0; i < n && ncode && !keep; i++)
-        keep = leave_frames(e, tids[i], code, ncode) != 0;
+        if (!inside || inside[i])
+            keep = leave_frames(e, tids[i], code, ncode) != 0;
+    free(inside);
     /* 5. the fast entries' calls the steps and the runs opened, and those
      * of threads that were inside the stubs */
     for (size_t i = 0; i < n && !keep; i++)
