@@ -93,6 +93,11 @@ struct mp_bpengine {
 };
 
 
+/* ---- bpengine.c ---- */
+/* The thread came back from the call whose return address was replaced
+ * (t->pending): its record posted, rip set to the real return address. */
+void bp_on_return(struct mp_bpengine *e, struct bp_thread *t, struct user_regs_struct *regs);
+
 /* ---- bp_threads.c ---- */
 struct bp_thread *bp_thread_find(struct mp_bpengine *e, pid_t tid);
 struct bp_thread *bp_thread_get(struct mp_bpengine *e, pid_t tid);   /* NULL: out of memory */
