@@ -14,7 +14,7 @@
  * instructions ran, red zone included, the frame untouched) while the
  * thread's own registers are as before.  Detached, the child finishes its
  * handlers and checks what leave_region returned: 41 + 42 + 100 = 183,
- * each handler run once; it exits 0 then (exit codes 2-4 name what broke).
+ * each handler run once; it exits 0 then (exit codes 2-6 name what broke).
  * A frame is live through a chain of frames too (a second signal delivered
  * at the first handler's entry), also when the second handler runs on an
  * alternate stack (the first frame is on the interrupted stack); a thread
@@ -29,6 +29,7 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -43,10 +44,11 @@
 
 volatile unsigned char leave_go;
 long leave_region(long arg);
-extern const char leave_region_end[], leave_fault[];
+extern const char leave_region_end[], leave_fault[], leave_nap[];
+struct timespec leave_nap_time = { 0, 60 * 1000 * 1000 };
 
 /* How the child sets up its handlers (set before the fork). */
-enum { PLAIN, USR2_ON_ALT_STACK, USR1_DEEP } child_mode;
+enum { PLAIN, USR2_ON_ALT_STACK, USR1_DEEP, USR2_ONCE } child_mode;
 #define ALT_SIZE (64 * 1024)
 #define DEEP_BYTES (1536 * 1024) /* more than bp_leave.c reads of a stack */
 static char *volatile alt_stack; /* the child's, read by the test */
@@ -65,6 +67,13 @@ __asm__(".pushsection .text\n"
         "    inc %eax\n"
         "    add -8(%rsp), %rax\n"
         "    add -16(%rsp), %rax\n"
+        "    ret\n"
+        ".globl leave_nap\n"
+        "leave_nap:\n"                 /* nanosleep(&leave_nap_time, NULL) */
+        "    mov $35, %eax\n"
+        "    lea leave_nap_time(%rip), %rdi\n"
+        "    xor %esi, %esi\n"
+        "    syscall\n"
         "    ret\n"
         ".globl leave_fault\n"
         "leave_fault:\n"
@@ -132,7 +141,9 @@ static void child_main(void)
     if (usr1_runs != 1)
         _exit(3);
     if (usr2_runs > 1)
-        _exit(4); /* (0 or 1: one test sends it) */
+        _exit(4); /* (0 or 1: some tests send it) */
+    if (child_mode == USR2_ONCE && usr2_runs != 1)
+        _exit(6);
     _exit(0);
 }
 
@@ -386,6 +397,48 @@ START_TEST(frame_not_proven_inside_the_handler)
 }
 END_TEST
 
+static volatile int sending;
+static pid_t send_to;
+
+static void *send_usr2(void *arg)
+{
+    (void)arg;
+    while (sending) {
+        kill(send_to, SIGUSR2);
+        struct timespec ms = { 0, 1000 * 1000 };
+        nanosleep(&ms, NULL);
+    }
+    return NULL;
+}
+
+/* A step that waits in a system call (60 ms) while a signal comes every
+ * millisecond: each one is the same signal at the same rip, yet none is a
+ * fault of the instruction's; the thread is stepped out, and the signal
+ * is queued for it (the child requires on_usr2 to have run exactly once:
+ * pending, they merge). */
+START_TEST(signals_during_a_waiting_step_are_held)
+{
+    child_mode = USR2_ONCE;
+    pid_t child = child_in_handler();
+    struct user_regs_struct regs, at_nap;
+    ck_assert_int_eq(ptrace(PTRACE_GETREGS, child, 0, &regs), 0);
+    at_nap = regs;
+    at_nap.rip = (uint64_t)(uintptr_t)leave_nap; /* its ret goes to the handler's restorer */
+    ck_assert_int_eq(ptrace(PTRACE_SETREGS, child, 0, &at_nap), 0);
+    pthread_t sender;
+    send_to = child;
+    sending = 1;
+    ck_assert_int_eq(pthread_create(&sender, NULL, send_usr2, NULL), 0);
+    int rc = mp_step_out_of(child, &child, 1, &region, 1, 1000);
+    sending = 0;
+    pthread_join(sender, NULL);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(ptrace(PTRACE_SETREGS, child, 0, &regs), 0);
+    set_go(child);
+    detach_and_check(child, "signals during a waiting step");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("bp_leave");
@@ -398,6 +451,7 @@ int main(void)
     tcase_add_test(tc, frame_under_a_deep_handler_cannot_be_told);
     tcase_add_test(tc, faulting_context_is_given_up);
     tcase_add_test(tc, faulting_thread_is_given_up);
+    tcase_add_test(tc, signals_during_a_waiting_step_are_held);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

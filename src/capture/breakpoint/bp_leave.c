@@ -32,11 +32,19 @@ struct held {
     int n, sig[MAX_HELD];
 };
 
+/* A signal the kernel raised for the thread's own instruction (not one
+ * sent: a timer's SIGALRM comes back at the same rip too, while a step
+ * waits in a system call). */
+static int is_fault(int sig, const siginfo_t *si)
+{
+    return (sig == SIGSEGV || sig == SIGBUS || sig == SIGILL || sig == SIGFPE) && si->si_code > 0;
+}
+
 /* One single step of a stopped thread.  A signal that arrives for it is
  * held (delivering it now would run its handler, or make the step report it
- * again and again).  The same signal back at the same rip is the
- * instruction's own (a fault: stepping on, with the signal held, would
- * fault again forever): not held, and a third time gives up.  0, or -1
+ * again and again).  A fault back at the same rip is the instruction's own
+ * (stepping on, with the signal held, would fault again forever): not
+ * held, and a third time gives up.  0, or -1
  * when the thread is gone or its instruction faults. */
 static int step_once(pid_t tid, struct held *h)
 {
@@ -54,9 +62,10 @@ static int step_once(pid_t tid, struct held *h)
         int sig = WSTOPSIG(status), event = status >> 16;
         if (event == 0 && sig != SIGTRAP) {
             struct user_regs_struct regs;
-            if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0)
+            siginfo_t si;
+            if (ptrace(PTRACE_GETREGS, tid, 0, &regs) != 0 || ptrace(PTRACE_GETSIGINFO, tid, 0, &si) != 0)
                 return -1;
-            if (sig == last_sig && regs.rip == last_rip) {
+            if (is_fault(sig, &si) && sig == last_sig && regs.rip == last_rip) {
                 if (stored) { /* it was the instruction's, not one sent */
                     h->n--;
                     stored = 0;
