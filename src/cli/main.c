@@ -278,7 +278,8 @@ int main(int argc, char **argv)
     /* MEMPROF_FREE_BATCH=0: every free written (and the block released) at
      * its call, as line mode needs anyway (man page, HOW IT WORKS) */
     const char *batch = getenv("MEMPROF_FREE_BATCH");
-    int frees_at_once = linemode || (batch && strcmp(batch, "0") == 0);
+    int frees_at_once = linemode || (batch && (strcmp(batch, "0") == 0 || strcmp(batch, "off") == 0 ||
+                                                strcmp(batch, "no") == 0));
     mp_ring_reader_set_options(s.ring, (opt.mmap ? MP_RING_OPT_MMAP : 0) |
                                            (frees_at_once ? MP_RING_OPT_FREES_AT_ONCE : 0));
     s.attach = attach;

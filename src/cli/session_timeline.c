@@ -32,8 +32,19 @@ int mp_session_timeline_reading(struct mp_image *img, const struct mp_event *ev,
     uint64_t last_ns = last_sample_ns(img->profile, &any);
     int high = !any || ev->rss_bytes > img->timeline_high_rss;
     if (ev->kind == MP_EV_SAMPLE) {
-        if ((img->timeline_had_trap && ev->time_ns < img->timeline_trap_ns) || (any && ev->time_ns < last_ns))
+        int stale = (img->timeline_had_trap && ev->time_ns < img->timeline_trap_ns) ||
+                    (any && ev->time_ns < last_ns);
+        if (stale && !high)
             return 0;
+        if (stale) { /* late, but the run's new high: on the timeline at the latest time
+                        seen, not to the line profile (its last RSS stays the trap's) */
+            sample.time_ns = img->timeline_had_trap && img->timeline_trap_ns > last_ns ? img->timeline_trap_ns
+                                                                                      : last_ns;
+            img->timeline_high_rss = ev->rss_bytes;
+            if (mp_profile_add(img->profile, &sample) != 0)
+                img->profile_errors++;
+            return 0;
+        }
     } else {
         if (!img->timeline_had_trap || ev->time_ns > img->timeline_trap_ns)
             img->timeline_trap_ns = ev->time_ns;

@@ -36,7 +36,7 @@
 #define NAME_MAX_KEPT 96
 #define NAME_SIZE 160 /* NAME_MAX_KEPT, two hashes */
 #define BUILD_ID_MAX 64
-#define COPY_MAX_BYTES (1ull << 30)
+#define COPY_MAX_BYTES (256ull << 20) /* inflated in memprof's memory before it is written */
 #define STALE_TMP_SECONDS 3600
 
 /* What the original debug file tells before anything is written. */
@@ -278,13 +278,14 @@ static int write_copy(int fd, int dir, const char *name, const struct original *
     ok = ok && elf_update(elf, ELF_C_WRITE) >= 0;
     if (elf)
         elf_end(elf);
-    int written = ok;
-    ok = ok && copy_is_whole(out, o) && fsync(out) == 0;
+    int not_right = ok && !copy_is_whole(out, o);
+    ok = ok && !not_right && fsync(out) == 0;
     ok = close(out) == 0 && ok;
     ok = ok && renameat(dir, tmp, dir, name) == 0;
     if (!ok) {
         unlinkat(dir, tmp, 0);
-        if (written) /* made but not right: do not make it again at every run */
+        if (not_right) /* made but not right: do not make it again at every run (a failed
+                          fsync or rename may pass: tried again next run) */
             mark_bad(dir, name);
         return -1;
     }

@@ -4,7 +4,7 @@
  * thread could get them; the expected timelines follow from the rules
  * (--interval between a trap's sample and the last one unless it is a new
  * high; a sampler sample older than the last trap's reading, or than the
- * timeline's last sample, is dropped). */
+ * timeline's last sample, is dropped unless it is the run's new high). */
 #define _GNU_SOURCE
 #include "harness.h"
 #include "cli/session.h"
@@ -60,9 +60,11 @@ START_TEST(thinned_stale_dropped_highs_kept)
     ck_assert_int_eq(TRAP(29 * MS, 100), 1);        /* behind the sampler's sample, no high: thinned */
     ck_assert_int_eq(TRAP(29500 * US, 400), 1);     /* behind it but a new high: kept, at 30 ms */
     ck_assert_int_eq(SAMPLER(29800 * US, 400), 0);  /* older than the timeline's last sample: stale */
+    ck_assert_int_eq(SAMPLER(29900 * US, 500), 0);  /* stale, but the run's new high: on the timeline at
+                                                       30 ms, not to the line profile */
     static const struct { uint64_t t, rss; } want[] = {
         { 0, 100 }, { 2 * MS, 300 }, { 12 * MS, 150 }, { 22 * MS, 90 }, { 24 * MS, 301 }, { 24 * MS, 250 },
-        { 30 * MS, 200 }, { 30 * MS, 400 },
+        { 30 * MS, 200 }, { 30 * MS, 400 }, { 30 * MS, 500 },
     };
     const struct mp_sample *tl;
     size_t n = mp_profile_timeline(img->profile, &tl);

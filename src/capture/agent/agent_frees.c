@@ -58,11 +58,19 @@ static void release_blocks(const uint64_t *words, uint32_t n)
 
 void agent_frees_flush(void)
 {
-    uint32_t n = agent_frees.words;
-    if (n == 0 || n > MP_MAX_FRAMES)
-        return;
+    /* busy before the list is read: a signal handler's malloc arriving
+     * between a caller's check and here flushes the list itself (and this
+     * call then finds it empty), one arriving after it passes through; read
+     * first, its handler's flush would post and release these blocks too,
+     * and this call again: a double free of the program's blocks */
     int was_busy = agent_busy;
     agent_busy = 1;
+    atomic_signal_fence(memory_order_seq_cst);
+    uint32_t n = agent_frees.words;
+    if (n == 0 || n > MP_MAX_FRAMES) {
+        agent_busy = was_busy;
+        return;
+    }
     uint64_t words[MP_MAX_FRAMES];
     memcpy(words, agent_frees.word, (size_t)n * sizeof words[0]);
     agent_frees.words = 0; /* before any block is released (see above) */
@@ -100,7 +108,9 @@ static inline size_t block_bytes(void *ptr)
         size_t head = ((const size_t *)ptr)[-1];
         return head & 2 ? SIZE_MAX : head & ~(size_t)7;
     }
-    return agent_next.malloc_usable_size(ptr);
+    /* another allocator: its malloc_usable_size may be glibc's (one that
+     * exports none), which would read a foreign block's neighbours */
+    return 0;
 }
 
 int agent_frees_defer(void *ptr, const void *site)
