@@ -38,6 +38,9 @@
 #define PLOT_H 360.0
 #define LANE_H 20.0
 #define MAX_LANES 8
+#define LEGEND_BOTH 350.0 /* the legend starts this far left of the plot's right end */
+#define LEGEND_RSS 160.0  /* (the RSS alone) */
+#define FONT_PX 12.0      /* the pictures' font size */
 #define FEW_SAMPLES 60    /* at most this many: each sample gets a dot */
 
 struct point {
@@ -152,10 +155,11 @@ static void axes(const struct plot *pl)
     y_labels(pl, &pl->rss, 0, pl->heap_own_axis ? "#1f4e79" : "#222");
     if (pl->heap_own_axis) {
         y_labels(pl, &pl->heap, 1, "#8b0000");
+        /* (12 above the plot: clear of the top tick label's box) */
         fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#1f4e79\">RSS</text>\n", pl->x0 - 6,
-                pl->y0 - 8);
+                pl->y0 - 12);
         fprintf(out, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"start\" fill=\"#8b0000\">heap</text>\n",
-                pl->x0 + pl->w + 6, pl->y0 - 8);
+                pl->x0 + pl->w + 6, pl->y0 - 12);
     }
     for (int i = 0; i < xt->count; i++) {
         double x = px(pl, i * xt->step * xt->unit);
@@ -192,10 +196,64 @@ static void peak_line_text(char *buf, size_t len, const struct mp_profile *p, co
     free(idx);
 }
 
+/* A label's box on the picture: [x, x + w) x [y, y + h). */
+struct label_box {
+    double x, y, w, h;
+};
+
+/* The box of a one-line text of the pictures' font, from left to left +
+ * width, with its baseline at `baseline`. */
+static struct label_box text_box(double left, double baseline, double width)
+{
+    return (struct label_box){ left, baseline - MP_SVG_ASCENT * FONT_PX, width,
+                               (MP_SVG_ASCENT + MP_SVG_DESCENT) * FONT_PX };
+}
+
+/* Do a and b, each grown by `margin`, meet? */
+static int boxes_meet(const struct label_box *a, const struct label_box *b, double margin)
+{
+    return a->x - margin < b->x + b->w && b->x - margin < a->x + a->w && a->y - margin < b->y + b->h &&
+           b->y - margin < a->y + a->h;
+}
+
+/* Where the peak's label box goes: beside the marker (x, y) and the peak's
+ * band (from band_x), on the side with more room, above it when it fits;
+ * otherwise the nearest place inside the plot (the picture's other labels
+ * are outside it) that meets neither `avoid` (the VmHWM line's label) nor
+ * the marker.  Sets box->x, box->y (box->w, box->h given). */
+static void place_peak_box(const struct plot *pl, struct label_box *box, double band_x, double x, double y,
+                           const struct label_box *avoid)
+{
+    const double pad = 2;
+    double lo_x = pl->x0 + pad, hi_x = pl->x0 + pl->w - pad - box->w;
+    double lo_y = pl->y0 + pad, hi_y = pl->y0 + pl->h - pad - box->h;
+    int right_first = x < pl->x0 + pl->w * 0.55;
+    double beside[2] = { x + 6, band_x - 6 - box->w }; /* right of the marker, left of the band */
+    double want_x = right_first ? beside[0] : beside[1], want_y = y - 44; /* the first baseline 30 above */
+    struct label_box dot = { x - 4.5, y - 4.5, 9, 9 };
+    double best_cost = -1, best_x = lo_x, best_y = lo_y;
+    for (double top = lo_y; top <= hi_y + 0.01; top += 2) {
+        double lefts[4] = { beside[right_first ? 0 : 1], beside[right_first ? 1 : 0], lo_x, hi_x };
+        for (int i = 0; i < 4; i++) {
+            struct label_box b = { lefts[i], top, box->w, box->h };
+            if (b.x < lo_x - 0.01 || b.x > hi_x + 0.01 || boxes_meet(&b, avoid, 3) || boxes_meet(&b, &dot, 2))
+                continue;
+            /* nearest to where it is wanted; over the peak's dashed line
+             * only when nothing beside it is free */
+            double cost = fabs(top - want_y) + fabs(b.x - want_x) * 0.25 + (i >= 2 && b.x < x && x < b.x + b.w ? 400 : 0);
+            if (best_cost < 0 || cost < best_cost)
+                best_cost = cost, best_x = b.x, best_y = top;
+        }
+    }
+    box->x = best_x;
+    box->y = best_y;
+}
+
 /* The peak happened after the sample at `from` and by the one at `to`: a
- * band over that interval, a dot at `to` on the heap curve, and the label. */
+ * band over that interval, a dot at `to` on the heap curve, and the label
+ * (kept off `avoid`, the VmHWM line's label). */
 static void peak_marker(const struct plot *pl, double from, double to, double v, const struct mp_profile *p,
-                        const struct mp_report_options *opt)
+                        const struct mp_report_options *opt, const struct label_box *avoid)
 {
     FILE *out = pl->out;
     char size[32], when[96], a[32], b[32], held[1024];
@@ -212,38 +270,25 @@ static void peak_marker(const struct plot *pl, double from, double to, double v,
     fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#b22222\" stroke-dasharray=\"3 3\"/>\n",
             x, y, x, pl->y0 + pl->h);
     fprintf(out, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"4.5\" fill=\"#b22222\" stroke=\"#fff\"/>\n", x, y);
-    /* The label: on the side with more room, above the marker when it fits
-     * (under it otherwise), on a white box so curves do not cross it. */
+    /* The label, two lines on a white box so curves do not cross it: as
+     * wide as the font's widths say (the held line cut to fit the plot) */
     char label[256];
     snprintf(label, sizeof label, "peak heap %s %s", size, when);
-    size_t held_chars = 0;
-    for (const unsigned char *c = (const unsigned char *)held; *c; c++)
-        held_chars += (*c & 0xc0) != 0x80;
-    double width = (double)strlen(label) * 7.2, w2 = (double)(held_chars > 90 ? 90 : held_chars) * 6.6;
+    size_t held_max = 90;
+    while (held_max > 20 && mp_svg_text_width(held, held_max, FONT_PX, 0) + 8 > pl->w - 8)
+        held_max -= 5;
+    double width = mp_svg_text_width(label, 0, FONT_PX, 1), w2 = held[0] ? mp_svg_text_width(held, held_max, FONT_PX, 0) : 0;
     width = w2 > width ? w2 : width;
-    int right = x < pl->x0 + pl->w * 0.55;
-    double lx = right ? x + 10 : x0 - 10;
-    double ly = y - 30 > pl->y0 + 16 ? y - 30 : y + 22; /* baseline of the first line */
-    if (ly > pl->y0 + pl->h - 24)
-        ly = pl->y0 + pl->h - 24;
-    /* a peak interval wide enough to leave no room on either side: the
-     * label goes over the band, inside the picture */
-    /* (from the picture's edge, the text running inward: the box's width
-     * is an estimate) */
-    if (!right && lx - width - 4 < 2)
-        right = 1, lx = pl->x0 + 6;
-    else if (right && lx + width + 4 > WIDTH - 2)
-        right = 0, lx = pl->x0 + pl->w - 6;
-    double box_x = right ? lx - 4 : lx - width - 4;
-    fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#fff\" fill-opacity=\"0.85\" "
-                 "rx=\"3\"/>\n", box_x, ly - 14, width + 8, held[0] ? 36.0 : 20.0);
-    fprintf(out, "<text class=\"peak-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-weight=\"bold\" "
-                 "fill=\"#8b0000\">%s</text>\n",
-            lx, ly, right ? "start" : "end", label);
+    struct label_box box = { 0, 0, width + 8, held[0] ? 36.0 : 20.0 };
+    place_peak_box(pl, &box, x0, x, y, avoid);
+    double lx = box.x + 4, ly = box.y + 14; /* the first line's baseline */
+    fprintf(out, "<rect class=\"peak-box\" x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#fff\" "
+                 "fill-opacity=\"0.85\" rx=\"3\"/>\n", box.x, box.y, box.w, box.h);
+    fprintf(out, "<text class=\"peak-label\" x=\"%.1f\" y=\"%.1f\" font-weight=\"bold\" fill=\"#8b0000\">%s</text>\n",
+            lx, ly, label);
     if (held[0]) {
-        fprintf(out, "<text class=\"peak-line\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" fill=\"#8b0000\">", lx, ly + 15,
-                right ? "start" : "end");
-        mp_xml_text(out, held, 90);
+        fprintf(out, "<text class=\"peak-line\" x=\"%.1f\" y=\"%.1f\" fill=\"#8b0000\">", lx, ly + 15);
+        mp_xml_text(out, held, held_max);
         fprintf(out, "</text>\n");
     }
 }
@@ -255,9 +300,11 @@ static void exit_marker(const struct plot *pl, double t, const struct mp_report_
     double x = px(pl, t);
     fprintf(pl->out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\" stroke-width=\"1.2\"/>\n",
             x, pl->y0, x, pl->y0 + pl->h);
-    /* just above the plot: the peak RSS line's label may be near the top */
-    fprintf(pl->out, "<text class=\"exit-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#333\">%s</text>\n",
-            x + 4, pl->y0 - 5, what);
+    /* just above the plot (the peak RSS line's label may be near the top),
+     * ending at the line, or starting there when the line is too far left */
+    int end = x + 4 - mp_svg_text_width(what, 0, FONT_PX, 0) >= pl->x0;
+    fprintf(pl->out, "<text class=\"exit-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" fill=\"#333\">%s</text>\n",
+            end ? x + 4 : x - 4, pl->y0 - 5, end ? "end" : "start", what);
 }
 
 /* The legend, above the plot's right end (the plot itself stays free for
@@ -266,7 +313,7 @@ static void legend(const struct plot *pl, int heap)
 {
     FILE *out = pl->out;
     double right = pl->x0 + pl->w, y = pl->y0 - 30;
-    double x = heap ? right - 350 : right - 160;
+    double x = right - (heap ? LEGEND_BOTH : LEGEND_RSS);
     fprintf(out, "<rect x=\"%.1f\" y=\"%.1f\" width=\"16\" height=\"4\" fill=\"#1f77b4\"/><text x=\"%.1f\" "
                  "y=\"%.1f\">RSS (resident memory)</text>\n", x, y - 4, x + 22, y);
     if (heap)
@@ -319,19 +366,29 @@ static void header(FILE *out, const struct mp_profile *p, const struct mp_report
     mp_xml_text(out, cmd, 200);
     fprintf(out, "</title>\n<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n");
     fprintf(out, "<text x=\"%.1f\" y=\"26\" font-size=\"17\" font-weight=\"bold\">Memory over time: ", LEFT);
-    mp_xml_text(out, cmd, 70);
+    size_t cmd_chars = mp_svg_fit_chars(cmd, WIDTH - 8 - LEFT - mp_svg_text_width("Memory over time: ", 0, 17, 1), 17, 1);
+    mp_xml_text(out, cmd, cmd_chars && cmd_chars < 70 ? cmd_chars : 70);
     fprintf(out, "</text>\n<text x=\"%.1f\" y=\"46\" fill=\"#444\">", LEFT);
-    mp_format_size(size, sizeof size, (int64_t)mp_profile_totals(p)->peak_heap_bytes, opt->precision);
+    /* the line under the title ends before the legend on its right (cut
+     * short if need be: the outcome is on the plot too) */
+    double room = WIDTH - RIGHT - (run->engine_note ? LEGEND_RSS : LEGEND_BOTH) - 12 - LEFT;
+    char line[256];
+    int at = 0;
     if (!opt->stable) {
         mp_format_size(peak_rss, sizeof peak_rss, (int64_t)run->peak_rss_bytes, opt->precision);
-        fprintf(out, "peak RSS %s \xc2\xb7 ", peak_rss);
+        at += snprintf(line + at, sizeof line - (size_t)at, "peak RSS %s \xc2\xb7 ", peak_rss);
     }
+    mp_format_size(size, sizeof size, (int64_t)mp_profile_totals(p)->peak_heap_bytes, opt->precision);
     if (!run->engine_note)
-        fprintf(out, "peak heap %s \xc2\xb7 ", size);
-    fprintf(out, "%s", outcome);
-    if (run->engine_note) {
+        at += snprintf(line + at, sizeof line - (size_t)at, "peak heap %s \xc2\xb7 ", size);
+    snprintf(line + at, sizeof line - (size_t)at, "%s", outcome);
+    mp_xml_text(out, line, mp_svg_fit_chars(line, room, FONT_PX, 0));
+    static const char not_profiled[] = " \xc2\xb7 heap not profiled: ";
+    room -= mp_svg_text_width(line, 0, FONT_PX, 0) + mp_svg_text_width(not_profiled, 0, FONT_PX, 0);
+    if (run->engine_note && room >= mp_svg_text_width("MMM...", 0, FONT_PX, 0)) {
+        size_t fit = mp_svg_fit_chars(run->engine_note, room, FONT_PX, 0);
         fprintf(out, " \xc2\xb7 <tspan fill=\"#8b0000\">heap not profiled: ");
-        mp_xml_text(out, run->engine_note, 60);
+        mp_xml_text(out, run->engine_note, fit && fit < 60 ? fit : 60);
         fprintf(out, "</tspan>");
     }
     fprintf(out, "</text>\n");
@@ -418,18 +475,22 @@ int mp_write_timeline_element(FILE *out, const struct mp_profile *p, const struc
         if (n <= FEW_SAMPLES)
             dots(&pl, &pl.heap, heap, n_heap, "#d62728");
     }
+    struct label_box rss_label = { 0, 0, 0, 0 }; /* none */
     if (run->peak_rss_bytes) {
-        char size[32];
+        char text[64], size[32];
         mp_format_size(size, sizeof size, (int64_t)run->peak_rss_bytes, opt->precision);
-        double y = py(&pl, &pl.rss, (double)run->peak_rss_bytes);
+        snprintf(text, sizeof text, "peak RSS %s (VmHWM)", size);
+        double y = py(&pl, &pl.rss, (double)run->peak_rss_bytes), baseline = y - 5 > pl.y0 + 14 ? y - 5 : pl.y0 + 14;
+        double width = mp_svg_text_width(text, 0, FONT_PX, 0);
+        rss_label = text_box(pl.x0 + pl.w - 4 - width, baseline, width);
         fprintf(out, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#1f77b4\" "
                      "stroke-dasharray=\"6 4\"/>\n", pl.x0, y, pl.x0 + pl.w, y);
-        fprintf(out, "<text class=\"rss-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#1f4e79\">peak RSS %s "
-                     "(VmHWM)</text>\n", pl.x0 + pl.w - 4, y - 5, size);
+        fprintf(out, "<text class=\"rss-label\" x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" fill=\"#1f4e79\">%s</text>\n",
+                pl.x0 + pl.w - 4, baseline, text);
     }
     exit_marker(&pl, t_exit, run);
     if (heap_shown && t->peak_heap_bytes > 0)
-        peak_marker(&pl, t_before_peak, t_peak, (double)t->peak_heap_bytes, p, opt);
+        peak_marker(&pl, t_before_peak, t_peak, (double)t->peak_heap_bytes, p, opt, &rss_label);
     legend(&pl, heap_shown);
     lanes(&pl, run, lanes_top);
     fprintf(out, "</svg>\n");

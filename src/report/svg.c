@@ -56,6 +56,56 @@ void mp_xml_text(FILE *out, const char *s, size_t max_chars)
         fputs("...", out);
 }
 
+/* DejaVu Sans' advance widths of ' ' to '~' in 1/2048 em (Book, Bold). */
+static const unsigned short advance[2][95] = {
+    {
+        651, 821, 942, 1716, 1303, 1946, 1597, 563, 799, 799, 1024, 1716, 651, 739, 651, 690,
+        1303, 1303, 1303, 1303, 1303, 1303, 1303, 1303, 1303, 1303, 690, 690, 1716, 1716, 1716, 1087,
+        2048, 1453, 1405, 1430, 1577, 1294, 1178, 1587, 1540, 604, 604, 1343, 1141, 1767, 1532, 1612,
+        1235, 1612, 1423, 1300, 1219, 1499, 1401, 2025, 1403, 1251, 1403, 799, 690, 799, 1716, 1024,
+        1024, 1255, 1300, 1126, 1300, 1260, 706, 1300, 1298, 569, 569, 1186, 569, 1995, 1298, 1253,
+        1300, 1300, 810, 1067, 803, 1298, 1212, 1675, 1212, 1212, 1075, 1303, 690, 1303, 1716,
+    },
+    {
+        713, 934, 1067, 1716, 1425, 2052, 1786, 627, 936, 936, 1071, 1716, 778, 850, 778, 748,
+        1425, 1425, 1425, 1425, 1425, 1425, 1425, 1425, 1425, 1425, 819, 819, 1716, 1716, 1716, 1188,
+        2048, 1585, 1561, 1503, 1700, 1399, 1399, 1681, 1714, 762, 762, 1587, 1305, 2038, 1714, 1741,
+        1501, 1741, 1577, 1392, 1439, 1663, 1585, 2259, 1579, 1483, 1485, 936, 748, 936, 1716, 1024,
+        1024, 1382, 1466, 1214, 1466, 1389, 830, 1466, 1458, 702, 702, 1362, 702, 2134, 1458, 1407,
+        1466, 1466, 1010, 1219, 979, 1458, 1335, 1892, 1321, 1335, 1192, 1458, 748, 1458, 1716,
+    },
+};
+
+double mp_svg_text_width(const char *s, size_t max_chars, double font_px, int bold)
+{
+    if (!s)
+        return 0;
+    const unsigned char *p = (const unsigned char *)s;
+    size_t total = 0, keep;
+    for (const unsigned char *q = p; *q; q++)
+        total += (*q & 0xc0) != 0x80;
+    keep = max_chars && total > max_chars ? (max_chars > 3 ? max_chars - 3 : 0) : total;
+    double units = keep < total ? 3.0 * advance[bold != 0]['.' - ' '] : 0;
+    for (size_t chars = 0; *p && chars < keep; chars++) {
+        size_t n = utf8_len(p);
+        units += n == 1 && *p >= ' ' && *p <= '~' ? advance[bold != 0][*p - ' '] : 2048;
+        p += n ? n : 1;
+    }
+    return units * font_px / 2048.0;
+}
+
+size_t mp_svg_fit_chars(const char *s, double max_px, double font_px, int bold)
+{
+    if (!s || mp_svg_text_width(s, 0, font_px, bold) <= max_px)
+        return 0;
+    size_t n = 0;
+    for (const unsigned char *q = (const unsigned char *)s; *q; q++)
+        n += (*q & 0xc0) != 0x80;
+    while (n > 4 && mp_svg_text_width(s, n, font_px, bold) > max_px)
+        n--;
+    return n;
+}
+
 /* The round step (1, 2 or 5 times a power of ten) closest above range/target. */
 static void round_step(struct mp_ticks *t, double range, int target)
 {

@@ -15,6 +15,19 @@
  * max_chars characters (then "..."); 0: no limit. */
 void mp_xml_text(FILE *out, const char *s, size_t max_chars);
 
+/* The pictures' font (font-family "DejaVu Sans, ...", Debian's default
+ * sans-serif): how far a text reaches from its baseline, in em. */
+#define MP_SVG_ASCENT 0.93
+#define MP_SVG_DESCENT 0.24
+/* The width in pixels of s at font_px (bold or not) as mp_xml_text writes
+ * it with max_chars: DejaVu Sans' advance widths for ASCII (measured in
+ * Chromium), 1 em for any other character, so a label's box is never
+ * narrower than its text. */
+double mp_svg_text_width(const char *s, size_t max_chars, double font_px, int bold);
+/* The max_chars for mp_xml_text that keeps s within max_px (0: s fits
+ * whole; at least 4, "x..."). */
+size_t mp_svg_fit_chars(const char *s, double max_px, double font_px, int bold);
+
 /* Ticks at round numbers (1, 2 or 5 times a power of ten, in `unit`s) for
  * an axis from 0 to max (in base units): the step in units, how many
  * decimals its labels need, and the number of ticks (at 0, step, ...). */

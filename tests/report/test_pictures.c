@@ -403,7 +403,7 @@ START_TEST(timeline_peak_label_inside)
     while (box > text && strncmp(box, "<rect", 5))
         box--;
     double x, y, w, h;
-    ck_assert_int_eq(sscanf(box, "<rect x=\"%lf\" y=\"%lf\" width=\"%lf\" height=\"%lf\"", &x, &y, &w, &h), 4);
+    ck_assert_int_eq(sscanf(strstr(box, " x="), " x=\"%lf\" y=\"%lf\" width=\"%lf\" height=\"%lf\"", &x, &y, &w, &h), 4);
     int svg_width;
     ck_assert_int_eq(sscanf(strstr(text, "<svg "), "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\"", &svg_width),
                      1);
