@@ -29,6 +29,7 @@ struct scenario {
     double t[N];
     uint64_t rss[N], heap[N], heap_max[N];
     const char *function;
+    const char *command, *exit; /* JSON: the command's array, the exit object */
 };
 
 /* A report of one line (a.c:3 in `function`) that allocated the peak. */
@@ -42,7 +43,7 @@ static void write_report(const char *path, const struct scenario *sc)
         peak = sc->heap_max[i] > peak ? sc->heap_max[i] : peak;
     }
     fprintf(f,
-            "{\"schema\": 1, \"stable\": false, \"command\": [\"./jq\", \"-c\", \".\"], \"exit\": {\"code\": 0},\n"
+            "{\"schema\": 1, \"stable\": false, \"command\": %s, \"exit\": %s,\n"
             " \"summary\": {\"peak_rss_bytes\": %" PRIu64 ", \"wall_seconds\": %.6f, \"heap_profiled\": true, "
             "\"heap_note\": null, \"engine\": \"agent\", \"alloc_calls\": 1, \"allocated_bytes\": %" PRIu64 ", "
             "\"free_calls\": 1, \"freed_bytes\": %" PRIu64 ", \"peak_heap_bytes\": %" PRIu64 ", \"leaked_bytes\": 0, "
@@ -55,6 +56,7 @@ static void write_report(const char *path, const struct scenario *sc)
             " \"peak\": {\"heap_bytes\": %" PRIu64 ", \"reached_at\": {\"file\": \"a.c\", \"line\": 3, \"function\": "
             "\"%s\"}, \"stack\": [{\"file\": \"a.c\", \"line\": 3, \"function\": \"%s\"}], \"user_frame\": 0},\n"
             " \"leaks\": [],\n \"timeline\": [",
+            sc->command ? sc->command : "[\"./jq\", \"-c\", \".\"]", sc->exit ? sc->exit : "{\"code\": 0}",
             rss_peak, sc->t[N - 1], peak, peak, peak, sc->function, peak, peak, peak, peak, sc->function,
             sc->function);
     for (size_t i = 0; i < N; i++)
@@ -216,7 +218,7 @@ static void check_layout(const char *name, const struct picture_boxes *pb)
 START_TEST(labels_apart_and_inside)
 {
     need_program("chromium", "chromium");
-    static struct scenario sc[5];
+    static struct scenario sc[6];
     const char *long_fn = "jv_parser_next_value_with_a_rather_long_name_for_the_label";
     /* the jq case: the peak in the last sample, right under the VmHWM line */
     scenario(&sc[0], "right edge, under VmHWM", 20 * MIB, 2 * MIB, N - 1, 19 * MIB, 20 * MIB, "jvp_object_new");
@@ -228,12 +230,19 @@ START_TEST(labels_apart_and_inside)
     scenario(&sc[3], "left edge", 20 * MIB, 2 * MIB, 0, 19 * MIB, 20 * MIB, long_fn);
     /* at the right edge, the heap on its own axis (tick labels right of the plot) */
     scenario(&sc[4], "right edge, own heap axis", 64 * MIB, 1 * MIB, N - 1, 4 * MIB, 64 * MIB, long_fn);
+    /* a long command of wide letters, killed by a signal, sizes of 4 digits:
+     * the title and the line under it must stop before the picture's edge
+     * and the legend */
+    scenario(&sc[5], "long command, killed", 1023 * MIB, 1000 * MIB, N - 1, 1023 * MIB, 1023 * MIB, long_fn);
+    sc[5].command = "[\"./WWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWWW\", "
+                    "\"--MMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMMM\"]";
+    sc[5].exit = "{\"signal\": 11}";
     char page_path[600];
     snprintf(page_path, sizeof page_path, "%s/labels.html", test_tmp_dir());
     FILE *page = fopen(page_path, "w");
     ck_assert_ptr_nonnull(page);
     fputs("<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head><body>\n", page);
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         char json[600], svg[600];
         snprintf(json, sizeof json, "%s/labels-%d.json", test_tmp_dir(), i);
         snprintf(svg, sizeof svg, "%s/labels-%d.svg", test_tmp_dir(), i);
@@ -257,7 +266,7 @@ START_TEST(labels_apart_and_inside)
     struct run_output o;
     ck_assert_int_eq(run_cmd(argv, NULL, NULL, 180, &o), 0);
     ck_assert_msg(o.status == 0, "chromium: %s", o.err);
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         static struct picture_boxes pb;
         parse_boxes(o.out, i, &pb);
         check_layout(sc[i].name, &pb);
