@@ -117,6 +117,37 @@ START_TEST(html_one_and_two)
 }
 END_TEST
 
+/* scripts/torture prints its rows' counts through scripts/count.sh's
+ * count_noun, the rule of the report (src/base/count): thousands
+ * separators, the noun singular for exactly 1 (its RLIMIT_AS row printed
+ * "1 calls").  Its rows name no count with a fixed plural any more. */
+START_TEST(torture_counts_as_the_report)
+{
+    static const struct {
+        const char *n, *want;
+    } cases[] = { { "0", "0 calls" },         { "1", "1 call" },           { "2", "2 calls" },
+                  { "999", "999 calls" },     { "1000", "1,000 calls" },   { "1002", "1,002 calls" },
+                  { "12800000", "12,800,000 calls" }, { "", "? calls" } };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *script = NULL;
+        ck_assert_int_ge(asprintf(&script, ". '%s' && count_noun '%s' call calls", repo_path("scripts/count.sh"),
+                                  cases[i].n), 0);
+        char *argv[] = { "bash", "-c", script, NULL };
+        struct run_output o;
+        ck_assert_int_eq(run_cmd(argv, NULL, NULL, 30, &o), 0);
+        ck_assert_msg(o.status == 0, "count_noun %s: status %d: %s", cases[i].n, o.status, o.err);
+        ck_assert_str_eq(o.out, cases[i].want);
+        run_output_free(&o);
+        free(script);
+    }
+    /* no row of torture's prints a count before a fixed "calls" */
+    char *torture = read_file(repo_path("scripts/torture"), NULL);
+    ck_assert_ptr_nonnull(torture);
+    ck_assert_msg(strstr(torture, "} calls") == NULL, "scripts/torture still prints \"${N} calls\"");
+    free(torture);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("counts");
@@ -124,6 +155,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, text_one_and_two);
     tcase_add_test(tc, html_one_and_two);
+    tcase_add_test(tc, torture_counts_as_the_report);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
