@@ -9,8 +9,19 @@
 #ifndef MEMPROF_SYM_CACHE_DIR_H
 #define MEMPROF_SYM_CACHE_DIR_H
 
+#include <sys/types.h>
+
+/* Why there is no directory, when it is because one on the way exists but
+ * is not the user's alone (else dir is ""). */
+struct sym_cache_refusal {
+    char dir[4096];
+    int writable;  /* writable by group or others */
+    uid_t owner;   /* its owner, when that is not the effective user */
+};
+
 /* The directory's descriptor and *path (malloc'd, for messages and
- * libdwfl's file name), or -1 when there is none that is safe to use. */
-int sym_cache_dir_open(const char *leaf, char **path);
+ * libdwfl's file name), or -1 when there is none that is safe to use
+ * (*why, if why, says so when a directory is not private). */
+int sym_cache_dir_open(const char *leaf, char **path, struct sym_cache_refusal *why);
 
 #endif

@@ -293,6 +293,34 @@ static int write_copy(int fd, int dir, const char *name, const struct original *
     return 0;
 }
 
+/* The last time a compressed debug file was read without a cache because
+ * a directory was not private: what the report's notes say about it.  Per
+ * thread: the count is compared around libdwfl's call in the thread that
+ * made it (memprof resolves frames in its ring reader's thread). */
+static _Thread_local char refusal_note[2 * 4096 + 512];
+static _Thread_local unsigned refusals;
+
+static void note_refusal(const struct sym_cache_refusal *why)
+{
+    if (why->owner != geteuid())
+        snprintf(refusal_note, sizeof refusal_note,
+                 "memprof keeps no debug cache: %s belongs to user %u, not to you, so compressed debug "
+                 "information is inflated at every run (set XDG_CACHE_HOME to a directory of yours, or "
+                 "MEMPROF_DEBUG_CACHE=0 to silence this)", why->dir, (unsigned)why->owner);
+    else
+        snprintf(refusal_note, sizeof refusal_note,
+                 "memprof keeps no debug cache: %s is writable by its group or others, so compressed debug "
+                 "information is inflated at every run (chmod 700 %s, or MEMPROF_DEBUG_CACHE=0 to silence this)",
+                 why->dir, why->dir);
+    refusals++;
+}
+
+unsigned sym_debug_cache_refusals(const char **note)
+{
+    *note = refusal_note;
+    return refusals;
+}
+
 int sym_debug_cache_open(int fd, const char *label, const unsigned char *build_id, int id_len, char **cached_path)
 {
     struct stat st;
@@ -313,9 +341,13 @@ int sym_debug_cache_open(int fd, const char *label, const unsigned char *build_i
     if (copy_names(label, &st, prefix, sizeof prefix, name, sizeof name) != 0)
         return -1;
     char *dir_path = NULL;
-    int dir = sym_cache_dir_open("debug", &dir_path);
-    if (dir < 0)
+    struct sym_cache_refusal why;
+    int dir = sym_cache_dir_open("debug", &dir_path, &why);
+    if (dir < 0) {
+        if (why.dir[0])
+            note_refusal(&why);
         return -1;
+    }
     int cached = has_marker(dir, name) ? -2 : open_copy(dir, name, &o);
     if (cached == -3 && unlinkat(dir, name, 0) == 0) /* ours and damaged: made again */
         cached = -1;

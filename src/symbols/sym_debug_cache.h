@@ -26,4 +26,12 @@ int sym_debug_cache_find(Dwfl_Module *mod, void **userdata, const char *modname,
  * older copies made for it). */
 int sym_debug_cache_open(int fd, const char *label, const unsigned char *build_id, int id_len, char **cached_path);
 
+/* How many times a compressed debug file was read without a cache because
+ * a directory of the cache is not private (group- or other-writable, or
+ * another user's), and *note: the last such time, as a one-line note for
+ * the report naming the directory and the fix (chmod 700 DIR, or
+ * MEMPROF_DEBUG_CACHE=0 to silence it).  Per thread: a caller compares
+ * the count before and after libdwfl reads a module's debug file. */
+unsigned sym_debug_cache_refusals(const char **note);
+
 #endif

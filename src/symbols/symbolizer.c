@@ -305,6 +305,19 @@ static const char *warn_no_debug_info(struct mp_symbolizer *s, struct module_sta
     return pooled;
 }
 
+/* The module's DWARF (libdwfl finds its debug file the first time): a
+ * compressed debug file read without a cache because the cache directory
+ * is not private gets its note. */
+static Dwarf *module_dwarf(struct mp_symbolizer *s, Dwfl_Module *mod, Dwarf_Addr *bias)
+{
+    const char *note;
+    unsigned before = sym_debug_cache_refusals(&note);
+    Dwarf *dwarf = dwfl_module_getdwarf(mod, bias);
+    if (sym_debug_cache_refusals(&note) != before)
+        add_warning(s, note);
+    return dwarf;
+}
+
 /* ---- resolving ----------------------------------------------------------- */
 
 static const char *pooled_or(struct mp_symbolizer *s, const char *text, const char *fallback)
@@ -351,7 +364,7 @@ static int resolve_in_module(struct mp_symbolizer *s, Dwfl_Module *mod, Dwarf_Ad
         return 0;
     int n = 0, outside_debug_info = 0;
     Dwarf_Addr bias;
-    if (dwfl_module_getdwarf(mod, &bias) != NULL) {
+    if (module_dwarf(s, mod, &bias) != NULL) {
         Dwarf_Die cudie;
         Dwarf_Die *found = dwfl_module_addrdie(mod, addr, &bias);
         int have_cu = found != NULL;
@@ -451,7 +464,7 @@ Dwarf *mp_symbolizer_dwarf(struct mp_symbolizer *s, uint64_t addr, const char **
     Dwarf_Addr bias;
     if (path)
         *path = mod ? dwfl_module_info(mod, NULL, NULL, NULL, NULL, NULL, NULL, NULL) : NULL;
-    return mod ? dwfl_module_getdwarf(mod, &bias) : NULL;
+    return mod ? module_dwarf(s, mod, &bias) : NULL;
 }
 
 /* ---- the PC cache --------------------------------------------------------- */

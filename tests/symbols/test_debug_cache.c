@@ -263,6 +263,90 @@ START_TEST(test_directory_not_ours_alone_keeps_no_cache)
 }
 END_TEST
 
+/* The report's note when a cache directory is not private, and only then:
+ * a compressed file read without a cache because of it.  Its words are
+ * the directory's path and the fix. */
+static void expect_note(const char *file, const char *dir_path, const char *how)
+{
+    const char *note;
+    unsigned before = sym_debug_cache_refusals(&note);
+    char *copy;
+    ck_assert_int_eq(open_copy(file, &copy), -1);
+    unsigned after = sym_debug_cache_refusals(&note);
+    if (!how) {
+        ck_assert_uint_eq(after, before);
+        return;
+    }
+    ck_assert_uint_eq(after, before + 1);
+    char want[8192];
+    if (strcmp(how, "writable") == 0)
+        snprintf(want, sizeof want,
+                 "memprof keeps no debug cache: %s is writable by its group or others, so compressed debug "
+                 "information is inflated at every run (chmod 700 %s, or MEMPROF_DEBUG_CACHE=0 to silence this)",
+                 dir_path, dir_path);
+    else
+        snprintf(want, sizeof want,
+                 "memprof keeps no debug cache: %s belongs to user %s, not to you, so compressed debug "
+                 "information is inflated at every run (set XDG_CACHE_HOME to a directory of yours, or "
+                 "MEMPROF_DEBUG_CACHE=0 to silence this)", dir_path, how);
+    ck_assert_str_eq(note, want);
+}
+
+START_TEST(test_directory_not_private_is_noted)
+{
+    char cmd[4096], path[800];
+    /* the debug directory writable by all */
+    const char *home = fresh_cache("noted-debug");
+    snprintf(cmd, sizeof cmd, "mkdir -p -m 700 '%s/memprof/debug' && chmod 0777 '%s/memprof/debug'", home, home);
+    ck_assert_int_eq(sh(cmd), 0);
+    snprintf(path, sizeof path, "%s/memprof/debug", home);
+    expect_note(zdebug, path, "writable");
+    /* nothing to inflate, or the cache turned off: nothing to say */
+    expect_note(plain, path, NULL);
+    setenv("MEMPROF_DEBUG_CACHE", "0", 1);
+    expect_note(zdebug, path, NULL);
+    unsetenv("MEMPROF_DEBUG_CACHE");
+    /* the cache home itself writable by its group (a shared home) */
+    home = fresh_cache("noted-home");
+    snprintf(cmd, sizeof cmd, "mkdir -m 770 '%s' && chmod 0770 '%s'", home, home);
+    ck_assert_int_eq(sh(cmd), 0);
+    expect_note(zdebug, home, "writable");
+    ck_assert_int_eq(count_entries(home), 0);
+    /* HOME's .cache (no XDG_CACHE_HOME) writable by others */
+    char *old_home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    home = fresh_cache("noted-dot-cache");
+    unsetenv("XDG_CACHE_HOME");
+    snprintf(cmd, sizeof cmd, "mkdir -m 700 '%s' && mkdir -m 700 '%s/.cache' && chmod 0757 '%s/.cache'", home, home,
+             home);
+    ck_assert_int_eq(sh(cmd), 0);
+    setenv("HOME", home, 1);
+    snprintf(path, sizeof path, "%s/.cache", home);
+    expect_note(zdebug, path, "writable");
+    if (old_home)
+        setenv("HOME", old_home, 1);
+    free(old_home);
+    /* a symlinked directory is refused without this note (not a matter of
+     * permissions: test_symlinked_directories_are_not_followed) */
+    home = fresh_cache("noted-link");
+    snprintf(cmd, sizeof cmd, "mkdir -p -m 700 '%s/memprof' '%s-out' && ln -s '%s-out' '%s/memprof/debug'", home,
+             home, home, home);
+    ck_assert_int_eq(sh(cmd), 0);
+    expect_note(zdebug, NULL, NULL);
+    if (geteuid() != 0)
+        return; /* the rest gives files to nobody */
+    home = fresh_cache("noted-nobody");
+    snprintf(cmd, sizeof cmd, "mkdir -p -m 700 '%s/memprof/debug' && chown nobody '%s/memprof/debug'", home, home);
+    ck_assert_int_eq(sh(cmd), 0);
+    snprintf(path, sizeof path, "%s/memprof/debug", home);
+    char uid[32];
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    snprintf(uid, sizeof uid, "%u", (unsigned)st.st_uid);
+    ck_assert_uint_ne(st.st_uid, 0);
+    expect_note(zdebug, path, uid);
+}
+END_TEST
+
 /* root (the suite's user) with the HOME of another user, as after sudo -E */
 START_TEST(test_root_with_another_users_home_writes_nothing)
 {
@@ -474,6 +558,7 @@ static Suite *debug_cache_suite(void)
     tcase_add_test(tc, test_nothing_written_when_not_wanted_or_not_possible);
     tcase_add_test(tc, test_symlinked_directories_are_not_followed);
     tcase_add_test(tc, test_directory_not_ours_alone_keeps_no_cache);
+    tcase_add_test(tc, test_directory_not_private_is_noted);
     tcase_add_test(tc, test_root_with_another_users_home_writes_nothing);
     tcase_add_test(tc, test_fifo_at_the_copys_name_does_not_hang);
     tcase_add_test(tc, test_copy_with_another_build_id_is_not_used);
