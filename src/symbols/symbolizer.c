@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "sym_cu_map.h"
@@ -290,14 +291,41 @@ static void add_warning(struct mp_symbolizer *s, const char *text)
     s->warnings[s->nwarnings++] = pooled;
 }
 
+/* libtool's case: the program in (or beside) a .libs directory that holds
+ * a library of lib's name, another file than lib (.libs/prog loads the
+ * system's copy, not the one built beside it): that directory, else "". */
+static void libtool_build_dir(const struct mp_symbolizer *s, const char *lib, char *dir, size_t len)
+{
+    char exe[4096], proc[64];
+    dir[0] = '\0';
+    snprintf(proc, sizeof proc, "/proc/%d/exe", (int)s->pid);
+    ssize_t n = readlink(proc, exe, sizeof exe - 1);
+    char *slash = n > 0 ? (exe[n] = '\0', strrchr(exe, '/')) : NULL;
+    if (slash == NULL)
+        return;
+    *slash = '\0'; /* the program's directory */
+    const char *last = strrchr(exe, '/'), *name = strrchr(lib, '/') ? strrchr(lib, '/') + 1 : lib;
+    char built[4096 + 256];
+    int k = snprintf(dir, len, last && strcmp(last + 1, ".libs") == 0 ? "%s" : "%s/.libs", exe);
+    struct stat a, b;
+    if (k < 0 || (size_t)k >= len || snprintf(built, sizeof built, "%s/%s", dir, name) >= (int)sizeof built ||
+        stat(built, &a) != 0 || stat(lib, &b) != 0 || (a.st_dev == b.st_dev && a.st_ino == b.st_ino))
+        dir[0] = '\0';
+}
+
 /* The warning (pooled), or NULL when the module deserves none. */
 static const char *warn_no_debug_info(struct mp_symbolizer *s, struct module_state *state)
 {
     if (state->is_runtime || state->path[0] != '/')
         return NULL;
-    char *text;
+    char *text, built[4096], hint[3 * 4096];
+    libtool_build_dir(s, state->path, built, sizeof built);
+    hint[0] = '\0';
+    if (built[0])
+        snprintf(hint, sizeof hint, " (a build of it is in %s: LD_LIBRARY_PATH=%s runs the program with that one)",
+                 built, built);
     if (asprintf(&text, "%s has no debug info: lines are shown as function names; "
-                 "rebuild it with -g", state->path) < 0)
+                 "rebuild it with -g%s", state->path, hint) < 0)
         return NULL;
     add_warning(s, text);
     const char *pooled = sym_strings_intern(s->strings, text);

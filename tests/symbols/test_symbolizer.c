@@ -419,6 +419,53 @@ START_TEST(test_dlopened_module_found_on_miss)
 }
 END_TEST
 
+/* libtool's case: the program in a .libs directory beside a library built
+ * with -g (jq/.libs/jq and jq/.libs/libjq.so.1) loads another copy of
+ * that library, built without -g (the system's): the note about it names
+ * the .libs directory and LD_LIBRARY_PATH.  A library of another name, or
+ * the .libs copy itself, gets no such hint. */
+START_TEST(test_no_debug_info_names_libtool_build)
+{
+    char libs[700], sys[700], prog[800], sys_lib[800], cmd[8192];
+    snprintf(libs, sizeof libs, "%s/lt/.libs", build_dir);
+    snprintf(sys, sizeof sys, "%s/lt-sys", build_dir);
+    snprintf(prog, sizeof prog, "%s/target", libs);
+    snprintf(sys_lib, sizeof sys_lib, "%s/sym_plugin.so", sys);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s %s && cp %s %s && gcc -O0 -g -shared -fPIC -o %s/sym_plugin.so " PLUGIN_SRC
+             " && gcc -O0 -shared -fPIC -o %s " PLUGIN_SRC " && cp %s %s/other_plugin.so",
+             libs, sys, bin_o0, prog, libs, sys_lib, sys_lib, sys);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *loads[] = { sys_lib, NULL };
+    char other[800];
+    snprintf(other, sizeof other, "%s/other_plugin.so", sys);
+    loads[1] = other;
+    for (int i = 0; i < 2; i++) {
+        struct fixture fx;
+        fixture_start(&fx, prog);
+        struct mp_symbolizer *s = open_on(&fx);
+        fprintf(fx.to_child, "load %s\n", loads[i]);
+        fflush(fx.to_child);
+        fixture_read(&fx);
+        struct mp_frame_info frames[16];
+        ck_assert_int_eq(mp_symbolizer_resolve(s, fixture_addr(&fx, "plugin"), 0, frames, 16), 1);
+        ck_assert_str_eq(frames[0].function, "sym_plugin_func");
+        const char *const *warnings;
+        ck_assert_uint_eq(mp_symbolizer_warnings(s, &warnings), 1);
+        char want[8192];
+        if (i == 0)
+            snprintf(want, sizeof want, "%s has no debug info: lines are shown as function names; rebuild it with -g "
+                     "(a build of it is in %s: LD_LIBRARY_PATH=%s runs the program with that one)", loads[i], libs,
+                     libs);
+        else
+            snprintf(want, sizeof want, "%s has no debug info: lines are shown as function names; rebuild it with -g",
+                     loads[i]);
+        ck_assert_str_eq(warnings[0], want);
+        mp_symbolizer_close(s);
+        fixture_stop(&fx);
+    }
+}
+END_TEST
+
 /* The agent's view of a push_back: operator new's caller chain.  The frames
  * inlined from /usr/include/c++ are runtime, the user line that called
  * push_back is the first frame that is not. */
@@ -581,6 +628,7 @@ static Suite *symbolizer_suite(void)
     tcase_add_test(tc, test_runtime_frames_and_vdso);
     tcase_add_test(tc, test_no_debug_info_warns_once);
     tcase_add_test(tc, test_dlopened_module_found_on_miss);
+    tcase_add_test(tc, test_no_debug_info_names_libtool_build);
     tcase_add_test(tc, test_cxx_attribution_through_inlined_headers);
     tcase_add_test(tc, test_cache_truncation_unknown_and_reset);
     tcase_add_test(tc, test_runtime_filter_rules);
