@@ -240,7 +240,8 @@ static void place_peak_box(const struct plot *pl, struct label_box *box, double 
                 continue;
             /* nearest to where it is wanted; over the peak's dashed line
              * only when nothing beside it is free */
-            double cost = fabs(top - want_y) + fabs(b.x - want_x) * 0.25 + (i >= 2 && b.x < x && x < b.x + b.w ? 400 : 0);
+            double cost = fabs(top - want_y) + fabs(b.x - want_x) * 0.25 +
+                          (i >= 2 && b.x < x && x < b.x + b.w ? 400 : 0);
             if (best_cost < 0 || cost < best_cost)
                 best_cost = cost, best_x = b.x, best_y = top;
         }
@@ -277,7 +278,8 @@ static void peak_marker(const struct plot *pl, double from, double to, double v,
     size_t held_max = 90;
     while (held_max > 20 && mp_svg_text_width(held, held_max, FONT_PX, 0) + 8 > pl->w - 8)
         held_max -= 5;
-    double width = mp_svg_text_width(label, 0, FONT_PX, 1), w2 = held[0] ? mp_svg_text_width(held, held_max, FONT_PX, 0) : 0;
+    double width = mp_svg_text_width(label, 0, FONT_PX, 1);
+    double w2 = held[0] ? mp_svg_text_width(held, held_max, FONT_PX, 0) : 0;
     width = w2 > width ? w2 : width;
     struct label_box box = { 0, 0, width + 8, held[0] ? 36.0 : 20.0 };
     place_peak_box(pl, &box, x0, x, y, avoid);
@@ -366,7 +368,8 @@ static void header(FILE *out, const struct mp_profile *p, const struct mp_report
     mp_xml_text(out, cmd, 200);
     fprintf(out, "</title>\n<rect width=\"100%%\" height=\"100%%\" fill=\"#fff\"/>\n");
     fprintf(out, "<text x=\"%.1f\" y=\"26\" font-size=\"17\" font-weight=\"bold\">Memory over time: ", LEFT);
-    size_t cmd_chars = mp_svg_fit_chars(cmd, WIDTH - 8 - LEFT - mp_svg_text_width("Memory over time: ", 0, 17, 1), 17, 1);
+    double cmd_room = WIDTH - 8 - LEFT - mp_svg_text_width("Memory over time: ", 0, 17, 1);
+    size_t cmd_chars = mp_svg_fit_chars(cmd, cmd_room, 17, 1);
     mp_xml_text(out, cmd, cmd_chars && cmd_chars < 70 ? cmd_chars : 70);
     fprintf(out, "</text>\n<text x=\"%.1f\" y=\"46\" fill=\"#444\">", LEFT);
     /* the line under the title ends before the legend on its right (cut

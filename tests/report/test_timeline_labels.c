@@ -157,7 +157,8 @@ static void parse_boxes(const char *dom, int want, struct picture_boxes *pb)
     const char *at = strstr(dom, "BEGIN\n");
     ck_assert_msg(at != NULL, "the measuring script did not run:\n%.1500s", dom);
     int pic = -1;
-    for (const char *line = at; line && strncmp(line, "END", 3) != 0; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+    for (const char *line = at; line && strncmp(line, "END", 3) != 0;
+         line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
         int i;
         double w, h;
         if (sscanf(line, "PIC %d %lf %lf", &i, &w, &h) == 3) {
