@@ -127,16 +127,23 @@ __thread volatile int agent_fast_frames AGENT_TLS;
  * (rip, rsp, rbp), the rules (fixed until a dlclose: the generation) and
  * the words it reads from the stack: each frame's return address and,
  * where a frame saved it, the caller's rbp.  So when the walk reaches a
- * frame in the very state (rip, rsp, rbp) of a frame of the thread's last
- * walk, and every word the last walk read above that frame still holds
- * what it read, the rest of the walk is the same: it is copied instead of
- * done again (a compare per frame, the loads independent of each other).
- * The words read all lie above that frame on the thread's stack (its rsp
- * is the same), so they are mapped.  Those words are checked once per
- * walk, from the outermost frame in: the first one changed bounds which
- * frames can be taken over, and the walk goes on until it meets one of
- * them (a call made again deep in a stack does not make the whole stack
- * be walked again).
+ * frame in the very state of a frame of the thread's last walk, and every
+ * word the last walk read above that frame still holds what it read, the
+ * rest of the walk is the same: it is copied instead of done again.  The
+ * words read all lie above that frame on the thread's stack (its rsp is
+ * the same), so they are mapped.  Those words are checked once per walk,
+ * from the outermost frame in: the first one changed bounds which frames
+ * can be taken over, and the walk goes on until it meets one of them (a
+ * call made again deep in a stack does not make the whole stack be walked
+ * again).
+ *
+ * A frame's state is its pc and rsp, and its rbp only when the walk from
+ * it depends on rbp: when a frame finds its CFA from rbp before another
+ * frame takes the caller's rbp from the stack (NEED_RBP).  Optimised code
+ * keeps data in rbp (a loop counter, a pointer); a saved rbp that is data
+ * is no part of the walk and is not checked (CHECK_RBP only where the
+ * frame above needs its rbp): else a recursion that keeps a counter in
+ * rbp walked every frame again on each call.
  *
  * The last walk is kept outermost frame first, so the frames taken over
  * stay where they are and only the new inner ones are written.  rbp
@@ -144,14 +151,30 @@ __thread volatile int agent_fast_frames AGENT_TLS;
  * and rbp may hold a pointer to a block. */
 #define WALK_MAX 80
 
-/* The state of one frame and what stepping over it read. */
+/* Kept frames carry two flags where the rule's check bits are (the check
+ * is done when the rule is read from the table). */
+#define CHECK_MASK (0xffffull << 48)
+#define NEED_RBP (1ull << 48)  /* the walk from this frame outwards reads its rbp */
+#define CHECK_RBP (1ull << 49) /* the caller's rbp this frame saved is needed: its word is checked */
+
+static inline uintptr_t cfa_of(uint64_t packed, uintptr_t rsp, uintptr_t rbp)
+{
+    return (packed >> 32 & 1 ? rbp : rsp) + (uintptr_t)(int64_t)(int32_t)(uint32_t)packed;
+}
+
+static inline intptr_t rbp_off_of(uint64_t packed)
+{
+    return (intptr_t)((int64_t)(packed << 16) >> 52);
+}
+
+/* The state of one frame and the rule it was stepped over with.  Where
+ * the words it read lie follows: the return address at the caller's rsp
+ * - 8 (the caller's rsp is this frame's CFA), the caller's rbp at the CFA
+ * + the rule's offset. */
 struct walk_frame {
     uintptr_t pc, rsp, rbp_inv;
-    uintptr_t ra_at;  /* where the caller's pc was read (0: none, the last frame's END rule) */
-    uintptr_t rbp_at; /* where the caller's rbp was read (0: unchanged) */
-    uintptr_t cfa_rbp; /* the frame's CFA is rbp-based */
-    uint64_t packed;   /* the rule it was stepped over with */
-    uint64_t fold;     /* agent_stack_hash_step over the pcs of this frame and those above it */
+    uint64_t packed; /* the rule, and NEED_RBP / CHECK_RBP */
+    uint64_t fold;   /* agent_stack_hash_step over the pcs of this frame and those above it */
 };
 
 struct walk {
@@ -159,6 +182,7 @@ struct walk {
     int complete;     /* the walk reached the outermost frame (not cut at max, no libunwind) */
     uint32_t gen;     /* rule generation it was made with */
     uint32_t stack_id, stack_pid; /* agent_fast_note_stack: the id these frames were given, in that process */
+    uintptr_t end_at; /* where the outermost frame's return address (0) was read (0: its rule is END) */
     struct walk_frame r[WALK_MAX]; /* r[0] the outermost frame, r[n - 1] the innermost */
 };
 
@@ -167,48 +191,55 @@ static __thread struct walk last_walk __attribute__((tls_model("initial-exec")))
 static __thread int last_call_same __attribute__((tls_model("initial-exec")));
 static __thread int last_call_kept __attribute__((tls_model("initial-exec")));
 
-/* Does the walk from frame r[m] outwards depend on the rbp that frame
- * starts with?  Only if a frame uses it for its CFA before one takes the
- * caller's rbp from the stack (rbp often holds data in optimised code: it
- * need not match then). */
-static int rbp_matters(const struct walk *w, int m)
-{
-    for (; m >= 0; m--) {
-        if (w->r[m].cfa_rbp)
-            return 1;
-        if (w->r[m].rbp_at)
-            return 0;
-    }
-    return 0;
-}
-
 /* The first frame from the outermost in, up to r[m], whose words do not
  * hold what the last walk read any more (m + 1: none).  Frames outer than
  * it can be taken over. */
 static int first_changed(const struct walk *w, int m)
 {
-    for (int k = 0; k <= m; k++) {
-        const struct walk_frame *f = &w->r[k];
-        if (f->ra_at && *(const uintptr_t *)f->ra_at != (k > 0 ? f[-1].pc : 0))
+    const struct walk_frame *r = w->r;
+    if (w->end_at && *(const uintptr_t *)w->end_at != 0)
+        return 0;
+    for (int k = 1; k <= m; k++) {
+        uintptr_t cfa = r[k - 1].rsp;
+        if (*(const uintptr_t *)(cfa - 8) != r[k - 1].pc)
             return k;
-        if (f->rbp_at && k > 0 && ~*(const uintptr_t *)f->rbp_at != f[-1].rbp_inv)
+        if ((r[k].packed & CHECK_RBP) && ~*(const uintptr_t *)(cfa + rbp_off_of(r[k].packed)) != r[k - 1].rbp_inv)
             return k;
     }
     return m + 1;
 }
 
 /* The walk just made becomes the thread's last one: the last one's frames
- * r[0..outer-1] (taken over), then the n new ones (fresh[0] innermost). */
-static void keep_walk(struct walk *last, const struct walk_frame *fresh, int n, int outer, uint32_t gen)
+ * r[0..outer-1] (taken over), then the n new ones (fresh[0] innermost;
+ * packed without flags). */
+static void keep_walk(struct walk *last, const struct walk_frame *fresh, int n, int outer, uint32_t gen,
+                      uintptr_t end_at)
 {
     int same = last->complete && last->gen == gen && outer + n == last->n;
-    for (int k = 0; same && k < n; k++)
+    for (int k = 0; k < n && same; k++)
         same = fresh[k].pc == last->r[outer + n - 1 - k].pc;
-    uint64_t fold = outer > 0 ? last->r[outer - 1].fold : AGENT_STACK_HASH_SEED;
+    uint64_t fold = AGENT_STACK_HASH_SEED, need = 0;
+    if (outer > 0) {
+        fold = last->r[outer - 1].fold;
+        need = last->r[outer - 1].packed & NEED_RBP;
+    } else {
+        last->end_at = end_at;
+    }
     for (int k = n - 1; k >= 0; k--) {
         struct walk_frame *f = &last->r[outer + n - 1 - k];
-        *f = fresh[k];
-        fold = agent_stack_hash_step(fold, f->pc);
+        uint64_t packed = fresh[k].packed & ~CHECK_MASK;
+        /* this frame's rbp word matters when the frame above needs its rbp */
+        uint64_t saves = packed >> 35 & 1;
+        uint64_t flags = saves && need ? CHECK_RBP : 0;
+        if ((packed >> KIND_SHIFT & 3) != K_STEP)
+            need = 0; /* the outermost frame: nothing read from it */
+        else
+            need = (packed >> 32 & 1) || (!saves && need) ? NEED_RBP : 0;
+        fold = agent_stack_hash_step(fold, fresh[k].pc);
+        f->pc = fresh[k].pc;
+        f->rsp = fresh[k].rsp;
+        f->rbp_inv = fresh[k].rbp_inv;
+        f->packed = packed | flags | need;
         f->fold = fold;
     }
     last->n = outer + n;
@@ -261,7 +292,7 @@ __attribute__((noinline)) int agent_fast_backtrace(void **pcs, int max)
     int m = last->n - 1; /* the last walk's frame to compare with (moves outwards) */
     int limit = -1;      /* frames r[0..limit-1] can be taken over (-1: not checked yet) */
     struct walk_frame fresh[WALK_MAX];
-    uintptr_t lookup = rip;
+    uintptr_t lookup = rip, end_at = 0;
     int n = 0;
     while (n < max) {
         if (reuse) {
@@ -270,7 +301,7 @@ __attribute__((noinline)) int agent_fast_backtrace(void **pcs, int max)
             if (m < 0) {
                 reuse = 0;
             } else if (last->r[m].rsp == rsp && last->r[m].pc == rip &&
-                       (last->r[m].rbp_inv == ~rbp || !rbp_matters(last, m))) {
+                       (!(last->r[m].packed & NEED_RBP) || last->r[m].rbp_inv == ~rbp)) {
                 if (limit < 0)
                     limit = first_changed(last, m);
                 if (m < limit) {
@@ -282,7 +313,7 @@ __attribute__((noinline)) int agent_fast_backtrace(void **pcs, int max)
                     }
                     for (int k = 0; k < tail; k++)
                         pcs[n + k] = (void *)last->r[m - k].pc;
-                    keep_walk(last, fresh, n, tail, gen);
+                    keep_walk(last, fresh, n, tail, gen, 0);
                     return n + tail;
                 }
                 if (limit == 0)
@@ -294,9 +325,6 @@ __attribute__((noinline)) int agent_fast_backtrace(void **pcs, int max)
         f->pc = rip;
         f->rsp = rsp;
         f->rbp_inv = ~rbp;
-        f->ra_at = 0;
-        f->rbp_at = 0;
-        f->cfa_rbp = 0;
         /* the last walk's frame at this depth, at this very address: its rule */
         int at = last->n - 1 - n;
         uint64_t packed = same_rules && at >= 0 && last->r[at].pc == rip ? last->r[at].packed : rule_of(lookup);
@@ -307,24 +335,21 @@ __attribute__((noinline)) int agent_fast_backtrace(void **pcs, int max)
             break;
         if (kind != K_STEP)
             return -1;
-        uintptr_t cfa = (packed >> 32 & 1 ? rbp : rsp) + (uintptr_t)(int64_t)(int32_t)(uint32_t)packed;
+        uintptr_t cfa = cfa_of(packed, rsp, rbp);
         if (cfa <= rsp)
             return -1; /* a caller's frame lies above: libunwind decides */
-        f->ra_at = cfa - 8;
-        f->cfa_rbp = packed >> 32 & 1;
         rip = *(const uintptr_t *)(cfa - 8);
-        if (packed >> 35 & 1) {
-            uintptr_t at = cfa + (uintptr_t)(intptr_t)((int64_t)(packed << 16) >> 52);
-            f->rbp_at = at;
-            rbp = *(const uintptr_t *)at;
-        }
+        if (packed >> 35 & 1)
+            rbp = *(const uintptr_t *)(cfa + rbp_off_of(packed));
         rsp = cfa;
-        if (rip == 0)
+        if (rip == 0) {
+            end_at = cfa - 8;
             break; /* the outermost frame */
+        }
         lookup = rip - 1; /* a return address: the call is before it */
         if (n == max)
             return n; /* cut short: not kept (its end is not known) */
     }
-    keep_walk(last, fresh, n, 0, gen);
+    keep_walk(last, fresh, n, 0, gen, end_at);
     return n;
 }
