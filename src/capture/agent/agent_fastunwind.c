@@ -117,6 +117,28 @@ static inline uint64_t rule_of(uintptr_t pc)
     return learn(pc);
 }
 
+/* Each thread's own copy of the rules it used last, direct-mapped: the
+ * shared table is 256 KiB, this one stays in the first-level cache.  It
+ * goes when the generation changes (dlclose). */
+#define NEAR_RULES 256
+struct near_rule {
+    uintptr_t pc;
+    uint64_t packed;
+};
+static __thread struct near_rule near_rules[NEAR_RULES] __attribute__((tls_model("initial-exec")));
+static __thread uint32_t near_gen __attribute__((tls_model("initial-exec")));
+
+static inline uint64_t near_rule_of(uintptr_t pc)
+{
+    struct near_rule *e = &near_rules[(pc * 0x9e3779b97f4a7c15ull) >> 56];
+    if (e->pc == pc)
+        return e->packed;
+    uint64_t packed = rule_of(pc);
+    e->pc = pc;
+    e->packed = packed;
+    return packed;
+}
+
 /* Frames found so far: read after a fault (agent_unwind.c). */
 __thread volatile int agent_fast_frames AGENT_TLS;
 
@@ -178,7 +200,8 @@ struct walk_frame {
 };
 
 struct walk {
-    int n;            /* frames */
+    int n;            /* frames (the program's: the agent's own are not kept) */
+    int n_own;        /* the agent's own frames walked before them */
     int complete;     /* the walk reached the outermost frame (not cut at max, no libunwind) */
     uint32_t gen;     /* rule generation it was made with */
     uint32_t stack_id, stack_pid; /* agent_fast_note_stack: the id these frames were given, in that process */
@@ -187,24 +210,47 @@ struct walk {
 };
 
 static __thread struct walk last_walk __attribute__((tls_model("initial-exec")));
+
+/* The agent's own frames (this function up to the exported entry the
+ * program called) begin every walk: they are walked and their return
+ * addresses given as usual (agent_record_stack skips them: the frames in
+ * the agent's text before the first one outside it, the same ones), but
+ * they are not kept.  The reuse starts at the program's first frame: the
+ * agent's frames change with every entry point and stack depth, and
+ * keeping them (four or five of them, every call) cost more than walking
+ * them.  Their rules are remembered by depth (the agent's code is never
+ * unmapped). */
+#define OWN_MAX 8
+struct own_rule {
+    uintptr_t pc;
+    uint64_t packed;
+};
+static __thread struct own_rule own_rules[OWN_MAX] __attribute__((tls_model("initial-exec")));
 /* The last call's frames are the kept walk's, all of them (see agent_fast_same_stack). */
 static __thread int last_call_same __attribute__((tls_model("initial-exec")));
 static __thread int last_call_kept __attribute__((tls_model("initial-exec")));
 
 /* The first frame from the outermost in, up to r[m], whose words do not
  * hold what the last walk read any more (m + 1: none).  Frames outer than
- * it can be taken over. */
-static int first_changed(const struct walk *w, int m)
+ * it can be taken over.  Their return addresses go to out[m], out[m - 1],
+ * ... as they are checked (all of them when none changed: the frames
+ * r[m..0], innermost first). */
+static int first_changed(const struct walk *w, int m, void **out)
 {
     const struct walk_frame *r = w->r;
     if (w->end_at && *(const uintptr_t *)w->end_at != 0)
         return 0;
+    uintptr_t pc = r[0].pc, cfa = r[0].rsp; /* the caller's pc, and rsp: the CFA of r[k] */
+    out[m] = (void *)pc;
     for (int k = 1; k <= m; k++) {
-        uintptr_t cfa = r[k - 1].rsp;
-        if (*(const uintptr_t *)(cfa - 8) != r[k - 1].pc)
+        if (*(const uintptr_t *)(cfa - 8) != pc)
             return k;
-        if ((r[k].packed & CHECK_RBP) && ~*(const uintptr_t *)(cfa + rbp_off_of(r[k].packed)) != r[k - 1].rbp_inv)
+        uint64_t packed = r[k].packed;
+        if ((packed & CHECK_RBP) && ~*(const uintptr_t *)(cfa + rbp_off_of(packed)) != r[k - 1].rbp_inv)
             return k;
+        pc = r[k].pc;
+        cfa = r[k].rsp;
+        out[m - k] = (void *)pc;
     }
     return m + 1;
 }
@@ -260,7 +306,7 @@ uint32_t agent_fast_same_stack(uint32_t pid)
 int agent_fast_stack_fold(int skip, int count, uint64_t *fold)
 {
     const struct walk *last = &last_walk;
-    if (!last_call_kept || count < 0 || last->n - skip != count)
+    if (!last_call_kept || skip != last->n_own || count != last->n)
         return 0;
     *fold = count > 0 ? last->r[count - 1].fold : AGENT_STACK_HASH_SEED;
     return 1;
@@ -287,6 +333,10 @@ __attribute__((noinline)) int agent_fast_backtrace(void **pcs, int max)
     if (max > WALK_MAX)
         max = WALK_MAX;
     uint32_t gen = atomic_load_explicit(&rule_generation, memory_order_relaxed);
+    if (near_gen != gen) {
+        memset(near_rules, 0, sizeof near_rules);
+        near_gen = gen;
+    }
     struct walk *last = &last_walk;
     int same_rules = last->complete && last->gen == gen, reuse = same_rules;
     int m = last->n - 1; /* the last walk's frame to compare with (moves outwards) */
@@ -294,6 +344,33 @@ __attribute__((noinline)) int agent_fast_backtrace(void **pcs, int max)
     struct walk_frame fresh[WALK_MAX];
     uintptr_t lookup = rip, end_at = 0;
     int n = 0;
+    while (agent_pc_in_ranges(agent_own_text, agent_own_text_count, rip)) {
+        if (n == max)
+            return n;
+        pcs[n] = (void *)rip;
+        uint64_t packed;
+        if (n < OWN_MAX && own_rules[n].pc == rip) {
+            packed = own_rules[n].packed;
+        } else {
+            packed = rule_of(lookup);
+            if (n < OWN_MAX)
+                own_rules[n] = (struct own_rule){rip, packed};
+        }
+        agent_fast_frames = ++n;
+        if ((packed >> KIND_SHIFT & 3) != K_STEP)
+            return -1; /* not the agent's code as it was built: libunwind decides */
+        uintptr_t cfa = cfa_of(packed, rsp, rbp);
+        if (cfa <= rsp)
+            return -1;
+        rip = *(const uintptr_t *)(cfa - 8);
+        if (packed >> 35 & 1)
+            rbp = *(const uintptr_t *)(cfa + rbp_off_of(packed));
+        rsp = cfa;
+        if (rip == 0)
+            return -1;
+        lookup = rip - 1;
+    }
+    const int own = n; /* the program's frames: pcs[own..], fresh[n - own] */
     while (n < max) {
         if (reuse) {
             while (m >= 0 && last->r[m].rsp < rsp)
@@ -302,32 +379,37 @@ __attribute__((noinline)) int agent_fast_backtrace(void **pcs, int max)
                 reuse = 0;
             } else if (last->r[m].rsp == rsp && last->r[m].pc == rip &&
                        (!(last->r[m].packed & NEED_RBP) || last->r[m].rbp_inv == ~rbp)) {
-                if (limit < 0)
-                    limit = first_changed(last, m);
+                int tail = m + 1, copied = 0;
+                if (limit < 0) {
+                    void *spill[WALK_MAX];
+                    copied = tail <= max - n;
+                    limit = first_changed(last, m, copied ? pcs + n : spill);
+                }
                 if (m < limit) {
-                    int tail = m + 1;
                     if (tail > max - n) { /* cut short: the last walk stays */
                         for (int k = 0; k < max - n; k++)
                             pcs[n + k] = (void *)last->r[m - k].pc;
                         return max;
                     }
-                    for (int k = 0; k < tail; k++)
-                        pcs[n + k] = (void *)last->r[m - k].pc;
-                    keep_walk(last, fresh, n, tail, gen, 0);
+                    if (!copied)
+                        for (int k = 0; k < tail; k++)
+                            pcs[n + k] = (void *)last->r[m - k].pc;
+                    keep_walk(last, fresh, n - own, tail, gen, 0);
+                    last->n_own = own;
                     return n + tail;
                 }
                 if (limit == 0)
                     reuse = 0; /* the outermost frame changed: nothing to take over */
             }
         }
-        struct walk_frame *f = &fresh[n];
+        struct walk_frame *f = &fresh[n - own];
         pcs[n] = (void *)rip;
         f->pc = rip;
         f->rsp = rsp;
         f->rbp_inv = ~rbp;
         /* the last walk's frame at this depth, at this very address: its rule */
-        int at = last->n - 1 - n;
-        uint64_t packed = same_rules && at >= 0 && last->r[at].pc == rip ? last->r[at].packed : rule_of(lookup);
+        int at = last->n - 1 - (n - own);
+        uint64_t packed = same_rules && at >= 0 && last->r[at].pc == rip ? last->r[at].packed : near_rule_of(lookup);
         f->packed = packed;
         agent_fast_frames = ++n;
         unsigned kind = packed >> KIND_SHIFT & 3;
@@ -350,6 +432,7 @@ __attribute__((noinline)) int agent_fast_backtrace(void **pcs, int max)
         if (n == max)
             return n; /* cut short: not kept (its end is not known) */
     }
-    keep_walk(last, fresh, n, 0, gen, end_at);
+    keep_walk(last, fresh, n - own, 0, gen, end_at);
+    last->n_own = own;
     return n;
 }
