@@ -206,6 +206,7 @@ struct walk {
     uint32_t gen;     /* rule generation it was made with */
     uint32_t stack_id, stack_pid; /* agent_fast_note_stack: the id these frames were given, in that process */
     uintptr_t end_at; /* where the outermost frame's return address (0) was read (0: its rule is END) */
+    int first_rbp_check; /* the outermost frame with CHECK_RBP (WALK_MAX: none) */
     struct walk_frame r[WALK_MAX]; /* r[0] the outermost frame, r[n - 1] the innermost */
 };
 
@@ -235,7 +236,8 @@ static __thread int last_call_kept __attribute__((tls_model("initial-exec")));
  * it can be taken over.  Their return addresses go to out[m], out[m - 1],
  * ... as they are checked (all of them when none changed: the frames
  * r[m..0], innermost first). */
-static int first_changed(const struct walk *w, int m, void **out)
+static inline __attribute__((always_inline)) int first_changed_of(const struct walk *w, int m, void **out,
+                                                                   const int rbp_checks)
 {
     const struct walk_frame *r = w->r;
     if (w->end_at && *(const uintptr_t *)w->end_at != 0)
@@ -245,14 +247,22 @@ static int first_changed(const struct walk *w, int m, void **out)
     for (int k = 1; k <= m; k++) {
         if (*(const uintptr_t *)(cfa - 8) != pc)
             return k;
-        uint64_t packed = r[k].packed;
-        if ((packed & CHECK_RBP) && ~*(const uintptr_t *)(cfa + rbp_off_of(packed)) != r[k - 1].rbp_inv)
-            return k;
+        if (rbp_checks) {
+            uint64_t packed = r[k].packed;
+            if ((packed & CHECK_RBP) && ~*(const uintptr_t *)(cfa + rbp_off_of(packed)) != r[k - 1].rbp_inv)
+                return k;
+        }
         pc = r[k].pc;
         cfa = r[k].rsp;
         out[m - k] = (void *)pc;
     }
     return m + 1;
+}
+
+static int first_changed(const struct walk *w, int m, void **out)
+{
+    /* most stacks have no saved rbp to check (no frame finds its CFA from rbp) */
+    return w->first_rbp_check > m ? first_changed_of(w, m, out, 0) : first_changed_of(w, m, out, 1);
 }
 
 /* The walk just made becomes the thread's last one: the last one's frames
@@ -271,12 +281,15 @@ static void keep_walk(struct walk *last, const struct walk_frame *fresh, int n, 
     } else {
         last->end_at = end_at;
     }
+    int first_rbp_check = last->first_rbp_check < outer ? last->first_rbp_check : WALK_MAX;
     for (int k = n - 1; k >= 0; k--) {
         struct walk_frame *f = &last->r[outer + n - 1 - k];
         uint64_t packed = fresh[k].packed & ~CHECK_MASK;
         /* this frame's rbp word matters when the frame above needs its rbp */
         uint64_t saves = packed >> 35 & 1;
         uint64_t flags = saves && need ? CHECK_RBP : 0;
+        if (flags && first_rbp_check == WALK_MAX)
+            first_rbp_check = outer + n - 1 - k;
         if ((packed >> KIND_SHIFT & 3) != K_STEP)
             need = 0; /* the outermost frame: nothing read from it */
         else
@@ -289,6 +302,7 @@ static void keep_walk(struct walk *last, const struct walk_frame *fresh, int n, 
         f->fold = fold;
     }
     last->n = outer + n;
+    last->first_rbp_check = first_rbp_check;
     last->complete = 1;
     last->gen = gen;
     if (!same)
@@ -344,18 +358,20 @@ __attribute__((noinline)) int agent_fast_backtrace(void **pcs, int max)
     struct walk_frame fresh[WALK_MAX];
     uintptr_t lookup = rip, end_at = 0;
     int n = 0;
-    while (agent_pc_in_ranges(agent_own_text, agent_own_text_count, rip)) {
-        if (n == max)
-            return n;
-        pcs[n] = (void *)rip;
+    for (;;) {
         uint64_t packed;
         if (n < OWN_MAX && own_rules[n].pc == rip) {
-            packed = own_rules[n].packed;
-        } else {
+            packed = own_rules[n].packed; /* seen at this depth: the agent's own */
+        } else if (agent_pc_in_ranges(agent_own_text, agent_own_text_count, rip)) {
             packed = rule_of(lookup);
             if (n < OWN_MAX)
                 own_rules[n] = (struct own_rule){rip, packed};
+        } else {
+            break; /* the program's first frame */
         }
+        if (n == max)
+            return n;
+        pcs[n] = (void *)rip;
         agent_fast_frames = ++n;
         if ((packed >> KIND_SHIFT & 3) != K_STEP)
             return -1; /* not the agent's code as it was built: libunwind decides */
