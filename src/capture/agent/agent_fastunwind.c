@@ -121,16 +121,16 @@ static inline uint64_t rule_of(uintptr_t pc)
  * shared table is 256 KiB, this one stays in the first-level cache.  It
  * goes when the generation changes (dlclose). */
 #define NEAR_RULES 256
-struct near_rule {
+struct pc_rule {
     uintptr_t pc;
     uint64_t packed;
 };
-static __thread struct near_rule near_rules[NEAR_RULES] __attribute__((tls_model("initial-exec")));
+static __thread struct pc_rule near_rules[NEAR_RULES] __attribute__((tls_model("initial-exec")));
 static __thread uint32_t near_gen __attribute__((tls_model("initial-exec")));
 
 static inline uint64_t near_rule_of(uintptr_t pc)
 {
-    struct near_rule *e = &near_rules[(pc * 0x9e3779b97f4a7c15ull) >> 56];
+    struct pc_rule *e = &near_rules[(pc * 0x9e3779b97f4a7c15ull) >> 56];
     if (e->pc == pc)
         return e->packed;
     uint64_t packed = rule_of(pc);
@@ -222,11 +222,7 @@ static __thread struct walk last_walk __attribute__((tls_model("initial-exec")))
  * them.  Their rules are remembered by depth (the agent's code is never
  * unmapped). */
 #define OWN_MAX 8
-struct own_rule {
-    uintptr_t pc;
-    uint64_t packed;
-};
-static __thread struct own_rule own_rules[OWN_MAX] __attribute__((tls_model("initial-exec")));
+static __thread struct pc_rule own_rules[OWN_MAX] __attribute__((tls_model("initial-exec")));
 /* The last call's frames are the kept walk's, all of them (see agent_fast_same_stack). */
 static __thread int last_call_same __attribute__((tls_model("initial-exec")));
 static __thread int last_call_kept __attribute__((tls_model("initial-exec")));
@@ -365,7 +361,7 @@ __attribute__((noinline)) int agent_fast_backtrace(void **pcs, int max)
         } else if (agent_pc_in_ranges(agent_own_text, agent_own_text_count, rip)) {
             packed = rule_of(lookup);
             if (n < OWN_MAX)
-                own_rules[n] = (struct own_rule){rip, packed};
+                own_rules[n] = (struct pc_rule){rip, packed};
         } else {
             break; /* the program's first frame */
         }
