@@ -387,10 +387,20 @@ static void take_pycode_chunk(struct mp_ring_reader *r, const struct mp_ring_rec
 /* A batch of one thread's frees (ring.h, MP_REC_FREES): one MP_EV_FREE
  * per block address, in order, each with the site word before it (its
  * frames were copied once and bounded by take_record). */
+#define FREES_HINT_AHEAD 8
+
 static void deliver_frees(struct mp_ring_reader *r, const struct mp_ring_record *rec)
 {
     uint64_t site = 0;
+    /* every address of the batch is known now: the sink is told of each
+     * FREES_HINT_AHEAD frees before it gets it (the block table's misses
+     * overlap instead of coming one after the other) */
+    uint32_t hinted = 0;
     for (uint32_t i = 0; i < rec->nframes; i++) {
+        if (r->hint)
+            for (; hinted < rec->nframes && hinted <= i + FREES_HINT_AHEAD; hinted++)
+                if (!(rec->frames[hinted] & MP_FREES_SITE))
+                    r->hint(r->sink_ctx, rec->pid, rec->frames[hinted]);
         uint64_t word = rec->frames[i];
         if (word & MP_FREES_SITE) {
             site = word & ~MP_FREES_SITE;
