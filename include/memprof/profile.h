@@ -194,6 +194,10 @@ void mp_profile_prefetch(const struct mp_profile *p, uint64_t addr);
 
 const struct mp_totals *mp_profile_totals(const struct mp_profile *p);
 size_t mp_profile_line_count(const struct mp_profile *p);
+/* Line i.  Its inclusive counters are written when a line is read after
+ * events (not at each event): a pointer kept across events shows them as
+ * they were at the last read.  Not to be called while another thread adds
+ * events to p. */
 const struct mp_line_stats *mp_profile_line(const struct mp_profile *p, size_t i);
 size_t mp_profile_stack_count(const struct mp_profile *p);
 const struct mp_stack_info *mp_profile_stack(const struct mp_profile *p, size_t i);

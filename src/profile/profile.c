@@ -91,10 +91,12 @@ static void release_all(struct mp_profile *p)
     }
     free(p->stacks);
     free(p->lines);
+    free(p->incl);
     mp_dirty_free(&p->dirty_lines);
     mp_dirty_free(&p->dirty_stacks);
     mp_dirty_free(&p->dirty_threads);
     mp_dirty_free(&p->dirty_total);
+    mp_dirty_free(&p->dirty_unreleased);
     mp_regions_free(&p->regions);
     free(p->folded);
     mp_profile_threads_free(p);
@@ -125,7 +127,50 @@ void mp_profile_reset(struct mp_profile *p)
 const struct mp_totals *mp_profile_totals(const struct mp_profile *p) { return &p->totals; }
 void mp_profile_prefetch(const struct mp_profile *p, uint64_t addr) { mp_blocktab_prefetch(&p->blocks, addr); }
 size_t mp_profile_line_count(const struct mp_profile *p) { return p->n_lines; }
-const struct mp_line_stats *mp_profile_line(const struct mp_profile *p, size_t i) { return &p->lines[i]; }
+const struct mp_line_stats *mp_profile_line(const struct mp_profile *p, size_t i)
+{
+    if (__builtin_expect(p->incl_stale, 0)) /* the first look after events (not while they come) */
+        mp_profile_sync_inclusive((struct mp_profile *)p);
+    return &p->lines[i];
+}
+
+/* Brings the lines' levels down by what their stacks freed since the last
+ * time (struct incl_level). */
+static void release_levels(struct mp_profile *p)
+{
+    struct dirty_set *d = &p->dirty_unreleased;
+    for (uint32_t i = 0; i < d->n; i++) {
+        struct stack *s = &p->stacks[d->list[i]];
+        for (uint32_t k = 0; k < s->n_incl; k++)
+            p->incl[s->incl_lines[k]].live -= s->unreleased;
+        s->unreleased = 0;
+        d->flag[d->list[i]] = 0;
+    }
+    d->n = 0;
+}
+
+void mp_profile_sync_inclusive(struct mp_profile *p)
+{
+    if (!p->incl_stale)
+        return;
+    release_levels(p);
+    for (uint32_t i = 0; i < p->n_lines; i++) {
+        struct mp_line_stats *l = &p->lines[i];
+        l->incl_calls = l->incl_bytes = l->incl_freed_bytes = 0;
+        l->incl_live_bytes = p->incl[i].live;
+        l->incl_max_live_bytes = p->incl[i].max;
+    }
+    for (uint32_t i = 0; i < p->n_stacks; i++) {
+        const struct stack *s = &p->stacks[i];
+        for (uint32_t k = 0; k < s->n_incl; k++) {
+            struct mp_line_stats *l = &p->lines[s->incl_lines[k]];
+            l->incl_calls += s->info.alloc_calls;
+            l->incl_bytes += s->info.allocated_bytes;
+            l->incl_freed_bytes += s->info.freed_bytes;
+        }
+    }
+    p->incl_stale = 0;
+}
 size_t mp_profile_stack_count(const struct mp_profile *p) { return p->n_stacks; }
 const struct mp_stack_info *mp_profile_stack(const struct mp_profile *p, size_t i) { return &p->stacks[i].info; }
 const struct mp_size_bucket *mp_profile_size_histogram(const struct mp_profile *p) { return p->sizes; }
@@ -173,10 +218,15 @@ uint32_t mp_profile_line_for_frame(struct mp_profile *p, const struct mp_frame_i
         if (!g)
             return UINT32_MAX;
         p->lines = g;
+        struct incl_level *levels = realloc(p->incl, cap * sizeof *levels);
+        if (!levels)
+            return UINT32_MAX;
+        p->incl = levels;
         if (mp_dirty_reserve(&p->dirty_lines, cap) != 0)
             return UINT32_MAX;
         p->cap_lines = cap;
     }
+    p->incl[p->n_lines] = (struct incl_level){ 0, 0 };
     struct mp_line_stats *l = &p->lines[p->n_lines];
     memset(l, 0, sizeof *l);
     l->file = k.file;
@@ -330,7 +380,8 @@ uint32_t mp_profile_intern_stack(struct mp_profile *p, const uint64_t *frames, u
         if (!g)
             return UINT32_MAX;
         p->stacks = g;
-        if (mp_dirty_reserve(&p->dirty_stacks, cap) != 0 || mp_dirty_reserve(&p->dirty_total, cap) != 0)
+        if (mp_dirty_reserve(&p->dirty_stacks, cap) != 0 || mp_dirty_reserve(&p->dirty_total, cap) != 0 ||
+            mp_dirty_reserve(&p->dirty_unreleased, cap) != 0)
             return UINT32_MAX;
         p->cap_stacks = cap;
     }
@@ -405,10 +456,9 @@ static void mark_thread(struct mp_profile *p, const struct thread *t)
     mp_dirty_mark(&p->dirty_threads, (uint32_t)(t - p->threads));
 }
 
-/* Undo a block's contribution to the live counters; `freed` when a free
- * ends it (its inclusive freed bytes counted in the same pass over its
- * lines: count_free counts the rest). */
-static void release_block(struct mp_profile *p, const struct mp_block *b, int freed)
+/* Undo a block's contribution to the live counters (a free, or a block
+ * allocated again at its address: count_free counts what a free adds). */
+static void release_block(struct mp_profile *p, const struct mp_block *b)
 {
     struct stack *s = &p->stacks[b->stack];
     struct mp_line_stats *self = &p->lines[s->self_line];
@@ -418,16 +468,9 @@ static void release_block(struct mp_profile *p, const struct mp_block *b, int fr
     s->info.live_bytes -= b->size;
     s->info.live_blocks--;
     mp_profile_mark_stack(p, b->stack);
-    if (freed) {
-        for (uint32_t i = 0; i < s->n_incl; i++) {
-            struct mp_line_stats *l = &p->lines[s->incl_lines[i]];
-            l->incl_live_bytes -= b->size;
-            l->incl_freed_bytes += b->size;
-        }
-    } else {
-        for (uint32_t i = 0; i < s->n_incl; i++)
-            p->lines[s->incl_lines[i]].incl_live_bytes -= b->size;
-    }
+    s->unreleased += b->size; /* its lines' levels: later (struct incl_level) */
+    mp_dirty_mark(&p->dirty_unreleased, b->stack);
+    p->incl_stale = 1;
     struct thread *t = mp_profile_thread_slot(p, b->tid);
     if (t) {
         t->s.live_bytes -= b->size;
@@ -440,7 +483,8 @@ static void release_block(struct mp_profile *p, const struct mp_block *b, int fr
 }
 
 /* A free (or realloc) of a block memprof saw allocated (after
- * release_block(..., 1)). */
+ * release_block; its lines' inclusive freed bytes are its stack's, summed
+ * when read). */
 static void count_free(struct mp_profile *p, const struct mp_block *b, const struct mp_event *ev)
 {
     struct stack *s = &p->stacks[b->stack];
@@ -500,7 +544,7 @@ static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
         return -1;
     if (put == 1) {
         p->totals.reused_live_blocks++; /* a free we never saw */
-        release_block(p, &old, 0);
+        release_block(p, &old);
     }
     struct thread *t = mp_profile_thread_slot(p, ev->tid);
     if (t) {
@@ -525,13 +569,17 @@ static int add_alloc(struct mp_profile *p, const struct mp_event *ev)
     self->live_bytes += ev->size;
     self->live_blocks++;
     mp_dirty_mark(&p->dirty_lines, s->self_line);
+    /* calls and bytes: the stack's, summed per line when read */
+    p->incl_stale = 1;
     for (uint32_t i = 0; i < s->n_incl; i++) {
-        struct mp_line_stats *l = &p->lines[s->incl_lines[i]];
-        l->incl_calls++;
-        l->incl_bytes += ev->size;
-        l->incl_live_bytes += ev->size;
-        if (l->incl_live_bytes > l->incl_max_live_bytes)
-            l->incl_max_live_bytes = l->incl_live_bytes;
+        struct incl_level *l = &p->incl[s->incl_lines[i]];
+        l->live += ev->size;
+        if (l->live > l->max) { /* perhaps: frees may not have brought it down yet */
+            if (p->dirty_unreleased.n)
+                release_levels(p);
+            if (l->live > l->max)
+                l->max = l->live;
+        }
     }
     mp_profile_sizes_alloc(p, sid, ev->size);
     p->totals.live_bytes += ev->size;
@@ -589,7 +637,7 @@ int mp_profile_add(struct mp_profile *p, const struct mp_event *ev)
     if (ev->kind == MP_EV_FREE) {
         struct mp_block b;
         if (mp_blocktab_take(&p->blocks, ev->addr, &b)) {
-            release_block(p, &b, 1);
+            release_block(p, &b);
             count_free(p, &b, ev);
         } else {
             p->totals.unknown_frees++;

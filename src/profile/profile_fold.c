@@ -250,6 +250,7 @@ static int cmp_folded(const void *a, const void *b)
 int mp_profile_fold(struct mp_profile *p, const char *const *globs, size_t n_globs, int detect)
 {
     struct fold f = { .p = p };
+    mp_profile_sync_inclusive(p); /* the counters as events left them, before stacks change lines */
     if (number_functions(&f) != 0) {
         free(f.fn_of);
         free(f.fns);

@@ -24,10 +24,31 @@ struct stack {
     uint32_t self_line;
     uint32_t n_incl;
     uint32_t largest_hint;   /* index in the largest list of its last entry, or UINT32_MAX */
+    uint64_t unreleased;     /* bytes of its blocks freed since its lines' levels last
+                                came down (struct incl_level) */
     uint64_t *frames;
     uint32_t *incl_lines;    /* distinct non-runtime lines (inclusive counters) */
     uint32_t *frame_lines;   /* every resolved frame, for printing the stack */
     struct mp_stack_info info;
+};
+
+/* A line's inclusive live bytes while events come, and the most it held:
+ * the only inclusive counters an allocation must update per line (to keep
+ * the maximum exact), apart from the line records so that a stack's lines
+ * are a few adjacent words, not two cache lines each.  Calls, bytes and
+ * freed bytes are the sums of the line's stacks' own counters, and are
+ * written into the line records, with these two, when they are read
+ * (mp_profile_sync_inclusive).
+ *
+ * A free does not bring its lines' levels down at once: its stack keeps
+ * the bytes (stack.unreleased, the stack marked in dirty_unreleased), so
+ * `live` may be too high, never too low.  An allocation that finds a line
+ * above its maximum first brings every level down (a stack freed from N
+ * times since costs one pass over its lines, not N), then compares again:
+ * the maximum stays exact. */
+struct incl_level {
+    uint64_t live;
+    uint64_t max;
 };
 
 struct thread {
@@ -65,7 +86,9 @@ struct mp_profile {
                                 longer name it (forgotten code), never 0 */
 
     struct mp_line_stats *lines;
+    struct incl_level *incl;  /* per line, cap_lines of them */
     uint32_t n_lines, cap_lines;
+    int incl_stale;           /* events came since the line records' inclusive counters were written */
     struct mp_hashidx line_index;
 
     struct mp_blocktab blocks;
@@ -73,6 +96,7 @@ struct mp_profile {
     int has_mapped;          /* a mapping was seen: the heap + mapped peak is tracked apart */
 
     struct dirty_set dirty_lines, dirty_stacks, dirty_threads;
+    struct dirty_set dirty_unreleased; /* stacks with unreleased bytes (struct incl_level) */
     /* stacks whose heap or mapped bytes changed since the heap + mapped
      * peak's last snapshot (kept once a mapping was seen) */
     struct dirty_set dirty_total;
@@ -127,6 +151,9 @@ uint32_t mp_profile_intern_stack(struct mp_profile *p, const uint64_t *frames, u
 /* A new heap + mapped peak: every stack changed since the last one records
  * what it holds now, and so does its line. */
 void mp_profile_snapshot_total(struct mp_profile *p);
+/* Writes the inclusive counters of every line record from the stacks and
+ * the levels (struct incl_level), if events came since the last time. */
+void mp_profile_sync_inclusive(struct mp_profile *p);
 /* The line record for a resolved frame, created on first sight; UINT32_MAX on ENOMEM. */
 uint32_t mp_profile_line_for_frame(struct mp_profile *p, const struct mp_frame_info *f);
 /* Appends a timeline sample (merging neighbours past 2 * MP_TIMELINE_MAX). */

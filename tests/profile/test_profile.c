@@ -171,10 +171,12 @@ static const struct mp_line_stats *must_line(const struct mp_profile *p, const c
         ck_assert_uint_eq(l_->free_calls, (fc));                                                   \
         ck_assert_uint_eq(l_->freed_bytes, (fb));                                                  \
     } while (0)
-/* Inclusive counters: calls, bytes, freed bytes, live bytes, max live bytes. */
+/* Inclusive counters: calls, bytes, freed bytes, live bytes, max live bytes.
+ * Read through mp_profile_line (the profile `p`'s line records are brought
+ * up to date when they are read after events, not at each event). */
 #define CK_INCL(l, c, b, fb, live, maxlive)                                                        \
     do {                                                                                           \
-        const struct mp_line_stats *l_ = (l);                                                      \
+        const struct mp_line_stats *l_ = mp_profile_line(p, mp_profile_line_index(p, (l)));        \
         ck_assert_uint_eq(l_->incl_calls, (c));                                                    \
         ck_assert_uint_eq(l_->incl_bytes, (b));                                                    \
         ck_assert_uint_eq(l_->incl_freed_bytes, (fb));                                             \
@@ -709,6 +711,35 @@ START_TEST(per_line_high_water_mark)
     check_totals(p, (struct exp_totals){ .alloc_calls = 5, .allocated_bytes = 810, .free_calls = 2,
                                          .freed_bytes = 400, .live_bytes = 410, .live_blocks = 3,
                                          .peak_heap_bytes = 450 });
+    mp_profile_free(p);
+}
+END_TEST
+
+/* per_line_high_water_mark's events with no look in between: the lines'
+ * levels are brought down by frees only when an allocation needs them
+ * (the profile's inclusive levels), and the maximum is still exact: had
+ * the last allocation not brought them down, main:50 would show a maximum
+ * of 510 (450 + 60 on top of the 100 bytes of x not yet taken off).  The
+ * values are the ones worked out step by step above. */
+START_TEST(inclusive_max_exact_when_read_at_the_end)
+{
+    struct mp_profile *p = new_profile();
+    ALLOC(p, 0x1, 100, 0x1000, 0x5000);
+    ALLOC(p, 0x2, 300, 0x4000, 0x5000);
+    free_ev(p, 1, 0x2);
+    ALLOC(p, 0x3, 250, 0x1000, 0x5000);
+    ALLOC(p, 0x4, 100, 0x1000, 0x5000);
+    free_ev(p, 1, 0x1);
+    ALLOC(p, 0x5, 60, 0x4000, 0x5000);
+    CK_INCL(must_line(p, APP, 10, "leaf"), 3, 450, 100, 350, 450);
+    CK_INCL(must_line(p, NULL, 0, "mod+0x40"), 2, 360, 300, 60, 300);
+    CK_INCL(must_line(p, APP, 50, "main"), 5, 810, 400, 410, 450);
+    /* and after a look, more events: counted on top */
+    free_ev(p, 1, 0x5);
+    free_ev(p, 1, 0x3);
+    ALLOC(p, 0x6, 10, 0x4000, 0x5000);
+    CK_INCL(must_line(p, NULL, 0, "mod+0x40"), 3, 370, 360, 10, 300);
+    CK_INCL(must_line(p, APP, 50, "main"), 6, 820, 710, 110, 450);
     mp_profile_free(p);
 }
 END_TEST
@@ -1642,6 +1673,7 @@ int main(void)
     tcase_add_test(tc, alloc_at_live_address_releases_old_block);
     tcase_add_test(tc, totals_and_peak);
     tcase_add_test(tc, per_line_high_water_mark);
+    tcase_add_test(tc, inclusive_max_exact_when_read_at_the_end);
     tcase_add_test(tc, reset_forgets_everything);
     tcase_add_test(tc, free_of_null_profile_is_harmless);
     suite_add_tcase(s, tc);
