@@ -389,9 +389,33 @@ static void take_pycode_chunk(struct mp_ring_reader *r, const struct mp_ring_rec
  * frames were copied once and bounded by take_record). */
 #define FREES_HINT_AHEAD 8
 
+/* An event of `kind` about the record's process, thread and address, every
+ * other field empty.  Field by field: an initializer clears the whole
+ * struct first (a rep stos per event, here on the hottest path). */
+static inline void event_of(struct mp_event *ev, enum mp_event_kind kind, const struct mp_ring_record *rec)
+{
+    ev->kind = kind;
+    ev->tid = rec->tid;
+    ev->pid = rec->pid;
+    ev->addr = rec->addr;
+    ev->size = 0;
+    ev->nframes = 0;
+    ev->truncated = 0;
+    ev->frames = NULL;
+    ev->time_ns = 0;
+    ev->rss_bytes = 0;
+    ev->flags = 0;
+    ev->payload = NULL;
+    ev->payload_len = 0;
+    ev->stack_memo = NULL;
+}
+
 static void deliver_frees(struct mp_ring_reader *r, const struct mp_ring_record *rec)
 {
     uint64_t site = 0;
+    struct mp_event ev;
+    event_of(&ev, MP_EV_FREE, rec);
+    ev.frames = &site;
     /* every address of the batch is known now: the sink is told of each
      * FREES_HINT_AHEAD frees before it gets it (the block table's misses
      * overlap instead of coming one after the other) */
@@ -406,8 +430,8 @@ static void deliver_frees(struct mp_ring_reader *r, const struct mp_ring_record 
             site = word & ~MP_FREES_SITE;
             continue;
         }
-        struct mp_event ev = { .kind = MP_EV_FREE, .tid = rec->tid, .pid = rec->pid, .addr = word,
-                               .nframes = site != 0, .frames = &site };
+        ev.addr = word;
+        ev.nframes = site != 0;
         r->sink(r->sink_ctx, &ev);
     }
 }
@@ -469,9 +493,13 @@ static void deliver_scratch(struct mp_ring_reader *r)
             atomic_fetch_add_explicit(&r->unwind_faults, 1, memory_order_relaxed);
             truncated &= ~MP_REC_TRUNC_FAULT;
         }
-        struct mp_event alloc = { .kind = MP_EV_ALLOC, .tid = rec->tid, .pid = rec->pid, .addr = rec->addr,
-                                  .size = rec->size, .nframes = nframes, .truncated = truncated,
-                                  .frames = frames, .stack_memo = memo };
+        struct mp_event alloc;
+        event_of(&alloc, MP_EV_ALLOC, rec);
+        alloc.size = rec->size;
+        alloc.nframes = nframes;
+        alloc.truncated = truncated;
+        alloc.frames = frames;
+        alloc.stack_memo = memo;
         r->sink(r->sink_ctx, &alloc);
         return;
     }
@@ -490,17 +518,13 @@ static void deliver_scratch(struct mp_ring_reader *r)
     /* a FREE carries at most its call site; UNMAP and REMAP_FROM nothing
      * (REMAP_FROM's truncated field holds its flags) */
     int stackless = rec->kind == MP_REC_UNMAP || rec->kind == MP_REC_REMAP_FROM;
-    struct mp_event ev = {
-        .kind = kinds[rec->kind],
-        .tid = rec->tid,
-        .pid = rec->pid,
-        .addr = rec->addr,
-        .size = rec->kind == MP_REC_FREE ? 0 : rec->size,
-        .nframes = stackless ? 0 : rec->nframes,
-        .truncated = stackless ? 0 : rec->truncated,
-        .frames = rec->frames,
-        .flags = rec->kind == MP_REC_REMAP_FROM ? rec->truncated : 0,
-    };
+    struct mp_event ev;
+    event_of(&ev, kinds[rec->kind], rec);
+    ev.size = rec->kind == MP_REC_FREE ? 0 : rec->size;
+    ev.nframes = stackless ? 0 : rec->nframes;
+    ev.truncated = stackless ? 0 : rec->truncated;
+    ev.frames = rec->frames;
+    ev.flags = rec->kind == MP_REC_REMAP_FROM ? rec->truncated : 0;
     r->sink(r->sink_ctx, &ev);
 }
 

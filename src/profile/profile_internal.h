@@ -161,7 +161,14 @@ int mp_profile_add_sample(struct mp_profile *p, const struct mp_sample *sample);
 
 /* profile_threads.c */
 /* The thread's record, created on first sight (NULL: ENOMEM). */
-struct thread *mp_profile_thread_slot(struct mp_profile *p, uint32_t tid);
+struct thread *mp_profile_thread_find(struct mp_profile *p, uint32_t tid);
+/* The same, the thread looked up last first (events come in runs of one thread). */
+static inline struct thread *mp_profile_thread_slot(struct mp_profile *p, uint32_t tid)
+{
+    if (p->last_thread != UINT32_MAX && p->threads[p->last_thread].s.tid == tid)
+        return &p->threads[p->last_thread];
+    return mp_profile_thread_find(p, tid);
+}
 void mp_profile_threads_free(struct mp_profile *p);
 
 /* profile_sizes.c */

@@ -19,10 +19,8 @@ static int same_tid(const void *ctx, uint32_t id)
     return k->p->threads[id].s.tid == k->tid;
 }
 
-struct thread *mp_profile_thread_slot(struct mp_profile *p, uint32_t tid)
+struct thread *mp_profile_thread_find(struct mp_profile *p, uint32_t tid)
 {
-    if (p->last_thread != UINT32_MAX && p->threads[p->last_thread].s.tid == tid)
-        return &p->threads[p->last_thread];
     struct tid_key k = { p, tid };
     uint64_t hash = mp_hash_u64(tid);
     uint32_t id = mp_hashidx_find(&p->thread_index, hash, same_tid, &k);
