@@ -456,6 +456,10 @@ static void mark_thread(struct mp_profile *p, const struct thread *t)
     mp_dirty_mark(&p->dirty_threads, (uint32_t)(t - p->threads));
 }
 
+/* A stack of at most this many inclusive lines brings their levels down at
+ * each free: a later catch-up would cost more (struct incl_level). */
+#define RELEASE_AT_ONCE 4
+
 /* Undo a block's contribution to the live counters (a free, or a block
  * allocated again at its address: count_free counts what a free adds). */
 static void release_block(struct mp_profile *p, const struct mp_block *b)
@@ -468,8 +472,13 @@ static void release_block(struct mp_profile *p, const struct mp_block *b)
     s->info.live_bytes -= b->size;
     s->info.live_blocks--;
     mp_profile_mark_stack(p, b->stack);
-    s->unreleased += b->size; /* its lines' levels: later (struct incl_level) */
-    mp_dirty_mark(&p->dirty_unreleased, b->stack);
+    if (s->n_incl <= RELEASE_AT_ONCE) { /* as cheap as marking it */
+        for (uint32_t i = 0; i < s->n_incl; i++)
+            p->incl[s->incl_lines[i]].live -= b->size;
+    } else {
+        s->unreleased += b->size; /* its lines' levels: later (struct incl_level) */
+        mp_dirty_mark(&p->dirty_unreleased, b->stack);
+    }
     p->incl_stale = 1;
     struct thread *t = mp_profile_thread_slot(p, b->tid);
     if (t) {

@@ -40,7 +40,8 @@ struct stack {
  * written into the line records, with these two, when they are read
  * (mp_profile_sync_inclusive).
  *
- * A free does not bring its lines' levels down at once: its stack keeps
+ * A free of a stack of more than a few lines (RELEASE_AT_ONCE, profile.c)
+ * does not bring its lines' levels down at once: its stack keeps
  * the bytes (stack.unreleased, the stack marked in dirty_unreleased), so
  * `live` may be too high, never too low.  An allocation that finds a line
  * above its maximum first brings every level down (a stack freed from N

@@ -715,32 +715,37 @@ START_TEST(per_line_high_water_mark)
 }
 END_TEST
 
-/* per_line_high_water_mark's events with no look in between: the lines'
- * levels are brought down by frees only when an allocation needs them
- * (the profile's inclusive levels), and the maximum is still exact: had
- * the last allocation not brought them down, main:50 would show a maximum
- * of 510 (450 + 60 on top of the 100 bytes of x not yet taken off).  The
- * values are the ones worked out step by step above. */
+/* per_line_high_water_mark's events, on deeper stacks, with no look in
+ * between: the lines' levels are brought down by frees only when an
+ * allocation needs them (the profile's inclusive levels), and the maximum
+ * is still exact: had the last allocation not brought them down, main:50
+ * would show a maximum of 510 (450 + 60 on top of the 100 bytes of x not
+ * yet taken off).  The values are the ones worked out step by step above. */
 START_TEST(inclusive_max_exact_when_read_at_the_end)
 {
     struct mp_profile *p = new_profile();
-    ALLOC(p, 0x1, 100, 0x1000, 0x5000);
-    ALLOC(p, 0x2, 300, 0x4000, 0x5000);
+    /* four lines of gen.c between each allocating line and main: stacks
+     * deeper than the ones whose lines come down at each free */
+#define DEEP GEN_BASE + 1, GEN_BASE + 2, GEN_BASE + 3, GEN_BASE + 4
+    ALLOC(p, 0x1, 100, 0x1000, DEEP, 0x5000);
+    ALLOC(p, 0x2, 300, 0x4000, DEEP, 0x5000);
     free_ev(p, 1, 0x2);
-    ALLOC(p, 0x3, 250, 0x1000, 0x5000);
-    ALLOC(p, 0x4, 100, 0x1000, 0x5000);
+    ALLOC(p, 0x3, 250, 0x1000, DEEP, 0x5000);
+    ALLOC(p, 0x4, 100, 0x1000, DEEP, 0x5000);
     free_ev(p, 1, 0x1);
-    ALLOC(p, 0x5, 60, 0x4000, 0x5000);
+    ALLOC(p, 0x5, 60, 0x4000, DEEP, 0x5000);
     CK_INCL(must_line(p, APP, 10, "leaf"), 3, 450, 100, 350, 450);
     CK_INCL(must_line(p, NULL, 0, "mod+0x40"), 2, 360, 300, 60, 300);
     CK_INCL(must_line(p, APP, 50, "main"), 5, 810, 400, 410, 450);
+    CK_INCL(must_line(p, "/src/gen.c", 3, "gen"), 5, 810, 400, 410, 450);
     /* and after a look, more events: counted on top */
     free_ev(p, 1, 0x5);
     free_ev(p, 1, 0x3);
-    ALLOC(p, 0x6, 10, 0x4000, 0x5000);
+    ALLOC(p, 0x6, 10, 0x4000, DEEP, 0x5000);
     CK_INCL(must_line(p, NULL, 0, "mod+0x40"), 3, 370, 360, 10, 300);
     CK_INCL(must_line(p, APP, 50, "main"), 6, 820, 710, 110, 450);
     mp_profile_free(p);
+#undef DEEP
 }
 END_TEST
 
