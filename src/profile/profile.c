@@ -387,7 +387,6 @@ uint32_t mp_profile_intern_stack(struct mp_profile *p, const uint64_t *frames, u
     }
     struct stack *s = &p->stacks[p->n_stacks];
     memset(s, 0, sizeof *s);
-    s->largest_hint = UINT32_MAX;
     s->hash = hash;
     s->nframes = n;
     s->frames = malloc((n ? n : 1) * sizeof *frames);

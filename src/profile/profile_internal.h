@@ -23,7 +23,6 @@ struct stack {
     uint32_t nframes;
     uint32_t self_line;
     uint32_t n_incl;
-    uint32_t largest_hint;   /* index in the largest list of its last entry, or UINT32_MAX */
     uint64_t unreleased;     /* bytes of its blocks freed since its lines' levels last
                                 came down (struct incl_level) */
     uint64_t *frames;
@@ -114,6 +113,8 @@ struct mp_profile {
 
     struct mp_size_bucket sizes[MP_SIZE_BUCKETS];
     struct mp_largest largest[MP_LARGEST_KEPT];
+    uint8_t largest_index[4 * MP_LARGEST_KEPT]; /* (size, stack) -> entry + 1, 0: none
+                                                    (open addressing, profile_sizes.c) */
     uint32_t n_largest;
     uint32_t largest_min;    /* index of the smallest kept entry, when the list is full */
 

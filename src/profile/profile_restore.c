@@ -39,7 +39,6 @@ uint32_t mp_profile_restore_stack(struct mp_profile *p, const uint32_t *frame_li
     }
     struct stack *s = &p->stacks[p->n_stacks];
     memset(s, 0, sizeof *s);
-    s->largest_hint = UINT32_MAX;
     s->frame_lines = malloc((n_frames ? n_frames : 1) * sizeof *s->frame_lines);
     if (!s->frame_lines)
         return UINT32_MAX;
