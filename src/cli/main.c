@@ -275,13 +275,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "memprof: cannot set up the event ring: %s\n", err);
         return 1;
     }
-    /* MEMPROF_FREE_BATCH=0: every free written (and the block released) at
-     * its call, as line mode needs anyway (man page, HOW IT WORKS) */
-    const char *batch = getenv("MEMPROF_FREE_BATCH");
-    int frees_at_once = linemode || (batch && (strcmp(batch, "0") == 0 || strcmp(batch, "off") == 0 ||
-                                                strcmp(batch, "no") == 0));
-    mp_ring_reader_set_options(s.ring, (opt.mmap ? MP_RING_OPT_MMAP : 0) |
-                                           (frees_at_once ? MP_RING_OPT_FREES_AT_ONCE : 0));
+    /* MEMPROF_EVENT_BATCH=0 (or its older name MEMPROF_FREE_BATCH=0):
+     * every event written at its call, as line mode needs anyway (man
+     * page, HOW IT WORKS) */
+    const char *batch = getenv("MEMPROF_EVENT_BATCH");
+    if (!batch)
+        batch = getenv("MEMPROF_FREE_BATCH");
+    int no_batch = linemode || (batch && (strcmp(batch, "0") == 0 || strcmp(batch, "off") == 0 ||
+                                           strcmp(batch, "no") == 0));
+    mp_ring_reader_set_options(s.ring, (opt.mmap ? MP_RING_OPT_MMAP : 0) | (no_batch ? MP_RING_OPT_NO_BATCH : 0));
     s.attach = attach;
     s.top_engine = engine;
     s.top_engine_note = engine_note;

@@ -167,6 +167,7 @@ int mp_session_on_exec(void *ctx, pid_t pid, uint64_t order)
         return 1;
     }
     struct mp_image *parent = old ? old->parent : NULL, *exec_of = old && !old->placeholder ? old : NULL;
+    mp_ring_reader_take_pending(s->ring, pid); /* the old image's events not written yet: before its end */
     if (old) {
         old->end = MP_IMAGE_EXECED;
         old->end_s = now_s(s);

@@ -93,6 +93,7 @@ static void on_start(void *ctx, pid_t pid)
 static int on_exit_stop(void *ctx, pid_t pid)
 {
     struct mp_session *s = ctx;
+    mp_ring_reader_take_pending(s->ring, pid); /* events its agent had not written (killed, crashed) */
     struct mp_image *img = mp_session_image_of(s, pid);
     if (!img || img->placeholder)
         return 0;
@@ -133,6 +134,7 @@ static void on_process_end(void *ctx, pid_t pid, int status)
 {
     struct mp_session *s = ctx;
     mp_rss_sampler_remove(s->sampler, pid);
+    mp_ring_reader_take_pending(s->ring, pid); /* before its end: what its agent had not written */
     struct mp_image *img = mp_session_image_of(s, pid);
     if (!img)
         return;

@@ -65,10 +65,14 @@
 #include "events/py_channel.h"
 
 #define MP_RING_MAGIC 0x31666f72706d656dULL /* "memprof1" */
-#define MP_RING_VERSION 7
+#define MP_RING_VERSION 8
 #define MP_RING_ENV_FD "MEMPROF_RING_FD"
 #define MP_RING_ENV_PATH "MEMPROF_RING_PATH" /* /proc/MEMPROF_PID/fd/N, when the fd was closed */
-#define MP_RING_HEADER_BYTES 8192 /* the header page, then the Python channel's */
+/* The header page, the Python channel's, then the pending batches'
+ * table (struct mp_ring_pending): the records start after it. */
+#define MP_RING_PENDING_OFFSET 8192
+#define MP_RING_PENDING_AREAS 256
+#define MP_RING_HEADER_BYTES (MP_RING_PENDING_OFFSET + MP_RING_PENDING_AREAS * 448)
 #define MP_RING_SKIP_SLOTS 768
 #define MP_RING_BYTES(cap) (MP_RING_HEADER_BYTES + (uint64_t)(cap) * sizeof(struct mp_ring_record))
 
@@ -101,10 +105,8 @@ enum mp_rec_kind {
                           MP_REC_TRUNC_FAULT: each allocation of that stack counts as one cut short) */
     MP_REC_ALLOC_ID = 15, /* MP_REC_ALLOC whose stack is the one named by a STACK record of the
                           same process before it: stack_id; no frames (one cache line a record) */
-    MP_REC_FREES = 16, /* frees of one thread, in the order it made them: frames[0..nframes) are
-                          block addresses, each freed at the site given by the word before it
-                          that has MP_FREES_SITE set (that bit cleared: the return address of
-                          the free call); no site word yet: no site */
+    MP_REC_BATCH = 16, /* small events of one thread, in the order it made them: frames[0..nframes)
+                          are entries (MP_BATCH_*, below); addr, size, truncated unused */
     MP_REC_KINDS       /* one past the last kind: a record of any other was written by the target */
 };
 
@@ -113,9 +115,18 @@ enum mp_rec_kind {
  * damaged unwind tables and the stack ends at the frames found before. */
 #define MP_REC_TRUNC_FAULT 2u
 
-/* In an MP_REC_FREES record's frames: a site word (no block address has
- * it: they lie in the user address space). */
-#define MP_FREES_SITE (1ull << 63)
+/* An MP_REC_BATCH record's frames, one entry after another (no block
+ * address has bit 62 or 63 set: they lie in the user address space):
+ * - MP_BATCH_SITE | site: the frees that follow were called from site
+ *   (the return address of the free, realloc or delete call); none yet:
+ *   no site;
+ * - MP_BATCH_ALLOC | id << MP_BATCH_ID_SHIFT | addr, then one word, the
+ *   size: an allocation (as MP_REC_ALLOC_ID) at addr of stack id;
+ * - any other word: the block at that address was freed. */
+#define MP_BATCH_SITE (1ull << 63)
+#define MP_BATCH_ALLOC (1ull << 62)
+#define MP_BATCH_ID_SHIFT 47
+#define MP_BATCH_ADDR_MASK ((1ull << MP_BATCH_ID_SHIFT) - 1)
 
 /* No position a writer reserves honestly reaches it (2^62 records: a
  * century at a billion a second); one there comes from a head the target
@@ -191,11 +202,40 @@ struct mp_ring_header {
 #define MP_RING_STACK_IDS (1u << 15)
 
 #define MP_RING_OPT_MMAP 1        /* mapped memory: mmap, mremap, munmap, brk, sbrk */
-#define MP_RING_OPT_FREES_AT_ONCE 2 /* each free written at its call, none in batches (line mode:
-                                       memprof's line records must fall between the right frees) */
+#define MP_RING_OPT_NO_BATCH 2 /* each event written at its call, none in batches (line mode, or
+                                  MEMPROF_EVENT_BATCH=0: memprof's line records must fall between
+                                  the right events) */
+
+/* Pending batches (agent_batch.c): the entries of a single-threaded
+ * process's MP_REC_BATCH record that is not written yet, kept where
+ * memprof can read them once the process is gone (killed, crashed), so
+ * that a report still shows every event the process made.  An agent
+ * claims one area for its process (owner 0 -> its pid, compare and
+ * swap), appends each entry to word[] and then publishes words; to write
+ * the batch it copies the words into the slot at position P, stores pos
+ * = P + 1, commits the slot, and then sets words and pos back to 0.
+ * memprof takes a process's area when the process can no longer run (at
+ * its exit stop, its end, its exec): the words are events the ring does
+ * not hold unless pos is set and the slot at pos - 1 was committed (its
+ * seq is no longer pos - 1).  Untrusted like the rest (ring.h, Trust):
+ * memprof copies an area once and bounds words. */
+struct mp_ring_pending {
+    _Alignas(64) _Atomic uint32_t owner; /* the pid of the process, 0: free */
+    uint32_t tid;                        /* the thread that batches */
+    _Atomic uint32_t words;              /* entries in word[] */
+    uint32_t pad;
+    _Atomic uint64_t pos;                /* P + 1 while the words go into the slot at P, else 0 */
+    uint64_t word[MP_MAX_FRAMES];
+};
+_Static_assert(sizeof(struct mp_ring_pending) == 448, "MP_RING_HEADER_BYTES counts 448 bytes an area");
+
+static inline struct mp_ring_pending *mp_ring_pending_area(struct mp_ring_header *h, uint32_t i)
+{
+    return (struct mp_ring_pending *)((char *)h + MP_RING_PENDING_OFFSET) + (i % MP_RING_PENDING_AREAS);
+}
 
 _Static_assert(sizeof(struct mp_ring_header) <= MP_PY_CHANNEL_OFFSET, "ring header fits");
-_Static_assert(MP_PY_CHANNEL_OFFSET + sizeof(struct mp_py_channel) <= MP_RING_HEADER_BYTES,
+_Static_assert(MP_PY_CHANNEL_OFFSET + sizeof(struct mp_py_channel) <= MP_RING_PENDING_OFFSET,
                "the Python channel fits in the header's second page");
 
 /* The Python channel (py_channel.h), in the header's second page. */

@@ -204,13 +204,28 @@ void mp_ring_reader_set_control_sink(struct mp_ring_reader *r, mp_control_sink s
 
 uint64_t mp_ring_reader_post_control(struct mp_ring_reader *r, void *message)
 {
+    return mp_reader_post(r, message, NULL);
+}
+
+static void hand_over(struct mp_ring_reader *r, void *message, struct mp_ring_record *batch)
+{
+    if (batch) {
+        if (r->sink)
+            mp_reader_deliver_batch(r, batch);
+        free(batch);
+    } else if (r->control_sink) {
+        r->control_sink(r->sink_ctx, message);
+    }
+}
+
+uint64_t mp_reader_post(struct mp_ring_reader *r, void *message, struct mp_ring_record *batch)
+{
     struct control *c = malloc(sizeof *c);
     pthread_mutex_lock(&r->ctl_lock);
     uint64_t ticket = ++r->ctl_posted;
     if (!c) { /* cannot queue it: hand it over now, out of place rather than never */
         pthread_mutex_unlock(&r->ctl_lock);
-        if (r->control_sink)
-            r->control_sink(r->sink_ctx, message);
+        hand_over(r, message, batch);
         atomic_fetch_add(&r->ctl_done, 1);
         return ticket;
     }
@@ -221,6 +236,7 @@ uint64_t mp_ring_reader_post_control(struct mp_ring_reader *r, void *message)
     uint64_t tail = atomic_load_explicit(&r->published_tail, memory_order_acquire);
     c->stamp = mp_reader_head_plausible(r, head, tail) ? head : tail;
     c->message = message;
+    c->batch = batch;
     c->next = NULL;
     if (r->ctl_tail)
         r->ctl_tail->next = c;
@@ -253,8 +269,7 @@ static void apply_controls(struct mp_ring_reader *r, uint64_t upto)
         atomic_store_explicit(&r->ctl_next_stamp, r->ctl_head ? r->ctl_head->stamp : UINT64_MAX,
                               memory_order_release);
         pthread_mutex_unlock(&r->ctl_lock);
-        if (r->control_sink)
-            r->control_sink(r->sink_ctx, c->message);
+        hand_over(r, c->message, c->batch);
         free(c);
         atomic_fetch_add_explicit(&r->ctl_done, 1, memory_order_release);
     }
@@ -384,20 +399,17 @@ static void take_pycode_chunk(struct mp_ring_reader *r, const struct mp_ring_rec
     r->sink(r->sink_ctx, &ev);
 }
 
-/* A batch of one thread's frees (ring.h, MP_REC_FREES): one MP_EV_FREE
- * per block address, in order, each with the site word before it (its
- * frames were copied once and bounded by take_record). */
-#define FREES_HINT_AHEAD 8
+#define BATCH_HINT_AHEAD 8
 
 /* An event of `kind` about the record's process, thread and address, every
  * other field empty.  Field by field: an initializer clears the whole
  * struct first (a rep stos per event, here on the hottest path). */
-static inline void event_of(struct mp_event *ev, enum mp_event_kind kind, const struct mp_ring_record *rec)
+static inline void event_of(struct mp_event *ev, enum mp_event_kind kind, uint32_t tid, uint32_t pid, uint64_t addr)
 {
     ev->kind = kind;
-    ev->tid = rec->tid;
-    ev->pid = rec->pid;
-    ev->addr = rec->addr;
+    ev->tid = tid;
+    ev->pid = pid;
+    ev->addr = addr;
     ev->size = 0;
     ev->nframes = 0;
     ev->truncated = 0;
@@ -410,24 +422,69 @@ static inline void event_of(struct mp_event *ev, enum mp_event_kind kind, const 
     ev->stack_memo = NULL;
 }
 
-static void deliver_frees(struct mp_ring_reader *r, const struct mp_ring_record *rec)
+/* An allocation whose stack a STACK record of its process named. */
+static void deliver_alloc_id(struct mp_ring_reader *r, uint32_t tid, uint32_t pid, uint64_t addr, uint64_t size,
+                             uint32_t stack_id)
+{
+    uint32_t nframes = 0, truncated = 1; /* a stack never named: its STACK record was lost */
+    uint64_t *memo = NULL;
+    const uint64_t *frames = mp_ring_stacks_find(r->stacks, pid, stack_id, &nframes, &truncated, &memo);
+    if (truncated & MP_REC_TRUNC_FAULT) { /* a stack cut short by a fault: each allocation counts */
+        atomic_fetch_add_explicit(&r->unwind_faults, 1, memory_order_relaxed);
+        truncated &= ~MP_REC_TRUNC_FAULT;
+    }
+    struct mp_event alloc;
+    event_of(&alloc, MP_EV_ALLOC, tid, pid, addr);
+    alloc.size = size;
+    alloc.nframes = nframes;
+    alloc.truncated = truncated;
+    alloc.frames = frames;
+    alloc.stack_memo = memo;
+    r->sink(r->sink_ctx, &alloc);
+}
+
+/* A batch of one thread's events (ring.h, MP_REC_BATCH), in order: its
+ * frames were copied once and bounded (take_record, or ring_pending.c).
+ * An entry no agent writes (an allocation without its size, of id 0, or
+ * beyond the user address space) is the target's damage, counted.  Every
+ * address of the batch is known at once: the sink is told of each
+ * BATCH_HINT_AHEAD words before it gets it (the block table's misses
+ * overlap instead of coming one after the other). */
+void mp_reader_deliver_batch(struct mp_ring_reader *r, const struct mp_ring_record *rec)
 {
     uint64_t site = 0;
-    struct mp_event ev;
-    event_of(&ev, MP_EV_FREE, rec);
-    ev.frames = &site;
-    /* every address of the batch is known now: the sink is told of each
-     * FREES_HINT_AHEAD frees before it gets it (the block table's misses
-     * overlap instead of coming one after the other) */
+    uint32_t n = rec->nframes < MP_MAX_FRAMES ? rec->nframes : MP_MAX_FRAMES;
     uint32_t hinted = 0;
-    for (uint32_t i = 0; i < rec->nframes; i++) {
+    struct mp_event ev;
+    event_of(&ev, MP_EV_FREE, rec->tid, rec->pid, 0);
+    ev.frames = &site;
+    for (uint32_t i = 0; i < n; i++) {
         if (r->hint)
-            for (; hinted < rec->nframes && hinted <= i + FREES_HINT_AHEAD; hinted++)
-                if (!(rec->frames[hinted] & MP_FREES_SITE))
-                    r->hint(r->sink_ctx, rec->pid, rec->frames[hinted]);
+            for (; hinted < n && hinted <= i + BATCH_HINT_AHEAD; hinted++) {
+                uint64_t w = rec->frames[hinted];
+                if (w & MP_BATCH_SITE)
+                    continue;
+                if (w & MP_BATCH_ALLOC) {
+                    r->hint(r->sink_ctx, rec->pid, w & MP_BATCH_ADDR_MASK);
+                    hinted++; /* its size word */
+                } else {
+                    r->hint(r->sink_ctx, rec->pid, w);
+                }
+            }
         uint64_t word = rec->frames[i];
-        if (word & MP_FREES_SITE) {
-            site = word & ~MP_FREES_SITE;
+        if (word & MP_BATCH_SITE) {
+            site = word & ~MP_BATCH_SITE;
+            continue;
+        }
+        if (word & MP_BATCH_ALLOC) {
+            uint64_t addr = word & MP_BATCH_ADDR_MASK;
+            uint32_t id = (uint32_t)((word & ~MP_BATCH_ALLOC) >> MP_BATCH_ID_SHIFT);
+            uint64_t size = i + 1 < n ? rec->frames[++i] : UINT64_MAX;
+            if (id == 0 || size > MP_RING_USER_SPACE || addr > MP_RING_USER_SPACE - size) {
+                mp_reader_count_damage(r, 1);
+                continue;
+            }
+            deliver_alloc_id(r, rec->tid, rec->pid, addr, size, id);
             continue;
         }
         ev.addr = word;
@@ -449,8 +506,8 @@ static void deliver_scratch(struct mp_ring_reader *r)
         r->sink(r->sink_ctx, &start);
         return;
     }
-    if (rec->kind == MP_REC_FREES) {
-        deliver_frees(r, rec);
+    if (rec->kind == MP_REC_BATCH) {
+        mp_reader_deliver_batch(r, rec);
         return;
     }
     if (rec->kind == MP_REC_DROPS) { /* records an agent could not write: the target's damage */
@@ -485,22 +542,7 @@ static void deliver_scratch(struct mp_ring_reader *r)
         return;
     }
     if (rec->kind == MP_REC_ALLOC_ID) {
-        uint32_t nframes = 0, truncated = 1; /* a stack never named: its STACK record was lost */
-        uint64_t *memo = NULL;
-        const uint64_t *frames =
-            mp_ring_stacks_find(r->stacks, rec->pid, rec->stack_id, &nframes, &truncated, &memo);
-        if (truncated & MP_REC_TRUNC_FAULT) { /* a stack cut short by a fault: each allocation counts */
-            atomic_fetch_add_explicit(&r->unwind_faults, 1, memory_order_relaxed);
-            truncated &= ~MP_REC_TRUNC_FAULT;
-        }
-        struct mp_event alloc;
-        event_of(&alloc, MP_EV_ALLOC, rec);
-        alloc.size = rec->size;
-        alloc.nframes = nframes;
-        alloc.truncated = truncated;
-        alloc.frames = frames;
-        alloc.stack_memo = memo;
-        r->sink(r->sink_ctx, &alloc);
+        deliver_alloc_id(r, rec->tid, rec->pid, rec->addr, rec->size, rec->stack_id);
         return;
     }
     if (rec->kind == MP_REC_HELLO) {
@@ -519,7 +561,7 @@ static void deliver_scratch(struct mp_ring_reader *r)
      * (REMAP_FROM's truncated field holds its flags) */
     int stackless = rec->kind == MP_REC_UNMAP || rec->kind == MP_REC_REMAP_FROM;
     struct mp_event ev;
-    event_of(&ev, kinds[rec->kind], rec);
+    event_of(&ev, kinds[rec->kind], rec->tid, rec->pid, rec->addr);
     ev.size = rec->kind == MP_REC_FREE ? 0 : rec->size;
     ev.nframes = stackless ? 0 : rec->nframes;
     ev.truncated = stackless ? 0 : rec->truncated;
@@ -687,6 +729,7 @@ int mp_ring_reader_stop(struct mp_ring_reader *r, uint64_t *lost)
     publish_tail(r);
     mp_reader_check_header(r);
     apply_controls(r, UINT64_MAX);
+    mp_reader_take_dead_pending(r); /* after its last record: a process gone without an end seen */
     if (lost != NULL)
         *lost += skipped;
     return 0;
@@ -943,6 +986,7 @@ void mp_ring_reader_destroy(struct mp_ring_reader *r)
     atomic_store(&r->header->closed, 1); /* anything still mapping it must not wait on it */
     for (struct control *c = r->ctl_head, *next; c; c = next) {
         next = c->next;
+        free(c->batch);
         free(c);
     }
     pthread_mutex_destroy(&r->ctl_lock);

@@ -29,6 +29,10 @@ void mp_ring_reader_set_tree_tracer(struct mp_ring_reader *r, pid_t tracer);
 /* skip: the agent in process pid must not record (its image has the
  * breakpoint engine, or is not profiled); 0: it may again.  0, or -1 when
  * the table is full. */
+/* Process pid can no longer run (its exit stop, its end, its exec): the
+ * events its agent had not written yet (ring.h, pending batches) are
+ * handed over in the stream's current place (ring_pending.c). */
+void mp_ring_reader_take_pending(struct mp_ring_reader *r, pid_t pid);
 int mp_ring_reader_skip_pid(struct mp_ring_reader *r, pid_t pid, int skip);
 /* memprof reads no more: writers that find the ring full drop their record
  * and stop recording (processes left running must never block on it). */

@@ -22,6 +22,7 @@
 struct control {
     uint64_t stamp;               /* the ring head when it was posted */
     void *message;
+    struct mp_ring_record *batch; /* else: a dead process's pending batch, delivered here (ring_pending.c) */
     struct control *next;
 };
 
@@ -138,5 +139,15 @@ uint64_t mp_reader_drain_end(struct mp_ring_reader *r, uint64_t head);
  * (0: a repair that lost none).  Counted apart from the writers that died
  * (MP_EV_LOST): the report says the target damaged the ring. */
 void mp_reader_count_damage(struct mp_ring_reader *r, uint64_t records);
+
+/* Queues a control in the stream's current place: the session's message,
+ * or (message NULL) a batch record to deliver there (ring_pending.c). */
+uint64_t mp_reader_post(struct mp_ring_reader *r, void *message, struct mp_ring_record *batch);
+/* Hands the events of an MP_REC_BATCH record (copied, nframes bounded) to
+ * the sink, in order. */
+void mp_reader_deliver_batch(struct mp_ring_reader *r, const struct mp_ring_record *rec);
+/* At stop: the batches of processes that are gone and were not taken
+ * (ring_pending.c). */
+void mp_reader_take_dead_pending(struct mp_ring_reader *r);
 
 #endif

@@ -210,7 +210,10 @@ struct run_info {
     uint32_t agent_inits;
     uint64_t agent_bytes;
     uint64_t writer_waits;
+    uint64_t records; /* records the reader read */
 };
+
+static uint32_t ring_options; /* MP_RING_OPT_*, for the next run_fixture */
 
 static struct run_info run_fixture(const char *fixture, const char *arg, uint64_t capacity,
                                    int mark_as_target, struct collector *c)
@@ -218,6 +221,7 @@ static struct run_info run_fixture(const char *fixture, const char *arg, uint64_
     char err[256], path[PATH_MAX], preload[PATH_MAX + 16], ring_env[64], ring_path[96];
     struct mp_ring_reader *r = mp_ring_reader_create(capacity, err, sizeof err);
     ck_assert_msg(r != NULL, "mp_ring_reader_create: %s", err);
+    mp_ring_reader_set_options(r, ring_options);
     fixture_path(fixture, path, sizeof path);
     snprintf(preload, sizeof preload, "LD_PRELOAD=%s", agent_path);
     snprintf(ring_env, sizeof ring_env, "%s=%d", MP_RING_ENV_FD, mp_ring_reader_fd(r));
@@ -256,6 +260,7 @@ static struct run_info run_fixture(const char *fixture, const char *arg, uint64_
     info.agent_inits = mp_ring_reader_agent_inits(r);
     info.agent_bytes = mp_ring_reader_agent_bytes(r);
     info.writer_waits = mp_ring_reader_writer_waits(r);
+    info.records = mp_ring_reader_records_bound(r) - capacity - MP_RING_MAX_WAITERS; /* the tail */
     mp_ring_reader_destroy(r);
     return info;
 }
@@ -418,6 +423,65 @@ START_TEST(test_tiny_ring_loses_nothing)
 }
 END_TEST
 
+/* ---- tests: events in batches -------------------------------------------- */
+
+/* tests/fixtures/agent_batch_end.c kill9: KEPT allocations of 16 + i
+ * bytes, PAIRS malloc(8) + free, then SIGKILL with events waiting in its
+ * batch.  Batched, each record carries many events (the ones waiting at
+ * the kill come from the ring's pending table, at stop); with
+ * MP_RING_OPT_NO_BATCH (MEMPROF_EVENT_BATCH=0) one record each.  The same
+ * events, in the same order, either way. */
+#define BATCH_KEPT 100
+#define BATCH_PAIRS 30
+static void check_batch_run(uint32_t options)
+{
+    struct collector *c = new_collector();
+    ring_options = options;
+    struct run_info info = run_fixture("agent_batch_end", "kill9", MP_RING_DEFAULT_CAPACITY, 1, c);
+    ring_options = 0;
+    ck_assert_int_eq(info.exit_status, -1); /* killed */
+    uint64_t events = BATCH_KEPT + 2 * BATCH_PAIRS, kept_bytes = 0;
+    for (uint64_t i = 0; i < BATCH_KEPT; i++)
+        kept_bytes += 16 + i;
+    ck_assert_uint_eq(c->allocs, BATCH_KEPT + BATCH_PAIRS);
+    ck_assert_uint_eq(c->frees, BATCH_PAIRS);
+    ck_assert_uint_eq(c->bytes, kept_bytes + 8 * BATCH_PAIRS);
+    ck_assert_uint_eq(c->nlive, BATCH_KEPT);
+    ck_assert_uint_eq(c->unknown_frees, 0);
+    ck_assert_uint_eq(c->alloc_of_live_address, 0);
+    ck_assert_uint_eq(c->lost_events, 0);
+    ck_assert_uint_eq(info.lost, 0);
+    /* the events in order: the kept ones, then allocation, free, ... */
+    ck_assert_uint_ge(c->nstored, events);
+    size_t first = c->nstored - events;
+    for (uint64_t i = 0; i < events; i++) {
+        const struct stored_event *e = &c->stored[first + i];
+        if (i < BATCH_KEPT) {
+            ck_assert_int_eq(e->kind, MP_EV_ALLOC);
+            ck_assert_uint_eq(e->size, 16 + i);
+        } else {
+            ck_assert_int_eq(e->kind, (i - BATCH_KEPT) % 2 ? MP_EV_FREE : MP_EV_ALLOC);
+        }
+    }
+    if (options & MP_RING_OPT_NO_BATCH)
+        ck_assert_uint_ge(info.records, events);
+    else /* the fixture's events take 200 + 4 + 29 * 3 words, 48 a record: a few records */
+        ck_assert_uint_lt(info.records, events / 4);
+    free(c);
+}
+
+START_TEST(test_batched_events_survive_a_kill)
+{
+    check_batch_run(0);
+}
+END_TEST
+
+START_TEST(test_no_batch_option_writes_each_event)
+{
+    check_batch_run(MP_RING_OPT_NO_BATCH);
+}
+END_TEST
+
 /* ---- tests: fork and exec ---------------------------------------------- */
 
 START_TEST(test_fork_child_not_recorded_exec_in_place_is)
@@ -538,7 +602,7 @@ END_TEST
 
 static int build_fixtures(void)
 {
-    static const char *const names[] = {"agent_calls", "agent_threads", "agent_fork"};
+    static const char *const names[] = {"agent_calls", "agent_threads", "agent_fork", "agent_batch_end"};
     snprintf(fixture_dir, sizeof fixture_dir, "/tmp/memprof-test-agent-XXXXXX");
     if (mkdtemp(fixture_dir) == NULL) {
         perror("mkdtemp");
@@ -580,6 +644,8 @@ static Suite *agent_suite(void)
     tcase_add_test(agent, test_eight_threads_exact_totals);
     tcase_add_test(agent, test_tiny_ring_loses_nothing);
     tcase_add_test(agent, test_fork_child_not_recorded_exec_in_place_is);
+    tcase_add_test(agent, test_batched_events_survive_a_kill);
+    tcase_add_test(agent, test_no_batch_option_writes_each_event);
     suite_add_tcase(s, agent);
     return s;
 }

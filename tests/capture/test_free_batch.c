@@ -1,5 +1,5 @@
 /* memprof tests: frees written in batches by the agent
- * (src/capture/agent/agent_frees.c).  tests/fixtures/agent_free_runs.c
+ * (src/capture/agent/agent_batch.c, with the allocations of known stacks).  tests/fixtures/agent_free_runs.c
  * makes runs of frees of every length from 1 to 100 around each point
  * where a batch must go out (the next allocation, realloc, a free in a
  * signal handler, fork, exit and _exit, a large block, a second thread);
@@ -122,9 +122,10 @@ START_TEST(test_large_block_released_at_once)
 }
 END_TEST
 
-/* Batched, a small freed block stays the allocator's until the thread's
- * next allocator call; MEMPROF_FREE_BATCH=0 releases it at its free, as
- * natively (the fixture's own mallinfo2 reading says which). */
+/* A small freed block is released at its free, batched or not
+ * (MEMPROF_EVENT_BATCH=0, or its older name MEMPROF_FREE_BATCH), as
+ * natively: the batch holds the free's record, not the block (the
+ * fixture's own mallinfo2 reading says which). */
 static void check_held(char *const env[], const char *expected)
 {
     const char *exe = build("held");
@@ -136,7 +137,7 @@ static void check_held(char *const env[], const char *expected)
     run_output_free(&o);
 }
 
-START_TEST(test_small_block_held_until_next_call)
+START_TEST(test_small_block_released_at_its_free)
 {
     char *const native[] = { NULL };
     char *argv[] = { (char *)build("held"), NULL };
@@ -144,9 +145,11 @@ START_TEST(test_small_block_held_until_next_call)
     ck_assert_int_eq(run_cmd(argv, NULL, native, 60, &o), 0);
     ck_assert_str_eq(o.out, "released\n"); /* glibc alone releases it at once */
     run_output_free(&o);
-    check_held(native, "held\n");
-    char *const off[] = { "MEMPROF_FREE_BATCH=0", NULL };
+    check_held(native, "released\n");
+    char *const off[] = { "MEMPROF_EVENT_BATCH=0", NULL };
     check_held(off, "released\n");
+    char *const old_name[] = { "MEMPROF_FREE_BATCH=off", NULL };
+    check_held(old_name, "released\n");
 }
 END_TEST
 
@@ -179,7 +182,7 @@ int main(void)
     tcase_add_test(tc, test_runs_then__exit);
     tcase_add_test(tc, test_large_block_released_at_once);
     tcase_add_test(tc, test_threads_hand_blocks_over);
-    tcase_add_test(tc, test_small_block_held_until_next_call);
+    tcase_add_test(tc, test_small_block_released_at_its_free);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -792,14 +792,14 @@ static void commit_alloc_id(struct writer *w, uint32_t pid, uint32_t id, uint64_
     atomic_store(&slot->seq, pos + 1);
 }
 
-/* An MP_REC_FREES record (the agent's frees in a batch): one free per
- * block address, in order, each with the site word before it; the frame
- * count bounded as in every record (the target may write anything). */
-static void commit_frees(struct writer *w, uint32_t pid, const uint64_t *words, uint32_t n)
+/* An MP_REC_BATCH record (a thread's small events): the entries in
+ * order; the frame count bounded as in every record (the target may
+ * write anything). */
+static uint64_t commit_batch(struct writer *w, uint32_t pid, const uint64_t *words, uint32_t n)
 {
     uint64_t pos = reserve(w, 1, pid, 1);
     struct mp_ring_record *slot = mp_ring_slot(w->h, w->mask, pos);
-    slot->kind = MP_REC_FREES;
+    slot->kind = MP_REC_BATCH;
     slot->tid = 3;
     slot->pid = pid;
     slot->addr = 0;
@@ -808,7 +808,10 @@ static void commit_frees(struct writer *w, uint32_t pid, const uint64_t *words, 
     slot->truncated = 0;
     memcpy(slot->frames, words, (size_t)(n < MP_MAX_FRAMES ? n : MP_MAX_FRAMES) * sizeof *words);
     atomic_store(&slot->seq, pos + 1);
+    return pos;
 }
+
+#define BATCH_ALLOC(id, addr) (MP_BATCH_ALLOC | (uint64_t)(id) << MP_BATCH_ID_SHIFT | (addr))
 
 START_TEST(frees_in_one_record_arrive_in_order)
 {
@@ -816,11 +819,11 @@ START_TEST(frees_in_one_record_arrive_in_order)
     struct writer w = c.w;
     struct seen *s = c.s;
     ck_assert_int_eq(mp_ring_reader_start(c.r, sink, s), 0);
-    uint64_t words[MP_MAX_FRAMES] = { 0x1000, MP_FREES_SITE | 0x401234, 0x2000, 0x3000, MP_FREES_SITE | 0x405678,
+    uint64_t words[MP_MAX_FRAMES] = { 0x1000, MP_BATCH_SITE | 0x401234, 0x2000, 0x3000, MP_BATCH_SITE | 0x405678,
                                       0x4000 };
-    commit_frees(&w, 5, words, 6);
-    commit_frees(&w, 5, words, MP_MAX_FRAMES + 1); /* damage: more frames than a record holds */
-    commit_frees(&w, 5, words, 0);                   /* nothing */
+    commit_batch(&w, 5, words, 6);
+    commit_batch(&w, 5, words, MP_MAX_FRAMES + 1); /* damage: more frames than a record holds */
+    commit_batch(&w, 5, words, 0);                   /* nothing */
     commit(&w, reserve(&w, 1, 5, 1), 5, 21);
     ck_assert_int_eq(wait_seen(s, 5), 5);
     usleep(100 * 1000);
@@ -837,6 +840,131 @@ START_TEST(frees_in_one_record_arrive_in_order)
     ck_assert_int_eq(s->ev[4].kind, MP_EV_ALLOC);
     ck_assert_uint_eq(s->ev[4].size, 21);
     ck_assert_uint_eq(damage_dropped(&c), 1);
+    close_case(&c);
+}
+END_TEST
+
+/* Allocations and frees mixed in one batch arrive in their order, each
+ * allocation with the frames of its stack id; an entry no agent writes
+ * is counted as damage and the others still arrive. */
+START_TEST(batched_events_arrive_in_order)
+{
+    struct ring_case c = open_case();
+    struct writer w = c.w;
+    struct seen *s = c.s;
+    ck_assert_int_eq(mp_ring_reader_start(c.r, sink, s), 0);
+    commit_stack(&w, 5, 7, 0x401000, 2, 0);
+    uint64_t words[] = {
+        BATCH_ALLOC(7, 0x1000), 16,            /* 0: alloc 16 at 0x1000 */
+        MP_BATCH_SITE | 0x402000, 0x1000,      /* 1: free 0x1000 at 0x402000 */
+        BATCH_ALLOC(7, 0x1000), 32,            /* 2: alloc 32 at 0x1000 again */
+        BATCH_ALLOC(0, 0x5000), 8,             /* damage: id 0 */
+        BATCH_ALLOC(7, 0x6000), MP_RING_USER_SPACE, /* damage: beyond the user address space */
+        BATCH_ALLOC(9, 0x7000), 24,            /* 3: a stack never named: no frames, cut short */
+        0x1000,                                /* 4: free 0x1000, same site */
+        BATCH_ALLOC(7, 0x8000),                /* damage: no size word follows */
+    };
+    commit_batch(&w, 5, words, sizeof words / sizeof words[0]);
+    uint64_t last = reserve(&w, 1, 5, 1);
+    commit(&w, last, 5, 21); /* 5 */
+    ck_assert_int_eq(wait_seen(s, 6), 6);
+    usleep(100 * 1000);
+    ck_assert_int_eq(atomic_load(&s->n), 6);
+    const int kind[] = { MP_EV_ALLOC, MP_EV_FREE, MP_EV_ALLOC, MP_EV_ALLOC, MP_EV_FREE, MP_EV_ALLOC };
+    const uint64_t addr[] = { 0x1000, 0x1000, 0x1000, 0x7000, 0x1000, 0x1000 + last * 16 };
+    const uint64_t size[] = { 16, 0, 32, 24, 0, 21 };
+    for (int i = 0; i < 6; i++) {
+        ck_assert_int_eq(s->ev[i].kind, kind[i]);
+        ck_assert_uint_eq(s->ev[i].pid, 5);
+        ck_assert_uint_eq(s->ev[i].addr, addr[i]);
+        if (kind[i] == MP_EV_ALLOC)
+            ck_assert_uint_eq(s->ev[i].size, size[i]);
+    }
+    ck_assert_uint_eq(s->ev[0].nframes, 2);
+    ck_assert_uint_eq(s->ev[0].frames[0], 0x401000);
+    ck_assert_uint_eq(s->ev[1].nframes, 1);
+    ck_assert_uint_eq(s->ev[1].frames[0], 0x402000);
+    ck_assert_uint_eq(s->ev[3].nframes, 0);
+    ck_assert_uint_ne(s->ev[3].truncated, 0);
+    ck_assert_uint_eq(s->ev[4].frames[0], 0x402000);
+    ck_assert_uint_eq(damage_dropped(&c), 3);
+    close_case(&c);
+}
+END_TEST
+
+/* A process's pending batch (ring.h): taken when the process can no
+ * longer run, its events arrive after its last record; not when the ring
+ * holds them (the record at the area's pos was committed); the area is
+ * free again either way, and an area of another process is left alone. */
+static struct mp_ring_pending *fill_area(struct writer *w, uint32_t i, uint32_t pid, const uint64_t *words,
+                                         uint32_t n, uint64_t pos)
+{
+    struct mp_ring_pending *area = mp_ring_pending_area(w->h, i);
+    atomic_store(&area->owner, pid);
+    area->tid = 9;
+    memcpy(area->word, words, n * sizeof *words);
+    atomic_store(&area->words, n);
+    atomic_store(&area->pos, pos);
+    return area;
+}
+
+START_TEST(pending_batches_of_gone_processes_arrive)
+{
+    struct ring_case c = open_case();
+    struct writer w = c.w;
+    struct seen *s = c.s;
+    ck_assert_int_eq(mp_ring_reader_start(c.r, sink, s), 0);
+    commit_stack(&w, 5, 7, 0x401000, 2, 0);
+    uint64_t last = reserve(&w, 1, 5, 1);
+    commit(&w, last, 5, 21); /* 0: the process's last record */
+    uint64_t words[] = { BATCH_ALLOC(7, 0x1000), 16, MP_BATCH_SITE | 0x402000, 0x1000, BATCH_ALLOC(7, 0x2000), 40 };
+    struct mp_ring_pending *mine = fill_area(&w, 3, 5, words, 6, 0);
+    struct mp_ring_pending *other = fill_area(&w, 4, 6, words, 2, 0);
+    mp_ring_reader_take_pending(c.r, 5);
+    ck_assert_uint_eq(atomic_load(&mine->owner), 0);
+    ck_assert_uint_eq(atomic_load(&other->owner), 6);
+    ck_assert_int_eq(wait_seen(s, 4), 4); /* 1..3: alloc, free, alloc */
+    const int kind[] = { MP_EV_ALLOC, MP_EV_ALLOC, MP_EV_FREE, MP_EV_ALLOC };
+    const uint64_t addr[] = { 0x1000 + last * 16, 0x1000, 0x1000, 0x2000 };
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(s->ev[i].kind, kind[i]);
+        ck_assert_uint_eq(s->ev[i].addr, addr[i]);
+        ck_assert_uint_eq(s->ev[i].pid, 5);
+    }
+    ck_assert_uint_eq(s->ev[3].size, 40);
+    ck_assert_uint_eq(s->ev[1].nframes, 2);
+
+    /* words that went into a record memprof got: not twice */
+    uint64_t pos = commit_batch(&w, 5, words, 2);
+    ck_assert_int_eq(wait_seen(s, 5), 5);
+    fill_area(&w, 3, 5, words, 2, pos + 1);
+    mp_ring_reader_take_pending(c.r, 5);
+    /* words whose record was reserved, never committed: from the area */
+    uint64_t hole = reserve(&w, 1, 5, 1);
+    fill_area(&w, 7, 5, words + 4, 2, hole + 1);
+    mp_ring_reader_take_pending(c.r, 5);
+    ck_assert_uint_eq(atomic_load(&mp_ring_pending_area(w.h, 7)->owner), 0);
+    /* a damaged area: words beyond a record's room, an owner above pid_max */
+    fill_area(&w, 8, 5, words, 2, 0);
+    atomic_store(&mp_ring_pending_area(w.h, 8)->words, MP_MAX_FRAMES + 1);
+    mp_ring_reader_take_pending(c.r, 5);
+    fill_area(&w, 9, 1u << 30, words, 2, 0);
+    /* a process gone without its end seen: delivered at stop */
+    pid_t gone = fork();
+    if (gone == 0)
+        _exit(0);
+    ck_assert_int_eq(waitpid(gone, NULL, 0), gone);
+    fill_area(&w, 10, (uint32_t)gone, words, 2, 0);
+    ck_assert_int_eq(mp_ring_reader_stop(c.r, NULL), 0);
+    ck_assert_int_eq(atomic_load(&s->n), 8);
+    ck_assert_int_eq(s->ev[5].kind, MP_EV_LOST); /* the hole, skipped */
+    ck_assert_int_eq(s->ev[6].kind, MP_EV_ALLOC);
+    ck_assert_uint_eq(s->ev[6].addr, 0x2000);
+    ck_assert_uint_eq(s->ev[6].size, 40);
+    ck_assert_int_eq(s->ev[7].kind, MP_EV_ALLOC);
+    ck_assert_uint_eq(s->ev[7].pid, (uint32_t)gone);
+    ck_assert_uint_eq(s->ev[7].addr, 0x1000);
+    ck_assert_uint_eq(atomic_load(&mp_ring_pending_area(w.h, 9)->owner), 1u << 30);
     close_case(&c);
 }
 END_TEST
@@ -964,6 +1092,8 @@ int main(void)
     tcase_add_test(tc, every_legitimate_kind_is_taken);
     tcase_add_test(tc, named_stacks_give_allocations_their_frames);
     tcase_add_test(tc, frees_in_one_record_arrive_in_order);
+    tcase_add_test(tc, batched_events_arrive_in_order);
+    tcase_add_test(tc, pending_batches_of_gone_processes_arrive);
     tcase_add_test(tc, live_writer_that_never_commits_times_out);
     tcase_add_test(tc, memfd_cannot_shrink);
     suite_add_tcase(s, tc);

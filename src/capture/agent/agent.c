@@ -9,9 +9,9 @@
  * runs, so libstdc++'s operator new calling malloc, or an allocator calling
  * itself, counts once.  A free reserves its slot before the memory is
  * released; an allocation reserves after the allocator returned, so
- * addresses stay consistent across threads.  free() itself mostly waits
- * in a per-thread list and goes out with others in one record, its block
- * released then (agent_frees.c).
+ * addresses stay consistent across threads.  While the process has one
+ * thread, allocations of known stacks and frees go out in batches, many
+ * events a record (agent_batch.c).
  *
  * The hot path takes no locks and makes no syscalls: one acquire load of the
  * agent state, a thread-local guard, libunwind's cached unw_backtrace
@@ -212,8 +212,8 @@ static inline struct mp_ring_record *reserve_slot(uint64_t *pos_out)
         return NULL; /* a clone() child memprof does not follow */
     if (unlikely(atomic_load_explicit(&agent_drops_unreported, memory_order_relaxed) != 0))
         agent_report_drops();
-    if (unlikely(agent_frees.words != 0)) /* the thread's earlier frees go first (agent_frees.c) */
-        agent_frees_flush();
+    if (unlikely(agent_batch.words != 0)) /* the thread's earlier events go first (agent_batch.c) */
+        agent_batch_flush();
     return reserve_claimed(pos_out, pid);
 }
 
@@ -293,6 +293,8 @@ __attribute__((noinline)) static void record_alloc_id(void *const *pcs, uint32_t
         if (id != 0 && !(truncated & MP_REC_TRUNC_FAULT))
             agent_fast_note_stack(id, pid);
     }
+    if (id != 0 && likely(agent_batch_alloc(addr, size, id, pid)))
+        return; /* in the batch (agent_batch.c) */
     uint64_t pos;
     struct mp_ring_record *slot = reserve_slot(&pos);
     if (unlikely(!slot))
@@ -371,6 +373,8 @@ static inline void fill_free(struct mp_ring_record *slot, const void *addr, cons
 
 void agent_record_free(const void *addr, const void *site)
 {
+    if (likely(agent_batch_free(addr, site)))
+        return; /* in the batch (agent_batch.c) */
     /* before the slot is reserved: reading Python frames may describe a
      * code object, which takes slots of its own */
     site = agent_free_site(site);
@@ -382,16 +386,24 @@ void agent_record_free(const void *addr, const void *site)
     commit_slot(slot, pos);
 }
 
-void agent_post_frees(const uint64_t *words, uint32_t n)
+/* The batch's record: the area says which position holds its words
+ * while the slot is committed, so memprof, reading the area of a process
+ * that died meanwhile, knows whether the ring has them (ring.h). */
+void agent_post_batch(struct mp_ring_pending *area, const uint64_t *words, uint32_t n)
 {
     uint64_t pos;
     struct mp_ring_record *slot = reserve_slot(&pos);
     if (unlikely(!slot))
         return;
-    fill_stackless(slot, MP_REC_FREES, NULL);
+    fill_stackless(slot, MP_REC_BATCH, NULL);
     slot->nframes = n;
     memcpy(slot->frames, words, (size_t)n * sizeof *words);
+    atomic_store_explicit(&area->pos, pos + 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
     commit_slot(slot, pos);
+    atomic_signal_fence(memory_order_seq_cst);
+    atomic_store_explicit(&area->words, 0, memory_order_relaxed);
+    atomic_store_explicit(&area->pos, 0, memory_order_relaxed);
 }
 
 uint64_t agent_reserve(void)
@@ -468,20 +480,14 @@ EXPORT void free(void *ptr)
 {
     if (ptr == NULL)
         return;
-    if (!should_record_keep_frees()) {
-        if (unlikely(agent_frees.words != 0) && !agent_busy)
-            agent_frees_flush(); /* no longer recorded: what waits goes now */
+    if (!should_record()) {
+        agent_batch_flush_waiting(); /* no longer recorded: what waits goes now */
         next_free(ptr);
         return;
     }
     agent_busy = 1;
-    if (likely(!agent_is_boot(ptr))) {
-        if (likely(agent_frees_defer(ptr, __builtin_return_address(0)))) {
-            agent_busy = 0; /* released with its record (agent_frees.c) */
-            return;
-        }
-        agent_record_free(ptr, __builtin_return_address(0));
-    }
+    if (likely(!agent_is_boot(ptr)))
+        agent_record_free(ptr, __builtin_return_address(0)); /* before the block is released */
     next_free(ptr);
     agent_busy = 0;
 }
@@ -490,11 +496,14 @@ EXPORT void *calloc(size_t n, size_t size)
 {
     if (!should_record())
         return agent_next.calloc(n, size);
+    int dtv = unlikely(size == 16 && n > agent_tls_modules) &&
+              pc_in(agent_loader_text, agent_loader_text_count, (uintptr_t)__builtin_return_address(0));
+    if (unlikely(dtv)) /* a thread is being created: nothing may wait in a batch (agent_batch.c) */
+        agent_batch_stop();
     agent_busy = 1;
     void *p = agent_next.calloc(n, size);
     size_t recorded = n * size; /* success implies no overflow */
-    if (unlikely(size == 16 && n > agent_tls_modules) &&
-        pc_in(agent_loader_text, agent_loader_text_count, (uintptr_t)__builtin_return_address(0)))
+    if (unlikely(dtv))
         recorded = (n - agent_tls_modules) * size; /* a DTV: see agent_internal.h */
     if (p != NULL)
         agent_record_alloc(p, recorded);
@@ -527,6 +536,12 @@ static inline void *realloc_entry(void *ptr, size_t size, const void *site)
     void *result;
     if (ptr == NULL) {
         result = agent_next.realloc(NULL, size);
+    } else if (agent_batch_open(*agent_pid_cell) && !agent_py_frames_on) {
+        /* one thread: the FREE goes into the batch after the call, in
+         * order before the ALLOC (agent_batch.c) */
+        result = agent_next.realloc(ptr, size);
+        if (size == 0 || result != NULL)
+            agent_record_free(ptr, site);
     } else {
         site = agent_free_site(site); /* before the slot is reserved */
         uint64_t free_pos = agent_reserve();

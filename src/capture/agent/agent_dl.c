@@ -49,8 +49,7 @@ __attribute__((visibility("default"))) int dlclose(void *handle)
             return -1;
     }
     int recording = atomic_load_explicit(&agent_state, memory_order_acquire) == AGENT_ENABLED && !agent_busy;
-    if (agent_frees.words != 0 && !agent_busy)
-        agent_frees_flush(); /* their sites may be code of the library */
+    agent_batch_flush_waiting(); /* their sites may be code of the library */
     if (recording)
         wait_for_reader();
     errno = saved;

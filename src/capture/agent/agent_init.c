@@ -250,7 +250,7 @@ static int attach_ring(int fd)
     agent_records = (struct mp_ring_record *)((char *)map + MP_RING_HEADER_BYTES);
     agent_ring_mask = capacity - 1;
     agent_mmap_enabled = (atomic_load(&agent_ring->options) & MP_RING_OPT_MMAP) != 0;
-    agent_frees_at_once = (atomic_load(&agent_ring->options) & MP_RING_OPT_FREES_AT_ONCE) != 0;
+    agent_batch_disabled = (atomic_load(&agent_ring->options) & MP_RING_OPT_NO_BATCH) != 0;
     atomic_fetch_add(&agent_ring->agent_bytes, bytes);
     return 1;
 }
@@ -363,12 +363,11 @@ static void find_allocator_text(void)
         agent_allocator_text_count = text_ranges_of(m, agent_allocator_text);
 }
 
-/* pthread_atfork's prepare handler: the frees waiting go out in the
- * parent (agent_frees.c). */
+/* pthread_atfork's prepare handler: the events waiting go out in the
+ * parent (agent_batch.c). */
 static void before_fork(void)
 {
-    if (agent_frees.words != 0 && !agent_busy)
-        agent_frees_flush();
+    agent_batch_flush_waiting();
 }
 
 /* pthread_atfork's child handler: a new process, with this thread only. */
@@ -376,7 +375,7 @@ static void in_forked_child(void)
 {
     *agent_pid_cell = (uint32_t)getpid();
     agent_tid = 0; /* the calling thread's cached tid was the parent's */
-    agent_frees_forked();
+    agent_batch_forked();
     atomic_store(&agent_drops_unreported, 0); /* the parent's, reported by the parent */
     if (atomic_load(&agent_state) != AGENT_ENABLED)
         return;
@@ -466,7 +465,7 @@ static int attach(void)
     if (pthread_atfork(before_fork, NULL, in_forked_child) != 0)
         return 0; /* cannot protect the ring from a child: stay out */
     agent_client_enable();
-    agent_frees_start();
+    agent_batch_start();
     atomic_fetch_add(&agent_ring->agent_inits, 1);
     if (!children_followed && agent_fd_is_ring(ring_env_fd)) /* its execve is followed: the path serves */
         fcntl(ring_env_fd, F_SETFD, fcntl(ring_env_fd, F_GETFD) | FD_CLOEXEC);
@@ -512,12 +511,12 @@ __attribute__((constructor)) static void agent_constructor(void)
         agent_python_start();
 }
 
-/* At exit: the frees waiting and the records dropped since the last
+/* At exit: the events waiting and the records dropped since the last
  * record are written now. */
 __attribute__((destructor)) static void agent_destructor(void)
 {
     if (!agent_busy)
-        agent_frees_end(); /* and frees are written one by one from now on */
+        agent_batch_end(); /* and events are written one by one from now on */
     if (atomic_load(&agent_drops_unreported) != 0 && atomic_load(&agent_state) == AGENT_ENABLED) {
         int was_busy = agent_busy;
         agent_busy = 1;

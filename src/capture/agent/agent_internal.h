@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/single_threaded.h>
 #include "events/ring.h"
 #include "agent_stacks.h"
 
@@ -231,35 +232,112 @@ static inline int agent_pc_in(const struct agent_text_range *ranges, int count, 
     return 0;
 }
 
-/* ---- frees written in batches (agent_frees.c) ---- */
-/* The calling thread's frees not written yet: `words` words of an
- * MP_REC_FREES record (ring.h), whose blocks are not released yet. */
-struct agent_frees {
+/* ---- small events written in batches (agent_batch.c) ---- */
+/* The calling thread's events not written yet: `words` entries of an
+ * MP_REC_BATCH record (ring.h), in word[] and, for memprof to read should
+ * the process die, in its process's pending area (which the program may
+ * scribble over: the record is written from word[]). */
+struct agent_batch {
     uint32_t words;
-    uint32_t bytes;      /* usable bytes waiting (each block counted up to the bound) */
-    uint64_t site;       /* the last site word in word[] (MP_FREES_SITE | site), or 0 */
+    uint32_t pid;                 /* the process the area is claimed for; 0: this thread does not batch */
+    uint64_t site;                /* the last site word in the batch (MP_BATCH_SITE | site), or 0 */
+    struct mp_ring_pending *area; /* in the ring's mapping (ring.h) */
     uint64_t word[MP_MAX_FRAMES];
 };
-extern __thread struct agent_frees agent_frees AGENT_TLS;
-extern int agent_frees_at_once AGENT_HIDDEN; /* MP_RING_OPT_FREES_AT_ONCE, read at attach */
-/* free(ptr) from site, recorded: 1 when the free waits in the list (it
- * may have gone out at once: a large block, a full list), 0 when it must
- * be written and released now.  With agent_busy set. */
-int agent_frees_defer(void *ptr, const void *site) AGENT_HIDDEN;
-/* Writes the list (one MP_REC_FREES record) and releases its blocks. */
-void agent_frees_flush(void) AGENT_HIDDEN;
-/* A child not made by glibc's fork: the parent's list, released unwritten. */
-void agent_frees_forked(void) AGENT_HIDDEN;
+extern __thread struct agent_batch agent_batch AGENT_TLS;
+extern int agent_py_frames_on AGENT_HIDDEN;       /* (agent_python.c) */
+extern int agent_batch_disabled AGENT_HIDDEN;    /* MP_RING_OPT_NO_BATCH, read at attach */
+extern uint32_t agent_batch_refused AGENT_HIDDEN; /* see agent_batch.c */
+/* Claims a pending area for process pid and batches from now on: 1; 0
+ * when this process does not batch (now). */
+int agent_batch_claim(uint32_t pid) AGENT_HIDDEN;
+/* Writes the batch (one MP_REC_BATCH record). */
+void agent_batch_flush(void) AGENT_HIDDEN;
+/* Writes the batch, and none in this process from now on. */
+void agent_batch_stop(void) AGENT_HIDDEN;
+/* In a forked child: the parent's batch is not the child's. */
+void agent_batch_forked(void) AGENT_HIDDEN;
 /* At attach (registers the exit flush) and at the agent's destructor. */
-void agent_frees_start(void) AGENT_HIDDEN;
-void agent_frees_end(void) AGENT_HIDDEN;
-/* Writes one MP_REC_FREES record of words[0..n) (agent.c). */
-void agent_post_frees(const uint64_t *words, uint32_t n) AGENT_HIDDEN;
+void agent_batch_start(void) AGENT_HIDDEN;
+void agent_batch_end(void) AGENT_HIDDEN;
+/* Writes one MP_REC_BATCH record of words[0..n), noting it in the area
+ * (agent.c). */
+void agent_post_batch(struct mp_ring_pending *area, const uint64_t *words, uint32_t n) AGENT_HIDDEN;
+
+/* The batch goes out now, unless this thread is inside the agent (then it
+ * goes with the agent's next record). */
+static inline void agent_batch_flush_waiting(void)
+{
+    if (unlikely(agent_batch.words != 0) && !agent_busy)
+        agent_batch_flush();
+}
+
+/* May the calling thread append events of process pid to its batch?
+ * (Python frames: agent_record_free's callers do not batch.) */
+static inline int agent_batch_open(uint32_t pid)
+{
+    if (likely(agent_batch.pid == pid && pid != 0))
+        return __libc_single_threaded;
+    return agent_batch_refused != pid && agent_batch_claim(pid);
+}
+
+/* Room for `need` more words (the batch goes out when full). */
+static inline uint32_t agent_batch_room(uint32_t need)
+{
+    if (unlikely(agent_batch.words + need > MP_MAX_FRAMES))
+        agent_batch_flush();
+    return agent_batch.words;
+}
+
+/* Appends a word (at n) to the batch and to its area. */
+static inline void agent_batch_put(uint32_t n, uint64_t word)
+{
+    agent_batch.word[n] = word;
+    agent_batch.area->word[n] = word;
+}
+
+/* Publishes the words appended: from here memprof finds them even if the
+ * process dies now. */
+static inline void agent_batch_publish(uint32_t words)
+{
+    atomic_signal_fence(memory_order_seq_cst); /* the entry before its count */
+    agent_batch.words = words;
+    atomic_store_explicit(&agent_batch.area->words, words, memory_order_relaxed);
+}
+
+/* An allocation of a stack with an id, appended: 1; 0 when it must be
+ * written now.  With agent_busy set. */
+static inline int agent_batch_alloc(const void *addr, size_t size, uint32_t id, uint32_t pid)
+{
+    if ((uintptr_t)addr > MP_BATCH_ADDR_MASK || !agent_batch_open(pid))
+        return 0; /* a client block's address has MP_CLIENT_BLOCK set */
+    uint32_t n = agent_batch_room(2);
+    agent_batch_put(n, MP_BATCH_ALLOC | (uint64_t)id << MP_BATCH_ID_SHIFT | (uint64_t)(uintptr_t)addr);
+    agent_batch_put(n + 1, size);
+    agent_batch_publish(n + 2);
+    return 1;
+}
+
+/* A free (of a block the caller releases after this), appended: 1; 0
+ * when it must be written now.  With agent_busy set. */
+static inline int agent_batch_free(const void *addr, const void *site)
+{
+    if ((uintptr_t)addr > MP_BATCH_ADDR_MASK || unlikely(agent_py_frames_on) || !agent_batch_open(*agent_pid_cell))
+        return 0;
+    uint64_t site_word = MP_BATCH_SITE | (uint64_t)(uintptr_t)site;
+    uint32_t n = agent_batch_room(site_word == agent_batch.site ? 1 : 2);
+    if (site_word != agent_batch.site) {
+        agent_batch_put(n++, site_word);
+        agent_batch.site = site_word;
+    }
+    agent_batch_put(n, (uint64_t)(uintptr_t)addr);
+    agent_batch_publish(n + 1);
+    return 1;
+}
 
 /* Inlined into the exported functions: __builtin_return_address(0) is then
- * their caller.  Every allocator or mapping call but free's: the thread's
- * waiting frees go out first (agent_frees.c). */
-__attribute__((always_inline)) static inline int should_record_keep_frees(void)
+ * their caller. */
+__attribute__((always_inline)) static inline int should_record(void)
 {
     int state = atomic_load_explicit(&agent_state, memory_order_acquire);
     if (likely(state == AGENT_ENABLED))
@@ -271,13 +349,6 @@ __attribute__((always_inline)) static inline int should_record_keep_frees(void)
         return atomic_load_explicit(&agent_state, memory_order_acquire) == AGENT_ENABLED;
     }
     return 0;
-}
-
-__attribute__((always_inline)) static inline int should_record(void)
-{
-    if (unlikely(agent_frees.words != 0) && !agent_busy)
-        agent_frees_flush();
-    return should_record_keep_frees();
 }
 
 /* Captures the caller's stack and writes a record of this kind (MP_REC_ALLOC,
