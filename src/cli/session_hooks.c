@@ -251,6 +251,7 @@ static void on_detach(void *ctx, pid_t pid, const pid_t *tids, size_t n)
     if (hwm > img->vmhwm)
         img->vmhwm = hwm;
     if (pid != s->top_pid) {
+        mp_ring_reader_copy_pending(s->ring, pid); /* its events its agent has not written yet */
         mp_rss_sampler_remove(s->sampler, pid);
         img->end = MP_IMAGE_LET_GO;
         img->end_s = now_s(s);

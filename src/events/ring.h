@@ -215,9 +215,9 @@ struct mp_ring_header {
  * the batch it copies the words into the slot at position P, stores pos
  * = P + 1, commits the slot, and then sets words and pos back to 0.
  * memprof takes a process's area when the process can no longer run (at
- * its exit stop, its end, its exec): the words are events the ring does
- * not hold unless pos is set and the slot at pos - 1 was committed (its
- * seq is no longer pos - 1).  Untrusted like the rest (ring.h, Trust):
+ * its exit stop, its end, its exec; a copy when it lets the process go):
+ * the words are events the ring does not hold unless pos is set and the
+ * slot at pos - 1 was committed (its seq is no longer pos - 1).  Untrusted like the rest (ring.h, Trust):
  * memprof copies an area once and bounds words. */
 struct mp_ring_pending {
     _Alignas(64) _Atomic uint32_t owner; /* the pid of the process, 0: free */

@@ -8,7 +8,9 @@
  * is copied once, given back to the table, and, unless the ring holds its
  * words (a record at the area's pos was committed), queued as a batch
  * record in the stream's current place: after every record the process
- * wrote, before the session's news of its end.  At stop, the areas of
+ * wrote, before the session's news of its end.  A process let go runs
+ * on with its area: its events so far are copied the same way while it
+ * is stopped (mp_ring_reader_copy_pending).  At stop, the areas of
  * processes that are gone and were not taken (an end memprof did not see)
  * are delivered last.  The areas are the target's memory: only the copy
  * is read, words bounded, and the entries are checked as a record's are
@@ -24,8 +26,9 @@
 #include "ring.h"
 
 /* The area's events the ring does not hold, as a batch record (NULL:
- * none); the area is free again. */
-static struct mp_ring_record *take_area(struct mp_ring_reader *r, struct mp_ring_pending *area, uint32_t pid)
+ * none); the area is free again unless keep (its process runs on). */
+static struct mp_ring_record *take_area(struct mp_ring_reader *r, struct mp_ring_pending *area, uint32_t pid,
+                                        int keep)
 {
     volatile struct mp_ring_pending *shared = area;
     uint32_t words = atomic_load_explicit(&area->words, memory_order_acquire);
@@ -33,8 +36,10 @@ static struct mp_ring_record *take_area(struct mp_ring_reader *r, struct mp_ring
     uint32_t tid = shared->tid;
     struct mp_ring_record *copy = NULL;
     /* pos set: the words went into the slot at pos - 1; still seq == pos
-     * - 1 there, it was never committed (the reader will count it lost) */
-    int in_ring = pos != 0 && atomic_load_explicit(&mp_reader_slot(r, pos - 1)->seq, memory_order_acquire) != pos - 1;
+     * - 1 there, it was never committed (the reader will count it lost),
+     * unless its process runs on (keep: it commits it) */
+    int in_ring = pos != 0 &&
+                  (keep || atomic_load_explicit(&mp_reader_slot(r, pos - 1)->seq, memory_order_acquire) != pos - 1);
     if (words != 0 && words <= MP_MAX_FRAMES && !in_ring && (copy = calloc(1, sizeof *copy)) != NULL) {
         copy->kind = MP_REC_BATCH;
         copy->pid = pid;
@@ -43,13 +48,15 @@ static struct mp_ring_record *take_area(struct mp_ring_reader *r, struct mp_ring
         for (uint32_t i = 0; i < words; i++)
             copy->frames[i] = shared->word[i];
     }
+    if (keep)
+        return copy;
     atomic_store_explicit(&area->words, 0, memory_order_relaxed);
     atomic_store_explicit(&area->pos, 0, memory_order_relaxed);
     atomic_store_explicit(&area->owner, 0, memory_order_release);
     return copy;
 }
 
-void mp_ring_reader_take_pending(struct mp_ring_reader *r, pid_t pid)
+static void take_pending(struct mp_ring_reader *r, pid_t pid, int keep)
 {
     if (pid <= 0)
         return;
@@ -57,10 +64,20 @@ void mp_ring_reader_take_pending(struct mp_ring_reader *r, pid_t pid)
         struct mp_ring_pending *area = mp_ring_pending_area(r->header, i);
         if (atomic_load_explicit(&area->owner, memory_order_acquire) != (uint32_t)pid)
             continue;
-        struct mp_ring_record *batch = take_area(r, area, (uint32_t)pid);
+        struct mp_ring_record *batch = take_area(r, area, (uint32_t)pid, keep);
         if (batch)
             mp_reader_post(r, NULL, batch);
     }
+}
+
+void mp_ring_reader_take_pending(struct mp_ring_reader *r, pid_t pid)
+{
+    take_pending(r, pid, 0);
+}
+
+void mp_ring_reader_copy_pending(struct mp_ring_reader *r, pid_t pid)
+{
+    take_pending(r, pid, 1);
 }
 
 void mp_reader_take_dead_pending(struct mp_ring_reader *r)
@@ -72,7 +89,7 @@ void mp_reader_take_dead_pending(struct mp_ring_reader *r)
             continue; /* free, or above pid_max: no process's (the target wrote it) */
         if (kill((pid_t)owner, 0) == 0 || errno != ESRCH)
             continue; /* still running (let go): it writes them itself */
-        struct mp_ring_record *batch = take_area(r, area, owner);
+        struct mp_ring_record *batch = take_area(r, area, owner, 0);
         if (batch && r->sink)
             mp_reader_deliver_batch(r, batch);
         free(batch);

@@ -33,6 +33,9 @@ void mp_ring_reader_set_tree_tracer(struct mp_ring_reader *r, pid_t tracer);
  * events its agent had not written yet (ring.h, pending batches) are
  * handed over in the stream's current place (ring_pending.c). */
 void mp_ring_reader_take_pending(struct mp_ring_reader *r, pid_t pid);
+/* The same for a process memprof lets go while it is stopped: its area
+ * stays its own (it runs on). */
+void mp_ring_reader_copy_pending(struct mp_ring_reader *r, pid_t pid);
 int mp_ring_reader_skip_pid(struct mp_ring_reader *r, pid_t pid, int skip);
 /* memprof reads no more: writers that find the ring full drop their record
  * and stop recording (processes left running must never block on it). */

@@ -10,7 +10,9 @@
 
 #include <check.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <unistd.h>
 
 #define KEPT 100 /* the fixture's */
@@ -145,6 +147,37 @@ START_TEST(test_tree_keeps_exact_totals)
 }
 END_TEST
 
+/* A child the target leaves running when it exits is let go
+ * (--wait-children=no): what it made until then, batched or not, is its
+ * profile. */
+START_TEST(test_let_go_child_keeps_its_events)
+{
+    char json[1024], pidfile[1024];
+    snprintf(json, sizeof json, "%s/batch_end_letgo.json", test_tmp_dir());
+    snprintf(pidfile, sizeof pidfile, "%s/batch_end_letgo.pid", test_tmp_dir());
+    unlink(json);
+    unlink(pidfile);
+    char *argv[] = { (char *)memprof_path(), "--stable", "--wait-children=no", "-o", "/dev/null", "--json", json,
+                     (char *)fixture(), "letgo", pidfile, NULL };
+    json_t *root = report_of(argv, no_env, json);
+    size_t len;
+    char *pid_text = read_file(pidfile, &len);
+    ck_assert_ptr_nonnull(pid_text);
+    pid_t child = (pid_t)atoi(pid_text);
+    free(pid_text);
+    ck_assert_int_gt(child, 1);
+    kill(child, SIGKILL);
+    json_t *parent = tree_process(root, 1), *kid = tree_process(root, 2);
+    ck_assert_ptr_nonnull(parent);
+    ck_assert_ptr_nonnull(kid);
+    check_events(parent, 1, "parent");
+    check_events(kid, 1, "let-go child");
+    json_decref(parent);
+    json_decref(kid);
+    json_decref(root);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("batch_end");
@@ -156,6 +189,7 @@ int main(void)
     tcase_add_test(tc, test_killed_unbatched);
     tcase_add_test(tc, test_killed_from_outside);
     tcase_add_test(tc, test_tree_keeps_exact_totals);
+    tcase_add_test(tc, test_let_go_child_keeps_its_events);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
