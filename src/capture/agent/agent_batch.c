@@ -120,10 +120,9 @@ void agent_batch_flush(void)
         return;
     }
     if (n != 0 && n <= MP_MAX_FRAMES && area) {
-        uint64_t words[MP_MAX_FRAMES];
-        memcpy(words, agent_batch.word, (size_t)n * sizeof words[0]);
+        /* (nothing appends to word[] meanwhile: the thread is busy) */
         if (atomic_load_explicit(&agent_state, memory_order_acquire) == AGENT_ENABLED)
-            agent_post_batch(area, words, n);
+            agent_post_batch(area, agent_batch.word, n);
         atomic_store_explicit(&area->words, 0, memory_order_relaxed);
         /* the area is this process's: said again (the program may have
          * written over it) */
