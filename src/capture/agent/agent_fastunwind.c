@@ -75,6 +75,9 @@ void agent_fast_unwind_forget(void)
     atomic_fetch_add(&rule_generation, 1); /* the threads' last walks go too */
     for (uint32_t i = 0; i < RULE_SLOTS; i++)
         atomic_store_explicit(&rules[i].pc, 0, memory_order_relaxed);
+    /* again: a walk that read the generation while the table was being
+     * emptied may have kept an entry of the old code in its near copy */
+    atomic_fetch_add(&rule_generation, 1);
 }
 
 __attribute__((noinline, cold)) static uint64_t learn(uintptr_t pc)
@@ -382,6 +385,8 @@ __attribute__((noinline)) int agent_fast_backtrace(void **pcs, int max)
             return -1;
         lookup = rip - 1;
     }
+    if (n == max)
+        return n; /* the agent's own frames fill it: cut short, not kept */
     const int own = n; /* the program's frames: pcs[own..], fresh[n - own] */
     while (n < max) {
         if (reuse) {
