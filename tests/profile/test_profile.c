@@ -749,6 +749,37 @@ START_TEST(inclusive_max_exact_when_read_at_the_end)
 }
 END_TEST
 
+/* A line shared by a stack of two lines (its levels come down at each
+ * free) and stacks of six (brought down only when an allocation needs
+ * it), one of them through main's line twice (counted once): each line's
+ * calls, bytes, freed bytes, live bytes and maximum worked out event by
+ * event:
+ *   L 0x1 100; E 0x2 50; free 0x1; E 0x3 80; free 0x2; L 0x4 60; E 0x5 20;
+ *   L' 0x6 40 (L' = L with main's frame twice)
+ *   main:50  live 100 150 50 130 80 140 160 200: max 200, 6 calls, 350 bytes, 150 freed
+ *   leaf:10  live 0 50 50 130 80 80 100 100:      max 130, 3 calls, 150 bytes, 50 freed
+ *   mod+0x40 live 100 100 0 0 0 60 60 100:        max 100, 3 calls, 200 bytes, 100 freed */
+START_TEST(inclusive_lines_shared_by_short_and_deep_stacks)
+{
+    struct mp_profile *p = new_profile();
+#define DEEP GEN_BASE + 1, GEN_BASE + 2, GEN_BASE + 3, GEN_BASE + 4
+    ALLOC(p, 0x1, 100, 0x4000, DEEP, 0x5000);
+    ALLOC(p, 0x2, 50, 0x1000, 0x5000);
+    free_ev(p, 1, 0x1);
+    ALLOC(p, 0x3, 80, 0x1000, 0x5000);
+    free_ev(p, 1, 0x2);
+    ALLOC(p, 0x4, 60, 0x4000, DEEP, 0x5000);
+    ALLOC(p, 0x5, 20, 0x1000, 0x5000);
+    ALLOC(p, 0x6, 40, 0x4000, DEEP, 0x5000, 0x5000);
+    CK_INCL(must_line(p, APP, 50, "main"), 6, 350, 150, 200, 200);
+    CK_INCL(must_line(p, APP, 10, "leaf"), 3, 150, 50, 100, 130);
+    CK_INCL(must_line(p, NULL, 0, "mod+0x40"), 3, 200, 100, 100, 100);
+    CK_INCL(must_line(p, "/src/gen.c", 3, "gen"), 3, 200, 100, 100, 100);
+    mp_profile_free(p);
+#undef DEEP
+}
+END_TEST
+
 START_TEST(reset_forgets_everything)
 {
     struct mp_profile *p = new_profile();
@@ -1679,6 +1710,7 @@ int main(void)
     tcase_add_test(tc, totals_and_peak);
     tcase_add_test(tc, per_line_high_water_mark);
     tcase_add_test(tc, inclusive_max_exact_when_read_at_the_end);
+    tcase_add_test(tc, inclusive_lines_shared_by_short_and_deep_stacks);
     tcase_add_test(tc, reset_forgets_everything);
     tcase_add_test(tc, free_of_null_profile_is_harmless);
     suite_add_tcase(s, tc);
