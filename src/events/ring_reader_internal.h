@@ -110,6 +110,9 @@ static inline int mp_reader_head_plausible(const struct mp_ring_reader *r, uint6
 }
 
 void mp_reader_sleep_us(long us);
+/* While a supervisor thread waits for the ring: every millisecond, lets the
+ * waiter release what may hold the reader up (ring_own_records.c). */
+void mp_reader_waiting(struct mp_ring_reader *r, long waited_us, int supervisor);
 uint64_t mp_reader_now_ns(void);
 
 /* ---- ring_guard.c ---- */
