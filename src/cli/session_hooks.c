@@ -251,7 +251,11 @@ static void on_detach(void *ctx, pid_t pid, const pid_t *tids, size_t n)
     if (hwm > img->vmhwm)
         img->vmhwm = hwm;
     if (pid != s->top_pid) {
-        mp_ring_reader_copy_pending(s->ring, pid); /* its events its agent has not written yet */
+        /* its events its agent has not written yet, read while it is
+         * stopped (a batching process has one thread: none stopped, it
+         * runs and writes them itself) */
+        if (n != 0)
+            mp_ring_reader_copy_pending(s->ring, pid);
         mp_rss_sampler_remove(s->sampler, pid);
         img->end = MP_IMAGE_LET_GO;
         img->end_s = now_s(s);

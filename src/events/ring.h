@@ -224,9 +224,11 @@ struct mp_ring_pending {
     uint32_t tid;                        /* the thread that batches */
     _Atomic uint32_t words;              /* entries in word[] */
     uint32_t pad;
-    _Atomic uint64_t pos;                /* P + 1 while the words go into the slot at P, else 0 */
+    _Atomic uint64_t pos;                /* P + 1 while the words go into the slot at P,
+                                            MP_RING_PENDING_POSTING before a slot is had, else 0 */
     uint64_t word[MP_MAX_FRAMES];
 };
+#define MP_RING_PENDING_POSTING UINT64_MAX
 _Static_assert(sizeof(struct mp_ring_pending) == 448, "MP_RING_HEADER_BYTES counts 448 bytes an area");
 
 static inline struct mp_ring_pending *mp_ring_pending_area(struct mp_ring_header *h, uint32_t i)

@@ -37,9 +37,13 @@ static struct mp_ring_record *take_area(struct mp_ring_reader *r, struct mp_ring
     struct mp_ring_record *copy = NULL;
     /* pos set: the words went into the slot at pos - 1; still seq == pos
      * - 1 there, it was never committed (the reader will count it lost),
-     * unless its process runs on (keep: it commits it) */
-    int in_ring = pos != 0 &&
-                  (keep || atomic_load_explicit(&mp_reader_slot(r, pos - 1)->seq, memory_order_acquire) != pos - 1);
+     * unless its process runs on (keep: it commits it).  POSTING: it was
+     * getting a slot: one that runs on writes them itself; a dead one
+     * never did (a slot it had but not noted yet is a hole, counted lost
+     * too: over-counted, never missing) */
+    int posting = pos == MP_RING_PENDING_POSTING;
+    int in_ring = pos != 0 && (keep || (!posting && atomic_load_explicit(&mp_reader_slot(r, pos - 1)->seq,
+                                                                        memory_order_acquire) != pos - 1));
     if (words != 0 && words <= MP_MAX_FRAMES && !in_ring && (copy = calloc(1, sizeof *copy)) != NULL) {
         copy->kind = MP_REC_BATCH;
         copy->pid = pid;

@@ -214,6 +214,9 @@ static inline struct mp_ring_record *reserve_slot(uint64_t *pos_out)
         agent_report_drops();
     if (unlikely(agent_batch.words != 0)) /* the thread's earlier events go first (agent_batch.c) */
         agent_batch_flush();
+    if (unlikely(atomic_load_explicit(&agent_batch_claimed, memory_order_relaxed) == pid) &&
+        agent_batch.pid != pid)
+        agent_batch_take_over(pid); /* and another thread's (agent_batch.c) */
     return reserve_claimed(pos_out, pid);
 }
 
@@ -392,9 +395,15 @@ void agent_record_free(const void *addr, const void *site)
 void agent_post_batch(struct mp_ring_pending *area, const uint64_t *words, uint32_t n)
 {
     uint64_t pos;
+    /* posting: a memprof that lets the process go while it waits for a
+     * slot leaves the words to it (ring_pending.c) */
+    atomic_store_explicit(&area->pos, MP_RING_PENDING_POSTING, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
     struct mp_ring_record *slot = reserve_slot(&pos);
-    if (unlikely(!slot))
+    if (unlikely(!slot)) {
+        atomic_store_explicit(&area->pos, 0, memory_order_relaxed);
         return;
+    }
     fill_stackless(slot, MP_REC_BATCH, NULL);
     slot->nframes = n;
     memcpy(slot->frames, words, (size_t)n * sizeof *words);

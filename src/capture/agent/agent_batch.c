@@ -58,12 +58,31 @@
 #include <unistd.h>
 
 __thread struct agent_batch agent_batch;
-int agent_batch_disabled;
+_Atomic int agent_batch_disabled;
 /* The pid whose batching is decided against (a second thread, the end,
  * no free area, a thread other than the one batching): no claim is tried
  * again in that process.  0: none. */
-uint32_t agent_batch_refused;
-static _Atomic uint32_t batch_claimed; /* the pid that holds an area (one thread batches) */
+_Atomic uint32_t agent_batch_refused;
+_Atomic uint32_t agent_batch_claimed; /* the pid that holds an area (one thread batches) */
+#define batch_claimed agent_batch_claimed
+/* The batching thread's batch, for another thread to take over (below). */
+static struct agent_batch *_Atomic batching;
+/* Held by whoever posts the process's batch: the batching thread, or
+ * another one taking it over.  Taken only with agent_busy set (a signal
+ * handler's allocator calls pass through meanwhile), never twice by one
+ * thread. */
+static _Atomic uint32_t batch_lock;
+
+static void lock_batch(void)
+{
+    while (atomic_exchange_explicit(&batch_lock, 1, memory_order_acquire) != 0)
+        __builtin_ia32_pause();
+}
+
+static void unlock_batch(void)
+{
+    atomic_store_explicit(&batch_lock, 0, memory_order_release);
+}
 
 int agent_batch_claim(uint32_t pid)
 {
@@ -77,6 +96,18 @@ int agent_batch_claim(uint32_t pid)
     if (!atomic_compare_exchange_strong(&batch_claimed, &none, pid)) {
         agent_batch_refused = pid; /* another thread of this process batches */
         return 0;
+    }
+    /* An area still owned by this pid is a dead process's (pids are unique
+     * among live ones): one memprof let go, whose events it copied then,
+     * or one whose end it did not see.  Not this process's to deliver. */
+    for (uint32_t i = 0; i < MP_RING_PENDING_AREAS; i++) {
+        struct mp_ring_pending *area = mp_ring_pending_area(agent_ring, i);
+        uint32_t stale = pid;
+        if (atomic_load_explicit(&area->owner, memory_order_relaxed) != pid)
+            continue;
+        atomic_store_explicit(&area->words, 0, memory_order_relaxed);
+        atomic_store_explicit(&area->pos, 0, memory_order_relaxed);
+        atomic_compare_exchange_strong(&area->owner, &stale, 0);
     }
     for (uint32_t i = 0; i < MP_RING_PENDING_AREAS; i++) {
         struct mp_ring_pending *area = mp_ring_pending_area(agent_ring, i);
@@ -93,6 +124,7 @@ int agent_batch_claim(uint32_t pid)
         agent_batch.words = 0;
         agent_batch.site = 0;
         agent_batch.pid = pid;
+        atomic_store_explicit(&batching, &agent_batch, memory_order_release);
         return 1;
     }
     agent_batch_refused = pid; /* the table is full: one record per event */
@@ -106,6 +138,7 @@ void agent_batch_flush(void)
     int was_busy = agent_busy;
     agent_busy = 1;
     atomic_signal_fence(memory_order_seq_cst);
+    lock_batch(); /* another thread may be taking the batch over */
     uint32_t n = agent_batch.words;
     struct mp_ring_pending *area = agent_batch.area;
     agent_batch.words = 0; /* before the record is reserved (reserve_slot flushes what waits) */
@@ -116,6 +149,7 @@ void agent_batch_flush(void)
          * yet): the batch and the area are its parent's, never its own */
         agent_batch.pid = 0;
         agent_batch.area = NULL;
+        unlock_batch();
         agent_busy = was_busy;
         return;
     }
@@ -129,6 +163,48 @@ void agent_batch_flush(void)
         atomic_store_explicit(&area->owner, agent_batch.pid, memory_order_relaxed);
         area->tid = agent_tid;
     }
+    unlock_batch();
+    agent_busy = was_busy;
+}
+
+/* Another thread of the process is about to write a record while the
+ * batching thread's batch may wait: a second thread exists, so the batch
+ * goes out first, and none from now on in this process.
+ *
+ * Blocks are released at their free while the free waits in the batch
+ * (above), which is right only while no other thread could get the
+ * address back; and another thread may free a block whose allocation
+ * waits.  glibc's pthread_create (and every way it makes a thread:
+ * thrd_create, timer and aio threads) clears __libc_single_threaded
+ * before the new thread exists, and agent_batch_open looks at it at every
+ * append: so from here the batching thread never appends again, it only
+ * posts what waits, under the same lock as this.  The loader's calloc of
+ * the new thread's TLS vector usually posted it already (agent.c); not
+ * when pthread_create reuses a cached stack, e.g. in a fork child of a
+ * process that had threads. */
+void agent_batch_take_over(uint32_t pid)
+{
+    int was_busy = agent_busy;
+    agent_busy = 1;
+    atomic_signal_fence(memory_order_seq_cst);
+    lock_batch();
+    struct agent_batch *b = atomic_load_explicit(&batching, memory_order_acquire);
+    if (atomic_load_explicit(&batch_claimed, memory_order_relaxed) == pid && b != NULL && b != &agent_batch) {
+        /* first: the record below goes through reserve_slot again */
+        atomic_store_explicit(&batch_claimed, 0, memory_order_relaxed);
+        atomic_store_explicit(&agent_batch_refused, pid, memory_order_relaxed);
+        atomic_store_explicit(&batching, NULL, memory_order_relaxed);
+        uint32_t n = b->words;
+        struct mp_ring_pending *area = b->area;
+        if (n != 0 && n <= MP_MAX_FRAMES && area && b->pid == pid &&
+            atomic_load_explicit(&agent_state, memory_order_acquire) == AGENT_ENABLED)
+            agent_post_batch(area, b->word, n);
+        b->words = 0;
+        b->site = 0;
+        if (area)
+            atomic_store_explicit(&area->words, 0, memory_order_relaxed);
+    }
+    unlock_batch();
     agent_busy = was_busy;
 }
 
@@ -154,6 +230,8 @@ void agent_batch_forked(void)
     agent_batch.area = NULL;
     agent_batch_refused = 0;
     atomic_store(&batch_claimed, 0);
+    atomic_store(&batching, NULL);
+    atomic_store(&batch_lock, 0); /* the thread that held it is not in the child */
 }
 
 /* ---- the process's last flush points ---------------------------------- */

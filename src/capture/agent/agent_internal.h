@@ -246,8 +246,8 @@ struct agent_batch {
 };
 extern __thread struct agent_batch agent_batch AGENT_TLS;
 extern int agent_py_frames_on AGENT_HIDDEN;       /* (agent_python.c) */
-extern int agent_batch_disabled AGENT_HIDDEN;    /* MP_RING_OPT_NO_BATCH, read at attach */
-extern uint32_t agent_batch_refused AGENT_HIDDEN; /* see agent_batch.c */
+extern _Atomic int agent_batch_disabled AGENT_HIDDEN;   /* MP_RING_OPT_NO_BATCH, read at attach */
+extern _Atomic uint32_t agent_batch_refused AGENT_HIDDEN; /* see agent_batch.c */
 /* Claims a pending area for process pid and batches from now on: 1; 0
  * when this process does not batch (now). */
 int agent_batch_claim(uint32_t pid) AGENT_HIDDEN;
@@ -255,6 +255,11 @@ int agent_batch_claim(uint32_t pid) AGENT_HIDDEN;
 void agent_batch_flush(void) AGENT_HIDDEN;
 /* Writes the batch, and none in this process from now on. */
 void agent_batch_stop(void) AGENT_HIDDEN;
+/* The pid whose thread batches (0: none): agent_batch.c. */
+extern _Atomic uint32_t agent_batch_claimed AGENT_HIDDEN;
+/* Another thread's record is next: the batching thread's batch goes out
+ * first, and batching ends in this process. */
+void agent_batch_take_over(uint32_t pid) AGENT_HIDDEN;
 /* In a forked child: the parent's batch is not the child's. */
 void agent_batch_forked(void) AGENT_HIDDEN;
 /* At attach (registers the exit flush) and at the agent's destructor. */
