@@ -261,6 +261,32 @@ static void run_out(pid_t child, const struct mp_sigframe *f)
               after.rax == before.rax);
 }
 
+/* /proc/PID/maps lines whose path runs past the reader's 512-byte buffer:
+ * a piece of a path that reads like a range ("7000000-7fff0000") is not a
+ * mapping.  The line of 0x1000-0x3000 has a path of 600 bytes whose bytes
+ * 511 on (counted from the line's start) read "5000-ffff000 ..."; the
+ * address 0x6000 lies in no mapping (0), 0x2000 in the first (0x3000),
+ * 0x9000 in the last (0xa000). */
+START_TEST(maps_path_pieces_are_not_ranges)
+{
+    char path[601];
+    memset(path, 'a', sizeof path - 1);
+    path[sizeof path - 1] = 0;
+    const char *head = "1000-3000 r--p 00000000 08:01 42 ";
+    size_t at = 511 - strlen(head); /* where the second piece of the line starts, in the path */
+    memcpy(path + at, "5000-ffff000 ", 13);
+    char text[2048];
+    int len = snprintf(text, sizeof text, "%s/%s\n8000-a000 rw-p 00000000 00:00 0 [stack]\n", head, path + 1);
+    ck_assert_int_lt(len, (int)sizeof text);
+    FILE *maps = fmemopen(text, (size_t)len, "r");
+    ck_assert_ptr_nonnull(maps);
+    ck_assert_uint_eq(mp_maps_mapping_end(maps, 0x6000), 0);
+    ck_assert_uint_eq(mp_maps_mapping_end(maps, 0x2000), 0x3000);
+    ck_assert_uint_eq(mp_maps_mapping_end(maps, 0x9000), 0xa000);
+    fclose(maps);
+}
+END_TEST
+
 /* The one frame that returns into the region is found, known live and run
  * out; the child then finishes. */
 static void run_out_the_frame(pid_t child, const char *what)
@@ -444,6 +470,7 @@ int main(void)
     Suite *s = suite_create("bp_leave");
     TCase *tc = tcase_create("bp_leave");
     tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, maps_path_pieces_are_not_ranges);
     tcase_add_test(tc, frame_at_handler_entry_is_run_out);
     tcase_add_test(tc, frame_live_through_a_chain);
     tcase_add_test(tc, frame_not_proven_inside_the_handler);

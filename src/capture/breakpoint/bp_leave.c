@@ -117,14 +117,20 @@ int mp_step_out_of(pid_t pid, const pid_t *tids, size_t n, const struct mp_addr_
     return rc;
 }
 
-/* The end of the mapping that holds addr, from /proc/PID/maps; 0 if none. */
-static uint64_t mapping_end(FILE *maps, uint64_t addr)
+/* The end of the mapping that holds addr, from /proc/PID/maps; 0 if none.
+ * Only the start of a line is read as a range: a path longer than the
+ * buffer comes in pieces, and a piece of a name the target chose
+ * ("7f00-7fff...") is no mapping. */
+uint64_t mp_maps_mapping_end(FILE *maps, uint64_t addr)
 {
     char line[512];
+    int at_line_start = 1;
     rewind(maps);
     while (fgets(line, sizeof line, maps)) {
         unsigned long lo, hi;
-        if (sscanf(line, "%lx-%lx", &lo, &hi) == 2 && addr >= lo && addr < hi)
+        int starts_line = at_line_start;
+        at_line_start = strchr(line, '\n') != NULL;
+        if (starts_line && sscanf(line, "%lx-%lx", &lo, &hi) == 2 && addr >= lo && addr < hi)
             return hi;
     }
     return 0;
@@ -163,7 +169,7 @@ static int is_restorer(pid_t pid, uint64_t addr)
 static int scan_stack(pid_t pid, FILE *maps, uint64_t sp, const struct mp_addr_range *r, int nr,
                       struct mp_sigframe *out, int max, int *n, int hops)
 {
-    uint64_t lo = sp & ~7ull, hi = mapping_end(maps, lo);
+    uint64_t lo = sp & ~7ull, hi = mp_maps_mapping_end(maps, lo);
     if (!hi || hi - lo > STACK_SCAN_MAX) /* not a stack, or more of it in use than is read */
         return -1;
     size_t len = (size_t)(hi - lo), nw = len / 8;

@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 struct mp_addr_range {
@@ -20,6 +21,10 @@ struct mp_addr_range {
 
 /* 1 when rip is in one of the ranges. */
 int mp_addr_in_ranges(uint64_t rip, const struct mp_addr_range *r, int nr);
+
+/* The end of the mapping of /proc/PID/maps (open as maps) that holds
+ * addr; 0 if none.  Only a line's start is read as a range. */
+uint64_t mp_maps_mapping_end(FILE *maps, uint64_t addr);
 
 /* Single-steps, in turns, every thread whose rip is in one of the ranges
  * until none is (a thread waiting for another one, say for room in the
